@@ -1,0 +1,493 @@
+// Package caddymodule is the Caddy side of dws_notify: the
+// http.handlers.dws_notify middleware and the dws_notify Caddyfile
+// directive. It is the only package of the project that imports Caddy; the
+// signature, message-rule and idempotency logic live in their own packages
+// and are wired together here.
+//
+// For every request the handler reads the body under a size limit, verifies
+// the DWS signature over the original request URI and the raw bytes, runs
+// the message rules, claims the (Client-Id, API, requestId) key in the
+// shared store, forwards first-seen notifications to the next handler
+// (normally reverse_proxy) and answers DWS itself with the canonical result
+// envelope. Nothing the next handler writes ever reaches DWS.
+package caddymodule
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"go.uber.org/zap"
+
+	"github.com/dwsnotify/dws_notify/notification"
+	"github.com/dwsnotify/dws_notify/signature"
+)
+
+func init() {
+	caddy.RegisterModule(new(Handler))
+}
+
+// Defaults of the optional settings (SPEC §5).
+const (
+	DefaultRetention            = 168 * time.Hour
+	DefaultRequestTimeTolerance = 48 * time.Hour
+	DefaultMaxBodySize          = 64 << 10
+	DefaultForwardTimeout       = 10 * time.Second
+	// MaxMaxBodySize caps max_body_size: notifications are a few KiB and the
+	// body is held in memory while it is verified and forwarded.
+	MaxMaxBodySize = 16 << 20
+)
+
+// DefaultBusinessRejectStatus are the backend statuses that mean "refused
+// for a business reason": acknowledged with S and recorded for follow-up.
+var DefaultBusinessRejectStatus = []int{http.StatusBadRequest, http.StatusConflict, http.StatusUnprocessableEntity}
+
+// Handler receives Alipay DWS payment-method notifications, verifies and
+// checks them, dedupes them by requestId and forwards first-seen clean ones
+// to the next handler, answering DWS with the canonical result envelope.
+type Handler struct {
+	// ClientID lists the Client-Id values this gateway accepts (the
+	// merchant's client ids at Alipay). A request with any other Client-Id
+	// is answered ACCESS_DENIED. Required.
+	ClientID []string `json:"client_id,omitempty"`
+
+	// DWSPublicKey lists DWS's public keys, used to verify notifications.
+	// Several keys with different versions allow rotation: the Signature
+	// header's keyVersion selects one; without keyVersion the highest
+	// configured version is used. Required.
+	DWSPublicKey []KeyConfig `json:"dws_public_key,omitempty"`
+
+	// MerchantPrivateKey, when set, signs every envelope the gateway writes
+	// (Signature response header). Optional.
+	MerchantPrivateKey *KeyConfig `json:"merchant_private_key,omitempty"`
+
+	// API lists the notify APIs served and the request path of each. The
+	// path is the path of the notify URL as DWS calls it, before any rewrite
+	// in Caddy. It may be omitted when exactly one API is configured, which
+	// then answers on any path. Required.
+	API []APIConfig `json:"api,omitempty"`
+
+	// Storage is the directory of the embedded idempotency database.
+	// Default: the "dws_notify" folder in Caddy's data directory. All
+	// dws_notify handlers that name the same directory share one database.
+	Storage string `json:"storage,omitempty"`
+
+	// Retention is how long a requestId is remembered after it was first
+	// claimed. It must be at least the Request-Time tolerance, so a replay
+	// is either deduplicated or rejected as stale. Default: 168h.
+	Retention caddy.Duration `json:"retention,omitempty"`
+
+	// RequestTimeTolerance is the largest accepted distance between the
+	// Request-Time header and the gateway's clock: a duration such as
+	// "48h", or "off" to disable the freshness check. Default: 48h, longer
+	// than DWS's 24h22m retry span.
+	RequestTimeTolerance string `json:"request_time_tolerance,omitempty"`
+
+	// MaxBodySize is the largest accepted request body in bytes; a larger
+	// one is answered with HTTP 413. Default: 65536.
+	MaxBodySize int64 `json:"max_body_size,omitempty"`
+
+	// ForwardTimeout bounds the time the next handler (the backend) may take
+	// to answer a forwarded notification; past it the notification is
+	// answered U and DWS retries. Default: 10s.
+	ForwardTimeout caddy.Duration `json:"forward_timeout,omitempty"`
+
+	// BusinessRejectStatus lists the backend statuses that mean the backend
+	// refused the notification for a business reason. The protocol says such
+	// a failure must still be acknowledged, so these are answered S and
+	// recorded for human follow-up. Default: 400, 409, 422.
+	BusinessRejectStatus []int `json:"business_reject_status,omitempty"`
+
+	// ResultMessageField names the message field of the result envelope:
+	// "resultMsg" (as in the DWS API documents; default) or "resultMessage"
+	// (as in Alipay's other APIs).
+	ResultMessageField string `json:"result_message_field,omitempty"`
+
+	// Strict makes operateSource a required field.
+	Strict bool `json:"strict,omitempty"`
+
+	logger       *zap.Logger
+	ring         *signature.KeyRing
+	signer       *signature.Signer
+	tolerance    time.Duration // 0 = off
+	retention    time.Duration
+	forwardLimit time.Duration
+	lease        time.Duration
+	maxBody      int64
+	msgField     notification.MessageField
+	business     [600]bool
+	apis         []route
+	anyPath      *route
+	store        *sharedStore
+	storeKey     string
+	metrics      *metrics
+	clock        func() time.Time
+	respTime     responseTimeCache
+}
+
+// KeyConfig is one key: the key material and its version.
+type KeyConfig struct {
+	// Key is the key material: bare Base64 of the DER encoding, or PEM.
+	// Caddy's {file./path} and {env.NAME} placeholders are resolved when
+	// the config is provisioned, so the secret itself stays out of the
+	// JSON config.
+	Key string `json:"key"`
+
+	// KeyVersion is the key's version, as DWS sends it in the Signature
+	// header's keyVersion. Default: 1.
+	KeyVersion *int `json:"key_version,omitempty"`
+}
+
+func (k KeyConfig) version() int {
+	if k.KeyVersion == nil {
+		return 1
+	}
+	return *k.KeyVersion
+}
+
+// APIConfig binds one notify API to its request path.
+type APIConfig struct {
+	// Name is the notify API: addPaymentMethod or removePaymentMethod.
+	Name string `json:"name"`
+
+	// Path is the request path DWS calls for this API, e.g.
+	// /dws/notify/addPaymentMethod. Optional when only one API is
+	// configured.
+	Path string `json:"path,omitempty"`
+}
+
+// route is a provisioned APIConfig.
+type route struct {
+	path string
+	api  *notification.API
+}
+
+// CaddyModule returns the Caddy module information.
+func (*Handler) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "http.handlers.dws_notify",
+		New: func() caddy.Module { return new(Handler) },
+	}
+}
+
+// Provision sets defaults, resolves and parses the keys, checks the
+// settings and, last, takes a reference to the shared store.
+func (h *Handler) Provision(ctx caddy.Context) error {
+	h.logger = ctx.Logger()
+	if h.clock == nil {
+		h.clock = time.Now
+	}
+	if err := h.provisionSettings(); err != nil {
+		return err
+	}
+	if err := h.provisionKeys(); err != nil {
+		return err
+	}
+	h.metrics = registerMetrics(ctx.GetMetricsRegistry(), h.logger)
+
+	dir, err := storageDir(h.Storage)
+	if err != nil {
+		return err
+	}
+	store, err := acquireStore(dir)
+	if err != nil {
+		return err
+	}
+	h.store, h.storeKey = store, dir
+	return nil
+}
+
+// provisionSettings applies defaults and checks every setting that needs
+// no key material or resources.
+func (h *Handler) provisionSettings() error {
+	if len(h.ClientID) == 0 {
+		return errors.New("dws_notify: client_id is required")
+	}
+	for _, id := range h.ClientID {
+		if id == "" {
+			return errors.New("dws_notify: client_id must not be empty")
+		}
+	}
+	if len(h.DWSPublicKey) == 0 {
+		return errors.New("dws_notify: dws_public_key is required")
+	}
+	if err := h.provisionRoutes(); err != nil {
+		return err
+	}
+
+	h.retention = DefaultRetention
+	if h.Retention != 0 {
+		h.retention = time.Duration(h.Retention)
+	}
+	tolerance, err := parseTolerance(h.RequestTimeTolerance)
+	if err != nil {
+		return fmt.Errorf("dws_notify: request_time_tolerance: %w", err)
+	}
+	h.tolerance = tolerance
+	if err := checkRetention(h.retention, h.tolerance); err != nil {
+		return fmt.Errorf("dws_notify: %w", err)
+	}
+
+	h.maxBody = DefaultMaxBodySize
+	if h.MaxBodySize != 0 {
+		h.maxBody = h.MaxBodySize
+	}
+	if h.maxBody < 0 || h.maxBody > MaxMaxBodySize {
+		return fmt.Errorf("dws_notify: max_body_size must be between 1 byte and %d bytes", MaxMaxBodySize)
+	}
+
+	h.forwardLimit = DefaultForwardTimeout
+	if h.ForwardTimeout != 0 {
+		h.forwardLimit = time.Duration(h.ForwardTimeout)
+	}
+	if h.forwardLimit <= 0 {
+		return errors.New("dws_notify: forward_timeout must be positive")
+	}
+	h.lease = leaseFor(h.forwardLimit)
+
+	statuses := h.BusinessRejectStatus
+	if statuses == nil {
+		statuses = DefaultBusinessRejectStatus
+	}
+	h.business = [600]bool{}
+	for _, s := range statuses {
+		if err := checkBusinessStatus(s); err != nil {
+			return fmt.Errorf("dws_notify: business_reject_status: %w", err)
+		}
+		h.business[s] = true
+	}
+
+	field, err := parseMessageField(h.ResultMessageField)
+	if err != nil {
+		return fmt.Errorf("dws_notify: %w", err)
+	}
+	h.msgField = field
+	return nil
+}
+
+func (h *Handler) provisionRoutes() error {
+	if len(h.API) == 0 {
+		return errors.New("dws_notify: at least one api is required")
+	}
+	h.apis, h.anyPath = nil, nil
+	seenName := map[string]bool{}
+	seenPath := map[string]bool{}
+	for _, a := range h.API {
+		api, ok := notification.LookupAPI(a.Name)
+		if !ok {
+			return fmt.Errorf("dws_notify: unknown api %q (known: %s)", a.Name, strings.Join(notification.APINames(), ", "))
+		}
+		if seenName[a.Name] {
+			return fmt.Errorf("dws_notify: api %s is configured twice", a.Name)
+		}
+		seenName[a.Name] = true
+		if a.Path == "" {
+			if len(h.API) > 1 {
+				return fmt.Errorf("dws_notify: api %s needs a path when more than one api is configured", a.Name)
+			}
+			h.anyPath = &route{api: api}
+			continue
+		}
+		if err := checkAPIPath(a.Path); err != nil {
+			return fmt.Errorf("dws_notify: api %s: %w", a.Name, err)
+		}
+		if seenPath[a.Path] {
+			return fmt.Errorf("dws_notify: path %s is used by two apis", a.Path)
+		}
+		seenPath[a.Path] = true
+		h.apis = append(h.apis, route{path: a.Path, api: api})
+	}
+	return nil
+}
+
+// provisionKeys resolves placeholders in the key settings and builds the
+// key ring and the response signer.
+func (h *Handler) provisionKeys() error {
+	repl := caddy.NewReplacer()
+	h.ring = signature.NewKeyRing()
+	for i, kc := range h.DWSPublicKey {
+		material, err := resolveKey(repl, kc.Key)
+		if err != nil {
+			return fmt.Errorf("dws_notify: dws_public_key #%d: %w", i+1, err)
+		}
+		pub, err := signature.ParsePublicKey(material)
+		if err != nil {
+			return fmt.Errorf("dws_notify: dws_public_key #%d: %w", i+1, err)
+		}
+		if kc.version() < 0 {
+			return fmt.Errorf("dws_notify: dws_public_key #%d: key version must not be negative", i+1)
+		}
+		for _, id := range h.ClientID {
+			if err := h.ring.Add(id, kc.version(), pub); err != nil {
+				return fmt.Errorf("dws_notify: dws_public_key #%d: %w", i+1, err)
+			}
+		}
+	}
+	h.signer = nil
+	if kc := h.MerchantPrivateKey; kc != nil {
+		material, err := resolveKey(repl, kc.Key)
+		if err != nil {
+			return fmt.Errorf("dws_notify: merchant_private_key: %w", err)
+		}
+		priv, err := signature.ParsePrivateKey(material)
+		if err != nil {
+			return fmt.Errorf("dws_notify: merchant_private_key: %w", err)
+		}
+		if kc.version() < 0 {
+			return errors.New("dws_notify: merchant_private_key: key version must not be negative")
+		}
+		h.signer = signature.NewSigner(priv, kc.version())
+	}
+	return nil
+}
+
+// resolveKey replaces {file.*} and {env.*} placeholders in key material;
+// a placeholder that resolves to nothing is an error, never an empty key.
+func resolveKey(repl *caddy.Replacer, s string) (string, error) {
+	if strings.TrimSpace(s) == "" {
+		return "", errors.New("key is empty")
+	}
+	if !strings.Contains(s, "{") {
+		return s, nil
+	}
+	out, err := repl.ReplaceOrErr(s, true, true)
+	if err != nil {
+		return "", fmt.Errorf("resolving key placeholder: %w (is the file readable, or the environment variable set?)", err)
+	}
+	return out, nil
+}
+
+// Validate checks the provisioned handler. It only reads.
+func (h *Handler) Validate() error {
+	if err := checkRetention(h.retention, h.tolerance); err != nil {
+		return fmt.Errorf("dws_notify: %w", err)
+	}
+	if h.ring == nil || h.store == nil {
+		return errors.New("dws_notify: handler is not provisioned")
+	}
+	return nil
+}
+
+// Cleanup releases the reference to the shared store this instance took.
+func (h *Handler) Cleanup() error {
+	if h.storeKey == "" {
+		return nil
+	}
+	key := h.storeKey
+	h.storeKey = ""
+	return releaseStore(key)
+}
+
+// storageDir returns the canonical absolute storage directory, creating it.
+func storageDir(configured string) (string, error) {
+	dir := configured
+	if dir == "" {
+		dir = filepath.Join(caddy.AppDataDir(), "dws_notify")
+	}
+	dir, err := filepath.Abs(dir)
+	if err != nil {
+		return "", fmt.Errorf("dws_notify: storage %s: %w", configured, err)
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", fmt.Errorf("dws_notify: creating storage directory: %w", err)
+	}
+	canonical, err := filepath.EvalSymlinks(dir)
+	if err != nil {
+		return "", fmt.Errorf("dws_notify: storage %s: %w", dir, err)
+	}
+	return canonical, nil
+}
+
+// leaseFor is how long a claim blocks duplicates before it is considered
+// abandoned (the gateway died mid-forward). It outlasts the longest forward
+// and stays well under DWS's first 2-minute retry interval for the default
+// forward_timeout.
+func leaseFor(forward time.Duration) time.Duration {
+	return 2*forward + 5*time.Second
+}
+
+func parseTolerance(s string) (time.Duration, error) {
+	switch s {
+	case "":
+		return DefaultRequestTimeTolerance, nil
+	case "off":
+		return 0, nil
+	}
+	d, err := caddy.ParseDuration(s)
+	if err != nil {
+		return 0, fmt.Errorf("%q is neither a duration nor off", s)
+	}
+	if d <= 0 {
+		return 0, fmt.Errorf("%q must be positive (use off to disable the check)", s)
+	}
+	return d, nil
+}
+
+func checkRetention(retention, tolerance time.Duration) error {
+	if retention <= 0 {
+		return errors.New("retention must be positive")
+	}
+	if tolerance > 0 && retention < tolerance {
+		return fmt.Errorf("retention %s is shorter than request_time_tolerance %s: a notification replayed after its record expired but inside the tolerance would be forwarded again; make retention at least the tolerance",
+			retention, tolerance)
+	}
+	return nil
+}
+
+func checkBusinessStatus(s int) error {
+	if s < 400 || s > 599 {
+		return fmt.Errorf("%d is not an HTTP error status (400-599)", s)
+	}
+	return nil
+}
+
+func checkAPIPath(p string) error {
+	if !strings.HasPrefix(p, "/") {
+		return fmt.Errorf("path %q must start with /", p)
+	}
+	if strings.ContainsAny(p, "?#") {
+		return fmt.Errorf("path %q must not contain a query or fragment", p)
+	}
+	return nil
+}
+
+func parseMessageField(s string) (notification.MessageField, error) {
+	switch s {
+	case "", string(notification.ResultMsg):
+		return notification.ResultMsg, nil
+	case string(notification.ResultMessage):
+		return notification.ResultMessage, nil
+	}
+	return "", fmt.Errorf("result_message_field must be %s or %s, not %q", notification.ResultMsg, notification.ResultMessage, s)
+}
+
+// checkLiteralKey parses key material given literally in a Caddyfile, so a
+// bad key is reported at its line; material with placeholders is checked
+// when the config is provisioned.
+func checkLiteralKey(material string, private bool) error {
+	if strings.Contains(material, "{") {
+		return nil
+	}
+	if private {
+		_, err := signature.ParsePrivateKey(material)
+		return err
+	}
+	_, err := signature.ParsePublicKey(material)
+	return err
+}
+
+// Interface guards.
+var (
+	_ caddy.Provisioner           = (*Handler)(nil)
+	_ caddy.Validator             = (*Handler)(nil)
+	_ caddy.CleanerUpper          = (*Handler)(nil)
+	_ caddyhttp.MiddlewareHandler = (*Handler)(nil)
+	_ caddyfile.Unmarshaler       = (*Handler)(nil)
+)

@@ -1,0 +1,108 @@
+package caddymodule
+
+import (
+	"errors"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+)
+
+// metrics are the gateway's collectors. They are created once per process
+// and registered into each config's registry on every Provision, so
+// counters keep their values across reloads and several dws_notify handlers
+// share them. Labels are bounded: never a requestId or a client address.
+type metrics struct {
+	notifications     *prometheus.CounterVec
+	signatureFailures *prometheus.CounterVec
+	duplicates        *prometheus.CounterVec
+	backendResponses  *prometheus.CounterVec
+	backendDuration   *prometheus.HistogramVec
+	duration          *prometheus.HistogramVec
+}
+
+var (
+	metricsOnce sync.Once
+	collectors  *metrics
+)
+
+func newMetrics() *metrics {
+	const ns, sub = "caddy", "dws_notify"
+	return &metrics{
+		notifications: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: ns, Subsystem: sub, Name: "notifications_total",
+			Help: "Notifications answered, by api, result code and outcome.",
+		}, []string{"api", "result_code", "outcome"}),
+		signatureFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: ns, Subsystem: sub, Name: "signature_failures_total",
+			Help: "Notifications answered INVALID_SIGNATURE, by reason.",
+		}, []string{"reason"}),
+		duplicates: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: ns, Subsystem: sub, Name: "duplicates_total",
+			Help: "Notifications whose requestId was already claimed, by api and kind (replayed, in_flight, conflict).",
+		}, []string{"api", "kind"}),
+		backendResponses: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: ns, Subsystem: sub, Name: "backend_responses_total",
+			Help: "Forwarded notifications by api and backend HTTP status (none when the backend wrote nothing).",
+		}, []string{"api", "status"}),
+		backendDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: ns, Subsystem: sub, Name: "backend_duration_seconds",
+			Help:    "Time the backend took to answer a forwarded notification.",
+			Buckets: prometheus.ExponentialBuckets(0.001, 2.5, 12),
+		}, []string{"api"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: ns, Subsystem: sub, Name: "request_duration_seconds",
+			Help:    "Time from receipt to answer, by api.",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 2.5, 12),
+		}, []string{"api"}),
+	}
+}
+
+func (m *metrics) all() []prometheus.Collector {
+	return []prometheus.Collector{m.notifications, m.signatureFailures, m.duplicates, m.backendResponses, m.backendDuration, m.duration}
+}
+
+// registerMetrics registers the process-wide collectors into reg (this
+// config's registry). Already-registered collectors are fine; a nil
+// registry (some derived contexts) just means no export.
+func registerMetrics(reg *prometheus.Registry, logger *zap.Logger) *metrics {
+	metricsOnce.Do(func() { collectors = newMetrics() })
+	if reg == nil {
+		return collectors
+	}
+	for _, c := range collectors.all() {
+		if err := reg.Register(c); err != nil {
+			var already prometheus.AlreadyRegisteredError
+			if !errors.As(err, &already) {
+				logger.Warn("registering dws_notify metrics", zap.Error(err))
+			}
+		}
+	}
+	return collectors
+}
+
+func (m *metrics) observeBackend(api string, status int, took time.Duration) {
+	m.backendResponses.WithLabelValues(api, statusLabel(status)).Inc()
+	m.backendDuration.WithLabelValues(api).Observe(took.Seconds())
+}
+
+func (m *metrics) observeNotification(api string, x *exchange, took time.Duration) {
+	m.notifications.WithLabelValues(api, string(x.code), x.outcome).Inc()
+	if x.sigReason != "" {
+		m.signatureFailures.WithLabelValues(x.sigReason).Inc()
+	}
+	m.duration.WithLabelValues(api).Observe(took.Seconds())
+}
+
+// statusLabel bounds the status label to real HTTP statuses.
+func statusLabel(status int) string {
+	switch {
+	case status == 0:
+		return "none"
+	case status < 100 || status > 599:
+		return "other"
+	}
+	return strconv.Itoa(status)
+}

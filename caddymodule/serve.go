@@ -1,0 +1,517 @@
+package caddymodule
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/dwsnotify/dws_notify/idempotency"
+	"github.com/dwsnotify/dws_notify/notification"
+	"github.com/dwsnotify/dws_notify/signature"
+)
+
+// Outcomes, as logged and as the outcome label of the metrics.
+const (
+	outcomeForwarded        = "forwarded"         // backend accepted (2xx)
+	outcomeBusinessRejected = "business_rejected" // backend refused for a business reason; acknowledged
+	outcomeBackendFailed    = "backend_failed"    // backend failed, timed out or wrote nothing; released
+	outcomeReplayed         = "replayed"          // duplicate of a completed notification
+	outcomeInFlight         = "in_flight"         // duplicate whose first copy did not finish in time
+	outcomeConflict         = "conflict"          // same requestId, other content
+	outcomeRejected         = "rejected"          // failed a check before the store was touched
+	outcomeStoreFailed      = "store_failed"      // the store could not claim or complete
+)
+
+// exchange is the state of one notification as it moves through ServeHTTP;
+// it feeds the answer, the log line, the metrics and the placeholders.
+type exchange struct {
+	start      time.Time
+	uri        string
+	clientID   string
+	api        *notification.API
+	requestID  string
+	keyVersion int
+	verified   bool
+
+	status        int // HTTP status of the answer
+	code          notification.Code
+	message       string
+	outcome       string
+	sigReason     string
+	backendStatus int // 0 when the backend wrote nothing or was not called
+	backendTime   time.Duration
+	err           error // the internal cause of a U, for the log
+}
+
+// ServeHTTP handles one DWS notification. It always writes the answer itself
+// and returns nil; the next handler only ever sees verified, checked,
+// first-seen notifications, and its response never reaches DWS.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+	x := &exchange{start: h.clock()}
+	h.handle(x, r, next)
+	h.answer(w, r, x)
+	return nil
+}
+
+func (h *Handler) handle(x *exchange, r *http.Request, next caddyhttp.Handler) {
+	orig := originalRequest(r)
+	x.uri = requestURI(orig)
+	rt := h.routeFor(orig.URL.Path)
+	if rt == nil {
+		x.reject(http.StatusNotFound, notification.ParamIllegal, "no notify API is served at this path")
+		return
+	}
+	x.api = rt.api
+	if r.Method != http.MethodPost {
+		x.reject(http.StatusMethodNotAllowed, notification.ParamIllegal, "method must be POST")
+		return
+	}
+	if r.Header.Get("Encrypt") != "" {
+		x.reject(http.StatusOK, notification.ParamIllegal, "encrypted notifications (Encrypt header) are not supported")
+		return
+	}
+	if ce := r.Header.Get("Content-Encoding"); ce != "" && !strings.EqualFold(ce, "identity") {
+		x.reject(http.StatusOK, notification.ParamIllegal, "Content-Encoding "+ce+" is not supported")
+		return
+	}
+
+	clientID, ok := singleHeader(r.Header, "Client-Id")
+	if !ok || !h.ring.HasClient(clientID) {
+		if ok {
+			x.clientID = clientID
+		}
+		x.reject(http.StatusOK, notification.AccessDenied, "Client-Id is not configured")
+		return
+	}
+	x.clientID = clientID
+
+	requestTime, ok := singleHeader(r.Header, "Request-Time")
+	if !ok {
+		x.badSignature(signature.ErrMissing, "Request-Time header is missing")
+		return
+	}
+	sentAt, err := signature.ParseRequestTime(requestTime)
+	if err != nil {
+		x.badSignature(err, "Request-Time is malformed")
+		return
+	}
+	sig, ok := singleHeader(r.Header, "Signature")
+	if !ok {
+		x.badSignature(signature.ErrMissing, "Signature header is missing")
+		return
+	}
+
+	body, status, err := h.readBody(r)
+	if err != nil {
+		if status == http.StatusRequestEntityTooLarge {
+			x.reject(status, notification.ParamIllegal, fmt.Sprintf("body exceeds the %d-byte limit", h.maxBody))
+		} else {
+			x.fail(outcomeRejected, err)
+		}
+		return
+	}
+
+	x.keyVersion, err = h.ring.Verify(clientID, x.uri, requestTime, body, sig)
+	if err != nil {
+		x.badSignature(err, signatureMessage(err))
+		return
+	}
+	if h.tolerance > 0 {
+		if err := signature.CheckFreshness(sentAt, h.clock(), h.tolerance); err != nil {
+			x.badSignature(err, "Request-Time is outside the accepted tolerance")
+			return
+		}
+	}
+	x.verified = true
+
+	res, err := x.api.Validate(body, notification.Options{Strict: h.Strict})
+	if err != nil {
+		x.reject(http.StatusOK, notification.ParamIllegal, err.Error())
+		return
+	}
+	x.requestID = res.RequestID
+	if repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer); ok {
+		repl.Set("http.dws_notify.api", x.api.Name())
+		repl.Set("http.dws_notify.request_id", x.requestID)
+	}
+
+	h.dedupeAndForward(x, r, next, body, res.Fingerprint)
+}
+
+// dedupeAndForward claims the notification's key and forwards it when this
+// is the first copy; duplicates replay, wait, or are refused.
+func (h *Handler) dedupeAndForward(x *exchange, r *http.Request, next caddyhttp.Handler, body []byte, fp [32]byte) {
+	key := idempotency.Key{ClientID: x.clientID, API: x.api.Name(), RequestID: x.requestID}
+	ctx := context.WithoutCancel(r.Context())
+	claim, err := h.store.Claim(ctx, key, idempotency.Fingerprint(fp), h.lease, h.retention)
+	if err != nil {
+		x.fail(outcomeStoreFailed, fmt.Errorf("claiming: %w", err))
+		return
+	}
+	switch claim.Status {
+	case idempotency.Conflict:
+		h.metrics.duplicates.WithLabelValues(x.api.Name(), outcomeConflict).Inc()
+		x.outcome = outcomeConflict
+		x.reject(http.StatusOK, notification.RepeatReqInconsistent, "requestId was already used for a notification with different content")
+		return
+	case idempotency.Done:
+		h.replay(x, claim.Record)
+		return
+	case idempotency.InFlight:
+		h.awaitFirstCopy(x, r, key, fp, claim.Record)
+		return
+	case idempotency.Claimed:
+	default:
+		x.fail(outcomeStoreFailed, fmt.Errorf("unexpected claim status %v", claim.Status))
+		return
+	}
+
+	finish := h.store.track(key)
+	defer finish()
+
+	h.forward(x, r, next, body)
+	if x.backendStatus == 0 || (!isSuccess(x.backendStatus) && !h.business[x.backendStatus]) {
+		if err := h.store.Release(ctx, key, claim.Token); err != nil {
+			h.logger.Warn("releasing claim after a failed forward", zap.String("api", key.API), zap.String("request_id", key.RequestID), zap.Error(err))
+		}
+		return
+	}
+	ans := idempotency.Answer{ResultCode: string(notification.Success), Outcome: idempotency.OutcomeAccepted, BackendStatus: x.backendStatus}
+	if !isSuccess(x.backendStatus) {
+		ans.Outcome = idempotency.OutcomeBusinessRejected
+	}
+	if err := h.store.Complete(ctx, key, claim.Token, ans, h.retention); err != nil {
+		// Never S without a durable record: DWS will retry, and the claim
+		// (still in flight under our token) keeps the retry from being
+		// forwarded again until its lease expires.
+		x.fail(outcomeStoreFailed, fmt.Errorf("completing: %w", err))
+		return
+	}
+	x.succeed(outcomeForApproval(ans.Outcome))
+}
+
+func outcomeForApproval(o idempotency.Outcome) string {
+	if o == idempotency.OutcomeBusinessRejected {
+		return outcomeBusinessRejected
+	}
+	return outcomeForwarded
+}
+
+// replay answers a duplicate of a completed notification with its stored answer.
+func (h *Handler) replay(x *exchange, rec idempotency.Record) {
+	h.metrics.duplicates.WithLabelValues(x.api.Name(), outcomeReplayed).Inc()
+	x.backendStatus = rec.Answer.BackendStatus
+	x.outcome = outcomeReplayed
+	x.status = http.StatusOK
+	x.code = notification.Code(rec.Answer.ResultCode)
+	if x.code == "" {
+		x.code = notification.Success
+	}
+}
+
+// awaitFirstCopy makes a concurrent duplicate wait, bounded, for the copy
+// that holds the claim, then replays its answer or answers U.
+func (h *Handler) awaitFirstCopy(x *exchange, r *http.Request, key idempotency.Key, fp [32]byte, rec idempotency.Record) {
+	deadline := x.start.Add(h.forwardLimit + time.Second)
+	if !rec.LeaseExpiry.IsZero() && rec.LeaseExpiry.Before(deadline) {
+		deadline = rec.LeaseExpiry
+	}
+	rec, found, err := h.store.awaitOutcome(r.Context(), key, deadline)
+	switch {
+	case err != nil:
+		x.fail(outcomeStoreFailed, fmt.Errorf("waiting for the first copy: %w", err))
+	case found && rec.State == idempotency.StateDone && rec.Fingerprint == idempotency.Fingerprint(fp):
+		h.replay(x, rec)
+	default:
+		h.metrics.duplicates.WithLabelValues(x.api.Name(), outcomeInFlight).Inc()
+		x.fail(outcomeInFlight, errors.New("the first copy of this requestId did not complete in time"))
+	}
+}
+
+// forward passes the notification to the next handler with the exact body
+// bytes, a bounded time, and the X-Dws-* headers, recording the backend's
+// status without letting anything of its response out.
+func (h *Handler) forward(x *exchange, r *http.Request, next caddyhttp.Handler, body []byte) {
+	for name := range r.Header {
+		if strings.HasPrefix(name, "X-Dws-") {
+			delete(r.Header, name)
+		}
+	}
+	r.Header.Set("X-Dws-Api", x.api.Name())
+	r.Header.Set("X-Dws-Client-Id", x.clientID)
+	r.Header.Set("X-Dws-Request-Id", x.requestID)
+	r.Header.Set("X-Dws-Key-Version", strconv.Itoa(x.keyVersion))
+	r.Header.Set("X-Dws-Verified", "true")
+	r.Header.Set("Content-Length", strconv.Itoa(len(body)))
+	r.Header.Del("Transfer-Encoding")
+	r.Header.Del("Expect")
+	r.TransferEncoding = nil
+	r.ContentLength = int64(len(body))
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
+
+	ctx, cancel := context.WithTimeout(r.Context(), h.forwardLimit)
+	defer cancel()
+	rec := newBackendRecorder()
+	began := time.Now()
+	err := callNext(next, rec, r.WithContext(ctx))
+	x.backendTime = time.Since(began)
+	x.backendStatus = rec.status
+	h.metrics.observeBackend(x.api.Name(), rec.status, x.backendTime)
+
+	switch {
+	case err != nil:
+		x.backendStatus = 0
+		x.fail(outcomeBackendFailed, fmt.Errorf("backend: %w", err))
+	case ctx.Err() != nil:
+		x.backendStatus = 0
+		x.fail(outcomeBackendFailed, fmt.Errorf("backend did not answer within %s", h.forwardLimit))
+	case rec.status == 0:
+		x.fail(outcomeBackendFailed, errors.New("no handler after dws_notify wrote a response"))
+	case isSuccess(rec.status) || h.business[rec.status]:
+		// completed by the caller
+	default:
+		x.fail(outcomeBackendFailed, fmt.Errorf("backend answered HTTP %d", rec.status))
+	}
+}
+
+// callNext runs the next handler, turning a panic (reverse_proxy aborts a
+// broken upstream stream with http.ErrAbortHandler) into an error: nothing
+// was written to DWS yet, so the notification can still be answered U.
+func callNext(next caddyhttp.Handler, w http.ResponseWriter, r *http.Request) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			if e, ok := p.(error); ok && errors.Is(e, http.ErrAbortHandler) {
+				err = errors.New("backend response aborted")
+				return
+			}
+			err = fmt.Errorf("next handler panicked: %v", p)
+		}
+	}()
+	return next.ServeHTTP(w, r)
+}
+
+// readBody reads the whole body under max_body_size.
+func (h *Handler) readBody(r *http.Request) ([]byte, int, error) {
+	if r.ContentLength > h.maxBody {
+		return nil, http.StatusRequestEntityTooLarge, errors.New("body too large")
+	}
+	size := r.ContentLength
+	if size < 0 {
+		size = 512
+	}
+	buf := bytes.NewBuffer(make([]byte, 0, size+1))
+	n, err := buf.ReadFrom(io.LimitReader(r.Body, h.maxBody+1))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return nil, http.StatusRequestEntityTooLarge, err
+		}
+		return nil, 0, fmt.Errorf("reading the request body: %w", err)
+	}
+	if n > h.maxBody {
+		return nil, http.StatusRequestEntityTooLarge, errors.New("body too large")
+	}
+	return buf.Bytes(), 0, nil
+}
+
+func (h *Handler) routeFor(path string) *route {
+	if h.anyPath != nil {
+		return h.anyPath
+	}
+	for i := range h.apis {
+		if h.apis[i].path == path {
+			return &h.apis[i]
+		}
+	}
+	return nil
+}
+
+// originalRequest is the request as it reached Caddy, before any rewrite.
+func originalRequest(r *http.Request) *http.Request {
+	if or, ok := r.Context().Value(caddyhttp.OriginalRequestCtxKey).(http.Request); ok {
+		return &or
+	}
+	return r
+}
+
+// requestURI is the request target as DWS sent it: path plus query.
+func requestURI(r *http.Request) string {
+	if strings.HasPrefix(r.RequestURI, "/") {
+		return r.RequestURI
+	}
+	return r.URL.RequestURI()
+}
+
+// singleHeader returns the header's value when it is present exactly once
+// and not empty.
+func singleHeader(h http.Header, name string) (string, bool) {
+	v := h.Values(name)
+	if len(v) != 1 || v[0] == "" {
+		return "", false
+	}
+	return v[0], true
+}
+
+func isSuccess(status int) bool { return status >= 200 && status < 300 }
+
+// signatureMessage is the envelope message for a signature failure; it
+// never contains the signature value.
+func signatureMessage(err error) string {
+	switch {
+	case errors.Is(err, signature.ErrMissing):
+		return "Signature is missing"
+	case errors.Is(err, signature.ErrUnsupportedAlgorithm):
+		return "Signature algorithm is not supported (only RSA256)"
+	case errors.Is(err, signature.ErrUnknownKeyVersion):
+		return "Signature keyVersion is not configured"
+	case errors.Is(err, signature.ErrBadEncoding):
+		return "Signature value is not valid Base64"
+	case errors.Is(err, signature.ErrVerificationFailed):
+		return "signature verification failed"
+	}
+	return "Signature header is malformed"
+}
+
+func (x *exchange) reject(status int, code notification.Code, msg string) {
+	x.status, x.code, x.message = status, code, msg
+	if x.outcome == "" {
+		x.outcome = outcomeRejected
+	}
+}
+
+func (x *exchange) badSignature(err error, msg string) {
+	x.sigReason = signature.Reason(err)
+	x.reject(http.StatusOK, notification.InvalidSignature, msg)
+}
+
+func (x *exchange) fail(outcome string, err error) {
+	x.status, x.code, x.message, x.outcome, x.err = http.StatusOK, notification.UnknownException, "", outcome, err
+}
+
+func (x *exchange) succeed(outcome string) {
+	x.status, x.code, x.message, x.outcome = http.StatusOK, notification.Success, "", outcome
+}
+
+// backendRecorder is the response writer the next handler gets. It keeps
+// the status and size and drops everything else: the backend's headers and
+// body never touch the real response. It has its own header map (Caddy's
+// ResponseRecorder shares the real one, which would leak backend headers
+// such as Content-Length or Set-Cookie onto the envelope), and it is not
+// an Unwrap()-able wrapper, so http.ResponseController cannot reach through
+// it to flush or hijack the connection to DWS.
+type backendRecorder struct {
+	header http.Header
+	status int
+	size   int64
+}
+
+func newBackendRecorder() *backendRecorder {
+	return &backendRecorder{header: make(http.Header)}
+}
+
+func (b *backendRecorder) Header() http.Header { return b.header }
+
+func (b *backendRecorder) WriteHeader(code int) {
+	if b.status != 0 || code < 200 { // informational responses are not final
+		return
+	}
+	b.status = code
+}
+
+func (b *backendRecorder) Write(p []byte) (int, error) {
+	if b.status == 0 {
+		b.WriteHeader(http.StatusOK)
+	}
+	b.size += int64(len(p))
+	return len(p), nil
+}
+
+// Flush is accepted and does nothing: there is nothing to send.
+func (b *backendRecorder) Flush() {}
+
+// answer writes the envelope, logs the notification and records metrics.
+func (h *Handler) answer(w http.ResponseWriter, r *http.Request, x *exchange) {
+	body := notification.AppendEnvelope(make([]byte, 0, 128), x.code, x.message, h.msgField)
+	hdr := w.Header()
+	hdr.Set("Content-Type", "application/json; charset=UTF-8")
+	hdr.Set("Content-Length", strconv.Itoa(len(body)))
+	if x.status == http.StatusMethodNotAllowed {
+		hdr.Set("Allow", http.MethodPost)
+	}
+	now := h.clock()
+	respTime := h.respTime.format(now)
+	hdr.Set("Response-Time", respTime)
+	if x.clientID != "" {
+		hdr.Set("Client-Id", x.clientID)
+		if h.signer != nil && h.ring.HasClient(x.clientID) {
+			if sig, err := h.signer.Sign(x.uri, x.clientID, respTime, body); err == nil {
+				hdr.Set("Signature", sig)
+			} else {
+				h.logger.Error("signing the response", zap.Error(err))
+			}
+		}
+	}
+	w.WriteHeader(x.status)
+	_, _ = w.Write(body)
+
+	if repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer); ok {
+		repl.Set("http.dws_notify.result_code", string(x.code))
+	}
+	apiName := "unknown"
+	if x.api != nil {
+		apiName = x.api.Name()
+	}
+	h.metrics.observeNotification(apiName, x, now.Sub(x.start))
+	h.logNotification(apiName, x, now.Sub(x.start))
+}
+
+// logNotification writes the one log line per notification. It carries
+// identifiers, outcome and timings; never card fields, bodies, keys or
+// signature values.
+func (h *Handler) logNotification(apiName string, x *exchange, total time.Duration) {
+	level := zapcore.InfoLevel
+	if x.code == notification.UnknownException {
+		level = zapcore.WarnLevel
+	}
+	ce := h.logger.Check(level, "dws notification")
+	if ce == nil {
+		return
+	}
+	fields := []zap.Field{
+		zap.String("api", apiName),
+		zap.String("request_id", x.requestID),
+		zap.String("client_id", x.clientID),
+		zap.String("outcome", x.outcome),
+		zap.String("result_code", string(x.code)),
+		zap.Int("status", x.status),
+		zap.Duration("duration", total),
+	}
+	if x.verified {
+		fields = append(fields, zap.Int("key_version", x.keyVersion))
+	}
+	if x.backendStatus != 0 || x.backendTime != 0 {
+		fields = append(fields, zap.Int("backend_status", x.backendStatus), zap.Duration("backend_duration", x.backendTime))
+	}
+	if x.sigReason != "" {
+		fields = append(fields, zap.String("signature_failure", x.sigReason))
+	}
+	if x.code == notification.ParamIllegal && x.message != "" {
+		fields = append(fields, zap.String("reason", x.message))
+	}
+	if x.err != nil {
+		fields = append(fields, zap.String("error", x.err.Error()))
+	}
+	ce.Write(fields...)
+}
