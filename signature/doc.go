@@ -1,0 +1,64 @@
+// Package signature implements the Alipay DWS signature scheme for the
+// notifications DWS sends and for the acknowledgements the gateway returns.
+//
+// # Scheme
+//
+// DWS signs, with RSASSA-PKCS1-v1_5 over SHA-256, the bytes
+//
+//	POST <HTTP-URI>\n<Client-Id>.<Request-Time>.<HTTP-BODY>
+//
+// where the URI is the request target as DWS called it (path and query), the
+// Client-Id and Request-Time are the header values verbatim, and the body is
+// the raw bytes as received. The signature travels in the Signature header:
+//
+//	algorithm=RSA256,keyVersion=1,signature=<percent-encoded standard Base64>
+//
+// The gateway signs its answers the same way, with the Response-Time and the
+// response body in place of the request's.
+//
+// # Signature header grammar
+//
+// [ParseHeader] accepts the tolerant superset of every form seen in documents
+// and SDKs:
+//
+//   - parameters are separated by commas, with optional spaces or tabs around
+//     them; keys may come in any order; each parameter is split on its first
+//     "=" only, and surrounding spaces of keys and values are ignored;
+//   - key names are matched case-insensitively; unknown keys are ignored
+//     (forward compatibility) but must still have the key=value form;
+//   - "algorithm" is required and compared case-insensitively; only RSA256
+//     is supported;
+//   - "keyVersion" is optional; when present it is a decimal integer between
+//     0 and 2147483647 (leading zeros allowed);
+//   - "signature" is required; its value is standard Base64 (alphabet "+/",
+//     "=" padding, canonical encoding) that may be percent-encoded, with hex
+//     digits in either case. Decoding uses path semantics: "+" stays "+" and
+//     is never turned into a space. A raw, un-encoded Base64 value is
+//     accepted too. The URL-safe alphabet ("-_") is not accepted;
+//   - a repeated algorithm, keyVersion or signature key, an empty parameter
+//     (",,"or a trailing comma) or an empty value is malformed.
+//
+// An absent or blank header is [ErrMissing]; a header without a signature
+// parameter is [ErrMalformed]. A signature whose decoded length differs from
+// the key's modulus size is reported as [ErrVerificationFailed] by
+// [KeyRing.Verify].
+//
+// # Errors
+//
+// Every failure wraps exactly one of the sentinel errors, to be matched with
+// [errors.Is]; [Reason] turns an error into a bounded metric label. Error
+// messages never contain the signature value, key material or message bodies.
+//
+// # Request-Time
+//
+// [ParseRequestTime] understands every format DWS and its sibling gateways
+// have been seen to send; it is only used for the freshness check
+// ([CheckFreshness]) — the signed content always uses the header verbatim.
+//
+// # Signing acknowledgements
+//
+// [SignatureHeader] signs one content. [Signer] caches: PKCS#1 v1.5
+// signatures are deterministic and, within one Response-Time second, every
+// acknowledgement with the same URI, client and body has the same content,
+// so each distinct content is signed once and the header is shared.
+package signature

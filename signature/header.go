@@ -1,0 +1,233 @@
+package signature
+
+import (
+	"encoding/base64"
+	"math"
+	"strconv"
+	"strings"
+)
+
+// Algorithm is the only signature algorithm supported, as spelled in the
+// Signature header.
+const Algorithm = "RSA256"
+
+// MaxSignatureSize is the largest decoded signature accepted, in bytes: the
+// signature of a 16384-bit RSA key, the largest Go's crypto/rsa handles.
+const MaxSignatureSize = 2048
+
+// maxEncodedLen bounds the signature value before decoding: Base64 of
+// MaxSignatureSize bytes with every character percent-encoded.
+const maxEncodedLen = 3 * 4 * ((MaxSignatureSize + 2) / 3)
+
+// strictBase64 is standard Base64 that rejects non-canonical trailing bits.
+var strictBase64 = base64.StdEncoding.Strict()
+
+// Header is a parsed Signature header.
+type Header struct {
+	// Algorithm is the algorithm as sent; it always equals RSA256 ignoring
+	// case when ParseHeader succeeds.
+	Algorithm string
+	// KeyVersion is the keyVersion parameter, 0 when absent.
+	KeyVersion int
+	// HasKeyVersion reports whether the keyVersion parameter was present.
+	HasKeyVersion bool
+	// Signature is the decoded raw signature.
+	Signature []byte
+}
+
+// ParseHeader parses a Signature header value following the grammar in the
+// package documentation and decodes the signature. Errors wrap ErrMissing,
+// ErrMalformed, ErrUnsupportedAlgorithm or ErrBadEncoding; when a header has
+// several faults, malformation is reported first, then the algorithm, then
+// the encoding.
+func ParseHeader(v string) (Header, error) {
+	return parseHeader(v, nil)
+}
+
+// parseHeader is ParseHeader decoding the signature into dst's spare
+// capacity (or a new slice when it is too small).
+func parseHeader(v string, dst []byte) (Header, error) {
+	p, err := scanHeader(v)
+	if err != nil {
+		return Header{}, err
+	}
+	h := Header{Algorithm: p.algorithm}
+	if p.keyVersion != "" {
+		n, ok := parseKeyVersion(p.keyVersion)
+		if !ok {
+			return Header{}, newError(ErrMalformed, "keyVersion is not a decimal integer between 0 and %d", math.MaxInt32)
+		}
+		h.KeyVersion, h.HasKeyVersion = n, true
+	}
+	if !strings.EqualFold(p.algorithm, Algorithm) {
+		return Header{}, newError(ErrUnsupportedAlgorithm, "only %s is supported", Algorithm)
+	}
+	h.Signature, err = decodeSignature(dst, p.signature)
+	if err != nil {
+		return Header{}, err
+	}
+	return h, nil
+}
+
+// headerParams holds the raw values of the known parameters.
+type headerParams struct {
+	algorithm, keyVersion, signature string
+}
+
+// scanHeader splits the header into parameters and checks the structure.
+// keyVersion is "" when absent; the other two are always set on success.
+func scanHeader(v string) (headerParams, error) {
+	var p headerParams
+	v = trimOWS(v)
+	if v == "" {
+		return p, ErrMissing
+	}
+	var seenAlg, seenVer, seenSig bool
+	for rest, more := v, true; more; {
+		var part string
+		part, rest, more = strings.Cut(rest, ",")
+		part = trimOWS(part)
+		if part == "" {
+			return p, newError(ErrMalformed, "empty parameter")
+		}
+		key, val, ok := strings.Cut(part, "=")
+		if !ok {
+			return p, newError(ErrMalformed, "parameter without '='")
+		}
+		key, val = trimOWS(key), trimOWS(val)
+		var seen *bool
+		var dst *string
+		var name string
+		switch {
+		case key == "":
+			return p, newError(ErrMalformed, "parameter without a name")
+		case strings.EqualFold(key, "algorithm"):
+			seen, dst, name = &seenAlg, &p.algorithm, "algorithm"
+		case strings.EqualFold(key, "keyVersion"):
+			seen, dst, name = &seenVer, &p.keyVersion, "keyVersion"
+		case strings.EqualFold(key, "signature"):
+			seen, dst, name = &seenSig, &p.signature, "signature"
+		default:
+			continue // unknown parameter: ignored
+		}
+		if *seen {
+			return p, newError(ErrMalformed, "duplicate %s parameter", name)
+		}
+		if val == "" {
+			return p, newError(ErrMalformed, "empty %s value", name)
+		}
+		*seen, *dst = true, val
+	}
+	switch {
+	case !seenAlg:
+		return p, newError(ErrMalformed, "no algorithm parameter")
+	case !seenSig:
+		return p, newError(ErrMalformed, "no signature parameter")
+	}
+	return p, nil
+}
+
+// trimOWS removes surrounding spaces and tabs (HTTP's optional whitespace).
+func trimOWS(s string) string {
+	return strings.Trim(s, " \t")
+}
+
+// parseKeyVersion parses a non-negative decimal integer no larger than
+// math.MaxInt32.
+func parseKeyVersion(s string) (int, bool) {
+	if s == "" || len(s) > 10 {
+		return 0, false
+	}
+	n := 0
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int(c-'0')
+	}
+	return n, n <= math.MaxInt32
+}
+
+// decodeSignature percent-decodes s with path semantics and decodes the
+// result as strict standard Base64, appending the bytes to dst[:0].
+func decodeSignature(dst []byte, s string) ([]byte, error) {
+	if len(s) > maxEncodedLen {
+		return nil, newError(ErrBadEncoding, "signature value is %d characters, longer than any supported key needs", len(s))
+	}
+	// Room for the Base64 text of a 4096-bit signature without allocating.
+	var textBuf [704]byte
+	text := textBuf[:0]
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch c {
+		case '%':
+			if i+2 >= len(s) || !isHex(s[i+1]) || !isHex(s[i+2]) {
+				return nil, newError(ErrBadEncoding, "invalid percent escape at offset %d", i)
+			}
+			c = unhex(s[i+1])<<4 | unhex(s[i+2])
+			i += 2
+		}
+		// Go's Base64 decoder skips CR and LF; the header value must not
+		// contain them, encoded or not.
+		if c == '\r' || c == '\n' {
+			return nil, newError(ErrBadEncoding, "line break in signature value")
+		}
+		text = append(text, c)
+	}
+	n := strictBase64.DecodedLen(len(text))
+	if cap(dst) < n {
+		dst = make([]byte, n)
+	}
+	dst = dst[:n]
+	n, err := strictBase64.Decode(dst, text)
+	if err != nil {
+		if ce, ok := err.(base64.CorruptInputError); ok {
+			return nil, newError(ErrBadEncoding, "signature is not standard Base64 (invalid data at byte %d after percent-decoding)", int64(ce))
+		}
+		return nil, newError(ErrBadEncoding, "signature is not standard Base64")
+	}
+	if n > MaxSignatureSize {
+		return nil, newError(ErrBadEncoding, "signature is %d bytes, longer than any supported key produces", n)
+	}
+	return dst[:n], nil
+}
+
+func isHex(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
+}
+
+func unhex(c byte) byte {
+	switch {
+	case c <= '9':
+		return c - '0'
+	case c <= 'F':
+		return c - 'A' + 10
+	default:
+		return c - 'a' + 10
+	}
+}
+
+// appendHeader appends the Signature header value for sig made with the key
+// of the given version: algorithm=RSA256,keyVersion=<n>,signature=<value>,
+// the value being standard Base64 with "+", "/" and "=" percent-encoded.
+func appendHeader(dst []byte, keyVersion int, sig []byte) []byte {
+	dst = append(dst, "algorithm="+Algorithm+",keyVersion="...)
+	dst = strconv.AppendInt(dst, int64(keyVersion), 10)
+	dst = append(dst, ",signature="...)
+	var b64Buf [684]byte
+	b64 := base64.StdEncoding.AppendEncode(b64Buf[:0], sig)
+	for _, c := range b64 {
+		switch c {
+		case '+':
+			dst = append(dst, "%2B"...)
+		case '/':
+			dst = append(dst, "%2F"...)
+		case '=':
+			dst = append(dst, "%3D"...)
+		default:
+			dst = append(dst, c)
+		}
+	}
+	return dst
+}
