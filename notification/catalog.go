@@ -1,0 +1,293 @@
+package notification
+
+import (
+	"bytes"
+	"slices"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+)
+
+// The catalog: one spec per notify API. A new API is a new spec in specs;
+// the walker does not change.
+
+// paymentMethodFields are the rules both seed APIs share (SPEC §2).
+var paymentMethodFields = []field{
+	{path: "requestId", need: always, min: 1, max: 64},
+	{path: "referenceCustomerId", min: 1, max: 64},
+	{path: "referenceUserId", min: 1, max: 64},
+	{path: "paymentMethodDetail", object: true, need: always},
+	{path: "paymentMethodDetail.paymentMethodDetailType", need: always, min: 1, enum: []string{"CARD"}, foldCase: true},
+	{path: "paymentMethodDetail.card", object: true, when: &equals{"paymentMethodDetail.paymentMethodDetailType", "CARD"}},
+	{path: "paymentMethodDetail.card.cardToken", need: always, min: 1, max: 2048},
+	{path: "operateSource", need: strictOnly, min: 1, max: 16, enum: []string{"MERCHANT"}},
+}
+
+var specs = []spec{
+	{
+		name:      "addPaymentMethod",
+		requestID: "requestId",
+		fields:    paymentMethodFields,
+		oneOf:     [][]string{{"referenceCustomerId", "referenceUserId"}},
+	},
+	{
+		name:      "removePaymentMethod",
+		requestID: "requestId",
+		fields:    paymentMethodFields,
+		oneOf:     [][]string{{"referenceCustomerId", "referenceUserId"}},
+	},
+}
+
+// spec declares the rules of one notify API.
+type spec struct {
+	name      string
+	requestID string     // path of the field whose value is Result.RequestID; it must be an always-required string field
+	fields    []field    // checked in this order; the first failure is the error
+	oneOf     [][]string // groups of paths of which exactly one must be present, checked after fields
+}
+
+// field is one rule: what the member at path must be when its parent object
+// is present. Members the catalog does not name are allowed; like every
+// member they must be strings, objects or arrays.
+type field struct {
+	path     string // member keys from the root, joined by dots
+	object   bool   // the value is an object; otherwise it is a string
+	need     presence
+	when     *equals  // when set and it holds, the field is required
+	min, max int      // length bounds of a string in runes; max 0 means no bound
+	enum     []string // the values allowed, when not empty
+	foldCase bool     // compare with enum ignoring case
+}
+
+// presence says when a field must be present (non-null).
+type presence uint8
+
+const (
+	optional   presence = iota
+	always              // required in every mode
+	strictOnly          // required when Options.Strict is set
+)
+
+// equals holds when the string at path equals value, ignoring case.
+type equals struct{ path, value string }
+
+// API is one notify API: its name and the rules its bodies must meet.
+// It is immutable and safe for concurrent use.
+type API struct {
+	name   string
+	nodes  []node // the tree of paths the rules name; node 0 is the body
+	rules  []rule
+	groups []group
+	idNode int32 // node of the requestId field
+}
+
+// node is a member path the walker records: the kind of value seen there
+// and, for a string, the value.
+type node struct {
+	parent int32
+	edges  []edge
+}
+
+// edge leads from a node to the node of its member key.
+type edge struct {
+	key  string
+	node int32
+}
+
+// rule is a field compiled against the node tree.
+type rule struct {
+	field
+	node, parent int32
+	whenNode     int32  // node of when.path, when when is set
+	enumRule     string // "must be CARD", "must be one of A, B"
+}
+
+// group is a compiled oneOf group.
+type group struct {
+	parent int32 // node of the object the members belong to
+	nodes  []int32
+	paths  []string
+}
+
+var catalog = func() map[string]*API {
+	m := make(map[string]*API, len(specs))
+	for _, s := range specs {
+		m[s.name] = newAPI(s)
+	}
+	return m
+}()
+
+// LookupAPI returns the API with the given name, matched exactly
+// ("addPaymentMethod", "removePaymentMethod").
+func LookupAPI(name string) (*API, bool) {
+	a, ok := catalog[name]
+	return a, ok
+}
+
+// APINames returns the names of the APIs in the catalog, sorted, in a new slice.
+func APINames() []string {
+	names := make([]string, 0, len(catalog))
+	for name := range catalog {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	return names
+}
+
+// Name returns the API's name as LookupAPI knows it.
+func (a *API) Name() string { return a.name }
+
+// newAPI compiles s. It panics when s is inconsistent, which is a mistake
+// in the catalog.
+func newAPI(s spec) *API {
+	a := &API{name: s.name, nodes: []node{{parent: -1}}}
+	byPath := make(map[string]*rule) // valid once a.rules is complete
+	for _, f := range s.fields {
+		n := a.addPath(f.path)
+		a.rules = append(a.rules, rule{field: f, node: n, parent: a.nodes[n].parent, whenNode: -1})
+	}
+	for i := range a.rules {
+		byPath[a.rules[i].path] = &a.rules[i]
+	}
+	for i := range a.rules {
+		r := &a.rules[i]
+		if r.when != nil {
+			dep, ok := byPath[r.when.path]
+			if !ok || dep.object {
+				panic("notification: " + s.name + ": " + r.path + " depends on " + r.when.path + ", which is not a string field")
+			}
+			r.whenNode = dep.node
+		}
+		switch len(r.enum) {
+		case 0:
+		case 1:
+			r.enumRule = "must be " + r.enum[0]
+		default:
+			r.enumRule = "must be one of " + strings.Join(r.enum, ", ")
+		}
+	}
+	id, ok := byPath[s.requestID]
+	if !ok || id.object || id.need != always || id.parent != 0 {
+		panic("notification: " + s.name + ": requestID " + s.requestID + " is not an always-required string field at the root")
+	}
+	a.idNode = id.node
+	for _, paths := range s.oneOf {
+		g := group{paths: paths}
+		for _, p := range paths {
+			m, ok := byPath[p]
+			if !ok || m.parent != byPath[paths[0]].parent {
+				panic("notification: " + s.name + ": one-of member " + p + " is not a field beside " + paths[0])
+			}
+			g.nodes = append(g.nodes, m.node)
+		}
+		g.parent = byPath[paths[0]].parent
+		a.groups = append(a.groups, g)
+	}
+	return a
+}
+
+// addPath returns the node of path, adding it and its ancestors when new.
+func (a *API) addPath(path string) int32 {
+	n := int32(0)
+	for key := range strings.SplitSeq(path, ".") {
+		n = a.addEdge(n, key)
+	}
+	return n
+}
+
+func (a *API) addEdge(from int32, key string) int32 {
+	for _, e := range a.nodes[from].edges {
+		if e.key == key {
+			return e.node
+		}
+	}
+	n := int32(len(a.nodes))
+	a.nodes = append(a.nodes, node{parent: from})
+	a.nodes[from].edges = append(a.nodes[from].edges, edge{key, n})
+	return n
+}
+
+// child returns the node of member key under node n, or -1 when the rules
+// name no such path. n may be -1.
+func (a *API) child(n int32, key []byte) int32 {
+	if n < 0 {
+		return -1
+	}
+	for _, e := range a.nodes[n].edges {
+		if e.key == string(key) {
+			return e.node
+		}
+	}
+	return -1
+}
+
+// check applies the rules to what the walker recorded.
+func (a *API) check(seen []slot, vals []byte, strict bool) error {
+	str := func(n int32) []byte { return vals[seen[n].off:seen[n].end] }
+	for i := range a.rules {
+		r := &a.rules[i]
+		if seen[r.parent].kind != kindObject {
+			continue // the parent is absent, or of the wrong type and reported as such
+		}
+		s := seen[r.node]
+		if s.kind == kindAbsent {
+			if r.need == always || r.need == strictOnly && strict ||
+				r.when != nil && seen[r.whenNode].kind == kindString && bytes.EqualFold(str(r.whenNode), []byte(r.when.value)) {
+				return &FieldError{Path: r.path, Rule: "is required"}
+			}
+			continue
+		}
+		if r.object {
+			if s.kind != kindObject {
+				return &FieldError{Path: r.path, Rule: "must be a JSON object"}
+			}
+			continue
+		}
+		if s.kind != kindString {
+			return &FieldError{Path: r.path, Rule: "must be a JSON string"}
+		}
+		if err := r.checkString(str(r.node)); err != nil {
+			return err
+		}
+	}
+	for _, g := range a.groups {
+		if seen[g.parent].kind != kindObject {
+			continue
+		}
+		present := 0
+		for _, n := range g.nodes {
+			if seen[n].kind != kindAbsent {
+				present++
+			}
+		}
+		switch {
+		case present == 0:
+			return &FieldError{Path: g.paths[0], Rule: "or " + strings.Join(g.paths[1:], " or ") + " is required"}
+		case present > 1:
+			return &FieldError{Path: g.paths[0], Rule: "and " + strings.Join(g.paths[1:], " and ") + " are mutually exclusive"}
+		}
+	}
+	return nil
+}
+
+// checkString applies the length and enum bounds to a string value.
+func (r *rule) checkString(v []byte) error {
+	n := utf8.RuneCount(v)
+	switch {
+	case n == 0 && r.min > 0:
+		return &FieldError{Path: r.path, Rule: "must not be empty"}
+	case n < r.min:
+		return &FieldError{Path: r.path, Rule: "must be at least " + strconv.Itoa(r.min) + " characters"}
+	case r.max > 0 && n > r.max:
+		return &FieldError{Path: r.path, Rule: "must be at most " + strconv.Itoa(r.max) + " characters"}
+	}
+	if len(r.enum) == 0 {
+		return nil
+	}
+	for _, e := range r.enum {
+		if r.foldCase && bytes.EqualFold(v, []byte(e)) || !r.foldCase && string(v) == e {
+			return nil
+		}
+	}
+	return &FieldError{Path: r.path, Rule: r.enumRule}
+}

@@ -1,0 +1,53 @@
+// Package notification knows what a valid DWS notification body is and what
+// the gateway answers: the field rules of SPEC §2, the fingerprint of §3 and
+// the result envelope of §1.3. It has no dependency outside the standard
+// library.
+//
+// # Validation
+//
+// LookupAPI gives the rules of a notify API; (*API).Validate checks a body
+// in a single pass over its raw bytes, with its own scanner, and returns the
+// requestId and the fingerprint. A body is valid when
+//
+//   - it is one JSON object (RFC 8259), with nothing but whitespace after it
+//     and no byte order mark before it;
+//   - every scalar at every depth, array elements included, is a JSON string;
+//     a member whose value is null counts as absent, while null as an array
+//     element is rejected like any non-string scalar (it cannot be absent
+//     without shifting the elements after it);
+//   - no object has two members with the same key, compared after decoding,
+//     so "a" and "\u0061" are the same key (null members included);
+//   - every string and key is valid UTF-8; escapes must be valid JSON
+//     escapes, and a surrogate escape must be half of a pair ("\ud800" on its
+//     own is rejected, where encoding/json would put U+FFFD in its place);
+//   - objects and arrays nest at most MaxDepth (32) levels, the body's object
+//     being level 1;
+//   - the API's rules hold: required fields present (not null, not ""),
+//     string lengths in characters (runes) of the decoded value, enums, one-of
+//     groups, and the strict-only requirements when Options.Strict is set.
+//     Unknown members are allowed, checked like the rest.
+//
+// Errors are *FieldError values whose message is the field path and the
+// rule, "paymentMethodDetail.card.expiryYear must be a JSON string". They
+// never quote a value from the body. Errors that make the body unreadable as
+// a string-typed JSON object are found during the pass and the first in
+// body order is reported; the API's rules are checked after it, in catalog
+// order, and the first broken rule is reported.
+//
+// # Fingerprint
+//
+// The fingerprint is the SHA-256 of a canonical form built during the same
+// pass: every string decoded and length-prefixed, object members sorted by
+// decoded key, array elements in order, members with a null value left out.
+// Key order, whitespace and escaping ("\u0041" or "A", "\/" or "/") do not
+// change it; a changed value, a renamed key, a reordered array or a changed
+// kind (string, object, array) does. As null members are left out,
+// {"a":null,"b":"x"} has the fingerprint of {"b":"x"}. Fingerprints are
+// stored by the idempotency store, so changing the canonical form turns a
+// retry that spans the upgrade into REPEAT_REQ_INCONSISTENT.
+//
+// # Envelope
+//
+// AppendEnvelope writes the answer to DWS for a Code, with the message key
+// spelt as the MessageField asks.
+package notification

@@ -1,0 +1,109 @@
+package notification
+
+import (
+	"strconv"
+	"unicode/utf8"
+)
+
+// FieldError is why a body was rejected: the field path and the rule it
+// breaks. It never carries a value from the body, only keys, so it is safe
+// to log and to send back in the envelope.
+type FieldError struct {
+	// Path names the field: member keys joined by dots, array elements as
+	// [i], for example paymentMethodDetail.card.expiryYear or extra[2].a.
+	// A key that is not plain ASCII letters, digits, '_' or '-' is written
+	// as ["key"] with JSON escapes, long keys and paths are cut short with
+	// "…". Problems with the body as a whole, and with keys at its root,
+	// have the path "body".
+	Path string
+	// Rule is what the field breaks, for example "must be a JSON string",
+	// "is required", "must be at most 64 characters".
+	Rule string
+}
+
+// Error returns the path and the rule separated by a space, the message the
+// envelope carries, at most about 250 bytes long.
+func (e *FieldError) Error() string { return e.Path + " " + e.Rule }
+
+// Limits on how much of the sender's keys an error path shows.
+const (
+	maxKeyRunes  = 48
+	maxPathBytes = 192
+)
+
+// appendPathKey appends key as a path segment: after a dot when it is plain
+// and not the first segment, otherwise as ["key"].
+func appendPathKey(dst []byte, key []byte) []byte {
+	cut := len(key)
+	runes := 0
+	for i := 0; i < len(key); {
+		if runes == maxKeyRunes {
+			cut = i
+			break
+		}
+		_, size := utf8.DecodeRune(key[i:])
+		i += size
+		runes++
+	}
+	if plainKey(key[:cut]) {
+		if len(dst) > 0 {
+			dst = append(dst, '.')
+		}
+		dst = append(dst, key[:cut]...)
+		if cut < len(key) {
+			dst = append(dst, "…"...)
+		}
+		return dst
+	}
+	dst = append(dst, '[', '"')
+	for _, c := range key[:cut] {
+		switch {
+		case c == '"' || c == '\\':
+			dst = append(dst, '\\', c)
+		case c < 0x20 || c == 0x7f:
+			dst = append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xF])
+		default:
+			dst = append(dst, c)
+		}
+	}
+	if cut < len(key) {
+		dst = append(dst, "…"...)
+	}
+	return append(dst, '"', ']')
+}
+
+// appendPathIndex appends an array index segment, [i].
+func appendPathIndex(dst []byte, i int) []byte {
+	dst = append(dst, '[')
+	dst = strconv.AppendInt(dst, int64(i), 10)
+	return append(dst, ']')
+}
+
+// plainKey reports whether key can stand in a path without quotes.
+func plainKey(key []byte) bool {
+	if len(key) == 0 {
+		return false
+	}
+	for _, c := range key {
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// finishPath turns a rendered path into the FieldError form: "body" when
+// empty, and only its last maxPathBytes bytes, after "…", when longer.
+func finishPath(p []byte) string {
+	if len(p) == 0 {
+		return "body"
+	}
+	if len(p) <= maxPathBytes {
+		return string(p)
+	}
+	tail := p[len(p)-maxPathBytes:]
+	for len(tail) > 0 && !utf8.RuneStart(tail[0]) {
+		tail = tail[1:]
+	}
+	return "…" + string(tail)
+}
