@@ -101,7 +101,9 @@ func (r *KeyRing) Versions(clientID string) []int {
 // notification from clientID for the request target uri, the Request-Time
 // header value requestTime (used verbatim) and the raw body. The key is the
 // one configured for the header's keyVersion or, when the header has none,
-// the highest configured version. It returns the key version used.
+// the highest configured version. It returns the key version used, also
+// with ErrVerificationFailed (so that callers can log which key failed), and
+// 0 with any other error.
 //
 // Errors wrap ErrMissing, ErrMalformed, ErrUnsupportedAlgorithm,
 // ErrBadEncoding, ErrUnknownKeyVersion (also for a client without keys;

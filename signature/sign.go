@@ -60,6 +60,7 @@ type Signer struct {
 	key        *rsa.PrivateKey
 	keyVersion int
 	maxEntries int
+	sign       func(digest [32]byte) (string, error) // signDigest; replaced in tests
 
 	mu   sync.Mutex
 	gens [2]*generation // gens[0] is the newest; either may be nil
@@ -88,7 +89,9 @@ func NewSigner(key *rsa.PrivateKey, keyVersion int) *Signer {
 }
 
 func newSigner(key *rsa.PrivateKey, keyVersion, maxEntries int) *Signer {
-	return &Signer{key: key, keyVersion: keyVersion, maxEntries: maxEntries}
+	s := &Signer{key: key, keyVersion: keyVersion, maxEntries: maxEntries}
+	s.sign = func(digest [32]byte) (string, error) { return signDigest(key, keyVersion, digest) }
+	return s
 }
 
 // Sign returns the Signature header value for the content
@@ -109,7 +112,7 @@ func (s *Signer) Sign(uri, clientID, responseTime string, body []byte) (string, 
 	}
 	if !s.makeRoom(g) {
 		s.mu.Unlock()
-		return signDigest(s.key, s.keyVersion, digest)
+		return s.sign(digest)
 	}
 	e := &signing{done: make(chan struct{}), err: errSignAborted}
 	g.entries[digest] = e
@@ -135,7 +138,7 @@ func (s *Signer) fill(g *generation, digest [32]byte, e *signing) {
 		e.ready.Store(true)
 		close(e.done)
 	}()
-	e.header, e.err = signDigest(s.key, s.keyVersion, digest)
+	e.header, e.err = s.sign(digest)
 }
 
 func (e *signing) wait() (string, error) {

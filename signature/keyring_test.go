@@ -1,0 +1,204 @@
+package signature
+
+import (
+	"crypto"
+	"crypto/rsa"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+)
+
+func TestKeyRingAdd(t *testing.T) {
+	f := fixtures()
+	r := NewKeyRing()
+	pub := &f.rsa.PublicKey
+	tests := []struct {
+		name    string
+		client  string
+		version int
+		key     *rsa.PublicKey
+		want    string // "" for success
+	}{
+		{"first", "c1", 1, pub, ""},
+		{"duplicate", "c1", 1, pub, "already configured"},
+		{"same key, other version", "c1", 0, pub, ""},
+		{"other client, same version", "c2", 1, pub, ""},
+		{"empty client", "", 1, pub, "empty client id"},
+		{"negative version", "c1", -1, pub, "out of range"},
+		{"version above int32", "c1", math.MaxInt32 + 1, pub, "out of range"},
+		{"nil key", "c1", 5, nil, "nil public key"},
+		{"empty key", "c1", 5, &rsa.PublicKey{}, "nil public key"},
+		{"RSA-1024", "c1", 5, &f.rsa1024.PublicKey, "1024 bits"},
+	}
+	for _, tt := range tests {
+		err := r.Add(tt.client, tt.version, tt.key)
+		switch {
+		case tt.want == "" && err != nil:
+			t.Errorf("%s: Add: %v", tt.name, err)
+		case tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)):
+			t.Errorf("%s: Add = %v, want error saying %q", tt.name, err, tt.want)
+		}
+	}
+	if !r.HasClient("c1") || !r.HasClient("c2") || r.HasClient("c3") || r.HasClient("") {
+		t.Error("HasClient wrong")
+	}
+	if got := r.Versions("c1"); !slices.Equal(got, []int{0, 1}) {
+		t.Errorf("Versions(c1) = %v", got)
+	}
+	if got := r.Versions("nobody"); got != nil {
+		t.Errorf("Versions(nobody) = %v", got)
+	}
+	r.Versions("c1")[0] = 99
+	if got := r.Versions("c1"); !slices.Equal(got, []int{0, 1}) {
+		t.Errorf("Versions returned the ring's own slice: %v", got)
+	}
+	var zero KeyRing
+	if zero.HasClient("c1") || zero.Versions("c1") != nil {
+		t.Error("zero KeyRing not empty")
+	}
+	if err := zero.Add("c1", 1, pub); err != nil || !zero.HasClient("c1") {
+		t.Errorf("zero KeyRing Add: %v", err)
+	}
+}
+
+func mustHeader(t testing.TB, key *rsa.PrivateKey, version int, uri, client, tm string, body []byte) string {
+	t.Helper()
+	h, err := SignatureHeader(key, version, uri, client, tm, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
+// headerWithoutVersion drops the keyVersion parameter from a header.
+func headerWithoutVersion(h string) string {
+	alg, rest, _ := strings.Cut(h, ",")
+	_, sig, _ := strings.Cut(rest, ",")
+	return alg + "," + sig
+}
+
+func TestKeyRingVerify(t *testing.T) {
+	k1, k2 := testKey(), otherKey()
+	const client, uri, tm = "2188120000000000", "/dws/notify/addPaymentMethod", "2025-05-19T01:52:32Z"
+	body := []byte(`{"requestId":"r-1","referenceCustomerId":"c-9"}`)
+	r := NewKeyRing()
+	for v, k := range map[int]*rsa.PrivateKey{2: k2, 1: k1} {
+		if err := r.Add(client, v, &k.PublicKey); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := r.Add("other-client", 1, &k1.PublicKey); err != nil {
+		t.Fatal(err)
+	}
+	h1 := mustHeader(t, k1, 1, uri, client, tm, body)
+	h2 := mustHeader(t, k2, 2, uri, client, tm, body)
+	h3 := strings.Replace(h2, "keyVersion=2", "keyVersion=3", 1)
+	short := "algorithm=RSA256,keyVersion=1,signature=" + base64.StdEncoding.EncodeToString(make([]byte, 255))
+
+	tests := []struct {
+		name              string
+		client, uri, time string
+		body              []byte
+		header            string
+		wantVersion       int
+		wantErr           error
+	}{
+		{"version 1", client, uri, tm, body, h1, 1, nil},
+		{"version 2", client, uri, tm, body, h2, 2, nil},
+		{"no keyVersion: highest", client, uri, tm, body, headerWithoutVersion(h2), 2, nil},
+		{"no keyVersion, signed by older key", client, uri, tm, body, headerWithoutVersion(h1), 2, ErrVerificationFailed},
+		{"keyVersion names the wrong key", client, uri, tm, body, strings.Replace(h1, "keyVersion=1", "keyVersion=2", 1), 2, ErrVerificationFailed},
+		{"unknown keyVersion", client, uri, tm, body, h3, 0, ErrUnknownKeyVersion},
+		{"keyVersion 0 not configured", client, uri, tm, body, strings.Replace(h1, "keyVersion=1", "keyVersion=0", 1), 0, ErrUnknownKeyVersion},
+		{"unknown client", "nobody", uri, tm, body, h1, 0, ErrUnknownKeyVersion},
+		{"client whose content differs", "other-client", uri, tm, body, h1, 1, ErrVerificationFailed},
+		{"empty header", client, uri, tm, body, "", 0, ErrMissing},
+		{"malformed header", client, uri, tm, body, "algorithm=RSA256", 0, ErrMalformed},
+		{"unsupported algorithm", client, uri, tm, body, strings.Replace(h1, "RSA256", "ECC224", 1), 0, ErrUnsupportedAlgorithm},
+		{"bad encoding", client, uri, tm, body, h1 + "%zz", 0, ErrBadEncoding},
+		{"signature too short", client, uri, tm, body, short, 1, ErrVerificationFailed},
+		{"tampered body", client, uri, tm, append(slices.Clone(body), ' '), h1, 1, ErrVerificationFailed},
+		{"other uri", client, uri + "?x=1", tm, body, h1, 1, ErrVerificationFailed},
+		{"other time", client, uri, "2025-05-19T01:52:33Z", body, h1, 1, ErrVerificationFailed},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			v, err := r.Verify(tt.client, tt.uri, tt.time, tt.body, tt.header)
+			if !errors.Is(err, tt.wantErr) || (tt.wantErr == nil) != (err == nil) {
+				t.Fatalf("Verify error %v, want %v", err, tt.wantErr)
+			}
+			if v != tt.wantVersion {
+				t.Errorf("Verify version %d, want %d", v, tt.wantVersion)
+			}
+		})
+	}
+}
+
+// TestKeyRingConcurrent runs verifiers while keys are added; run with -race.
+func TestKeyRingConcurrent(t *testing.T) {
+	k := testKey()
+	r := ringWith(t, "c", &k.PublicKey)
+	body := []byte(`{}`)
+	h := mustHeader(t, k, 1, "/n", "c", "1685599933871", body)
+	var wg sync.WaitGroup
+	for g := 0; g < 4; g++ {
+		wg.Go(func() {
+			for i := 0; i < 50; i++ {
+				if _, err := r.Verify("c", "/n", "1685599933871", body, h); err != nil {
+					t.Error(err)
+					return
+				}
+				r.HasClient(fmt.Sprint("x", i))
+			}
+		})
+	}
+	for i := 0; i < 50; i++ {
+		if err := r.Add(fmt.Sprint("x", i), i, &k.PublicKey); err != nil {
+			t.Fatal(err)
+		}
+		if err := r.Add("c", i+2, &k.PublicKey); err != nil {
+			t.Fatal(err)
+		}
+	}
+	wg.Wait()
+	if got := len(r.Versions("c")); got != 51 {
+		t.Fatalf("%d versions for c, want 51", got)
+	}
+}
+
+// TestVerifyAllocations checks that Verify allocates no more than the bare
+// rsa.VerifyPKCS1v15 call it wraps.
+func TestVerifyAllocations(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector makes sync.Pool drop items")
+	}
+	k := testKey()
+	body := make([]byte, 1024)
+	r := ringWith(t, "c", &k.PublicKey)
+	h := mustHeader(t, k, 1, "/n", "c", "1685599933871", body)
+	hdr, err := ParseHeader(h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	content := AppendSignedContent(nil, "/n", "c", "1685599933871", body)
+	raw := testing.AllocsPerRun(50, func() {
+		d := sha256.Sum256(content)
+		if rsa.VerifyPKCS1v15(&k.PublicKey, crypto.SHA256, d[:], hdr.Signature) != nil {
+			t.Fatal("raw verify failed")
+		}
+	})
+	ours := testing.AllocsPerRun(50, func() {
+		if _, err := r.Verify("c", "/n", "1685599933871", body, h); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if ours > raw {
+		t.Fatalf("Verify allocates %.0f times per call, rsa.VerifyPKCS1v15 alone %.0f", ours, raw)
+	}
+}
