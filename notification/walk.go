@@ -212,8 +212,7 @@ func (w *walker) object(n int32, depth int) error {
 	w.skipSpace()
 	if w.peek() == '}' {
 		w.pos++
-		w.canon = append(w.canon, '}')
-		return nil
+		return w.closeObject(base)
 	}
 	for {
 		if w.peek() != '"' {
@@ -261,6 +260,11 @@ func (w *walker) object(n int32, depth int) error {
 func (w *walker) closeObject(base int) error {
 	ms := w.members[base:]
 	w.members = w.members[:base]
+	if len(ms) == 0 {
+		w.canon = append(w.canon, '}')
+		return nil
+	}
+	start := ms[0].start // sorting reorders ms
 	key := func(m member) []byte { return w.canon[m.keyOff:m.keyEnd] }
 	ordered, nulls := true, false
 	for i := range ms {
@@ -285,7 +289,7 @@ func (w *walker) closeObject(base int) error {
 				w.tmp = append(w.tmp, w.canon[m.start:m.end]...)
 			}
 		}
-		w.canon = append(w.canon[:ms[0].start], w.tmp...)
+		w.canon = append(w.canon[:start], w.tmp...)
 	}
 	w.canon = append(w.canon, '}')
 	return nil

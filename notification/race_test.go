@@ -1,0 +1,5 @@
+//go:build race
+
+package notification
+
+func init() { raceEnabled = true }
