@@ -1,0 +1,57 @@
+package notification
+
+import (
+	"strings"
+	"testing"
+)
+
+func benchmarkValidate(b *testing.B, api, name string) {
+	a := mustAPI(b, api)
+	body := fixture(b, name)
+	if _, err := a.Validate(body, Options{}); err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := a.Validate(body, Options{}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkValidateAddSample measures validation and fingerprint of the seed
+// add sample; the budget is 10 µs.
+func BenchmarkValidateAddSample(b *testing.B) {
+	benchmarkValidate(b, "addPaymentMethod", "add.json")
+}
+
+// BenchmarkValidateRemoveSample is the same for the seed remove sample.
+func BenchmarkValidateRemoveSample(b *testing.B) {
+	benchmarkValidate(b, "removePaymentMethod", "remove.json")
+}
+
+// BenchmarkValidateRejectDeep measures a rejection that writes an error with
+// a long path: a number 31 levels down.
+func BenchmarkValidateRejectDeep(b *testing.B) {
+	a := mustAPI(b, "addPaymentMethod")
+	body := []byte(obj(rid, cust, pmd, `"extra":`+strings.Repeat(`{"x":`, 30)+`1`+strings.Repeat(`}`, 30)))
+	if _, err := a.Validate(body, Options{}); err == nil {
+		b.Fatal("accepted")
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		a.Validate(body, Options{})
+	}
+}
+
+// BenchmarkAppendEnvelope measures writing a PARAM_ILLEGAL envelope with a
+// field error message into a reused buffer.
+func BenchmarkAppendEnvelope(b *testing.B) {
+	dst := make([]byte, 0, 512)
+	msg := "paymentMethodDetail.card.expiryYear must be a JSON string"
+	b.ReportAllocs()
+	for b.Loop() {
+		dst = AppendEnvelope(dst[:0], ParamIllegal, msg, ResultMsg)
+	}
+}
