@@ -1,6 +1,7 @@
 package signature
 
 import (
+	"bytes"
 	"encoding/base64"
 	"math"
 	"strconv"
@@ -129,7 +130,13 @@ func scanHeader(v string) (headerParams, error) {
 
 // trimOWS removes surrounding spaces and tabs (HTTP's optional whitespace).
 func trimOWS(s string) string {
-	return strings.Trim(s, " \t")
+	for len(s) > 0 && (s[0] == ' ' || s[0] == '\t') {
+		s = s[1:]
+	}
+	for len(s) > 0 && (s[len(s)-1] == ' ' || s[len(s)-1] == '\t') {
+		s = s[:len(s)-1]
+	}
+	return s
 }
 
 // parseKeyVersion parses a non-negative decimal integer no larger than
@@ -158,22 +165,23 @@ func decodeSignature(dst []byte, s string) ([]byte, error) {
 	// Room for the Base64 text of a 4096-bit signature without allocating.
 	var textBuf [704]byte
 	text := textBuf[:0]
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch c {
-		case '%':
-			if i+2 >= len(s) || !isHex(s[i+1]) || !isHex(s[i+2]) {
-				return nil, newError(ErrBadEncoding, "invalid percent escape at offset %d", i)
-			}
-			c = unhex(s[i+1])<<4 | unhex(s[i+2])
-			i += 2
+	for rest, off := s, 0; ; {
+		i := strings.IndexByte(rest, '%')
+		if i < 0 {
+			text = append(text, rest...)
+			break
 		}
-		// Go's Base64 decoder skips CR and LF; the header value must not
-		// contain them, encoded or not.
-		if c == '\r' || c == '\n' {
-			return nil, newError(ErrBadEncoding, "line break in signature value")
+		if i+2 >= len(rest) || !isHex(rest[i+1]) || !isHex(rest[i+2]) {
+			return nil, newError(ErrBadEncoding, "invalid percent escape at offset %d", off+i)
 		}
-		text = append(text, c)
+		text = append(text, rest[:i]...)
+		text = append(text, unhex(rest[i+1])<<4|unhex(rest[i+2]))
+		rest, off = rest[i+3:], off+i+3
+	}
+	// Go's Base64 decoder skips CR and LF; the value must not contain them,
+	// encoded or not.
+	if bytes.IndexByte(text, '\r') >= 0 || bytes.IndexByte(text, '\n') >= 0 {
+		return nil, newError(ErrBadEncoding, "line break in signature value")
 	}
 	n := strictBase64.DecodedLen(len(text))
 	if cap(dst) < n {
