@@ -1,0 +1,695 @@
+package idempotency
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+	"github.com/dgraph-io/badger/v4/options"
+	"go.uber.org/zap"
+)
+
+// SyncMode chooses how BadgerStore makes writes durable.
+type SyncMode uint8
+
+const (
+	// SyncGroupCommit (the default) commits without fsync and makes Complete
+	// wait for a shared sync round (group commit): one fsync covers every
+	// completion that committed before the round started. Claims and releases
+	// are not synced; losing one to a power cut only makes the key claimable
+	// again.
+	SyncGroupCommit SyncMode = iota
+	// SyncEachCommit sets Badger's SyncWrites: every commit (claims and
+	// releases too) pays its own fsync. For comparison benchmarks.
+	SyncEachCommit
+	// SyncNone never fsyncs. Writes survive a crash of the process (they are
+	// in the page cache) but not a power cut or kernel crash. For tests and
+	// benchmarks; Complete is then not durable in the sense of Store.
+	SyncNone
+)
+
+// String returns "group_commit", "each_commit", "none" or "SyncMode(n)".
+func (m SyncMode) String() string {
+	switch m {
+	case SyncGroupCommit:
+		return "group_commit"
+	case SyncEachCommit:
+		return "each_commit"
+	case SyncNone:
+		return "none"
+	}
+	return "SyncMode(" + strconv.Itoa(int(m)) + ")"
+}
+
+// DefaultGCInterval is how often the value-log GC runs when
+// BadgerOptions.GCInterval is zero.
+const DefaultGCInterval = 10 * time.Minute
+
+// gcDiscardRatio is the share of garbage a value-log file must hold before
+// RunValueLogGC rewrites it.
+const gcDiscardRatio = 0.5
+
+// maxGCRewritesPerTick bounds the work of one GC tick.
+const maxGCRewritesPerTick = 16
+
+// maxTxnAttempts bounds the retries of a transaction that hit ErrConflict.
+// A claim conflicts at most once per competing writer in practice: after the
+// winner committed, the re-read sees its record.
+const maxTxnAttempts = 10
+
+// BadgerOptions configures OpenBadger.
+type BadgerOptions struct {
+	// Dir is the database directory; it is created when missing. Required
+	// unless InMemory is set. One directory can be open once per process
+	// (Badger holds a directory lock): share the store, do not reopen it.
+	Dir string
+	// InMemory keeps everything in memory; nothing is written to disk and
+	// nothing survives Close. For tests. Dir must be empty.
+	InMemory bool
+	// Logger receives the store's and Badger's log lines; nil discards them.
+	// Badger's info lines are logged at debug level.
+	Logger *zap.Logger
+	// VerboseBadgerLogs passes Badger's debug lines (several per write) to
+	// Logger at debug level; by default they are dropped.
+	VerboseBadgerLogs bool
+	// GCInterval is the period of the value-log GC; 0 means
+	// DefaultGCInterval and a negative value disables the GC.
+	GCInterval time.Duration
+	// Sync is the durability policy; the zero value is SyncGroupCommit.
+	Sync SyncMode
+	// Now is the clock for leases and the times in records; nil means
+	// time.Now. Retention always follows the real clock, because Badger
+	// evaluates entry TTLs against it.
+	Now func() time.Time
+	// Tune, when set, may adjust the Badger options derived from
+	// BadgerProfile before the DB is opened. DetectConflicts must stay on
+	// (claims rely on it); Logger and SyncWrites are set by the store.
+	Tune func(*badger.Options)
+}
+
+// BadgerProfile returns the Badger options the store uses for dir, sized for
+// a sidecar that keeps small records (see the package documentation for the
+// reasoning and the measured footprint). Logger and SyncWrites are set by
+// OpenBadger.
+func BadgerProfile(dir string) badger.Options {
+	return badger.DefaultOptions(dir).
+		WithMemTableSize(16 << 20).
+		WithNumMemtables(2).
+		WithNumLevelZeroTables(2).
+		WithNumLevelZeroTablesStall(4).
+		WithCompression(options.None).
+		WithBlockCacheSize(0).
+		WithIndexCacheSize(16 << 20).
+		WithValueLogFileSize(64 << 20).
+		WithValueThreshold(1 << 10).
+		WithNumCompactors(2).
+		WithDetectConflicts(true).
+		WithMetricsEnabled(false)
+}
+
+// BadgerStore is the Store on an embedded Badger v4 database. Create it with
+// OpenBadger; it is safe for concurrent use.
+type BadgerStore struct {
+	db       *badger.DB
+	dir      string
+	log      *zap.Logger
+	now      func() time.Time
+	mode     SyncMode
+	inMemory bool
+
+	// mu guards closed. Every operation registers in ops while the store is
+	// open; Close marks the store closed and waits for ops to drain before it
+	// touches the DB, so no operation ever runs on a closed DB.
+	mu        sync.RWMutex
+	closed    bool
+	ops       sync.WaitGroup
+	closeOnce sync.Once
+	closeErr  error
+
+	syncer *groupSyncer // nil unless SyncGroupCommit on disk
+
+	gcStop chan struct{}
+	gcDone chan struct{} // nil when the GC is disabled
+
+	txnConflicts atomic.Uint64
+	completions  atomic.Uint64
+	gcRuns       atomic.Uint64
+	gcRewrites   atomic.Uint64
+}
+
+var _ Store = (*BadgerStore)(nil)
+
+// OpenBadger opens (or creates) the store described by opts and starts its
+// background work: the group-commit syncer and the value-log GC. Both stop in
+// Close.
+func OpenBadger(opts BadgerOptions) (*BadgerStore, error) {
+	if opts.InMemory && opts.Dir != "" {
+		return nil, fmt.Errorf("%w: Dir must be empty with InMemory", ErrInvalidArgument)
+	}
+	if !opts.InMemory && opts.Dir == "" {
+		return nil, fmt.Errorf("%w: Dir is required", ErrInvalidArgument)
+	}
+	switch opts.Sync {
+	case SyncGroupCommit, SyncEachCommit, SyncNone:
+	default:
+		return nil, fmt.Errorf("%w: unknown sync mode %d", ErrInvalidArgument, opts.Sync)
+	}
+	log := opts.Logger
+	if log == nil {
+		log = zap.NewNop()
+	}
+	now := opts.Now
+	if now == nil {
+		now = time.Now
+	}
+
+	bo := BadgerProfile(opts.Dir)
+	if opts.InMemory {
+		bo = bo.WithDir("").WithValueDir("").WithInMemory(true)
+	}
+	if opts.Tune != nil {
+		opts.Tune(&bo)
+	}
+	if !bo.DetectConflicts {
+		return nil, fmt.Errorf("%w: DetectConflicts must stay enabled", ErrInvalidArgument)
+	}
+	bo.Logger = newBadgerLogger(log, opts.VerboseBadgerLogs)
+	bo.SyncWrites = opts.Sync == SyncEachCommit
+
+	db, err := badger.Open(bo)
+	if err != nil {
+		return nil, fmt.Errorf("idempotency: open badger in %q: %w", opts.Dir, err)
+	}
+	s := &BadgerStore{
+		db:       db,
+		dir:      bo.Dir,
+		log:      log,
+		now:      now,
+		mode:     opts.Sync,
+		inMemory: opts.InMemory,
+		gcStop:   make(chan struct{}),
+	}
+	if opts.Sync == SyncGroupCommit && !opts.InMemory {
+		s.syncer = newGroupSyncer(s.syncDurable)
+	}
+	interval := opts.GCInterval
+	if interval == 0 {
+		interval = DefaultGCInterval
+	}
+	if interval > 0 && !opts.InMemory {
+		s.gcDone = make(chan struct{})
+		go s.gcLoop(interval)
+	}
+	log.Debug("idempotency store opened",
+		zap.String("dir", bo.Dir), zap.Bool("in_memory", opts.InMemory),
+		zap.Stringer("sync", opts.Sync), zap.Duration("gc_interval", interval))
+	return s, nil
+}
+
+// enter registers an operation; it fails with ErrClosed once Close began.
+// A successful enter must be paired with s.ops.Done().
+func (s *BadgerStore) enter() error {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return ErrClosed
+	}
+	s.ops.Add(1)
+	return nil
+}
+
+// Claim implements Store.
+func (s *BadgerStore) Claim(ctx context.Context, key Key, fp Fingerprint, lease, retention time.Duration) (ClaimResult, error) {
+	if err := ValidateKey(key); err != nil {
+		return ClaimResult{}, err
+	}
+	if err := ValidateClaim(lease, retention); err != nil {
+		return ClaimResult{}, err
+	}
+	if err := s.enter(); err != nil {
+		return ClaimResult{}, err
+	}
+	defer s.ops.Done()
+
+	k := appendKey(make([]byte, 0, 64), key)
+	for attempt := 1; ; attempt++ {
+		if err := ctx.Err(); err != nil {
+			return ClaimResult{}, err
+		}
+		res, err := s.tryClaim(k, key, fp, lease, retention)
+		if !errors.Is(err, badger.ErrConflict) {
+			return res, err
+		}
+		s.txnConflicts.Add(1)
+		if attempt == maxTxnAttempts {
+			return ClaimResult{}, fmt.Errorf("idempotency: claim %v: %d conflicting attempts: %w", key, attempt, err)
+		}
+	}
+}
+
+// tryClaim is one claim transaction. The Get records the key in the
+// transaction's read set even when it is missing, so a concurrent commit
+// that wrote the key makes this Commit fail with badger.ErrConflict: the
+// check and the write are one atomic step.
+func (s *BadgerStore) tryClaim(k []byte, key Key, fp Fingerprint, lease, retention time.Duration) (ClaimResult, error) {
+	txn := s.db.NewTransaction(true)
+	defer txn.Discard()
+
+	now := s.now()
+	var prevToken uint64
+	item, err := txn.Get(k)
+	switch {
+	case err == nil:
+		rec, err := recordFromItem(item, key)
+		if err != nil {
+			return ClaimResult{}, err
+		}
+		switch {
+		case rec.Fingerprint != fp:
+			return ClaimResult{Status: Conflict, Record: rec}, nil
+		case rec.State == StateDone:
+			return ClaimResult{Status: Done, Record: rec}, nil
+		case now.Before(rec.LeaseExpiry):
+			return ClaimResult{Status: InFlight, Record: rec}, nil
+		}
+		prevToken = rec.Token // expired lease: take it over
+	case errors.Is(err, badger.ErrKeyNotFound):
+	default:
+		return ClaimResult{}, fmt.Errorf("idempotency: claim %v: %w", key, err)
+	}
+
+	rec := Record{
+		Key:         key,
+		Fingerprint: fp,
+		State:       StateInFlight,
+		Token:       newToken(prevToken),
+		ClaimedAt:   now,
+		LeaseExpiry: now.Add(lease),
+	}
+	e := newEntry(k, appendValue(make([]byte, 0, inFlightValueLen), &rec), retention)
+	rec.ExpiresAt = time.Unix(int64(e.ExpiresAt), 0)
+	if err := txn.SetEntry(e); err != nil {
+		return ClaimResult{}, fmt.Errorf("idempotency: claim %v: %w", key, err)
+	}
+	if err := txn.Commit(); err != nil {
+		if errors.Is(err, badger.ErrConflict) {
+			return ClaimResult{}, err
+		}
+		return ClaimResult{}, fmt.Errorf("idempotency: claim %v: %w", key, err)
+	}
+	return ClaimResult{Status: Claimed, Token: rec.Token, Record: rec}, nil
+}
+
+// Complete implements Store. With SyncGroupCommit it commits without fsync
+// and then waits for a group-commit round; if ctx ends during that wait it
+// returns ctx's error although the record is committed (it is made durable by
+// a later round), so the caller must not report the notification as done.
+func (s *BadgerStore) Complete(ctx context.Context, key Key, token uint64, answer Answer, retention time.Duration) error {
+	if err := ValidateKey(key); err != nil {
+		return err
+	}
+	if err := ValidateAnswer(answer); err != nil {
+		return err
+	}
+	if retention <= 0 {
+		return fmt.Errorf("%w: retention %v must be positive", ErrInvalidArgument, retention)
+	}
+	if err := s.enter(); err != nil {
+		return err
+	}
+	defer s.ops.Done()
+
+	k := appendKey(make([]byte, 0, 64), key)
+	err := s.update(ctx, key, "complete", func(txn *badger.Txn) error {
+		item, err := txn.Get(k)
+		if errors.Is(err, badger.ErrKeyNotFound) {
+			return ErrLeaseLost
+		}
+		if err != nil {
+			return err
+		}
+		rec, err := recordFromItem(item, key)
+		if err != nil {
+			return err
+		}
+		if rec.State != StateInFlight || rec.Token != token {
+			return ErrLeaseLost
+		}
+		rec.State = StateDone
+		rec.Answer = answer
+		rec.CompletedAt = s.now()
+		return txn.SetEntry(newEntry(k, appendValue(make([]byte, 0, 96), &rec), retention))
+	})
+	if err != nil {
+		return err
+	}
+	s.completions.Add(1)
+	if s.syncer != nil {
+		if err := s.syncer.wait(ctx); err != nil {
+			return fmt.Errorf("idempotency: complete %v: waiting for sync: %w", key, err)
+		}
+	}
+	return nil
+}
+
+// Release implements Store.
+func (s *BadgerStore) Release(ctx context.Context, key Key, token uint64) error {
+	if err := ValidateKey(key); err != nil {
+		return err
+	}
+	if err := s.enter(); err != nil {
+		return err
+	}
+	defer s.ops.Done()
+
+	k := appendKey(make([]byte, 0, 64), key)
+	return s.update(ctx, key, "release", func(txn *badger.Txn) error {
+		item, err := txn.Get(k)
+		if errors.Is(err, badger.ErrKeyNotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		rec, err := recordFromItem(item, key)
+		if err != nil {
+			return err
+		}
+		if rec.State != StateInFlight || rec.Token != token {
+			return nil
+		}
+		return txn.Delete(k)
+	})
+}
+
+// update runs fn in read-write transactions until one commits without
+// conflict (at most maxTxnAttempts). Errors from fn are returned as they are;
+// ErrLeaseLost and ErrCorruptRecord keep their identity for errors.Is.
+func (s *BadgerStore) update(ctx context.Context, key Key, op string, fn func(*badger.Txn) error) error {
+	for attempt := 1; ; attempt++ {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		err := s.db.Update(fn)
+		switch {
+		case err == nil:
+			return nil
+		case errors.Is(err, ErrLeaseLost), errors.Is(err, ErrCorruptRecord):
+			return err
+		case errors.Is(err, badger.ErrConflict):
+			s.txnConflicts.Add(1)
+			if attempt == maxTxnAttempts {
+				return fmt.Errorf("idempotency: %s %v: %d conflicting attempts: %w", op, key, attempt, err)
+			}
+		default:
+			return fmt.Errorf("idempotency: %s %v: %w", op, key, err)
+		}
+	}
+}
+
+// Get implements Store.
+func (s *BadgerStore) Get(ctx context.Context, key Key) (Record, bool, error) {
+	if err := ValidateKey(key); err != nil {
+		return Record{}, false, err
+	}
+	if err := ctx.Err(); err != nil {
+		return Record{}, false, err
+	}
+	if err := s.enter(); err != nil {
+		return Record{}, false, err
+	}
+	defer s.ops.Done()
+
+	var rec Record
+	var found bool
+	err := s.db.View(func(txn *badger.Txn) error {
+		item, err := txn.Get(appendKey(make([]byte, 0, 64), key))
+		if errors.Is(err, badger.ErrKeyNotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		rec, err = recordFromItem(item, key)
+		found = err == nil
+		return err
+	})
+	if err != nil {
+		if errors.Is(err, ErrCorruptRecord) {
+			return Record{}, false, err
+		}
+		return Record{}, false, fmt.Errorf("idempotency: get %v: %w", key, err)
+	}
+	return rec, found, nil
+}
+
+// Scan implements Store. It reads one consistent snapshot. fn runs while the
+// store is in use, so Close waits for a running Scan to end; fn may call the
+// store's other methods.
+func (s *BadgerStore) Scan(ctx context.Context, fn func(Record) bool) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := s.enter(); err != nil {
+		return err
+	}
+	defer s.ops.Done()
+
+	return s.db.View(func(txn *badger.Txn) error {
+		iopt := badger.DefaultIteratorOptions
+		iopt.Prefix = recordKeyPrefix
+		it := txn.NewIterator(iopt)
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			item := it.Item()
+			key, err := decodeKey(item.Key())
+			if err != nil {
+				return err
+			}
+			rec, err := recordFromItem(item, key)
+			if err != nil {
+				return err
+			}
+			if !fn(rec) {
+				return nil
+			}
+		}
+		return nil
+	})
+}
+
+// Close implements Store: it waits for running operations, stops the
+// group-commit syncer and the value-log GC, and closes the DB. Later calls
+// return the first call's result; every other method returns ErrClosed from
+// the moment Close begins.
+func (s *BadgerStore) Close() error {
+	s.closeOnce.Do(func() {
+		s.mu.Lock()
+		s.closed = true
+		s.mu.Unlock()
+		s.ops.Wait()
+
+		if s.syncer != nil {
+			s.syncer.close()
+		}
+		close(s.gcStop)
+		if s.gcDone != nil {
+			<-s.gcDone
+		}
+		if err := s.db.Close(); err != nil {
+			s.closeErr = fmt.Errorf("idempotency: close badger: %w", err)
+		}
+		s.log.Debug("idempotency store closed", zap.String("dir", s.dir), zap.Error(s.closeErr))
+	})
+	return s.closeErr
+}
+
+// BadgerStats are counters of a BadgerStore since it was opened.
+type BadgerStats struct {
+	// Completions counts Complete calls that committed.
+	Completions uint64
+	// SyncRounds counts group-commit syncs (each one db.Sync plus, rarely,
+	// fsyncs of memtable logs that were rotated out).
+	SyncRounds uint64
+	// SyncedCompletions counts the Complete calls released by those rounds;
+	// SyncRounds/SyncedCompletions is the number of syncs per completion.
+	SyncedCompletions uint64
+	// TxnConflicts counts transactions retried after badger.ErrConflict.
+	TxnConflicts uint64
+	// GCRuns counts value-log GC ticks; GCRewrites the files rewritten.
+	GCRuns, GCRewrites uint64
+}
+
+// Stats returns the store's counters. It works after Close too.
+func (s *BadgerStore) Stats() BadgerStats {
+	st := BadgerStats{
+		Completions:  s.completions.Load(),
+		TxnConflicts: s.txnConflicts.Load(),
+		GCRuns:       s.gcRuns.Load(),
+		GCRewrites:   s.gcRewrites.Load(),
+	}
+	if s.syncer != nil {
+		st.SyncRounds = s.syncer.rounds.Load()
+		st.SyncedCompletions = s.syncer.waiters.Load()
+	}
+	return st
+}
+
+// syncDurable is the group-commit sync. db.Sync syncs the active memtable's
+// log and the value log. A commit may have landed in a memtable that was
+// rotated out before the sync started; such a memtable's log is only synced
+// once it is flushed to a table, so the logs of all memtables but the newest
+// are fsynced here too (normally there are none).
+func (s *BadgerStore) syncDurable() error {
+	if err := s.db.Sync(); err != nil {
+		return err
+	}
+	return syncOlderMemtableLogs(s.dir)
+}
+
+// memFileSuffix is the extension of Badger's memtable write-ahead logs.
+const memFileSuffix = ".mem"
+
+// fsyncPath opens path and fsyncs it; a variable so tests can observe it.
+var fsyncPath = func(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	err = f.Sync()
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// syncOlderMemtableLogs fsyncs every memtable log in dir but the one with the
+// highest file id (the active memtable, which db.Sync covers). A log that
+// disappears meanwhile was flushed to a table, which Badger syncs itself.
+func syncOlderMemtableLogs(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	names, err := d.Readdirnames(-1)
+	d.Close()
+	if err != nil && !errors.Is(err, io.EOF) {
+		return err
+	}
+	var mems []string
+	maxID := int64(-1)
+	for _, n := range names {
+		id, ok := strings.CutSuffix(n, memFileSuffix)
+		if !ok {
+			continue
+		}
+		fid, err := strconv.ParseInt(id, 10, 64)
+		if err != nil {
+			continue
+		}
+		mems = append(mems, n)
+		maxID = max(maxID, fid)
+	}
+	if len(mems) < 2 {
+		return nil
+	}
+	newest := fmt.Sprintf("%05d%s", maxID, memFileSuffix)
+	for _, n := range mems {
+		if n == newest {
+			continue
+		}
+		if err := fsyncPath(filepath.Join(dir, n)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *BadgerStore) gcLoop(interval time.Duration) {
+	defer close(s.gcDone)
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.gcStop:
+			return
+		case <-t.C:
+			s.runGC()
+		}
+	}
+}
+
+// runGC rewrites value-log files while Badger finds one worth rewriting.
+// Records stay below the value threshold, so normally nothing is rewritten;
+// the loop is there for values Badger moved to the value log anyway.
+func (s *BadgerStore) runGC() {
+	s.gcRuns.Add(1)
+	for range maxGCRewritesPerTick {
+		select {
+		case <-s.gcStop:
+			return
+		default:
+		}
+		err := s.db.RunValueLogGC(gcDiscardRatio)
+		if err == nil {
+			s.gcRewrites.Add(1)
+			continue
+		}
+		if !errors.Is(err, badger.ErrNoRewrite) && !errors.Is(err, badger.ErrRejected) {
+			s.log.Warn("idempotency: value log GC failed", zap.String("dir", s.dir), zap.Error(err))
+		}
+		return
+	}
+}
+
+// newEntry builds the Badger entry for a record kept for retention. The
+// expiry is rounded up to the next whole second (Badger's TTL granularity),
+// so a record lives at least retention.
+func newEntry(k, v []byte, retention time.Duration) *badger.Entry {
+	e := badger.NewEntry(k, v)
+	t := time.Now().Add(retention)
+	sec := t.Unix()
+	if t.Nanosecond() != 0 {
+		sec++
+	}
+	e.ExpiresAt = uint64(sec)
+	return e
+}
+
+// recordFromItem decodes item's value into a record of key.
+func recordFromItem(item *badger.Item, key Key) (Record, error) {
+	rec := Record{Key: key}
+	err := item.Value(func(v []byte) error { return decodeValue(v, &rec) })
+	if err != nil {
+		if errors.Is(err, ErrCorruptRecord) {
+			return Record{}, fmt.Errorf("record %v: %w", key, err)
+		}
+		return Record{}, err
+	}
+	if exp := item.ExpiresAt(); exp != 0 {
+		rec.ExpiresAt = time.Unix(int64(exp), 0)
+	}
+	return rec, nil
+}
+
+// newToken returns a random non-zero token different from prev.
+func newToken(prev uint64) uint64 {
+	for {
+		if t := rand.Uint64(); t != 0 && t != prev {
+			return t
+		}
+	}
+}

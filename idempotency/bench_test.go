@@ -1,0 +1,95 @@
+package idempotency_test
+
+import (
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/dwsnotify/dws_notify/idempotency"
+	"github.com/dwsnotify/dws_notify/idempotency/storetest"
+)
+
+// benchClaimComplete runs b.N claim+complete pairs on unique keys from
+// exactly conc goroutines against a fresh on-disk store, and reports
+// throughput and, for group commit, the syncs per completion.
+func benchClaimComplete(b *testing.B, mode idempotency.SyncMode, conc int) {
+	s, err := idempotency.OpenBadger(idempotency.BadgerOptions{Dir: b.TempDir(), Sync: mode, GCInterval: -1})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	ctx := b.Context()
+	prefix := fmt.Sprintf("bench-%d-", time.Now().UnixNano())
+	answer := idempotency.Answer{ResultCode: "SUCCESS", Outcome: idempotency.OutcomeAccepted, BackendStatus: 200}
+	before := s.Stats()
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	var failed atomic.Pointer[error]
+	b.ReportAllocs()
+	b.ResetTimer()
+	start := time.Now()
+	for range conc {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := next.Add(1)
+				if i > int64(b.N) {
+					return
+				}
+				k := storetest.K(prefix + fmt.Sprint(i))
+				c, err := s.Claim(ctx, k, storetest.FP(1), time.Minute, 168*time.Hour)
+				if err == nil && c.Status != idempotency.Claimed {
+					err = fmt.Errorf("claim of a unique key: %v", c.Status)
+				}
+				if err == nil {
+					err = s.Complete(ctx, k, c.Token, answer, 168*time.Hour)
+				}
+				if err != nil {
+					failed.CompareAndSwap(nil, &err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	b.StopTimer()
+	if p := failed.Load(); p != nil {
+		b.Fatal(*p)
+	}
+	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "notifications/s")
+	if mode == idempotency.SyncGroupCommit {
+		after := s.Stats()
+		rounds := after.SyncRounds - before.SyncRounds
+		done := after.SyncedCompletions - before.SyncedCompletions
+		b.ReportMetric(float64(rounds)/float64(max(done, 1)), "syncs/completion")
+	}
+}
+
+// BenchmarkClaimComplete: claim + durable (group-commit) complete at
+// concurrency 1 and 32.
+func BenchmarkClaimComplete(b *testing.B) {
+	for _, c := range []int{1, 32} {
+		b.Run(fmt.Sprintf("c%d", c), func(b *testing.B) { benchClaimComplete(b, idempotency.SyncGroupCommit, c) })
+	}
+}
+
+// BenchmarkClaimCompleteSyncWrites: the same with Badger's SyncWrites (one
+// fsync per commit, claims included), for comparison.
+func BenchmarkClaimCompleteSyncWrites(b *testing.B) {
+	for _, c := range []int{1, 32} {
+		b.Run(fmt.Sprintf("c%d", c), func(b *testing.B) { benchClaimComplete(b, idempotency.SyncEachCommit, c) })
+	}
+}
+
+// BenchmarkClaimCompleteNoSync: the same without any fsync (survives a
+// process crash, not a power cut): the ceiling the fsyncs are measured
+// against.
+func BenchmarkClaimCompleteNoSync(b *testing.B) {
+	for _, c := range []int{1, 32} {
+		b.Run(fmt.Sprintf("c%d", c), func(b *testing.B) { benchClaimComplete(b, idempotency.SyncNone, c) })
+	}
+}

@@ -1,0 +1,277 @@
+package idempotency
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"go.uber.org/zap/zaptest/observer"
+)
+
+// countingStringer counts how often it is formatted.
+type countingStringer struct{ n *atomic.Int32 }
+
+func (c countingStringer) String() string { c.n.Add(1); return "x" }
+
+func TestBadgerLoggerLevels(t *testing.T) {
+	core, logs := observer.New(zapcore.DebugLevel)
+	l := newBadgerLogger(zap.New(core), false)
+	l.Errorf("disk %s\n", "full")
+	l.Warningf("slow %d\n\n", 3)
+	l.Infof("replaying %s\n", "00001.mem")
+	l.Debugf("writeRequests called\n")
+
+	want := []struct {
+		lvl zapcore.Level
+		msg string
+	}{{zapcore.ErrorLevel, "disk full"}, {zapcore.WarnLevel, "slow 3"}, {zapcore.DebugLevel, "replaying 00001.mem"}}
+	got := logs.AllUntimed()
+	if len(got) != len(want) {
+		t.Fatalf("got %d entries, want %d: %+v", len(got), len(want), got)
+	}
+	for i, w := range want {
+		if got[i].Level != w.lvl || got[i].Message != w.msg || got[i].LoggerName != "badger" {
+			t.Errorf("entry %d = %v %q (%s), want %v %q (badger)", i, got[i].Level, got[i].Message, got[i].LoggerName, w.lvl, w.msg)
+		}
+	}
+
+	core, logs = observer.New(zapcore.DebugLevel)
+	newBadgerLogger(zap.New(core), true).Debugf("verbose %d\n", 1)
+	if e := logs.AllUntimed(); len(e) != 1 || e[0].Message != "verbose 1" || e[0].Level != zapcore.DebugLevel {
+		t.Errorf("verbose debug line = %+v", e)
+	}
+
+	// At info level Badger's info and debug lines are neither logged nor formatted.
+	var n atomic.Int32
+	core, logs = observer.New(zapcore.InfoLevel)
+	l = newBadgerLogger(zap.New(core), true)
+	l.Infof("%v", countingStringer{&n})
+	l.Debugf("%v", countingStringer{&n})
+	if logs.Len() != 0 || n.Load() != 0 {
+		t.Errorf("info-level logger: %d entries, %d formattings; want none", logs.Len(), n.Load())
+	}
+	newBadgerLogger(nil, false).Errorf("no logger") // must not panic
+}
+
+// TestGroupCommitWaitsForLaterSync checks the group-commit ordering: a
+// waiter is released only by a sync that started after it joined, and the
+// waiters that gather while a sync runs share the next one.
+func TestGroupCommitWaitsForLaterSync(t *testing.T) {
+	var calls atomic.Int32
+	started := make(chan int32, 10)
+	release := make(chan error)
+	g := newGroupSyncer(func() error {
+		n := calls.Add(1)
+		started <- n
+		return <-release
+	})
+	defer g.close()
+	ctx := context.Background()
+
+	first := make(chan error, 1)
+	go func() { first <- g.wait(ctx) }()
+	if n := <-started; n != 1 {
+		t.Fatalf("first sync is call %d", n)
+	}
+	// Sync 1 is running. These waiters joined after it started, so it must
+	// not release them.
+	const late = 5
+	lateDone := make(chan error, late)
+	for range late {
+		go func() { lateDone <- g.wait(ctx) }()
+	}
+	waitFor(t, func() bool { g.mu.Lock(); defer g.mu.Unlock(); return g.next.waiters == late })
+	release <- nil
+	if err := <-first; err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-lateDone:
+		t.Fatalf("a late waiter was released by the sync that started before it (err %v)", err)
+	case n := <-started:
+		if n != 2 {
+			t.Fatalf("second sync is call %d", n)
+		}
+	}
+	boom := errors.New("boom")
+	release <- boom
+	for range late {
+		if err := <-lateDone; !errors.Is(err, boom) {
+			t.Errorf("late waiter got %v, want the second sync's error", err)
+		}
+	}
+	if r, w := g.rounds.Load(), g.waiters.Load(); r != 2 || w != 1+late {
+		t.Errorf("rounds %d waiters %d, want 2 and %d", r, w, 1+late)
+	}
+
+	// A canceled wait returns at once with ctx's error.
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	go func() { <-started; release <- nil }()
+	if err := g.wait(cctx); !errors.Is(err, context.Canceled) {
+		t.Errorf("canceled wait = %v", err)
+	}
+}
+
+func TestGroupCommitClose(t *testing.T) {
+	var calls atomic.Int32
+	g := newGroupSyncer(func() error { calls.Add(1); return nil })
+	if err := g.wait(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	g.close()
+	if err := g.wait(context.Background()); !errors.Is(err, ErrClosed) {
+		t.Errorf("wait after close = %v, want ErrClosed", err)
+	}
+	if calls.Load() != 1 {
+		t.Errorf("%d syncs, want 1", calls.Load())
+	}
+}
+
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not reached")
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+func TestSyncOlderMemtableLogs(t *testing.T) {
+	dir := t.TempDir()
+	var mu sync.Mutex
+	var synced []string
+	orig := fsyncPath
+	fsyncPath = func(p string) error {
+		mu.Lock()
+		synced = append(synced, filepath.Base(p))
+		mu.Unlock()
+		return orig(p)
+	}
+	defer func() { fsyncPath = orig }()
+
+	touch := func(names ...string) {
+		for _, n := range names {
+			if err := os.WriteFile(filepath.Join(dir, n), []byte("x"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	touch("00007.mem", "000001.sst", "MANIFEST", "000001.vlog", "notes.mem.bak")
+	if err := syncOlderMemtableLogs(dir); err != nil || len(synced) != 0 {
+		t.Fatalf("one memtable log: synced %v, err %v; want nothing", synced, err)
+	}
+	touch("00008.mem", "00010.mem", "123456.mem")
+	if err := syncOlderMemtableLogs(dir); err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(synced)
+	if want := []string{"00007.mem", "00008.mem", "00010.mem"}; !slices.Equal(synced, want) {
+		t.Errorf("synced %v, want %v (all but the newest, 123456.mem)", synced, want)
+	}
+	// A log that vanished (flushed and deleted) is not an error.
+	synced = nil
+	fsyncPath = func(p string) error { return &os.PathError{Op: "open", Path: p, Err: os.ErrNotExist} }
+	if err := syncOlderMemtableLogs(dir); err != nil {
+		t.Errorf("vanished log: %v", err)
+	}
+}
+
+// TestCompleteSurvivesMemtableRotation writes enough to rotate small
+// memtables many times while completions run, checking the rotation path of
+// the group-commit sync and that every completion is readable.
+func TestCompleteSurvivesMemtableRotation(t *testing.T) {
+	s, err := OpenBadger(BadgerOptions{Dir: t.TempDir(), Tune: func(o *badger.Options) {
+		o.MemTableSize = 256 << 10 // rotates every few hundred records
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	var olderSynced atomic.Int32
+	orig := fsyncPath
+	fsyncPath = func(p string) error { olderSynced.Add(1); return orig(p) }
+	defer func() { fsyncPath = orig }()
+	const workers, per = 8, 500
+	var wg sync.WaitGroup
+	errs := make(chan error, workers)
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range per {
+				k := Key{"c", "addPaymentMethod", strconv.Itoa(w) + "-" + strconv.Itoa(i)}
+				res, err := s.Claim(ctx, k, Fingerprint{1}, time.Minute, time.Hour)
+				if err == nil {
+					err = s.Complete(ctx, k, res.Token, Answer{"SUCCESS", OutcomeAccepted, 200}, time.Hour)
+				}
+				if err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	n := 0
+	if err := s.Scan(ctx, func(r Record) bool { n++; return r.State == StateDone }); err != nil {
+		t.Fatal(err)
+	}
+	if n != workers*per {
+		t.Errorf("scanned %d done records, want %d", n, workers*per)
+	}
+	st := s.Stats()
+	t.Logf("stats %+v; rotated-out memtable logs fsynced: %d", st, olderSynced.Load())
+	if st.SyncedCompletions != workers*per || st.SyncRounds == 0 || st.SyncRounds > st.SyncedCompletions {
+		t.Errorf("stats %+v", st)
+	}
+}
+
+// TestCorruptRecordSurfaces stores garbage under a record key: every read
+// path must report ErrCorruptRecord rather than guess.
+func TestCorruptRecordSurfaces(t *testing.T) {
+	s, err := OpenBadger(BadgerOptions{InMemory: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	k := Key{"c", "a", "r"}
+	if err := s.db.Update(func(txn *badger.Txn) error {
+		return txn.Set(appendKey(nil, k), []byte{1, 1, 2, 3})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if _, _, err := s.Get(ctx, k); !errors.Is(err, ErrCorruptRecord) {
+		t.Errorf("Get = %v", err)
+	}
+	if _, err := s.Claim(ctx, k, Fingerprint{}, time.Second, time.Second); !errors.Is(err, ErrCorruptRecord) {
+		t.Errorf("Claim = %v", err)
+	}
+	if err := s.Complete(ctx, k, 1, Answer{"SUCCESS", OutcomeAccepted, 200}, time.Second); !errors.Is(err, ErrCorruptRecord) {
+		t.Errorf("Complete = %v", err)
+	}
+	if err := s.Release(ctx, k, 1); !errors.Is(err, ErrCorruptRecord) {
+		t.Errorf("Release = %v", err)
+	}
+	if err := s.Scan(ctx, func(Record) bool { return true }); !errors.Is(err, ErrCorruptRecord) {
+		t.Errorf("Scan = %v", err)
+	}
+}
