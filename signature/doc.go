@@ -35,8 +35,9 @@
 //     digits in either case. Decoding uses path semantics: "+" stays "+" and
 //     is never turned into a space. A raw, un-encoded Base64 value is
 //     accepted too. The URL-safe alphabet ("-_") is not accepted;
-//   - a repeated algorithm, keyVersion or signature key, an empty parameter
-//     (",,"or a trailing comma) or an empty value is malformed.
+//   - a repeated algorithm, keyVersion or signature key (in any case), an
+//     empty value for one of them, or an empty parameter (",," or a
+//     trailing comma) is malformed. Repeated unknown keys are ignored.
 //
 // An absent or blank header is [ErrMissing]; a header without a signature
 // parameter is [ErrMalformed]. A signature whose decoded length differs from
