@@ -21,8 +21,9 @@ type FieldError struct {
 	Rule string
 }
 
-// Error returns the path and the rule separated by a space, the message the
-// envelope carries, at most about 250 bytes long.
+// Error returns the path and the rule separated by a space: the message the
+// envelope carries. Paths are cut to their last 192 bytes, so the message
+// fits in the envelope's MaxMessageLength.
 func (e *FieldError) Error() string { return e.Path + " " + e.Rule }
 
 // Limits on how much of the sender's keys an error path shows.

@@ -134,6 +134,8 @@ func (w *walker) release() {
 // length, the form can be read back unambiguously: two bodies have the same
 // form exactly when they hold the same members and values.
 
+// walk checks the body's syntax and typing in one pass, recording the values
+// at API nodes in seen and vals and writing the canonical form to canon.
 func (w *walker) walk() error {
 	b := w.body
 	if bytes.HasPrefix(b, []byte("\xEF\xBB\xBF")) {
