@@ -31,8 +31,9 @@
 // rule, "paymentMethodDetail.card.expiryYear must be a JSON string". They
 // never quote a value from the body. Errors that make the body unreadable as
 // a string-typed JSON object are found during the pass and the first in
-// body order is reported; the API's rules are checked after it, in catalog
-// order, and the first broken rule is reported.
+// body order is reported (a duplicate key counts at the end of its object,
+// where members are compared); the API's rules are checked after the pass,
+// in catalog order, and the first broken rule is reported.
 //
 // # Fingerprint
 //
