@@ -138,6 +138,12 @@ func TestKeyRingVerify(t *testing.T) {
 			}
 		})
 	}
+	// The wrong-length check names the lengths (crypto/rsa would reject the
+	// signature too, without saying why).
+	_, err := r.Verify(client, uri, tm, body, short)
+	if want := "signature is 255 bytes, key version 1 needs 256"; err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("short signature: %v, want a message saying %q", err, want)
+	}
 }
 
 // TestKeyRingConcurrent runs verifiers while keys are added; run with -race.
