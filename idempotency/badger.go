@@ -103,7 +103,7 @@ type BadgerOptions struct {
 // OpenBadger.
 func BadgerProfile(dir string) badger.Options {
 	return badger.DefaultOptions(dir).
-		WithMemTableSize(16 << 20).
+		WithMemTableSize(4 << 20).
 		WithNumMemtables(2).
 		WithNumLevelZeroTables(2).
 		WithNumLevelZeroTablesStall(4).

@@ -24,8 +24,12 @@ import (
 )
 
 // envFootprint enables TestFootprint: a comma-separated list of record
-// counts, e.g. IDEMPOTENCY_FOOTPRINT=100000,300000.
-const envFootprint = "IDEMPOTENCY_FOOTPRINT"
+// counts, e.g. IDEMPOTENCY_FOOTPRINT=100000,300000. envFootprintProfiles
+// optionally narrows the profiles measured (default: all of them).
+const (
+	envFootprint         = "IDEMPOTENCY_FOOTPRINT"
+	envFootprintProfiles = "IDEMPOTENCY_FOOTPRINT_PROFILES"
+)
 
 // footprint is what one footprint child measures.
 type footprint struct {
@@ -34,6 +38,8 @@ type footprint struct {
 	Seconds float64 `json:"seconds"`
 	// Process before opening the store.
 	BaseRSS, BaseSys uint64
+	// Right after opening the store, nothing written yet.
+	OpenHeapAlloc, OpenSys, OpenRSS uint64
 	// After writing N records and a runtime.GC, store still open.
 	HeapAlloc, HeapInuse, Sys     uint64
 	RSS, RSSAnon, RSSFile, RSSHWM uint64
@@ -87,11 +93,14 @@ func dirSize(dir string) (apparent, allocated int64, err error) {
 }
 
 // footprintOptions returns the store options of a profile: "sidecar" is
-// the package's profile, "defaults" Badger's DefaultOptions.
+// the package's profile, "sidecar-mt16" the same with 16 MB memtables, and
+// "defaults" Badger's DefaultOptions.
 func footprintOptions(profile, dir string) (idempotency.BadgerOptions, error) {
 	o := idempotency.BadgerOptions{Dir: dir, GCInterval: -1}
 	switch profile {
 	case "sidecar":
+	case "sidecar-mt16":
+		o.Tune = func(bo *badger.Options) { bo.MemTableSize = 16 << 20 }
 	case "defaults":
 		o.Tune = func(bo *badger.Options) { *bo = badger.DefaultOptions(bo.Dir) }
 	default:
@@ -138,6 +147,9 @@ func footprintChild() error {
 	if err != nil {
 		return err
 	}
+	runtime.GC()
+	runtime.ReadMemStats(&ms)
+	fp.OpenHeapAlloc, fp.OpenSys, fp.OpenRSS = ms.HeapAlloc, ms.Sys, procStatus()["VmRSS"]
 	ctx := context.Background()
 	start := time.Now()
 	var next atomic.Int64
@@ -196,14 +208,18 @@ func TestFootprint(t *testing.T) {
 		t.Skip("set " + envFootprint + "=100000,300000 to measure")
 	}
 	mib := func(b uint64) string { return fmt.Sprintf("%.1f", float64(b)/(1<<20)) }
-	t.Logf("| profile | records | write s | Go HeapAlloc MiB | Go HeapInuse MiB | Go Sys MiB | RSS MiB (anon + file) | peak RSS MiB | baseline RSS MiB | dir MiB (allocated) | bytes/record | syncs/completion |")
-	t.Logf("|---|---|---|---|---|---|---|---|---|---|---|---|")
+	t.Logf("| profile | records | write s | just opened: HeapAlloc / Sys / RSS MiB | after writing: HeapAlloc / HeapInuse / Sys MiB | RSS MiB (anon + file) | peak RSS MiB | process baseline RSS MiB | dir MiB (allocated) | bytes/record on disk | syncs/completion |")
+	t.Logf("|---|---|---|---|---|---|---|---|---|---|---|")
 	for _, f := range strings.Split(spec, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(f))
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, profile := range []string{"sidecar", "defaults"} {
+		profiles := []string{"sidecar", "sidecar-mt16", "defaults"}
+		if p := os.Getenv(envFootprintProfiles); p != "" {
+			profiles = strings.Split(p, ",")
+		}
+		for _, profile := range profiles {
 			dir := filepath.Join(t.TempDir(), "db")
 			cmd, stdout, stderr := startChild(t, envHelper+"=footprint", envDir+"="+dir, envN+"="+strconv.Itoa(n), envTune+"="+profile)
 			var fp footprint
@@ -212,8 +228,9 @@ func TestFootprint(t *testing.T) {
 				t.Fatalf("footprint child: %v / %v; stderr:\n%s", err, decErr, stderr)
 			}
 			perRecord := float64(fp.DirAllocated-fp.EmptyDirAllocated) / float64(n)
-			t.Logf("| %s | %d | %.1f | %s | %s | %s | %s (%s + %s) | %s | %s | %s (%s) | %.0f (apparent %.0f) | %.3f |",
-				profile, n, fp.Seconds, mib(fp.HeapAlloc), mib(fp.HeapInuse), mib(fp.Sys),
+			t.Logf("| %s | %d | %.1f | %s / %s / %s | %s / %s / %s | %s (%s + %s) | %s | %s | %s (%s) | %.0f (apparent %.0f) | %.3f |",
+				profile, n, fp.Seconds, mib(fp.OpenHeapAlloc), mib(fp.OpenSys), mib(fp.OpenRSS),
+				mib(fp.HeapAlloc), mib(fp.HeapInuse), mib(fp.Sys),
 				mib(fp.RSS), mib(fp.RSSAnon), mib(fp.RSSFile), mib(fp.RSSHWM), mib(fp.BaseRSS),
 				mib(uint64(fp.DirBytes)), mib(uint64(fp.DirAllocated)),
 				perRecord, float64(fp.DirBytes-fp.EmptyDirBytes)/float64(n),
