@@ -1,0 +1,440 @@
+package caddymodule
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/caddyserver/caddy/v2/caddytest"
+
+	"github.com/dwsnotify/dws_notify/idempotency"
+	"github.com/dwsnotify/dws_notify/signature"
+)
+
+const (
+	testClientID = "2188120000000000"
+	addPath      = "/dws/notify/addPaymentMethod"
+	removePath   = "/dws/notify/removePaymentMethod"
+	gatewayURL   = "http://localhost:9080"
+)
+
+// testKeys are real RSA-2048 key pairs, generated once per test binary:
+// DWS's pair (the gateway holds the public half) and the merchant's pair
+// (the gateway signs its answers with the private half).
+type testKeys struct {
+	dws, dwsNext, merchant *rsa.PrivateKey
+	dir                    string // PEM files of the above
+}
+
+var keysOnce = sync.OnceValues(func() (*testKeys, error) {
+	k := &testKeys{}
+	for _, p := range []**rsa.PrivateKey{&k.dws, &k.dwsNext, &k.merchant} {
+		key, err := rsa.GenerateKey(rand.Reader, 2048)
+		if err != nil {
+			return nil, err
+		}
+		*p = key
+	}
+	dir, err := os.MkdirTemp("", "dws-notify-keys-")
+	if err != nil {
+		return nil, err
+	}
+	k.dir = dir
+	write := func(name, typ string, der []byte) error {
+		return os.WriteFile(filepath.Join(dir, name), pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600)
+	}
+	for name, key := range map[string]*rsa.PrivateKey{"dws": k.dws, "dws_next": k.dwsNext} {
+		der, err := x509.MarshalPKIXPublicKey(&key.PublicKey)
+		if err != nil {
+			return nil, err
+		}
+		if err := write(name+"_public.pem", "PUBLIC KEY", der); err != nil {
+			return nil, err
+		}
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(k.merchant)
+	if err != nil {
+		return nil, err
+	}
+	if err := write("merchant_private.pem", "PRIVATE KEY", der); err != nil {
+		return nil, err
+	}
+	return k, nil
+})
+
+func keys(t testing.TB) *testKeys {
+	t.Helper()
+	k, err := keysOnce()
+	if err != nil {
+		t.Fatalf("generating test keys: %v", err)
+	}
+	return k
+}
+
+// bareBase64 is a public key the way DWS hands it out: bare Base64 DER.
+func bareBase64(t testing.TB, pub *rsa.PublicKey) string {
+	t.Helper()
+	der, err := x509.MarshalPKIXPublicKey(pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return base64Std(der)
+}
+
+// seed returns a seed sample body from the notification package's fixtures
+// with its requestId replaced (the samples' own id when id is empty).
+func seed(t testing.TB, name, id string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("..", "notification", "testdata", name))
+	if err != nil {
+		t.Fatalf("reading seed sample: %v", err)
+	}
+	if id == "" {
+		return b
+	}
+	var probe struct {
+		RequestID string `json:"requestId"`
+	}
+	if err := json.Unmarshal(b, &probe); err != nil || probe.RequestID == "" {
+		t.Fatalf("seed %s has no requestId: %v", name, err)
+	}
+	return bytes.Replace(b, []byte(`"`+probe.RequestID+`"`), []byte(`"`+id+`"`), 1)
+}
+
+func addSample(t testing.TB, id string) []byte    { return seed(t, "add.json", id) }
+func removeSample(t testing.TB, id string) []byte { return seed(t, "remove.json", id) }
+
+// backend is a real HTTP backend that records what it receives.
+type backend struct {
+	srv *httptest.Server
+
+	mu       sync.Mutex
+	received []received
+	respond  func(w http.ResponseWriter, r *http.Request)
+}
+
+type received struct {
+	path   string
+	header http.Header
+	body   []byte
+	length int64
+}
+
+func newBackend(t testing.TB) *backend {
+	b := &backend{}
+	b.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		b.mu.Lock()
+		b.received = append(b.received, received{path: r.URL.Path, header: r.Header.Clone(), body: body, length: r.ContentLength})
+		respond := b.respond
+		b.mu.Unlock()
+		if respond != nil {
+			respond(w, r)
+			return
+		}
+		w.Header().Set("Set-Cookie", "backend=leak")
+		w.Header().Set("X-Backend", "leak")
+		w.Header().Set("Content-Type", "text/plain")
+		w.WriteHeader(http.StatusOK)
+		_, _ = io.WriteString(w, "backend body that must never reach DWS")
+	}))
+	t.Cleanup(b.srv.Close)
+	return b
+}
+
+func (b *backend) setRespond(f func(w http.ResponseWriter, r *http.Request)) {
+	b.mu.Lock()
+	b.respond = f
+	b.mu.Unlock()
+}
+
+func (b *backend) status(code int) {
+	b.setRespond(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", "7")
+		w.WriteHeader(code)
+		_, _ = io.WriteString(w, "refused")
+	})
+}
+
+func (b *backend) hits() []received {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return append([]received(nil), b.received...)
+}
+
+func (b *backend) addr() string { return strings.TrimPrefix(b.srv.URL, "http://") }
+
+// gateway is an in-process Caddy with a dws_notify site.
+type gateway struct {
+	t       *testing.T
+	tester  *caddytest.Tester
+	storage string
+	keys    *testKeys
+}
+
+// gatewayConfig describes the site block under test.
+type gatewayConfig struct {
+	storage  string // default: a fresh t.TempDir()
+	extra    string // more dws_notify subdirectives
+	before   string // directives placed in the site before dws_notify
+	upstream string // reverse_proxy target; "none" for no handler after dws_notify
+	sign     bool   // configure merchant_private_key
+}
+
+func startGateway(t *testing.T, b *backend, cfg gatewayConfig) *gateway {
+	t.Helper()
+	k := keys(t)
+	if cfg.storage == "" {
+		cfg.storage = t.TempDir()
+	}
+	upstream := ""
+	switch {
+	case cfg.upstream == "none":
+	case cfg.upstream != "":
+		upstream = "reverse_proxy " + cfg.upstream
+	case b != nil:
+		upstream = "reverse_proxy " + b.addr()
+	}
+	signing := ""
+	if cfg.sign {
+		signing = "merchant_private_key {file." + filepath.Join(k.dir, "merchant_private.pem") + "} 2"
+	}
+	config := fmt.Sprintf(`{
+	admin localhost:2999
+	http_port 9080
+	https_port 9443
+	grace_period 1ns
+	skip_install_trust
+}
+http://localhost:9080 {
+	%s
+	dws_notify {
+		client_id %s
+		dws_public_key {file.%s}
+		%s
+		api addPaymentMethod %s
+		api removePaymentMethod %s
+		storage %s
+		forward_timeout 2s
+		%s
+	}
+	%s
+}
+`, cfg.before, testClientID, filepath.Join(k.dir, "dws_public.pem"), signing, addPath, removePath, cfg.storage, cfg.extra, upstream)
+	tester := caddytest.NewTester(t)
+	tester.InitServer(config, "caddyfile")
+	// Unload the site before the test's directories are removed (cleanups
+	// run last-in first-out), so the store closes while its files exist.
+	t.Cleanup(func() { unloadConfig(t) })
+	return &gateway{t: t, tester: tester, storage: cfg.storage, keys: k}
+}
+
+// unloadConfig replaces the running config with an admin-only one; the old
+// config's handlers are cleaned up before the load request returns.
+func unloadConfig(t testing.TB) {
+	res, err := http.Post("http://localhost:2999/load", "application/json", strings.NewReader(`{"admin":{"listen":"localhost:2999"}}`))
+	if err != nil {
+		t.Errorf("unloading config: %v", err)
+		return
+	}
+	defer res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(res.Body)
+		t.Errorf("unloading config: HTTP %d: %s", res.StatusCode, b)
+	}
+}
+
+// notice is one notification as DWS would send it.
+type notice struct {
+	path, query string
+	body        []byte
+	clientID    string
+	time        string
+	key         *rsa.PrivateKey
+	keyVersion  int
+	method      string
+	mutate      func(h http.Header) // applied after signing
+}
+
+func (g *gateway) notice(path string, body []byte) *notice {
+	return &notice{path: path, body: body, clientID: testClientID, key: g.keys.dws, keyVersion: 1, method: http.MethodPost}
+}
+
+func (n *notice) uri() string {
+	if n.query != "" {
+		return n.path + "?" + n.query
+	}
+	return n.path
+}
+
+func (n *notice) request(t testing.TB) *http.Request {
+	t.Helper()
+	if n.time == "" {
+		n.time = fmt.Sprint(time.Now().UnixMilli())
+	}
+	req, err := http.NewRequest(n.method, gatewayURL+n.uri(), bytes.NewReader(n.body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json; charset=UTF-8")
+	req.Header.Set("Client-Id", n.clientID)
+	req.Header.Set("Request-Time", n.time)
+	sig, err := signature.SignatureHeader(n.key, n.keyVersion, n.uri(), n.clientID, n.time, n.body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Signature", sig)
+	if n.mutate != nil {
+		n.mutate(req.Header)
+	}
+	return req
+}
+
+// answer is a parsed gateway response.
+type answer struct {
+	status int
+	header http.Header
+	raw    []byte
+	result struct {
+		ResultStatus  string `json:"resultStatus"`
+		ResultCode    string `json:"resultCode"`
+		ResultMsg     string `json:"resultMsg"`
+		ResultMessage string `json:"resultMessage"`
+	}
+}
+
+func (g *gateway) send(n *notice) answer {
+	g.t.Helper()
+	return g.do(n.request(g.t))
+}
+
+func (g *gateway) do(req *http.Request) answer {
+	g.t.Helper()
+	res, err := g.tester.Client.Do(req)
+	if err != nil {
+		g.t.Fatalf("request failed: %v", err)
+	}
+	defer res.Body.Close()
+	raw, err := io.ReadAll(res.Body)
+	if err != nil {
+		g.t.Fatal(err)
+	}
+	a := answer{status: res.StatusCode, header: res.Header, raw: raw}
+	var env struct {
+		Result *json.RawMessage `json:"result"`
+	}
+	if err := json.Unmarshal(raw, &env); err != nil || env.Result == nil {
+		g.t.Fatalf("answer is not an envelope: %q (%v)", raw, err)
+	}
+	if err := json.Unmarshal(*env.Result, &a.result); err != nil {
+		g.t.Fatal(err)
+	}
+	return a
+}
+
+func (a answer) expect(t testing.TB, status int, resultStatus, code string) {
+	t.Helper()
+	if a.status != status || a.result.ResultStatus != resultStatus || a.result.ResultCode != code {
+		t.Fatalf("got HTTP %d %s/%s (%q), want HTTP %d %s/%s", a.status, a.result.ResultStatus, a.result.ResultCode, a.raw, status, resultStatus, code)
+	}
+	if ct := a.header.Get("Content-Type"); ct != "application/json; charset=UTF-8" {
+		t.Errorf("Content-Type = %q", ct)
+	}
+	for _, leaked := range []string{"Set-Cookie", "X-Backend"} {
+		if v := a.header.Get(leaked); v != "" {
+			t.Errorf("backend header %s leaked onto the answer: %q", leaked, v)
+		}
+	}
+	if rt := a.header.Get("Response-Time"); rt == "" {
+		t.Error("no Response-Time header")
+	}
+}
+
+func base64Std(b []byte) string { return base64.StdEncoding.EncodeToString(b) }
+
+func nopCloser(b []byte) io.ReadCloser { return io.NopCloser(bytes.NewReader(b)) }
+
+// storeFor returns the shared store the gateway's handlers use.
+func storeFor(t testing.TB, g *gateway) *sharedStore {
+	t.Helper()
+	dir, err := filepath.EvalSymlinks(g.storage)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var found *sharedStore
+	storePool.Range(func(key, value any) bool {
+		if key == dir {
+			found = value.(*sharedStore)
+			return false
+		}
+		return true
+	})
+	if found == nil {
+		t.Fatalf("no open store for %s", dir)
+	}
+	return found
+}
+
+func keyOf(api, requestID string) idempotency.Key {
+	return idempotency.Key{ClientID: testClientID, API: api, RequestID: requestID}
+}
+
+// faultyStore wraps a real store and fails on demand.
+type faultyStore struct {
+	idempotency.Store
+	failClaim, failComplete atomic.Bool
+}
+
+var errInjected = errors.New("injected store failure")
+
+func (f *faultyStore) Claim(ctx context.Context, key idempotency.Key, fp idempotency.Fingerprint, lease, retention time.Duration) (idempotency.ClaimResult, error) {
+	if f.failClaim.Load() {
+		return idempotency.ClaimResult{}, errInjected
+	}
+	return f.Store.Claim(ctx, key, fp, lease, retention)
+}
+
+func (f *faultyStore) Complete(ctx context.Context, key idempotency.Key, token uint64, a idempotency.Answer, retention time.Duration) error {
+	if f.failComplete.Load() {
+		return errInjected
+	}
+	return f.Store.Complete(ctx, key, token, a, retention)
+}
+
+// installFaultyStore makes the pool open dir as a faultyStore.
+func installFaultyStore(t testing.TB, dir string) *faultyStore {
+	t.Helper()
+	canonical, err := filepath.EvalSymlinks(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &faultyStore{}
+	prev := openStore
+	openStore = func(d string) (idempotency.Store, error) {
+		st, err := prev(d)
+		if err != nil || d != canonical {
+			return st, err
+		}
+		f.Store = st
+		return f, nil
+	}
+	t.Cleanup(func() { openStore = prev })
+	return f
+}
