@@ -4,10 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -136,7 +136,8 @@ type BadgerStore struct {
 	closeOnce sync.Once
 	closeErr  error
 
-	syncer *groupSyncer // nil unless SyncGroupCommit on disk
+	syncer       *groupSyncer // nil unless SyncGroupCommit on disk
+	syncLogsByFD bool         // see syncDurable
 
 	gcStop chan struct{}
 	gcDone chan struct{} // nil when the GC is disabled
@@ -200,6 +201,10 @@ func OpenBadger(opts BadgerOptions) (*BadgerStore, error) {
 		gcStop:   make(chan struct{}),
 	}
 	if opts.Sync == SyncGroupCommit && !opts.InMemory {
+		// fsync through descriptors only where it is known to cover writes
+		// made through shared mappings, and only while no record can reach
+		// the value log (whose writes it would not cover).
+		s.syncLogsByFD = runtime.GOOS == "linux" && bo.ValueThreshold > maxValueLen
 		s.syncer = newGroupSyncer(s.syncDurable)
 	}
 	interval := opts.GCInterval
@@ -548,16 +553,31 @@ func (s *BadgerStore) Stats() BadgerStats {
 	return st
 }
 
-// syncDurable is the group-commit sync. db.Sync syncs the active memtable's
-// log and the value log. A commit may have landed in a memtable that was
-// rotated out before the sync started; such a memtable's log is only synced
-// once it is flushed to a table, so the logs of all memtables but the newest
-// are fsynced here too (normally there are none).
+// syncDurable is the group-commit sync.
+//
+// On Linux it fsyncs Badger's memtable logs (the *.mem files) through file
+// descriptors. Badger writes those logs through shared memory maps, and on
+// Linux fsync on the file writes back pages dirtied through a mapping exactly
+// like msync does. The detour matters: db.Sync holds Badger's DB lock while
+// it msyncs the log, and every write batch takes that lock, so each round of
+// db.Sync stalls all commits, claims included, for the whole fsync
+// (measured at 32 writers: claim latency 0.6 to 1.2 ms instead of 0.15 to
+// 0.3 ms, and a third less throughput). All logs are synced, not just the
+// active one: a commit may have landed in a memtable that was rotated out
+// before the round began, and such a log is only synced by Badger when its
+// memtable is flushed to a table. The value log needs no sync because
+// records are always shorter than the value threshold (see syncLogsByFD).
+//
+// Elsewhere it calls db.Sync, which covers the active log and the value log,
+// and then fsyncs the logs of rotated-out memtables.
 func (s *BadgerStore) syncDurable() error {
+	if s.syncLogsByFD {
+		return syncMemtableLogs(s.dir, true)
+	}
 	if err := s.db.Sync(); err != nil {
 		return err
 	}
-	return syncOlderMemtableLogs(s.dir)
+	return syncMemtableLogs(s.dir, false)
 }
 
 // memFileSuffix is the extension of Badger's memtable write-ahead logs.
@@ -576,21 +596,21 @@ var fsyncPath = func(path string) error {
 	return err
 }
 
-// syncOlderMemtableLogs fsyncs every memtable log in dir but the one with the
-// highest file id (the active memtable, which db.Sync covers). A log that
+// syncMemtableLogs fsyncs the memtable logs in dir: all of them, or all but
+// the one with the highest file id (the active memtable's). A log that
 // disappears meanwhile was flushed to a table, which Badger syncs itself.
-func syncOlderMemtableLogs(dir string) error {
+func syncMemtableLogs(dir string, includeNewest bool) error {
 	d, err := os.Open(dir)
 	if err != nil {
 		return err
 	}
 	names, err := d.Readdirnames(-1)
 	d.Close()
-	if err != nil && !errors.Is(err, io.EOF) {
+	if err != nil {
 		return err
 	}
-	var mems []string
-	maxID := int64(-1)
+	newest, newestID := "", int64(-1)
+	mems := names[:0]
 	for _, n := range names {
 		id, ok := strings.CutSuffix(n, memFileSuffix)
 		if !ok {
@@ -601,14 +621,12 @@ func syncOlderMemtableLogs(dir string) error {
 			continue
 		}
 		mems = append(mems, n)
-		maxID = max(maxID, fid)
+		if fid > newestID {
+			newest, newestID = n, fid
+		}
 	}
-	if len(mems) < 2 {
-		return nil
-	}
-	newest := fmt.Sprintf("%05d%s", maxID, memFileSuffix)
 	for _, n := range mems {
-		if n == newest {
+		if n == newest && !includeNewest {
 			continue
 		}
 		if err := fsyncPath(filepath.Join(dir, n)); err != nil && !errors.Is(err, os.ErrNotExist) {

@@ -35,6 +35,10 @@ const (
 	valueVersion1 = 1
 
 	inFlightValueLen = 58
+	// maxValueLen is the longest value appendValue makes: a done record
+	// with an outcome and a result code of the maximum lengths and a
+	// three-digit status.
+	maxValueLen = inFlightValueLen + 8 + 1 + 1 + MaxOutcomeLen + 2 + 1 + MaxResultCodeLen
 
 	outcomeCodeString           = 0
 	outcomeCodeAccepted         = 1

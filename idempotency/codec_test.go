@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"math/rand/v2"
+	"strings"
 	"testing"
 	"time"
 )
@@ -55,6 +56,18 @@ func TestValueSizes(t *testing.T) {
 	}
 	if n := len(appendValue(nil, &recs[1])); n != 77 {
 		t.Errorf("done SUCCESS/200 value is %d bytes, want 77", n)
+	}
+	longest := recs[1]
+	longest.Answer = Answer{
+		ResultCode:    strings.Repeat("C", MaxResultCodeLen),
+		Outcome:       Outcome(strings.Repeat("o", MaxOutcomeLen)),
+		BackendStatus: 999,
+	}
+	if n := len(appendValue(nil, &longest)); n != maxValueLen {
+		t.Errorf("longest value is %d bytes, maxValueLen says %d", n, maxValueLen)
+	}
+	if maxValueLen >= 1<<10 {
+		t.Errorf("maxValueLen %d reaches the profile's value threshold", maxValueLen)
 	}
 	k := Key{ClientID: "2188120000000000", API: "removePaymentMethod", RequestID: "2025051911121310000000000000000000000000000000000000000000000001"}
 	if n := len(appendKey(nil, k)); n != 2+3+16+19+64 {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"sync"
@@ -149,7 +150,7 @@ func waitFor(t *testing.T, cond func() bool) {
 	}
 }
 
-func TestSyncOlderMemtableLogs(t *testing.T) {
+func TestSyncMemtableLogs(t *testing.T) {
 	dir := t.TempDir()
 	var mu sync.Mutex
 	var synced []string
@@ -170,77 +171,110 @@ func TestSyncOlderMemtableLogs(t *testing.T) {
 		}
 	}
 	touch("00007.mem", "000001.sst", "MANIFEST", "000001.vlog", "notes.mem.bak")
-	if err := syncOlderMemtableLogs(dir); err != nil || len(synced) != 0 {
+	if err := syncMemtableLogs(dir, false); err != nil || len(synced) != 0 {
 		t.Fatalf("one memtable log: synced %v, err %v; want nothing", synced, err)
 	}
+	if err := syncMemtableLogs(dir, true); err != nil || !slices.Equal(synced, []string{"00007.mem"}) {
+		t.Fatalf("one memtable log, newest included: synced %v, err %v", synced, err)
+	}
+	synced = nil
 	touch("00008.mem", "00010.mem", "123456.mem")
-	if err := syncOlderMemtableLogs(dir); err != nil {
+	if err := syncMemtableLogs(dir, false); err != nil {
 		t.Fatal(err)
 	}
 	slices.Sort(synced)
 	if want := []string{"00007.mem", "00008.mem", "00010.mem"}; !slices.Equal(synced, want) {
 		t.Errorf("synced %v, want %v (all but the newest, 123456.mem)", synced, want)
 	}
+	synced = nil
+	if err := syncMemtableLogs(dir, true); err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(synced)
+	if want := []string{"00007.mem", "00008.mem", "00010.mem", "123456.mem"}; !slices.Equal(synced, want) {
+		t.Errorf("synced %v, want %v", synced, want)
+	}
 	// A log that vanished (flushed and deleted) is not an error.
 	synced = nil
 	fsyncPath = func(p string) error { return &os.PathError{Op: "open", Path: p, Err: os.ErrNotExist} }
-	if err := syncOlderMemtableLogs(dir); err != nil {
+	if err := syncMemtableLogs(dir, true); err != nil {
 		t.Errorf("vanished log: %v", err)
 	}
 }
 
 // TestCompleteSurvivesMemtableRotation writes enough to rotate small
-// memtables many times while completions run, checking the rotation path of
-// the group-commit sync and that every completion is readable.
+// memtables many times while completions run, through both sync paths: the
+// descriptor fsync of all memtable logs (Linux) and db.Sync plus the logs of
+// rotated-out memtables (taken when the value threshold is lowered below the
+// longest record, and on other systems).
 func TestCompleteSurvivesMemtableRotation(t *testing.T) {
-	s, err := OpenBadger(BadgerOptions{Dir: t.TempDir(), Tune: func(o *badger.Options) {
-		o.MemTableSize = 256 << 10 // rotates every few hundred records
-	}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	ctx := context.Background()
-	var olderSynced atomic.Int32
-	orig := fsyncPath
-	fsyncPath = func(p string) error { olderSynced.Add(1); return orig(p) }
-	defer func() { fsyncPath = orig }()
-	const workers, per = 8, 500
-	var wg sync.WaitGroup
-	errs := make(chan error, workers)
-	for w := range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range per {
-				k := Key{"c", "addPaymentMethod", strconv.Itoa(w) + "-" + strconv.Itoa(i)}
-				res, err := s.Claim(ctx, k, Fingerprint{1}, time.Minute, time.Hour)
-				if err == nil {
-					err = s.Complete(ctx, k, res.Token, Answer{"SUCCESS", OutcomeAccepted, 200}, time.Hour)
-				}
-				if err != nil {
-					errs <- err
-					return
-				}
+	for _, c := range []struct {
+		name      string
+		threshold int64
+		byFD      bool
+	}{
+		{"descriptor fsync", 1 << 10, runtime.GOOS == "linux"},
+		{"db.Sync", 128, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			var logSyncs atomic.Int32
+			orig := fsyncPath
+			fsyncPath = func(p string) error { logSyncs.Add(1); return orig(p) }
+			defer func() { fsyncPath = orig }()
+
+			s, err := OpenBadger(BadgerOptions{Dir: t.TempDir(), Tune: func(o *badger.Options) {
+				o.MemTableSize = 256 << 10 // rotates every few hundred records
+				o.ValueThreshold = c.threshold
+			}})
+			if err != nil {
+				t.Fatal(err)
 			}
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Fatal(err)
-	}
-	n := 0
-	if err := s.Scan(ctx, func(r Record) bool { n++; return r.State == StateDone }); err != nil {
-		t.Fatal(err)
-	}
-	if n != workers*per {
-		t.Errorf("scanned %d done records, want %d", n, workers*per)
-	}
-	st := s.Stats()
-	t.Logf("stats %+v; rotated-out memtable logs fsynced: %d", st, olderSynced.Load())
-	if st.SyncedCompletions != workers*per || st.SyncRounds == 0 || st.SyncRounds > st.SyncedCompletions {
-		t.Errorf("stats %+v", st)
+			defer s.Close()
+			if s.syncLogsByFD != c.byFD {
+				t.Fatalf("syncLogsByFD = %v, want %v", s.syncLogsByFD, c.byFD)
+			}
+			ctx := context.Background()
+			const workers, per = 8, 500
+			var wg sync.WaitGroup
+			errs := make(chan error, workers)
+			for w := range workers {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for i := range per {
+						k := Key{"c", "addPaymentMethod", strconv.Itoa(w) + "-" + strconv.Itoa(i)}
+						res, err := s.Claim(ctx, k, Fingerprint{1}, time.Minute, time.Hour)
+						if err == nil {
+							err = s.Complete(ctx, k, res.Token, Answer{"SUCCESS", OutcomeAccepted, 200}, time.Hour)
+						}
+						if err != nil {
+							errs <- err
+							return
+						}
+					}
+				}()
+			}
+			wg.Wait()
+			close(errs)
+			for err := range errs {
+				t.Fatal(err)
+			}
+			n := 0
+			if err := s.Scan(ctx, func(r Record) bool { n++; return r.State == StateDone }); err != nil {
+				t.Fatal(err)
+			}
+			if n != workers*per {
+				t.Errorf("scanned %d done records, want %d", n, workers*per)
+			}
+			st := s.Stats()
+			t.Logf("stats %+v; memtable log fsyncs: %d", st, logSyncs.Load())
+			if st.SyncedCompletions != workers*per || st.SyncRounds == 0 || st.SyncRounds > st.SyncedCompletions {
+				t.Errorf("stats %+v", st)
+			}
+			if c.byFD && uint64(logSyncs.Load()) < st.SyncRounds {
+				t.Errorf("%d log fsyncs for %d rounds: every round must fsync the active log", logSyncs.Load(), st.SyncRounds)
+			}
+		})
 	}
 }
 
