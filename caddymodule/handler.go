@@ -129,7 +129,6 @@ type Handler struct {
 	storeKey     string
 	metrics      *metrics
 	clock        func() time.Time
-	respTime     responseTimeCache
 }
 
 // KeyConfig is one key: the key material and its version.

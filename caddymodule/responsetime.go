@@ -19,6 +19,10 @@ type formattedSecond struct {
 	text string
 }
 
+// responseTimes is shared by every handler: the text depends only on the
+// clock and the process's time zone.
+var responseTimes responseTimeCache
+
 func (c *responseTimeCache) format(now time.Time) string {
 	sec := now.Unix()
 	if f := c.cur.Load(); f != nil && f.unix == sec {

@@ -451,7 +451,7 @@ func (h *Handler) answer(w http.ResponseWriter, r *http.Request, x *exchange) {
 		hdr.Set("Allow", http.MethodPost)
 	}
 	now := h.clock()
-	respTime := h.respTime.format(now)
+	respTime := responseTimes.format(now)
 	hdr.Set("Response-Time", respTime)
 	if x.clientID != "" {
 		hdr.Set("Client-Id", x.clientID)
