@@ -31,6 +31,7 @@ const (
 	outcomeConflict         = "conflict"          // same requestId, other content
 	outcomeRejected         = "rejected"          // failed a check before the store was touched
 	outcomeStoreFailed      = "store_failed"      // the store could not claim or complete
+	outcomeReadFailed       = "read_failed"       // the body could not be read (client gone); DWS retries
 )
 
 // exchange is the state of one notification as it moves through ServeHTTP;
@@ -117,7 +118,7 @@ func (h *Handler) handle(x *exchange, r *http.Request, next caddyhttp.Handler) {
 		if status == http.StatusRequestEntityTooLarge {
 			x.reject(status, notification.ParamIllegal, fmt.Sprintf("body exceeds the %d-byte limit", h.maxBody))
 		} else {
-			x.fail(outcomeRejected, err)
+			x.fail(outcomeReadFailed, err)
 		}
 		return
 	}
