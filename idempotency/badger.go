@@ -205,7 +205,14 @@ func OpenBadger(opts BadgerOptions) (*BadgerStore, error) {
 		// made through shared mappings, and only while no record can reach
 		// the value log (whose writes it would not cover).
 		s.syncLogsByFD = runtime.GOOS == "linux" && bo.ValueThreshold > maxValueLen
-		s.syncer = newGroupSyncer(s.syncDurable)
+		s.syncer = newGroupSyncer(func() error {
+			err := s.syncDurable()
+			if err != nil {
+				s.log.Error("idempotency: group-commit sync failed; completions of this round report it",
+					zap.String("dir", s.dir), zap.Error(err))
+			}
+			return err
+		})
 	}
 	interval := opts.GCInterval
 	if interval == 0 {
@@ -460,7 +467,7 @@ func (s *BadgerStore) Get(ctx context.Context, key Key) (Record, bool, error) {
 
 // Scan implements Store. It reads one consistent snapshot. fn runs while the
 // store is in use, so Close waits for a running Scan to end; fn may call the
-// store's other methods.
+// store's other methods except Close (which would wait for the Scan).
 func (s *BadgerStore) Scan(ctx context.Context, fn func(Record) bool) error {
 	if err := ctx.Err(); err != nil {
 		return err

@@ -40,10 +40,12 @@
 //
 // Durability (BadgerOptions.Sync): by default transactions commit without
 // fsync, and Complete then waits for a group-commit round: a single goroutine
-// runs db.Sync (plus an fsync of any memtable log rotated out since the
-// commit) and releases every Complete that committed before the round began.
-// Under load one fsync covers many completions; see BENCHMARKS.md for the
-// measured syncs per completion. Claims and releases are not synced: after a
+// fsyncs Badger's memtable logs and releases every Complete that committed
+// before the round began. Under load one fsync covers many completions; see
+// BENCHMARKS.md for the measured syncs per completion. On Linux the logs are
+// fsynced through file descriptors rather than with db.Sync, which would hold
+// the DB lock that every write needs for the length of the fsync (see
+// syncDurable in badger.go). Claims and releases are not synced: after a
 // power cut a lost claim only makes its key claimable again. A process crash
 // loses nothing that was committed, fsync or not, because Badger writes
 // through shared memory maps.

@@ -309,3 +309,42 @@ func TestCorruptRecordSurfaces(t *testing.T) {
 		t.Errorf("Scan = %v", err)
 	}
 }
+
+// TestCompleteReportsSyncFailure: when the group-commit fsync fails, the
+// completions of that round fail with its error (the caller answers U and
+// the provider retries), and the failure is logged.
+func TestCompleteReportsSyncFailure(t *testing.T) {
+	core, logs := observer.New(zapcore.ErrorLevel)
+	s, err := OpenBadger(BadgerOptions{Dir: t.TempDir(), Logger: zap.New(core)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if !s.syncLogsByFD {
+		t.Skip("fault injection needs the descriptor fsync path")
+	}
+	eio := errors.New("input/output error")
+	orig := fsyncPath
+	fsyncPath = func(string) error { return eio }
+	defer func() { fsyncPath = orig }()
+
+	ctx := context.Background()
+	k := Key{"c", "a", "sync-failure"}
+	c, err := s.Claim(ctx, k, Fingerprint{}, time.Minute, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Complete(ctx, k, c.Token, Answer{"SUCCESS", OutcomeAccepted, 200}, time.Hour); !errors.Is(err, eio) {
+		t.Fatalf("Complete with a failing fsync = %v, want the fsync error", err)
+	}
+	if logs.FilterMessageSnippet("group-commit sync failed").Len() != 1 {
+		t.Errorf("sync failure not logged: %+v", logs.AllUntimed())
+	}
+	fsyncPath = orig
+	// The record itself was committed (the backend did take the
+	// notification), so the provider's retry replays it.
+	res, err := s.Claim(ctx, k, Fingerprint{}, time.Minute, time.Hour)
+	if err != nil || res.Status != Done {
+		t.Errorf("retry after the failed sync = %v, %v; want done", res.Status, err)
+	}
+}
