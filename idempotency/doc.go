@@ -81,9 +81,9 @@
 // of the table builders (flushes and compactions), which Badger pools, grow
 // to the size of the tables they build. With 16 MB memtables the Go heap
 // after a million records was about three times larger than with 4 MB ones,
-// for a few percent of throughput. Without compression records take about
-// 110 bytes each on disk. Tables are memory-mapped, so recently written
-// tables count as file-backed (reclaimable) resident memory.
+// with no consistent difference in write time. Without compression records
+// take about 110 bytes each on disk. Tables are memory-mapped, so recently
+// written tables count as file-backed (reclaimable) resident memory.
 //
 // The memory and disk figures measured with this profile, with 16 MB
 // memtables and with Badger's defaults are in BENCHMARKS.md (section
