@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 )
 
@@ -148,5 +149,25 @@ func TestUnmarshalCaddyfileKeyErrorsSayWhatWasFound(t *testing.T) {
 	err = h.UnmarshalCaddyfile(caddyfile.NewTestDispenser(input))
 	if err == nil || !strings.Contains(err.Error(), "at Testfile:3") || !strings.Contains(strings.ToLower(err.Error()), "private") {
 		t.Fatalf("error = %v; want it to name the private key found, at line 3", err)
+	}
+}
+
+// Caddyfile.example is what newcomers run unchanged: it must adapt without
+// warnings (including Caddy's "not formatted" one) and configure the handler.
+func TestCaddyfileExampleAdapts(t *testing.T) {
+	src, err := os.ReadFile(filepath.Join("..", "Caddyfile.example"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	adapter := caddyconfig.GetAdapter("caddyfile")
+	out, warnings, err := adapter.Adapt(src, map[string]any{"filename": "Caddyfile.example"})
+	if err != nil {
+		t.Fatalf("adapting Caddyfile.example: %v", err)
+	}
+	for _, w := range warnings {
+		t.Errorf("warning: %s", w)
+	}
+	if !strings.Contains(string(out), `"handler":"dws_notify"`) || !strings.Contains(string(out), `"upstreams":[{"dial":"127.0.0.1:8081"}]`) {
+		t.Errorf("adapted config lacks the gateway or the stand-in backend:\n%s", out)
 	}
 }
