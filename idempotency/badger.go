@@ -120,12 +120,10 @@ func BadgerProfile(dir string) badger.Options {
 // BadgerStore is the Store on an embedded Badger v4 database. Create it with
 // OpenBadger; it is safe for concurrent use.
 type BadgerStore struct {
-	db       *badger.DB
-	dir      string
-	log      *zap.Logger
-	now      func() time.Time
-	mode     SyncMode
-	inMemory bool
+	db  *badger.DB
+	dir string
+	log *zap.Logger
+	now func() time.Time
 
 	// mu guards closed. Every operation registers in ops while the store is
 	// open; Close marks the store closed and waits for ops to drain before it
@@ -192,13 +190,11 @@ func OpenBadger(opts BadgerOptions) (*BadgerStore, error) {
 		return nil, fmt.Errorf("idempotency: open badger in %q: %w", opts.Dir, err)
 	}
 	s := &BadgerStore{
-		db:       db,
-		dir:      bo.Dir,
-		log:      log,
-		now:      now,
-		mode:     opts.Sync,
-		inMemory: opts.InMemory,
-		gcStop:   make(chan struct{}),
+		db:     db,
+		dir:    bo.Dir,
+		log:    log,
+		now:    now,
+		gcStop: make(chan struct{}),
 	}
 	if opts.Sync == SyncGroupCommit && !opts.InMemory {
 		// fsync through descriptors only where it is known to cover writes
@@ -323,9 +319,10 @@ func (s *BadgerStore) tryClaim(k []byte, key Key, fp Fingerprint, lease, retenti
 }
 
 // Complete implements Store. With SyncGroupCommit it commits without fsync
-// and then waits for a group-commit round; if ctx ends during that wait it
-// returns ctx's error although the record is committed (it is made durable by
-// a later round), so the caller must not report the notification as done.
+// and then waits for a group-commit round. If ctx ends during that wait, or
+// the round's fsync fails, it returns an error although the record is
+// committed (it reaches the disk with a later round or when Badger flushes
+// the memtable); the caller must then not report the notification as done.
 func (s *BadgerStore) Complete(ctx context.Context, key Key, token uint64, answer Answer, retention time.Duration) error {
 	if err := ValidateKey(key); err != nil {
 		return err

@@ -34,7 +34,7 @@ import (
 const (
 	longLease     = time.Minute
 	longRetention = time.Hour
-	shortLease    = 300 * time.Millisecond
+	shortLease    = 600 * time.Millisecond
 	// timeTolerance absorbs stores that keep times in milliseconds.
 	timeTolerance = 2 * time.Millisecond
 )
@@ -540,7 +540,7 @@ func testLeaseExpiry(t *testing.T, s idempotency.Store) {
 	exp := first.Record.LeaseExpiry
 
 	// Shortly before the lease ends the claim still holds.
-	sleepUntil(exp.Add(-100 * time.Millisecond))
+	sleepUntil(exp.Add(-300 * time.Millisecond))
 	res := claim(t, s, k, FP(1), shortLease, longRetention)
 	if res.Status != idempotency.InFlight || !near(res.Record.LeaseExpiry, exp) {
 		t.Fatalf("Claim before the lease ended = %v (lease %v), want in_flight until %v", res.Status, res.Record.LeaseExpiry, exp)
@@ -657,7 +657,7 @@ func testRetentionInFlight(t *testing.T, s idempotency.Store) {
 	const retention = time.Second
 	c := claim(t, s, k, FP(1), 200*time.Millisecond, retention)
 	start := c.Record.ClaimedAt
-	gone := waitAbsent(t, s, k, start.Add(retention+1500*time.Millisecond))
+	gone := waitAbsent(t, s, k, start.Add(retention+2500*time.Millisecond))
 	if gone.Sub(start) < retention {
 		t.Errorf("record gone after %v, before its retention %v", gone.Sub(start), retention)
 	}
@@ -679,7 +679,7 @@ func testRetentionDone(t *testing.T, s idempotency.Store) {
 	if res := claim(t, s, k, FP(1), longLease, longRetention); res.Status != idempotency.Done {
 		t.Fatalf("Claim right after Complete = %v, want done", res.Status)
 	}
-	gone := waitAbsent(t, s, k, completed.Add(retention+1500*time.Millisecond))
+	gone := waitAbsent(t, s, k, completed.Add(retention+2500*time.Millisecond))
 	if gone.Sub(completed) < retention {
 		t.Errorf("done record gone after %v, before its retention %v", gone.Sub(completed), retention)
 	}
