@@ -12,9 +12,9 @@ import (
 // from, the API it was sent to and its requestId. All three fields are
 // required; the same requestId under another client or API is another key.
 type Key struct {
-	ClientID  string
-	API       string
-	RequestID string
+	ClientID  string // the Client-Id header the notification was signed for
+	API       string // the DWS API, e.g. "addPaymentMethod"
+	RequestID string // the notification's requestId
 }
 
 // String renders the key for logs and error messages (no card data is ever
@@ -73,9 +73,9 @@ func (s State) String() string {
 // Record is everything the store keeps about a key. It deliberately has no
 // room for request content: no body, no card fields, no headers.
 type Record struct {
-	Key         Key
-	Fingerprint Fingerprint
-	State       State
+	Key         Key         // the record's key
+	Fingerprint Fingerprint // the fingerprint of the claim that created it
+	State       State       // in flight or done
 	// Token identifies the claim that owns (or completed) the record.
 	Token uint64
 	// Answer is set when State is StateDone.
@@ -126,6 +126,7 @@ func (c ClaimStatus) String() string {
 
 // ClaimResult is what Store.Claim reports.
 type ClaimResult struct {
+	// Status says what the caller must do: forward, wait, replay or reject.
 	Status ClaimStatus
 	// Token is the new claim's token when Status is Claimed, zero otherwise.
 	Token uint64
