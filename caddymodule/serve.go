@@ -193,9 +193,10 @@ func (h *Handler) dedupeAndForward(x *exchange, r *http.Request, next caddyhttp.
 		ans.Outcome = idempotency.OutcomeBusinessRejected
 	}
 	if err := h.store.Complete(ctx, key, claim.Token, ans, h.retention); err != nil {
-		// Never S without a durable record: DWS will retry, and the claim
-		// (still in flight under our token) keeps the retry from being
-		// forwarded again until its lease expires.
+		// Never S without a durable record: DWS will retry. If the record
+		// was not committed, the claim (in flight under our token) keeps the
+		// retry from being forwarded again until its lease expires; if it was
+		// committed but its fsync failed, the retry replays S.
 		x.fail(outcomeStoreFailed, fmt.Errorf("completing: %w", err))
 		return
 	}

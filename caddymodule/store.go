@@ -40,7 +40,7 @@ func (s *sharedStore) Destruct() error {
 var openStore = func(dir string) (idempotency.Store, error) {
 	return idempotency.OpenBadger(idempotency.BadgerOptions{
 		Dir:    dir,
-		Logger: caddy.Log().Named("dws_notify.badger"),
+		Logger: caddy.Log().Named("dws_notify"),
 	})
 }
 

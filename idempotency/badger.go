@@ -135,7 +135,7 @@ type BadgerStore struct {
 	closeErr  error
 
 	syncer       *groupSyncer // nil unless SyncGroupCommit on disk
-	syncLogsByFD bool         // see syncDurable
+	syncLogsByFD atomic.Bool  // see syncDurable
 
 	gcStop chan struct{}
 	gcDone chan struct{} // nil when the GC is disabled
@@ -200,7 +200,7 @@ func OpenBadger(opts BadgerOptions) (*BadgerStore, error) {
 		// fsync through descriptors only where it is known to cover writes
 		// made through shared mappings, and only while no record can reach
 		// the value log (whose writes it would not cover).
-		s.syncLogsByFD = runtime.GOOS == "linux" && bo.ValueThreshold > maxValueLen
+		s.syncLogsByFD.Store(runtime.GOOS == "linux" && bo.ValueThreshold > maxValueLen)
 		s.syncer = newGroupSyncer(func() error {
 			err := s.syncDurable()
 			if err != nil {
@@ -574,14 +574,25 @@ func (s *BadgerStore) Stats() BadgerStats {
 //
 // Elsewhere it calls db.Sync, which covers the active log and the value log,
 // and then fsyncs the logs of rotated-out memtables.
+//
+// An open database always has the active memtable's log, so when the
+// descriptor path finds no log at all, Badger's file layout is not what this
+// code expects (a Badger upgrade renamed the files?): it then falls back to
+// db.Sync for good rather than silently syncing nothing.
 func (s *BadgerStore) syncDurable() error {
-	if s.syncLogsByFD {
-		return syncMemtableLogs(s.dir, true)
+	if s.syncLogsByFD.Load() {
+		n, err := syncMemtableLogs(s.dir, true)
+		if err != nil || n > 0 {
+			return err
+		}
+		s.syncLogsByFD.Store(false)
+		s.log.Warn("idempotency: no Badger memtable logs (*" + memFileSuffix + ") found to fsync; using db.Sync from now on")
 	}
 	if err := s.db.Sync(); err != nil {
 		return err
 	}
-	return syncMemtableLogs(s.dir, false)
+	_, err := syncMemtableLogs(s.dir, false)
+	return err
 }
 
 // memFileSuffix is the extension of Badger's memtable write-ahead logs.
@@ -601,17 +612,18 @@ var fsyncPath = func(path string) error {
 }
 
 // syncMemtableLogs fsyncs the memtable logs in dir: all of them, or all but
-// the one with the highest file id (the active memtable's). A log that
-// disappears meanwhile was flushed to a table, which Badger syncs itself.
-func syncMemtableLogs(dir string, includeNewest bool) error {
+// the one with the highest file id (the active memtable's), and returns how
+// many it found. A log that disappears meanwhile was flushed to a table,
+// which Badger syncs itself.
+func syncMemtableLogs(dir string, includeNewest bool) (int, error) {
 	d, err := os.Open(dir)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	names, err := d.Readdirnames(-1)
 	d.Close()
 	if err != nil {
-		return err
+		return 0, err
 	}
 	newest, newestID := "", int64(-1)
 	mems := names[:0]
@@ -634,10 +646,10 @@ func syncMemtableLogs(dir string, includeNewest bool) error {
 			continue
 		}
 		if err := fsyncPath(filepath.Join(dir, n)); err != nil && !errors.Is(err, os.ErrNotExist) {
-			return err
+			return len(mems), err
 		}
 	}
-	return nil
+	return len(mems), nil
 }
 
 func (s *BadgerStore) gcLoop(interval time.Duration) {

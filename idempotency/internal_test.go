@@ -170,16 +170,19 @@ func TestSyncMemtableLogs(t *testing.T) {
 			}
 		}
 	}
+	if n, err := syncMemtableLogs(dir, true); err != nil || n != 0 {
+		t.Fatalf("no memtable logs: found %d, err %v", n, err)
+	}
 	touch("00007.mem", "000001.sst", "MANIFEST", "000001.vlog", "notes.mem.bak")
-	if err := syncMemtableLogs(dir, false); err != nil || len(synced) != 0 {
+	if _, err := syncMemtableLogs(dir, false); err != nil || len(synced) != 0 {
 		t.Fatalf("one memtable log: synced %v, err %v; want nothing", synced, err)
 	}
-	if err := syncMemtableLogs(dir, true); err != nil || !slices.Equal(synced, []string{"00007.mem"}) {
-		t.Fatalf("one memtable log, newest included: synced %v, err %v", synced, err)
+	if n, err := syncMemtableLogs(dir, true); err != nil || n != 1 || !slices.Equal(synced, []string{"00007.mem"}) {
+		t.Fatalf("one memtable log, newest included: found %d, synced %v, err %v", n, synced, err)
 	}
 	synced = nil
 	touch("00008.mem", "00010.mem", "123456.mem")
-	if err := syncMemtableLogs(dir, false); err != nil {
+	if _, err := syncMemtableLogs(dir, false); err != nil {
 		t.Fatal(err)
 	}
 	slices.Sort(synced)
@@ -187,7 +190,7 @@ func TestSyncMemtableLogs(t *testing.T) {
 		t.Errorf("synced %v, want %v (all but the newest, 123456.mem)", synced, want)
 	}
 	synced = nil
-	if err := syncMemtableLogs(dir, true); err != nil {
+	if _, err := syncMemtableLogs(dir, true); err != nil {
 		t.Fatal(err)
 	}
 	slices.Sort(synced)
@@ -197,7 +200,7 @@ func TestSyncMemtableLogs(t *testing.T) {
 	// A log that vanished (flushed and deleted) is not an error.
 	synced = nil
 	fsyncPath = func(p string) error { return &os.PathError{Op: "open", Path: p, Err: os.ErrNotExist} }
-	if err := syncMemtableLogs(dir, true); err != nil {
+	if _, err := syncMemtableLogs(dir, true); err != nil {
 		t.Errorf("vanished log: %v", err)
 	}
 }
@@ -230,8 +233,8 @@ func TestCompleteSurvivesMemtableRotation(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer s.Close()
-			if s.syncLogsByFD != c.byFD {
-				t.Fatalf("syncLogsByFD = %v, want %v", s.syncLogsByFD, c.byFD)
+			if s.syncLogsByFD.Load() != c.byFD {
+				t.Fatalf("syncLogsByFD = %v, want %v", s.syncLogsByFD.Load(), c.byFD)
 			}
 			ctx := context.Background()
 			const workers, per = 8, 500
@@ -320,7 +323,7 @@ func TestCompleteReportsSyncFailure(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	if !s.syncLogsByFD {
+	if !s.syncLogsByFD.Load() {
 		t.Skip("fault injection needs the descriptor fsync path")
 	}
 	eio := errors.New("input/output error")
@@ -346,5 +349,36 @@ func TestCompleteReportsSyncFailure(t *testing.T) {
 	res, err := s.Claim(ctx, k, Fingerprint{}, time.Minute, time.Hour)
 	if err != nil || res.Status != Done {
 		t.Errorf("retry after the failed sync = %v, %v; want done", res.Status, err)
+	}
+}
+
+// TestDescriptorSyncFallsBackWhenNoLogsFound: an open database always has
+// its active memtable log; if the descriptor path finds none (Badger's file
+// layout changed), the store must switch to db.Sync instead of syncing
+// nothing, and say so.
+func TestDescriptorSyncFallsBackWhenNoLogsFound(t *testing.T) {
+	core, logs := observer.New(zapcore.WarnLevel)
+	s, err := OpenBadger(BadgerOptions{Dir: t.TempDir(), Logger: zap.New(core)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if !s.syncLogsByFD.Load() {
+		t.Skip("only the descriptor fsync path has a fallback")
+	}
+	if err := s.syncDurable(); err != nil || !s.syncLogsByFD.Load() {
+		t.Fatalf("with the real layout: err %v, descriptor path kept %v", err, s.syncLogsByFD.Load())
+	}
+	realDir := s.dir
+	s.dir = t.TempDir() // a directory without any *.mem file
+	defer func() { s.dir = realDir }()
+	if err := s.syncDurable(); err != nil {
+		t.Fatalf("fallback sync: %v", err)
+	}
+	if s.syncLogsByFD.Load() {
+		t.Fatal("still on the descriptor path although it found nothing to fsync")
+	}
+	if logs.FilterMessageSnippet("using db.Sync").Len() != 1 {
+		t.Errorf("fallback not logged: %v", logs.All())
 	}
 }

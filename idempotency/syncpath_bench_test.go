@@ -32,7 +32,7 @@ func BenchmarkGroupCommitSyncPath(b *testing.B) {
 				b.Fatal(err)
 			}
 			defer s.Close()
-			s.syncLogsByFD = byFD // before any write; the syncer reads it per round
+			s.syncLogsByFD.Store(byFD) // before any write; the syncer reads it per round
 			ctx := context.Background()
 			prefix := fmt.Sprintf("sp-%d-", time.Now().UnixNano())
 			answer := Answer{ResultCode: "SUCCESS", Outcome: OutcomeAccepted, BackendStatus: 200}
