@@ -1,0 +1,52 @@
+package notification
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+// The embedded samples are the testdata files byte for byte, they pass their
+// API's rules, and every API of the catalog has one.
+func TestSampleIsTheSeedFile(t *testing.T) {
+	files := map[string]string{"addPaymentMethod": "add.json", "removePaymentMethod": "remove.json"}
+	for _, name := range APINames() {
+		file, ok := files[name]
+		if !ok {
+			t.Fatalf("API %s has no seed sample file listed in this test", name)
+		}
+		want, err := os.ReadFile(filepath.Join("testdata", file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, ok := Sample(name)
+		if !ok {
+			t.Fatalf("Sample(%q) reports no sample", name)
+		}
+		if !bytes.Equal(got, want) {
+			t.Fatalf("Sample(%q) differs from testdata/%s", name, file)
+		}
+		api, _ := LookupAPI(name)
+		if _, err := api.Validate(got, Options{}); err != nil {
+			t.Fatalf("Sample(%q) fails its API's rules: %v", name, err)
+		}
+	}
+}
+
+func TestSampleReturnsACopy(t *testing.T) {
+	a, _ := Sample("addPaymentMethod")
+	a[0] = 'X'
+	b, _ := Sample("addPaymentMethod")
+	if b[0] == 'X' {
+		t.Fatal("a caller's change to the returned slice reached the embedded sample")
+	}
+}
+
+func TestSampleUnknownAPI(t *testing.T) {
+	for _, name := range []string{"", "add", "AddPaymentMethod", "notifyPayment"} {
+		if b, ok := Sample(name); ok || b != nil {
+			t.Errorf("Sample(%q) = %d bytes, %v; want nil, false", name, len(b), ok)
+		}
+	}
+}
