@@ -1,0 +1,448 @@
+package caddymodule
+
+import (
+	"container/heap"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+
+	"github.com/dwsnotify/dws_notify/idempotency"
+	"github.com/dwsnotify/dws_notify/notification"
+)
+
+func init() {
+	caddy.RegisterModule(new(adminAPI))
+}
+
+// adminBase is the path prefix of every dws_notify admin endpoint.
+const adminBase = "/dws_notify/"
+
+// Limits of the follow-up list.
+const (
+	// DefaultFollowUpLimit is how many records GET /dws_notify/follow_up
+	// returns when no limit is given.
+	DefaultFollowUpLimit = 100
+	// MaxFollowUpLimit is the largest limit GET /dws_notify/follow_up
+	// accepts.
+	MaxFollowUpLimit = 1000
+)
+
+// adminAPI is the admin.api.dws_notify module: read-only endpoints on
+// Caddy's admin API that answer from the idempotency stores the dws_notify
+// handlers of the running config share (storePool).
+//
+//   - GET /dws_notify/record?request_id=ID[&api=NAME][&client_id=ID]: the
+//     records of a requestId, in every pooled store;
+//   - GET /dws_notify/stats: record counts by outcome, per store and in
+//     total;
+//   - GET /dws_notify/follow_up[?limit=N][&api=NAME][&client_id=ID]: the
+//     records acknowledged although the backend refused them for a business
+//     reason, oldest first.
+//
+// It owns no resources: it holds no reference to a store between requests,
+// so it has no Cleanup, and a store closed while it reads answers 503.
+// Records hold no card data, so neither do the answers.
+type adminAPI struct{}
+
+// CaddyModule returns the Caddy module information.
+func (*adminAPI) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "admin.api.dws_notify",
+		New: func() caddy.Module { return new(adminAPI) },
+	}
+}
+
+// Routes returns the admin routes under /dws_notify/.
+func (a *adminAPI) Routes() []caddy.AdminRoute {
+	return []caddy.AdminRoute{{Pattern: adminBase, Handler: caddy.AdminHandlerFunc(a.serve)}}
+}
+
+// serve routes one admin request. Errors are caddy.APIError values, which
+// the admin server writes as {"error": "..."} with their status.
+func (a *adminAPI) serve(w http.ResponseWriter, r *http.Request) error {
+	if r.Method != http.MethodGet {
+		w.Header().Set("Allow", http.MethodGet)
+		return apiError(http.StatusMethodNotAllowed, "method %s not allowed: the dws_notify admin endpoints are read-only (GET)", r.Method)
+	}
+	switch strings.TrimPrefix(r.URL.Path, adminBase) {
+	case "record":
+		return a.serveRecord(w, r)
+	case "stats":
+		return a.serveStats(w, r)
+	case "follow_up":
+		return a.serveFollowUp(w, r)
+	}
+	return apiError(http.StatusNotFound, "no dws_notify admin endpoint at %s (there are %srecord, %sstats and %sfollow_up)", r.URL.Path, adminBase, adminBase, adminBase)
+}
+
+// RecordView is one idempotency record as the admin API shows it: the key,
+// the state, how the backend took the notification and the times. It has
+// no card data (records have none) and no fingerprint.
+type RecordView struct {
+	// Storage is the storage directory of the store holding the record.
+	Storage string `json:"storage"`
+	// ClientID, API and RequestID are the record's key.
+	ClientID  string `json:"client_id"`
+	API       string `json:"api"`
+	RequestID string `json:"request_id"`
+	// State is "in_flight" (being forwarded) or "done".
+	State string `json:"state"`
+	// Outcome is "accepted" or "business_rejected" for a done record.
+	Outcome string `json:"outcome,omitempty"`
+	// ResultCode is the result code DWS was answered with (done records).
+	ResultCode string `json:"result_code,omitempty"`
+	// BackendStatus is the HTTP status the backend answered (done records).
+	BackendStatus int `json:"backend_status,omitempty"`
+	// ClaimedAt is when the current claim was taken.
+	ClaimedAt time.Time `json:"claimed_at,omitzero"`
+	// LeaseExpiry is when an in-flight claim's lease ends.
+	LeaseExpiry time.Time `json:"lease_expiry,omitzero"`
+	// LeaseExpired is set for an in-flight record whose lease has ended: the
+	// claim was abandoned (the gateway stopped mid-forward) and DWS's next
+	// retry will be forwarded.
+	LeaseExpired bool `json:"lease_expired,omitempty"`
+	// CompletedAt is when a done record was completed.
+	CompletedAt time.Time `json:"completed_at,omitzero"`
+	// ExpiresAt is when the store forgets the record (end of retention).
+	ExpiresAt time.Time `json:"expires_at,omitzero"`
+}
+
+// RecordsAnswer is the body of GET /dws_notify/record.
+type RecordsAnswer struct {
+	Records []RecordView `json:"records"`
+}
+
+// OutcomeCounts counts a store's live records by outcome.
+type OutcomeCounts struct {
+	// InFlight counts records being forwarded (or abandoned mid-forward
+	// with a lease not yet reclaimed).
+	InFlight int `json:"in_flight"`
+	// Accepted counts notifications the backend accepted.
+	Accepted int `json:"accepted"`
+	// BusinessRejected counts notifications the backend refused for a
+	// business reason; DWS was acknowledged (the follow-up list).
+	BusinessRejected int `json:"business_rejected"`
+	// Other counts done records with an outcome this version does not know.
+	Other int `json:"other,omitempty"`
+	// Total is the number of live records.
+	Total int `json:"total"`
+}
+
+func (c *OutcomeCounts) add(rec idempotency.Record) {
+	c.Total++
+	switch {
+	case rec.State == idempotency.StateInFlight:
+		c.InFlight++
+	case rec.Answer.Outcome == idempotency.OutcomeAccepted:
+		c.Accepted++
+	case rec.Answer.Outcome == idempotency.OutcomeBusinessRejected:
+		c.BusinessRejected++
+	default:
+		c.Other++
+	}
+}
+
+func (c *OutcomeCounts) merge(o OutcomeCounts) {
+	c.InFlight += o.InFlight
+	c.Accepted += o.Accepted
+	c.BusinessRejected += o.BusinessRejected
+	c.Other += o.Other
+	c.Total += o.Total
+}
+
+// StoreStats is the counts of one store.
+type StoreStats struct {
+	// Storage is the store's storage directory.
+	Storage string `json:"storage"`
+	OutcomeCounts
+}
+
+// StatsAnswer is the body of GET /dws_notify/stats.
+type StatsAnswer struct {
+	Stores []StoreStats  `json:"stores"`
+	Total  OutcomeCounts `json:"total"`
+}
+
+// FollowUpAnswer is the body of GET /dws_notify/follow_up.
+type FollowUpAnswer struct {
+	// Records are the business-rejected records, oldest completion first
+	// (they are the first to expire), at most Limit of them.
+	Records []RecordView `json:"records"`
+	// Total is how many business-rejected records matched.
+	Total int `json:"total"`
+	// Limit is the limit that was applied.
+	Limit int `json:"limit"`
+	// Truncated is set when Total is more than Limit.
+	Truncated bool `json:"truncated"`
+}
+
+// serveRecord answers GET /dws_notify/record.
+func (a *adminAPI) serveRecord(w http.ResponseWriter, r *http.Request) error {
+	q := r.URL.Query()
+	requestID := q.Get("request_id")
+	if requestID == "" {
+		return apiError(http.StatusBadRequest, "request_id is required")
+	}
+	api, clientID, err := keyFilters(q.Get("api"), q.Get("client_id"))
+	if err != nil {
+		return err
+	}
+	if len(requestID) > idempotency.MaxKeyFieldLen {
+		return apiError(http.StatusBadRequest, "request_id is longer than %d bytes", idempotency.MaxKeyFieldLen)
+	}
+	stores := pooledStores()
+	if len(stores) == 0 {
+		return errNoStores()
+	}
+	now := time.Now()
+	ans := RecordsAnswer{Records: []RecordView{}}
+	for _, s := range stores {
+		if clientID != "" {
+			apis := notification.APINames()
+			if api != "" {
+				apis = []string{api}
+			}
+			for _, name := range apis {
+				rec, found, err := s.Get(r.Context(), idempotency.Key{ClientID: clientID, API: name, RequestID: requestID})
+				if err != nil {
+					return storeAPIError(s, err)
+				}
+				if found {
+					ans.Records = append(ans.Records, viewOf(s, rec, now))
+				}
+			}
+			continue
+		}
+		err := s.Scan(r.Context(), func(rec idempotency.Record) bool {
+			if rec.Key.RequestID == requestID && (api == "" || rec.Key.API == api) {
+				ans.Records = append(ans.Records, viewOf(s, rec, now))
+			}
+			return true
+		})
+		if err != nil {
+			return storeAPIError(s, err)
+		}
+	}
+	if len(ans.Records) == 0 {
+		return apiError(http.StatusNotFound, "no record of requestId %q%s in %s", requestID, filterText(api, clientID), storesText(stores))
+	}
+	return writeJSON(w, ans)
+}
+
+// serveStats answers GET /dws_notify/stats.
+func (a *adminAPI) serveStats(w http.ResponseWriter, r *http.Request) error {
+	if len(r.URL.Query()) != 0 {
+		return apiError(http.StatusBadRequest, "stats takes no parameters")
+	}
+	ans := StatsAnswer{Stores: []StoreStats{}}
+	for _, s := range pooledStores() {
+		st := StoreStats{Storage: s.dir}
+		err := s.Scan(r.Context(), func(rec idempotency.Record) bool {
+			st.add(rec)
+			return true
+		})
+		if err != nil {
+			return storeAPIError(s, err)
+		}
+		ans.Stores = append(ans.Stores, st)
+		ans.Total.merge(st.OutcomeCounts)
+	}
+	return writeJSON(w, ans)
+}
+
+// serveFollowUp answers GET /dws_notify/follow_up.
+func (a *adminAPI) serveFollowUp(w http.ResponseWriter, r *http.Request) error {
+	q := r.URL.Query()
+	limit := DefaultFollowUpLimit
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > MaxFollowUpLimit {
+			return apiError(http.StatusBadRequest, "limit must be a number from 1 to %d, not %q", MaxFollowUpLimit, v)
+		}
+		limit = n
+	}
+	api, clientID, err := keyFilters(q.Get("api"), q.Get("client_id"))
+	if err != nil {
+		return err
+	}
+	now := time.Now()
+	oldest := &newestFirst{}
+	total := 0
+	for _, s := range pooledStores() {
+		err := s.Scan(r.Context(), func(rec idempotency.Record) bool {
+			if rec.State != idempotency.StateDone || rec.Answer.Outcome != idempotency.OutcomeBusinessRejected ||
+				(api != "" && rec.Key.API != api) || (clientID != "" && rec.Key.ClientID != clientID) {
+				return true
+			}
+			total++
+			// Keep the limit oldest: the heap's top is the newest kept.
+			heap.Push(oldest, viewOf(s, rec, now))
+			if oldest.Len() > limit {
+				heap.Pop(oldest)
+			}
+			return true
+		})
+		if err != nil {
+			return storeAPIError(s, err)
+		}
+	}
+	records := slices.Clone(*oldest)
+	slices.SortFunc(records, compareCompletion)
+	return writeJSON(w, FollowUpAnswer{Records: records, Total: total, Limit: limit, Truncated: total > limit})
+}
+
+// compareCompletion orders records by completion time, then by key, so the
+// follow-up list is stable.
+func compareCompletion(a, b RecordView) int {
+	if c := a.CompletedAt.Compare(b.CompletedAt); c != 0 {
+		return c
+	}
+	return strings.Compare(a.ClientID+"\x00"+a.API+"\x00"+a.RequestID, b.ClientID+"\x00"+b.API+"\x00"+b.RequestID)
+}
+
+// newestFirst is a heap whose top is the record completed last, so the
+// follow-up scan keeps the limit oldest records in bounded memory.
+type newestFirst []RecordView
+
+func (h newestFirst) Len() int           { return len(h) }
+func (h newestFirst) Less(i, j int) bool { return compareCompletion(h[i], h[j]) > 0 }
+func (h newestFirst) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+
+// Push implements heap.Interface.
+func (h *newestFirst) Push(x any) { *h = append(*h, x.(RecordView)) }
+
+// Pop implements heap.Interface.
+func (h *newestFirst) Pop() any {
+	old := *h
+	x := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return x
+}
+
+// keyFilters checks the optional api and client_id parameters.
+func keyFilters(api, clientID string) (string, string, error) {
+	if api != "" {
+		if _, ok := notification.LookupAPI(api); !ok {
+			return "", "", apiError(http.StatusBadRequest, "unknown api %q (known: %s)", api, strings.Join(notification.APINames(), ", "))
+		}
+	}
+	if len(clientID) > idempotency.MaxKeyFieldLen {
+		return "", "", apiError(http.StatusBadRequest, "client_id is longer than %d bytes", idempotency.MaxKeyFieldLen)
+	}
+	return api, clientID, nil
+}
+
+// pooledStores returns the stores of the running config (every storage
+// directory a dws_notify handler names), ordered by directory.
+func pooledStores() []*sharedStore {
+	var stores []*sharedStore
+	storePool.Range(func(_, v any) bool {
+		if s, ok := v.(*sharedStore); ok && s != nil {
+			stores = append(stores, s)
+		}
+		return true
+	})
+	slices.SortFunc(stores, func(a, b *sharedStore) int { return strings.Compare(a.dir, b.dir) })
+	return stores
+}
+
+// viewOf renders rec for the admin API, times in UTC.
+func viewOf(s *sharedStore, rec idempotency.Record, now time.Time) RecordView {
+	v := RecordView{
+		Storage:   s.dir,
+		ClientID:  rec.Key.ClientID,
+		API:       rec.Key.API,
+		RequestID: rec.Key.RequestID,
+		State:     rec.State.String(),
+		ClaimedAt: utc(rec.ClaimedAt),
+		ExpiresAt: utc(rec.ExpiresAt),
+	}
+	if rec.State == idempotency.StateDone {
+		v.Outcome = string(rec.Answer.Outcome)
+		v.ResultCode = rec.Answer.ResultCode
+		v.BackendStatus = rec.Answer.BackendStatus
+		v.CompletedAt = utc(rec.CompletedAt)
+	} else {
+		v.LeaseExpiry = utc(rec.LeaseExpiry)
+		v.LeaseExpired = !rec.LeaseExpiry.IsZero() && !now.Before(rec.LeaseExpiry)
+	}
+	return v
+}
+
+func utc(t time.Time) time.Time {
+	if t.IsZero() {
+		return t
+	}
+	return t.UTC()
+}
+
+// writeJSON writes v as indented JSON; it is marshalled first, so a failure
+// is still a clean error answer.
+func writeJSON(w http.ResponseWriter, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return apiError(http.StatusInternalServerError, "encoding the answer: %v", err)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	_, _ = w.Write(append(b, '\n'))
+	return nil
+}
+
+// storeAPIError turns a store failure into an admin API error: 503 when the
+// store was closed meanwhile (a reload dropped its directory, or Caddy is
+// stopping), 500 otherwise.
+func storeAPIError(s *sharedStore, err error) error {
+	switch {
+	case errors.Is(err, idempotency.ErrClosed):
+		return apiError(http.StatusServiceUnavailable, "the dws_notify store at %s was closed while it was being read (a config reload or shutdown is in progress); try again", s.dir)
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return apiError(http.StatusServiceUnavailable, "reading the dws_notify store at %s was cut short: %v", s.dir, err)
+	}
+	return apiError(http.StatusInternalServerError, "reading the dws_notify store at %s: %v", s.dir, err)
+}
+
+// errNoStores is the answer of a lookup on a Caddy whose config has no
+// dws_notify handler.
+func errNoStores() error {
+	return apiError(http.StatusNotFound, "no dws_notify store is open: the running config has no dws_notify handler")
+}
+
+func filterText(api, clientID string) string {
+	var parts []string
+	if api != "" {
+		parts = append(parts, "api "+api)
+	}
+	if clientID != "" {
+		parts = append(parts, "Client-Id "+clientID)
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return " (" + strings.Join(parts, ", ") + ")"
+}
+
+func storesText(stores []*sharedStore) string {
+	if len(stores) == 1 {
+		return "the store at " + stores[0].dir
+	}
+	return strconv.Itoa(len(stores)) + " stores"
+}
+
+func apiError(status int, format string, args ...any) error {
+	return caddy.APIError{HTTPStatus: status, Err: fmt.Errorf(format, args...)}
+}
+
+// Interface guards.
+var (
+	_ caddy.Module      = (*adminAPI)(nil)
+	_ caddy.AdminRouter = (*adminAPI)(nil)
+)

@@ -1,0 +1,219 @@
+package caddymodule
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	caddycmd "github.com/caddyserver/caddy/v2/cmd"
+	"github.com/spf13/cobra"
+
+	"github.com/dwsnotify/dws_notify/notification"
+)
+
+// inspectOptions are the flags of `dws-notify inspect`.
+type inspectOptions struct {
+	requestID string
+	api       string
+	clientID  string
+	address   string
+	config    string
+	adapter   string
+	json      bool
+}
+
+// adminTimeout bounds one admin API request of inspect.
+const adminTimeout = 30 * time.Second
+
+func newInspectCommand() *cobra.Command {
+	o := &inspectOptions{}
+	cmd := &cobra.Command{
+		Use:   "inspect --request-id ID [--api NAME] [--client-id ID] [--address ADMIN | --config FILE [--adapter NAME]] [--json]",
+		Short: "Ask the running gateway for the record of a requestId",
+		Long: `Asks the running gateway's admin API (GET /dws_notify/record) what its
+store knows about a requestId, and prints the record: its state, how the
+backend took the notification, what DWS was answered, and the times. It
+never opens the store itself: the gateway holds it.
+
+Without --api and --client-id every record of the requestId is shown, in
+every storage directory the running config uses.
+
+The admin API is at ` + caddy.DefaultAdminListen + ` unless --address says otherwise, or
+--config names the config file to read the admin address from (as 'caddy
+reload' does).`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return o.run(cmd.OutOrStdout()) },
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.requestID, "request-id", "", "the requestId to look up")
+	f.StringVar(&o.api, "api", "", "only this API: addPaymentMethod or removePaymentMethod")
+	f.StringVar(&o.clientID, "client-id", "", "only this Client-Id")
+	f.StringVar(&o.address, "address", "", "address of the admin API (default "+caddy.DefaultAdminListen+")")
+	f.StringVarP(&o.config, "config", "c", "", "config file to read the admin address from (if --address is not used)")
+	f.StringVarP(&o.adapter, "adapter", "a", "", "name of the config adapter for --config")
+	f.BoolVar(&o.json, "json", false, "print the admin API's JSON answer as it is")
+	return cmd
+}
+
+func (o *inspectOptions) run(w io.Writer) error {
+	if err := required("request-id", o.requestID); err != nil {
+		return err
+	}
+	if o.api != "" {
+		if _, ok := notification.LookupAPI(o.api); !ok {
+			return fmt.Errorf("unknown --api %q: the APIs are %s", o.api, strings.Join(notification.APINames(), " and "))
+		}
+	}
+	addr, err := caddycmd.DetermineAdminAPIAddress(o.address, nil, o.config, o.adapter)
+	if err != nil {
+		return fmt.Errorf("finding the admin API address: %w", err)
+	}
+	q := url.Values{"request_id": {o.requestID}}
+	if o.api != "" {
+		q.Set("api", o.api)
+	}
+	if o.clientID != "" {
+		q.Set("client_id", o.clientID)
+	}
+	body, err := adminGet(addr, adminBase+"record?"+q.Encode())
+	if err != nil {
+		return err
+	}
+	if o.json {
+		_, err := w.Write(body)
+		return err
+	}
+	var ans RecordsAnswer
+	if err := json.Unmarshal(body, &ans); err != nil {
+		return fmt.Errorf("the admin API at %s answered something that is not a dws_notify record list: %w", addr, err)
+	}
+	for i, rec := range ans.Records {
+		if i > 0 {
+			fmt.Fprintln(w)
+		}
+		printRecord(w, rec, time.Now())
+	}
+	return nil
+}
+
+// printRecord writes one record for a person to read.
+func printRecord(w io.Writer, rec RecordView, now time.Time) {
+	fmt.Fprintf(w, "requestId %s\n", rec.RequestID)
+	line := func(label, value string) { fmt.Fprintf(w, "  %-12s %s\n", label, value) }
+	line("api", rec.API)
+	line("Client-Id", rec.ClientID)
+	switch rec.State {
+	case "done":
+		line("state", "done")
+		switch rec.Outcome {
+		case "accepted":
+			line("outcome", fmt.Sprintf("accepted: the backend took it (HTTP %d)", rec.BackendStatus))
+		case "business_rejected":
+			line("outcome", fmt.Sprintf("business_rejected: the backend refused it for a business reason (HTTP %d); DWS was acknowledged, so it needs human follow-up", rec.BackendStatus))
+		default:
+			line("outcome", fmt.Sprintf("%s (backend HTTP %d)", rec.Outcome, rec.BackendStatus))
+		}
+		line("answered", rec.ResultCode+" (what DWS gets for every resend)")
+	case "in_flight":
+		if rec.LeaseExpired {
+			line("state", "in flight, lease expired at "+formatTime(rec.LeaseExpiry)+": abandoned mid-forward; DWS's next resend will be forwarded")
+		} else {
+			line("state", "in flight: being forwarded to the backend now (lease until "+formatTime(rec.LeaseExpiry)+")")
+		}
+	default:
+		line("state", rec.State)
+	}
+	if !rec.ClaimedAt.IsZero() {
+		line("claimed", formatTime(rec.ClaimedAt))
+	}
+	if !rec.CompletedAt.IsZero() {
+		line("completed", formatTime(rec.CompletedAt))
+	}
+	if !rec.ExpiresAt.IsZero() {
+		line("kept until", formatTime(rec.ExpiresAt)+" (retention; in "+rec.ExpiresAt.Sub(now).Round(time.Minute).String()+")")
+	}
+	line("storage", rec.Storage)
+}
+
+// formatTime renders t in the local zone with milliseconds.
+func formatTime(t time.Time) string {
+	return t.Local().Format("2006-01-02T15:04:05.000Z07:00")
+}
+
+// adminGet sends GET path to the Caddy admin API at addr and returns the
+// body of a 200 answer. Failures are messages an operator can act on: no
+// admin API (the gateway is not running), a Caddy without this module, or
+// the error the endpoint answered.
+func adminGet(addr, path string) ([]byte, error) {
+	parsed, err := caddy.ParseNetworkAddress(addr)
+	if err != nil || parsed.PortRangeSize() > 1 {
+		return nil, fmt.Errorf("invalid admin API address %q (want host:port, or unix//path)", addr)
+	}
+	origin := "http://" + parsed.JoinHostPort(0)
+	network, dialAddr := parsed.Network, parsed.JoinHostPort(0)
+	switch {
+	case parsed.IsUnixNetwork():
+		origin = "http://127.0.0.1"
+		if i := strings.LastIndexByte(dialAddr, '|'); i >= 0 { // socket permission bits
+			dialAddr = dialAddr[:i]
+		}
+	case parsed.IsFdNetwork():
+		return nil, fmt.Errorf("the admin API address %q is a file descriptor; give --address with the address it listens on", addr)
+	}
+	req, err := http.NewRequest(http.MethodGet, origin+path, nil)
+	if err != nil {
+		return nil, fmt.Errorf("admin API address %q: %w", addr, err)
+	}
+	if !parsed.IsUnixNetwork() {
+		req.Header.Set("Origin", origin)
+	}
+	dialer := &net.Dialer{Timeout: 5 * time.Second}
+	client := &http.Client{
+		Timeout: adminTimeout,
+		Transport: &http.Transport{
+			DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+				return dialer.DialContext(ctx, network, dialAddr)
+			},
+		},
+	}
+	res, err := client.Do(req)
+	if err != nil {
+		var errno syscall.Errno
+		if errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ENOENT) {
+			errors.As(err, &errno)
+			return nil, fmt.Errorf("no Caddy admin API at %s: is the gateway running? (%s)", addr, errno.Error())
+		}
+		var uerr *url.Error
+		if errors.As(err, &uerr) {
+			err = uerr.Err
+		}
+		return nil, fmt.Errorf("asking the Caddy admin API at %s: %w", addr, err)
+	}
+	defer res.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(res.Body, 16<<20))
+	if err != nil {
+		return nil, fmt.Errorf("reading the answer of the Caddy admin API at %s: %w", addr, err)
+	}
+	if res.StatusCode == http.StatusOK {
+		return body, nil
+	}
+	var apiErr struct {
+		Error string `json:"error"`
+	}
+	if json.Unmarshal(body, &apiErr) == nil && apiErr.Error != "" {
+		return nil, errors.New(apiErr.Error)
+	}
+	if res.StatusCode == http.StatusNotFound {
+		return nil, fmt.Errorf("the Caddy at %s has no dws_notify admin API: is it a build without the dws_notify module?", addr)
+	}
+	return nil, fmt.Errorf("the Caddy admin API at %s answered HTTP %d: %s", addr, res.StatusCode, strings.TrimSpace(printable(body)))
+}
