@@ -5,6 +5,7 @@ package e2e
 // reliability suite: kill -9, restart, reload) build on these pieces:
 //
 //   - caddyBin: the binary under test, from DWS_CADDY_BIN, or skip.
+//   - freeAddrs: loopback addresses for the admin API and the sites.
 //   - newSandbox: private HOME / XDG directories plus a place for files; a
 //     sandbox outlives the processes started in it, so a restarted Caddy finds
 //     the same data directory and storage.
@@ -78,19 +79,21 @@ func caddyBin(t testing.TB) string {
 	return abs
 }
 
-// freeAddr returns a loopback address with a TCP port that was free a moment
-// ago (the kernel picks it; the listener is closed right away).
-func freeAddr(t testing.TB) string {
+// freeAddrs returns n distinct loopback addresses with TCP ports that were
+// free a moment ago: the kernel picks them, and all n listeners stay open
+// until every port is chosen, so no two are the same.
+func freeAddrs(t testing.TB, n int) []string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("finding a free port: %v", err)
+	addrs := make([]string, 0, n)
+	for range n {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatalf("finding a free port: %v", err)
+		}
+		defer ln.Close()
+		addrs = append(addrs, ln.Addr().String())
 	}
-	addr := ln.Addr().String()
-	if err := ln.Close(); err != nil {
-		t.Fatalf("closing the probe listener: %v", err)
-	}
-	return addr
+	return addrs
 }
 
 // sandbox is a private directory tree for Caddy processes: HOME and the XDG
@@ -425,11 +428,16 @@ type dwsSender struct {
 	client   *http.Client
 }
 
+// newSender returns a sender that opens a new connection for every
+// notification, as a notifier sending sporadic callbacks does. Reusing idle
+// connections would make tests flaky around reloads and restarts: Caddy
+// closes the old server's idle connections after a reload, and a POST sent on
+// one that is being closed fails with EOF and is not retried.
 func newSender(baseURL, clientID string) *dwsSender {
 	return &dwsSender{
 		BaseURL:  baseURL,
 		ClientID: clientID,
-		client:   &http.Client{Timeout: callTimeout, Transport: &http.Transport{Proxy: nil}},
+		client:   &http.Client{Timeout: callTimeout, Transport: &http.Transport{Proxy: nil, DisableKeepAlives: true}},
 	}
 }
 
@@ -447,45 +455,104 @@ type answer struct {
 }
 
 // Post signs body for uri with key/keyVersion (Request-Time = now, epoch
-// milliseconds) and posts it; extra headers are added after the signed ones.
+// milliseconds) and posts it once; extra headers are added after the signed
+// ones. A transport error (no HTTP answer) fails the test.
 func (d *dwsSender) Post(t testing.TB, uri string, body []byte, key *rsa.PrivateKey, keyVersion int, extra http.Header) *answer {
 	t.Helper()
-	requestTime := strconv.FormatInt(time.Now().UnixMilli(), 10)
-	sig, err := signature.SignatureHeader(key, keyVersion, uri, d.ClientID, requestTime, body)
-	if err != nil {
-		t.Fatalf("signing: %v", err)
-	}
-	h := http.Header{}
-	h.Set("Client-Id", d.ClientID)
-	h.Set("Request-Time", requestTime)
-	h.Set("Signature", sig)
-	h.Set("Content-Type", "application/json; charset=UTF-8")
-	for k, vs := range extra {
-		for _, v := range vs {
-			h.Add(k, v)
+	return d.PostWithResend(t, 1, uri, body, key, keyVersion, extra)
+}
+
+// PostWithResend is Post that, like DWS, sends the notification again (signed
+// afresh) when an attempt got no HTTP answer at all, up to attempts times.
+// Every resend is logged. Use it where Caddy may drop a new connection: a
+// stock Caddy v2.11.9 resets or closes about one in a hundred connections
+// that arrive while a config reload swaps servers.
+func (d *dwsSender) PostWithResend(t testing.TB, attempts int, uri string, body []byte, key *rsa.PrivateKey, keyVersion int, extra http.Header) *answer {
+	t.Helper()
+	for i := 1; ; i++ {
+		requestTime := strconv.FormatInt(time.Now().UnixMilli(), 10)
+		sig, err := signature.SignatureHeader(key, keyVersion, uri, d.ClientID, requestTime, body)
+		if err != nil {
+			t.Fatalf("signing: %v", err)
 		}
+		h := http.Header{}
+		h.Set("Client-Id", d.ClientID)
+		h.Set("Request-Time", requestTime)
+		h.Set("Signature", sig)
+		h.Set("Content-Type", "application/json; charset=UTF-8")
+		for k, vs := range extra {
+			for _, v := range vs {
+				h.Add(k, v)
+			}
+		}
+		a, err := d.send(http.MethodPost, uri, body, h)
+		if err == nil {
+			return d.decode(t, http.MethodPost, uri, a)
+		}
+		if i >= attempts {
+			t.Fatalf("POST %s: no answer after %d attempt(s): %v", uri, i, err)
+		}
+		t.Logf("POST %s: attempt %d got no answer (%v); resending", uri, i, err)
+		time.Sleep(100 * time.Millisecond)
 	}
-	return d.Do(t, http.MethodPost, uri, body, h)
 }
 
 // Do sends one request with exactly the given headers and decodes the
-// envelope. It fails the test if the body is not one result envelope.
+// envelope. It fails the test on a transport error or if the body is not one
+// result envelope.
 func (d *dwsSender) Do(t testing.TB, method, uri string, body []byte, h http.Header) *answer {
 	t.Helper()
+	a, err := d.send(method, uri, body, h)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, uri, err)
+	}
+	return d.decode(t, method, uri, a)
+}
+
+// WaitStatus repeats a bodiless request until it is answered with status,
+// tolerating transport errors, and fails the test after timeout. After a
+// reload it tells when the new configuration is the one answering.
+func (d *dwsSender) WaitStatus(t testing.TB, method, uri string, status int, timeout time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		a, err := d.send(method, uri, nil, http.Header{})
+		if err == nil && a.Status == status {
+			return
+		}
+		if time.Now().After(deadline) {
+			if err != nil {
+				t.Fatalf("%s %s: no HTTP %d within %s: last attempt: %v", method, uri, status, timeout, err)
+			}
+			t.Fatalf("%s %s: no HTTP %d within %s: last answer HTTP %d %q", method, uri, status, timeout, a.Status, a.Body)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// send makes one HTTP exchange; an error means no complete HTTP answer.
+func (d *dwsSender) send(method, uri string, body []byte, h http.Header) (*answer, error) {
 	req, err := http.NewRequest(method, d.BaseURL+uri, bytes.NewReader(body))
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	req.Header = h
 	resp, err := d.client.Do(req)
 	if err != nil {
-		t.Fatalf("%s %s: %v", method, uri, err)
+		return nil, err
 	}
 	defer resp.Body.Close()
 	a := &answer{Status: resp.StatusCode, Header: resp.Header}
 	if a.Body, err = io.ReadAll(resp.Body); err != nil {
-		t.Fatalf("%s %s: reading the answer: %v", method, uri, err)
+		return nil, fmt.Errorf("reading the answer: %w", err)
 	}
+	return a, nil
+}
+
+// decode parses a's body as exactly one result envelope, failing the test
+// otherwise.
+func (d *dwsSender) decode(t testing.TB, method, uri string, a *answer) *answer {
+	t.Helper()
 	var env struct {
 		Result *json.RawMessage `json:"result"`
 	}

@@ -79,9 +79,10 @@ func TestSmoke(t *testing.T) {
 	bin := caddyBin(t)
 	sb := newSandbox(t)
 	be := newBackend(t)
+	addrs := freeAddrs(t, 2)
 	cfg := gatewayConfig{
-		AdminAddr: freeAddr(t),
-		SiteAddr:  freeAddr(t),
+		AdminAddr: addrs[0],
+		SiteAddr:  addrs[1],
 		KeyV1:     newKeyPair(t, sb, "dws_v1"),
 		KeyV2:     newKeyPair(t, sb, "dws_v2"),
 		Storage:   sb.Storage,
@@ -181,17 +182,22 @@ func TestSmoke(t *testing.T) {
 		if err := proc.Load(next.Caddyfile()); err != nil {
 			t.Fatal(err)
 		}
-		old := dws.Post(t, addURI, add, cfg.KeyV1.Private, 1, nil)
+		// Under the old config a GET on the old path is 405 (an api path, not
+		// POST); under the new one it is 404.
+		dws.WaitStatus(t, http.MethodGet, addURI, http.StatusNotFound, readyTimeout)
+		// Caddy may drop a connection that arrives while the servers are
+		// swapped (see PostWithResend); DWS would resend, and so do we.
+		old := dws.PostWithResend(t, 5, addURI, add, cfg.KeyV1.Private, 1, nil)
 		if old.Status != http.StatusNotFound || old.Result.ResultStatus != "F" {
 			t.Fatalf("old path after reload: HTTP %d %q; want 404 with an F envelope", old.Status, old.Body)
 		}
-		wantSuccess(t, dws.Post(t, addV2URI, add, cfg.KeyV1.Private, 1, nil))
+		wantSuccess(t, dws.PostWithResend(t, 5, addV2URI, add, cfg.KeyV1.Private, 1, nil))
 		wantForwarded(t, 1)
 	})
 
 	t.Run("removePaymentMethod signed with key version 2 (PEM) is forwarded", func(t *testing.T) {
 		remove := readSample(t, "remove.json")
-		wantSuccess(t, dws.Post(t, removeURI, remove, cfg.KeyV2.Private, 2, nil))
+		wantSuccess(t, dws.PostWithResend(t, 5, removeURI, remove, cfg.KeyV2.Private, 2, nil))
 		got := wantForwarded(t, 2)[1]
 		if !bytes.Equal(got.Body, remove) {
 			t.Errorf("backend body differs from the bytes sent (%d bytes received, %d sent)", len(got.Body), len(remove))
@@ -218,9 +224,10 @@ func TestSmoke(t *testing.T) {
 func TestValidateRefusesShortRetention(t *testing.T) {
 	bin := caddyBin(t)
 	sb := newSandbox(t)
+	addrs := freeAddrs(t, 2)
 	cfg := gatewayConfig{
-		AdminAddr: freeAddr(t),
-		SiteAddr:  freeAddr(t),
+		AdminAddr: addrs[0],
+		SiteAddr:  addrs[1],
 		KeyV1:     newKeyPair(t, sb, "dws_v1"),
 		KeyV2:     newKeyPair(t, sb, "dws_v2"),
 		Storage:   sb.Storage,
