@@ -23,6 +23,8 @@ CADDY_VERSION="${CADDY_VERSION:-v2.11.9}"
 OUT="$ROOT/caddy"
 
 say() { printf '==> %s\n' "$*" >&2; }
+# redact hides credentials in proxy URLs (https://user:token@host/...).
+redact() { sed -E 's#(://)[^/@]*@#\1***@#g' <<<"$1"; }
 die() {
 	printf 'xcaddy.sh: FAILED: %s\n' "$*" >&2
 	exit 1
@@ -82,7 +84,7 @@ grep -q "^module $MODULE_PATH\$" "$ROOT/go.mod" || die "$ROOT/go.mod does not de
 # DWS_GOPROXY, when set, is used verbatim instead.
 if [ -n "${DWS_GOPROXY:-}" ]; then
 	BUILD_GOPROXY="$DWS_GOPROXY"
-	say "GOPROXY for the build: $BUILD_GOPROXY (from DWS_GOPROXY)"
+	say "GOPROXY for the build: $(redact "$BUILD_GOPROXY") (from DWS_GOPROXY)"
 else
 	user_goproxy="$(go env GOPROXY)"
 	first="${user_goproxy%%[,|]*}"
@@ -94,7 +96,7 @@ else
 	else
 		BUILD_GOPROXY="$first|off"
 	fi
-	say "GOPROXY for the build: $BUILD_GOPROXY (from go env GOPROXY=$user_goproxy)"
+	say "GOPROXY for the build: $(redact "$BUILD_GOPROXY") (from go env GOPROXY=$(redact "$user_goproxy"))"
 fi
 export GOPROXY="$BUILD_GOPROXY"
 # A go.work file the user may have set up must not leak into xcaddy's
