@@ -1,0 +1,371 @@
+package main
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"time"
+)
+
+// common are the flags of bench and long (and, partly, presign).
+type common struct {
+	caddyBin    string
+	keysDir     string
+	bodyPath    string
+	outDir      string
+	tmpDir      string
+	conc        int
+	gatewayCPUs string
+	backendCPUs string
+	keep        bool
+}
+
+func commonFlags(fs *flag.FlagSet) *common {
+	c := &common{}
+	fs.StringVar(&c.caddyBin, "caddy", "./caddy", "the Caddy binary with dws_notify (./xcaddy.sh builds ./caddy)")
+	fs.StringVar(&c.keysDir, "keys", "examples/demo-keys", "directory of the demo keys (dws_private.pem, dws_public.b64, merchant_private.pem, merchant_public.pem)")
+	fs.StringVar(&c.bodyPath, "body", "examples/addPaymentMethod.json", "the notification body template (its requestId is replaced)")
+	fs.StringVar(&c.outDir, "out", "bench/out", "directory for the pre-signed pool cache, results and profiles")
+	fs.StringVar(&c.tmpDir, "tmp", os.TempDir(), "parent of the per-run directories (storage, XDG dirs, caddy.log)")
+	fs.IntVar(&c.conc, "c", 32, "concurrency: workers, each with one keep-alive connection, sending back to back")
+	fs.StringVar(&c.gatewayCPUs, "gateway-cpus", "", "run caddy under taskset -c with this CPU list (empty: no pinning)")
+	fs.StringVar(&c.backendCPUs, "backend-cpus", "", "run the backend under taskset -c with this CPU list (empty: no pinning)")
+	fs.BoolVar(&c.keep, "keep", false, "keep the per-run directories")
+	return c
+}
+
+func (c *common) poolPath() string { return filepath.Join(c.outDir, "presigned.bin") }
+
+// runResult is one gateway run of the bench.
+type runResult struct {
+	Round      int     `json:"round"`
+	Mode       mode    `json:"mode"`
+	Load1      float64 `json:"load1_at_start"`
+	Count      int     `json:"answers_in_window"`
+	WindowS    float64 `json:"window_s"`
+	Throughput float64 `json:"throughput_per_s"`
+	P50us      float64 `json:"p50_us"`
+	P99us      float64 `json:"p99_us"`
+	// Memory of the gateway at the end of the window and the peaks over the
+	// whole run, MiB.
+	AnonMiB      float64 `json:"rss_anon_mib"`
+	FileMiB      float64 `json:"rss_file_mib"`
+	TotalMiB     float64 `json:"rss_total_mib"`
+	PeakAnonMiB  float64 `json:"peak_rss_anon_mib"`
+	PeakFileMiB  float64 `json:"peak_rss_file_mib"`
+	PeakTotalMiB float64 `json:"peak_rss_total_mib"`
+	// CPU per answered request in the window (user+system), µs.
+	GatewayCPUus float64 `json:"gateway_cpu_us_per_req"`
+	BackendCPUus float64 `json:"backend_cpu_us_per_req"`
+	LoadgenCPUus float64 `json:"loadgen_cpu_us_per_req"`
+	Sent         int     `json:"sent"`
+	Errors       int     `json:"errors"`
+	ErrorText    string  `json:"error_text,omitempty"`
+	Profiled     bool    `json:"profiled,omitempty"`
+}
+
+// env is what every run of a bench shares.
+type env struct {
+	c       *common
+	in      *inputs
+	p       *pool
+	backend *backendProc
+}
+
+func setup(c *common, poolSize int) (*env, error) {
+	if _, err := os.Stat(c.caddyBin); err != nil {
+		return nil, fmt.Errorf("caddy binary: %w (build it with ./xcaddy.sh)", err)
+	}
+	abs, err := filepath.Abs(c.caddyBin) // caddy runs in its run directory
+	if err != nil {
+		return nil, err
+	}
+	c.caddyBin = abs
+	in, err := loadInputs(c.keysDir, c.bodyPath)
+	if err != nil {
+		return nil, err
+	}
+	p, err := loadOrSignPool(in, c.poolPath(), poolSize)
+	if err != nil {
+		return nil, err
+	}
+	be, err := startBackend(c.backendCPUs)
+	if err != nil {
+		return nil, err
+	}
+	logf("backend: pid %d on %s", be.pid(), be.addr)
+	return &env{c: c, in: in, p: p, backend: be}, nil
+}
+
+// runOnce starts a fresh gateway for m, probes it, drives it and stops it.
+// With profileDir set it also takes the gateway's CPU profile over the
+// window and its heap and allocation profiles at the end, from Caddy's
+// admin API (/debug/pprof).
+func (e *env) runOnce(m mode, round int, warmup, duration time.Duration, profileDir string) (*runResult, error) {
+	load := loadAvg()
+	g, err := startGateway(e.c.caddyBin, m, e.in, e.backend.addr, e.c.tmpDir, e.c.gatewayCPUs)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if !e.c.keep {
+			g.remove()
+		}
+	}()
+	if err := probe(e.p, g.addr, m, 0); err != nil {
+		_ = g.stop()
+		return nil, err
+	}
+	takenBefore, _ := e.backend.count()
+	watch := watchMem(g.pid(), 100*time.Millisecond)
+	var cpu [2][3]time.Duration // [edge][gateway, backend, loadgen]
+	var atEnd memSample
+	profErr := make(chan error, 1)
+	res := drive(driveSpec{
+		p: e.p, addr: g.addr, want: expectFor(m), conc: e.c.conc,
+		first: 1, wrap: m == modePlain,
+		warmup: warmup, duration: duration,
+		edge: func(which int) {
+			cpu[which][0], _ = readCPU(g.pid())
+			cpu[which][1], _ = readCPU(e.backend.pid())
+			cpu[which][2], _ = readCPU(os.Getpid())
+			if which == 1 {
+				atEnd = watch.sample()
+			}
+			if which == 0 && profileDir != "" {
+				go func() {
+					secs := max(int(duration.Seconds())-1, 1)
+					profErr <- g.fetch(fmt.Sprintf("/debug/pprof/profile?seconds=%d", secs), filepath.Join(profileDir, "cpu-"+string(m)+".pprof"))
+				}()
+			}
+		},
+	})
+	peak, top := watch.end()
+	if profileDir != "" {
+		if err := <-profErr; err != nil {
+			logf("cpu profile: %v", err)
+		}
+		for _, kind := range []string{"heap", "allocs"} {
+			if err := g.fetch("/debug/pprof/"+kind, filepath.Join(profileDir, kind+"-"+string(m)+".pprof")); err != nil {
+				logf("%s profile: %v", kind, err)
+			}
+		}
+	}
+	takenAfter, _ := e.backend.count()
+	if err := g.stop(); err != nil {
+		logf("%v", err)
+	}
+	r := &runResult{
+		Round: round, Mode: m, Load1: load,
+		Count: res.count, WindowS: res.window.Seconds(), Throughput: res.throughput(),
+		P50us:   float64(percentile(res.lats, 0.50)) / 1e3,
+		P99us:   float64(percentile(res.lats, 0.99)) / 1e3,
+		AnonMiB: mib(atEnd.anon), FileMiB: mib(atEnd.file + atEnd.shmem), TotalMiB: mib(atEnd.total()),
+		PeakAnonMiB: mib(peak.anon), PeakFileMiB: mib(peak.file + peak.shmem), PeakTotalMiB: mib(top),
+		Sent: res.sent, Errors: res.errors(), ErrorText: res.errorText(),
+		Profiled: profileDir != "",
+	}
+	if res.exhausted {
+		r.Errors++
+	}
+	if res.count > 0 {
+		per := func(d time.Duration) float64 { return float64(d) / 1e3 / float64(res.count) }
+		r.GatewayCPUus = per(cpu[1][0] - cpu[0][0])
+		r.BackendCPUus = per(cpu[1][1] - cpu[0][1])
+		r.LoadgenCPUus = per(cpu[1][2] - cpu[0][2])
+	}
+	// In b and c every S answer stands for exactly one forward (the
+	// counter was read after the probe).
+	if forwarded := takenAfter - takenBefore; m.dws() && r.Errors == 0 && forwarded != int64(res.sent) {
+		r.Errors++
+		r.ErrorText = fmt.Sprintf("backend took %d requests for %d notifications answered S", forwarded, res.sent)
+	}
+	return r, nil
+}
+
+func (r *runResult) line() string {
+	s := fmt.Sprintf("round %d  %s  %8.0f req/s  p50 %6.2f ms  p99 %6.2f ms  RSS anon %5.1f + file %5.1f = %5.1f MiB (peak %5.1f)  CPU/req gw %5.1f µs  be %4.1f µs  lg %4.1f µs  load %.2f",
+		r.Round, r.Mode, r.Throughput, r.P50us/1e3, r.P99us/1e3, r.AnonMiB, r.FileMiB, r.TotalMiB, r.PeakTotalMiB,
+		r.GatewayCPUus, r.BackendCPUus, r.LoadgenCPUus, r.Load1)
+	if r.Errors > 0 {
+		s += "  ERRORS: " + r.ErrorText
+	}
+	if r.Profiled {
+		s += "  (profiled; not in the medians)"
+	}
+	return s
+}
+
+func cmdBench(args []string) error {
+	fs := flag.NewFlagSet("bench", flag.ExitOnError)
+	c := commonFlags(fs)
+	rounds := fs.Int("rounds", 5, "rounds; each runs a, b and c once, in an order that rotates per round")
+	warmup := fs.Duration("warmup", time.Second, "warmup of each run (answers not counted)")
+	duration := fs.Duration("duration", 8*time.Second, "measured window of each run")
+	poolSize := fs.Int("pool", 200000, "pre-signed notifications (each b or c run needs one per request of warmup and window)")
+	profile := fs.Bool("profile", false, "after the rounds, one extra run of a and of b with the gateway's CPU, heap and allocation profiles saved under -out")
+	_ = fs.Parse(args)
+
+	e, err := setup(c, *poolSize)
+	if err != nil {
+		return err
+	}
+	defer e.backend.stop()
+
+	started := time.Now()
+	stamp := started.Format("20060102-150405")
+	logf("bench: %d rounds of a, b, c; concurrency %d; warmup %s, window %s; GOMAXPROCS of the load generator %d; caddy %s",
+		*rounds, c.conc, *warmup, *duration, runtime.GOMAXPROCS(0), c.caddyBin)
+	if c.gatewayCPUs != "" || c.backendCPUs != "" {
+		logf("pinning: caddy on CPUs %q, backend on CPUs %q", c.gatewayCPUs, c.backendCPUs)
+	}
+	orders := [][]mode{{modePlain, modeSigned, modeUnsigned}, {modeSigned, modeUnsigned, modePlain}, {modeUnsigned, modePlain, modeSigned}}
+	var all []*runResult
+	for round := 1; round <= *rounds; round++ {
+		for _, m := range orders[(round-1)%3] {
+			r, err := e.runOnce(m, round, *warmup, *duration, "")
+			if err != nil {
+				return err
+			}
+			logf("%s", r.line())
+			all = append(all, r)
+		}
+	}
+	if *profile {
+		dir := filepath.Join(c.outDir, "profile-"+stamp)
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return err
+		}
+		for _, m := range []mode{modePlain, modeSigned} {
+			r, err := e.runOnce(m, 0, *warmup, *duration, dir)
+			if err != nil {
+				return err
+			}
+			logf("%s", r.line())
+			all = append(all, r)
+		}
+		logf("profiles in %s (go tool pprof -top %s)", dir, filepath.Join(dir, "cpu-b.pprof"))
+	}
+
+	summary := summarize(all)
+	fmt.Println()
+	fmt.Print(summary)
+	resultsPath := filepath.Join(c.outDir, "bench-"+stamp+".json")
+	out, _ := json.MarshalIndent(map[string]any{
+		"started": started.Format(time.RFC3339), "concurrency": c.conc, "rounds": *rounds,
+		"warmup_s": warmup.Seconds(), "window_s": duration.Seconds(),
+		"gateway_cpus": c.gatewayCPUs, "backend_cpus": c.backendCPUs,
+		"runs": all, "summary": summary,
+	}, "", "  ")
+	if err := os.WriteFile(resultsPath, out, 0o644); err != nil {
+		return err
+	}
+	logf("results: %s; took %s", resultsPath, time.Since(started).Round(time.Second))
+	for _, r := range all {
+		if r.Errors > 0 {
+			return fmt.Errorf("some runs had errors (see above): their figures are not trustworthy")
+		}
+	}
+	return nil
+}
+
+func median(v []float64) float64 {
+	if len(v) == 0 {
+		return 0
+	}
+	s := slices.Clone(v)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+// summarize prints the medians per mode over the rounds and the ratio lines.
+func summarize(all []*runResult) string {
+	var b strings.Builder
+	field := func(m mode, f func(*runResult) float64) []float64 {
+		var v []float64
+		for _, r := range all {
+			if r.Mode == m && !r.Profiled {
+				v = append(v, f(r))
+			}
+		}
+		return v
+	}
+	med := func(m mode, f func(*runResult) float64) float64 { return median(field(m, f)) }
+	maxOf := func(m mode, f func(*runResult) float64) float64 {
+		v := field(m, f)
+		if len(v) == 0 {
+			return 0
+		}
+		return slices.Max(v)
+	}
+	fmt.Fprintf(&b, "medians over %d rounds (RSS at the end of the window; peak = largest sample of the run)\n", len(field(modePlain, func(r *runResult) float64 { return 0 })))
+	fmt.Fprintf(&b, "%-4s %-30s %10s %9s %9s %10s %10s %10s %10s %11s %11s %11s %6s\n",
+		"mode", "", "req/s", "p50 ms", "p99 ms", "anon MiB", "file MiB", "total MiB", "peak MiB", "gw CPU µs", "be CPU µs", "lg CPU µs", "load")
+	for _, m := range []mode{modePlain, modeSigned, modeUnsigned} {
+		fmt.Fprintf(&b, "%-4s %-30s %10.0f %9.2f %9.2f %10.1f %10.1f %10.1f %10.1f %11.1f %11.1f %11.1f %6.2f\n",
+			m, m.describe(),
+			med(m, func(r *runResult) float64 { return r.Throughput }),
+			med(m, func(r *runResult) float64 { return r.P50us / 1e3 }),
+			med(m, func(r *runResult) float64 { return r.P99us / 1e3 }),
+			med(m, func(r *runResult) float64 { return r.AnonMiB }),
+			med(m, func(r *runResult) float64 { return r.FileMiB }),
+			med(m, func(r *runResult) float64 { return r.TotalMiB }),
+			maxOf(m, func(r *runResult) float64 { return r.PeakTotalMiB }),
+			med(m, func(r *runResult) float64 { return r.GatewayCPUus }),
+			med(m, func(r *runResult) float64 { return r.BackendCPUus }),
+			med(m, func(r *runResult) float64 { return r.LoadgenCPUus }),
+			med(m, func(r *runResult) float64 { return r.Load1 }))
+	}
+	perRound := func(x, y mode) []float64 {
+		byRound := map[int]map[mode]float64{}
+		for _, r := range all {
+			if r.Profiled {
+				continue
+			}
+			if byRound[r.Round] == nil {
+				byRound[r.Round] = map[mode]float64{}
+			}
+			byRound[r.Round][r.Mode] = r.Throughput
+		}
+		var v []float64
+		for round := 1; round <= len(byRound); round++ {
+			if rr := byRound[round]; rr[y] > 0 {
+				v = append(v, rr[x]/rr[y])
+			}
+		}
+		return v
+	}
+	tput := func(r *runResult) float64 { return r.Throughput }
+	ratioLine := func(x, y mode, target float64) {
+		ratio := med(x, tput) / med(y, tput)
+		verdict := "met"
+		if ratio < target {
+			verdict = "NOT MET"
+		}
+		var rounds []string
+		for _, v := range perRound(x, y) {
+			rounds = append(rounds, fmt.Sprintf("%.2f", v))
+		}
+		fmt.Fprintf(&b, "ratio %s/%s = %.2f  (median %s %.0f req/s / median %s %.0f req/s; per round %s; median of per-round ratios %.2f)  target >= %.2f: %s\n",
+			x, y, ratio, x, med(x, tput), y, med(y, tput), strings.Join(rounds, " "), median(perRound(x, y)), target, verdict)
+	}
+	ratioLine(modeSigned, modePlain, 0.80)
+	ratioLine(modeSigned, modeUnsigned, 0.95)
+	cpu := func(r *runResult) float64 { return r.GatewayCPUus }
+	fmt.Fprintf(&b, "gateway CPU per request (median): a %.1f µs, b %.1f µs, c %.1f µs; b-a %.1f µs; CPU-cost ratio a/b %.2f\n",
+		med(modePlain, cpu), med(modeSigned, cpu), med(modeUnsigned, cpu),
+		med(modeSigned, cpu)-med(modePlain, cpu), med(modePlain, cpu)/med(modeSigned, cpu))
+	return b.String()
+}
+
+func logf(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "%s %s\n", time.Now().Format("15:04:05"), fmt.Sprintf(format, args...))
+}

@@ -1,0 +1,251 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// mode is one of the three gateway configurations compared.
+type mode string
+
+const (
+	modePlain    mode = "a" // reverse_proxy only
+	modeSigned   mode = "b" // dws_notify, everything on, signed answers
+	modeUnsigned mode = "c" // dws_notify without merchant_private_key
+)
+
+func (m mode) describe() string {
+	switch m {
+	case modePlain:
+		return "plain reverse_proxy"
+	case modeSigned:
+		return "dws_notify, signed answers"
+	case modeUnsigned:
+		return "dws_notify, unsigned answers"
+	}
+	return string(m)
+}
+
+func (m mode) dws() bool { return m != modePlain }
+
+// gateway is one Caddy process serving one mode, with its own admin port,
+// listener, storage directory and XDG directories, all under dir.
+type gateway struct {
+	mode  mode
+	dir   string
+	addr  string // host:port of the site
+	admin string // host:port of the admin API (and /debug/pprof)
+	cmd   *exec.Cmd
+	exit  chan error
+}
+
+// freePort returns a loopback address with a port that was free a moment ago.
+func freePort() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer ln.Close()
+	return ln.Addr().String(), nil
+}
+
+// caddyConfig returns the JSON config of mode m. Every setting not named
+// here keeps its default (retention 168h, request_time_tolerance 48h,
+// max_body_size 64 KiB, forward_timeout 10s, ...). The dws_notify handler
+// logs one line per notification to Caddy's default logger (stderr, which
+// the harness sends to a file); plain reverse_proxy logs nothing per
+// request, as Caddy does without an access log.
+func caddyConfig(m mode, in *inputs, addr, admin, backend, storage string) ([]byte, error) {
+	proxy := map[string]any{
+		"handler":   "reverse_proxy",
+		"upstreams": []map[string]any{{"dial": backend}},
+	}
+	handlers := []any{proxy}
+	if m.dws() {
+		dws := map[string]any{
+			"handler":        "dws_notify",
+			"client_id":      []string{benchClientID},
+			"dws_public_key": []map[string]any{{"key": strings.TrimSpace(string(in.dwsPublic))}},
+			"api": []map[string]any{
+				{"name": "addPaymentMethod", "path": addURI},
+				{"name": "removePaymentMethod", "path": removeURI},
+			},
+			"storage": storage,
+		}
+		if m == modeSigned {
+			dws["merchant_private_key"] = map[string]any{"key": string(in.merchantPrivate)}
+		}
+		handlers = []any{dws, proxy}
+	}
+	cfg := map[string]any{
+		"admin": map[string]any{
+			"listen": admin,
+			"config": map[string]any{"persist": false},
+		},
+		"apps": map[string]any{
+			"http": map[string]any{
+				"servers": map[string]any{
+					"bench": map[string]any{
+						"listen":          []string{addr},
+						"automatic_https": map[string]any{"disable": true},
+						"routes":          []any{map[string]any{"handle": handlers}},
+					},
+				},
+			},
+		},
+	}
+	return json.MarshalIndent(cfg, "", "  ")
+}
+
+// startGateway starts caddy for mode m in a fresh directory under parent
+// and waits until it serves.
+func startGateway(caddyBin string, m mode, in *inputs, backend, parent, cpus string) (*gateway, error) {
+	dir, err := os.MkdirTemp(parent, "gw-"+string(m)+"-")
+	if err != nil {
+		return nil, err
+	}
+	g := &gateway{mode: m, dir: dir, exit: make(chan error, 1)}
+	if g.addr, err = freePort(); err != nil {
+		return nil, err
+	}
+	if g.admin, err = freePort(); err != nil {
+		return nil, err
+	}
+	cfg, err := caddyConfig(m, in, g.addr, g.admin, backend, filepath.Join(dir, "store"))
+	if err != nil {
+		return nil, err
+	}
+	cfgPath := filepath.Join(dir, "caddy.json")
+	if err := os.WriteFile(cfgPath, cfg, 0o600); err != nil {
+		return nil, err
+	}
+	logFile, err := os.Create(filepath.Join(dir, "caddy.log"))
+	if err != nil {
+		return nil, err
+	}
+	defer logFile.Close()
+
+	argv := []string{caddyBin, "run", "--config", cfgPath}
+	if cpus != "" {
+		argv = append([]string{"taskset", "-c", cpus}, argv...)
+	}
+	g.cmd = exec.Command(argv[0], argv[1:]...)
+	g.cmd.Dir = dir
+	g.cmd.Stdout = logFile
+	g.cmd.Stderr = logFile
+	// Caddy's data and config directories: never the user's.
+	g.cmd.Env = append(os.Environ(),
+		"XDG_DATA_HOME="+filepath.Join(dir, "xdg-data"),
+		"XDG_CONFIG_HOME="+filepath.Join(dir, "xdg-config"),
+	)
+	if err := g.cmd.Start(); err != nil {
+		return nil, fmt.Errorf("starting %s: %w", caddyBin, err)
+	}
+	go func() { g.exit <- g.cmd.Wait() }()
+	if err := g.waitReady(15 * time.Second); err != nil {
+		g.kill()
+		return nil, fmt.Errorf("mode %s: %w (log: %s)", m, err, tail(filepath.Join(dir, "caddy.log"), 2000))
+	}
+	return g, nil
+}
+
+func (g *gateway) pid() int { return g.cmd.Process.Pid }
+
+// waitReady polls the admin API, then the site port.
+func (g *gateway) waitReady(limit time.Duration) error {
+	deadline := time.Now().Add(limit)
+	client := &http.Client{Timeout: time.Second}
+	for {
+		select {
+		case err := <-g.exit:
+			g.exit <- err
+			return fmt.Errorf("caddy exited: %v", err)
+		default:
+		}
+		res, err := client.Get("http://" + g.admin + "/config/")
+		if err == nil {
+			res.Body.Close()
+			if c, err := net.DialTimeout("tcp", g.addr, time.Second); err == nil {
+				c.Close()
+				return nil
+			}
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("caddy not ready after %s", limit)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// fetch GETs a path of the admin API (e.g. /debug/pprof/profile?seconds=5)
+// into a file.
+func (g *gateway) fetch(path, dst string) error {
+	res, err := http.Get("http://" + g.admin + path)
+	if err != nil {
+		return err
+	}
+	defer res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s: HTTP %d", path, res.StatusCode)
+	}
+	f, err := os.Create(dst)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, res.Body); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// stop asks Caddy to stop through the admin API and waits; it kills the
+// process if that does not work within 15 s.
+func (g *gateway) stop() error {
+	res, err := http.Post("http://"+g.admin+"/stop", "application/json", nil)
+	if err == nil {
+		res.Body.Close()
+	}
+	select {
+	case err := <-g.exit:
+		g.exit <- err
+		return nil
+	case <-time.After(15 * time.Second):
+		g.kill()
+		return fmt.Errorf("mode %s: caddy did not stop within 15s; killed", g.mode)
+	}
+}
+
+func (g *gateway) kill() {
+	_ = g.cmd.Process.Kill()
+	err := <-g.exit
+	g.exit <- err
+}
+
+// remove deletes the gateway's directory (store, logs, config).
+func (g *gateway) remove() { _ = os.RemoveAll(g.dir) }
+
+// tail returns the last n bytes of a file, for error messages.
+func tail(path string, n int64) string {
+	f, err := os.Open(path)
+	if err != nil {
+		return err.Error()
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return err.Error()
+	}
+	off := max(st.Size()-n, 0)
+	b := make([]byte, st.Size()-off)
+	_, _ = f.ReadAt(b, off)
+	return string(b)
+}

@@ -1,0 +1,122 @@
+package main
+
+import (
+	"bufio"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/dwsnotify/dws_notify/signature"
+)
+
+func testInputs(t *testing.T) *inputs {
+	t.Helper()
+	in, err := loadInputs(filepath.Join("..", "..", "examples", "demo-keys"), filepath.Join("..", "..", "examples", "addPaymentMethod.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return in
+}
+
+// The pool's notifications are exactly what DWS would send: the header the
+// pool encodes equals signature.SignatureHeader's, the body is the sample
+// with only the requestId replaced.
+func TestPoolMatchesSignaturePackage(t *testing.T) {
+	in := testInputs(t)
+	p := &pool{in: in, requestTime: "1795300000000"}
+	if err := p.signUpTo(3); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.check(); err != nil {
+		t.Fatal(err)
+	}
+	body := p.appendBody(nil, 2)
+	if len(body) != len(in.template) || len(body) != p.bodyLen() {
+		t.Fatalf("body length %d, template %d, bodyLen %d", len(body), len(in.template), p.bodyLen())
+	}
+	if !strings.Contains(string(body), `"requestId": "17953000000000000000000000002"`) {
+		t.Fatalf("requestId not replaced as expected:\n%s", body)
+	}
+	want, err := signature.SignatureHeader(in.dwsKey, 1, addURI, benchClientID, p.requestTime, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := string(p.appendSignatureHeader(nil, 2)); got != want {
+		t.Fatalf("Signature header\n got %s\nwant %s", got, want)
+	}
+}
+
+// The cache keeps a fresh pool, can be extended, and refuses a stale one.
+func TestPoolCache(t *testing.T) {
+	in := testInputs(t)
+	path := filepath.Join(t.TempDir(), "pool.bin")
+	p, err := loadOrSignPool(in, path, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q, err := loadOrSignPool(in, path, 3) // extends: same Request-Time
+	if err != nil {
+		t.Fatal(err)
+	}
+	if q.n != 3 || q.requestTime != p.requestTime || string(q.sigs[:2*sigBytes]) != string(p.sigs) {
+		t.Fatalf("extended pool: n %d, Request-Time %s (was %s)", q.n, q.requestTime, p.requestTime)
+	}
+	r, err := readPool(in, path)
+	if err != nil || r.n != 3 || string(r.sigs) != string(q.sigs) {
+		t.Fatalf("re-read: %v", err)
+	}
+	q.requestTime = strconv.FormatInt(time.Now().Add(-maxPoolAge-time.Hour).UnixMilli(), 10)
+	if err := writePool(q, path); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := readPool(in, path); err == nil || !strings.Contains(err.Error(), "ago") {
+		t.Fatalf("stale pool: %v", err)
+	}
+}
+
+func TestReadAnswer(t *testing.T) {
+	const envelope = `{"result":{"resultStatus":"S","resultCode":"SUCCESS","resultMsg":"success"}}`
+	resp := "HTTP/1.1 200 OK\r\nContent-Type: application/json; charset=UTF-8\r\nSignature: x\r\nContent-Length: " +
+		strconv.Itoa(len(envelope)) + "\r\n\r\n" + envelope +
+		"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 17\r\n\r\n" + `{"accepted":true}`
+	cc := &clientConn{br: bufio.NewReader(strings.NewReader(resp)), body: make([]byte, 8)}
+	status, signed, keep, body, err := cc.readAnswer()
+	if err != nil || status != 200 || !signed || !keep {
+		t.Fatalf("first answer: %d %v %v %v", status, signed, keep, err)
+	}
+	if err := expectFor(modeSigned).check(status, signed, body); err != nil {
+		t.Fatal(err)
+	}
+	if err := expectFor(modeUnsigned).check(status, signed, body); err == nil {
+		t.Fatal("a signed answer passed as mode c")
+	}
+	status, signed, keep, body, err = cc.readAnswer()
+	if err != nil || status != 200 || signed || keep {
+		t.Fatalf("second answer: %d %v %v %v", status, signed, keep, err)
+	}
+	if err := expectFor(modePlain).check(status, signed, body); err != nil {
+		t.Fatal(err)
+	}
+	err = expectFor(modeSigned).check(200, true, []byte(`{"result":{"resultStatus":"F","resultCode":"INVALID_SIGNATURE","resultMsg":"x"}}`))
+	if wa, ok := err.(errWrongAnswer); !ok || wa.what != "INVALID_SIGNATURE" {
+		t.Fatalf("F answer: %v", err)
+	}
+}
+
+func TestPercentileAndMedian(t *testing.T) {
+	lats := []int64{1, 2, 3, 4, 5, 6, 7, 8, 9, 10}
+	if p := percentile(lats, 0.5); p != 5 {
+		t.Errorf("p50 = %d", p)
+	}
+	if p := percentile(lats, 0.99); p != 10 {
+		t.Errorf("p99 = %d", p)
+	}
+	if m := median([]float64{3, 1, 2}); m != 2 {
+		t.Errorf("median = %v", m)
+	}
+	if m := median([]float64{4, 1, 2, 3}); m != 2.5 {
+		t.Errorf("median = %v", m)
+	}
+}

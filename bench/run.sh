@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# The gateway load harness: dws_notify against plain reverse_proxy, side by
+# side on this machine. See BENCHMARKS.md ("gateway (load harness)") for the
+# design and the figures.
+#
+#   bench/run.sh              build ./caddy with ./xcaddy.sh, then alternating
+#                             rounds of a (plain reverse_proxy), b (dws_notify,
+#                             everything on, signed answers) and c (b without
+#                             answer signing); prints the medians and the
+#                             b/a and b/c ratio lines
+#   bench/run.sh --long       build, then 1,000,000 notifications through b:
+#                             cost per notification and RSS at 10k, 100k, 1M
+#                             stored records
+#   bench/run.sh --profile    the rounds, then one profiled run of a and of b
+#                             (CPU, heap and allocation profiles from Caddy's
+#                             /debug/pprof, saved under bench/out/profile-*)
+#   bench/run.sh -- <flags>   more loadgen flags (loadgen bench -h, loadgen long -h)
+#
+# Environment: ROUNDS (5), DURATION (8s window per run), WARMUP (1s),
+# CONCURRENCY (32), POOL (pre-signed notifications for the rounds, 100000),
+# LONG_N (1000000), SKIP_BUILD=1 to use an existing ./caddy, PIN=1 to run
+# caddy on CPU 1 and the load generator and backend on CPU 0 (taskset; the
+# same for a, b and c).
+#
+# Everything the harness writes goes to bench/out/ (gitignored): the
+# pre-signed notifications (reused for 24 h), results as JSON and CSV,
+# profiles. Each gateway run gets a fresh directory under $TMPDIR (its
+# storage, XDG_DATA_HOME, XDG_CONFIG_HOME and caddy.log), removed afterwards.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)"
+OUT="$ROOT/bench/out"
+cd "$ROOT"
+
+mode=bench
+extra=()
+while [ $# -gt 0 ]; do
+	case "$1" in
+	--long) mode=long ;;
+	--profile) extra+=(-profile) ;;
+	--) shift; extra+=("$@"); break ;;
+	-h | --help) sed -n '2,/^set -euo/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'; exit 0 ;;
+	*) echo "bench/run.sh: unknown argument $1 (try --help)" >&2; exit 2 ;;
+	esac
+	shift
+done
+
+say() { printf '==> %s\n' "$*" >&2; }
+started=$SECONDS
+mkdir -p "$OUT"
+
+if [ "${SKIP_BUILD:-}" = 1 ]; then
+	say "SKIP_BUILD=1: using the existing ./caddy"
+else
+	say "building ./caddy with ./xcaddy.sh"
+	./xcaddy.sh >"$OUT/xcaddy.log" 2>&1 || { tail -n 30 "$OUT/xcaddy.log" >&2; exit 1; }
+	say "built in $((SECONDS - started))s ($OUT/xcaddy.log)"
+fi
+# Run a private copy: another build of ./caddy during the runs must not
+# change the binary under test.
+cp -f ./caddy "$OUT/caddy"
+
+say "building the load generator"
+go build -o "$OUT/loadgen" ./bench/loadgen
+
+tmp_dir="${TMPDIR:-/tmp}"
+say "machine: nproc $(nproc), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(uname -sr), $(go version | cut -d' ' -f3-4)"
+say "memory: $(free -g | awk '/^Mem:/ {print $2 " GiB total, " $7 " GiB available"}')"
+say "run directories on: $(df -P "$tmp_dir" | awk 'NR==2 {print $1}') $(findmnt -no FSTYPE,OPTIONS -T "$tmp_dir" 2>/dev/null || true)"
+say "caddy: $("$OUT/caddy" version)"
+say "load: $(cut -d' ' -f1-3 /proc/loadavg)"
+
+caddy_cpus=()
+launcher=()
+if [ "${PIN:-}" = 1 ]; then
+	command -v taskset >/dev/null || { echo "PIN=1 needs taskset" >&2; exit 1; }
+	caddy_cpus=(-gateway-cpus 1)
+	launcher=(taskset -c 0)
+	say "PIN=1: caddy on CPU 1; load generator and backend on CPU 0"
+fi
+
+common=(-caddy "$OUT/caddy" -out "$OUT" -tmp "$tmp_dir" -c "${CONCURRENCY:-32}" "${caddy_cpus[@]}")
+if [ "$mode" = long ]; then
+	"${launcher[@]}" "$OUT/loadgen" long "${common[@]}" -n "${LONG_N:-1000000}" "${extra[@]}"
+else
+	"${launcher[@]}" "$OUT/loadgen" bench "${common[@]}" \
+		-rounds "${ROUNDS:-5}" -duration "${DURATION:-8s}" -warmup "${WARMUP:-1s}" -pool "${POOL:-100000}" "${extra[@]}"
+fi
+say "bench/run.sh took $((SECONDS - started))s; load now $(cut -d' ' -f1-3 /proc/loadavg)"
