@@ -25,20 +25,16 @@ import (
 func init() {
 	caddycmd.RegisterCommand(caddycmd.Command{
 		Name:  "dws-notify",
-		Usage: "keygen|sign|send|inspect [flags]",
+		Usage: "<keygen|sign|send|inspect> [flags]",
 		Short: "Operator tools for dws_notify: key pairs, signing, a DWS simulator, record lookup",
 		Long: `
 Operator tools for the dws_notify module (Alipay DWS payment-method
-notifications).
-
-  keygen   make an RSA-2048 key pair in the forms DWS uses
-  sign     print the Client-Id, Request-Time and Signature headers for a body
-  send     sign a notification exactly as DWS does, send it, check the answer
-  inspect  ask the running gateway's admin API for a requestId's record
+notifications): keygen makes key pairs in the forms DWS uses, sign prints the
+headers DWS would send for a body, send simulates DWS against a gateway, and
+inspect asks the running gateway what it recorded for a requestId.
 
 The commands run in their own process and never open the gateway's store:
-inspect asks the running Caddy's admin API instead. Run
-'caddy dws-notify <command> --help' for each command's flags.`,
+inspect asks the running Caddy's admin API instead.`,
 		CobraFunc: setupCommand,
 	})
 }

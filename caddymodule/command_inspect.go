@@ -139,9 +139,25 @@ func printRecord(w io.Writer, rec RecordView, now time.Time) {
 		line("completed", formatTime(rec.CompletedAt))
 	}
 	if !rec.ExpiresAt.IsZero() {
-		line("kept until", formatTime(rec.ExpiresAt)+" (retention; in "+rec.ExpiresAt.Sub(now).Round(time.Minute).String()+")")
+		line("kept until", formatTime(rec.ExpiresAt)+" (end of retention, in "+roughDuration(rec.ExpiresAt.Sub(now))+")")
 	}
 	line("storage", rec.Storage)
+}
+
+// roughDuration renders d for a person: days and hours, hours and
+// minutes, or seconds.
+func roughDuration(d time.Duration) string {
+	switch {
+	case d <= 0:
+		return "0s"
+	case d >= 24*time.Hour:
+		d = d.Round(time.Hour)
+		return fmt.Sprintf("%dd%dh", d/(24*time.Hour), d%(24*time.Hour)/time.Hour)
+	case d >= time.Hour:
+		d = d.Round(time.Minute)
+		return fmt.Sprintf("%dh%dm", d/time.Hour, d%time.Hour/time.Minute)
+	}
+	return d.Round(time.Second).String()
 }
 
 // formatTime renders t in the local zone with milliseconds.

@@ -477,3 +477,19 @@ func TestReplaceTopLevelString(t *testing.T) {
 		t.Fatalf("spliced sample: requestId %q, %v", res.RequestID, err)
 	}
 }
+
+func TestRoughDuration(t *testing.T) {
+	for d, want := range map[time.Duration]string{
+		-time.Second:                    "0s",
+		1500 * time.Millisecond:         "2s",
+		59 * time.Minute:                "59m0s",
+		90*time.Minute + 20*time.Second: "1h30m",
+		168 * time.Hour:                 "7d0h",
+		167*time.Hour + 59*time.Minute:  "7d0h",
+		49*time.Hour + 10*time.Minute:   "2d1h",
+	} {
+		if got := roughDuration(d); got != want {
+			t.Errorf("roughDuration(%v) = %q, want %q", d, got, want)
+		}
+	}
+}
