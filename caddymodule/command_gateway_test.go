@@ -100,7 +100,7 @@ $`)
 		t.Errorf("inspect with --api and --client-id: %v\n%s\nwant\n%s", err, out2, out)
 	}
 	_, err = runCLI(t, "inspect", "--request-id", "cli-add-1", "--api", "removePaymentMethod", "--address", adminAddress)
-	if err == nil || !strings.Contains(err.Error(), `no record of requestId "cli-add-1" (api removePaymentMethod)`) {
+	if err == nil || !strings.HasPrefix(err.Error(), `no record of requestId "cli-add-1" (api removePaymentMethod) in the store at `+storage+": it never arrived") {
 		t.Errorf("inspect of an absent record: %v", err)
 	}
 	out, err = runCLI(t, "inspect", "--request-id", "cli-add-1", "--address", adminAddress, "--json")

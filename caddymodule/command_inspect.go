@@ -85,6 +85,10 @@ func (o *inspectOptions) run(w io.Writer) error {
 		q.Set("client_id", o.clientID)
 	}
 	body, err := adminGet(addr, adminBase+"record?"+q.Encode())
+	var apiErr *adminAnswerError
+	if errors.As(err, &apiErr) && apiErr.status == http.StatusNotFound && strings.HasPrefix(apiErr.msg, "no record of") {
+		return fmt.Errorf("%s: it never arrived, was refused before the store (signature or field checks; see the gateway's log), was released after the backend failed (DWS resends it), or its retention ended", apiErr.msg)
+	}
 	if err != nil {
 		return err
 	}
@@ -226,10 +230,18 @@ func adminGet(addr, path string) ([]byte, error) {
 		Error string `json:"error"`
 	}
 	if json.Unmarshal(body, &apiErr) == nil && apiErr.Error != "" {
-		return nil, errors.New(apiErr.Error)
+		return nil, &adminAnswerError{status: res.StatusCode, msg: apiErr.Error}
 	}
 	if res.StatusCode == http.StatusNotFound {
 		return nil, fmt.Errorf("the Caddy at %s has no dws_notify admin API: is it a build without the dws_notify module?", addr)
 	}
 	return nil, fmt.Errorf("the Caddy admin API at %s answered HTTP %d: %s", addr, res.StatusCode, strings.TrimSpace(printable(body)))
 }
+
+// adminAnswerError is an error answer of the admin API: its status and message.
+type adminAnswerError struct {
+	status int
+	msg    string
+}
+
+func (e *adminAnswerError) Error() string { return e.msg }

@@ -178,6 +178,7 @@ func (o *sendOptions) verifyAnswer(w io.Writer, pub *rsa.PublicKey, uri string, 
 		return nil
 	}
 	fail := func(reason string) error {
+		reason = strings.TrimPrefix(reason, "signature: ")
 		fmt.Fprintf(w, "answer signature: DOES NOT VERIFY with %s: %s\n", o.verifyKey, reason)
 		return errors.New("the answer's signature does not verify")
 	}
