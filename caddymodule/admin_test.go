@@ -290,6 +290,22 @@ func TestAdminSearchesEveryPooledStore(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	// A claim whose lease ran out (its gateway stopped mid-forward).
+	abandoned := keyOf("removePaymentMethod", "abandoned-1")
+	if _, err := s2.Claim(ctx, abandoned, idempotency.Fingerprint{2}, 10*time.Millisecond, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(20 * time.Millisecond)
+	var ab RecordsAnswer
+	adminJSON(t, "/dws_notify/record?request_id=abandoned-1", 200, &ab)
+	if len(ab.Records) != 1 || ab.Records[0].State != "in_flight" || !ab.Records[0].LeaseExpired || ab.Records[0].Storage != second {
+		t.Fatalf("abandoned claim: %+v", ab.Records)
+	}
+	out, err := runCLI(t, "inspect", "--request-id", "abandoned-1", "--address", adminAddress)
+	if err != nil || !strings.Contains(out, "  state        in flight, lease expired at ") || !strings.Contains(out, "DWS's next resend will be forwarded") {
+		t.Fatalf("inspect of an abandoned claim: %v\n%s", err, out)
+	}
+
 	first := canonicalDir(t, g.storage)
 	for _, query := range []string{"request_id=multi-1", "request_id=multi-1&client_id=" + testClientID} {
 		var ans RecordsAnswer
@@ -304,7 +320,7 @@ func TestAdminSearchesEveryPooledStore(t *testing.T) {
 	}
 	var stats StatsAnswer
 	adminJSON(t, "/dws_notify/stats", 200, &stats)
-	if len(stats.Stores) != 2 || stats.Total != (OutcomeCounts{Accepted: 1, BusinessRejected: 1, Total: 2}) {
+	if len(stats.Stores) != 2 || stats.Total != (OutcomeCounts{InFlight: 1, Accepted: 1, BusinessRejected: 1, Total: 3}) {
 		t.Fatalf("stats = %+v", stats)
 	}
 	var fu FollowUpAnswer
@@ -312,7 +328,7 @@ func TestAdminSearchesEveryPooledStore(t *testing.T) {
 	if fu.Total != 1 || fu.Records[0].Storage != second || fu.Records[0].BackendStatus != 422 {
 		t.Fatalf("follow_up = %+v", fu)
 	}
-	out, err := runCLI(t, "inspect", "--request-id", "multi-1", "--address", adminAddress)
+	out, err = runCLI(t, "inspect", "--request-id", "multi-1", "--address", adminAddress)
 	if err != nil || strings.Count(out, "requestId multi-1\n") != 2 || !strings.Contains(out, "business_rejected: the backend refused it for a business reason (HTTP 422)") {
 		t.Fatalf("inspect of a requestId in two stores: %v\n%s", err, out)
 	}
