@@ -1,0 +1,856 @@
+package redisstore
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"hash/maphash"
+	"math/rand/v2"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"go.uber.org/zap"
+
+	"github.com/dwsnotify/dws_notify/idempotency"
+)
+
+// Defaults of Options.
+const (
+	// DefaultPrefix starts every key the store writes.
+	DefaultPrefix = "dws_notify:"
+	// DefaultDialTimeout bounds one connection attempt.
+	DefaultDialTimeout = 2 * time.Second
+	// DefaultReadTimeout bounds the wait for one reply.
+	DefaultReadTimeout = time.Second
+	// DefaultWriteTimeout bounds one write to the socket.
+	DefaultWriteTimeout = time.Second
+	// DefaultOperationTimeout bounds one store call, retries included.
+	DefaultOperationTimeout = 3 * time.Second
+	// DefaultMaxRetries is how often a command is retried after a broken
+	// connection or a retryable server reply (LOADING, READONLY, ...).
+	DefaultMaxRetries = 1
+	// DefaultWaitAOFTimeout bounds Complete's wait for the AOF fsync when
+	// Options.WaitAOF is set.
+	DefaultWaitAOFTimeout = time.Second
+	// DefaultClientName is the name the store's connections give
+	// themselves (CLIENT SETNAME), visible in CLIENT LIST.
+	DefaultClientName = "dws_notify"
+)
+
+// MaxPrefixLen is the longest Options.Prefix accepted.
+const MaxPrefixLen = 256
+
+// maxDuration caps leases and retentions: longer ones are stored as this.
+// Times in records are Unix microseconds that the scripts keep exact below
+// 2^53 (the year 2255); a century ahead keeps every expiry well inside.
+const maxDuration = 100 * 365 * 24 * time.Hour
+
+// scanBatch is the COUNT hint of each SCAN round and so about how many
+// records Scan fetches per pipeline.
+const scanBatch = 256
+
+// Options configures Open. Either URL or Client is required, not both.
+type Options struct {
+	// URL locates the server:
+	//
+	//	redis://[[user]:password@]host[:port][/db][?option=value...]
+	//	rediss://...   (TLS)
+	//	unix://[[user]:password@]/path/to/redis.sock[?db=N&...]
+	//
+	// The query options of go-redis's ParseURL (dial_timeout, pool_size,
+	// max_retries, client_name, ...) are accepted; a field set below wins
+	// over the URL. The password never appears in errors or logs.
+	URL string
+	// Client is an existing client to use instead of URL: share one pool
+	// between several stores, or reach a Redis Cluster
+	// (redis.NewClusterClient), a Sentinel-managed primary
+	// (redis.NewFailoverClient) or a Ring. The store does not close it.
+	// The connection fields below must then be left zero (set them on the
+	// client); Prefix, OperationTimeout, WaitAOF and Logger still apply.
+	// The client should have ContextTimeoutEnabled so that contexts bound
+	// socket reads and writes.
+	Client redis.UniversalClient
+
+	// Prefix starts every key, so that several gateway fleets and
+	// environments can share one Redis (each with its own prefix); empty
+	// means DefaultPrefix. At most MaxPrefixLen bytes. Gateways that must
+	// dedupe together need the same prefix and the same database.
+	Prefix string
+
+	// DialTimeout, ReadTimeout and WriteTimeout bound one connection
+	// attempt, one reply and one write; zero means the URL's value or else
+	// DefaultDialTimeout, DefaultReadTimeout and DefaultWriteTimeout.
+	DialTimeout, ReadTimeout, WriteTimeout time.Duration
+	// PoolSize is the number of connections kept; zero means the URL's
+	// value or else go-redis's default (10 per GOMAXPROCS).
+	PoolSize int
+	// MaxRetries is how often a command is retried after a broken
+	// connection or a retryable reply; zero means the URL's value or else
+	// DefaultMaxRetries, -1 disables retries. Retries are safe: every
+	// script recognises the effect of its own earlier attempt.
+	MaxRetries int
+	// TLSConfig replaces the TLS configuration that a rediss:// URL implies
+	// (for a private CA or client certificates). It requires rediss://.
+	TLSConfig *tls.Config
+
+	// OperationTimeout bounds every store call as a whole (pool wait,
+	// dial, retries), whatever the caller's context allows; zero means
+	// DefaultOperationTimeout. Scan applies it to each round trip instead.
+	OperationTimeout time.Duration
+
+	// WaitAOF makes Complete return only after the server has fsynced the
+	// completion to its append-only file (WAITAOF 1 0), so a power cut of
+	// the Redis host right after Complete cannot lose it even with
+	// appendfsync everysec. Open fails unless the server supports WAITAOF
+	// (Redis 7.2 or later, Valkey 7.2 or later) and has appendonly yes, and
+	// unless the client is a single-server or Sentinel client (not Cluster,
+	// not Ring). Off by default.
+	WaitAOF bool
+	// WaitAOFTimeout bounds that wait; zero means DefaultWaitAOFTimeout.
+	// Complete fails (the caller answers U) when the fsync is not confirmed
+	// in time, although the completion was applied.
+	WaitAOFTimeout time.Duration
+
+	// Logger receives the store's few log lines (opened, closed, warnings
+	// about the server's persistence and eviction settings); nil discards
+	// them. Keys' values and the password are never logged.
+	Logger *zap.Logger
+}
+
+// Store is the idempotency.Store on Redis or Valkey. Create it with Open;
+// it is safe for concurrent use, and any number of Stores, in one process
+// or many, may share one Redis.
+type Store struct {
+	client    redis.UniversalClient
+	ownClient bool
+	prefix    string
+	addr      string // the server, for messages: never holds a password
+	opTimeout time.Duration
+	waitAOF   time.Duration // 0: off
+	log       *zap.Logger
+
+	// mu guards closed. Every operation registers in ops while the store is
+	// open; Close marks the store closed and waits for ops to drain before
+	// it closes the client.
+	mu        sync.RWMutex
+	closed    bool
+	ops       sync.WaitGroup
+	closeOnce sync.Once
+	closeErr  error
+}
+
+var _ idempotency.Store = (*Store)(nil)
+
+// Open connects to the server that opts describes, checks it with a PING
+// and loads the scripts. The error names the server's address (never the
+// password). See the package documentation for what the server's settings
+// mean for the guarantees; Open logs a warning when it can see that
+// persistence is off or that the server may evict keys.
+func Open(ctx context.Context, opts Options) (*Store, error) {
+	if err := validateOptions(&opts); err != nil {
+		return nil, err
+	}
+	log := opts.Logger
+	if log == nil {
+		log = zap.NewNop()
+	}
+	s := &Store{
+		prefix:    opts.Prefix,
+		opTimeout: opts.OperationTimeout,
+		log:       log,
+	}
+	if opts.Client != nil {
+		s.client = opts.Client
+		s.addr = describeClient(opts.Client)
+	} else {
+		ro, err := clientOptions(&opts)
+		if err != nil {
+			return nil, err
+		}
+		s.client = redis.NewClient(ro)
+		s.ownClient = true
+		s.addr = describeOptions(ro)
+	}
+	if err := s.check(ctx, opts); err != nil {
+		if s.ownClient {
+			s.client.Close()
+		}
+		return nil, err
+	}
+	return s, nil
+}
+
+// validateOptions checks opts and fills in the defaults that do not depend
+// on the URL.
+func validateOptions(o *Options) error {
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("redisstore: %w: "+format, append([]any{idempotency.ErrInvalidArgument}, args...)...)
+	}
+	switch {
+	case o.URL == "" && o.Client == nil:
+		return bad("either URL or Client is required")
+	case o.URL != "" && o.Client != nil:
+		return bad("URL and Client are exclusive")
+	case o.Client != nil && (o.DialTimeout != 0 || o.ReadTimeout != 0 || o.WriteTimeout != 0 ||
+		o.PoolSize != 0 || o.MaxRetries != 0 || o.TLSConfig != nil):
+		return bad("with Client, set the connection options on the client")
+	case len(o.Prefix) > MaxPrefixLen:
+		return bad("prefix longer than %d bytes", MaxPrefixLen)
+	case o.DialTimeout < 0 || o.ReadTimeout < 0 || o.WriteTimeout < 0 || o.OperationTimeout < 0 || o.WaitAOFTimeout < 0:
+		return bad("negative timeout")
+	case o.PoolSize < 0:
+		return bad("negative pool size")
+	case o.MaxRetries < -1:
+		return bad("MaxRetries must be -1 (no retries) or more")
+	}
+	if o.Prefix == "" {
+		o.Prefix = DefaultPrefix
+	}
+	if o.OperationTimeout == 0 {
+		o.OperationTimeout = DefaultOperationTimeout
+	}
+	if o.WaitAOFTimeout == 0 {
+		o.WaitAOFTimeout = DefaultWaitAOFTimeout
+	}
+	return nil
+}
+
+// clientOptions parses o.URL and applies the store's settings: an Options
+// field wins over the URL's query, which wins over the store's default.
+func clientOptions(o *Options) (*redis.Options, error) {
+	ro, err := parseURL(o.URL)
+	if err != nil {
+		return nil, err
+	}
+	pick := func(field, fromURL, def time.Duration) time.Duration {
+		switch {
+		case field != 0:
+			return field
+		case fromURL != 0:
+			return fromURL
+		}
+		return def
+	}
+	ro.DialTimeout = pick(o.DialTimeout, ro.DialTimeout, DefaultDialTimeout)
+	ro.ReadTimeout = pick(o.ReadTimeout, ro.ReadTimeout, DefaultReadTimeout)
+	ro.WriteTimeout = pick(o.WriteTimeout, ro.WriteTimeout, DefaultWriteTimeout)
+	switch {
+	case o.MaxRetries != 0:
+		ro.MaxRetries = o.MaxRetries
+	case ro.MaxRetries == 0:
+		ro.MaxRetries = DefaultMaxRetries
+	}
+	if o.PoolSize != 0 {
+		ro.PoolSize = o.PoolSize
+	}
+	if o.TLSConfig != nil {
+		if ro.TLSConfig == nil {
+			return nil, fmt.Errorf("redisstore: %w: TLSConfig requires a rediss:// URL", idempotency.ErrInvalidArgument)
+		}
+		tc := o.TLSConfig.Clone()
+		if tc.ServerName == "" {
+			tc.ServerName = ro.TLSConfig.ServerName
+		}
+		ro.TLSConfig = tc
+	}
+	if ro.ClientName == "" {
+		ro.ClientName = DefaultClientName
+	}
+	// A failed dial is retried by MaxRetries; go-redis's own dial retries
+	// (5 by default, 100 ms apart) would only delay the U answer.
+	ro.DialerRetries = 1
+	// Contexts bound socket reads and writes, not only the pool wait.
+	ro.ContextTimeoutEnabled = true
+	return ro, nil
+}
+
+// parseURL is redis.ParseURL with errors that never quote the URL, which
+// may hold a password (url.Parse's errors quote the whole string).
+func parseURL(raw string) (*redis.Options, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return nil, fmt.Errorf("redisstore: %w: Redis URL does not parse (%v)", idempotency.ErrInvalidArgument, err)
+	}
+	switch u.Scheme {
+	case "redis", "rediss", "unix":
+	default:
+		return nil, fmt.Errorf("redisstore: %w: Redis URL scheme %q: want redis, rediss or unix", idempotency.ErrInvalidArgument, u.Scheme)
+	}
+	ro, err := redis.ParseURL(raw)
+	if err != nil {
+		// ParseURL's own errors name the offending part (database number,
+		// path, query option), never the userinfo; strip any url.Error
+		// anyway.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return nil, fmt.Errorf("redisstore: %w: Redis URL %s: %v", idempotency.ErrInvalidArgument, redactURL(u), err)
+	}
+	return ro, nil
+}
+
+// redactURL renders u with the password replaced.
+func redactURL(u *url.URL) string {
+	return u.Redacted()
+}
+
+// describeOptions names the server of ro for messages: address and
+// database, never credentials.
+func describeOptions(ro *redis.Options) string {
+	return fmt.Sprintf("%s db %d", ro.Addr, ro.DB)
+}
+
+// describeClient names the server(s) of a client given in Options.Client.
+func describeClient(c redis.UniversalClient) string {
+	switch c := c.(type) {
+	case *redis.Client:
+		return describeOptions(c.Options())
+	case *redis.ClusterClient:
+		return "cluster " + strings.Join(c.Options().Addrs, ",")
+	case *redis.Ring:
+		return "ring"
+	}
+	return fmt.Sprintf("%T", c)
+}
+
+// check pings the server, loads the scripts, probes WAITAOF if asked to,
+// and logs what it can see of the server's persistence settings.
+func (s *Store) check(ctx context.Context, opts Options) error {
+	ctx, cancel := context.WithTimeout(ctx, s.opTimeout)
+	defer cancel()
+	if err := s.client.Ping(ctx).Err(); err != nil {
+		return fmt.Errorf("redisstore: cannot reach Redis at %s: %w", s.addr, err)
+	}
+	for _, sc := range []*redis.Script{claimScript, completeScript, releaseScript, getScript} {
+		if err := sc.Load(ctx, s.client).Err(); err != nil {
+			return fmt.Errorf("redisstore: loading a script into Redis at %s: %w", s.addr, err)
+		}
+	}
+	if opts.WaitAOF {
+		if _, ok := s.client.(*redis.Client); !ok {
+			return fmt.Errorf("redisstore: %w: WaitAOF needs a single-server or Sentinel client, not %T", idempotency.ErrInvalidArgument, s.client)
+		}
+		ms := opts.WaitAOFTimeout.Milliseconds()
+		if ms < 1 {
+			ms = 1
+		}
+		if err := s.client.Do(ctx, "WAITAOF", 1, 0, ms).Err(); err != nil {
+			msg := err.Error()
+			switch {
+			case strings.Contains(strings.ToLower(msg), "unknown command"):
+				return fmt.Errorf("redisstore: WaitAOF: Redis at %s has no WAITAOF command (it needs Redis 7.2 or later, or Valkey 7.2 or later): %w", s.addr, err)
+			case strings.Contains(msg, "appendonly"):
+				return fmt.Errorf("redisstore: WaitAOF: Redis at %s has appendonly disabled: %w", s.addr, err)
+			}
+			return fmt.Errorf("redisstore: WaitAOF: probing WAITAOF on Redis at %s: %w", s.addr, err)
+		}
+		s.waitAOF = time.Duration(ms) * time.Millisecond
+	}
+	s.logSettings(ctx)
+	return nil
+}
+
+// logSettings logs the server's version and warns about settings that
+// weaken the store's guarantees. CONFIG may be disabled (managed services
+// often rename it): then it only says so at debug level.
+func (s *Store) logSettings(ctx context.Context) {
+	fields := []zap.Field{zap.String("redis", s.addr), zap.String("prefix", s.prefix), zap.Bool("wait_aof", s.waitAOF > 0)}
+	if info, err := s.client.Info(ctx, "server").Result(); err == nil {
+		fields = append(fields, zap.String("server_version", infoField(info, "redis_version")))
+		if v := infoField(info, "valkey_version"); v != "" {
+			fields = append(fields, zap.String("valkey_version", v))
+		}
+	}
+	cfg, err := s.client.ConfigGet(ctx, "*").Result()
+	if err != nil {
+		s.log.Debug("redisstore: CONFIG GET refused; persistence and eviction settings not checked", append(fields, zap.Error(err))...)
+	} else {
+		aof, fsync, save, policy := cfg["appendonly"], cfg["appendfsync"], cfg["save"], cfg["maxmemory-policy"]
+		fields = append(fields, zap.String("appendonly", aof), zap.String("appendfsync", fsync), zap.String("save", save), zap.String("maxmemory_policy", policy))
+		if aof != "yes" {
+			s.log.Warn("redisstore: Redis runs without the append-only file: a restart of Redis loses completed records (and with them the dedupe of their requestIds); use appendonly yes", fields...)
+		} else if fsync == "no" {
+			s.log.Warn("redisstore: Redis has appendfsync no: a power cut of the Redis host can lose many seconds of completed records; use everysec or always", fields...)
+		}
+		if policy != "" && policy != "noeviction" {
+			s.log.Warn("redisstore: Redis may evict keys under memory pressure (maxmemory-policy is not noeviction): an evicted record lets a duplicate through; use noeviction", fields...)
+		}
+	}
+	s.log.Debug("redisstore: store opened", fields...)
+}
+
+// infoField returns the value of name in an INFO reply.
+func infoField(info, name string) string {
+	for line := range strings.Lines(info) {
+		if v, ok := strings.CutPrefix(line, name+":"); ok {
+			return strings.TrimSpace(v)
+		}
+	}
+	return ""
+}
+
+// Addr describes the server the store uses, for logs and admin output:
+// address and database (or the cluster's seed addresses), never
+// credentials.
+func (s *Store) Addr() string { return s.addr }
+
+// Prefix returns the prefix of the store's keys.
+func (s *Store) Prefix() string { return s.prefix }
+
+// enter registers an operation; it fails with ErrClosed once Close began.
+// A successful enter must be paired with s.ops.Done().
+func (s *Store) enter() error {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return idempotency.ErrClosed
+	}
+	s.ops.Add(1)
+	return nil
+}
+
+// begin starts an operation: it fails with the context's error if ctx has
+// ended, or ErrClosed, and otherwise returns ctx bounded by the operation
+// timeout and the function that ends the operation.
+func (s *Store) begin(ctx context.Context) (context.Context, func(), error) {
+	if err := ctx.Err(); err != nil {
+		return nil, nil, err
+	}
+	if err := s.enter(); err != nil {
+		return nil, nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.opTimeout)
+	return ctx, func() { cancel(); s.ops.Done() }, nil
+}
+
+// Claim implements idempotency.Store: one script run (EVALSHA) that reads
+// the key and, when it may, writes the claim, atomically on the server.
+func (s *Store) Claim(ctx context.Context, key idempotency.Key, fp idempotency.Fingerprint, lease, retention time.Duration) (idempotency.ClaimResult, error) {
+	if err := idempotency.ValidateKey(key); err != nil {
+		return idempotency.ClaimResult{}, err
+	}
+	if err := idempotency.ValidateClaim(lease, retention); err != nil {
+		return idempotency.ClaimResult{}, err
+	}
+	ctx, end, err := s.begin(ctx)
+	if err != nil {
+		return idempotency.ClaimResult{}, err
+	}
+	defer end()
+
+	token := newToken()
+	v, err := claimScript.Run(ctx, s.client, []string{recordKey(s.prefix, key)},
+		fp[:], formatHex16(token), ceilDiv(min(lease, maxDuration), time.Microsecond),
+		ceilDiv(min(retention, maxDuration), time.Millisecond)).Result()
+	if err != nil {
+		return idempotency.ClaimResult{}, fmt.Errorf("redisstore: claim %v: %w", key, err)
+	}
+	st, a, err := replyStatus(v)
+	if err != nil {
+		return idempotency.ClaimResult{}, fmt.Errorf("redisstore: claim %v: %w", key, err)
+	}
+	var status idempotency.ClaimStatus
+	switch st {
+	case stClaimed:
+		status = idempotency.Claimed
+	case stInFlight:
+		status = idempotency.InFlight
+	case stDone:
+		status = idempotency.Done
+	case stConflict:
+		status = idempotency.Conflict
+	case stCorrupt:
+		return idempotency.ClaimResult{}, corruptError(key, a)
+	default:
+		return idempotency.ClaimResult{}, fmt.Errorf("redisstore: claim %v: %w: status %q", key, errUnexpectedReply, st)
+	}
+	rec, err := decodeRecord(key, a)
+	if err != nil {
+		return idempotency.ClaimResult{}, err
+	}
+	res := idempotency.ClaimResult{Status: status, Record: rec}
+	if status == idempotency.Claimed {
+		if rec.Token != token || rec.State != idempotency.StateInFlight {
+			return idempotency.ClaimResult{}, fmt.Errorf("redisstore: claim %v: %w: claimed record under another token", key, errUnexpectedReply)
+		}
+		res.Token = token
+	}
+	return res, nil
+}
+
+// Complete implements idempotency.Store. It returns when Redis has applied
+// the completion (and, with Options.WaitAOF, fsynced it to the AOF); what
+// survives a crash of the Redis host then depends on the server's
+// persistence settings (see the package documentation).
+func (s *Store) Complete(ctx context.Context, key idempotency.Key, token uint64, answer idempotency.Answer, retention time.Duration) error {
+	if err := idempotency.ValidateKey(key); err != nil {
+		return err
+	}
+	if err := idempotency.ValidateAnswer(answer); err != nil {
+		return err
+	}
+	if retention <= 0 {
+		return fmt.Errorf("%w: retention %v must be positive", idempotency.ErrInvalidArgument, retention)
+	}
+	ctx, end, err := s.begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer end()
+
+	keys := []string{recordKey(s.prefix, key)}
+	args := []any{formatHex16(token), formatHex16(newToken()), answer.ResultCode, string(answer.Outcome),
+		strconv.Itoa(answer.BackendStatus), ceilDiv(min(retention, maxDuration), time.Millisecond)}
+	var v any
+	if s.waitAOF > 0 {
+		v, err = s.completeWaitAOF(ctx, keys, args)
+	} else {
+		v, err = completeScript.Run(ctx, s.client, keys, args...).Result()
+	}
+	if err != nil {
+		return fmt.Errorf("redisstore: complete %v: %w", key, err)
+	}
+	st, a, err := replyStatus(v)
+	if err != nil {
+		return fmt.Errorf("redisstore: complete %v: %w", key, err)
+	}
+	switch st {
+	case stOK:
+		return nil
+	case stLost:
+		return idempotency.ErrLeaseLost
+	case stCorrupt:
+		return corruptError(key, a)
+	}
+	return fmt.Errorf("redisstore: complete %v: %w: status %q", key, errUnexpectedReply, st)
+}
+
+// completeWaitAOF runs the complete script and WAITAOF 1 0 in one pipeline,
+// so both go over the same connection (WAITAOF waits for the last write of
+// its own connection). A completion that did not write (lost, or an earlier
+// attempt's effect found again) needs no wait; the script re-applies the
+// TTL in the second case, so the wait covers the earlier write too.
+func (s *Store) completeWaitAOF(ctx context.Context, keys []string, args []any) (any, error) {
+	run := func(eval func(redis.Pipeliner) *redis.Cmd) (*redis.Cmd, *redis.Cmd, error) {
+		pipe := s.client.Pipeline()
+		c := eval(pipe)
+		w := pipe.Do(ctx, "WAITAOF", 1, 0, s.waitAOF.Milliseconds())
+		_, err := pipe.Exec(ctx)
+		return c, w, err
+	}
+	c, w, err := run(func(p redis.Pipeliner) *redis.Cmd { return completeScript.EvalSha(ctx, p, keys, args...) })
+	if err != nil && redis.HasErrorPrefix(c.Err(), "NOSCRIPT") {
+		c, w, err = run(func(p redis.Pipeliner) *redis.Cmd { return completeScript.Eval(ctx, p, keys, args...) })
+	}
+	if cerr := c.Err(); cerr != nil {
+		return nil, cerr
+	}
+	if err != nil {
+		return nil, err
+	}
+	v := c.Val()
+	if st, _, _ := replyStatus(v); st != stOK {
+		return v, nil
+	}
+	acks, err := w.Int64Slice()
+	if err != nil {
+		return nil, fmt.Errorf("WAITAOF: %w", err)
+	}
+	if len(acks) != 2 || acks[0] < 1 {
+		return nil, fmt.Errorf("applied, but Redis did not confirm the AOF fsync within %v", s.waitAOF)
+	}
+	return v, nil
+}
+
+// Release implements idempotency.Store.
+func (s *Store) Release(ctx context.Context, key idempotency.Key, token uint64) error {
+	if err := idempotency.ValidateKey(key); err != nil {
+		return err
+	}
+	ctx, end, err := s.begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer end()
+
+	v, err := releaseScript.Run(ctx, s.client, []string{recordKey(s.prefix, key)}, formatHex16(token)).Result()
+	if err != nil {
+		return fmt.Errorf("redisstore: release %v: %w", key, err)
+	}
+	st, a, err := replyStatus(v)
+	if err != nil {
+		return fmt.Errorf("redisstore: release %v: %w", key, err)
+	}
+	switch st {
+	case stReleased, stKept:
+		return nil
+	case stCorrupt:
+		return corruptError(key, a)
+	}
+	return fmt.Errorf("redisstore: release %v: %w: status %q", key, errUnexpectedReply, st)
+}
+
+// Get implements idempotency.Store.
+func (s *Store) Get(ctx context.Context, key idempotency.Key) (idempotency.Record, bool, error) {
+	if err := idempotency.ValidateKey(key); err != nil {
+		return idempotency.Record{}, false, err
+	}
+	ctx, end, err := s.begin(ctx)
+	if err != nil {
+		return idempotency.Record{}, false, err
+	}
+	defer end()
+
+	v, err := getScript.Run(ctx, s.client, []string{recordKey(s.prefix, key)}).Result()
+	if err != nil {
+		return idempotency.Record{}, false, fmt.Errorf("redisstore: get %v: %w", key, err)
+	}
+	return s.getReply(key, v)
+}
+
+// getReply interprets a reply of the get script.
+func (s *Store) getReply(key idempotency.Key, v any) (idempotency.Record, bool, error) {
+	st, a, err := replyStatus(v)
+	if err != nil {
+		return idempotency.Record{}, false, fmt.Errorf("redisstore: get %v: %w", key, err)
+	}
+	switch st {
+	case stAbsent:
+		return idempotency.Record{}, false, nil
+	case stFound:
+		rec, err := decodeRecord(key, a)
+		return rec, err == nil, err
+	case stCorrupt:
+		return idempotency.Record{}, false, corruptError(key, a)
+	}
+	return idempotency.Record{}, false, fmt.Errorf("redisstore: get %v: %w: status %q", key, errUnexpectedReply, st)
+}
+
+// Scan implements idempotency.Store with SCAN over the keys under the
+// store's prefix (on every primary of a Cluster or shard of a Ring, one
+// after the other), fetching each batch's records with one pipeline of the
+// get script. It is not a snapshot: a record written or deleted during the
+// walk may or may not be seen. SCAN may return a key twice; Scan remembers
+// a 64-bit hash of every key it passed to fn and skips repeats (8 bytes of
+// memory per record, plus map overhead, for the length of the walk). fn
+// runs while the store is in use, so Close waits for a running Scan; fn may
+// call the store's other methods except Close. Each round trip is bounded
+// by the operation timeout; the walk as a whole only by ctx.
+func (s *Store) Scan(ctx context.Context, fn func(idempotency.Record) bool) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := s.enter(); err != nil {
+		return err
+	}
+	defer s.ops.Done()
+
+	nodes, err := s.scanNodes(ctx)
+	if err != nil {
+		return fmt.Errorf("redisstore: scan: %w", err)
+	}
+	w := &scanWalk{
+		s:     s,
+		fn:    fn,
+		match: globEscape(s.prefix+recordMarker) + "*",
+		seed:  maphash.MakeSeed(),
+		seen:  make(map[uint64]struct{}),
+	}
+	for _, n := range nodes {
+		more, err := w.node(ctx, n)
+		if err != nil {
+			return err
+		}
+		if !more {
+			return nil
+		}
+	}
+	return nil
+}
+
+// scanNodes returns the clients to run SCAN on: the primaries of a
+// Cluster, the shards of a Ring, or the one client.
+func (s *Store) scanNodes(ctx context.Context) ([]redis.Cmdable, error) {
+	var (
+		mu    sync.Mutex
+		nodes []redis.Cmdable
+	)
+	collect := func(_ context.Context, c *redis.Client) error {
+		mu.Lock()
+		defer mu.Unlock()
+		nodes = append(nodes, c)
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.opTimeout)
+	defer cancel()
+	switch c := s.client.(type) {
+	case *redis.ClusterClient:
+		if err := c.ForEachMaster(ctx, collect); err != nil {
+			return nil, err
+		}
+	case *redis.Ring:
+		if err := c.ForEachShard(ctx, collect); err != nil {
+			return nil, err
+		}
+	default:
+		nodes = append(nodes, s.client)
+	}
+	return nodes, nil
+}
+
+// scanWalk is the state of one Scan.
+type scanWalk struct {
+	s     *Store
+	fn    func(idempotency.Record) bool
+	match string
+	seed  maphash.Seed
+	seen  map[uint64]struct{}
+}
+
+// node walks the keys of one server; it returns false when fn asked to
+// stop.
+func (w *scanWalk) node(ctx context.Context, n redis.Cmdable) (bool, error) {
+	var cursor uint64
+	for {
+		if err := ctx.Err(); err != nil {
+			return false, err
+		}
+		names, next, err := w.scanRound(ctx, n, cursor)
+		if err != nil {
+			return false, fmt.Errorf("redisstore: scan: %w", err)
+		}
+		var fresh []string
+		for _, name := range names {
+			h := maphash.String(w.seed, name)
+			if _, dup := w.seen[h]; !dup {
+				w.seen[h] = struct{}{}
+				fresh = append(fresh, name)
+			}
+		}
+		more, err := w.records(ctx, fresh)
+		if err != nil || !more {
+			return false, err
+		}
+		if next == 0 {
+			return true, nil
+		}
+		cursor = next
+	}
+}
+
+func (w *scanWalk) scanRound(ctx context.Context, n redis.Cmdable, cursor uint64) ([]string, uint64, error) {
+	ctx, cancel := context.WithTimeout(ctx, w.s.opTimeout)
+	defer cancel()
+	return n.Scan(ctx, cursor, w.match, scanBatch).Result()
+}
+
+// records fetches the records of names and passes them to fn in order,
+// skipping keys that went away since SCAN saw them.
+func (w *scanWalk) records(ctx context.Context, names []string) (bool, error) {
+	if len(names) == 0 {
+		return true, nil
+	}
+	keys := make([]idempotency.Key, len(names))
+	for i, name := range names {
+		k, err := decodeRecordKey(w.s.prefix, name)
+		if err != nil {
+			return false, fmt.Errorf("redisstore: scan: key %q: %w", name, err)
+		}
+		keys[i] = k
+	}
+	replies, err := w.fetch(ctx, names)
+	if err != nil {
+		return false, fmt.Errorf("redisstore: scan: %w", err)
+	}
+	for i, v := range replies {
+		if err := ctx.Err(); err != nil {
+			return false, err
+		}
+		rec, found, err := w.s.getReply(keys[i], v)
+		if err != nil {
+			return false, err
+		}
+		if found && !w.fn(rec) {
+			return false, nil
+		}
+	}
+	return true, nil
+}
+
+// fetch runs the get script on each of names in one pipeline (loading the
+// script first if the server lost it, e.g. after a restart).
+func (w *scanWalk) fetch(ctx context.Context, names []string) ([]any, error) {
+	ctx, cancel := context.WithTimeout(ctx, w.s.opTimeout)
+	defer cancel()
+	for attempt := 0; ; attempt++ {
+		pipe := w.s.client.Pipeline()
+		cmds := make([]*redis.Cmd, len(names))
+		for i, name := range names {
+			cmds[i] = getScript.EvalSha(ctx, pipe, []string{name})
+		}
+		_, err := pipe.Exec(ctx)
+		if err == nil {
+			out := make([]any, len(cmds))
+			for i, c := range cmds {
+				out[i] = c.Val()
+			}
+			return out, nil
+		}
+		if attempt > 0 || !redis.HasErrorPrefix(err, "NOSCRIPT") {
+			return nil, err
+		}
+		if err := getScript.Load(ctx, w.s.client).Err(); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// Close implements idempotency.Store: it waits for running operations and
+// closes the client if Open created it (a client given in Options.Client
+// stays open). Later calls return the first call's result; every other
+// method returns ErrClosed from the moment Close begins.
+func (s *Store) Close() error {
+	s.closeOnce.Do(func() {
+		s.mu.Lock()
+		s.closed = true
+		s.mu.Unlock()
+		s.ops.Wait()
+		if s.ownClient {
+			if err := s.client.Close(); err != nil {
+				s.closeErr = fmt.Errorf("redisstore: close client of %s: %w", s.addr, err)
+			}
+		}
+		s.log.Debug("redisstore: store closed", zap.String("redis", s.addr), zap.String("prefix", s.prefix), zap.Error(s.closeErr))
+	})
+	return s.closeErr
+}
+
+// newToken returns a random non-zero 64-bit value (claim tokens and
+// completion nonces).
+func newToken() uint64 {
+	for {
+		if t := rand.Uint64(); t != 0 {
+			return t
+		}
+	}
+}
+
+// ceilDiv returns d in units of unit, rounded up, as a decimal string for a
+// script argument (so a positive duration never becomes 0).
+func ceilDiv(d, unit time.Duration) string {
+	n := d / unit
+	if d%unit != 0 {
+		n++
+	}
+	return strconv.FormatInt(int64(n), 10)
+}
