@@ -24,6 +24,11 @@ import "github.com/redis/go-redis/v9"
 // string.format('%.0f') prints them without an exponent. Tokens and nonces
 // (64-bit) are never converted to numbers: they are compared as fixed-width
 // hex strings.
+//
+// get_record checks every field that decodeRecord (record.go) checks, so a
+// record the Go side would call corrupt is never taken over by a claim
+// (its lease may look expired) or completed: the scripts leave such a key
+// alone and report it.
 
 // luaPrelude holds the helpers every script starts with.
 const luaPrelude = `
@@ -47,8 +52,19 @@ local function dec(s)
   return tonumber(s)
 end
 
+-- stamp returns the value of a timestamp field (a positive dec), or nil.
+local function stamp(s)
+  local n = dec(s)
+  if n == nil or n == 0 then
+    return nil
+  end
+  return n
+end
+
+-- hex16 reports whether s is a token or nonce: 16 lower-case hex digits,
+-- not all zero.
 local function hex16(s)
-  return type(s) == 'string' and #s == 16 and string.match(s, '^[0-9a-f]+$') ~= nil
+  return type(s) == 'string' and #s == 16 and string.match(s, '^[0-9a-f]+$') ~= nil and s ~= '0000000000000000'
 end
 
 local function text(s, max)
@@ -78,14 +94,15 @@ local function get_record(key)
   if not hex16(r.t) then
     return false, 'bad token'
   end
-  r.lease = dec(h[6])
-  if dec(h[5]) == nil or r.lease == nil then
+  r.lease = stamp(h[6])
+  if stamp(h[5]) == nil or r.lease == nil then
     return false, 'bad claim times'
   end
   local nfields = 6
   if r.s == '2' then
     nfields = 11
-    if dec(h[7]) == nil or not text(h[8], 64) or dec(h[9]) == nil or not text(h[10], 64) or not hex16(r.n) then
+    local status = dec(h[9])
+    if stamp(h[7]) == nil or not text(h[8], 64) or status == nil or status > 999 or not text(h[10], 64) or not hex16(r.n) then
       return false, 'bad answer'
     end
   elseif r.s ~= '1' then

@@ -1,0 +1,327 @@
+package redisstore
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/dwsnotify/dws_notify/idempotency"
+	"github.com/dwsnotify/dws_notify/idempotency/redisstore/redistest"
+)
+
+// awkwardKeys are keys whose fields contain every character the encoding
+// treats specially, plus plain ones.
+var awkwardKeys = []idempotency.Key{
+	{ClientID: "2188120000000000", API: "addPaymentMethod", RequestID: "2019112811234500011"},
+	{ClientID: "a:b", API: "c", RequestID: "d"},
+	{ClientID: "a", API: "b:c", RequestID: "d"},
+	{ClientID: "a", API: "b", RequestID: "c:d"},
+	{ClientID: "a", API: "b", RequestID: ":::"},
+	{ClientID: "%", API: "%3A", RequestID: "%%3A%"},
+	{ClientID: "{tag}", API: "}{", RequestID: "x{y}z"},
+	{ClientID: "*", API: "?[a-z]", RequestID: `back\slash`},
+	{ClientID: "with space", API: "tab\there", RequestID: "line\nbreak\r\n"},
+	{ClientID: "nul\x00byte", API: "\x01", RequestID: "\x7f\xff"},
+	{ClientID: "ünïcödé", API: "日本語", RequestID: "emoji-😀"},
+	{ClientID: strings.Repeat(":", idempotency.MaxKeyFieldLen), API: strings.Repeat("%", idempotency.MaxKeyFieldLen), RequestID: strings.Repeat("z", idempotency.MaxKeyFieldLen)},
+	// Pairs that a naive "join with ':'" would merge.
+	{ClientID: "a", API: "bc", RequestID: "d"},
+	{ClientID: "ab", API: "c", RequestID: "d"},
+	{ClientID: "a:b", API: "c", RequestID: "d:e"},
+	{ClientID: "a", API: "b:c:d", RequestID: "e"},
+}
+
+func TestRecordKeyReadable(t *testing.T) {
+	for _, c := range []struct {
+		key  idempotency.Key
+		want string
+	}{
+		{idempotency.Key{ClientID: "2188120000000000", API: "addPaymentMethod", RequestID: "2019112811234500011"},
+			"dws_notify:r:2188120000000000:addPaymentMethod:2019112811234500011"},
+		{idempotency.Key{ClientID: "c-1_x.y", API: "removePaymentMethod", RequestID: "a-b~c"},
+			"dws_notify:r:c-1_x.y:removePaymentMethod:a-b~c"},
+		{idempotency.Key{ClientID: "a:b", API: "%", RequestID: "x y{z}"},
+			"dws_notify:r:a%3Ab:%25:x%20y%7Bz%7D"},
+		{idempotency.Key{ClientID: "*", API: "?[]", RequestID: "\\\x00é"},
+			"dws_notify:r:%2A:%3F%5B%5D:%5C%00%C3%A9"},
+	} {
+		if got := recordKey(DefaultPrefix, c.key); got != c.want {
+			t.Errorf("recordKey(%v) = %q, want %q", c.key, got, c.want)
+		}
+	}
+}
+
+func TestRecordKeyRoundTripAndInjective(t *testing.T) {
+	names := map[string]idempotency.Key{}
+	for _, prefix := range []string{DefaultPrefix, "", "p:", "glob*?[x]\\:", "{hash}:"} {
+		for _, k := range awkwardKeys {
+			name := recordKey(prefix, k)
+			got, err := decodeRecordKey(prefix, name)
+			if err != nil || got != k {
+				t.Errorf("decode(recordKey(%q, %v)) = %v, %v", prefix, k, got, err)
+			}
+			rest := strings.TrimPrefix(name, prefix+recordMarker)
+			if strings.Count(rest, ":") != 2 || strings.ContainsAny(rest, "{}*?[]\\ \x00\n") {
+				t.Errorf("record key %q: the fields part %q has separators or specials in it", name, rest)
+			}
+			if prefix == DefaultPrefix {
+				if other, dup := names[name]; dup {
+					t.Errorf("keys %v and %v share the name %q", other, k, name)
+				}
+				names[name] = k
+			}
+		}
+	}
+}
+
+func TestDecodeRecordKeyRejects(t *testing.T) {
+	p := DefaultPrefix
+	for _, name := range []string{
+		"other:r:a:b:c",       // another prefix
+		p + "x:a:b:c",         // not a record key
+		p + "r:a:b",           // two fields
+		p + "r:a:b:c:d",       // four fields
+		p + "r::b:c",          // empty field
+		p + "r:a%3a:b:c",      // lower-case hex
+		p + "r:a%3:b:c",       // truncated escape
+		p + "r:a%:b:c",        // truncated escape
+		p + "r:%41:b:c",       // escaped byte that needs no escape ('A')
+		p + "r:a b:c:d",       // raw space
+		p + "r:a{b}:c:d",      // raw hash-tag brace
+		p + "r:a*:c:d",        // raw glob character
+		p + "r:a\x00:c:d",     // raw control byte
+		p + "r:a:b:c\xc3\xa9", // raw non-ASCII
+		p + "r:" + strings.Repeat("x", idempotency.MaxKeyFieldLen+1) + ":b:c",
+	} {
+		if k, err := decodeRecordKey(p, name); !errors.Is(err, idempotency.ErrCorruptRecord) {
+			t.Errorf("decodeRecordKey(%q) = %v, %v; want ErrCorruptRecord", name, k, err)
+		}
+	}
+}
+
+// FuzzRecordKey: every valid key survives the round trip, and its name has
+// exactly two separators after the prefix.
+func FuzzRecordKey(f *testing.F) {
+	for _, k := range awkwardKeys[:11] {
+		f.Add(k.ClientID, k.API, k.RequestID)
+	}
+	f.Fuzz(func(t *testing.T, c, a, r string) {
+		k := idempotency.Key{ClientID: c, API: a, RequestID: r}
+		if idempotency.ValidateKey(k) != nil {
+			return
+		}
+		name := recordKey(DefaultPrefix, k)
+		got, err := decodeRecordKey(DefaultPrefix, name)
+		if err != nil || got != k {
+			t.Fatalf("round trip of %v: %v, %v (name %q)", k, got, err, name)
+		}
+		if n := strings.Count(name[len(DefaultPrefix)+len(recordMarker):], ":"); n != 2 {
+			t.Fatalf("name %q has %d separators", name, n)
+		}
+	})
+}
+
+// FuzzDecodeRecordKey: any name either fails with ErrCorruptRecord or
+// decodes to a key whose name it is (one key, one name).
+func FuzzDecodeRecordKey(f *testing.F) {
+	for _, k := range awkwardKeys[:11] {
+		f.Add(recordKey(DefaultPrefix, k))
+	}
+	f.Add(DefaultPrefix + "r:%41:b:c")
+	f.Fuzz(func(t *testing.T, name string) {
+		k, err := decodeRecordKey(DefaultPrefix, name)
+		if err != nil {
+			if !errors.Is(err, idempotency.ErrCorruptRecord) {
+				t.Fatalf("decodeRecordKey(%q): %v, want ErrCorruptRecord", name, err)
+			}
+			return
+		}
+		if back := recordKey(DefaultPrefix, k); back != name {
+			t.Fatalf("%q decodes to %v, whose name is %q", name, k, back)
+		}
+	})
+}
+
+func TestGlobEscape(t *testing.T) {
+	for in, want := range map[string]string{
+		"dws_notify:":  "dws_notify:",
+		`a*b?c[d]e\f:`: `a\*b\?c\[d\]e\\f:`,
+	} {
+		if got := globEscape(in); got != want {
+			t.Errorf("globEscape(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestCeilDiv(t *testing.T) {
+	for _, c := range []struct {
+		d, unit time.Duration
+		want    string
+	}{
+		{time.Nanosecond, time.Microsecond, "1"},
+		{time.Microsecond, time.Microsecond, "1"},
+		{1001 * time.Nanosecond, time.Microsecond, "2"},
+		{600 * time.Millisecond, time.Microsecond, "600000"},
+		{1500 * time.Microsecond, time.Millisecond, "2"},
+		{168 * time.Hour, time.Millisecond, "604800000"},
+		{maxDuration, time.Microsecond, "3153600000000000"},
+	} {
+		if got := ceilDiv(c.d, c.unit); got != c.want {
+			t.Errorf("ceilDiv(%v, %v) = %s, want %s", c.d, c.unit, got, c.want)
+		}
+	}
+}
+
+// validReply is a get-script reply of a done record.
+func validReply() []any {
+	return []any{"found", "1795300000000000", "604800000",
+		"1", "2", strings.Repeat("f", 32), "00000000000000ff", "1795299999000000", "1795300059000000",
+		"1795300000000000", "accepted", "200", "SUCCESS", "0123456789abcdef"}
+}
+
+func TestDecodeRecordValid(t *testing.T) {
+	k := idempotency.Key{ClientID: "c", API: "a", RequestID: "r"}
+	rec, err := decodeRecord(k, validReply())
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := idempotency.Record{
+		Key: k, State: idempotency.StateDone, Token: 255,
+		Answer:      idempotency.Answer{ResultCode: "SUCCESS", Outcome: idempotency.OutcomeAccepted, BackendStatus: 200},
+		ClaimedAt:   time.UnixMicro(1795299999000000),
+		LeaseExpiry: time.UnixMicro(1795300059000000),
+		CompletedAt: time.UnixMicro(1795300000000000),
+		ExpiresAt:   time.UnixMicro(1795300000000000).Add(604800 * time.Second),
+	}
+	copy(want.Fingerprint[:], strings.Repeat("f", 32))
+	if rec != want {
+		t.Errorf("decoded %+v, want %+v", rec, want)
+	}
+	// An in-flight record has no completion fields: nil over RESP2, false
+	// over RESP3.
+	for _, missing := range []any{nil, false} {
+		a := validReply()
+		a[4] = "1"
+		for i := 9; i < len(a); i++ {
+			a[i] = missing
+		}
+		rec, err := decodeRecord(k, a)
+		if err != nil || rec.State != idempotency.StateInFlight || !rec.CompletedAt.IsZero() || rec.Answer != (idempotency.Answer{}) {
+			t.Errorf("in-flight reply with %v for absent fields: %+v, %v", missing, rec, err)
+		}
+	}
+}
+
+// TestDecodeRecordDefensive replaces each element of a valid reply with
+// values of the wrong type or shape: decoding must fail with an error (a
+// corrupt record or an unexpected reply), never panic, never succeed.
+func TestDecodeRecordDefensive(t *testing.T) {
+	k := idempotency.Key{ClientID: "c", API: "a", RequestID: "r"}
+	bads := map[int][]any{
+		1:  {nil, int64(5), "", "0", "-5", "1e15", "abc", "12345678901234567"},
+		2:  {nil, int64(5), "", "x", "1.5"},
+		3:  {nil, false, "2", "", int64(1)},
+		4:  {nil, false, "0", "3", "", int64(2)},
+		5:  {nil, false, "", strings.Repeat("f", 31), strings.Repeat("f", 33), int64(1)},
+		6:  {nil, false, "", "0000000000000000", "00000000000000FF", "ff", "00000000000000fg", int64(255)},
+		7:  {nil, false, "", "0", "-1", "x", " 1795299999000000"},
+		8:  {nil, false, "", "0", "1.5e15"},
+		9:  {nil, false, "", "0", "abc"},
+		10: {nil, false, "", int64(1)},
+		11: {nil, false, "", "1000", "-1", "+200", "2O0", int64(200)},
+		12: {nil, false, "", strings.Repeat("S", idempotency.MaxResultCodeLen+1), int64(1)},
+		13: {nil, false, "", "0123456789ABCDEF", "123", int64(1)},
+	}
+	for i, vals := range bads {
+		for _, v := range vals {
+			a := validReply()
+			a[i] = v
+			rec, err := decodeRecord(k, a)
+			if err == nil {
+				t.Errorf("element %d = %#v: decoded %+v, want an error", i, v, rec)
+				continue
+			}
+			if !errors.Is(err, idempotency.ErrCorruptRecord) && !errors.Is(err, errUnexpectedReply) {
+				t.Errorf("element %d = %#v: error %v is neither corrupt nor unexpected", i, v, err)
+			}
+		}
+	}
+	// In-flight records must not carry completion fields.
+	a := validReply()
+	a[4] = "1"
+	if _, err := decodeRecord(k, a); !errors.Is(err, idempotency.ErrCorruptRecord) {
+		t.Errorf("in-flight record with completion fields: %v, want ErrCorruptRecord", err)
+	}
+	// Wrong shapes.
+	for _, v := range []any{nil, "found", int64(1), []any{}, []any{int64(1)}, validReply()[:5], append(validReply(), "x")} {
+		if _, _, err := replyStatus(v); err == nil {
+			if _, err := decodeRecord(k, v.([]any)); err == nil {
+				t.Errorf("reply %#v decoded", v)
+			}
+		}
+	}
+}
+
+// TestScriptsRecogniseTheirOwnRetry runs the claim and complete scripts
+// twice with the same arguments, as go-redis does when a connection breaks
+// after the server ran a script but before its reply arrived: the second run
+// must report the first one's effect as its own success.
+func TestScriptsRecogniseTheirOwnRetry(t *testing.T) {
+	srv := redistest.Start(t, redistest.Config{})
+	s, err := Open(t.Context(), Options{URL: srv.URL(0), Prefix: "retry:"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := t.Context()
+	k := idempotency.Key{ClientID: "c", API: "a", RequestID: "retried"}
+	keys := []string{recordKey(s.prefix, k)}
+	fp := strings.Repeat("\x07", 32)
+	token := formatHex16(0x1234)
+
+	var claims [2]idempotency.Record
+	for i := range claims {
+		v, err := claimScript.Run(ctx, s.client, keys, fp, token, "60000000", "3600000").Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		st, a, err := replyStatus(v)
+		if err != nil || st != stClaimed {
+			t.Fatalf("claim attempt %d: %q, %v; want claimed", i+1, st, err)
+		}
+		if claims[i], err = decodeRecord(k, a); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if claims[0].ClaimedAt != claims[1].ClaimedAt || claims[0].Token != 0x1234 {
+		t.Errorf("the repeated claim rewrote the record: %+v then %+v", claims[0], claims[1])
+	}
+	// Another claimer, another token: in flight.
+	v, err := claimScript.Run(ctx, s.client, keys, fp, formatHex16(0x9999), "60000000", "3600000").Result()
+	if st, _, _ := replyStatus(v); err != nil || st != stInFlight {
+		t.Fatalf("competing claim: %q, %v; want in_flight", st, err)
+	}
+
+	nonce := formatHex16(0xabcd)
+	args := []any{token, nonce, "SUCCESS", "accepted", "200", "3600000"}
+	for i := range 2 {
+		v, err := completeScript.Run(ctx, s.client, keys, args...).Result()
+		if st, _, _ := replyStatus(v); err != nil || st != stOK {
+			t.Fatalf("complete attempt %d: %q, %v; want ok", i+1, st, err)
+		}
+	}
+	// Another Complete under the same token (not a retry: another nonce)
+	// finds the record done: lease lost, as the Store contract says.
+	v, err = completeScript.Run(ctx, s.client, keys, token, formatHex16(0xef01), "SUCCESS", "accepted", "200", "3600000").Result()
+	if st, _, _ := replyStatus(v); err != nil || st != stLost {
+		t.Fatalf("second, different Complete: %q, %v; want lost", st, err)
+	}
+	if err := s.Complete(ctx, k, 0x1234, idempotency.Answer{ResultCode: "SUCCESS", Outcome: idempotency.OutcomeAccepted, BackendStatus: 200}, time.Hour); !errors.Is(err, idempotency.ErrLeaseLost) {
+		t.Errorf("Store.Complete of a done record: %v, want ErrLeaseLost", err)
+	}
+	rec, ok, err := s.Get(ctx, k)
+	if err != nil || !ok || rec.State != idempotency.StateDone || rec.Token != 0x1234 || rec.Answer.BackendStatus != 200 {
+		t.Errorf("record after the retried completion: %+v %v %v", rec, ok, err)
+	}
+}

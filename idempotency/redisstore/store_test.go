@@ -1,0 +1,713 @@
+package redisstore_test
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"go.uber.org/zap/zaptest/observer"
+
+	"github.com/dwsnotify/dws_notify/idempotency"
+	"github.com/dwsnotify/dws_notify/idempotency/redisstore"
+	"github.com/dwsnotify/dws_notify/idempotency/redisstore/redistest"
+	"github.com/dwsnotify/dws_notify/idempotency/storetest"
+)
+
+var accepted = idempotency.Answer{ResultCode: "SUCCESS", Outcome: idempotency.OutcomeAccepted, BackendStatus: 200}
+
+// awkward are keys with every character the key encoding treats specially.
+var awkward = []idempotency.Key{
+	{ClientID: "a:b", API: "c", RequestID: "d"},
+	{ClientID: "a", API: "b:c", RequestID: "d"},
+	{ClientID: "a", API: "b", RequestID: "c:d"},
+	{ClientID: "%", API: "%3A", RequestID: "%%3A%"},
+	{ClientID: "{tag}", API: "}{", RequestID: "x{y}z"},
+	{ClientID: "*", API: "?[a-z]", RequestID: `back\slash`},
+	{ClientID: "with space", API: "tab\there", RequestID: "line\nbreak\r\n"},
+	{ClientID: "nul\x00byte", API: "\x01", RequestID: "\x7f\xff"},
+	{ClientID: "ünïcödé", API: "日本語", RequestID: "emoji-😀"},
+	{ClientID: strings.Repeat(":", idempotency.MaxKeyFieldLen), API: "x", RequestID: strings.Repeat("%", idempotency.MaxKeyFieldLen)},
+}
+
+// TestAwkwardKeysThroughRedis claims awkward keys and reads them back with
+// Get and Scan: every key is its own record and Scan decodes the key names
+// back to exactly the keys claimed.
+func TestAwkwardKeysThroughRedis(t *testing.T) {
+	srv := redistest.Start(t, redistest.Config{})
+	s := open(t, srv, redisstore.Options{})
+	ctx := t.Context()
+	tokens := map[idempotency.Key]uint64{}
+	for i, k := range awkward {
+		res, err := s.Claim(ctx, k, storetest.FP(byte(i)), time.Minute, time.Hour)
+		if err != nil || res.Status != idempotency.Claimed {
+			t.Fatalf("Claim(%v) = %v, %v", k, res.Status, err)
+		}
+		tokens[k] = res.Token
+	}
+	for i, k := range awkward {
+		rec, ok, err := s.Get(ctx, k)
+		if err != nil || !ok || rec.Key != k || rec.Token != tokens[k] || rec.Fingerprint != storetest.FP(byte(i)) {
+			t.Errorf("Get(%v) = %+v, %v, %v", k, rec, ok, err)
+		}
+	}
+	seen := map[idempotency.Key]int{}
+	if err := s.Scan(ctx, func(r idempotency.Record) bool { seen[r.Key]++; return true }); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range awkward {
+		if seen[k] != 1 {
+			t.Errorf("Scan yielded %v %d times", k, seen[k])
+		}
+	}
+	if len(seen) != len(awkward) {
+		t.Errorf("Scan yielded %d keys, want %d", len(seen), len(awkward))
+	}
+}
+
+// TestKeyLayout checks the key names in Redis: readable for usual values,
+// under the prefix, in the database of the URL.
+func TestKeyLayout(t *testing.T) {
+	srv := redistest.Start(t, redistest.Config{})
+	s := open(t, srv, redisstore.Options{URL: srv.URL(3), Prefix: redisstore.DefaultPrefix})
+	ctx := t.Context()
+	k := idempotency.Key{ClientID: "2188120000000000", API: "addPaymentMethod", RequestID: "2019112811234500011"}
+	if _, err := s.Claim(ctx, k, storetest.FP(1), time.Minute, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	db3, db0 := srv.Client(3), srv.Client(0)
+	keys, err := db3.Keys(ctx, "*").Result()
+	want := "dws_notify:r:2188120000000000:addPaymentMethod:2019112811234500011"
+	if err != nil || !slices.Equal(keys, []string{want}) {
+		t.Errorf("keys in db 3 = %q, %v; want [%q]", keys, err, want)
+	}
+	if n, err := db0.DBSize(ctx).Result(); err != nil || n != 0 {
+		t.Errorf("db 0 holds %d keys (%v), want none", n, err)
+	}
+	if s.Prefix() != redisstore.DefaultPrefix || s.Addr() != srv.Addr()+" db 3" {
+		t.Errorf("Prefix() = %q, Addr() = %q", s.Prefix(), s.Addr())
+	}
+}
+
+// TestPrefixesIsolate: stores with different prefixes on one database
+// (including a prefix full of glob characters, and one that extends the
+// default prefix) each claim the same key and each Scan sees only its own
+// records.
+func TestPrefixesIsolate(t *testing.T) {
+	srv := redistest.Start(t, redistest.Config{})
+	ctx := t.Context()
+	prefixes := []string{redisstore.DefaultPrefix, "dws_notify:staging:", "env[1]*?\\:", "{fleet-a}:"}
+	stores := make([]*redisstore.Store, len(prefixes))
+	k := storetest.K("shared-request-id")
+	for i, p := range prefixes {
+		stores[i] = open(t, srv, redisstore.Options{Prefix: p})
+		res, err := stores[i].Claim(ctx, k, storetest.FP(byte(i)), time.Minute, time.Hour)
+		if err != nil || res.Status != idempotency.Claimed {
+			t.Fatalf("prefix %q: Claim = %v, %v; want claimed (prefixes must not share records)", p, res.Status, err)
+		}
+		if _, err := stores[i].Claim(ctx, storetest.K(fmt.Sprintf("own-%d", i)), storetest.FP(9), time.Minute, time.Hour); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i, s := range stores {
+		var got []string
+		err := s.Scan(ctx, func(r idempotency.Record) bool {
+			got = append(got, r.Key.RequestID)
+			if r.Key == k && r.Fingerprint != storetest.FP(byte(i)) {
+				t.Errorf("prefix %q: Scan yielded another prefix's record %+v", prefixes[i], r)
+			}
+			return true
+		})
+		slices.Sort(got)
+		want := []string{fmt.Sprintf("own-%d", i), "shared-request-id"}
+		if err != nil || !slices.Equal(got, want) {
+			t.Errorf("prefix %q: Scan = %q, %v; want %q", prefixes[i], got, err, want)
+		}
+	}
+}
+
+// TestRecordLayout reads the raw HASH of an in-flight and of a done record:
+// exactly the documented fields, nothing else (no request content), and the
+// key's TTL is the retention at millisecond precision.
+func TestRecordLayout(t *testing.T) {
+	srv := redistest.Start(t, redistest.Config{})
+	prefix := uniquePrefix(t)
+	s := open(t, srv, redisstore.Options{Prefix: prefix})
+	raw := srv.Client(0)
+	ctx := t.Context()
+	k := storetest.K("layout")
+	name := prefix + "r:2188120000000000:addPaymentMethod:layout"
+
+	c, err := s.Claim(ctx, k, storetest.FP(0xab), 90*time.Second, 1500*time.Millisecond+time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := raw.HGetAll(ctx, name).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	micros := func(t time.Time) string { return strconv.FormatInt(t.UnixMicro(), 10) }
+	fp := storetest.FP(0xab)
+	want := map[string]string{
+		"v": "1", "s": "1", "f": string(fp[:]), "t": fmt.Sprintf("%016x", c.Token),
+		"c": micros(c.Record.ClaimedAt), "l": micros(c.Record.LeaseExpiry),
+	}
+	if fmt.Sprint(h) != fmt.Sprint(want) {
+		t.Errorf("in-flight hash = %q, want %q", h, want)
+	}
+	if d := c.Record.LeaseExpiry.Sub(c.Record.ClaimedAt); d != 90*time.Second {
+		t.Errorf("lease in the record = %v, want 90s exactly", d)
+	}
+	pttl, err := raw.PTTL(ctx, name).Result()
+	if err != nil || pttl > time.Hour+1500*time.Millisecond || pttl < time.Hour+1400*time.Millisecond {
+		t.Errorf("TTL after Claim = %v (%v), want 1h1.5s at ms precision", pttl, err)
+	}
+
+	ans := idempotency.Answer{ResultCode: "SUCCESS", Outcome: idempotency.OutcomeBusinessRejected, BackendStatus: 422}
+	if err := s.Complete(ctx, k, c.Token, ans, 7*24*time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	rec, _, err := s.Get(ctx, k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err = raw.HGetAll(ctx, name).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := h["n"]
+	if len(n) != 16 || strings.Trim(n, "0123456789abcdef") != "" {
+		t.Errorf("completion nonce %q, want 16 hex digits", n)
+	}
+	want["s"], want["d"], want["o"], want["b"], want["r"], want["n"] = "2", micros(rec.CompletedAt), "business_rejected", "422", "SUCCESS", n
+	if fmt.Sprint(h) != fmt.Sprint(want) {
+		t.Errorf("done hash = %q, want %q", h, want)
+	}
+	pttl, err = raw.PTTL(ctx, name).Result()
+	if err != nil || pttl > 7*24*time.Hour || pttl < 7*24*time.Hour-time.Minute {
+		t.Errorf("TTL after Complete = %v (%v), want the completion's retention", pttl, err)
+	}
+	if !rec.ExpiresAt.Equal(rec.CompletedAt.Add(7*24*time.Hour).Truncate(time.Millisecond)) &&
+		rec.ExpiresAt.Sub(rec.CompletedAt.Add(7*24*time.Hour)).Abs() > 5*time.Millisecond {
+		t.Errorf("ExpiresAt %v, want CompletedAt+7d = %v", rec.ExpiresAt, rec.CompletedAt.Add(7*24*time.Hour))
+	}
+	if mem, err := raw.MemoryUsage(ctx, name).Result(); err == nil {
+		t.Logf("MEMORY USAGE of a done record: %d bytes (key %d bytes)", mem, len(name))
+	}
+}
+
+// TestTimesComeFromTheServer: the record's times lie between two readings
+// of the server's clock (TIME) taken around the call. The scripts take no
+// time argument at all: "now" exists only on the server.
+func TestTimesComeFromTheServer(t *testing.T) {
+	srv := redistest.Start(t, redistest.Config{})
+	s := open(t, srv, redisstore.Options{})
+	raw := srv.Client(0)
+	ctx := t.Context()
+	serverNow := func() time.Time {
+		t.Helper()
+		now, err := raw.Time(ctx).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return now
+	}
+	k := storetest.K("server-clock")
+	before := serverNow()
+	c, err := s.Claim(ctx, k, storetest.FP(1), 250*time.Millisecond, time.Hour)
+	after := serverNow()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Record.ClaimedAt.Before(before) || c.Record.ClaimedAt.After(after) {
+		t.Errorf("ClaimedAt %v outside the server's [%v, %v]", c.Record.ClaimedAt, before, after)
+	}
+	// The lease ends by the server's clock: wait on it, not on ours.
+	for serverNow().Before(c.Record.LeaseExpiry) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	res, err := s.Claim(ctx, k, storetest.FP(1), time.Minute, time.Hour)
+	if err != nil || res.Status != idempotency.Claimed {
+		t.Fatalf("Claim after the lease ended on the server's clock = %v, %v", res.Status, err)
+	}
+	before = serverNow()
+	if err := s.Complete(ctx, k, res.Token, accepted, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	after = serverNow()
+	rec, _, err := s.Get(ctx, k)
+	if err != nil || rec.CompletedAt.Before(before) || rec.CompletedAt.After(after) {
+		t.Errorf("CompletedAt %v outside the server's [%v, %v] (%v)", rec.CompletedAt, before, after, err)
+	}
+}
+
+// TestCorruptRecords writes values this package never writes under record
+// keys. Every call that must read the record reports ErrCorruptRecord
+// without panicking, and none of them changes the stored value.
+func TestCorruptRecords(t *testing.T) {
+	srv := redistest.Start(t, redistest.Config{})
+	prefix := uniquePrefix(t)
+	s := open(t, srv, redisstore.Options{Prefix: prefix})
+	raw := srv.Client(0)
+	ctx := t.Context()
+	fp1 := storetest.FP(1)
+	fp := string(fp1[:])
+	// Times of a live lease and of an expired one: a claim may take over
+	// an expired lease, but never one of a corrupt record.
+	now := time.Now()
+	us := func(t time.Time) string { return strconv.FormatInt(t.UnixMicro(), 10) }
+	valid := map[string]any{"v": "1", "s": "1", "f": fp, "t": "00000000000000aa", "c": us(now), "l": us(now.Add(time.Hour))}
+	expired := map[string]any{"v": "1", "s": "1", "f": fp, "t": "00000000000000aa", "c": us(now.Add(-time.Hour)), "l": us(now.Add(-time.Minute))}
+	done := map[string]any{"v": "1", "s": "2", "f": fp, "t": "00000000000000aa", "c": us(now), "l": us(now.Add(time.Hour)),
+		"d": us(now), "o": "accepted", "b": "200", "r": "SUCCESS", "n": "0123456789abcdef"}
+	with := func(base map[string]any, kv ...string) map[string]any {
+		m := map[string]any{}
+		for k, v := range base {
+			m[k] = v
+		}
+		for i := 0; i < len(kv); i += 2 {
+			if kv[i+1] == "<del>" {
+				delete(m, kv[i])
+			} else {
+				m[kv[i]] = kv[i+1]
+			}
+		}
+		return m
+	}
+	cases := []struct {
+		name  string
+		write func(key string) error // stores the value under key
+	}{
+		{"string", func(k string) error { return raw.Set(ctx, k, "garbage", 0).Err() }},
+		{"list", func(k string) error { return raw.RPush(ctx, k, "a", "b").Err() }},
+		{"set", func(k string) error { return raw.SAdd(ctx, k, "a").Err() }},
+		{"version 2", hset(raw, with(valid, "v", "2"))},
+		{"no fingerprint", hset(raw, with(valid, "f", "<del>"))},
+		{"short fingerprint", hset(raw, with(valid, "f", fp[:31]))},
+		{"upper-case token", hset(raw, with(valid, "t", "00000000000000AA"))},
+		{"short token", hset(raw, with(valid, "t", "aa"))},
+		{"lease not a number", hset(raw, with(valid, "l", "soon"))},
+		{"claim time missing", hset(raw, with(valid, "c", "<del>"))},
+		{"state 3", hset(raw, with(valid, "s", "3"))},
+		{"extra field", hset(raw, with(valid, "x", "card number?"))},
+		{"done without nonce", hset(raw, with(done, "n", "<del>"))},
+		{"done, status not a number", hset(raw, with(done, "b", "2x0"))},
+		{"done, empty result code", hset(raw, with(done, "r", ""))},
+		{"done, result code too long", hset(raw, with(done, "r", strings.Repeat("S", 65)))},
+		{"in flight with completion fields", hset(raw, with(done, "s", "1"))},
+		{"done, status 1000", hset(raw, with(done, "b", "1000"))},
+		{"claim time zero", hset(raw, with(valid, "c", "0"))},
+		{"zero token", hset(raw, with(valid, "t", "0000000000000000"))},
+		{"expired lease, zero token", hset(raw, with(expired, "t", "0000000000000000"))},
+		{"expired lease, short fingerprint", hset(raw, with(expired, "f", fp[:16]))},
+		{"expired lease, extra field", hset(raw, with(expired, "body", `{"card":"4111..."}`))},
+		{"done, outcome too long", hset(raw, with(done, "o", strings.Repeat("o", 65)))},
+		{"done, completion time zero", hset(raw, with(done, "d", "0"))},
+		{"timestamp with 17 digits", hset(raw, with(valid, "l", "17953000590000000"))},
+	}
+	for i, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			k := storetest.K(fmt.Sprintf("corrupt-%d", i))
+			name := prefix + "r:" + k.ClientID + ":" + k.API + ":" + k.RequestID
+			if err := c.write(name); err != nil {
+				t.Fatal(err)
+			}
+			defer raw.Del(ctx, name)
+			before := snapshot(t, raw, name)
+
+			if _, err := s.Claim(ctx, k, storetest.FP(1), time.Minute, time.Hour); !errors.Is(err, idempotency.ErrCorruptRecord) {
+				t.Errorf("Claim = %v, want ErrCorruptRecord", err)
+			}
+			if _, _, err := s.Get(ctx, k); !errors.Is(err, idempotency.ErrCorruptRecord) {
+				t.Errorf("Get = %v, want ErrCorruptRecord", err)
+			}
+			if err := s.Complete(ctx, k, 0xaa, accepted, time.Hour); !errors.Is(err, idempotency.ErrCorruptRecord) {
+				t.Errorf("Complete = %v, want ErrCorruptRecord", err)
+			}
+			if err := s.Release(ctx, k, 0xaa); !errors.Is(err, idempotency.ErrCorruptRecord) {
+				t.Errorf("Release = %v, want ErrCorruptRecord", err)
+			}
+			if err := s.Scan(ctx, func(idempotency.Record) bool { return true }); !errors.Is(err, idempotency.ErrCorruptRecord) {
+				t.Errorf("Scan = %v, want ErrCorruptRecord", err)
+			}
+			if after := snapshot(t, raw, name); after != before {
+				t.Errorf("the corrupt value was changed by the calls:\n%s\nthen\n%s", before, after)
+			}
+		})
+	}
+
+	// A key under the record prefix whose name does not decode.
+	name := prefix + "r:only:two"
+	if err := hset(raw, valid)(name); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Scan(ctx, func(idempotency.Record) bool { return true }); !errors.Is(err, idempotency.ErrCorruptRecord) || !strings.Contains(err.Error(), "only:two") {
+		t.Errorf("Scan over an undecodable key name = %v, want ErrCorruptRecord naming it", err)
+	}
+	raw.Del(ctx, name)
+	if err := s.Scan(ctx, func(idempotency.Record) bool { return true }); err != nil {
+		t.Errorf("Scan after the cleanup = %v", err)
+	}
+}
+
+// snapshot renders the value and TTL of key for comparison. Hashes are
+// compared by content: DUMP of a hash in hashtable encoding depends on its
+// iteration order, which rehashing may change.
+func snapshot(t *testing.T, c *redis.Client, key string) string {
+	t.Helper()
+	ctx := t.Context()
+	typ := c.Type(ctx, key).Val()
+	var content string
+	if typ == "hash" {
+		h := c.HGetAll(ctx, key).Val()
+		keys := slices.Sorted(maps.Keys(h))
+		for _, k := range keys {
+			content += fmt.Sprintf("%q=%q ", k, h[k])
+		}
+	} else {
+		content = fmt.Sprintf("%q", c.Dump(ctx, key).Val())
+	}
+	return fmt.Sprintf("%s ttl=%d %s", typ, c.TTL(ctx, key).Val(), content)
+}
+
+// hset returns a writer of m as a HASH.
+func hset(c *redis.Client, m map[string]any) func(string) error {
+	return func(k string) error { return c.HSet(context.Background(), k, m).Err() }
+}
+
+// TestOutageAndRecovery kills redis-server under an open store: every call
+// fails promptly with an error (the gateway answers U), and once the server
+// is back on the same port the same store works again without being
+// reopened. The server runs with AOF, so the claim taken before the crash
+// survives and completes afterwards.
+func TestOutageAndRecovery(t *testing.T) {
+	const password = "p4ss-outage-test"
+	srv := redistest.Start(t, redistest.Config{AppendOnly: true, Password: password})
+	s := open(t, srv, redisstore.Options{})
+	ctx := t.Context()
+	k := storetest.K("outage")
+	c, err := s.Claim(ctx, k, storetest.FP(1), time.Minute, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	srv.Kill()
+	calls := map[string]func() error{
+		"Claim": func() error {
+			_, err := s.Claim(ctx, storetest.K("outage-2"), storetest.FP(1), time.Minute, time.Hour)
+			return err
+		},
+		"Complete": func() error { return s.Complete(ctx, k, c.Token, accepted, time.Hour) },
+		"Release":  func() error { return s.Release(ctx, k, c.Token) },
+		"Get":      func() error { _, _, err := s.Get(ctx, k); return err },
+		"Scan":     func() error { return s.Scan(ctx, func(idempotency.Record) bool { return true }) },
+	}
+	for name, call := range calls {
+		start := time.Now()
+		err := call()
+		took := time.Since(start)
+		t.Logf("%s while Redis is down: %v after %v", name, err, took)
+		switch {
+		case err == nil:
+			t.Errorf("%s succeeded while Redis was down", name)
+		case errors.Is(err, idempotency.ErrLeaseLost) || errors.Is(err, idempotency.ErrCorruptRecord) || errors.Is(err, idempotency.ErrClosed):
+			t.Errorf("%s: %v: an outage must not look like a store answer", name, err)
+		case strings.Contains(err.Error(), password):
+			t.Errorf("%s: the error shows the password: %v", name, err)
+		}
+		if took > redisstore.DefaultOperationTimeout+2*time.Second {
+			t.Errorf("%s took %v while Redis was down, want at most the operation timeout", name, took)
+		}
+	}
+
+	srv.Restart()
+	// go-redis reconnects by itself; its dial breaker may need up to a
+	// second to notice the server is back.
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		err := s.Complete(ctx, k, c.Token, accepted, time.Hour)
+		if err == nil {
+			break
+		}
+		if errors.Is(err, idempotency.ErrLeaseLost) {
+			t.Fatalf("Complete after the restart: %v: the claim did not survive the crash (AOF)", err)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the store did not recover after Redis came back: %v", err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	for name, call := range calls {
+		if name == "Complete" || name == "Release" {
+			continue
+		}
+		if err := call(); err != nil {
+			t.Errorf("%s after recovery: %v", name, err)
+		}
+	}
+	if rec, ok, err := s.Get(ctx, k); err != nil || !ok || rec.State != idempotency.StateDone {
+		t.Errorf("record after recovery = %+v, %v, %v; want done", rec, ok, err)
+	}
+}
+
+// TestHungServer pauses redis-server (SIGSTOP): connections are accepted by
+// the kernel but never answered. Calls must still end within the
+// configured timeouts, and a caller's shorter deadline wins.
+func TestHungServer(t *testing.T) {
+	srv := redistest.Start(t, redistest.Config{})
+	s := open(t, srv, redisstore.Options{ReadTimeout: 300 * time.Millisecond, WriteTimeout: 300 * time.Millisecond, OperationTimeout: time.Second})
+	ctx := t.Context()
+	if _, err := s.Claim(ctx, storetest.K("before"), storetest.FP(1), time.Minute, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	srv.Pause()
+	resumed := false
+	defer func() {
+		if !resumed {
+			srv.Resume()
+		}
+	}()
+
+	start := time.Now()
+	_, err := s.Claim(context.Background(), storetest.K("hung"), storetest.FP(1), time.Minute, time.Hour)
+	took := time.Since(start)
+	t.Logf("Claim on a hung server: %v after %v", err, took)
+	if err == nil || took > 3*time.Second {
+		t.Errorf("Claim on a hung server = %v after %v; want an error within the 1s operation timeout (+slack)", err, took)
+	}
+
+	cctx, cancel := context.WithTimeout(ctx, 150*time.Millisecond)
+	defer cancel()
+	start = time.Now()
+	_, _, err = s.Get(cctx, storetest.K("before"))
+	took = time.Since(start)
+	t.Logf("Get with a 150ms deadline on a hung server: %v after %v", err, took)
+	if !errors.Is(err, context.DeadlineExceeded) || took > 2*time.Second {
+		t.Errorf("Get with a 150ms deadline = %v after %v; want DeadlineExceeded promptly", err, took)
+	}
+
+	srv.Resume()
+	resumed = true
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		_, ok, err := s.Get(ctx, storetest.K("before"))
+		if err == nil && ok {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no recovery after the server resumed: %v %v", ok, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestOpenErrors: Open fails clearly, naming the server but never the
+// password, and rejects inconsistent options.
+func TestOpenErrors(t *testing.T) {
+	const password = "hunter2-very-secret"
+	srv := redistest.Start(t, redistest.Config{Password: password})
+	ctx := t.Context()
+	closed := func() string {
+		s := redistest.Start(t, redistest.Config{})
+		addr := s.Addr()
+		s.Kill()
+		return addr
+	}()
+
+	for _, c := range []struct {
+		name    string
+		opts    redisstore.Options
+		mention string // the error must contain it
+		invalid bool   // the error must wrap ErrInvalidArgument
+	}{
+		{"unreachable", redisstore.Options{URL: "redis://:" + password + "@" + closed + "/0"}, closed, false},
+		{"wrong password", redisstore.Options{URL: "redis://:not-" + password + "@" + srv.Addr() + "/0"}, srv.Addr(), false},
+		{"no password", redisstore.Options{URL: "redis://" + srv.Addr() + "/0"}, srv.Addr(), false},
+		{"database out of range", redisstore.Options{URL: "redis://:" + password + "@" + srv.Addr() + "/99"}, srv.Addr() + " db 99", false},
+		{"URL does not parse", redisstore.Options{URL: "redis://user:" + password + "@host:port/0"}, "does not parse", true},
+		{"URL with a bad escape", redisstore.Options{URL: "redis://user:" + password + "%zz@host/0"}, "does not parse", true},
+		{"database not a number", redisstore.Options{URL: "redis://:" + password + "@" + srv.Addr() + "/abc"}, "database", true},
+		{"unknown URL option", redisstore.Options{URL: "redis://:" + password + "@" + srv.Addr() + "/0?colour=blue"}, "colour", true},
+		{"scheme", redisstore.Options{URL: "http://:" + password + "@" + srv.Addr()}, "scheme", true},
+		{"TLS config without rediss", redisstore.Options{URL: srv.URL(0), TLSConfig: &tls.Config{}}, "rediss", true},
+		{"no URL, no client", redisstore.Options{}, "required", true},
+		{"URL and client", redisstore.Options{URL: srv.URL(0), Client: srv.Client(0)}, "exclusive", true},
+		{"client and dial timeout", redisstore.Options{Client: srv.Client(0), DialTimeout: time.Second}, "on the client", true},
+		{"prefix too long", redisstore.Options{URL: srv.URL(0), Prefix: strings.Repeat("p", redisstore.MaxPrefixLen+1)}, "prefix", true},
+		{"negative timeout", redisstore.Options{URL: srv.URL(0), ReadTimeout: -time.Second}, "timeout", true},
+		{"max retries", redisstore.Options{URL: srv.URL(0), MaxRetries: -2}, "MaxRetries", true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			start := time.Now()
+			s, err := redisstore.Open(ctx, c.opts)
+			if err == nil {
+				s.Close()
+				t.Fatalf("Open succeeded")
+			}
+			t.Logf("%v (after %v)", err, time.Since(start).Round(time.Millisecond))
+			if strings.Contains(err.Error(), password) {
+				t.Errorf("the error shows the password: %v", err)
+			}
+			if !strings.Contains(err.Error(), c.mention) {
+				t.Errorf("error %q does not mention %q", err, c.mention)
+			}
+			if errors.Is(err, idempotency.ErrInvalidArgument) != c.invalid {
+				t.Errorf("errors.Is(err, ErrInvalidArgument) = %v, want %v", !c.invalid, c.invalid)
+			}
+			if took := time.Since(start); took > 5*time.Second {
+				t.Errorf("Open took %v", took)
+			}
+		})
+	}
+}
+
+// TestWaitAOF: the option needs WAITAOF (Redis 7.2+, Valkey 7.2+) and
+// appendonly yes. On an older server Open must refuse it, not silently
+// weaken durability.
+func TestWaitAOF(t *testing.T) {
+	aof := redistest.Start(t, redistest.Config{AppendOnly: true})
+	noAOF := redistest.Start(t, redistest.Config{})
+	ctx := t.Context()
+	if !aof.AtLeast(7, 2) {
+		_, err := redisstore.Open(ctx, redisstore.Options{URL: aof.URL(0), WaitAOF: true})
+		if err == nil || !strings.Contains(err.Error(), "WAITAOF") || !strings.Contains(err.Error(), "7.2") {
+			t.Fatalf("Open with WaitAOF on Redis %s = %v; want a refusal naming WAITAOF and 7.2", aof.Version(), err)
+		}
+		t.Logf("Redis %s: %v", aof.Version(), err)
+		t.Skipf("Redis %s has no WAITAOF: refusal checked; completion with WaitAOF needs Redis 7.2+ (set %s to such a server binary)", aof.Version(), redistest.BinaryEnv)
+	}
+	if _, err := redisstore.Open(ctx, redisstore.Options{URL: noAOF.URL(0), WaitAOF: true}); err == nil || !strings.Contains(err.Error(), "appendonly") {
+		t.Errorf("Open with WaitAOF on a server without AOF = %v; want a refusal naming appendonly", err)
+	}
+	s := open(t, aof, redisstore.Options{WaitAOF: true})
+	for i := range 20 {
+		k := storetest.K(fmt.Sprintf("waitaof-%d", i))
+		c, err := s.Claim(ctx, k, storetest.FP(1), time.Minute, time.Hour)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Complete(ctx, k, c.Token, accepted, time.Hour); err != nil {
+			t.Fatalf("Complete with WaitAOF: %v", err)
+		}
+	}
+	storetest.Run(t, func(t *testing.T) idempotency.Store { return open(t, aof, redisstore.Options{WaitAOF: true}) })
+}
+
+// TestCompletionsSurviveRedisCrash: with the append-only file on, Complete
+// returns after Redis wrote the completion to the file (every policy writes
+// before replying; they differ in when they fsync). Killing redis-server
+// right after Complete returned and restarting it loses nothing. (A power
+// cut of the Redis host is another matter: see the package documentation.)
+func TestCompletionsSurviveRedisCrash(t *testing.T) {
+	for _, fsync := range []string{"everysec", "always"} {
+		t.Run(fsync, func(t *testing.T) {
+			t.Parallel()
+			srv := redistest.Start(t, redistest.Config{AppendOnly: true, AppendFsync: fsync})
+			s := open(t, srv, redisstore.Options{})
+			ctx := t.Context()
+			const n = 200
+			tokens := make([]uint64, n)
+			for i := range n {
+				k := storetest.K(fmt.Sprintf("crash-%d", i))
+				c, err := s.Claim(ctx, k, storetest.FP(1), time.Minute, time.Hour)
+				if err != nil {
+					t.Fatal(err)
+				}
+				tokens[i] = c.Token
+				if i%2 == 0 {
+					if err := s.Complete(ctx, k, c.Token, accepted, time.Hour); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			srv.Kill()
+			srv.Restart()
+			deadline := time.Now().Add(15 * time.Second)
+			for i := range n {
+				k := storetest.K(fmt.Sprintf("crash-%d", i))
+				rec, ok, err := s.Get(ctx, k)
+				for err != nil && time.Now().Before(deadline) {
+					time.Sleep(100 * time.Millisecond)
+					rec, ok, err = s.Get(ctx, k)
+				}
+				want := idempotency.StateInFlight
+				if i%2 == 0 {
+					want = idempotency.StateDone
+				}
+				if err != nil || !ok || rec.State != want || rec.Token != tokens[i] {
+					t.Fatalf("record %d after the crash = %+v, %v, %v; want %v under its token", i, rec, ok, err, want)
+				}
+			}
+		})
+	}
+}
+
+// TestWarnings: Open warns about server settings that weaken the
+// guarantees, and no log line shows the password.
+func TestWarnings(t *testing.T) {
+	const password = "log-secret-123"
+	for _, c := range []struct {
+		name string
+		cfg  redistest.Config
+		want []string // substrings of the expected warnings
+	}{
+		{"no persistence", redistest.Config{Password: password}, []string{"without the append-only file"}},
+		{"eviction", redistest.Config{Password: password, AppendOnly: true, Args: []string{"--maxmemory-policy", "volatile-lru"}}, []string{"evict"}},
+		{"appendfsync no", redistest.Config{Password: password, AppendOnly: true, AppendFsync: "no"}, []string{"appendfsync no"}},
+		{"recommended", redistest.Config{Password: password, AppendOnly: true}, nil},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			srv := redistest.Start(t, c.cfg)
+			core, logs := observer.New(zapcore.DebugLevel)
+			s := open(t, srv, redisstore.Options{Logger: zap.New(core)})
+			s.Close()
+			var warnings []string
+			for _, e := range logs.All() {
+				line := e.Message + fmt.Sprint(e.ContextMap())
+				if strings.Contains(line, password) {
+					t.Errorf("log line shows the password: %s", line)
+				}
+				if e.Level == zapcore.WarnLevel {
+					warnings = append(warnings, e.Message)
+				}
+			}
+			if len(warnings) != len(c.want) {
+				t.Errorf("warnings %q, want %d matching %q", warnings, len(c.want), c.want)
+			}
+			for i, w := range c.want {
+				if i < len(warnings) && !strings.Contains(warnings[i], w) {
+					t.Errorf("warning %q does not mention %q", warnings[i], w)
+				}
+			}
+			if n := logs.FilterMessage("redisstore: store opened").Len(); n != 1 {
+				t.Errorf("%d 'store opened' lines, want 1", n)
+			}
+		})
+	}
+}
+
+// TestSharedClientStaysOpen: Close of a store built on Options.Client does
+// not close the client; the store itself refuses calls afterwards.
+func TestSharedClientStaysOpen(t *testing.T) {
+	srv := redistest.Start(t, redistest.Config{})
+	client := srv.Client(0)
+	s := open(t, srv, redisstore.Options{Client: client})
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := client.Ping(t.Context()).Err(); err != nil {
+		t.Errorf("shared client after the store's Close: %v", err)
+	}
+	if _, _, err := s.Get(t.Context(), storetest.K("x")); !errors.Is(err, idempotency.ErrClosed) {
+		t.Errorf("Get after Close = %v, want ErrClosed", err)
+	}
+}
