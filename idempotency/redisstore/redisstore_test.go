@@ -69,6 +69,13 @@ func TestConformance(t *testing.T) {
 			return open(t, srv, redisstore.Options{Client: client})
 		})
 	})
+	t.Run("TLS", func(t *testing.T) {
+		t.Parallel()
+		srv := redistest.Start(t, redistest.Config{TLS: true, Password: "tls-secret"})
+		storetest.Run(t, func(t *testing.T) idempotency.Store {
+			return open(t, srv, redisstore.Options{URL: srv.URL(0), TLSConfig: srv.TLSConfig()})
+		})
+	})
 	t.Run("UnixSocket", func(t *testing.T) {
 		t.Parallel()
 		srv := redistest.Start(t, redistest.Config{UnixSocket: true})
@@ -76,6 +83,23 @@ func TestConformance(t *testing.T) {
 			return open(t, srv, redisstore.Options{URL: "unix://" + srv.Socket()})
 		})
 	})
+}
+
+// TestCluster runs the conformance suite on a three-primary Redis Cluster
+// through Options.Client: each script touches one key, so it runs on the
+// key's node, and Scan walks every primary. The keys of the suite spread
+// over all three nodes (checked).
+func TestCluster(t *testing.T) {
+	cluster := redistest.StartCluster(t, 3)
+	client := cluster.Client(t)
+	storetest.Run(t, func(t *testing.T) idempotency.Store {
+		return open(t, nil, redisstore.Options{Client: client})
+	})
+	for i, n := range cluster.Nodes {
+		if keys, err := n.Client(0).DBSize(t.Context()).Result(); err != nil || keys == 0 {
+			t.Errorf("cluster node %d holds %d keys (%v): the suite did not spread over the nodes", i, keys, err)
+		}
+	}
 }
 
 // TestClaimRace: 50 goroutines claim the same key at once and exactly one

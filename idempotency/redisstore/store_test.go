@@ -570,6 +570,30 @@ func TestOpenErrors(t *testing.T) {
 	}
 }
 
+// TestTLSVerifiesTheServer: rediss:// verifies the server's certificate
+// (against the system roots unless Options.TLSConfig brings a CA), and a
+// plain redis:// client cannot talk to a TLS-only server.
+func TestTLSVerifiesTheServer(t *testing.T) {
+	srv := redistest.Start(t, redistest.Config{TLS: true})
+	ctx := t.Context()
+	if _, err := redisstore.Open(ctx, redisstore.Options{URL: srv.URL(0)}); err == nil || !strings.Contains(err.Error(), "certificate") {
+		t.Errorf("Open over TLS without the server's CA = %v; want a certificate error", err)
+	}
+	plain := strings.Replace(srv.URL(0), "rediss://", "redis://", 1)
+	if _, err := redisstore.Open(ctx, redisstore.Options{URL: plain, DialTimeout: 500 * time.Millisecond, ReadTimeout: 500 * time.Millisecond}); err == nil {
+		t.Errorf("Open without TLS against a TLS-only server succeeded")
+	}
+	s := open(t, srv, redisstore.Options{URL: srv.URL(0), TLSConfig: srv.TLSConfig()})
+	k := storetest.K("tls")
+	c, err := s.Claim(ctx, k, storetest.FP(1), time.Minute, time.Hour)
+	if err != nil || c.Status != idempotency.Claimed {
+		t.Fatalf("Claim over TLS = %v, %v", c.Status, err)
+	}
+	if err := s.Complete(ctx, k, c.Token, accepted, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // TestWaitAOF: the option needs WAITAOF (Redis 7.2+, Valkey 7.2+) and
 // appendonly yes. On an older server Open must refuse it, not silently
 // weaken durability.

@@ -11,6 +11,7 @@ package redistest
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -54,6 +55,10 @@ type Config struct {
 	// UnixSocket also listens on a Unix socket in the server's directory
 	// (see Server.Socket).
 	UnixSocket bool
+	// TLS makes the server speak TLS only, with a certificate for
+	// 127.0.0.1 issued by a CA made for the server (see Server.TLSConfig);
+	// URL then returns a rediss:// URL.
+	TLS bool
 	// Args are more arguments for redis-server, e.g. "--maxmemory-policy",
 	// "allkeys-lru".
 	Args []string
@@ -66,6 +71,8 @@ type Server struct {
 	cfg  Config
 	dir  string
 	port int
+
+	tls *tls.Config // clients' TLS configuration when cfg.TLS
 
 	mu   sync.Mutex
 	cmd  *exec.Cmd
@@ -102,6 +109,11 @@ func Start(t testing.TB, cfg Config) *Server {
 		t.Fatal(err)
 	}
 	s.logs = logs
+	if cfg.TLS {
+		if s.tls, err = writeCertificates(s.dir); err != nil {
+			t.Fatalf("redistest: making TLS certificates: %v", err)
+		}
+	}
 	t.Cleanup(func() {
 		s.Kill()
 		logs.Close()
@@ -135,14 +147,22 @@ func freePort() (int, error) {
 
 // args returns the server's command line.
 func (s *Server) args() []string {
-	a := []string{
-		"--port", strconv.Itoa(s.port),
+	a := []string{"--port", strconv.Itoa(s.port)}
+	if s.cfg.TLS {
+		a = []string{
+			"--port", "0", "--tls-port", strconv.Itoa(s.port),
+			"--tls-cert-file", filepath.Join(s.dir, certFile),
+			"--tls-key-file", filepath.Join(s.dir, keyFile),
+			"--tls-auth-clients", "no",
+		}
+	}
+	a = append(a,
 		"--bind", "127.0.0.1",
 		"--dir", s.dir,
 		"--save", "",
 		"--daemonize", "no",
 		"--loglevel", "warning",
-	}
+	)
 	if s.cfg.AppendOnly {
 		fsync := s.cfg.AppendFsync
 		if fsync == "" {
@@ -193,7 +213,7 @@ func (s *Server) start() error {
 // waitReady polls the server until it answers and has loaded its data.
 func (s *Server) waitReady(exited <-chan struct{}) error {
 	c := redis.NewClient(&redis.Options{
-		Addr: s.Addr(), Password: s.cfg.Password,
+		Addr: s.Addr(), Password: s.cfg.Password, TLSConfig: s.TLSConfig(),
 		DialTimeout: time.Second, ReadTimeout: time.Second, MaxRetries: -1,
 		DialerRetries: 1, Protocol: 2, DisableIdentity: true,
 	})
@@ -242,20 +262,33 @@ func (s *Server) Dir() string { return s.dir }
 // Socket is the path of the server's Unix socket (Config.UnixSocket).
 func (s *Server) Socket() string { return filepath.Join(s.dir, "redis.sock") }
 
-// URL returns a redis:// URL of database db, with the password if the
-// server has one.
+// URL returns a redis:// (rediss:// with TLS) URL of database db, with the
+// password if the server has one.
 func (s *Server) URL(db int) string {
 	auth := ""
 	if s.cfg.Password != "" {
 		auth = ":" + s.cfg.Password + "@"
 	}
-	return fmt.Sprintf("redis://%s%s/%d", auth, s.Addr(), db)
+	scheme := "redis"
+	if s.cfg.TLS {
+		scheme = "rediss"
+	}
+	return fmt.Sprintf("%s://%s%s/%d", scheme, auth, s.Addr(), db)
+}
+
+// TLSConfig returns a client TLS configuration that trusts the server's CA
+// (nil without Config.TLS).
+func (s *Server) TLSConfig() *tls.Config {
+	if s.tls == nil {
+		return nil
+	}
+	return s.tls.Clone()
 }
 
 // Client returns a new client of database db for the test's own commands,
 // closed when the test ends.
 func (s *Server) Client(db int) *redis.Client {
-	c := redis.NewClient(&redis.Options{Addr: s.Addr(), Password: s.cfg.Password, DB: db, DisableIdentity: true})
+	c := redis.NewClient(&redis.Options{Addr: s.Addr(), Password: s.cfg.Password, DB: db, TLSConfig: s.TLSConfig(), DisableIdentity: true})
 	s.t.Cleanup(func() { c.Close() })
 	return c
 }
