@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -66,9 +68,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 }
 
 func (h *Handler) handle(x *exchange, r *http.Request, next caddyhttp.Handler) {
-	orig := originalRequest(r)
-	x.uri = requestURI(orig)
-	rt := h.routeFor(orig.URL.Path)
+	path, uri := originalTarget(r)
+	x.uri = uri
+	rt := h.routeFor(path)
 	if rt == nil {
 		x.reject(http.StatusNotFound, notification.ParamIllegal, "no notify API is served at this path")
 		return
@@ -313,19 +315,33 @@ func (h *Handler) readBody(r *http.Request) ([]byte, int, error) {
 	if size < 0 {
 		size = 512
 	}
-	buf := bytes.NewBuffer(make([]byte, 0, size+1))
-	n, err := buf.ReadFrom(io.LimitReader(r.Body, h.maxBody+1))
-	if err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			return nil, http.StatusRequestEntityTooLarge, err
+	// One byte more than announced, so that the read which finds EOF
+	// needs no bigger buffer: a body of the announced length costs exactly
+	// one allocation (bytes.Buffer.ReadFrom would grow to twice the size
+	// plus 512 bytes before it saw EOF).
+	buf := make([]byte, 0, size+1)
+	lr := io.LimitedReader{R: r.Body, N: h.maxBody + 1}
+	for {
+		if len(buf) == cap(buf) {
+			buf = slices.Grow(buf, 512)
 		}
-		return nil, 0, fmt.Errorf("reading the request body: %w", err)
+		n, err := lr.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			var tooBig *http.MaxBytesError
+			if errors.As(err, &tooBig) {
+				return nil, http.StatusRequestEntityTooLarge, err
+			}
+			return nil, 0, fmt.Errorf("reading the request body: %w", err)
+		}
 	}
-	if n > h.maxBody {
+	if int64(len(buf)) > h.maxBody {
 		return nil, http.StatusRequestEntityTooLarge, errors.New("body too large")
 	}
-	return buf.Bytes(), 0, nil
+	return buf, 0, nil
 }
 
 func (h *Handler) routeFor(path string) *route {
@@ -340,20 +356,24 @@ func (h *Handler) routeFor(path string) *route {
 	return nil
 }
 
-// originalRequest is the request as it reached Caddy, before any rewrite.
-func originalRequest(r *http.Request) *http.Request {
+// originalTarget returns the path and the request target (path plus query)
+// of the request as it reached Caddy, before any rewrite. It reads them
+// from the copy Caddy keeps in the context without taking that copy's
+// address, so the copy stays on the stack.
+func originalTarget(r *http.Request) (path, uri string) {
 	if or, ok := r.Context().Value(caddyhttp.OriginalRequestCtxKey).(http.Request); ok {
-		return &or
+		return or.URL.Path, requestURI(or.RequestURI, or.URL)
 	}
-	return r
+	return r.URL.Path, requestURI(r.RequestURI, r.URL)
 }
 
-// requestURI is the request target as DWS sent it: path plus query.
-func requestURI(r *http.Request) string {
-	if strings.HasPrefix(r.RequestURI, "/") {
-		return r.RequestURI
+// requestURI is the request target as DWS sent it: path plus query, from
+// a request's RequestURI and URL.
+func requestURI(requestURI string, u *url.URL) string {
+	if strings.HasPrefix(requestURI, "/") {
+		return requestURI
 	}
-	return r.URL.RequestURI()
+	return u.RequestURI()
 }
 
 // singleHeader returns the header's value when it is present exactly once
@@ -491,7 +511,9 @@ func (h *Handler) logNotification(apiName string, x *exchange, total time.Durati
 	if ce == nil {
 		return
 	}
-	fields := []zap.Field{
+	// Sized for every optional field, so the slice is allocated once.
+	fields := make([]zap.Field, 0, 13)
+	fields = append(fields,
 		zap.String("api", apiName),
 		zap.String("request_id", x.requestID),
 		zap.String("client_id", x.clientID),
@@ -499,7 +521,7 @@ func (h *Handler) logNotification(apiName string, x *exchange, total time.Durati
 		zap.String("result_code", string(x.code)),
 		zap.Int("status", x.status),
 		zap.Duration("duration", total),
-	}
+	)
 	if x.verified {
 		fields = append(fields, zap.Int("key_version", x.keyVersion))
 	}
