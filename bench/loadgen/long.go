@@ -64,13 +64,24 @@ func cmdLong(args []string) error {
 	startMem := watch.sample()
 	logf("gateway pid %d; RSS before the load: anon %.1f + file %.1f MiB", g.pid(), mib(startMem.anon), mib(startMem.file+startMem.shmem))
 
+	every := max(*n/20 / *window * *window, *window) // about 20 progress lines
+	var mapsMu sync.Mutex
+	maps := map[int]fileRSS{} // what the file-backed memory is, at the checkpoints
 	res := driveCount(e.p, g.addr, c.conc, *n, *window, g.pid(), watch, func(b boundary, total int) {
-		if b.done%(total/20) == 0 {
+		if b.done == 10000 || b.done == 100000 || b.done == total {
+			if f, err := readFileRSS(g.pid()); err == nil {
+				mapsMu.Lock()
+				maps[b.done] = f
+				mapsMu.Unlock()
+			}
+		}
+		if b.done%every == 0 {
 			logf("  %7d answered, RSS anon %.1f + file %.1f MiB, load %.2f", b.done, mib(b.mem.anon), mib(b.mem.file+b.mem.shmem), loadAvg())
 		}
 	})
 	time.Sleep(5 * time.Second)
 	idle := watch.sample()
+	idleMaps, _ := readFileRSS(g.pid())
 	peak, top := watch.end()
 	if err := g.stop(); err != nil {
 		logf("%v", err)
@@ -114,7 +125,7 @@ func cmdLong(args []string) error {
 	fmt.Fprintf(&out, "%10s %10s %9s %9s %14s %10s %10s %10s\n", "records", "req/s", "p50 ms", "p99 ms", "gw CPU µs/n", "anon MiB", "file MiB", "total MiB")
 	show := map[int]bool{*window: true, 10000: true, 100000: true, *n: true}
 	for k := 1; k <= 10; k++ {
-		show[k**n/10] = true
+		show[k**n/10 / *window * *window] = true
 	}
 	for _, r := range rows {
 		if show[r.records] {
@@ -155,6 +166,13 @@ func cmdLong(args []string) error {
 	}
 	fmt.Fprintf(&out, "RSS at 10k records %s; at 100k %s; at %d %s; 5 s after the last answer %.1f MiB (anon %.1f + file %.1f)\n",
 		at(10000), at(100000), *n, at(*n), mib(idle.total()), mib(idle.anon), mib(idle.file+idle.shmem))
+	fmt.Fprintf(&out, "RSS before the load: %.1f MiB (anon %.1f + file %.1f)\n", mib(startMem.total()), mib(startMem.anon), mib(startMem.file+startMem.shmem))
+	for _, k := range slices.Compact([]int{10000, 100000, *n}) {
+		if f, ok := maps[k]; ok {
+			fmt.Fprintf(&out, "file-backed at %d records: %s\n", k, f)
+		}
+	}
+	fmt.Fprintf(&out, "file-backed 5 s after the last answer: %s\n", idleMaps)
 	verdict = "met"
 	if mib(top) > *rssLimit {
 		verdict = "NOT MET"
