@@ -1,0 +1,161 @@
+// Package redisstore implements idempotency.Store on Redis or Valkey, so
+// that several gateways behind a load balancer dedupe DWS notifications
+// together: a requestId is forwarded once across the whole fleet, not once
+// per instance. It is the fleet alternative to the embedded Badger store of
+// package idempotency, with the same semantics (the same conformance suite,
+// idempotency/storetest, runs against a real redis-server), and it does not
+// import Caddy.
+//
+// # Client
+//
+// The store uses github.com/redis/go-redis/v9: the client maintained by
+// Redis itself; it speaks to Redis and Valkey alike; one interface
+// (redis.UniversalClient) covers a single server, Sentinel-managed failover
+// and Redis Cluster, so fleets that run any of them can pass their client in
+// Options.Client; every command takes a context; it keeps a connection
+// pool, reconnects by itself and supports TLS (rediss://) and ACL users.
+// Open builds a single-server client from a redis://, rediss:// or unix://
+// URL (with password and database) with timeouts short enough for a
+// request path: dial 2 s, read and write 1 s, one retry, and 3 s for a
+// whole store call whatever the caller's context allows
+// (Options.OperationTimeout); contexts bound socket I/O
+// (ContextTimeoutEnabled).
+//
+// # Keys
+//
+// One Redis key per record:
+//
+//	<prefix>r:<ClientID>:<API>:<RequestID>
+//	dws_notify:r:2188120000000000:addPaymentMethod:2019112811234500011
+//
+// The prefix (Options.Prefix, default "dws_notify:") separates fleets and
+// environments sharing one Redis; gateways that must dedupe together use the
+// same prefix and database. "r:" marks record keys. In each field the bytes
+// '%', ':', '{', '}', '*', '?', '[', ']', '\', space, control characters and
+// everything outside printable ASCII are written as %XX (upper-case hex),
+// all other bytes as they are: usual ids stay readable, the two ':' after
+// the marker are always the separators (so the encoding is injective; keys
+// that differ only in where a ':' falls get different names), a name can be
+// pasted into a SCAN MATCH pattern, and only the prefix can carry a Redis
+// Cluster hash tag. Decoding accepts only this canonical form. One rule for
+// shared servers: no prefix may start with another store's prefix followed
+// by "r:", or that store's Scan meets keys it cannot decode (and reports
+// them as corrupt).
+//
+// # Records
+//
+// A record is a HASH with one-letter fields: v (format version), s (state),
+// f (fingerprint, 32 raw bytes), t (claim token, 16 hex digits), c and l
+// (claim time and lease expiry, Unix microseconds); done records add d
+// (completion time), o (outcome), b (backend status), r (result code) and n
+// (the completing call's nonce, see Retries). Nothing else: no body, card
+// field or header. Retention is the key's TTL (PEXPIRE, millisecond
+// precision): Claim sets it to the claim's retention, Complete to the
+// completion's, from the moment they run; Redis deletes the key when it
+// ends. A done record of a typical notification takes about 410 bytes of
+// server memory with the default prefix and a 32-character requestId
+// (BENCHMARKS.md), so a Redis for 1 million retained notifications needs
+// roughly 0.4 GB.
+//
+// Every key is read and written by Lua scripts (EVALSHA, falling back to
+// EVAL when the server lost its script cache), each touching only its one
+// key, so Redis runs each check-and-set atomically and they work unchanged
+// on Redis Cluster. The scripts check every field of a record as strictly
+// as the Go decoder; anything else under a record key (another type, a
+// missing or malformed field, an extra field) is reported as
+// idempotency.ErrCorruptRecord by every call, and no script overwrites or
+// deletes it (it goes when its TTL ends, or by hand).
+//
+//   - claim: a record with another fingerprint gives Conflict, whatever its
+//     state; a done one gives Done with the answer to replay; an in-flight
+//     one gives InFlight while its lease lasts; otherwise (absent, or lease
+//     ended) it writes a new in-flight record under a new random token,
+//     with the lease and the retention.
+//   - complete: only an in-flight record under the caller's token becomes
+//     done (answer, completion time, retention from now); anything else is
+//     idempotency.ErrLeaseLost.
+//   - release: deletes the record only if it is in flight under the
+//     caller's token.
+//   - get: the record, its TTL and the server time in one step; Scan uses
+//     it too.
+//
+// # One clock
+//
+// "Now" is always the Redis server's clock: the scripts call TIME and take
+// no time from the caller. Lease expiry, claim and completion times and the
+// TTLs of every gateway sharing the Redis are measured on that one clock,
+// so gateways whose clocks disagree still agree on when a lease has ended.
+// The times in returned records are server times too; a caller that
+// compares Record.LeaseExpiry with its own clock (to bound a wait, say) is
+// off by its skew from the server.
+//
+// # Retries
+//
+// go-redis retries a command after a broken connection (MaxRetries, default
+// 1), and the first attempt may have run on the server before its reply was
+// lost. Every script is safe to run twice: Claim proposes its token, and a
+// claim that finds a record in flight under its own token is that same
+// claim (reported Claimed again, unchanged); Complete carries a random
+// nonce, and finding a done record under its token and nonce is that same
+// completion (reported as success); Release deletes only under its token.
+// Another Complete of a done record still gets ErrLeaseLost.
+//
+// # Outages
+//
+// When Redis is down, unreachable or hung, calls fail with an error within
+// the timeouts above (the gateway then answers U, never S without a
+// record), and the client reconnects by itself when Redis returns: no
+// reopening. While dials fail, go-redis logs each failure through its
+// package-level logger (redis.SetLogger) on stderr unless the program sets
+// another one. Scan is bounded per round trip (Options.OperationTimeout),
+// not as a whole.
+//
+// # Durability
+//
+// Complete returns when Redis has applied the completion: it is then in the
+// server's memory, and what survives a crash depends on the server's
+// persistence, which the gateway's guarantee ("a requestId acknowledged
+// with S is never forwarded again within retention") inherits:
+//
+//   - appendonly yes, appendfsync everysec (recommended): Redis writes
+//     every command to the append-only file before it replies, and fsyncs
+//     the file once a second. A crash of redis-server loses nothing that
+//     was acknowledged (tested: redis-server killed right after Complete
+//     returned); a power cut or kernel crash of the Redis host loses the
+//     last second or so of acknowledged completions (up to about two when
+//     the disk is slow), whose requestIds a DWS retry would then forward
+//     again.
+//   - appendonly yes, appendfsync always: each write is fsynced before the
+//     reply, so even a power cut loses no acknowledged completion, at
+//     about half the throughput of everysec (BENCHMARKS.md).
+//   - Options.WaitAOF: Complete also waits for the local AOF fsync (WAITAOF
+//     1 0, on the same connection as the completion) and fails when it is
+//     not confirmed within Options.WaitAOFTimeout: the power-cut guarantee
+//     of always for completions only, on an everysec server. It needs
+//     WAITAOF, Redis 7.2 or Valkey 7.2 and later; Open refuses it on older
+//     servers (Debian 12's redis-server is 7.0) and on servers without
+//     appendonly. Off by default.
+//   - RDB snapshots only (save ...): everything since the last snapshot is
+//     lost on any restart, typically minutes of records.
+//   - No persistence: a restart of Redis forgets every record.
+//
+// Losing a claim only makes its key claimable again (as with Badger);
+// losing a completion lets the provider's retry through to the backend a
+// second time. Two more server settings matter: maxmemory-policy must be
+// noeviction, because an evicted record also lets a duplicate through (all
+// records have a TTL, so the volatile-* policies evict them too; with
+// noeviction a full Redis refuses writes, the calls fail and the gateway
+// answers U); and replication is asynchronous, so a failover to a replica
+// can lose the last acknowledged completions (WAIT/WAITAOF for replicas are
+// not used). Open logs a warning when CONFIG GET shows appendonly off,
+// appendfsync no or an evicting policy (managed services that disable
+// CONFIG are not checked).
+//
+// # Servers
+//
+// Redis 6.2 and later and Valkey should work (the scripts use HSET with
+// several fields, TIME before writes and PEXPIRE); the tests run against
+// Redis 7.0.15 (Debian 12), single server, over TLS, over a Unix socket and
+// as a three-primary cluster. With Redis Cluster or a Ring, pass the client
+// in Options.Client; Scan then walks every primary or shard in turn.
+package redisstore
