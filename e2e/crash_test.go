@@ -30,8 +30,8 @@ func TestKillUnderLoad(t *testing.T) {
 	const (
 		total   = 4000
 		conc    = 16
-		killAt  = total / 2 // answered S before the kill
-		backoff = time.Second   // between resend rounds
+		killAt  = total / 2   // answered S before the kill
+		backoff = time.Second // between resend rounds
 	)
 	// forward_timeout 2s makes the claim lease 2*2s+5s = 9s: the time an
 	// orphaned claim blocks its requestId after the crash.
