@@ -198,8 +198,8 @@ func TestDecodeRecordValid(t *testing.T) {
 	if rec != want {
 		t.Errorf("decoded %+v, want %+v", rec, want)
 	}
-	// An in-flight record has no completion fields: nil over RESP2, false
-	// over RESP3.
+	// An in-flight record has no completion fields: nulls, or booleans
+	// false should a server send Lua false as RESP3 false.
 	for _, missing := range []any{nil, false} {
 		a := validReply()
 		a[4] = "1"

@@ -169,8 +169,9 @@ func decodeFields(key idempotency.Key, a []any) (idempotency.Record, error) {
 }
 
 // absent reports whether a reply element stands for a missing field: HMGET
-// gives Lua false for it, which reaches the client as a null over RESP2 and
-// as a boolean false over RESP3.
+// gives Lua false for it, which Redis 7.0 sends as a null over RESP2 and
+// RESP3 alike; a boolean false (RESP3's own type for Lua false) is accepted
+// too, so the decoding does not depend on how a server converts it.
 func absent(x any) bool {
 	return x == nil || x == false
 }

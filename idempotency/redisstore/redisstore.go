@@ -294,14 +294,9 @@ func parseURL(raw string) (*redis.Options, error) {
 		if errors.As(err, &ue) {
 			err = ue.Err
 		}
-		return nil, fmt.Errorf("redisstore: %w: Redis URL %s: %v", idempotency.ErrInvalidArgument, redactURL(u), err)
+		return nil, fmt.Errorf("redisstore: %w: Redis URL %s: %v", idempotency.ErrInvalidArgument, u.Redacted(), err)
 	}
 	return ro, nil
-}
-
-// redactURL renders u with the password replaced.
-func redactURL(u *url.URL) string {
-	return u.Redacted()
 }
 
 // describeOptions names the server of ro for messages: address and

@@ -58,6 +58,15 @@ func TestConformance(t *testing.T) {
 			return open(t, srv, redisstore.Options{URL: srv.URL(5)})
 		})
 	})
+	t.Run("RESP2", func(t *testing.T) {
+		// go-redis speaks RESP3 by default (the other runs); this one
+		// speaks RESP2.
+		t.Parallel()
+		srv := redistest.Start(t, redistest.Config{})
+		storetest.Run(t, func(t *testing.T) idempotency.Store {
+			return open(t, srv, redisstore.Options{URL: srv.URL(0) + "?protocol=2"})
+		})
+	})
 	t.Run("SharedClient", func(t *testing.T) {
 		t.Parallel()
 		srv := redistest.Start(t, redistest.Config{})
