@@ -47,6 +47,10 @@ func TestConformance(t *testing.T) {
 		{"GroupCommit", func(t *testing.T) idempotency.BadgerOptions {
 			return idempotency.BadgerOptions{Dir: t.TempDir()}
 		}},
+		{"GroupCommitPageOut", func(t *testing.T) idempotency.BadgerOptions {
+			// Page-out passes over the tables while every operation runs.
+			return idempotency.BadgerOptions{Dir: t.TempDir(), PageOutInterval: time.Millisecond}
+		}},
 		{"SyncEachCommit", func(t *testing.T) idempotency.BadgerOptions {
 			return idempotency.BadgerOptions{Dir: t.TempDir(), Sync: idempotency.SyncEachCommit}
 		}},

@@ -51,9 +51,11 @@
 // through shared memory maps.
 //
 // Background work is tied to the store's lifetime, not to a configuration:
-// OpenBadger starts the group-commit goroutine and a value-log GC ticker
+// OpenBadger starts the group-commit goroutine, a value-log GC ticker
 // (BadgerOptions.GCInterval, default 10 minutes, RunValueLogGC(0.5) in a
-// loop while it rewrites); Close stops both. Close is idempotent, waits for
+// loop while it rewrites) and, on Linux, a page-out ticker
+// (BadgerOptions.PageOutInterval, default 10 seconds, see below); Close
+// stops all three. Close is idempotent, waits for
 // running operations and makes every later call return ErrClosed, including
 // calls that race with it. Badger's log lines go to the zap logger, named
 // "badger": errors and warnings as such, its info lines at debug level and
@@ -82,8 +84,22 @@
 // to the size of the tables they build. With 16 MB memtables the Go heap
 // after a million records was about three times larger than with 4 MB ones,
 // with no consistent difference in write time. Without compression records
-// take about 110 bytes each on disk. Tables are memory-mapped, so recently
-// written tables count as file-backed (reclaimable) resident memory.
+// take about 110 bytes each on disk.
+//
+// Badger writes each table through a shared memory map and keeps it mapped,
+// so every table the process wrote stays resident: file-backed memory that
+// the kernel could reclaim, but that counts in the process's RSS (and a
+// container's working set) and grows with the store, about 100 MiB per
+// million records. The store reads its tables rarely (a claim looks up an
+// absent key, which the Bloom filters in the index cache answer), so every
+// PageOutInterval it advises the kernel to reclaim the tables' pages
+// (madvise MADV_PAGEOUT over the *.sst mappings listed in /proc/self/maps;
+// Linux 5.4 or later, elsewhere nothing happens). No data can be lost:
+// MADV_PAGEOUT writes dirty pages back before it drops them, and a page read
+// again faults back in from the file. Compression would shrink the tables
+// too, but it needs a block cache and trades file-backed memory for
+// anonymous memory, which the kernel cannot reclaim (measured at a million
+// records: Snappy -57 MiB file-backed, +43 MiB anonymous; ZSTD -74, +150).
 //
 // The memory and disk figures measured with this profile, with 16 MB
 // memtables and with Badger's defaults are in BENCHMARKS.md (section
