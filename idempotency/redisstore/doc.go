@@ -153,9 +153,12 @@
 //
 // # Servers
 //
-// Redis 6.2 and later and Valkey should work (the scripts use HSET with
-// several fields, TIME before writes and PEXPIRE); the tests run against
-// Redis 7.0.15 (Debian 12), single server, over TLS, over a Unix socket and
-// as a three-primary cluster. With Redis Cluster or a Ring, pass the client
-// in Options.Client; Scan then walks every primary or shard in turn.
+// The scripts use only long-standing commands (TIME, TYPE, HMGET, HLEN,
+// HSET with several fields, DEL, PEXPIRE, PTTL; TIME before writes needs
+// the script effects replication that is the default since Redis 5), so
+// Redis 6.2 and later and Valkey are expected to work; the tests run
+// against Redis 7.0.15 (Debian 12) only: single server (RESP2 and RESP3),
+// with a password and a database, over TLS, over a Unix socket and as a
+// three-primary cluster. With Redis Cluster or a Ring, pass the client in
+// Options.Client; Scan then walks every primary or shard in turn.
 package redisstore

@@ -1,10 +1,14 @@
 package redisstore
 
 import (
+	"context"
 	"errors"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/dwsnotify/dws_notify/idempotency"
 	"github.com/dwsnotify/dws_notify/idempotency/redisstore/redistest"
@@ -323,5 +327,80 @@ func TestScriptsRecogniseTheirOwnRetry(t *testing.T) {
 	rec, ok, err := s.Get(ctx, k)
 	if err != nil || !ok || rec.State != idempotency.StateDone || rec.Token != 0x1234 || rec.Answer.BackendStatus != 200 {
 		t.Errorf("record after the retried completion: %+v %v %v", rec, ok, err)
+	}
+}
+
+// TestCompleteWaitAOFPipeline exercises Complete's WaitAOF path on any
+// server: WAITAOF (Redis 7.2+) is replaced by a script that answers in the
+// same shape, [local fsyncs, replicas], so the pipeline that carries the
+// completion and the wait on one connection, its NOSCRIPT fallback, and the
+// handling of an unconfirmed fsync are tested even where WAITAOF does not
+// exist (TestWaitAOF covers the real command on a 7.2+ server).
+func TestCompleteWaitAOFPipeline(t *testing.T) {
+	srv := redistest.Start(t, redistest.Config{AppendOnly: true})
+	s, err := Open(t.Context(), Options{URL: srv.URL(0), Prefix: "waitaof-pipeline:"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := t.Context()
+	confirmed := "return {1, 0}"
+	var waits atomic.Int64
+	orig := waitAOFCmd
+	defer func() { waitAOFCmd = orig }()
+	waitAOFCmd = func(ctx context.Context, timeout time.Duration) *redis.IntSliceCmd {
+		waits.Add(1)
+		if timeout != 400*time.Millisecond {
+			t.Errorf("wait timeout %v, want 400ms", timeout)
+		}
+		return redis.NewIntSliceCmd(ctx, "eval", confirmed, 0)
+	}
+	s.enableWaitAOF(s.client.(*redis.Client), 400*time.Millisecond)
+	ans := idempotency.Answer{ResultCode: "SUCCESS", Outcome: idempotency.OutcomeAccepted, BackendStatus: 200}
+	claim := func(id string) (idempotency.Key, uint64) {
+		t.Helper()
+		k := idempotency.Key{ClientID: "c", API: "a", RequestID: id}
+		c, err := s.Claim(ctx, k, idempotency.Fingerprint{1}, time.Minute, time.Hour)
+		if err != nil || c.Status != idempotency.Claimed {
+			t.Fatalf("Claim(%s) = %v, %v", id, c.Status, err)
+		}
+		return k, c.Token
+	}
+	done := func(k idempotency.Key) bool {
+		rec, ok, err := s.Get(ctx, k)
+		return err == nil && ok && rec.State == idempotency.StateDone
+	}
+
+	k, tok := claim("confirmed")
+	if err := s.Complete(ctx, k, tok, ans, time.Hour); err != nil || !done(k) || waits.Load() != 1 {
+		t.Fatalf("Complete with a confirmed fsync = %v (done %v, %d waits)", err, done(k), waits.Load())
+	}
+
+	// The server forgot the script (restart without persistence of its
+	// cache, SCRIPT FLUSH): EVALSHA fails in the pipeline, EVAL follows.
+	if err := s.client.ScriptFlush(ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
+	k, tok = claim("noscript")
+	if err := s.Complete(ctx, k, tok, ans, time.Hour); err != nil || !done(k) {
+		t.Fatalf("Complete after SCRIPT FLUSH = %v (done %v)", err, done(k))
+	}
+
+	// A lost lease needs no fsync: ErrLeaseLost, whatever the wait says.
+	if err := s.Complete(ctx, k, tok+1, ans, time.Hour); !errors.Is(err, idempotency.ErrLeaseLost) {
+		t.Errorf("Complete under another token = %v, want ErrLeaseLost", err)
+	}
+
+	// The fsync is not confirmed in time: Complete fails (the gateway
+	// answers U) although the completion was applied, so the provider's
+	// retry replays it.
+	confirmed = "return {0, 0}"
+	k, tok = claim("unconfirmed")
+	err = s.Complete(ctx, k, tok, ans, time.Hour)
+	if err == nil || !strings.Contains(err.Error(), "did not confirm") {
+		t.Errorf("Complete with an unconfirmed fsync = %v, want an error", err)
+	}
+	if !done(k) {
+		t.Errorf("the unconfirmed completion was not applied")
 	}
 }

@@ -131,8 +131,13 @@ type Store struct {
 	prefix    string
 	addr      string // the server, for messages: never holds a password
 	opTimeout time.Duration
-	waitAOF   time.Duration // 0: off
 	log       *zap.Logger
+
+	// waitAOF is the WAITAOF timeout (0: Options.WaitAOF off); waitClient
+	// is the client sharing s.client's pool with a read timeout long enough
+	// for that wait.
+	waitAOF    time.Duration
+	waitClient *redis.Client
 
 	// mu guards closed. Every operation registers in ops while the store is
 	// open; Close marks the store closed and waits for ops to drain before
@@ -216,6 +221,9 @@ func validateOptions(o *Options) error {
 	}
 	if o.WaitAOFTimeout == 0 {
 		o.WaitAOFTimeout = DefaultWaitAOFTimeout
+	}
+	if o.WaitAOF && o.WaitAOFTimeout >= o.OperationTimeout {
+		return bad("WaitAOFTimeout %v must be shorter than OperationTimeout %v", o.WaitAOFTimeout, o.OperationTimeout)
 	}
 	return nil
 }
@@ -332,14 +340,12 @@ func (s *Store) check(ctx context.Context, opts Options) error {
 		}
 	}
 	if opts.WaitAOF {
-		if _, ok := s.client.(*redis.Client); !ok {
+		c, ok := s.client.(*redis.Client)
+		if !ok {
 			return fmt.Errorf("redisstore: %w: WaitAOF needs a single-server or Sentinel client, not %T", idempotency.ErrInvalidArgument, s.client)
 		}
-		ms := opts.WaitAOFTimeout.Milliseconds()
-		if ms < 1 {
-			ms = 1
-		}
-		if err := s.client.Do(ctx, "WAITAOF", 1, 0, ms).Err(); err != nil {
+		ms := max(opts.WaitAOFTimeout.Milliseconds(), 1)
+		if err := c.Process(ctx, waitAOFCmd(ctx, time.Duration(ms)*time.Millisecond)); err != nil {
 			msg := err.Error()
 			switch {
 			case strings.Contains(strings.ToLower(msg), "unknown command"):
@@ -349,7 +355,7 @@ func (s *Store) check(ctx context.Context, opts Options) error {
 			}
 			return fmt.Errorf("redisstore: WaitAOF: probing WAITAOF on Redis at %s: %w", s.addr, err)
 		}
-		s.waitAOF = time.Duration(ms) * time.Millisecond
+		s.enableWaitAOF(c, time.Duration(ms)*time.Millisecond)
 	}
 	s.logSettings(ctx)
 	return nil
@@ -530,16 +536,40 @@ func (s *Store) Complete(ctx context.Context, key idempotency.Key, token uint64,
 	return fmt.Errorf("redisstore: complete %v: %w: status %q", key, errUnexpectedReply, st)
 }
 
+// waitAOFCmd builds WAITAOF 1 0 <timeout>: wait until the local append-only
+// file holds this connection's writes fsynced. A variable so that the
+// tests can exercise completeWaitAOF on servers older than Redis 7.2 with a
+// command that answers in the same shape.
+var waitAOFCmd = func(ctx context.Context, timeout time.Duration) *redis.IntSliceCmd {
+	return redis.NewIntSliceCmd(ctx, "waitaof", 1, 0, timeout.Milliseconds())
+}
+
+// enableWaitAOF makes Complete wait for the AOF fsync, up to timeout, on c.
+func (s *Store) enableWaitAOF(c *redis.Client, timeout time.Duration) {
+	s.waitAOF = timeout
+	// The wait is read as a reply: the connection's read timeout must
+	// outlast it (the clone shares c's pool). A negative read timeout
+	// means none.
+	rt := c.Options().ReadTimeout
+	if rt > 0 {
+		rt += timeout
+	}
+	s.waitClient = c.WithTimeout(rt)
+}
+
 // completeWaitAOF runs the complete script and WAITAOF 1 0 in one pipeline,
 // so both go over the same connection (WAITAOF waits for the last write of
 // its own connection). A completion that did not write (lost, or an earlier
 // attempt's effect found again) needs no wait; the script re-applies the
 // TTL in the second case, so the wait covers the earlier write too.
 func (s *Store) completeWaitAOF(ctx context.Context, keys []string, args []any) (any, error) {
-	run := func(eval func(redis.Pipeliner) *redis.Cmd) (*redis.Cmd, *redis.Cmd, error) {
-		pipe := s.client.Pipeline()
+	run := func(eval func(redis.Pipeliner) *redis.Cmd) (*redis.Cmd, *redis.IntSliceCmd, error) {
+		pipe := s.waitClient.Pipeline()
 		c := eval(pipe)
-		w := pipe.Do(ctx, "WAITAOF", 1, 0, s.waitAOF.Milliseconds())
+		w := waitAOFCmd(ctx, s.waitAOF)
+		if err := pipe.Process(ctx, w); err != nil {
+			return c, w, err
+		}
 		_, err := pipe.Exec(ctx)
 		return c, w, err
 	}
@@ -557,7 +587,7 @@ func (s *Store) completeWaitAOF(ctx context.Context, keys []string, args []any) 
 	if st, _, _ := replyStatus(v); st != stOK {
 		return v, nil
 	}
-	acks, err := w.Int64Slice()
+	acks, err := w.Result()
 	if err != nil {
 		return nil, fmt.Errorf("WAITAOF: %w", err)
 	}

@@ -545,6 +545,7 @@ func TestOpenErrors(t *testing.T) {
 		{"prefix too long", redisstore.Options{URL: srv.URL(0), Prefix: strings.Repeat("p", redisstore.MaxPrefixLen+1)}, "prefix", true},
 		{"negative timeout", redisstore.Options{URL: srv.URL(0), ReadTimeout: -time.Second}, "timeout", true},
 		{"max retries", redisstore.Options{URL: srv.URL(0), MaxRetries: -2}, "MaxRetries", true},
+		{"WAITAOF wait longer than a call", redisstore.Options{URL: srv.URL(0), WaitAOF: true, WaitAOFTimeout: 5 * time.Second}, "OperationTimeout", true},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			start := time.Now()
