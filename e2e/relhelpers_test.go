@@ -112,11 +112,15 @@ type notif struct {
 	Sum  [32]byte // SHA-256 of Body, to check the backend got these bytes
 }
 
+var addSample = sync.OnceValues(func() ([]byte, error) {
+	return os.ReadFile("../notification/testdata/add.json")
+})
+
 // addNotif is the addPaymentMethod seed sample with its requestId replaced;
 // every other byte is the sample's.
 func addNotif(t testing.TB, id string) notif {
 	t.Helper()
-	sample, err := os.ReadFile("../notification/testdata/add.json")
+	sample, err := addSample()
 	if err != nil {
 		t.Fatalf("reading the seed sample: %v", err)
 	}
@@ -366,8 +370,9 @@ type attempt struct {
 	Code        string // resultCode
 	Err         error  // why there was no answer
 	// For attempts without an answer: where the connection failed.
-	Kind  string // "refused", "reset", "eof", "timeout", "other"
-	Wrote bool   // the whole request had been written
+	Kind   string // "refused", "reset", "eof", "closed idle", "timeout", "other"
+	Wrote  bool   // the whole request had been written
+	Reused bool   // sent on a kept-alive connection
 }
 
 // String describes an attempt without any body or signature.
@@ -375,7 +380,7 @@ func (a attempt) String() string {
 	if a.Answered {
 		return fmt.Sprintf("%s: HTTP %d %s %s", a.ID, a.Status, a.Result, a.Code)
 	}
-	return fmt.Sprintf("%s: no answer (%s, request written: %v): %v", a.ID, a.Kind, a.Wrote, a.Err)
+	return fmt.Sprintf("%s: no answer (%s, request written: %v, reused connection: %v): %v", a.ID, a.Kind, a.Wrote, a.Reused, a.Err)
 }
 
 // loadClient posts notifications the way DWS does: signed afresh for every
@@ -402,6 +407,21 @@ func newLoadClient(base string, key *rsa.PrivateKey) *loadClient {
 			},
 		},
 	}
+}
+
+// keepAlive returns a client like c that keeps connections open between
+// notifications (up to conns idle ones).
+func (c *loadClient) keepAlive(conns int) *loadClient {
+	k := *c
+	k.client = &http.Client{
+		Timeout: c.client.Timeout,
+		Transport: &http.Transport{
+			Proxy:               nil,
+			MaxIdleConnsPerHost: conns,
+			DialContext:         (&net.Dialer{Timeout: 10 * time.Second}).DialContext,
+		},
+	}
+	return &k
 }
 
 // Send posts n to the addPaymentMethod path once.
@@ -442,8 +462,11 @@ func (p prepared) Do(t testing.TB) attempt {
 	req.Header.Set("Request-Time", a.RequestTime)
 	req.Header.Set("Signature", p.sig)
 	req.Header.Set("Content-Type", "application/json; charset=UTF-8")
-	var wrote atomic.Bool
-	trace := &httptrace.ClientTrace{WroteRequest: func(i httptrace.WroteRequestInfo) { wrote.Store(i.Err == nil) }}
+	var wrote, reused atomic.Bool
+	trace := &httptrace.ClientTrace{
+		GotConn:      func(i httptrace.GotConnInfo) { reused.Store(i.Reused) },
+		WroteRequest: func(i httptrace.WroteRequestInfo) { wrote.Store(i.Err == nil) },
+	}
 	req = req.WithContext(httptrace.WithClientTrace(req.Context(), trace))
 
 	a.Start = time.Now()
@@ -455,7 +478,7 @@ func (p prepared) Do(t testing.TB) attempt {
 	}
 	a.End = time.Now()
 	if err != nil {
-		a.Err, a.Kind, a.Wrote = err, errKind(err), wrote.Load()
+		a.Err, a.Kind, a.Wrote, a.Reused = err, errKind(err), wrote.Load(), reused.Load()
 		return a
 	}
 	a.Answered, a.Status = true, resp.StatusCode
@@ -484,6 +507,10 @@ func errKind(err error) string {
 		return "eof"
 	case errors.As(err, &ne) && ne.Timeout():
 		return "timeout"
+	case strings.Contains(err.Error(), "server closed idle connection"):
+		// net/http's name for a kept-alive connection that the server
+		// closed as the request was being sent on it.
+		return "closed idle"
 	}
 	return "other"
 }
