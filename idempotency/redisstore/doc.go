@@ -52,7 +52,7 @@
 // field or header. Retention is the key's TTL (PEXPIRE, millisecond
 // precision): Claim sets it to the claim's retention, Complete to the
 // completion's, from the moment they run; Redis deletes the key when it
-// ends. A done record of a typical notification takes about 410 bytes of
+// ends. A done record of a typical notification takes about 400 bytes of
 // server memory with the default prefix and a 32-character requestId
 // (BENCHMARKS.md), so a Redis for 1 million retained notifications needs
 // roughly 0.4 GB.
@@ -126,8 +126,10 @@
 //     the disk is slow), whose requestIds a DWS retry would then forward
 //     again.
 //   - appendonly yes, appendfsync always: each write is fsynced before the
-//     reply, so even a power cut loses no acknowledged completion, at
-//     about half the throughput of everysec (BENCHMARKS.md).
+//     reply, so even a power cut loses no acknowledged completion, at a
+//     fraction of the throughput of everysec (a sixth at one writer, under
+//     half at 32 in BENCHMARKS.md: claims and completions each wait for
+//     their fsync).
 //   - Options.WaitAOF: Complete also waits for the local AOF fsync (WAITAOF
 //     1 0, on the same connection as the completion) and fails when it is
 //     not confirmed within Options.WaitAOFTimeout: the power-cut guarantee
