@@ -63,10 +63,15 @@ type runResult struct {
 	GatewayCPUus float64 `json:"gateway_cpu_us_per_req"`
 	BackendCPUus float64 `json:"backend_cpu_us_per_req"`
 	LoadgenCPUus float64 `json:"loadgen_cpu_us_per_req"`
-	Sent         int     `json:"sent"`
-	Errors       int     `json:"errors"`
-	ErrorText    string  `json:"error_text,omitempty"`
-	Profiled     bool    `json:"profiled,omitempty"`
+	// CPU the rest of the machine used during the window (everything but
+	// the gateway, backend and load generator), in cores (2 = both CPUs),
+	// and the steal time the hypervisor reported, in cores.
+	OtherCores float64 `json:"other_cores"`
+	StealCores float64 `json:"steal_cores"`
+	Sent       int     `json:"sent"`
+	Errors     int     `json:"errors"`
+	ErrorText  string  `json:"error_text,omitempty"`
+	Profiled   bool    `json:"profiled,omitempty"`
 }
 
 // env is what every run of a bench shares.
@@ -123,7 +128,7 @@ func (e *env) runOnce(m mode, round int, warmup, duration time.Duration, profile
 	}
 	takenBefore, _ := e.backend.count()
 	watch := watchMem(g.pid(), 100*time.Millisecond)
-	var cpu [2][3]time.Duration // [edge][gateway, backend, loadgen]
+	var cpu [2][5]time.Duration // [edge][gateway, backend, loadgen, machine busy, steal]
 	var atEnd memSample
 	profErr := make(chan error, 1)
 	res := drive(driveSpec{
@@ -134,6 +139,7 @@ func (e *env) runOnce(m mode, round int, warmup, duration time.Duration, profile
 			cpu[which][0], _ = readCPU(g.pid())
 			cpu[which][1], _ = readCPU(e.backend.pid())
 			cpu[which][2], _ = readCPU(os.Getpid())
+			cpu[which][3], cpu[which][4] = machineCPU()
 			if which == 1 {
 				atEnd = watch.sample()
 			}
@@ -179,6 +185,12 @@ func (e *env) runOnce(m mode, round int, warmup, duration time.Duration, profile
 		r.BackendCPUus = per(cpu[1][1] - cpu[0][1])
 		r.LoadgenCPUus = per(cpu[1][2] - cpu[0][2])
 	}
+	var ours time.Duration
+	for k := range 3 {
+		ours += cpu[1][k] - cpu[0][k]
+	}
+	r.OtherCores = max(float64(cpu[1][3]-cpu[0][3]-ours), 0) / float64(res.window)
+	r.StealCores = float64(cpu[1][4]-cpu[0][4]) / float64(res.window)
 	// In b and c every S answer stands for exactly one forward (the
 	// counter was read after the probe).
 	if forwarded := takenAfter - takenBefore; m.dws() && r.Errors == 0 && forwarded != int64(res.sent) {
@@ -189,9 +201,9 @@ func (e *env) runOnce(m mode, round int, warmup, duration time.Duration, profile
 }
 
 func (r *runResult) line() string {
-	s := fmt.Sprintf("round %d  %s  %8.0f req/s  p50 %6.2f ms  p99 %6.2f ms  RSS anon %5.1f + file %5.1f = %5.1f MiB (peak %5.1f)  CPU/req gw %5.1f µs  be %4.1f µs  lg %4.1f µs  load %.2f",
+	s := fmt.Sprintf("round %d  %s  %8.0f req/s  p50 %6.2f ms  p99 %6.2f ms  RSS anon %5.1f + file %5.1f = %5.1f MiB (peak %5.1f)  CPU/req gw %5.1f µs  be %4.1f µs  lg %4.1f µs  others %.2f cores  load %.2f",
 		r.Round, r.Mode, r.Throughput, r.P50us/1e3, r.P99us/1e3, r.AnonMiB, r.FileMiB, r.TotalMiB, r.PeakTotalMiB,
-		r.GatewayCPUus, r.BackendCPUus, r.LoadgenCPUus, r.Load1)
+		r.GatewayCPUus, r.BackendCPUus, r.LoadgenCPUus, r.OtherCores, r.Load1)
 	if r.Errors > 0 {
 		s += "  ERRORS: " + r.ErrorText
 	}
@@ -306,11 +318,11 @@ func summarize(all []*runResult) string {
 		}
 		return slices.Max(v)
 	}
-	fmt.Fprintf(&b, "medians over %d rounds (RSS at the end of the window; peak = largest sample of the run)\n", len(field(modePlain, func(r *runResult) float64 { return 0 })))
-	fmt.Fprintf(&b, "%-4s %-30s %10s %9s %9s %10s %10s %10s %10s %11s %11s %11s %6s\n",
-		"mode", "", "req/s", "p50 ms", "p99 ms", "anon MiB", "file MiB", "total MiB", "peak MiB", "gw CPU µs", "be CPU µs", "lg CPU µs", "load")
+	fmt.Fprintf(&b, "medians over %d rounds (RSS at the end of the window; peak = largest sample of the run; CPU per request; others = cores used by the rest of the machine during the window; load = 1-min load average at the start)\n", len(field(modePlain, func(r *runResult) float64 { return 0 })))
+	fmt.Fprintf(&b, "%-4s %-30s %10s %9s %9s %10s %10s %10s %10s %11s %11s %11s %7s %6s\n",
+		"mode", "", "req/s", "p50 ms", "p99 ms", "anon MiB", "file MiB", "total MiB", "peak MiB", "gw CPU µs", "be CPU µs", "lg CPU µs", "others", "load")
 	for _, m := range []mode{modePlain, modeSigned, modeUnsigned} {
-		fmt.Fprintf(&b, "%-4s %-30s %10.0f %9.2f %9.2f %10.1f %10.1f %10.1f %10.1f %11.1f %11.1f %11.1f %6.2f\n",
+		fmt.Fprintf(&b, "%-4s %-30s %10.0f %9.2f %9.2f %10.1f %10.1f %10.1f %10.1f %11.1f %11.1f %11.1f %7.2f %6.2f\n",
 			m, m.describe(),
 			med(m, func(r *runResult) float64 { return r.Throughput }),
 			med(m, func(r *runResult) float64 { return r.P50us / 1e3 }),
@@ -322,6 +334,7 @@ func summarize(all []*runResult) string {
 			med(m, func(r *runResult) float64 { return r.GatewayCPUus }),
 			med(m, func(r *runResult) float64 { return r.BackendCPUus }),
 			med(m, func(r *runResult) float64 { return r.LoadgenCPUus }),
+			med(m, func(r *runResult) float64 { return r.OtherCores }),
 			med(m, func(r *runResult) float64 { return r.Load1 }))
 	}
 	perRound := func(x, y mode) []float64 {

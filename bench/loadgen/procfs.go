@@ -203,3 +203,26 @@ func readFileRSS(pid int) (fileRSS, error) {
 	}
 	return f, nil
 }
+
+// machineCPU returns the CPU time the whole machine has spent busy (user,
+// nice, system, irq, softirq, steal) and its steal time alone, from the
+// first line of /proc/stat. Busy time minus what the harness's own three
+// processes used is what everything else on the machine took meanwhile.
+func machineCPU() (busy, steal time.Duration) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, 0
+	}
+	line, _, _ := bytes.Cut(b, []byte("\n"))
+	f := bytes.Fields(line)
+	if len(f) < 9 || string(f[0]) != "cpu" {
+		return 0, 0
+	}
+	var v [8]int64
+	for i := range v {
+		v[i], _ = strconv.ParseInt(string(f[i+1]), 10, 64)
+	}
+	// user nice system idle iowait irq softirq steal
+	ticks := v[0] + v[1] + v[2] + v[5] + v[6] + v[7]
+	return time.Duration(ticks) * time.Second / clkTck, time.Duration(v[7]) * time.Second / clkTck
+}
