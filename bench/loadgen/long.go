@@ -20,6 +20,9 @@ type boundary struct {
 	at   time.Time     // when the window's last answer arrived
 	cpu  time.Duration // gateway CPU used so far
 	mem  memSample
+	// CPU the rest of the machine used so far: busy time of the whole
+	// machine minus gateway, backend and load generator.
+	others time.Duration
 }
 
 // cmdLong pushes n notifications through mode b, each exactly once, at fixed
@@ -60,14 +63,15 @@ func cmdLong(args []string) error {
 		return err
 	}
 	watch := watchMem(g.pid(), 250*time.Millisecond)
-	startCPU, _ := readCPU(g.pid())
-	startMem := watch.sample()
+	pids := [2]int{g.pid(), e.backend.pid()}
+	start := sampleBoundary(pids, watch)
+	startMem := start.mem
 	logf("gateway pid %d; RSS before the load: anon %.1f + file %.1f MiB", g.pid(), mib(startMem.anon), mib(startMem.file+startMem.shmem))
 
 	every := max(*n/20 / *window * *window, *window) // about 20 progress lines
 	var mapsMu sync.Mutex
 	maps := map[int]fileRSS{} // what the file-backed memory is, at the checkpoints
-	res := driveCount(e.p, g.addr, c.conc, *n, *window, g.pid(), watch, func(b boundary, total int) {
+	res := driveCount(e.p, g.addr, c.conc, *n, *window, pids, watch, func(b boundary, total int) {
 		if b.done == 10000 || b.done == 100000 || b.done == total {
 			if f, err := readFileRSS(g.pid()); err == nil {
 				mapsMu.Lock()
@@ -90,15 +94,17 @@ func cmdLong(args []string) error {
 
 	// The table: one row per window; all rows to a CSV, some to stdout.
 	var csv strings.Builder
-	csv.WriteString("records,window_s,throughput_per_s,p50_ms,p99_ms,gateway_cpu_us_per_notification,rss_anon_mib,rss_file_mib,rss_total_mib\n")
+	csv.WriteString("records,window_s,throughput_per_s,p50_ms,p99_ms,gateway_cpu_us_per_notification,rss_anon_mib,rss_file_mib,rss_total_mib,other_cores\n")
 	type row struct {
 		records          int
 		tput, p50, p99   float64
 		cpuUs            float64
 		anon, file, totl float64
+		others           float64 // cores the rest of the machine used
 	}
 	rows := make([]row, len(res.bounds))
-	prev := boundary{done: 0, at: res.start, cpu: startCPU}
+	prev := start
+	prev.done, prev.at = 0, res.start
 	for i, b := range res.bounds {
 		lat := slices.Clone(res.lats[prev.done:b.done])
 		slices.Sort(lat)
@@ -110,9 +116,10 @@ func cmdLong(args []string) error {
 			p99:     float64(percentile(lat, 0.99)) / 1e6,
 			cpuUs:   float64(b.cpu-prev.cpu) / 1e3 / float64(b.done-prev.done),
 			anon:    mib(b.mem.anon), file: mib(b.mem.file + b.mem.shmem), totl: mib(b.mem.total()),
+			others: max(float64(b.others-prev.others), 0) / float64(el),
 		}
 		rows[i] = r
-		fmt.Fprintf(&csv, "%d,%.3f,%.0f,%.3f,%.3f,%.1f,%.1f,%.1f,%.1f\n", r.records, el.Seconds(), r.tput, r.p50, r.p99, r.cpuUs, r.anon, r.file, r.totl)
+		fmt.Fprintf(&csv, "%d,%.3f,%.0f,%.3f,%.3f,%.1f,%.1f,%.1f,%.1f,%.2f\n", r.records, el.Seconds(), r.tput, r.p50, r.p99, r.cpuUs, r.anon, r.file, r.totl, r.others)
 		prev = b
 	}
 	csvPath := filepath.Join(c.outDir, "long-"+stamp+".csv")
@@ -122,35 +129,36 @@ func cmdLong(args []string) error {
 
 	var out strings.Builder
 	fmt.Fprintf(&out, "\nlong run: %d notifications through b (dws_notify, everything on) at concurrency %d, window %d answers\n", *n, c.conc, *window)
-	fmt.Fprintf(&out, "%10s %10s %9s %9s %14s %10s %10s %10s\n", "records", "req/s", "p50 ms", "p99 ms", "gw CPU µs/n", "anon MiB", "file MiB", "total MiB")
+	fmt.Fprintf(&out, "%10s %10s %9s %9s %14s %10s %10s %10s %7s\n", "records", "req/s", "p50 ms", "p99 ms", "gw CPU µs/n", "anon MiB", "file MiB", "total MiB", "others")
 	show := map[int]bool{*window: true, 10000: true, 100000: true, *n: true}
 	for k := 1; k <= 10; k++ {
 		show[k**n/10 / *window * *window] = true
 	}
 	for _, r := range rows {
 		if show[r.records] {
-			fmt.Fprintf(&out, "%10d %10.0f %9.2f %9.2f %14.1f %10.1f %10.1f %10.1f\n", r.records, r.tput, r.p50, r.p99, r.cpuUs, r.anon, r.file, r.totl)
+			fmt.Fprintf(&out, "%10d %10.0f %9.2f %9.2f %14.1f %10.1f %10.1f %10.1f %7.2f\n", r.records, r.tput, r.p50, r.p99, r.cpuUs, r.anon, r.file, r.totl, r.others)
 		}
 	}
 	// Flatness: the ten windows after the first 10k records against the
 	// last ten windows.
-	span := func(from, to int) (cpu, tput float64) {
-		var cv, tv []float64
+	span := func(from, to int) (cpu, tput, others float64) {
+		var cv, tv, ov []float64
 		for _, r := range rows {
 			if r.records > from && r.records <= to {
 				cv = append(cv, r.cpuUs)
 				tv = append(tv, r.tput)
+				ov = append(ov, r.others)
 			}
 		}
-		return median(cv), median(tv)
+		return median(cv), median(tv), median(ov)
 	}
 	early := min(10000, *n/10)
 	earlyTo := early + 10**window
 	lateFrom := *n - 10**window
-	ec, et := span(early, earlyTo)
-	lc, lt := span(lateFrom, *n)
-	fmt.Fprintf(&out, "cost per notification, median of 10 windows: records %d-%d: %.1f µs gateway CPU, %.0f req/s; records %d-%d: %.1f µs, %.0f req/s; late/early CPU %.2f, throughput %.2f\n",
-		early, earlyTo, ec, et, lateFrom, *n, lc, lt, lc/ec, lt/et)
+	ec, et, eo := span(early, earlyTo)
+	lc, lt, lo := span(lateFrom, *n)
+	fmt.Fprintf(&out, "cost per notification, median of 10 windows: records %d-%d: %.1f µs gateway CPU, %.0f req/s (others %.2f cores); records %d-%d: %.1f µs, %.0f req/s (others %.2f cores); late/early CPU %.2f, throughput %.2f\n",
+		early, earlyTo, ec, et, eo, lateFrom, *n, lc, lt, lo, lc/ec, lt/et)
 	verdict := "met"
 	if lc/ec > 1.10 || lt/et < 0.90 {
 		verdict = "NOT MET"
@@ -202,7 +210,7 @@ type countResult struct {
 // driveCount sends notifications 1..n once each and records every answer's
 // latency by completion order; every window answers, the worker that
 // completes the window samples the gateway's CPU and memory.
-func driveCount(p *pool, addr string, conc, n, window, pid int, watch *memWatch, progress func(boundary, int)) *countResult {
+func driveCount(p *pool, addr string, conc, n, window int, pids [2]int, watch *memWatch, progress func(boundary, int)) *countResult {
 	res := &countResult{lats: make([]int64, n), bounds: make([]boundary, n/window)}
 	res.wrong = map[string]int{}
 	var next, done atomic.Int64
@@ -243,8 +251,8 @@ func driveCount(p *pool, addr string, conc, n, window, pid int, watch *memWatch,
 				k := int(done.Add(1))
 				res.lats[k-1] = int64(end.Sub(begin))
 				if k%window == 0 {
-					cpu, _ := readCPU(pid)
-					b := boundary{done: k, at: end, cpu: cpu, mem: watch.sample()}
+					b := sampleBoundary(pids, watch)
+					b.done, b.at = k, end
 					res.bounds[k/window-1] = b
 					progress(b, n)
 				}
@@ -254,6 +262,16 @@ func driveCount(p *pool, addr string, conc, n, window, pid int, watch *memWatch,
 	wg.Wait()
 	res.count = n
 	return res
+}
+
+// sampleBoundary reads the CPU counters and memory for a window boundary;
+// pids are the gateway's and the backend's.
+func sampleBoundary(pids [2]int, watch *memWatch) boundary {
+	gw, _ := readCPU(pids[0])
+	be, _ := readCPU(pids[1])
+	lg, _ := readCPU(os.Getpid())
+	busy, _ := machineCPU()
+	return boundary{cpu: gw, mem: watch.sample(), others: busy - gw - be - lg}
 }
 
 // dirSize sums the allocated sizes of a directory's files (Badger's
