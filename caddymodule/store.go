@@ -21,19 +21,33 @@ import (
 var storePool = caddy.NewUsagePool()
 
 // sharedStore is the pooled value: the store plus the in-process registry
-// that lets concurrent duplicates wait for the first copy's outcome.
+// that lets concurrent duplicates wait for the first copy's outcome. Its
+// Claim, Complete, Release, Get and Scan bound and guard the calls into the
+// store (storeguard.go); Store is read and replaced under stateMu.
 type sharedStore struct {
 	idempotency.Store
 	dir string
 
 	mu      sync.Mutex
 	waiters map[idempotency.Key]chan struct{}
+
+	stateMu   sync.Mutex
+	broken    bool // a store call panicked; the store is being reopened
+	destroyed bool // Destruct ran
 }
 
 // Destruct closes the store when the last handler using it is cleaned up.
-// Requests still running then get idempotency.ErrClosed and answer U.
+// Requests still running then get idempotency.ErrClosed and answer U. A
+// broken store is closed by its reopening goroutine, which stops there.
 func (s *sharedStore) Destruct() error {
-	return s.Store.Close()
+	s.stateMu.Lock()
+	s.destroyed = true
+	st, broken := s.Store, s.broken
+	s.stateMu.Unlock()
+	if broken {
+		return nil
+	}
+	return st.Close()
 }
 
 // openStore is how the pool opens a directory; tests may swap it.

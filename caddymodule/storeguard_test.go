@@ -1,0 +1,317 @@
+package caddymodule
+
+import (
+	"context"
+	"errors"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/dwsnotify/dws_notify/idempotency"
+)
+
+// These tests need no Caddy: they drive sharedStore's guards directly with
+// a stand-in store whose calls block or panic on demand (the real failures,
+// a frozen filesystem and an unwritable directory under Badger, are in
+// e2e/storefail_test.go).
+
+// stallStore is an idempotency.Store whose every call blocks while stall is
+// set, panics while panicking is set, and otherwise succeeds.
+type stallStore struct {
+	name       string
+	stall      chan struct{} // non-nil: calls wait until it is closed
+	panicking  atomic.Bool
+	calls      atomic.Int64
+	closeGate  chan struct{} // non-nil: Close waits until it is closed
+	closed     atomic.Bool
+	closeCalls atomic.Int64
+}
+
+func (s *stallStore) enter() {
+	s.calls.Add(1)
+	if s.panicking.Load() {
+		var m map[string]int
+		m["nil map"]++ // a real runtime panic, like Badger's nil memtable
+	}
+	if s.stall != nil {
+		<-s.stall
+	}
+}
+
+func (s *stallStore) Claim(ctx context.Context, key idempotency.Key, fp idempotency.Fingerprint, lease, retention time.Duration) (idempotency.ClaimResult, error) {
+	s.enter()
+	return idempotency.ClaimResult{Status: idempotency.Claimed, Token: 7}, nil
+}
+
+func (s *stallStore) Complete(ctx context.Context, key idempotency.Key, token uint64, a idempotency.Answer, retention time.Duration) error {
+	s.enter()
+	return nil
+}
+
+func (s *stallStore) Release(ctx context.Context, key idempotency.Key, token uint64) error {
+	s.enter()
+	return nil
+}
+
+func (s *stallStore) Get(ctx context.Context, key idempotency.Key) (idempotency.Record, bool, error) {
+	s.enter()
+	return idempotency.Record{Key: key}, true, nil
+}
+
+func (s *stallStore) Scan(ctx context.Context, fn func(idempotency.Record) bool) error {
+	s.enter()
+	fn(idempotency.Record{})
+	return nil
+}
+
+func (s *stallStore) Close() error {
+	s.closeCalls.Add(1)
+	if s.closeGate != nil {
+		<-s.closeGate
+	}
+	s.closed.Store(true)
+	return nil
+}
+
+func newGuardedStore(st idempotency.Store) *sharedStore {
+	return &sharedStore{Store: st, dir: "/nonexistent/dws-guard-test", waiters: map[idempotency.Key]chan struct{}{}}
+}
+
+func setStoreTimeout(t *testing.T, d time.Duration) {
+	prev := storeCallTimeout
+	storeCallTimeout = d
+	t.Cleanup(func() { storeCallTimeout = prev })
+}
+
+// freshWorkers gives the test a worker pool of its own.
+func freshWorkers(t *testing.T) *workerPool {
+	prev := storeWorkers
+	storeWorkers = &workerPool{work: make(chan func())}
+	t.Cleanup(func() { storeWorkers = prev })
+	return storeWorkers
+}
+
+var guardKey = idempotency.Key{ClientID: "c", API: "addPaymentMethod", RequestID: "r"}
+
+// waitUntil polls cond for up to 30s.
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func TestStoreCallsGiveUpOnAStalledStore(t *testing.T) {
+	setStoreTimeout(t, 200*time.Millisecond)
+	pool := freshWorkers(t)
+	st := &stallStore{stall: make(chan struct{})}
+	s := newGuardedStore(st)
+	ctx := context.Background()
+
+	calls := []struct {
+		op string
+		do func() error
+	}{
+		{"claim", func() error {
+			_, err := s.Claim(ctx, guardKey, idempotency.Fingerprint{}, time.Minute, time.Hour)
+			return err
+		}},
+		{"complete", func() error {
+			return s.Complete(ctx, guardKey, 7, idempotency.Answer{ResultCode: "SUCCESS", Outcome: idempotency.OutcomeAccepted, BackendStatus: 200}, time.Hour)
+		}},
+		{"release", func() error { return s.Release(ctx, guardKey, 7) }},
+		{"get", func() error { _, _, err := s.Get(ctx, guardKey); return err }},
+	}
+	for i, c := range calls {
+		began := time.Now()
+		err := c.do()
+		took := time.Since(began)
+		if err == nil || !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), c.op) {
+			t.Errorf("%s on a stalled store: %v, want a deadline error naming the call", c.op, err)
+		}
+		// Generous: the point is that it returns at all.
+		if took > 20*time.Second {
+			t.Errorf("%s took %s to give up", c.op, took)
+		}
+		if got := pool.busy.Load(); got != int64(i+1) {
+			t.Errorf("after %s: %d calls stranded, want %d", c.op, got, i+1)
+		}
+	}
+	// The storage answers again: the stranded calls end, nothing leaks.
+	close(st.stall)
+	waitUntil(t, "the stranded calls to end", func() bool { return pool.busy.Load() == 0 })
+	if _, err := s.Claim(ctx, guardKey, idempotency.Fingerprint{}, time.Minute, time.Hour); err != nil {
+		t.Fatalf("claim after the store recovered: %v", err)
+	}
+}
+
+func TestStoreCallsAreBoundedWhileStalled(t *testing.T) {
+	setStoreTimeout(t, 50*time.Millisecond)
+	prev := maxPendingStoreCalls
+	maxPendingStoreCalls = 3
+	t.Cleanup(func() { maxPendingStoreCalls = prev })
+	pool := freshWorkers(t)
+	st := &stallStore{stall: make(chan struct{})}
+	s := newGuardedStore(st)
+	ctx := context.Background()
+	before := runtime.NumGoroutine()
+
+	for range 3 {
+		if _, _, err := s.Get(ctx, guardKey); !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("stalled get: %v", err)
+		}
+	}
+	for range 20 {
+		_, _, err := s.Get(ctx, guardKey)
+		if !errors.Is(err, errStoreBusy) {
+			t.Fatalf("get with %d calls stranded: %v, want errStoreBusy", pool.busy.Load(), err)
+		}
+	}
+	if n := st.calls.Load(); n != 3 {
+		t.Errorf("the store saw %d calls, want 3 (the rest must not start a goroutine)", n)
+	}
+	if grew := runtime.NumGoroutine() - before; grew > 3+2 {
+		t.Errorf("%d more goroutines with 3 calls stranded", grew)
+	}
+	close(st.stall)
+	waitUntil(t, "the stranded calls to end", func() bool { return pool.busy.Load() == 0 })
+	if _, _, err := s.Get(ctx, guardKey); err != nil {
+		t.Fatalf("get after the store recovered: %v", err)
+	}
+	if n := pool.workers.Load(); n > 3 {
+		t.Errorf("%d workers, want at most 3", n)
+	}
+}
+
+func TestStoreCallsEndWithTheCallersContext(t *testing.T) {
+	st := &stallStore{stall: make(chan struct{})}
+	defer close(st.stall)
+	s := newGuardedStore(st)
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() { time.Sleep(20 * time.Millisecond); cancel() }()
+	if _, _, err := s.Get(ctx, guardKey); !errors.Is(err, context.Canceled) {
+		t.Fatalf("get with a cancelled context: %v, want context.Canceled", err)
+	}
+}
+
+func TestBrokenStoreIsReopened(t *testing.T) {
+	setStoreTimeout(t, 10*time.Second)
+	prevRetry := reopenRetry
+	reopenRetry = 10 * time.Millisecond
+	t.Cleanup(func() { reopenRetry = prevRetry })
+
+	broken := &stallStore{name: "first", closeGate: make(chan struct{})}
+	broken.panicking.Store(true)
+	fresh := &stallStore{name: "reopened"}
+	var opens atomic.Int64
+	prevOpen := openStore
+	openStore = func(dir string) (idempotency.Store, error) {
+		if opens.Add(1) < 3 {
+			return nil, errors.New("directory still unwritable")
+		}
+		return fresh, nil
+	}
+	t.Cleanup(func() { openStore = prevOpen })
+	s := newGuardedStore(broken)
+	ctx := context.Background()
+
+	// The panic becomes an error, not a dropped connection.
+	_, err := s.Claim(ctx, guardKey, idempotency.Fingerprint{}, time.Minute, time.Hour)
+	if err == nil || !strings.Contains(err.Error(), "the store failed") {
+		t.Fatalf("claim on a panicking store: %v", err)
+	}
+	// From now on nothing reaches the broken store.
+	seen := broken.calls.Load()
+	for range 5 {
+		if _, _, err := s.Get(ctx, guardKey); !errors.Is(err, errStoreBroken) {
+			t.Fatalf("get on a broken store: %v, want errStoreBroken", err)
+		}
+	}
+	if err := s.Scan(ctx, func(idempotency.Record) bool { return true }); !errors.Is(err, errStoreBroken) {
+		t.Fatalf("scan on a broken store: %v, want errStoreBroken", err)
+	}
+	if broken.calls.Load() != seen {
+		t.Error("calls reached the broken store")
+	}
+	// Closing the broken store waits (Badger waits for the directory); no
+	// reopen is tried meanwhile.
+	waitUntil(t, "Close of the broken store", func() bool { return broken.closeCalls.Load() == 1 })
+	time.Sleep(50 * time.Millisecond)
+	if opens.Load() != 0 {
+		t.Fatalf("reopened before the broken store was closed")
+	}
+	close(broken.closeGate)
+	waitUntil(t, "the store to be reopened", func() bool { _, err := s.current(); return err == nil })
+	if opens.Load() != 3 {
+		t.Errorf("opened %d times, want 3 (two failures, then success)", opens.Load())
+	}
+	if _, err := s.Claim(ctx, guardKey, idempotency.Fingerprint{}, time.Minute, time.Hour); err != nil {
+		t.Fatalf("claim after reopening: %v", err)
+	}
+	if fresh.calls.Load() != 1 {
+		t.Errorf("the reopened store saw %d calls, want 1", fresh.calls.Load())
+	}
+	if err := s.Destruct(); err != nil || !fresh.closed.Load() {
+		t.Errorf("Destruct: %v, reopened store closed: %v", err, fresh.closed.Load())
+	}
+}
+
+func TestDestructStopsReopening(t *testing.T) {
+	prevRetry := reopenRetry
+	reopenRetry = 10 * time.Millisecond
+	t.Cleanup(func() { reopenRetry = prevRetry })
+	var opens atomic.Int64
+	prevOpen := openStore
+	openStore = func(string) (idempotency.Store, error) {
+		opens.Add(1)
+		return nil, errors.New("directory still unwritable")
+	}
+	t.Cleanup(func() { openStore = prevOpen })
+
+	broken := &stallStore{}
+	broken.panicking.Store(true)
+	s := newGuardedStore(broken)
+	if _, _, err := s.Get(context.Background(), guardKey); err == nil {
+		t.Fatal("get on a panicking store succeeded")
+	}
+	waitUntil(t, "a reopen attempt", func() bool { return opens.Load() > 0 })
+	if err := s.Destruct(); err != nil {
+		t.Fatalf("Destruct of a broken store: %v", err)
+	}
+	time.Sleep(50 * time.Millisecond)
+	n := opens.Load()
+	time.Sleep(100 * time.Millisecond)
+	if opens.Load() != n {
+		t.Error("still reopening after Destruct")
+	}
+	if broken.closeCalls.Load() != 1 {
+		t.Errorf("the broken store was closed %d times, want 1", broken.closeCalls.Load())
+	}
+}
+
+func TestScanPassesOnTheCallbacksPanic(t *testing.T) {
+	st := &stallStore{}
+	s := newGuardedStore(st)
+	var once sync.Once
+	func() {
+		defer func() {
+			if p := recover(); p == nil || p != "from the callback" {
+				t.Errorf("recovered %v, want the callback's own panic", p)
+			}
+		}()
+		_ = s.Scan(context.Background(), func(idempotency.Record) bool {
+			once.Do(func() { panic("from the callback") })
+			return true
+		})
+	}()
+	if _, err := s.current(); err != nil {
+		t.Errorf("a panic in the callback broke the store: %v", err)
+	}
+}
