@@ -150,6 +150,7 @@ type backendMode struct {
 	Status int           // HTTP status to answer; 0 means 200
 	Delay  time.Duration // wait before answering
 	Hang   bool          // never answer (until the caller gives up or Release)
+	Hold   bool          // answer only after Release (or give up with the caller)
 }
 
 // delivery is one request as the stand-in received it.
@@ -232,15 +233,13 @@ func (b *ctlBackend) SetMode(m backendMode) {
 }
 
 // Release lets every hanging request return (with no answer written) and
-// makes later Hang requests return at once.
+// every held one be answered; later Hang and Hold requests wait for the next
+// Release.
 func (b *ctlBackend) Release() {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	select {
-	case <-b.release:
-	default:
-		close(b.release)
-	}
+	close(b.release)
+	b.release = make(chan struct{})
 }
 
 // InHandler is the number of requests the stand-in is holding right now.
@@ -272,12 +271,15 @@ func (b *ctlBackend) serve(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	if mode.Hang {
+	if mode.Hang || mode.Hold {
 		select {
 		case <-release:
 		case <-r.Context().Done():
+			return
 		}
-		return
+		if mode.Hang {
+			return
+		}
 	}
 	status := mode.Status
 	if status == 0 {
