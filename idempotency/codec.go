@@ -67,7 +67,7 @@ func decodeKey(b []byte) (Key, error) {
 	b = b[len(recordKeyPrefix):]
 	var fields [3]string
 	for i := range fields {
-		n, w := binary.Uvarint(b)
+		n, w := uvarint(b)
 		if w <= 0 || n > MaxKeyFieldLen || n > uint64(len(b)-w) {
 			return Key{}, fmt.Errorf("%w: bad key field length", ErrCorruptRecord)
 		}
@@ -176,7 +176,7 @@ func decodeValue(b []byte, r *Record) error {
 	default:
 		return fmt.Errorf("%w: unknown outcome code %d", ErrCorruptRecord, code)
 	}
-	status, n := binary.Uvarint(rest)
+	status, n := uvarint(rest)
 	if n <= 0 || status > 999 {
 		return fmt.Errorf("%w: bad backend status", ErrCorruptRecord)
 	}
@@ -199,9 +199,21 @@ func decodeValue(b []byte, r *Record) error {
 // readString reads a uvarint-length-prefixed string of at most max bytes and
 // returns it with the number of bytes consumed.
 func readString(b []byte, max int) (string, int, error) {
-	l, w := binary.Uvarint(b)
+	l, w := uvarint(b)
 	if w <= 0 || l > uint64(max) || l > uint64(len(b)-w) {
 		return "", 0, fmt.Errorf("%w: bad string length", ErrCorruptRecord)
 	}
 	return string(b[w : w+int(l)]), w + int(l), nil
+}
+
+// uvarint is binary.Uvarint that also refuses a value in more bytes than it
+// needs (such as c8 00 for 48): appendValue and appendKey never write one,
+// so it can only be corruption, and accepting it would let two byte strings
+// decode to the same record.
+func uvarint(b []byte) (uint64, int) {
+	v, w := binary.Uvarint(b)
+	if w > 1 && b[w-1] == 0 {
+		return 0, 0
+	}
+	return v, w
 }
