@@ -11,7 +11,7 @@
 #   bench/run.sh --long       build, then 1,000,000 notifications through b:
 #                             cost per notification and RSS at 10k, 100k, 1M
 #                             stored records
-#   bench/run.sh --profile    the rounds, then one profiled run of a and of b
+#   bench/run.sh --profile    the rounds, then one profiled run each of a, b and c
 #                             (CPU, heap and allocation profiles from Caddy's
 #                             /debug/pprof, saved under bench/out/profile-*)
 #   bench/run.sh -- <flags>   more loadgen flags (loadgen bench -h, loadgen long -h)

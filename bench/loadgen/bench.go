@@ -220,7 +220,7 @@ func cmdBench(args []string) error {
 	warmup := fs.Duration("warmup", time.Second, "warmup of each run (answers not counted)")
 	duration := fs.Duration("duration", 8*time.Second, "measured window of each run")
 	poolSize := fs.Int("pool", 200000, "pre-signed notifications (each b or c run needs one per request of warmup and window)")
-	profile := fs.Bool("profile", false, "after the rounds, one extra run of a and of b with the gateway's CPU, heap and allocation profiles saved under -out")
+	profile := fs.Bool("profile", false, "after the rounds, one extra run of each of a, b and c with the gateway's CPU, heap and allocation profiles saved under -out")
 	_ = fs.Parse(args)
 
 	e, err := setup(c, *poolSize)
@@ -253,7 +253,7 @@ func cmdBench(args []string) error {
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			return err
 		}
-		for _, m := range []mode{modePlain, modeSigned} {
+		for _, m := range []mode{modePlain, modeSigned, modeUnsigned} {
 			r, err := e.runOnce(m, 0, *warmup, *duration, dir)
 			if err != nil {
 				return err
