@@ -106,9 +106,19 @@
 // the timeouts above (the gateway then answers U, never S without a
 // record), and the client reconnects by itself when Redis returns: no
 // reopening. While dials fail, go-redis logs each failure through its
-// package-level logger (redis.SetLogger) on stderr unless the program sets
-// another one. Scan is bounded per round trip (Options.OperationTimeout),
-// not as a whole.
+// package-level logger (redis.SetLogger), by default on stderr in its own
+// format; RouteClientLog sends those lines to zap instead, without
+// passwords (Redact) and at most one line of a kind per ClientLogEvery.
+// Scan is bounded per round trip (Options.OperationTimeout), not as a
+// whole.
+//
+// Open needs the server: it fails when it cannot reach it. Its error wraps
+// idempotency.ErrInvalidArgument for bad options (Check finds those
+// without connecting) and ErrServerRefused when the server answered but
+// refused the configuration (wrong password, missing database, no
+// WAITAOF); any other error (refused or timed-out connection, a server
+// still loading) may pass by itself, and a caller that must start during
+// an outage can retry Open until it succeeds.
 //
 // # Durability
 //

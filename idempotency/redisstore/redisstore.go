@@ -172,6 +172,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	if opts.Client != nil {
 		s.client = opts.Client
 		s.addr = describeClient(opts.Client)
+		rememberClientSecrets(opts.Client)
 	} else {
 		ro, err := clientOptions(&opts)
 		if err != nil {
@@ -188,6 +189,51 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+// ErrServerRefused is wrapped by Open's error when the server answered but
+// refused the store's configuration: a wrong password or user, a database
+// number it does not have, missing permissions, WaitAOF on a server without
+// WAITAOF or without appendonly. Waiting does not help, unlike a server
+// that is unreachable, times out or is still loading its data (those errors
+// do not wrap it).
+var ErrServerRefused = errors.New("redisstore: the Redis server refused the configuration")
+
+// transientPrefixes are the server errors that say "not now" rather than
+// "not this configuration".
+var transientPrefixes = []string{"LOADING", "BUSY", "MASTERDOWN", "TRYAGAIN", "CLUSTERDOWN", "READONLY", "MAXCLIENTS", "ERR max number of clients"}
+
+// refused wraps err in ErrServerRefused when it is a server error reply
+// other than a transient one.
+func refused(err error) error {
+	var re redis.Error
+	if !errors.As(err, &re) {
+		return err
+	}
+	for _, p := range transientPrefixes {
+		if strings.HasPrefix(re.Error(), p) {
+			return err
+		}
+	}
+	return fmt.Errorf("%w: %w", ErrServerRefused, err)
+}
+
+// Check validates opts as Open does, without connecting, and returns the
+// description of the server that Open would reach (the form of
+// Store.Addr: address and database, never credentials). Errors wrap
+// idempotency.ErrInvalidArgument and never show the password.
+func Check(opts Options) (string, error) {
+	if err := validateOptions(&opts); err != nil {
+		return "", err
+	}
+	if opts.Client != nil {
+		return describeClient(opts.Client), nil
+	}
+	ro, err := clientOptions(&opts)
+	if err != nil {
+		return "", err
+	}
+	return describeOptions(ro), nil
 }
 
 // validateOptions checks opts and fills in the defaults that do not depend
@@ -235,6 +281,7 @@ func clientOptions(o *Options) (*redis.Options, error) {
 	if err != nil {
 		return nil, err
 	}
+	rememberSecret(ro.Password)
 	pick := func(field, fromURL, def time.Duration) time.Duration {
 		switch {
 		case field != 0:
@@ -326,17 +373,30 @@ func describeClient(c redis.UniversalClient) string {
 	return fmt.Sprintf("%T", c)
 }
 
+// rememberClientSecrets records the passwords of a client given in
+// Options.Client for Redact.
+func rememberClientSecrets(c redis.UniversalClient) {
+	switch c := c.(type) {
+	case *redis.Client:
+		rememberSecret(c.Options().Password)
+	case *redis.ClusterClient:
+		rememberSecret(c.Options().Password)
+	case *redis.Ring:
+		rememberSecret(c.Options().Password)
+	}
+}
+
 // check pings the server, loads the scripts, probes WAITAOF if asked to,
 // and logs what it can see of the server's persistence settings.
 func (s *Store) check(ctx context.Context, opts Options) error {
 	ctx, cancel := context.WithTimeout(ctx, s.opTimeout)
 	defer cancel()
 	if err := s.client.Ping(ctx).Err(); err != nil {
-		return fmt.Errorf("redisstore: cannot reach Redis at %s: %w", s.addr, err)
+		return fmt.Errorf("redisstore: cannot reach Redis at %s: %w", s.addr, refused(err))
 	}
 	for _, sc := range []*redis.Script{claimScript, completeScript, releaseScript, getScript} {
 		if err := sc.Load(ctx, s.client).Err(); err != nil {
-			return fmt.Errorf("redisstore: loading a script into Redis at %s: %w", s.addr, err)
+			return fmt.Errorf("redisstore: loading a script into Redis at %s: %w", s.addr, refused(err))
 		}
 	}
 	if opts.WaitAOF {
@@ -349,11 +409,11 @@ func (s *Store) check(ctx context.Context, opts Options) error {
 			msg := err.Error()
 			switch {
 			case strings.Contains(strings.ToLower(msg), "unknown command"):
-				return fmt.Errorf("redisstore: WaitAOF: Redis at %s has no WAITAOF command (it needs Redis 7.2 or later, or Valkey 7.2 or later): %w", s.addr, err)
+				return fmt.Errorf("redisstore: WaitAOF: Redis at %s has no WAITAOF command (it needs Redis 7.2 or later, or Valkey 7.2 or later): %w", s.addr, refused(err))
 			case strings.Contains(msg, "appendonly"):
-				return fmt.Errorf("redisstore: WaitAOF: Redis at %s has appendonly disabled: %w", s.addr, err)
+				return fmt.Errorf("redisstore: WaitAOF: Redis at %s has appendonly disabled: %w", s.addr, refused(err))
 			}
-			return fmt.Errorf("redisstore: WaitAOF: probing WAITAOF on Redis at %s: %w", s.addr, err)
+			return fmt.Errorf("redisstore: WaitAOF: probing WAITAOF on Redis at %s: %w", s.addr, refused(err))
 		}
 		s.enableWaitAOF(c, time.Duration(ms)*time.Millisecond)
 	}

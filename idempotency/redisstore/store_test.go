@@ -528,24 +528,25 @@ func TestOpenErrors(t *testing.T) {
 		opts    redisstore.Options
 		mention string // the error must contain it
 		invalid bool   // the error must wrap ErrInvalidArgument
+		refused bool   // the error must wrap ErrServerRefused
 	}{
-		{"unreachable", redisstore.Options{URL: "redis://:" + password + "@" + closed + "/0"}, closed, false},
-		{"wrong password", redisstore.Options{URL: "redis://:not-" + password + "@" + srv.Addr() + "/0"}, srv.Addr(), false},
-		{"no password", redisstore.Options{URL: "redis://" + srv.Addr() + "/0"}, srv.Addr(), false},
-		{"database out of range", redisstore.Options{URL: "redis://:" + password + "@" + srv.Addr() + "/99"}, srv.Addr() + " db 99", false},
-		{"URL does not parse", redisstore.Options{URL: "redis://user:" + password + "@host:port/0"}, "does not parse", true},
-		{"URL with a bad escape", redisstore.Options{URL: "redis://user:" + password + "%zz@host/0"}, "does not parse", true},
-		{"database not a number", redisstore.Options{URL: "redis://:" + password + "@" + srv.Addr() + "/abc"}, "database", true},
-		{"unknown URL option", redisstore.Options{URL: "redis://:" + password + "@" + srv.Addr() + "/0?colour=blue"}, "colour", true},
-		{"scheme", redisstore.Options{URL: "http://:" + password + "@" + srv.Addr()}, "scheme", true},
-		{"TLS config without rediss", redisstore.Options{URL: srv.URL(0), TLSConfig: &tls.Config{}}, "rediss", true},
-		{"no URL, no client", redisstore.Options{}, "required", true},
-		{"URL and client", redisstore.Options{URL: srv.URL(0), Client: srv.Client(0)}, "exclusive", true},
-		{"client and dial timeout", redisstore.Options{Client: srv.Client(0), DialTimeout: time.Second}, "on the client", true},
-		{"prefix too long", redisstore.Options{URL: srv.URL(0), Prefix: strings.Repeat("p", redisstore.MaxPrefixLen+1)}, "prefix", true},
-		{"negative timeout", redisstore.Options{URL: srv.URL(0), ReadTimeout: -time.Second}, "timeout", true},
-		{"max retries", redisstore.Options{URL: srv.URL(0), MaxRetries: -2}, "MaxRetries", true},
-		{"WAITAOF wait longer than a call", redisstore.Options{URL: srv.URL(0), WaitAOF: true, WaitAOFTimeout: 5 * time.Second}, "OperationTimeout", true},
+		{"unreachable", redisstore.Options{URL: "redis://:" + password + "@" + closed + "/0"}, closed, false, false},
+		{"wrong password", redisstore.Options{URL: "redis://:not-" + password + "@" + srv.Addr() + "/0"}, srv.Addr(), false, true},
+		{"no password", redisstore.Options{URL: "redis://" + srv.Addr() + "/0"}, srv.Addr(), false, true},
+		{"database out of range", redisstore.Options{URL: "redis://:" + password + "@" + srv.Addr() + "/99"}, srv.Addr() + " db 99", false, true},
+		{"URL does not parse", redisstore.Options{URL: "redis://user:" + password + "@host:port/0"}, "does not parse", true, false},
+		{"URL with a bad escape", redisstore.Options{URL: "redis://user:" + password + "%zz@host/0"}, "does not parse", true, false},
+		{"database not a number", redisstore.Options{URL: "redis://:" + password + "@" + srv.Addr() + "/abc"}, "database", true, false},
+		{"unknown URL option", redisstore.Options{URL: "redis://:" + password + "@" + srv.Addr() + "/0?colour=blue"}, "colour", true, false},
+		{"scheme", redisstore.Options{URL: "http://:" + password + "@" + srv.Addr()}, "scheme", true, false},
+		{"TLS config without rediss", redisstore.Options{URL: srv.URL(0), TLSConfig: &tls.Config{}}, "rediss", true, false},
+		{"no URL, no client", redisstore.Options{}, "required", true, false},
+		{"URL and client", redisstore.Options{URL: srv.URL(0), Client: srv.Client(0)}, "exclusive", true, false},
+		{"client and dial timeout", redisstore.Options{Client: srv.Client(0), DialTimeout: time.Second}, "on the client", true, false},
+		{"prefix too long", redisstore.Options{URL: srv.URL(0), Prefix: strings.Repeat("p", redisstore.MaxPrefixLen+1)}, "prefix", true, false},
+		{"negative timeout", redisstore.Options{URL: srv.URL(0), ReadTimeout: -time.Second}, "timeout", true, false},
+		{"max retries", redisstore.Options{URL: srv.URL(0), MaxRetries: -2}, "MaxRetries", true, false},
+		{"WAITAOF wait longer than a call", redisstore.Options{URL: srv.URL(0), WaitAOF: true, WaitAOFTimeout: 5 * time.Second}, "OperationTimeout", true, false},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			start := time.Now()
@@ -563,6 +564,20 @@ func TestOpenErrors(t *testing.T) {
 			}
 			if errors.Is(err, idempotency.ErrInvalidArgument) != c.invalid {
 				t.Errorf("errors.Is(err, ErrInvalidArgument) = %v, want %v", !c.invalid, c.invalid)
+			}
+			if errors.Is(err, redisstore.ErrServerRefused) != c.refused {
+				t.Errorf("errors.Is(err, ErrServerRefused) = %v, want %v", !c.refused, c.refused)
+			}
+			// Check finds the same option errors without connecting, and
+			// nothing wrong with options that only the server refuses.
+			addr, cerr := redisstore.Check(c.opts)
+			switch {
+			case c.invalid && (cerr == nil || cerr.Error() != err.Error()):
+				t.Errorf("Check = %v, want Open's error %v", cerr, err)
+			case !c.invalid && cerr != nil:
+				t.Errorf("Check = %v, want no error (only the server can refuse these)", cerr)
+			case !c.invalid && !strings.Contains(err.Error(), addr):
+				t.Errorf("Check names the server %q, Open's error does not: %v", addr, err)
 			}
 			if took := time.Since(start); took > 5*time.Second {
 				t.Errorf("Open took %v", took)
@@ -604,13 +619,13 @@ func TestWaitAOF(t *testing.T) {
 	ctx := t.Context()
 	if !aof.AtLeast(7, 2) {
 		_, err := redisstore.Open(ctx, redisstore.Options{URL: aof.URL(0), WaitAOF: true})
-		if err == nil || !strings.Contains(err.Error(), "WAITAOF") || !strings.Contains(err.Error(), "7.2") {
-			t.Fatalf("Open with WaitAOF on Redis %s = %v; want a refusal naming WAITAOF and 7.2", aof.Version(), err)
+		if err == nil || !strings.Contains(err.Error(), "WAITAOF") || !strings.Contains(err.Error(), "7.2") || !errors.Is(err, redisstore.ErrServerRefused) {
+			t.Fatalf("Open with WaitAOF on Redis %s = %v; want a refusal (ErrServerRefused) naming WAITAOF and 7.2", aof.Version(), err)
 		}
 		t.Logf("Redis %s: %v", aof.Version(), err)
 		t.Skipf("Redis %s has no WAITAOF: refusal checked; completion with WaitAOF needs Redis 7.2+ (set %s to such a server binary)", aof.Version(), redistest.BinaryEnv)
 	}
-	if _, err := redisstore.Open(ctx, redisstore.Options{URL: noAOF.URL(0), WaitAOF: true}); err == nil || !strings.Contains(err.Error(), "appendonly") {
+	if _, err := redisstore.Open(ctx, redisstore.Options{URL: noAOF.URL(0), WaitAOF: true}); err == nil || !strings.Contains(err.Error(), "appendonly") || !errors.Is(err, redisstore.ErrServerRefused) {
 		t.Errorf("Open with WaitAOF on a server without AOF = %v; want a refusal naming appendonly", err)
 	}
 	s := open(t, aof, redisstore.Options{WaitAOF: true})
