@@ -34,6 +34,21 @@ func TestSampleIsTheSeedFile(t *testing.T) {
 	}
 }
 
+// The copies operators use (examples/<api>.json, sent by
+// examples/send-sample.sh) are the same seed samples byte for byte.
+func TestExampleFilesAreTheSamples(t *testing.T) {
+	for _, name := range APINames() {
+		want, _ := Sample(name)
+		got, err := os.ReadFile(filepath.Join("..", "examples", name+".json"))
+		if err != nil {
+			t.Fatalf("examples/%s.json: %v", name, err)
+		}
+		if !bytes.Equal(got, want) {
+			t.Fatalf("examples/%s.json differs from the seed sample (notification/testdata)", name)
+		}
+	}
+}
+
 func TestSampleReturnsACopy(t *testing.T) {
 	a, _ := Sample("addPaymentMethod")
 	a[0] = 'X'
