@@ -13,7 +13,7 @@ import (
 
 // paymentMethodFields are the rules both seed APIs share (SPEC §2).
 var paymentMethodFields = []field{
-	{path: "requestId", need: always, min: 1, max: 64},
+	{path: "requestId", need: always, min: 1, max: 64, headerSafe: true},
 	{path: "referenceCustomerId", min: 1, max: 64},
 	{path: "referenceUserId", min: 1, max: 64},
 	{path: "paymentMethodDetail", object: true, need: always},
@@ -57,6 +57,12 @@ type field struct {
 	min, max int      // length bounds of a string in runes; max 0 means no bound
 	enum     []string // the values allowed, when not empty
 	foldCase bool     // compare with enum ignoring case
+	// headerSafe: the value travels in an HTTP header (the requestId
+	// becomes X-Dws-Request-Id), so it may hold no control character
+	// (U+0000–U+001F, U+007F), which no HTTP client sends, and no leading or
+	// trailing space or tab, which a header parser strips (the backend would
+	// see another requestId than the one deduplicated).
+	headerSafe bool
 }
 
 // presence says when a field must be present (non-null).
@@ -280,6 +286,16 @@ func (r *rule) checkString(v []byte) error {
 		return &FieldError{Path: r.path, Rule: "must be at least " + strconv.Itoa(r.min) + " characters"}
 	case r.max > 0 && n > r.max:
 		return &FieldError{Path: r.path, Rule: "must be at most " + strconv.Itoa(r.max) + " characters"}
+	}
+	if r.headerSafe {
+		for _, c := range v {
+			if c < 0x20 || c == 0x7f {
+				return &FieldError{Path: r.path, Rule: "must not contain control characters"}
+			}
+		}
+		if first, last := v[0], v[len(v)-1]; first == ' ' || last == ' ' {
+			return &FieldError{Path: r.path, Rule: "must not begin or end with a space"}
+		}
 	}
 	if len(r.enum) == 0 {
 		return nil

@@ -215,6 +215,13 @@ func TestValidateRejects(t *testing.T) {
 		{"requestId 65 ASCII", obj(str("requestId", strings.Repeat("S", 65)), cust, pmd), false, "requestId must be at most 64 characters"},
 		{"requestId 65 two-byte", obj(str("requestId", strings.Repeat("é", 65)), cust, pmd), false, "requestId must be at most 64 characters"},
 		{"requestId 65 escaped pairs", obj(str("requestId", strings.Repeat(`\ud83d\ude00`, 65)), cust, pmd), false, "requestId must be at most 64 characters"},
+		{"requestId escaped control", obj(str("requestId", `SECRET\u0001`), cust, pmd), false, "requestId must not contain control characters"},
+		{"requestId escaped tab", obj(str("requestId", `SE\tCRET`), cust, pmd), false, "requestId must not contain control characters"},
+		{"requestId escaped newline", obj(str("requestId", `SECRET\n`), cust, pmd), false, "requestId must not contain control characters"},
+		{"requestId DEL", obj(str("requestId", "SECRET\x7f"), cust, pmd), false, "requestId must not contain control characters"},
+		{"requestId leading space", obj(str("requestId", " SECRET"), cust, pmd), false, "requestId must not begin or end with a space"},
+		{"requestId trailing escaped space", obj(str("requestId", `SECRET\u0020`), cust, pmd), false, "requestId must not begin or end with a space"},
+		{"referenceCustomerId may hold a tab", obj(rid, str("referenceCustomerId", `SE\tCRET`), `"paymentMethodDetail":null`), false, "paymentMethodDetail is required"},
 
 		// referenceCustomerId / referenceUserId.
 		{"both references", obj(rid, cust, user, pmd), false, "referenceCustomerId and referenceUserId are mutually exclusive"},
@@ -299,7 +306,7 @@ func TestValidateAccepts(t *testing.T) {
 		{"requestId 64 ASCII", obj(str("requestId", strings.Repeat("S", 64)), cust, pmd), false, strings.Repeat("S", 64)},
 		{"requestId 64 two-byte", obj(str("requestId", strings.Repeat("é", 64)), cust, pmd), false, strings.Repeat("é", 64)},
 		{"requestId 64 escaped pairs", obj(str("requestId", strings.Repeat(`\ud83d\ude00`, 64)), cust, pmd), false, strings.Repeat("😀", 64)},
-		{"requestId escapes decoded", obj(str("requestId", `\u0041B\/C\"\\\n\u00e9`), cust, pmd), false, "AB/C\"\\\né"},
+		{"requestId escapes decoded", obj(str("requestId", `\u0041B\/C\"\\\u00e9`), cust, pmd), false, "AB/C\"\\é"},
 		{"requestId escaped key", obj(str(`\u0072equestId`, "SECRET-r"), cust, pmd), false, "SECRET-r"},
 		{"cardToken 2048 three-byte", obj(rid, cust, card(str("cardToken", strings.Repeat("€", 2048)))), false, "SECRET-r"},
 		{"customer id 64 four-byte", obj(rid, str("referenceCustomerId", strings.Repeat("😀", 64)), pmd), false, "SECRET-r"},
