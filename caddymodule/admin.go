@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"slices"
 	"strconv"
@@ -244,7 +245,7 @@ func (a *adminAPI) serveStats(w http.ResponseWriter, r *http.Request) error {
 	}
 	ans := StatsAnswer{Stores: []StoreStats{}}
 	for _, s := range pooledStores() {
-		st := StoreStats{Storage: s.dir}
+		st := StoreStats{Storage: s.name}
 		err := s.Scan(r.Context(), func(rec idempotency.Record) bool {
 			st.add(rec)
 			return true
@@ -341,7 +342,11 @@ func keyFilters(api, clientID string) (string, string, error) {
 }
 
 // pooledStores returns the stores of the running config (every storage
-// directory a dws_notify handler names), ordered by directory.
+// directory, and every Redis server, database and prefix, that a dws_notify
+// handler names), ordered by name. Pooled stores with the same name hold
+// the same records (handlers on one Redis and prefix with different client
+// settings, or an old and a new config during a reload), so only one of
+// them is returned, and no record is shown or counted twice.
 func pooledStores() []*sharedStore {
 	var stores []*sharedStore
 	storePool.Range(func(_, v any) bool {
@@ -350,14 +355,14 @@ func pooledStores() []*sharedStore {
 		}
 		return true
 	})
-	slices.SortFunc(stores, func(a, b *sharedStore) int { return strings.Compare(a.dir, b.dir) })
-	return stores
+	slices.SortFunc(stores, func(a, b *sharedStore) int { return strings.Compare(a.name, b.name) })
+	return slices.CompactFunc(stores, func(a, b *sharedStore) bool { return a.name == b.name })
 }
 
 // viewOf renders rec for the admin API, times in UTC.
 func viewOf(s *sharedStore, rec idempotency.Record, now time.Time) RecordView {
 	v := RecordView{
-		Storage:   s.dir,
+		Storage:   s.name,
 		ClientID:  rec.Key.ClientID,
 		API:       rec.Key.API,
 		RequestID: rec.Key.RequestID,
@@ -399,15 +404,21 @@ func writeJSON(w http.ResponseWriter, v any) error {
 
 // storeAPIError turns a store failure into an admin API error: 503 when the
 // store was closed meanwhile (a reload dropped its directory, or Caddy is
-// stopping), 500 otherwise.
+// stopping), is being reopened or reached, or its Redis server cannot be
+// reached; 500 otherwise.
 func storeAPIError(s *sharedStore, err error) error {
 	switch {
 	case errors.Is(err, idempotency.ErrClosed):
-		return apiError(http.StatusServiceUnavailable, "the dws_notify store at %s was closed while it was being read (a config reload or shutdown is in progress); try again", s.dir)
+		return apiError(http.StatusServiceUnavailable, "the dws_notify store at %s was closed while it was being read (a config reload or shutdown is in progress); try again", s.name)
+	case errors.Is(err, errStoreUnavailable), errors.Is(err, errStoreBroken):
+		return apiError(http.StatusServiceUnavailable, "the dws_notify store at %s cannot be read now: %v", s.name, err)
+	case errors.As(err, new(net.Error)):
+		// A Redis store whose server is down or unreachable.
+		return apiError(http.StatusServiceUnavailable, "the dws_notify store at %s is not reachable: %v", s.name, err)
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
-		return apiError(http.StatusServiceUnavailable, "reading the dws_notify store at %s was cut short: %v", s.dir, err)
+		return apiError(http.StatusServiceUnavailable, "reading the dws_notify store at %s was cut short: %v", s.name, err)
 	}
-	return apiError(http.StatusInternalServerError, "reading the dws_notify store at %s: %v", s.dir, err)
+	return apiError(http.StatusInternalServerError, "reading the dws_notify store at %s: %v", s.name, err)
 }
 
 // errNoStores is the answer of a lookup on a Caddy whose config has no
@@ -432,7 +443,7 @@ func filterText(api, clientID string) string {
 
 func storesText(stores []*sharedStore) string {
 	if len(stores) == 1 {
-		return "the store at " + stores[0].dir
+		return "the store at " + stores[0].name
 	}
 	return strconv.Itoa(len(stores)) + " stores"
 }

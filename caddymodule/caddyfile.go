@@ -37,6 +37,17 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //		merchant_private_key <key> [<key_version>]
 //		api <addPaymentMethod|removePaymentMethod> [<path>]
 //		storage <dir>
+//		store badger [<dir>]
+//		store redis <url> {
+//			password <password>
+//			prefix <prefix>
+//			dial_timeout <duration>
+//			read_timeout <duration>
+//			write_timeout <duration>
+//			operation_timeout <duration>
+//			pool_size <n>
+//			wait_aof [<timeout>]
+//		}
 //		retention <duration>
 //		request_time_tolerance <duration>|off
 //		max_body_size <size>
@@ -50,6 +61,14 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 // api and business_reject_status may be repeated. <key> is the key material
 // itself (bare Base64 DER or PEM) or a {file./path} / {env.NAME}
 // placeholder resolved at provision time. Every error names its line.
+//
+// The store is the embedded Badger database by default; storage <dir> is
+// the short form of store badger <dir> (both may be given if they name the
+// same directory). store redis shares the dedupe among every gateway that
+// names the same server, database and prefix; its URL (redis://,
+// rediss://, unix://, with password and database number), password and
+// prefix may be {env.*} / {file.*} placeholders, resolved at provision
+// time. Errors never quote the URL or the password.
 func (m *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // the directive name
 	if d.NextArg() {
@@ -150,6 +169,22 @@ func (m *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			m.Storage = d.Val()
 			if d.NextArg() {
 				return d.ArgErr()
+			}
+			if err := checkStorageAndStore(d, m, seen); err != nil {
+				return err
+			}
+
+		case "store":
+			if err := once(name); err != nil {
+				return err
+			}
+			sc, err := unmarshalStore(d)
+			if err != nil {
+				return err
+			}
+			m.Store = sc
+			if err := checkStorageAndStore(d, m, seen); err != nil {
+				return err
 			}
 
 		case "retention", "forward_timeout":
@@ -277,6 +312,28 @@ func (m *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			line = l
 		}
 		return errAt(directiveFile, line, "dws_notify: %v", err)
+	}
+	return nil
+}
+
+// checkStorageAndStore reports, at the line of whichever of storage and
+// store came second, a storage that contradicts the store: storage is the
+// short form of store badger <dir>, so with store redis, or store badger
+// naming another directory, it is an error.
+func checkStorageAndStore(d *caddyfile.Dispenser, m *Handler, seen map[string]int) error {
+	if m.Storage == "" || m.Store == nil {
+		return nil
+	}
+	storageLine, storeLine := seen["storage"], seen["store"]
+	other, otherLine := "store", storeLine
+	if storeLine > storageLine {
+		other, otherLine = "storage", storageLine
+	}
+	switch {
+	case m.Store.Backend == BackendRedis:
+		return errAt(d.File(), max(storageLine, storeLine), "dws_notify: storage %s (line %d) is the directory of the Badger store, but store redis (line %d) uses Redis: remove storage", m.Storage, storageLine, storeLine)
+	case m.Store.Dir != "" && !sameDir(m.Store.Dir, m.Storage):
+		return errAt(d.File(), max(storageLine, storeLine), "dws_notify: storage %s and store badger %s name different directories (%s is at line %d): storage is the short form of store badger <dir>; give one", m.Storage, m.Store.Dir, other, otherLine)
 	}
 	return nil
 }

@@ -74,10 +74,18 @@ type Handler struct {
 	// then answers on any path. Required.
 	API []APIConfig `json:"api,omitempty"`
 
-	// Storage is the directory of the embedded idempotency database.
-	// Default: the "dws_notify" folder in Caddy's data directory. All
-	// dws_notify handlers that name the same directory share one database.
+	// Storage is the directory of the embedded idempotency database
+	// (Badger). Default: the "dws_notify" folder in Caddy's data
+	// directory. All dws_notify handlers that name the same directory
+	// share one database. It is the short form of store with backend
+	// badger and this dir; it must be empty with backend redis.
 	Storage string `json:"storage,omitempty"`
+
+	// Store chooses the idempotency store: the embedded Badger database
+	// (the default, dedupe per gateway instance) or a Redis server shared
+	// by a fleet of gateways behind a load balancer (dedupe across all of
+	// them). Optional.
+	Store *StoreConfig `json:"store,omitempty"`
 
 	// Retention is how long a requestId is remembered after it was first
 	// claimed. It must be at least the Request-Time tolerance, so a replay
@@ -191,15 +199,15 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	}
 	h.metrics = registerMetrics(ctx.GetMetricsRegistry(), h.logger)
 
-	dir, err := storageDir(h.Storage)
+	spec, err := h.storeSpec()
 	if err != nil {
 		return err
 	}
-	store, err := acquireStore(dir)
+	store, err := acquire(spec)
 	if err != nil {
 		return err
 	}
-	h.store, h.storeKey = store, dir
+	h.store, h.storeKey = store, spec.key
 	return nil
 }
 

@@ -192,6 +192,8 @@ type gateway struct {
 // gatewayConfig describes the site block under test.
 type gatewayConfig struct {
 	storage  string // default: a fresh t.TempDir()
+	store    string // a store subdirective (e.g. "store redis ..."), replacing storage
+	globals  string // more global options
 	extra    string // more dws_notify subdirectives
 	before   string // directives placed in the site before dws_notify
 	upstream string // reverse_proxy target; "none" for no handler after dws_notify
@@ -212,6 +214,10 @@ func startGateway(t *testing.T, b *backend, cfg gatewayConfig) *gateway {
 	case b != nil:
 		upstream = "reverse_proxy " + b.addr()
 	}
+	storeLine := "storage " + cfg.storage
+	if cfg.store != "" {
+		storeLine = cfg.store
+	}
 	signing := ""
 	if cfg.sign {
 		signing = "merchant_private_key {file." + filepath.Join(k.dir, "merchant_private.pem") + "} 2"
@@ -222,6 +228,7 @@ func startGateway(t *testing.T, b *backend, cfg gatewayConfig) *gateway {
 	https_port 9443
 	grace_period 1ns
 	skip_install_trust
+	%s
 }
 http://localhost:9080 {
 	%s
@@ -231,13 +238,13 @@ http://localhost:9080 {
 		%s
 		api addPaymentMethod %s
 		api removePaymentMethod %s
-		storage %s
+		%s
 		forward_timeout 2s
 		%s
 	}
 	%s
 }
-`, cfg.before, testClientID, filepath.Join(k.dir, "dws_public.pem"), signing, addPath, removePath, cfg.storage, cfg.extra, upstream)
+`, cfg.globals, cfg.before, testClientID, filepath.Join(k.dir, "dws_public.pem"), signing, addPath, removePath, storeLine, cfg.extra, upstream)
 	tester := caddytest.NewTester(t)
 	tester.InitServer(config, "caddyfile")
 	// Unload the site before the test's directories are removed (cleanups

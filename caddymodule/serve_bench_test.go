@@ -117,7 +117,7 @@ func benchStore(b *testing.B) *sharedStore {
 	if err != nil {
 		b.Fatal(err)
 	}
-	return &sharedStore{Store: st, dir: dir, waiters: map[idempotency.Key]chan struct{}{}}
+	return &sharedStore{Store: st, name: dir, waiters: map[idempotency.Key]chan struct{}{}}
 }
 
 // benchHandler provisions a handler with the test keys, signing its

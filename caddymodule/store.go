@@ -9,16 +9,45 @@ import (
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
+	"go.uber.org/zap"
 
 	"github.com/dwsnotify/dws_notify/idempotency"
 )
 
-// storePool holds one open store per canonical storage directory. Caddy
-// provisions a new config before it cleans up the old one, and `caddy
-// validate` provisions too, so a database must never be opened per
-// Provision: every handler takes a reference here and gives it back in
-// Cleanup; the last one out closes the database.
+// storePool holds one open store per storage: a canonical Badger directory,
+// or a Redis server, database, key prefix and client settings (see
+// storeSpec). Caddy provisions a new config before it cleans up the old
+// one, and `caddy validate` provisions too, so a store must never be
+// opened per Provision: every handler takes a reference here and gives it
+// back in Cleanup; the last one out closes the store. A config reload that
+// keeps the storage therefore keeps the open database or the Redis
+// connections.
 var storePool = caddy.NewUsagePool()
+
+// storeSpec says which store a handler uses and how to open it.
+type storeSpec struct {
+	// key identifies the store in storePool: the canonical directory for
+	// Badger; for Redis "redis " and a hash of every setting that shapes
+	// the client (URL, password, prefix, timeouts, pool size, WAITAOF), so
+	// that the key holds no secret.
+	key string
+	// name describes the store in logs, errors and the admin API: the
+	// directory, or the Redis server, database and prefix (never the
+	// password). Stores with the same name hold the same records.
+	name string
+	// open opens the store (again).
+	open func(ctx context.Context) (idempotency.Store, error)
+	// retryable reports whether a failure of open may pass by itself (an
+	// unreachable server): the handler is then provisioned anyway, answers
+	// U, and the store is opened in the background. nil: every failure is
+	// a provisioning error (Badger).
+	retryable func(error) bool
+}
+
+// badgerSpec is the spec of the Badger store in the canonical directory dir.
+func badgerSpec(dir string) storeSpec {
+	return storeSpec{key: dir, name: dir, open: func(context.Context) (idempotency.Store, error) { return openStore(dir) }}
+}
 
 // sharedStore is the pooled value: the store plus the in-process registry
 // that lets concurrent duplicates wait for the first copy's outcome. Its
@@ -26,31 +55,65 @@ var storePool = caddy.NewUsagePool()
 // store (storeguard.go); Store is read and replaced under stateMu.
 type sharedStore struct {
 	idempotency.Store
-	dir string
+	name string                                               // see storeSpec.name
+	open func(ctx context.Context) (idempotency.Store, error) // see storeSpec.open
 
 	mu      sync.Mutex
 	waiters map[idempotency.Key]chan struct{}
 
 	stateMu   sync.Mutex
-	broken    bool // a store call panicked; the store is being reopened
-	destroyed bool // Destruct ran
+	down      error         // non-nil while there is no store to call: calls fail with it
+	destroyed bool          // Destruct ran
+	stop      chan struct{} // closed by Destruct: ends the opening loop
+	looping   chan struct{} // non-nil while an opening loop runs; closed when it ends
+}
+
+func newSharedStore(spec storeSpec, st idempotency.Store) *sharedStore {
+	return &sharedStore{
+		Store:   st,
+		name:    spec.name,
+		open:    spec.open,
+		waiters: map[idempotency.Key]chan struct{}{},
+		stop:    make(chan struct{}),
+	}
 }
 
 // Destruct closes the store when the last handler using it is cleaned up.
-// Requests still running then get idempotency.ErrClosed and answer U. A
-// broken store is closed by its reopening goroutine, which stops there.
+// Requests still running then get idempotency.ErrClosed and answer U. While
+// the store is being opened in the background (a broken Badger store being
+// reopened, or a Redis server not reachable yet), Destruct ends that loop;
+// it waits for a loop that is only connecting (it ends within moments),
+// so that nothing is left behind, but not for one closing a broken Badger
+// store, which may wait for its directory indefinitely.
 func (s *sharedStore) Destruct() error {
 	s.stateMu.Lock()
-	s.destroyed = true
-	st, broken := s.Store, s.broken
-	s.stateMu.Unlock()
-	if broken {
+	if s.destroyed {
+		s.stateMu.Unlock()
 		return nil
 	}
-	return st.Close()
+	s.destroyed = true
+	if s.stop != nil {
+		close(s.stop)
+	}
+	st, down, looping := s.Store, s.down, s.looping
+	s.stateMu.Unlock()
+	if down == nil {
+		return st.Close()
+	}
+	if looping != nil && !errors.Is(down, errStoreBroken) {
+		select {
+		case <-looping:
+		case <-time.After(destructWait):
+			caddy.Log().Named("dws_notify").Warn("the background connection attempt did not end in time", zap.String("store", s.name))
+		}
+	}
+	return nil
 }
 
-// openStore is how the pool opens a directory; tests may swap it.
+// destructWait bounds Destruct's wait for a connecting loop.
+const destructWait = 10 * time.Second
+
+// openStore is how the pool opens a Badger directory; tests may swap it.
 var openStore = func(dir string) (idempotency.Store, error) {
 	return idempotency.OpenBadger(idempotency.BadgerOptions{
 		Dir:    dir,
@@ -58,13 +121,31 @@ var openStore = func(dir string) (idempotency.Store, error) {
 	})
 }
 
+// acquireStore takes a reference to the Badger store in dir.
 func acquireStore(dir string) (*sharedStore, error) {
-	v, _, err := storePool.LoadOrNew(dir, func() (caddy.Destructor, error) {
-		st, err := openStore(dir)
-		if err != nil {
-			return nil, describeOpenError(dir, err)
+	return acquire(badgerSpec(dir))
+}
+
+// acquire takes a reference to the store of spec, opening it if no handler
+// holds it yet. When the store cannot be opened for a reason that may pass
+// (spec.retryable: Redis unreachable), the handler gets the store anyway,
+// its calls fail (U) until a background loop has opened it.
+func acquire(spec storeSpec) (*sharedStore, error) {
+	v, _, err := storePool.LoadOrNew(spec.key, func() (caddy.Destructor, error) {
+		st, err := spec.open(context.Background())
+		if err == nil {
+			return newSharedStore(spec, st), nil
 		}
-		return &sharedStore{Store: st, dir: dir, waiters: map[idempotency.Key]chan struct{}{}}, nil
+		if spec.retryable == nil || !spec.retryable(err) {
+			return nil, describeOpenError(spec, err)
+		}
+		s := newSharedStore(spec, nil)
+		s.down = fmt.Errorf("%w: %s: %w", errStoreUnavailable, spec.name, err)
+		s.looping = make(chan struct{})
+		caddy.Log().Named("dws_notify").Warn("the store is not reachable: notifications are answered U (DWS resends them) until it is; connecting in the background",
+			zap.String("store", spec.name), zap.Error(err))
+		go s.openLoop(nil, 2)
+		return s, nil
 	})
 	if err != nil {
 		return nil, err
@@ -72,17 +153,20 @@ func acquireStore(dir string) (*sharedStore, error) {
 	return v.(*sharedStore), nil
 }
 
-func releaseStore(dir string) error {
-	_, err := storePool.Delete(dir)
+func releaseStore(key string) error {
+	_, err := storePool.Delete(key)
 	return err
 }
 
 // describeOpenError turns Badger's directory-lock failure into advice.
-func describeOpenError(dir string, err error) error {
+func describeOpenError(spec storeSpec, err error) error {
 	if strings.Contains(err.Error(), "Cannot acquire directory lock") {
-		return fmt.Errorf("dws_notify: storage %s is locked by another process (a running Caddy?): to test a config on a live host use `caddy reload`, or point storage at another directory: %w", dir, err)
+		return fmt.Errorf("dws_notify: storage %s is locked by another process (a running Caddy?): to test a config on a live host use `caddy reload`, or point storage at another directory: %w", spec.name, err)
 	}
-	return fmt.Errorf("dws_notify: opening storage %s: %w", dir, err)
+	if spec.retryable != nil {
+		return fmt.Errorf("dws_notify: opening the store (%s): %w", spec.name, err)
+	}
+	return fmt.Errorf("dws_notify: opening storage %s: %w", spec.name, err)
 }
 
 // track registers an in-flight claim held by this process; the returned
@@ -141,6 +225,11 @@ func (s *sharedStore) awaitOutcome(ctx context.Context, key idempotency.Key, dea
 		}
 	}
 }
+
+// errStoreUnavailable is wrapped by the error of calls made while the store
+// has not been opened yet (Redis unreachable since the handler was
+// provisioned).
+var errStoreUnavailable = errors.New("dws_notify: the store is not reachable yet; connecting in the background")
 
 // errNoStore is reported when a request reaches a handler whose store
 // reference was already given back.

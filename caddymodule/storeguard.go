@@ -50,12 +50,14 @@ var (
 	errStoreBusy   = errors.New("dws_notify: too many store calls are waiting for the storage")
 )
 
-// current returns the store to call, or errStoreBroken.
+// current returns the store to call, or the reason there is none: the
+// store broke and is being reopened (errStoreBroken), or it has not been
+// reached yet (errStoreUnavailable).
 func (s *sharedStore) current() (idempotency.Store, error) {
 	s.stateMu.Lock()
 	defer s.stateMu.Unlock()
-	if s.broken {
-		return nil, errStoreBroken
+	if s.down != nil {
+		return nil, s.down
 	}
 	return s.Store, nil
 }
@@ -245,40 +247,73 @@ func (s *sharedStore) Scan(ctx context.Context, fn func(idempotency.Record) bool
 // it, once.
 func (s *sharedStore) markBroken(st idempotency.Store, cause error) {
 	s.stateMu.Lock()
-	if s.broken || s.Store != st {
+	if s.down != nil || s.destroyed || s.Store != st {
 		s.stateMu.Unlock()
 		return
 	}
-	s.broken = true
+	s.down = errStoreBroken
+	s.looping = make(chan struct{})
+	if s.stop == nil {
+		s.stop = make(chan struct{})
+	}
 	s.stateMu.Unlock()
 	caddy.Log().Named("dws_notify").Error("the store failed; notifications are answered U until it is reopened",
-		zap.String("storage", s.dir), zap.Error(cause))
-	go s.reopen(st)
+		zap.String("storage", s.name), zap.Error(cause))
+	go s.openLoop(st, 1)
 }
 
-// reopen closes the broken store and opens its directory again, retrying
-// until that works or the store is destroyed.
-func (s *sharedStore) reopen(old idempotency.Store) {
+// openLoop opens the store until that works or the store is destroyed,
+// then puts it in service. With old (a store that broke) it first closes
+// old, which for Badger waits until the directory is writable again.
+// first is the number of the first attempt: acquire made attempt 1 itself
+// when the store could not be reached at provisioning.
+func (s *sharedStore) openLoop(old idempotency.Store, first int) {
+	s.stateMu.Lock()
+	looping, stop := s.looping, s.stop
+	s.stateMu.Unlock()
+	defer close(looping)
 	log := caddy.Log().Named("dws_notify")
-	open, retry := openStore, reopenRetry
-	func() {
-		defer func() {
-			if p := recover(); p != nil {
-				log.Error("closing the failed store panicked", zap.String("storage", s.dir), zap.Any("panic", p))
+	retry := reopenRetry
+	reopening := old != nil
+	if reopening {
+		func() {
+			defer func() {
+				if p := recover(); p != nil {
+					log.Error("closing the failed store panicked", zap.String("storage", s.name), zap.Any("panic", p))
+				}
+			}()
+			if err := old.Close(); err != nil {
+				log.Warn("closing the failed store", zap.String("storage", s.name), zap.Error(err))
 			}
 		}()
-		if err := old.Close(); err != nil {
-			log.Warn("closing the failed store", zap.String("storage", s.dir), zap.Error(err))
+	}
+	open := s.open
+	if open == nil {
+		open = func(context.Context) (idempotency.Store, error) { return openStore(s.name) }
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		select {
+		case <-stop:
+			cancel()
+		case <-ctx.Done():
 		}
 	}()
-	for attempt := 1; ; attempt++ {
-		s.stateMu.Lock()
-		destroyed := s.destroyed
-		s.stateMu.Unlock()
-		if destroyed {
-			return
+	for attempt := first; ; attempt++ {
+		if attempt > 1 {
+			select {
+			case <-stop:
+				return
+			case <-time.After(retry):
+			}
 		}
-		st, err := open(s.dir)
+		select {
+		case <-stop:
+			return
+		default:
+		}
+		st, err := open(ctx)
 		if err == nil {
 			s.stateMu.Lock()
 			if s.destroyed {
@@ -286,14 +321,21 @@ func (s *sharedStore) reopen(old idempotency.Store) {
 				_ = st.Close()
 				return
 			}
-			s.Store, s.broken = st, false
+			s.Store, s.down = st, nil
 			s.stateMu.Unlock()
-			log.Info("the store was reopened; notifications are served again", zap.String("storage", s.dir), zap.Int("attempts", attempt))
+			if reopening {
+				log.Info("the store was reopened; notifications are served again", zap.String("storage", s.name), zap.Int("attempts", attempt))
+			} else {
+				log.Info("the store is reachable; notifications are served again", zap.String("store", s.name), zap.Int("attempts", attempt))
+			}
 			return
 		}
 		if attempt == 1 || attempt%60 == 0 {
-			log.Warn("reopening the failed store; retrying", zap.String("storage", s.dir), zap.Int("attempt", attempt), zap.Error(err))
+			if reopening {
+				log.Warn("reopening the failed store; retrying", zap.String("storage", s.name), zap.Int("attempt", attempt), zap.Error(err))
+			} else {
+				log.Warn("the store is still not reachable; notifications are answered U; retrying", zap.String("store", s.name), zap.Int("attempt", attempt), zap.Error(err))
+			}
 		}
-		time.Sleep(retry)
 	}
 }

@@ -77,7 +77,7 @@ func (s *stallStore) Close() error {
 }
 
 func newGuardedStore(st idempotency.Store) *sharedStore {
-	return &sharedStore{Store: st, dir: "/nonexistent/dws-guard-test", waiters: map[idempotency.Key]chan struct{}{}}
+	return &sharedStore{Store: st, name: "/nonexistent/dws-guard-test", waiters: map[idempotency.Key]chan struct{}{}}
 }
 
 func setStoreTimeout(t *testing.T, d time.Duration) {

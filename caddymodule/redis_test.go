@@ -1,0 +1,487 @@
+package caddymodule
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+
+	"github.com/dwsnotify/dws_notify/idempotency"
+	"github.com/dwsnotify/dws_notify/idempotency/redisstore"
+	"github.com/dwsnotify/dws_notify/idempotency/redisstore/redistest"
+)
+
+// These tests run the handler on a real redis-server (redistest: skipped
+// without one unless DWS_REQUIRE_REDIS=1). No log line, error or admin
+// answer may show redisSecret.
+const redisSecret = "redis-secret-9a7c"
+
+// redisStoreDirective is a store redis subdirective for srv's database 0
+// with prefix, the URL and password given as {env.*} placeholders (set
+// for the test).
+func redisStoreDirective(t *testing.T, srv *redistest.Server, prefix string, options ...string) string {
+	t.Setenv("DWS_TEST_REDIS_URL", "redis://"+srv.Addr()+"/0")
+	t.Setenv("DWS_TEST_REDIS_PASSWORD", redisSecret)
+	var b strings.Builder
+	b.WriteString("store redis {env.DWS_TEST_REDIS_URL} {\n\t\t\tpassword {env.DWS_TEST_REDIS_PASSWORD}\n\t\t\tprefix " + prefix + "\n")
+	for _, o := range options {
+		b.WriteString("\t\t\t" + o + "\n")
+	}
+	b.WriteString("\t\t}")
+	return b.String()
+}
+
+// redisName is how the store on srv's database 0 with prefix is named in
+// logs and the admin API.
+func redisName(srv *redistest.Server, prefix string) string {
+	return fmt.Sprintf("redis %s db 0 prefix %s", srv.Addr(), prefix)
+}
+
+// pooledByName returns the pooled stores named name and their pool keys.
+func pooledByName(name string) (stores []*sharedStore, keys []string) {
+	storePool.Range(func(k, v any) bool {
+		if s, ok := v.(*sharedStore); ok && s.name == name {
+			stores = append(stores, s)
+			keys = append(keys, k.(string))
+		}
+		return true
+	})
+	return stores, keys
+}
+
+// redisHandler is baseHandler on Redis instead of Badger.
+func redisHandler(t *testing.T, srv *redistest.Server, prefix string) *Handler {
+	h := baseHandler(t)
+	h.Storage = ""
+	h.Store = &StoreConfig{Backend: BackendRedis, URL: srv.URL(0), Prefix: prefix}
+	return h
+}
+
+// gatewayClients returns the ids of the connections the gateway's stores
+// hold on srv (client name dws_notify).
+func gatewayClients(t *testing.T, srv *redistest.Server) map[string]bool {
+	t.Helper()
+	list, err := srv.Client(0).ClientList(t.Context()).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := map[string]bool{}
+	for line := range strings.Lines(list) {
+		if !strings.Contains(line, " name="+redisstore.DefaultClientName+" ") {
+			continue
+		}
+		id, _, _ := strings.Cut(strings.TrimPrefix(line, "id="), " ")
+		ids[id] = true
+	}
+	return ids
+}
+
+// loops counts the running opening loops of pooled stores (the loop's
+// own frame, not the helper goroutine it starts).
+func loops() int { return goroutinesWith("caddymodule.(*sharedStore).openLoop(") }
+
+// goroutinesWith counts the goroutines whose stack mentions sub.
+func goroutinesWith(sub string) int {
+	buf := make([]byte, 8<<20)
+	buf = buf[:runtime.Stack(buf, true)]
+	n := 0
+	for g := range strings.SplitSeq(string(buf), "\n\n") {
+		if strings.Contains(g, sub) {
+			n++
+		}
+	}
+	return n
+}
+
+// TestRedisGateway: the in-process Caddy with store redis answers S,
+// replays duplicates, refuses conflicts, keeps its records in Redis under
+// the prefix, serves the admin API from Redis, answers U while Redis is
+// stopped and S again once it is back, without a reload; no log line
+// shows the password, and go-redis's own lines go to Caddy's log.
+func TestRedisGateway(t *testing.T) {
+	srv := redistest.Start(t, redistest.Config{Password: redisSecret, AppendOnly: true})
+	logFile := filepath.Join(t.TempDir(), "caddy.log")
+	const prefix = "gw:"
+	b := newBackend(t)
+	g := startGateway(t, b, gatewayConfig{
+		store:   redisStoreDirective(t, srv, prefix),
+		globals: "log {\n\t\toutput file " + logFile + "\n\t\tformat json\n\t\tlevel DEBUG\n\t}",
+	})
+	name := redisName(srv, prefix)
+
+	first := g.notice(addPath, addSample(t, "redis-1"))
+	g.send(first).expect(t, http.StatusOK, "S", "SUCCESS")
+	first.time = "" // DWS's resend, signed afresh
+	g.send(first).expect(t, http.StatusOK, "S", "SUCCESS")
+	changed := bytes.Replace(addSample(t, "redis-1"), []byte(`"300005538591"`), []byte(`"300005538592"`), 1)
+	g.send(g.notice(addPath, changed)).expect(t, http.StatusOK, "F", "REPEAT_REQ_INCONSISTENT")
+	b.status(http.StatusConflict)
+	g.send(g.notice(addPath, addSample(t, "redis-biz"))).expect(t, http.StatusOK, "S", "SUCCESS")
+	b.status(http.StatusOK)
+	if got := len(b.hits()); got != 2 {
+		t.Fatalf("backend got %d requests, want 2 (redis-1 once, redis-biz once)", got)
+	}
+
+	// The records are in Redis, under the prefix, where another gateway
+	// (here a store opened directly) finds them.
+	direct, err := redisstore.Open(t.Context(), redisstore.Options{URL: srv.URL(0), Prefix: prefix})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer direct.Close()
+	rec, found, err := direct.Get(t.Context(), keyOf("addPaymentMethod", "redis-1"))
+	if err != nil || !found || rec.State != idempotency.StateDone || rec.Answer.Outcome != idempotency.OutcomeAccepted || rec.Answer.BackendStatus != http.StatusOK {
+		t.Fatalf("record of redis-1 in Redis: %+v found=%v err=%v", rec, found, err)
+	}
+	if n, err := srv.Client(0).Exists(t.Context(), prefix+"r:"+testClientID+":addPaymentMethod:redis-1").Result(); err != nil || n != 1 {
+		t.Fatalf("key %sr:%s:addPaymentMethod:redis-1: exists %d (%v)", prefix, testClientID, n, err)
+	}
+
+	// The admin API reads the same records.
+	var ans RecordsAnswer
+	adminJSON(t, "/dws_notify/record?request_id=redis-1", 200, &ans)
+	if len(ans.Records) != 1 || ans.Records[0].Storage != name || ans.Records[0].Outcome != "accepted" {
+		t.Fatalf("admin record: %+v, want one accepted record in %s", ans.Records, name)
+	}
+	var stats StatsAnswer
+	adminJSON(t, "/dws_notify/stats", 200, &stats)
+	if len(stats.Stores) != 1 || stats.Stores[0].Storage != name || stats.Total != (OutcomeCounts{Accepted: 1, BusinessRejected: 1, Total: 2}) {
+		t.Fatalf("admin stats: %+v", stats)
+	}
+	var fu FollowUpAnswer
+	adminJSON(t, "/dws_notify/follow_up", 200, &fu)
+	if fu.Total != 1 || fu.Records[0].RequestID != "redis-biz" || fu.Records[0].BackendStatus != http.StatusConflict {
+		t.Fatalf("admin follow_up: %+v", fu)
+	}
+	out, err := runCLI(t, "inspect", "--request-id", "redis-1", "--address", adminAddress)
+	if err != nil || !strings.Contains(out, "  storage      "+name+"\n") {
+		t.Fatalf("inspect: %v\n%s", err, out)
+	}
+
+	// Redis stopped: U for new notifications and resends alike; nothing
+	// is forwarded without a claim; the admin API says why it cannot
+	// answer.
+	srv.Stop()
+	second := g.notice(addPath, addSample(t, "redis-2"))
+	g.send(second).expect(t, http.StatusOK, "U", "UNKNOWN_EXCEPTION")
+	first.time = ""
+	g.send(first).expect(t, http.StatusOK, "U", "UNKNOWN_EXCEPTION")
+	if got := len(b.hits()); got != 2 {
+		t.Fatalf("backend got %d requests while Redis was down, want none", got-2)
+	}
+	msg := adminError(t, "/dws_notify/stats", http.StatusServiceUnavailable)
+	if !strings.Contains(msg, "the dws_notify store at "+name+" is not reachable") || strings.Contains(msg, redisSecret) {
+		t.Errorf("admin stats while Redis is down: %q", msg)
+	}
+
+	// Redis back (same port, its append-only file): served again without
+	// a reload; the record from before the outage is still replayed.
+	srv.Restart()
+	var uAfter int
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		second.time = ""
+		a := g.send(second)
+		if a.result.ResultStatus == "S" {
+			break
+		}
+		uAfter++
+		if time.Now().After(deadline) {
+			t.Fatalf("still %s %s 10s after Redis came back", a.result.ResultStatus, a.result.ResultCode)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	first.time = ""
+	g.send(first).expect(t, http.StatusOK, "S", "SUCCESS")
+	if got := len(b.hits()); got != 3 {
+		t.Fatalf("backend got %d requests in all, want 3 (redis-1, redis-biz, redis-2, each once)", got)
+	}
+	t.Logf("after Redis came back: %d U before the first S", uAfter)
+	unloadConfig(t)
+
+	logs, err := os.ReadFile(logFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Contains(logs, []byte(redisSecret)) {
+		t.Error("Caddy's log shows the Redis password")
+	}
+	var goRedis, storeFailed int
+	for line := range strings.Lines(string(logs)) {
+		if strings.Contains(line, `"source":"go-redis"`) && strings.Contains(line, `"logger":"dws_notify.redis"`) {
+			goRedis++
+		}
+		if strings.Contains(line, `"msg":"dws notification"`) && strings.Contains(line, `"outcome":"store_failed"`) {
+			storeFailed++
+		}
+	}
+	if goRedis == 0 || storeFailed < 2 {
+		t.Errorf("Caddy's log has %d go-redis lines and %d store_failed notifications, want at least 1 and 2:\n%s", goRedis, storeFailed, logs)
+	}
+}
+
+// TestRedisReloadKeepsOneClient: a reload that keeps the store settings
+// keeps the pooled store and its connections; several handlers with the
+// same settings share it; a reload to another prefix opens a new store
+// and closes the old one's connections.
+func TestRedisReloadKeepsOneClient(t *testing.T) {
+	srv := redistest.Start(t, redistest.Config{Password: redisSecret})
+	b := newBackend(t)
+	const prefix = "reload:"
+	g := startGateway(t, b, gatewayConfig{store: redisStoreDirective(t, srv, prefix)})
+	n := g.notice(addPath, addSample(t, "reload-1"))
+	g.send(n).expect(t, http.StatusOK, "S", "SUCCESS")
+	stores, keys := pooledByName(redisName(srv, prefix))
+	if len(stores) != 1 {
+		t.Fatalf("%d pooled stores named %s, want 1", len(stores), redisName(srv, prefix))
+	}
+	before := gatewayClients(t, srv)
+	if len(before) == 0 {
+		t.Fatal("no connection named dws_notify on the server")
+	}
+
+	g = startGateway(t, b, gatewayConfig{store: redisStoreDirective(t, srv, prefix), extra: "retention 200h"})
+	n.time = ""
+	g.send(n).expect(t, http.StatusOK, "S", "SUCCESS")
+	again, _ := pooledByName(redisName(srv, prefix))
+	if len(again) != 1 || again[0] != stores[0] {
+		t.Fatal("the reload opened another store instead of keeping the pooled one")
+	}
+	if refs, ok := storePool.References(keys[0]); !ok || refs != 1 {
+		t.Errorf("references after the reload = %d (%v), want 1", refs, ok)
+	}
+	after := gatewayClients(t, srv)
+	for id := range before {
+		if !after[id] {
+			t.Errorf("connection %s was closed by the reload; %v before, %v after", id, before, after)
+		}
+	}
+	if len(b.hits()) != 1 {
+		t.Fatalf("backend got %d requests, want 1 (the resend after the reload is replayed)", len(b.hits()))
+	}
+
+	// Another prefix is another store; the old one is closed with the old
+	// config.
+	g = startGateway(t, b, gatewayConfig{store: redisStoreDirective(t, srv, "other:")})
+	g.send(g.notice(addPath, addSample(t, "reload-2"))).expect(t, http.StatusOK, "S", "SUCCESS")
+	if old, _ := pooledByName(redisName(srv, prefix)); len(old) != 0 {
+		t.Error("the store of the old prefix is still pooled")
+	}
+	now := gatewayClients(t, srv)
+	for id := range before {
+		if now[id] {
+			t.Errorf("connection %s of the old store is still open", id)
+		}
+	}
+	if len(now) == 0 {
+		t.Error("the new store has no connection")
+	}
+}
+
+// TestRedisUnreachableAtProvision: Redis down when the config is loaded is
+// not a provisioning error (a restart or reload during an outage must not
+// take the site down): the handler answers U and starts serving by
+// itself when Redis comes up. Cleanup leaves no goroutine behind.
+func TestRedisUnreachableAtProvision(t *testing.T) {
+	prevRetry := reopenRetry
+	reopenRetry = 50 * time.Millisecond
+	t.Cleanup(func() { reopenRetry = prevRetry })
+	srv := redistest.Start(t, redistest.Config{Password: redisSecret})
+	srv.Kill()
+
+	h := redisHandler(t, srv, "down:")
+	ctx := newContext(t)
+	if err := h.Provision(ctx); err != nil {
+		t.Fatalf("Provision with Redis down: %v", err)
+	}
+	if err := h.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	w, _ := serve(t, h, unitNotice(t, addPath, addSample(t, "down-1")), okBackend)
+	if !strings.Contains(w.Body.String(), `"resultStatus":"U"`) {
+		t.Fatalf("with Redis down: %s", w.Body)
+	}
+	if _, err := h.store.current(); !errors.Is(err, errStoreUnavailable) || strings.Contains(err.Error(), redisSecret) ||
+		!strings.Contains(err.Error(), srv.Addr()) {
+		t.Fatalf("store state with Redis down: %v", err)
+	}
+	if loops() != 1 {
+		t.Fatal("no background connection loop")
+	}
+
+	srv.Restart()
+	var answered string
+	waitUntil(t, "S after Redis came up", func() bool {
+		w, _ := serve(t, h, unitNotice(t, addPath, addSample(t, "down-1")), okBackend)
+		answered = w.Body.String()
+		return strings.Contains(answered, `"resultStatus":"S"`)
+	})
+	waitUntil(t, "the connection loop to end once connected", func() bool { return loops() == 0 })
+
+	// Down again at the next provisioning, and cleaned up before Redis
+	// returns: the loop ends with the store, nothing is left.
+	if err := h.Cleanup(); err != nil {
+		t.Fatal(err)
+	}
+	srv.Kill()
+	h2 := redisHandler(t, srv, "down:")
+	if err := h2.Provision(newContext(t)); err != nil {
+		t.Fatal(err)
+	}
+	if loops() != 1 {
+		t.Fatal("no background connection loop")
+	}
+	if err := h2.Cleanup(); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "the connection loop to end with the store", func() bool { return loops() == 0 })
+}
+
+// TestRedisRefusalIsAProvisioningError: a server that answers but refuses
+// the configuration (wrong password, no such database) will not change its
+// mind by waiting: Provision fails, naming the server, never the password.
+func TestRedisRefusalIsAProvisioningError(t *testing.T) {
+	srv := redistest.Start(t, redistest.Config{Password: redisSecret})
+	for _, c := range []struct{ name, url, want string }{
+		{"wrong password", "redis://:not-" + redisSecret + "@" + srv.Addr() + "/0", "WRONGPASS"},
+		{"no password", "redis://" + srv.Addr() + "/0", "NOAUTH"},
+		{"database out of range", "redis://:" + redisSecret + "@" + srv.Addr() + "/99", "DB index is out of range"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			h := baseHandler(t)
+			h.Storage, h.Store = "", &StoreConfig{Backend: BackendRedis, URL: c.url}
+			err := h.Provision(newContext(t))
+			defer func() { _ = h.Cleanup() }()
+			if err == nil || !errors.Is(err, redisstore.ErrServerRefused) || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), srv.Addr()) {
+				t.Fatalf("Provision = %v; want a refusal (%s) naming %s", err, c.want, srv.Addr())
+			}
+			if strings.Contains(err.Error(), redisSecret) {
+				t.Errorf("error shows the password: %v", err)
+			}
+		})
+	}
+}
+
+// TestRedisDuplicatesAcrossStores: two handlers whose stores are separate
+// (different client settings, as two gateway processes would be) share one
+// Redis and prefix. Concurrent duplicates spread over both reach the
+// backend once: the claim is atomic in Redis, and a duplicate whose first
+// copy is held by the other store polls Redis for the outcome.
+func TestRedisDuplicatesAcrossStores(t *testing.T) {
+	srv := redistest.Start(t, redistest.Config{})
+	a, b := redisHandler(t, srv, "fleet:"), redisHandler(t, srv, "fleet:")
+	b.Store.PoolSize = 7 // another client: another pooled store and waiter registry
+	provisioned(t, newContext(t), a)
+	provisioned(t, newContext(t), b)
+	if a.store == b.store {
+		t.Fatal("the two handlers share one pooled store; the test needs two")
+	}
+	var forwards atomic.Int64
+	slow := caddyhttp.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
+		forwards.Add(1)
+		time.Sleep(300 * time.Millisecond)
+		w.WriteHeader(http.StatusOK)
+		return nil
+	})
+	const copies = 30
+	body := addSample(t, "fleet-dup")
+	start := make(chan struct{})
+	answers := make([]string, copies)
+	var wg sync.WaitGroup
+	for i := range copies {
+		h := a
+		if i%2 == 1 {
+			h = b
+		}
+		n := unitNotice(t, addPath, body)
+		wg.Go(func() {
+			<-start
+			w, _ := serve(t, h, n, slow)
+			answers[i] = w.Body.String()
+		})
+	}
+	close(start)
+	wg.Wait()
+	if got := forwards.Load(); got != 1 {
+		t.Fatalf("backend got %d copies, want exactly 1", got)
+	}
+	for i, ans := range answers {
+		if !strings.Contains(ans, `"resultStatus":"S"`) {
+			t.Errorf("copy %d (handler %c): %s; the first copy finished in 300ms, so every duplicate should replay S", i, "ab"[i%2], ans)
+		}
+	}
+}
+
+// TestRedisValidateLeavesNothingBehind: `caddy validate` provisions and
+// cleans up; with a Redis store it must leave no connection and no
+// goroutine, whether Redis is up or down.
+func TestRedisValidateLeavesNothingBehind(t *testing.T) {
+	srv := redistest.Start(t, redistest.Config{Password: redisSecret})
+	k := keys(t)
+	config := func() *caddy.Config {
+		handler := map[string]any{
+			"handler":        "dws_notify",
+			"client_id":      []string{testClientID},
+			"dws_public_key": []map[string]any{{"key": "{file." + filepath.Join(k.dir, "dws_public.pem") + "}"}},
+			"api":            []map[string]any{{"name": "addPaymentMethod"}},
+			"store":          map[string]any{"backend": "redis", "url": srv.URL(0), "prefix": "validate:"},
+		}
+		raw, err := json.Marshal(map[string]any{"apps": map[string]any{"http": map[string]any{"servers": map[string]any{
+			"v": map[string]any{"listen": []string{"127.0.0.1:0"}, "routes": []any{map[string]any{"handle": []any{handler}}}},
+		}}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg := new(caddy.Config)
+		if err := json.Unmarshal(raw, cfg); err != nil {
+			t.Fatal(err)
+		}
+		return cfg
+	}
+	connections := func() string {
+		info, err := srv.Client(0).Info(t.Context(), "stats").Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for line := range strings.Lines(info) {
+			if v, ok := strings.CutPrefix(line, "total_connections_received:"); ok {
+				return strings.TrimSpace(v)
+			}
+		}
+		t.Fatal("no total_connections_received in INFO stats")
+		return ""
+	}
+	srv.Client(0).Ping(t.Context()) // the test's own connection, counted before
+	baseRedis := goroutinesWith("github.com/redis/go-redis/v9")
+	before := connections()
+	if err := caddy.Validate(config()); err != nil {
+		t.Fatalf("validate with Redis up: %v", err)
+	}
+	if connections() == before {
+		t.Fatal("validate did not connect to Redis: the test checks nothing")
+	}
+	waitUntil(t, "the validated config's connections to close", func() bool { return len(gatewayClients(t, srv)) == 0 })
+	waitUntil(t, "go-redis goroutines to end", func() bool { return goroutinesWith("github.com/redis/go-redis/v9") <= baseRedis })
+
+	srv.Kill()
+	if err := caddy.Validate(config()); err != nil {
+		t.Fatalf("validate with Redis down: %v (a Redis outage must not fail validation)", err)
+	}
+	waitUntil(t, "the connection loop to end after validate", func() bool { return loops() == 0 })
+	waitUntil(t, "go-redis goroutines to end", func() bool { return goroutinesWith("github.com/redis/go-redis/v9") <= baseRedis })
+	if _, keys := pooledByName(redisName(srv, "validate:")); len(keys) != 0 {
+		t.Error("validate left a pooled store")
+	}
+}
