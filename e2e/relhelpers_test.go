@@ -40,6 +40,7 @@ type relGateway struct {
 	SiteAddr       string
 	KeyPath        string // DWS public key, bare Base64 DER
 	Storage        string
+	Store          string // a store subdirective (e.g. store redis ...) used instead of storage
 	Backend        string // host:port
 	ForwardTimeout string // "" = the default (10s)
 	GracePeriod    string // "" = Caddy's default: no limit
@@ -58,6 +59,10 @@ func (g relGateway) Caddyfile() string {
 	if g.MaxBodySize != "" {
 		fmt.Fprintf(&opts, "\n\t\tmax_body_size %s", g.MaxBodySize)
 	}
+	storage := "storage " + g.Storage
+	if g.Store != "" {
+		storage = g.Store
+	}
 	comment := ""
 	if g.Comment != "" {
 		comment = "# " + g.Comment + "\n"
@@ -74,11 +79,11 @@ http://%s {
 		dws_public_key {file.%s} 1
 		api addPaymentMethod %s
 		api removePaymentMethod %s
-		storage %s%s
+		%s%s
 	}
 	reverse_proxy %s
 }
-`, comment, g.AdminAddr, globals.String(), g.SiteAddr, clientID, g.KeyPath, addURI, removeURI, g.Storage, opts.String(), g.Backend)
+`, comment, g.AdminAddr, globals.String(), g.SiteAddr, clientID, g.KeyPath, addURI, removeURI, storage, opts.String(), g.Backend)
 }
 
 // URL is the site's base URL.
