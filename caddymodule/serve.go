@@ -46,6 +46,7 @@ type exchange struct {
 	requestID  string
 	keyVersion int
 	verified   bool
+	bodyRead   bool // the request body was read to its end
 
 	status        int // HTTP status of the answer
 	code          notification.Code
@@ -70,12 +71,22 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 func (h *Handler) handle(x *exchange, r *http.Request, next caddyhttp.Handler) {
 	path, uri := originalTarget(r)
 	x.uri = uri
+	// A configured Client-Id is echoed (and the answer signed) on every
+	// answer, the early refusals included.
+	clientID, clientOK := singleHeader(r.Header, "Client-Id")
+	if clientOK && h.ring.HasClient(clientID) {
+		x.clientID = clientID
+	}
+	repl, _ := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
 	rt := h.routeFor(path)
 	if rt == nil {
 		x.reject(http.StatusNotFound, notification.ParamIllegal, "no notify API is served at this path")
 		return
 	}
 	x.api = rt.api
+	if repl != nil {
+		repl.Set("http.dws_notify.api", x.api.Name())
+	}
 	if r.Method != http.MethodPost {
 		x.reject(http.StatusMethodNotAllowed, notification.ParamIllegal, "method must be POST")
 		return
@@ -89,19 +100,21 @@ func (h *Handler) handle(x *exchange, r *http.Request, next caddyhttp.Handler) {
 		return
 	}
 
-	clientID, ok := singleHeader(r.Header, "Client-Id")
-	if !ok || !h.ring.HasClient(clientID) {
-		if ok {
-			x.clientID = clientID
+	if x.clientID == "" {
+		if clientOK {
+			x.clientID = clientID // echoed, never signed
 		}
 		x.reject(http.StatusOK, notification.AccessDenied, "Client-Id is not configured")
 		return
 	}
-	x.clientID = clientID
 
-	requestTime, ok := singleHeader(r.Header, "Request-Time")
-	if !ok {
+	requestTime, n := headerOnce(r.Header, "Request-Time")
+	switch {
+	case n == 0:
 		x.badSignature(signature.ErrMissing, "Request-Time header is missing")
+		return
+	case n > 1:
+		x.badSignature(signature.ErrMalformed, "Request-Time header appears more than once")
 		return
 	}
 	sentAt, err := signature.ParseRequestTime(requestTime)
@@ -109,9 +122,13 @@ func (h *Handler) handle(x *exchange, r *http.Request, next caddyhttp.Handler) {
 		x.badSignature(err, "Request-Time is malformed")
 		return
 	}
-	sig, ok := singleHeader(r.Header, "Signature")
-	if !ok {
+	sig, n := headerOnce(r.Header, "Signature")
+	switch {
+	case n == 0:
 		x.badSignature(signature.ErrMissing, "Signature header is missing")
+		return
+	case n > 1:
+		x.badSignature(signature.ErrMalformed, "Signature header appears more than once")
 		return
 	}
 
@@ -124,8 +141,9 @@ func (h *Handler) handle(x *exchange, r *http.Request, next caddyhttp.Handler) {
 		}
 		return
 	}
+	x.bodyRead = true
 
-	x.keyVersion, err = h.ring.Verify(clientID, x.uri, requestTime, body, sig)
+	x.keyVersion, err = h.ring.Verify(x.clientID, x.uri, requestTime, body, sig)
 	if err != nil {
 		x.badSignature(err, signatureMessage(err))
 		return
@@ -144,8 +162,7 @@ func (h *Handler) handle(x *exchange, r *http.Request, next caddyhttp.Handler) {
 		return
 	}
 	x.requestID = res.RequestID
-	if repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer); ok {
-		repl.Set("http.dws_notify.api", x.api.Name())
+	if repl != nil {
 		repl.Set("http.dws_notify.request_id", x.requestID)
 	}
 
@@ -184,7 +201,7 @@ func (h *Handler) dedupeAndForward(x *exchange, r *http.Request, next caddyhttp.
 	defer finish()
 
 	h.forward(x, r, next, body)
-	if x.backendStatus == 0 || (!isSuccess(x.backendStatus) && !h.business[x.backendStatus]) {
+	if x.backendStatus == 0 || (!isSuccess(x.backendStatus) && !h.isBusiness(x.backendStatus)) {
 		if err := h.store.Release(ctx, key, claim.Token); err != nil {
 			h.logger.Warn("releasing claim after a failed forward", zap.String("api", key.API), zap.String("request_id", key.RequestID), zap.Error(err))
 		}
@@ -283,7 +300,7 @@ func (h *Handler) forward(x *exchange, r *http.Request, next caddyhttp.Handler, 
 		x.fail(outcomeBackendFailed, fmt.Errorf("backend did not answer within %s", h.forwardLimit))
 	case rec.status == 0:
 		x.fail(outcomeBackendFailed, errors.New("no handler after dws_notify wrote a response"))
-	case isSuccess(rec.status) || h.business[rec.status]:
+	case isSuccess(rec.status) || h.isBusiness(rec.status):
 		// completed by the caller
 	default:
 		x.fail(outcomeBackendFailed, fmt.Errorf("backend answered HTTP %d", rec.status))
@@ -379,14 +396,39 @@ func requestURI(requestURI string, u *url.URL) string {
 // singleHeader returns the header's value when it is present exactly once
 // and not empty.
 func singleHeader(h http.Header, name string) (string, bool) {
+	v, n := headerOnce(h, name)
+	return v, n == 1
+}
+
+// headerOnce returns how many times the header is present with a non-empty
+// value, and that value when it is present exactly once.
+func headerOnce(h http.Header, name string) (string, int) {
 	v := h.Values(name)
-	if len(v) != 1 || v[0] == "" {
-		return "", false
+	n := 0
+	for _, s := range v {
+		if s != "" {
+			n++
+		}
 	}
-	return v[0], true
+	if n != 1 {
+		return "", n
+	}
+	for _, s := range v {
+		if s != "" {
+			return s, 1
+		}
+	}
+	return "", 0
 }
 
 func isSuccess(status int) bool { return status >= 200 && status < 300 }
+
+// isBusiness reports whether the backend's status is a configured business
+// refusal. The status comes from the upstream, which may send any three-digit
+// code, so it is bounds-checked.
+func (h *Handler) isBusiness(status int) bool {
+	return status >= 0 && status < len(h.business) && h.business[status]
+}
 
 // signatureMessage is the envelope message for a signature failure; it
 // never contains the signature value.
@@ -471,6 +513,15 @@ func (h *Handler) answer(w http.ResponseWriter, r *http.Request, x *exchange) {
 	hdr.Set("Content-Length", strconv.Itoa(len(body)))
 	if x.status == http.StatusMethodNotAllowed {
 		hdr.Set("Allow", http.MethodPost)
+	}
+	// Go's server closes the connection when a request's body was not read
+	// and the client waits for "100 Continue", but it cannot tell once Caddy
+	// has wrapped the body; it then tries to drain a body the client never
+	// sends, and the answer reaches nobody until the read times out. So an
+	// answer given without reading the body closes the connection itself
+	// (HTTP/1 only: on HTTP/2 the header would tear down every stream).
+	if !x.bodyRead && r.ContentLength != 0 && r.ProtoMajor == 1 {
+		hdr.Set("Connection", "close")
 	}
 	now := h.clock()
 	respTime := responseTimes.format(now)
