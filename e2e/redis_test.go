@@ -453,3 +453,75 @@ func resendUntilS(t *testing.T, f *redisFleet, items []notif, timeout time.Durat
 		time.Sleep(time.Second)
 	}
 }
+
+// TestRedisDownAtStart: a gateway started (or validated) while its Redis
+// is down still starts, so a restart or reload during a Redis outage does
+// not take the site down: `caddy validate` passes with a warning,
+// `caddy run` comes up and answers U, and once redis-server is started
+// the gateway answers S without being restarted. A wrong password, by
+// contrast, is refused by the server: validate fails, naming the server,
+// never the password.
+func TestRedisDownAtStart(t *testing.T) {
+	bin := caddyBin(t)
+	srv := redistest.Start(t, redistest.Config{AppendOnly: true, Password: e2eRedisPassword})
+	srv.Stop()
+	t.Setenv("DWS_E2E_REDIS_URL", "redis://"+srv.Addr()+"/0")
+	t.Setenv("DWS_E2E_REDIS_PASSWORD", e2eRedisPassword)
+	be := newCtlBackend(t)
+	sb := newSandbox(t)
+	g, key := newRelGateway(t, sb, be.Addr)
+	g.Store = "store redis {env.DWS_E2E_REDIS_URL} {\n\t\t\tpassword {env.DWS_E2E_REDIS_PASSWORD}\n\t\t\tprefix " + fleetPrefix + "\n\t\t}"
+	cfg := sb.writeFile(t, "Caddyfile.redis", []byte(g.Caddyfile()))
+
+	out, err := runCaddy(t, bin, sb, "validate", "--config", cfg, "--adapter", "caddyfile")
+	if err != nil || !strings.Contains(out, "Valid configuration") || !strings.Contains(out, "the store is not reachable") {
+		t.Fatalf("caddy validate with Redis down: %v\n%s", err, out)
+	}
+	if strings.Contains(out, e2eRedisPassword) {
+		t.Error("caddy validate's output shows the Redis password")
+	}
+
+	proc := startCaddy(t, bin, sb, g.Caddyfile(), g.AdminAddr, g.URL()+"/")
+	lc := newLoadClient(g.URL(), key.Private)
+	n := addNotif(t, "down-at-start")
+	if a := lc.Send(t, n); !a.Answered || a.Result != "U" {
+		t.Fatalf("with Redis down since the start: %s, want U", a)
+	}
+	if be.Count() != 0 {
+		t.Fatal("forwarded without a claim")
+	}
+	srv.Restart()
+	began := time.Now()
+	var uAfter int
+	for {
+		a := lc.Send(t, n)
+		if a.Answered && a.Result == "S" {
+			break
+		}
+		uAfter++
+		if time.Since(began) > 15*time.Second {
+			t.Fatalf("still %s 15s after Redis came up", a)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	servedAfter := time.Since(began)
+	if be.Count() != 1 {
+		t.Errorf("backend received %d, want 1", be.Count())
+	}
+	if proc.Exited() || strings.Contains(proc.Output(), e2eRedisPassword) {
+		t.Errorf("gateway exited (%v) or showed the password", proc.Exited())
+	}
+	checkNoPanic(t, "gateway", proc.Output())
+	if !strings.Contains(proc.Output(), "the store is reachable; notifications are served again") {
+		t.Error("the gateway did not log that the store became reachable")
+	}
+
+	// Refused, not unreachable: a provisioning error.
+	t.Setenv("DWS_E2E_REDIS_PASSWORD", "not-"+e2eRedisPassword)
+	out, err = runCaddy(t, bin, sb, "validate", "--config", cfg, "--adapter", "caddyfile")
+	if err == nil || !strings.Contains(out, "WRONGPASS") || !strings.Contains(out, srv.Addr()) || strings.Contains(out, e2eRedisPassword) {
+		t.Errorf("caddy validate with a wrong password: %v\n%s", err, out)
+	}
+	t.Logf("figures: Redis down at start: caddy validate passed with a warning, caddy run came up and answered U; redis-server started: S %s later (%d U in between), without restarting the gateway; a wrong password fails validate (WRONGPASS)",
+		servedAfter.Round(time.Millisecond), uAfter)
+}
