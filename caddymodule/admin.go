@@ -355,7 +355,21 @@ func pooledStores() []*sharedStore {
 		}
 		return true
 	})
-	slices.SortFunc(stores, func(a, b *sharedStore) int { return strings.Compare(a.name, b.name) })
+	// Of stores with one name, keep one that can be read now, if any.
+	slices.SortFunc(stores, func(a, b *sharedStore) int {
+		if c := strings.Compare(a.name, b.name); c != 0 {
+			return c
+		}
+		_, errA := a.current()
+		_, errB := b.current()
+		switch {
+		case errA == nil && errB != nil:
+			return -1
+		case errA != nil && errB == nil:
+			return 1
+		}
+		return 0
+	})
 	return slices.CompactFunc(stores, func(a, b *sharedStore) bool { return a.name == b.name })
 }
 

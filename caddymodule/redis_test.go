@@ -485,3 +485,35 @@ func TestRedisValidateLeavesNothingBehind(t *testing.T) {
 		t.Error("validate left a pooled store")
 	}
 }
+
+// TestRedisAdminListsSharedRecordsOnce: two pooled stores on one Redis and
+// prefix (here with different pool sizes) hold the same records; the
+// admin API shows and counts each record once.
+func TestRedisAdminListsSharedRecordsOnce(t *testing.T) {
+	srv := redistest.Start(t, redistest.Config{Password: redisSecret})
+	const prefix = "admin-once:"
+	g := startGateway(t, newBackend(t), gatewayConfig{store: redisStoreDirective(t, srv, prefix)})
+	g.send(g.notice(addPath, addSample(t, "once-1"))).expect(t, http.StatusOK, "S", "SUCCESS")
+
+	spec, err := redisSpec(&StoreConfig{Backend: BackendRedis, URL: srv.URL(0), Prefix: prefix, PoolSize: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := acquire(spec); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = releaseStore(spec.key) })
+	if stores, _ := pooledByName(redisName(srv, prefix)); len(stores) != 2 {
+		t.Fatalf("%d pooled stores named %s, want 2", len(stores), redisName(srv, prefix))
+	}
+	var stats StatsAnswer
+	adminJSON(t, "/dws_notify/stats", 200, &stats)
+	if len(stats.Stores) != 1 || stats.Total != (OutcomeCounts{Accepted: 1, Total: 1}) {
+		t.Fatalf("stats = %+v, want one store with one record", stats)
+	}
+	var ans RecordsAnswer
+	adminJSON(t, "/dws_notify/record?request_id=once-1", 200, &ans)
+	if len(ans.Records) != 1 {
+		t.Fatalf("records = %+v, want one", ans.Records)
+	}
+}
