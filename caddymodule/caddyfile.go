@@ -313,6 +313,19 @@ func (m *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		}
 		return errAt(directiveFile, line, "dws_notify: %v", err)
 	}
+	forward := DefaultForwardTimeout
+	if m.ForwardTimeout > 0 {
+		forward = time.Duration(m.ForwardTimeout)
+	}
+	if err := checkLease(retention, forward); err != nil {
+		line := directiveLine
+		if l, ok := seen["retention"]; ok {
+			line = l
+		} else if l, ok := seen["forward_timeout"]; ok {
+			line = l
+		}
+		return errAt(directiveFile, line, "dws_notify: %v", err)
+	}
 	return nil
 }
 

@@ -102,6 +102,8 @@ func TestUnmarshalCaddyfileErrors(t *testing.T) {
 		{"zero retention", head + "\tretention 0s\n}", "retention must be positive, at Testfile:5"},
 		{"retention below tolerance", head + "\tretention 24h\n}", "retention 24h0m0s is shorter than request_time_tolerance 48h0m0s"},
 		{"retention below explicit tolerance", head + "\trequest_time_tolerance 72h\n\tretention 60h\n}", "at Testfile:6"},
+		{"retention below the lease", head + "\trequest_time_tolerance off\n\tretention 3s\n}", "retention 3s is shorter than the claim lease 25s (2 × forward_timeout 10s + 5s): a record must outlive the forward it guards; make retention at least 25s or forward_timeout shorter, at Testfile:6"},
+		{"forward_timeout beyond retention", head + "\tforward_timeout 100h\n}", "retention 168h0m0s is shorter than the claim lease 200h0m5s (2 × forward_timeout 100h0m0s + 5s): a record must outlive the forward it guards; make retention at least 200h0m5s or forward_timeout shorter, at Testfile:5"},
 		{"bad tolerance", head + "\trequest_time_tolerance never\n}", `request_time_tolerance: "never" is neither a duration nor off, at Testfile:5`},
 		{"negative tolerance", head + "\trequest_time_tolerance -1h\n}", "must be positive (use off to disable the check)"},
 		{"bad size", head + "\tmax_body_size lots\n}", `max_body_size: "lots" is not a size`},

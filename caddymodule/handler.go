@@ -89,7 +89,9 @@ type Handler struct {
 
 	// Retention is how long a requestId is remembered after it was first
 	// claimed. It must be at least the Request-Time tolerance, so a replay
-	// is either deduplicated or rejected as stale. Default: 168h.
+	// is either deduplicated or rejected as stale, and at least the claim
+	// lease (2 × forward_timeout + 5s), so a record outlives the forward it
+	// guards. Default: 168h.
 	Retention caddy.Duration `json:"retention,omitempty"`
 
 	// RequestTimeTolerance is the largest accepted distance between the
@@ -258,6 +260,9 @@ func (h *Handler) provisionSettings() error {
 		return errors.New("dws_notify: forward_timeout must be positive")
 	}
 	h.lease = leaseFor(h.forwardLimit)
+	if err := checkLease(h.retention, h.forwardLimit); err != nil {
+		return fmt.Errorf("dws_notify: %w", err)
+	}
 
 	statuses := h.BusinessRejectStatus
 	if statuses == nil {
@@ -444,6 +449,17 @@ func checkRetention(retention, tolerance time.Duration) error {
 	if tolerance > 0 && retention < tolerance {
 		return fmt.Errorf("retention %s is shorter than request_time_tolerance %s: a notification replayed after its record expired but inside the tolerance would be forwarded again; make retention at least the tolerance",
 			retention, tolerance)
+	}
+	return nil
+}
+
+// checkLease refuses a retention shorter than the claim lease: the store
+// would refuse every claim (a record must outlive the lease that guards its
+// forward), so every notification would be answered U.
+func checkLease(retention, forward time.Duration) error {
+	if lease := leaseFor(forward); retention < lease {
+		return fmt.Errorf("retention %s is shorter than the claim lease %s (2 × forward_timeout %s + 5s): a record must outlive the forward it guards; make retention at least %s or forward_timeout shorter",
+			retention, lease, forward, lease)
 	}
 	return nil
 }

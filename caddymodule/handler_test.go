@@ -107,6 +107,8 @@ func TestProvisionErrors(t *testing.T) {
 		{"api without path", func(h *Handler) { h.API[1].Path = "" }, "needs a path when more than one api is configured"},
 		{"retention below tolerance", func(h *Handler) { h.Retention = caddy.Duration(24 * time.Hour) },
 			"retention 24h0m0s is shorter than request_time_tolerance 48h0m0s"},
+		{"retention below the lease", func(h *Handler) { h.RequestTimeTolerance = "off"; h.Retention = caddy.Duration(3 * time.Second) },
+			"retention 3s is shorter than the claim lease 25s"},
 		{"tolerance garbage", func(h *Handler) { h.RequestTimeTolerance = "soon" }, "request_time_tolerance"},
 		{"body size", func(h *Handler) { h.MaxBodySize = 1 << 30 }, "max_body_size must be between"},
 		{"negative forward timeout", func(h *Handler) { h.ForwardTimeout = caddy.Duration(-time.Second) }, "forward_timeout must be positive"},

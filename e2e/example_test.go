@@ -288,6 +288,11 @@ func TestExampleWalkthrough(t *testing.T) {
 			t.Errorf("the stand-in backend's access log never shows %s", h)
 		}
 	}
+	// The example's access logs drop both Signature headers: no signature
+	// value may appear anywhere in Caddy's output.
+	if strings.Contains(proc.Output(), "signature=") {
+		t.Errorf("a signature value appears in Caddy's output (access log filter?)")
+	}
 	if strings.Contains(proc.Output(), "panic") {
 		t.Errorf("caddy output mentions a panic")
 	}
