@@ -417,8 +417,10 @@ func unmarshalStore(d *caddyfile.Dispenser) (*StoreConfig, error) {
 			return nil, err
 		}
 	}
+	// Errors about the settings together, and about the URL, are
+	// reported at the store line.
 	if err := c.checkRedisSettings(); err != nil {
-		return nil, d.Errf("store redis: %v", err)
+		return nil, errAt(d.File(), line, "store redis: %v", err)
 	}
 	// A URL without placeholders is checked now; one with placeholders
 	// when the config is provisioned.
@@ -427,12 +429,14 @@ func unmarshalStore(d *caddyfile.Dispenser) (*StoreConfig, error) {
 		if c.Password != "" && !strings.Contains(c.Password, "{") {
 			var err error
 			if u, err = withPassword(u, c.Password); err != nil {
-				return nil, d.Errf("store redis: %v", err)
+				return nil, errAt(d.File(), line, "store redis: %v", err)
 			}
 		}
 		if _, err := redisstore.Check(redisstore.Options{URL: u, Prefix: c.Prefix}); err != nil {
-			return nil, d.Errf("store redis: %v", err)
+			return nil, errAt(d.File(), line, "store redis: %v", err)
 		}
+	} else if len(c.Prefix) > redisstore.MaxPrefixLen {
+		return nil, errAt(d.File(), line, "store redis: prefix longer than %d bytes", redisstore.MaxPrefixLen)
 	}
 	return c, nil
 }
