@@ -104,6 +104,14 @@ func outcomes(p *caddyProc, id string) map[string]int {
 	return m
 }
 
+func total(m map[string]int) int {
+	n := 0
+	for _, v := range m {
+		n += v
+	}
+	return n
+}
+
 // TestRedisFleetDuplicates (issue 9: two gateways sharing one Redis, 50
 // concurrent duplicates spread over both: exactly one forward). Two
 // gateway processes share one redis-server and one backend. Fifty copies
@@ -164,7 +172,12 @@ func TestRedisFleetDuplicates(t *testing.T) {
 				t.Fatalf("backend received %d copies of %s, want exactly 1", len(ds), n.ID)
 			}
 			checkDeliveries(t, ds, notifMap([]notif{n}))
-			logs := [2]map[string]int{outcomes(f.procs[0], n.ID), outcomes(f.procs[1], n.ID)}
+			// A gateway logs each notification just after answering it.
+			var logs [2]map[string]int
+			waitFor(t, 10*time.Second, "a log line for every copy", func() bool {
+				logs = [2]map[string]int{outcomes(f.procs[0], n.ID), outcomes(f.procs[1], n.ID)}
+				return total(logs[0]) == copies/2 && total(logs[1]) == copies/2
+			})
 			forwarder := -1
 			for g := range 2 {
 				if logs[g]["forwarded"]+logs[g]["business_rejected"] > 0 {

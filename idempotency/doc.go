@@ -1,6 +1,9 @@
 // Package idempotency deduplicates DWS notifications by (Client-Id, API,
 // requestId): the Store interface and its implementation on an embedded
-// Badger v4 database. It does not import Caddy.
+// Badger v4 database, which dedupes per gateway instance. The
+// implementation on Redis or Valkey, for fleets of gateways that dedupe
+// together, is the subpackage redisstore; both pass the conformance suite
+// in storetest. It does not import Caddy.
 //
 // # Semantics
 //
