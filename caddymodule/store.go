@@ -140,7 +140,7 @@ func acquire(spec storeSpec) (*sharedStore, error) {
 			return nil, describeOpenError(spec, err)
 		}
 		s := newSharedStore(spec, nil)
-		s.down = fmt.Errorf("%w: %s: %w", errStoreUnavailable, spec.name, err)
+		s.down = fmt.Errorf("%w (%s): %w", errStoreUnavailable, spec.name, err)
 		s.looping = make(chan struct{})
 		caddy.Log().Named("dws_notify").Warn("the store is not reachable: notifications are answered U (DWS resends them) until it is; connecting in the background",
 			zap.String("store", spec.name), zap.Error(err))
