@@ -517,3 +517,97 @@ func TestRedisAdminListsSharedRecordsOnce(t *testing.T) {
 		t.Fatalf("records = %+v, want one", ans.Records)
 	}
 }
+
+// TestRedisSettingsFromFilesAndSharedPool: URL and password come from
+// {file.*} placeholders (a trailing newline, as editors leave it, is not
+// part of the value); two handlers with the same settings share one
+// pooled store, and the Cleanup of one leaves it open for the other.
+func TestRedisSettingsFromFilesAndSharedPool(t *testing.T) {
+	srv := redistest.Start(t, redistest.Config{Password: redisSecret})
+	dir := t.TempDir()
+	urlFile, pwFile := filepath.Join(dir, "redis_url"), filepath.Join(dir, "redis_password")
+	if err := os.WriteFile(urlFile, []byte("redis://"+srv.Addr()+"/2\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(pwFile, []byte(redisSecret+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	handler := func() *Handler {
+		h := baseHandler(t)
+		h.Storage = ""
+		h.Store = &StoreConfig{Backend: BackendRedis, URL: "{file." + urlFile + "}", Password: "{file." + pwFile + "}", Prefix: "files:"}
+		return h
+	}
+	a, b := handler(), handler()
+	for _, h := range []*Handler{a, b} {
+		if err := h.Provision(newContext(t)); err != nil {
+			t.Fatalf("Provision: %v", err)
+		}
+	}
+	if a.store != b.store {
+		t.Fatal("two handlers with the same Redis settings got different stores")
+	}
+	if want := fmt.Sprintf("redis %s db 2 prefix files:", srv.Addr()); a.store.name != want {
+		t.Errorf("store name %q, want %q", a.store.name, want)
+	}
+	if refs, _ := storePool.References(a.storeKey); refs != 2 {
+		t.Fatalf("references = %d, want 2", refs)
+	}
+	if err := a.Cleanup(); err != nil {
+		t.Fatal(err)
+	}
+	w, _ := serve(t, b, unitNotice(t, addPath, addSample(t, "files-1")), okBackend)
+	if !strings.Contains(w.Body.String(), `"resultStatus":"S"`) {
+		t.Fatalf("after the other handler's Cleanup: %s", w.Body)
+	}
+	if n, err := srv.Client(2).Exists(t.Context(), "files:r:"+testClientID+":addPaymentMethod:files-1").Result(); err != nil || n != 1 {
+		t.Fatalf("record not in database 2: %d %v", n, err)
+	}
+	if err := b.Cleanup(); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := storePool.References(b.storeKey); ok {
+		t.Error("store still pooled after the last Cleanup")
+	}
+}
+
+// TestRedisHungServerAnswersU: a Redis that accepts connections but never
+// answers (SIGSTOP: a hung server or a partition) costs a notification at
+// most the operation timeout, then U. The claim that timed out was queued
+// in Redis and is applied when it resumes: that requestId is then held
+// by an in-flight claim nobody completes, answered U until the claim's
+// lease ends, and then forwarded (the same as after a crash mid-forward);
+// other notifications are served at once.
+func TestRedisHungServerAnswersU(t *testing.T) {
+	srv := redistest.Start(t, redistest.Config{})
+	h := redisHandler(t, srv, "hung:")
+	h.Store.OperationTimeout = caddy.Duration(time.Second)
+	h.ForwardTimeout = caddy.Duration(500 * time.Millisecond) // lease 6s
+	provisioned(t, newContext(t), h)
+	srv.Pause()
+	start := time.Now()
+	w, _ := serve(t, h, unitNotice(t, addPath, addSample(t, "hung-1")), okBackend)
+	took := time.Since(start)
+	srv.Resume()
+	if !strings.Contains(w.Body.String(), `"resultStatus":"U"`) {
+		t.Fatalf("with Redis hung: %s", w.Body)
+	}
+	if took > 2*time.Second {
+		t.Errorf("the answer took %v with operation_timeout 1s", took)
+	}
+	w, _ = serve(t, h, unitNotice(t, addPath, addSample(t, "hung-2")), okBackend)
+	if !strings.Contains(w.Body.String(), `"resultStatus":"S"`) {
+		t.Fatalf("another notification once Redis answers again: %s", w.Body)
+	}
+	rec, found, err := h.store.Get(t.Context(), keyOf("addPaymentMethod", "hung-1"))
+	if err != nil || !found || rec.State != idempotency.StateInFlight {
+		t.Fatalf("the timed-out claim: %+v found=%v err=%v; want it applied, in flight", rec, found, err)
+	}
+	waitUntil(t, "hung-1 served once the orphaned claim's lease ended", func() bool {
+		w, _ := serve(t, h, unitNotice(t, addPath, addSample(t, "hung-1")), okBackend)
+		return strings.Contains(w.Body.String(), `"resultStatus":"S"`)
+	})
+	if since := time.Since(start); since < 5*time.Second {
+		t.Errorf("hung-1 was served %v after its claim, before the 6s lease ended", since)
+	}
+}
