@@ -129,12 +129,16 @@
 //
 //   - appendonly yes, appendfsync everysec (recommended): Redis writes
 //     every command to the append-only file before it replies, and fsyncs
-//     the file once a second. A crash of redis-server loses nothing that
-//     was acknowledged (tested: redis-server killed right after Complete
-//     returned); a power cut or kernel crash of the Redis host loses the
-//     last second or so of acknowledged completions (up to about two when
-//     the disk is slow), whose requestIds a DWS retry would then forward
-//     again.
+//     the file once a second. A crash of redis-server normally loses
+//     nothing that was acknowledged (tested: redis-server killed right
+//     after Complete returned), with one exception: while the previous
+//     second's background fsync is still running, Redis postpones its
+//     writes (up to 2 s) and replies anyway, so a crash in that moment
+//     loses what was acknowledged meanwhile (milliseconds per second when
+//     the disk keeps up). A power cut or kernel crash of the Redis host
+//     loses the last second or so of acknowledged completions (up to about
+//     two when the disk is slow), whose requestIds a DWS retry would then
+//     forward again.
 //   - appendonly yes, appendfsync always: each write is fsynced before the
 //     reply, so even a power cut loses no acknowledged completion, at a
 //     fraction of the throughput of everysec (a sixth at one writer, under
