@@ -45,7 +45,7 @@ backend took the notification, what DWS was answered, and the times. It
 never opens the store itself: the gateway holds it.
 
 Without --api and --client-id every record of the requestId is shown, in
-every storage directory the running config uses.
+every store the running config uses (Badger directory or Redis).
 
 The admin API is at ` + caddy.DefaultAdminListen + ` unless --address says otherwise, or
 --config names the config file to read the admin address from (as 'caddy
