@@ -295,17 +295,47 @@ func withPassword(rawURL, pw string) (string, error) {
 	return u.String(), nil
 }
 
-// resolvePlaceholders replaces {env.*} and {file.*} placeholders in s; a
-// placeholder that resolves to nothing is an error.
+// resolvePlaceholders replaces the {env.*} and {file.*} placeholders in s,
+// the only ones a Redis URL, password or prefix may use. Anything else in
+// braces is kept as written: a generated password may well contain
+// "{...}". A placeholder that is unknown or resolves to nothing is an error
+// naming the placeholder, which the operator wrote; an error never quotes
+// the rest of s, which may be a secret.
 func resolvePlaceholders(repl *caddy.Replacer, s string) (string, error) {
 	if !strings.Contains(s, "{") {
 		return s, nil
 	}
-	out, err := repl.ReplaceOrErr(s, true, true)
-	if err != nil {
-		return "", fmt.Errorf("resolving a placeholder: %w (is the file readable, or the environment variable set?)", err)
+	var b strings.Builder
+	rest := s
+	for {
+		open := strings.IndexByte(rest, '{')
+		if open < 0 {
+			b.WriteString(rest)
+			return b.String(), nil
+		}
+		end := strings.IndexByte(rest[open:], '}')
+		if end < 0 {
+			b.WriteString(rest)
+			return b.String(), nil
+		}
+		name := rest[open+1 : open+end]
+		if !strings.HasPrefix(name, "env.") && !strings.HasPrefix(name, "file.") {
+			b.WriteString(rest[:open+1]) // not ours: keep the brace, look on after it
+			rest = rest[open+1:]
+			continue
+		}
+		v, ok := repl.Get(name)
+		val := ""
+		if ok && v != nil {
+			val = fmt.Sprint(v)
+		}
+		if val == "" {
+			return "", fmt.Errorf("placeholder {%s} resolves to nothing (is the file readable, or the environment variable set?)", name)
+		}
+		b.WriteString(rest[:open])
+		b.WriteString(val)
+		rest = rest[open+end+1:]
 	}
-	return out, nil
 }
 
 // routeRedisLogs sends go-redis's process-wide log lines to Caddy's

@@ -245,8 +245,9 @@ func TestProvisionStoreErrors(t *testing.T) {
 		{"storage and dir differ", &StoreConfig{Backend: "badger", Dir: "/srv/a"}, "/srv/b", "storage /srv/b and store.dir /srv/a name different directories"},
 		{"badger dir is a file", &StoreConfig{Backend: "badger", Dir: file}, "", "storage"},
 		{"no URL", redis(StoreConfig{}), "", "store: url is required with backend redis"},
-		{"unset placeholder", redis(StoreConfig{URL: "{env.DWS_TEST_UNSET_REDIS_URL}"}), "", "store url: resolving a placeholder"},
-		{"unset password placeholder", redis(StoreConfig{URL: "redis://r", Password: "{env.DWS_TEST_UNSET_REDIS_PASSWORD}"}), "", "store password: resolving a placeholder"},
+		{"unset placeholder", redis(StoreConfig{URL: "{env.DWS_TEST_UNSET_REDIS_URL}"}), "", "store url: placeholder {env.DWS_TEST_UNSET_REDIS_URL} resolves to nothing"},
+		{"unset password placeholder", redis(StoreConfig{URL: "redis://r", Password: "{env.DWS_TEST_UNSET_REDIS_PASSWORD}"}), "", "store password: placeholder {env.DWS_TEST_UNSET_REDIS_PASSWORD} resolves to nothing"},
+		{"password placeholder inside braces", redis(StoreConfig{URL: "redis://r", Password: "{" + secret + "}{file./nonexistent/dws-redis-password}"}), "", "store password: placeholder {file./nonexistent/dws-redis-password} resolves to nothing"},
 		{"bad URL from the environment", redis(StoreConfig{URL: "{env.DWS_TEST_REDIS_URL}"}), "", "invalid database number"},
 		{"bad URL and a password", redis(StoreConfig{URL: "redis://:" + secret + "@host:port/0", Password: secret}), "", "does not parse"},
 		{"negative timeout", redis(StoreConfig{URL: "redis://r", ReadTimeout: -1}), "", "read_timeout must be positive"},
@@ -266,6 +267,39 @@ func TestProvisionStoreErrors(t *testing.T) {
 				t.Errorf("error shows the password: %v", err)
 			}
 		})
+	}
+}
+
+// A password may contain braces: only {env.*} and {file.*} are
+// placeholders there, the rest is kept as written and never quoted.
+func TestRedisPasswordWithBraces(t *testing.T) {
+	t.Setenv("DWS_TEST_REDIS_PW_PART", "fromenv")
+	repl := caddy.NewReplacer()
+	for in, want := range map[string]string{
+		"Ab{cdSECRET}ef":                       "Ab{cdSECRET}ef",
+		"{x}{env.DWS_TEST_REDIS_PW_PART}{y":    "{x}fromenv{y",
+		"}{{env.DWS_TEST_REDIS_PW_PART}}":      "}{fromenv}",
+		"{system.hostname}":                    "{system.hostname}",
+		"plain":                                "plain",
+		"{env.DWS_TEST_REDIS_PW_PART}/{file.}": "",
+	} {
+		got, err := resolvePlaceholders(repl, in)
+		if want == "" {
+			if err == nil || strings.Contains(err.Error(), "fromenv") {
+				t.Errorf("resolvePlaceholders(%q) = %q, %v; want an error naming only the placeholder", in, got, err)
+			}
+			continue
+		}
+		if err != nil || got != want {
+			t.Errorf("resolvePlaceholders(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+	spec, err := redisSpec(&StoreConfig{Backend: BackendRedis, URL: "redis://127.0.0.1:1/0", Password: "Ab{cdSECRET}ef"})
+	if err != nil {
+		t.Fatalf("redisSpec with a password holding braces: %v", err)
+	}
+	if strings.Contains(spec.name, "SECRET") {
+		t.Errorf("store name shows the password: %q", spec.name)
 	}
 }
 
