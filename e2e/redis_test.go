@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -191,6 +192,25 @@ func TestRedisFleetDuplicates(t *testing.T) {
 			if s[other] == 0 || logs[other]["replayed"] == 0 {
 				t.Errorf("gateway %c, which did not forward, answered no copy from the record gateway %c wrote (S %d, log %v)", 'A'+other, 'A'+forwarder, s[other], logs[other])
 			}
+			// The other gateway learns the outcome by polling Redis (every
+			// 25ms), not from the last look at its wait's deadline
+			// (forward_timeout 5s + 1s): its S answers come soon after the
+			// backend answered.
+			var otherS []time.Duration
+			for i, a := range answers {
+				if i%2 == other && a.Result == "S" {
+					otherS = append(otherS, a.End.Sub(a.Start))
+				}
+			}
+			slices.Sort(otherS)
+			limit := round.mode.Delay + 2*time.Second
+			var p50, slowest time.Duration
+			if len(otherS) > 0 {
+				p50, slowest = otherS[len(otherS)/2], otherS[len(otherS)-1]
+				if slowest > limit {
+					t.Errorf("gateway %c's slowest S took %s (backend delay %s): the poll did not see the outcome, the wait ran to its deadline", 'A'+other, slowest, round.mode.Delay)
+				}
+			}
 
 			// Resends to both gateways: replayed, nothing forwarded.
 			f.be.SetMode(backendMode{})
@@ -204,8 +224,9 @@ func TestRedisFleetDuplicates(t *testing.T) {
 			if got := f.be.Count() - before; got != 1 {
 				t.Errorf("backend received %d copies after the resends, want still 1", got)
 			}
-			t.Logf("figures: %d concurrent duplicates of %s over 2 gateways sharing one Redis (%d each): %d forwarded to the backend, by gateway %c; answers A: S %d, U %d; B: S %d, U %d; gateway logs A (%s), B (%s); resend afterwards: A %s, B %s, %d forwarded",
+			t.Logf("figures: %d concurrent duplicates of %s over 2 gateways sharing one Redis (%d each): %d forwarded to the backend, by gateway %c; answers A: S %d, U %d; B: S %d, U %d; gateway logs A (%s), B (%s); gateway %c's S answers p50 %s, slowest %s (backend delay %s); resend afterwards: A %s, B %s, %d forwarded",
 				copies, n.ID, copies/2, len(ds), 'A'+forwarder, s[0], u[0], s[1], u[1], formatTally(logs[0]), formatTally(logs[1]),
+				'A'+other, p50.Round(time.Millisecond), slowest.Round(time.Millisecond), round.mode.Delay,
 				resent[0].Result, resent[1].Result, f.be.Count()-before-1)
 		})
 	}
