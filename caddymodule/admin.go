@@ -88,7 +88,9 @@ func (a *adminAPI) serve(w http.ResponseWriter, r *http.Request) error {
 // the state, how the backend took the notification and the times. It has
 // no card data (records have none) and no fingerprint.
 type RecordView struct {
-	// Storage is the storage directory of the store holding the record.
+	// Storage names the store holding the record: the Badger storage
+	// directory, or "redis <host:port> db <n> prefix <prefix>" (never a
+	// password).
 	Storage string `json:"storage"`
 	// ClientID, API and RequestID are the record's key.
 	ClientID  string `json:"client_id"`
@@ -161,7 +163,8 @@ func (c *OutcomeCounts) merge(o OutcomeCounts) {
 
 // StoreStats is the counts of one store.
 type StoreStats struct {
-	// Storage is the store's storage directory.
+	// Storage names the store: the Badger storage directory, or
+	// "redis <host:port> db <n> prefix <prefix>" (never a password).
 	Storage string `json:"storage"`
 	OutcomeCounts
 }
