@@ -13,6 +13,7 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
 
+	"github.com/dwsnotify/dws_notify/idempotency"
 	"github.com/dwsnotify/dws_notify/signature"
 )
 
@@ -205,5 +206,99 @@ func TestAnswerWithoutReadingTheBodyClosesTheConnection(t *testing.T) {
 	})
 	if hits := b.hits(); len(hits) != 1 {
 		t.Fatalf("backend got %d requests, want 1 (the keep-alive control)", len(hits))
+	}
+}
+
+// The backend took the notification but the store failed to record it: DWS
+// gets U, and the completion is retried in the background, so that once the
+// store is back DWS's resend is replayed, not forwarded a second time.
+func TestFailedCompletionIsRetried(t *testing.T) {
+	b := newBackend(t)
+	storage := t.TempDir()
+	faulty := installFaultyStore(t, storage)
+	g := startGateway(t, b, gatewayConfig{storage: storage})
+
+	faulty.failComplete.Store(true)
+	n := g.notice(addPath, addSample(t, "retry-1"))
+	g.send(n).expect(t, http.StatusOK, "U", "UNKNOWN_EXCEPTION")
+	time.Sleep(300 * time.Millisecond) // a few failed retries
+	faulty.failComplete.Store(false)
+
+	st := storeFor(t, g)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		rec, found, err := st.Get(t.Context(), keyOf("addPaymentMethod", "retry-1"))
+		if err == nil && found && rec.State == idempotency.StateDone {
+			if rec.Answer.ResultCode != "SUCCESS" || rec.Answer.BackendStatus != http.StatusOK {
+				t.Fatalf("retried completion stored %+v", rec.Answer)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("completion not stored 5s after the store came back: %+v found=%v err=%v", rec, found, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	n.time = ""
+	g.send(n).expect(t, http.StatusOK, "S", "SUCCESS")
+	if got := len(b.hits()); got != 1 {
+		t.Fatalf("backend got %d copies, want 1: the resend must be replayed", got)
+	}
+}
+
+// How a background retry ends: stored (also when an earlier attempt was
+// applied but reported a failure), expired at the lease's end, taken over,
+// or closed with the store.
+func TestCompletionRetryEnds(t *testing.T) {
+	prevWait, prevMax := completionRetryWait, completionRetryMaxWait
+	completionRetryWait, completionRetryMaxWait = 10*time.Millisecond, 40*time.Millisecond
+	t.Cleanup(func() { completionRetryWait, completionRetryMaxWait = prevWait, prevMax })
+
+	h := baseHandler(t)
+	faulty := installFaultyStore(t, h.Storage)
+	provisioned(t, newContext(t), h)
+	ctx := t.Context()
+	ans := idempotency.Answer{ResultCode: "SUCCESS", Outcome: idempotency.OutcomeAccepted, BackendStatus: 200}
+	claim := func(id string) (idempotency.Key, uint64) {
+		k := keyOf("addPaymentMethod", id)
+		c, err := h.store.Claim(ctx, k, idempotency.Fingerprint{1}, time.Minute, time.Hour)
+		if err != nil || c.Status != idempotency.Claimed {
+			t.Fatalf("claim %s: %v %v", id, c.Status, err)
+		}
+		return k, c.Token
+	}
+
+	k, tok := claim("applied")
+	faulty.failAfterComplete.Store(true)
+	if err := h.store.Complete(ctx, k, tok, ans, time.Hour); err == nil {
+		t.Fatal("injected failure not reported")
+	}
+	faulty.failAfterComplete.Store(false)
+	if got := h.completeUntil(k, tok, ans, time.Now().Add(5*time.Second)); got != "stored" {
+		t.Errorf("retry after an applied completion = %q, want stored", got)
+	}
+
+	k, tok = claim("down")
+	faulty.failComplete.Store(true)
+	start := time.Now()
+	if got := h.completeUntil(k, tok, ans, start.Add(300*time.Millisecond)); got != "expired" {
+		t.Errorf("retry while the store stays down = %q, want expired", got)
+	}
+	if took := time.Since(start); took > 400*time.Millisecond {
+		t.Errorf("retry went on %s past its lease", took)
+	}
+	faulty.failComplete.Store(false)
+
+	k, _ = claim("taken")
+	if got := h.completeUntil(k, 12345, ans, time.Now().Add(5*time.Second)); got != "taken_over" {
+		t.Errorf("retry with another claim's token = %q, want taken_over", got)
+	}
+
+	k, tok = claim("closed")
+	if err := h.Cleanup(); err != nil { // the last reference: the store closes
+		t.Fatal(err)
+	}
+	if got := h.completeUntil(k, tok, ans, time.Now().Add(5*time.Second)); got != "closed" {
+		t.Errorf("retry on a closed store = %q, want closed", got)
 	}
 }

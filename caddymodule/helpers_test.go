@@ -407,6 +407,9 @@ func keyOf(api, requestID string) idempotency.Key {
 type faultyStore struct {
 	idempotency.Store
 	failClaim, failComplete atomic.Bool
+	// failAfterComplete: Complete is applied, then reports a failure (a
+	// reply lost on the way back, an fsync that failed after the commit).
+	failAfterComplete atomic.Bool
 }
 
 var errInjected = errors.New("injected store failure")
@@ -422,7 +425,11 @@ func (f *faultyStore) Complete(ctx context.Context, key idempotency.Key, token u
 	if f.failComplete.Load() {
 		return errInjected
 	}
-	return f.Store.Complete(ctx, key, token, a, retention)
+	err := f.Store.Complete(ctx, key, token, a, retention)
+	if err == nil && f.failAfterComplete.Load() {
+		return errInjected
+	}
+	return err
 }
 
 // installFaultyStore makes the pool open dir as a faultyStore.

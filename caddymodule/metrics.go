@@ -21,6 +21,7 @@ type metrics struct {
 	backendResponses  *prometheus.CounterVec
 	backendDuration   *prometheus.HistogramVec
 	duration          *prometheus.HistogramVec
+	completionRetries *prometheus.CounterVec
 }
 
 var (
@@ -57,11 +58,15 @@ func newMetrics() *metrics {
 			Help:    "Time from receipt to answer, by api.",
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2.5, 12),
 		}, []string{"api"}),
+		completionRetries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: ns, Subsystem: sub, Name: "completion_retries_total",
+			Help: "Failed completions retried in the background: started, and how each ended (stored, taken_over, closed, expired).",
+		}, []string{"result"}),
 	}
 }
 
 func (m *metrics) all() []prometheus.Collector {
-	return []prometheus.Collector{m.notifications, m.signatureFailures, m.duplicates, m.backendResponses, m.backendDuration, m.duration}
+	return []prometheus.Collector{m.notifications, m.signatureFailures, m.duplicates, m.backendResponses, m.backendDuration, m.duration, m.completionRetries}
 }
 
 // registerMetrics registers the process-wide collectors into reg (this

@@ -174,6 +174,7 @@ func (h *Handler) handle(x *exchange, r *http.Request, next caddyhttp.Handler) {
 func (h *Handler) dedupeAndForward(x *exchange, r *http.Request, next caddyhttp.Handler, body []byte, fp [32]byte) {
 	key := idempotency.Key{ClientID: x.clientID, API: x.api.Name(), RequestID: x.requestID}
 	ctx := context.WithoutCancel(r.Context())
+	claimedAt := time.Now()
 	claim, err := h.store.Claim(ctx, key, idempotency.Fingerprint(fp), h.lease, h.retention)
 	if err != nil {
 		x.fail(outcomeStoreFailed, fmt.Errorf("claiming: %w", err))
@@ -215,11 +216,90 @@ func (h *Handler) dedupeAndForward(x *exchange, r *http.Request, next caddyhttp.
 		// Never S without a durable record: DWS will retry. If the record
 		// was not committed, the claim (in flight under our token) keeps the
 		// retry from being forwarded again until its lease expires; if it was
-		// committed but its fsync failed, the retry replays S.
+		// committed but its fsync failed, the retry replays S. Meanwhile the
+		// completion is retried in the background, so that a store that
+		// comes back within the lease still records what the backend did
+		// and DWS's resend is replayed instead of forwarded a second time.
 		x.fail(outcomeStoreFailed, fmt.Errorf("completing: %w", err))
+		if !errors.Is(err, idempotency.ErrLeaseLost) {
+			h.retryCompletion(key, claim.Token, ans, claimedAt.Add(h.lease))
+		}
 		return
 	}
 	x.succeed(outcomeForApproval(ans.Outcome))
+}
+
+// maxCompletionRetries bounds the completions being retried at once in the
+// process. Only notifications forwarded while the store failed need one
+// (claims fail too while it is down), so the bound is seldom reached.
+const maxCompletionRetries = 256
+
+var completionRetrySlots = make(chan struct{}, maxCompletionRetries)
+
+// completionRetryWait is the first pause before a completion is retried; it
+// doubles up to completionRetryMaxWait.
+var (
+	completionRetryWait    = 100 * time.Millisecond
+	completionRetryMaxWait = 2 * time.Second
+)
+
+// retryCompletion keeps trying, in the background, to record the outcome of
+// a notification the backend took but whose completion failed, until it is
+// recorded, the claim is found taken over or gone, the store is closed, or
+// the claim's lease ends (until). DWS was answered U; its resend is then
+// replayed S instead of being forwarded again once the lease runs out.
+func (h *Handler) retryCompletion(key idempotency.Key, token uint64, ans idempotency.Answer, until time.Time) {
+	select {
+	case completionRetrySlots <- struct{}{}:
+	default:
+		h.logger.Warn("not retrying a failed completion: too many retries running", zap.String("api", key.API), zap.String("request_id", key.RequestID))
+		return
+	}
+	h.metrics.completionRetries.WithLabelValues("started").Inc()
+	go func() {
+		defer func() { <-completionRetrySlots }()
+		result := h.completeUntil(key, token, ans, until)
+		h.metrics.completionRetries.WithLabelValues(result).Inc()
+		log := h.logger.Info
+		if result != "stored" {
+			log = h.logger.Warn
+		}
+		log("retried a failed completion", zap.String("api", key.API), zap.String("request_id", key.RequestID), zap.String("result", result))
+	}()
+}
+
+// completeUntil is retryCompletion's loop. It returns "stored", "taken_over"
+// (the record is no longer in flight under token and was not completed by
+// it), "closed" or "expired".
+func (h *Handler) completeUntil(key idempotency.Key, token uint64, ans idempotency.Answer, until time.Time) string {
+	ctx := context.Background()
+	wait := completionRetryWait
+	for {
+		if time.Now().Add(wait).After(until) {
+			return "expired"
+		}
+		time.Sleep(wait)
+		wait = min(2*wait, completionRetryMaxWait)
+		err := h.store.Complete(ctx, key, token, ans, h.retention)
+		switch {
+		case err == nil:
+			return "stored"
+		case errors.Is(err, idempotency.ErrClosed), errors.Is(err, errNoStore):
+			return "closed"
+		case errors.Is(err, idempotency.ErrLeaseLost):
+			// An earlier attempt may have been applied without its
+			// answer reaching us.
+			rec, found, gerr := h.store.Get(ctx, key)
+			switch {
+			case gerr != nil:
+				continue // cannot tell yet
+			case found && rec.State == idempotency.StateDone && rec.Token == token:
+				return "stored"
+			default:
+				return "taken_over"
+			}
+		}
+	}
 }
 
 func outcomeForApproval(o idempotency.Outcome) string {
