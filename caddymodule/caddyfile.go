@@ -305,28 +305,27 @@ func (m *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	}
 	tolerance, _ := parseTolerance(m.RequestTimeTolerance)
 	if err := checkRetention(retention, tolerance); err != nil {
-		line := directiveLine
-		if l, ok := seen["retention"]; ok {
-			line = l
-		} else if l, ok := seen["request_time_tolerance"]; ok {
-			line = l
-		}
-		return errAt(directiveFile, line, "dws_notify: %v", err)
+		return errAt(directiveFile, firstSeen(seen, directiveLine, "retention", "request_time_tolerance"), "dws_notify: %v", err)
 	}
 	forward := DefaultForwardTimeout
 	if m.ForwardTimeout > 0 {
 		forward = time.Duration(m.ForwardTimeout)
 	}
 	if err := checkLease(retention, forward); err != nil {
-		line := directiveLine
-		if l, ok := seen["retention"]; ok {
-			line = l
-		} else if l, ok := seen["forward_timeout"]; ok {
-			line = l
-		}
-		return errAt(directiveFile, line, "dws_notify: %v", err)
+		return errAt(directiveFile, firstSeen(seen, directiveLine, "retention", "forward_timeout"), "dws_notify: %v", err)
 	}
 	return nil
+}
+
+// firstSeen returns the line of the first of names that the block sets,
+// or fallback (the directive's line) when it sets none of them.
+func firstSeen(seen map[string]int, fallback int, names ...string) int {
+	for _, n := range names {
+		if l, ok := seen[n]; ok {
+			return l
+		}
+	}
+	return fallback
 }
 
 // checkStorageAndStore reports, at the line of whichever of storage and
