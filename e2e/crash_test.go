@@ -123,23 +123,7 @@ func TestKillUnderLoad(t *testing.T) {
 	ds := e.be.Deliveries()
 	checkDeliveries(t, ds, sent)
 	post := indexDeliveries(ds)
-	var twice []string
-	for _, it := range items {
-		id := it.ID
-		switch n := post.All[id]; {
-		case ackedBeforeKill[id] && n != 1:
-			t.Errorf("%s was acknowledged before the kill and delivered %d times in all, want 1", id, n)
-		case post.Accepted[id] < 1:
-			t.Errorf("%s was never accepted by the backend", id)
-		case n > 2:
-			t.Errorf("%s was delivered %d times", id, n)
-		case n == 2:
-			twice = append(twice, id)
-			if !forwardedNotDone[id] {
-				t.Errorf("%s was delivered twice although it had not been forwarded before the kill", id)
-			}
-		}
-	}
+	twice := deliveredTwice(t, items, post, ackedBeforeKill, forwardedNotDone, "it had not been forwarded before the kill")
 	sort.Strings(twice)
 	uDuringResend := 0
 	for _, a := range phase2 {

@@ -407,23 +407,7 @@ func TestRedisKilledUnderLoad(t *testing.T) {
 	ds := f.be.Deliveries()
 	checkDeliveries(t, ds, sent)
 	ix := indexDeliveries(ds)
-	var twice []string
-	for _, n := range items {
-		id := n.ID
-		switch c := ix.All[id]; {
-		case ackedBeforeKill[id] && c != 1:
-			t.Errorf("%s was acknowledged before the kill and delivered %d times in all, want 1", id, c)
-		case ix.Accepted[id] < 1:
-			t.Errorf("%s was never accepted by the backend", id)
-		case c > 2:
-			t.Errorf("%s was delivered %d times", id, c)
-		case c == 2:
-			twice = append(twice, id)
-			if !spanKill[id] {
-				t.Errorf("%s was delivered twice although no attempt of it was in flight when Redis died", id)
-			}
-		}
-	}
+	twice := deliveredTwice(t, items, ix, ackedBeforeKill, spanKill, "no attempt of it was in flight when Redis died")
 	f.checkOutputs(t)
 	goRedisLines := [2]int{strings.Count(f.procs[0].Output(), `"source":"go-redis"`), strings.Count(f.procs[1].Output(), `"source":"go-redis"`)}
 

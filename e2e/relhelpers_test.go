@@ -319,6 +319,34 @@ type deliveryIndex struct {
 	Accepted map[string]int
 }
 
+// deliveredTwice checks, after a crash (of the gateway or of its store) and
+// a resend of every notification in items until S, what the backend got:
+// every requestId acknowledged before the crash was delivered exactly once
+// in all, every requestId was accepted, none more than twice, and a second
+// delivery only where mayTwice holds (why says what mayTwice means). It
+// returns the requestIds delivered twice, in items' order.
+func deliveredTwice(t testing.TB, items []notif, ix deliveryIndex, ackedBefore, mayTwice map[string]bool, why string) []string {
+	t.Helper()
+	var twice []string
+	for _, it := range items {
+		id := it.ID
+		switch n := ix.All[id]; {
+		case ackedBefore[id] && n != 1:
+			t.Errorf("%s was acknowledged before the crash and delivered %d times in all, want 1", id, n)
+		case ix.Accepted[id] < 1:
+			t.Errorf("%s was never accepted by the backend", id)
+		case n > 2:
+			t.Errorf("%s was delivered %d times", id, n)
+		case n == 2:
+			twice = append(twice, id)
+			if !mayTwice[id] {
+				t.Errorf("%s was delivered twice although %s", id, why)
+			}
+		}
+	}
+	return twice
+}
+
 func indexDeliveries(ds []delivery) deliveryIndex {
 	ix := deliveryIndex{All: map[string]int{}, Accepted: map[string]int{}}
 	for _, d := range ds {
