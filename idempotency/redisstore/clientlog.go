@@ -89,34 +89,104 @@ func (l *clientLogger) Printf(_ context.Context, format string, args ...any) {
 	log.Warn(Redact(strings.TrimSpace(fmt.Sprintf(format, args...))), fields...)
 }
 
-// secrets holds every password the package has seen, for Redact.
+// minSecretLen is the length below which Redact does not search text for
+// a password. Taking out every occurrence of a password of one to three
+// bytes ("r", "abc") would mangle every line ("connection [redacted]efused")
+// and, worse, show the password by what it took out. Such a password is
+// still taken out of anything that looks like a URL (userinfo below), and
+// go-redis does not write passwords into its lines otherwise.
+const minSecretLen = 4
+
+// maxIdleSecrets bounds how many passwords Redact keeps that no open store
+// uses: those of closed stores (a line about a client being shut down can
+// come after its store closed) and those only Check saw. The oldest goes
+// first.
+const maxIdleSecrets = 8
+
+// secrets holds the passwords Redact removes: those of the open stores,
+// with how many open stores use each, and the most recent few others.
 var secrets = struct {
 	sync.RWMutex
-	list []string // longest first, so a password containing another is redacted whole
-}{}
+	open map[string]int
+	idle []string // oldest first, at most maxIdleSecrets
+	list []string // all of them, longest first, so a password containing another is redacted whole
+}{open: map[string]int{}}
 
-// rememberSecret adds a password to those Redact removes.
-func rememberSecret(pw string) {
-	if pw == "" {
+// holdSecret adds a password of a store being opened to those Redact
+// removes, until as many releaseSecret calls as holdSecret calls.
+func holdSecret(pw string) {
+	if len(pw) < minSecretLen {
 		return
 	}
 	secrets.Lock()
 	defer secrets.Unlock()
-	if slices.Contains(secrets.list, pw) {
+	secrets.open[pw]++
+	secrets.idle = slices.DeleteFunc(secrets.idle, func(s string) bool { return s == pw })
+	rebuildSecrets()
+}
+
+// releaseSecret is the counterpart of holdSecret when the store closes
+// (or fails to open): the password stays among the recent idle ones.
+func releaseSecret(pw string) {
+	if len(pw) < minSecretLen {
 		return
 	}
-	secrets.list = append(secrets.list, pw)
-	slices.SortFunc(secrets.list, func(a, b string) int { return len(b) - len(a) })
+	secrets.Lock()
+	defer secrets.Unlock()
+	if secrets.open[pw] > 1 {
+		secrets.open[pw]--
+		return
+	}
+	delete(secrets.open, pw)
+	addIdle(pw)
+	rebuildSecrets()
+}
+
+// rememberSecret adds a password seen by Check to the recent idle ones.
+func rememberSecret(pw string) {
+	if len(pw) < minSecretLen {
+		return
+	}
+	secrets.Lock()
+	defer secrets.Unlock()
+	if secrets.open[pw] > 0 {
+		return
+	}
+	addIdle(pw)
+	rebuildSecrets()
+}
+
+// addIdle makes pw the newest idle password. secrets must be locked.
+func addIdle(pw string) {
+	secrets.idle = slices.DeleteFunc(secrets.idle, func(s string) bool { return s == pw })
+	if len(secrets.idle) >= maxIdleSecrets {
+		secrets.idle = slices.Delete(secrets.idle, 0, len(secrets.idle)-maxIdleSecrets+1)
+	}
+	secrets.idle = append(secrets.idle, pw)
+}
+
+// rebuildSecrets recomputes secrets.list. secrets must be locked.
+func rebuildSecrets() {
+	list := make([]string, 0, len(secrets.open)+len(secrets.idle))
+	for pw := range secrets.open {
+		list = append(list, pw)
+	}
+	list = append(list, secrets.idle...)
+	slices.SortFunc(list, func(a, b string) int { return len(b) - len(a) })
+	secrets.list = list
 }
 
 // userinfo matches the user information of a URL: scheme://user:password@.
 var userinfo = regexp.MustCompile(`([A-Za-z][A-Za-z0-9+.-]*://)[^/@\s]*@`)
 
-// Redact returns s with every password the package has seen (in a URL
-// given to Open or Check, or in a client given to Open) replaced by
-// "[redacted]", and the user information of anything that looks like a URL
-// too. It is what RouteClientLog applies to go-redis's lines; callers may
-// use it on any text that could hold a Redis URL.
+// Redact returns s with the user information of anything that looks like
+// a URL replaced by "[redacted]", and every occurrence of a password the
+// package knows of too: that of every open store (from its URL, or from
+// the client given to Open), and those of the last few closed stores and
+// URLs given to Check (maxIdleSecrets). Passwords shorter than four bytes
+// are only taken out of URLs, not searched for in the rest of the text
+// (see minSecretLen). It is what RouteClientLog applies to go-redis's
+// lines; callers may use it on any text that could hold a Redis URL.
 func Redact(s string) string {
 	s = userinfo.ReplaceAllString(s, "${1}[redacted]@")
 	secrets.RLock()

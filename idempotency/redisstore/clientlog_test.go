@@ -3,6 +3,7 @@ package redisstore
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -128,5 +129,52 @@ func TestRouteClientLog(t *testing.T) {
 		if strings.Contains(e.Message, password) {
 			t.Errorf("line shows the password: %s", e.Message)
 		}
+	}
+}
+
+// TestRedactBounds: a password of fewer than four bytes is taken out of
+// URLs only (searching the text for "ab" would mangle lines and show the
+// password by what it took out); the passwords no open store uses are
+// bounded (maxIdleSecrets), while an open store's password stays until
+// the store closes.
+func TestRedactBounds(t *testing.T) {
+	if _, err := Check(Options{URL: "redis://:ab@127.0.0.1:6379/0"}); err != nil {
+		t.Fatal(err)
+	}
+	if got := Redact("redis://:ab@127.0.0.1:6379/0: tab about"); got != "redis://[redacted]@127.0.0.1:6379/0: tab about" {
+		t.Errorf("short password: Redact = %q", got)
+	}
+
+	const held = "held-by-an-open-store-1f2"
+	srv := redistest.Start(t, redistest.Config{Password: held})
+	s, err := Open(t.Context(), Options{URL: srv.URL(0), Prefix: "redactbounds:"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const first = "idle-secret-first-77a"
+	if _, err := Check(Options{URL: "redis://:" + first + "@127.0.0.1:6379/0"}); err != nil {
+		t.Fatal(err)
+	}
+	for i := range maxIdleSecrets {
+		if _, err := Check(Options{URL: fmt.Sprintf("redis://:idle-secret-%03d@127.0.0.1:6379/0", i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := Redact("x " + first); got != "x "+first {
+		t.Errorf("the oldest idle password is still redacted after %d newer ones: %q", maxIdleSecrets, got)
+	}
+	if got := Redact("x " + held + " idle-secret-000"); got != "x [redacted] [redacted]" {
+		t.Errorf("Redact = %q, want the open store's and a recent password redacted", got)
+	}
+	secrets.RLock()
+	n := len(secrets.list)
+	secrets.RUnlock()
+	if n > maxIdleSecrets+1 {
+		t.Errorf("%d passwords kept, want at most %d idle ones and the open store's", n, maxIdleSecrets)
+	}
+	s.Close()
+	// Closed, the store's password is the newest idle one: still redacted.
+	if got := Redact("x " + held); got != "x [redacted]" {
+		t.Errorf("just after Close: Redact = %q", got)
 	}
 }

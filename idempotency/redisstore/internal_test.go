@@ -404,3 +404,124 @@ func TestCompleteWaitAOFPipeline(t *testing.T) {
 		t.Errorf("the unconfirmed completion was not applied")
 	}
 }
+
+// TestClockMap drives the offset estimate with made-up observations: the
+// first puts the server's reading mid-window, later ones that agree leave
+// it alone, and one that does not (drift, a step of either clock) moves it
+// just onto the edge of its window.
+func TestClockMap(t *testing.T) {
+	local := time.Unix(1_800_000_000, 0)
+	server := local.Add(-20 * time.Second) // Redis's clock 20 s behind ours
+	c := newClockMap(nil)
+	ms := time.Millisecond
+	if off := c.observe(local, local.Add(2*ms), server.Add(ms)); off != 20*time.Second {
+		t.Fatalf("first observation: offset %v, want 20s (the reading mid-window)", off)
+	}
+	// Inside the window: unchanged.
+	if off := c.observe(local.Add(time.Second), local.Add(time.Second+5*ms), server.Add(time.Second+3*ms)); off != 20*time.Second {
+		t.Errorf("agreeing observation moved the offset to %v", off)
+	}
+	// The server's reading comes after our window would allow: the server
+	// clock runs fast (or ours was stepped back): moved onto the window's
+	// late edge.
+	off := c.observe(local.Add(2*time.Second), local.Add(2*time.Second+ms), server.Add(2*time.Second+4*ms))
+	if want := 20*time.Second - 3*ms; off != want {
+		t.Errorf("late reading: offset %v, want %v", off, want)
+	}
+	// A step of a minute: one observation brings the estimate inside its
+	// window.
+	sent := local.Add(3 * time.Second)
+	reading := server.Add(3*time.Second + time.Minute)
+	off = c.observe(sent, sent.Add(ms), reading)
+	if got := reading.Add(off); got.Before(sent) || got.After(sent.Add(ms)) {
+		t.Errorf("after a step: the reading translates to %v, outside its window [%v, %v]", got, sent, sent.Add(ms))
+	}
+}
+
+// TestRecordsOnTheLocalClock gives the store a local clock 20 s ahead of
+// the server's, then 20 s behind it (same host, so that is exactly the skew
+// between the two): every record returned (Claim's, Get's, Scan's) has its
+// times on that local clock, so a caller that bounds a wait by
+// LeaseExpiry against its own clock waits for the lease, neither 20 s less
+// nor 20 s more; the stored fields stay on the server's clock.
+func TestRecordsOnTheLocalClock(t *testing.T) {
+	srv := redistest.Start(t, redistest.Config{})
+	for _, skew := range []time.Duration{20 * time.Second, -20 * time.Second} {
+		t.Run(skew.String(), func(t *testing.T) {
+			s, err := Open(t.Context(), Options{URL: srv.URL(0), Prefix: "skew" + skew.String() + ":"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			s.clock = newClockMap(func() time.Time { return time.Now().Add(skew) })
+			now := s.clock.now
+			ctx := t.Context()
+			// The translation is right to within a round trip; allow plenty
+			// for a loaded machine.
+			const slack = 500 * time.Millisecond
+			near := func(what string, got, want time.Time) {
+				t.Helper()
+				if d := got.Sub(want); d < -slack || d > slack {
+					t.Errorf("%s = %v, want %v (off by %v)", what, got, want, d)
+				}
+			}
+			k := idempotency.Key{ClientID: "c", API: "a", RequestID: "skewed"}
+			const lease = time.Minute
+			start := now()
+			c, err := s.Claim(ctx, k, idempotency.Fingerprint{1}, lease, time.Hour)
+			if err != nil || c.Status != idempotency.Claimed {
+				t.Fatalf("Claim = %v, %v", c.Status, err)
+			}
+			near("ClaimedAt", c.Record.ClaimedAt, start)
+			near("LeaseExpiry", c.Record.LeaseExpiry, start.Add(lease))
+			near("ExpiresAt", c.Record.ExpiresAt, start.Add(time.Hour))
+			if d := c.Record.LeaseExpiry.Sub(c.Record.ClaimedAt); d != lease {
+				t.Errorf("LeaseExpiry-ClaimedAt = %v, want the lease %v exactly", d, lease)
+			}
+
+			dup, err := s.Claim(ctx, k, idempotency.Fingerprint{1}, lease, time.Hour)
+			if err != nil || dup.Status != idempotency.InFlight {
+				t.Fatalf("duplicate Claim = %v, %v", dup.Status, err)
+			}
+			// What the gateway does with it: wait until the lease ends.
+			if wait := dup.Record.LeaseExpiry.Sub(now()); wait < lease-slack || wait > lease {
+				t.Errorf("a duplicate would wait %v for the first copy, want about the lease %v", wait, lease)
+			}
+			near("InFlight LeaseExpiry", dup.Record.LeaseExpiry, c.Record.LeaseExpiry)
+
+			rec, ok, err := s.Get(ctx, k)
+			if err != nil || !ok {
+				t.Fatalf("Get = %v, %v", ok, err)
+			}
+			near("Get LeaseExpiry", rec.LeaseExpiry, c.Record.LeaseExpiry)
+			var scanned []idempotency.Record
+			if err := s.Scan(ctx, func(r idempotency.Record) bool { scanned = append(scanned, r); return true }); err != nil || len(scanned) != 1 {
+				t.Fatalf("Scan = %d records, %v", len(scanned), err)
+			}
+			near("Scan LeaseExpiry", scanned[0].LeaseExpiry, c.Record.LeaseExpiry)
+
+			// The stored fields are the server's.
+			l, err := s.client.HGet(ctx, recordKey(s.prefix, k), "l").Result()
+			if err != nil {
+				t.Fatal(err)
+			}
+			stored, err := parseMicros(l)
+			if err != nil {
+				t.Fatal(err)
+			}
+			near("stored lease expiry + skew", stored.Add(skew), c.Record.LeaseExpiry)
+
+			before := now()
+			if err := s.Complete(ctx, k, c.Token, idempotency.Answer{ResultCode: "SUCCESS", Outcome: idempotency.OutcomeAccepted, BackendStatus: 200}, 2*time.Hour); err != nil {
+				t.Fatal(err)
+			}
+			done, err := s.Claim(ctx, k, idempotency.Fingerprint{1}, lease, time.Hour)
+			if err != nil || done.Status != idempotency.Done {
+				t.Fatalf("Claim after Complete = %v, %v", done.Status, err)
+			}
+			near("CompletedAt", done.Record.CompletedAt, before)
+			near("ExpiresAt after Complete", done.Record.ExpiresAt, before.Add(2*time.Hour))
+			near("ClaimedAt after Complete", done.Record.ClaimedAt, c.Record.ClaimedAt)
+		})
+	}
+}

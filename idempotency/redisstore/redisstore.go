@@ -132,6 +132,11 @@ type Store struct {
 	addr      string // the server, for messages: never holds a password
 	opTimeout time.Duration
 	log       *zap.Logger
+	// secret is the password Redact removes while the store is open.
+	secret string
+	// clock translates the server times of returned records to the local
+	// clock (clock.go).
+	clock *clockMap
 
 	// waitAOF is the WAITAOF timeout (0: Options.WaitAOF off); waitClient
 	// is the client sharing s.client's pool with a read timeout long enough
@@ -168,11 +173,12 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		prefix:    opts.Prefix,
 		opTimeout: opts.OperationTimeout,
 		log:       log,
+		clock:     newClockMap(nil),
 	}
 	if opts.Client != nil {
 		s.client = opts.Client
 		s.addr = describeClient(opts.Client)
-		rememberClientSecrets(opts.Client)
+		s.secret = clientPassword(opts.Client)
 	} else {
 		ro, err := clientOptions(&opts)
 		if err != nil {
@@ -181,11 +187,14 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		s.client = redis.NewClient(ro)
 		s.ownClient = true
 		s.addr = describeOptions(ro)
+		s.secret = ro.Password
 	}
+	holdSecret(s.secret)
 	if err := s.check(ctx, opts); err != nil {
 		if s.ownClient {
 			s.client.Close()
 		}
+		releaseSecret(s.secret)
 		return nil, err
 	}
 	return s, nil
@@ -233,6 +242,7 @@ func Check(opts Options) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	rememberSecret(ro.Password)
 	return describeOptions(ro), nil
 }
 
@@ -281,7 +291,6 @@ func clientOptions(o *Options) (*redis.Options, error) {
 	if err != nil {
 		return nil, err
 	}
-	rememberSecret(ro.Password)
 	pick := func(field, fromURL, def time.Duration) time.Duration {
 		switch {
 		case field != 0:
@@ -324,34 +333,75 @@ func clientOptions(o *Options) (*redis.Options, error) {
 	return ro, nil
 }
 
-// parseURL is redis.ParseURL with errors that never quote the URL, which
-// may hold a password (url.Parse's errors quote the whole string).
+// badURLHint is the advice of every error about a Redis URL that does not
+// parse as one.
+const badURLHint = "percent-encode special characters in the password (/ ? # @ % and others) or give the password separately"
+
+// parseURL is redis.ParseURL with errors that never show any part of the
+// URL's user information. url.Parse's errors quote the whole URL or the
+// part that failed (an invalid port, a bad escape), and a password holding
+// '/', '?', '#' or '@' unescaped ends the URL's authority early, so that
+// the rest of the password lands in the port, path, query or fragment,
+// which ParseURL's errors and the store's address would then show. So:
+// when url.Parse fails, the error is a fixed text (with the scheme, which
+// cannot hold user information); and a URL whose path, query or fragment
+// holds an '@' (the user information's end, found after the authority) is
+// refused the same way, as is a unix:// URL with anything but user
+// information before its path (no host, no port). Only what is left
+// (database number, query option names, socket path) may be named.
 func parseURL(raw string) (*redis.Options, error) {
+	bad := func() error {
+		what := "Redis URL"
+		if scheme, _, ok := strings.Cut(raw, "://"); ok && isScheme(scheme) {
+			what = fmt.Sprintf("Redis URL (scheme %q)", scheme)
+		}
+		return fmt.Errorf("redisstore: %w: %s does not parse: %s", idempotency.ErrInvalidArgument, what, badURLHint)
+	}
 	u, err := url.Parse(raw)
 	if err != nil {
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err
-		}
-		return nil, fmt.Errorf("redisstore: %w: Redis URL does not parse (%v)", idempotency.ErrInvalidArgument, err)
+		return nil, bad()
 	}
 	switch u.Scheme {
 	case "redis", "rediss", "unix":
 	default:
 		return nil, fmt.Errorf("redisstore: %w: Redis URL scheme %q: want redis, rediss or unix", idempotency.ErrInvalidArgument, u.Scheme)
 	}
+	if strings.Contains(u.EscapedPath(), "@") || strings.Contains(u.RawQuery, "@") || strings.Contains(u.Fragment, "@") ||
+		(u.Scheme == "unix" && u.Host != "") {
+		return nil, bad()
+	}
 	ro, err := redis.ParseURL(raw)
 	if err != nil {
 		// ParseURL's own errors name the offending part (database number,
-		// path, query option), never the userinfo; strip any url.Error
-		// anyway.
+		// path, query option), which the checks above keep free of user
+		// information; strip any url.Error anyway.
 		var ue *url.Error
 		if errors.As(err, &ue) {
 			err = ue.Err
 		}
-		return nil, fmt.Errorf("redisstore: %w: Redis URL %s: %v", idempotency.ErrInvalidArgument, u.Redacted(), err)
+		shown := *u
+		shown.User = nil
+		return nil, fmt.Errorf("redisstore: %w: Redis URL %s: %v", idempotency.ErrInvalidArgument, shown.String(), err)
 	}
 	return ro, nil
+}
+
+// isScheme reports whether s is a URL scheme (RFC 3986: a letter, then
+// letters, digits, '+', '-' and '.').
+func isScheme(s string) bool {
+	if s == "" || len(s) > 16 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z':
+		case i > 0 && ('0' <= c && c <= '9' || c == '+' || c == '-' || c == '.'):
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // describeOptions names the server of ro for messages: address and
@@ -373,17 +423,18 @@ func describeClient(c redis.UniversalClient) string {
 	return fmt.Sprintf("%T", c)
 }
 
-// rememberClientSecrets records the passwords of a client given in
-// Options.Client for Redact.
-func rememberClientSecrets(c redis.UniversalClient) {
+// clientPassword returns the password of a client given in
+// Options.Client, for Redact.
+func clientPassword(c redis.UniversalClient) string {
 	switch c := c.(type) {
 	case *redis.Client:
-		rememberSecret(c.Options().Password)
+		return c.Options().Password
 	case *redis.ClusterClient:
-		rememberSecret(c.Options().Password)
+		return c.Options().Password
 	case *redis.Ring:
-		rememberSecret(c.Options().Password)
+		return c.Options().Password
 	}
+	return ""
 }
 
 // check pings the server, loads the scripts, probes WAITAOF if asked to,
@@ -417,13 +468,29 @@ func (s *Store) check(ctx context.Context, opts Options) error {
 		}
 		s.enableWaitAOF(c, time.Duration(ms)*time.Millisecond)
 	}
+	s.syncClock(ctx)
 	s.logSettings(ctx)
 	return nil
 }
 
+// syncClock gives the clock map a few observations of the server's clock
+// (TIME), so that the translation of the first records starts from the
+// tightest of them. Errors are ignored: the store calls observe anyway.
+func (s *Store) syncClock(ctx context.Context) {
+	for range 3 {
+		sent := s.clock.now()
+		t, err := s.client.Time(ctx).Result()
+		if err != nil {
+			return
+		}
+		s.clock.observe(sent, s.clock.now(), t)
+	}
+}
+
 // logSettings logs the server's version and warns about settings that
 // weaken the store's guarantees. CONFIG may be disabled (managed services
-// often rename it): then it only says so at debug level.
+// often rename it): then it says so in one line at info level, since the
+// operator must check those settings another way.
 func (s *Store) logSettings(ctx context.Context) {
 	fields := []zap.Field{zap.String("redis", s.addr), zap.String("prefix", s.prefix), zap.Bool("wait_aof", s.waitAOF > 0)}
 	if info, err := s.client.Info(ctx, "server").Result(); err == nil {
@@ -434,7 +501,7 @@ func (s *Store) logSettings(ctx context.Context) {
 	}
 	cfg, err := s.client.ConfigGet(ctx, "*").Result()
 	if err != nil {
-		s.log.Debug("redisstore: CONFIG GET refused; persistence and eviction settings not checked", append(fields, zap.Error(err))...)
+		s.log.Info("redisstore: could not check Redis's persistence and eviction settings (CONFIG GET failed; managed services often disable CONFIG): make sure the server has appendonly yes and maxmemory-policy noeviction", append(fields, zap.Error(err))...)
 	} else {
 		aof, fsync, save, policy := cfg["appendonly"], cfg["appendfsync"], cfg["save"], cfg["maxmemory-policy"]
 		fields = append(fields, zap.String("appendonly", aof), zap.String("appendfsync", fsync), zap.String("save", save), zap.String("maxmemory_policy", policy))
@@ -510,9 +577,11 @@ func (s *Store) Claim(ctx context.Context, key idempotency.Key, fp idempotency.F
 	defer end()
 
 	token := newToken()
+	sent := s.clock.now()
 	v, err := claimScript.Run(ctx, s.client, []string{recordKey(s.prefix, key)},
 		fp[:], formatHex16(token), ceilDiv(min(lease, maxDuration), time.Microsecond),
 		ceilDiv(min(retention, maxDuration), time.Millisecond)).Result()
+	recv := s.clock.now()
 	if err != nil {
 		return idempotency.ClaimResult{}, fmt.Errorf("redisstore: claim %v: %w", key, err)
 	}
@@ -535,7 +604,7 @@ func (s *Store) Claim(ctx context.Context, key idempotency.Key, fp idempotency.F
 	default:
 		return idempotency.ClaimResult{}, fmt.Errorf("redisstore: claim %v: %w: status %q", key, errUnexpectedReply, st)
 	}
-	rec, err := decodeRecord(key, a)
+	rec, err := s.localRecord(key, a, sent, recv)
 	if err != nil {
 		return idempotency.ClaimResult{}, err
 	}
@@ -696,15 +765,31 @@ func (s *Store) Get(ctx context.Context, key idempotency.Key) (idempotency.Recor
 	}
 	defer end()
 
+	sent := s.clock.now()
 	v, err := getScript.Run(ctx, s.client, []string{recordKey(s.prefix, key)}).Result()
+	recv := s.clock.now()
 	if err != nil {
 		return idempotency.Record{}, false, fmt.Errorf("redisstore: get %v: %w", key, err)
 	}
-	return s.getReply(key, v)
+	return s.getReply(key, v, sent, recv)
 }
 
-// getReply interprets a reply of the get script.
-func (s *Store) getReply(key idempotency.Key, v any) (idempotency.Record, bool, error) {
+// localRecord decodes the record of a script reply that carries one,
+// with its times on the local clock: the call was sent at sent and
+// answered at recv, local time (see clockMap).
+func (s *Store) localRecord(key idempotency.Key, a []any, sent, recv time.Time) (idempotency.Record, error) {
+	rec, err := decodeRecord(key, a)
+	if err != nil {
+		return idempotency.Record{}, err
+	}
+	// decodeRecord checked the server time.
+	now, _ := parseMicros(a[1].(string))
+	return localRecord(rec, s.clock.observe(sent, recv, now)), nil
+}
+
+// getReply interprets a reply of the get script, sent at sent and
+// answered at recv (local clock).
+func (s *Store) getReply(key idempotency.Key, v any, sent, recv time.Time) (idempotency.Record, bool, error) {
 	st, a, err := replyStatus(v)
 	if err != nil {
 		return idempotency.Record{}, false, fmt.Errorf("redisstore: get %v: %w", key, err)
@@ -713,7 +798,7 @@ func (s *Store) getReply(key idempotency.Key, v any) (idempotency.Record, bool, 
 	case stAbsent:
 		return idempotency.Record{}, false, nil
 	case stFound:
-		rec, err := decodeRecord(key, a)
+		rec, err := s.localRecord(key, a, sent, recv)
 		return rec, err == nil, err
 	case stCorrupt:
 		return idempotency.Record{}, false, corruptError(key, a)
@@ -853,7 +938,7 @@ func (w *scanWalk) records(ctx context.Context, names []string) (bool, error) {
 		}
 		keys[i] = k
 	}
-	replies, err := w.fetch(ctx, names)
+	replies, sent, recv, err := w.fetch(ctx, names)
 	if err != nil {
 		return false, fmt.Errorf("redisstore: scan: %w", err)
 	}
@@ -861,7 +946,7 @@ func (w *scanWalk) records(ctx context.Context, names []string) (bool, error) {
 		if err := ctx.Err(); err != nil {
 			return false, err
 		}
-		rec, found, err := w.s.getReply(keys[i], v)
+		rec, found, err := w.s.getReply(keys[i], v, sent, recv)
 		if err != nil {
 			return false, err
 		}
@@ -873,29 +958,33 @@ func (w *scanWalk) records(ctx context.Context, names []string) (bool, error) {
 }
 
 // fetch runs the get script on each of names in one pipeline (loading the
-// script first if the server lost it, e.g. after a restart).
-func (w *scanWalk) fetch(ctx context.Context, names []string) ([]any, error) {
+// script first if the server lost it, e.g. after a restart). It returns
+// the replies and when, on the local clock, the pipeline that gave them
+// was sent and answered.
+func (w *scanWalk) fetch(ctx context.Context, names []string) (_ []any, sent, recv time.Time, _ error) {
 	ctx, cancel := context.WithTimeout(ctx, w.s.opTimeout)
 	defer cancel()
 	for attempt := 0; ; attempt++ {
+		sent = w.s.clock.now()
 		pipe := w.s.client.Pipeline()
 		cmds := make([]*redis.Cmd, len(names))
 		for i, name := range names {
 			cmds[i] = getScript.EvalSha(ctx, pipe, []string{name})
 		}
 		_, err := pipe.Exec(ctx)
+		recv = w.s.clock.now()
 		if err == nil {
 			out := make([]any, len(cmds))
 			for i, c := range cmds {
 				out[i] = c.Val()
 			}
-			return out, nil
+			return out, sent, recv, nil
 		}
 		if attempt > 0 || !redis.HasErrorPrefix(err, "NOSCRIPT") {
-			return nil, err
+			return nil, sent, recv, err
 		}
 		if err := getScript.Load(ctx, w.s.client).Err(); err != nil {
-			return nil, err
+			return nil, sent, recv, err
 		}
 	}
 }
@@ -915,6 +1004,7 @@ func (s *Store) Close() error {
 				s.closeErr = fmt.Errorf("redisstore: close client of %s: %w", s.addr, err)
 			}
 		}
+		releaseSecret(s.secret)
 		s.log.Debug("redisstore: store closed", zap.String("redis", s.addr), zap.String("prefix", s.prefix), zap.Error(s.closeErr))
 	})
 	return s.closeErr

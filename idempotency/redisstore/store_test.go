@@ -155,14 +155,30 @@ func TestRecordLayout(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	micros := func(t time.Time) string { return strconv.FormatInt(t.UnixMicro(), 10) }
+	// The stored times are the server's; the returned ones are translated
+	// to the local clock (the same clock here, so they agree to within a
+	// round trip).
+	stamp := func(field string, returned time.Time) string {
+		t.Helper()
+		us, err := strconv.ParseInt(h[field], 10, 64)
+		if err != nil || time.UnixMicro(us).Sub(returned).Abs() > time.Second {
+			t.Errorf("field %s = %q, want the Unix microseconds of about %v", field, h[field], returned)
+		}
+		return h[field]
+	}
 	fp := storetest.FP(0xab)
 	want := map[string]string{
 		"v": "1", "s": "1", "f": string(fp[:]), "t": fmt.Sprintf("%016x", c.Token),
-		"c": micros(c.Record.ClaimedAt), "l": micros(c.Record.LeaseExpiry),
+		"c": stamp("c", c.Record.ClaimedAt), "l": stamp("l", c.Record.LeaseExpiry),
 	}
 	if fmt.Sprint(h) != fmt.Sprint(want) {
 		t.Errorf("in-flight hash = %q, want %q", h, want)
+	}
+	if c, l := h["c"], h["l"]; len(c) != 16 || len(l) != 16 || l <= c {
+		t.Errorf("claim time %q, lease expiry %q: want Unix microseconds, expiry later", c, l)
+	}
+	if us := func(s string) int64 { n, _ := strconv.ParseInt(s, 10, 64); return n }; us(h["l"])-us(h["c"]) != 90_000_000 {
+		t.Errorf("stored lease %s-%s, want 90 s exactly", h["l"], h["c"])
 	}
 	if d := c.Record.LeaseExpiry.Sub(c.Record.ClaimedAt); d != 90*time.Second {
 		t.Errorf("lease in the record = %v, want 90s exactly", d)
@@ -188,7 +204,7 @@ func TestRecordLayout(t *testing.T) {
 	if len(n) != 16 || strings.Trim(n, "0123456789abcdef") != "" {
 		t.Errorf("completion nonce %q, want 16 hex digits", n)
 	}
-	want["s"], want["d"], want["o"], want["b"], want["r"], want["n"] = "2", micros(rec.CompletedAt), "business_rejected", "422", "SUCCESS", n
+	want["s"], want["d"], want["o"], want["b"], want["r"], want["n"] = "2", stamp("d", rec.CompletedAt), "business_rejected", "422", "SUCCESS", n
 	if fmt.Sprint(h) != fmt.Sprint(want) {
 		t.Errorf("done hash = %q, want %q", h, want)
 	}
@@ -205,12 +221,15 @@ func TestRecordLayout(t *testing.T) {
 	}
 }
 
-// TestTimesComeFromTheServer: the record's times lie between two readings
-// of the server's clock (TIME) taken around the call. The scripts take no
-// time argument at all: "now" exists only on the server.
+// TestTimesComeFromTheServer: the times stored in a record lie between two
+// readings of the server's clock (TIME) taken around the call: the scripts
+// take no time argument at all, "now" exists only on the server. (The
+// times of returned records are translated to the local clock, the same
+// clock in this test: TestRecordsOnTheLocalClock gives the store another.)
 func TestTimesComeFromTheServer(t *testing.T) {
 	srv := redistest.Start(t, redistest.Config{})
-	s := open(t, srv, redisstore.Options{})
+	prefix := uniquePrefix(t)
+	s := open(t, srv, redisstore.Options{Prefix: prefix})
 	raw := srv.Client(0)
 	ctx := t.Context()
 	serverNow := func() time.Time {
@@ -228,8 +247,23 @@ func TestTimesComeFromTheServer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	stored := func(field string) time.Time {
+		t.Helper()
+		v, err := raw.HGet(ctx, prefix+"r:"+k.ClientID+":"+k.API+":"+k.RequestID, field).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		us, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return time.UnixMicro(us)
+	}
+	if c := stored("c"); c.Before(before) || c.After(after) {
+		t.Errorf("stored claim time %v outside the server's [%v, %v]", c, before, after)
+	}
 	if c.Record.ClaimedAt.Before(before) || c.Record.ClaimedAt.After(after) {
-		t.Errorf("ClaimedAt %v outside the server's [%v, %v]", c.Record.ClaimedAt, before, after)
+		t.Errorf("ClaimedAt %v outside [%v, %v] (the server's clock is ours here)", c.Record.ClaimedAt, before, after)
 	}
 	// The lease ends by the server's clock: wait on it, not on ours.
 	for serverNow().Before(c.Record.LeaseExpiry) {
@@ -244,9 +278,8 @@ func TestTimesComeFromTheServer(t *testing.T) {
 		t.Fatal(err)
 	}
 	after = serverNow()
-	rec, _, err := s.Get(ctx, k)
-	if err != nil || rec.CompletedAt.Before(before) || rec.CompletedAt.After(after) {
-		t.Errorf("CompletedAt %v outside the server's [%v, %v] (%v)", rec.CompletedAt, before, after, err)
+	if d := stored("d"); d.Before(before) || d.After(after) {
+		t.Errorf("stored completion time %v outside the server's [%v, %v]", d, before, after)
 	}
 }
 
@@ -586,6 +619,49 @@ func TestOpenErrors(t *testing.T) {
 	}
 }
 
+// TestURLErrorsHideThePassword: passwords with characters a URL needs
+// escaped ('/', '?', '#', '@', '%' with or without valid hex) make the URL
+// fail to parse, or end its authority early so that the password's tail
+// lands in the port, path, query or fragment. Whatever happens, neither
+// Check's nor Open's error shows the password or any 3-byte piece of it.
+func TestURLErrorsHideThePassword(t *testing.T) {
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	passwords := []string{
+		"Gx7/k9+Abc=", "12/34secretQ", "6380/xyzzy", "99?q=Zebra", "99#frAg", "ab?cDe", "Ab#cDe",
+		"pw%zzXY", "%41%zzQ", "p@ss@w0rd", "7/@Q#x?Y%zz", "12:34/Kq",
+	}
+	for _, pw := range passwords {
+		for _, form := range []string{
+			"redis://:%s@127.0.0.1:1/0",
+			"redis://usr:%s@127.0.0.1:1/0",
+			"rediss://usr:%s@127.0.0.1:1/0?dial_timeout=100ms",
+			"unix://usr:%s@/nonexistent/redis.sock",
+		} {
+			raw := fmt.Sprintf(form, pw)
+			var errs []error
+			if _, err := redisstore.Check(redisstore.Options{URL: raw}); err != nil {
+				errs = append(errs, err)
+			}
+			s, err := redisstore.Open(ctx, redisstore.Options{URL: raw, DialTimeout: 100 * time.Millisecond, MaxRetries: -1})
+			if err == nil {
+				s.Close()
+				t.Errorf("Open(%q) succeeded", raw)
+				continue
+			}
+			errs = append(errs, err)
+			for _, err := range errs {
+				t.Logf("%s: %v", raw, err)
+				for i := 0; i+3 <= len(pw); i++ {
+					if piece := pw[i : i+3]; strings.Contains(err.Error(), piece) {
+						t.Errorf("URL %q: the error shows %q of the password: %v", raw, piece, err)
+					}
+				}
+			}
+		}
+	}
+}
+
 // TestTLSVerifiesTheServer: rediss:// verifies the server's certificate
 // (against the system roots unless Options.TLSConfig brings a CA), and a
 // plain redis:// client cannot talk to a TLS-only server.
@@ -642,11 +718,19 @@ func TestWaitAOF(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) idempotency.Store { return open(t, aof, redisstore.Options{WaitAOF: true}) })
 }
 
-// TestCompletionsSurviveRedisCrash: with the append-only file on, Complete
-// returns after Redis wrote the completion to the file (every policy writes
-// before replying; they differ in when they fsync). Killing redis-server
-// right after Complete returned and restarting it loses nothing. (A power
-// cut of the Redis host is another matter: see the package documentation.)
+// TestCompletionsSurviveRedisCrash kills redis-server (SIGKILL) right after
+// a run of claims and completions, restarts it from its append-only file
+// and reads every record back.
+//
+// Under appendfsync always Redis writes and fsyncs each command to the
+// file before it replies, so nothing acknowledged may be missing: the
+// assertion has no exception. Under everysec Redis also writes before
+// replying, except while the previous second's background fsync is still
+// running: then it postpones its writes (up to 2 s) and replies anyway, so
+// a crash in that moment loses what was acknowledged meanwhile (about 0.7%
+// of acknowledged completions were not yet in the file in one measurement,
+// and a real loss showed in 1 run of 400). That run only logs how many
+// records it lost; it fails only on errors.
 func TestCompletionsSurviveRedisCrash(t *testing.T) {
 	for _, fsync := range []string{"everysec", "always"} {
 		t.Run(fsync, func(t *testing.T) {
@@ -672,6 +756,7 @@ func TestCompletionsSurviveRedisCrash(t *testing.T) {
 			srv.Kill()
 			srv.Restart()
 			deadline := time.Now().Add(15 * time.Second)
+			lost := 0
 			for i := range n {
 				k := storetest.K(fmt.Sprintf("crash-%d", i))
 				rec, ok, err := s.Get(ctx, k)
@@ -679,14 +764,24 @@ func TestCompletionsSurviveRedisCrash(t *testing.T) {
 					time.Sleep(100 * time.Millisecond)
 					rec, ok, err = s.Get(ctx, k)
 				}
+				if err != nil {
+					t.Fatalf("record %d after the crash: %v", i, err)
+				}
 				want := idempotency.StateInFlight
 				if i%2 == 0 {
 					want = idempotency.StateDone
 				}
-				if err != nil || !ok || rec.State != want || rec.Token != tokens[i] {
-					t.Fatalf("record %d after the crash = %+v, %v, %v; want %v under its token", i, rec, ok, err, want)
+				if ok && rec.Token != tokens[i] {
+					t.Fatalf("record %d after the crash = %+v; want token %d", i, rec, tokens[i])
+				}
+				if !ok || rec.State != want {
+					if fsync == "always" {
+						t.Errorf("record %d after the crash = %+v, found %v; want %v (appendfsync always loses nothing acknowledged)", i, rec, ok, want)
+					}
+					lost++
 				}
 			}
+			t.Logf("appendfsync %s: %d of %d acknowledged claims and completions lost to the crash", fsync, lost, n+n/2)
 		})
 	}
 }
@@ -732,6 +827,28 @@ func TestWarnings(t *testing.T) {
 				t.Errorf("%d 'store opened' lines, want 1", n)
 			}
 		})
+	}
+}
+
+// TestConfigRefused: on a server without CONFIG (as managed services often
+// have it), Open says in one info line that the persistence and eviction
+// settings were not checked, and warns about nothing.
+func TestConfigRefused(t *testing.T) {
+	srv := redistest.Start(t, redistest.Config{Args: []string{"--rename-command", "CONFIG", ""}})
+	core, logs := observer.New(zapcore.DebugLevel)
+	s := open(t, srv, redisstore.Options{Logger: zap.New(core)})
+	s.Close()
+	var infos []string
+	for _, e := range logs.All() {
+		switch e.Level {
+		case zapcore.WarnLevel:
+			t.Errorf("warning %q on a server whose settings cannot be read", e.Message)
+		case zapcore.InfoLevel:
+			infos = append(infos, e.Message)
+		}
+	}
+	if len(infos) != 1 || !strings.Contains(infos[0], "could not check") || !strings.Contains(infos[0], "CONFIG") {
+		t.Errorf("info lines %q, want one saying the settings could not be checked", infos)
 	}
 }
 
