@@ -266,7 +266,9 @@ func (o *signOptions) run(w io.Writer, args []string) error {
 		return err
 	}
 	fmt.Fprintf(w, "Client-Id: %s\nRequest-Time: %s\nSignature: %s\n\n", o.clientID, requestTime, sig)
-	fmt.Fprintf(w, "curl -sS %s \\\n", shellQuote(strings.TrimRight(o.baseURL, "/")+o.uri))
+	// -g: curl must not read {} or [] in the target as its URL patterns;
+	// the target is sent exactly as it was signed.
+	fmt.Fprintf(w, "curl -sS -g %s \\\n", shellQuote(strings.TrimRight(o.baseURL, "/")+o.uri))
 	for _, h := range []string{
 		"Content-Type: application/json; charset=UTF-8",
 		"Client-Id: " + o.clientID,
@@ -334,7 +336,7 @@ func requestTimeOrNow(t string) (string, error) {
 		return strconv.FormatInt(time.Now().UnixMilli(), 10), nil
 	}
 	if _, err := signature.ParseRequestTime(t); err != nil {
-		return "", fmt.Errorf("--request-time %q is not a Request-Time DWS sends (epoch milliseconds such as 1795300000000, or ISO 8601 with a zone such as 2026-05-01T10:00:00+08:00)", t)
+		return "", fmt.Errorf("--request-time %q is not a Request-Time DWS sends (epoch milliseconds such as 1795300000000, epoch seconds such as 1795300000, or ISO 8601 with a zone such as 2026-05-01T10:00:00+08:00)", t)
 	}
 	return t, nil
 }

@@ -124,11 +124,22 @@ func TestSendEdgeCasesThroughTheGateway(t *testing.T) {
 	// The URI signed is the URL's path and query, as sent.
 	out, err := runCLI(t, "send", "--url", gatewayURL+addPath+"?merchant=7&x=a+b%2Fc", "--client-id", testClientID,
 		"--key", ck.dwsPrivate, "--sample", "addPaymentMethod", "--request-id", "q-1", "--verify-key", ck.merchantPublic)
-	if err != nil || !strings.Contains(out, `"resultStatus":"S"`) {
+	if !strings.Contains(out, `"resultStatus":"S"`) {
 		t.Fatalf("send with a query: %v\n%s", err, out)
 	}
-	if !strings.Contains(out, "answer signature: not signed") {
-		t.Errorf("unsigned answer not reported as such:\n%s", out)
+	// --verify-key asked for a signed answer: an unsigned one fails the command.
+	if err == nil || !strings.Contains(out, "answer signature: NOT SIGNED") {
+		t.Errorf("unsigned answer with --verify-key: err %v, want an error and NOT SIGNED:\n%s", err, out)
+	}
+
+	// Credentials in --url are never echoed.
+	out, err = runCLI(t, "send", "--url", "http://dws:hunter2@"+strings.TrimPrefix(gatewayURL, "http://")+addPath, "--client-id", testClientID,
+		"--key", ck.dwsPrivate, "--sample", "addPaymentMethod", "--request-id", "q-cred")
+	if err != nil || !strings.Contains(out, `"resultStatus":"S"`) {
+		t.Fatalf("send with credentials in --url: %v\n%s", err, out)
+	}
+	if strings.Contains(out, "hunter2") {
+		t.Errorf("send printed the password of --url:\n%s", out)
 	}
 
 	// A body file, pretty-printed differently from the sample, with its

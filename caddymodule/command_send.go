@@ -123,7 +123,7 @@ func (o *sendOptions) run(w io.Writer) error {
 	}
 	req, err := http.NewRequest(http.MethodPost, target.String(), bytes.NewReader(body))
 	if err != nil {
-		return fmt.Errorf("--url %q: %w", o.url, err)
+		return fmt.Errorf("--url %q: %w", target.Redacted(), err)
 	}
 	req.Header.Set("Content-Type", "application/json; charset=UTF-8")
 	req.Header.Set("Client-Id", o.clientID)
@@ -134,7 +134,7 @@ func (o *sendOptions) run(w io.Writer) error {
 	if id, ok := topLevelString(body, "requestId"); ok {
 		note = ", requestId " + id
 	}
-	fmt.Fprintf(w, "POST %s  (Client-Id %s, Request-Time %s%s)\n", o.url, o.clientID, requestTime, note)
+	fmt.Fprintf(w, "POST %s  (Client-Id %s, Request-Time %s%s)\n", target.Redacted(), o.clientID, requestTime, note)
 
 	client := &http.Client{
 		Timeout: o.timeout,
@@ -169,13 +169,13 @@ func (o *sendOptions) run(w io.Writer) error {
 }
 
 // verifyAnswer checks the answer's Signature with the --verify-key key and
-// prints the verdict; an answer that is signed but does not verify is an
-// error (non-zero exit).
+// prints the verdict; an answer that is not signed, or signed but does not
+// verify, is an error (non-zero exit): the caller asked for a signed answer.
 func (o *sendOptions) verifyAnswer(w io.Writer, pub *rsa.PublicKey, uri string, h http.Header, answer []byte) error {
 	sig := h.Get("Signature")
 	if sig == "" {
-		fmt.Fprintln(w, "answer signature: not signed (no Signature header; is merchant_private_key configured?)")
-		return nil
+		fmt.Fprintln(w, "answer signature: NOT SIGNED (no Signature header; is merchant_private_key configured?)")
+		return errors.New("--verify-key was given but the answer is not signed")
 	}
 	fail := func(reason string) error {
 		reason = strings.TrimPrefix(reason, "signature: ")

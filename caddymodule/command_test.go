@@ -246,7 +246,7 @@ func TestSignPrintsHeadersThatVerify(t *testing.T) {
 		t.Fatal("signature verifies without the query it was made over")
 	}
 	for _, want := range []string{
-		"curl -sS 'http://localhost:8080" + uri + "'",
+		"curl -sS -g 'http://localhost:8080" + uri + "'",
 		"-H 'Signature: " + h["Signature"] + "'",
 		"-H 'Request-Time: 2026-05-01T10:00:00+08:00'",
 		"-H 'Content-Type: application/json; charset=UTF-8'",
