@@ -24,14 +24,22 @@ case $api in
 addPaymentMethod | removePaymentMethod) ;;
 *) echo "usage: $0 [addPaymentMethod|removePaymentMethod] [requestId]" >&2; exit 2 ;;
 esac
+# The requestId goes into the JSON body and a sed expression as it is, so
+# only characters that need no escaping in either are accepted.
+if [[ -n $request_id && ! $request_id =~ ^[A-Za-z0-9._:-]{1,64}$ ]]; then
+	echo "$0: requestId must be 1 to 64 of A-Z a-z 0-9 . _ : - (use caddy dws-notify send --request-id for anything else)" >&2
+	exit 2
+fi
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
 body=$work/body.json
 if [[ -n $request_id ]]; then
-	# Replace only the value of the top-level requestId member.
-	sed -E "s/(\"requestId\": *\")[^\"]*\"/\1${request_id}\"/" "$here/$api.json" >"$body"
+	# Replace the value of the requestId member: the first one in the file,
+	# which in both samples is the top-level one.
+	sed -E "0,/(\"requestId\": *\")[^\"]*\"/s//\1${request_id}\"/" "$here/$api.json" >"$body"
+	grep -q '"requestId": *"' "$here/$api.json" || { echo "$0: no requestId member found in $here/$api.json" >&2; exit 1; }
 else
 	cp "$here/$api.json" "$body"
 fi
