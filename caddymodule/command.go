@@ -170,30 +170,44 @@ func (o *keygenOptions) run(w io.Writer) error {
 
 // writeKeyFile writes data to path with mode. Without force it fails if the
 // file exists (O_EXCL, so a file created meanwhile is not overwritten
-// either); with force it replaces the file and sets mode.
+// either). With force it writes a new file next to path and renames it over
+// path: a symlink at path is replaced, not followed, and a failure leaves
+// the old file whole.
 func writeKeyFile(path string, data []byte, mode fs.FileMode, force bool) error {
-	flags := os.O_WRONLY | os.O_CREATE | os.O_EXCL
-	if force {
-		flags = os.O_WRONLY | os.O_CREATE | os.O_TRUNC
+	if !force {
+		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, mode)
+		if errors.Is(err, fs.ErrExist) {
+			return fmt.Errorf("%s already exists; not overwriting it (use --force to replace the key pair)", path)
+		}
+		if err != nil {
+			return fmt.Errorf("writing %s: %w", path, pathReason(err))
+		}
+		if _, err := f.Write(data); err != nil {
+			f.Close()
+			return fmt.Errorf("writing %s: %w", path, err)
+		}
+		if err := f.Close(); err != nil {
+			return fmt.Errorf("writing %s: %w", path, err)
+		}
+		return nil
 	}
-	f, err := os.OpenFile(path, flags, mode)
-	if errors.Is(err, fs.ErrExist) {
-		return fmt.Errorf("%s already exists; not overwriting it (use --force to replace the key pair)", path)
-	}
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".new-*")
 	if err != nil {
 		return fmt.Errorf("writing %s: %w", path, pathReason(err))
 	}
-	if force {
-		if err := f.Chmod(mode); err != nil {
-			f.Close()
-			return fmt.Errorf("setting the mode of %s: %w", path, err)
-		}
+	tmp := f.Name()
+	err = f.Chmod(mode)
+	if err == nil {
+		_, err = f.Write(data)
 	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return fmt.Errorf("writing %s: %w", path, err)
+	if cerr := f.Close(); err == nil {
+		err = cerr
 	}
-	if err := f.Close(); err != nil {
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		os.Remove(tmp)
 		return fmt.Errorf("writing %s: %w", path, err)
 	}
 	return nil

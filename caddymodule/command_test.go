@@ -207,6 +207,32 @@ func TestKeygenNeverOverwritesWithoutForce(t *testing.T) {
 	if err != nil || info.Mode().Perm() != 0o600 {
 		t.Fatalf("private key mode after --force = %v (%v), want 0600", info.Mode().Perm(), err)
 	}
+
+	// --force replaces a symlink instead of writing through it, and leaves
+	// no temporary file behind.
+	victim := filepath.Join(t.TempDir(), "victim")
+	if err := os.WriteFile(victim, []byte("untouched"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(filepath.Join(dir, "public.pem")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(victim, filepath.Join(dir, "public.pem")); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := runCLI(t, "keygen", "--out", dir, "--force"); err != nil {
+		t.Fatalf("keygen --force over a symlink: %v\n%s", err, out)
+	}
+	if b, _ := os.ReadFile(victim); string(b) != "untouched" {
+		t.Fatalf("keygen --force wrote through a symlink into its target: %q", b)
+	}
+	if fi, err := os.Lstat(filepath.Join(dir, "public.pem")); err != nil || !fi.Mode().IsRegular() {
+		t.Fatalf("public.pem after --force over a symlink: %v, %v", fi, err)
+	}
+	entries, _ := os.ReadDir(dir)
+	if len(entries) != 3 {
+		t.Fatalf("keygen --force left %d files in %s, want the 3 keys", len(entries), dir)
+	}
 }
 
 var headerLine = regexp.MustCompile(`(?m)^(Client-Id|Request-Time|Signature): (.*)$`)
