@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -118,9 +119,26 @@ type RecordView struct {
 	ExpiresAt time.Time `json:"expires_at,omitzero"`
 }
 
+// StoreError is a store that could not be read for an answer: the answer
+// holds what the other stores said, and lacks what this one holds.
+type StoreError struct {
+	// Storage names the store, as in RecordView.
+	Storage string `json:"storage"`
+	// Error says what went wrong; it names the store and never a password.
+	Error string `json:"error"`
+	// Status is the HTTP status the endpoint would answer if this were the
+	// only store: 503 when asking again later may work (the store is being
+	// closed or reopened, its Redis is unreachable, the read was cut
+	// short), 500 otherwise.
+	Status int `json:"status"`
+}
+
 // RecordsAnswer is the body of GET /dws_notify/record.
 type RecordsAnswer struct {
 	Records []RecordView `json:"records"`
+	// Errors lists the stores that could not be read (empty when every
+	// store answered): the requestId may have more records there.
+	Errors []StoreError `json:"errors"`
 }
 
 // OutcomeCounts counts a store's live records by outcome.
@@ -171,8 +189,13 @@ type StoreStats struct {
 
 // StatsAnswer is the body of GET /dws_notify/stats.
 type StatsAnswer struct {
-	Stores []StoreStats  `json:"stores"`
-	Total  OutcomeCounts `json:"total"`
+	// Stores are the stores that were counted.
+	Stores []StoreStats `json:"stores"`
+	// Total sums Stores: the stores in Errors are not in it.
+	Total OutcomeCounts `json:"total"`
+	// Errors lists the stores that could not be counted (empty when every
+	// store answered).
+	Errors []StoreError `json:"errors"`
 }
 
 // FollowUpAnswer is the body of GET /dws_notify/follow_up.
@@ -186,9 +209,18 @@ type FollowUpAnswer struct {
 	Limit int `json:"limit"`
 	// Truncated is set when Total is more than Limit.
 	Truncated bool `json:"truncated"`
+	// Errors lists the stores that could not be read (empty when every
+	// store answered): their business-rejected records are neither listed
+	// nor in Total.
+	Errors []StoreError `json:"errors"`
 }
 
-// serveRecord answers GET /dws_notify/record.
+// serveRecord answers GET /dws_notify/record. It reads records by key,
+// never scanning: with client_id, for that Client-Id and the api given or
+// every API; without, for every Client-Id and API the handlers using the
+// store serve (sharedStore.serve), narrowed to the api given. The stores
+// are read at once; one that fails is listed in Errors and the others
+// still answer.
 func (a *adminAPI) serveRecord(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
 	requestID := q.Get("request_id")
@@ -207,38 +239,101 @@ func (a *adminAPI) serveRecord(w http.ResponseWriter, r *http.Request) error {
 		return errNoStores()
 	}
 	now := time.Now()
-	ans := RecordsAnswer{Records: []RecordView{}}
-	for _, s := range stores {
-		if clientID != "" {
-			apis := notification.APINames()
-			if api != "" {
-				apis = []string{api}
-			}
-			for _, name := range apis {
-				rec, found, err := s.Get(r.Context(), idempotency.Key{ClientID: clientID, API: name, RequestID: requestID})
+	type result struct {
+		records []RecordView
+		err     error
+	}
+	results := make([]result, len(stores))
+	var wg sync.WaitGroup
+	for i, s := range stores {
+		wg.Go(func() {
+			for _, key := range lookupKeys(s.served, requestID, api, clientID) {
+				rec, found, err := s.Get(r.Context(), key)
 				if err != nil {
-					return storeAPIError(s, err)
+					results[i].err = err
+					return
 				}
 				if found {
-					ans.Records = append(ans.Records, viewOf(s, rec, now))
+					results[i].records = append(results[i].records, viewOf(s.sharedStore, rec, now))
 				}
 			}
-			continue
-		}
-		err := s.Scan(r.Context(), func(rec idempotency.Record) bool {
-			if rec.Key.RequestID == requestID && (api == "" || rec.Key.API == api) {
-				ans.Records = append(ans.Records, viewOf(s, rec, now))
-			}
-			return true
 		})
-		if err != nil {
-			return storeAPIError(s, err)
+	}
+	wg.Wait()
+	ans := RecordsAnswer{Records: []RecordView{}, Errors: []StoreError{}}
+	for i, res := range results {
+		ans.Records = append(ans.Records, res.records...)
+		if res.err != nil {
+			ans.Errors = append(ans.Errors, storeFailure(stores[i].sharedStore, res.err))
 		}
 	}
-	if len(ans.Records) == 0 {
-		return apiError(http.StatusNotFound, "no record of requestId %q%s in %s", requestID, filterText(api, clientID), storesText(stores))
+	switch {
+	case len(ans.Records) > 0:
+		return writeJSON(w, ans)
+	case len(ans.Errors) == len(stores):
+		return allStoresFailed(ans.Errors)
+	case len(ans.Errors) > 0:
+		var read []pooledStore
+		for i, res := range results {
+			if res.err == nil {
+				read = append(read, stores[i])
+			}
+		}
+		return apiError(http.StatusServiceUnavailable, "no record of requestId %q%s in %s, but not every store could be read, and the record may be in one that could not (ask again): %s",
+			requestID, filterText(api, clientID), storesText(read), failuresText(ans.Errors))
 	}
-	return writeJSON(w, ans)
+	return apiError(http.StatusNotFound, "no record of requestId %q%s in %s", requestID, filterText(api, clientID), storesText(stores))
+}
+
+// lookupKeys returns the keys under which a store may hold the records of
+// requestID: for clientID when given, else for every served Client-Id;
+// for api when given, else every API (with clientID) or every served API.
+func lookupKeys(served []servedKey, requestID, api, clientID string) []idempotency.Key {
+	var keys []idempotency.Key
+	if clientID != "" {
+		apis := notification.APINames()
+		if api != "" {
+			apis = []string{api}
+		}
+		for _, name := range apis {
+			keys = append(keys, idempotency.Key{ClientID: clientID, API: name, RequestID: requestID})
+		}
+		return keys
+	}
+	for i, k := range served {
+		switch {
+		case api == "":
+			keys = append(keys, idempotency.Key{ClientID: k.clientID, API: k.api, RequestID: requestID})
+		case i == 0 || served[i-1].clientID != k.clientID: // served is sorted: each Client-Id once
+			keys = append(keys, idempotency.Key{ClientID: k.clientID, API: api, RequestID: requestID})
+		}
+	}
+	return keys
+}
+
+// maxAdminScans bounds the stats and follow_up requests that scan the
+// stores at once in this process; more are answered 429. A scan reads
+// every record (about a second per million records in Badger, tens of
+// seconds per million in Redis, whose server every gateway of a fleet
+// shares).
+const maxAdminScans = 2
+
+// scanSlots holds a token per running scanning request.
+var scanSlots = make(chan struct{}, maxAdminScans)
+
+// scanRetryAfter is the Retry-After of a 429 answer, in seconds.
+const scanRetryAfter = "5"
+
+// takeScanSlot takes a scan slot, or answers 429; the returned function
+// gives the slot back.
+func takeScanSlot(w http.ResponseWriter) (func(), error) {
+	select {
+	case scanSlots <- struct{}{}:
+		return func() { <-scanSlots }, nil
+	default:
+	}
+	w.Header().Set("Retry-After", scanRetryAfter)
+	return nil, apiError(http.StatusTooManyRequests, "%d dws_notify stats or follow_up requests are already reading every record; ask again in a few seconds", maxAdminScans)
 }
 
 // serveStats answers GET /dws_notify/stats.
@@ -246,18 +341,28 @@ func (a *adminAPI) serveStats(w http.ResponseWriter, r *http.Request) error {
 	if len(r.URL.Query()) != 0 {
 		return apiError(http.StatusBadRequest, "stats takes no parameters")
 	}
-	ans := StatsAnswer{Stores: []StoreStats{}}
-	for _, s := range pooledStores() {
+	done, err := takeScanSlot(w)
+	if err != nil {
+		return err
+	}
+	defer done()
+	stores := pooledStores()
+	ans := StatsAnswer{Stores: []StoreStats{}, Errors: []StoreError{}}
+	for _, s := range stores {
 		st := StoreStats{Storage: s.name}
 		err := s.Scan(r.Context(), func(rec idempotency.Record) bool {
 			st.add(rec)
 			return true
 		})
 		if err != nil {
-			return storeAPIError(s, err)
+			ans.Errors = append(ans.Errors, storeFailure(s.sharedStore, err))
+			continue
 		}
 		ans.Stores = append(ans.Stores, st)
 		ans.Total.merge(st.OutcomeCounts)
+	}
+	if len(stores) > 0 && len(ans.Errors) == len(stores) {
+		return allStoresFailed(ans.Errors)
 	}
 	return writeJSON(w, ans)
 }
@@ -277,30 +382,50 @@ func (a *adminAPI) serveFollowUp(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	done, err := takeScanSlot(w)
+	if err != nil {
+		return err
+	}
+	defer done()
 	now := time.Now()
 	oldest := &newestFirst{}
 	total := 0
-	for _, s := range pooledStores() {
+	stores := pooledStores()
+	fails := []StoreError{}
+	for _, s := range stores {
+		// A store's records count only if its whole scan worked.
+		mine, n := &newestFirst{}, 0
 		err := s.Scan(r.Context(), func(rec idempotency.Record) bool {
 			if rec.State != idempotency.StateDone || rec.Answer.Outcome != idempotency.OutcomeBusinessRejected ||
 				(api != "" && rec.Key.API != api) || (clientID != "" && rec.Key.ClientID != clientID) {
 				return true
 			}
-			total++
+			n++
 			// Keep the limit oldest: the heap's top is the newest kept.
-			heap.Push(oldest, viewOf(s, rec, now))
-			if oldest.Len() > limit {
-				heap.Pop(oldest)
+			heap.Push(mine, viewOf(s.sharedStore, rec, now))
+			if mine.Len() > limit {
+				heap.Pop(mine)
 			}
 			return true
 		})
 		if err != nil {
-			return storeAPIError(s, err)
+			fails = append(fails, storeFailure(s.sharedStore, err))
+			continue
 		}
+		total += n
+		for _, v := range *mine {
+			heap.Push(oldest, v)
+			if oldest.Len() > limit {
+				heap.Pop(oldest)
+			}
+		}
+	}
+	if len(stores) > 0 && len(fails) == len(stores) {
+		return allStoresFailed(fails)
 	}
 	records := slices.Clone(*oldest)
 	slices.SortFunc(records, compareCompletion)
-	return writeJSON(w, FollowUpAnswer{Records: records, Total: total, Limit: limit, Truncated: total > limit})
+	return writeJSON(w, FollowUpAnswer{Records: records, Total: total, Limit: limit, Truncated: total > limit, Errors: fails})
 }
 
 // compareCompletion orders records by completion time, then by key, so the
@@ -344,13 +469,23 @@ func keyFilters(api, clientID string) (string, string, error) {
 	return api, clientID, nil
 }
 
+// pooledStore is a store the admin API reads, with the Client-Ids and APIs
+// served from it.
+type pooledStore struct {
+	*sharedStore
+	// served are the keys registered by the handlers of every pooled store
+	// with this name, sorted by Client-Id, then API.
+	served []servedKey
+}
+
 // pooledStores returns the stores of the running config (every storage
 // directory, and every Redis server, database and prefix, that a dws_notify
 // handler names), ordered by name. Pooled stores with the same name hold
 // the same records (handlers on one Redis and prefix with different client
 // settings, or an old and a new config during a reload), so only one of
-// them is returned, and no record is shown or counted twice.
-func pooledStores() []*sharedStore {
+// them is returned, with the keys all of them serve, and no record is
+// shown or counted twice.
+func pooledStores() []pooledStore {
 	var stores []*sharedStore
 	storePool.Range(func(_, v any) bool {
 		if s, ok := v.(*sharedStore); ok && s != nil {
@@ -373,7 +508,24 @@ func pooledStores() []*sharedStore {
 		}
 		return 0
 	})
-	return slices.CompactFunc(stores, func(a, b *sharedStore) bool { return a.name == b.name })
+	var out []pooledStore
+	for _, s := range stores {
+		if len(out) == 0 || out[len(out)-1].name != s.name {
+			out = append(out, pooledStore{sharedStore: s})
+		}
+		last := &out[len(out)-1]
+		last.served = append(last.served, s.servedKeys()...)
+	}
+	for i := range out {
+		slices.SortFunc(out[i].served, func(a, b servedKey) int {
+			if c := strings.Compare(a.clientID, b.clientID); c != 0 {
+				return c
+			}
+			return strings.Compare(a.api, b.api)
+		})
+		out[i].served = slices.Compact(out[i].served)
+	}
+	return out
 }
 
 // viewOf renders rec for the admin API, times in UTC.
@@ -438,6 +590,37 @@ func storeAPIError(s *sharedStore, err error) error {
 	return apiError(http.StatusInternalServerError, "reading the dws_notify store at %s: %v", s.name, err)
 }
 
+// storeFailure describes a store that could not be read.
+func storeFailure(s *sharedStore, err error) StoreError {
+	var ae caddy.APIError
+	errors.As(storeAPIError(s, err), &ae)
+	return StoreError{Storage: s.name, Error: ae.Err.Error(), Status: ae.HTTPStatus}
+}
+
+// allStoresFailed is the answer when no store could be read: the failure
+// of the one store as it is, or for several 503 when asking again may help
+// for one of them at least, else 500, naming every store and its error.
+func allStoresFailed(fails []StoreError) error {
+	if len(fails) == 1 {
+		return caddy.APIError{HTTPStatus: fails[0].Status, Err: errors.New(fails[0].Error)}
+	}
+	status := http.StatusInternalServerError
+	for _, f := range fails {
+		if f.Status == http.StatusServiceUnavailable {
+			status = f.Status
+		}
+	}
+	return apiError(status, "none of the %d dws_notify stores could be read: %s", len(fails), failuresText(fails))
+}
+
+func failuresText(fails []StoreError) string {
+	msgs := make([]string, len(fails))
+	for i, f := range fails {
+		msgs[i] = f.Error
+	}
+	return strings.Join(msgs, "; ")
+}
+
 // errNoStores is the answer of a lookup on a Caddy whose config has no
 // dws_notify handler.
 func errNoStores() error {
@@ -458,7 +641,7 @@ func filterText(api, clientID string) string {
 	return " (" + strings.Join(parts, ", ") + ")"
 }
 
-func storesText(stores []*sharedStore) string {
+func storesText(stores []pooledStore) string {
 	if len(stores) == 1 {
 		return "the store at " + stores[0].name
 	}

@@ -280,6 +280,11 @@ func TestAdminSearchesEveryPooledStore(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = releaseStore(second) })
+	// As a handler on that directory would: its Client-Id and APIs are
+	// where the admin API looks records up.
+	served := []servedKey{{testClientID, "addPaymentMethod"}, {testClientID, "removePaymentMethod"}}
+	s2.serve(served)
+	t.Cleanup(func() { s2.unserve(served) })
 	ctx := context.Background()
 	key := keyOf("addPaymentMethod", "multi-1")
 	claim, err := s2.Claim(ctx, key, idempotency.Fingerprint{1}, time.Minute, time.Hour)
@@ -335,31 +340,87 @@ func TestAdminSearchesEveryPooledStore(t *testing.T) {
 }
 
 // A store closed while it is still pooled (a reload dropping its directory,
-// or a shutdown, racing the request) is a clean 503, never a panic.
-func TestAdminClosedStoreIs503(t *testing.T) {
-	startGateway(t, newBackend(t), gatewayConfig{})
-	dir := canonicalDir(t, t.TempDir())
-	s, err := acquireStore(dir)
-	if err != nil {
-		t.Fatal(err)
+// or a shutdown, racing the request) is listed in the answer's errors
+// while the other stores still answer; only when no store can be read is
+// the answer a 503. Never a panic.
+func TestAdminClosedStoreIsListedAndAllClosedIs503(t *testing.T) {
+	g := startGateway(t, newBackend(t), gatewayConfig{})
+	g.send(g.notice(addPath, addSample(t, "part-1"))).expect(t, 200, "S", "SUCCESS")
+	live := canonicalDir(t, g.storage)
+	closed := func() string {
+		dir := canonicalDir(t, t.TempDir())
+		s, err := acquireStore(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = releaseStore(dir) })
+		s.serve([]servedKey{{testClientID, "addPaymentMethod"}})
+		if err := s.Store.Close(); err != nil {
+			t.Fatal(err)
+		}
+		return dir
 	}
-	t.Cleanup(func() { _ = releaseStore(dir) })
-	if err := s.Store.Close(); err != nil {
-		t.Fatal(err)
-	}
-	for _, path := range []string{
-		"/dws_notify/stats",
-		"/dws_notify/follow_up",
-		"/dws_notify/record?request_id=x",
-		"/dws_notify/record?request_id=x&client_id=" + testClientID,
-	} {
-		if msg := adminError(t, path, http.StatusServiceUnavailable); !strings.Contains(msg, "the dws_notify store at "+dir+" was closed") {
-			t.Errorf("%s: %q", path, msg)
+	dir := closed()
+	closedMsg := "the dws_notify store at " + dir + " was closed while it was being read"
+	checkErrors := func(path string, errs []StoreError) {
+		t.Helper()
+		if len(errs) != 1 || errs[0].Storage != dir || errs[0].Status != http.StatusServiceUnavailable || !strings.HasPrefix(errs[0].Error, closedMsg) {
+			t.Errorf("%s: errors = %+v, want the closed store at %s", path, errs, dir)
 		}
 	}
-	_, err = runCLI(t, "inspect", "--request-id", "x", "--address", adminAddress)
-	if err == nil || !strings.Contains(err.Error(), "was closed while it was being read") {
-		t.Fatalf("inspect with a closed store: %v", err)
+
+	var stats StatsAnswer
+	adminJSON(t, "/dws_notify/stats", 200, &stats)
+	checkErrors("stats", stats.Errors)
+	if len(stats.Stores) != 1 || stats.Stores[0].Storage != live || stats.Total != (OutcomeCounts{Accepted: 1, Total: 1}) {
+		t.Errorf("stats = %+v, want the live store only", stats)
+	}
+	var fu FollowUpAnswer
+	adminJSON(t, "/dws_notify/follow_up", 200, &fu)
+	checkErrors("follow_up", fu.Errors)
+	for _, path := range []string{"/dws_notify/record?request_id=part-1", "/dws_notify/record?request_id=part-1&client_id=" + testClientID} {
+		var rec RecordsAnswer
+		adminJSON(t, path, 200, &rec)
+		checkErrors(path, rec.Errors)
+		if len(rec.Records) != 1 || rec.Records[0].Storage != live || rec.Records[0].RequestID != "part-1" {
+			t.Errorf("%s: records = %+v", path, rec.Records)
+		}
+	}
+	// Nothing found, but one store could not be read: not a 404.
+	msg := adminError(t, "/dws_notify/record?request_id=x", http.StatusServiceUnavailable)
+	if !strings.HasPrefix(msg, `no record of requestId "x" in the store at `+live+", but not every store could be read") || !strings.Contains(msg, closedMsg) {
+		t.Errorf("record of x: %q", msg)
+	}
+
+	// inspect prints what it got, and says what it could not read: exit 0.
+	out, err := runCLI(t, "inspect", "--request-id", "part-1", "--address", adminAddress)
+	if err != nil || !strings.HasPrefix(out, "requestId part-1\n") || !strings.Contains(out, "  storage      "+live+"\n") ||
+		!strings.HasSuffix(out, "\nNOT READ: "+closedMsg+" (a config reload or shutdown is in progress); try again (HTTP 503); records of requestId part-1 in storage "+dir+", if any, are not shown\n") {
+		t.Fatalf("inspect with a closed store: %v\n%s", err, out)
+	}
+	out, err = runCLI(t, "inspect", "--request-id", "x", "--address", adminAddress)
+	if err == nil || out != "" || !strings.Contains(err.Error(), "not every store could be read") || !strings.Contains(err.Error(), closedMsg) {
+		t.Fatalf("inspect of x with a closed store: %v\n%s", err, out)
+	}
+
+	// No store left that can be read: 503 for every endpoint, the message
+	// names each store.
+	unloadConfig(t)
+	for _, path := range []string{"/dws_notify/stats", "/dws_notify/follow_up", "/dws_notify/record?request_id=part-1", "/dws_notify/record?request_id=x&client_id=" + testClientID} {
+		if msg := adminError(t, path, http.StatusServiceUnavailable); !strings.HasPrefix(msg, closedMsg) {
+			t.Errorf("%s with only a closed store: %q", path, msg)
+		}
+	}
+	_, err = runCLI(t, "inspect", "--request-id", "part-1", "--address", adminAddress)
+	if err == nil || !strings.HasPrefix(err.Error(), closedMsg) {
+		t.Fatalf("inspect with only a closed store: %v", err)
+	}
+	other := closed()
+	for _, path := range []string{"/dws_notify/stats", "/dws_notify/follow_up", "/dws_notify/record?request_id=part-1"} {
+		msg := adminError(t, path, http.StatusServiceUnavailable)
+		if !strings.HasPrefix(msg, "none of the 2 dws_notify stores could be read: ") || !strings.Contains(msg, closedMsg) || !strings.Contains(msg, "the dws_notify store at "+other+" was closed") {
+			t.Errorf("%s with two closed stores: %q", path, msg)
+		}
 	}
 }
 

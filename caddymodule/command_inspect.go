@@ -45,7 +45,15 @@ backend took the notification, what DWS was answered, and the times. It
 never opens the store itself: the gateway holds it.
 
 Without --api and --client-id every record of the requestId is shown, in
-every store the running config uses (Badger directory or Redis).
+every store the running config uses (Badger directory or Redis), for
+every Client-Id and API the config serves (records of a Client-Id no
+longer configured are found with --client-id).
+
+When a store cannot be read (its Redis is down, say), the records of the
+other stores are printed, then a NOT READ line per such store, and the
+exit status is 0. The exit status is 1 when nothing could be shown: no
+record (and every store was read), no store could be read, or no record
+in the stores read while another could not be.
 
 The admin API is at ` + caddy.DefaultAdminListen + ` unless --address says otherwise, or
 --config names the config file to read the admin address from (as 'caddy
@@ -105,6 +113,14 @@ func (o *inspectOptions) run(w io.Writer) error {
 			fmt.Fprintln(w)
 		}
 		printRecord(w, rec, time.Now())
+	}
+	// The records shown are all the readable stores hold; the stores that
+	// could not be read may hold more.
+	if len(ans.Errors) > 0 {
+		fmt.Fprintln(w)
+	}
+	for _, e := range ans.Errors {
+		fmt.Fprintf(w, "NOT READ: %s (HTTP %d); records of requestId %s in storage %s, if any, are not shown\n", e.Error, e.Status, o.requestID, e.Storage)
 	}
 	return nil
 }

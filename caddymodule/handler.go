@@ -137,6 +137,7 @@ type Handler struct {
 	anyPath      *route
 	store        *sharedStore
 	storeKey     string
+	served       []servedKey // registered on store for the admin API
 	metrics      *metrics
 	clock        func() time.Time
 }
@@ -210,6 +211,14 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		return err
 	}
 	h.store, h.storeKey = store, spec.key
+	// The admin API looks records up by the Client-Ids and APIs served.
+	h.served = make([]servedKey, 0, len(h.ClientID)*len(h.API))
+	for _, id := range h.ClientID {
+		for _, a := range h.API {
+			h.served = append(h.served, servedKey{clientID: id, api: a.Name})
+		}
+	}
+	store.serve(h.served)
 	return nil
 }
 
@@ -394,6 +403,8 @@ func (h *Handler) Cleanup() error {
 	}
 	key := h.storeKey
 	h.storeKey = ""
+	h.store.unserve(h.served)
+	h.served = nil
 	return releaseStore(key)
 }
 

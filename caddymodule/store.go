@@ -66,16 +66,76 @@ type sharedStore struct {
 	destroyed bool          // Destruct ran
 	stop      chan struct{} // closed by Destruct: ends the opening loop
 	looping   chan struct{} // non-nil while an opening loop runs; closed when it ends
+
+	// life is cancelled by Destruct before the store is closed, so that
+	// admin scans (whose context derives from it too) end at once instead
+	// of holding up the Close, and with it a config reload or shutdown.
+	// nil for stores built by tests without newSharedStore.
+	life    context.Context
+	endLife context.CancelFunc
+
+	servedMu sync.Mutex
+	served   map[servedKey]int // see serve
+}
+
+// servedKey is a Client-Id and notify API that a handler using the store
+// accepts: the admin API looks the records of a requestId up by these
+// keys (point reads) instead of scanning the store.
+type servedKey struct {
+	clientID, api string
 }
 
 func newSharedStore(spec storeSpec, st idempotency.Store) *sharedStore {
+	life, endLife := context.WithCancel(context.Background())
 	return &sharedStore{
 		Store:   st,
 		name:    spec.name,
 		open:    spec.open,
 		waiters: map[idempotency.Key]chan struct{}{},
 		stop:    make(chan struct{}),
+		life:    life,
+		endLife: endLife,
 	}
+}
+
+// serve registers the Client-Ids and APIs a handler accepts; every handler
+// using the store does so at Provision and calls unserve with the same keys
+// at Cleanup. Keys are counted, so handlers sharing the store (several
+// sites, or the old and new config during a reload) may register the same
+// ones.
+func (s *sharedStore) serve(keys []servedKey) {
+	s.servedMu.Lock()
+	defer s.servedMu.Unlock()
+	if s.served == nil {
+		s.served = map[servedKey]int{}
+	}
+	for _, k := range keys {
+		s.served[k]++
+	}
+}
+
+// unserve gives back keys registered with serve.
+func (s *sharedStore) unserve(keys []servedKey) {
+	s.servedMu.Lock()
+	defer s.servedMu.Unlock()
+	for _, k := range keys {
+		if s.served[k] <= 1 {
+			delete(s.served, k)
+		} else {
+			s.served[k]--
+		}
+	}
+}
+
+// servedKeys returns the keys registered with serve.
+func (s *sharedStore) servedKeys() []servedKey {
+	s.servedMu.Lock()
+	defer s.servedMu.Unlock()
+	keys := make([]servedKey, 0, len(s.served))
+	for k := range s.served {
+		keys = append(keys, k)
+	}
+	return keys
 }
 
 // Destruct closes the store when the last handler using it is cleaned up.
@@ -94,6 +154,10 @@ func (s *sharedStore) Destruct() error {
 	s.destroyed = true
 	if s.stop != nil {
 		close(s.stop)
+	}
+	if s.endLife != nil {
+		// Ends running admin scans: Close waits for them.
+		s.endLife()
 	}
 	st, down, looping := s.Store, s.down, s.looping
 	s.stateMu.Unlock()

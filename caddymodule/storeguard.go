@@ -218,12 +218,26 @@ func (s *sharedStore) Get(ctx context.Context, key idempotency.Key) (idempotency
 }
 
 // Scan implements idempotency.Store for the admin API: guarded, not bounded
-// (a scan of a large store may take long, and nobody waits for it but an
-// operator). A panic of fn itself is passed on.
+// in time (a scan of a large store may take long, and nobody waits for it
+// but an operator; the admin API bounds how many run at once). It ends as
+// soon as ctx ends or the store is destroyed (Destruct), whose Close would
+// otherwise wait for it; it then fails with idempotency.ErrClosed. A panic
+// of fn itself is passed on.
 func (s *sharedStore) Scan(ctx context.Context, fn func(idempotency.Record) bool) (err error) {
 	st, err := s.current()
 	if err != nil {
 		return err
+	}
+	if s.life != nil {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithCancel(ctx)
+		defer cancel()
+		defer context.AfterFunc(s.life, cancel)()
+		defer func() {
+			if err != nil && s.life.Err() != nil && errors.Is(err, context.Canceled) {
+				err = fmt.Errorf("dws_notify: scan of %s ended: the store is being closed: %w", s.name, idempotency.ErrClosed)
+			}
+		}()
 	}
 	inFn := false
 	defer func() {
