@@ -3,16 +3,23 @@ package caddymodule
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddytest"
+	"go.uber.org/zap"
 
 	"github.com/dwsnotify/dws_notify/idempotency"
+	"github.com/dwsnotify/dws_notify/idempotency/redisstore"
+	"github.com/dwsnotify/dws_notify/idempotency/redisstore/redistest"
 )
 
 // adminCall sends method path to the in-process Caddy's admin API and
@@ -444,5 +451,328 @@ func TestAdminWithoutAnyStore(t *testing.T) {
 	_, err := runCLI(t, "inspect", "--request-id", "x", "--address", adminAddress)
 	if err == nil || err.Error() != "no dws_notify store is open: the running config has no dws_notify handler" {
 		t.Errorf("inspect: %v", err)
+	}
+}
+
+// scanProbe wraps a real store: it counts Scan calls and the scans running,
+// and sleeps pause before handing each record to the scan's callback (a
+// store with many records, in miniature).
+type scanProbe struct {
+	idempotency.Store
+	scans, running atomic.Int64
+	pause          atomic.Int64 // nanoseconds per record
+}
+
+func (p *scanProbe) Scan(ctx context.Context, fn func(idempotency.Record) bool) error {
+	p.scans.Add(1)
+	p.running.Add(1)
+	defer p.running.Add(-1)
+	return p.Store.Scan(ctx, func(rec idempotency.Record) bool {
+		time.Sleep(time.Duration(p.pause.Load()))
+		return fn(rec)
+	})
+}
+
+// installScanProbe makes the pool open dir behind a scanProbe.
+func installScanProbe(t *testing.T, dir string) *scanProbe {
+	t.Helper()
+	canonical := canonicalDir(t, dir)
+	p := &scanProbe{}
+	prev := openStore
+	openStore = func(d string) (idempotency.Store, error) {
+		st, err := prev(d)
+		if err != nil || d != canonical {
+			return st, err
+		}
+		p.Store = st
+		return p, nil
+	}
+	t.Cleanup(func() { openStore = prev })
+	return p
+}
+
+// fillStore writes n done records into s.
+func fillStore(t *testing.T, s *sharedStore, n int) {
+	t.Helper()
+	for i := range n {
+		key := keyOf("addPaymentMethod", fmt.Sprintf("fill-%d", i))
+		c, err := s.Claim(t.Context(), key, idempotency.Fingerprint{1}, time.Minute, time.Hour)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Complete(t.Context(), key, c.Token, idempotency.Answer{ResultCode: "SUCCESS", Outcome: idempotency.OutcomeAccepted, BackendStatus: 200}, time.Hour); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// /record reads the keys the handlers serve and never scans; the handlers
+// of a reloaded config register their keys once, counted.
+func TestAdminRecordDoesNotScan(t *testing.T) {
+	dir := t.TempDir()
+	p := installScanProbe(t, dir)
+	b := newBackend(t)
+	g := startGateway(t, b, gatewayConfig{storage: dir})
+	g.send(g.notice(addPath, addSample(t, "noscan-1"))).expect(t, 200, "S", "SUCCESS")
+	g.send(g.notice(removePath, removeSample(t, "noscan-1"))).expect(t, 200, "S", "SUCCESS")
+	check := func() {
+		t.Helper()
+		for _, q := range []struct {
+			query string
+			n     int
+		}{
+			{"request_id=noscan-1", 2},
+			{"request_id=noscan-1&api=removePaymentMethod", 1},
+			{"request_id=noscan-1&client_id=" + testClientID, 2},
+		} {
+			var ans RecordsAnswer
+			adminJSON(t, "/dws_notify/record?"+q.query, 200, &ans)
+			if len(ans.Records) != q.n || len(ans.Errors) != 0 {
+				t.Errorf("%s: %+v, want %d records", q.query, ans, q.n)
+			}
+		}
+		adminError(t, "/dws_notify/record?request_id=never-sent", 404)
+		if n := p.scans.Load(); n != 0 {
+			t.Fatalf("/record scanned the store %d times", n)
+		}
+	}
+	check()
+	want := map[servedKey]int{{testClientID, "addPaymentMethod"}: 1, {testClientID, "removePaymentMethod"}: 1}
+	s := storeFor(t, g)
+	served := func() map[servedKey]int {
+		s.servedMu.Lock()
+		defer s.servedMu.Unlock()
+		return maps.Clone(s.served)
+	}
+	if got := served(); !maps.Equal(got, want) {
+		t.Fatalf("served keys %v, want %v", got, want)
+	}
+	// A reload on the same storage: the new handler registers, the old one
+	// gives its keys back.
+	g = startGateway(t, b, gatewayConfig{storage: dir, extra: "retention 200h"})
+	if storeFor(t, g) != s {
+		t.Fatal("the reload opened another store")
+	}
+	if got := served(); !maps.Equal(got, want) {
+		t.Fatalf("served keys after a reload %v, want %v", got, want)
+	}
+	check()
+	// The probe does count scans.
+	var stats StatsAnswer
+	adminJSON(t, "/dws_notify/stats", 200, &stats)
+	if n := p.scans.Load(); n != 1 || stats.Total.Total != 2 {
+		t.Fatalf("stats: %d scans, %+v", n, stats)
+	}
+	unloadConfig(t)
+	if got := served(); len(got) != 0 {
+		t.Fatalf("served keys after the config was unloaded: %v", got)
+	}
+}
+
+// At most maxAdminScans stats or follow_up requests scan at once; more
+// are answered 429 with Retry-After, and /record still answers.
+func TestAdminScansAreBounded(t *testing.T) {
+	dir := t.TempDir()
+	p := installScanProbe(t, dir)
+	g := startGateway(t, newBackend(t), gatewayConfig{storage: dir})
+	fillStore(t, storeFor(t, g), 20)
+	p.pause.Store(int64(250 * time.Millisecond)) // 5s per scan
+	statuses := make(chan int, maxAdminScans)
+	for range maxAdminScans {
+		go func() {
+			res, err := http.Get("http://" + adminAddress + "/dws_notify/stats")
+			if err != nil {
+				statuses <- 0
+				return
+			}
+			res.Body.Close()
+			statuses <- res.StatusCode
+		}()
+	}
+	waitUntil(t, "the scans to start", func() bool { return p.running.Load() == maxAdminScans })
+	for _, path := range []string{"/dws_notify/stats", "/dws_notify/follow_up"} {
+		status, h, body := adminCall(t, http.MethodGet, path)
+		if status != http.StatusTooManyRequests || h.Get("Retry-After") != "5" ||
+			!strings.Contains(string(body), "2 dws_notify stats or follow_up requests are already reading every record; ask again in a few seconds") {
+			t.Errorf("%s while %d scans run: HTTP %d, Retry-After %q: %s", path, maxAdminScans, status, h.Get("Retry-After"), body)
+		}
+	}
+	var rec RecordsAnswer
+	adminJSON(t, "/dws_notify/record?request_id=fill-3", 200, &rec)
+	p.pause.Store(0)
+	for range maxAdminScans {
+		if s := <-statuses; s != http.StatusOK {
+			t.Errorf("a running scan answered HTTP %d", s)
+		}
+	}
+	if n := p.scans.Load(); n != maxAdminScans {
+		t.Errorf("%d scans, want %d (the refused requests must not scan)", n, maxAdminScans)
+	}
+	var stats StatsAnswer
+	adminJSON(t, "/dws_notify/stats", 200, &stats)
+	if stats.Total.Total != 20 {
+		t.Errorf("stats after the scans = %+v", stats)
+	}
+}
+
+// A reload that drops a store being scanned does not wait for the scan:
+// the scan ends at once and its request answers 503.
+func TestAdminReloadDuringAScanIsPrompt(t *testing.T) {
+	dir := t.TempDir()
+	p := installScanProbe(t, dir)
+	b := newBackend(t)
+	g := startGateway(t, b, gatewayConfig{storage: dir})
+	fillStore(t, storeFor(t, g), 100)
+	p.pause.Store(int64(100 * time.Millisecond)) // 10s per scan
+	type answered struct {
+		status int
+		body   string
+	}
+	done := make(chan answered, 1)
+	go func() {
+		res, err := http.Get("http://" + adminAddress + "/dws_notify/stats")
+		if err != nil {
+			done <- answered{body: err.Error()}
+			return
+		}
+		defer res.Body.Close()
+		body, _ := io.ReadAll(res.Body)
+		done <- answered{res.StatusCode, string(body)}
+	}()
+	waitUntil(t, "the scan to start", func() bool { return p.running.Load() == 1 })
+	start := time.Now()
+	startGateway(t, b, gatewayConfig{}) // another storage directory: the old store is closed
+	if took := time.Since(start); took > 2*time.Second {
+		t.Fatalf("the reload took %v: it waited for the scan", took)
+	}
+	if _, ok := storePool.References(canonicalDir(t, dir)); ok {
+		t.Fatal("the old store is still pooled")
+	}
+	select {
+	case a := <-done:
+		if a.status != http.StatusServiceUnavailable || !strings.Contains(a.body, "was closed while it was being read") {
+			t.Fatalf("the interrupted stats request: HTTP %d: %s", a.status, a.body)
+		}
+	case <-time.After(2 * time.Second):
+		t.Fatal("the scan did not end with its store")
+	}
+	if n := p.running.Load(); n != 0 {
+		t.Fatalf("%d scans still running", n)
+	}
+}
+
+// One Badger site and one Redis site whose Redis is down: every endpoint
+// answers from Badger and names the Redis store, without its password;
+// inspect prints the Badger record and a NOT READ line, exit status 0.
+func TestAdminRedisDownBadgerStillAnswers(t *testing.T) {
+	srv := redistest.Start(t, redistest.Config{Password: redisSecret})
+	// go-redis logs a failed dial once per ClientLogEvery process-wide:
+	// start the next test with a fresh limit, as if this one had not run.
+	t.Cleanup(func() {
+		redisstore.RouteClientLog(func() *zap.Logger { return caddy.Log().Named("dws_notify.redis") })
+	})
+	const prefix = "partial:"
+	const otherClient = "2188120000000077"
+	b := newBackend(t)
+	k := keys(t)
+	storage := t.TempDir()
+	site := func(clientID, api, store string) string {
+		return `dws_notify {
+			client_id ` + clientID + `
+			dws_public_key {file.` + filepath.Join(k.dir, "dws_public.pem") + `}
+			api addPaymentMethod ` + api + `
+			` + store + `
+		}
+		reverse_proxy ` + b.addr()
+	}
+	tester := caddytest.NewTester(t)
+	tester.InitServer(`{
+	admin `+adminAddress+`
+	http_port 9080
+	https_port 9443
+	grace_period 1ns
+	skip_install_trust
+}
+http://localhost:9080 {
+	handle /redis/* {
+		`+site(otherClient, "/redis/add", redisStoreDirective(t, srv, prefix))+`
+	}
+	handle {
+		`+site(testClientID, addPath, "storage "+storage)+`
+	}
+}
+`, "caddyfile")
+	t.Cleanup(func() { unloadConfig(t) })
+	g := &gateway{t: t, tester: tester, storage: storage, keys: k}
+	g.send(g.notice(addPath, addSample(t, "badger-1"))).expect(t, 200, "S", "SUCCESS")
+	n := g.notice("/redis/add", addSample(t, "redis-1"))
+	n.clientID = otherClient
+	g.send(n).expect(t, 200, "S", "SUCCESS")
+	badger, redisStore := canonicalDir(t, g.storage), redisName(srv, prefix)
+
+	var rec RecordsAnswer
+	adminJSON(t, "/dws_notify/record?request_id=redis-1", 200, &rec)
+	if len(rec.Records) != 1 || rec.Records[0].Storage != redisStore || rec.Records[0].ClientID != otherClient {
+		t.Fatalf("record in Redis: %+v", rec)
+	}
+
+	srv.Kill()
+	checkErrors := func(path string, errs []StoreError) {
+		t.Helper()
+		if len(errs) != 1 || errs[0].Storage != redisStore || errs[0].Status != http.StatusServiceUnavailable ||
+			!strings.HasPrefix(errs[0].Error, "the dws_notify store at "+redisStore+" ") {
+			t.Errorf("%s: errors = %+v, want the Redis store", path, errs)
+		}
+	}
+	var raw []string
+	get := func(path string, v any) {
+		t.Helper()
+		adminJSON(t, path, 200, v)
+		_, _, body := adminCall(t, http.MethodGet, path)
+		raw = append(raw, string(body))
+	}
+	var stats StatsAnswer
+	get("/dws_notify/stats", &stats)
+	checkErrors("stats", stats.Errors)
+	if len(stats.Stores) != 1 || stats.Stores[0].Storage != badger || stats.Total != (OutcomeCounts{Accepted: 1, Total: 1}) {
+		t.Errorf("stats = %+v", stats)
+	}
+	var fu FollowUpAnswer
+	get("/dws_notify/follow_up", &fu)
+	checkErrors("follow_up", fu.Errors)
+	get("/dws_notify/record?request_id=badger-1", &rec)
+	checkErrors("record", rec.Errors)
+	if len(rec.Records) != 1 || rec.Records[0].Storage != badger {
+		t.Errorf("record in Badger: %+v", rec.Records)
+	}
+	msg := adminError(t, "/dws_notify/record?request_id=redis-1", http.StatusServiceUnavailable)
+	raw = append(raw, msg)
+	if !strings.HasPrefix(msg, `no record of requestId "redis-1" in the store at `+badger+", but not every store could be read") ||
+		!strings.Contains(msg, "the dws_notify store at "+redisStore) {
+		t.Errorf("record only in Redis: %q", msg)
+	}
+
+	out, err := runCLI(t, "inspect", "--request-id", "badger-1", "--address", adminAddress)
+	raw = append(raw, out)
+	if err != nil || !strings.HasPrefix(out, "requestId badger-1\n") || !strings.Contains(out, "  storage      "+badger+"\n") ||
+		!strings.Contains(out, "\nNOT READ: the dws_notify store at "+redisStore+" ") ||
+		!strings.HasSuffix(out, " (HTTP 503); records of requestId badger-1 in storage "+redisStore+", if any, are not shown\n") {
+		t.Fatalf("inspect with Redis down: %v\n%s", err, out)
+	}
+	out, err = runCLI(t, "inspect", "--request-id", "badger-1", "--address", adminAddress, "--json")
+	raw = append(raw, out)
+	var ans RecordsAnswer
+	if err != nil || json.Unmarshal([]byte(out), &ans) != nil || len(ans.Records) != 1 || len(ans.Errors) != 1 {
+		t.Fatalf("inspect --json with Redis down: %v\n%s", err, out)
+	}
+	_, err = runCLI(t, "inspect", "--request-id", "redis-1", "--address", adminAddress)
+	if err == nil || !strings.Contains(err.Error(), "not every store could be read") {
+		t.Fatalf("inspect of a record in Redis with Redis down: %v", err)
+	}
+	raw = append(raw, err.Error())
+	for _, r := range raw {
+		if strings.Contains(r, redisSecret) {
+			t.Fatalf("an answer shows the Redis password: %s", r)
+		}
 	}
 }
