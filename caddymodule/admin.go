@@ -42,16 +42,23 @@ const (
 // handlers of the running config share (storePool).
 //
 //   - GET /dws_notify/record?request_id=ID[&api=NAME][&client_id=ID]: the
-//     records of a requestId, in every pooled store;
+//     records of a requestId, in every pooled store, read by key (the
+//     Client-Ids and APIs the handlers serve), never by a scan;
 //   - GET /dws_notify/stats: record counts by outcome, per store and in
 //     total;
 //   - GET /dws_notify/follow_up[?limit=N][&api=NAME][&client_id=ID]: the
 //     records acknowledged although the backend refused them for a business
 //     reason, oldest first.
 //
+// A store that cannot be read (closed meanwhile, Redis down) is listed in
+// the answer's errors and the other stores still answer; the answer is an
+// error only when no store could be read (or, for record, when nothing was
+// found and a store could not be read). stats and follow_up scan every
+// record: at most maxAdminScans of them run at once, more are answered 429.
+//
 // It owns no resources: it holds no reference to a store between requests,
-// so it has no Cleanup, and a store closed while it reads answers 503.
-// Records hold no card data, so neither do the answers.
+// so it has no Cleanup. Records hold no card data, so neither do the
+// answers.
 type adminAPI struct{}
 
 // CaddyModule returns the Caddy module information.
