@@ -51,7 +51,8 @@ type StoreConfig struct {
 	// URL locates the Redis server (backend redis only; required):
 	// redis://[[user]:password@]host[:port][/db] (port 6379 and database 0
 	// by default), rediss://... for TLS (verified against the system's
-	// roots; SSL_CERT_FILE adds a private CA), or
+	// roots; SSL_CERT_FILE can name a bundle with a private CA, but it
+	// replaces the system's for the whole process), or
 	// unix://[[user]:password@]/path/to/redis.sock[?db=N]. go-redis's
 	// query options (pool_size, max_retries, dial_timeout, ...) are
 	// accepted; the fields below win over them. Caddy's {env.*} and
