@@ -48,7 +48,7 @@ func FuzzParseHeader(f *testing.F) {
 			t.Fatalf("keyVersion %d (present %v)", h.KeyVersion, h.HasKeyVersion)
 		}
 		// What the package writes, it reads back identically.
-		again, err := ParseHeader(string(appendHeader(nil, h.KeyVersion, h.Signature)))
+		again, err := ParseHeader(string(AppendHeader(nil, h.KeyVersion, h.Signature)))
 		if err != nil || again.KeyVersion != h.KeyVersion || !bytes.Equal(again.Signature, h.Signature) {
 			t.Fatalf("round trip: %+v, %v", again, err)
 		}

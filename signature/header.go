@@ -216,10 +216,12 @@ func unhex(c byte) byte {
 	}
 }
 
-// appendHeader appends the Signature header value for sig made with the key
-// of the given version: algorithm=RSA256,keyVersion=<n>,signature=<value>,
-// the value being standard Base64 with "+", "/" and "=" percent-encoded.
-func appendHeader(dst []byte, keyVersion int, sig []byte) []byte {
+// AppendHeader appends the Signature header value for sig made with the key
+// of the given version, the way DWS sends it:
+// algorithm=RSA256,keyVersion=<n>,signature=<value>, the value being
+// standard Base64 with "+", "/" and "=" percent-encoded. sig may be at most
+// 512 bytes (an RSA-4096 signature) for the encoding to stay on the stack.
+func AppendHeader(dst []byte, keyVersion int, sig []byte) []byte {
 	dst = append(dst, "algorithm="+Algorithm+",keyVersion="...)
 	dst = strconv.AppendInt(dst, int64(keyVersion), 10)
 	dst = append(dst, ",signature="...)

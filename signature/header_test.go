@@ -171,7 +171,7 @@ func TestParseHeaderUsesBuffer(t *testing.T) {
 
 func TestAppendHeaderRoundTrip(t *testing.T) {
 	for _, v := range []int{0, 1, 42, 2147483647} {
-		h := string(appendHeader(nil, v, testSig))
+		h := string(AppendHeader(nil, v, testSig))
 		want := fmt.Sprintf("algorithm=RSA256,keyVersion=%d,signature=", v)
 		if !strings.HasPrefix(h, want) {
 			t.Fatalf("header %q lacks prefix %q", h, want)
@@ -183,7 +183,7 @@ func TestAppendHeaderRoundTrip(t *testing.T) {
 		}
 		got, err := ParseHeader(h)
 		if err != nil || got.KeyVersion != v || !got.HasKeyVersion || !bytes.Equal(got.Signature, testSig) {
-			t.Fatalf("ParseHeader(appendHeader(%d)) = %+v, %v", v, got, err)
+			t.Fatalf("ParseHeader(AppendHeader(%d)) = %+v, %v", v, got, err)
 		}
 	}
 }

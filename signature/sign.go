@@ -38,7 +38,7 @@ func signDigest(key *rsa.PrivateKey, keyVersion int, digest [32]byte) (string, e
 	if err != nil {
 		return "", fmt.Errorf("signature: signing failed: %w", err)
 	}
-	return string(appendHeader(make([]byte, 0, 64+3*len(sig)), keyVersion, sig)), nil
+	return string(AppendHeader(make([]byte, 0, 64+3*len(sig)), keyVersion, sig)), nil
 }
 
 // DefaultSignerCacheEntries is the most signatures a Signer keeps.

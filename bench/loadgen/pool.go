@@ -6,7 +6,6 @@ import (
 	"crypto"
 	"crypto/rsa"
 	"crypto/sha256"
-	"encoding/base64"
 	"encoding/binary"
 	"errors"
 	"flag"
@@ -140,27 +139,10 @@ func (p *pool) bodyLen() int {
 }
 
 // appendSignatureHeader appends the Signature header value of notification
-// i the way DWS sends it: standard Base64 with "+", "/" and "=" percent-encoded.
+// i the way DWS sends it (keyVersion 1).
 func (p *pool) appendSignatureHeader(dst []byte, i int) []byte {
-	dst = append(dst, "algorithm=RSA256,keyVersion=1,signature="...)
-	var b64 [base64Len]byte
-	base64.StdEncoding.Encode(b64[:], p.sigs[i*sigBytes:(i+1)*sigBytes])
-	for _, c := range b64 {
-		switch c {
-		case '+':
-			dst = append(dst, "%2B"...)
-		case '/':
-			dst = append(dst, "%2F"...)
-		case '=':
-			dst = append(dst, "%3D"...)
-		default:
-			dst = append(dst, c)
-		}
-	}
-	return dst
+	return signature.AppendHeader(dst, 1, p.sigs[i*sigBytes:(i+1)*sigBytes])
 }
-
-const base64Len = (sigBytes + 2) / 3 * 4
 
 // Pool cache file layout (all integers big-endian):
 //
