@@ -2,8 +2,6 @@ package idempotency_test
 
 import (
 	"fmt"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -20,47 +18,9 @@ func benchClaimComplete(b *testing.B, mode idempotency.SyncMode, conc int) {
 		b.Fatal(err)
 	}
 	defer s.Close()
-	ctx := b.Context()
 	prefix := fmt.Sprintf("bench-%d-", time.Now().UnixNano())
-	answer := idempotency.Answer{ResultCode: "SUCCESS", Outcome: idempotency.OutcomeAccepted, BackendStatus: 200}
 	before := s.Stats()
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	var failed atomic.Pointer[error]
-	b.ReportAllocs()
-	b.ResetTimer()
-	start := time.Now()
-	for range conc {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := next.Add(1)
-				if i > int64(b.N) {
-					return
-				}
-				k := storetest.K(prefix + fmt.Sprint(i))
-				c, err := s.Claim(ctx, k, storetest.FP(1), time.Minute, 168*time.Hour)
-				if err == nil && c.Status != idempotency.Claimed {
-					err = fmt.Errorf("claim of a unique key: %v", c.Status)
-				}
-				if err == nil {
-					err = s.Complete(ctx, k, c.Token, answer, 168*time.Hour)
-				}
-				if err != nil {
-					failed.CompareAndSwap(nil, &err)
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	elapsed := time.Since(start)
-	b.StopTimer()
-	if p := failed.Load(); p != nil {
-		b.Fatal(*p)
-	}
-	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "notifications/s")
+	storetest.ClaimComplete(b, s, conc, func(i int64) string { return prefix + fmt.Sprint(i) })
 	if mode == idempotency.SyncGroupCommit {
 		after := s.Stats()
 		rounds := after.SyncRounds - before.SyncRounds

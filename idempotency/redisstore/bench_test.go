@@ -5,12 +5,9 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/dwsnotify/dws_notify/idempotency"
 	"github.com/dwsnotify/dws_notify/idempotency/redisstore"
 	"github.com/dwsnotify/dws_notify/idempotency/redisstore/redistest"
 	"github.com/dwsnotify/dws_notify/idempotency/storetest"
@@ -31,43 +28,7 @@ func benchClaimComplete(b *testing.B, srv *redistest.Server, conc int) {
 	}
 	memBefore := usedMemory(b, srv)
 	prefix := fmt.Sprintf("%013d", time.Now().UnixMilli()%1e13)
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	var failed atomic.Pointer[error]
-	b.ReportAllocs()
-	b.ResetTimer()
-	start := time.Now()
-	for range conc {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := next.Add(1)
-				if i > int64(b.N) {
-					return
-				}
-				k := storetest.K(fmt.Sprintf("%s%019d", prefix, i))
-				c, err := s.Claim(ctx, k, storetest.FP(1), time.Minute, 168*time.Hour)
-				if err == nil && c.Status != idempotency.Claimed {
-					err = fmt.Errorf("claim of a unique key: %v", c.Status)
-				}
-				if err == nil {
-					err = s.Complete(ctx, k, c.Token, accepted, 168*time.Hour)
-				}
-				if err != nil {
-					failed.CompareAndSwap(nil, &err)
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	elapsed := time.Since(start)
-	b.StopTimer()
-	if p := failed.Load(); p != nil {
-		b.Fatal(*p)
-	}
-	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "notifications/s")
+	storetest.ClaimComplete(b, s, conc, func(i int64) string { return fmt.Sprintf("%s%019d", prefix, i) })
 	if b.N >= 10000 {
 		b.ReportMetric(float64(usedMemory(b, srv)-memBefore)/float64(b.N), "server-bytes/record")
 	}

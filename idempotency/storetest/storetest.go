@@ -24,6 +24,7 @@ import (
 	"fmt"
 	"reflect"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -100,6 +101,51 @@ func FP(b byte) idempotency.Fingerprint {
 		f[i] = b
 	}
 	return f
+}
+
+// ClaimComplete is the benchmark loop every store shares: b.N claim +
+// complete pairs on unique keys (requestId keyFor(i) for i in 1..b.N),
+// from exactly conc goroutines, each completion answered as accepted with
+// a 168h retention. It fails b on the first error and returns the wall
+// time of the loop, which ran between b.ResetTimer and b.StopTimer.
+func ClaimComplete(b *testing.B, s idempotency.Store, conc int, keyFor func(i int64) string) time.Duration {
+	ctx := b.Context()
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	var failed atomic.Pointer[error]
+	b.ReportAllocs()
+	b.ResetTimer()
+	start := time.Now()
+	for range conc {
+		wg.Go(func() {
+			for {
+				i := next.Add(1)
+				if i > int64(b.N) {
+					return
+				}
+				k := K(keyFor(i))
+				c, err := s.Claim(ctx, k, FP(1), time.Minute, 168*time.Hour)
+				if err == nil && c.Status != idempotency.Claimed {
+					err = fmt.Errorf("claim of a unique key: %v", c.Status)
+				}
+				if err == nil {
+					err = s.Complete(ctx, k, c.Token, accepted, 168*time.Hour)
+				}
+				if err != nil {
+					failed.CompareAndSwap(nil, &err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	b.StopTimer()
+	if p := failed.Load(); p != nil {
+		b.Fatal(*p)
+	}
+	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "notifications/s")
+	return elapsed
 }
 
 var (
