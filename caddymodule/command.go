@@ -359,27 +359,26 @@ func requestTimeOrNow(t string) (string, error) {
 // flag. Errors say which flag and file, and what was found instead; they
 // never contain key material.
 func loadPrivateKey(flag, path string) (*rsa.PrivateKey, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("--%s: cannot read %s: %w", flag, path, pathReason(err))
-	}
-	key, err := signature.ParsePrivateKey(string(b))
-	if err != nil {
-		return nil, fmt.Errorf("--%s %s is not a usable RSA private key: %s", flag, path, strings.TrimPrefix(err.Error(), "signature: "))
-	}
-	return key, nil
+	return loadKey(flag, path, "private", signature.ParsePrivateKey)
 }
 
 // loadPublicKey reads and parses the RSA public key in the file named by
 // flag (PEM, bare Base64 DER or a certificate).
 func loadPublicKey(flag, path string) (*rsa.PublicKey, error) {
+	return loadKey(flag, path, "public", signature.ParsePublicKey)
+}
+
+// loadKey reads the file named by flag and parses it with parse; kind
+// ("private" or "public") goes into the error.
+func loadKey[K any](flag, path, kind string, parse func(string) (K, error)) (K, error) {
+	var zero K
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("--%s: cannot read %s: %w", flag, path, pathReason(err))
+		return zero, fmt.Errorf("--%s: cannot read %s: %w", flag, path, pathReason(err))
 	}
-	key, err := signature.ParsePublicKey(string(b))
+	key, err := parse(string(b))
 	if err != nil {
-		return nil, fmt.Errorf("--%s %s is not a usable RSA public key: %s", flag, path, strings.TrimPrefix(err.Error(), "signature: "))
+		return zero, fmt.Errorf("--%s %s is not a usable RSA %s key: %s", flag, path, kind, strings.TrimPrefix(err.Error(), "signature: "))
 	}
 	return key, nil
 }
