@@ -37,6 +37,22 @@ type gatewayConfig struct {
 	Retention string // empty: the default
 }
 
+// newGatewayConfig is a deployment in sandbox sb on two free loopback
+// ports, with two fresh DWS key pairs and the sandbox's storage, in front
+// of backend.
+func newGatewayConfig(t *testing.T, sb *sandbox, backend string) gatewayConfig {
+	addrs := freeAddrs(t, 2)
+	return gatewayConfig{
+		AdminAddr: addrs[0],
+		SiteAddr:  addrs[1],
+		KeyV1:     newKeyPair(t, sb, "dws_v1"),
+		KeyV2:     newKeyPair(t, sb, "dws_v2"),
+		Storage:   sb.Storage,
+		Backend:   backend,
+		AddPath:   addURI,
+	}
+}
+
 func (c gatewayConfig) Caddyfile() string {
 	var retention string
 	if c.Retention != "" {
@@ -79,16 +95,7 @@ func TestSmoke(t *testing.T) {
 	bin := caddyBin(t)
 	sb := newSandbox(t)
 	be := newBackend(t)
-	addrs := freeAddrs(t, 2)
-	cfg := gatewayConfig{
-		AdminAddr: addrs[0],
-		SiteAddr:  addrs[1],
-		KeyV1:     newKeyPair(t, sb, "dws_v1"),
-		KeyV2:     newKeyPair(t, sb, "dws_v2"),
-		Storage:   sb.Storage,
-		Backend:   be.HostPort(),
-		AddPath:   addURI,
-	}
+	cfg := newGatewayConfig(t, sb, be.HostPort())
 	site := "http://" + cfg.SiteAddr
 	proc := startCaddy(t, bin, sb, cfg.Caddyfile(), cfg.AdminAddr, site+"/")
 	dws := newSender(site, clientID)
@@ -224,16 +231,7 @@ func TestSmoke(t *testing.T) {
 func TestValidateRefusesShortRetention(t *testing.T) {
 	bin := caddyBin(t)
 	sb := newSandbox(t)
-	addrs := freeAddrs(t, 2)
-	cfg := gatewayConfig{
-		AdminAddr: addrs[0],
-		SiteAddr:  addrs[1],
-		KeyV1:     newKeyPair(t, sb, "dws_v1"),
-		KeyV2:     newKeyPair(t, sb, "dws_v2"),
-		Storage:   sb.Storage,
-		Backend:   "127.0.0.1:9",
-		AddPath:   addURI,
-	}
+	cfg := newGatewayConfig(t, sb, "127.0.0.1:9")
 
 	cfg.Retention = "48h"
 	good := sb.writeFile(t, "Caddyfile.good", []byte(cfg.Caddyfile()))
