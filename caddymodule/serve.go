@@ -46,7 +46,8 @@ type exchange struct {
 	requestID  string
 	keyVersion int
 	verified   bool
-	bodyRead   bool // the request body was read to its end
+	bodyRead   bool            // the request body was read to its end
+	repl       *caddy.Replacer // the request's, for the placeholders; nil outside Caddy
 
 	status        int // HTTP status of the answer
 	code          notification.Code
@@ -63,6 +64,7 @@ type exchange struct {
 // first-seen notifications, and its response never reaches DWS.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
 	x := &exchange{start: h.clock()}
+	x.repl, _ = r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
 	h.handle(x, r, next)
 	h.answer(w, r, x)
 	return nil
@@ -77,15 +79,14 @@ func (h *Handler) handle(x *exchange, r *http.Request, next caddyhttp.Handler) {
 	if clientOK && h.ring.HasClient(clientID) {
 		x.clientID = clientID
 	}
-	repl, _ := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
 	rt := h.routeFor(path)
 	if rt == nil {
 		x.reject(http.StatusNotFound, notification.ParamIllegal, "no notify API is served at this path")
 		return
 	}
 	x.api = rt.api
-	if repl != nil {
-		repl.Set("http.dws_notify.api", x.api.Name())
+	if x.repl != nil {
+		x.repl.Set("http.dws_notify.api", x.api.Name())
 	}
 	if r.Method != http.MethodPost {
 		x.reject(http.StatusMethodNotAllowed, notification.ParamIllegal, "method must be POST")
@@ -162,8 +163,8 @@ func (h *Handler) handle(x *exchange, r *http.Request, next caddyhttp.Handler) {
 		return
 	}
 	x.requestID = res.RequestID
-	if repl != nil {
-		repl.Set("http.dws_notify.request_id", x.requestID)
+	if x.repl != nil {
+		x.repl.Set("http.dws_notify.request_id", x.requestID)
 	}
 
 	h.dedupeAndForward(x, r, next, body, res.Fingerprint)
@@ -483,22 +484,16 @@ func singleHeader(h http.Header, name string) (string, bool) {
 // headerOnce returns how many times the header is present with a non-empty
 // value, and that value when it is present exactly once.
 func headerOnce(h http.Header, name string) (string, int) {
-	v := h.Values(name)
-	n := 0
-	for _, s := range v {
+	value, n := "", 0
+	for _, s := range h.Values(name) {
 		if s != "" {
-			n++
+			value, n = s, n+1
 		}
 	}
 	if n != 1 {
 		return "", n
 	}
-	for _, s := range v {
-		if s != "" {
-			return s, 1
-		}
-	}
-	return "", 0
+	return value, 1
 }
 
 func isSuccess(status int) bool { return status >= 200 && status < 300 }
@@ -619,8 +614,8 @@ func (h *Handler) answer(w http.ResponseWriter, r *http.Request, x *exchange) {
 	w.WriteHeader(x.status)
 	_, _ = w.Write(body)
 
-	if repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer); ok {
-		repl.Set("http.dws_notify.result_code", string(x.code))
+	if x.repl != nil {
+		x.repl.Set("http.dws_notify.result_code", string(x.code))
 	}
 	apiName := "unknown"
 	if x.api != nil {
