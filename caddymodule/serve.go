@@ -175,7 +175,6 @@ func (h *Handler) handle(x *exchange, r *http.Request, next caddyhttp.Handler) {
 func (h *Handler) dedupeAndForward(x *exchange, r *http.Request, next caddyhttp.Handler, body []byte, fp [32]byte) {
 	key := idempotency.Key{ClientID: x.clientID, API: x.api.Name(), RequestID: x.requestID}
 	ctx := context.WithoutCancel(r.Context())
-	claimedAt := time.Now()
 	claim, err := h.store.Claim(ctx, key, idempotency.Fingerprint(fp), h.lease, h.retention)
 	if err != nil {
 		x.fail(outcomeStoreFailed, fmt.Errorf("claiming: %w", err))
@@ -223,7 +222,7 @@ func (h *Handler) dedupeAndForward(x *exchange, r *http.Request, next caddyhttp.
 		// and DWS's resend is replayed instead of forwarded a second time.
 		x.fail(outcomeStoreFailed, fmt.Errorf("completing: %w", err))
 		if !errors.Is(err, idempotency.ErrLeaseLost) {
-			h.retryCompletion(key, claim.Token, ans, claimedAt.Add(h.lease))
+			h.retryCompletion(key, claim.Token, ans, claim.Record.LeaseExpiry)
 		}
 		return
 	}
