@@ -14,7 +14,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"sort"
 	"strconv"
 	"strings"
 	"testing"
@@ -97,17 +96,8 @@ func TestMalformedCorpus(t *testing.T) {
 	}
 	checkNoPanic(t, "gateway", e.proc.Output())
 
-	keys := make([]string, 0, len(byCode))
-	for k := range byCode {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	var b strings.Builder
-	for _, k := range keys {
-		fmt.Fprintf(&b, "; %s: %d", k, byCode[k])
-	}
-	t.Logf("figures: %d malformed-input cases (%d valid controls, forwarded once each; %d invalid or duplicate, forwarded: %d); gateway alive, no panic%s",
-		len(cases), len(wantForward), len(cases)-len(wantForward), len(ds)-len(wantForward), b.String())
+	t.Logf("figures: %d malformed-input cases (%d valid controls, forwarded once each; %d invalid or duplicate, forwarded: %d); gateway alive, no panic; %s",
+		len(cases), len(wantForward), len(cases)-len(wantForward), len(ds)-len(wantForward), formatTally(byCode))
 	if len(cases) < 200 {
 		t.Errorf("the corpus has only %d cases", len(cases))
 	}
