@@ -44,6 +44,19 @@
 // the key's modulus size is reported as [ErrVerificationFailed] by
 // [KeyRing.Verify].
 //
+// # Key selection
+//
+// A [KeyRing] holds each client's DWS public keys by version.
+// [KeyRing.VerifyNotification] verifies with the key the Signature header's
+// keyVersion names; without one, with the key the Key-Version request
+// header names (Alipay's SDKs send both); without either, with each of the
+// client's keys, newest version first, until one verifies. That last rule
+// keeps a notification signed by the old key without keyVersion verifying
+// while the new key is configured too. A forged signature then costs at
+// most one RSA verification per configured key. Every RSA verification is
+// one call of a [VerifyFunc], [VerifyRSA] unless the ring was made with
+// [NewKeyRingVerifying].
+//
 // # Errors
 //
 // Every failure wraps exactly one of the sentinel errors, to be matched with
@@ -52,8 +65,10 @@
 //
 // # Request-Time
 //
-// [ParseRequestTime] understands every format DWS and its sibling gateways
-// have been seen to send; it is only used for the freshness check
+// [ParseRequestTime] understands every format DWS, its sibling gateways and
+// Alipay's SDKs have been seen to send (epoch seconds, milliseconds,
+// microseconds and nanoseconds, told apart by their 10, 13, 16 or 19
+// digits, and ISO 8601 with a zone); it is only used for the freshness check
 // ([CheckFreshness]) — the signed content always uses the header verbatim.
 //
 // # Signing acknowledgements

@@ -68,9 +68,21 @@ func FuzzParseRequestTime(f *testing.F) {
 			t.Fatalf("result in %v, want UTC", got.Location())
 		}
 		if n, ok := digits(s); ok {
-			want := time.UnixMilli(int64(n))
-			if len(s) == 10 {
+			var want time.Time
+			switch len(s) {
+			case 10:
 				want = time.Unix(int64(n), 0)
+			case 13:
+				want = time.UnixMilli(int64(n))
+			case 16:
+				want = time.UnixMicro(int64(n))
+			case 19:
+				if n > math.MaxInt64 {
+					t.Fatalf("accepted %q, past the last int64 nanosecond", s)
+				}
+				want = time.Unix(0, int64(n))
+			default:
+				t.Fatalf("accepted an epoch number of %d digits: %q", len(s), s)
 			}
 			if !got.Equal(want) {
 				t.Fatalf("%q = %v, want %v", s, got, want)

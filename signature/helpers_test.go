@@ -27,6 +27,15 @@ var otherKey = sync.OnceValue(func() *rsa.PrivateKey {
 	return k
 })
 
+// thirdKey returns a third RSA-2048 key, unrelated to the other two.
+var thirdKey = sync.OnceValue(func() *rsa.PrivateKey {
+	k, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		panic(err)
+	}
+	return k
+})
+
 func pemEncode(typ string, der []byte) string {
 	return string(pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}))
 }

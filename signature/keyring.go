@@ -16,10 +16,12 @@ const MinKeyBits = 2048
 
 // KeyRing maps (Client-Id, keyVersion) to the DWS public key that verifies
 // notifications. Add may be called at any time, also concurrently with
-// Verify: readers use an immutable snapshot that Add replaces.
+// Verify: readers use an immutable snapshot that Add replaces. The zero
+// KeyRing is empty and verifies with VerifyRSA.
 type KeyRing struct {
 	mu      sync.Mutex // serialises writers
 	clients atomic.Pointer[map[string]*clientKeys]
+	verify  VerifyFunc // every RSA verification; nil means VerifyRSA
 }
 
 // clientKeys holds one client's keys; it is never modified once published.
@@ -28,9 +30,16 @@ type clientKeys struct {
 	versions  []int // ascending
 }
 
-// NewKeyRing returns an empty key ring.
+// NewKeyRing returns an empty key ring that verifies with VerifyRSA.
 func NewKeyRing() *KeyRing {
 	return &KeyRing{}
+}
+
+// NewKeyRingVerifying returns an empty key ring whose every RSA
+// verification is a call of verify (nil: VerifyRSA), for example VerifyRSA
+// wrapped to count the operations a notification costs.
+func NewKeyRingVerifying(verify VerifyFunc) *KeyRing {
+	return &KeyRing{verify: verify}
 }
 
 func (r *KeyRing) client(clientID string) *clientKeys {
@@ -97,21 +106,51 @@ func (r *KeyRing) Versions(clientID string) []int {
 	return slices.Clone(ck.versions)
 }
 
-// Verify checks the Signature header value signatureHeader of a
-// notification from clientID for the request target uri, the Request-Time
-// header value requestTime (used verbatim) and the raw body. The key is the
-// one configured for the header's keyVersion or, when the header has none,
-// the highest configured version. It returns the key version used, also
-// with ErrVerificationFailed (so that callers can log which key failed), and
-// 0 with any other error.
-//
-// Errors wrap ErrMissing, ErrMalformed, ErrUnsupportedAlgorithm,
-// ErrBadEncoding, ErrUnknownKeyVersion (also for a client without keys;
-// callers should check HasClient first) or ErrVerificationFailed.
+// Verify is VerifyNotification without a Key-Version header: it checks a
+// Signature header value (of a notification, or of an acknowledgement,
+// which has no Key-Version header) alone.
 func (r *KeyRing) Verify(clientID, uri, requestTime string, body []byte, signatureHeader string) (keyVersion int, err error) {
-	// Room for a 4096-bit signature without allocating.
-	var sigBuf [512]byte
-	h, err := parseHeader(signatureHeader, sigBuf[:0])
+	return r.VerifyNotification(clientID, uri, requestTime, body, signatureHeader, "")
+}
+
+// NoKeyVersion is the key version VerifyNotification returns with
+// ErrVerificationFailed when the request named no key version and none of
+// the client's keys verified the signature.
+const NoKeyVersion = -1
+
+// VerifyNotification checks the Signature header value signatureHeader of
+// a notification from clientID for the request target uri, the
+// Request-Time header value requestTime (used verbatim) and the raw body.
+// keyVersionHeader is the value of the notification's Key-Version header,
+// "" when it has none.
+//
+// The key is chosen as Alipay's SDKs expect (SPEC §1.2):
+//
+//   - the Signature header's keyVersion, when present (a Key-Version header
+//     is then ignored);
+//   - otherwise the Key-Version header, when present;
+//   - otherwise each of the client's keys, newest (highest) version first,
+//     until one verifies. A key whose size does not match the signature's
+//     length is skipped without an RSA operation, so a signature is put
+//     through at most one RSA verification per configured key.
+//
+// It returns the version of the key that verified the signature. With
+// ErrVerificationFailed it returns the version the request named (so that
+// callers can log which key failed), or NoKeyVersion when it named none;
+// with any other error, 0.
+//
+// Errors wrap ErrMissing, ErrMalformed (also for a Key-Version header that
+// is not a decimal integer), ErrUnsupportedAlgorithm, ErrBadEncoding,
+// ErrUnknownKeyVersion (a named version that is not configured, or a
+// client without keys; callers should check HasClient first) or
+// ErrVerificationFailed.
+func (r *KeyRing) VerifyNotification(clientID, uri, requestTime string, body []byte, signatureHeader, keyVersionHeader string) (keyVersion int, err error) {
+	// The signature and the digest live in pooled scratch space: they go to
+	// the verify function through a function value, so stack buffers would
+	// escape to the heap on every call.
+	s := scratches.Get().(*scratch)
+	defer scratches.Put(s)
+	h, err := parseHeader(signatureHeader, s.sig[:0])
 	if err != nil {
 		return 0, err
 	}
@@ -119,20 +158,68 @@ func (r *KeyRing) Verify(clientID, uri, requestTime string, body []byte, signatu
 	if ck == nil {
 		return 0, newError(ErrUnknownKeyVersion, "no keys configured for this client")
 	}
-	version := ck.versions[len(ck.versions)-1]
-	if h.HasKeyVersion {
-		version = h.KeyVersion
+	named, version := h.HasKeyVersion, h.KeyVersion
+	if !named && keyVersionHeader != "" {
+		v, ok := parseKeyVersion(keyVersionHeader)
+		if !ok {
+			return 0, newError(ErrMalformed, "Key-Version header is not a decimal integer between 0 and %d", math.MaxInt32)
+		}
+		named, version = true, v
 	}
-	key := ck.byVersion[version]
-	if key == nil {
-		return 0, newError(ErrUnknownKeyVersion, "keyVersion %d is not configured for this client (configured: %v)", version, ck.versions)
+	if named {
+		key := ck.byVersion[version]
+		if key == nil {
+			return 0, newError(ErrUnknownKeyVersion, "keyVersion %d is not configured for this client (configured: %v)", version, ck.versions)
+		}
+		if len(h.Signature) != key.Size() {
+			return version, newError(ErrVerificationFailed, "signature is %d bytes, key version %d needs %d", len(h.Signature), version, key.Size())
+		}
+		s.digest = Digest(uri, clientID, requestTime, body)
+		if r.verifier()(key, s.digest[:], h.Signature) != nil {
+			return version, newError(ErrVerificationFailed, "signature does not match the content under key version %d", version)
+		}
+		return version, nil
 	}
-	if len(h.Signature) != key.Size() {
-		return version, newError(ErrVerificationFailed, "signature is %d bytes, key version %d needs %d", len(h.Signature), version, key.Size())
+	digested := false
+	for i := len(ck.versions) - 1; i >= 0; i-- {
+		v := ck.versions[i]
+		key := ck.byVersion[v]
+		if len(h.Signature) != key.Size() {
+			continue
+		}
+		if !digested {
+			s.digest, digested = Digest(uri, clientID, requestTime, body), true
+		}
+		if r.verifier()(key, s.digest[:], h.Signature) == nil {
+			return v, nil
+		}
 	}
-	digest := Digest(uri, clientID, requestTime, body)
-	if rsa.VerifyPKCS1v15(key, crypto.SHA256, digest[:], h.Signature) != nil {
-		return version, newError(ErrVerificationFailed, "signature does not match the content under key version %d", version)
+	return NoKeyVersion, newError(ErrVerificationFailed, "signature has no keyVersion and matches the content under none of this client's %d keys (versions %v)", len(ck.versions), ck.versions)
+}
+
+// scratch is the space one verification works in.
+type scratch struct {
+	// sig holds the decoded signature of keys up to RSA-4096; a longer
+	// one is allocated.
+	sig    [512]byte
+	digest [32]byte
+}
+
+var scratches = sync.Pool{New: func() any { return new(scratch) }}
+
+// VerifyFunc checks sig, an RSASSA-PKCS1-v1_5 signature, over digest, a
+// SHA-256 digest, under key: nil when it verifies.
+type VerifyFunc func(key *rsa.PublicKey, digest, sig []byte) error
+
+// VerifyRSA is the RSA verification every KeyRing uses unless it was made
+// with NewKeyRingVerifying: RSASSA-PKCS1-v1_5 with SHA-256, as DWS signs.
+func VerifyRSA(key *rsa.PublicKey, digest, sig []byte) error {
+	return rsa.VerifyPKCS1v15(key, crypto.SHA256, digest, sig)
+}
+
+func (r *KeyRing) verifier() VerifyFunc {
+	if r.verify == nil {
+		return VerifyRSA
 	}
-	return version, nil
+	return r.verify
 }

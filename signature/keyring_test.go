@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 )
 
@@ -111,8 +112,9 @@ func TestKeyRingVerify(t *testing.T) {
 	}{
 		{"version 1", client, uri, tm, body, h1, 1, nil},
 		{"version 2", client, uri, tm, body, h2, 2, nil},
-		{"no keyVersion: highest", client, uri, tm, body, headerWithoutVersion(h2), 2, nil},
-		{"no keyVersion, signed by older key", client, uri, tm, body, headerWithoutVersion(h1), 2, ErrVerificationFailed},
+		{"no keyVersion, signed by the newest key", client, uri, tm, body, headerWithoutVersion(h2), 2, nil},
+		{"no keyVersion, signed by the older key", client, uri, tm, body, headerWithoutVersion(h1), 1, nil},
+		{"no keyVersion, tampered body", client, uri, tm, append(slices.Clone(body), ' '), headerWithoutVersion(h1), NoKeyVersion, ErrVerificationFailed},
 		{"keyVersion names the wrong key", client, uri, tm, body, strings.Replace(h1, "keyVersion=1", "keyVersion=2", 1), 2, ErrVerificationFailed},
 		{"unknown keyVersion", client, uri, tm, body, h3, 0, ErrUnknownKeyVersion},
 		{"keyVersion 0 not configured", client, uri, tm, body, strings.Replace(h1, "keyVersion=1", "keyVersion=0", 1), 0, ErrUnknownKeyVersion},
@@ -123,6 +125,7 @@ func TestKeyRingVerify(t *testing.T) {
 		{"unsupported algorithm", client, uri, tm, body, strings.Replace(h1, "RSA256", "ECC224", 1), 0, ErrUnsupportedAlgorithm},
 		{"bad encoding", client, uri, tm, body, h1 + "%zz", 0, ErrBadEncoding},
 		{"signature too short", client, uri, tm, body, short, 1, ErrVerificationFailed},
+		{"signature too short, no keyVersion", client, uri, tm, body, headerWithoutVersion(short), NoKeyVersion, ErrVerificationFailed},
 		{"tampered body", client, uri, tm, append(slices.Clone(body), ' '), h1, 1, ErrVerificationFailed},
 		{"other uri", client, uri + "?x=1", tm, body, h1, 1, ErrVerificationFailed},
 		{"other time", client, uri, "2025-05-19T01:52:33Z", body, h1, 1, ErrVerificationFailed},
@@ -206,5 +209,98 @@ func TestVerifyAllocations(t *testing.T) {
 	})
 	if ours > raw {
 		t.Fatalf("Verify allocates %.0f times per call, rsa.VerifyPKCS1v15 alone %.0f", ours, raw)
+	}
+}
+
+// countingRing returns a key ring whose RSA verifications are counted.
+func countingRing() (*KeyRing, *atomic.Int64) {
+	var n atomic.Int64
+	return NewKeyRingVerifying(func(key *rsa.PublicKey, digest, sig []byte) error {
+		n.Add(1)
+		return VerifyRSA(key, digest, sig)
+	}), &n
+}
+
+// TestKeyRingKeySelection covers the choice of key (SPEC §1.2): the
+// Signature's keyVersion, else the Key-Version header, else every key
+// newest first; and counts the RSA verifications each choice costs.
+func TestKeyRingKeySelection(t *testing.T) {
+	k1, k2, forger := testKey(), otherKey(), thirdKey()
+	const client, uri, tm = "2188120000000000", "/dws/notify/addPaymentMethod", "1685599933871123456"
+	body := []byte(`{"requestId":"r-2"}`)
+	r, rsaOps := countingRing()
+	for v, k := range map[int]*rsa.PrivateKey{1: k1, 2: k2} {
+		if err := r.Add(client, v, &k.PublicKey); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h1 := mustHeader(t, k1, 1, uri, client, tm, body)
+	h2 := mustHeader(t, k2, 2, uri, client, tm, body)
+	forged := mustHeader(t, forger, 1, uri, client, tm, body)
+
+	tests := []struct {
+		name, header, keyVersionHeader string
+		wantVersion                    int
+		wantErr                        error
+		wantRSA                        int64
+	}{
+		{"keyVersion 1", h1, "", 1, nil, 1},
+		{"keyVersion 2", h2, "", 2, nil, 1},
+		{"keyVersion wins over Key-Version", h1, "2", 1, nil, 1},
+		{"keyVersion names the wrong key", strings.Replace(h1, "keyVersion=1", "keyVersion=2", 1), "", 2, ErrVerificationFailed, 1},
+		{"Key-Version 1", headerWithoutVersion(h1), "1", 1, nil, 1},
+		{"Key-Version 2", headerWithoutVersion(h2), "2", 2, nil, 1},
+		{"Key-Version with leading zeros", headerWithoutVersion(h2), "0002", 2, nil, 1},
+		{"Key-Version names the wrong key", headerWithoutVersion(h1), "2", 2, ErrVerificationFailed, 1},
+		{"Key-Version not configured", headerWithoutVersion(h1), "3", 0, ErrUnknownKeyVersion, 0},
+		{"Key-Version not a number", headerWithoutVersion(h1), "v1", 0, ErrMalformed, 0},
+		{"Key-Version negative", headerWithoutVersion(h1), "-1", 0, ErrMalformed, 0},
+		{"Key-Version above int32", headerWithoutVersion(h1), "2147483648", 0, ErrMalformed, 0},
+		{"no version, newest key signed", headerWithoutVersion(h2), "", 2, nil, 1},
+		{"no version, older key signed", headerWithoutVersion(h1), "", 1, nil, 2},
+		{"no version, forged", headerWithoutVersion(forged), "", NoKeyVersion, ErrVerificationFailed, 2},
+		{"keyVersion 1, forged", forged, "", 1, ErrVerificationFailed, 1},
+		{"malformed header", "algorithm=RSA256", "1", 0, ErrMalformed, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			before := rsaOps.Load()
+			v, err := r.VerifyNotification(client, uri, tm, body, tt.header, tt.keyVersionHeader)
+			if !errors.Is(err, tt.wantErr) || (tt.wantErr == nil) != (err == nil) {
+				t.Fatalf("error %v, want %v", err, tt.wantErr)
+			}
+			if v != tt.wantVersion {
+				t.Errorf("version %d, want %d", v, tt.wantVersion)
+			}
+			if got := rsaOps.Load() - before; got != tt.wantRSA {
+				t.Errorf("%d RSA verifications, want %d", got, tt.wantRSA)
+			}
+		})
+	}
+
+	// A forged signature without keyVersion costs one RSA verification per
+	// configured key, however many keys there are, and never more.
+	for v := 3; v <= 5; v++ {
+		if err := r.Add(client, v, &forger.PublicKey); err != nil {
+			t.Fatal(err)
+		}
+	}
+	other := mustHeader(t, otherKey(), 9, uri, client, tm, append(slices.Clone(body), ' '))
+	before := rsaOps.Load()
+	if v, err := r.Verify(client, uri, tm, body, headerWithoutVersion(other)); !errors.Is(err, ErrVerificationFailed) || v != NoKeyVersion {
+		t.Fatalf("forged, 5 keys: %d, %v", v, err)
+	}
+	if got := rsaOps.Load() - before; got != 5 {
+		t.Fatalf("forged signature against 5 keys: %d RSA verifications, want 5", got)
+	}
+	// The error names the versions tried, never the signature.
+	_, err := r.Verify(client, uri, tm, body, headerWithoutVersion(other))
+	if err == nil || !strings.Contains(err.Error(), "versions [1 2 3 4 5]") {
+		t.Errorf("error %v does not name the versions tried", err)
+	}
+	// The newest key is tried first: a notification signed by version 3's
+	// key (the forger's, configured as 3, 4 and 5) verifies as version 5.
+	if v, err := r.Verify(client, uri, tm, body, headerWithoutVersion(forged)); err != nil || v != 5 {
+		t.Fatalf("no keyVersion, key of versions 3-5: %d, %v; want 5", v, err)
 	}
 }

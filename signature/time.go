@@ -1,16 +1,20 @@
 package signature
 
 import (
+	"math"
 	"time"
 )
 
 // ParseRequestTime parses a Request-Time header value, for the freshness
 // check only (the signed content uses the header verbatim). Accepted:
 //
-//   - epoch milliseconds, exactly 13 digits ("1685599933871");
-//   - epoch seconds, exactly 10 digits ("1685599933"): no Alipay sender has
-//     been seen to use them, but the digit count makes them unambiguous and
-//     both forms span 2001..2286;
+//   - an epoch number of exactly 13 digits, milliseconds ("1685599933871"):
+//     what DWS and Alipay's current SDKs send;
+//   - 10 digits, seconds ("1685599933"); 16 digits, microseconds
+//     ("1685599933871123"); 19 digits, nanoseconds
+//     ("1685599933871123456", what Alipay's Go SDK sent up to v1.2.18). The
+//     digit count makes each unambiguous: every form spans 2001..2286
+//     (nanoseconds end at 2262, where an int64 count of them does);
 //   - ISO 8601 / RFC 3339 "YYYY-MM-DDTHH:MM:SS", an optional fraction of 1
 //     to 9 digits after ".", and a zone that is "Z", "±HH:MM" or "±HHMM"
 //     ("2019-05-28T12:12:12+08:00", "2025-02-20T08:51:49.09Z",
@@ -31,19 +35,27 @@ func ParseRequestTime(s string) (time.Time, error) {
 			return time.UnixMilli(int64(n)).UTC(), nil
 		case 10:
 			return time.Unix(int64(n), 0).UTC(), nil
+		case 16:
+			return time.UnixMicro(int64(n)).UTC(), nil
+		case 19:
+			if n > math.MaxInt64 {
+				return time.Time{}, newError(ErrBadRequestTime, "epoch nanoseconds Request-Time is past the year 2262")
+			}
+			return time.Unix(0, int64(n)).UTC(), nil
 		}
-		return time.Time{}, newError(ErrBadRequestTime, "epoch Request-Time has %d digits; want 13 (milliseconds) or 10 (seconds)", len(s))
+		return time.Time{}, newError(ErrBadRequestTime, "epoch Request-Time has %d digits; want 10 (seconds), 13 (milliseconds), 16 (microseconds) or 19 (nanoseconds)", len(s))
 	}
 	t, ok := parseISO(s)
 	if !ok {
-		return time.Time{}, newError(ErrBadRequestTime, "Request-Time %q is neither epoch milliseconds nor ISO 8601 with a zone", quoteShort(s))
+		return time.Time{}, newError(ErrBadRequestTime, "Request-Time %q is neither an epoch number nor ISO 8601 with a zone", quoteShort(s))
 	}
 	return t, nil
 }
 
-// digits parses s as an unsigned decimal of at most 18 digits.
+// digits parses s as an unsigned decimal of at most 19 digits (which
+// always fits in a uint64).
 func digits(s string) (uint64, bool) {
-	if s == "" || len(s) > 18 {
+	if s == "" || len(s) > 19 {
 		return 0, false
 	}
 	var n uint64
