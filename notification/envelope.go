@@ -5,12 +5,15 @@ import "unicode/utf8"
 // MessageField is the spelling of the envelope's message key.
 type MessageField string
 
-// The two spellings of the message key.
+// The spellings of the message key.
 const (
 	// ResultMsg is the seeds' spelling and the default.
 	ResultMsg MessageField = "resultMsg"
 	// ResultMessage is the spelling of Alipay's other APIs and SDKs.
 	ResultMessage MessageField = "resultMessage"
+	// BothMessageFields writes the message twice, as resultMsg and then as
+	// resultMessage, for a receiver that reads either.
+	BothMessageFields MessageField = "both"
 )
 
 // MaxMessageLength is the most characters (runes) of a message the envelope
@@ -27,10 +30,15 @@ const MaxMessageLength = 256
 // backslashes and control characters are escaped (and U+2028, U+2029), each
 // invalid UTF-8 byte becomes U+FFFD, and only its first MaxMessageLength runes
 // are kept; '<', '>' and '&' are written as they are. field selects the
-// message key; any value other than ResultMessage, the zero value included,
-// means ResultMsg. A code that is not one of the constants is written as
-// UnknownException, so DWS retries rather than meet a code it does not know.
-// It does not allocate when dst has room for the result.
+// message key: ResultMessage, or BothMessageFields for the same message
+// under both keys,
+//
+//	{"result":{"resultStatus":"S","resultCode":"SUCCESS","resultMsg":"success","resultMessage":"success"}}
+//
+// and any other value, the zero value included, means ResultMsg. A code that
+// is not one of the constants is written as UnknownException, so DWS
+// retries rather than meet a code it does not know. It does not allocate
+// when dst has room for the result.
 func AppendEnvelope(dst []byte, code Code, message string, field MessageField) []byte {
 	if !code.known() {
 		code = UnknownException
@@ -38,17 +46,24 @@ func AppendEnvelope(dst []byte, code Code, message string, field MessageField) [
 	if message == "" {
 		message = code.DefaultMessage()
 	}
+	first := field
 	if field != ResultMessage {
-		field = ResultMsg
+		first = ResultMsg
 	}
 	dst = append(dst, `{"result":{"resultStatus":"`...)
 	dst = append(dst, code.Status()...)
 	dst = append(dst, `","resultCode":"`...)
 	dst = append(dst, code...)
 	dst = append(dst, `","`...)
-	dst = append(dst, field...)
+	dst = append(dst, first...)
 	dst = append(dst, `":"`...)
+	start := len(dst)
 	dst = appendMessage(dst, message)
+	if field == BothMessageFields {
+		end := len(dst)
+		dst = append(dst, `","`+ResultMessage+`":"`...)
+		dst = append(dst, dst[start:end]...) // the escaped message once more
+	}
 	return append(dst, `"}}`...)
 }
 

@@ -1,6 +1,7 @@
 package notification
 
 import (
+	"bytes"
 	"encoding/json"
 	"strings"
 	"testing"
@@ -43,6 +44,10 @@ func TestEnvelopeBytes(t *testing.T) {
 		{Success, "", ResultMessage, `{"result":{"resultStatus":"S","resultCode":"SUCCESS","resultMessage":"success"}}`},
 		{Success, "", "", `{"result":{"resultStatus":"S","resultCode":"SUCCESS","resultMsg":"success"}}`},
 		{Success, "", "resultmessage", `{"result":{"resultStatus":"S","resultCode":"SUCCESS","resultMsg":"success"}}`},
+		{Success, "", BothMessageFields, `{"result":{"resultStatus":"S","resultCode":"SUCCESS","resultMsg":"success","resultMessage":"success"}}`},
+		{Success, "", "Both", `{"result":{"resultStatus":"S","resultCode":"SUCCESS","resultMsg":"success"}}`},
+		{UnknownException, "", BothMessageFields, `{"result":{"resultStatus":"U","resultCode":"UNKNOWN_EXCEPTION","resultMsg":"API failed due to unknown reasons.","resultMessage":"API failed due to unknown reasons."}}`},
+		{ParamIllegal, "a \"b\"\n\xff", BothMessageFields, `{"result":{"resultStatus":"F","resultCode":"PARAM_ILLEGAL","resultMsg":"a \"b\"\n` + "\uFFFD" + `","resultMessage":"a \"b\"\n` + "\uFFFD" + `"}}`},
 		{UnknownException, "", ResultMsg, `{"result":{"resultStatus":"U","resultCode":"UNKNOWN_EXCEPTION","resultMsg":"API failed due to unknown reasons."}}`},
 		{ParamIllegal, "paymentMethodDetail.card.expiryYear must be a JSON string", ResultMsg, `{"result":{"resultStatus":"F","resultCode":"PARAM_ILLEGAL","resultMsg":"paymentMethodDetail.card.expiryYear must be a JSON string"}}`},
 		{ParamIllegal, "", ResultMessage, `{"result":{"resultStatus":"F","resultCode":"PARAM_ILLEGAL","resultMessage":"Illegal parameters."}}`},
@@ -74,12 +79,24 @@ func decodeEnvelope(t testing.TB, b []byte, field MessageField) string {
 	if err := json.Unmarshal(b, &env); err != nil || !json.Valid(b) {
 		t.Fatalf("envelope %q is not JSON: %v", b, err)
 	}
-	if len(env.Result) != 3 || env.Result["resultStatus"] == "" || env.Result["resultCode"] == "" {
+	keys := 3
+	if field == BothMessageFields {
+		keys = 4
+	}
+	if len(env.Result) != keys || env.Result["resultStatus"] == "" || env.Result["resultCode"] == "" {
 		t.Fatalf("envelope %q lacks keys", b)
 	}
-	msg, ok := env.Result[string(field)]
-	if !ok {
-		t.Fatalf("envelope %q has no %s", b, field)
+	if field != BothMessageFields {
+		msg, ok := env.Result[string(field)]
+		if !ok {
+			t.Fatalf("envelope %q has no %s", b, field)
+		}
+		return msg
+	}
+	msg, ok1 := env.Result[string(ResultMsg)]
+	again, ok2 := env.Result[string(ResultMessage)]
+	if !ok1 || !ok2 || msg != again || bytes.Index(b, []byte(ResultMsg)) > bytes.Index(b, []byte(ResultMessage)) {
+		t.Fatalf("envelope %q does not carry the message as resultMsg, then the same as resultMessage", b)
 	}
 	return msg
 }
@@ -115,7 +132,7 @@ func TestEnvelopeMessageRoundTrip(t *testing.T) {
 		"exactly 256":        strings.Repeat("y", 256),
 		"long with escapes":  strings.Repeat("\"\n", 200),
 	} {
-		for _, field := range []MessageField{ResultMsg, ResultMessage} {
+		for _, field := range []MessageField{ResultMsg, ResultMessage, BothMessageFields} {
 			got := decodeEnvelope(t, Envelope(ParamIllegal, msg, field), field)
 			if want := wantMessage(msg); got != want {
 				t.Errorf("%s: message %q, want %q", name, got, want)
@@ -130,8 +147,10 @@ func TestEnvelopeMessageRoundTrip(t *testing.T) {
 func TestAppendEnvelopeAllocations(t *testing.T) {
 	dst := make([]byte, 0, 1024)
 	msg := "paymentMethodDetail.card.expiryYear must be a JSON string \"\n\xff é"
-	if n := testing.AllocsPerRun(100, func() { dst = AppendEnvelope(dst[:0], ParamIllegal, msg, ResultMessage) }); n != 0 {
-		t.Errorf("AppendEnvelope allocates %v times with room in dst", n)
+	for _, field := range []MessageField{ResultMessage, BothMessageFields} {
+		if n := testing.AllocsPerRun(100, func() { dst = AppendEnvelope(dst[:0], ParamIllegal, msg, field) }); n != 0 {
+			t.Errorf("AppendEnvelope(%s) allocates %v times with room in dst", field, n)
+		}
 	}
 }
 
@@ -157,8 +176,8 @@ func FuzzAppendEnvelope(f *testing.F) {
 	f.Add("paymentMethodDetail.card.expiryYear must be a JSON string")
 	f.Add("\"\\\x00\xff\u2028" + strings.Repeat("é", 260))
 	f.Fuzz(func(t *testing.T, msg string) {
-		b := AppendEnvelope(nil, RepeatReqInconsistent, msg, ResultMessage)
-		got := decodeEnvelope(t, b, ResultMessage)
+		b := AppendEnvelope(nil, RepeatReqInconsistent, msg, BothMessageFields)
+		got := decodeEnvelope(t, b, BothMessageFields)
 		want := wantMessage(msg)
 		if msg == "" {
 			want = RepeatReqInconsistent.DefaultMessage()
