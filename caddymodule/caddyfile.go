@@ -53,7 +53,7 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //		max_body_size <size>
 //		forward_timeout <duration>
 //		business_reject_status <code>...
-//		result_message_field resultMsg|resultMessage
+//		result_message_field resultMsg|resultMessage|both
 //		strict
 //	}
 //

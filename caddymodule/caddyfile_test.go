@@ -114,7 +114,7 @@ func TestUnmarshalCaddyfileErrors(t *testing.T) {
 		{"status not a number", head + "\tbusiness_reject_status 4xx\n}", `business_reject_status: "4xx" is not a status code, at Testfile:5`},
 		{"status 2xx", head + "\tbusiness_reject_status 200\n}", "business_reject_status: 200 is not an HTTP error status (400-599), at Testfile:5"},
 		{"status empty", head + "\tbusiness_reject_status\n}", "wrong argument count"},
-		{"message field", head + "\tresult_message_field msg\n}", `result_message_field must be resultMsg or resultMessage, not "msg", at Testfile:5`},
+		{"message field", head + "\tresult_message_field msg\n}", `result_message_field must be resultMsg, resultMessage or both, not "msg", at Testfile:5`},
 		{"strict with arg", head + "\tstrict yes\n}", "wrong argument count"},
 		{"strict twice", head + "\tstrict\n\tstrict\n}", "strict is already set at line 5, at Testfile:6"},
 		{"missing client_id", "dws_notify {\n\tdws_public_key " + pub + "\n\tapi addPaymentMethod\n}", "dws_notify: client_id is required, at Testfile:1"},

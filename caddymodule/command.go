@@ -66,15 +66,20 @@ func newKeygenCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "keygen --out DIR [--name NAME] [--force]",
 		Short: "Make an RSA-2048 key pair in the forms DWS uses",
-		Long: `Makes an RSA-2048 key pair and writes it in the forms DWS uses:
+		Long: `Makes an RSA-2048 key pair and writes it in the forms DWS and Alipay's
+SDKs use:
 
   [NAME_]private.pem  the private key, PKCS#8 PEM (mode 0600; keep it secret)
+  [NAME_]private.b64  the same private key as bare Base64 of the PKCS#8 DER
+                      (mode 0600), the only form Alipay's SDKs take
   [NAME_]public.pem   the public key, PEM (SubjectPublicKeyInfo)
-  [NAME_]public.b64   the public key as one line of bare Base64 DER, the form
-                      DWS hands its keys out in and takes the merchant's in
+  [NAME_]public.b64   the public key as bare Base64 of the DER
+                      SubjectPublicKeyInfo, the form DWS hands its keys out
+                      in, takes the merchant's in, and the SDKs take
 
-and prints the Base64 line. Existing files are never overwritten unless
---force is given.
+and prints the public Base64 line. The .b64 files hold the Base64 text
+alone, without a line break, ready to paste into an SDK's configuration.
+Existing files are never overwritten unless --force is given.
 
 Use it for the merchant's key pair (the private half signs the gateway's
 answers with merchant_private_key; the Base64 public half is what you
@@ -91,7 +96,12 @@ half goes into dws_public_key; 'dws-notify send' signs with the private half).`,
 }
 
 // keyFiles are the paths keygen writes.
-type keyFiles struct{ private, publicPEM, publicB64 string }
+type keyFiles struct{ private, privateB64, publicPEM, publicB64 string }
+
+// all returns every path keygen writes.
+func (f keyFiles) all() []string {
+	return []string{f.private, f.privateB64, f.publicPEM, f.publicB64}
+}
 
 func (o *keygenOptions) files() keyFiles {
 	prefix := ""
@@ -99,9 +109,10 @@ func (o *keygenOptions) files() keyFiles {
 		prefix = o.name + "_"
 	}
 	return keyFiles{
-		private:   filepath.Join(o.out, prefix+"private.pem"),
-		publicPEM: filepath.Join(o.out, prefix+"public.pem"),
-		publicB64: filepath.Join(o.out, prefix+"public.b64"),
+		private:    filepath.Join(o.out, prefix+"private.pem"),
+		privateB64: filepath.Join(o.out, prefix+"private.b64"),
+		publicPEM:  filepath.Join(o.out, prefix+"public.pem"),
+		publicB64:  filepath.Join(o.out, prefix+"public.b64"),
 	}
 }
 
@@ -114,7 +125,7 @@ func (o *keygenOptions) run(w io.Writer) error {
 	}
 	files := o.files()
 	if !o.force {
-		for _, p := range []string{files.private, files.publicPEM, files.publicB64} {
+		for _, p := range files.all() {
 			if _, err := os.Lstat(p); err == nil {
 				return fmt.Errorf("%s already exists; not overwriting it (use --force to replace the key pair, or another --out or --name)", p)
 			}
@@ -136,10 +147,13 @@ func (o *keygenOptions) run(w io.Writer) error {
 	privPEM := pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: privDER})
 	pubPEM := pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pubDER})
 	b64 := base64.StdEncoding.EncodeToString(pubDER)
+	privB64 := base64.StdEncoding.EncodeToString(privDER)
 
 	// The gateway must take what was written: check with its own parsers.
-	if _, err := signature.ParsePrivateKey(string(privPEM)); err != nil {
-		return fmt.Errorf("the generated private key does not parse: %w", err)
+	for _, material := range []string{string(privPEM), privB64} {
+		if _, err := signature.ParsePrivateKey(material); err != nil {
+			return fmt.Errorf("the generated private key does not parse: %w", err)
+		}
 	}
 	if _, err := signature.ParsePublicKey(b64); err != nil {
 		return fmt.Errorf("the generated public key does not parse: %w", err)
@@ -154,14 +168,16 @@ func (o *keygenOptions) run(w io.Writer) error {
 		mode fs.FileMode
 	}{
 		{files.private, privPEM, 0o600},
+		{files.privateB64, []byte(privB64), 0o600},
 		{files.publicPEM, pubPEM, 0o644},
-		{files.publicB64, []byte(b64 + "\n"), 0o644},
+		{files.publicB64, []byte(b64), 0o644},
 	} {
 		if err := writeKeyFile(f.path, f.data, f.mode, o.force); err != nil {
 			return err
 		}
 	}
 	fmt.Fprintf(w, "private key (PKCS#8 PEM, keep it secret): %s\n", files.private)
+	fmt.Fprintf(w, "private key (bare Base64 PKCS#8, secret): %s\n", files.privateB64)
 	fmt.Fprintf(w, "public key (PEM):                         %s\n", files.publicPEM)
 	fmt.Fprintf(w, "public key (bare Base64 DER):             %s\n", files.publicB64)
 	fmt.Fprintf(w, "%s\n", b64)
@@ -236,7 +252,8 @@ sends the file with them (to --base-url plus --uri).
 
 --uri is the request target the gateway will see: the path, plus ?query if
 any. --request-time defaults to now, in epoch milliseconds; it is used
-verbatim, so it must be a form DWS sends (epoch milliseconds or ISO 8601).`,
+verbatim, so it must be a form DWS sends (an epoch number of 10, 13, 16 or
+19 digits, or ISO 8601 with a zone).`,
 		RunE: func(cmd *cobra.Command, args []string) error { return o.run(cmd.OutOrStdout(), args) },
 	}
 	f := cmd.Flags()
@@ -350,7 +367,7 @@ func requestTimeOrNow(t string) (string, error) {
 		return strconv.FormatInt(time.Now().UnixMilli(), 10), nil
 	}
 	if _, err := signature.ParseRequestTime(t); err != nil {
-		return "", fmt.Errorf("--request-time %q is not a Request-Time DWS sends (epoch milliseconds such as 1795300000000, epoch seconds such as 1795300000, or ISO 8601 with a zone such as 2026-05-01T10:00:00+08:00)", t)
+		return "", fmt.Errorf("--request-time %q is not a Request-Time DWS sends (epoch milliseconds such as 1795300000000, epoch seconds, microseconds or nanoseconds (10, 16 or 19 digits), or ISO 8601 with a zone such as 2026-05-01T10:00:00+08:00)", t)
 	}
 	return t, nil
 }

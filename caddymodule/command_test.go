@@ -2,9 +2,12 @@ package caddymodule
 
 import (
 	"bytes"
+	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha256"
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/pem"
@@ -162,7 +165,7 @@ func TestKeygenNeverOverwritesWithoutForce(t *testing.T) {
 	if out, err := runCLI(t, "keygen", "--out", dir); err != nil {
 		t.Fatalf("keygen: %v\n%s", err, out)
 	}
-	names := []string{"private.pem", "public.pem", "public.b64"}
+	names := []string{"private.pem", "private.b64", "public.pem", "public.b64"}
 	before := map[string][]byte{}
 	for _, n := range names {
 		b, err := os.ReadFile(filepath.Join(dir, n))
@@ -175,7 +178,7 @@ func TestKeygenNeverOverwritesWithoutForce(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "already exists") || !strings.Contains(err.Error(), "--force") {
 		t.Fatalf("second keygen: err = %v, want a refusal that mentions --force", err)
 	}
-	// Even one existing file of the three stops it before anything is written.
+	// Even one existing file of the four stops it before anything is written.
 	if err := os.Remove(filepath.Join(dir, "private.pem")); err != nil {
 		t.Fatal(err)
 	}
@@ -191,7 +194,7 @@ func TestKeygenNeverOverwritesWithoutForce(t *testing.T) {
 		}
 	}
 
-	// --force replaces all three and keeps the private key private.
+	// --force replaces all four and keeps the private key private.
 	if err := os.WriteFile(filepath.Join(dir, "private.pem"), []byte("old"), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -203,9 +206,11 @@ func TestKeygenNeverOverwritesWithoutForce(t *testing.T) {
 			t.Fatalf("%s was not replaced by --force", n)
 		}
 	}
-	info, err := os.Stat(filepath.Join(dir, "private.pem"))
-	if err != nil || info.Mode().Perm() != 0o600 {
-		t.Fatalf("private key mode after --force = %v (%v), want 0600", info.Mode().Perm(), err)
+	for _, n := range []string{"private.pem", "private.b64"} {
+		info, err := os.Stat(filepath.Join(dir, n))
+		if err != nil || info.Mode().Perm() != 0o600 {
+			t.Fatalf("%s mode after --force = %v (%v), want 0600", n, info.Mode().Perm(), err)
+		}
 	}
 
 	// --force replaces a symlink instead of writing through it, and leaves
@@ -230,8 +235,8 @@ func TestKeygenNeverOverwritesWithoutForce(t *testing.T) {
 		t.Fatalf("public.pem after --force over a symlink: %v, %v", fi, err)
 	}
 	entries, _ := os.ReadDir(dir)
-	if len(entries) != 3 {
-		t.Fatalf("keygen --force left %d files in %s, want the 3 keys", len(entries), dir)
+	if len(entries) != len(names) {
+		t.Fatalf("keygen --force left %d files in %s, want the %d key files", len(entries), dir, len(names))
 	}
 }
 
@@ -517,5 +522,89 @@ func TestRoughDuration(t *testing.T) {
 		if got := roughDuration(d); got != want {
 			t.Errorf("roughDuration(%v) = %q, want %q", d, got, want)
 		}
+	}
+}
+
+// TestKeygenWritesTheSDKForms: keygen also writes the key pair in the only
+// forms Alipay's SDKs take, bare Base64 of the PKCS#8 DER private key and of
+// the SubjectPublicKeyInfo DER public key, each file the Base64 text alone.
+// Parsed the way the SDKs parse them (standard Base64, then x509), they are
+// the PEM pair; a notification signed the SDKs' way with the Base64 private
+// key verifies in the gateway with the Base64 public key. Before, keygen
+// wrote no private .b64 and ended the public one with a line break.
+func TestKeygenWritesTheSDKForms(t *testing.T) {
+	dir := t.TempDir()
+	out, err := runCLI(t, "keygen", "--out", dir, "--name", "merchant")
+	if err != nil {
+		t.Fatalf("keygen: %v\n%s", err, out)
+	}
+	read := func(name string) string {
+		t.Helper()
+		b, err := os.ReadFile(filepath.Join(dir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+	privB64, pubB64 := read("merchant_private.b64"), read("merchant_public.b64")
+	for name, text := range map[string]string{"private": privB64, "public": pubB64} {
+		if strings.Trim(text, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=") != "" {
+			t.Errorf("%s .b64 holds more than Base64 text: %q", name, text)
+		}
+	}
+	privDER, err := base64.StdEncoding.DecodeString(privB64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, err := x509.ParsePKCS8PrivateKey(privDER)
+	if err != nil {
+		t.Fatalf("private .b64 is not PKCS#8: %v", err)
+	}
+	pubDER, err := base64.StdEncoding.DecodeString(pubB64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := x509.ParsePKIXPublicKey(pubDER)
+	if err != nil {
+		t.Fatalf("public .b64 is not SubjectPublicKeyInfo: %v", err)
+	}
+	pemKey, err := signature.ParsePrivateKey(read("merchant_private.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	priv, ok1 := k.(*rsa.PrivateKey)
+	pub, ok2 := p.(*rsa.PublicKey)
+	if !ok1 || !ok2 || !priv.Equal(pemKey) || !pub.Equal(&pemKey.PublicKey) {
+		t.Fatal("the .b64 files are not the PEM key pair")
+	}
+	if info, err := os.Stat(filepath.Join(dir, "merchant_private.b64")); err != nil || info.Mode().Perm() != 0o600 {
+		t.Errorf("private .b64 mode = %v (%v), want 0600", info.Mode().Perm(), err)
+	}
+	if strings.Contains(out, privB64[:64]) {
+		t.Fatalf("keygen printed private key material:\n%s", out)
+	}
+	if !strings.Contains(out, "merchant_private.b64") {
+		t.Errorf("keygen does not name the private .b64 file:\n%s", out)
+	}
+
+	// Signed as the SDKs sign: SHA256withRSA, standard Base64, QueryEscape.
+	const tm = "1795300000000"
+	body := []byte(`{"requestId":"sdk"}`)
+	d := sha256.Sum256([]byte("POST " + addPath + "\n" + testClientID + "." + tm + "." + string(body)))
+	sig, err := rsa.SignPKCS1v15(nil, priv, crypto.SHA256, d[:])
+	if err != nil {
+		t.Fatal(err)
+	}
+	header := "algorithm=RSA256,keyVersion=1,signature=" + url.QueryEscape(base64.StdEncoding.EncodeToString(sig))
+	gatewayKey, err := signature.ParsePublicKey(pubB64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ring := signature.NewKeyRing()
+	if err := ring.Add(testClientID, 1, gatewayKey); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ring.Verify(testClientID, addPath, tm, body, header); err != nil {
+		t.Fatalf("SDK-style signature with the .b64 private key: %v", err)
 	}
 }

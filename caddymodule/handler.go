@@ -60,8 +60,9 @@ type Handler struct {
 
 	// DWSPublicKey lists DWS's public keys, used to verify notifications.
 	// Several keys with different versions allow rotation: the Signature
-	// header's keyVersion selects one; without keyVersion the highest
-	// configured version is used. Required.
+	// header's keyVersion selects one, or else the Key-Version request
+	// header; a notification that names no version is verified with each
+	// key, newest (highest) version first, until one verifies. Required.
 	DWSPublicKey []KeyConfig `json:"dws_public_key,omitempty"`
 
 	// MerchantPrivateKey, when set, signs every envelope the gateway writes
@@ -116,8 +117,9 @@ type Handler struct {
 	BusinessRejectStatus []int `json:"business_reject_status,omitempty"`
 
 	// ResultMessageField names the message field of the result envelope:
-	// "resultMsg" (as in the DWS API documents; default) or "resultMessage"
-	// (as in Alipay's other APIs).
+	// "resultMsg" (as in the DWS API documents' samples; default),
+	// "resultMessage" (as in the documents' text, Alipay's other APIs and
+	// its SDKs), or "both" (the message under both names, resultMsg first).
 	ResultMessageField string `json:"result_message_field,omitempty"`
 
 	// Strict makes operateSource a required field.
@@ -140,6 +142,9 @@ type Handler struct {
 	served       []servedKey // registered on store for the admin API
 	metrics      *metrics
 	clock        func() time.Time
+	// verify is the RSA verification the key ring makes every one with;
+	// nil means signature.VerifyRSA. Tests count RSA operations with it.
+	verify signature.VerifyFunc
 }
 
 // KeyConfig is one key: the key material and its version.
@@ -332,7 +337,7 @@ func (h *Handler) provisionRoutes() error {
 // key ring and the response signer.
 func (h *Handler) provisionKeys() error {
 	repl := caddy.NewReplacer()
-	h.ring = signature.NewKeyRing()
+	h.ring = signature.NewKeyRingVerifying(h.verify)
 	for i, kc := range h.DWSPublicKey {
 		material, err := resolveKey(repl, kc.Key)
 		if err != nil {
@@ -498,8 +503,10 @@ func parseMessageField(s string) (notification.MessageField, error) {
 		return notification.ResultMsg, nil
 	case string(notification.ResultMessage):
 		return notification.ResultMessage, nil
+	case string(notification.BothMessageFields):
+		return notification.BothMessageFields, nil
 	}
-	return "", fmt.Errorf("result_message_field must be %s or %s, not %q", notification.ResultMsg, notification.ResultMessage, s)
+	return "", fmt.Errorf("result_message_field must be %s, %s or %s, not %q", notification.ResultMsg, notification.ResultMessage, notification.BothMessageFields, s)
 }
 
 // checkLiteralKey parses key material given literally in a Caddyfile, so a

@@ -2,6 +2,8 @@ package caddymodule
 
 import (
 	"bytes"
+	"crypto/rsa"
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -264,13 +266,36 @@ func TestKeyRotation(t *testing.T) {
 	if v := b.hits()[1].header.Get("X-Dws-Key-Version"); v != "2" {
 		t.Errorf("X-Dws-Key-Version = %q, want 2", v)
 	}
-	// Without keyVersion the highest configured version is used.
-	noVersion := g.notice(addPath, addSample(t, "rot-3"))
-	noVersion.key = k.dwsNext
-	noVersion.mutate = func(h http.Header) {
-		h.Set("Signature", strings.Replace(h.Get("Signature"), "keyVersion=1,", "", 1))
+	// Without keyVersion every configured key is tried, newest first: a
+	// notification signed by either key goes through and the backend is
+	// told which key verified it. (The old key's was refused before.)
+	for i, tc := range []struct {
+		key  *rsa.PrivateKey
+		want string
+	}{{k.dwsNext, "2"}, {k.dws, "1"}} {
+		noVersion := g.notice(addPath, addSample(t, fmt.Sprintf("rot-%d", 3+i)))
+		noVersion.key = tc.key
+		noVersion.mutate = dropKeyVersion
+		g.send(noVersion).expect(t, http.StatusOK, "S", "SUCCESS")
+		if v := b.hits()[len(b.hits())-1].header.Get("X-Dws-Key-Version"); v != tc.want {
+			t.Errorf("no keyVersion: X-Dws-Key-Version = %q, want %s", v, tc.want)
+		}
 	}
-	g.send(noVersion).expect(t, http.StatusOK, "S", "SUCCESS")
+	// The Key-Version header names the key when the Signature does not.
+	header := g.notice(addPath, addSample(t, "rot-5"))
+	header.mutate = func(h http.Header) {
+		dropKeyVersion(h)
+		h.Set("Key-Version", "2")
+	}
+	g.send(header).expect(t, http.StatusOK, "F", "INVALID_SIGNATURE")
+	header.mutate = func(h http.Header) {
+		dropKeyVersion(h)
+		h.Set("Key-Version", "1")
+	}
+	g.send(header).expect(t, http.StatusOK, "S", "SUCCESS")
+	if got := len(b.hits()); got != 5 {
+		t.Fatalf("backend got %d notifications, want 5", got)
+	}
 }
 
 func TestParamIllegal(t *testing.T) {

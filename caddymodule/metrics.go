@@ -8,6 +8,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
+
+	"github.com/dwsnotify/dws_notify/signature"
 )
 
 // metrics are the gateway's collectors. They are created once per process
@@ -17,6 +19,7 @@ import (
 type metrics struct {
 	notifications     *prometheus.CounterVec
 	signatureFailures *prometheus.CounterVec
+	verifications     *prometheus.CounterVec
 	duplicates        *prometheus.CounterVec
 	backendResponses  *prometheus.CounterVec
 	backendDuration   *prometheus.HistogramVec
@@ -40,6 +43,10 @@ func newMetrics() *metrics {
 			Namespace: ns, Subsystem: sub, Name: "signature_failures_total",
 			Help: "Notifications answered INVALID_SIGNATURE, by reason.",
 		}, []string{"reason"}),
+		verifications: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: ns, Subsystem: sub, Name: "signature_verifications_total",
+			Help: "Signature checks of notifications, by key_version (the DWS key version that verified the signature; on a failure the configured version the notification named, else none) and result (verified, failed; signature_failures_total has the reasons).",
+		}, []string{"key_version", "result"}),
 		duplicates: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: ns, Subsystem: sub, Name: "duplicates_total",
 			Help: "Notifications whose requestId was already claimed, by api and kind (replayed, in_flight, conflict).",
@@ -66,7 +73,7 @@ func newMetrics() *metrics {
 }
 
 func (m *metrics) all() []prometheus.Collector {
-	return []prometheus.Collector{m.notifications, m.signatureFailures, m.duplicates, m.backendResponses, m.backendDuration, m.duration, m.completionRetries}
+	return []prometheus.Collector{m.notifications, m.signatureFailures, m.verifications, m.duplicates, m.backendResponses, m.backendDuration, m.duration, m.completionRetries}
 }
 
 // registerMetrics registers the process-wide collectors into reg (this
@@ -99,6 +106,31 @@ func (m *metrics) observeNotification(api string, x *exchange, took time.Duratio
 		m.signatureFailures.WithLabelValues(x.sigReason).Inc()
 	}
 	m.duration.WithLabelValues(api).Observe(took.Seconds())
+}
+
+// observeVerification counts one signature check: version and err are what
+// KeyRing.VerifyNotification returned.
+func (m *metrics) observeVerification(version int, err error) {
+	m.verifications.WithLabelValues(keyVersionLabel(version, err), verificationResult(err)).Inc()
+}
+
+// keyVersionLabel bounds the key_version label to the configured versions
+// plus "none": the version that verified, or, when the signature did not
+// verify, the configured version the notification named. A version the
+// sender named but that is not configured (ErrUnknownKeyVersion) is
+// "none", as is a failure without a named version.
+func keyVersionLabel(version int, err error) string {
+	if version >= 0 && (err == nil || errors.Is(err, signature.ErrVerificationFailed)) {
+		return strconv.Itoa(version)
+	}
+	return "none"
+}
+
+func verificationResult(err error) string {
+	if err == nil {
+		return "verified"
+	}
+	return "failed"
 }
 
 // statusLabel bounds the status label to real HTTP statuses.

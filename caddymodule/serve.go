@@ -144,7 +144,15 @@ func (h *Handler) handle(x *exchange, r *http.Request, next caddyhttp.Handler) {
 	}
 	x.bodyRead = true
 
-	x.keyVersion, err = h.ring.Verify(x.clientID, x.uri, requestTime, body, sig)
+	// Key-Version: Alipay's SDKs send the key version in a header of its
+	// own too; it chooses the key when the Signature names none.
+	keyVersionHeader, n := headerOnce(r.Header, "Key-Version")
+	if n > 1 {
+		x.badSignature(signature.ErrMalformed, "Key-Version header appears more than once")
+		return
+	}
+	x.keyVersion, err = h.ring.VerifyNotification(x.clientID, x.uri, requestTime, body, sig, keyVersionHeader)
+	h.metrics.observeVerification(x.keyVersion, err)
 	if err != nil {
 		x.badSignature(err, signatureMessage(err))
 		return
