@@ -323,6 +323,8 @@ func (g *corpusGen) controls() {
 	now := g.now.UTC()
 	for _, rt := range []struct{ name, value string }{
 		{"epoch seconds", strconv.FormatInt(now.Unix(), 10)},
+		{"epoch microseconds", strconv.FormatInt(now.UnixMicro(), 10)},
+		{"epoch nanoseconds", strconv.FormatInt(now.UnixNano(), 10)},
 		{"ISO 8601 Z", now.Format("2006-01-02T15:04:05Z")},
 		{"ISO 8601 +08:00", now.In(time.FixedZone("", 8*3600)).Format("2006-01-02T15:04:05-07:00")},
 		{"ISO 8601 +0000", now.Format("2006-01-02T15:04:05") + "+0000"},
@@ -573,6 +575,9 @@ func (g *corpusGen) requestTimeCases() {
 		strconv.FormatInt(now.UnixMilli(), 10)[:12],                // 12 digits
 		strconv.FormatInt(now.UnixMilli(), 10) + "0",               // 14 digits
 		strconv.FormatInt(now.Unix(), 10)[:9],                      // 9 digits
+		strconv.FormatInt(now.UnixMicro(), 10) + "0",               // 17 digits
+		strconv.FormatInt(now.UnixNano(), 10) + "0",                // 20 digits
+		"9300000000000000000",                                      // 19 digits, past int64 nanoseconds
 		"-" + strconv.FormatInt(now.UnixMilli(), 10),               // signed
 		"+" + strconv.FormatInt(now.UnixMilli(), 10),               // signed
 		strconv.FormatInt(now.UnixMilli(), 10) + ".5",              // fraction

@@ -35,6 +35,7 @@ type gatewayConfig struct {
 	Backend   string
 	AddPath   string
 	Retention string // empty: the default
+	Extra     string // more dws_notify subdirectives, one per line
 }
 
 // newGatewayConfig is a deployment in sandbox sb on two free loopback
@@ -57,6 +58,11 @@ func (c gatewayConfig) Caddyfile() string {
 	var retention string
 	if c.Retention != "" {
 		retention = "\n\t\tretention " + c.Retention
+	}
+	for _, line := range strings.Split(c.Extra, "\n") {
+		if line != "" {
+			retention += "\n\t\t" + line
+		}
 	}
 	return fmt.Sprintf(`{
 	admin %s

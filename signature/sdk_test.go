@@ -75,8 +75,12 @@ func TestSDKFixtures(t *testing.T) {
 		t.Fatal("key2.b64 is not key2.pem")
 	}
 	pubs := map[int]*rsa.PublicKey{1: sdkPublicKey(t, string(readFixture(t, "pub.b64"))), 2: sdkPublicKey(t, string(readFixture(t, "pub2.b64")))}
-	if !pubs[1].Equal(&v1.PublicKey) || !pubs[2].Equal(&v2.PublicKey) {
-		t.Fatal("pub.b64 / pub2.b64 are not the public halves of key.pem / key2.pem")
+	pemPub, err := ParsePublicKey(string(readFixture(t, "pub2.pem")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !pubs[1].Equal(&v1.PublicKey) || !pubs[2].Equal(&v2.PublicKey) || !pemPub.Equal(pubs[2]) {
+		t.Fatal("pub.b64 / pub2.b64 / pub2.pem are not the public halves of key.pem / key2.pem")
 	}
 	privs := map[int]*rsa.PrivateKey{1: v1, 2: v2}
 

@@ -45,6 +45,7 @@ openssl pkey -in key.pem -pubout -outform DER | openssl base64 -A > pub.b64
 [ -f key2.pem ] || openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out key2.pem
 openssl pkcs8 -topk8 -nocrypt -in key2.pem -outform DER | openssl base64 -A > key2.b64
 openssl pkey -in key2.pem -pubout -outform DER | openssl base64 -A > pub2.b64
+openssl pkey -in key2.pem -pubout -out pub2.pem
 
 # queryescape < BASE64: url.QueryEscape of a standard Base64 text.
 queryescape() {
