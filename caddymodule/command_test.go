@@ -95,13 +95,15 @@ func TestCommandIsRegisteredWithCaddy(t *testing.T) {
 	}
 }
 
-func TestKeygenWritesAKeyPairTheGatewayParses(t *testing.T) {
-	dir := filepath.Join(t.TempDir(), "new") // created by keygen
+// keygenMerchant runs `keygen --out dir --name merchant` and returns its
+// output and a reader of the files it wrote.
+func keygenMerchant(t *testing.T, dir string) (string, func(name string) string) {
+	t.Helper()
 	out, err := runCLI(t, "keygen", "--out", dir, "--name", "merchant")
 	if err != nil {
 		t.Fatalf("keygen: %v\n%s", err, out)
 	}
-	read := func(name string) string {
+	return out, func(name string) string {
 		t.Helper()
 		b, err := os.ReadFile(filepath.Join(dir, name))
 		if err != nil {
@@ -109,6 +111,11 @@ func TestKeygenWritesAKeyPairTheGatewayParses(t *testing.T) {
 		}
 		return string(b)
 	}
+}
+
+func TestKeygenWritesAKeyPairTheGatewayParses(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "new") // created by keygen
+	out, read := keygenMerchant(t, dir)
 	privPEM, pubPEM, b64 := read("merchant_private.pem"), read("merchant_public.pem"), read("merchant_public.b64")
 	if !strings.HasPrefix(privPEM, "-----BEGIN PRIVATE KEY-----") {
 		t.Errorf("private key is not PKCS#8 PEM: starts %q", privPEM[:min(len(privPEM), 30)])
@@ -534,18 +541,7 @@ func TestRoughDuration(t *testing.T) {
 // wrote no private .b64 and ended the public one with a line break.
 func TestKeygenWritesTheSDKForms(t *testing.T) {
 	dir := t.TempDir()
-	out, err := runCLI(t, "keygen", "--out", dir, "--name", "merchant")
-	if err != nil {
-		t.Fatalf("keygen: %v\n%s", err, out)
-	}
-	read := func(name string) string {
-		t.Helper()
-		b, err := os.ReadFile(filepath.Join(dir, name))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return string(b)
-	}
+	out, read := keygenMerchant(t, dir)
 	privB64, pubB64 := read("merchant_private.b64"), read("merchant_public.b64")
 	for name, text := range map[string]string{"private": privB64, "public": pubB64} {
 		if strings.Trim(text, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=") != "" {

@@ -16,42 +16,24 @@ import (
 	"time"
 )
 
-// sdkPublicKey parses a public key the way Alipay's SDKs do: bare Base64 of
-// the DER SubjectPublicKeyInfo, nothing else accepted.
-func sdkPublicKey(t *testing.T, b64 string) *rsa.PublicKey {
+// sdkKey parses a key the way Alipay's SDKs do: bare Base64 of the DER
+// (SubjectPublicKeyInfo for public keys, PKCS#8 for private ones), nothing
+// else accepted.
+func sdkKey[K any](t *testing.T, b64 string, parse func([]byte) (any, error)) K {
 	t.Helper()
 	der, err := base64.StdEncoding.DecodeString(b64)
 	if err != nil {
-		t.Fatalf("public key is not bare Base64: %v", err)
+		t.Fatalf("key is not bare Base64: %v", err)
 	}
-	k, err := x509.ParsePKIXPublicKey(der)
+	k, err := parse(der)
 	if err != nil {
-		t.Fatalf("public key is not DER SubjectPublicKeyInfo: %v", err)
+		t.Fatalf("key is not the DER the SDKs take: %v", err)
 	}
-	pub, ok := k.(*rsa.PublicKey)
+	key, ok := k.(K)
 	if !ok {
-		t.Fatalf("public key is a %T", k)
+		t.Fatalf("key is a %T", k)
 	}
-	return pub
-}
-
-// sdkPrivateKey parses a private key the way the SDKs do: bare Base64 of
-// the PKCS#8 DER.
-func sdkPrivateKey(t *testing.T, b64 string) *rsa.PrivateKey {
-	t.Helper()
-	der, err := base64.StdEncoding.DecodeString(b64)
-	if err != nil {
-		t.Fatalf("private key is not bare Base64: %v", err)
-	}
-	k, err := x509.ParsePKCS8PrivateKey(der)
-	if err != nil {
-		t.Fatalf("private key is not DER PKCS#8: %v", err)
-	}
-	priv, ok := k.(*rsa.PrivateKey)
-	if !ok {
-		t.Fatalf("private key is a %T", k)
-	}
-	return priv
+	return key
 }
 
 // TestSDKFixtures checks the known-answer cases of testdata/openssl/sdk/,
@@ -71,10 +53,13 @@ func TestSDKFixtures(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The bare Base64 forms the SDKs take are the same keys.
-	if !sdkPrivateKey(t, string(readFixture(t, "key2.b64"))).Equal(v2) {
+	if !sdkKey[*rsa.PrivateKey](t, string(readFixture(t, "key2.b64")), x509.ParsePKCS8PrivateKey).Equal(v2) {
 		t.Fatal("key2.b64 is not key2.pem")
 	}
-	pubs := map[int]*rsa.PublicKey{1: sdkPublicKey(t, string(readFixture(t, "pub.b64"))), 2: sdkPublicKey(t, string(readFixture(t, "pub2.b64")))}
+	pubs := map[int]*rsa.PublicKey{}
+	for v, f := range map[int]string{1: "pub.b64", 2: "pub2.b64"} {
+		pubs[v] = sdkKey[*rsa.PublicKey](t, string(readFixture(t, f)), x509.ParsePKIXPublicKey)
+	}
 	pemPub, err := ParsePublicKey(string(readFixture(t, "pub2.pem")))
 	if err != nil {
 		t.Fatal(err)
