@@ -29,23 +29,38 @@ const e2eRedisPassword = "e2e-redis-secret-3b8"
 const fleetPrefix = "e2e-fleet:"
 
 // redisFleet is n gateway processes, each in a sandbox of its own, in
-// front of one backend stand-in, deduplicating through one Redis with
-// store redis (URL and password from {env.*} placeholders).
+// front of one backend stand-in, deduplicating through one Redis
+// deployment with store redis (its settings from {env.*} placeholders).
 type redisFleet struct {
-	srv   *redistest.Server
-	be    *ctlBackend
-	gws   []relGateway
-	procs []*caddyProc
-	lcs   []*loadClient
+	srv    *redistest.Server // the one server, for a fleet on one
+	direct redisstore.Options
+	be     *ctlBackend
+	gws    []relGateway
+	procs  []*caddyProc
+	lcs    []*loadClient
 }
 
+// startRedisFleet starts a redis-server configured by cfg (with the
+// fleet's password) and n gateways on it.
 func startRedisFleet(t *testing.T, n int, cfg redistest.Config, forwardTimeout string) *redisFleet {
 	t.Helper()
-	bin := caddyBin(t)
 	cfg.Password = e2eRedisPassword
-	f := &redisFleet{srv: redistest.Start(t, cfg)}
-	t.Setenv("DWS_E2E_REDIS_URL", "redis://"+f.srv.Addr()+"/0")
+	srv := redistest.Start(t, cfg)
+	t.Setenv("DWS_E2E_REDIS_URL", "redis://"+srv.Addr()+"/0")
 	t.Setenv("DWS_E2E_REDIS_PASSWORD", e2eRedisPassword)
+	f := startFleet(t, n, "store redis {env.DWS_E2E_REDIS_URL} {\n\t\t\tpassword {env.DWS_E2E_REDIS_PASSWORD}\n\t\t\tprefix "+fleetPrefix+"\n\t\t}",
+		redisstore.Options{URL: srv.URL(0)}, forwardTimeout)
+	f.srv = srv
+	return f
+}
+
+// startFleet starts n gateways with the store subdirective store, whose
+// records a store opened with direct (and the fleet's prefix) reads.
+func startFleet(t *testing.T, n int, store string, direct redisstore.Options, forwardTimeout string) *redisFleet {
+	t.Helper()
+	bin := caddyBin(t)
+	direct.Prefix = fleetPrefix
+	f := &redisFleet{direct: direct}
 	f.be = newCtlBackend(t)
 	key := newKeyPair(t, newSandbox(t), "dws")
 	for range n {
@@ -57,7 +72,7 @@ func startRedisFleet(t *testing.T, n int, cfg redistest.Config, forwardTimeout s
 			KeyPath:        key.B64Path,
 			Backend:        f.be.Addr,
 			ForwardTimeout: forwardTimeout,
-			Store:          "store redis {env.DWS_E2E_REDIS_URL} {\n\t\t\tpassword {env.DWS_E2E_REDIS_PASSWORD}\n\t\t\tprefix " + fleetPrefix + "\n\t\t}",
+			Store:          store,
 		}
 		f.gws = append(f.gws, g)
 		f.procs = append(f.procs, startCaddy(t, bin, sb, g.Caddyfile(), g.AdminAddr, g.URL()+"/"))
@@ -86,7 +101,7 @@ func (f *redisFleet) checkOutputs(t *testing.T) {
 // gateway would, to read the records.
 func (f *redisFleet) openDirect(t *testing.T) *redisstore.Store {
 	t.Helper()
-	s, err := redisstore.Open(t.Context(), redisstore.Options{URL: f.srv.URL(0), Prefix: fleetPrefix})
+	s, err := redisstore.Open(t.Context(), f.direct)
 	if err != nil {
 		t.Fatalf("opening the fleet's store: %v", err)
 	}
@@ -125,6 +140,12 @@ func total(m map[string]int) int {
 // nothing.
 func TestRedisFleetDuplicates(t *testing.T) {
 	f := startRedisFleet(t, 2, redistest.Config{AppendOnly: true}, "5s")
+	fleetDuplicates(t, f, "one Redis")
+}
+
+// fleetDuplicates runs the rounds of TestRedisFleetDuplicates on a fleet
+// of two gateways; shared describes what they share, for the figures.
+func fleetDuplicates(t *testing.T, f *redisFleet, shared string) {
 	const copies = 50
 	rounds := []struct {
 		name string
@@ -224,8 +245,8 @@ func TestRedisFleetDuplicates(t *testing.T) {
 			if got := f.be.Count() - before; got != 1 {
 				t.Errorf("backend received %d copies after the resends, want still 1", got)
 			}
-			t.Logf("figures: %d concurrent duplicates of %s over 2 gateways sharing one Redis (%d each): %d forwarded to the backend, by gateway %c; answers A: S %d, U %d; B: S %d, U %d; gateway logs A (%s), B (%s); gateway %c's S answers p50 %s, slowest %s (backend delay %s); resend afterwards: A %s, B %s, %d forwarded",
-				copies, n.ID, copies/2, len(ds), 'A'+forwarder, s[0], u[0], s[1], u[1], formatTally(logs[0]), formatTally(logs[1]),
+			t.Logf("figures: %d concurrent duplicates of %s over 2 gateways sharing %s (%d each): %d forwarded to the backend, by gateway %c; answers A: S %d, U %d; B: S %d, U %d; gateway logs A (%s), B (%s); gateway %c's S answers p50 %s, slowest %s (backend delay %s); resend afterwards: A %s, B %s, %d forwarded",
+				copies, n.ID, shared, copies/2, len(ds), 'A'+forwarder, s[0], u[0], s[1], u[1], formatTally(logs[0]), formatTally(logs[1]),
 				'A'+other, p50.Round(time.Millisecond), slowest.Round(time.Millisecond), round.mode.Delay,
 				resent[0].Result, resent[1].Result, f.be.Count()-before-1)
 		})
