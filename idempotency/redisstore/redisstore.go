@@ -701,6 +701,10 @@ func (s *Store) check(ctx context.Context, opts Options) error {
 	ctx, cancel := context.WithTimeout(ctx, s.opTimeout)
 	defer cancel()
 	if err := s.client.Ping(ctx).Err(); err != nil {
+		if opts.Sentinel != nil && errors.Is(err, redis.Nil) {
+			// The sentinels answered that they monitor no such primary.
+			return fmt.Errorf("redisstore: %w: the sentinels of %s monitor no primary named %q (sentinel monitor <name> ...)", ErrServerRefused, s.addr, opts.Sentinel.MasterName)
+		}
 		return fmt.Errorf("redisstore: cannot reach Redis at %s: %w", s.addr, refused(err))
 	}
 	for _, sc := range []*redis.Script{claimScript, completeScript, releaseScript, getScript} {

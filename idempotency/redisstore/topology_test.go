@@ -84,6 +84,9 @@ func replicated(t *testing.T, primary *redistest.Server) {
 // Options.Sentinel, with passwords for the data nodes and the sentinels):
 //
 //   - the conformance suite;
+//   - an unknown master name and wrong passwords are refusals
+//     (ErrServerRefused, a provisioning error); no sentinel reachable is an
+//     outage that may pass;
 //   - WaitReplicas: a completion returns once the replica acknowledged it;
 //     asking for more replicas than there are fails the completion with
 //     ErrUnconfirmed after the timeout (and Open warns);
@@ -104,6 +107,30 @@ func TestSentinel(t *testing.T) {
 
 	t.Run("Conformance", func(t *testing.T) {
 		storetest.Run(t, func(t *testing.T) idempotency.Store { return openSentinel(t, d, dataSecret, redisstore.Options{}) })
+	})
+
+	t.Run("Refusals", func(t *testing.T) {
+		open := func(master, sentinelPassword, password string, addrs ...string) error {
+			_, err := redisstore.Open(ctx, redisstore.Options{Password: password, DialTimeout: time.Second,
+				Sentinel: &redisstore.SentinelOptions{MasterName: master, Addrs: addrs, Password: sentinelPassword}})
+			if err != nil && (strings.Contains(err.Error(), dataSecret) || strings.Contains(err.Error(), sentinelSecret)) {
+				t.Errorf("error shows a password: %v", err)
+			}
+			return err
+		}
+		if err := open("elsewhere", sentinelSecret, dataSecret, d.Addrs()...); !errors.Is(err, redisstore.ErrServerRefused) || !strings.Contains(err.Error(), `monitor no primary named "elsewhere"`) {
+			t.Errorf("unknown master name: %v, want ErrServerRefused naming it", err)
+		}
+		if err := open(d.MasterName, "not-"+sentinelSecret, dataSecret, d.Addrs()...); !errors.Is(err, redisstore.ErrServerRefused) || !strings.Contains(err.Error(), "WRONGPASS") {
+			t.Errorf("wrong sentinel password: %v, want ErrServerRefused (WRONGPASS)", err)
+		}
+		if err := open(d.MasterName, sentinelSecret, "not-"+dataSecret, d.Addrs()...); !errors.Is(err, redisstore.ErrServerRefused) || !strings.Contains(err.Error(), "WRONGPASS") {
+			t.Errorf("wrong data password: %v, want ErrServerRefused (WRONGPASS)", err)
+		}
+		// No sentinel answers: an outage that may pass, not a refusal.
+		if err := open(d.MasterName, sentinelSecret, dataSecret, "127.0.0.1:1"); err == nil || errors.Is(err, redisstore.ErrServerRefused) || errors.Is(err, idempotency.ErrInvalidArgument) {
+			t.Errorf("no sentinel reachable: %v, want an error that may pass", err)
+		}
 	})
 
 	core, logs := observer.New(zapcore.WarnLevel)
