@@ -171,29 +171,31 @@ func (c *StoreConfig) parseRedisOption(d *caddyfile.Dispenser) error {
 	case "prefix":
 		c.Prefix, err = oneArg(d, opt, true)
 	case "db":
-		c.DB, err = intArg(d, opt, "a database number")
+		if c.DB, err = intArg(d, opt, "a database number"); err == nil && d.NextArg() {
+			err = d.ArgErr()
+		}
 	case "pool_size":
 		c.PoolSize, err = intArg(d, opt, "a number of connections")
 		if err == nil && c.PoolSize == 0 {
 			err = d.Errf("store redis pool_size: %q is not a positive number", d.Val())
 		}
+		if err == nil && d.NextArg() {
+			err = d.ArgErr()
+		}
 	case "dial_timeout":
-		c.DialTimeout, err = oneDuration(d, opt)
+		c.DialTimeout, err = durationOption(d, opt)
 	case "read_timeout":
-		c.ReadTimeout, err = oneDuration(d, opt)
+		c.ReadTimeout, err = durationOption(d, opt)
 	case "write_timeout":
-		c.WriteTimeout, err = oneDuration(d, opt)
+		c.WriteTimeout, err = durationOption(d, opt)
 	case "operation_timeout":
-		c.OperationTimeout, err = oneDuration(d, opt)
+		c.OperationTimeout, err = durationOption(d, opt)
 	case "wait_aof":
 		c.WaitAOF = true
 		if d.NextArg() {
 			d.Prev()
 			c.lines["wait_aof_timeout"] = d.Line()
-			c.WaitAOFTimeout, err = positiveDuration(d, "wait_aof")
-		}
-		if err == nil && d.NextArg() {
-			err = d.ArgErr()
+			c.WaitAOFTimeout, err = durationOption(d, opt)
 		}
 	case "wait_replicas":
 		if c.WaitReplicas, err = intArg(d, opt, "a number of replicas"); err == nil && c.WaitReplicas == 0 {
@@ -202,10 +204,7 @@ func (c *StoreConfig) parseRedisOption(d *caddyfile.Dispenser) error {
 		if err == nil && d.NextArg() {
 			d.Prev()
 			c.lines["wait_replicas_timeout"] = d.Line()
-			c.WaitReplicasTimeout, err = positiveDuration(d, "wait_replicas")
-		}
-		if err == nil && d.NextArg() {
-			err = d.ArgErr()
+			c.WaitReplicasTimeout, err = durationOption(d, opt)
 		}
 	case "tls":
 		err = c.parseTLS(d)
@@ -277,26 +276,9 @@ func intArg(d *caddyfile.Dispenser, opt, what string) (int, error) {
 	return n, nil
 }
 
-// oneDuration reads the single argument of a timeout option.
-func oneDuration(d *caddyfile.Dispenser, opt string) (caddy.Duration, error) {
-	v, err := positiveDuration(d, opt)
-	if err == nil && d.NextArg() {
-		err = d.ArgErr()
-	}
-	return v, err
-}
-
-// positiveDuration reads the next argument as a positive duration.
-func positiveDuration(d *caddyfile.Dispenser, opt string) (caddy.Duration, error) {
-	if !d.NextArg() {
-		return 0, d.ArgErr()
-	}
-	dur, err := caddy.ParseDuration(d.Val())
-	if err != nil {
-		return 0, d.Errf("store redis %s: %q is not a duration", opt, d.Val())
-	}
-	if dur <= 0 {
-		return 0, d.Errf("store redis %s must be positive", opt)
-	}
-	return caddy.Duration(dur), nil
+// durationOption reads the last argument of a store redis option as a
+// positive duration.
+func durationOption(d *caddyfile.Dispenser, opt string) (caddy.Duration, error) {
+	dur, err := durationArg(d, "store redis "+opt)
+	return caddy.Duration(dur), err
 }

@@ -163,6 +163,8 @@ func TestUnmarshalCaddyfileStoreErrors(t *testing.T) {
 		{"db with a URL", "\tstore redis " + url + " {\n\t\tprefix p:\n\t\tdb 3\n\t}\n",
 			"store redis: db applies to sentinel only (with url the database is in the URL; a cluster has database 0 only), at Testfile:7"},
 		{"db with a cluster", "\tstore redis cluster c:1 {\n\t\tdb 1\n\t}\n", "store redis: db applies to sentinel only"},
+		{"pool size twice on a line", "\tstore redis " + url + " {\n\t\tpool_size 4 8\n\t}\n", "wrong argument count or unexpected line ending after '8', at Testfile:6"},
+		{"db with two values", "\tstore redis sentinel m s:1 {\n\t\tdb 1 2\n\t}\n", "wrong argument count or unexpected line ending after '2', at Testfile:6"},
 		{"db not a number", "\tstore redis sentinel m s:1 {\n\t\tdb two\n\t}\n", `store redis db: "two" is not a positive number, at Testfile:6`},
 		{"sentinel_password with a URL", "\tstore redis " + url + " {\n\t\tsentinel_password " + caddyfileSecret + "\n\t}\n",
 			"store redis: sentinel_password applies to store redis sentinel only, at Testfile:6"},

@@ -180,54 +180,15 @@ func sentinelFailover(t *testing.T, run failoverRun) {
 		Sentinel: &redisstore.SentinelOptions{MasterName: d.MasterName, Addrs: d.Addrs(), Password: e2eSentinelPassword}}, "2s")
 	f.be.SetMode(backendMode{Delay: 10 * time.Millisecond})
 
-	var (
-		seq       atomic.Int64
-		stop      atomic.Bool
-		answeredS atomic.Int64
-		mu        sync.Mutex
-		all       []attempt
-		sent      = map[string]notif{}
-	)
-	worker := func(g int) {
-		lc := f.lcs[g]
-		for !stop.Load() {
-			n := addNotif(t, fmt.Sprintf("failover-%06d", seq.Add(1)-1))
-			mu.Lock()
-			sent[n.ID] = n
-			mu.Unlock()
-			for {
-				a := lc.Send(t, n)
-				a.Gateway = g
-				mu.Lock()
-				all = append(all, a)
-				mu.Unlock()
-				if a.Answered && a.Result == "S" {
-					answeredS.Add(1)
-					break
-				}
-				if stop.Load() {
-					break // left for the final resend
-				}
-				time.Sleep(resend)
-			}
-		}
-	}
-	var wg sync.WaitGroup
-	began := time.Now()
-	for i := range 2 * perGateway {
-		wg.Go(func() { worker(i % 2) })
-	}
-
-	waitFor(t, 2*time.Minute, fmt.Sprintf("%d notifications answered S", killAfterS), func() bool { return answeredS.Load() >= killAfterS })
+	load := startFleetLoad(t, f, perGateway, "failover", resend)
+	load.waitS(killAfterS)
 	primary := d.Primary()
 	killStart := time.Now()
 	primary.Kill()
 	killDone := time.Now()
 	_, agreed := d.WaitFailover(primary, time.Minute)
 	// Both gateways answer S again for notifications sent after the kill.
-	firstS := func(g int) time.Time {
-		mu.Lock()
-		defer mu.Unlock()
+	firstS := func(g int, all []attempt) time.Time {
 		var first time.Time
 		for _, a := range all {
 			if a.Gateway == g && a.Start.After(killDone) && a.Answered && a.Result == "S" && (first.IsZero() || a.End.Before(first)) {
@@ -236,16 +197,20 @@ func sentinelFailover(t *testing.T, run failoverRun) {
 		}
 		return first
 	}
-	waitFor(t, time.Minute, "both gateways to answer S after the failover", func() bool { return !firstS(0).IsZero() && !firstS(1).IsZero() })
+	waitFor(t, time.Minute, "both gateways to answer S after the failover", func() bool {
+		all := load.attempts()
+		return !firstS(0, all).IsZero() && !firstS(1, all).IsZero()
+	})
 	time.Sleep(runAfter)
-	stop.Store(true)
-	withTimeout(t, 2*time.Minute, "the senders", wg.Wait)
-	loadTook := time.Since(began)
-	waitFor(t, 30*time.Second, "the backend to finish", func() bool { return f.be.InHandler() == 0 })
+	all, sent, loadTook := load.stop()
 
-	var uWindow [2]time.Duration
+	var (
+		first   [2]time.Time
+		uWindow [2]time.Duration
+	)
 	for g := range 2 {
-		uWindow[g] = firstS(g).Sub(killStart)
+		first[g] = firstS(g, all)
+		uWindow[g] = first[g].Sub(killStart)
 	}
 	var (
 		ackedAt   = map[string]time.Time{} // first S answer's end
@@ -268,7 +233,7 @@ func sentinelFailover(t *testing.T, run failoverRun) {
 		}
 		if a.Start.After(killDone) {
 			afterKill = append(afterKill, a)
-			if a.End.Before(firstS(a.Gateway)) {
+			if a.End.Before(first[a.Gateway]) {
 				beforeS = append(beforeS, a)
 			}
 		}
@@ -305,19 +270,7 @@ func sentinelFailover(t *testing.T, run failoverRun) {
 
 	// Resend everything until S (orphaned claims hold their requestId for
 	// the 9s lease).
-	items := make([]notif, 0, len(sent))
-	for _, n := range sent {
-		items = append(items, n)
-	}
-	sort.Slice(items, func(i, j int) bool { return items[i].ID < items[j].ID })
-	resendBegan := time.Now()
-	final, rounds := resendUntilS(t, f, items, time.Minute)
-	resendTook := time.Since(resendBegan)
-	waitFor(t, 30*time.Second, "the backend to finish", func() bool { return f.be.InHandler() == 0 })
-
-	ds := f.be.Deliveries()
-	checkDeliveries(t, ds, sent)
-	ix := indexDeliveries(ds)
+	items, final, rounds, resendTook, ds, ix := finalResend(t, f, sent)
 	mayTwice := map[string]bool{}
 	kept := map[string]bool{}
 	for id := range spanKill {
