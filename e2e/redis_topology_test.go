@@ -39,6 +39,7 @@ const e2eSentinelPassword = "e2e-sentinel-secret-51c"
 // primaries, and the admin API's stats, which scan the store, count every
 // record of every primary.
 func TestRedisClusterFleet(t *testing.T) {
+	caddyBin(t) // skip before starting any Redis
 	cluster := redistest.StartCluster(t, 3)
 	t.Setenv("DWS_E2E_CLUSTER", strings.Join(cluster.Addrs(), ","))
 	f := startFleet(t, 2, "store redis cluster {env.DWS_E2E_CLUSTER} {\n\t\t\tprefix "+fleetPrefix+"\n\t\t}",
@@ -147,6 +148,7 @@ const lossHorizon = time.Second
 // completion was lost, and every notification acknowledged before the
 // kill whose record survived was delivered exactly once.
 func TestRedisSentinelFailover(t *testing.T) {
+	caddyBin(t) // skip before starting any Redis
 	runs := []failoverRun{
 		{name: "async replication", replicas: 1, maxUWindow: 15 * time.Second, lostAllowed: true},
 		{name: "wait_replicas 1", replicas: 2, waitReplicas: "wait_replicas 1 500ms", maxUWindow: 15 * time.Second},
