@@ -524,3 +524,28 @@ func TestTLSPrivateCAAndClientCertificate(t *testing.T) {
 	tc.ServerName = "redis.dws.test"
 	open(t, named, redisstore.Options{TLSConfig: tc})
 }
+
+// TestUsernameAndPassword: Options.Username and Password log the store in
+// as an ACL user, replacing the URL's user information (so a password
+// needs no percent-encoding); a wrong password is a refusal.
+func TestUsernameAndPassword(t *testing.T) {
+	const pw = "acl/secret@with:reserved%chars"
+	srv := redistest.Start(t, redistest.Config{Args: []string{"--user", "dws", "on", ">" + pw, "~*", "&*", "+@all"}})
+	plain := "redis://ignored:ignored@" + srv.Addr() + "/0"
+	s := open(t, srv, redisstore.Options{URL: plain, Username: "dws", Password: pw})
+	k := storetest.K("acl")
+	if c, err := s.Claim(t.Context(), k, storetest.FP(1), time.Minute, time.Hour); err != nil || c.Status != idempotency.Claimed {
+		t.Fatalf("Claim as the ACL user: %v, %v", c.Status, err)
+	}
+	list, err := srv.Client(0).ClientList(t.Context()).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(list, " name="+redisstore.DefaultClientName+" ") || !strings.Contains(list, " user=dws ") {
+		t.Errorf("no connection of the store logged in as dws:\n%s", list)
+	}
+	_, err = redisstore.Open(t.Context(), redisstore.Options{URL: plain, Username: "dws", Password: "not-" + pw})
+	if !errors.Is(err, redisstore.ErrServerRefused) || strings.Contains(err.Error(), pw) {
+		t.Errorf("wrong ACL password: %v, want ErrServerRefused without the password", err)
+	}
+}
