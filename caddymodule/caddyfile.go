@@ -38,15 +38,8 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //		api <addPaymentMethod|removePaymentMethod> [<path>]
 //		storage <dir>
 //		store badger [<dir>]
-//		store redis <url> {
-//			password <password>
-//			prefix <prefix>
-//			dial_timeout <duration>
-//			read_timeout <duration>
-//			write_timeout <duration>
-//			operation_timeout <duration>
-//			pool_size <n>
-//			wait_aof [<timeout>]
+//		store redis <url> | sentinel <master_name> <host:port>... | cluster <host:port>... {
+//			... (see StoreConfig.UnmarshalCaddyfile)
 //		}
 //		retention <duration>
 //		request_time_tolerance <duration>|off
@@ -65,10 +58,10 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 // The store is the embedded Badger database by default; storage <dir> is
 // the short form of store badger <dir> (both may be given if they name the
 // same directory). store redis shares the dedupe among every gateway that
-// names the same server, database and prefix; its URL (redis://,
-// rediss://, unix://, with password and database number), password and
-// prefix may be {env.*} / {file.*} placeholders, resolved at provision
-// time. Errors never quote the URL or the password.
+// names the same Redis deployment (one server by URL, a Sentinel-managed
+// primary, or a Cluster), database and prefix; every value of its settings
+// may be a {env.*} / {file.*} placeholder, resolved at provision time.
+// Errors never quote a password, a key or a URL's user information.
 func (m *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // the directive name
 	if d.NextArg() {
@@ -178,8 +171,8 @@ func (m *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			if err := once(name); err != nil {
 				return err
 			}
-			sc, err := unmarshalStore(d)
-			if err != nil {
+			sc := new(StoreConfig)
+			if err := sc.UnmarshalCaddyfile(d); err != nil {
 				return err
 			}
 			m.Store = sc

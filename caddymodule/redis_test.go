@@ -2,10 +2,12 @@ package caddymodule
 
 import (
 	"bytes"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -610,4 +612,147 @@ func TestRedisHungServerAnswersU(t *testing.T) {
 	if since := time.Since(start); since < 5*time.Second {
 		t.Errorf("hung-1 was served %v after its claim, before the 6s lease ended", since)
 	}
+}
+
+// TestRedisSentinelAndClusterFromConfig: store redis with sentinel
+// (addresses from one {env.*} placeholder, comma-separated; data and
+// sentinel passwords from placeholders) and with cluster provisions,
+// serves notifications (S, then a replay) and names the store without a
+// password. Two handlers with the same sentinel settings share one pooled
+// store.
+func TestRedisSentinelAndClusterFromConfig(t *testing.T) {
+	const sentinelPassword = "sentinel-secret-c0f"
+	d := redistest.StartSentinel(t, redistest.SentinelConfig{Data: redistest.Config{Password: redisSecret}, Password: sentinelPassword})
+	cluster := redistest.StartCluster(t, 3)
+	t.Setenv("DWS_TEST_SENTINELS", strings.Join(d.Addrs(), ", "))
+	t.Setenv("DWS_TEST_REDIS_PASSWORD", redisSecret)
+	t.Setenv("DWS_TEST_SENTINEL_PASSWORD", sentinelPassword)
+	sentinel := func() *StoreConfig {
+		return &StoreConfig{Backend: BackendRedis, Prefix: "sentinel-cfg:", Password: "{env.DWS_TEST_REDIS_PASSWORD}",
+			Sentinel:     &RedisSentinel{MasterName: d.MasterName, Addresses: []string{"{env.DWS_TEST_SENTINELS}"}, Password: "{env.DWS_TEST_SENTINEL_PASSWORD}"},
+			WaitReplicas: 1}
+	}
+	clusterCfg := &StoreConfig{Backend: BackendRedis, Prefix: "cluster-cfg:", Cluster: &RedisCluster{Addresses: cluster.Addrs()[1:2]}}
+	for _, tc := range []struct {
+		name  string
+		store *StoreConfig
+		want  string
+	}{
+		{"sentinel", sentinel(), fmt.Sprintf("redis sentinel %s via %s db 0 prefix sentinel-cfg:", d.MasterName, strings.Join(d.Addrs(), ","))},
+		{"cluster", clusterCfg, fmt.Sprintf("redis cluster %s prefix cluster-cfg:", cluster.Addrs()[1])},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := baseHandler(t)
+			h.Storage, h.Store = "", tc.store
+			provisioned(t, newContext(t), h)
+			if h.store.name != tc.want {
+				t.Errorf("store name %q, want %q", h.store.name, tc.want)
+			}
+			backend, forwarded := countingBackend()
+			for i := range 2 {
+				w, _ := serve(t, h, unitNotice(t, addPath, addSample(t, tc.name+"-1")), backend)
+				if !strings.Contains(w.Body.String(), `"resultStatus":"S"`) || forwarded.Load() != 1 {
+					t.Fatalf("copy %d: %s (forwarded %d, want 1)", i, w.Body, forwarded.Load())
+				}
+			}
+			rec, found, err := h.store.Get(t.Context(), keyOf("addPaymentMethod", tc.name+"-1"))
+			if err != nil || !found || rec.State != idempotency.StateDone {
+				t.Fatalf("record: %+v %v %v", rec, found, err)
+			}
+		})
+	}
+	a, b := baseHandler(t), baseHandler(t)
+	a.Storage, a.Store = "", sentinel()
+	b.Storage, b.Store = "", sentinel()
+	provisioned(t, newContext(t), a)
+	provisioned(t, newContext(t), b)
+	if a.store != b.store {
+		t.Error("two handlers with the same sentinel settings got different stores")
+	}
+}
+
+// TestRedisTLSLeavesCaddysTrustAlone: store redis reaches a TLS-only Redis
+// that requires a client certificate, both signed by a private CA, with
+// tls { ca, cert, key } (the key from a {file.*} placeholder, the CA as
+// PEM text from an {env.*} one), which SSL_CERT_FILE does not name. After the
+// handler is provisioned and has served, the process trusts what it
+// trusted before: the system pool does not verify a certificate from the
+// private CA, http.DefaultTransport has no roots or certificate of its own,
+// and an HTTPS request with Go's default client to a server signed by
+// that CA fails on the unknown authority. Without the client certificate
+// the server refuses the store.
+func TestRedisTLSLeavesCaddysTrustAlone(t *testing.T) {
+	srv := redistest.Start(t, redistest.Config{TLS: true, TLSClientAuth: true, Password: redisSecret})
+	files := srv.TLSFiles()
+	caPEM, err := os.ReadFile(files.CA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Whatever SSL_CERT_FILE and SSL_CERT_DIR say (Go's system pool reads
+	// them), they do not hold the private CA: the store's trust is its own.
+	if f := os.Getenv("SSL_CERT_FILE"); f != "" {
+		if b, err := os.ReadFile(f); err == nil && bytes.Contains(b, bytes.TrimSpace(caPEM)) {
+			t.Fatalf("SSL_CERT_FILE %s holds the test's private CA", f)
+		}
+	}
+	t.Setenv("DWS_TEST_REDIS_CA", string(caPEM))
+	h := baseHandler(t)
+	h.Storage, h.Store = "", &StoreConfig{Backend: BackendRedis, URL: srv.URL(0), Prefix: "tls-cfg:",
+		TLS: &RedisTLS{CA: "{env.DWS_TEST_REDIS_CA}", Cert: files.Cert, Key: "{file." + files.Key + "}"}}
+	provisioned(t, newContext(t), h)
+	backend, forwarded := countingBackend()
+	w, _ := serve(t, h, unitNotice(t, addPath, addSample(t, "tls-1")), backend)
+	if !strings.Contains(w.Body.String(), `"resultStatus":"S"`) || forwarded.Load() != 1 {
+		t.Fatalf("over TLS with a client certificate: %s (forwarded %d)", w.Body, forwarded.Load())
+	}
+
+	// The process's own trust.
+	https := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {}))
+	https.TLS = srv.CA().ServerTLS(t, "127.0.0.1")
+	https.StartTLS()
+	defer https.Close()
+	leaf := https.TLS.Certificates[0]
+	cert, err := x509.ParseCertificate(leaf.Certificate[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	system, err := x509.SystemCertPool()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cert.Verify(x509.VerifyOptions{Roots: system}); err == nil {
+		t.Error("the system pool verifies a certificate of the store's private CA")
+	}
+	if tr, ok := http.DefaultTransport.(*http.Transport); !ok || tr.TLSClientConfig != nil && (tr.TLSClientConfig.RootCAs != nil || len(tr.TLSClientConfig.Certificates) > 0) {
+		t.Error("http.DefaultTransport has roots or a client certificate of its own now")
+	}
+	resp, err := (&http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone(), Timeout: 5 * time.Second}).Get(https.URL)
+	var unknown x509.UnknownAuthorityError
+	if err == nil {
+		resp.Body.Close()
+		t.Error("an HTTPS request with Go's default transport trusted the store's private CA")
+	} else if !errors.As(err, &unknown) {
+		t.Errorf("HTTPS request to a server of the private CA: %v, want x509.UnknownAuthorityError", err)
+	}
+
+	// No client certificate: the server refuses the handshake, and the
+	// handler is provisioned anyway (it may pass: a restarted server),
+	// answering U.
+	n := baseHandler(t)
+	n.Storage, n.Store = "", &StoreConfig{Backend: BackendRedis, URL: srv.URL(0), Prefix: "tls-cfg:", OperationTimeout: caddy.Duration(time.Second),
+		TLS: &RedisTLS{CA: files.CA}}
+	provisioned(t, newContext(t), n)
+	w, _ = serve(t, n, unitNotice(t, addPath, addSample(t, "tls-2")), backend)
+	if !strings.Contains(w.Body.String(), `"resultStatus":"U"`) || forwarded.Load() != 1 {
+		t.Fatalf("without the client certificate: %s (forwarded %d in all), want U", w.Body, forwarded.Load())
+	}
+}
+
+// countingBackend is okBackend counting the requests it gets.
+func countingBackend() (caddyhttp.Handler, *atomic.Int64) {
+	var n atomic.Int64
+	return caddyhttp.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
+		n.Add(1)
+		return okBackend.ServeHTTP(w, r)
+	}), &n
 }

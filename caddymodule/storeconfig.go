@@ -3,18 +3,19 @@ package caddymodule
 import (
 	"context"
 	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
-	"net/url"
+	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
-	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"go.uber.org/zap"
 
 	"github.com/dwsnotify/dws_notify/idempotency"
@@ -34,12 +35,14 @@ const MaxOperationTimeout = 5 * time.Second
 
 // StoreConfig chooses the idempotency store and configures it. Without it
 // the handler uses the embedded Badger store in Storage (or its default
-// directory).
+// directory). The Caddyfile form is parsed by UnmarshalCaddyfile; every
+// rule about the settings is checked by validate, which Provision runs
+// (and the Caddyfile parser too, to give the line).
 type StoreConfig struct {
 	// Backend is the store: "badger", the embedded Badger database in a
 	// local directory (dedupe per gateway instance), or "redis", a Redis or
-	// Valkey server that several gateways share (dedupe across the fleet).
-	// Required.
+	// Valkey deployment that several gateways share (dedupe across the
+	// fleet). Required.
 	Backend string `json:"backend"`
 
 	// Dir is the Badger database's directory (backend badger only).
@@ -48,30 +51,48 @@ type StoreConfig struct {
 	// name the same directory.
 	Dir string `json:"dir,omitempty"`
 
-	// URL locates the Redis server (backend redis only; required):
+	// URL locates a single Redis server (backend redis; exactly one of
+	// url, sentinel and cluster is required):
 	// redis://[[user]:password@]host[:port][/db] (port 6379 and database 0
-	// by default), rediss://... for TLS (verified against the system's
-	// roots; SSL_CERT_FILE can name a bundle with a private CA, but it
-	// replaces the system's for the whole process), or
+	// by default), rediss://... for TLS, or
 	// unix://[[user]:password@]/path/to/redis.sock[?db=N]. go-redis's
 	// query options (pool_size, max_retries, dial_timeout, ...) are
-	// accepted; the fields below win over them. Caddy's {env.*} and
-	// {file.*} placeholders are resolved when the config is provisioned,
-	// so the password can stay out of the JSON config. The password is
-	// never logged.
+	// accepted; the fields below win over them.
 	URL string `json:"url,omitempty"`
 
-	// Password, when set, is the password for the Redis server, replacing
-	// any in URL. Unlike a password inside URL it needs no
-	// percent-encoding, so it can be a {env.*} or {file.*} placeholder
-	// holding a generated secret as it is. Never logged.
+	// Sentinel locates a primary that Redis Sentinel manages: the gateway
+	// asks the sentinels for the primary and follows it through failovers.
+	Sentinel *RedisSentinel `json:"sentinel,omitempty"`
+
+	// Cluster locates a Redis Cluster by some of its nodes.
+	Cluster *RedisCluster `json:"cluster,omitempty"`
+
+	// Username is the ACL user on the data nodes (with url it replaces the
+	// URL's user). Default: none (the default user).
+	Username string `json:"username,omitempty"`
+
+	// Password is the password on the data nodes (requirepass, or the ACL
+	// user's), replacing any in the URL. It needs no percent-encoding, so
+	// it can be a {env.*} or {file.*} placeholder holding a generated
+	// secret as it is. Never logged.
 	Password string `json:"password,omitempty"`
 
-	// Prefix starts every Redis key the store writes (placeholders are
-	// resolved). Gateways that must dedupe together use the same server,
-	// database and prefix; give each environment or fleet sharing one
-	// Redis a prefix of its own, e.g. "prod:dws_notify:". No prefix may
-	// start with another's prefix followed by "r:". Default "dws_notify:".
+	// DB is the database number with sentinel. With url the database is in
+	// the URL; a cluster has database 0 only. Default 0.
+	DB int `json:"db,omitempty"`
+
+	// TLS configures TLS for the store's own connections: a private CA, a
+	// client certificate, the server name. It turns TLS on for sentinel
+	// and cluster (an empty object: TLS with the system's roots) and
+	// requires rediss:// with url. It never changes what the rest of Caddy
+	// trusts.
+	TLS *RedisTLS `json:"tls,omitempty"`
+
+	// Prefix starts every Redis key the store writes. Gateways that must
+	// dedupe together use the same deployment, database and prefix; give
+	// each environment or fleet sharing one Redis a prefix of its own, e.g.
+	// "prod:dws_notify:". No prefix may start with another's prefix
+	// followed by "r:". Default "dws_notify:".
 	Prefix string `json:"prefix,omitempty"`
 
 	// DialTimeout bounds one connection attempt. Default: 2s.
@@ -88,74 +109,305 @@ type StoreConfig struct {
 	// is answered U. At most 5s. Default: 3s.
 	OperationTimeout caddy.Duration `json:"operation_timeout,omitempty"`
 
-	// PoolSize is the number of connections kept per gateway. Default:
-	// go-redis's, 10 per CPU.
+	// PoolSize is the number of connections kept per gateway (per node
+	// with cluster). Default: go-redis's, 10 per CPU.
 	PoolSize int `json:"pool_size,omitempty"`
 
 	// WaitAOF makes every completion wait until Redis has fsynced it to
 	// its append-only file (WAITAOF 1 0) before S is answered, so that
 	// even a power cut of the Redis host loses no acknowledged
 	// notification with appendfsync everysec. Needs Redis or Valkey 7.2
-	// or later with appendonly yes; provisioning fails otherwise.
+	// or later with appendonly yes, and url or sentinel; provisioning
+	// fails otherwise.
 	WaitAOF bool `json:"wait_aof,omitempty"`
 
 	// WaitAOFTimeout bounds that wait; a completion not confirmed in time
 	// is answered U. Must be shorter than OperationTimeout. Default: 1s.
 	WaitAOFTimeout caddy.Duration `json:"wait_aof_timeout,omitempty"`
+
+	// WaitReplicas makes every completion wait until that many replicas
+	// have acknowledged it (WAIT n; with wait_aof, WAITAOF 1 n) before S
+	// is answered, so that a failover cannot lose an acknowledged
+	// notification. With url (a primary with replicas) or sentinel.
+	// Completions are answered U while fewer replicas are connected.
+	// Default 0: replication stays asynchronous.
+	WaitReplicas int `json:"wait_replicas,omitempty"`
+
+	// WaitReplicasTimeout bounds that wait; a completion not acknowledged
+	// in time is answered U. Must be shorter than OperationTimeout.
+	// Default: 1s.
+	WaitReplicasTimeout caddy.Duration `json:"wait_replicas_timeout,omitempty"`
+
+	// lines holds the Caddyfile line of every setting UnmarshalCaddyfile
+	// parsed, by JSON path ("tls.key"), so validate's errors name it.
+	lines map[string]int
+	file  string
 }
 
-// redisOnly names the set Redis-only fields of c, in JSON spelling.
-func (c *StoreConfig) redisOnly() []string {
+// RedisSentinel locates a Sentinel-managed primary.
+type RedisSentinel struct {
+	// MasterName is the name the sentinels monitor the primary under
+	// (sentinel monitor <name> ...). Required.
+	MasterName string `json:"master_name"`
+
+	// Addresses are host:port addresses of sentinels, at least one (the
+	// others are learnt from it; give them all so any one can answer). A
+	// placeholder may hold several, comma-separated.
+	Addresses []string `json:"addresses"`
+
+	// Username is the ACL user on the sentinels, if they have one.
+	Username string `json:"username,omitempty"`
+
+	// Password is the sentinels' own password (their requirepass), not
+	// the data nodes'. Never logged.
+	Password string `json:"password,omitempty"`
+}
+
+// RedisCluster locates a Redis Cluster.
+type RedisCluster struct {
+	// Addresses are host:port addresses of some of the cluster's nodes, at
+	// least one; the others and the slots are learnt from them. A
+	// placeholder may hold several, comma-separated.
+	Addresses []string `json:"addresses"`
+}
+
+// RedisTLS is the store's own TLS configuration. Each of CA, Cert and Key
+// is the path of a PEM file, or the PEM text itself (typically from a
+// {env.*} placeholder); {file.*} placeholders give the text too.
+type RedisTLS struct {
+	// CA is the bundle of CA certificates the servers' certificates are
+	// verified against, instead of the system's roots (for this store
+	// only). Default: the system's roots.
+	CA string `json:"ca,omitempty"`
+
+	// Cert is the client certificate (with its chain) for servers that
+	// require one (tls-auth-clients yes). Needs Key.
+	Cert string `json:"cert,omitempty"`
+
+	// Key is the client certificate's private key. Needs Cert. Never
+	// logged or quoted in an error.
+	Key string `json:"key,omitempty"`
+
+	// ServerName is the name the servers' certificates must carry.
+	// Default: the host of each address dialled (the URL's host with
+	// url).
+	ServerName string `json:"server_name,omitempty"`
+}
+
+// storeError is a rule of the store settings that a setting breaks; field
+// is its JSON path ("" for the settings as a whole), so the Caddyfile can
+// report the line that set it.
+type storeError struct {
+	field string
+	msg   string
+}
+
+func (e *storeError) Error() string { return e.msg }
+
+func errField(field, format string, args ...any) error {
+	return &storeError{field: field, msg: fmt.Sprintf(format, args...)}
+}
+
+// redisFields lists the Redis-only settings of c that are set, by JSON
+// path, in the order of the struct.
+func (c *StoreConfig) redisFields() []string {
 	var set []string
-	add := func(name string, isSet bool) {
-		if isSet {
-			set = append(set, name)
+	for _, f := range []struct {
+		name  string
+		isSet bool
+	}{
+		{"url", c.URL != ""}, {"sentinel", c.Sentinel != nil}, {"cluster", c.Cluster != nil},
+		{"username", c.Username != ""}, {"password", c.Password != ""}, {"db", c.DB != 0}, {"tls", c.TLS != nil},
+		{"prefix", c.Prefix != ""}, {"dial_timeout", c.DialTimeout != 0}, {"read_timeout", c.ReadTimeout != 0},
+		{"write_timeout", c.WriteTimeout != 0}, {"operation_timeout", c.OperationTimeout != 0},
+		{"pool_size", c.PoolSize != 0}, {"wait_aof", c.WaitAOF}, {"wait_aof_timeout", c.WaitAOFTimeout != 0},
+		{"wait_replicas", c.WaitReplicas != 0}, {"wait_replicas_timeout", c.WaitReplicasTimeout != 0},
+	} {
+		if f.isSet {
+			set = append(set, f.name)
 		}
 	}
-	add("url", c.URL != "")
-	add("password", c.Password != "")
-	add("prefix", c.Prefix != "")
-	add("dial_timeout", c.DialTimeout != 0)
-	add("read_timeout", c.ReadTimeout != 0)
-	add("write_timeout", c.WriteTimeout != 0)
-	add("operation_timeout", c.OperationTimeout != 0)
-	add("pool_size", c.PoolSize != 0)
-	add("wait_aof", c.WaitAOF)
-	add("wait_aof_timeout", c.WaitAOFTimeout != 0)
 	return set
 }
 
-// checkRedisSettings checks the Redis settings that need neither the URL
-// nor the server; the Caddyfile parser and Provision both use it.
-func (c *StoreConfig) checkRedisSettings() error {
+// hasPlaceholder reports whether s may hold a placeholder, resolved only
+// at provisioning: such a value is checked then.
+func hasPlaceholder(s string) bool { return strings.Contains(s, "{") }
+
+// validate checks every rule of the settings that needs neither the
+// placeholders resolved nor a file read (those are checked by redisSpec,
+// at provisioning). It is the one place the rules live: Provision runs it,
+// and UnmarshalCaddyfile runs it to report a broken rule at its line. It
+// only reads c. Errors are *storeError.
+func (c *StoreConfig) validate() error {
+	switch c.Backend {
+	case BackendBadger:
+		if set := c.redisFields(); len(set) > 0 {
+			return errField(set[0], "%s applies to the redis backend only", strings.Join(set, ", "))
+		}
+		return nil
+	case BackendRedis:
+	case "":
+		return errField("backend", "backend is required: badger or redis")
+	default:
+		return errField("backend", "backend %q: want badger or redis", c.Backend)
+	}
+	if c.Dir != "" {
+		return errField("dir", "dir applies to the badger backend only")
+	}
+	var forms []string
+	for _, f := range []struct {
+		name  string
+		isSet bool
+	}{{"url", c.URL != ""}, {"sentinel", c.Sentinel != nil}, {"cluster", c.Cluster != nil}} {
+		if f.isSet {
+			forms = append(forms, f.name)
+		}
+	}
+	switch len(forms) {
+	case 0:
+		return errField("", "one of url, sentinel and cluster is required with backend redis (e.g. url redis://127.0.0.1:6379/0)")
+	case 1:
+	default:
+		return errField(forms[1], "%s are exclusive: give one", strings.Join(forms, " and "))
+	}
+	if err := c.validateTopology(); err != nil {
+		return err
+	}
+	if err := c.validateTLS(); err != nil {
+		return err
+	}
+	if err := c.validateTimeouts(); err != nil {
+		return err
+	}
+	if !hasPlaceholder(c.Prefix) && len(c.Prefix) > redisstore.MaxPrefixLen {
+		return errField("prefix", "prefix longer than %d bytes", redisstore.MaxPrefixLen)
+	}
+	return nil
+}
+
+// validateTopology checks the url, sentinel or cluster settings and those
+// that depend on which of them is given.
+func (c *StoreConfig) validateTopology() error {
+	switch {
+	case c.DB < 0:
+		return errField("db", "db must not be negative")
+	case c.DB != 0 && c.Sentinel == nil:
+		return errField("db", "db applies to sentinel only (with url the database is in the URL; a cluster has database 0 only)")
+	case c.Cluster != nil && c.WaitAOF:
+		return errField("wait_aof", "wait_aof needs url or sentinel: a cluster has no wait for the AOF fsync of a slot's primary")
+	case c.Cluster != nil && c.WaitReplicas != 0:
+		return errField("wait_replicas", "wait_replicas needs url or sentinel: a cluster has no wait for a slot's replicas")
+	}
+	if c.URL != "" && !hasPlaceholder(c.URL) {
+		if _, err := redisstore.Check(redisstore.Options{URL: c.URL}); err != nil {
+			return errField("url", "%v", err)
+		}
+	}
+	if s := c.Sentinel; s != nil {
+		if s.MasterName == "" {
+			return errField("sentinel.master_name", "sentinel needs the master name the sentinels monitor")
+		}
+		if err := checkAddresses("sentinel.addresses", "sentinel", s.Addresses); err != nil {
+			return err
+		}
+	}
+	if c.Cluster != nil {
+		if err := checkAddresses("cluster.addresses", "cluster", c.Cluster.Addresses); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// checkAddresses checks the literal host:port addresses of a sentinel or
+// cluster list (a placeholder is checked once resolved).
+func checkAddresses(field, what string, addrs []string) error {
+	if len(addrs) == 0 {
+		return errField(field, "%s needs at least one host:port address", what)
+	}
+	seen := map[string]bool{}
+	for _, a := range addrs {
+		if hasPlaceholder(a) {
+			continue
+		}
+		if err := redisstore.CheckAddr(a); err != nil {
+			return errField(field, "%s address %q: %v", what, a, err)
+		}
+		if seen[a] {
+			return errField(field, "%s address %q is listed twice", what, a)
+		}
+		seen[a] = true
+	}
+	return nil
+}
+
+// validateTLS checks the tls settings that need nothing read.
+func (c *StoreConfig) validateTLS() error {
+	t := c.TLS
+	if t == nil {
+		return nil
+	}
+	switch {
+	case t.Cert != "" && t.Key == "":
+		return errField("tls.cert", "tls cert needs key, the client certificate's private key")
+	case t.Key != "" && t.Cert == "":
+		return errField("tls.key", "tls key needs cert, the client certificate")
+	case c.URL != "" && !hasPlaceholder(c.URL) && !strings.HasPrefix(c.URL, "rediss://"):
+		return errField("tls", "tls needs a rediss:// URL (the URL's scheme turns TLS on)")
+	}
+	return nil
+}
+
+// validateTimeouts checks the timeouts, the pool size and the waits.
+func (c *StoreConfig) validateTimeouts() error {
 	for _, d := range []struct {
 		name string
 		v    caddy.Duration
 	}{{"dial_timeout", c.DialTimeout}, {"read_timeout", c.ReadTimeout}, {"write_timeout", c.WriteTimeout},
-		{"operation_timeout", c.OperationTimeout}, {"wait_aof_timeout", c.WaitAOFTimeout}} {
+		{"operation_timeout", c.OperationTimeout}, {"wait_aof_timeout", c.WaitAOFTimeout}, {"wait_replicas_timeout", c.WaitReplicasTimeout}} {
 		if d.v < 0 {
-			return fmt.Errorf("%s must be positive", d.name)
+			return errField(d.name, "%s must be positive", d.name)
 		}
 	}
 	if c.PoolSize < 0 {
-		return errors.New("pool_size must be positive")
+		return errField("pool_size", "pool_size must be positive")
+	}
+	if c.WaitReplicas < 0 {
+		return errField("wait_replicas", "wait_replicas must not be negative")
 	}
 	op := time.Duration(c.OperationTimeout)
 	if op == 0 {
 		op = redisstore.DefaultOperationTimeout
 	}
 	if op > MaxOperationTimeout {
-		return fmt.Errorf("operation_timeout %v is longer than %v, after which a store call is abandoned anyway", op, MaxOperationTimeout)
+		return errField("operation_timeout", "operation_timeout %v is longer than %v, after which a store call is abandoned anyway", op, MaxOperationTimeout)
 	}
 	if c.WaitAOFTimeout != 0 && !c.WaitAOF {
-		return errors.New("wait_aof_timeout is set but wait_aof is not")
+		return errField("wait_aof_timeout", "wait_aof_timeout is set but wait_aof is not")
 	}
-	wait := time.Duration(c.WaitAOFTimeout)
-	if wait == 0 {
-		wait = redisstore.DefaultWaitAOFTimeout
+	if c.WaitReplicasTimeout != 0 && c.WaitReplicas == 0 {
+		return errField("wait_replicas_timeout", "wait_replicas_timeout is set but wait_replicas is not")
 	}
-	if c.WaitAOF && wait >= op {
-		return fmt.Errorf("the wait_aof timeout %v must be shorter than operation_timeout %v", wait, op)
+	for _, w := range []struct {
+		on            bool
+		field, name   string
+		timeout, dflt time.Duration
+	}{
+		{c.WaitAOF, "wait_aof_timeout", "wait_aof", time.Duration(c.WaitAOFTimeout), redisstore.DefaultWaitAOFTimeout},
+		{c.WaitReplicas > 0, "wait_replicas_timeout", "wait_replicas", time.Duration(c.WaitReplicasTimeout), redisstore.DefaultWaitReplicasTimeout},
+	} {
+		wait := w.timeout
+		if wait == 0 {
+			wait = w.dflt
+		}
+		if w.on && wait >= op {
+			field := w.field
+			if w.timeout == 0 {
+				field = "operation_timeout"
+			}
+			return errField(field, "the %s timeout %v must be shorter than operation_timeout %v", w.name, wait, op)
+		}
 	}
 	return nil
 }
@@ -168,11 +420,10 @@ func (h *Handler) storeSpec() (storeSpec, error) {
 	if c == nil {
 		return badgerDirSpec(h.Storage)
 	}
-	switch c.Backend {
-	case BackendBadger:
-		if set := c.redisOnly(); len(set) > 0 {
-			return storeSpec{}, fmt.Errorf("dws_notify: store: %s applies to the redis backend only", strings.Join(set, ", "))
-		}
+	if err := c.validate(); err != nil {
+		return storeSpec{}, fmt.Errorf("dws_notify: store: %w", err)
+	}
+	if c.Backend == BackendBadger {
 		dir := c.Dir
 		if h.Storage != "" {
 			if dir != "" && !sameDir(dir, h.Storage) {
@@ -181,18 +432,11 @@ func (h *Handler) storeSpec() (storeSpec, error) {
 			dir = h.Storage
 		}
 		return badgerDirSpec(dir)
-	case BackendRedis:
-		if c.Dir != "" {
-			return storeSpec{}, errors.New("dws_notify: store: dir applies to the badger backend only")
-		}
-		if h.Storage != "" {
-			return storeSpec{}, fmt.Errorf("dws_notify: storage %s is the directory of the Badger store, but store.backend is redis: remove storage", h.Storage)
-		}
-		return redisSpec(c)
-	case "":
-		return storeSpec{}, errors.New("dws_notify: store.backend is required: badger or redis")
 	}
-	return storeSpec{}, fmt.Errorf("dws_notify: store.backend %q: want badger or redis", c.Backend)
+	if h.Storage != "" {
+		return storeSpec{}, fmt.Errorf("dws_notify: storage %s is the directory of the Badger store, but store.backend is redis: remove storage", h.Storage)
+	}
+	return redisSpec(c)
 }
 
 // sameDir reports whether two configured directories are the same path.
@@ -212,44 +456,92 @@ func badgerDirSpec(configured string) (storeSpec, error) {
 	return badgerSpec(dir), nil
 }
 
-// redisSpec resolves c's placeholders and checks its settings.
-func redisSpec(c *StoreConfig) (storeSpec, error) {
-	if c.URL == "" {
-		return storeSpec{}, errors.New("dws_notify: store: url is required with backend redis, e.g. redis://127.0.0.1:6379/0")
+// resolver resolves the placeholders of the store settings; its errors
+// name the setting and the placeholder, never the value.
+type resolver struct {
+	repl *caddy.Replacer
+	err  error
+}
+
+// get resolves s (the setting field) unless an earlier call failed.
+func (r *resolver) get(field, s string) string {
+	if r.err != nil || s == "" {
+		return s
 	}
-	if err := c.checkRedisSettings(); err != nil {
-		return storeSpec{}, fmt.Errorf("dws_notify: store: %w", err)
-	}
-	repl := caddy.NewReplacer()
-	rawURL, err := resolvePlaceholders(repl, c.URL)
+	v, err := resolvePlaceholders(r.repl, s)
 	if err != nil {
-		return storeSpec{}, fmt.Errorf("dws_notify: store url: %w", err)
+		r.err = fmt.Errorf("%s: %w", field, err)
 	}
-	if c.Password != "" {
-		pw, err := resolvePlaceholders(repl, c.Password)
-		if err != nil {
-			return storeSpec{}, fmt.Errorf("dws_notify: store password: %w", err)
+	return v
+}
+
+// list resolves a list of addresses, each of which may resolve to several
+// comma-separated ones.
+func (r *resolver) list(field string, in []string) []string {
+	var out []string
+	for _, a := range in {
+		v := r.get(field, a)
+		if !hasPlaceholder(a) {
+			out = append(out, v)
+			continue
 		}
-		if rawURL, err = withPassword(rawURL, pw); err != nil {
+		for part := range strings.SplitSeq(v, ",") {
+			out = append(out, strings.TrimSpace(part))
+		}
+	}
+	return out
+}
+
+// redisSpec resolves c's placeholders, reads its TLS files and checks the
+// result; c has passed validate.
+func redisSpec(c *StoreConfig) (storeSpec, error) {
+	r := &resolver{repl: caddy.NewReplacer()}
+	opts := redisstore.Options{
+		URL:                 r.get("url", c.URL),
+		Username:            r.get("username", c.Username),
+		Password:            r.get("password", c.Password),
+		DB:                  c.DB,
+		Prefix:              r.get("prefix", c.Prefix),
+		DialTimeout:         time.Duration(c.DialTimeout),
+		ReadTimeout:         time.Duration(c.ReadTimeout),
+		WriteTimeout:        time.Duration(c.WriteTimeout),
+		OperationTimeout:    time.Duration(c.OperationTimeout),
+		PoolSize:            c.PoolSize,
+		WaitAOF:             c.WaitAOF,
+		WaitAOFTimeout:      time.Duration(c.WaitAOFTimeout),
+		WaitReplicas:        c.WaitReplicas,
+		WaitReplicasTimeout: time.Duration(c.WaitReplicasTimeout),
+	}
+	if s := c.Sentinel; s != nil {
+		opts.Sentinel = &redisstore.SentinelOptions{
+			MasterName: r.get("sentinel.master_name", s.MasterName),
+			Addrs:      r.list("sentinel.addresses", s.Addresses),
+			Username:   r.get("sentinel.username", s.Username),
+			Password:   r.get("sentinel.password", s.Password),
+		}
+	}
+	if c.Cluster != nil {
+		opts.Cluster = &redisstore.ClusterOptions{Addrs: r.list("cluster.addresses", c.Cluster.Addresses)}
+	}
+	var material tlsMaterial
+	if c.TLS != nil {
+		material = tlsMaterial{
+			ca:         r.get("tls.ca", c.TLS.CA),
+			cert:       r.get("tls.cert", c.TLS.Cert),
+			key:        r.get("tls.key", c.TLS.Key),
+			serverName: r.get("tls.server_name", c.TLS.ServerName),
+		}
+	}
+	if r.err != nil {
+		return storeSpec{}, fmt.Errorf("dws_notify: store %w", r.err)
+	}
+	var tlsSum [32]byte
+	if c.TLS != nil {
+		tc, sum, err := material.config(c.TLS)
+		if err != nil {
 			return storeSpec{}, fmt.Errorf("dws_notify: store: %w", err)
 		}
-	}
-	prefix := c.Prefix
-	if prefix != "" {
-		if prefix, err = resolvePlaceholders(repl, prefix); err != nil {
-			return storeSpec{}, fmt.Errorf("dws_notify: store prefix: %w", err)
-		}
-	}
-	opts := redisstore.Options{
-		URL:              rawURL,
-		Prefix:           prefix,
-		DialTimeout:      time.Duration(c.DialTimeout),
-		ReadTimeout:      time.Duration(c.ReadTimeout),
-		WriteTimeout:     time.Duration(c.WriteTimeout),
-		OperationTimeout: time.Duration(c.OperationTimeout),
-		PoolSize:         c.PoolSize,
-		WaitAOF:          c.WaitAOF,
-		WaitAOFTimeout:   time.Duration(c.WaitAOFTimeout),
+		opts.TLSConfig, tlsSum = tc, sum
 	}
 	addr, err := redisstore.Check(opts)
 	if err != nil {
@@ -258,8 +550,21 @@ func redisSpec(c *StoreConfig) (storeSpec, error) {
 	if opts.Prefix == "" {
 		opts.Prefix = redisstore.DefaultPrefix
 	}
-	sum := sha256.Sum256(fmt.Appendf(nil, "%q %q %d %d %d %d %d %t %d", opts.URL, opts.Prefix,
-		opts.DialTimeout, opts.ReadTimeout, opts.WriteTimeout, opts.OperationTimeout, opts.PoolSize, opts.WaitAOF, opts.WaitAOFTimeout))
+	// The pool key: a hash of every resolved setting that shapes the
+	// client (credentials and TLS material included), so that the key
+	// holds no secret and a change of any of them opens a new client.
+	shape := opts
+	shape.TLSConfig = nil
+	shaped, err := json.Marshal(struct {
+		Options redisstore.Options
+		TLS     bool
+		TLSSum  [32]byte
+		Server  string
+	}{shape, c.TLS != nil, tlsSum, material.serverName})
+	if err != nil {
+		return storeSpec{}, fmt.Errorf("dws_notify: store: %w", err)
+	}
+	sum := sha256.Sum256(shaped)
 	name := fmt.Sprintf("redis %s prefix %s", addr, opts.Prefix)
 	routeRedisLogs()
 	return storeSpec{
@@ -276,32 +581,78 @@ func redisSpec(c *StoreConfig) (storeSpec, error) {
 	}, nil
 }
 
-// withPassword returns rawURL with its password set to pw (escaped as a
-// URL needs). Errors never quote the URL.
-func withPassword(rawURL, pw string) (string, error) {
-	u, err := url.Parse(rawURL)
-	if err != nil {
-		// redisstore's message for the URL names the problem without
-		// quoting the URL.
-		if _, cerr := redisstore.Check(redisstore.Options{URL: rawURL}); cerr != nil {
-			return "", cerr
+// tlsMaterial is the resolved tls settings.
+type tlsMaterial struct {
+	ca, cert, key, serverName string
+}
+
+// config builds the store's TLS configuration, reading the PEM files, and
+// returns it with a hash of the material (for the pool key). Errors name
+// the setting and, for the CA and the certificate given as a literal
+// path, the file; never the key or its path, nor a placeholder's value.
+func (m tlsMaterial) config(raw *RedisTLS) (*tls.Config, [32]byte, error) {
+	tc := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: m.serverName}
+	h := sha256.New()
+	if m.ca != "" {
+		pemCA, err := readPEM("tls.ca", m.ca, !hasPlaceholder(raw.CA))
+		if err != nil {
+			return nil, [32]byte{}, err
 		}
-		return "", errors.New("the Redis URL does not parse")
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pemCA) {
+			return nil, [32]byte{}, errors.New("tls.ca: no PEM certificate in it")
+		}
+		tc.RootCAs = pool
+		h.Write(pemCA)
 	}
-	name := ""
-	if u.User != nil {
-		name = u.User.Username()
+	if m.cert != "" {
+		pemCert, err := readPEM("tls.cert", m.cert, !hasPlaceholder(raw.Cert))
+		if err != nil {
+			return nil, [32]byte{}, err
+		}
+		pemKey, err := readPEM("tls.key", m.key, false)
+		if err != nil {
+			return nil, [32]byte{}, err
+		}
+		pair, err := tls.X509KeyPair(pemCert, pemKey)
+		if err != nil {
+			return nil, [32]byte{}, fmt.Errorf("tls.cert and tls.key: not a certificate and its private key: %w", err)
+		}
+		tc.Certificates = []tls.Certificate{pair}
+		h.Write(pemCert)
+		h.Write(pemKey)
 	}
-	u.User = url.UserPassword(name, pw)
-	return u.String(), nil
+	var sum [32]byte
+	h.Sum(sum[:0])
+	return tc, sum, nil
+}
+
+// readPEM returns v itself when it is PEM text, else the contents of the
+// file v names. The file's name is quoted in errors only when showPath.
+func readPEM(field, v string, showPath bool) ([]byte, error) {
+	if strings.HasPrefix(strings.TrimSpace(v), "-----BEGIN ") {
+		return []byte(v), nil
+	}
+	b, err := os.ReadFile(v)
+	if err != nil {
+		var pe *os.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
+		if showPath {
+			return nil, fmt.Errorf("%s: neither PEM text nor a readable file: reading %s: %w", field, v, err)
+		}
+		return nil, fmt.Errorf("%s: neither PEM text nor a readable file: %w", field, err)
+	}
+	return b, nil
 }
 
 // resolvePlaceholders replaces the {env.*} and {file.*} placeholders in s,
-// the only ones a Redis URL, password or prefix may use. Anything else in
-// braces is kept as written: a generated password may well contain
-// "{...}". A placeholder that is unknown or resolves to nothing is an error
-// naming the placeholder, which the operator wrote; an error never quotes
-// the rest of s, which may be a secret.
+// the only ones the store settings may use. Anything else in braces is
+// kept as written: a generated password may well contain "{...}". A
+// placeholder that is unknown or resolves to nothing is an error naming
+// the placeholder, which the operator wrote; an error never quotes the
+// rest of s, which may be a secret.
 func resolvePlaceholders(repl *caddy.Replacer, s string) (string, error) {
 	if !strings.Contains(s, "{") {
 		return s, nil
@@ -344,146 +695,3 @@ func resolvePlaceholders(repl *caddy.Replacer, s string) (string, error) {
 var routeRedisLogs = sync.OnceFunc(func() {
 	redisstore.RouteClientLog(func() *zap.Logger { return caddy.Log().Named("dws_notify.redis") })
 })
-
-// unmarshalStore parses the store subdirective; the dispenser is on the
-// word "store". It never quotes a Redis URL or password in an error.
-//
-//	store badger [<dir>]
-//	store redis <url> {
-//		password <password>
-//		prefix <prefix>
-//		dial_timeout <duration>
-//		read_timeout <duration>
-//		write_timeout <duration>
-//		operation_timeout <duration>
-//		pool_size <n>
-//		wait_aof [<timeout>]
-//	}
-func unmarshalStore(d *caddyfile.Dispenser) (*StoreConfig, error) {
-	line := d.Line()
-	if !d.NextArg() {
-		return nil, d.Err("store needs a backend: store badger [<dir>] or store redis <url>")
-	}
-	c := &StoreConfig{Backend: d.Val()}
-	switch c.Backend {
-	case BackendBadger:
-		if d.NextArg() {
-			c.Dir = d.Val()
-		}
-		if d.NextArg() {
-			return nil, d.Err("store badger takes at most one argument, the directory")
-		}
-		if d.NextBlock(d.Nesting()) {
-			return nil, errAt(d.File(), line, "store badger takes no options block")
-		}
-		return c, nil
-	case BackendRedis:
-	default:
-		return nil, d.Errf("store: unknown backend %q: want badger or redis", c.Backend)
-	}
-
-	if !d.NextArg() {
-		return nil, d.Err("store redis needs the server's URL, e.g. store redis redis://127.0.0.1:6379/0")
-	}
-	c.URL = d.Val()
-	if d.NextArg() {
-		return nil, d.Err("store redis takes one argument, the URL; options go in a block")
-	}
-	seen := map[string]int{}
-	for nesting := d.Nesting(); d.NextBlock(nesting); {
-		opt := d.Val()
-		if line, dup := seen[opt]; dup {
-			return nil, d.Errf("store redis: %s is already set at line %d", opt, line)
-		}
-		seen[opt] = d.Line()
-		var err error
-		switch opt {
-		case "password":
-			c.Password, err = oneSecretArg(d, opt)
-		case "prefix":
-			c.Prefix, err = oneSecretArg(d, opt)
-		case "dial_timeout", "read_timeout", "write_timeout", "operation_timeout":
-			var dur time.Duration
-			if dur, err = durationArg(d, "store redis "+opt); err == nil {
-				v := caddy.Duration(dur)
-				switch opt {
-				case "dial_timeout":
-					c.DialTimeout = v
-				case "read_timeout":
-					c.ReadTimeout = v
-				case "write_timeout":
-					c.WriteTimeout = v
-				default:
-					c.OperationTimeout = v
-				}
-			}
-		case "pool_size":
-			if !d.NextArg() {
-				return nil, d.Err("store redis pool_size needs a number of connections")
-			}
-			n, perr := strconv.Atoi(d.Val())
-			if perr != nil || n < 1 {
-				return nil, d.Errf("store redis pool_size: %q is not a positive number", d.Val())
-			}
-			c.PoolSize = n
-			if d.NextArg() {
-				return nil, d.ArgErr()
-			}
-		case "wait_aof":
-			c.WaitAOF = true
-			if d.NextArg() {
-				dur, perr := caddy.ParseDuration(d.Val())
-				if perr != nil || dur <= 0 {
-					return nil, d.Errf("store redis wait_aof: %q is not a positive duration", d.Val())
-				}
-				c.WaitAOFTimeout = caddy.Duration(dur)
-			}
-			if d.NextArg() {
-				return nil, d.ArgErr()
-			}
-		default:
-			return nil, d.Errf("store redis: unknown option %q (known: password, prefix, dial_timeout, read_timeout, write_timeout, operation_timeout, pool_size, wait_aof)", opt)
-		}
-		if err != nil {
-			return nil, err
-		}
-	}
-	// Errors about the settings together, and about the URL, are
-	// reported at the store line.
-	if err := c.checkRedisSettings(); err != nil {
-		return nil, errAt(d.File(), line, "store redis: %v", err)
-	}
-	// A URL without placeholders is checked now; one with placeholders
-	// when the config is provisioned.
-	if !strings.Contains(c.URL, "{") {
-		u := c.URL
-		if c.Password != "" && !strings.Contains(c.Password, "{") {
-			var err error
-			if u, err = withPassword(u, c.Password); err != nil {
-				return nil, errAt(d.File(), line, "store redis: %v", err)
-			}
-		}
-		if _, err := redisstore.Check(redisstore.Options{URL: u, Prefix: c.Prefix}); err != nil {
-			return nil, errAt(d.File(), line, "store redis: %v", err)
-		}
-	} else if len(c.Prefix) > redisstore.MaxPrefixLen {
-		return nil, errAt(d.File(), line, "store redis: prefix longer than %d bytes", redisstore.MaxPrefixLen)
-	}
-	return c, nil
-}
-
-// oneSecretArg reads the single argument of a store option whose value
-// may be secret: its errors never quote the value.
-func oneSecretArg(d *caddyfile.Dispenser, opt string) (string, error) {
-	if !d.NextArg() {
-		return "", d.Errf("store redis %s needs a value", opt)
-	}
-	v := d.Val()
-	if v == "" {
-		return "", d.Errf("store redis %s must not be empty", opt)
-	}
-	if d.NextArg() {
-		return "", d.Errf("store redis %s takes one value", opt)
-	}
-	return v, nil
-}

@@ -13,6 +13,7 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 
 	"github.com/dwsnotify/dws_notify/idempotency/redisstore"
+	"github.com/dwsnotify/dws_notify/idempotency/redisstore/redistest"
 )
 
 // caddyfileSecret is the Redis password in the Caddyfile tests: no error
@@ -70,6 +71,31 @@ func TestUnmarshalCaddyfileStoreForms(t *testing.T) {
 		{"wait_aof without a timeout", "\tstore redis redis://r {\n\t\twait_aof\n\t}\n", &StoreConfig{Backend: "redis", URL: "redis://r", WaitAOF: true}, ""},
 		{"literal password with reserved characters", "\tstore redis redis://r:6379 {\n\t\tpassword p@ss/w:rd\n\t}\n",
 			&StoreConfig{Backend: "redis", URL: "redis://r:6379", Password: "p@ss/w:rd"}, ""},
+		{"sentinel with every option", `	store redis sentinel mymaster 10.0.0.1:26379 10.0.0.2:26379 10.0.0.3:26379 {
+		username dws
+		password {env.DWS_REDIS_PASSWORD}
+		sentinel_username watcher
+		sentinel_password {file./etc/dws/sentinel_password}
+		db 2
+		tls {
+			ca /etc/dws/redis-ca.pem
+			cert /etc/dws/redis-client.pem
+			key {file./etc/dws/redis-client.key}
+			server_name redis.internal
+		}
+		prefix prod:dws_notify:
+		wait_replicas 1 500ms
+	}
+`, &StoreConfig{Backend: "redis", Sentinel: &RedisSentinel{MasterName: "mymaster", Addresses: []string{"10.0.0.1:26379", "10.0.0.2:26379", "10.0.0.3:26379"},
+			Username: "watcher", Password: "{file./etc/dws/sentinel_password}"}, Username: "dws", Password: "{env.DWS_REDIS_PASSWORD}", DB: 2,
+			TLS:    &RedisTLS{CA: "/etc/dws/redis-ca.pem", Cert: "/etc/dws/redis-client.pem", Key: "{file./etc/dws/redis-client.key}", ServerName: "redis.internal"},
+			Prefix: "prod:dws_notify:", WaitReplicas: 1, WaitReplicasTimeout: caddy.Duration(500 * time.Millisecond)}, ""},
+		{"sentinel addresses from a placeholder", "\tstore redis sentinel {env.DWS_MASTER} {env.DWS_SENTINELS} {\n\t\twait_replicas 2\n\t\twait_aof\n\t}\n",
+			&StoreConfig{Backend: "redis", Sentinel: &RedisSentinel{MasterName: "{env.DWS_MASTER}", Addresses: []string{"{env.DWS_SENTINELS}"}}, WaitReplicas: 2, WaitAOF: true}, ""},
+		{"cluster with TLS on the system roots", "\tstore redis cluster redis-0.internal:6379 redis-1.internal:6379 {\n\t\tpassword {env.P}\n\t\ttls\n\t\tpool_size 4\n\t}\n",
+			&StoreConfig{Backend: "redis", Cluster: &RedisCluster{Addresses: []string{"redis-0.internal:6379", "redis-1.internal:6379"}}, Password: "{env.P}", TLS: &RedisTLS{}, PoolSize: 4}, ""},
+		{"rediss with a private CA", "\tstore redis rediss://redis.internal:6380/0 {\n\t\ttls {\n\t\t\tca {env.DWS_REDIS_CA}\n\t\t}\n\t}\n",
+			&StoreConfig{Backend: "redis", URL: "rediss://redis.internal:6380/0", TLS: &RedisTLS{CA: "{env.DWS_REDIS_CA}"}}, ""},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -95,16 +121,16 @@ func TestUnmarshalCaddyfileStoreErrors(t *testing.T) {
 	url := "redis://:" + caddyfileSecret + "@127.0.0.1:6379/0"
 	// Lines 2-4 are the valid head; the first added line is line 5.
 	cases := []struct{ name, lines, want string }{
-		{"no backend", "\tstore\n", "store needs a backend: store badger [<dir>] or store redis <url>, at Testfile:5"},
+		{"no backend", "\tstore\n", "store needs a backend: store badger [<dir>], store redis <url>, store redis sentinel <master_name> <host:port>... or store redis cluster <host:port>..., at Testfile:5"},
 		{"unknown backend", "\tstore memcached localhost\n", `store: unknown backend "memcached": want badger or redis, at Testfile:5`},
 		{"badger with two directories", "\tstore badger /a /b\n", "store badger takes at most one argument, the directory, at Testfile:5"},
 		{"badger with a block", "\tstore badger /a {\n\t\tprefix x\n\t}\n", "store badger takes no options block, at Testfile:5"},
-		{"redis without URL", "\tstore redis\n", "store redis needs the server's URL, e.g. store redis redis://127.0.0.1:6379/0, at Testfile:5"},
+		{"redis without URL", "\tstore redis\n", "store redis needs the server's URL, e.g. store redis redis://127.0.0.1:6379/0, or sentinel <master_name> <host:port>..., or cluster <host:port>..., at Testfile:5"},
 		{"redis without URL but a block", "\tstore redis {\n\t\tprefix x\n\t}\n", "store redis needs the server's URL"},
 		{"redis with two arguments", "\tstore redis " + url + " prefix\n", "store redis takes one argument, the URL; options go in a block, at Testfile:5"},
 		{"store twice", "\tstore badger\n\tstore redis " + url + "\n", "store is already set at line 5, at Testfile:6"},
 		{"unknown option", "\tstore redis " + url + " {\n\t\tdatabase 3\n\t}\n",
-			`store redis: unknown option "database" (known: password, prefix, dial_timeout, read_timeout, write_timeout, operation_timeout, pool_size, wait_aof), at Testfile:6`},
+			`store redis: unknown option "database" (known: username, password, sentinel_username, sentinel_password, db, tls, prefix, dial_timeout, read_timeout, write_timeout, operation_timeout, pool_size, wait_aof, wait_replicas), at Testfile:6`},
 		{"option twice", "\tstore redis " + url + " {\n\t\tprefix a:\n\t\tprefix b:\n\t}\n", "store redis: prefix is already set at line 6, at Testfile:7"},
 		{"prefix without value", "\tstore redis " + url + " {\n\t\tprefix\n\t}\n", "store redis prefix needs a value, at Testfile:6"},
 		{"prefix with two values", "\tstore redis " + url + " {\n\t\tprefix a b\n\t}\n", "store redis prefix takes one value, at Testfile:6"},
@@ -112,20 +138,61 @@ func TestUnmarshalCaddyfileStoreErrors(t *testing.T) {
 		{"bad timeout", "\tstore redis " + url + " {\n\t\tread_timeout soon\n\t}\n", `store redis read_timeout: "soon" is not a duration, at Testfile:6`},
 		{"zero timeout", "\tstore redis " + url + " {\n\t\tdial_timeout 0s\n\t}\n", "store redis dial_timeout must be positive, at Testfile:6"},
 		{"operation timeout too long", "\tstore redis " + url + " {\n\t\toperation_timeout 10s\n\t}\n",
-			"store redis: operation_timeout 10s is longer than 5s, after which a store call is abandoned anyway, at Testfile:5"},
+			"store redis: operation_timeout 10s is longer than 5s, after which a store call is abandoned anyway, at Testfile:6"},
 		{"pool size", "\tstore redis " + url + " {\n\t\tpool_size many\n\t}\n", `store redis pool_size: "many" is not a positive number, at Testfile:6`},
 		{"pool size zero", "\tstore redis " + url + " {\n\t\tpool_size 0\n\t}\n", `store redis pool_size: "0" is not a positive number, at Testfile:6`},
-		{"wait_aof timeout", "\tstore redis " + url + " {\n\t\twait_aof forever\n\t}\n", `store redis wait_aof: "forever" is not a positive duration, at Testfile:6`},
+		{"wait_aof timeout", "\tstore redis " + url + " {\n\t\twait_aof forever\n\t}\n", `store redis wait_aof: "forever" is not a duration, at Testfile:6`},
 		{"wait_aof as long as a call", "\tstore redis " + url + " {\n\t\twait_aof 3s\n\t}\n",
-			"store redis: the wait_aof timeout 3s must be shorter than operation_timeout 3s, at Testfile:5"},
+			"store redis: the wait_aof timeout 3s must be shorter than operation_timeout 3s, at Testfile:6"},
+		{"default wait_aof timeout as long as a call", "\tstore redis " + url + " {\n\t\twait_aof\n\t\toperation_timeout 1s\n\t}\n",
+			"store redis: the wait_aof timeout 1s must be shorter than operation_timeout 1s, at Testfile:7"},
 		{"URL scheme", "\tstore redis http://:" + caddyfileSecret + "@127.0.0.1:6379\n", `Redis URL scheme "http": want redis, rediss or unix, at Testfile:5`},
 		{"URL port", "\tstore redis redis://:" + caddyfileSecret + "@127.0.0.1:port/0\n", `Redis URL (scheme "redis") does not parse: percent-encode special characters in the password (/ ? # @ % and others) or give the password separately, at Testfile:5`},
 		{"URL database", "\tstore redis redis://:" + caddyfileSecret + "@127.0.0.1:6379/zero\n", "invalid database number"},
 		{"URL option", "\tstore redis redis://:" + caddyfileSecret + "@127.0.0.1:6379/0?colour=blue\n", "colour"},
 		{"URL error with a block", "\tstore redis http://:" + caddyfileSecret + "@127.0.0.1:6379 {\n\t\tprefix p:\n\t}\n", `Redis URL scheme "http": want redis, rediss or unix, at Testfile:5`},
 		{"password makes no URL", "\tstore redis redis://127.0.0.1:port {\n\t\tpassword " + caddyfileSecret + "\n\t}\n", `Redis URL (scheme "redis") does not parse: percent-encode special characters in the password (/ ? # @ % and others) or give the password separately, at Testfile:5`},
-		{"prefix too long", "\tstore redis " + url + " {\n\t\tprefix " + strings.Repeat("p", redisstore.MaxPrefixLen+1) + "\n\t}\n", "prefix longer than 256 bytes, at Testfile:5"},
-		{"prefix too long with a placeholder URL", "\tstore redis {env.R} {\n\t\tprefix " + strings.Repeat("p", redisstore.MaxPrefixLen+1) + "\n\t}\n", "store redis: prefix longer than 256 bytes, at Testfile:5"},
+		{"prefix too long", "\tstore redis " + url + " {\n\t\tprefix " + strings.Repeat("p", redisstore.MaxPrefixLen+1) + "\n\t}\n", "store redis: prefix longer than 256 bytes, at Testfile:6"},
+		{"prefix too long with a placeholder URL", "\tstore redis {env.R} {\n\t\tprefix " + strings.Repeat("p", redisstore.MaxPrefixLen+1) + "\n\t}\n", "store redis: prefix longer than 256 bytes, at Testfile:6"},
+		{"sentinel without addresses", "\tstore redis sentinel mymaster\n", "store redis sentinel needs the master name and at least one sentinel address: store redis sentinel <master_name> <host:port>..., at Testfile:5"},
+		{"sentinel address without port", "\tstore redis sentinel mymaster 10.0.0.1:26379 10.0.0.2 {\n\t\tpassword " + caddyfileSecret + "\n\t}\n",
+			`store redis: sentinel address "10.0.0.2": want host:port, at Testfile:5`},
+		{"sentinel address twice", "\tstore redis sentinel m s:1 s:1\n", `store redis: sentinel address "s:1" is listed twice, at Testfile:5`},
+		{"cluster without addresses", "\tstore redis cluster\n", "store redis cluster needs at least one node address: store redis cluster <host:port>..., at Testfile:5"},
+		{"cluster port", "\tstore redis cluster c:6379 c:none\n", `store redis: cluster address "c:none": port "none" is not a number from 1 to 65535, at Testfile:5`},
+		{"db with a URL", "\tstore redis " + url + " {\n\t\tprefix p:\n\t\tdb 3\n\t}\n",
+			"store redis: db applies to sentinel only (with url the database is in the URL; a cluster has database 0 only), at Testfile:7"},
+		{"db with a cluster", "\tstore redis cluster c:1 {\n\t\tdb 1\n\t}\n", "store redis: db applies to sentinel only"},
+		{"pool size twice on a line", "\tstore redis " + url + " {\n\t\tpool_size 4 8\n\t}\n", "wrong argument count or unexpected line ending after '8', at Testfile:6"},
+		{"db with two values", "\tstore redis sentinel m s:1 {\n\t\tdb 1 2\n\t}\n", "wrong argument count or unexpected line ending after '2', at Testfile:6"},
+		{"db not a number", "\tstore redis sentinel m s:1 {\n\t\tdb two\n\t}\n", `store redis db: "two" is not a positive number, at Testfile:6`},
+		{"sentinel_password with a URL", "\tstore redis " + url + " {\n\t\tsentinel_password " + caddyfileSecret + "\n\t}\n",
+			"store redis: sentinel_password applies to store redis sentinel only, at Testfile:6"},
+		{"sentinel_password twice", "\tstore redis sentinel m s:1 {\n\t\tsentinel_password " + caddyfileSecret + "\n\t\tsentinel_password x\n\t}\n",
+			"store redis: sentinel_password is already set at line 6, at Testfile:7"},
+		{"wait_aof with a cluster", "\tstore redis cluster c:1 {\n\t\tprefix p:\n\t\twait_aof 1s\n\t}\n",
+			"store redis: wait_aof needs url or sentinel: a cluster has no wait for the AOF fsync of a slot's primary, at Testfile:7"},
+		{"wait_replicas with a cluster", "\tstore redis cluster c:1 {\n\t\twait_replicas 1\n\t}\n",
+			"store redis: wait_replicas needs url or sentinel: a cluster has no wait for a slot's replicas, at Testfile:6"},
+		{"wait_replicas zero", "\tstore redis " + url + " {\n\t\twait_replicas 0\n\t}\n", `store redis wait_replicas: "0" is not a positive number, at Testfile:6`},
+		{"wait_replicas without a number", "\tstore redis " + url + " {\n\t\twait_replicas\n\t}\n", "store redis wait_replicas needs a number of replicas, at Testfile:6"},
+		{"wait_replicas timeout", "\tstore redis " + url + " {\n\t\twait_replicas 1 4s\n\t}\n",
+			"store redis: the wait_replicas timeout 4s must be shorter than operation_timeout 3s, at Testfile:6"},
+		{"wait_replicas three arguments", "\tstore redis " + url + " {\n\t\twait_replicas 1 1s 2s\n\t}\n", "wrong argument count or unexpected line ending after '2s', at Testfile:6"},
+		{"tls with redis://", "\tstore redis " + url + " {\n\t\tprefix p:\n\t\ttls {\n\t\t\tca /etc/ca.pem\n\t\t}\n\t}\n",
+			"store redis: tls needs a rediss:// URL (the URL's scheme turns TLS on), at Testfile:7"},
+		{"tls cert without key", "\tstore redis sentinel m s:1 {\n\t\ttls {\n\t\t\tserver_name r\n\t\t\tcert /etc/c.pem\n\t\t}\n\t}\n",
+			"store redis: tls cert needs key, the client certificate's private key, at Testfile:8"},
+		{"tls key without cert", "\tstore redis cluster c:1 {\n\t\ttls {\n\t\t\tkey " + caddyfileSecret + "\n\t\t}\n\t}\n",
+			"store redis: tls key needs cert, the client certificate, at Testfile:7"},
+		{"tls key with two values", "\tstore redis cluster c:1 {\n\t\ttls {\n\t\t\tkey " + caddyfileSecret + " " + caddyfileSecret + "\n\t\t}\n\t}\n",
+			"store redis tls key takes one value, at Testfile:7"},
+		{"tls unknown option", "\tstore redis cluster c:1 {\n\t\ttls {\n\t\t\tinsecure_skip_verify\n\t\t}\n\t}\n",
+			`store redis tls: unknown option "insecure_skip_verify" (known: ca, cert, key, server_name), at Testfile:7`},
+		{"tls option twice", "\tstore redis cluster c:1 {\n\t\ttls {\n\t\t\tca /a\n\t\t\tca /b\n\t\t}\n\t}\n",
+			"store redis tls: ca is already set at line 7, at Testfile:8"},
+		{"tls with an argument", "\tstore redis cluster c:1 {\n\t\ttls on\n\t}\n", "store redis tls takes no arguments; its settings go in a block, at Testfile:6"},
+		{"tls twice", "\tstore redis cluster c:1 {\n\t\ttls\n\t\ttls\n\t}\n", "store redis: tls is already set at line 6, at Testfile:7"},
 		{"storage then store redis", "\tstorage /var/lib/dws\n\tstore redis " + url + "\n",
 			"dws_notify: storage /var/lib/dws (line 5) is the directory of the Badger store, but store redis (line 6) uses Redis: remove storage, at Testfile:6"},
 		{"store redis then storage", "\tstore redis " + url + " {\n\t\tprefix p:\n\t}\n\tstorage /var/lib/dws\n",
@@ -154,10 +221,43 @@ func TestUnmarshalCaddyfileStoreErrors(t *testing.T) {
 
 // The Caddyfile adapts to the JSON the documentation shows, and that JSON
 // decodes back (strictly, as Caddy decodes module configs) into the same
-// handler.
+// handler: for each form of store redis.
 func TestStoreJSONRoundTrip(t *testing.T) {
 	k := keys(t)
-	src := `{
+	cases := []struct {
+		name, store string
+		want        *StoreConfig
+	}{
+		{"url", `store redis {env.DWS_REDIS_URL} {
+			password {env.DWS_REDIS_PASSWORD}
+			prefix prod:dws_notify:
+			operation_timeout 2s
+			pool_size 20
+			wait_aof 500ms
+		}`, &StoreConfig{Backend: "redis", URL: "{env.DWS_REDIS_URL}", Password: "{env.DWS_REDIS_PASSWORD}", Prefix: "prod:dws_notify:",
+			OperationTimeout: caddy.Duration(2 * time.Second), PoolSize: 20, WaitAOF: true, WaitAOFTimeout: caddy.Duration(500 * time.Millisecond)}},
+		{"sentinel", `store redis sentinel mymaster 10.0.0.1:26379 10.0.0.2:26379 10.0.0.3:26379 {
+			username dws
+			password {env.DWS_REDIS_PASSWORD}
+			sentinel_password {env.DWS_SENTINEL_PASSWORD}
+			tls {
+				ca /etc/dws/redis-ca.pem
+				cert /etc/dws/redis-client.pem
+				key {file./etc/dws/redis-client.key}
+			}
+			wait_replicas 1 500ms
+		}`, &StoreConfig{Backend: "redis", Sentinel: &RedisSentinel{MasterName: "mymaster", Addresses: []string{"10.0.0.1:26379", "10.0.0.2:26379", "10.0.0.3:26379"}, Password: "{env.DWS_SENTINEL_PASSWORD}"},
+			Username: "dws", Password: "{env.DWS_REDIS_PASSWORD}", TLS: &RedisTLS{CA: "/etc/dws/redis-ca.pem", Cert: "/etc/dws/redis-client.pem", Key: "{file./etc/dws/redis-client.key}"},
+			WaitReplicas: 1, WaitReplicasTimeout: caddy.Duration(500 * time.Millisecond)}},
+		{"cluster", `store redis cluster redis-0.internal:6379 redis-1.internal:6379 redis-2.internal:6379 {
+			password {env.DWS_REDIS_PASSWORD}
+			tls
+		}`, &StoreConfig{Backend: "redis", Cluster: &RedisCluster{Addresses: []string{"redis-0.internal:6379", "redis-1.internal:6379", "redis-2.internal:6379"}},
+			Password: "{env.DWS_REDIS_PASSWORD}", TLS: &RedisTLS{}}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			src := `{
 	admin off
 }
 :8080 {
@@ -165,59 +265,62 @@ func TestStoreJSONRoundTrip(t *testing.T) {
 		client_id 2188120000000000
 		dws_public_key {file.` + filepath.Join(k.dir, "dws_public.pem") + `}
 		api addPaymentMethod
-		store redis {env.DWS_REDIS_URL} {
-			password {env.DWS_REDIS_PASSWORD}
-			prefix prod:dws_notify:
-			operation_timeout 2s
-			pool_size 20
-			wait_aof 500ms
-		}
+		` + tc.store + `
 	}
 	reverse_proxy 127.0.0.1:8081
 }
 `
-	out, _, err := caddyconfig.GetAdapter("caddyfile").Adapt([]byte(src), map[string]any{"filename": "Caddyfile"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := &StoreConfig{Backend: "redis", URL: "{env.DWS_REDIS_URL}", Password: "{env.DWS_REDIS_PASSWORD}", Prefix: "prod:dws_notify:",
-		OperationTimeout: caddy.Duration(2 * time.Second), PoolSize: 20, WaitAOF: true, WaitAOFTimeout: caddy.Duration(500 * time.Millisecond)}
-	var cfg struct {
-		Apps struct {
-			HTTP struct {
-				Servers map[string]struct {
-					Routes []struct {
-						Handle []json.RawMessage `json:"handle"`
-					} `json:"routes"`
-				} `json:"servers"`
-			} `json:"http"`
-		} `json:"apps"`
-	}
-	if err := json.Unmarshal(out, &cfg); err != nil {
-		t.Fatal(err)
-	}
-	raw := cfg.Apps.HTTP.Servers["srv0"].Routes[0].Handle[0]
-	var h Handler
-	if err := caddy.StrictUnmarshalJSON(raw, &struct {
-		*Handler
-		Name string `json:"handler"`
-	}{Handler: &h}); err != nil {
-		t.Fatalf("decoding %s: %v", raw, err)
-	}
-	got, _ := json.Marshal(h.Store)
-	exp, _ := json.Marshal(want)
-	if string(got) != string(exp) {
-		t.Fatalf("adapted store\n%s\nwant\n%s", got, exp)
-	}
-	// And back: the marshalled handler holds the same store object.
-	again, _ := json.Marshal(&h)
-	if !strings.Contains(string(again), `"store":`+string(exp)) {
-		t.Errorf("re-marshalled handler %s lacks %s", again, exp)
+			out, _, err := caddyconfig.GetAdapter("caddyfile").Adapt([]byte(src), map[string]any{"filename": "Caddyfile"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var cfg struct {
+				Apps struct {
+					HTTP struct {
+						Servers map[string]struct {
+							Routes []struct {
+								Handle []json.RawMessage `json:"handle"`
+							} `json:"routes"`
+						} `json:"servers"`
+					} `json:"http"`
+				} `json:"apps"`
+			}
+			if err := json.Unmarshal(out, &cfg); err != nil {
+				t.Fatal(err)
+			}
+			raw := cfg.Apps.HTTP.Servers["srv0"].Routes[0].Handle[0]
+			var h Handler
+			if err := caddy.StrictUnmarshalJSON(raw, &struct {
+				*Handler
+				Name string `json:"handler"`
+			}{Handler: &h}); err != nil {
+				t.Fatalf("decoding %s: %v", raw, err)
+			}
+			got, _ := json.Marshal(h.Store)
+			exp, _ := json.Marshal(tc.want)
+			if string(got) != string(exp) {
+				t.Fatalf("adapted store\n%s\nwant\n%s", got, exp)
+			}
+			// And back: the marshalled handler holds the same store object.
+			again, _ := json.Marshal(&h)
+			if !strings.Contains(string(again), `"store":`+string(exp)) {
+				t.Errorf("re-marshalled handler %s lacks %s", again, exp)
+			}
+			if err := h.Store.validate(); err != nil {
+				t.Errorf("the decoded store does not validate: %v", err)
+			}
+		})
 	}
 
 	// Unknown fields are refused, as Caddy decodes strictly.
-	if err := caddy.StrictUnmarshalJSON([]byte(`{"store":{"backend":"redis","url":"redis://r","database":3}}`), new(Handler)); err == nil || !strings.Contains(err.Error(), "database") {
-		t.Errorf("unknown store field: %v", err)
+	for _, bad := range []string{
+		`{"store":{"backend":"redis","url":"redis://r","database":3}}`,
+		`{"store":{"backend":"redis","sentinel":{"master_name":"m","addresses":["s:1"],"db":3}}}`,
+		`{"store":{"backend":"redis","url":"rediss://r","tls":{"insecure_skip_verify":true}}}`,
+	} {
+		if err := caddy.StrictUnmarshalJSON([]byte(bad), new(Handler)); err == nil || !strings.Contains(err.Error(), "unknown field") {
+			t.Errorf("unknown store field in %s: %v", bad, err)
+		}
 	}
 }
 
@@ -226,6 +329,19 @@ func TestStoreJSONRoundTrip(t *testing.T) {
 func TestProvisionStoreErrors(t *testing.T) {
 	const secret = "provision-secret-5e2"
 	t.Setenv("DWS_TEST_REDIS_URL", "redis://:"+secret+"@127.0.0.1:6379/abc")
+	t.Setenv("DWS_TEST_SENTINELS", "s1:26379, s2:26379,s3")
+	t.Setenv("DWS_TEST_PLAIN_URL", "redis://r:6379/0")
+	ca := redistest.NewCA(t)
+	certPEM, _, err := ca.Issue(false, "client")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, otherKey, err := ca.Issue(false, "other")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("DWS_TEST_CERT", string(certPEM))
+	t.Setenv("DWS_TEST_OTHER_KEY", string(otherKey))
 	file := filepath.Join(t.TempDir(), "file")
 	if err := os.WriteFile(file, nil, 0o600); err != nil {
 		t.Fatal(err)
@@ -237,14 +353,28 @@ func TestProvisionStoreErrors(t *testing.T) {
 		storage string
 		want    string
 	}{
-		{"no backend", &StoreConfig{URL: "redis://r"}, "", "store.backend is required: badger or redis"},
-		{"unknown backend", &StoreConfig{Backend: "etcd"}, "", `store.backend "etcd": want badger or redis`},
+		{"no backend", &StoreConfig{URL: "redis://r"}, "", "dws_notify: store: backend is required: badger or redis"},
+		{"unknown backend", &StoreConfig{Backend: "etcd"}, "", `dws_notify: store: backend "etcd": want badger or redis`},
 		{"redis options with badger", &StoreConfig{Backend: "badger", Prefix: "p:", WaitAOF: true}, "", "store: prefix, wait_aof applies to the redis backend only"},
 		{"dir with redis", redis(StoreConfig{URL: "redis://r", Dir: "/a"}), "", "store: dir applies to the badger backend only"},
 		{"storage with redis", redis(StoreConfig{URL: "redis://r"}), "/var/lib/dws", "storage /var/lib/dws is the directory of the Badger store, but store.backend is redis: remove storage"},
 		{"storage and dir differ", &StoreConfig{Backend: "badger", Dir: "/srv/a"}, "/srv/b", "storage /srv/b and store.dir /srv/a name different directories"},
 		{"badger dir is a file", &StoreConfig{Backend: "badger", Dir: file}, "", "storage"},
-		{"no URL", redis(StoreConfig{}), "", "store: url is required with backend redis"},
+		{"no URL", redis(StoreConfig{}), "", "store: one of url, sentinel and cluster is required with backend redis"},
+		{"URL and sentinel", redis(StoreConfig{URL: "redis://r", Sentinel: &RedisSentinel{MasterName: "m", Addresses: []string{"s:1"}}}), "", "store: url and sentinel are exclusive: give one"},
+		{"sentinel without a master name", redis(StoreConfig{Sentinel: &RedisSentinel{Addresses: []string{"s:1"}}}), "", "store: sentinel needs the master name"},
+		{"sentinel without addresses", redis(StoreConfig{Sentinel: &RedisSentinel{MasterName: "m"}}), "", "store: sentinel needs at least one host:port address"},
+		{"bad sentinel address from the environment", redis(StoreConfig{Sentinel: &RedisSentinel{MasterName: "m", Addresses: []string{"{env.DWS_TEST_SENTINELS}"}}}), "", `sentinel address "s3": want host:port`},
+		{"unset sentinel password", redis(StoreConfig{Sentinel: &RedisSentinel{MasterName: "m", Addresses: []string{"s:1"}, Password: "{env.DWS_TEST_UNSET_SENTINEL_PASSWORD}"}}), "", "store sentinel.password: placeholder {env.DWS_TEST_UNSET_SENTINEL_PASSWORD} resolves to nothing"},
+		{"cluster and db", redis(StoreConfig{Cluster: &RedisCluster{Addresses: []string{"c:1"}}, DB: 1}), "", "store: db applies to sentinel only"},
+		{"TLS CA file missing", redis(StoreConfig{Cluster: &RedisCluster{Addresses: []string{"c:1"}}, TLS: &RedisTLS{CA: "/nonexistent/dws-ca.pem"}}), "", "store: tls.ca: neither PEM text nor a readable file: reading /nonexistent/dws-ca.pem: no such file or directory"},
+		{"TLS CA not PEM", redis(StoreConfig{Cluster: &RedisCluster{Addresses: []string{"c:1"}}, TLS: &RedisTLS{CA: file}}), "", "store: tls.ca: no PEM certificate in it"},
+		{"TLS key file missing", redis(StoreConfig{URL: "rediss://r", TLS: &RedisTLS{Cert: "-----BEGIN CERTIFICATE-----\n", Key: "/nonexistent/" + secret}}), "", "store: tls.key: neither PEM text nor a readable file: no such file or directory"},
+		{"TLS key from an unset variable", redis(StoreConfig{URL: "rediss://r", TLS: &RedisTLS{Cert: "/c", Key: "{env.DWS_TEST_UNSET_KEY}"}}), "", "store tls.key: placeholder {env.DWS_TEST_UNSET_KEY} resolves to nothing"},
+		{"TLS key does not match", redis(StoreConfig{URL: "rediss://r", TLS: &RedisTLS{Cert: "{env.DWS_TEST_CERT}", Key: "{env.DWS_TEST_OTHER_KEY}"}}), "", "store: tls.cert and tls.key: not a certificate and its private key"},
+		{"TLS with a placeholder redis:// URL", redis(StoreConfig{URL: "{env.DWS_TEST_PLAIN_URL}", TLS: &RedisTLS{}}), "", "TLSConfig requires a rediss:// URL"},
+		{"wait_replicas with a cluster", redis(StoreConfig{Cluster: &RedisCluster{Addresses: []string{"c:1"}}, WaitReplicas: 1}), "", "store: wait_replicas needs url or sentinel"},
+		{"wait_replicas_timeout alone", redis(StoreConfig{URL: "redis://r", WaitReplicasTimeout: caddy.Duration(time.Second)}), "", "wait_replicas_timeout is set but wait_replicas is not"},
 		{"unset placeholder", redis(StoreConfig{URL: "{env.DWS_TEST_UNSET_REDIS_URL}"}), "", "store url: placeholder {env.DWS_TEST_UNSET_REDIS_URL} resolves to nothing"},
 		{"unset password placeholder", redis(StoreConfig{URL: "redis://r", Password: "{env.DWS_TEST_UNSET_REDIS_PASSWORD}"}), "", "store password: placeholder {env.DWS_TEST_UNSET_REDIS_PASSWORD} resolves to nothing"},
 		{"password placeholder inside braces", redis(StoreConfig{URL: "redis://r", Password: "{" + secret + "}{file./nonexistent/dws-redis-password}"}), "", "store password: placeholder {file./nonexistent/dws-redis-password} resolves to nothing"},
@@ -263,8 +393,8 @@ func TestProvisionStoreErrors(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("Provision error = %v, want it to contain %q", err, tc.want)
 			}
-			if strings.Contains(err.Error(), secret) {
-				t.Errorf("error shows the password: %v", err)
+			if strings.Contains(err.Error(), secret) || strings.Contains(err.Error(), "PRIVATE KEY") {
+				t.Errorf("error shows the password or the key: %v", err)
 			}
 		})
 	}

@@ -29,23 +29,38 @@ const e2eRedisPassword = "e2e-redis-secret-3b8"
 const fleetPrefix = "e2e-fleet:"
 
 // redisFleet is n gateway processes, each in a sandbox of its own, in
-// front of one backend stand-in, deduplicating through one Redis with
-// store redis (URL and password from {env.*} placeholders).
+// front of one backend stand-in, deduplicating through one Redis
+// deployment with store redis (its settings from {env.*} placeholders).
 type redisFleet struct {
-	srv   *redistest.Server
-	be    *ctlBackend
-	gws   []relGateway
-	procs []*caddyProc
-	lcs   []*loadClient
+	srv    *redistest.Server // the one server, for a fleet on one
+	direct redisstore.Options
+	be     *ctlBackend
+	gws    []relGateway
+	procs  []*caddyProc
+	lcs    []*loadClient
 }
 
+// startRedisFleet starts a redis-server configured by cfg (with the
+// fleet's password) and n gateways on it.
 func startRedisFleet(t *testing.T, n int, cfg redistest.Config, forwardTimeout string) *redisFleet {
 	t.Helper()
-	bin := caddyBin(t)
 	cfg.Password = e2eRedisPassword
-	f := &redisFleet{srv: redistest.Start(t, cfg)}
-	t.Setenv("DWS_E2E_REDIS_URL", "redis://"+f.srv.Addr()+"/0")
+	srv := redistest.Start(t, cfg)
+	t.Setenv("DWS_E2E_REDIS_URL", "redis://"+srv.Addr()+"/0")
 	t.Setenv("DWS_E2E_REDIS_PASSWORD", e2eRedisPassword)
+	f := startFleet(t, n, "store redis {env.DWS_E2E_REDIS_URL} {\n\t\t\tpassword {env.DWS_E2E_REDIS_PASSWORD}\n\t\t\tprefix "+fleetPrefix+"\n\t\t}",
+		redisstore.Options{URL: srv.URL(0)}, forwardTimeout)
+	f.srv = srv
+	return f
+}
+
+// startFleet starts n gateways with the store subdirective store, whose
+// records a store opened with direct (and the fleet's prefix) reads.
+func startFleet(t *testing.T, n int, store string, direct redisstore.Options, forwardTimeout string) *redisFleet {
+	t.Helper()
+	bin := caddyBin(t)
+	direct.Prefix = fleetPrefix
+	f := &redisFleet{direct: direct}
 	f.be = newCtlBackend(t)
 	key := newKeyPair(t, newSandbox(t), "dws")
 	for range n {
@@ -57,7 +72,7 @@ func startRedisFleet(t *testing.T, n int, cfg redistest.Config, forwardTimeout s
 			KeyPath:        key.B64Path,
 			Backend:        f.be.Addr,
 			ForwardTimeout: forwardTimeout,
-			Store:          "store redis {env.DWS_E2E_REDIS_URL} {\n\t\t\tpassword {env.DWS_E2E_REDIS_PASSWORD}\n\t\t\tprefix " + fleetPrefix + "\n\t\t}",
+			Store:          store,
 		}
 		f.gws = append(f.gws, g)
 		f.procs = append(f.procs, startCaddy(t, bin, sb, g.Caddyfile(), g.AdminAddr, g.URL()+"/"))
@@ -86,7 +101,7 @@ func (f *redisFleet) checkOutputs(t *testing.T) {
 // gateway would, to read the records.
 func (f *redisFleet) openDirect(t *testing.T) *redisstore.Store {
 	t.Helper()
-	s, err := redisstore.Open(t.Context(), redisstore.Options{URL: f.srv.URL(0), Prefix: fleetPrefix})
+	s, err := redisstore.Open(t.Context(), f.direct)
 	if err != nil {
 		t.Fatalf("opening the fleet's store: %v", err)
 	}
@@ -125,6 +140,12 @@ func total(m map[string]int) int {
 // nothing.
 func TestRedisFleetDuplicates(t *testing.T) {
 	f := startRedisFleet(t, 2, redistest.Config{AppendOnly: true}, "5s")
+	fleetDuplicates(t, f, "one Redis")
+}
+
+// fleetDuplicates runs the rounds of TestRedisFleetDuplicates on a fleet
+// of two gateways; shared describes what they share, for the figures.
+func fleetDuplicates(t *testing.T, f *redisFleet, shared string) {
 	const copies = 50
 	rounds := []struct {
 		name string
@@ -224,8 +245,8 @@ func TestRedisFleetDuplicates(t *testing.T) {
 			if got := f.be.Count() - before; got != 1 {
 				t.Errorf("backend received %d copies after the resends, want still 1", got)
 			}
-			t.Logf("figures: %d concurrent duplicates of %s over 2 gateways sharing one Redis (%d each): %d forwarded to the backend, by gateway %c; answers A: S %d, U %d; B: S %d, U %d; gateway logs A (%s), B (%s); gateway %c's S answers p50 %s, slowest %s (backend delay %s); resend afterwards: A %s, B %s, %d forwarded",
-				copies, n.ID, copies/2, len(ds), 'A'+forwarder, s[0], u[0], s[1], u[1], formatTally(logs[0]), formatTally(logs[1]),
+			t.Logf("figures: %d concurrent duplicates of %s over 2 gateways sharing %s (%d each): %d forwarded to the backend, by gateway %c; answers A: S %d, U %d; B: S %d, U %d; gateway logs A (%s), B (%s); gateway %c's S answers p50 %s, slowest %s (backend delay %s); resend afterwards: A %s, B %s, %d forwarded",
+				copies, n.ID, shared, copies/2, len(ds), 'A'+forwarder, s[0], u[0], s[1], u[1], formatTally(logs[0]), formatTally(logs[1]),
 				'A'+other, p50.Round(time.Millisecond), slowest.Round(time.Millisecond), round.mode.Delay,
 				resent[0].Result, resent[1].Result, f.be.Count()-before-1)
 		})
@@ -275,63 +296,19 @@ func TestRedisKilledUnderLoad(t *testing.T) {
 	f := startRedisFleet(t, 2, redistest.Config{AppendOnly: true, AppendFsync: "always"}, "2s")
 	f.be.SetMode(backendMode{Delay: 10 * time.Millisecond})
 
-	var (
-		seq       atomic.Int64
-		stop      atomic.Bool
-		answeredS atomic.Int64
-		mu        sync.Mutex
-		all       []attempt
-		sent      = map[string]notif{}
-		gatewayOf = map[string]int{}
-	)
-	worker := func(g int) {
-		lc := f.lcs[g]
-		for !stop.Load() {
-			n := addNotif(t, fmt.Sprintf("rkill-%06d", seq.Add(1)-1))
-			mu.Lock()
-			sent[n.ID], gatewayOf[n.ID] = n, g
-			mu.Unlock()
-			for {
-				a := lc.Send(t, n)
-				mu.Lock()
-				all = append(all, a)
-				mu.Unlock()
-				if a.Answered && a.Result == "S" {
-					answeredS.Add(1)
-					break
-				}
-				if a.Answered && a.Result == "F" {
-					t.Errorf("%s", a)
-					break
-				}
-				if stop.Load() {
-					break // left for the final resend
-				}
-				time.Sleep(resend)
-			}
-		}
-	}
-	var wg sync.WaitGroup
-	began := time.Now()
-	for i := range 2 * perGateway {
-		wg.Go(func() { worker(i % 2) })
-	}
-
-	waitFor(t, 2*time.Minute, fmt.Sprintf("%d notifications answered S", killAfterS), func() bool { return answeredS.Load() >= killAfterS })
+	load := startFleetLoad(t, f, perGateway, "rkill", resend)
+	load.waitS(killAfterS)
 	killStart := time.Now()
 	f.srv.Kill()
 	killDone := time.Now()
-	sBeforeKill := answeredS.Load()
+	sBeforeKill := load.answeredS.Load()
 	time.Sleep(downFor)
 	restartStart := time.Now()
 	f.srv.Restart()
 	restartDone := time.Now()
-	sAtRestart := answeredS.Load()
+	sAtRestart := load.answeredS.Load()
 	time.Sleep(runAfter)
-	stop.Store(true)
-	withTimeout(t, 2*time.Minute, "the senders", wg.Wait)
-	loadTook := time.Since(began)
-	waitFor(t, 30*time.Second, "the backend to finish", func() bool { return f.be.InHandler() == 0 })
+	all, sent, loadTook := load.stop()
 
 	// Classify every attempt by when it ran.
 	var (
@@ -392,21 +369,9 @@ func TestRedisKilledUnderLoad(t *testing.T) {
 		}
 	}
 
-	// Resend everything until every requestId is S (orphaned claims hold
-	// their requestId for the 9s lease).
-	items := make([]notif, 0, len(sent))
-	for _, n := range sent {
-		items = append(items, n)
-	}
-	sort.Slice(items, func(i, j int) bool { return items[i].ID < items[j].ID })
-	resendBegan := time.Now()
-	final, rounds := resendUntilS(t, f, items, time.Minute)
-	resendTook := time.Since(resendBegan)
-	waitFor(t, 30*time.Second, "the backend to finish", func() bool { return f.be.InHandler() == 0 })
-
-	ds := f.be.Deliveries()
-	checkDeliveries(t, ds, sent)
-	ix := indexDeliveries(ds)
+	// Resend everything until S (orphaned claims hold their requestId for
+	// the 9s lease).
+	items, final, rounds, resendTook, ds, ix := finalResend(t, f, sent)
 	twice := deliveredTwice(t, items, ix, ackedBeforeKill, spanKill, "no attempt of it was in flight when Redis died")
 	f.checkOutputs(t)
 	goRedisLines := [2]int{strings.Count(f.procs[0].Output(), `"source":"go-redis"`), strings.Count(f.procs[1].Output(), `"source":"go-redis"`)}
@@ -420,6 +385,107 @@ func TestRedisKilledUnderLoad(t *testing.T) {
 		len(acked), missing, sAtRestart, len(items), rounds, resendTook.Round(time.Millisecond), formatTally(tally(final)))
 	t.Logf("figures: backend deliveries %d for %d requestIds: acknowledged-before-kill delivered again: 0; delivered twice: %d %v (all in flight when Redis died); go-redis log lines: A %d, B %d (one per kind per 10s)",
 		len(ds), len(items), len(twice), twice, goRedisLines[0], goRedisLines[1])
+}
+
+// fleetLoad is DWS-like senders on a fleet, half of them on each of the
+// first two gateways: each posts a new notification and resends it every
+// resend until it is answered S (an F is an error), recording every
+// attempt with the gateway it went to.
+type fleetLoad struct {
+	t         *testing.T
+	f         *redisFleet
+	seq       atomic.Int64
+	halt      atomic.Bool
+	answeredS atomic.Int64
+	began     time.Time
+	wg        sync.WaitGroup
+
+	mu   sync.Mutex
+	all  []attempt
+	sent map[string]notif
+}
+
+// startFleetLoad starts perGateway senders per gateway; the requestIds
+// are prefix-000000 and up.
+func startFleetLoad(t *testing.T, f *redisFleet, perGateway int, prefix string, resend time.Duration) *fleetLoad {
+	l := &fleetLoad{t: t, f: f, began: time.Now(), sent: map[string]notif{}}
+	worker := func(g int) {
+		lc := f.lcs[g]
+		for !l.halt.Load() {
+			n := addNotif(t, fmt.Sprintf("%s-%06d", prefix, l.seq.Add(1)-1))
+			l.mu.Lock()
+			l.sent[n.ID] = n
+			l.mu.Unlock()
+			for {
+				a := lc.Send(t, n)
+				a.Gateway = g
+				l.mu.Lock()
+				l.all = append(l.all, a)
+				l.mu.Unlock()
+				if a.Answered && a.Result == "S" {
+					l.answeredS.Add(1)
+					break
+				}
+				if a.Answered && a.Result == "F" {
+					t.Errorf("%s", a)
+					break
+				}
+				if l.halt.Load() {
+					break // left for the final resend
+				}
+				time.Sleep(resend)
+			}
+		}
+	}
+	for i := range 2 * perGateway {
+		l.wg.Go(func() { worker(i % 2) })
+	}
+	return l
+}
+
+// waitS waits until n notifications were answered S.
+func (l *fleetLoad) waitS(n int64) {
+	l.t.Helper()
+	waitFor(l.t, 2*time.Minute, fmt.Sprintf("%d notifications answered S", n), func() bool { return l.answeredS.Load() >= n })
+}
+
+// attempts returns a copy of the attempts so far.
+func (l *fleetLoad) attempts() []attempt {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]attempt(nil), l.all...)
+}
+
+// stop ends the load, waits for the senders and for the backend to finish
+// what it holds, and returns every attempt, every notification sent and
+// how long the load ran.
+func (l *fleetLoad) stop() ([]attempt, map[string]notif, time.Duration) {
+	l.t.Helper()
+	l.halt.Store(true)
+	withTimeout(l.t, 2*time.Minute, "the senders", l.wg.Wait)
+	took := time.Since(l.began)
+	waitFor(l.t, 30*time.Second, "the backend to finish", func() bool { return l.f.be.InHandler() == 0 })
+	return l.attempts(), l.sent, took
+}
+
+// finalResend resends every notification of sent (in requestId order)
+// until each is answered S, waits for the backend, and checks that every
+// delivery is one of them. It returns the notifications in order, the
+// resend's attempts, rounds and duration, every delivery and their index.
+func finalResend(t *testing.T, f *redisFleet, sent map[string]notif) ([]notif, []attempt, int, time.Duration, []delivery, deliveryIndex) {
+	t.Helper()
+	items := make([]notif, 0, len(sent))
+	for _, n := range sent {
+		items = append(items, n)
+	}
+	sort.Slice(items, func(i, j int) bool { return items[i].ID < items[j].ID })
+	began := time.Now()
+	final, rounds := resendUntilS(t, f, items, time.Minute)
+	took := time.Since(began)
+	waitFor(t, 30*time.Second, "the backend to finish", func() bool { return f.be.InHandler() == 0 })
+	ds := f.be.Deliveries()
+	checkDeliveries(t, ds, sent)
+	return items, final, rounds, took, ds, indexDeliveries(ds)
 }
 
 // resendUntilS sends every notification (alternately to the fleet's

@@ -408,6 +408,8 @@ type attempt struct {
 	Kind   string // "refused", "reset", "eof", "closed idle", "timeout", "other"
 	Wrote  bool   // the whole request had been written
 	Reused bool   // sent on a kept-alive connection
+	// Gateway is the fleet gateway it went to, for tests that set it.
+	Gateway int
 }
 
 // String describes an attempt without any body or signature.

@@ -11,15 +11,21 @@
 // The store uses github.com/redis/go-redis/v9: the client maintained by
 // Redis itself; it speaks to Redis and Valkey alike; one interface
 // (redis.UniversalClient) covers a single server, Sentinel-managed failover
-// and Redis Cluster, so fleets that run any of them can pass their client in
-// Options.Client; every command takes a context; it keeps a connection
-// pool, reconnects by itself and supports TLS (rediss://) and ACL users.
-// Open builds a single-server client from a redis://, rediss:// or unix://
-// URL (with password and database) with timeouts short enough for a
-// request path: dial 2 s, read and write 1 s, one retry, and 3 s for a
-// whole store call whatever the caller's context allows
-// (Options.OperationTimeout); contexts bound socket I/O
-// (ContextTimeoutEnabled).
+// and Redis Cluster; every command takes a context; it keeps a connection
+// pool, reconnects by itself and supports TLS and ACL users. Open builds
+// the client itself from one of three forms: a redis://, rediss:// or
+// unix:// URL (one server, with password and database), Options.Sentinel
+// (the master name and sentinel addresses: a failover client that asks the
+// sentinels for the primary and follows it through failovers) or
+// Options.Cluster (seed addresses of a Redis Cluster); a program with a
+// client of its own (a Ring, shared pools) passes it in Options.Client
+// instead. Every form gets timeouts short enough for a request path: dial
+// 2 s, read and write 1 s, one retry, and 3 s for a whole store call
+// whatever the caller's context allows (Options.OperationTimeout); contexts
+// bound socket I/O (ContextTimeoutEnabled). Options.TLSConfig is the
+// store's own TLS configuration (a private CA, a client certificate, the
+// server name): it changes nothing else in the process, whose other
+// clients keep the system's roots.
 //
 // # Keys
 //
@@ -59,8 +65,19 @@
 //
 // Every key is read and written by Lua scripts (EVALSHA, falling back to
 // EVAL when the server lost its script cache), each touching only its one
-// key, so Redis runs each check-and-set atomically and they work unchanged
-// on Redis Cluster. The scripts check every field of a record as strictly
+// key, so Redis runs each check-and-set atomically.
+//
+// On Redis Cluster a script must declare every key it touches, and they
+// must all hash to one slot (or the node answers CROSSSLOT). A
+// notification has exactly one key, its record, declared as KEYS[1] of
+// every script, so its claim, completion, release and read are each one
+// script on the one node that owns that key's slot: atomic without any
+// hash tag, and the records of different notifications spread over every
+// primary. The key encoding escapes '{' and '}' in the fields, so no
+// Client-Id or requestId can pick a slot; a prefix may carry a hash tag
+// ("{fleet}:"), which puts every record of the store into one slot (and
+// one node). If a notification ever needs a second key, it must share the
+// record's slot: the fields' part of the key, braced, would be the tag. The scripts check every field of a record as strictly
 // as the Go decoder; anything else under a record key (another type, a
 // missing or malformed field, an extra field) is reported as
 // idempotency.ErrCorruptRecord by every call, and no script overwrites or
@@ -188,11 +205,38 @@
 // records have a TTL, so the volatile-* policies evict them too; with
 // noeviction a full Redis refuses writes, the calls fail and the gateway
 // answers U); and replication is asynchronous, so a failover to a replica
-// can lose the last acknowledged completions (WAIT/WAITAOF for replicas are
-// not used). Open logs a warning when CONFIG GET shows appendonly off,
+// can lose the last acknowledged completions (see Failover). Open logs a
+// warning when CONFIG GET shows appendonly off,
 // appendfsync no or an evicting policy; on servers that refuse CONFIG (as
 // managed services often do) it logs one info line saying the settings
 // could not be checked.
+//
+// # Failover
+//
+// With Sentinel, a primary that stops answering is replaced by a replica
+// once the sentinels agree it is down (down-after-milliseconds, then an
+// election and the promotion: about a second more). Until then every call
+// fails within the operation timeout (the caller answers U); the client
+// then asks the sentinels again and reaches the new primary by itself, and
+// the store needs no reopening.
+//
+// Replication is asynchronous: the primary answers a completion before its
+// replicas have it, so a failover loses what the promoted replica had not
+// yet received, usually the last milliseconds of writes, more when the
+// replica lagged (the primary's min-replicas-to-write and
+// min-replicas-max-lag settings bound that lag). A lost completion leaves
+// the claim in flight (or, if the claim was lost too, nothing), so the
+// provider's next resend is forwarded again; a lost claim only frees the
+// requestId. Options.WaitReplicas closes the window for completions: after
+// the completion, WAIT n (WAITAOF 1 n with WaitAOF) on the same
+// connection, and Complete succeeds only when n replicas acknowledged it,
+// so an acknowledged completion is on at least n replicas, and Sentinel
+// promotes the most up-to-date replica. Completions then fail (U) while
+// fewer than n replicas are connected: run n+1 replicas to keep serving
+// through the loss of one. Copies that arrive while a completion waits
+// see it applied on the primary and replay it without waiting, as with
+// WaitAOF. Cluster failovers behave alike (a replica takes over the
+// slots of a failed primary), but the store offers no wait there.
 //
 // # Servers
 //
@@ -201,7 +245,9 @@
 // the script effects replication that is the default since Redis 5), so
 // Redis 6.2 and later and Valkey are expected to work; the tests run
 // against Redis 7.0.15 (Debian 12) only: single server (RESP2 and RESP3),
-// with a password and a database, over TLS, over a Unix socket and as a
-// three-primary cluster. With Redis Cluster or a Ring, pass the client in
-// Options.Client; Scan then walks every primary or shard in turn.
+// with a password and a database, over TLS (a private CA, a client
+// certificate, a server name), over a Unix socket, through Sentinel (a
+// primary, replicas, three sentinels; redis-sentinel 7.0.15) and as a
+// three-primary cluster. On a Cluster or a Ring, Scan walks every primary
+// or shard in turn.
 package redisstore

@@ -348,14 +348,17 @@ func TestCompleteWaitAOFPipeline(t *testing.T) {
 	var waits atomic.Int64
 	orig := waitAOFCmd
 	defer func() { waitAOFCmd = orig }()
-	waitAOFCmd = func(ctx context.Context, timeout time.Duration) *redis.IntSliceCmd {
+	waitAOFCmd = func(ctx context.Context, replicas int, timeout time.Duration) *redis.IntSliceCmd {
 		waits.Add(1)
+		if replicas != 0 {
+			t.Errorf("WAITAOF for %d replicas, want 0", replicas)
+		}
 		if timeout != 400*time.Millisecond {
 			t.Errorf("wait timeout %v, want 400ms", timeout)
 		}
 		return redis.NewIntSliceCmd(ctx, "eval", confirmed, 0)
 	}
-	s.enableWaitAOF(s.client.(*redis.Client), 400*time.Millisecond)
+	s.enableWait(s.client.(*redis.Client), true, 0, 400*time.Millisecond)
 	ans := idempotency.Answer{ResultCode: "SUCCESS", Outcome: idempotency.OutcomeAccepted, BackendStatus: 200}
 	claim := func(id string) (idempotency.Key, uint64) {
 		t.Helper()
@@ -397,7 +400,7 @@ func TestCompleteWaitAOFPipeline(t *testing.T) {
 	confirmed = "return {0, 0}"
 	k, tok = claim("unconfirmed")
 	err = s.Complete(ctx, k, tok, ans, time.Hour)
-	if err == nil || !strings.Contains(err.Error(), "did not confirm") {
+	if !errors.Is(err, ErrUnconfirmed) || !strings.Contains(err.Error(), "did not confirm") {
 		t.Errorf("Complete with an unconfirmed fsync = %v, want an error", err)
 	}
 	if !done(k) {

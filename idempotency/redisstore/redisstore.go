@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"hash/maphash"
 	"math/rand/v2"
+	"net"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -37,6 +39,9 @@ const (
 	// DefaultWaitAOFTimeout bounds Complete's wait for the AOF fsync when
 	// Options.WaitAOF is set.
 	DefaultWaitAOFTimeout = time.Second
+	// DefaultWaitReplicasTimeout bounds Complete's wait for the replicas
+	// when Options.WaitReplicas is set.
+	DefaultWaitReplicasTimeout = time.Second
 	// DefaultClientName is the name the store's connections give
 	// themselves (CLIENT SETNAME), visible in CLIENT LIST.
 	DefaultClientName = "dws_notify"
@@ -54,7 +59,8 @@ const maxDuration = 100 * 365 * 24 * time.Hour
 // records Scan fetches per pipeline.
 const scanBatch = 256
 
-// Options configures Open. Either URL or Client is required, not both.
+// Options configures Open. Exactly one of URL, Sentinel, Cluster and
+// Client is required.
 type Options struct {
 	// URL locates the server:
 	//
@@ -66,12 +72,18 @@ type Options struct {
 	// max_retries, client_name, ...) are accepted; a field set below wins
 	// over the URL. The password never appears in errors or logs.
 	URL string
+	// Sentinel reaches the primary that Redis Sentinel manages instead of
+	// URL: the client asks the sentinels for the primary's address, and
+	// again after a failover (see the package documentation, Failover).
+	Sentinel *SentinelOptions
+	// Cluster reaches a Redis Cluster instead of URL.
+	Cluster *ClusterOptions
 	// Client is an existing client to use instead of URL: share one pool
 	// between several stores, or reach a Redis Cluster
 	// (redis.NewClusterClient), a Sentinel-managed primary
 	// (redis.NewFailoverClient) or a Ring. The store does not close it.
 	// The connection fields below must then be left zero (set them on the
-	// client); Prefix, OperationTimeout, WaitAOF and Logger still apply.
+	// client); Prefix, OperationTimeout, the waits and Logger still apply.
 	// The client should have ContextTimeoutEnabled so that contexts bound
 	// socket reads and writes.
 	Client redis.UniversalClient
@@ -86,16 +98,32 @@ type Options struct {
 	// attempt, one reply and one write; zero means the URL's value or else
 	// DefaultDialTimeout, DefaultReadTimeout and DefaultWriteTimeout.
 	DialTimeout, ReadTimeout, WriteTimeout time.Duration
-	// PoolSize is the number of connections kept; zero means the URL's
-	// value or else go-redis's default (10 per GOMAXPROCS).
+	// Username and Password authenticate to the data nodes: an ACL user
+	// and its password, or Password alone for requirepass. With URL they
+	// replace the URL's user information (so a password needs no
+	// percent-encoding). Never in errors or logs.
+	Username, Password string
+	// DB is the database number with Sentinel (with URL it is in the URL;
+	// a Cluster has database 0 only).
+	DB int
+
+	// PoolSize is the number of connections kept (per node with Cluster);
+	// zero means the URL's value or else go-redis's default (10 per
+	// GOMAXPROCS).
 	PoolSize int
 	// MaxRetries is how often a command is retried after a broken
 	// connection or a retryable reply; zero means the URL's value or else
 	// DefaultMaxRetries, -1 disables retries. Retries are safe: every
 	// script recognises the effect of its own earlier attempt.
 	MaxRetries int
-	// TLSConfig replaces the TLS configuration that a rediss:// URL implies
-	// (for a private CA or client certificates). It requires rediss://.
+	// TLSConfig is the TLS configuration of the store's own connections:
+	// a private CA (RootCAs), a client certificate (Certificates), the
+	// server name to verify. It touches nothing else in the process (the
+	// system's roots stay as they are for every other client). With URL it
+	// replaces the configuration that rediss:// implies and requires
+	// rediss://; with Sentinel or Cluster it turns TLS on, for every data
+	// node and sentinel alike. An empty ServerName means the host of the
+	// address each connection dials (the URL's host with URL).
 	TLSConfig *tls.Config
 
 	// OperationTimeout bounds every store call as a whole (pool wait,
@@ -108,18 +136,52 @@ type Options struct {
 	// the Redis host right after Complete cannot lose it even with
 	// appendfsync everysec. Open fails unless the server supports WAITAOF
 	// (Redis 7.2 or later, Valkey 7.2 or later) and has appendonly yes, and
-	// unless the client is a single-server or Sentinel client (not Cluster,
-	// not Ring). Off by default.
+	// unless the store reaches a single server or a Sentinel-managed
+	// primary (not Cluster, not Ring). Off by default.
 	WaitAOF bool
 	// WaitAOFTimeout bounds that wait; zero means DefaultWaitAOFTimeout.
 	// Complete fails (the caller answers U) when the fsync is not confirmed
 	// in time, although the completion was applied.
 	WaitAOFTimeout time.Duration
 
+	// WaitReplicas makes Complete return only after that many replicas
+	// have acknowledged the completion (WAIT n; with WaitAOF, WAITAOF 1 n:
+	// fsynced to their append-only files too), so that a failover to one
+	// of them keeps it: replication is asynchronous otherwise. Single
+	// server (a primary with replicas) and Sentinel only. Zero: off.
+	WaitReplicas int
+	// WaitReplicasTimeout bounds that wait; zero means
+	// DefaultWaitReplicasTimeout. Complete fails (the caller answers U)
+	// when fewer replicas acknowledged in time, although the completion
+	// was applied on the primary. With WaitAOF, the one wait is bounded by
+	// the longer of the two timeouts.
+	WaitReplicasTimeout time.Duration
+
 	// Logger receives the store's few log lines (opened, closed, warnings
 	// about the server's persistence and eviction settings); nil discards
 	// them. Keys' values and the password are never logged.
 	Logger *zap.Logger
+}
+
+// SentinelOptions locates a primary that Redis Sentinel manages.
+type SentinelOptions struct {
+	// MasterName is the name the sentinels monitor the primary under
+	// (sentinel monitor <name> ...).
+	MasterName string
+	// Addrs are host:port addresses of sentinels, at least one; the client
+	// learns the others from them.
+	Addrs []string
+	// Username and Password authenticate to the sentinels (their own
+	// requirepass or ACL user), not to the data nodes. Never in errors or
+	// logs.
+	Username, Password string
+}
+
+// ClusterOptions locates a Redis Cluster.
+type ClusterOptions struct {
+	// Addrs are host:port addresses of some of the cluster's nodes, at
+	// least one; the client learns the others and the slots from them.
+	Addrs []string
 }
 
 // Store is the idempotency.Store on Redis or Valkey. Create it with Open;
@@ -132,17 +194,19 @@ type Store struct {
 	addr      string // the server, for messages: never holds a password
 	opTimeout time.Duration
 	log       *zap.Logger
-	// secret is the password Redact removes while the store is open.
-	secret string
+	// secrets are the passwords Redact removes while the store is open.
+	secrets []string
 	// clock translates the server times of returned records to the local
 	// clock (clock.go).
 	clock *clockMap
 
-	// waitAOF is the WAITAOF timeout (0: Options.WaitAOF off); waitClient
-	// is the client sharing s.client's pool with a read timeout long enough
-	// for that wait.
-	waitAOF    time.Duration
-	waitClient *redis.Client
+	// The wait after each completion (Options.WaitAOF, WaitReplicas):
+	// waitTimeout is 0 when there is none; waitClient is the client
+	// sharing s.client's pool with a read timeout long enough for it.
+	waitAOF      bool
+	waitReplicas int
+	waitTimeout  time.Duration
+	waitClient   *redis.Client
 
 	// mu guards closed. Every operation registers in ops while the store is
 	// open; Close marks the store closed and waits for ops to drain before
@@ -178,23 +242,27 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	if opts.Client != nil {
 		s.client = opts.Client
 		s.addr = describeClient(opts.Client)
-		s.secret = clientPassword(opts.Client)
+		s.secrets = []string{clientPassword(opts.Client)}
 	} else {
-		ro, err := clientOptions(&opts)
+		p, err := plan(&opts)
 		if err != nil {
 			return nil, err
 		}
-		s.client = redis.NewClient(ro)
+		s.client = p.newClient()
 		s.ownClient = true
-		s.addr = describeOptions(ro)
-		s.secret = ro.Password
+		s.addr = p.addr
+		s.secrets = p.secrets
 	}
-	holdSecret(s.secret)
+	for _, pw := range s.secrets {
+		holdSecret(pw)
+	}
 	if err := s.check(ctx, opts); err != nil {
 		if s.ownClient {
 			s.client.Close()
 		}
-		releaseSecret(s.secret)
+		for _, pw := range s.secrets {
+			releaseSecret(pw)
+		}
 		return nil, err
 	}
 	return s, nil
@@ -238,12 +306,14 @@ func Check(opts Options) (string, error) {
 	if opts.Client != nil {
 		return describeClient(opts.Client), nil
 	}
-	ro, err := clientOptions(&opts)
+	p, err := plan(&opts)
 	if err != nil {
 		return "", err
 	}
-	rememberSecret(ro.Password)
-	return describeOptions(ro), nil
+	for _, pw := range p.secrets {
+		rememberSecret(pw)
+	}
+	return p.addr, nil
 }
 
 // validateOptions checks opts and fills in the defaults that do not depend
@@ -252,17 +322,36 @@ func validateOptions(o *Options) error {
 	bad := func(format string, args ...any) error {
 		return fmt.Errorf("redisstore: %w: "+format, append([]any{idempotency.ErrInvalidArgument}, args...)...)
 	}
+	var forms []string
+	for _, f := range []struct {
+		name string
+		set  bool
+	}{{"URL", o.URL != ""}, {"Sentinel", o.Sentinel != nil}, {"Cluster", o.Cluster != nil}, {"Client", o.Client != nil}} {
+		if f.set {
+			forms = append(forms, f.name)
+		}
+	}
 	switch {
-	case o.URL == "" && o.Client == nil:
-		return bad("either URL or Client is required")
-	case o.URL != "" && o.Client != nil:
-		return bad("URL and Client are exclusive")
+	case len(forms) == 0:
+		return bad("one of URL, Sentinel, Cluster and Client is required")
+	case len(forms) > 1:
+		return bad("%s are exclusive: give one", strings.Join(forms, " and "))
 	case o.Client != nil && (o.DialTimeout != 0 || o.ReadTimeout != 0 || o.WriteTimeout != 0 ||
-		o.PoolSize != 0 || o.MaxRetries != 0 || o.TLSConfig != nil):
+		o.PoolSize != 0 || o.MaxRetries != 0 || o.TLSConfig != nil || o.Username != "" || o.Password != "" || o.DB != 0):
 		return bad("with Client, set the connection options on the client")
+	case o.DB != 0 && o.Sentinel == nil:
+		return bad("DB applies to Sentinel only (with URL the database is in the URL; a Cluster has database 0 only)")
+	case o.DB < 0:
+		return bad("negative DB")
+	case o.Cluster != nil && (o.WaitAOF || o.WaitReplicas != 0):
+		return bad("WaitAOF and WaitReplicas need a single server or a Sentinel-managed primary, not a Cluster")
+	case o.WaitReplicas < 0:
+		return bad("negative WaitReplicas")
+	case o.WaitReplicasTimeout != 0 && o.WaitReplicas == 0:
+		return bad("WaitReplicasTimeout without WaitReplicas")
 	case len(o.Prefix) > MaxPrefixLen:
 		return bad("prefix longer than %d bytes", MaxPrefixLen)
-	case o.DialTimeout < 0 || o.ReadTimeout < 0 || o.WriteTimeout < 0 || o.OperationTimeout < 0 || o.WaitAOFTimeout < 0:
+	case o.DialTimeout < 0 || o.ReadTimeout < 0 || o.WriteTimeout < 0 || o.OperationTimeout < 0 || o.WaitAOFTimeout < 0 || o.WaitReplicasTimeout < 0:
 		return bad("negative timeout")
 	case o.PoolSize < 0:
 		return bad("negative pool size")
@@ -281,7 +370,152 @@ func validateOptions(o *Options) error {
 	if o.WaitAOF && o.WaitAOFTimeout >= o.OperationTimeout {
 		return bad("WaitAOFTimeout %v must be shorter than OperationTimeout %v", o.WaitAOFTimeout, o.OperationTimeout)
 	}
+	if o.WaitReplicasTimeout == 0 {
+		o.WaitReplicasTimeout = DefaultWaitReplicasTimeout
+	}
+	if o.WaitReplicas > 0 && o.WaitReplicasTimeout >= o.OperationTimeout {
+		return bad("WaitReplicasTimeout %v must be shorter than OperationTimeout %v", o.WaitReplicasTimeout, o.OperationTimeout)
+	}
+	if o.Sentinel != nil {
+		if o.Sentinel.MasterName == "" {
+			return bad("Sentinel.MasterName is required")
+		}
+		if err := checkAddrs("sentinel", o.Sentinel.Addrs); err != nil {
+			return err
+		}
+	}
+	if o.Cluster != nil {
+		if err := checkAddrs("cluster", o.Cluster.Addrs); err != nil {
+			return err
+		}
+	}
 	return nil
+}
+
+// checkAddrs checks a list of host:port node addresses: at least one, each
+// with a host and a port, none twice.
+func checkAddrs(what string, addrs []string) error {
+	if len(addrs) == 0 {
+		return fmt.Errorf("redisstore: %w: %s: at least one address is required", idempotency.ErrInvalidArgument, what)
+	}
+	seen := map[string]bool{}
+	for _, a := range addrs {
+		if err := CheckAddr(a); err != nil {
+			return fmt.Errorf("redisstore: %w: %s address %q: %v", idempotency.ErrInvalidArgument, what, a, err)
+		}
+		if seen[a] {
+			return fmt.Errorf("redisstore: %w: %s address %q is listed twice", idempotency.ErrInvalidArgument, what, a)
+		}
+		seen[a] = true
+	}
+	return nil
+}
+
+// CheckAddr checks one host:port address of a sentinel or cluster node.
+func CheckAddr(a string) error {
+	host, port, err := net.SplitHostPort(a)
+	if err != nil {
+		return errors.New("want host:port")
+	}
+	if host == "" {
+		return errors.New("no host")
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+		return fmt.Errorf("port %q is not a number from 1 to 65535", port)
+	}
+	return nil
+}
+
+// clientPlan is the client that Open builds for URL, Sentinel or Cluster
+// options, and how to name it.
+type clientPlan struct {
+	single   *redis.Options
+	failover *redis.FailoverOptions
+	cluster  *redis.ClusterOptions
+	// addr describes the server(s), never a credential.
+	addr string
+	// secrets are the passwords the client holds, for Redact.
+	secrets []string
+}
+
+// newClient builds the client.
+func (p *clientPlan) newClient() redis.UniversalClient {
+	switch {
+	case p.failover != nil:
+		return redis.NewFailoverClient(p.failover)
+	case p.cluster != nil:
+		return redis.NewClusterClient(p.cluster)
+	}
+	return redis.NewClient(p.single)
+}
+
+// plan turns validated options without Client into the client to build.
+// The store's rules (timeouts, one retry, the client name, no dial
+// retries of go-redis's own, contexts bounding socket I/O) apply to each
+// form alike.
+func plan(o *Options) (*clientPlan, error) {
+	if o.URL != "" {
+		ro, err := clientOptions(o)
+		if err != nil {
+			return nil, err
+		}
+		return &clientPlan{single: ro, addr: describeOptions(ro), secrets: []string{ro.Password}}, nil
+	}
+	retries := o.MaxRetries
+	if retries == 0 {
+		retries = DefaultMaxRetries
+	}
+	dial, read, write := o.DialTimeout, o.ReadTimeout, o.WriteTimeout
+	if dial == 0 {
+		dial = DefaultDialTimeout
+	}
+	if read == 0 {
+		read = DefaultReadTimeout
+	}
+	if write == 0 {
+		write = DefaultWriteTimeout
+	}
+	var tc *tls.Config
+	if o.TLSConfig != nil {
+		tc = o.TLSConfig.Clone()
+	}
+	if s := o.Sentinel; s != nil {
+		fo := &redis.FailoverOptions{
+			MasterName:       s.MasterName,
+			SentinelAddrs:    slices.Clone(s.Addrs),
+			SentinelUsername: s.Username,
+			SentinelPassword: s.Password,
+			Username:         o.Username,
+			Password:         o.Password,
+			DB:               o.DB,
+			ClientName:       DefaultClientName,
+			MaxRetries:       retries,
+			DialTimeout:      dial,
+			ReadTimeout:      read,
+			WriteTimeout:     write,
+			PoolSize:         o.PoolSize,
+			TLSConfig:        tc,
+			// As for URL: MaxRetries retries a failed dial.
+			DialerRetries:         1,
+			ContextTimeoutEnabled: true,
+		}
+		return &clientPlan{failover: fo, addr: describeSentinel(s, o.DB, tc != nil), secrets: []string{o.Password, s.Password}}, nil
+	}
+	co := &redis.ClusterOptions{
+		Addrs:                 slices.Clone(o.Cluster.Addrs),
+		Username:              o.Username,
+		Password:              o.Password,
+		ClientName:            DefaultClientName,
+		MaxRetries:            retries,
+		DialTimeout:           dial,
+		ReadTimeout:           read,
+		WriteTimeout:          write,
+		PoolSize:              o.PoolSize,
+		TLSConfig:             tc,
+		DialerRetries:         1,
+		ContextTimeoutEnabled: true,
+	}
+	return &clientPlan{cluster: co, addr: describeCluster(o.Cluster.Addrs, tc != nil), secrets: []string{o.Password}}, nil
 }
 
 // clientOptions parses o.URL and applies the store's settings: an Options
@@ -311,6 +545,12 @@ func clientOptions(o *Options) (*redis.Options, error) {
 	}
 	if o.PoolSize != 0 {
 		ro.PoolSize = o.PoolSize
+	}
+	if o.Username != "" {
+		ro.Username = o.Username
+	}
+	if o.Password != "" {
+		ro.Password = o.Password
 	}
 	if o.TLSConfig != nil {
 		if ro.TLSConfig == nil {
@@ -410,13 +650,31 @@ func describeOptions(ro *redis.Options) string {
 	return fmt.Sprintf("%s db %d", ro.Addr, ro.DB)
 }
 
+// describeSentinel names a Sentinel-managed primary for messages.
+func describeSentinel(s *SentinelOptions, db int, tls bool) string {
+	t := ""
+	if tls {
+		t = " tls"
+	}
+	return fmt.Sprintf("sentinel %s via %s%s db %d", s.MasterName, strings.Join(s.Addrs, ","), t, db)
+}
+
+// describeCluster names a Redis Cluster for messages.
+func describeCluster(addrs []string, tls bool) string {
+	t := ""
+	if tls {
+		t = " tls"
+	}
+	return "cluster " + strings.Join(addrs, ",") + t
+}
+
 // describeClient names the server(s) of a client given in Options.Client.
 func describeClient(c redis.UniversalClient) string {
 	switch c := c.(type) {
 	case *redis.Client:
 		return describeOptions(c.Options())
 	case *redis.ClusterClient:
-		return "cluster " + strings.Join(c.Options().Addrs, ",")
+		return describeCluster(c.Options().Addrs, c.Options().TLSConfig != nil)
 	case *redis.Ring:
 		return "ring"
 	}
@@ -443,6 +701,10 @@ func (s *Store) check(ctx context.Context, opts Options) error {
 	ctx, cancel := context.WithTimeout(ctx, s.opTimeout)
 	defer cancel()
 	if err := s.client.Ping(ctx).Err(); err != nil {
+		if opts.Sentinel != nil && errors.Is(err, redis.Nil) {
+			// The sentinels answered that they monitor no such primary.
+			return fmt.Errorf("redisstore: %w: the sentinels of %s monitor no primary named %q (sentinel monitor <name> ...)", ErrServerRefused, s.addr, opts.Sentinel.MasterName)
+		}
 		return fmt.Errorf("redisstore: cannot reach Redis at %s: %w", s.addr, refused(err))
 	}
 	for _, sc := range []*redis.Script{claimScript, completeScript, releaseScript, getScript} {
@@ -450,13 +712,34 @@ func (s *Store) check(ctx context.Context, opts Options) error {
 			return fmt.Errorf("redisstore: loading a script into Redis at %s: %w", s.addr, refused(err))
 		}
 	}
-	if opts.WaitAOF {
+	if opts.WaitAOF || opts.WaitReplicas > 0 {
 		c, ok := s.client.(*redis.Client)
 		if !ok {
-			return fmt.Errorf("redisstore: %w: WaitAOF needs a single-server or Sentinel client, not %T", idempotency.ErrInvalidArgument, s.client)
+			return fmt.Errorf("redisstore: %w: WaitAOF and WaitReplicas need a single-server or Sentinel client, not %T", idempotency.ErrInvalidArgument, s.client)
 		}
-		ms := max(opts.WaitAOFTimeout.Milliseconds(), 1)
-		if err := c.Process(ctx, waitAOFCmd(ctx, time.Duration(ms)*time.Millisecond)); err != nil {
+		if err := s.probeWaits(ctx, c, opts); err != nil {
+			return err
+		}
+	}
+	s.syncClock(ctx)
+	s.logSettings(ctx)
+	return nil
+}
+
+// probeWaits checks that the server runs the commands Complete's wait
+// needs, and enables the wait.
+func (s *Store) probeWaits(ctx context.Context, c *redis.Client, opts Options) error {
+	timeout := time.Duration(0)
+	if opts.WaitAOF {
+		timeout = opts.WaitAOFTimeout
+	}
+	if opts.WaitReplicas > 0 {
+		timeout = max(timeout, opts.WaitReplicasTimeout)
+	}
+	timeout = time.Duration(max(timeout.Milliseconds(), 1)) * time.Millisecond
+	if opts.WaitAOF {
+		// WAITAOF 1 0 answers at once when nothing was written yet.
+		if err := c.Process(ctx, waitAOFCmd(ctx, 0, timeout)); err != nil {
 			msg := err.Error()
 			switch {
 			case strings.Contains(strings.ToLower(msg), "unknown command"):
@@ -466,10 +749,21 @@ func (s *Store) check(ctx context.Context, opts Options) error {
 			}
 			return fmt.Errorf("redisstore: WaitAOF: probing WAITAOF on Redis at %s: %w", s.addr, refused(err))
 		}
-		s.enableWaitAOF(c, time.Duration(ms)*time.Millisecond)
 	}
-	s.syncClock(ctx)
-	s.logSettings(ctx)
+	if opts.WaitReplicas > 0 {
+		// WAIT 0 answers at once: it only shows the command is allowed.
+		if err := c.Process(ctx, waitReplicasCmd(ctx, 0, time.Millisecond)); err != nil {
+			return fmt.Errorf("redisstore: WaitReplicas: probing WAIT on Redis at %s: %w", s.addr, refused(err))
+		}
+		info, err := c.Info(ctx, "replication").Result()
+		if err == nil {
+			if n := strings.Count(info, ",state=online,"); n < opts.WaitReplicas {
+				s.log.Warn("redisstore: the primary has fewer replicas online than WaitReplicas asks for: every completion is answered U until enough replicas are back",
+					zap.String("redis", s.addr), zap.Int("replicas_online", n), zap.Int("wait_replicas", opts.WaitReplicas))
+			}
+		}
+	}
+	s.enableWait(c, opts.WaitAOF, opts.WaitReplicas, timeout)
 	return nil
 }
 
@@ -492,7 +786,7 @@ func (s *Store) syncClock(ctx context.Context) {
 // often rename it): then it says so in one line at info level, since the
 // operator must check those settings another way.
 func (s *Store) logSettings(ctx context.Context) {
-	fields := []zap.Field{zap.String("redis", s.addr), zap.String("prefix", s.prefix), zap.Bool("wait_aof", s.waitAOF > 0)}
+	fields := []zap.Field{zap.String("redis", s.addr), zap.String("prefix", s.prefix), zap.Bool("wait_aof", s.waitAOF), zap.Int("wait_replicas", s.waitReplicas)}
 	if info, err := s.client.Info(ctx, "server").Result(); err == nil {
 		fields = append(fields, zap.String("server_version", infoField(info, "redis_version")))
 		if v := infoField(info, "valkey_version"); v != "" {
@@ -642,8 +936,8 @@ func (s *Store) Complete(ctx context.Context, key idempotency.Key, token uint64,
 	args := []any{formatHex16(token), formatHex16(newToken()), answer.ResultCode, string(answer.Outcome),
 		strconv.Itoa(answer.BackendStatus), ceilDiv(min(retention, maxDuration), time.Millisecond)}
 	var v any
-	if s.waitAOF > 0 {
-		v, err = s.completeWaitAOF(ctx, keys, args)
+	if s.waitTimeout > 0 {
+		v, err = s.completeAndWait(ctx, keys, args)
 	} else {
 		v, err = completeScript.Run(ctx, s.client, keys, args...).Result()
 	}
@@ -665,17 +959,31 @@ func (s *Store) Complete(ctx context.Context, key idempotency.Key, token uint64,
 	return fmt.Errorf("redisstore: complete %v: %w: status %q", key, errUnexpectedReply, st)
 }
 
-// waitAOFCmd builds WAITAOF 1 0 <timeout>: wait until the local append-only
-// file holds this connection's writes fsynced. A variable so that the
-// tests can exercise completeWaitAOF on servers older than Redis 7.2 with a
-// command that answers in the same shape.
-var waitAOFCmd = func(ctx context.Context, timeout time.Duration) *redis.IntSliceCmd {
-	return redis.NewIntSliceCmd(ctx, "waitaof", 1, 0, timeout.Milliseconds())
+// ErrUnconfirmed is wrapped by Complete's error when the completion was
+// applied but the wait that Options.WaitAOF or WaitReplicas asks for was
+// not confirmed in time: the caller answers U, and the provider's resend
+// finds the completed record (on the primary, if it still has it).
+var ErrUnconfirmed = errors.New("redisstore: the completion's durability was not confirmed in time")
+
+// waitAOFCmd builds WAITAOF 1 <replicas> <timeout>: wait until the local
+// append-only file, and that of replicas replicas, holds this
+// connection's writes fsynced. A variable so that the tests can exercise
+// completeAndWait on servers older than Redis 7.2 with a command that
+// answers in the same shape.
+var waitAOFCmd = func(ctx context.Context, replicas int, timeout time.Duration) *redis.IntSliceCmd {
+	return redis.NewIntSliceCmd(ctx, "waitaof", 1, replicas, timeout.Milliseconds())
 }
 
-// enableWaitAOF makes Complete wait for the AOF fsync, up to timeout, on c.
-func (s *Store) enableWaitAOF(c *redis.Client, timeout time.Duration) {
-	s.waitAOF = timeout
+// waitReplicasCmd builds WAIT <replicas> <timeout>: wait until replicas
+// replicas have acknowledged this connection's writes.
+var waitReplicasCmd = func(ctx context.Context, replicas int, timeout time.Duration) *redis.IntCmd {
+	return redis.NewIntCmd(ctx, "wait", replicas, timeout.Milliseconds())
+}
+
+// enableWait makes Complete wait, up to timeout, on c: for the AOF fsync
+// (aof), for replicas replicas, or both.
+func (s *Store) enableWait(c *redis.Client, aof bool, replicas int, timeout time.Duration) {
+	s.waitAOF, s.waitReplicas, s.waitTimeout = aof, replicas, timeout
 	// The wait is read as a reply: the connection's read timeout must
 	// outlast it (the clone shares c's pool). A negative read timeout
 	// means none.
@@ -686,16 +994,51 @@ func (s *Store) enableWaitAOF(c *redis.Client, timeout time.Duration) {
 	s.waitClient = c.WithTimeout(rt)
 }
 
-// completeWaitAOF runs the complete script and WAITAOF 1 0 in one pipeline,
-// so both go over the same connection (WAITAOF waits for the last write of
-// its own connection). A completion that did not write (lost, or an earlier
-// attempt's effect found again) needs no wait; the script re-applies the
-// TTL in the second case, so the wait covers the earlier write too.
-func (s *Store) completeWaitAOF(ctx context.Context, keys []string, args []any) (any, error) {
-	run := func(eval func(redis.Pipeliner) *redis.Cmd) (*redis.Cmd, *redis.IntSliceCmd, error) {
+// waitCmd is the command Complete sends after the completion.
+func (s *Store) waitCmd(ctx context.Context) redis.Cmder {
+	if s.waitAOF {
+		return waitAOFCmd(ctx, s.waitReplicas, s.waitTimeout)
+	}
+	return waitReplicasCmd(ctx, s.waitReplicas, s.waitTimeout)
+}
+
+// confirmed checks the reply of waitCmd.
+func (s *Store) confirmed(w redis.Cmder) error {
+	switch w := w.(type) {
+	case *redis.IntSliceCmd:
+		acks, err := w.Result()
+		if err != nil {
+			return fmt.Errorf("WAITAOF: %w", err)
+		}
+		if len(acks) != 2 || acks[0] < 1 {
+			return fmt.Errorf("%w: applied, but Redis did not confirm the AOF fsync within %v", ErrUnconfirmed, s.waitTimeout)
+		}
+		if acks[1] < int64(s.waitReplicas) {
+			return fmt.Errorf("%w: applied, but only %d of %d replicas confirmed the AOF fsync within %v", ErrUnconfirmed, acks[1], s.waitReplicas, s.waitTimeout)
+		}
+	case *redis.IntCmd:
+		n, err := w.Result()
+		if err != nil {
+			return fmt.Errorf("WAIT: %w", err)
+		}
+		if n < int64(s.waitReplicas) {
+			return fmt.Errorf("%w: applied, but only %d of %d replicas confirmed it within %v", ErrUnconfirmed, n, s.waitReplicas, s.waitTimeout)
+		}
+	}
+	return nil
+}
+
+// completeAndWait runs the complete script and the wait (WAITAOF or WAIT)
+// in one pipeline, so both go over the same connection (both wait for the
+// last write of their own connection). A completion that did not write
+// (lost, or an earlier attempt's effect found again) needs no wait; the
+// script re-applies the TTL in the second case, so the wait covers the
+// earlier write too.
+func (s *Store) completeAndWait(ctx context.Context, keys []string, args []any) (any, error) {
+	run := func(eval func(redis.Pipeliner) *redis.Cmd) (*redis.Cmd, redis.Cmder, error) {
 		pipe := s.waitClient.Pipeline()
 		c := eval(pipe)
-		w := waitAOFCmd(ctx, s.waitAOF)
+		w := s.waitCmd(ctx)
 		if err := pipe.Process(ctx, w); err != nil {
 			return c, w, err
 		}
@@ -716,12 +1059,8 @@ func (s *Store) completeWaitAOF(ctx context.Context, keys []string, args []any) 
 	if st, _, _ := replyStatus(v); st != stOK {
 		return v, nil
 	}
-	acks, err := w.Result()
-	if err != nil {
-		return nil, fmt.Errorf("WAITAOF: %w", err)
-	}
-	if len(acks) != 2 || acks[0] < 1 {
-		return nil, fmt.Errorf("applied, but Redis did not confirm the AOF fsync within %v", s.waitAOF)
+	if err := s.confirmed(w); err != nil {
+		return nil, err
 	}
 	return v, nil
 }
@@ -1004,7 +1343,9 @@ func (s *Store) Close() error {
 				s.closeErr = fmt.Errorf("redisstore: close client of %s: %w", s.addr, err)
 			}
 		}
-		releaseSecret(s.secret)
+		for _, pw := range s.secrets {
+			releaseSecret(pw)
+		}
 		s.log.Debug("redisstore: store closed", zap.String("redis", s.addr), zap.String("prefix", s.prefix), zap.Error(s.closeErr))
 	})
 	return s.closeErr

@@ -56,9 +56,20 @@ type Config struct {
 	// (see Server.Socket).
 	UnixSocket bool
 	// TLS makes the server speak TLS only, with a certificate for
-	// 127.0.0.1 issued by a CA made for the server (see Server.TLSConfig);
-	// URL then returns a rediss:// URL.
+	// 127.0.0.1 issued by a CA made for the server (see Server.TLSConfig
+	// and Server.TLSFiles); URL then returns a rediss:// URL.
 	TLS bool
+	// TLSClientAuth (with TLS) makes the server require a client
+	// certificate signed by the CA (tls-auth-clients yes).
+	TLSClientAuth bool
+	// TLSServerName (with TLS) is the only name in the server's
+	// certificate, a DNS name instead of 127.0.0.1: a client must then
+	// give it as the server name to verify the certificate.
+	TLSServerName string
+	// CA (with TLS) signs the server's certificate instead of a CA made for
+	// the server alone, so that several servers (and other test servers)
+	// share one private CA.
+	CA *CA
 	// Args are more arguments for redis-server, e.g. "--maxmemory-policy",
 	// "allkeys-lru".
 	Args []string
@@ -72,7 +83,13 @@ type Server struct {
 	dir  string
 	port int
 
-	tls *tls.Config // clients' TLS configuration when cfg.TLS
+	tls      *tls.Config // clients' TLS configuration when cfg.TLS
+	tlsFiles TLSFiles
+	ca       *CA
+
+	// sentinelConf is the configuration file of a redis-sentinel process
+	// (see StartSentinel); empty for a redis-server.
+	sentinelConf string
 
 	mu   sync.Mutex
 	cmd  *exec.Cmd
@@ -88,14 +105,21 @@ func Binary(t testing.TB) string {
 	if name == "" {
 		name = "redis-server"
 	}
+	return lookBinary(t, name, "redis-server")
+}
+
+// lookBinary finds name on PATH, or skips t (fails it with
+// DWS_REQUIRE_REDIS=1) naming the Debian package to install.
+func lookBinary(t testing.TB, name, pkg string) string {
+	t.Helper()
 	p, err := exec.LookPath(name)
 	if err == nil {
 		return p
 	}
 	if os.Getenv(RequireEnv) == "1" {
-		t.Fatalf("%s not found (%v) and %s=1: install it (Debian: apt-get install redis-server)", name, err, RequireEnv)
+		t.Fatalf("%s not found (%v) and %s=1: install it (Debian: apt-get install %s)", name, err, RequireEnv, pkg)
 	}
-	t.Skipf("%s not found (%v): install it (Debian: apt-get install redis-server) to run the Redis tests; %s=1 makes this a failure", name, err, RequireEnv)
+	t.Skipf("%s not found (%v): install it (Debian: apt-get install %s) to run the Redis tests; %s=1 makes this a failure", name, err, pkg, RequireEnv)
 	return ""
 }
 
@@ -103,14 +127,28 @@ func Binary(t testing.TB) string {
 // until it accepts commands. It is killed when t's test ends.
 func Start(t testing.TB, cfg Config) *Server {
 	t.Helper()
-	s := &Server{t: t, bin: Binary(t), cfg: cfg, dir: t.TempDir()}
+	return startServer(t, Binary(t), cfg, nil)
+}
+
+// startServer starts bin (redis-server or redis-sentinel); prepare, if not
+// nil, runs once the server's directory exists and its port is chosen,
+// before each start attempt.
+func startServer(t testing.TB, bin string, cfg Config, prepare func(s *Server) error) *Server {
+	t.Helper()
+	s := &Server{t: t, bin: bin, cfg: cfg, dir: t.TempDir()}
 	logs, err := os.OpenFile(filepath.Join(s.dir, "redis.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		t.Fatal(err)
 	}
 	s.logs = logs
 	if cfg.TLS {
-		if s.tls, err = writeCertificates(s.dir); err != nil {
+		s.ca = cfg.CA
+		if s.ca == nil {
+			if s.ca, err = newCA(); err != nil {
+				t.Fatalf("redistest: making a CA: %v", err)
+			}
+		}
+		if s.tls, s.tlsFiles, err = writeTLS(s.ca, s.dir, cfg.TLSServerName); err != nil {
 			t.Fatalf("redistest: making TLS certificates: %v", err)
 		}
 	}
@@ -127,6 +165,11 @@ func Start(t testing.TB, cfg Config) *Server {
 			t.Fatal(err)
 		}
 		s.port = port
+		if prepare != nil {
+			if err := prepare(s); err != nil {
+				t.Fatalf("redistest: %v", err)
+			}
+		}
 		if lastErr = s.start(); lastErr == nil {
 			return s
 		}
@@ -147,13 +190,26 @@ func freePort() (int, error) {
 
 // args returns the server's command line.
 func (s *Server) args() []string {
+	if s.sentinelConf != "" {
+		return []string{s.sentinelConf,
+			"--port", strconv.Itoa(s.port),
+			"--bind", "127.0.0.1",
+			"--dir", s.dir,
+			"--daemonize", "no",
+			"--loglevel", "notice",
+		}
+	}
 	a := []string{"--port", strconv.Itoa(s.port)}
 	if s.cfg.TLS {
 		a = []string{
 			"--port", "0", "--tls-port", strconv.Itoa(s.port),
 			"--tls-cert-file", filepath.Join(s.dir, certFile),
 			"--tls-key-file", filepath.Join(s.dir, keyFile),
+			"--tls-ca-cert-file", filepath.Join(s.dir, caFile),
 			"--tls-auth-clients", "no",
+		}
+		if s.cfg.TLSClientAuth {
+			a[len(a)-1] = "yes"
 		}
 	}
 	a = append(a,
@@ -236,7 +292,14 @@ func (s *Server) waitReady(exited <-chan struct{}) error {
 		}
 		conn.Close()
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		info, err := c.Info(ctx, "persistence").Result()
+		var info string
+		if s.sentinelConf != "" {
+			// A sentinel has no data to load: answering is enough.
+			err = c.Ping(ctx).Err()
+			info = "loading:0"
+		} else {
+			info, err = c.Info(ctx, "persistence").Result()
+		}
 		cancel()
 		if err == nil && strings.Contains(info, "loading:0") {
 			return nil
@@ -277,13 +340,23 @@ func (s *Server) URL(db int) string {
 }
 
 // TLSConfig returns a client TLS configuration that trusts the server's CA
-// (nil without Config.TLS).
+// and presents a client certificate the CA signed (nil without
+// Config.TLS).
 func (s *Server) TLSConfig() *tls.Config {
 	if s.tls == nil {
 		return nil
 	}
 	return s.tls.Clone()
 }
+
+// TLSFiles returns the paths of the PEM files of TLSConfig: the CA's
+// certificate, the client certificate and its key (zero without
+// Config.TLS).
+func (s *Server) TLSFiles() TLSFiles { return s.tlsFiles }
+
+// CA returns the CA that signed the server's certificate (nil without
+// Config.TLS).
+func (s *Server) CA() *CA { return s.ca }
 
 // Client returns a new client of database db for the test's own commands,
 // closed when the test ends.
