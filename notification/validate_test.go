@@ -184,6 +184,18 @@ func TestValidateRejects(t *testing.T) {
 		{"duplicate by escape", obj(rid, cust, card(tok, str("mask", "SECRET-1"), str(`m\u0061sk`, "SECRET-2"))), false, "paymentMethodDetail.card.mask is a duplicate key"},
 		{"duplicate of a null member", obj(rid, cust, pmd, `"extra":null`, str("extra", "SECRET")), false, "extra is a duplicate key"},
 		{"duplicate in object in array", obj(rid, cust, pmd, `"extra":[{"a":"SECRET","a":"SECRET"}]`), false, "extra[0].a is a duplicate key"},
+		// Keys equal under Unicode simple case folding: encoding/json and the
+		// case-insensitive binders of other stacks may read either member.
+		{"requestId and RequestId", obj(rid, cust, pmd, str("RequestId", "SECRET")), false, "RequestId is a duplicate key when letter case is ignored"},
+		{"RequestId before requestId", obj(str("RequestId", "SECRET"), rid, cust, pmd), false, "requestId is a duplicate key when letter case is ignored"},
+		{"REQUESTID", obj(rid, cust, pmd, str("REQUESTID", "SECRET")), false, "REQUESTID is a duplicate key when letter case is ignored"},
+		{"case variant by escape", obj(rid, cust, pmd, str(`R\u0065questId`, "SECRET")), false, "RequestId is a duplicate key when letter case is ignored"},
+		{"Kelvin sign folds to k", obj(rid, cust, pmd, str("kind", "SECRET"), str("\u212aind", "SECRET")), false, "[\"\u212aind\"] is a duplicate key when letter case is ignored"},
+		{"long s folds to s", obj(rid, cust, pmd, str("sign", "SECRET"), str("\u017fign", "SECRET")), false, "[\"\u017fign\"] is a duplicate key when letter case is ignored"},
+		{"Greek sigma forms", obj(rid, cust, pmd, str("\u03c3", "SECRET"), str("\u03c2", "SECRET")), false, "[\"\u03c2\"] is a duplicate key when letter case is ignored"},
+		{"case variant in card", obj(rid, cust, card(tok, str("cardtoken", "SECRET"))), false, "paymentMethodDetail.card.cardtoken is a duplicate key when letter case is ignored"},
+		{"case variant of a null member", obj(rid, cust, pmd, `"extra":null`, str("EXTRA", "SECRET")), false, "EXTRA is a duplicate key when letter case is ignored"},
+		{"case variant in object in array", obj(rid, cust, pmd, `"extra":[{"ab":"SECRET","aB":"SECRET"}]`), false, "extra[0].aB is a duplicate key when letter case is ignored"},
 
 		// Nesting.
 		{"33 levels of objects", deep(33, false), false, "extra" + strings.Repeat(".x", 31) + " is nested deeper than 32 levels"},
