@@ -88,7 +88,8 @@ type Handler struct {
 	Store *StoreConfig `json:"store,omitempty"`
 
 	// Retention is how long a requestId is remembered after it was first
-	// claimed. It must be at least the Request-Time tolerance, so a replay
+	// claimed. It must be at least twice the Request-Time tolerance (which
+	// accepts times that far in the past and in the future), so a replay
 	// is either deduplicated or rejected as stale, and at least the claim
 	// lease (2 × forward_timeout + 5s), so a record outlives the forward it
 	// guards. Default: 168h.
@@ -457,9 +458,9 @@ func checkRetention(retention, tolerance time.Duration) error {
 	if retention <= 0 {
 		return errors.New("retention must be positive")
 	}
-	if tolerance > 0 && retention < tolerance {
-		return fmt.Errorf("retention %s is shorter than request_time_tolerance %s: a notification replayed after its record expired but inside the tolerance would be forwarded again; make retention at least the tolerance",
-			retention, tolerance)
+	if tolerance > 0 && retention < 2*tolerance {
+		return fmt.Errorf("retention %s is shorter than twice request_time_tolerance %s: Request-Time is accepted that far in the past and in the future, so a notification dated ahead of the gateway's clock stays fresh for up to %s after it first arrives, and a replay after its record expired would be forwarded again; make retention at least %s",
+			retention, tolerance, 2*tolerance, 2*tolerance)
 	}
 	return nil
 }

@@ -106,7 +106,13 @@ func TestProvisionErrors(t *testing.T) {
 		{"unknown api", func(h *Handler) { h.API = []APIConfig{{Name: "notifyPayment"}} }, `unknown api "notifyPayment"`},
 		{"api without path", func(h *Handler) { h.API[1].Path = "" }, "needs a path when more than one api is configured"},
 		{"retention below tolerance", func(h *Handler) { h.Retention = caddy.Duration(24 * time.Hour) },
-			"retention 24h0m0s is shorter than request_time_tolerance 48h0m0s"},
+			"retention 24h0m0s is shorter than twice request_time_tolerance 48h0m0s"},
+		{"retention equal to the tolerance", func(h *Handler) { h.Retention = caddy.Duration(48 * time.Hour) },
+			"retention 48h0m0s is shorter than twice request_time_tolerance 48h0m0s"},
+		{"retention just below twice the tolerance", func(h *Handler) {
+			h.RequestTimeTolerance = "10s"
+			h.Retention = caddy.Duration(20*time.Second - time.Millisecond)
+		}, "make retention at least 20s"},
 		{"retention below the lease", func(h *Handler) { h.RequestTimeTolerance = "off"; h.Retention = caddy.Duration(3 * time.Second) },
 			"retention 3s is shorter than the claim lease 25s"},
 		{"tolerance garbage", func(h *Handler) { h.RequestTimeTolerance = "soon" }, "request_time_tolerance"},
