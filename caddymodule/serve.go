@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
@@ -92,18 +93,18 @@ func (h *Handler) handle(x *exchange, r *http.Request, next caddyhttp.Handler) {
 		x.reject(http.StatusMethodNotAllowed, notification.ParamIllegal, "method must be POST")
 		return
 	}
-	if r.Header.Get("Encrypt") != "" {
+	if anyValue(r.Header, "Encrypt") {
 		x.reject(http.StatusOK, notification.ParamIllegal, "encrypted notifications (Encrypt header) are not supported")
 		return
 	}
-	if ce := r.Header.Get("Content-Encoding"); ce != "" && !strings.EqualFold(ce, "identity") {
-		x.reject(http.StatusOK, notification.ParamIllegal, "Content-Encoding "+ce+" is not supported")
+	if coding, ok := unsupportedCoding(r.Header); ok {
+		x.reject(http.StatusOK, notification.ParamIllegal, "Content-Encoding "+strconv.Quote(senderText(coding))+" is not supported")
 		return
 	}
 
 	if x.clientID == "" {
 		if clientOK {
-			x.clientID = clientID // echoed, never signed
+			x.clientID = senderText(clientID) // echoed and logged, never signed
 		}
 		x.reject(http.StatusOK, notification.AccessDenied, "Client-Id is not configured")
 		return
@@ -471,6 +472,49 @@ func requestURI(requestURI string, u *url.URL) string {
 		return requestURI
 	}
 	return u.RequestURI()
+}
+
+// anyValue reports whether any line of the header has a non-empty value.
+func anyValue(h http.Header, name string) bool {
+	for _, v := range h.Values(name) {
+		if v != "" {
+			return true
+		}
+	}
+	return false
+}
+
+// unsupportedCoding returns the first content coding, on any line of the
+// Content-Encoding header and in any comma-separated list, that is not
+// identity: the body is verified and forwarded as it came, so it must
+// not be encoded in any way.
+func unsupportedCoding(h http.Header) (string, bool) {
+	for _, line := range h.Values("Content-Encoding") {
+		for coding := range strings.SplitSeq(line, ",") {
+			coding = strings.TrimSpace(coding)
+			if coding != "" && !strings.EqualFold(coding, "identity") {
+				return coding, true
+			}
+		}
+	}
+	return "", false
+}
+
+// maxSenderText bounds text that an unauthenticated sender controls
+// (a header value) where it reaches a log field or an answer.
+const maxSenderText = 64
+
+// senderText returns s cut to at most maxSenderText bytes, on a rune
+// boundary, with "…" appended when it was cut.
+func senderText(s string) string {
+	if len(s) <= maxSenderText {
+		return s
+	}
+	cut := maxSenderText
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…"
 }
 
 // singleHeader returns the header's value when it is present exactly once
