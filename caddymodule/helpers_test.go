@@ -131,18 +131,23 @@ type backend struct {
 }
 
 type received struct {
-	path   string
-	header http.Header
-	body   []byte
-	length int64
+	path     string
+	header   http.Header
+	body     []byte
+	length   int64
+	chunked  []string    // Transfer-Encoding as the backend's server read it
+	trailer  http.Header // trailers that came after the body
+	bodyErr  error       // reading the body failed
+	protocol string
 }
 
 func newBackend(t testing.TB) *backend {
 	b := &backend{}
 	b.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, _ := io.ReadAll(r.Body)
+		body, err := io.ReadAll(r.Body)
 		b.mu.Lock()
-		b.received = append(b.received, received{path: r.URL.Path, header: r.Header.Clone(), body: body, length: r.ContentLength})
+		b.received = append(b.received, received{path: r.URL.Path, header: r.Header.Clone(), body: body, length: r.ContentLength,
+			chunked: r.TransferEncoding, trailer: r.Trailer.Clone(), bodyErr: err, protocol: r.Proto})
 		respond := b.respond
 		b.mu.Unlock()
 		if respond != nil {

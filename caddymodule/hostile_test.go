@@ -1,9 +1,19 @@
 package caddymodule
 
 import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/dwsnotify/dws_notify/signature"
 )
 
 // Tests of what a hostile sender can try (issue 13): each header trick,
@@ -98,4 +108,177 @@ func TestSenderTextIsBoundedInLogsAndAnswers(t *testing.T) {
 	if got := entries[1].ContextMap()["client_id"]; got != "9"+long[:63]+"…" {
 		t.Errorf("client_id = %.120q", got)
 	}
+}
+
+// rawExchange writes req (a complete HTTP/1.1 request) on a new connection
+// to the gateway and reads the answer's envelope.
+func rawExchange(t *testing.T, req string) answer {
+	t.Helper()
+	conn, err := net.Dial("tcp", "127.0.0.1:9080")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(20 * time.Second))
+	if _, err := io.WriteString(conn, req); err != nil {
+		t.Fatal(err)
+	}
+	br := bufio.NewReader(conn)
+	res, err := http.ReadResponse(br, nil)
+	for err == nil && res.StatusCode < 200 { // 100 Continue
+		res, err = http.ReadResponse(br, nil)
+	}
+	if err != nil {
+		t.Fatalf("no answer: %v", err)
+	}
+	defer res.Body.Close()
+	raw, err := io.ReadAll(res.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := answer{status: res.StatusCode, header: res.Header, raw: raw}
+	var env struct {
+		Result *json.RawMessage `json:"result"`
+	}
+	if err := json.Unmarshal(raw, &env); err != nil || env.Result == nil {
+		t.Fatalf("answer is not an envelope: %q (%v)", raw, err)
+	}
+	if err := json.Unmarshal(*env.Result, &a.result); err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
+// signedRaw is an add notification with requestId id as DWS sends it, on
+// the wire: extra header lines (each ending in CRLF) after the signed ones;
+// with chunked, the body goes in two chunks followed by the trailer lines.
+func signedRaw(t *testing.T, g *gateway, id, extra string, chunked bool, trailers string) (string, []byte) {
+	t.Helper()
+	body := addSample(t, id)
+	rt := fmt.Sprint(time.Now().UnixMilli())
+	sig, err := signature.SignatureHeader(g.keys.dws, 1, addPath, testClientID, rt, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "POST %s HTTP/1.1\r\nHost: localhost:9080\r\nContent-Type: application/json; charset=UTF-8\r\nClient-Id: %s\r\nRequest-Time: %s\r\nSignature: %s\r\n%s",
+		addPath, testClientID, rt, sig, extra)
+	if !chunked {
+		fmt.Fprintf(&b, "Content-Length: %d\r\n\r\n%s", len(body), body)
+		return b.String(), body
+	}
+	half := len(body) / 2
+	fmt.Fprintf(&b, "Transfer-Encoding: chunked\r\n\r\n%x\r\n%s\r\n%x\r\n%s\r\n0\r\n%s\r\n", half, body[:half], len(body)-half, body[half:], trailers)
+	return b.String(), body
+}
+
+// The backend gets exactly the gateway's X-Dws-* headers, the exact body
+// with a Content-Length and no trailers, whatever Connection, Trailer, TE,
+// Upgrade or look-alike headers the sender adds. Each trick goes through a
+// real Caddy and reverse_proxy to a recording backend; the backend's view
+// of it must be the view of a plain notification, header by header (only
+// the headers that differ per notification aside).
+//
+// Caddy drops header names with "_" or "." unless the operator allows
+// them; this gateway allows the X-Dws-* look-alikes, so that they reach
+// dws_notify.
+func TestBackendGetsExactlyTheGatewaysDwsHeaders(t *testing.T) {
+	b := newBackend(t)
+	g := startGateway(t, b, gatewayConfig{globals: "servers {\n\t\texpected_underscore_headers x_dws_* x_dws-* x-dws_*\n\t\texpected_dot_headers x.dws.* x.dws-*\n\t}"})
+	tricks := []struct {
+		name, extra string
+		chunked     bool
+		trailers    string
+	}{
+		{name: "plain (the reference view)"},
+		{name: "Connection names the X-Dws-* headers", extra: "Connection: keep-alive, X-Dws-Verified, X-Dws-Request-Id, X-Dws-Api\r\n"},
+		{name: "Connection names every X-Dws-* header in lower case, on two lines", extra: "Connection: x-dws-verified, x-dws-request-id\r\nConnection: x-dws-api, x-dws-client-id, x-dws-key-version\r\n"},
+		{name: "Proxy-Connection names them", extra: "Proxy-Connection: X-Dws-Verified, X-Dws-Api\r\n"},
+		{name: "chunked with trailers shadowing X-Dws-*", chunked: true,
+			extra:    "Trailer: X-Dws-Verified, X-Dws-Request-Id\r\n",
+			trailers: "X-Dws-Verified: false\r\nX-Dws-Request-Id: evil\r\n"},
+		{name: "chunked, trailers, Connection and TE combined", chunked: true,
+			extra:    "Connection: keep-alive, X-Dws-Verified, X-Dws-Request-Id, X-Dws-Api, TE\r\nTE: trailers\r\nTrailer: X-Dws-Verified, X-Dws-Request-Id, X-Dws-Api\r\n",
+			trailers: "X-Dws-Verified: false\r\nX-Dws-Request-Id: evil\r\nX-Dws-Api: evil\r\n"},
+		{name: "TE: trailers", extra: "TE: trailers\r\n"},
+		{name: "Upgrade: websocket", extra: "Connection: Upgrade\r\nUpgrade: websocket\r\n"},
+		{name: "Upgrade: h2c", extra: "Connection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n"},
+		{name: "Keep-Alive", extra: "Connection: Keep-Alive\r\nKeep-Alive: timeout=5, max=1000\r\n"},
+		{name: "underscore, dot and case look-alikes", extra: "X_Dws_Verified: false\r\nx_dws_request_id: evil\r\nX-DWS-API: evil\r\nx-dws_client-id: evil\r\nX_dws-Key-Version: 9\r\nX.Dws.Verified: false\r\nx.dws-request-id: evil\r\n"},
+		{name: "forged X-Dws-* twice", extra: "X-Dws-Verified: false\r\nX-Dws-Verified: true\r\nX-Dws-Extra: 1\r\n"},
+		{name: "Expect: 100-continue", extra: "Expect: 100-continue\r\n"},
+	}
+	// Headers whose values differ from one notification to the next.
+	perNotification := []string{"Request-Time", "Signature", "X-Dws-Request-Id", "Content-Length"}
+	var reference http.Header
+	for i, tr := range tricks {
+		id := fmt.Sprintf("hop-%02d", i)
+		req, body := signedRaw(t, g, id, tr.extra, tr.chunked, tr.trailers)
+		a := rawExchange(t, req)
+		a.expect(t, http.StatusOK, "S", "SUCCESS")
+		hits := b.hits()
+		if len(hits) != i+1 {
+			t.Fatalf("%s: backend got %d requests in all, want %d", tr.name, len(hits), i+1)
+		}
+		got := hits[i]
+		want := map[string]string{
+			"X-Dws-Api":         "addPaymentMethod",
+			"X-Dws-Client-Id":   testClientID,
+			"X-Dws-Request-Id":  id,
+			"X-Dws-Key-Version": "1",
+			"X-Dws-Verified":    "true",
+		}
+		for name, vals := range got.header {
+			if isLookalike(name) {
+				if w, ok := want[name]; !ok || len(vals) != 1 || vals[0] != w {
+					t.Errorf("%s: backend header %s: %q, want %q", tr.name, name, vals, w)
+				}
+			}
+		}
+		for name, w := range want {
+			if vals := got.header.Values(name); len(vals) != 1 || vals[0] != w {
+				t.Errorf("%s: backend header %s: %q, want exactly %q", tr.name, name, vals, w)
+			}
+		}
+		if got.bodyErr != nil || !bytes.Equal(got.body, body) {
+			t.Errorf("%s: backend body differs from the bytes sent (read error %v)", tr.name, got.bodyErr)
+		}
+		if got.length != int64(len(body)) || got.header.Get("Content-Length") != fmt.Sprint(len(body)) || len(got.chunked) != 0 {
+			t.Errorf("%s: backend framing: Content-Length %d (%q), Transfer-Encoding %q; want Content-Length %d, not chunked",
+				tr.name, got.length, got.header.Get("Content-Length"), got.chunked, len(body))
+		}
+		if len(got.trailer) != 0 {
+			t.Errorf("%s: backend got trailers %v", tr.name, got.trailer)
+		}
+		view := got.header.Clone()
+		for _, name := range perNotification {
+			view.Del(name)
+		}
+		if reference == nil {
+			reference = view
+			continue
+		}
+		for name := range mergedNames(reference, view) {
+			if r, v := reference.Values(name), view.Values(name); !slices.Equal(r, v) {
+				t.Errorf("%s: backend header %s: %q, the plain notification's: %q", tr.name, name, v, r)
+			}
+		}
+	}
+}
+
+// isLookalike reports whether a header name reads as X-Dws-* to a server
+// that folds case and maps "_" and "." to "-".
+func isLookalike(name string) bool {
+	return strings.HasPrefix(strings.NewReplacer("_", "-", ".", "-").Replace(strings.ToLower(name)), "x-dws-")
+}
+
+func mergedNames(a, b http.Header) map[string]bool {
+	m := map[string]bool{}
+	for k := range a {
+		m[k] = true
+	}
+	for k := range b {
+		m[k] = true
+	}
+	return m
 }

@@ -345,19 +345,22 @@ func (h *Handler) awaitFirstCopy(x *exchange, r *http.Request, key idempotency.K
 // bytes, a bounded time, and the X-Dws-* headers, recording the backend's
 // status without letting anything of its response out.
 func (h *Handler) forward(x *exchange, r *http.Request, next caddyhttp.Handler, body []byte) {
+	dropSenderHopHeaders(r.Header)
 	for name := range r.Header {
-		if strings.HasPrefix(name, "X-Dws-") {
+		if isDwsHeader(name) {
 			delete(r.Header, name)
 		}
 	}
+	// The body goes with a fixed Content-Length and no trailers: the
+	// sender's trailers (read with a chunked body) would otherwise reach
+	// the backend after it, where they could shadow the X-Dws-* headers.
+	r.Trailer = nil
 	r.Header.Set("X-Dws-Api", x.api.Name())
 	r.Header.Set("X-Dws-Client-Id", x.clientID)
 	r.Header.Set("X-Dws-Request-Id", x.requestID)
 	r.Header.Set("X-Dws-Key-Version", strconv.Itoa(x.keyVersion))
 	r.Header.Set("X-Dws-Verified", "true")
 	r.Header.Set("Content-Length", strconv.Itoa(len(body)))
-	r.Header.Del("Transfer-Encoding")
-	r.Header.Del("Expect")
 	r.TransferEncoding = nil
 	r.ContentLength = int64(len(body))
 	r.Body = io.NopCloser(bytes.NewReader(body))
@@ -386,6 +389,58 @@ func (h *Handler) forward(x *exchange, r *http.Request, next caddyhttp.Handler, 
 	default:
 		x.fail(outcomeBackendFailed, fmt.Errorf("backend answered HTTP %d", rec.status))
 	}
+}
+
+// senderHopHeaders are the hop-by-hop request headers: meant for this
+// gateway, never for the backend.
+var senderHopHeaders = []string{"Connection", "Proxy-Connection", "Keep-Alive", "Te", "Trailer", "Transfer-Encoding", "Upgrade", "Expect"}
+
+// dropSenderHopHeaders removes the headers the sender's Connection header
+// names, as a proxy must (RFC 9110 §7.6.1), then the hop-by-hop headers
+// themselves. reverse_proxy does the same after dws_notify, so without
+// this a sender could name X-Dws-Verified in Connection and have the
+// header the gateway set removed on the way to the backend; an Upgrade
+// would turn the forward into a protocol switch.
+func dropSenderHopHeaders(hdr http.Header) {
+	for _, field := range [...]string{"Connection", "Proxy-Connection"} {
+		for _, v := range hdr[field] {
+			for name := range strings.SplitSeq(v, ",") {
+				if name = strings.TrimSpace(name); name != "" {
+					hdr.Del(name)
+				}
+			}
+		}
+	}
+	for _, name := range senderHopHeaders {
+		delete(hdr, name)
+	}
+}
+
+// isDwsHeader reports whether a header name is, or looks like, one of the
+// X-Dws-* headers the backend trusts: any letter case, and "_" or "." in
+// place of either "-". Caddy drops such names unless the operator allows
+// them (the servers options expected_underscore_headers and
+// expected_dot_headers), and CGI, FastCGI and PHP backends fold "_", "."
+// and "-" onto one variable name, so X_Dws_Verified would read as
+// X-Dws-Verified there.
+func isDwsHeader(name string) bool {
+	const prefix = "x-dws-"
+	if len(name) < len(prefix) {
+		return false
+	}
+	for i := range len(prefix) {
+		c := name[i]
+		switch {
+		case c == '_' || c == '.':
+			c = '-'
+		case 'A' <= c && c <= 'Z':
+			c += 'a' - 'A'
+		}
+		if c != prefix[i] {
+			return false
+		}
+	}
+	return true
 }
 
 // callNext runs the next handler, turning a panic (reverse_proxy aborts a
