@@ -55,6 +55,7 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //		business_reject_status <code>...
 //		result_message_field resultMsg|resultMessage
 //		strict
+//		forward_signature
 //	}
 //
 // client_id, dws_public_key and api are required; client_id, dws_public_key,
@@ -269,14 +270,18 @@ func (m *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return d.ArgErr()
 			}
 
-		case "strict":
+		case "strict", "forward_signature":
 			if err := once(name); err != nil {
 				return err
 			}
 			if d.NextArg() {
 				return d.ArgErr()
 			}
-			m.Strict = true
+			if name == "strict" {
+				m.Strict = true
+			} else {
+				m.ForwardSignature = true
+			}
 
 		default:
 			return d.Errf("unknown subdirective %q", name)

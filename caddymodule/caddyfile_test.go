@@ -32,6 +32,7 @@ func TestUnmarshalCaddyfileFull(t *testing.T) {
 		business_reject_status 451
 		result_message_field resultMessage
 		strict
+		forward_signature
 	}`
 	var h Handler
 	if err := h.UnmarshalCaddyfile(caddyfile.NewTestDispenser(input)); err != nil {
@@ -51,6 +52,7 @@ func TestUnmarshalCaddyfileFull(t *testing.T) {
 		BusinessRejectStatus: []int{400, 422, 451},
 		ResultMessageField:   "resultMessage",
 		Strict:               true,
+		ForwardSignature:     true,
 	}
 	got, _ := json.Marshal(h)
 	exp, _ := json.Marshal(want)
@@ -97,6 +99,8 @@ func TestUnmarshalCaddyfileErrors(t *testing.T) {
 		{"path with query", head + "\tapi removePaymentMethod /r?x=1\n}", "must not contain a query or fragment, at Testfile:5"},
 		{"api path missing with two apis", "dws_notify {\n\tclient_id c1\n\tdws_public_key " + pub + "\n\tapi addPaymentMethod /a\n\tapi removePaymentMethod\n}", "api removePaymentMethod needs a path when more than one api is configured, at Testfile:5"},
 		{"storage twice", head + "\tstorage /a\n\tstorage /b\n}", "storage is already set at line 5, at Testfile:6"},
+		{"forward_signature twice", head + "\tforward_signature\n\tforward_signature\n}", "forward_signature is already set at line 5, at Testfile:6"},
+		{"forward_signature with an argument", head + "\tforward_signature on\n}", "wrong argument count"},
 		{"storage without dir", head + "\tstorage\n}", "wrong argument count"},
 		{"bad retention", head + "\tretention forever\n}", `retention: "forever" is not a duration, at Testfile:5`},
 		{"zero retention", head + "\tretention 0s\n}", "retention must be positive, at Testfile:5"},

@@ -124,6 +124,13 @@ type Handler struct {
 	// Strict makes operateSource a required field.
 	Strict bool `json:"strict,omitempty"`
 
+	// ForwardSignature keeps DWS's Signature header on the notification
+	// forwarded to the next handler, for a backend that verifies the
+	// signature itself. By default it is removed: the backend trusts
+	// X-Dws-Verified, and a forwarded Signature reaches reverse_proxy's
+	// debug log and the backend's own logs.
+	ForwardSignature bool `json:"forward_signature,omitempty"`
+
 	logger       *zap.Logger
 	ring         *signature.KeyRing
 	signer       *signature.Signer

@@ -282,3 +282,37 @@ func mergedNames(a, b http.Header) map[string]bool {
 	}
 	return m
 }
+
+// DWS's Signature header is not forwarded: the backend trusts
+// X-Dws-Verified, and a forwarded signature would reach reverse_proxy's
+// debug log ("upstream roundtrip" logs the request headers). With
+// forward_signature the backend gets it unchanged, to verify it itself.
+func TestSignatureIsForwardedOnlyWhenAskedFor(t *testing.T) {
+	for _, keep := range []bool{false, true} {
+		t.Run(fmt.Sprintf("forward_signature %v", keep), func(t *testing.T) {
+			b := newBackend(t)
+			cfg := gatewayConfig{globals: "debug"}
+			if keep {
+				cfg.extra = "forward_signature"
+			}
+			g := startGateway(t, b, cfg)
+			n := g.notice(addPath, addSample(t, fmt.Sprintf("fwd-sig-%v", keep)))
+			req := n.request(t)
+			g.do(req).expect(t, http.StatusOK, "S", "SUCCESS")
+			hits := b.hits()
+			if len(hits) != 1 {
+				t.Fatalf("backend got %d requests, want 1", len(hits))
+			}
+			got := hits[0].header.Values("Signature")
+			switch {
+			case keep && (len(got) != 1 || got[0] != req.Header.Get("Signature")):
+				t.Errorf("with forward_signature the backend got Signature %q, want DWS's", got)
+			case !keep && len(got) != 0:
+				t.Errorf("the backend got DWS's Signature %q", got)
+			}
+			if hits[0].header.Get("Client-Id") != testClientID || hits[0].header.Get("Request-Time") != n.time {
+				t.Errorf("Client-Id / Request-Time not forwarded: %q / %q", hits[0].header.Get("Client-Id"), hits[0].header.Get("Request-Time"))
+			}
+		})
+	}
+}

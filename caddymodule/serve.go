@@ -351,6 +351,9 @@ func (h *Handler) forward(x *exchange, r *http.Request, next caddyhttp.Handler, 
 			delete(r.Header, name)
 		}
 	}
+	if !h.ForwardSignature {
+		delete(r.Header, "Signature")
+	}
 	// The body goes with a fixed Content-Length and no trailers: the
 	// sender's trailers (read with a chunked body) would otherwise reach
 	// the backend after it, where they could shadow the X-Dws-* headers.
