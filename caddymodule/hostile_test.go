@@ -3,6 +3,9 @@ package caddymodule
 import (
 	"bufio"
 	"bytes"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -314,5 +317,69 @@ func TestSignatureIsForwardedOnlyWhenAskedFor(t *testing.T) {
 				t.Errorf("Client-Id / Request-Time not forwarded: %q / %q", hits[0].header.Get("Client-Id"), hits[0].header.Get("Request-Time"))
 			}
 		})
+	}
+}
+
+// A request that has not passed signature verification never costs an RSA
+// signing: with merchant_private_key set, none of the refusals before
+// verification (each with its own query string, which would defeat the
+// signer's per-second cache) is signed, and the signer counts no signing
+// for them. Only the answer to a verified notification is signed.
+func TestUnverifiedRequestsCostNoSigning(t *testing.T) {
+	h := baseHandler(t)
+	h.MaxBodySize = 1 << 10
+	k := keys(t)
+	der, err := x509.MarshalPKCS8PrivateKey(k.merchant)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.MerchantPrivateKey = &KeyConfig{Key: base64Std(der)}
+	provisioned(t, newContext(t), h)
+	other, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	cases := []struct {
+		name string
+		edit func(n *notice)
+		code string
+	}{
+		{"404", func(n *notice) { n.path = "/dws/notify/other" }, "PARAM_ILLEGAL"},
+		{"405", func(n *notice) { n.method = http.MethodPut }, "PARAM_ILLEGAL"},
+		{"Encrypt", func(n *notice) { n.mutate = func(hd http.Header) { hd.Set("Encrypt", "x") } }, "PARAM_ILLEGAL"},
+		{"Content-Encoding", func(n *notice) { n.mutate = func(hd http.Header) { hd.Set("Content-Encoding", "gzip") } }, "PARAM_ILLEGAL"},
+		{"unknown Client-Id", func(n *notice) { n.clientID = "9999000000000000" }, "ACCESS_DENIED"},
+		{"no Request-Time", func(n *notice) { n.mutate = func(hd http.Header) { hd.Del("Request-Time") } }, "INVALID_SIGNATURE"},
+		{"no Signature", func(n *notice) { n.mutate = func(hd http.Header) { hd.Del("Signature") } }, "INVALID_SIGNATURE"},
+		{"signed with another key", func(n *notice) { n.key = other }, "INVALID_SIGNATURE"},
+		{"stale Request-Time", func(n *notice) { n.time = fmt.Sprint(time.Now().Add(-72 * time.Hour).UnixMilli()) }, "INVALID_SIGNATURE"},
+		{"body over max_body_size", func(n *notice) { n.body = append(n.body, bytes.Repeat([]byte(" "), 2<<10)...) }, "PARAM_ILLEGAL"},
+	}
+	for i, c := range cases {
+		for q := range 3 {
+			n := unitNotice(t, addPath, addSample(t, "unverified"))
+			c.edit(n)
+			n.query = fmt.Sprintf("case=%d&q=%d", i, q)
+			w, _ := serve(t, h, n, okBackend)
+			if !strings.Contains(w.Body.String(), `"`+c.code+`"`) {
+				t.Errorf("%s: answer %s, want %s", c.name, w.Body.String(), c.code)
+			}
+			if sig := w.Header().Get("Signature"); sig != "" {
+				t.Errorf("%s: the answer is signed: %.60q", c.name, sig)
+			}
+		}
+	}
+	if got := h.signer.Signings(); got != 0 {
+		t.Fatalf("%d RSA signings for %d unverified requests, want 0", got, 3*len(cases))
+	}
+
+	n := unitNotice(t, addPath, addSample(t, "verified"))
+	w, _ := serve(t, h, n, okBackend)
+	if !strings.Contains(w.Body.String(), `"SUCCESS"`) || w.Header().Get("Signature") == "" {
+		t.Fatalf("verified notification: %s, Signature %q", w.Body.String(), w.Header().Get("Signature"))
+	}
+	if got := h.signer.Signings(); got != 1 {
+		t.Fatalf("%d RSA signings after one verified notification, want 1", got)
 	}
 }

@@ -704,7 +704,12 @@ func (h *Handler) answer(w http.ResponseWriter, r *http.Request, x *exchange) {
 	hdr.Set("Response-Time", respTime)
 	if x.clientID != "" {
 		hdr.Set("Client-Id", x.clientID)
-		if h.signer != nil && h.ring.HasClient(x.clientID) {
+		// Only answers to notifications whose signature verified are
+		// signed: anything else would let any sender spend an RSA signing
+		// (about 1 ms of CPU; a new query defeats the signer's cache) on
+		// a request target of its choosing. DWS only acts on answers to
+		// the notifications it sent, and those verify.
+		if h.signer != nil && x.verified {
 			if sig, err := h.signer.Sign(x.uri, x.clientID, respTime, body); err == nil {
 				hdr.Set("Signature", sig)
 			} else {
