@@ -52,6 +52,7 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //		request_time_tolerance <duration>|off
 //		max_body_size <size>
 //		forward_timeout <duration>
+//		body_timeout <duration>
 //		business_reject_status <code>...
 //		result_message_field resultMsg|resultMessage
 //		strict
@@ -188,7 +189,7 @@ func (m *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return err
 			}
 
-		case "retention", "forward_timeout":
+		case "retention", "forward_timeout", "body_timeout":
 			if err := once(name); err != nil {
 				return err
 			}
@@ -196,10 +197,13 @@ func (m *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			if err != nil {
 				return err
 			}
-			if name == "retention" {
+			switch name {
+			case "retention":
 				m.Retention = caddy.Duration(dur)
-			} else {
+			case "forward_timeout":
 				m.ForwardTimeout = caddy.Duration(dur)
+			default:
+				m.BodyTimeout = caddy.Duration(dur)
 			}
 
 		case "request_time_tolerance":

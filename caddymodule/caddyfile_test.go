@@ -28,6 +28,7 @@ func TestUnmarshalCaddyfileFull(t *testing.T) {
 		request_time_tolerance off
 		max_body_size 128KiB
 		forward_timeout 5s
+		body_timeout 3s
 		business_reject_status 400 422
 		business_reject_status 451
 		result_message_field resultMessage
@@ -49,6 +50,7 @@ func TestUnmarshalCaddyfileFull(t *testing.T) {
 		RequestTimeTolerance: "off",
 		MaxBodySize:          128 << 10,
 		ForwardTimeout:       caddy.Duration(5 * time.Second),
+		BodyTimeout:          caddy.Duration(3 * time.Second),
 		BusinessRejectStatus: []int{400, 422, 451},
 		ResultMessageField:   "resultMessage",
 		Strict:               true,
@@ -99,6 +101,8 @@ func TestUnmarshalCaddyfileErrors(t *testing.T) {
 		{"path with query", head + "\tapi removePaymentMethod /r?x=1\n}", "must not contain a query or fragment, at Testfile:5"},
 		{"api path missing with two apis", "dws_notify {\n\tclient_id c1\n\tdws_public_key " + pub + "\n\tapi addPaymentMethod /a\n\tapi removePaymentMethod\n}", "api removePaymentMethod needs a path when more than one api is configured, at Testfile:5"},
 		{"storage twice", head + "\tstorage /a\n\tstorage /b\n}", "storage is already set at line 5, at Testfile:6"},
+		{"body_timeout zero", head + "\tbody_timeout 0s\n}", "body_timeout must be positive, at Testfile:5"},
+		{"body_timeout garbage", head + "\tbody_timeout soon\n}", `body_timeout: "soon" is not a duration, at Testfile:5`},
 		{"forward_signature twice", head + "\tforward_signature\n\tforward_signature\n}", "forward_signature is already set at line 5, at Testfile:6"},
 		{"forward_signature with an argument", head + "\tforward_signature on\n}", "wrong argument count"},
 		{"storage without dir", head + "\tstorage\n}", "wrong argument count"},

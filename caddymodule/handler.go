@@ -40,6 +40,7 @@ const (
 	DefaultRequestTimeTolerance = 48 * time.Hour
 	DefaultMaxBodySize          = 64 << 10
 	DefaultForwardTimeout       = 10 * time.Second
+	DefaultBodyTimeout          = 10 * time.Second
 	// MaxMaxBodySize caps max_body_size: notifications are a few KiB and the
 	// body is held in memory while it is verified and forwarded.
 	MaxMaxBodySize = 16 << 20
@@ -105,6 +106,13 @@ type Handler struct {
 	// one is answered with HTTP 413. Default: 65536.
 	MaxBodySize int64 `json:"max_body_size,omitempty"`
 
+	// BodyTimeout bounds the time the request body may take to arrive,
+	// counted from when dws_notify starts on the request; a slower or
+	// stalled body is cut off and answered U (DWS resends). It is a read
+	// deadline on the connection, under whichever of Caddy's server
+	// timeouts (read_body, read_body_idle) ends first. Default: 10s.
+	BodyTimeout caddy.Duration `json:"body_timeout,omitempty"`
+
 	// ForwardTimeout bounds the time the next handler (the backend) may take
 	// to answer a forwarded notification; past it the notification is
 	// answered U and DWS retries. Default: 10s.
@@ -137,6 +145,7 @@ type Handler struct {
 	tolerance    time.Duration // 0 = off
 	retention    time.Duration
 	forwardLimit time.Duration
+	bodyTimeout  time.Duration
 	lease        time.Duration
 	maxBody      int64
 	msgField     notification.MessageField
@@ -275,6 +284,13 @@ func (h *Handler) provisionSettings() error {
 	}
 	if h.forwardLimit <= 0 {
 		return errors.New("dws_notify: forward_timeout must be positive")
+	}
+	h.bodyTimeout = DefaultBodyTimeout
+	if h.BodyTimeout != 0 {
+		h.bodyTimeout = time.Duration(h.BodyTimeout)
+	}
+	if h.bodyTimeout <= 0 {
+		return errors.New("dws_notify: body_timeout must be positive")
 	}
 	h.lease = leaseFor(h.forwardLimit)
 	if err := checkLease(h.retention, h.forwardLimit); err != nil {

@@ -118,6 +118,7 @@ func TestProvisionErrors(t *testing.T) {
 		{"tolerance garbage", func(h *Handler) { h.RequestTimeTolerance = "soon" }, "request_time_tolerance"},
 		{"body size", func(h *Handler) { h.MaxBodySize = 1 << 30 }, "max_body_size must be between"},
 		{"negative forward timeout", func(h *Handler) { h.ForwardTimeout = caddy.Duration(-time.Second) }, "forward_timeout must be positive"},
+		{"negative body timeout", func(h *Handler) { h.BodyTimeout = caddy.Duration(-time.Second) }, "body_timeout must be positive"},
 		{"business status", func(h *Handler) { h.BusinessRejectStatus = []int{302} }, "302 is not an HTTP error status"},
 		{"message field", func(h *Handler) { h.ResultMessageField = "msg" }, "result_message_field must be"},
 		{"unset env", func(h *Handler) { h.DWSPublicKey[0].Key = "{env.DWS_TEST_UNSET_VARIABLE}" }, "dws_public_key #1: resolving key placeholder"},

@@ -11,10 +11,16 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
+	"testing/iotest"
 	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 
 	"github.com/dwsnotify/dws_notify/signature"
 )
@@ -381,5 +387,241 @@ func TestUnverifiedRequestsCostNoSigning(t *testing.T) {
 	}
 	if got := h.signer.Signings(); got != 1 {
 		t.Fatalf("%d RSA signings after one verified notification, want 1", got)
+	}
+}
+
+// stingyBody announces nothing by itself: it hands out sent, then fails as
+// a connection that went away would, so the body never completes.
+type stingyBody struct {
+	sent []byte
+	read int
+}
+
+func (b *stingyBody) Read(p []byte) (int, error) {
+	if b.read == len(b.sent) {
+		return 0, io.ErrUnexpectedEOF
+	}
+	n := copy(p, b.sent[b.read:])
+	b.read += n
+	return n, nil
+}
+
+func (b *stingyBody) Close() error { return nil }
+
+// Memory is reserved as bytes arrive, not as Content-Length announces:
+// with max_body_size 16MiB, a request announcing 16 MiB that sends 210
+// bytes and goes away costs a few KiB of heap, not 16 MiB. Measured as the
+// bytes the handler allocates (runtime.MemStats.TotalAlloc), not by time.
+func TestBodyMemoryFollowsTheBytesReceived(t *testing.T) {
+	h := baseHandler(t)
+	h.MaxBodySize = MaxMaxBodySize
+	provisioned(t, newContext(t), h)
+	headers := unitNotice(t, addPath, addSample(t, "mem")).request(t).Header
+	serveStingy := func() string {
+		r := httptest.NewRequest(http.MethodPost, addPath, &stingyBody{sent: bytes.Repeat([]byte("x"), 210)})
+		r.Header = headers.Clone()
+		r.ContentLength = MaxMaxBodySize
+		w := httptest.NewRecorder()
+		if err := h.ServeHTTP(w, r, okBackend); err != nil {
+			t.Fatal(err)
+		}
+		return w.Body.String()
+	}
+	serveStingy() // warm up pools and lazily built state
+	const rounds = 20
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	for range rounds {
+		if got := serveStingy(); !strings.Contains(got, "UNKNOWN_EXCEPTION") {
+			t.Fatalf("answer %s, want U", got)
+		}
+	}
+	runtime.ReadMemStats(&after)
+	perRequest := (after.TotalAlloc - before.TotalAlloc) / rounds
+	// The body buffer starts at 4 KiB; the log line, envelope and request
+	// plumbing add a few KiB more. Background goroutines of the store may
+	// allocate meanwhile, hence the margin.
+	if perRequest > 256<<10 {
+		t.Fatalf("%d bytes allocated per request that announced %d bytes and sent 210, want a few KiB", perRequest, MaxMaxBodySize)
+	}
+	t.Logf("%d bytes allocated per request announcing %d bytes and sending 210", perRequest, MaxMaxBodySize)
+}
+
+// A body that arrives in small pieces still arrives whole, announced or
+// chunked, up to and beyond the first buffer.
+func TestBodyGrowsToTheWholeBody(t *testing.T) {
+	h := baseHandler(t)
+	provisioned(t, newContext(t), h)
+	for _, size := range []int{800, 4095, 4096, 4097, 20000, DefaultMaxBodySize} {
+		for _, chunked := range []bool{false, true} {
+			id := fmt.Sprintf("grow-%d-%v", size, chunked)
+			body := addSample(t, id)
+			body = append([]byte(`{"pad":"`+strings.Repeat("p", size-len(body)-len(`{"pad":"",`)+1)+`",`), body[1:]...)
+			if len(body) != size {
+				t.Fatalf("padded body is %d bytes, want %d", len(body), size)
+			}
+			var got []byte
+			next := caddyhttp.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
+				got, _ = io.ReadAll(r.Body)
+				w.WriteHeader(http.StatusOK)
+				return nil
+			})
+			n := unitNotice(t, addPath, body)
+			r := httptest.NewRequest(http.MethodPost, addPath, iotest.OneByteReader(bytes.NewReader(body)))
+			r.Header = n.request(t).Header
+			if chunked {
+				r.ContentLength = -1
+			}
+			w := httptest.NewRecorder()
+			if err := h.ServeHTTP(w, r, next); err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(w.Body.String(), `"SUCCESS"`) || !bytes.Equal(got, body) {
+				t.Errorf("%d bytes, chunked %v: answer %s, backend got %d bytes", size, chunked, w.Body.String(), len(got))
+			}
+		}
+	}
+}
+
+// Where the response writer cannot set a read deadline, body_timeout is
+// checked between reads: a trickling body is cut at the first read that
+// ends past it. The handler's clock advances one second per read (no
+// sleeping).
+func TestBodyTimeoutBetweenReadsWithoutADeadline(t *testing.T) {
+	h := baseHandler(t)
+	h.BodyTimeout = caddy.Duration(3 * time.Second)
+	provisioned(t, newContext(t), h)
+	now := time.Now()
+	h.clock = func() time.Time { return now }
+	body := addSample(t, "trickle")
+	reads := 0
+	tick := readerFunc(func(p []byte) (int, error) {
+		if reads == len(body) {
+			return 0, io.EOF
+		}
+		now = now.Add(time.Second)
+		p[0] = body[reads]
+		reads++
+		return 1, nil
+	})
+	r := httptest.NewRequest(http.MethodPost, addPath, tick)
+	r.Header = unitNotice(t, addPath, body).request(t).Header
+	w := httptest.NewRecorder()
+	if err := h.ServeHTTP(w, r, okBackend); err != nil {
+		t.Fatal(err)
+	}
+	// Reads 1 to 3 end at or before the deadline; read 4 ends past it.
+	if !strings.Contains(w.Body.String(), "UNKNOWN_EXCEPTION") || reads != 4 {
+		t.Fatalf("answer %s after %d reads, want U after 4", w.Body.String(), reads)
+	}
+	if w.Header().Get("Connection") != "close" {
+		t.Errorf("the answer to a cut-off body does not close the connection")
+	}
+}
+
+type readerFunc func([]byte) (int, error)
+
+func (f readerFunc) Read(p []byte) (int, error) { return f(p) }
+
+// Through a real Caddy, a body that stalls or trickles is cut off by
+// body_timeout and answered U at once (the connection then closed),
+// nothing forwarded; with Caddy's own idle read timeout on (its default)
+// and off. A slow body that arrives within body_timeout is served.
+func TestSlowBodyIsCutOffByBodyTimeout(t *testing.T) {
+	for _, mode := range []struct{ name, globals string }{
+		{"Caddy's idle read timeout on", ""},
+		{"Caddy's idle read timeout off", "servers {\n\t\ttimeouts {\n\t\t\tread_body_idle -1s\n\t\t}\n\t}"},
+	} {
+		t.Run(mode.name, func(t *testing.T) {
+			b := newBackend(t)
+			g := startGateway(t, b, gatewayConfig{globals: mode.globals, extra: "body_timeout 1s\n\t\tmax_body_size 16MiB"})
+			// send writes a notification's head announcing announce bytes
+			// (0: its length), then its body in pieces, pace apart, until
+			// the answer comes; it returns the answer, whether it closes
+			// the connection, and when it came.
+			send := func(t *testing.T, id string, announce int, pace time.Duration, pieces int) (answer, bool, time.Duration) {
+				t.Helper()
+				req, body := signedRaw(t, g, id, "", false, "")
+				if announce <= 0 {
+					announce = len(body)
+				}
+				head := req[:len(req)-len(body)]
+				head = strings.Replace(head, fmt.Sprintf("Content-Length: %d\r\n", len(body)), fmt.Sprintf("Content-Length: %d\r\n", announce), 1)
+				conn, err := net.Dial("tcp", "127.0.0.1:9080")
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer conn.Close()
+				_ = conn.SetDeadline(time.Now().Add(20 * time.Second))
+				start := time.Now()
+				if _, err := io.WriteString(conn, head); err != nil {
+					t.Fatal(err)
+				}
+				type reply struct {
+					a     answer
+					close bool
+				}
+				answered := make(chan reply, 1)
+				go func() {
+					br := bufio.NewReader(conn)
+					res, err := http.ReadResponse(br, nil)
+					if err != nil {
+						close(answered)
+						return
+					}
+					raw, _ := io.ReadAll(res.Body)
+					res.Body.Close()
+					a := answer{status: res.StatusCode, header: res.Header, raw: raw}
+					var env struct {
+						Result *json.RawMessage `json:"result"`
+					}
+					if json.Unmarshal(raw, &env) == nil && env.Result != nil {
+						_ = json.Unmarshal(*env.Result, &a.result)
+					}
+					answered <- reply{a, res.Close}
+				}()
+				step := (len(body) + pieces - 1) / pieces
+				for i := 0; i < len(body) && i < announce; i += step {
+					select {
+					case r, ok := <-answered:
+						if !ok {
+							t.Fatal("no answer")
+						}
+						return r.a, r.close, time.Since(start)
+					case <-time.After(pace):
+					}
+					if _, err := conn.Write([]byte(body[i:min(i+step, len(body))])); err != nil {
+						break
+					}
+				}
+				r, ok := <-answered
+				if !ok {
+					t.Fatalf("no answer after %s", time.Since(start))
+				}
+				return r.a, r.close, time.Since(start)
+			}
+
+			// A stall: 16 MiB announced, 210 bytes sent.
+			a, closes, took := send(t, "slow-stall", 16<<20, 10*time.Millisecond, 3)
+			a.expect(t, http.StatusOK, "U", "UNKNOWN_EXCEPTION")
+			if !closes {
+				t.Errorf("the answer to a stalled body keeps the connection")
+			}
+			if took > 6*time.Second {
+				t.Errorf("stalled body answered after %s, body_timeout is 1s", took)
+			}
+			// A trickle: the whole body announced, a piece every 150 ms.
+			a, _, took = send(t, "slow-trickle", 5000, 150*time.Millisecond, 100)
+			a.expect(t, http.StatusOK, "U", "UNKNOWN_EXCEPTION")
+			if took > 6*time.Second {
+				t.Errorf("trickled body answered after %s, body_timeout is 1s", took)
+			}
+			// Slow but within body_timeout (three pieces 100 ms apart): served.
+			a, _, _ = send(t, "slow-ok", 0, 100*time.Millisecond, 3)
+			a.expect(t, http.StatusOK, "S", "SUCCESS")
+			if hits := b.hits(); len(hits) != 1 || hits[0].header.Get("X-Dws-Request-Id") != "slow-ok" {
+				t.Fatalf("backend got %d requests, want only slow-ok", len(hits))
+			}
+		})
 	}
 }

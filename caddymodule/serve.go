@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -47,8 +48,9 @@ type exchange struct {
 	requestID  string
 	keyVersion int
 	verified   bool
-	bodyRead   bool            // the request body was read to its end
-	repl       *caddy.Replacer // the request's, for the placeholders; nil outside Caddy
+	bodyRead   bool                // the request body was read to its end
+	repl       *caddy.Replacer     // the request's, for the placeholders; nil outside Caddy
+	w          http.ResponseWriter // the answer's writer; its connection's read deadline bounds the body
 
 	status        int // HTTP status of the answer
 	code          notification.Code
@@ -64,7 +66,7 @@ type exchange struct {
 // and returns nil; the next handler only ever sees verified, checked,
 // first-seen notifications, and its response never reaches DWS.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
-	x := &exchange{start: h.clock()}
+	x := &exchange{start: h.clock(), w: w}
 	x.repl, _ = r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
 	h.handle(x, r, next)
 	h.answer(w, r, x)
@@ -134,7 +136,7 @@ func (h *Handler) handle(x *exchange, r *http.Request, next caddyhttp.Handler) {
 		return
 	}
 
-	body, status, err := h.readBody(r)
+	body, status, err := h.readBody(x, r)
 	if err != nil {
 		if status == http.StatusRequestEntityTooLarge {
 			x.reject(status, notification.ParamIllegal, fmt.Sprintf("body exceeds the %d-byte limit", h.maxBody))
@@ -462,42 +464,105 @@ func callNext(next caddyhttp.Handler, w http.ResponseWriter, r *http.Request) (e
 	return next.ServeHTTP(w, r)
 }
 
-// readBody reads the whole body under max_body_size.
-func (h *Handler) readBody(r *http.Request) ([]byte, int, error) {
+// initialBodyBuffer caps the first allocation for a body, whatever
+// Content-Length announces: the buffer then grows with the bytes that
+// arrive, so memory follows what a sender really sent, not what it
+// claims it will send. Notifications are a few KiB: most fit at once.
+const initialBodyBuffer = 4 << 10
+
+// errBodyTimeout is wrapped by the error of a body that did not arrive
+// within body_timeout.
+var errBodyTimeout = errors.New("the request body did not arrive within body_timeout")
+
+// readBody reads the whole body under max_body_size, within body_timeout.
+func (h *Handler) readBody(x *exchange, r *http.Request) ([]byte, int, error) {
 	if r.ContentLength > h.maxBody {
 		return nil, http.StatusRequestEntityTooLarge, errors.New("body too large")
 	}
-	size := r.ContentLength
-	if size < 0 {
-		size = 512
-	}
 	// One byte more than announced, so that the read which finds EOF
-	// needs no bigger buffer: a body of the announced length costs exactly
-	// one allocation (bytes.Buffer.ReadFrom would grow to twice the size
-	// plus 512 bytes before it saw EOF).
-	buf := make([]byte, 0, size+1)
+	// needs no bigger buffer: a body of the announced length, up to
+	// initialBodyBuffer, costs exactly one allocation.
+	size := int64(512)
+	if r.ContentLength >= 0 {
+		size = r.ContentLength + 1
+	}
+	buf := make([]byte, 0, min(size, initialBodyBuffer))
+	deadline := h.bodyDeadline(x, r)
 	lr := io.LimitedReader{R: r.Body, N: h.maxBody + 1}
 	for {
 		if len(buf) == cap(buf) {
-			buf = slices.Grow(buf, 512)
+			// Double, but not past the announced length (plus the byte
+			// for EOF): a buffer at most twice what arrived.
+			grow := max(cap(buf), 512)
+			if r.ContentLength >= 0 {
+				grow = max(min(grow, int(r.ContentLength)+1-len(buf)), 1)
+			}
+			buf = slices.Grow(buf, grow)
 		}
 		n, err := lr.Read(buf[len(buf):cap(buf)])
 		buf = buf[:len(buf)+n]
 		if err == io.EOF {
 			break
 		}
+		if err == nil && !deadline.enforced && h.clock().After(deadline.at) {
+			err = os.ErrDeadlineExceeded
+		}
 		if err != nil {
 			var tooBig *http.MaxBytesError
-			if errors.As(err, &tooBig) {
+			switch {
+			case errors.As(err, &tooBig):
 				return nil, http.StatusRequestEntityTooLarge, err
+			case errors.Is(err, os.ErrDeadlineExceeded):
+				// The expired deadline stays: it also ends net/http's
+				// drain of the rest of the body after the answer.
+				return nil, 0, fmt.Errorf("%w (%s, %d bytes received): %w", errBodyTimeout, h.bodyTimeout, len(buf), err)
 			}
 			return nil, 0, fmt.Errorf("reading the request body: %w", err)
 		}
 	}
+	deadline.clear()
 	if int64(len(buf)) > h.maxBody {
 		return nil, http.StatusRequestEntityTooLarge, errors.New("body too large")
 	}
 	return buf, 0, nil
+}
+
+// bodyRead is the read deadline of a body: at, and whether the connection
+// enforces it (a blocked read then fails at that moment). Otherwise it is
+// only checked between reads, which cuts a trickle but not a stall.
+type bodyRead struct {
+	at       time.Time
+	enforced bool
+	rc       *http.ResponseController // set when dws_notify set the deadline
+}
+
+// clear removes the deadline dws_notify set, once the body has been read.
+func (d bodyRead) clear() {
+	if d.rc != nil {
+		_ = d.rc.SetReadDeadline(time.Time{})
+	}
+}
+
+// bodyDeadline sets the read deadline for the body, body_timeout after the
+// handler started, on the connection through http.ResponseController,
+// which reaches it behind Caddy's response writer wrappers (Caddy's idle
+// read timeout, read_body_idle, keeps the earlier of its own deadline and
+// this one). When the server's read_body timeout is at least as short,
+// that one already bounds the body and is left alone.
+func (h *Handler) bodyDeadline(x *exchange, r *http.Request) bodyRead {
+	d := bodyRead{at: x.start.Add(h.bodyTimeout)}
+	if srv, ok := r.Context().Value(caddyhttp.ServerCtxKey).(*caddyhttp.Server); ok && srv.ReadTimeout > 0 && time.Duration(srv.ReadTimeout) <= h.bodyTimeout {
+		d.at, d.enforced = x.start.Add(time.Duration(srv.ReadTimeout)), true
+		return d
+	}
+	if x.w == nil {
+		return d
+	}
+	rc := http.NewResponseController(x.w)
+	if err := rc.SetReadDeadline(d.at); err == nil {
+		d.enforced, d.rc = true, rc
+	}
+	return d
 }
 
 func (h *Handler) routeFor(path string) *route {
