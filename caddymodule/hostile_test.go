@@ -6,7 +6,6 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -140,19 +139,8 @@ func rawExchange(t *testing.T, req string) answer {
 	if err != nil {
 		t.Fatalf("no answer: %v", err)
 	}
-	defer res.Body.Close()
-	raw, err := io.ReadAll(res.Body)
+	a, err := readAnswer(res)
 	if err != nil {
-		t.Fatal(err)
-	}
-	a := answer{status: res.StatusCode, header: res.Header, raw: raw}
-	var env struct {
-		Result *json.RawMessage `json:"result"`
-	}
-	if err := json.Unmarshal(raw, &env); err != nil || env.Result == nil {
-		t.Fatalf("answer is not an envelope: %q (%v)", raw, err)
-	}
-	if err := json.Unmarshal(*env.Result, &a.result); err != nil {
 		t.Fatal(err)
 	}
 	return a
@@ -569,15 +557,7 @@ func TestSlowBodyIsCutOffByBodyTimeout(t *testing.T) {
 						close(answered)
 						return
 					}
-					raw, _ := io.ReadAll(res.Body)
-					res.Body.Close()
-					a := answer{status: res.StatusCode, header: res.Header, raw: raw}
-					var env struct {
-						Result *json.RawMessage `json:"result"`
-					}
-					if json.Unmarshal(raw, &env) == nil && env.Result != nil {
-						_ = json.Unmarshal(*env.Result, &a.result)
-					}
+					a, _ := readAnswer(res) // a bad envelope fails expect
 					answered <- reply{a, res.Close}
 				}()
 				step := (len(body) + pieces - 1) / pieces

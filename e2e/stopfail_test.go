@@ -86,13 +86,21 @@ func sendAllS(t *testing.T, e *relEnv, items []notif) {
 	}
 }
 
-func testStopDirectoryRemoved(t *testing.T) {
+// startThenRemoveStorage starts a gateway, has it acknowledge n
+// notifications, then removes its storage directory.
+func startThenRemoveStorage(t *testing.T, prefix string, n int) (*relEnv, []notif) {
+	t.Helper()
 	e := startRelEnv(t, nil)
-	items := addNotifs(t, "stop-removed", 200)
+	items := addNotifs(t, prefix, n)
 	sendAllS(t, e, items)
 	if err := os.RemoveAll(e.gw.Storage); err != nil {
 		t.Fatal(err)
 	}
+	return e, items
+}
+
+func testStopDirectoryRemoved(t *testing.T) {
+	e, items := startThenRemoveStorage(t, "stop-removed", 200)
 	took := sigterm(t, e.proc)
 	out := e.proc.Output()
 	if !strings.Contains(out, "closed without flushing") || !strings.Contains(out, "the directory is gone") {
@@ -154,12 +162,7 @@ func testStopFilesystemFull(t *testing.T) {
 }
 
 func testReloadFromRemovedDirectory(t *testing.T) {
-	e := startRelEnv(t, nil)
-	items := addNotifs(t, "reload-removed", 100)
-	sendAllS(t, e, items)
-	if err := os.RemoveAll(e.gw.Storage); err != nil {
-		t.Fatal(err)
-	}
+	e, items := startThenRemoveStorage(t, "reload-removed", 100)
 	moved := e.gw
 	moved.Storage = filepath.Join(e.sb.Dir, "other-storage")
 	began := time.Now()
