@@ -45,9 +45,11 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //		request_time_tolerance <duration>|off
 //		max_body_size <size>
 //		forward_timeout <duration>
+//		body_timeout <duration>
 //		business_reject_status <code>...
 //		result_message_field resultMsg|resultMessage|both
 //		strict
+//		forward_signature
 //	}
 //
 // client_id, dws_public_key and api are required; client_id, dws_public_key,
@@ -180,7 +182,7 @@ func (m *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return err
 			}
 
-		case "retention", "forward_timeout":
+		case "retention", "forward_timeout", "body_timeout":
 			if err := once(name); err != nil {
 				return err
 			}
@@ -188,10 +190,13 @@ func (m *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			if err != nil {
 				return err
 			}
-			if name == "retention" {
+			switch name {
+			case "retention":
 				m.Retention = caddy.Duration(dur)
-			} else {
+			case "forward_timeout":
 				m.ForwardTimeout = caddy.Duration(dur)
+			default:
+				m.BodyTimeout = caddy.Duration(dur)
 			}
 
 		case "request_time_tolerance":
@@ -262,14 +267,18 @@ func (m *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return d.ArgErr()
 			}
 
-		case "strict":
+		case "strict", "forward_signature":
 			if err := once(name); err != nil {
 				return err
 			}
 			if d.NextArg() {
 				return d.ArgErr()
 			}
-			m.Strict = true
+			if name == "strict" {
+				m.Strict = true
+			} else {
+				m.ForwardSignature = true
+			}
 
 		default:
 			return d.Errf("unknown subdirective %q", name)

@@ -28,10 +28,12 @@ func TestUnmarshalCaddyfileFull(t *testing.T) {
 		request_time_tolerance off
 		max_body_size 128KiB
 		forward_timeout 5s
+		body_timeout 3s
 		business_reject_status 400 422
 		business_reject_status 451
 		result_message_field resultMessage
 		strict
+		forward_signature
 	}`
 	var h Handler
 	if err := h.UnmarshalCaddyfile(caddyfile.NewTestDispenser(input)); err != nil {
@@ -48,9 +50,11 @@ func TestUnmarshalCaddyfileFull(t *testing.T) {
 		RequestTimeTolerance: "off",
 		MaxBodySize:          128 << 10,
 		ForwardTimeout:       caddy.Duration(5 * time.Second),
+		BodyTimeout:          caddy.Duration(3 * time.Second),
 		BusinessRejectStatus: []int{400, 422, 451},
 		ResultMessageField:   "resultMessage",
 		Strict:               true,
+		ForwardSignature:     true,
 	}
 	got, _ := json.Marshal(h)
 	exp, _ := json.Marshal(want)
@@ -97,10 +101,16 @@ func TestUnmarshalCaddyfileErrors(t *testing.T) {
 		{"path with query", head + "\tapi removePaymentMethod /r?x=1\n}", "must not contain a query or fragment, at Testfile:5"},
 		{"api path missing with two apis", "dws_notify {\n\tclient_id c1\n\tdws_public_key " + pub + "\n\tapi addPaymentMethod /a\n\tapi removePaymentMethod\n}", "api removePaymentMethod needs a path when more than one api is configured, at Testfile:5"},
 		{"storage twice", head + "\tstorage /a\n\tstorage /b\n}", "storage is already set at line 5, at Testfile:6"},
+		{"body_timeout zero", head + "\tbody_timeout 0s\n}", "body_timeout must be positive, at Testfile:5"},
+		{"body_timeout garbage", head + "\tbody_timeout soon\n}", `body_timeout: "soon" is not a duration, at Testfile:5`},
+		{"forward_signature twice", head + "\tforward_signature\n\tforward_signature\n}", "forward_signature is already set at line 5, at Testfile:6"},
+		{"forward_signature with an argument", head + "\tforward_signature on\n}", "wrong argument count"},
 		{"storage without dir", head + "\tstorage\n}", "wrong argument count"},
 		{"bad retention", head + "\tretention forever\n}", `retention: "forever" is not a duration, at Testfile:5`},
 		{"zero retention", head + "\tretention 0s\n}", "retention must be positive, at Testfile:5"},
-		{"retention below tolerance", head + "\tretention 24h\n}", "retention 24h0m0s is shorter than request_time_tolerance 48h0m0s"},
+		{"retention below tolerance", head + "\tretention 24h\n}", "retention 24h0m0s is shorter than twice request_time_tolerance 48h0m0s"},
+		{"retention equal to the tolerance", head + "\tretention 48h\n}", "retention 48h0m0s is shorter than twice request_time_tolerance 48h0m0s: Request-Time is accepted that far in the past and in the future, so a notification dated ahead of the gateway's clock stays fresh for up to 96h0m0s after it first arrives, and a replay after its record expired would be forwarded again; make retention at least 96h0m0s, at Testfile:5"},
+		{"retention equal to an explicit tolerance", head + "\tretention 10s\n\trequest_time_tolerance 10s\n}", "make retention at least 20s, at Testfile:5"},
 		{"retention below explicit tolerance", head + "\trequest_time_tolerance 72h\n\tretention 60h\n}", "at Testfile:6"},
 		{"retention below the lease", head + "\trequest_time_tolerance off\n\tretention 3s\n}", "retention 3s is shorter than the claim lease 25s (2 × forward_timeout 10s + 5s): a record must outlive the forward it guards; make retention at least 25s or forward_timeout shorter, at Testfile:6"},
 		{"forward_timeout beyond retention", head + "\tforward_timeout 100h\n}", "retention 168h0m0s is shorter than the claim lease 200h0m5s (2 × forward_timeout 100h0m0s + 5s): a record must outlive the forward it guards; make retention at least 200h0m5s or forward_timeout shorter, at Testfile:5"},

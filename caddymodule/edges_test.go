@@ -2,6 +2,7 @@ package caddymodule
 
 import (
 	"bufio"
+	"bytes"
 	"fmt"
 	"io"
 	"net"
@@ -85,10 +86,11 @@ func TestAPIPlaceholderOnEarlyRefusal(t *testing.T) {
 	}
 }
 
-// Every answer to a configured Client-Id echoes it and is signed, the early
-// refusals (404, 405, Encrypt, Content-Encoding) included; an unknown
-// Client-Id is echoed but never signed.
-func TestEarlyRefusalsAreEchoedAndSigned(t *testing.T) {
+// Every answer to a configured Client-Id echoes it, the early refusals
+// (404, 405, Encrypt, Content-Encoding, a missing Signature) included; they
+// are not signed, since their request never passed verification. An
+// unknown Client-Id is echoed but never signed.
+func TestEarlyRefusalsAreEchoedButNotSigned(t *testing.T) {
 	b := newBackend(t)
 	g := startGateway(t, b, gatewayConfig{sign: true})
 	ring := signature.NewKeyRing()
@@ -116,12 +118,20 @@ func TestEarlyRefusalsAreEchoedAndSigned(t *testing.T) {
 			if got := a.header.Get("Client-Id"); got != testClientID {
 				t.Errorf("Client-Id echoed = %q, want %q", got, testClientID)
 			}
-			v, err := ring.Verify(testClientID, n.uri(), a.header.Get("Response-Time"), a.raw, a.header.Get("Signature"))
-			if err != nil || v != 2 {
-				t.Errorf("answer signature: version %d, %v (Signature %q)", v, err, a.header.Get("Signature"))
+			if sig := a.header.Get("Signature"); sig != "" {
+				t.Errorf("answer to an unverified request is signed: %q", sig)
 			}
 		})
 	}
+	t.Run("verified, refused by the field rules: signed", func(t *testing.T) {
+		n := g.notice(addPath, bytes.Replace(addSample(t, "early-fields"), []byte(`"expiryYear": "**"`), []byte(`"expiryYear": 2031`), 1))
+		a := g.send(n)
+		a.expect(t, http.StatusOK, "F", "PARAM_ILLEGAL")
+		v, err := ring.Verify(testClientID, n.uri(), a.header.Get("Response-Time"), a.raw, a.header.Get("Signature"))
+		if err != nil || v != 2 {
+			t.Errorf("answer signature: version %d, %v (Signature %q)", v, err, a.header.Get("Signature"))
+		}
+	})
 	t.Run("unknown Client-Id", func(t *testing.T) {
 		n := g.notice(addPath, addSample(t, "early-unknown"))
 		n.clientID = "9999000000000000"

@@ -40,6 +40,7 @@ const (
 	DefaultRequestTimeTolerance = 48 * time.Hour
 	DefaultMaxBodySize          = 64 << 10
 	DefaultForwardTimeout       = 10 * time.Second
+	DefaultBodyTimeout          = 10 * time.Second
 	// MaxMaxBodySize caps max_body_size: notifications are a few KiB and the
 	// body is held in memory while it is verified and forwarded.
 	MaxMaxBodySize = 16 << 20
@@ -89,7 +90,8 @@ type Handler struct {
 	Store *StoreConfig `json:"store,omitempty"`
 
 	// Retention is how long a requestId is remembered after it was first
-	// claimed. It must be at least the Request-Time tolerance, so a replay
+	// claimed. It must be at least twice the Request-Time tolerance (which
+	// accepts times that far in the past and in the future), so a replay
 	// is either deduplicated or rejected as stale, and at least the claim
 	// lease (2 × forward_timeout + 5s), so a record outlives the forward it
 	// guards. Default: 168h.
@@ -104,6 +106,13 @@ type Handler struct {
 	// MaxBodySize is the largest accepted request body in bytes; a larger
 	// one is answered with HTTP 413. Default: 65536.
 	MaxBodySize int64 `json:"max_body_size,omitempty"`
+
+	// BodyTimeout bounds the time the request body may take to arrive,
+	// counted from when dws_notify starts on the request; a slower or
+	// stalled body is cut off and answered U (DWS resends). It is a read
+	// deadline on the connection, under whichever of Caddy's server
+	// timeouts (read_body, read_body_idle) ends first. Default: 10s.
+	BodyTimeout caddy.Duration `json:"body_timeout,omitempty"`
 
 	// ForwardTimeout bounds the time the next handler (the backend) may take
 	// to answer a forwarded notification; past it the notification is
@@ -125,12 +134,20 @@ type Handler struct {
 	// Strict makes operateSource a required field.
 	Strict bool `json:"strict,omitempty"`
 
+	// ForwardSignature keeps DWS's Signature header on the notification
+	// forwarded to the next handler, for a backend that verifies the
+	// signature itself. By default it is removed: the backend trusts
+	// X-Dws-Verified, and a forwarded Signature reaches reverse_proxy's
+	// debug log and the backend's own logs.
+	ForwardSignature bool `json:"forward_signature,omitempty"`
+
 	logger       *zap.Logger
 	ring         *signature.KeyRing
 	signer       *signature.Signer
 	tolerance    time.Duration // 0 = off
 	retention    time.Duration
 	forwardLimit time.Duration
+	bodyTimeout  time.Duration
 	lease        time.Duration
 	maxBody      int64
 	msgField     notification.MessageField
@@ -272,6 +289,13 @@ func (h *Handler) provisionSettings() error {
 	}
 	if h.forwardLimit <= 0 {
 		return errors.New("dws_notify: forward_timeout must be positive")
+	}
+	h.bodyTimeout = DefaultBodyTimeout
+	if h.BodyTimeout != 0 {
+		h.bodyTimeout = time.Duration(h.BodyTimeout)
+	}
+	if h.bodyTimeout <= 0 {
+		return errors.New("dws_notify: body_timeout must be positive")
 	}
 	h.lease = leaseFor(h.forwardLimit)
 	if err := checkLease(h.retention, h.forwardLimit); err != nil {
@@ -462,9 +486,9 @@ func checkRetention(retention, tolerance time.Duration) error {
 	if retention <= 0 {
 		return errors.New("retention must be positive")
 	}
-	if tolerance > 0 && retention < tolerance {
-		return fmt.Errorf("retention %s is shorter than request_time_tolerance %s: a notification replayed after its record expired but inside the tolerance would be forwarded again; make retention at least the tolerance",
-			retention, tolerance)
+	if tolerance > 0 && retention < 2*tolerance {
+		return fmt.Errorf("retention %s is shorter than twice request_time_tolerance %s: Request-Time is accepted that far in the past and in the future, so a notification dated ahead of the gateway's clock stays fresh for up to %s after it first arrives, and a replay after its record expired would be forwarded again; make retention at least %s",
+			retention, tolerance, 2*tolerance, 2*tolerance)
 	}
 	return nil
 }

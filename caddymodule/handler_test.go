@@ -106,12 +106,19 @@ func TestProvisionErrors(t *testing.T) {
 		{"unknown api", func(h *Handler) { h.API = []APIConfig{{Name: "notifyPayment"}} }, `unknown api "notifyPayment"`},
 		{"api without path", func(h *Handler) { h.API[1].Path = "" }, "needs a path when more than one api is configured"},
 		{"retention below tolerance", func(h *Handler) { h.Retention = caddy.Duration(24 * time.Hour) },
-			"retention 24h0m0s is shorter than request_time_tolerance 48h0m0s"},
+			"retention 24h0m0s is shorter than twice request_time_tolerance 48h0m0s"},
+		{"retention equal to the tolerance", func(h *Handler) { h.Retention = caddy.Duration(48 * time.Hour) },
+			"retention 48h0m0s is shorter than twice request_time_tolerance 48h0m0s"},
+		{"retention just below twice the tolerance", func(h *Handler) {
+			h.RequestTimeTolerance = "10s"
+			h.Retention = caddy.Duration(20*time.Second - time.Millisecond)
+		}, "make retention at least 20s"},
 		{"retention below the lease", func(h *Handler) { h.RequestTimeTolerance = "off"; h.Retention = caddy.Duration(3 * time.Second) },
 			"retention 3s is shorter than the claim lease 25s"},
 		{"tolerance garbage", func(h *Handler) { h.RequestTimeTolerance = "soon" }, "request_time_tolerance"},
 		{"body size", func(h *Handler) { h.MaxBodySize = 1 << 30 }, "max_body_size must be between"},
 		{"negative forward timeout", func(h *Handler) { h.ForwardTimeout = caddy.Duration(-time.Second) }, "forward_timeout must be positive"},
+		{"negative body timeout", func(h *Handler) { h.BodyTimeout = caddy.Duration(-time.Second) }, "body_timeout must be positive"},
 		{"business status", func(h *Handler) { h.BusinessRejectStatus = []int{302} }, "302 is not an HTTP error status"},
 		{"message field", func(h *Handler) { h.ResultMessageField = "msg" }, "result_message_field must be"},
 		{"unset env", func(h *Handler) { h.DWSPublicKey[0].Key = "{env.DWS_TEST_UNSET_VARIABLE}" }, "dws_public_key #1: resolving key placeholder"},

@@ -131,18 +131,23 @@ type backend struct {
 }
 
 type received struct {
-	path   string
-	header http.Header
-	body   []byte
-	length int64
+	path     string
+	header   http.Header
+	body     []byte
+	length   int64
+	chunked  []string    // Transfer-Encoding as the backend's server read it
+	trailer  http.Header // trailers that came after the body
+	bodyErr  error       // reading the body failed
+	protocol string
 }
 
 func newBackend(t testing.TB) *backend {
 	b := &backend{}
 	b.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, _ := io.ReadAll(r.Body)
+		body, err := io.ReadAll(r.Body)
 		b.mu.Lock()
-		b.received = append(b.received, received{path: r.URL.Path, header: r.Header.Clone(), body: body, length: r.ContentLength})
+		b.received = append(b.received, received{path: r.URL.Path, header: r.Header.Clone(), body: body, length: r.ContentLength,
+			chunked: r.TransferEncoding, trailer: r.Trailer.Clone(), bodyErr: err, protocol: r.Proto})
 		respond := b.respond
 		b.mu.Unlock()
 		if respond != nil {
@@ -338,22 +343,31 @@ func (g *gateway) do(req *http.Request) answer {
 	if err != nil {
 		g.t.Fatalf("request failed: %v", err)
 	}
+	a, err := readAnswer(res)
+	if err != nil {
+		g.t.Fatal(err)
+	}
+	return a
+}
+
+// readAnswer reads and closes res, whose body must be one envelope.
+func readAnswer(res *http.Response) (answer, error) {
 	defer res.Body.Close()
 	raw, err := io.ReadAll(res.Body)
 	if err != nil {
-		g.t.Fatal(err)
+		return answer{}, err
 	}
 	a := answer{status: res.StatusCode, header: res.Header, raw: raw}
 	var env struct {
 		Result *json.RawMessage `json:"result"`
 	}
 	if err := json.Unmarshal(raw, &env); err != nil || env.Result == nil {
-		g.t.Fatalf("answer is not an envelope: %q (%v)", raw, err)
+		return a, fmt.Errorf("answer is not an envelope: %q (%v)", raw, err)
 	}
 	if err := json.Unmarshal(*env.Result, &a.result); err != nil {
-		g.t.Fatal(err)
+		return a, err
 	}
-	return a
+	return a, nil
 }
 
 func (a answer) expect(t testing.TB, status int, resultStatus, code string) {

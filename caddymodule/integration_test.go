@@ -386,13 +386,21 @@ func TestSignedAnswerVerifies(t *testing.T) {
 	if err != nil || v != 2 {
 		t.Fatalf("answer signature does not verify with the merchant public key: version %d, %v (Signature %q)", v, err, a.header.Get("Signature"))
 	}
-	// Failures are signed too.
+	// Failures of verified notifications are signed too.
+	b.status(http.StatusInternalServerError)
+	failed := g.notice(addPath, addSample(t, "signed-3"))
+	ua := g.send(failed)
+	ua.expect(t, http.StatusOK, "U", "UNKNOWN_EXCEPTION")
+	if _, err := ring.Verify(testClientID, failed.uri(), ua.header.Get("Response-Time"), ua.raw, ua.header.Get("Signature")); err != nil {
+		t.Errorf("failure answer signature: %v", err)
+	}
+	// An answer to a request that did not verify is not signed.
 	bad := g.notice(addPath, addSample(t, "signed-2"))
 	bad.keyVersion = 9
 	fa := g.send(bad)
 	fa.expect(t, http.StatusOK, "F", "INVALID_SIGNATURE")
-	if _, err := ring.Verify(testClientID, bad.uri(), fa.header.Get("Response-Time"), fa.raw, fa.header.Get("Signature")); err != nil {
-		t.Errorf("failure answer signature: %v", err)
+	if sig := fa.header.Get("Signature"); sig != "" {
+		t.Errorf("INVALID_SIGNATURE answer is signed: %q", sig)
 	}
 }
 

@@ -8,10 +8,12 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
@@ -46,8 +48,9 @@ type exchange struct {
 	requestID  string
 	keyVersion int
 	verified   bool
-	bodyRead   bool            // the request body was read to its end
-	repl       *caddy.Replacer // the request's, for the placeholders; nil outside Caddy
+	bodyRead   bool                // the request body was read to its end
+	repl       *caddy.Replacer     // the request's, for the placeholders; nil outside Caddy
+	w          http.ResponseWriter // the answer's writer; its connection's read deadline bounds the body
 
 	status        int // HTTP status of the answer
 	code          notification.Code
@@ -63,7 +66,7 @@ type exchange struct {
 // and returns nil; the next handler only ever sees verified, checked,
 // first-seen notifications, and its response never reaches DWS.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
-	x := &exchange{start: h.clock()}
+	x := &exchange{start: h.clock(), w: w}
 	x.repl, _ = r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
 	h.handle(x, r, next)
 	h.answer(w, r, x)
@@ -92,18 +95,18 @@ func (h *Handler) handle(x *exchange, r *http.Request, next caddyhttp.Handler) {
 		x.reject(http.StatusMethodNotAllowed, notification.ParamIllegal, "method must be POST")
 		return
 	}
-	if r.Header.Get("Encrypt") != "" {
+	if anyValue(r.Header, "Encrypt") {
 		x.reject(http.StatusOK, notification.ParamIllegal, "encrypted notifications (Encrypt header) are not supported")
 		return
 	}
-	if ce := r.Header.Get("Content-Encoding"); ce != "" && !strings.EqualFold(ce, "identity") {
-		x.reject(http.StatusOK, notification.ParamIllegal, "Content-Encoding "+ce+" is not supported")
+	if coding, ok := unsupportedCoding(r.Header); ok {
+		x.reject(http.StatusOK, notification.ParamIllegal, "Content-Encoding "+strconv.Quote(senderText(coding))+" is not supported")
 		return
 	}
 
 	if x.clientID == "" {
 		if clientOK {
-			x.clientID = clientID // echoed, never signed
+			x.clientID = senderText(clientID) // echoed and logged, never signed
 		}
 		x.reject(http.StatusOK, notification.AccessDenied, "Client-Id is not configured")
 		return
@@ -133,7 +136,7 @@ func (h *Handler) handle(x *exchange, r *http.Request, next caddyhttp.Handler) {
 		return
 	}
 
-	body, status, err := h.readBody(r)
+	body, status, err := h.readBody(x, r)
 	if err != nil {
 		if status == http.StatusRequestEntityTooLarge {
 			x.reject(status, notification.ParamIllegal, fmt.Sprintf("body exceeds the %d-byte limit", h.maxBody))
@@ -352,19 +355,25 @@ func (h *Handler) awaitFirstCopy(x *exchange, r *http.Request, key idempotency.K
 // bytes, a bounded time, and the X-Dws-* headers, recording the backend's
 // status without letting anything of its response out.
 func (h *Handler) forward(x *exchange, r *http.Request, next caddyhttp.Handler, body []byte) {
+	dropSenderHopHeaders(r.Header)
 	for name := range r.Header {
-		if strings.HasPrefix(name, "X-Dws-") {
+		if isDwsHeader(name) {
 			delete(r.Header, name)
 		}
 	}
+	if !h.ForwardSignature {
+		delete(r.Header, "Signature")
+	}
+	// The body goes with a fixed Content-Length and no trailers: the
+	// sender's trailers (read with a chunked body) would otherwise reach
+	// the backend after it, where they could shadow the X-Dws-* headers.
+	r.Trailer = nil
 	r.Header.Set("X-Dws-Api", x.api.Name())
 	r.Header.Set("X-Dws-Client-Id", x.clientID)
 	r.Header.Set("X-Dws-Request-Id", x.requestID)
 	r.Header.Set("X-Dws-Key-Version", strconv.Itoa(x.keyVersion))
 	r.Header.Set("X-Dws-Verified", "true")
 	r.Header.Set("Content-Length", strconv.Itoa(len(body)))
-	r.Header.Del("Transfer-Encoding")
-	r.Header.Del("Expect")
 	r.TransferEncoding = nil
 	r.ContentLength = int64(len(body))
 	r.Body = io.NopCloser(bytes.NewReader(body))
@@ -395,6 +404,58 @@ func (h *Handler) forward(x *exchange, r *http.Request, next caddyhttp.Handler, 
 	}
 }
 
+// senderHopHeaders are the hop-by-hop request headers: meant for this
+// gateway, never for the backend.
+var senderHopHeaders = []string{"Connection", "Proxy-Connection", "Keep-Alive", "Te", "Trailer", "Transfer-Encoding", "Upgrade", "Expect"}
+
+// dropSenderHopHeaders removes the headers the sender's Connection header
+// names, as a proxy must (RFC 9110 §7.6.1), then the hop-by-hop headers
+// themselves. reverse_proxy does the same after dws_notify, so without
+// this a sender could name X-Dws-Verified in Connection and have the
+// header the gateway set removed on the way to the backend; an Upgrade
+// would turn the forward into a protocol switch.
+func dropSenderHopHeaders(hdr http.Header) {
+	for _, field := range [...]string{"Connection", "Proxy-Connection"} {
+		for _, v := range hdr[field] {
+			for name := range strings.SplitSeq(v, ",") {
+				if name = strings.TrimSpace(name); name != "" {
+					hdr.Del(name)
+				}
+			}
+		}
+	}
+	for _, name := range senderHopHeaders {
+		delete(hdr, name)
+	}
+}
+
+// isDwsHeader reports whether a header name is, or looks like, one of the
+// X-Dws-* headers the backend trusts: any letter case, and "_" or "." in
+// place of either "-". Caddy drops such names unless the operator allows
+// them (the servers options expected_underscore_headers and
+// expected_dot_headers), and CGI, FastCGI and PHP backends fold "_", "."
+// and "-" onto one variable name, so X_Dws_Verified would read as
+// X-Dws-Verified there.
+func isDwsHeader(name string) bool {
+	const prefix = "x-dws-"
+	if len(name) < len(prefix) {
+		return false
+	}
+	for i := range len(prefix) {
+		c := name[i]
+		switch {
+		case c == '_' || c == '.':
+			c = '-'
+		case 'A' <= c && c <= 'Z':
+			c += 'a' - 'A'
+		}
+		if c != prefix[i] {
+			return false
+		}
+	}
+	return true
+}
+
 // callNext runs the next handler, turning a panic (reverse_proxy aborts a
 // broken upstream stream with http.ErrAbortHandler) into an error: nothing
 // was written to DWS yet, so the notification can still be answered U.
@@ -411,42 +472,105 @@ func callNext(next caddyhttp.Handler, w http.ResponseWriter, r *http.Request) (e
 	return next.ServeHTTP(w, r)
 }
 
-// readBody reads the whole body under max_body_size.
-func (h *Handler) readBody(r *http.Request) ([]byte, int, error) {
+// initialBodyBuffer caps the first allocation for a body, whatever
+// Content-Length announces: the buffer then grows with the bytes that
+// arrive, so memory follows what a sender really sent, not what it
+// claims it will send. Notifications are a few KiB: most fit at once.
+const initialBodyBuffer = 4 << 10
+
+// errBodyTimeout is wrapped by the error of a body that did not arrive
+// within body_timeout.
+var errBodyTimeout = errors.New("the request body did not arrive within body_timeout")
+
+// readBody reads the whole body under max_body_size, within body_timeout.
+func (h *Handler) readBody(x *exchange, r *http.Request) ([]byte, int, error) {
 	if r.ContentLength > h.maxBody {
 		return nil, http.StatusRequestEntityTooLarge, errors.New("body too large")
 	}
-	size := r.ContentLength
-	if size < 0 {
-		size = 512
-	}
 	// One byte more than announced, so that the read which finds EOF
-	// needs no bigger buffer: a body of the announced length costs exactly
-	// one allocation (bytes.Buffer.ReadFrom would grow to twice the size
-	// plus 512 bytes before it saw EOF).
-	buf := make([]byte, 0, size+1)
+	// needs no bigger buffer: a body of the announced length, up to
+	// initialBodyBuffer, costs exactly one allocation.
+	size := int64(512)
+	if r.ContentLength >= 0 {
+		size = r.ContentLength + 1
+	}
+	buf := make([]byte, 0, min(size, initialBodyBuffer))
+	deadline := h.bodyDeadline(x, r)
 	lr := io.LimitedReader{R: r.Body, N: h.maxBody + 1}
 	for {
 		if len(buf) == cap(buf) {
-			buf = slices.Grow(buf, 512)
+			// Double, but not past the announced length (plus the byte
+			// for EOF): a buffer at most twice what arrived.
+			grow := max(cap(buf), 512)
+			if r.ContentLength >= 0 {
+				grow = max(min(grow, int(r.ContentLength)+1-len(buf)), 1)
+			}
+			buf = slices.Grow(buf, grow)
 		}
 		n, err := lr.Read(buf[len(buf):cap(buf)])
 		buf = buf[:len(buf)+n]
 		if err == io.EOF {
 			break
 		}
+		if err == nil && !deadline.enforced && h.clock().After(deadline.at) {
+			err = os.ErrDeadlineExceeded
+		}
 		if err != nil {
 			var tooBig *http.MaxBytesError
-			if errors.As(err, &tooBig) {
+			switch {
+			case errors.As(err, &tooBig):
 				return nil, http.StatusRequestEntityTooLarge, err
+			case errors.Is(err, os.ErrDeadlineExceeded):
+				// The expired deadline stays: it also ends net/http's
+				// drain of the rest of the body after the answer.
+				return nil, 0, fmt.Errorf("%w (%s, %d bytes received): %w", errBodyTimeout, h.bodyTimeout, len(buf), err)
 			}
 			return nil, 0, fmt.Errorf("reading the request body: %w", err)
 		}
 	}
+	deadline.clear()
 	if int64(len(buf)) > h.maxBody {
 		return nil, http.StatusRequestEntityTooLarge, errors.New("body too large")
 	}
 	return buf, 0, nil
+}
+
+// bodyRead is the read deadline of a body: at, and whether the connection
+// enforces it (a blocked read then fails at that moment). Otherwise it is
+// only checked between reads, which cuts a trickle but not a stall.
+type bodyRead struct {
+	at       time.Time
+	enforced bool
+	rc       *http.ResponseController // set when dws_notify set the deadline
+}
+
+// clear removes the deadline dws_notify set, once the body has been read.
+func (d bodyRead) clear() {
+	if d.rc != nil {
+		_ = d.rc.SetReadDeadline(time.Time{})
+	}
+}
+
+// bodyDeadline sets the read deadline for the body, body_timeout after the
+// handler started, on the connection through http.ResponseController,
+// which reaches it behind Caddy's response writer wrappers (Caddy's idle
+// read timeout, read_body_idle, keeps the earlier of its own deadline and
+// this one). When the server's read_body timeout is at least as short,
+// that one already bounds the body and is left alone.
+func (h *Handler) bodyDeadline(x *exchange, r *http.Request) bodyRead {
+	d := bodyRead{at: x.start.Add(h.bodyTimeout)}
+	if srv, ok := r.Context().Value(caddyhttp.ServerCtxKey).(*caddyhttp.Server); ok && srv.ReadTimeout > 0 && time.Duration(srv.ReadTimeout) <= h.bodyTimeout {
+		d.at, d.enforced = x.start.Add(time.Duration(srv.ReadTimeout)), true
+		return d
+	}
+	if x.w == nil {
+		return d
+	}
+	rc := http.NewResponseController(x.w)
+	if err := rc.SetReadDeadline(d.at); err == nil {
+		d.enforced, d.rc = true, rc
+	}
+	return d
 }
 
 func (h *Handler) routeFor(path string) *route {
@@ -479,6 +603,49 @@ func requestURI(requestURI string, u *url.URL) string {
 		return requestURI
 	}
 	return u.RequestURI()
+}
+
+// anyValue reports whether any line of the header has a non-empty value.
+func anyValue(h http.Header, name string) bool {
+	for _, v := range h.Values(name) {
+		if v != "" {
+			return true
+		}
+	}
+	return false
+}
+
+// unsupportedCoding returns the first content coding, on any line of the
+// Content-Encoding header and in any comma-separated list, that is not
+// identity: the body is verified and forwarded as it came, so it must
+// not be encoded in any way.
+func unsupportedCoding(h http.Header) (string, bool) {
+	for _, line := range h.Values("Content-Encoding") {
+		for coding := range strings.SplitSeq(line, ",") {
+			coding = strings.TrimSpace(coding)
+			if coding != "" && !strings.EqualFold(coding, "identity") {
+				return coding, true
+			}
+		}
+	}
+	return "", false
+}
+
+// maxSenderText bounds text that an unauthenticated sender controls
+// (a header value) where it reaches a log field or an answer.
+const maxSenderText = 64
+
+// senderText returns s cut to at most maxSenderText bytes, on a rune
+// boundary, with "…" appended when it was cut.
+func senderText(s string) string {
+	if len(s) <= maxSenderText {
+		return s
+	}
+	cut := maxSenderText
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…"
 }
 
 // singleHeader returns the header's value when it is present exactly once
@@ -610,7 +777,12 @@ func (h *Handler) answer(w http.ResponseWriter, r *http.Request, x *exchange) {
 	hdr.Set("Response-Time", respTime)
 	if x.clientID != "" {
 		hdr.Set("Client-Id", x.clientID)
-		if h.signer != nil && h.ring.HasClient(x.clientID) {
+		// Only answers to notifications whose signature verified are
+		// signed: anything else would let any sender spend an RSA signing
+		// (about 1 ms of CPU; a new query defeats the signer's cache) on
+		// a request target of its choosing. DWS only acts on answers to
+		// the notifications it sent, and those verify.
+		if h.signer != nil && x.verified {
 			if sig, err := h.signer.Sign(x.uri, x.clientID, respTime, body); err == nil {
 				hdr.Set("Signature", sig)
 			} else {

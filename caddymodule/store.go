@@ -144,7 +144,11 @@ func (s *sharedStore) servedKeys() []servedKey {
 // reopened, or a Redis server not reachable yet), Destruct ends that loop;
 // it waits for a loop that is only connecting (it ends within moments),
 // so that nothing is left behind, but not for one closing a broken Badger
-// store, which may wait for its directory indefinitely.
+// store, which may wait for its directory. Closing a Badger store is
+// bounded (idempotency.BadgerOptions.CloseTimeout): a store whose
+// directory was removed, or whose filesystem is full or hung, does not
+// hold up a reload or the stop of the process; what it could not flush is
+// logged.
 func (s *sharedStore) Destruct() error {
 	s.stateMu.Lock()
 	if s.destroyed {

@@ -31,8 +31,11 @@ import (
 //     read or write panics (badger v4.9.6). A panic in a store call is
 //     turned into an error (U), the store is marked broken so that no
 //     further call reaches Badger, and one goroutine closes and reopens it.
-//     Badger's Close waits until it could flush what it holds, that is until
-//     the directory is writable again; the reopened store then serves.
+//     Badger's flush on close can only finish once the directory is
+//     writable again; the store's Close gives up waiting after
+//     idempotency.DefaultCloseTimeout and the flush goes on in the
+//     background, holding the directory lock, so the reopening attempts
+//     succeed once it is done. The reopened store then serves.
 var (
 	// storeCallTimeout bounds one store call made while answering a
 	// notification. Normal calls take milliseconds.
@@ -278,7 +281,8 @@ func (s *sharedStore) markBroken(st idempotency.Store, cause error) {
 
 // openLoop opens the store until that works or the store is destroyed,
 // then puts it in service. With old (a store that broke) it first closes
-// old, which for Badger waits until the directory is writable again.
+// old, which for Badger waits (boundedly) for the directory to be
+// writable again.
 // first is the number of the first attempt: acquire made attempt 1 itself
 // when the store could not be reached at provisioning.
 func (s *sharedStore) openLoop(old idempotency.Store, first int) {

@@ -35,8 +35,23 @@ import (
 // once, with the exact bytes) so that "nothing forwarded" cannot pass by
 // accident. Afterwards the gateway is still running and its log has no
 // panic.
+//
+// Then the hostile cases (corpus_hostile_test.go), as raw HTTP/1.1:
+// Connection, Proxy-Connection, Trailer, TE, Upgrade and X-Dws-* look-alike
+// tricks on valid notifications (the backend's view of each must be that
+// of a plain one, header by header), bodies that stall or trickle (cut off
+// by body_timeout, answered U, never forwarded), and a signed request for
+// a Host no site serves. The gateway runs with debug on, an access log
+// filtered as the README says, a catch-all site for other hosts, and
+// underscore and dot header names allowed for the X-Dws-* look-alikes: no
+// signature sent may appear anywhere in its output.
 func TestMalformedCorpus(t *testing.T) {
-	e := startRelEnv(t, nil)
+	e := startRelEnv(t, func(g *relGateway) {
+		g.Globals = "debug\nservers {\n\t\texpected_underscore_headers x_dws_* x_dws-* x-dws_*\n\t\texpected_dot_headers x.dws.* x.dws-*\n\t}"
+		g.Extra = "body_timeout " + corpusBodyTimeout.String()
+		g.Site = "log {\n\t\toutput stderr\n\t\tformat filter {\n\t\t\twrap json\n\t\t\tfields {\n\t\t\t\trequest>headers>Signature delete\n\t\t\t\tresp_headers>Signature delete\n\t\t\t}\n\t\t}\n\t}"
+		g.CatchAll = true
+	})
 	g := &corpusGen{t: t, key: e.key.Private, now: time.Now()}
 	g.build()
 	cases := g.cases
@@ -80,6 +95,11 @@ func TestMalformedCorpus(t *testing.T) {
 		}
 	}
 
+	rawControls, rawCases, sigs := runHostileCases(t, e, g, byCode)
+	for id, c := range rawControls {
+		wantForward[id] = notif{ID: id, Body: c.body, Sum: sha256.Sum256(c.body)}
+	}
+
 	if e.proc.Exited() {
 		t.Fatalf("the gateway exited during the corpus: %v", e.proc.waitErr)
 	}
@@ -94,10 +114,23 @@ func TestMalformedCorpus(t *testing.T) {
 	if len(ds) != len(wantForward) {
 		t.Errorf("backend received %d requests, want exactly the %d controls", len(ds), len(wantForward))
 	}
-	checkNoPanic(t, "gateway", e.proc.Output())
+	for _, d := range ds {
+		api := "addPaymentMethod"
+		if d.Path == removeURI {
+			api = "removePaymentMethod"
+		}
+		checkBackendView(t, d, api)
+	}
+	checkHostileViews(t, ds, rawControls)
+	out := e.proc.Output()
+	checkNoPanic(t, "gateway", out)
+	for _, c := range cases {
+		sigs = append(sigs, c.header.Values("Signature")...)
+	}
+	checked := checkNoSignatureInLogs(t, out, sigs)
 
-	t.Logf("figures: %d malformed-input cases (%d valid controls, forwarded once each; %d invalid or duplicate, forwarded: %d); gateway alive, no panic; %s",
-		len(cases), len(wantForward), len(cases)-len(wantForward), len(ds)-len(wantForward), formatTally(byCode))
+	t.Logf("figures: %d malformed-input cases and %d raw hostile ones (%d valid controls, forwarded once each, %d of them raw header and trailer tricks whose backend view matched a plain notification's header by header; %d invalid, duplicate or slow, forwarded: %d); gateway alive, no panic; %d signature values sent, none in the output (debug on, filtered access log, catch-all site); %s",
+		len(cases), rawCases, len(wantForward), len(rawControls), len(cases)+rawCases-len(wantForward), len(ds)-len(wantForward), checked, formatTally(byCode))
 	if len(cases) < 200 {
 		t.Errorf("the corpus has only %d cases", len(cases))
 	}
@@ -697,6 +730,17 @@ func (g *corpusGen) jsonCases() {
 		{"duplicate key in card", rep(`"brand": "MASTERCARD",`, `"brand": "MASTERCARD", "brand": "VISA",`)},
 		{"duplicate unknown key", pre(`"x":"1","x":"1"`)},
 		{"duplicate key spelled with an escape", pre(`"requestI\u0064":"corpus-json"`)},
+		{"requestId and RequestId (equal ignoring case)", pre(`"RequestId":"corpus-other"`)},
+		{"REQUESTID after requestId", append(bytes.TrimSuffix(bytes.TrimRight(s, " \n"), []byte("}")), []byte(`,"REQUESTID":"corpus-other"}`)...)},
+		{"keys equal under case folding (Kelvin sign)", pre(`"kind":"a","\u212aind":"b"`)},
+		{"requestId with an inner space", rep(`"corpus-json"`, `"corpus json"`)},
+		{"requestId with NBSP", rep(`"corpus-json"`, "\"corpus\u00a0json\"")},
+		{"requestId with NEL (U+0085)", rep(`"corpus-json"`, "\"corpus-json\u0085\"")},
+		{"requestId with U+2028", rep(`"corpus-json"`, `"corpus-json\u2028"`)},
+		{"requestId with U+2029", rep(`"corpus-json"`, "\"\u2029corpus-json\"")},
+		{"requestId with a zero-width space", rep(`"corpus-json"`, "\"corpus\u200bjson\"")},
+		{"requestId with a BOM inside", rep(`"corpus-json"`, `"corpus-json\ufeff"`)},
+		{"requestId with an ideographic space", rep(`"corpus-json"`, "\"corpus\u3000json\"")},
 		{"objects nested 33 levels deep", pre(`"deep":` + deep(32, `{"a":`, `}`, `"x"`))},
 		{"arrays nested 33 levels deep", pre(`"deep":` + deep(32, `[`, `]`, `"x"`))},
 		{"nested 1000 levels deep", pre(`"deep":` + deep(1000, `[`, `]`, ``))},
@@ -814,6 +858,21 @@ func (g *corpusGen) encodingCases() {
 		h := g.signedHeader(addURI, ce.body)
 		h.Set("Content-Encoding", ce.value)
 		g.add(&corpusCase{name: "Content-Encoding " + ce.name, body: ce.body, header: h, wantStatus: 200, wantCode: bad})
+	}
+	// Every line counts (issue 13): a second line after an accepted one.
+	for _, lines := range []struct {
+		name, header string
+		values       []string
+	}{
+		{"Content-Encoding identity, then gzip on a second line", "Content-Encoding", []string{"identity", "gzip"}},
+		{"Content-Encoding empty, then br on a second line", "Content-Encoding", []string{"", "br"}},
+		{"Encrypt empty, then x on a second line", "Encrypt", []string{"", "x"}},
+	} {
+		h := g.signedHeader(addURI, body)
+		for _, v := range lines.values {
+			h.Add(lines.header, v)
+		}
+		g.add(&corpusCase{name: lines.name, body: body, header: h, wantStatus: 200, wantCode: bad})
 	}
 	for _, v := range []string{"true", "1", "RSA_AES"} {
 		h := g.signedHeader(addURI, body)

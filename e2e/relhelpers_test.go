@@ -46,6 +46,10 @@ type relGateway struct {
 	GracePeriod    string // "" = Caddy's default: no limit
 	MaxBodySize    string // "" = the default (64KiB)
 	Comment        string // written into the Caddyfile, so reloads can differ
+	Globals        string // more global options, one per line
+	Extra          string // more dws_notify subdirectives, one per line
+	Site           string // more directives of the site, one per line
+	CatchAll       bool   // add a site for every other Host on the port: 404, not logged
 }
 
 func (g relGateway) Caddyfile() string {
@@ -59,6 +63,12 @@ func (g relGateway) Caddyfile() string {
 	if g.MaxBodySize != "" {
 		fmt.Fprintf(&opts, "\n\t\tmax_body_size %s", g.MaxBodySize)
 	}
+	for line := range strings.Lines(g.Globals) {
+		fmt.Fprintf(&globals, "\n\t%s", strings.TrimRight(line, "\n"))
+	}
+	for line := range strings.Lines(g.Extra) {
+		fmt.Fprintf(&opts, "\n\t\t%s", strings.TrimSpace(line))
+	}
 	storage := "storage " + g.Storage
 	if g.Store != "" {
 		storage = g.Store
@@ -66,6 +76,15 @@ func (g relGateway) Caddyfile() string {
 	comment := ""
 	if g.Comment != "" {
 		comment = "# " + g.Comment + "\n"
+	}
+	var site strings.Builder
+	for line := range strings.Lines(g.Site) {
+		fmt.Fprintf(&site, "\n\t%s", strings.TrimRight(line, "\n"))
+	}
+	catchAll := ""
+	if g.CatchAll {
+		_, port, _ := strings.Cut(g.SiteAddr, ":")
+		catchAll = fmt.Sprintf("\nhttp://:%s {\n\tbind 127.0.0.1\n\trespond 404\n}\n", port)
 	}
 	return fmt.Sprintf(`%s{
 	admin %s
@@ -81,9 +100,9 @@ http://%s {
 		api removePaymentMethod %s
 		%s%s
 	}
-	reverse_proxy %s
+	reverse_proxy %s%s
 }
-`, comment, g.AdminAddr, globals.String(), g.SiteAddr, clientID, g.KeyPath, addURI, removeURI, storage, opts.String(), g.Backend)
+%s`, comment, g.AdminAddr, globals.String(), g.SiteAddr, clientID, g.KeyPath, addURI, removeURI, storage, opts.String(), g.Backend, site.String(), catchAll)
 }
 
 // URL is the site's base URL.
@@ -166,6 +185,14 @@ type delivery struct {
 	Verified    string // X-Dws-Verified
 	Status      int    // what the stand-in answered (0: it never answered)
 	At          time.Time
+	// The request as the stand-in's server read it, for the checks of
+	// what a sender's header tricks leave of it.
+	Path             string
+	Header           http.Header
+	ContentLength    int64
+	TransferEncoding []string
+	Trailer          http.Header
+	BodyLen          int
 }
 
 // ctlBackend is a legacy-backend stand-in on a fixed loopback address that
@@ -266,6 +293,13 @@ func (b *ctlBackend) serve(w http.ResponseWriter, r *http.Request) {
 		Sum:         sha256.Sum256(body),
 		Verified:    r.Header.Get("X-Dws-Verified"),
 		At:          time.Now(),
+
+		Path:             r.URL.Path,
+		Header:           r.Header.Clone(),
+		ContentLength:    r.ContentLength,
+		TransferEncoding: r.TransferEncoding,
+		Trailer:          r.Trailer.Clone(),
+		BodyLen:          len(body),
 	})
 	b.mu.Unlock()
 

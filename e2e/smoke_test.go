@@ -232,27 +232,31 @@ func TestSmoke(t *testing.T) {
 }
 
 // TestValidateRefusesShortRetention: `caddy validate` refuses a retention
-// below the request_time_tolerance (48h by default) and says why, while the
-// same config with a long enough retention validates.
+// below twice the request_time_tolerance (48h by default: times are
+// accepted that far in the past and in the future) and says why, with the
+// Caddyfile line, while the same config with a long enough retention
+// validates.
 func TestValidateRefusesShortRetention(t *testing.T) {
 	bin := caddyBin(t)
 	sb := newSandbox(t)
 	cfg := newGatewayConfig(t, sb, "127.0.0.1:9")
 
-	cfg.Retention = "48h"
+	cfg.Retention = "96h"
 	good := sb.writeFile(t, "Caddyfile.good", []byte(cfg.Caddyfile()))
 	if out, err := runCaddy(t, bin, sb, "validate", "--config", good, "--adapter", "caddyfile"); err != nil {
-		t.Fatalf("validate with retention 48h failed (%v):\n%s", err, out)
+		t.Fatalf("validate with retention 96h failed (%v):\n%s", err, out)
 	}
 
-	cfg.Retention = "24h"
-	short := sb.writeFile(t, "Caddyfile.short", []byte(cfg.Caddyfile()))
-	out, err := runCaddy(t, bin, sb, "validate", "--config", short, "--adapter", "caddyfile")
-	if err == nil {
-		t.Fatalf("validate with retention 24h succeeded; want a failure:\n%s", out)
-	}
-	if !strings.Contains(out, "retention") || !strings.Contains(out, "request_time_tolerance") {
-		t.Fatalf("validate failed (%v) without naming retention and request_time_tolerance:\n%s", err, out)
+	for _, short := range []string{"24h", "48h", "95h59m"} {
+		cfg.Retention = short
+		file := sb.writeFile(t, "Caddyfile.short", []byte(cfg.Caddyfile()))
+		out, err := runCaddy(t, bin, sb, "validate", "--config", file, "--adapter", "caddyfile")
+		if err == nil {
+			t.Fatalf("validate with retention %s succeeded; want a failure:\n%s", short, out)
+		}
+		if !strings.Contains(out, "shorter than twice request_time_tolerance") || !strings.Contains(out, "Caddyfile.short:15") {
+			t.Fatalf("validate failed (%v) without naming retention, twice request_time_tolerance and the line:\n%s", err, out)
+		}
 	}
 }
 

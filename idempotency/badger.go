@@ -62,6 +62,15 @@ const DefaultPageOutInterval = 10 * time.Second
 // errPageOutUnsupported: the platform or kernel has no MADV_PAGEOUT.
 var errPageOutUnsupported = errors.New("idempotency: MADV_PAGEOUT is not supported here")
 
+// DefaultCloseTimeout is how long Close waits for Badger to flush and
+// close (see BadgerOptions.CloseTimeout). A healthy store closes in well
+// under a second.
+const DefaultCloseTimeout = 10 * time.Second
+
+// closePoll is how often a Close waiting for room on the filesystem
+// checks again.
+const closePoll = time.Second
+
 // gcDiscardRatio is the share of garbage a value-log file must hold before
 // RunValueLogGC rewrites it.
 const gcDiscardRatio = 0.5
@@ -109,6 +118,13 @@ type BadgerOptions struct {
 	// time.Now. Retention always follows the real clock, because Badger
 	// evaluates entry TTLs against it.
 	Now func() time.Time
+	// CloseTimeout bounds Close: past it, Close gives up waiting for
+	// Badger to flush its memtables (which it retries forever when the
+	// directory was removed or the filesystem fails), logs what was not
+	// flushed and returns an error wrapping ErrNotFlushed; the flush goes
+	// on in the background. 0 means DefaultCloseTimeout; a negative value
+	// waits as long as it takes.
+	CloseTimeout time.Duration
 	// Tune, when set, may adjust the Badger options derived from
 	// BadgerProfile before the DB is opened. DetectConflicts must stay on
 	// (claims rely on it); Logger and SyncWrites are set by the store.
@@ -154,6 +170,10 @@ type BadgerStore struct {
 
 	syncer       *groupSyncer // nil unless SyncGroupCommit on disk
 	syncLogsByFD atomic.Bool  // see syncDurable
+
+	closeTimeout time.Duration // see BadgerOptions.CloseTimeout; < 0: unbounded
+	dirInfo      os.FileInfo   // Dir when it was opened; nil in memory
+	memTableSize int64
 
 	gcStop chan struct{}
 	gcDone chan struct{} // nil when the GC is disabled
@@ -213,11 +233,22 @@ func OpenBadger(opts BadgerOptions) (*BadgerStore, error) {
 		return nil, fmt.Errorf("idempotency: open badger in %q: %w", opts.Dir, err)
 	}
 	s := &BadgerStore{
-		db:     db,
-		dir:    bo.Dir,
-		log:    log,
-		now:    now,
-		gcStop: make(chan struct{}),
+		db:           db,
+		dir:          bo.Dir,
+		log:          log,
+		now:          now,
+		gcStop:       make(chan struct{}),
+		closeTimeout: opts.CloseTimeout,
+		memTableSize: bo.MemTableSize,
+	}
+	if s.closeTimeout == 0 {
+		s.closeTimeout = DefaultCloseTimeout
+	}
+	if !opts.InMemory {
+		if s.dirInfo, err = os.Stat(bo.Dir); err != nil {
+			_ = db.Close()
+			return nil, fmt.Errorf("idempotency: open badger in %q: %w", opts.Dir, err)
+		}
 	}
 	if opts.Sync == SyncGroupCommit && !opts.InMemory {
 		// fsync through descriptors only where it is known to cover writes
@@ -535,32 +566,139 @@ func (s *BadgerStore) Scan(ctx context.Context, fn func(Record) bool) error {
 }
 
 // Close implements Store: it waits for running operations, stops the
-// group-commit syncer and the value-log GC, and closes the DB. Later calls
-// return the first call's result; every other method returns ErrClosed from
-// the moment Close begins.
+// group-commit syncer and the value-log GC, and closes the DB, which
+// flushes the memtables to tables. Later calls return the first call's
+// result; every other method returns ErrClosed from the moment Close
+// begins.
+//
+// Close is bounded by BadgerOptions.CloseTimeout, because Badger's own
+// Close never gives up on a flush: with the directory removed, or a
+// filesystem that is full, read-only or hung, it retries every second
+// forever, and so would a Caddy stopping or reloading. When the time is
+// up Close logs an error naming what was not flushed and returns an error
+// wrapping ErrNotFlushed; the close goes on in the background and logs
+// when it ends. It does not even start the flush when the directory is
+// gone (removed, or replaced by another one) or its filesystem has no
+// room for it: Badger writes a new table through a memory map, which on
+// a full filesystem kills the process with SIGBUS. Nothing acknowledged
+// is lost either way while the memtable logs survive: every committed
+// record is in them, and the next open replays them.
 func (s *BadgerStore) Close() error {
 	s.closeOnce.Do(func() {
 		s.mu.Lock()
 		s.closed = true
 		s.mu.Unlock()
-		s.ops.Wait()
-
-		if s.syncer != nil {
-			s.syncer.close()
+		done := make(chan error, 1)
+		go func() { done <- s.shutdown() }()
+		var timeout <-chan time.Time
+		if s.closeTimeout > 0 {
+			t := time.NewTimer(s.closeTimeout)
+			defer t.Stop()
+			timeout = t.C
 		}
-		close(s.gcStop)
-		if s.gcDone != nil {
-			<-s.gcDone
+		select {
+		case err := <-done:
+			s.closeErr = err
+		case <-timeout:
+			s.closeErr = fmt.Errorf("%w: closing %s did not finish within %s", ErrNotFlushed, s.dir, s.closeTimeout)
+			s.logNotFlushed(s.closeErr)
+			go func() {
+				err := <-done
+				if err == nil {
+					s.log.Info("idempotency: the store closed after all", zap.String("dir", s.dir))
+				}
+			}()
+			return
 		}
-		if s.pageOutDone != nil {
-			<-s.pageOutDone
-		}
-		if err := s.db.Close(); err != nil {
-			s.closeErr = fmt.Errorf("idempotency: close badger: %w", err)
+		if errors.Is(s.closeErr, ErrNotFlushed) {
+			s.logNotFlushed(s.closeErr)
+			return
 		}
 		s.log.Debug("idempotency store closed", zap.String("dir", s.dir), zap.Error(s.closeErr))
 	})
 	return s.closeErr
+}
+
+// shutdown is Close's work. It returns an error wrapping ErrNotFlushed
+// without closing the DB when the directory is gone.
+func (s *BadgerStore) shutdown() error {
+	s.ops.Wait()
+	if s.syncer != nil {
+		s.syncer.close()
+	}
+	close(s.gcStop)
+	if s.gcDone != nil {
+		<-s.gcDone
+	}
+	if s.pageOutDone != nil {
+		<-s.pageOutDone
+	}
+	for waited := false; ; waited = true {
+		why, final := s.flushBlocked()
+		if why == "" {
+			break
+		}
+		if final {
+			return fmt.Errorf("%w: %s", ErrNotFlushed, why)
+		}
+		if !waited {
+			s.log.Warn("idempotency: waiting to flush the store before closing it", zap.String("dir", s.dir), zap.String("reason", why))
+		}
+		time.Sleep(closePoll)
+	}
+	if err := s.db.Close(); err != nil {
+		return fmt.Errorf("idempotency: close badger: %w", err)
+	}
+	return nil
+}
+
+// flushBlocked says why Badger cannot flush its memtables now (empty when
+// it can), and whether that is for good: the directory is gone, or is
+// another directory than the one opened (a flush would write tables into
+// a store that is not this one).
+func (s *BadgerStore) flushBlocked() (why string, final bool) {
+	if s.dirInfo == nil {
+		return "", false
+	}
+	fi, err := os.Stat(s.dir)
+	switch {
+	case err != nil:
+		return fmt.Sprintf("the directory is gone (%v)", err), true
+	case !os.SameFile(fi, s.dirInfo):
+		return "the directory was replaced by another one", true
+	}
+	mems := memtableLogs(s.dir)
+	need := int64(len(mems))*s.memTableSize + 1<<20
+	if free, ok := freeBytes(s.dir); ok && free < need {
+		return fmt.Sprintf("the filesystem has %d bytes free, the flush needs up to %d", free, need), false
+	}
+	return "", false
+}
+
+// logNotFlushed logs, at error level, that the store was closed without
+// flushing and which memtable logs hold what it did not flush.
+func (s *BadgerStore) logNotFlushed(err error) {
+	s.log.Error("idempotency: the store was closed without flushing its memtables; the records committed since the last flush are only in its memtable logs, which the next open replays (if the directory is gone, they are lost with it)",
+		zap.String("dir", s.dir), zap.Strings("memtable_logs", memtableLogs(s.dir)), zap.Error(err))
+}
+
+// freeBytes returns the free space of the filesystem holding dir, if it is
+// known; a variable so tests can report a full filesystem.
+var freeBytes = statfsFree
+
+// memtableLogs lists the memtable logs (*.mem) in dir, if it can be read.
+func memtableLogs(dir string) []string {
+	names, err := os.ReadDir(dir)
+	if err != nil {
+		return nil
+	}
+	var mems []string
+	for _, e := range names {
+		if strings.HasSuffix(e.Name(), memFileSuffix) {
+			mems = append(mems, e.Name())
+		}
+	}
+	return mems
 }
 
 // BadgerStats are counters of a BadgerStore since it was opened.

@@ -179,6 +179,12 @@ var (
 	ErrInvalidArgument = errors.New("idempotency: invalid argument")
 	// ErrCorruptRecord is returned when a stored record cannot be decoded.
 	ErrCorruptRecord = errors.New("idempotency: corrupt record")
+	// ErrNotFlushed is wrapped by the error of a Close that gave up before
+	// the store had written out everything it held in memory (its
+	// directory was removed, its filesystem is full or hung): what was
+	// committed is in the store's write-ahead logs, if they survive, and
+	// is replayed by the next open.
+	ErrNotFlushed = errors.New("idempotency: store closed without flushing")
 )
 
 // Limits enforced on keys and answers, so records stay small.

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -58,10 +59,14 @@ type field struct {
 	enum     []string // the values allowed, when not empty
 	foldCase bool     // compare with enum ignoring case
 	// headerSafe: the value travels in an HTTP header (the requestId
-	// becomes X-Dws-Request-Id), so it may hold no control character
-	// (U+0000–U+001F, U+007F), which no HTTP client sends, and no leading or
-	// trailing space or tab, which a header parser strips (the backend would
-	// see another requestId than the one deduplicated).
+	// becomes X-Dws-Request-Id), so it may hold no character of the
+	// Unicode categories Cc (controls, NEL included), Zs (every space,
+	// U+0020 and NBSP included), Zl, Zp (U+2028, U+2029) or Cf (format
+	// characters: zero-width space and joiners, BOM, bidi marks). Header
+	// parsers, trimming functions and loggers strip, fold or split on these
+	// (JavaScript's trim() removes NBSP and U+2028; a zero-width character
+	// is invisible), so the backend could read, show or match another
+	// requestId than the one deduplicated.
 	headerSafe bool
 }
 
@@ -288,13 +293,8 @@ func (r *rule) checkString(v []byte) error {
 		return &FieldError{Path: r.path, Rule: "must be at most " + strconv.Itoa(r.max) + " characters"}
 	}
 	if r.headerSafe {
-		for _, c := range v {
-			if c < 0x20 || c == 0x7f {
-				return &FieldError{Path: r.path, Rule: "must not contain control characters"}
-			}
-		}
-		if first, last := v[0], v[len(v)-1]; first == ' ' || last == ' ' {
-			return &FieldError{Path: r.path, Rule: "must not begin or end with a space"}
+		if rule := headerUnsafe(v); rule != "" {
+			return &FieldError{Path: r.path, Rule: rule}
 		}
 	}
 	if len(r.enum) == 0 {
@@ -306,4 +306,34 @@ func (r *rule) checkString(v []byte) error {
 		}
 	}
 	return &FieldError{Path: r.path, Rule: r.enumRule}
+}
+
+// headerUnsafe returns the rule a header-bound value breaks, or "" when it
+// holds no control (Cc), space or separator (Zs, Zl, Zp) or format (Cf)
+// character. v is valid UTF-8 (the walker checked it).
+func headerUnsafe(v []byte) string {
+	for i := 0; i < len(v); {
+		c := v[i]
+		if c < utf8.RuneSelf {
+			switch {
+			case c < 0x20 || c == 0x7f:
+				return "must not contain control characters"
+			case c == ' ':
+				return "must not contain spaces or separators"
+			}
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRune(v[i:])
+		i += size
+		switch {
+		case unicode.Is(unicode.Cc, r):
+			return "must not contain control characters"
+		case unicode.In(r, unicode.Zs, unicode.Zl, unicode.Zp):
+			return "must not contain spaces or separators"
+		case unicode.Is(unicode.Cf, r):
+			return "must not contain format characters (zero-width, bidi, BOM)"
+		}
+	}
+	return ""
 }

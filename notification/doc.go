@@ -16,7 +16,10 @@
 //     element is rejected like any non-string scalar (it cannot be absent
 //     without shifting the elements after it);
 //   - no object has two members with the same key, compared after decoding,
-//     so "a" and "\u0061" are the same key (null members included);
+//     so "a" and "\u0061" are the same key (null members included), nor two
+//     whose keys are equal under Unicode simple case folding ("requestId"
+//     and "RequestId"; "k" and the Kelvin sign): encoding/json and other
+//     case-insensitive binders could read either;
 //   - every string and key is valid UTF-8; escapes must be valid JSON
 //     escapes, and a surrogate escape must be half of a pair ("\ud800" on its
 //     own is rejected, where encoding/json would put U+FFFD in its place);

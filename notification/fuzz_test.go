@@ -12,13 +12,16 @@ import (
 // FuzzValidate checks the walker against encoding/json: no input panics;
 // every message is short, valid UTF-8 and a *FieldError; a body that
 // encoding/json rejects is never accepted; an accepted body decodes with
-// encoding/json to the requestId the walker returned, holds only strings
+// encoding/json to the requestId the walker returned (into a map, and into
+// a struct, whose field matching ignores case), holds only strings
 // (and null members), meets the seed rules as read from the decoded value,
 // has the fingerprint of its decoded value's reference canonical form, and
 // keeps that fingerprint when encoding/json writes it out again.
 func FuzzValidate(f *testing.F) {
 	// The seed samples and the tricky cases are in testdata/fuzz/FuzzValidate.
 	f.Add([]byte(obj(rid, user, pmd, `"operateSource":"MERCHANT"`, `"extra":["a",{"b":null},[]]`)))
+	f.Add([]byte(obj(rid, user, pmd, `"RequestId":"x"`)))
+	f.Add([]byte(obj(rid, user, pmd, `"extra":{"\u212a":"a","k":"b"}`)))
 	f.Fuzz(func(t *testing.T, body []byte) {
 		stdValid := json.Valid(body)
 		for _, name := range APINames() {
@@ -42,6 +45,14 @@ func FuzzValidate(f *testing.F) {
 				m := v.(map[string]any)
 				if m["requestId"] != res.RequestID {
 					t.Fatalf("requestId %q, encoding/json saw %q", res.RequestID, m["requestId"])
+				}
+				// A struct binder matches keys ignoring case; it must find
+				// the same requestId (no case variant of a key may pass).
+				var bound struct {
+					RequestID string `json:"requestId"`
+				}
+				if err := json.Unmarshal(body, &bound); err != nil || bound.RequestID != res.RequestID {
+					t.Fatalf("requestId %q, a case-insensitive binder read %q (%v)", res.RequestID, bound.RequestID, err)
 				}
 				if why := seedRulesBreak(m, strict); why != "" {
 					t.Fatalf("accepted a body that breaks a rule: %s", why)

@@ -184,6 +184,18 @@ func TestValidateRejects(t *testing.T) {
 		{"duplicate by escape", obj(rid, cust, card(tok, str("mask", "SECRET-1"), str(`m\u0061sk`, "SECRET-2"))), false, "paymentMethodDetail.card.mask is a duplicate key"},
 		{"duplicate of a null member", obj(rid, cust, pmd, `"extra":null`, str("extra", "SECRET")), false, "extra is a duplicate key"},
 		{"duplicate in object in array", obj(rid, cust, pmd, `"extra":[{"a":"SECRET","a":"SECRET"}]`), false, "extra[0].a is a duplicate key"},
+		// Keys equal under Unicode simple case folding: encoding/json and the
+		// case-insensitive binders of other stacks may read either member.
+		{"requestId and RequestId", obj(rid, cust, pmd, str("RequestId", "SECRET")), false, "RequestId is a duplicate key when letter case is ignored"},
+		{"RequestId before requestId", obj(str("RequestId", "SECRET"), rid, cust, pmd), false, "requestId is a duplicate key when letter case is ignored"},
+		{"REQUESTID", obj(rid, cust, pmd, str("REQUESTID", "SECRET")), false, "REQUESTID is a duplicate key when letter case is ignored"},
+		{"case variant by escape", obj(rid, cust, pmd, str(`R\u0065questId`, "SECRET")), false, "RequestId is a duplicate key when letter case is ignored"},
+		{"Kelvin sign folds to k", obj(rid, cust, pmd, str("kind", "SECRET"), str("\u212aind", "SECRET")), false, "[\"\u212aind\"] is a duplicate key when letter case is ignored"},
+		{"long s folds to s", obj(rid, cust, pmd, str("sign", "SECRET"), str("\u017fign", "SECRET")), false, "[\"\u017fign\"] is a duplicate key when letter case is ignored"},
+		{"Greek sigma forms", obj(rid, cust, pmd, str("\u03c3", "SECRET"), str("\u03c2", "SECRET")), false, "[\"\u03c2\"] is a duplicate key when letter case is ignored"},
+		{"case variant in card", obj(rid, cust, card(tok, str("cardtoken", "SECRET"))), false, "paymentMethodDetail.card.cardtoken is a duplicate key when letter case is ignored"},
+		{"case variant of a null member", obj(rid, cust, pmd, `"extra":null`, str("EXTRA", "SECRET")), false, "EXTRA is a duplicate key when letter case is ignored"},
+		{"case variant in object in array", obj(rid, cust, pmd, `"extra":[{"ab":"SECRET","aB":"SECRET"}]`), false, "extra[0].aB is a duplicate key when letter case is ignored"},
 
 		// Nesting.
 		{"33 levels of objects", deep(33, false), false, "extra" + strings.Repeat(".x", 31) + " is nested deeper than 32 levels"},
@@ -219,8 +231,22 @@ func TestValidateRejects(t *testing.T) {
 		{"requestId escaped tab", obj(str("requestId", `SE\tCRET`), cust, pmd), false, "requestId must not contain control characters"},
 		{"requestId escaped newline", obj(str("requestId", `SECRET\n`), cust, pmd), false, "requestId must not contain control characters"},
 		{"requestId DEL", obj(str("requestId", "SECRET\x7f"), cust, pmd), false, "requestId must not contain control characters"},
-		{"requestId leading space", obj(str("requestId", " SECRET"), cust, pmd), false, "requestId must not begin or end with a space"},
-		{"requestId trailing escaped space", obj(str("requestId", `SECRET\u0020`), cust, pmd), false, "requestId must not begin or end with a space"},
+		{"requestId leading space", obj(str("requestId", " SECRET"), cust, pmd), false, "requestId must not contain spaces or separators"},
+		{"requestId trailing escaped space", obj(str("requestId", `SECRET\u0020`), cust, pmd), false, "requestId must not contain spaces or separators"},
+		{"requestId inner space", obj(str("requestId", "SEC RET"), cust, pmd), false, "requestId must not contain spaces or separators"},
+		{"requestId NBSP", obj(str("requestId", "SECRET\u00a0"), cust, pmd), false, "requestId must not contain spaces or separators"},
+		{"requestId escaped NBSP", obj(str("requestId", `SECRET\u00A0`), cust, pmd), false, "requestId must not contain spaces or separators"},
+		{"requestId ideographic space", obj(str("requestId", "SEC\u3000RET"), cust, pmd), false, "requestId must not contain spaces or separators"},
+		{"requestId thin space", obj(str("requestId", "SEC\u2009RET"), cust, pmd), false, "requestId must not contain spaces or separators"},
+		{"requestId NEL", obj(str("requestId", "SECRET\u0085"), cust, pmd), false, "requestId must not contain control characters"},
+		{"requestId line separator", obj(str("requestId", `SECRET\u2028`), cust, pmd), false, "requestId must not contain spaces or separators"},
+		{"requestId paragraph separator", obj(str("requestId", "\u2029SECRET"), cust, pmd), false, "requestId must not contain spaces or separators"},
+		{"requestId zero-width space", obj(str("requestId", "SEC\u200bRET"), cust, pmd), false, "requestId must not contain format characters (zero-width, bidi, BOM)"},
+		{"requestId zero-width joiner", obj(str("requestId", `SEC\u200dRET`), cust, pmd), false, "requestId must not contain format characters (zero-width, bidi, BOM)"},
+		{"requestId BOM", obj(str("requestId", "\ufeffSECRET"), cust, pmd), false, "requestId must not contain format characters (zero-width, bidi, BOM)"},
+		{"requestId right-to-left override", obj(str("requestId", "SECRET\u202e"), cust, pmd), false, "requestId must not contain format characters (zero-width, bidi, BOM)"},
+		{"requestId soft hyphen", obj(str("requestId", "SEC\u00adRET"), cust, pmd), false, "requestId must not contain format characters (zero-width, bidi, BOM)"},
+		{"referenceCustomerId may hold NBSP and a zero-width space", obj(rid, str("referenceCustomerId", "SE\u00a0C\u200bRET"), `"paymentMethodDetail":null`), false, "paymentMethodDetail is required"},
 		{"referenceCustomerId may hold a tab", obj(rid, str("referenceCustomerId", `SE\tCRET`), `"paymentMethodDetail":null`), false, "paymentMethodDetail is required"},
 
 		// referenceCustomerId / referenceUserId.

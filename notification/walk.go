@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -101,6 +102,14 @@ type walker struct {
 	members []member  // members of the open objects, innermost last
 	path    []segment // path to the value being walked
 	seen    []slot    // per API node
+	fold    []byte    // scratch: an object's keys, case-folded
+	folds   []folded  // scratch: the members of that object, by folded key
+}
+
+// folded is a member whose key, case-folded, is fold[off:end].
+type folded struct {
+	off, end int
+	m        member
 }
 
 var walkers = sync.Pool{New: func() any { return new(walker) }}
@@ -112,12 +121,13 @@ func (w *walker) reset(a *API, body []byte) {
 	w.api, w.body, w.pos = a, body, 0
 	w.canon, w.tmp, w.vals = w.canon[:0], w.tmp[:0], w.vals[:0]
 	w.members, w.path = w.members[:0], w.path[:0]
+	w.fold, w.folds = w.fold[:0], w.folds[:0]
 	w.seen = append(w.seen[:0], make([]slot, len(a.nodes))...)
 }
 
 func (w *walker) release() {
 	w.api, w.body = nil, nil
-	if cap(w.canon) > maxRetained || cap(w.tmp) > maxRetained || cap(w.vals) > maxRetained {
+	if cap(w.canon) > maxRetained || cap(w.tmp) > maxRetained || cap(w.vals) > maxRetained || cap(w.fold) > maxRetained {
 		return
 	}
 	walkers.Put(w)
@@ -284,6 +294,9 @@ func (w *walker) closeObject(base int) error {
 			}
 		}
 	}
+	if err := w.checkFoldedKeys(ms); err != nil {
+		return err
+	}
 	if !ordered || nulls {
 		w.tmp = w.tmp[:0]
 		for _, m := range ms {
@@ -295,6 +308,76 @@ func (w *walker) closeObject(base int) error {
 	}
 	w.canon = append(w.canon, '}')
 	return nil
+}
+
+// checkFoldedKeys rejects an object two of whose keys are equal under
+// Unicode simple case folding ("requestId" and "RequestId", "kind" and
+// "\u212aind" with the Kelvin sign): Go's encoding/json matches struct
+// fields that way and takes the last member, and other stacks' binders are
+// case-insensitive too, so a backend could read a value other than the one
+// checked and deduplicated. The later of the two members is reported. ms
+// are the object's members; their keys must still be where canon has them.
+func (w *walker) checkFoldedKeys(ms []member) error {
+	if len(ms) < 2 {
+		return nil
+	}
+	w.fold, w.folds = w.fold[:0], w.folds[:0]
+	for _, m := range ms {
+		off := len(w.fold)
+		w.fold = appendFoldedKey(w.fold, w.canon[m.keyOff:m.keyEnd])
+		w.folds = append(w.folds, folded{off: off, end: len(w.fold), m: m})
+	}
+	key := func(f folded) []byte { return w.fold[f.off:f.end] }
+	increasing := true
+	for i := 1; i < len(w.folds); i++ {
+		if bytes.Compare(key(w.folds[i-1]), key(w.folds[i])) >= 0 {
+			increasing = false
+			break
+		}
+	}
+	if increasing {
+		return nil
+	}
+	slices.SortFunc(w.folds, func(a, b folded) int {
+		if c := bytes.Compare(key(a), key(b)); c != 0 {
+			return c
+		}
+		return a.m.start - b.m.start
+	})
+	for i := 1; i < len(w.folds); i++ {
+		if bytes.Equal(key(w.folds[i-1]), key(w.folds[i])) {
+			m := w.folds[i].m
+			w.path = append(w.path, segment{keyOff: m.keyOff, keyEnd: m.keyEnd, index: -1})
+			return w.fail("is a duplicate key when letter case is ignored")
+		}
+	}
+	return nil
+}
+
+// appendFoldedKey appends key with every rune replaced by the smallest rune
+// of its simple case-folding orbit (unicode.SimpleFold), so two keys are
+// equal under case folding exactly when their folded forms are equal. For
+// ASCII letters that is the upper-case letter. key is valid UTF-8.
+func appendFoldedKey(dst, key []byte) []byte {
+	for i := 0; i < len(key); {
+		c := key[i]
+		if c < utf8.RuneSelf {
+			if 'a' <= c && c <= 'z' {
+				c -= 'a' - 'A'
+			}
+			dst = append(dst, c)
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRune(key[i:])
+		i += size
+		least := r
+		for f := unicode.SimpleFold(r); f != r; f = unicode.SimpleFold(f) {
+			least = min(least, f)
+		}
+		dst = utf8.AppendRune(dst, least)
+	}
+	return dst
 }
 
 // array walks the array at w.pos, at level depth. Its elements match no

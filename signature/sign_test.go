@@ -98,6 +98,9 @@ func TestSignerCaches(t *testing.T) {
 	if got := s.entries(); got != 4 {
 		t.Fatalf("%d entries, want 4", got)
 	}
+	if s.Signings() != 4 {
+		t.Fatalf("Signings() = %d, want the 4 made", s.Signings())
+	}
 }
 
 func TestSignerGenerations(t *testing.T) {
@@ -145,6 +148,9 @@ func TestSignerCap(t *testing.T) {
 	h := mustSign(t, s2, ackURI, ackClient, t1, body(9)) // one generation, full
 	if mustSign(t, s2, ackURI, ackClient, t1, body(9)) != h || n2.Load() != 4 || s2.entries() != 2 {
 		t.Fatalf("past the cap: %d signings, %d entries; want 4 uncached signings, 2 entries", n2.Load(), s2.entries())
+	}
+	if s.Signings() != 5 || s2.Signings() != 4 {
+		t.Fatalf("Signings() = %d and %d, want 5 and 4 (cached and uncached signings both count)", s.Signings(), s2.Signings())
 	}
 }
 
