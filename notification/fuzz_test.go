@@ -40,8 +40,8 @@ func FuzzValidate(f *testing.F) {
 					t.Fatalf("encoding/json: %v", err)
 				}
 				m := v.(map[string]any)
-				if m["requestId"] != res.RequestID {
-					t.Fatalf("requestId %q, encoding/json saw %q", res.RequestID, m["requestId"])
+				if m["requestId"] != res.Key {
+					t.Fatalf("requestId %q, encoding/json saw %q", res.Key, m["requestId"])
 				}
 				if why := seedRulesBreak(m, strict); why != "" {
 					t.Fatalf("accepted a body that breaks a rule: %s", why)
