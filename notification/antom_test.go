@@ -4,6 +4,8 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -402,5 +404,32 @@ func TestAntomValidateAllocations(t *testing.T) {
 		if n := testing.AllocsPerRun(100, func() { a.Validate(body, Options{}) }); n > 1 {
 			t.Errorf("Validate of the %s sample allocates %v times, want at most 1", api, n)
 		}
+	}
+}
+
+// docs/antom.md lists every Antom API of the catalog with the key the
+// catalog composes for it.
+func TestAntomDocListsTheCatalog(t *testing.T) {
+	doc, err := os.ReadFile(filepath.Join("..", "docs", "antom.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows := map[string]string{}
+	for line := range strings.Lines(string(doc)) {
+		if name, rest, ok := strings.Cut(strings.TrimPrefix(line, "| `"), "` | "); ok && strings.HasPrefix(rest, "https://") {
+			rows[name] = rest
+		}
+	}
+	for _, name := range Names(Antom) {
+		key := strings.ReplaceAll(strings.Join(mustAPI(t, name).KeyFields(), ":"), ContentDigest, "<content digest>")
+		row, ok := rows[name]
+		if !ok {
+			t.Errorf("docs/antom.md has no row for %s", name)
+		} else if !strings.Contains(row, "| `"+key+"` |") {
+			t.Errorf("docs/antom.md: the row of %s does not give its key `%s`", name, key)
+		}
+	}
+	if len(rows) != len(Names(Antom)) {
+		t.Errorf("docs/antom.md lists %d APIs, the catalog has %d", len(rows), len(Names(Antom)))
 	}
 }
