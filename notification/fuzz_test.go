@@ -23,48 +23,59 @@ func FuzzValidate(f *testing.F) {
 	f.Fuzz(func(t *testing.T, body []byte) {
 		stdValid := json.Valid(body)
 		for _, name := range APINames() {
-			for _, strict := range []bool{false, true} {
-				res, err := mustAPI(t, name).Validate(body, Options{Strict: strict})
-				if err != nil {
-					var fe *FieldError
-					msg := err.Error()
-					if !errors.As(err, &fe) || !utf8.ValidString(msg) || utf8.RuneCountInString(msg) > MaxMessageLength {
-						t.Fatalf("bad error %T %q", err, msg)
-					}
-					continue
-				}
-				if !stdValid {
-					t.Fatalf("accepted a body encoding/json rejects: %q", body)
-				}
-				var v any
-				if err := json.Unmarshal(body, &v); err != nil {
-					t.Fatalf("encoding/json: %v", err)
-				}
-				m := v.(map[string]any)
+			checkAgainstStd(t, mustAPI(t, name), body, stdValid, func(m map[string]any, res Result, strict bool) {
 				if m["requestId"] != res.Key {
 					t.Fatalf("requestId %q, encoding/json saw %q", res.Key, m["requestId"])
 				}
 				if why := seedRulesBreak(m, strict); why != "" {
 					t.Fatalf("accepted a body that breaks a rule: %s", why)
 				}
-				canon, ok := refCanonical(nil, v)
-				if !ok {
-					t.Fatalf("accepted a body with a non-string scalar: %q", body)
-				}
-				if sha256.Sum256(canon) != res.Fingerprint {
-					t.Fatalf("fingerprint differs from the reference canonical form of %q", body)
-				}
-				again, err := json.Marshal(v)
-				if err != nil {
-					t.Fatal(err)
-				}
-				res2, err := mustAPI(t, name).Validate(again, Options{Strict: strict})
-				if err != nil || res2 != res {
-					t.Fatalf("encoding/json's rewrite %q: %+v, %v; want %+v", again, res2, err, res)
-				}
-			}
+			})
 		}
 	})
+}
+
+// checkAgainstStd validates body as a's in both modes: an error must be a
+// short *FieldError; an accepted body must be one encoding/json accepts
+// (stdValid), meet more, hold only strings, have the fingerprint of its
+// decoded value's reference canonical form, and keep its result when
+// encoding/json writes it out again.
+func checkAgainstStd(t *testing.T, a *API, body []byte, stdValid bool, more func(m map[string]any, res Result, strict bool)) {
+	t.Helper()
+	for _, strict := range []bool{false, true} {
+		res, err := a.Validate(body, Options{Strict: strict})
+		if err != nil {
+			var fe *FieldError
+			msg := err.Error()
+			if !errors.As(err, &fe) || !utf8.ValidString(msg) || utf8.RuneCountInString(msg) > MaxMessageLength {
+				t.Fatalf("%s: bad error %T %q", a.Name(), err, msg)
+			}
+			continue
+		}
+		if !stdValid {
+			t.Fatalf("%s accepted a body encoding/json rejects: %q", a.Name(), body)
+		}
+		var v any
+		if err := json.Unmarshal(body, &v); err != nil {
+			t.Fatalf("encoding/json: %v", err)
+		}
+		more(v.(map[string]any), res, strict)
+		canon, ok := refCanonical(nil, v)
+		if !ok {
+			t.Fatalf("%s accepted a body with a non-string scalar: %q", a.Name(), body)
+		}
+		if sha256.Sum256(canon) != res.Fingerprint {
+			t.Fatalf("%s: fingerprint differs from the reference canonical form of %q", a.Name(), body)
+		}
+		again, err := json.Marshal(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res2, err := a.Validate(again, Options{Strict: strict})
+		if err != nil || res2 != res {
+			t.Fatalf("%s: encoding/json's rewrite %q: %+v, %v; want %+v", a.Name(), again, res2, err, res)
+		}
+	}
 }
 
 // seedRulesBreak names the SPEC §2 rule that m, a body decoded by
@@ -117,45 +128,14 @@ func FuzzValidateAntom(f *testing.F) {
 		stdValid := json.Valid(body)
 		for _, name := range Names(Antom) {
 			a := mustAPI(t, name)
-			for _, strict := range []bool{false, true} {
-				res, err := a.Validate(body, Options{Strict: strict})
-				if err != nil {
-					var fe *FieldError
-					msg := err.Error()
-					if !errors.As(err, &fe) || !utf8.ValidString(msg) || utf8.RuneCountInString(msg) > MaxMessageLength {
-						t.Fatalf("bad error %T %q", err, msg)
-					}
-					continue
-				}
-				if !stdValid {
-					t.Fatalf("%s accepted a body encoding/json rejects: %q", name, body)
-				}
-				var v any
-				if err := json.Unmarshal(body, &v); err != nil {
-					t.Fatalf("encoding/json: %v", err)
-				}
-				canon, ok := refCanonical(nil, v)
-				if !ok {
-					t.Fatalf("%s accepted a body with a non-string scalar: %q", name, body)
-				}
-				if sha256.Sum256(canon) != res.Fingerprint {
-					t.Fatalf("%s: fingerprint differs from the reference canonical form of %q", name, body)
-				}
-				if want := refKey(v.(map[string]any), a.KeyFields(), res.Fingerprint); res.Key != want {
+			checkAgainstStd(t, a, body, stdValid, func(m map[string]any, res Result, _ bool) {
+				if want := refKey(m, a.KeyFields(), res.Fingerprint); res.Key != want {
 					t.Fatalf("%s: key %q, reference %q", name, res.Key, want)
 				}
 				if !headerSafeKey(res.Key) {
 					t.Fatalf("%s: key %q is empty, too long or not header-safe", name, res.Key)
 				}
-				again, err := json.Marshal(v)
-				if err != nil {
-					t.Fatal(err)
-				}
-				res2, err := a.Validate(again, Options{Strict: strict})
-				if err != nil || res2 != res {
-					t.Fatalf("%s: encoding/json's rewrite %q: %+v, %v; want %+v", name, again, res2, err, res)
-				}
-			}
+			})
 		}
 	})
 }
