@@ -8,9 +8,8 @@ import (
 	"unicode/utf8"
 )
 
-// The catalog: one spec per notify API. A new API is a new spec in specs
-// (the DWS ones below, the Antom ones in antom.go); the walker does not
-// change.
+// The catalog: one spec per notify API. A new API is a new spec in
+// dwsSpecs (below) or antomSpecs (antom.go); the walker does not change.
 
 // paymentMethodFields are the rules both seed APIs share (SPEC §2).
 var paymentMethodFields = []field{

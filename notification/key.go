@@ -1,6 +1,9 @@
 package notification
 
-import "encoding/hex"
+import (
+	"encoding/hex"
+	"strings"
+)
 
 // Family is a family of notify APIs: the documents their rules come from
 // and the answer their sender expects. Both families share the signature
@@ -123,7 +126,7 @@ func compileKey(s spec, byPath map[string]*rule) apiKey {
 func alwaysThere(r *rule, byPath map[string]*rule) bool {
 	p := r.path
 	for {
-		i := lastDot(p)
+		i := strings.LastIndexByte(p, '.')
 		if i < 0 {
 			return true
 		}
@@ -133,15 +136,6 @@ func alwaysThere(r *rule, byPath map[string]*rule) bool {
 			return false
 		}
 	}
-}
-
-func lastDot(s string) int {
-	for i := len(s) - 1; i >= 0; i-- {
-		if s[i] == '.' {
-			return i
-		}
-	}
-	return -1
 }
 
 // KeyFields returns the paths of the fields the API's idempotency key is
