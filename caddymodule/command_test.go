@@ -511,8 +511,8 @@ func TestReplaceTopLevelString(t *testing.T) {
 	}
 	api, _ := notification.LookupAPI("addPaymentMethod")
 	res, err := api.Validate(got, notification.Options{})
-	if err != nil || res.RequestID != "my-3" {
-		t.Fatalf("spliced sample: requestId %q, %v", res.RequestID, err)
+	if err != nil || res.Key != "my-3" {
+		t.Fatalf("spliced sample: requestId %q, %v", res.Key, err)
 	}
 }
 

@@ -173,7 +173,7 @@ func (h *Handler) handle(x *exchange, r *http.Request, next caddyhttp.Handler) {
 		x.reject(http.StatusOK, notification.ParamIllegal, err.Error())
 		return
 	}
-	x.requestID = res.RequestID
+	x.requestID = res.Key
 	if x.repl != nil {
 		x.repl.Set("http.dws_notify.request_id", x.requestID)
 	}

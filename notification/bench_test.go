@@ -31,6 +31,12 @@ func BenchmarkValidateRemoveSample(b *testing.B) {
 	benchmarkValidate(b, "removePaymentMethod", "remove.json")
 }
 
+// BenchmarkValidatePaymentSample is the same for the Antom notifyPayment
+// sample, whose key is composed of three fields.
+func BenchmarkValidatePaymentSample(b *testing.B) {
+	benchmarkValidate(b, "notifyPayment", "antom/notifyPayment.json")
+}
+
 // BenchmarkValidateRejectDeep measures a rejection that writes an error with
 // a long path: a number 31 levels down.
 func BenchmarkValidateRejectDeep(b *testing.B) {

@@ -9,8 +9,8 @@ import (
 	"unicode/utf8"
 )
 
-// The catalog: one spec per notify API. A new API is a new spec in specs;
-// the walker does not change.
+// The catalog: one spec per notify API. A new API is a new spec in
+// dwsSpecs (below) or antomSpecs (antom.go); the walker does not change.
 
 // paymentMethodFields are the rules both seed APIs share (SPEC §2).
 var paymentMethodFields = []field{
@@ -24,27 +24,38 @@ var paymentMethodFields = []field{
 	{path: "operateSource", need: strictOnly, min: 1, max: 16, enum: []string{"MERCHANT"}},
 }
 
-var specs = []spec{
+var dwsSpecs = []spec{
 	{
-		name:      "addPaymentMethod",
-		requestID: "requestId",
-		fields:    paymentMethodFields,
-		oneOf:     [][]string{{"referenceCustomerId", "referenceUserId"}},
+		name:   "addPaymentMethod",
+		family: DWS,
+		key:    []string{"requestId"},
+		fields: paymentMethodFields,
+		oneOf:  [][]string{{"referenceCustomerId", "referenceUserId"}},
 	},
 	{
-		name:      "removePaymentMethod",
-		requestID: "requestId",
-		fields:    paymentMethodFields,
-		oneOf:     [][]string{{"referenceCustomerId", "referenceUserId"}},
+		name:   "removePaymentMethod",
+		family: DWS,
+		key:    []string{"requestId"},
+		fields: paymentMethodFields,
+		oneOf:  [][]string{{"referenceCustomerId", "referenceUserId"}},
 	},
 }
 
 // spec declares the rules of one notify API.
 type spec struct {
-	name      string
-	requestID string     // path of the field whose value is Result.RequestID; it must be an always-required string field
-	fields    []field    // checked in this order; the first failure is the error
-	oneOf     [][]string // groups of paths of which exactly one must be present, checked after fields
+	name   string
+	family Family
+	// key lists the paths of the string fields whose values make up the
+	// idempotency key, Result.Key, in this order (see key.go for the form
+	// and the checks newAPI makes).
+	key []string
+	// keyContent appends a digest of the body's canonical form to the key,
+	// for an API whose reference names no fields that tell two different
+	// notifications apart: then a resend (the same content) is one
+	// notification and any change of content is another.
+	keyContent bool
+	fields     []field    // checked in this order; the first failure is the error
+	oneOf      [][]string // groups of paths of which exactly one must be present, checked after fields
 }
 
 // field is one rule: what the member at path must be when its parent object
@@ -58,8 +69,14 @@ type field struct {
 	min, max int      // length bounds of a string in runes; max 0 means no bound
 	enum     []string // the values allowed, when not empty
 	foldCase bool     // compare with enum ignoring case
+	// strictEnum checks enum only when Options.Strict is set. The Antom
+	// reference's enums grow (the official SDKs know dispute notification
+	// types its pages do not list yet), and a notification refused for a
+	// value the catalog does not know is lost after Antom's last resend.
+	strictEnum bool
 	// headerSafe: the value travels in an HTTP header (the requestId
-	// becomes X-Dws-Request-Id), so it may hold no character of the
+	// becomes X-Dws-Request-Id; every key field is part of the key the
+	// backend receives), so it may hold no character of the
 	// Unicode categories Cc (controls, NEL included), Zs (every space,
 	// U+0020 and NBSP included), Zl, Zp (U+2028, U+2029) or Cf (format
 	// characters: zero-width space and joiners, BOM, bidi marks). Header
@@ -82,14 +99,15 @@ const (
 // equals holds when the string at path equals value, ignoring case.
 type equals struct{ path, value string }
 
-// API is one notify API: its name and the rules its bodies must meet.
-// It is immutable and safe for concurrent use.
+// API is one notify API: its name, its family and the rules its bodies
+// must meet. It is immutable and safe for concurrent use.
 type API struct {
 	name   string
+	family Family
 	nodes  []node // the tree of paths the rules name; node 0 is the body
 	rules  []rule
 	groups []group
-	idNode int32 // node of the requestId field
+	key    apiKey
 }
 
 // node is a member path the walker records: the kind of value seen there
@@ -121,37 +139,65 @@ type group struct {
 }
 
 var catalog = func() map[string]*API {
-	m := make(map[string]*API, len(specs))
-	for _, s := range specs {
+	m := make(map[string]*API)
+	for _, s := range slices.Concat(dwsSpecs, antomSpecs) {
+		if _, dup := m[s.name]; dup {
+			panic("notification: two specs named " + s.name)
+		}
 		m[s.name] = newAPI(s)
 	}
 	return m
 }()
 
-// LookupAPI returns the API with the given name, matched exactly
-// ("addPaymentMethod", "removePaymentMethod").
-func LookupAPI(name string) (*API, bool) {
+// Lookup returns the API of any family with the given name, matched exactly
+// ("addPaymentMethod", "notifyPayment").
+func Lookup(name string) (*API, bool) {
 	a, ok := catalog[name]
 	return a, ok
 }
 
-// APINames returns the names of the APIs in the catalog, sorted, in a new slice.
-func APINames() []string {
-	names := make([]string, 0, len(catalog))
-	for name := range catalog {
-		names = append(names, name)
+// Names returns the names of the APIs of the given families (of every
+// family when none is given), sorted, in a new slice.
+func Names(families ...Family) []string {
+	var names []string
+	for name, a := range catalog {
+		if len(families) == 0 || slices.Contains(families, a.family) {
+			names = append(names, name)
+		}
 	}
 	slices.Sort(names)
 	return names
 }
 
-// Name returns the API's name as LookupAPI knows it.
+// LookupAPI returns the DWS API with the given name, matched exactly
+// ("addPaymentMethod", "removePaymentMethod"). It knows only the DWS family,
+// which is what the Caddy module serves until it is wired for the other
+// families; Lookup knows them all.
+func LookupAPI(name string) (*API, bool) {
+	a, ok := catalog[name]
+	if !ok || a.family != DWS {
+		return nil, false
+	}
+	return a, true
+}
+
+// APINames returns the names of the DWS APIs, sorted, in a new slice: the
+// names LookupAPI knows. Names gives those of other families.
+func APINames() []string { return Names(DWS) }
+
+// Name returns the API's name as Lookup knows it.
 func (a *API) Name() string { return a.name }
+
+// Family returns the family the API belongs to.
+func (a *API) Family() Family { return a.family }
 
 // newAPI compiles s. It panics when s is inconsistent, which is a mistake
 // in the catalog.
 func newAPI(s spec) *API {
-	a := &API{name: s.name, nodes: []node{{parent: -1}}}
+	if s.family != DWS && s.family != Antom {
+		panic("notification: " + s.name + ": no family")
+	}
+	a := &API{name: s.name, family: s.family, nodes: []node{{parent: -1}}}
 	byPath := make(map[string]*rule) // valid once a.rules is complete
 	for _, f := range s.fields {
 		n := a.addPath(f.path)
@@ -177,11 +223,7 @@ func newAPI(s spec) *API {
 			r.enumRule = "must be one of " + strings.Join(r.enum, ", ")
 		}
 	}
-	id, ok := byPath[s.requestID]
-	if !ok || id.object || id.need != always || id.parent != 0 {
-		panic("notification: " + s.name + ": requestID " + s.requestID + " is not an always-required string field at the root")
-	}
-	a.idNode = id.node
+	a.key = compileKey(s, byPath)
 	for _, paths := range s.oneOf {
 		g := group{paths: paths}
 		for _, p := range paths {
@@ -260,6 +302,11 @@ func (a *API) check(seen []slot, vals []byte, strict bool) error {
 		if err := r.checkString(str(r.node)); err != nil {
 			return err
 		}
+		if r.strictEnum && strict {
+			if err := r.checkEnum(str(r.node)); err != nil {
+				return err
+			}
+		}
 	}
 	for _, g := range a.groups {
 		if seen[g.parent].kind != kindObject {
@@ -297,9 +344,14 @@ func (r *rule) checkString(v []byte) error {
 			return &FieldError{Path: r.path, Rule: rule}
 		}
 	}
-	if len(r.enum) == 0 {
+	if len(r.enum) == 0 || r.strictEnum {
 		return nil
 	}
+	return r.checkEnum(v)
+}
+
+// checkEnum checks a string value against the rule's enum.
+func (r *rule) checkEnum(v []byte) error {
 	for _, e := range r.enum {
 		if r.foldCase && bytes.EqualFold(v, []byte(e)) || !r.foldCase && string(v) == e {
 			return nil

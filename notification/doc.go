@@ -1,13 +1,16 @@
-// Package notification knows what a valid DWS notification body is and what
+// Package notification knows what a valid notification body is and what
 // the gateway answers: the field rules of SPEC §2, the fingerprint of §3 and
-// the result envelope of §1.3. It has no dependency outside the standard
+// the result envelope of §1.3, for two families of notify APIs: DWS
+// (addPaymentMethod, removePaymentMethod) and Antom (notifyPayment and the
+// others docs/antom.md lists). It has no dependency outside the standard
 // library.
 //
 // # Validation
 //
-// LookupAPI gives the rules of a notify API; (*API).Validate checks a body
-// in a single pass over its raw bytes, with its own scanner, and returns the
-// requestId and the fingerprint. A body is valid when
+// Lookup gives the rules of a notify API (LookupAPI those of a DWS one);
+// (*API).Validate checks a body in a single pass over its raw bytes, with
+// its own scanner, and returns the idempotency key and the fingerprint. A
+// body is valid when
 //
 //   - it is one JSON object (RFC 8259), with nothing but whitespace after it
 //     and no byte order mark before it;
@@ -27,8 +30,16 @@
 //     being level 1;
 //   - the API's rules hold: required fields present (not null, not ""),
 //     string lengths in characters (runes) of the decoded value, enums, one-of
-//     groups, and the strict-only requirements when Options.Strict is set.
-//     Unknown members are allowed, checked like the rest.
+//     groups, and the strict-only requirements and enums when Options.Strict
+//     is set. Unknown members are allowed, checked like the rest.
+//
+// # Idempotency key
+//
+// Result.Key names one notification: a DWS key is the requestId as it is;
+// an Antom key is composed of the fields each API's spec names, for
+// notifyPayment paymentId:notifyType:result.resultStatus (key.go gives the
+// form, docs/antom.md each choice and its source). Every key fits
+// MaxKeyLength bytes and an HTTP header.
 //
 // Errors are *FieldError values whose message is the field path and the
 // rule, "paymentMethodDetail.card.expiryYear must be a JSON string". They

@@ -2,6 +2,7 @@ package notification
 
 import (
 	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"strings"
@@ -25,56 +26,67 @@ func FuzzValidate(f *testing.F) {
 	f.Fuzz(func(t *testing.T, body []byte) {
 		stdValid := json.Valid(body)
 		for _, name := range APINames() {
-			for _, strict := range []bool{false, true} {
-				res, err := mustAPI(t, name).Validate(body, Options{Strict: strict})
-				if err != nil {
-					var fe *FieldError
-					msg := err.Error()
-					if !errors.As(err, &fe) || !utf8.ValidString(msg) || utf8.RuneCountInString(msg) > MaxMessageLength {
-						t.Fatalf("bad error %T %q", err, msg)
-					}
-					continue
-				}
-				if !stdValid {
-					t.Fatalf("accepted a body encoding/json rejects: %q", body)
-				}
-				var v any
-				if err := json.Unmarshal(body, &v); err != nil {
-					t.Fatalf("encoding/json: %v", err)
-				}
-				m := v.(map[string]any)
-				if m["requestId"] != res.RequestID {
-					t.Fatalf("requestId %q, encoding/json saw %q", res.RequestID, m["requestId"])
+			checkAgainstStd(t, mustAPI(t, name), body, stdValid, func(m map[string]any, res Result, strict bool) {
+				if m["requestId"] != res.Key {
+					t.Fatalf("requestId %q, encoding/json saw %q", res.Key, m["requestId"])
 				}
 				// A struct binder matches keys ignoring case; it must find
 				// the same requestId (no case variant of a key may pass).
 				var bound struct {
 					RequestID string `json:"requestId"`
 				}
-				if err := json.Unmarshal(body, &bound); err != nil || bound.RequestID != res.RequestID {
-					t.Fatalf("requestId %q, a case-insensitive binder read %q (%v)", res.RequestID, bound.RequestID, err)
+				if err := json.Unmarshal(body, &bound); err != nil || bound.RequestID != res.Key {
+					t.Fatalf("requestId %q, a case-insensitive binder read %q (%v)", res.Key, bound.RequestID, err)
 				}
 				if why := seedRulesBreak(m, strict); why != "" {
 					t.Fatalf("accepted a body that breaks a rule: %s", why)
 				}
-				canon, ok := refCanonical(nil, v)
-				if !ok {
-					t.Fatalf("accepted a body with a non-string scalar: %q", body)
-				}
-				if sha256.Sum256(canon) != res.Fingerprint {
-					t.Fatalf("fingerprint differs from the reference canonical form of %q", body)
-				}
-				again, err := json.Marshal(v)
-				if err != nil {
-					t.Fatal(err)
-				}
-				res2, err := mustAPI(t, name).Validate(again, Options{Strict: strict})
-				if err != nil || res2 != res {
-					t.Fatalf("encoding/json's rewrite %q: %+v, %v; want %+v", again, res2, err, res)
-				}
-			}
+			})
 		}
 	})
+}
+
+// checkAgainstStd validates body as a's in both modes: an error must be a
+// short *FieldError; an accepted body must be one encoding/json accepts
+// (stdValid), meet more, hold only strings, have the fingerprint of its
+// decoded value's reference canonical form, and keep its result when
+// encoding/json writes it out again.
+func checkAgainstStd(t *testing.T, a *API, body []byte, stdValid bool, more func(m map[string]any, res Result, strict bool)) {
+	t.Helper()
+	for _, strict := range []bool{false, true} {
+		res, err := a.Validate(body, Options{Strict: strict})
+		if err != nil {
+			var fe *FieldError
+			msg := err.Error()
+			if !errors.As(err, &fe) || !utf8.ValidString(msg) || utf8.RuneCountInString(msg) > MaxMessageLength {
+				t.Fatalf("%s: bad error %T %q", a.Name(), err, msg)
+			}
+			continue
+		}
+		if !stdValid {
+			t.Fatalf("%s accepted a body encoding/json rejects: %q", a.Name(), body)
+		}
+		var v any
+		if err := json.Unmarshal(body, &v); err != nil {
+			t.Fatalf("encoding/json: %v", err)
+		}
+		more(v.(map[string]any), res, strict)
+		canon, ok := refCanonical(nil, v)
+		if !ok {
+			t.Fatalf("%s accepted a body with a non-string scalar: %q", a.Name(), body)
+		}
+		if sha256.Sum256(canon) != res.Fingerprint {
+			t.Fatalf("%s: fingerprint differs from the reference canonical form of %q", a.Name(), body)
+		}
+		again, err := json.Marshal(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res2, err := a.Validate(again, Options{Strict: strict})
+		if err != nil || res2 != res {
+			t.Fatalf("%s: encoding/json's rewrite %q: %+v, %v; want %+v", a.Name(), again, res2, err, res)
+		}
+	}
 }
 
 // seedRulesBreak names the SPEC §2 rule that m, a body decoded by
@@ -105,4 +117,75 @@ func seedRulesBreak(m map[string]any, strict bool) string {
 		return "operateSource"
 	}
 	return ""
+}
+
+// FuzzValidateAntom is FuzzValidate for the Antom specs: no input panics;
+// every message is short, valid UTF-8 and a *FieldError; a body that
+// encoding/json rejects is never accepted; an accepted body holds only
+// strings (and null members), has the fingerprint of its decoded value's
+// reference canonical form, has the key refKey composes from its decoded
+// value, a key that fits MaxKeyLength and an HTTP header, and keeps its
+// result when encoding/json writes it out again.
+func FuzzValidateAntom(f *testing.F) {
+	for _, name := range Names(Antom) {
+		b, _ := Sample(name)
+		f.Add(b)
+	}
+	f.Add([]byte(`{"notifyType":"PAYMENT_PENDING","result":{"resultCode":"x","resultStatus":"F"},"paymentRequestId":"r","paymentId":"a:b%3A","paymentAmount":{"currency":"USD","value":"1"}}`))
+	f.Add([]byte(`{"notifyType":"PAYMENT_RESULT","result":{"resultCode":"x","resultStatus":"S"},"paymentRequestId":"r","paymentId":"p","paymentAmount":{"currency":"USD","value":100}}`))
+	f.Add([]byte(`{"disputeId":"d\u003a","paymentId":"p","paymentRequestId":"q","disputeNotificationType":"NEW"}`))
+	f.Add([]byte(`{"registrationResult":{"registrationStatus":"PENDING"},"pspRegistrationResultList":[{"pspName":"x"}]}`))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		stdValid := json.Valid(body)
+		for _, name := range Names(Antom) {
+			a := mustAPI(t, name)
+			checkAgainstStd(t, a, body, stdValid, func(m map[string]any, res Result, _ bool) {
+				if want := refKey(m, a.KeyFields(), res.Fingerprint); res.Key != want {
+					t.Fatalf("%s: key %q, reference %q", name, res.Key, want)
+				}
+				if !headerSafeKey(res.Key) {
+					t.Fatalf("%s: key %q is empty, too long or not header-safe", name, res.Key)
+				}
+			})
+		}
+	})
+}
+
+// refKey composes the idempotency key the way key.go documents it, from a
+// body decoded by encoding/json.
+func refKey(m map[string]any, fields []string, fp [32]byte) string {
+	escape := strings.NewReplacer("%", "%25", ":", "%3A")
+	var parts []string
+	for _, path := range fields {
+		if path == ContentDigest {
+			parts = append(parts, hex.EncodeToString(fp[:16]))
+			continue
+		}
+		var v any = m
+		for k := range strings.SplitSeq(path, ".") {
+			o, _ := v.(map[string]any)
+			v = o[k]
+		}
+		s, _ := v.(string)
+		if len(fields) == 1 {
+			return s
+		}
+		parts = append(parts, escape.Replace(s))
+	}
+	return strings.Join(parts, ":")
+}
+
+// headerSafeKey reports whether k can travel in an HTTP header as it is:
+// not empty, at most MaxKeyLength bytes, no control character and no
+// space or tab at either end.
+func headerSafeKey(k string) bool {
+	if k == "" || len(k) > MaxKeyLength || k[0] == ' ' || k[len(k)-1] == ' ' {
+		return false
+	}
+	for i := range len(k) {
+		if k[i] < 0x20 || k[i] == 0x7f {
+			return false
+		}
+	}
+	return true
 }

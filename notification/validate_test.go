@@ -27,9 +27,9 @@ func fixture(t testing.TB, name string) []byte {
 
 func mustAPI(t testing.TB, name string) *API {
 	t.Helper()
-	a, ok := LookupAPI(name)
+	a, ok := Lookup(name)
 	if !ok {
-		t.Fatalf("LookupAPI(%q) found nothing", name)
+		t.Fatalf("Lookup(%q) found nothing", name)
 	}
 	return a
 }
@@ -69,8 +69,8 @@ func TestSeedSamplesPass(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Validate: %v", err)
 			}
-			if res.RequestID != tc.requestID {
-				t.Errorf("RequestID = %q, want %q", res.RequestID, tc.requestID)
+			if res.Key != tc.requestID {
+				t.Errorf("RequestID = %q, want %q", res.Key, tc.requestID)
 			}
 			if res.Fingerprint == ([32]byte{}) {
 				t.Error("zero fingerprint")
@@ -349,8 +349,8 @@ func TestValidateAccepts(t *testing.T) {
 				if err != nil {
 					t.Fatalf("%s: %v", name, err)
 				}
-				if res.RequestID != tc.requestID {
-					t.Errorf("%s: RequestID %q, want %q", name, res.RequestID, tc.requestID)
+				if res.Key != tc.requestID {
+					t.Errorf("%s: RequestID %q, want %q", name, res.Key, tc.requestID)
 				}
 			}
 		})
@@ -411,10 +411,11 @@ func TestLookupAPI(t *testing.T) {
 // a nested requirement under an optional parent.
 func TestCatalogEntry(t *testing.T) {
 	a := newAPI(spec{
-		name:      "notifyThing",
-		requestID: "id",
+		name:   "notifyThing",
+		family: DWS,
+		key:    []string{"id"},
 		fields: []field{
-			{path: "id", need: always, min: 3, max: 8},
+			{path: "id", need: always, min: 3, max: 8, headerSafe: true},
 			{path: "x.kind", need: always, enum: []string{"CARD", "WALLET"}, foldCase: true},
 			{path: "x.card", object: true, when: &equals{"x.kind", "CARD"}},
 			{path: "x.card.token", need: always},
@@ -445,22 +446,32 @@ func TestCatalogEntry(t *testing.T) {
 		if got := errText(err); got != tc.want {
 			t.Errorf("%s: error %q, want %q", tc.body, got, tc.want)
 		}
-		if err == nil && res.RequestID != "abc" {
-			t.Errorf("%s: RequestID %q", tc.body, res.RequestID)
+		if err == nil && res.Key != "abc" {
+			t.Errorf("%s: RequestID %q", tc.body, res.Key)
 		}
 	}
 }
 
 func TestCatalogMistakesPanic(t *testing.T) {
+	id := field{path: "id", need: always, max: 8, headerSafe: true}
 	for name, s := range map[string]spec{
-		"requestID not a field":     {name: "a", requestID: "id"},
-		"requestID optional":        {name: "a", requestID: "id", fields: []field{{path: "id"}}},
-		"requestID an object":       {name: "a", requestID: "id", fields: []field{{path: "id", object: true, need: always}}},
-		"requestID nested":          {name: "a", requestID: "x.id", fields: []field{{path: "x.id", need: always}}},
-		"condition on missing path": {name: "a", requestID: "id", fields: []field{{path: "id", need: always}, {path: "c", when: &equals{"k", "v"}}}},
-		"condition on an object":    {name: "a", requestID: "id", fields: []field{{path: "id", need: always}, {path: "k", object: true}, {path: "c", when: &equals{"k", "v"}}}},
-		"one-of member missing":     {name: "a", requestID: "id", fields: []field{{path: "id", need: always}, {path: "p"}}, oneOf: [][]string{{"p", "q"}}},
-		"one-of members apart":      {name: "a", requestID: "id", fields: []field{{path: "id", need: always}, {path: "p"}, {path: "x.q"}}, oneOf: [][]string{{"p", "x.q"}}},
+		"no family":                 {name: "a", key: []string{"id"}, fields: []field{id}},
+		"no key":                    {name: "a", family: DWS, fields: []field{id}},
+		"key not a field":           {name: "a", family: DWS, key: []string{"id"}},
+		"single key optional":       {name: "a", family: DWS, key: []string{"id"}, fields: []field{{path: "id", max: 8, headerSafe: true}}},
+		"key an object":             {name: "a", family: DWS, key: []string{"id"}, fields: []field{{path: "id", object: true, need: always, max: 8, headerSafe: true}}},
+		"key not header-safe":       {name: "a", family: DWS, key: []string{"id"}, fields: []field{{path: "id", need: always, max: 8}}},
+		"key without a maximum":     {name: "a", family: DWS, key: []string{"id"}, fields: []field{{path: "id", need: always, headerSafe: true}}},
+		"key folding case":          {name: "a", family: DWS, key: []string{"id"}, fields: []field{{path: "id", need: always, max: 8, headerSafe: true, foldCase: true}}},
+		"key nested, parent absent": {name: "a", family: DWS, key: []string{"x.id"}, fields: []field{{path: "x.id", need: always, max: 8, headerSafe: true}}},
+		"key nested, parent optional": {name: "a", family: DWS, key: []string{"x.id"}, fields: []field{
+			{path: "x", object: true}, {path: "x.id", need: always, max: 8, headerSafe: true}}},
+		"key too long": {name: "a", family: DWS, key: []string{"id", "id2"}, fields: []field{
+			{path: "id", need: always, max: 64, headerSafe: true}, {path: "id2", need: always, max: 65, headerSafe: true}}},
+		"condition on missing path": {name: "a", family: DWS, key: []string{"id"}, fields: []field{id, {path: "c", when: &equals{"k", "v"}}}},
+		"condition on an object":    {name: "a", family: DWS, key: []string{"id"}, fields: []field{id, {path: "k", object: true}, {path: "c", when: &equals{"k", "v"}}}},
+		"one-of member missing":     {name: "a", family: DWS, key: []string{"id"}, fields: []field{id, {path: "p"}}, oneOf: [][]string{{"p", "q"}}},
+		"one-of members apart":      {name: "a", family: DWS, key: []string{"id"}, fields: []field{id, {path: "p"}, {path: "x.q"}}, oneOf: [][]string{{"p", "x.q"}}},
 	} {
 		t.Run(name, func(t *testing.T) {
 			defer func() {

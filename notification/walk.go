@@ -18,16 +18,20 @@ const MaxDepth = 32
 
 // Options tune Validate.
 type Options struct {
-	// Strict makes the fields the catalog marks strict-only required:
-	// operateSource, which the add sample omits although its table marks it
-	// required.
+	// Strict makes the fields the catalog marks strict-only required
+	// (operateSource, which the add sample omits although its table marks
+	// it required; Antom fields one reference page marks required and
+	// another does not) and checks the Antom enums, which Antom extends
+	// over time.
 	Strict bool
 }
 
 // Result is what Validate learns from a valid body.
 type Result struct {
-	// RequestID is the decoded requestId, the idempotency key.
-	RequestID string
+	// Key is the idempotency key: the decoded requestId for DWS, the value
+	// the API's key fields compose for Antom (see key.go). It is at most
+	// MaxKeyLength bytes and safe to send in an HTTP header.
+	Key string
 	// Fingerprint is the SHA-256 of the body's canonical form (see the
 	// package documentation): equal for the same members and values in any
 	// key order, spacing or string escaping, different for any other change.
@@ -35,9 +39,9 @@ type Result struct {
 }
 
 // Validate checks body against the API's rules in one pass over its bytes
-// and returns its requestId and fingerprint. A body that breaks a rule gets
-// a *FieldError, whose message names the field path and the rule. body is
-// only read, and not kept after Validate returns.
+// and returns its idempotency key and fingerprint. A body that breaks a
+// rule gets a *FieldError, whose message names the field path and the
+// rule. body is only read, and not kept after Validate returns.
 func (a *API) Validate(body []byte, opts Options) (Result, error) {
 	if uint64(len(body)) > math.MaxUint32 {
 		return Result{}, &FieldError{Path: "body", Rule: "is larger than 4 GiB"}
@@ -51,11 +55,8 @@ func (a *API) Validate(body []byte, opts Options) (Result, error) {
 	if err := a.check(w.seen, w.vals, opts.Strict); err != nil {
 		return Result{}, err
 	}
-	id := w.seen[a.idNode]
-	return Result{
-		RequestID:   string(w.vals[id.off:id.end]),
-		Fingerprint: sha256.Sum256(w.canon),
-	}, nil
+	fp := sha256.Sum256(w.canon)
+	return Result{Key: a.resultKey(w, &fp), Fingerprint: fp}, nil
 }
 
 // kind is the kind of value the walker saw at a rule path.

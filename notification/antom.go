@@ -1,0 +1,192 @@
+package notification
+
+import "slices"
+
+// The Antom (AMS) notifications. Each spec cites the reference page its
+// rules come from; docs/antom.md gives the key choices and their sources.
+//
+// What the rules check, beyond the string typing every body gets: the
+// fields the reference marks REQUIRED (where one edition of a page marks a
+// field required and another does not, the field is required only under
+// Options.Strict), the maximum lengths it gives, and the documented values
+// of the enums that can only ever hold them (result.resultStatus). Enums
+// that Antom extends over time (notifyType, refundStatus, the dispute
+// types) are checked only under Options.Strict: refusing a value added after
+// this catalog was written would lose the notification after Antom's last
+// resend. Members the reference does not list are allowed.
+//
+// A notification's own result (result.resultStatus F for a failed
+// payment) is content for the merchant's backend, not the gateway's
+// verdict: it is validated and forwarded like any other value.
+
+// antomResult is the result object a notification carries about the
+// operation it reports: notifyPayment's "result" and its child parameters,
+// https://docs.antom.com/ac/ams/paymentrn_online, the same on
+// notifyCapture and notifyRefund. resultStatus holds S, F or U, the values
+// of the Result object every Antom API shares.
+func antomResult() []field {
+	return []field{
+		{path: "result", object: true, need: always},
+		{path: "result.resultCode", need: always, min: 1, max: 64},
+		{path: "result.resultStatus", need: always, min: 1, max: 1, enum: []string{"S", "F", "U"}, headerSafe: true},
+		{path: "result.resultMessage", max: 256},
+	}
+}
+
+// amount is an Amount object at path: currency and value both required,
+// String(3) and String(16), https://docs.antom.com/ac/ref/cc.
+func amount(path string, need presence) []field {
+	return []field{
+		{path: path, object: true, need: need},
+		{path: path + ".currency", need: always, min: 1, max: 3},
+		{path: path + ".value", need: always, min: 1, max: 16},
+	}
+}
+
+// notifyType is the notification type field: required, the values the
+// reference gives checked under Options.Strict. The pages of the
+// notifications here give it no maximum length; the one that does gives 32
+// (notifyDirectPayment, https://docs.antom.com/ac/aba/notifydirect).
+func notifyType(values ...string) field {
+	return field{path: "notifyType", need: always, min: 1, max: 32, headerSafe: true, enum: values, strictEnum: true}
+}
+
+// id is a required identifier of String(64), the length every Antom ID has.
+func id(path string) field { return field{path: path, need: always, min: 1, max: 64} }
+
+var antomSpecs = []spec{
+	{
+		// https://docs.antom.com/ac/ams/paymentrn_online: PAYMENT_RESULT
+		// and PAYMENT_PENDING; the Chinese edition of the page
+		// (?lang=zh-cn) adds UPDATE_AMOUNT_RESULT, the answer to an
+		// updateAmount call, and lists customsDeclarationAmount,
+		// grossSettlementAmount, settlementQuote and acquirerReferenceNo.
+		// paymentCreateTime is REQUIRED on this page and optional on the APO
+		// edition (https://docs.antom.com/ac/apo/paymentrn): strict only.
+		name:   "notifyPayment",
+		family: Antom,
+		key:    []string{"paymentId", "notifyType", "result.resultStatus"},
+		fields: slices.Concat(
+			[]field{notifyType("PAYMENT_RESULT", "PAYMENT_PENDING", "UPDATE_AMOUNT_RESULT")},
+			antomResult(),
+			[]field{
+				id("paymentRequestId"),
+				{path: "paymentId", need: always, min: 1, max: 64, headerSafe: true},
+			},
+			amount("paymentAmount", always),
+			[]field{
+				{path: "paymentCreateTime", need: strictOnly, min: 1},
+				{path: "paymentTime"},
+			},
+			amount("customsDeclarationAmount", optional),
+			amount("grossSettlementAmount", optional),
+			[]field{
+				{path: "settlementQuote", object: true},
+				{path: "acquirerReferenceNo", max: 64},
+			},
+		),
+	},
+	{
+		// https://docs.antom.com/ac/ams/notify_capture
+		name:   "notifyCapture",
+		family: Antom,
+		key:    []string{"captureId", "result.resultStatus"},
+		fields: slices.Concat(
+			antomResult(),
+			[]field{
+				notifyType("CAPTURE_RESULT"),
+				id("captureRequestId"),
+				id("paymentId"),
+				{path: "captureId", need: always, min: 1, max: 64, headerSafe: true},
+			},
+			amount("captureAmount", always),
+			[]field{
+				{path: "captureTime"},
+				{path: "acquirerReferenceNo", max: 64},
+			},
+		),
+	},
+	{
+		// https://docs.antom.com/ac/ams/notify_refund; arn and metadata
+		// (String(2048)) from its Chinese edition,
+		// https://docs.antom.com/ac/ams_zh-cn/notify_reund. The page gives
+		// refundStatus no maximum length; 32 bounds the key.
+		name:   "notifyRefund",
+		family: Antom,
+		key:    []string{"refundId", "refundStatus"},
+		fields: slices.Concat(
+			[]field{notifyType("REFUND_RESULT")},
+			antomResult(),
+			[]field{
+				{path: "refundStatus", need: always, min: 1, max: 32, headerSafe: true, enum: []string{"SUCCESS", "FAIL"}, strictEnum: true},
+				id("refundRequestId"),
+				{path: "refundId", need: always, min: 1, max: 64, headerSafe: true},
+			},
+			amount("refundAmount", always),
+			[]field{{path: "refundTime"}},
+			amount("grossSettlementAmount", optional),
+			[]field{
+				{path: "settlementQuote", object: true},
+				{path: "arn"},
+				{path: "metadata", max: 2048},
+			},
+		),
+	},
+	{
+		// https://global.alipay.com/docs/ac/ams/notify_dispute (the
+		// 2024-04-24 edition): no notifyType and no result, as its sample
+		// shows. The enum values are the page's and those the official
+		// SDK adds (DISPUTE_ACCEPTED, RDR_RESOLVED; VALIDATE_SUCCESS,
+		// VALIDATE_FAIL): alipay/global-open-sdk-go,
+		// com/alipay/api/model/DisputeNotificationType.go.
+		name:   "notifyDispute",
+		family: Antom,
+		key:    []string{"disputeId", "disputeNotificationType"},
+		fields: slices.Concat(
+			[]field{
+				id("paymentRequestId"),
+				{path: "disputeId", need: always, min: 1, max: 64, headerSafe: true},
+				id("paymentId"),
+				{path: "disputeTime"},
+			},
+			amount("disputeAmount", optional),
+			[]field{
+				{path: "disputeNotificationType", need: always, min: 1, max: 30, headerSafe: true, strictEnum: true, enum: []string{
+					"DISPUTE_CREATED", "DISPUTE_JUDGED", "DISPUTE_CANCELLED", "DEFENSE_SUPPLIED", "DEFENSE_DUE_ALERT",
+					"DISPUTE_ACCEPTED", "RDR_RESOLVED",
+				}},
+				{path: "disputeReasonMsg", max: 256},
+				{path: "disputeJudgedTime"},
+			},
+			amount("disputeJudgedAmount", optional),
+			[]field{
+				{path: "disputeJudgedResult", max: 30, strictEnum: true, enum: []string{
+					"ACCEPT_BY_CUSTOMER", "ACCEPT_BY_MERCHANT", "VALIDATE_SUCCESS", "VALIDATE_FAIL",
+				}},
+				{path: "defenseDueTime"},
+				{path: "disputeReasonCode", max: 64},
+				{path: "disputeSource", max: 64},
+			},
+		),
+	},
+	{
+		// https://global.alipay.com/docs/ac/ams/nrs: every field optional,
+		// no notifyType and no result. One registration is notified more
+		// than once (its status, and each wallet's status in
+		// pspRegistrationResultList, change: PENDING, COMPLETED, REJECTED,
+		// https://global.alipay.com/docs/ac/ams/irs), and nothing in the
+		// body names one notification, so the key is the
+		// registrationRequestId and a digest of the content.
+		name:       "notifyRegistrationStatus",
+		family:     Antom,
+		key:        []string{"registrationRequestId"},
+		keyContent: true,
+		fields: []field{
+			{path: "referenceMerchantId", max: 64},
+			{path: "registrationRequestId", min: 1, max: 64, headerSafe: true},
+			{path: "referenceStoreId", max: 32},
+			{path: "registrationResult", object: true},
+			{path: "registrationResult.registrationStatus"},
+		},
+	},
+}

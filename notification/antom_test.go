@@ -1,0 +1,435 @@
+package notification
+
+import (
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"unicode/utf8"
+)
+
+// sample returns the embedded sample of api as a string.
+func sample(t testing.TB, api string) string {
+	t.Helper()
+	b, ok := Sample(api)
+	if !ok {
+		t.Fatalf("no sample for %s", api)
+	}
+	return string(b)
+}
+
+// digestPart is the key part a content digest of body gives.
+func digestPart(t testing.TB, body string) string {
+	fp := refFingerprint(t, []byte(body))
+	return hex.EncodeToString(fp[:keyDigestBytes])
+}
+
+// Each Antom API's sample from the reference passes unchanged, in both
+// modes, with the key docs/antom.md gives for it.
+func TestAntomSamplesPass(t *testing.T) {
+	reg := sample(t, "notifyRegistrationStatus")
+	want := map[string]string{
+		"notifyPayment":            "2020010123456789XXXX:PAYMENT_RESULT:S",
+		"notifyCapture":            "2022XXXXXXX:S",
+		"notifyRefund":             "2021080419401080130018866020092XXXX:SUCCESS",
+		"notifyDispute":            "202209212501310115730104****:DISPUTE_CREATED",
+		"notifyRegistrationStatus": "202009181105860200000600142****:" + digestPart(t, reg),
+	}
+	names := Names(Antom)
+	if len(names) != len(want) {
+		t.Fatalf("Names(Antom) = %q; this test knows %d APIs", names, len(want))
+	}
+	for _, name := range names {
+		t.Run(name, func(t *testing.T) {
+			body := []byte(sample(t, name))
+			if !json.Valid(body) {
+				t.Fatal("the sample is not JSON")
+			}
+			for _, strict := range []bool{false, true} {
+				res, err := mustAPI(t, name).Validate(body, Options{Strict: strict})
+				if err != nil {
+					t.Fatalf("strict %v: %v", strict, err)
+				}
+				if res.Key != want[name] {
+					t.Errorf("strict %v: key %q, want %q", strict, res.Key, want[name])
+				}
+				if res.Fingerprint != refFingerprint(t, body) {
+					t.Errorf("strict %v: fingerprint differs from the reference canonical form", strict)
+				}
+			}
+		})
+	}
+}
+
+func TestFamilies(t *testing.T) {
+	for _, tc := range []struct {
+		api    string
+		family Family
+	}{
+		{"addPaymentMethod", DWS}, {"removePaymentMethod", DWS},
+		{"notifyPayment", Antom}, {"notifyCapture", Antom}, {"notifyRefund", Antom},
+		{"notifyDispute", Antom}, {"notifyRegistrationStatus", Antom},
+	} {
+		if f := mustAPI(t, tc.api).Family(); f != tc.family {
+			t.Errorf("%s: family %v, want %v", tc.api, f, tc.family)
+		}
+	}
+	if DWS.MessageField() != ResultMsg || Antom.MessageField() != ResultMessage || Family(0).MessageField() != ResultMsg {
+		t.Error("MessageField: DWS answers with resultMsg, Antom with resultMessage")
+	}
+	if DWS.String() != "dws" || Antom.String() != "antom" || Family(9).String() != "unknown" {
+		t.Error("Family.String")
+	}
+	if got := strings.Join(Names(Antom), ","); got != "notifyCapture,notifyDispute,notifyPayment,notifyRefund,notifyRegistrationStatus" {
+		t.Errorf("Names(Antom) = %s", got)
+	}
+	if got := strings.Join(Names(DWS), ","); got != "addPaymentMethod,removePaymentMethod" {
+		t.Errorf("Names(DWS) = %s", got)
+	}
+	if len(Names()) != 7 || len(Names(DWS, Antom)) != 7 {
+		t.Errorf("Names() = %q", Names())
+	}
+	// LookupAPI and APINames stay the DWS family until the Caddy module
+	// serves the others; Lookup knows every family.
+	if a, ok := LookupAPI("notifyPayment"); ok || a != nil {
+		t.Error("LookupAPI found an Antom API")
+	}
+	if a, ok := Lookup("notifyPayment"); !ok || a.Name() != "notifyPayment" {
+		t.Error("Lookup(notifyPayment)")
+	}
+	if a, ok := Lookup("addPaymentMethod"); !ok || a.Family() != DWS {
+		t.Error("Lookup(addPaymentMethod)")
+	}
+	if _, ok := Lookup("NotifyPayment"); ok {
+		t.Error("Lookup matched ignoring case")
+	}
+}
+
+func TestKeyFields(t *testing.T) {
+	for api, want := range map[string]string{
+		"addPaymentMethod":         "requestId",
+		"notifyPayment":            "paymentId,notifyType,result.resultStatus",
+		"notifyCapture":            "captureId,result.resultStatus",
+		"notifyRefund":             "refundId,refundStatus",
+		"notifyDispute":            "disputeId,disputeNotificationType",
+		"notifyRegistrationStatus": "registrationRequestId," + ContentDigest,
+	} {
+		a := mustAPI(t, api)
+		if got := strings.Join(a.KeyFields(), ","); got != want {
+			t.Errorf("%s: KeyFields %s, want %s", api, got, want)
+		}
+		a.KeyFields()[0] = "changed"
+		if a.KeyFields()[0] == "changed" {
+			t.Errorf("%s: KeyFields shares its slice", api)
+		}
+	}
+}
+
+// keyOf validates body as api and returns its key.
+func keyOf(t testing.TB, api, body string) string {
+	t.Helper()
+	res, err := mustAPI(t, api).Validate([]byte(body), Options{})
+	if err != nil {
+		t.Fatalf("%s: %v in %s", api, err, body)
+	}
+	return res.Key
+}
+
+// The keys: a PENDING and a RESULT of one payment are two notifications, a
+// resend of either (in any key order, spacing or escaping) is one, and a
+// notification's own failure is content that keys it apart from a success.
+func TestAntomKeys(t *testing.T) {
+	pay := sample(t, "notifyPayment")
+	pending := replaceOnce(t, pay, `"PAYMENT_RESULT"`, `"PAYMENT_PENDING"`)
+	failed := replaceOnce(t, pay, `"resultCode": "SUCCESS"`, `"resultCode": "USER_BALANCE_NOT_ENOUGH"`, `"resultStatus": "S"`, `"resultStatus": "F"`)
+	resend := `{"paymentTime":"2020-01-01T12:01:01+08:30","paymentAmount":{"currency":"SGD","value":"4200"},` +
+		`"result":{"resultMessage":"success","resultStatus":"\u0053","resultCode":"SUCCESS"},"paymentId":"2020010123456789XXXX",` +
+		`"paymentRequestId":"paymentRequestId01","notifyType":"PAYMENT_RESULT","paymentCreateTime":"2020-01-01T12:01:00+08:30"}`
+	result := keyOf(t, "notifyPayment", pay)
+	if got := keyOf(t, "notifyPayment", pending); got != "2020010123456789XXXX:PAYMENT_PENDING:S" || got == result {
+		t.Errorf("PENDING key %q, RESULT key %q", got, result)
+	}
+	if got := keyOf(t, "notifyPayment", failed); got != "2020010123456789XXXX:PAYMENT_RESULT:F" {
+		t.Errorf("failed payment key %q", got)
+	}
+	if got := keyOf(t, "notifyPayment", resend); got != result {
+		t.Errorf("resend in another form: key %q, want %q", got, result)
+	}
+
+	// A key part holding the separator or '%' is escaped, so parts cannot
+	// run into each other: "a:b" + "c" differs from "a" + "b:c".
+	for _, tc := range []struct{ paymentID, notify, want string }{
+		{"a:b", "PAYMENT_RESULT", "a%3Ab:PAYMENT_RESULT:S"},
+		{"a", "b:PAYMENT_RESULT", "a:b%3APAYMENT_RESULT:S"},
+		{"100%", "PAYMENT_RESULT", "100%25:PAYMENT_RESULT:S"},
+		{"%3A", "PAYMENT_RESULT", "%253A:PAYMENT_RESULT:S"},
+		{`\u003a`, "PAYMENT_RESULT", "%3A:PAYMENT_RESULT:S"},
+		{"é😀", "PAYMENT_RESULT", "é😀:PAYMENT_RESULT:S"},
+	} {
+		body := replaceOnce(t, pay, `"2020010123456789XXXX"`, `"`+tc.paymentID+`"`, `"PAYMENT_RESULT"`, `"`+tc.notify+`"`)
+		if got := keyOf(t, "notifyPayment", body); got != tc.want {
+			t.Errorf("paymentId %q, notifyType %q: key %q, want %q", tc.paymentID, tc.notify, got, tc.want)
+		}
+	}
+
+	// A failed capture is forwarded as content; its key differs from the
+	// success's. (The failure body is the one the Checkout Payment guide
+	// prints, https://global.alipay.com/docs/ac/cashierpay/adcard.)
+	capture := sample(t, "notifyCapture")
+	capFailed := replaceOnce(t, capture, `"resultCode": "SUCCESS"`, `"resultCode": "PROCESS_FAIL"`, `"success."`, `"fail."`, `"resultStatus": "S"`, `"resultStatus": "F"`)
+	if got := keyOf(t, "notifyCapture", capFailed); got != "2022XXXXXXX:F" {
+		t.Errorf("failed capture key %q", got)
+	}
+	refundFailed := replaceOnce(t, sample(t, "notifyRefund"), `"SUCCESS",`+"\n  \"refundTime\"", `"FAIL",`+"\n  \"refundTime\"")
+	if got := keyOf(t, "notifyRefund", refundFailed); got != "2021080419401080130018866020092XXXX:FAIL" {
+		t.Errorf("failed refund key %q", got)
+	}
+	judged := replaceOnce(t, sample(t, "notifyDispute"), `"DISPUTE_CREATED"`, `"DISPUTE_JUDGED"`)
+	if got := keyOf(t, "notifyDispute", judged); got != "202209212501310115730104****:DISPUTE_JUDGED" {
+		t.Errorf("judged dispute key %q", got)
+	}
+
+	// A registration's key follows its content: a resend in another form
+	// keeps it, a changed wallet status changes it, and without a
+	// registrationRequestId the digest stands alone after an empty part.
+	reg := sample(t, "notifyRegistrationStatus")
+	regKey := keyOf(t, "notifyRegistrationStatus", reg)
+	compact, err := json.Marshal(json.RawMessage(reg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := keyOf(t, "notifyRegistrationStatus", string(compact)); got != regKey {
+		t.Errorf("compacted registration: key %q, want %q", got, regKey)
+	}
+	pending2 := replaceOnce(t, reg, `"APPROVED"`, `"PENDING"`)
+	if got := keyOf(t, "notifyRegistrationStatus", pending2); got == regKey || !strings.HasPrefix(got, "202009181105860200000600142****:") {
+		t.Errorf("changed registration: key %q, first %q", got, regKey)
+	}
+	noID := replaceOnce(t, reg, `"registrationRequestId": "202009181105860200000600142****",`, ``)
+	if got := keyOf(t, "notifyRegistrationStatus", noID); got != ":"+digestPart(t, noID) {
+		t.Errorf("registration without an id: key %q", got)
+	}
+}
+
+// No key is longer than MaxKeyLength, even with every key part at its
+// maximum length in four-byte characters or in escaped '%' signs.
+func TestAntomKeyBound(t *testing.T) {
+	long := func(s string, n int) string { return strings.Repeat(s, n) }
+	for _, part := range []string{"😀", "%", ":"} {
+		body := replaceOnce(t, sample(t, "notifyPayment"),
+			`"2020010123456789XXXX"`, `"`+long(part, 64)+`"`,
+			`"PAYMENT_RESULT"`, `"`+long(part, 32)+`"`)
+		k := keyOf(t, "notifyPayment", body)
+		if len(k) > MaxKeyLength || !strings.HasSuffix(k, ":S") {
+			t.Errorf("%q parts: key of %d bytes", part, len(k))
+		}
+	}
+}
+
+// Antom rules: every failure names the field and never quotes a value.
+// The bodies are the samples with one change each; SECRET marks a value
+// the message must not show.
+func TestAntomRejects(t *testing.T) {
+	pay, capture, refund := sample(t, "notifyPayment"), sample(t, "notifyCapture"), sample(t, "notifyRefund")
+	dispute, reg := sample(t, "notifyDispute"), sample(t, "notifyRegistrationStatus")
+	long := func(n int) string { return strings.Repeat("S", n) }
+	for _, tc := range []struct {
+		name, api string
+		body      string
+		edits     []string // old, new pairs applied to body
+		strict    bool
+		want      string
+	}{
+		// notifyPayment: typing.
+		{"amount value a number", "notifyPayment", pay, []string{`"value": "4200"`, `"value": 4200`}, false, "paymentAmount.value must be a JSON string"},
+		{"amount value a float", "notifyPayment", pay, []string{`"value": "4200"`, `"value": 42.00`}, false, "paymentAmount.value must be a JSON string"},
+		{"amount an array", "notifyPayment", pay, []string{`"paymentAmount": {`, `"paymentAmount": ["SECRET"], "x": {`}, false, "paymentAmount must be a JSON object"},
+		{"resultStatus a boolean", "notifyPayment", pay, []string{`"resultStatus": "S"`, `"resultStatus": true`}, false, "result.resultStatus must be a JSON string"},
+		{"result a string", "notifyPayment", pay, []string{`"result": {`, `"result": "SECRET", "x": {`}, false, "result must be a JSON object"},
+		{"unknown member a number", "notifyPayment", pay, []string{`"paymentTime"`, `"extra": {"pspCustomerInfo": [{"userId": 7}]}, "paymentTime"`}, false, "extra.pspCustomerInfo[0].userId must be a JSON string"},
+		{"paymentId an object", "notifyPayment", pay, []string{`"paymentId": "2020010123456789XXXX"`, `"paymentId": {"a": "SECRET"}`}, false, "paymentId must be a JSON string"},
+		// notifyPayment: rules.
+		{"notifyType missing", "notifyPayment", pay, []string{`"notifyType": "PAYMENT_RESULT",`, ``}, false, "notifyType is required"},
+		{"notifyType null", "notifyPayment", pay, []string{`"PAYMENT_RESULT"`, `null`}, false, "notifyType is required"},
+		{"notifyType 33", "notifyPayment", pay, []string{`"PAYMENT_RESULT"`, `"` + long(33) + `"`}, false, "notifyType must be at most 32 characters"},
+		{"notifyType unknown, strict", "notifyPayment", pay, []string{`"PAYMENT_RESULT"`, `"SECRET_RESULT"`}, true, "notifyType must be one of PAYMENT_RESULT, PAYMENT_PENDING, UPDATE_AMOUNT_RESULT"},
+		{"notifyType lower case, strict", "notifyPayment", pay, []string{`"PAYMENT_RESULT"`, `"payment_result"`}, true, "notifyType must be one of PAYMENT_RESULT, PAYMENT_PENDING, UPDATE_AMOUNT_RESULT"},
+		{"result missing", "notifyPayment", pay, []string{`"result": {`, `"x": {`}, false, "result is required"},
+		{"resultCode missing", "notifyPayment", pay, []string{`"resultCode": "SUCCESS",`, ``}, false, "result.resultCode is required"},
+		{"resultCode 65", "notifyPayment", pay, []string{`"resultCode": "SUCCESS"`, `"resultCode": "` + long(65) + `"`}, false, "result.resultCode must be at most 64 characters"},
+		{"resultStatus missing", "notifyPayment", pay, []string{`"resultStatus": "S",`, ``}, false, "result.resultStatus is required"},
+		{"resultStatus empty", "notifyPayment", pay, []string{`"resultStatus": "S"`, `"resultStatus": ""`}, false, "result.resultStatus must not be empty"},
+		{"resultStatus unknown", "notifyPayment", pay, []string{`"resultStatus": "S"`, `"resultStatus": "X"`}, false, "result.resultStatus must be one of S, F, U"},
+		{"resultStatus lower case", "notifyPayment", pay, []string{`"resultStatus": "S"`, `"resultStatus": "s"`}, false, "result.resultStatus must be one of S, F, U"},
+		{"resultStatus long", "notifyPayment", pay, []string{`"resultStatus": "S"`, `"resultStatus": "SS"`}, false, "result.resultStatus must be at most 1 characters"},
+		{"resultMessage 257", "notifyPayment", pay, []string{`"resultMessage": "success"`, `"resultMessage": "` + long(257) + `"`}, false, "result.resultMessage must be at most 256 characters"},
+		{"paymentRequestId missing", "notifyPayment", pay, []string{`"paymentRequestId": "paymentRequestId01",`, ``}, false, "paymentRequestId is required"},
+		{"paymentRequestId 65", "notifyPayment", pay, []string{`"paymentRequestId01"`, `"` + long(65) + `"`}, false, "paymentRequestId must be at most 64 characters"},
+		{"paymentId missing", "notifyPayment", pay, []string{`"paymentId": "2020010123456789XXXX",`, ``}, false, "paymentId is required"},
+		{"paymentId empty", "notifyPayment", pay, []string{`"2020010123456789XXXX"`, `""`}, false, "paymentId must not be empty"},
+		{"paymentId 65 four-byte", "notifyPayment", pay, []string{`"2020010123456789XXXX"`, `"` + strings.Repeat("😀", 65) + `"`}, false, "paymentId must be at most 64 characters"},
+		{"paymentId escaped newline", "notifyPayment", pay, []string{`"2020010123456789XXXX"`, `"SECRET\n"`}, false, "paymentId must not contain control characters"},
+		{"paymentId DEL", "notifyPayment", pay, []string{`"2020010123456789XXXX"`, "\"SECRET\x7f\""}, false, "paymentId must not contain control characters"},
+		{"paymentId leading space", "notifyPayment", pay, []string{`"2020010123456789XXXX"`, `" SECRET"`}, false, "paymentId must not begin or end with a space"},
+		{"notifyType escaped tab", "notifyPayment", pay, []string{`"PAYMENT_RESULT"`, `"PAYMENT_RESULT\t"`}, false, "notifyType must not contain control characters"},
+		{"paymentAmount missing", "notifyPayment", pay, []string{`"paymentAmount": {`, `"x": {`}, false, "paymentAmount is required"},
+		{"currency missing", "notifyPayment", pay, []string{`"value": "4200",`, `"value": "4200"`, `"currency": "SGD"`, ``}, false, "paymentAmount.currency is required"},
+		{"currency 4", "notifyPayment", pay, []string{`"SGD"`, `"SGDX"`}, false, "paymentAmount.currency must be at most 3 characters"},
+		{"value empty", "notifyPayment", pay, []string{`"value": "4200"`, `"value": ""`}, false, "paymentAmount.value must not be empty"},
+		{"value 17", "notifyPayment", pay, []string{`"value": "4200"`, `"value": "12345678901234567"`}, false, "paymentAmount.value must be at most 16 characters"},
+		{"optional amount without value", "notifyPayment", pay, []string{`"paymentTime"`, `"grossSettlementAmount": {"currency": "SGD"}, "paymentTime"`}, false, "grossSettlementAmount.value is required"},
+		{"paymentCreateTime missing, strict", "notifyPayment", pay, []string{`"paymentCreateTime": "2020-01-01T12:01:00+08:30",`, ``}, true, "paymentCreateTime is required"},
+		{"settlementQuote a string", "notifyPayment", pay, []string{`"paymentTime"`, `"settlementQuote": "SECRET", "paymentTime"`}, false, "settlementQuote must be a JSON object"},
+		{"duplicate paymentId", "notifyPayment", pay, []string{`"paymentTime"`, `"payment\u0049d": "SECRET", "paymentTime"`}, false, "paymentId is a duplicate key"},
+
+		// notifyCapture.
+		{"capture amount a number", "notifyCapture", capture, []string{`"value": "50000"`, `"value": 50000`}, false, "captureAmount.value must be a JSON string"},
+		{"captureId missing", "notifyCapture", capture, []string{`"captureId": "2022XXXXXXX",`, ``}, false, "captureId is required"},
+		{"captureRequestId 65", "notifyCapture", capture, []string{`"Merchant_Request_ID_XXXXXX"`, `"` + long(65) + `"`}, false, "captureRequestId must be at most 64 characters"},
+		{"capture paymentId missing", "notifyCapture", capture, []string{`"paymentId": "2022XXXXXXX",`, ``}, false, "paymentId is required"},
+		{"capture notifyType missing", "notifyCapture", capture, []string{`"notifyType": "CAPTURE_RESULT",`, ``}, false, "notifyType is required"},
+		{"capture notifyType other, strict", "notifyCapture", capture, []string{`"CAPTURE_RESULT"`, `"PAYMENT_RESULT"`}, true, "notifyType must be CAPTURE_RESULT"},
+		{"capture result missing", "notifyCapture", capture, []string{`"result": {`, `"x": {`}, false, "result is required"},
+		{"captureTime an object", "notifyCapture", capture, []string{`"captureTime": "2022-11-10T00:34:52-08:00"`, `"captureTime": {}`}, false, "captureTime must be a JSON string"},
+
+		// notifyRefund.
+		{"refund amount value null", "notifyRefund", refund, []string{`"value": "10000"`, `"value": null`}, false, "refundAmount.value is required"},
+		{"refund amount value true", "notifyRefund", refund, []string{`"value": "10000"`, `"value": true`}, false, "refundAmount.value must be a JSON string"},
+		{"refundStatus missing", "notifyRefund", refund, []string{`"refundStatus": "SUCCESS",`, ``}, false, "refundStatus is required"},
+		{"refundStatus unknown, strict", "notifyRefund", refund, []string{`"refundStatus": "SUCCESS"`, `"refundStatus": "PROCESSING"`}, true, "refundStatus must be one of SUCCESS, FAIL"},
+		{"refundStatus 33", "notifyRefund", refund, []string{`"refundStatus": "SUCCESS"`, `"refundStatus": "` + long(33) + `"`}, false, "refundStatus must be at most 32 characters"},
+		{"refundId missing", "notifyRefund", refund, []string{`"refundId": "2021080419401080130018866020092XXXX",`, ``}, false, "refundId is required"},
+		{"refundRequestId empty", "notifyRefund", refund, []string{`"amsdemorefund_zhangyikai_zyk_20210804_165236_931"`, `""`}, false, "refundRequestId must not be empty"},
+		{"refund metadata 2049", "notifyRefund", refund, []string{`"refundTime"`, `"metadata": "` + long(2049) + `", "refundTime"`}, false, "metadata must be at most 2048 characters"},
+		{"refund notifyType other, strict", "notifyRefund", refund, []string{`"REFUND_RESULT"`, `"PAYMENT_RESULT"`}, true, "notifyType must be REFUND_RESULT"},
+
+		// notifyDispute.
+		{"dispute amount a number", "notifyDispute", dispute, []string{`"value": "1000"`, `"value": 1000`}, false, "disputeAmount.value must be a JSON string"},
+		{"disputeId missing", "notifyDispute", dispute, []string{`"disputeId": "202209212501310115730104****",`, ``}, false, "disputeId is required"},
+		{"dispute paymentRequestId missing", "notifyDispute", dispute, []string{`,
+  "paymentRequestId": "requestId_12345****"`, ``}, false, "paymentRequestId is required"},
+		{"disputeNotificationType missing", "notifyDispute", dispute, []string{`"disputeNotificationType": "DISPUTE_CREATED",`, ``}, false, "disputeNotificationType is required"},
+		{"disputeNotificationType 31", "notifyDispute", dispute, []string{`"DISPUTE_CREATED"`, `"` + long(31) + `"`}, false, "disputeNotificationType must be at most 30 characters"},
+		{"disputeNotificationType unknown, strict", "notifyDispute", dispute, []string{`"DISPUTE_CREATED"`, `"SECRET_TYPE"`}, true,
+			"disputeNotificationType must be one of DISPUTE_CREATED, DISPUTE_JUDGED, DISPUTE_CANCELLED, DEFENSE_SUPPLIED, DEFENSE_DUE_ALERT, DISPUTE_ACCEPTED, RDR_RESOLVED"},
+		{"disputeJudgedResult unknown, strict", "notifyDispute", dispute, []string{`"disputeSource"`, `"disputeJudgedResult": "SECRET", "disputeSource"`}, true,
+			"disputeJudgedResult must be one of ACCEPT_BY_CUSTOMER, ACCEPT_BY_MERCHANT, VALIDATE_SUCCESS, VALIDATE_FAIL"},
+		{"disputeReasonCode 65", "notifyDispute", dispute, []string{`"4853"`, `"` + long(65) + `"`}, false, "disputeReasonCode must be at most 64 characters"},
+		{"disputeJudgedAmount without currency", "notifyDispute", dispute, []string{`"disputeSource"`, `"disputeJudgedAmount": {"value": "1"}, "disputeSource"`}, false, "disputeJudgedAmount.currency is required"},
+
+		// notifyRegistrationStatus.
+		{"registrationRequestId a number", "notifyRegistrationStatus", reg, []string{`"202009181105860200000600142****"`, `202009181105860200000600142`}, false, "registrationRequestId must be a JSON string"},
+		{"registrationRequestId empty", "notifyRegistrationStatus", reg, []string{`"202009181105860200000600142****"`, `""`}, false, "registrationRequestId must not be empty"},
+		{"registrationRequestId 65", "notifyRegistrationStatus", reg, []string{`"202009181105860200000600142****"`, `"` + long(65) + `"`}, false, "registrationRequestId must be at most 64 characters"},
+		{"registrationRequestId control", "notifyRegistrationStatus", reg, []string{`"202009181105860200000600142****"`, `"SECRET\u0000"`}, false, "registrationRequestId must not contain control characters"},
+		{"referenceStoreId 33", "notifyRegistrationStatus", reg, []string{`"34****"`, `"` + long(33) + `"`}, false, "referenceStoreId must be at most 32 characters"},
+		{"registrationResult a string", "notifyRegistrationStatus", reg, []string{`"registrationResult": {
+    "registrationStatus": "COMPLETED"
+  }`, `"registrationResult": "SECRET"`}, false, "registrationResult must be a JSON object"},
+		{"registrationStatus a number", "notifyRegistrationStatus", reg, []string{`"COMPLETED"`, `1`}, false, "registrationResult.registrationStatus must be a JSON string"},
+		{"wallet name a number", "notifyRegistrationStatus", reg, []string{`"AlipayCN"`, `7`}, false, "pspRegistrationResultList[0].pspName must be a JSON string"},
+		{"wallet status a boolean", "notifyRegistrationStatus", reg, []string{`"APPROVED"`, `false`}, false, "pspRegistrationResultList[0].registrationResult.registrationStatus must be a JSON string"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			body := replaceOnce(t, tc.body, tc.edits...)
+			_, err := mustAPI(t, tc.api).Validate([]byte(body), Options{Strict: tc.strict})
+			var fe *FieldError
+			if !errors.As(err, &fe) {
+				t.Fatalf("error %v, want *FieldError %q", err, tc.want)
+			}
+			if fe.Error() != tc.want {
+				t.Errorf("error %q, want %q", fe.Error(), tc.want)
+			}
+			if strings.Contains(fe.Error(), "SECRET") || utf8.RuneCountInString(fe.Error()) > MaxMessageLength {
+				t.Errorf("message quotes a value or is too long: %q", fe.Error())
+			}
+			if tc.strict { // a strict-only rule: the default mode accepts the body
+				if _, err := mustAPI(t, tc.api).Validate([]byte(body), Options{}); err != nil {
+					t.Errorf("default mode: %v", err)
+				}
+			}
+		})
+	}
+}
+
+// What the Antom rules leave alone: values Antom may add to its growing
+// enums, optional fields absent, unknown members of every kind, and a
+// notification's own failure, which is content for the backend.
+func TestAntomAccepts(t *testing.T) {
+	pay, capture, dispute := sample(t, "notifyPayment"), sample(t, "notifyCapture"), sample(t, "notifyDispute")
+	for _, tc := range []struct {
+		name, api, body string
+		edits           []string
+		key             string
+	}{
+		{"payment pending", "notifyPayment", pay, []string{`"PAYMENT_RESULT"`, `"PAYMENT_PENDING"`, `"paymentTime": "2020-01-01T12:01:01+08:30"`, `"x": "y"`}, "2020010123456789XXXX:PAYMENT_PENDING:S"},
+		{"payment failed", "notifyPayment", pay, []string{`"resultStatus": "S"`, `"resultStatus": "F"`, `"resultCode": "SUCCESS"`, `"resultCode": "USER_BALANCE_NOT_ENOUGH"`}, "2020010123456789XXXX:PAYMENT_RESULT:F"},
+		{"update amount result", "notifyPayment", pay, []string{`"PAYMENT_RESULT"`, `"UPDATE_AMOUNT_RESULT"`}, "2020010123456789XXXX:UPDATE_AMOUNT_RESULT:S"},
+		{"new notifyType", "notifyPayment", pay, []string{`"PAYMENT_RESULT"`, `"SOME_NEW_TYPE"`}, "2020010123456789XXXX:SOME_NEW_TYPE:S"},
+		{"without paymentCreateTime", "notifyPayment", pay, []string{`"paymentCreateTime": "2020-01-01T12:01:00+08:30",`, ``}, "2020010123456789XXXX:PAYMENT_RESULT:S"},
+		{"without resultMessage", "notifyPayment", pay, []string{`"resultStatus": "S",`, `"resultStatus": "S"`, `"resultMessage": "success"`, ``}, "2020010123456789XXXX:PAYMENT_RESULT:S"},
+		{"unknown members of every kind", "notifyPayment", pay, []string{`"paymentTime"`, `"pspCustomerInfo": {"pspName": "ALIPAY_CN", "extra": [{"a": "b"}, [], ["c"]]}, "promotionResult": [], "metadata": null, "paymentTime"`}, "2020010123456789XXXX:PAYMENT_RESULT:S"},
+		{"optional amounts present", "notifyPayment", pay, []string{`"paymentTime"`, `"grossSettlementAmount": {"currency": "USD", "value": "3100"}, "settlementQuote": {"price": "0.74"}, "paymentTime"`}, "2020010123456789XXXX:PAYMENT_RESULT:S"},
+		{"capture failed", "notifyCapture", capture, []string{`"resultCode": "SUCCESS"`, `"resultCode": "PROCESS_FAIL"`, `"resultStatus": "S"`, `"resultStatus": "F"`}, "2022XXXXXXX:F"},
+		{"new dispute type", "notifyDispute", dispute, []string{`"DISPUTE_CREATED"`, `"SOME_NEW_TYPE"`}, "202209212501310115730104****:SOME_NEW_TYPE"},
+		{"dispute accepted (SDK value)", "notifyDispute", dispute, []string{`"DISPUTE_CREATED"`, `"DISPUTE_ACCEPTED"`}, "202209212501310115730104****:DISPUTE_ACCEPTED"},
+		{"dispute with result and notifyType", "notifyDispute", dispute, []string{`"disputeSource"`, `"notifyType": "DISPUTE", "result": {"resultCode": "SUCCESS", "resultStatus": "S"}, "disputeSource"`}, "202209212501310115730104****:DISPUTE_CREATED"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			body := replaceOnce(t, tc.body, tc.edits...)
+			if got := keyOf(t, tc.api, body); got != tc.key {
+				t.Errorf("key %q, want %q", got, tc.key)
+			}
+		})
+	}
+	// An empty registration notification is valid: the reference makes
+	// every field optional; its key is the digest of {}.
+	if got := keyOf(t, "notifyRegistrationStatus", `{}`); got != ":"+digestPart(t, `{}`) {
+		t.Errorf("empty registration: key %q", got)
+	}
+}
+
+// The key is the one allocation of a valid Antom body too.
+func TestAntomValidateAllocations(t *testing.T) {
+	if raceEnabled {
+		t.Skip("sync.Pool drops items under the race detector")
+	}
+	for _, api := range Names(Antom) {
+		body, _ := Sample(api)
+		a := mustAPI(t, api)
+		a.Validate(body, Options{}) // fill the pool
+		if n := testing.AllocsPerRun(100, func() { a.Validate(body, Options{}) }); n > 1 {
+			t.Errorf("Validate of the %s sample allocates %v times, want at most 1", api, n)
+		}
+	}
+}
+
+// docs/antom.md lists every Antom API of the catalog with the key the
+// catalog composes for it.
+func TestAntomDocListsTheCatalog(t *testing.T) {
+	doc, err := os.ReadFile(filepath.Join("..", "docs", "antom.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows := map[string]string{}
+	for line := range strings.Lines(string(doc)) {
+		if name, rest, ok := strings.Cut(strings.TrimPrefix(line, "| `"), "` | "); ok && strings.HasPrefix(rest, "https://") {
+			rows[name] = rest
+		}
+	}
+	for _, name := range Names(Antom) {
+		key := strings.ReplaceAll(strings.Join(mustAPI(t, name).KeyFields(), ":"), ContentDigest, "<content digest>")
+		row, ok := rows[name]
+		if !ok {
+			t.Errorf("docs/antom.md has no row for %s", name)
+		} else if !strings.Contains(row, "| `"+key+"` |") {
+			t.Errorf("docs/antom.md: the row of %s does not give its key `%s`", name, key)
+		}
+	}
+	if len(rows) != len(Names(Antom)) {
+		t.Errorf("docs/antom.md lists %d APIs, the catalog has %d", len(rows), len(Names(Antom)))
+	}
+}
