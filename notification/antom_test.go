@@ -273,7 +273,7 @@ func TestAntomRejects(t *testing.T) {
 		{"paymentId 65 four-byte", "notifyPayment", pay, []string{`"2020010123456789XXXX"`, `"` + strings.Repeat("😀", 65) + `"`}, false, "paymentId must be at most 64 characters"},
 		{"paymentId escaped newline", "notifyPayment", pay, []string{`"2020010123456789XXXX"`, `"SECRET\n"`}, false, "paymentId must not contain control characters"},
 		{"paymentId DEL", "notifyPayment", pay, []string{`"2020010123456789XXXX"`, "\"SECRET\x7f\""}, false, "paymentId must not contain control characters"},
-		{"paymentId leading space", "notifyPayment", pay, []string{`"2020010123456789XXXX"`, `" SECRET"`}, false, "paymentId must not begin or end with a space"},
+		{"paymentId leading space", "notifyPayment", pay, []string{`"2020010123456789XXXX"`, `" SECRET"`}, false, "paymentId must not contain spaces or separators"},
 		{"notifyType escaped tab", "notifyPayment", pay, []string{`"PAYMENT_RESULT"`, `"PAYMENT_RESULT\t"`}, false, "notifyType must not contain control characters"},
 		{"paymentAmount missing", "notifyPayment", pay, []string{`"paymentAmount": {`, `"x": {`}, false, "paymentAmount is required"},
 		{"currency missing", "notifyPayment", pay, []string{`"value": "4200",`, `"value": "4200"`, `"currency": "SGD"`, ``}, false, "paymentAmount.currency is required"},
