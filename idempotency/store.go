@@ -179,6 +179,10 @@ var (
 	ErrInvalidArgument = errors.New("idempotency: invalid argument")
 	// ErrCorruptRecord is returned when a stored record cannot be decoded.
 	ErrCorruptRecord = errors.New("idempotency: corrupt record")
+	// ErrLocked is wrapped by OpenBadger's error when the directory is
+	// held by another open of the database, in this process or another
+	// (Badger's directory lock).
+	ErrLocked = errors.New("idempotency: the database directory is in use")
 )
 
 // Limits enforced on keys and answers, so records stay small.
