@@ -14,12 +14,8 @@ import (
 // notifications the first one acknowledged instead of forwarding them
 // again.
 func TestBackupRestore(t *testing.T) {
-	bin := caddyBin(t)
-	be := newCtlBackend(t)
-	sb := newSandbox(t)
-	g, key := newRelGateway(t, sb, be.Addr)
-	proc := startCaddy(t, bin, sb, g.Caddyfile(), g.AdminAddr, g.URL()+"/")
-	lc := newLoadClient(g.URL(), key.Private)
+	e := startRelEnv(t, nil)
+	bin, be, sb, g, proc, lc := e.bin, e.be, e.sb, e.gw, e.proc, e.lc
 	acked := []notif{addNotif(t, "backup-1"), addNotif(t, "backup-2")}
 	for _, n := range acked {
 		if a := lc.Send(t, n); !a.Answered || a.Result != "S" {
@@ -57,11 +53,10 @@ func TestBackupRestore(t *testing.T) {
 		t.Fatalf("dws-notify restore: %v\n%s", err, out)
 	}
 
-	g2 := g
-	addrs := freeAddrs(t, 2)
-	g2.AdminAddr, g2.SiteAddr, g2.Storage = addrs[0], addrs[1], restored
+	g2 := g.onNewPorts(t)
+	g2.Storage = restored
 	startCaddy(t, bin, sb, g2.Caddyfile(), g2.AdminAddr, g2.URL()+"/")
-	lc2 := newLoadClient(g2.URL(), key.Private)
+	lc2 := newLoadClient(g2.URL(), e.key.Private)
 	before := be.Count()
 	for _, n := range acked {
 		if a := lc2.Send(t, n); !a.Answered || a.Result != "S" {

@@ -17,12 +17,8 @@ import (
 // validation and names the path; and a second `caddy run` on the directory
 // still refuses to start, naming the lock.
 func TestValidateOnLiveHost(t *testing.T) {
-	bin := caddyBin(t)
-	be := newCtlBackend(t)
-	sb := newSandbox(t)
-	g, key := newRelGateway(t, sb, be.Addr)
-	proc := startCaddy(t, bin, sb, g.Caddyfile(), g.AdminAddr, g.URL()+"/")
-	lc := newLoadClient(g.URL(), key.Private)
+	e := startRelEnv(t, nil)
+	bin, be, sb, g, proc, lc := e.bin, e.be, e.sb, e.gw, e.proc, e.lc
 	first := addNotif(t, "live-validate-1")
 	if a := lc.Send(t, first); !a.Answered || a.Result != "S" {
 		t.Fatalf("before validate: %s, want S", a)
@@ -60,9 +56,7 @@ func TestValidateOnLiveHost(t *testing.T) {
 	}
 
 	// Running a second gateway on the same directory still fails.
-	second := g
-	addrs := freeAddrs(t, 2)
-	second.AdminAddr, second.SiteAddr = addrs[0], addrs[1]
+	second := g.onNewPorts(t)
 	secondCfg := sb.writeFile(t, "Caddyfile.second", []byte(second.Caddyfile()))
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
