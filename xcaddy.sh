@@ -1,10 +1,18 @@
 #!/usr/bin/env bash
-# Builds ./caddy: Caddy (v2.11.9 unless CADDY_VERSION says otherwise) plus the
-# dws_notify module taken from this working tree, using a pinned xcaddy.
+# Builds ./caddy: Caddy (the version go.mod requires unless CADDY_VERSION says
+# otherwise) plus the dws_notify module taken from this working tree, using a
+# pinned xcaddy. The build line is the one every Caddy plugin uses (and the
+# Dockerfile's):
+#
+#   xcaddy build <version> --with github.com/dwsnotify/dws_notify=<this checkout>
 #
 #   ./xcaddy.sh                      # build ./caddy
 #   CADDY_VERSION=v2.11.9 ./xcaddy.sh
 #   DWS_GOPROXY='https://goproxy.example|off' ./xcaddy.sh   # force the GOPROXY used
+#
+# A CADDY_VERSION older than the Caddy this module requires (go.mod) is
+# refused before anything is built: Go's minimum version selection would
+# quietly build the newer Caddy instead. A failed run leaves no ./caddy.
 #
 # xcaddy is a pinned tool dependency of the small module in tools/ (see
 # tools/go.mod), not of the plugin's own go.mod: that keeps xcaddy's
@@ -16,53 +24,89 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)"
 MODULE_PATH="github.com/dwsnotify/dws_notify"
-# The package whose init registers the module and the directive.
-PLUGIN_PACKAGE="$MODULE_PATH/caddymodule"
 MODULE_ID="http.handlers.dws_notify"
-CADDY_VERSION="${CADDY_VERSION:-v2.11.9}"
 OUT="$ROOT/caddy"
 
 say() { printf '==> %s\n' "$*" >&2; }
 # redact hides credentials in proxy URLs (https://user:token@host/...).
 redact() { sed -E 's#(://)[^/@]*@#\1***@#g' <<<"$1"; }
+# die reports a failure and removes ./caddy: a failed run leaves none.
 die() {
 	printf 'xcaddy.sh: FAILED: %s\n' "$*" >&2
+	rm -f "$OUT"
 	exit 1
 }
-trap 'printf "xcaddy.sh: FAILED (exit %s) at line %s: %s\n" "$?" "$LINENO" "$BASH_COMMAND" >&2' ERR
+trap 'printf "xcaddy.sh: FAILED (exit %s) at line %s: %s\n" "$?" "$LINENO" "$BASH_COMMAND" >&2; rm -f "$OUT"' ERR
 
 command -v go >/dev/null 2>&1 || die "the go command is not on PATH (Go 1.26 or newer is needed)"
 [ -f "$ROOT/go.mod" ] || die "$ROOT/go.mod not found: run this script from a checkout of $MODULE_PATH"
 [ -f "$ROOT/tools/go.mod" ] || die "$ROOT/tools/go.mod not found: the pinned xcaddy lives there"
 grep -q "^module $MODULE_PATH\$" "$ROOT/go.mod" || die "$ROOT/go.mod does not declare module $MODULE_PATH"
 
+# The previous ./caddy goes first: after a failed run (die removes what a
+# failed build left) there is no ./caddy, so a stale binary never passes for
+# the one just asked for; unlinking also avoids "text file busy" while an
+# old ./caddy still runs.
+rm -f "$OUT" || die "cannot remove the previous $OUT"
+
+floor="$(awk '$1 == "github.com/caddyserver/caddy/v2" { print $2; exit }' "$ROOT/go.mod")"
+[ -n "$floor" ] || die "$ROOT/go.mod does not require github.com/caddyserver/caddy/v2"
+CADDY_VERSION="${CADDY_VERSION:-$floor}"
+
+# Refuse a Caddy older than go.mod's before anything is built: xcaddy would
+# resolve the module's requirement and build go.mod's Caddy (which `caddy
+# version` then shows), so the request could only fail after a full build.
+# Branches and commits (CADDY_VERSION=master) are not compared.
+
+# semver_older A B: true when the release tag A (vX.Y.Z[-pre]) is older than
+# the release tag B. A pre-release is older than its release.
+semver_older() {
+	local a="${1#v}" b="${2#v}" a_pre="" b_pre="" i
+	if [[ $a == *-* ]]; then a_pre="${a#*-}"; a="${a%%-*}"; fi
+	if [[ $b == *-* ]]; then b_pre="${b#*-}"; b="${b%%-*}"; fi
+	local -a x y
+	IFS=. read -r -a x <<<"$a"
+	IFS=. read -r -a y <<<"$b"
+	for i in 0 1 2; do
+		if ((10#${x[i]:-0} < 10#${y[i]:-0})); then return 0; fi
+		if ((10#${x[i]:-0} > 10#${y[i]:-0})); then return 1; fi
+	done
+	[ -n "$a_pre" ] && [ -z "$b_pre" ]
+}
+
+if [[ "$CADDY_VERSION" =~ ^v[0-9]+\.[0-9]+\.[0-9]+(-[0-9A-Za-z.-]+)?$ ]]; then
+	if semver_older "$CADDY_VERSION" "$floor"; then
+		die "CADDY_VERSION=$CADDY_VERSION is older than Caddy $floor, which this module requires (go.mod); xcaddy would build $floor instead. Use CADDY_VERSION=$floor or newer. Nothing was built."
+	fi
+fi
+
 # What xcaddy is told, and why.
 #
-# --with github.com/dwsnotify/dws_notify/caddymodule
-#     the package whose init() registers http.handlers.dws_notify and the
-#     dws_notify directive; xcaddy blank-imports it in its generated main.go.
-#     (The repository root package is not importable: its only file carries the
-#     `tools` build tag, so `--with github.com/dwsnotify/dws_notify=<root>`
-#     would fail with "build constraints exclude all Go files".)
-# --replace github.com/dwsnotify/dws_notify=<this checkout>
-#     a replace directive in xcaddy's throwaway go.mod, so the module is built
-#     from this working tree, uncommitted edits included.
+# <version>
+#     the Caddy release (CADDY_VERSION, default go.mod's).
+# --with github.com/dwsnotify/dws_notify=<this checkout>
+#     the module's root package (dwsnotify.go), which imports caddymodule,
+#     whose init() registers http.handlers.dws_notify, the dws_notify
+#     directive, the admin endpoints and the commands; xcaddy blank-imports
+#     it in its generated main.go and writes a replace directive into its
+#     throwaway go.mod, so the module is built from this working tree,
+#     uncommitted edits included. This is the standard plugin line, the one
+#     the Dockerfile and the README give.
+# --output ./caddy
 #
 # GOPROXY: why the list ends in "|off".
 #
-# xcaddy then runs `go get caddy@<version>` and a bare `go get`, which has to
-# find the module that provides the imported .../caddymodule package. The
-# go command asks each GOPROXY entry in turn whether a module exists at
-# github.com/dwsnotify/dws_notify/caddymodule (and, if it uses
-# `--with <module>=<dir>`, for the module's version list). It settles on the
-# local replacement only when that lookup ends in "does not exist": an HTTP
-# 404/410 from a proxy, or the "off" pseudo-proxy. Any other failure from an
-# entry followed by "," ends the lookup with an error; an entry followed by
-# "|" passes on to the next entry after any error.
+# xcaddy runs `go get github.com/dwsnotify/dws_notify caddy@<version>`,
+# which asks each GOPROXY entry in turn for the module's version list even
+# though a replace directive names the checkout. The go command settles on
+# the local replacement only when that lookup ends in "does not exist": an
+# HTTP 404/410 from a proxy, or the "off" pseudo-proxy. Any other failure
+# from an entry followed by "," ends the lookup with an error; an entry
+# followed by "|" passes on to the next entry after any error.
 #
 #  - Here the module proxy answers 403 (not 404) for paths it does not hold,
 #    our own included, so with the default "https://proxy.golang.org,direct"
-#    the build stops at "reading .../caddymodule/@v/list: 403 Forbidden"
+#    the build stops at "reading .../dws_notify/@v/list: 403 Forbidden"
 #    (tried: that is exactly what happens). "direct" would anyway mean a git
 #    fetch from the code host, which is neither reachable nor wanted here.
 #  - With "<proxy>|off" the 403 falls through to "off", which answers "does
@@ -109,17 +153,12 @@ xcaddy_version="$(go -C "$ROOT/tools" list -m -f '{{.Version}}' github.com/caddy
 	die "cannot resolve the pinned xcaddy version from tools/go.mod"
 say "xcaddy $xcaddy_version"
 
-# Remove the previous binary first: a failed build must not leave a stale
-# ./caddy behind that looks like a fresh one, and unlinking avoids "text file
-# busy" when an old ./caddy is still running.
-rm -f "$OUT"
-
-say "building Caddy $CADDY_VERSION with $PLUGIN_PACKAGE ($MODULE_PATH => $ROOT)"
+say "building Caddy $CADDY_VERSION (go.mod requires $floor or newer) with $MODULE_PATH => $ROOT"
 say "output: $OUT"
 start=$SECONDS
+say "xcaddy build $CADDY_VERSION --with $MODULE_PATH=$ROOT --output $OUT"
 go -C "$ROOT/tools" tool xcaddy build "$CADDY_VERSION" \
-	--with "$PLUGIN_PACKAGE" \
-	--replace "$MODULE_PATH=$ROOT" \
+	--with "$MODULE_PATH=$ROOT" \
 	--output "$OUT" ||
 	die "xcaddy build failed (see the output above)"
 say "build took $((SECONDS - start))s"

@@ -88,8 +88,10 @@ func (a *adminAPI) serve(w http.ResponseWriter, r *http.Request) error {
 		return a.serveStats(w, r)
 	case "follow_up":
 		return a.serveFollowUp(w, r)
+	case "backup":
+		return a.serveBackup(w, r)
 	}
-	return apiError(http.StatusNotFound, "no dws_notify admin endpoint at %s (there are %srecord, %sstats and %sfollow_up)", r.URL.Path, adminBase, adminBase, adminBase)
+	return apiError(http.StatusNotFound, "no dws_notify admin endpoint at %s (there are %srecord, %sstats, %sfollow_up and %sbackup)", r.URL.Path, adminBase, adminBase, adminBase, adminBase)
 }
 
 // RecordView is one idempotency record as the admin API shows it: the key,

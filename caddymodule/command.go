@@ -25,16 +25,19 @@ import (
 func init() {
 	caddycmd.RegisterCommand(caddycmd.Command{
 		Name:  "dws-notify",
-		Usage: "<keygen|sign|send|inspect> [flags]",
-		Short: "Operator tools for dws_notify: key pairs, signing, a DWS simulator, record lookup",
+		Usage: "<keygen|sign|send|inspect|backup|restore> [flags]",
+		Short: "Operator tools for dws_notify: key pairs, signing, a DWS simulator, record lookup, store backup",
 		Long: `
 Operator tools for the dws_notify module (Alipay DWS payment-method
 notifications): keygen makes key pairs in the forms DWS uses, sign prints the
 headers DWS would send for a body, send simulates DWS against a gateway, and
-inspect asks the running gateway what it recorded for a requestId.
+inspect asks the running gateway what it recorded for a requestId, backup
+writes a backup of the running gateway's Badger store to a file, and
+restore creates a store from one.
 
-The commands run in their own process and never open the gateway's store:
-inspect asks the running Caddy's admin API instead.`,
+The commands run in their own process and never open the running
+gateway's store: inspect and backup ask the running Caddy's admin API
+instead; restore works on a store no gateway holds.`,
 		CobraFunc: setupCommand,
 	})
 }
@@ -42,12 +45,12 @@ inspect asks the running Caddy's admin API instead.`,
 // setupCommand builds the dws-notify command tree under cmd: the function
 // caddycmd calls for the registered command, and what the tests execute.
 func setupCommand(cmd *cobra.Command) {
-	cmd.AddCommand(newKeygenCommand(), newSignCommand(), newSendCommand(), newInspectCommand())
+	cmd.AddCommand(newKeygenCommand(), newSignCommand(), newSendCommand(), newInspectCommand(), newBackupCommand(), newRestoreCommand())
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
 		if len(args) == 0 {
 			return cmd.Help()
 		}
-		return fmt.Errorf("unknown command %q: use keygen, sign, send or inspect", args[0])
+		return fmt.Errorf("unknown command %q: use keygen, sign, send, inspect, backup or restore", args[0])
 	}
 }
 

@@ -190,6 +190,24 @@ func formatTime(t time.Time) string {
 // admin API (the gateway is not running), a Caddy without this module, or
 // the error the endpoint answered.
 func adminGet(addr, path string) ([]byte, error) {
+	res, err := adminOpen(addr, path, adminTimeout)
+	if err != nil {
+		return nil, err
+	}
+	defer res.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(res.Body, 16<<20))
+	if err != nil {
+		return nil, fmt.Errorf("reading the answer of the Caddy admin API at %s: %w", addr, err)
+	}
+	return body, nil
+}
+
+// adminOpen sends GET path to the Caddy admin API at addr and returns a
+// 200 answer, whose body the caller reads and closes; any other answer is
+// turned into an error as adminGet describes. timeout bounds the whole
+// exchange; 0 bounds only the connection and the wait for the answer's
+// header (for answers streamed as they are made).
+func adminOpen(addr, path string, timeout time.Duration) (*http.Response, error) {
 	parsed, err := caddy.ParseNetworkAddress(addr)
 	if err != nil || parsed.PortRangeSize() > 1 {
 		return nil, fmt.Errorf("invalid admin API address %q (want host:port, or unix//path)", addr)
@@ -214,11 +232,12 @@ func adminGet(addr, path string) ([]byte, error) {
 	}
 	dialer := &net.Dialer{Timeout: 5 * time.Second}
 	client := &http.Client{
-		Timeout: adminTimeout,
+		Timeout: timeout,
 		Transport: &http.Transport{
 			DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 				return dialer.DialContext(ctx, network, dialAddr)
 			},
+			ResponseHeaderTimeout: adminTimeout,
 		},
 	}
 	res, err := client.Do(req)
@@ -234,13 +253,13 @@ func adminGet(addr, path string) ([]byte, error) {
 		}
 		return nil, fmt.Errorf("asking the Caddy admin API at %s: %w", addr, err)
 	}
+	if res.StatusCode == http.StatusOK {
+		return res, nil
+	}
 	defer res.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(res.Body, 16<<20))
 	if err != nil {
 		return nil, fmt.Errorf("reading the answer of the Caddy admin API at %s: %w", addr, err)
-	}
-	if res.StatusCode == http.StatusOK {
-		return body, nil
 	}
 	var apiErr struct {
 		Error string `json:"error"`

@@ -233,6 +233,9 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		return err
 	}
 	h.store, h.storeKey = store, spec.key
+	if err := registerForStart(ctx, store); err != nil {
+		return err
+	}
 	// The admin API looks records up by the Client-Ids and APIs served.
 	h.served = make([]servedKey, 0, len(h.ClientID)*len(h.API))
 	for _, id := range h.ClientID {
@@ -448,7 +451,7 @@ func storageDir(configured string) (string, error) {
 		return "", fmt.Errorf("dws_notify: storage %s: %w", configured, err)
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return "", fmt.Errorf("dws_notify: creating storage directory: %w", err)
+		return "", fmt.Errorf("dws_notify: creating storage directory %s: %w", dir, err)
 	}
 	canonical, err := filepath.EvalSymlinks(dir)
 	if err != nil {

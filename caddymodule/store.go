@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"sync"
 	"time"
 
@@ -63,6 +62,7 @@ type sharedStore struct {
 
 	stateMu   sync.Mutex
 	down      error         // non-nil while there is no store to call: calls fail with it
+	deferred  bool          // another process held the directory at provisioning: opened at start (openDeferred)
 	destroyed bool          // Destruct ran
 	stop      chan struct{} // closed by Destruct: ends the opening loop
 	looping   chan struct{} // non-nil while an opening loop runs; closed when it ends
@@ -204,6 +204,19 @@ func acquire(spec storeSpec) (*sharedStore, error) {
 		if err == nil {
 			return newSharedStore(spec, st), nil
 		}
+		if errors.Is(err, idempotency.ErrLocked) {
+			// Another process holds the Badger directory: most likely
+			// `caddy validate` on a host where the gateway runs. Nothing
+			// more can be checked without the lock; the store is opened
+			// when this config's apps start (startgate.go), which fails
+			// then if the directory is still held.
+			s := newSharedStore(spec, nil)
+			s.down = describeOpenError(spec, err)
+			s.deferred = true
+			caddy.Log().Named("dws_notify").Info("the storage is in use by another process (a running Caddy?): not opened by this provisioning; it is opened when the config starts, which fails if the other process still holds it",
+				zap.String("storage", spec.name))
+			return s, nil
+		}
 		if spec.retryable == nil || !spec.retryable(err) {
 			return nil, describeOpenError(spec, err)
 		}
@@ -228,8 +241,8 @@ func releaseStore(key string) error {
 
 // describeOpenError turns Badger's directory-lock failure into advice.
 func describeOpenError(spec storeSpec, err error) error {
-	if strings.Contains(err.Error(), "Cannot acquire directory lock") {
-		return fmt.Errorf("dws_notify: storage %s is locked by another process (a running Caddy?): to test a config on a live host use `caddy reload`, or point storage at another directory: %w", spec.name, err)
+	if errors.Is(err, idempotency.ErrLocked) {
+		return fmt.Errorf("dws_notify: storage %s is locked by another process (a running Caddy?): one directory serves one Caddy process; stop the other or point storage at another directory: %w", spec.name, err)
 	}
 	if spec.retryable != nil {
 		return fmt.Errorf("dws_notify: opening the store (%s): %w", spec.name, err)

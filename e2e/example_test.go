@@ -193,10 +193,16 @@ func TestExampleWalkthrough(t *testing.T) {
 	sent := map[string]bool{}
 	for _, args := range cmds {
 		if args[0] == "./examples/send-sample.sh" {
-			// The openssl + curl alternative, as the README runs it.
-			out, err := runIn(root, filepath.Join(root, args[0]), args[1:]...)
+			// The openssl + curl alternative, as the README runs it
+			// (the relative path is resolved in the repository root).
+			out, err := runIn(root, args[0], args[1:]...)
 			if err != nil || !strings.Contains(out, `"resultStatus":"S"`) || !strings.Contains(out, "answer signature: verified") {
 				t.Fatalf("%v: want S with a verified answer signature (err %v):\n%s", args, err, out)
+			}
+			// What it prints is what the README shows: no path of this
+			// machine in it.
+			if strings.Contains(out, root) {
+				t.Errorf("%v prints a machine-specific path (%s):\n%s", args, root, out)
 			}
 			if len(args) > 2 {
 				sent[args[2]] = true

@@ -108,6 +108,15 @@ http://%s {
 // URL is the site's base URL.
 func (g relGateway) URL() string { return "http://" + g.SiteAddr }
 
+// onNewPorts is the same deployment on fresh admin and site ports, for a
+// second gateway beside the first.
+func (g relGateway) onNewPorts(t testing.TB) relGateway {
+	t.Helper()
+	addrs := freeAddrs(t, 2)
+	g.AdminAddr, g.SiteAddr = addrs[0], addrs[1]
+	return g
+}
+
 // newRelGateway returns a deployment on fresh loopback ports with a fresh
 // DWS key pair, storage in the sandbox and the given backend.
 func newRelGateway(t testing.TB, sb *sandbox, backendAddr string) (relGateway, *keyPair) {

@@ -18,6 +18,9 @@ here=$(cd "$(dirname "$0")" && pwd)
 gateway=${GATEWAY:-http://localhost:8080}
 client_id=${CLIENT_ID:-2188120000000000}
 key_dir=${KEY_DIR:-$here/demo-keys}
+# The key directory as the user named it (KEY_DIR, or relative to how this
+# script was called), for messages: no machine-specific absolute path.
+key_dir_shown=${KEY_DIR:-$(dirname "$0")/demo-keys}
 uri=/dws/notify/$api
 
 case $api in
@@ -74,7 +77,7 @@ if [[ -n $answer_sig && -f $key_dir/merchant_public.pem ]]; then
 	encoded=${answer_sig##*signature=}
 	printf '%b' "${encoded//%/\\x}" | base64 -d >"$work/answer-sig"
 	if openssl dgst -sha256 -verify "$key_dir/merchant_public.pem" -signature "$work/answer-sig" "$work/answer-content" >/dev/null; then
-		echo "answer signature: verified with $key_dir/merchant_public.pem"
+		echo "answer signature: verified with $key_dir_shown/merchant_public.pem"
 	else
 		echo "answer signature: DOES NOT VERIFY" >&2
 		exit 1

@@ -230,6 +230,11 @@ func OpenBadger(opts BadgerOptions) (*BadgerStore, error) {
 
 	db, err := badger.Open(bo)
 	if err != nil {
+		if !opts.InMemory && dirLocked(opts.Dir) {
+			// Another process (or another open in this one) holds the
+			// database.
+			return nil, fmt.Errorf("idempotency: open badger in %q: %w: %w", opts.Dir, ErrLocked, err)
+		}
 		return nil, fmt.Errorf("idempotency: open badger in %q: %w", opts.Dir, err)
 	}
 	s := &BadgerStore{

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"sync"
@@ -127,9 +128,14 @@ func TestReopenKeepsRecords(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The directory is locked while open.
-	if _, err := idempotency.OpenBadger(idempotency.BadgerOptions{Dir: dir}); err == nil {
-		t.Fatal("second OpenBadger of an open directory succeeded")
+	// The directory is locked while open, and the error says so as a value
+	// (caddymodule tells a config check on a live host from a real failure
+	// by it).
+	if _, err := idempotency.OpenBadger(idempotency.BadgerOptions{Dir: dir}); !errors.Is(err, idempotency.ErrLocked) {
+		t.Fatalf("second OpenBadger of an open directory: %v, want ErrLocked", err)
+	}
+	if _, err := idempotency.OpenBadger(idempotency.BadgerOptions{Dir: filepath.Join(dir, "MANIFEST", "x")}); err == nil || errors.Is(err, idempotency.ErrLocked) {
+		t.Fatalf("OpenBadger under a file: %v, want an error other than ErrLocked", err)
 	}
 	if err := s.Close(); err != nil {
 		t.Fatal(err)

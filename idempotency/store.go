@@ -185,6 +185,10 @@ var (
 	// committed is in the store's write-ahead logs, if they survive, and
 	// is replayed by the next open.
 	ErrNotFlushed = errors.New("idempotency: store closed without flushing")
+	// ErrLocked is wrapped by OpenBadger's error when the directory is
+	// held by another open of the database, in this process or another
+	// (Badger's directory lock).
+	ErrLocked = errors.New("idempotency: the database directory is in use")
 )
 
 // Limits enforced on keys and answers, so records stay small.

@@ -1,0 +1,123 @@
+package caddymodule
+
+import (
+	"context"
+	"sync"
+
+	"github.com/caddyserver/caddy/v2"
+	"go.uber.org/zap"
+)
+
+func init() {
+	caddy.RegisterModule(new(startGate))
+}
+
+// startGateApp is the app name of startGate.
+const startGateApp = "dws_notify"
+
+// startGate is the app `dws_notify`, which every dws_notify handler loads
+// while it is provisioned (configs never need to name it). It exists for its
+// Start: Caddy starts the apps of a config it runs (`caddy run`, a reload)
+// and never those of a config it only checks (`caddy validate`, `caddy
+// adapt --validate`), and provisions both the same way. A handler whose
+// Badger directory is held by another process at provisioning (so, on a
+// host where the gateway runs, by that gateway) gets its store deferred
+// instead of failing, so that validating a config on a live host passes;
+// Start then opens every deferred store of the config, and fails with the
+// directory-lock error if the other process still holds it, so a second
+// gateway on the same directory still refuses to start. A reload inside
+// the running gateway never defers: the new config shares the open store
+// through the pool.
+//
+// It has no settings.
+type startGate struct {
+	mu     sync.Mutex
+	stores []*sharedStore
+}
+
+// CaddyModule returns the Caddy module information.
+func (*startGate) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  startGateApp,
+		New: func() caddy.Module { return new(startGate) },
+	}
+}
+
+// add has Start open s if it is still deferred then.
+func (g *startGate) add(s *sharedStore) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.stores = append(g.stores, s)
+}
+
+// Start opens the config's deferred stores.
+func (g *startGate) Start() error {
+	g.mu.Lock()
+	stores := g.stores
+	g.mu.Unlock()
+	for _, s := range stores {
+		if err := s.openDeferred(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Stop does nothing: the handlers give their stores back in Cleanup.
+func (*startGate) Stop() error { return nil }
+
+// registerForStart hands s to the config's start gate if it is deferred; an
+// open store needs nothing at start. A context that belongs to no config
+// (one made with caddy.NewContext from a bare caddy.Context, as tests and
+// embedders do) has no apps to start: there a deferred store is the
+// directory-lock error it was before deferring existed.
+func registerForStart(ctx caddy.Context, s *sharedStore) (err error) {
+	s.stateMu.Lock()
+	deferred, down := s.deferred, s.down
+	s.stateMu.Unlock()
+	if !deferred {
+		return nil
+	}
+	defer func() {
+		// caddy.Context.App dereferences the context's config.
+		if recover() != nil {
+			err = down
+		}
+	}()
+	v, err := ctx.App(startGateApp)
+	if err != nil {
+		return err
+	}
+	v.(*startGate).add(s)
+	return nil
+}
+
+// openDeferred opens a store whose directory another process held at
+// provisioning; it does nothing for any other store.
+func (s *sharedStore) openDeferred() error {
+	s.stateMu.Lock()
+	deferred := s.deferred && !s.destroyed
+	s.stateMu.Unlock()
+	if !deferred {
+		return nil
+	}
+	st, err := s.open(context.Background())
+	if err != nil {
+		return describeOpenError(storeSpec{name: s.name}, err)
+	}
+	s.stateMu.Lock()
+	if s.destroyed || !s.deferred {
+		s.stateMu.Unlock()
+		return st.Close()
+	}
+	s.Store, s.down, s.deferred = st, nil, false
+	s.stateMu.Unlock()
+	caddy.Log().Named("dws_notify").Info("the storage is no longer held by another process; opened at start", zap.String("storage", s.name))
+	return nil
+}
+
+// Interface guards
+var (
+	_ caddy.App    = (*startGate)(nil)
+	_ caddy.Module = (*startGate)(nil)
+)
