@@ -230,7 +230,7 @@ func TestEpochPrecisionsThroughHandler(t *testing.T) {
 }
 
 // TestResultMessageFieldBoth: `result_message_field both` writes the
-// message as resultMsg and again as resultMessage, on every answer, and the
+// message as resultMsg and again as resultMessage, on every answer, and a
 // signed answer verifies over those bytes.
 func TestResultMessageFieldBoth(t *testing.T) {
 	b := newBackend(t)
@@ -256,7 +256,15 @@ func TestResultMessageFieldBoth(t *testing.T) {
 	check(n, g.send(n), `{"result":{"resultStatus":"S","resultCode":"SUCCESS","resultMsg":"success","resultMessage":"success"}}`)
 	bad := g.notice(addPath, addSample(t, "both-2"))
 	bad.key = g.keys.merchant
-	check(bad, g.send(bad), `{"result":{"resultStatus":"F","resultCode":"INVALID_SIGNATURE","resultMsg":"signature verification failed","resultMessage":"signature verification failed"}}`)
+	// A refusal of an unverified request carries both members too, and is
+	// never signed (signing is spent only on verified notifications).
+	ba := g.send(bad)
+	if want := `{"result":{"resultStatus":"F","resultCode":"INVALID_SIGNATURE","resultMsg":"signature verification failed","resultMessage":"signature verification failed"}}`; string(ba.raw) != want {
+		t.Errorf("envelope\n%s\nwant\n%s", ba.raw, want)
+	}
+	if sig := ba.header.Get("Signature"); sig != "" {
+		t.Errorf("the refusal of an unverified request is signed: %q", sig)
+	}
 	if len(b.hits()) != 1 {
 		t.Fatalf("backend got %d notifications, want 1", len(b.hits()))
 	}
