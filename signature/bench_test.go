@@ -217,7 +217,7 @@ func BenchmarkRSAVerify(b *testing.B) {
 		sig := k.sign(d[:])
 		prep := mustPrepare(b, k)
 		label := strings.TrimPrefix(name, "key-")
-		b.Run("crypto-rsa/"+label, func(b *testing.B) {
+		b.Run("impl=crypto-rsa/key="+label, func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
 				if err := rsa.VerifyPKCS1v15(k.pub, crypto.SHA256, d[:], sig); err != nil {
@@ -225,7 +225,7 @@ func BenchmarkRSAVerify(b *testing.B) {
 				}
 			}
 		})
-		b.Run("prepared/"+label, func(b *testing.B) {
+		b.Run("impl=prepared/key="+label, func(b *testing.B) {
 			var em [512]byte
 			b.ReportAllocs()
 			for b.Loop() {
