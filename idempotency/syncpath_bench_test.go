@@ -97,10 +97,10 @@ func BenchmarkGroupCommitSyncPath(b *testing.B) {
 // BenchmarkGroupCommitRound is one group-commit round's own work over the
 // memtable logs of a real store with nothing new to write back, on one
 // goroutine: what keeping the descriptors open saves per round, apart from
-// the fsync of the written pages (which both paths do). list is the path
-// before issue 17 (list the directory, then open, fsync and close each
-// log), cached the descriptors kept open (read the inotify watch, fsync
-// each log).
+// the fsync of the written pages (which both paths do). path=list is the
+// path before issue 17 (list the directory, then open, fsync and close each
+// log), path=cached the descriptors kept open (read the inotify watch,
+// fsync each log); compare them with benchstat -col /path.
 func BenchmarkGroupCommitRound(b *testing.B) {
 	if runtime.GOOS != "linux" {
 		b.Skip("the descriptor path is Linux-only")
@@ -134,10 +134,10 @@ func BenchmarkGroupCommitRound(b *testing.B) {
 			b.ReportMetric(float64(cpu1-cpu0)/1e3/float64(b.N), "cpu-µs/round")
 		}
 	}
-	b.Run("list", func(b *testing.B) {
+	b.Run("path=list", func(b *testing.B) {
 		cpuPerOp(b, func() (int, error) { return syncMemtableLogs(dir, true) })
 	})
-	b.Run("cached", func(b *testing.B) {
+	b.Run("path=cached", func(b *testing.B) {
 		m := newMemLogFiles(dir)
 		defer m.close()
 		cpuPerOp(b, m.sync)
