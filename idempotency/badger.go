@@ -170,6 +170,7 @@ type BadgerStore struct {
 
 	syncer       *groupSyncer // nil unless SyncGroupCommit on disk
 	syncLogsByFD atomic.Bool  // see syncDurable
+	memLogs      *memLogFiles // the descriptor path's open logs; nil: list every round
 
 	closeTimeout time.Duration // see BadgerOptions.CloseTimeout; < 0: unbounded
 	dirInfo      os.FileInfo   // Dir when it was opened; nil in memory
@@ -260,6 +261,9 @@ func OpenBadger(opts BadgerOptions) (*BadgerStore, error) {
 		// made through shared mappings, and only while no record can reach
 		// the value log (whose writes it would not cover).
 		s.syncLogsByFD.Store(runtime.GOOS == "linux" && bo.ValueThreshold > maxValueLen)
+		if s.syncLogsByFD.Load() {
+			s.memLogs = newMemLogFiles(bo.Dir)
+		}
 		s.syncer = newGroupSyncer(func() error {
 			err := s.syncDurable()
 			if err != nil {
@@ -631,6 +635,9 @@ func (s *BadgerStore) shutdown() error {
 	if s.syncer != nil {
 		s.syncer.close()
 	}
+	if s.memLogs != nil {
+		s.memLogs.close()
+	}
 	close(s.gcStop)
 	if s.gcDone != nil {
 		<-s.gcDone
@@ -746,7 +753,7 @@ func (s *BadgerStore) Stats() BadgerStats {
 // syncDurable is the group-commit sync.
 //
 // On Linux it fsyncs Badger's memtable logs (the *.mem files) through file
-// descriptors. Badger writes those logs through shared memory maps, and on
+// descriptors, which it keeps open between rounds (memLogFiles). Badger writes those logs through shared memory maps, and on
 // Linux fsync on the file writes back pages dirtied through a mapping exactly
 // like msync does. The detour matters: db.Sync holds Badger's DB lock while
 // it msyncs the log, and every write batch takes that lock, so each round of
@@ -767,7 +774,13 @@ func (s *BadgerStore) Stats() BadgerStats {
 // db.Sync for good rather than silently syncing nothing.
 func (s *BadgerStore) syncDurable() error {
 	if s.syncLogsByFD.Load() {
-		n, err := syncMemtableLogs(s.dir, true)
+		var n int
+		var err error
+		if s.memLogs != nil {
+			n, err = s.memLogs.sync()
+		} else {
+			n, err = syncMemtableLogs(s.dir, true)
+		}
 		if err != nil || n > 0 {
 			return err
 		}

@@ -11,7 +11,9 @@ import (
 
 // benchClaimComplete runs b.N claim+complete pairs on unique keys from
 // exactly conc goroutines against a fresh on-disk store, and reports
-// throughput and, for group commit, the syncs per completion.
+// throughput, the process's CPU time per notification (user + system, all
+// goroutines: the store's share of the gateway's CPU per notification) and,
+// for group commit, the syncs per completion.
 func benchClaimComplete(b *testing.B, mode idempotency.SyncMode, conc int) {
 	s, err := idempotency.OpenBadger(idempotency.BadgerOptions{Dir: b.TempDir(), Sync: mode, GCInterval: -1})
 	if err != nil {
@@ -20,7 +22,11 @@ func benchClaimComplete(b *testing.B, mode idempotency.SyncMode, conc int) {
 	defer s.Close()
 	prefix := fmt.Sprintf("bench-%d-", time.Now().UnixNano())
 	before := s.Stats()
+	cpu0, cpuOK := idempotency.ProcessCPU()
 	storetest.ClaimComplete(b, s, conc, func(i int64) string { return prefix + fmt.Sprint(i) })
+	if cpu1, ok := idempotency.ProcessCPU(); ok && cpuOK {
+		b.ReportMetric(float64(cpu1-cpu0)/1e3/float64(b.N), "cpu-µs/notification")
+	}
 	if mode == idempotency.SyncGroupCommit {
 		after := s.Stats()
 		rounds := after.SyncRounds - before.SyncRounds

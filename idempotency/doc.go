@@ -48,7 +48,9 @@
 // BENCHMARKS.md for the measured syncs per completion. On Linux the logs are
 // fsynced through file descriptors rather than with db.Sync, which would hold
 // the DB lock that every write needs for the length of the fsync (see
-// syncDurable in badger.go). Claims and releases are not synced: after a
+// syncDurable in badger.go). The descriptors stay open between rounds; an
+// inotify watch on the directory says when Badger created or deleted a log,
+// and only then does a round list the directory again (see memLogFiles). Claims and releases are not synced: after a
 // power cut a lost claim only makes its key claimable again. A process crash
 // loses nothing that was committed, fsync or not, because Badger writes
 // through shared memory maps.

@@ -221,9 +221,10 @@ func TestCompleteSurvivesMemtableRotation(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			var logSyncs atomic.Int32
-			orig := fsyncPath
+			orig, origFile := fsyncPath, syncLogFile
 			fsyncPath = func(p string) error { logSyncs.Add(1); return orig(p) }
-			defer func() { fsyncPath = orig }()
+			syncLogFile = func(f *os.File) error { logSyncs.Add(1); return origFile(f) }
+			defer func() { fsyncPath, syncLogFile = orig, origFile }()
 
 			s, err := OpenBadger(BadgerOptions{Dir: t.TempDir(), Tune: func(o *badger.Options) {
 				o.MemTableSize = 256 << 10 // rotates every few hundred records
@@ -327,9 +328,9 @@ func TestCompleteReportsSyncFailure(t *testing.T) {
 		t.Skip("fault injection needs the descriptor fsync path")
 	}
 	eio := errors.New("input/output error")
-	orig := fsyncPath
-	fsyncPath = func(string) error { return eio }
-	defer func() { fsyncPath = orig }()
+	orig := syncLogFile
+	syncLogFile = func(*os.File) error { return eio }
+	defer func() { syncLogFile = orig }()
 
 	ctx := context.Background()
 	k := Key{"c", "a", "sync-failure"}
@@ -343,7 +344,7 @@ func TestCompleteReportsSyncFailure(t *testing.T) {
 	if logs.FilterMessageSnippet("group-commit sync failed").Len() != 1 {
 		t.Errorf("sync failure not logged: %+v", logs.AllUntimed())
 	}
-	fsyncPath = orig
+	syncLogFile = orig
 	// The record itself was committed (the backend did take the
 	// notification), so the provider's retry replays it.
 	res, err := s.Claim(ctx, k, Fingerprint{}, time.Minute, time.Hour)
@@ -369,9 +370,10 @@ func TestDescriptorSyncFallsBackWhenNoLogsFound(t *testing.T) {
 	if err := s.syncDurable(); err != nil || !s.syncLogsByFD.Load() {
 		t.Fatalf("with the real layout: err %v, descriptor path kept %v", err, s.syncLogsByFD.Load())
 	}
-	realDir := s.dir
+	realDir, realLogs := s.dir, s.memLogs
 	s.dir = t.TempDir() // a directory without any *.mem file
-	defer func() { s.dir = realDir }()
+	s.memLogs = newMemLogFiles(s.dir)
+	defer func() { s.memLogs.close(); s.dir, s.memLogs = realDir, realLogs }()
 	if err := s.syncDurable(); err != nil {
 		t.Fatalf("fallback sync: %v", err)
 	}

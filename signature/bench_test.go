@@ -5,6 +5,7 @@ import (
 	"crypto/rsa"
 	"crypto/sha256"
 	"os"
+	"strings"
 	"testing"
 )
 
@@ -174,5 +175,77 @@ func BenchmarkRawSHA256(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		sha256.Sum256(content)
+	}
+}
+
+// BenchmarkVerifyCryptoRSA is BenchmarkVerify with the ring verifying
+// through crypto/rsa (VerifyRSA), as every ring did before keys were
+// prepared: the before of the prepared verifier, in the same binary.
+func BenchmarkVerifyCryptoRSA(b *testing.B) {
+	key, _, body, h := benchSetup(b)
+	r := NewKeyRingVerifying(VerifyRSA)
+	if err := r.Add(benchClient, 1, &key.PublicKey); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := r.Verify(benchClient, benchURI, benchTime, body, h); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkRSAVerify is the RSA operation alone, crypto/rsa against the
+// prepared key, on the fixture keys of testdata/rsa (openssl-made), one
+// valid signature each.
+func BenchmarkRSAVerify(b *testing.B) {
+	keys, err := rsaFixtureKeys()
+	if err != nil {
+		b.Fatal(err)
+	}
+	d := sha256.Sum256([]byte("bench"))
+	for _, name := range []string{"key-2048-e65537", "key-2048-e3", "key-3072-e65537", "key-4096-e65537"} {
+		var k *testRSAKey
+		for _, c := range keys {
+			if c.name == name {
+				k = c
+			}
+		}
+		if k == nil {
+			b.Fatalf("no fixture %s", name)
+		}
+		sig := k.sign(d[:])
+		prep := mustPrepare(b, k)
+		label := strings.TrimPrefix(name, "key-")
+		b.Run("impl=crypto-rsa/key="+label, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := rsa.VerifyPKCS1v15(k.pub, crypto.SHA256, d[:], sig); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run("impl=prepared/key="+label, func(b *testing.B) {
+			var em [512]byte
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := prep.verify(d[:], sig, em[:0]); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkPrepareKey is what Add now does once per key (the modulus's
+// Montgomery constants), the part of crypto/rsa's verification that the
+// prepared key saves.
+func BenchmarkPrepareKey(b *testing.B) {
+	key, _, _, _ := benchSetup(b)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := prepareKey(&key.PublicKey); err != nil {
+			b.Fatal(err)
+		}
 	}
 }

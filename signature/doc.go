@@ -53,9 +53,23 @@
 // client's keys, newest version first, until one verifies. That last rule
 // keeps a notification signed by the old key without keyVersion verifying
 // while the new key is configured too. A forged signature then costs at
-// most one RSA verification per configured key. Every RSA verification is
-// one call of a [VerifyFunc], [VerifyRSA] unless the ring was made with
-// [NewKeyRingVerifying].
+// most one RSA verification per configured key.
+//
+// # RSA verification
+//
+// The ring prepares each key when it is added: the modulus with its
+// Montgomery constants and the fixed part of the PKCS#1 v1.5 encoding
+// (filippo.io/bigmod, the standalone form of the arithmetic crypto/rsa uses
+// internally). crypto/rsa.VerifyPKCS1v15 recomputes the modulus's constants
+// on every call; the prepared key saves that, about 30% of an RSA-2048
+// verification, and allocates nothing. It accepts exactly the signatures
+// crypto/rsa accepts: differential tests and the fuzz target
+// FuzzPreparedVerify compare the two over keys of 2048 to 4096 bits and
+// exponents from 3 to 2³¹-1. A key crypto/rsa would refuse to verify with
+// (even modulus or exponent, exponent under 3 or over 2³¹-1) is refused by
+// [KeyRing.Add]. A ring made with [NewKeyRingVerifying] calls its
+// [VerifyFunc] instead, for example [VerifyRSA] (crypto/rsa) wrapped to
+// count the RSA operations.
 //
 // # Errors
 //

@@ -1,9 +1,7 @@
 package signature
 
 import (
-	"crypto"
 	"crypto/rsa"
-	"crypto/sha256"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -181,8 +179,10 @@ func TestKeyRingConcurrent(t *testing.T) {
 	}
 }
 
-// TestVerifyAllocations checks that Verify allocates no more than the bare
-// rsa.VerifyPKCS1v15 call it wraps.
+// TestVerifyAllocations checks that Verify with an RSA-2048 key allocates
+// nothing: the signature, digest and encoded message live in pooled
+// scratch space and the RSA operation's numbers on the stack
+// (rsa.VerifyPKCS1v15 allocates 9 times per call).
 func TestVerifyAllocations(t *testing.T) {
 	if raceEnabled {
 		t.Skip("the race detector makes sync.Pool drop items")
@@ -191,24 +191,12 @@ func TestVerifyAllocations(t *testing.T) {
 	body := make([]byte, 1024)
 	r := ringWith(t, "c", &k.PublicKey)
 	h := mustHeader(t, k, 1, "/n", "c", "1685599933871", body)
-	hdr, err := ParseHeader(h)
-	if err != nil {
-		t.Fatal(err)
-	}
-	content := AppendSignedContent(nil, "/n", "c", "1685599933871", body)
-	raw := testing.AllocsPerRun(50, func() {
-		d := sha256.Sum256(content)
-		if rsa.VerifyPKCS1v15(&k.PublicKey, crypto.SHA256, d[:], hdr.Signature) != nil {
-			t.Fatal("raw verify failed")
-		}
-	})
-	ours := testing.AllocsPerRun(50, func() {
+	if n := testing.AllocsPerRun(50, func() {
 		if _, err := r.Verify("c", "/n", "1685599933871", body, h); err != nil {
 			t.Fatal(err)
 		}
-	})
-	if ours > raw {
-		t.Fatalf("Verify allocates %.0f times per call, rsa.VerifyPKCS1v15 alone %.0f", ours, raw)
+	}); n != 0 {
+		t.Fatalf("Verify allocates %.0f times per call, want 0", n)
 	}
 }
 

@@ -120,3 +120,37 @@ func TestPercentileAndMedian(t *testing.T) {
 		t.Errorf("median = %v", m)
 	}
 }
+
+// TestSummaryGoals: the summary prints b/a and b-a with every goal and its
+// verdict, from the medians and round by round.
+func TestSummaryGoals(t *testing.T) {
+	var runs []*runResult
+	add := func(round int, m mode, tput, cpu float64) {
+		runs = append(runs, &runResult{Round: round, Mode: m, Throughput: tput, GatewayCPUus: cpu})
+	}
+	// Rounds: b/a 0.70, 0.60, 0.66 (median of medians 6600/10000 = 0.66);
+	// b-a 60, 90, 63 µs (medians 175 - 110 = 65).
+	add(1, modePlain, 10000, 110)
+	add(1, modeSigned, 7000, 170)
+	add(1, modeUnsigned, 7000, 170)
+	add(2, modePlain, 11000, 100)
+	add(2, modeSigned, 6600, 190)
+	add(2, modeUnsigned, 6500, 190)
+	add(3, modePlain, 9000, 112)
+	add(3, modeSigned, 5940, 175)
+	add(3, modeUnsigned, 6000, 175)
+	add(3, modePlain, 1, 1e6) // a profiled run does not count
+	runs[len(runs)-1].Profiled = true
+
+	out := summarize(runs)
+	for _, want := range []string{
+		"ratio b/a = 0.66  (median b 6600 req/s / median a 10000 req/s; per round 0.70 0.60 0.66; median of per-round ratios 0.66)  target >= 0.80 (SPEC §7): NOT MET; target >= 0.65 (issue 17 step): met\n",
+		"ratio b/c = 1.02",
+		"target >= 0.95 (SPEC §7): met\n",
+		"gateway CPU per notification beyond plain proxying b-a = 65.0 µs  (median b 175.0 µs - median a 110.0 µs; per round 60.0 90.0 63.0; median of per-round differences 63.0)  target <= 45 µs (SPEC §7): NOT MET; target <= 70 µs (issue 17 step): met\n",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("summary lacks %q:\n%s", want, out)
+		}
+	}
+}
