@@ -254,9 +254,17 @@ func TestResultMessageFieldBoth(t *testing.T) {
 	check(n, a, `{"result":{"resultStatus":"S","resultCode":"SUCCESS","resultMsg":"success","resultMessage":"success"}}`)
 	// The replay of the stored answer too.
 	check(n, g.send(n), `{"result":{"resultStatus":"S","resultCode":"SUCCESS","resultMsg":"success","resultMessage":"success"}}`)
+	// An answer to a notification whose signature did not verify is not
+	// signed (commit 5d4b776), but has both message fields all the same.
 	bad := g.notice(addPath, addSample(t, "both-2"))
 	bad.key = g.keys.merchant
-	check(bad, g.send(bad), `{"result":{"resultStatus":"F","resultCode":"INVALID_SIGNATURE","resultMsg":"signature verification failed","resultMessage":"signature verification failed"}}`)
+	refused := g.send(bad)
+	if want := `{"result":{"resultStatus":"F","resultCode":"INVALID_SIGNATURE","resultMsg":"signature verification failed","resultMessage":"signature verification failed"}}`; string(refused.raw) != want {
+		t.Errorf("envelope\n%s\nwant\n%s", refused.raw, want)
+	}
+	if sig := refused.header.Get("Signature"); sig != "" {
+		t.Errorf("the answer to an unverified notification is signed: %q", sig)
+	}
 	if len(b.hits()) != 1 {
 		t.Fatalf("backend got %d notifications, want 1", len(b.hits()))
 	}
