@@ -77,9 +77,11 @@ func versionFrom(bi *debug.BuildInfo) buildVersion {
 			continue
 		}
 		version := dep.Version
-		if dep.Replace != nil && dep.Replace.Version != "" {
+		if dep.Replace != nil && dep.Replace.Version != "" && dep.Replace.Version != develVersion {
 			// Replaced by another module version (a fork, say): that
-			// is what was built.
+			// is what was built. A directory replacement (xcaddy's
+			// --with <module>=<dir>) has the version "(devel)" and
+			// leaves the required version as the module's.
 			version = dep.Replace.Version
 		}
 		if version != "" && version != zeroPseudoVersion {

@@ -442,13 +442,13 @@ func TestPluginVersion(t *testing.T) {
 		want buildVersion
 	}{
 		{"xcaddy with a version", debug.BuildInfo{GoVersion: "go1.26.8", Main: debug.Module{Path: "caddy"},
-			Deps: []*debug.Module{{Path: "github.com/caddyserver/caddy/v2", Version: "v2.11.9"}, {Path: modulePath, Version: pseudo, Replace: &debug.Module{Path: "/src"}}}},
+			Deps: []*debug.Module{{Path: "github.com/caddyserver/caddy/v2", Version: "v2.11.9"}, {Path: modulePath, Version: pseudo, Replace: &debug.Module{Path: "/src", Version: develVersion}}}},
 			buildVersion{Version: pseudo, Revision: "67db36b6599d", GoVersion: "go1.26.8"}},
 		{"xcaddy, uncommitted changes", debug.BuildInfo{Main: debug.Module{Path: "caddy"},
 			Deps: []*debug.Module{{Path: modulePath, Version: pseudo + "-dirty", Replace: &debug.Module{Path: "/src"}}}},
 			buildVersion{Version: pseudo + "-dirty", Revision: "67db36b6599d-dirty"}},
 		{"xcaddy without a version", debug.BuildInfo{Main: debug.Module{Path: "caddy"},
-			Deps: []*debug.Module{{Path: modulePath, Version: zeroPseudoVersion, Replace: &debug.Module{Path: "/src"}}}},
+			Deps: []*debug.Module{{Path: modulePath, Version: zeroPseudoVersion, Replace: &debug.Module{Path: "/src", Version: develVersion}}}},
 			buildVersion{Version: develVersion}},
 		{"a release", debug.BuildInfo{Main: debug.Module{Path: "caddy"}, Deps: []*debug.Module{{Path: modulePath, Version: "v1.2.0"}}},
 			buildVersion{Version: "v1.2.0"}},
