@@ -19,9 +19,11 @@ import (
 // address Caddy attributes the request to (the same as remote_ip unless
 // the server's trusted_proxies lets a proxy name the client).
 func appendRemote(fields []zap.Field, r *http.Request) []zap.Field {
-	host, port, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		host, port = senderText(r.RemoteAddr), ""
+	host, port := senderText(r.RemoteAddr), ""
+	if strings.IndexByte(r.RemoteAddr, ':') >= 0 { // not a Unix socket's peer
+		if h, p, err := net.SplitHostPort(r.RemoteAddr); err == nil {
+			host, port = h, p
+		}
 	}
 	fields = append(fields, zap.String("remote_ip", host), zap.String("remote_port", port))
 	if ip, ok := caddyhttp.GetVar(r.Context(), caddyhttp.ClientIPVarKey).(string); ok && ip != "" {

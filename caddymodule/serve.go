@@ -835,6 +835,22 @@ func logLevel(x *exchange) zapcore.Level {
 	return zapcore.InfoLevel
 }
 
+// logFieldCount is the number of fields logNotification writes for x, so
+// that their slice is allocated once and no larger than needed.
+func logFieldCount(x *exchange) int {
+	n := 10 // api, request_id, client_id, remote_ip, remote_port, client_ip, outcome, result_code, status, duration
+	for _, present := range [...]bool{x.verified, x.outcome == outcomeReplayed, x.stage != "", x.idMissing != "", x.sigReason != "",
+		x.code == notification.ParamIllegal && x.message != "", x.err != nil} {
+		if present {
+			n++
+		}
+	}
+	if x.backendStatus != 0 || x.backendTime != 0 {
+		n += 2
+	}
+	return n
+}
+
 // logNotification writes the one log line per notification. It carries
 // identifiers, the sender's address, outcome and timings; never card
 // fields, bodies, keys or signature values.
@@ -843,8 +859,7 @@ func (h *Handler) logNotification(r *http.Request, apiName string, x *exchange, 
 	if ce == nil {
 		return
 	}
-	// Sized for every optional field, so the slice is allocated once.
-	fields := make([]zap.Field, 0, 18)
+	fields := make([]zap.Field, 0, logFieldCount(x))
 	fields = append(fields,
 		zap.String("api", apiName),
 		zap.String("request_id", x.requestID),
