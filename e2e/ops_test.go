@@ -41,7 +41,7 @@ type sample struct {
 }
 
 // scrape reads the admin API's /metrics.
-func scrape(t *testing.T, adminAddr string) []sample {
+func scrape(t testing.TB, adminAddr string) []sample {
 	t.Helper()
 	client := &http.Client{Timeout: callTimeout, Transport: &http.Transport{Proxy: nil, DisableKeepAlives: true}}
 	res, err := client.Get("http://" + adminAddr + "/metrics")
