@@ -4,11 +4,15 @@
 # pinned xcaddy. The build line is the one every Caddy plugin uses (and the
 # Dockerfile's):
 #
-#   xcaddy build <version> --with github.com/dwsnotify/dws_notify=<this checkout>
+#   xcaddy build <version> --with github.com/dwsnotify/dws_notify[@<module version>]=<this checkout>
+#
+# (the module version, computed from git, is what `caddy list-modules
+# --versions` then shows; see module_version below).
 #
 #   ./xcaddy.sh                      # build ./caddy
 #   CADDY_VERSION=v2.11.9 ./xcaddy.sh
 #   DWS_GOPROXY='https://goproxy.example|off' ./xcaddy.sh   # force the GOPROXY used
+#   DWS_NOTIFY_VERSION=v1.2.0 ./xcaddy.sh                  # force the module version recorded
 #
 # A CADDY_VERSION older than the Caddy this module requires (go.mod) is
 # refused before anything is built: Go's minimum version selection would
@@ -84,14 +88,15 @@ fi
 #
 # <version>
 #     the Caddy release (CADDY_VERSION, default go.mod's).
-# --with github.com/dwsnotify/dws_notify=<this checkout>
+# --with github.com/dwsnotify/dws_notify@<module version>=<this checkout>
 #     the module's root package (dwsnotify.go), which imports caddymodule,
 #     whose init() registers http.handlers.dws_notify, the dws_notify
 #     directive, the admin endpoints and the commands; xcaddy blank-imports
 #     it in its generated main.go and writes a replace directive into its
 #     throwaway go.mod, so the module is built from this working tree,
 #     uncommitted edits included. This is the standard plugin line, the one
-#     the Dockerfile and the README give.
+#     the Dockerfile and the README give, with the module version named
+#     (module_version, below).
 # --output ./caddy
 #
 # GOPROXY: why the list ends in "|off".
@@ -117,8 +122,9 @@ fi
 #  - On the open internet proxy.golang.org answers 404 for an unpublished
 #    path; that already counts as "does not exist", "off" agrees, and the
 #    replacement is used the same way. Once the module is published, the
-#    proxy's answer names a real version, and the replace directive (which
-#    has no version) still maps whatever version is selected to this checkout.
+#    proxy's answer names a real version, and the replace directive still
+#    maps the version asked for (or, without one, whatever version is
+#    selected) to this checkout.
 #
 # So we keep the user's FIRST GOPROXY entry (their mirror or proxy.golang.org)
 # and put "|off" after it. Later entries (usually ",direct") are dropped: they
@@ -153,12 +159,69 @@ xcaddy_version="$(go -C "$ROOT/tools" list -m -f '{{.Version}}' github.com/caddy
 	die "cannot resolve the pinned xcaddy version from tools/go.mod"
 say "xcaddy $xcaddy_version"
 
+# The module version the binary records.
+#
+# `--with <module>=<dir>` makes xcaddy write `replace <module> => <dir>` into
+# its throwaway go.mod; the go command then requires the module at the
+# placeholder v0.0.0-00010101000000-000000000000, which is what the binary's
+# build information, and so `caddy list-modules --versions`, shows: nothing
+# about which code was built. The go command stamps VCS information only
+# for the main module (xcaddy's generated one, in a temporary directory),
+# never for a dependency, so the commit is lost too. What we can change is
+# the version on the --with line: `--with <module>@<version>=<dir>` makes
+# the replace apply to that version, which becomes the required one and is
+# recorded as the module's version (a replaced version is never looked up
+# anywhere). So the version is computed from this checkout, as the go
+# command would name the same commit if it were fetched from a proxy:
+#   - HEAD tagged vX.Y.Z and no uncommitted changes: vX.Y.Z;
+#   - else a pseudo-version: v0.0.0-<commit time, UTC>-<12-digit hash>, or
+#     vX.Y.(Z+1)-0.<time>-<hash> after the newest release tag vX.Y.Z;
+#   - uncommitted changes (tracked or untracked files): "-dirty" appended
+#     (valid semver; the go command accepts it for a replaced version).
+# What it cannot say: which uncommitted changes. Without git (a tarball,
+# a Docker build context without .git) no version is given and the build
+# shows the placeholder; the module reports "(devel)" then.
+# DWS_NOTIFY_VERSION overrides the computed version (a release pipeline).
+module_version() {
+	if [ -n "${DWS_NOTIFY_VERSION:-}" ]; then
+		printf '%s\n' "$DWS_NOTIFY_VERSION"
+		return
+	fi
+	command -v git >/dev/null 2>&1 || return 0
+	git -C "$ROOT" rev-parse --verify -q HEAD >/dev/null 2>&1 || return 0
+	local rev stamp dirty="" tag base
+	rev="$(git -C "$ROOT" rev-parse --short=12 HEAD)" || return 0
+	stamp="$(TZ=UTC git -C "$ROOT" show -s --format=%cd --date=format-local:%Y%m%d%H%M%S HEAD)" || return 0
+	if [ -n "$(git -C "$ROOT" status --porcelain 2>/dev/null)" ]; then
+		dirty="-dirty"
+	fi
+	tag="$(git -C "$ROOT" describe --tags --exact-match --match 'v[0-9]*' HEAD 2>/dev/null || true)"
+	if [ -z "$dirty" ] && [[ $tag =~ ^v[0-9]+\.[0-9]+\.[0-9]+$ ]]; then
+		printf '%s\n' "$tag"
+		return
+	fi
+	base="$(git -C "$ROOT" describe --tags --abbrev=0 --match 'v[0-9]*.[0-9]*.[0-9]*' HEAD 2>/dev/null || true)"
+	if [[ $base =~ ^v([0-9]+)\.([0-9]+)\.([0-9]+)$ ]]; then
+		printf 'v%s.%s.%s-0.%s-%s%s\n' "${BASH_REMATCH[1]}" "${BASH_REMATCH[2]}" "$((BASH_REMATCH[3] + 1))" "$stamp" "$rev" "$dirty"
+		return
+	fi
+	printf 'v0.0.0-%s-%s%s\n' "$stamp" "$rev" "$dirty"
+}
+module_version="$(module_version)"
+with="$MODULE_PATH=$ROOT"
+if [ -n "$module_version" ]; then
+	with="$MODULE_PATH@$module_version=$ROOT"
+	say "module version: $module_version"
+else
+	say "module version: none (no git checkout): the build records the placeholder version"
+fi
+
 say "building Caddy $CADDY_VERSION (go.mod requires $floor or newer) with $MODULE_PATH => $ROOT"
 say "output: $OUT"
 start=$SECONDS
-say "xcaddy build $CADDY_VERSION --with $MODULE_PATH=$ROOT --output $OUT"
+say "xcaddy build $CADDY_VERSION --with $with --output $OUT"
 go -C "$ROOT/tools" tool xcaddy build "$CADDY_VERSION" \
-	--with "$MODULE_PATH=$ROOT" \
+	--with "$with" \
 	--output "$OUT" ||
 	die "xcaddy build failed (see the output above)"
 say "build took $((SECONDS - start))s"
@@ -183,4 +246,11 @@ if ! grep -qx "$MODULE_ID" <<<"$modules"; then
 	die "$OUT list-modules does not contain $MODULE_ID"
 fi
 printf '%s\n' "$MODULE_ID"
+if [ -n "$module_version" ]; then
+	say "checking that $OUT list-modules --versions shows $MODULE_ID $module_version"
+	versions="$("$OUT" list-modules --versions)" || die "$OUT list-modules --versions failed"
+	grep -qxF "$MODULE_ID $module_version" <<<"$versions" ||
+		die "$OUT list-modules --versions does not show $MODULE_ID $module_version: $(grep -F "$MODULE_ID" <<<"$versions")"
+	printf '%s %s\n' "$MODULE_ID" "$module_version"
+fi
 say "OK: $OUT is Caddy $CADDY_VERSION with $MODULE_ID"

@@ -13,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddytest"
 	"go.uber.org/zap"
 
@@ -669,7 +668,8 @@ func TestAdminRedisDownBadgerStillAnswers(t *testing.T) {
 	// go-redis logs a failed dial once per ClientLogEvery process-wide:
 	// start the next test with a fresh limit, as if this one had not run.
 	t.Cleanup(func() {
-		redisstore.RouteClientLog(func() *zap.Logger { return caddy.Log().Named("dws_notify.redis") })
+		redisLog := storeLog.Named("redis")
+		redisstore.RouteClientLog(func() *zap.Logger { return redisLog })
 	})
 	const prefix = "partial:"
 	const otherClient = "2188120000000077"

@@ -82,7 +82,7 @@ func (a *adminAPI) serveBackup(w http.ResponseWriter, r *http.Request) error {
 	status := "ok"
 	if err := st.(backuper).Backup(ctx, w); err != nil {
 		status = "failed: " + err.Error()
-		caddy.Log().Named("dws_notify").Error("backup through the admin API failed", zap.String("storage", chosen.name), zap.Error(err))
+		storeLog.Error("backup through the admin API failed", zap.String("storage", chosen.name), zap.Error(err))
 	}
 	w.Header().Set(backupStatusTrailer, status)
 	return nil

@@ -158,6 +158,9 @@ type Handler struct {
 	storeKey     string
 	served       []servedKey // registered on store for the admin API
 	metrics      *metrics
+	keyPrints    []keyPrint // dws_public_key versions and fingerprints, for the provision log line
+	merchant     *keyPrint  // merchant_private_key's, nil without one
+	unfollow     func()     // stops the module's other lines following this handler's logger
 	clock        func() time.Time
 	// verify is the RSA verification the key ring makes every one with;
 	// nil means signature.VerifyRSA. Tests count RSA operations with it.
@@ -210,9 +213,18 @@ func (*Handler) CaddyModule() caddy.ModuleInfo {
 }
 
 // Provision sets defaults, resolves and parses the keys, checks the
-// settings and, last, takes a reference to the shared store.
-func (h *Handler) Provision(ctx caddy.Context) error {
+// settings and, last, takes a reference to the shared store. It logs the
+// effective settings in one line.
+func (h *Handler) Provision(ctx caddy.Context) (err error) {
 	h.logger = ctx.Logger()
+	// The store's lines, Badger's and go-redis's go where this handler's
+	// go (modlog.go), from the store's opening on.
+	h.unfollow = followLogger(h.logger)
+	defer func() {
+		if err != nil {
+			h.unfollow()
+		}
+	}()
 	if h.clock == nil {
 		h.clock = time.Now
 	}
@@ -244,6 +256,8 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		}
 	}
 	store.serve(h.served)
+	h.metrics.precreate(h)
+	h.logProvisioned()
 	return nil
 }
 
@@ -365,6 +379,7 @@ func (h *Handler) provisionRoutes() error {
 func (h *Handler) provisionKeys() error {
 	repl := caddy.NewReplacer()
 	h.ring = signature.NewKeyRingVerifying(h.verify)
+	h.keyPrints = nil
 	for i, kc := range h.DWSPublicKey {
 		material, err := resolveKey(repl, kc.Key)
 		if err != nil {
@@ -382,8 +397,9 @@ func (h *Handler) provisionKeys() error {
 				return fmt.Errorf("dws_notify: dws_public_key #%d: %w", i+1, err)
 			}
 		}
+		h.keyPrints = append(h.keyPrints, keyPrint{Version: kc.version(), SHA256: spkiSHA256(pub)})
 	}
-	h.signer = nil
+	h.signer, h.merchant = nil, nil
 	if kc := h.MerchantPrivateKey; kc != nil {
 		material, err := resolveKey(repl, kc.Key)
 		if err != nil {
@@ -397,6 +413,7 @@ func (h *Handler) provisionKeys() error {
 			return errors.New("dws_notify: merchant_private_key: key version must not be negative")
 		}
 		h.signer = signature.NewSigner(priv, kc.version())
+		h.merchant = &keyPrint{Version: kc.version(), SHA256: spkiSHA256(&priv.PublicKey)}
 	}
 	return nil
 }
@@ -430,6 +447,9 @@ func (h *Handler) Validate() error {
 
 // Cleanup releases the reference to the shared store this instance took.
 func (h *Handler) Cleanup() error {
+	if h.unfollow != nil {
+		h.unfollow()
+	}
 	if h.storeKey == "" {
 		return nil
 	}

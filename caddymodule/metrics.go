@@ -2,6 +2,7 @@ package caddymodule
 
 import (
 	"errors"
+	"net/http"
 	"strconv"
 	"sync"
 	"time"
@@ -9,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
+	"github.com/dwsnotify/dws_notify/notification"
 	"github.com/dwsnotify/dws_notify/signature"
 )
 
@@ -25,6 +27,10 @@ type metrics struct {
 	backendDuration   *prometheus.HistogramVec
 	duration          *prometheus.HistogramVec
 	completionRetries *prometheus.CounterVec
+	refusals          *prometheus.CounterVec
+	backendSlow       *prometheus.CounterVec
+	storeUp           *prometheus.GaugeVec
+	buildInfo         *prometheus.GaugeVec
 }
 
 var (
@@ -57,30 +63,68 @@ func newMetrics() *metrics {
 		}, []string{"api", "status"}),
 		backendDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Namespace: ns, Subsystem: sub, Name: "backend_duration_seconds",
-			Help:    "Time the backend took to answer a forwarded notification.",
-			Buckets: prometheus.ExponentialBuckets(0.001, 2.5, 12),
+			Help:    "Time the backend took to answer a forwarded notification (a forward cut off at forward_timeout counts as that long).",
+			Buckets: durationBuckets,
 		}, []string{"api"}),
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Namespace: ns, Subsystem: sub, Name: "request_duration_seconds",
 			Help:    "Time from receipt to answer, by api.",
-			Buckets: prometheus.ExponentialBuckets(0.0005, 2.5, 12),
+			Buckets: durationBuckets,
 		}, []string{"api"}),
 		completionRetries: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: ns, Subsystem: sub, Name: "completion_retries_total",
 			Help: "Failed completions retried in the background: started, and how each ended (stored, taken_over, closed, expired).",
 		}, []string{"result"}),
+		refusals: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: ns, Subsystem: sub, Name: "refusals_total",
+			Help: "Requests refused by the checks, by api and stage: before_signature (path, method, Client-Id, encoding or size refused before any signature check: scanners, misrouted or misconfigured senders), signature (answered INVALID_SIGNATURE), field_rules (the signature verified but the body broke the field rules: DWS sent it, so DWS's format changed).",
+		}, []string{"api", "stage"}),
+		backendSlow: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: ns, Subsystem: sub, Name: "backend_slow_total",
+			Help: "Forwarded notifications whose backend took at least 80% of the handler's forward_timeout, cut off ones included.",
+		}, []string{"api"}),
+		storeUp: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Namespace: ns, Subsystem: sub, Name: "store_up",
+			Help: "1 while the idempotency store answers, 0 while it does not (notifications are answered U), by store kind (badger, redis) and store id (logged with the store's description at provisioning).",
+		}, []string{"kind", "store"}),
+		buildInfo: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Namespace: ns, Subsystem: sub, Name: "build_info",
+			Help: "Always 1: the dws_notify build that runs (module version, commit when known, Go version).",
+		}, []string{"version", "revision", "goversion"}),
 	}
 }
 
+// durationBuckets are the upper bounds (seconds) of both latency
+// histograms. The collectors are process-wide (shared by every handler and
+// kept across reloads) and a histogram's buckets are fixed when it is
+// created, so they cannot follow each handler's forward_timeout. Instead
+// they bracket the timeouts people configure: for each of 1, 2, 5, 10, 15,
+// 20, 30 and 60 seconds there is a bound at the timeout and one at 80% of
+// it (0.8, 1.6, 4, 8, 12, 16, 24, 48), so the share of forwards near the
+// timeout and of those cut off by it can be read off the buckets (with the
+// default 10s: le="8" and le="10"). Below a second they are fine enough
+// for a local backend and the store's fsync. A forward cut off at the
+// timeout is observed a little over it, in the next bucket up.
+// backend_slow_total counts forwards past 80% of their own handler's
+// timeout whatever it is.
+var durationBuckets = []float64{
+	0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
+	0.8, 1, 1.6, 2, 4, 5, 8, 10, 12, 15, 16, 20, 24, 30, 48, 60,
+}
+
+// slowShare is the share of forward_timeout from which a forward counts in
+// backend_slow_total.
+const slowShare = 0.8
+
 func (m *metrics) all() []prometheus.Collector {
-	return []prometheus.Collector{m.notifications, m.signatureFailures, m.verifications, m.duplicates, m.backendResponses, m.backendDuration, m.duration, m.completionRetries}
+	return []prometheus.Collector{m.notifications, m.signatureFailures, m.verifications, m.duplicates, m.backendResponses, m.backendDuration, m.duration, m.completionRetries, m.refusals, m.backendSlow, m.storeUp, m.buildInfo}
 }
 
 // registerMetrics registers the process-wide collectors into reg (this
 // config's registry). Already-registered collectors are fine; a nil
 // registry (some derived contexts) just means no export.
 func registerMetrics(reg *prometheus.Registry, logger *zap.Logger) *metrics {
-	metricsOnce.Do(func() { collectors = newMetrics() })
+	processMetrics()
 	if reg == nil {
 		return collectors
 	}
@@ -95,9 +139,23 @@ func registerMetrics(reg *prometheus.Registry, logger *zap.Logger) *metrics {
 	return collectors
 }
 
-func (m *metrics) observeBackend(api string, status int, took time.Duration) {
+// processMetrics returns the process-wide collectors, creating them (and
+// setting build_info) the first time.
+func processMetrics() *metrics {
+	metricsOnce.Do(func() {
+		collectors = newMetrics()
+		v := pluginVersion()
+		collectors.buildInfo.WithLabelValues(v.Version, v.Revision, v.GoVersion).Set(1)
+	})
+	return collectors
+}
+
+func (m *metrics) observeBackend(api string, status int, took, limit time.Duration) {
 	m.backendResponses.WithLabelValues(api, statusLabel(status)).Inc()
 	m.backendDuration.WithLabelValues(api).Observe(took.Seconds())
+	if took.Seconds() >= slowShare*limit.Seconds() {
+		m.backendSlow.WithLabelValues(api).Inc()
+	}
 }
 
 func (m *metrics) observeNotification(api string, x *exchange, took time.Duration) {
@@ -105,7 +163,107 @@ func (m *metrics) observeNotification(api string, x *exchange, took time.Duratio
 	if x.sigReason != "" {
 		m.signatureFailures.WithLabelValues(x.sigReason).Inc()
 	}
+	if x.stage != "" {
+		m.refusals.WithLabelValues(api, x.stage).Inc()
+	}
 	m.duration.WithLabelValues(api).Observe(took.Seconds())
+}
+
+// Stages of a refusal (refusals_total's stage label and the refused_at log
+// field).
+const (
+	stageBeforeSignature = "before_signature"
+	stageSignature       = "signature"
+	stageFieldRules      = "field_rules"
+)
+
+// unknownAPI is the api label of requests on a path no API is served at.
+const unknownAPI = "unknown"
+
+// notificationSeries are the (result_code, outcome) pairs a served API can
+// be answered with; precreate makes each at zero.
+var notificationSeries = []struct {
+	code    notification.Code
+	outcome string
+}{
+	{notification.Success, outcomeForwarded},
+	{notification.Success, outcomeBusinessRejected},
+	{notification.Success, outcomeReplayed},
+	{notification.ParamIllegal, outcomeRejected},
+	{notification.AccessDenied, outcomeRejected},
+	{notification.InvalidSignature, outcomeRejected},
+	{notification.RepeatReqInconsistent, outcomeConflict},
+	{notification.UnknownException, outcomeBackendFailed},
+	{notification.UnknownException, outcomeInFlight},
+	{notification.UnknownException, outcomeStoreFailed},
+	{notification.UnknownException, outcomeReadFailed},
+}
+
+// signatureReasons are the reason labels signature.Reason gives.
+var signatureReasons = []string{"missing", "malformed", "unsupported_algorithm", "unknown_key_version", "bad_encoding", "verification_failed", "bad_request_time", "stale", "other"}
+
+// completionResults are the result labels of completion_retries_total.
+var completionResults = []string{"started", "stored", "taken_over", "closed", "expired"}
+
+// precreate makes, at zero, every series the handler h can touch whose
+// labels are known in advance, so that rate() and increase() see the first
+// event, and dashboards and alerts find their series before it: per served
+// API every (result_code, outcome) it can be answered with, every refusal
+// stage, every duplicate kind, the latency histograms, backend_slow_total
+// and backend_responses_total for 200, none and each business status; the
+// path-less "unknown" api when the handler serves fixed paths; every
+// signature failure reason; the key_version series of
+// signature_verifications_total for each configured version (and none);
+// every completion retry result. Series of other backend statuses appear
+// when first seen.
+func (m *metrics) precreate(h *Handler) {
+	var apis []string
+	if h.anyPath != nil {
+		apis = append(apis, h.anyPath.api.Name())
+	}
+	for _, r := range h.apis {
+		apis = append(apis, r.api.Name())
+	}
+	business := []string{statusLabel(http.StatusOK), statusLabel(0)}
+	for s, on := range h.business {
+		if on {
+			business = append(business, statusLabel(s))
+		}
+	}
+	for _, api := range apis {
+		for _, s := range notificationSeries {
+			m.notifications.WithLabelValues(api, string(s.code), s.outcome)
+		}
+		for _, stage := range []string{stageBeforeSignature, stageSignature, stageFieldRules} {
+			m.refusals.WithLabelValues(api, stage)
+		}
+		for _, kind := range []string{outcomeReplayed, outcomeInFlight, outcomeConflict} {
+			m.duplicates.WithLabelValues(api, kind)
+		}
+		for _, status := range business {
+			m.backendResponses.WithLabelValues(api, status)
+		}
+		m.backendDuration.WithLabelValues(api)
+		m.backendSlow.WithLabelValues(api)
+		m.duration.WithLabelValues(api)
+	}
+	if h.anyPath == nil {
+		m.notifications.WithLabelValues(unknownAPI, string(notification.ParamIllegal), outcomeRejected)
+		m.refusals.WithLabelValues(unknownAPI, stageBeforeSignature)
+		m.duration.WithLabelValues(unknownAPI)
+	}
+	for _, reason := range signatureReasons {
+		m.signatureFailures.WithLabelValues(reason)
+	}
+	m.verifications.WithLabelValues("none", verificationResult(signature.ErrVerificationFailed))
+	for _, kc := range h.DWSPublicKey {
+		v := strconv.Itoa(kc.version())
+		m.verifications.WithLabelValues(v, verificationResult(nil))
+		m.verifications.WithLabelValues(v, verificationResult(signature.ErrVerificationFailed))
+	}
+	for _, r := range completionResults {
+		m.completionRetries.WithLabelValues(r)
+	}
 }
 
 // observeVerification counts one signature check: version and err are what

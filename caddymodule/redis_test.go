@@ -222,7 +222,7 @@ func TestRedisGateway(t *testing.T) {
 	}
 	var goRedis, storeFailed int
 	for line := range strings.Lines(string(logs)) {
-		if strings.Contains(line, `"source":"go-redis"`) && strings.Contains(line, `"logger":"dws_notify.redis"`) {
+		if strings.Contains(line, `"source":"go-redis"`) && strings.Contains(line, `"logger":"http.handlers.dws_notify.store.redis"`) {
 			goRedis++
 		}
 		if strings.Contains(line, `"msg":"dws notification"`) && strings.Contains(line, `"outcome":"store_failed"`) {

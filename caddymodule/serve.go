@@ -56,10 +56,13 @@ type exchange struct {
 	code          notification.Code
 	message       string
 	outcome       string
+	stage         string // where a refusal happened (stage*), "" for anything else
 	sigReason     string
 	backendStatus int // 0 when the backend wrote nothing or was not called
 	backendTime   time.Duration
-	err           error // the internal cause of a U, for the log
+	replayed      int    // a replay: the backend status recorded for the first copy
+	idMissing     string // a verified notification refused by the field rules: why no request_id could be read
+	err           error  // the internal cause of a U, for the log
 }
 
 // ServeHTTP handles one DWS notification. It always writes the answer itself
@@ -170,6 +173,9 @@ func (h *Handler) handle(x *exchange, r *http.Request, next caddyhttp.Handler) {
 
 	res, err := x.api.Validate(body, notification.Options{Strict: h.Strict})
 	if err != nil {
+		// DWS sent it (the signature verified), so it is the one to chase
+		// with Alipay: its log line carries what can be read of its key.
+		x.requestID, x.idMissing = refusedRequestID(x.api, body)
 		x.reject(http.StatusOK, notification.ParamIllegal, err.Error())
 		return
 	}
@@ -320,10 +326,13 @@ func outcomeForApproval(o idempotency.Outcome) string {
 	return outcomeForwarded
 }
 
-// replay answers a duplicate of a completed notification with its stored answer.
+// replay answers a duplicate of a completed notification with its stored
+// answer. The backend is not called: the log line gives the status the
+// backend answered the first copy with as replayed_backend_status, and no
+// backend_status or backend_duration.
 func (h *Handler) replay(x *exchange, rec idempotency.Record) {
 	h.metrics.duplicates.WithLabelValues(x.api.Name(), outcomeReplayed).Inc()
-	x.backendStatus = rec.Answer.BackendStatus
+	x.replayed = rec.Answer.BackendStatus
 	x.outcome = outcomeReplayed
 	x.status = http.StatusOK
 	x.code = notification.Code(rec.Answer.ResultCode)
@@ -386,7 +395,7 @@ func (h *Handler) forward(x *exchange, r *http.Request, next caddyhttp.Handler, 
 	err := callNext(next, rec, r.WithContext(ctx))
 	x.backendTime = time.Since(began)
 	x.backendStatus = rec.status
-	h.metrics.observeBackend(x.api.Name(), rec.status, x.backendTime)
+	h.metrics.observeBackend(x.api.Name(), rec.status, x.backendTime, h.forwardLimit)
 
 	switch {
 	case err != nil:
@@ -697,16 +706,23 @@ func signatureMessage(err error) string {
 	return "Signature header is malformed"
 }
 
+// reject answers F. A refusal by the checks (no outcome set yet) is
+// before_signature until the signature verified, field_rules after.
 func (x *exchange) reject(status int, code notification.Code, msg string) {
 	x.status, x.code, x.message = status, code, msg
 	if x.outcome == "" {
 		x.outcome = outcomeRejected
+		x.stage = stageBeforeSignature
+		if x.verified {
+			x.stage = stageFieldRules
+		}
 	}
 }
 
 func (x *exchange) badSignature(err error, msg string) {
 	x.sigReason = signature.Reason(err)
 	x.reject(http.StatusOK, notification.InvalidSignature, msg)
+	x.stage = stageSignature
 }
 
 func (x *exchange) fail(outcome string, err error) {
@@ -786,7 +802,7 @@ func (h *Handler) answer(w http.ResponseWriter, r *http.Request, x *exchange) {
 			if sig, err := h.signer.Sign(x.uri, x.clientID, respTime, body); err == nil {
 				hdr.Set("Signature", sig)
 			} else {
-				h.logger.Error("signing the response", zap.Error(err))
+				h.logger.Error("signing the response", zap.String("request_id", x.requestID), zap.Error(err))
 			}
 		}
 	}
@@ -796,32 +812,61 @@ func (h *Handler) answer(w http.ResponseWriter, r *http.Request, x *exchange) {
 	if x.repl != nil {
 		x.repl.Set("http.dws_notify.result_code", string(x.code))
 	}
-	apiName := "unknown"
+	apiName := unknownAPI
 	if x.api != nil {
 		apiName = x.api.Name()
 	}
 	h.metrics.observeNotification(apiName, x, now.Sub(x.start))
-	h.logNotification(apiName, x, now.Sub(x.start))
+	h.logNotification(r, apiName, x, now.Sub(x.start))
+}
+
+// logLevel is the level of a notification's log line: WARN for what needs
+// someone (U: DWS resends, but a cause to look at; a business rejection
+// to follow up; a requestId reused with other content; a notification DWS
+// sent that broke the field rules), INFO for the rest.
+func logLevel(x *exchange) zapcore.Level {
+	switch {
+	case x.code == notification.UnknownException,
+		x.outcome == outcomeBusinessRejected,
+		x.outcome == outcomeConflict,
+		x.stage == stageFieldRules:
+		return zapcore.WarnLevel
+	}
+	return zapcore.InfoLevel
+}
+
+// logFieldCount is the number of fields logNotification writes for x, so
+// that their slice is allocated once and no larger than needed.
+func logFieldCount(x *exchange) int {
+	n := 10 // api, request_id, client_id, remote_ip, remote_port, client_ip, outcome, result_code, status, duration
+	for _, present := range [...]bool{x.verified, x.outcome == outcomeReplayed, x.stage != "", x.idMissing != "", x.sigReason != "",
+		x.code == notification.ParamIllegal && x.message != "", x.err != nil} {
+		if present {
+			n++
+		}
+	}
+	if x.backendStatus != 0 || x.backendTime != 0 {
+		n += 2
+	}
+	return n
 }
 
 // logNotification writes the one log line per notification. It carries
-// identifiers, outcome and timings; never card fields, bodies, keys or
-// signature values.
-func (h *Handler) logNotification(apiName string, x *exchange, total time.Duration) {
-	level := zapcore.InfoLevel
-	if x.code == notification.UnknownException {
-		level = zapcore.WarnLevel
-	}
-	ce := h.logger.Check(level, "dws notification")
+// identifiers, the sender's address, outcome and timings; never card
+// fields, bodies, keys or signature values.
+func (h *Handler) logNotification(r *http.Request, apiName string, x *exchange, total time.Duration) {
+	ce := h.logger.Check(logLevel(x), "dws notification")
 	if ce == nil {
 		return
 	}
-	// Sized for every optional field, so the slice is allocated once.
-	fields := make([]zap.Field, 0, 13)
+	fields := make([]zap.Field, 0, logFieldCount(x))
 	fields = append(fields,
 		zap.String("api", apiName),
 		zap.String("request_id", x.requestID),
 		zap.String("client_id", x.clientID),
+	)
+	fields = appendRemote(fields, r)
+	fields = append(fields,
 		zap.String("outcome", x.outcome),
 		zap.String("result_code", string(x.code)),
 		zap.Int("status", x.status),
@@ -832,6 +877,15 @@ func (h *Handler) logNotification(apiName string, x *exchange, total time.Durati
 	}
 	if x.backendStatus != 0 || x.backendTime != 0 {
 		fields = append(fields, zap.Int("backend_status", x.backendStatus), zap.Duration("backend_duration", x.backendTime))
+	}
+	if x.outcome == outcomeReplayed {
+		fields = append(fields, zap.Int("replayed_backend_status", x.replayed))
+	}
+	if x.stage != "" {
+		fields = append(fields, zap.String("refused_at", x.stage))
+	}
+	if x.idMissing != "" {
+		fields = append(fields, zap.String("request_id_unavailable", x.idMissing))
 	}
 	if x.sigReason != "" {
 		fields = append(fields, zap.String("signature_failure", x.sigReason))

@@ -112,7 +112,8 @@ func (s *sharedStore) openDeferred() error {
 	}
 	s.Store, s.down, s.deferred = st, nil, false
 	s.stateMu.Unlock()
-	caddy.Log().Named("dws_notify").Info("the storage is no longer held by another process; opened at start", zap.String("storage", s.name))
+	s.setHealth(true)
+	storeLog.Info("the storage is no longer held by another process; opened at start", zap.String("storage", s.name))
 	return nil
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -34,6 +35,8 @@ type storeSpec struct {
 	// directory, or the Redis server, database and prefix (never the
 	// password). Stores with the same name hold the same records.
 	name string
+	// kind is the store_up gauge's kind label: badger or redis.
+	kind string
 	// open opens the store (again).
 	open func(ctx context.Context) (idempotency.Store, error)
 	// retryable reports whether a failure of open may pass by itself (an
@@ -45,7 +48,7 @@ type storeSpec struct {
 
 // badgerSpec is the spec of the Badger store in the canonical directory dir.
 func badgerSpec(dir string) storeSpec {
-	return storeSpec{key: dir, name: dir, open: func(context.Context) (idempotency.Store, error) { return openStore(dir) }}
+	return storeSpec{key: dir, name: dir, kind: "badger", open: func(context.Context) (idempotency.Store, error) { return openStore(dir) }}
 }
 
 // sharedStore is the pooled value: the store plus the in-process registry
@@ -76,6 +79,14 @@ type sharedStore struct {
 
 	servedMu sync.Mutex
 	served   map[servedKey]int // see serve
+
+	// Health (storehealth.go): the store_up labels, the state, whether a
+	// bounded call was made since the probe last looked, and whether the
+	// store left the pool (guarded by storeHealth).
+	kind, id      string
+	health        atomic.Int32
+	called        atomic.Bool
+	healthDropped bool
 }
 
 // servedKey is a Client-Id and notify API that a handler using the store
@@ -165,6 +176,7 @@ func (s *sharedStore) Destruct() error {
 	}
 	st, down, looping := s.Store, s.down, s.looping
 	s.stateMu.Unlock()
+	s.dropHealth()
 	if down == nil {
 		return st.Close()
 	}
@@ -172,7 +184,7 @@ func (s *sharedStore) Destruct() error {
 		select {
 		case <-looping:
 		case <-time.After(destructWait):
-			caddy.Log().Named("dws_notify").Warn("the background connection attempt did not end in time", zap.String("store", s.name))
+			storeLog.Warn("the background connection attempt did not end in time", zap.String("store", s.name))
 		}
 	}
 	return nil
@@ -185,7 +197,7 @@ const destructWait = 10 * time.Second
 var openStore = func(dir string) (idempotency.Store, error) {
 	return idempotency.OpenBadger(idempotency.BadgerOptions{
 		Dir:    dir,
-		Logger: caddy.Log().Named("dws_notify"),
+		Logger: storeLog.With(zap.String("storage", dir)),
 	})
 }
 
@@ -199,7 +211,7 @@ func acquireStore(dir string) (*sharedStore, error) {
 // (spec.retryable: Redis unreachable), the handler gets the store anyway,
 // its calls fail (U) until a background loop has opened it.
 func acquire(spec storeSpec) (*sharedStore, error) {
-	v, _, err := storePool.LoadOrNew(spec.key, func() (caddy.Destructor, error) {
+	v, loaded, err := storePool.LoadOrNew(spec.key, func() (caddy.Destructor, error) {
 		st, err := spec.open(context.Background())
 		if err == nil {
 			return newSharedStore(spec, st), nil
@@ -213,7 +225,7 @@ func acquire(spec storeSpec) (*sharedStore, error) {
 			s := newSharedStore(spec, nil)
 			s.down = describeOpenError(spec, err)
 			s.deferred = true
-			caddy.Log().Named("dws_notify").Info("the storage is in use by another process (a running Caddy?): not opened by this provisioning; it is opened when the config starts, which fails if the other process still holds it",
+			storeLog.Info("the storage is in use by another process (a running Caddy?): not opened by this provisioning; it is opened when the config starts, which fails if the other process still holds it",
 				zap.String("storage", spec.name))
 			return s, nil
 		}
@@ -223,7 +235,7 @@ func acquire(spec storeSpec) (*sharedStore, error) {
 		s := newSharedStore(spec, nil)
 		s.down = fmt.Errorf("%w (%s): %w", errStoreUnavailable, spec.name, err)
 		s.looping = make(chan struct{})
-		caddy.Log().Named("dws_notify").Warn("the store is not reachable: notifications are answered U (DWS resends them) until it is; connecting in the background",
+		storeLog.Warn("the store is not reachable: notifications are answered U (DWS resends them) until it is; connecting in the background",
 			zap.String("store", spec.name), zap.Error(err))
 		go s.openLoop(nil, 2)
 		return s, nil
@@ -231,7 +243,11 @@ func acquire(spec storeSpec) (*sharedStore, error) {
 	if err != nil {
 		return nil, err
 	}
-	return v.(*sharedStore), nil
+	s := v.(*sharedStore)
+	if !loaded {
+		s.startHealth(spec.kind)
+	}
+	return s, nil
 }
 
 func releaseStore(key string) error {

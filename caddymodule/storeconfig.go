@@ -570,9 +570,10 @@ func redisSpec(c *StoreConfig) (storeSpec, error) {
 	return storeSpec{
 		key:  "redis " + hex.EncodeToString(sum[:16]),
 		name: name,
+		kind: "redis",
 		open: func(ctx context.Context) (idempotency.Store, error) {
 			o := opts
-			o.Logger = caddy.Log().Named("dws_notify").With(zap.String("store", name))
+			o.Logger = storeLog.With(zap.String("store", name))
 			return redisstore.Open(ctx, o)
 		},
 		retryable: func(err error) bool {
@@ -690,8 +691,10 @@ func resolvePlaceholders(repl *caddy.Replacer, s string) (string, error) {
 	}
 }
 
-// routeRedisLogs sends go-redis's process-wide log lines to Caddy's
-// logger, without passwords, once a Redis store is configured.
+// routeRedisLogs sends go-redis's process-wide log lines to the module's
+// logger (http.handlers.dws_notify.store.redis), without passwords, once a
+// Redis store is configured.
 var routeRedisLogs = sync.OnceFunc(func() {
-	redisstore.RouteClientLog(func() *zap.Logger { return caddy.Log().Named("dws_notify.redis") })
+	redisLog := storeLog.Named("redis")
+	redisstore.RouteClientLog(func() *zap.Logger { return redisLog })
 })

@@ -8,7 +8,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/caddyserver/caddy/v2"
 	"go.uber.org/zap"
 
 	"github.com/dwsnotify/dws_notify/idempotency"
@@ -77,6 +76,7 @@ func boundedCall[T any](s *sharedStore, ctx context.Context, op string, f func(c
 	var zero T
 	st, err := s.current()
 	if err != nil {
+		s.observe(err)
 		return zero, err
 	}
 	done := make(chan callResult[T], 1)
@@ -92,16 +92,19 @@ func boundedCall[T any](s *sharedStore, ctx context.Context, op string, f func(c
 		r.v, r.err = f(ctx, st)
 	})
 	if !ok {
+		s.observe(errStoreBusy)
 		return zero, errStoreBusy
 	}
+	var r callResult[T]
 	select {
-	case r := <-done:
-		return r.v, r.err
+	case r = <-done:
 	case <-deadlineAfter(storeCallTimeout):
-		return zero, fmt.Errorf("dws_notify: %s: no answer from the store within %s: %w", op, storeCallTimeout, context.DeadlineExceeded)
+		r.err = fmt.Errorf("dws_notify: %s: no answer from the store within %s: %w", op, storeCallTimeout, context.DeadlineExceeded)
 	case <-ctx.Done():
-		return zero, fmt.Errorf("dws_notify: %s: %w", op, context.Cause(ctx))
+		r.err = fmt.Errorf("dws_notify: %s: %w", op, context.Cause(ctx))
 	}
+	s.observe(r.err)
+	return r.v, r.err
 }
 
 // workerPool runs functions on goroutines it keeps: an idle worker takes the
@@ -274,7 +277,8 @@ func (s *sharedStore) markBroken(st idempotency.Store, cause error) {
 		s.stop = make(chan struct{})
 	}
 	s.stateMu.Unlock()
-	caddy.Log().Named("dws_notify").Error("the store failed; notifications are answered U until it is reopened",
+	s.setHealth(false)
+	storeLog.Error("the store failed; notifications are answered U until it is reopened",
 		zap.String("storage", s.name), zap.Error(cause))
 	go s.openLoop(st, 1)
 }
@@ -290,7 +294,7 @@ func (s *sharedStore) openLoop(old idempotency.Store, first int) {
 	looping, stop := s.looping, s.stop
 	s.stateMu.Unlock()
 	defer close(looping)
-	log := caddy.Log().Named("dws_notify")
+	log := storeLog
 	retry := reopenRetry
 	reopening := old != nil
 	if reopening {
@@ -341,6 +345,7 @@ func (s *sharedStore) openLoop(old idempotency.Store, first int) {
 			}
 			s.Store, s.down = st, nil
 			s.stateMu.Unlock()
+			s.setHealth(true)
 			if reopening {
 				log.Info("the store was reopened; notifications are served again", zap.String("storage", s.name), zap.Int("attempts", attempt))
 			} else {

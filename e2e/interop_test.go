@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bufio"
 	"bytes"
 	"crypto"
 	"crypto/rsa"
@@ -58,44 +57,12 @@ func sdkHeaders(requestTime, sig, keyVersion string) http.Header {
 // /metrics; 0 when the series does not exist yet.
 func scrapeCounter(t testing.TB, adminAddr, name string, labels map[string]string) float64 {
 	t.Helper()
-	res, err := http.Get("http://" + adminAddr + "/metrics")
-	if err != nil {
-		t.Fatal(err)
+	var kv []string
+	for k, v := range labels {
+		kv = append(kv, k, v)
 	}
-	defer res.Body.Close()
-	if res.StatusCode != http.StatusOK {
-		t.Fatalf("GET /metrics: HTTP %d", res.StatusCode)
-	}
-	sc := bufio.NewScanner(res.Body)
-	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
-	for sc.Scan() {
-		series, value, ok := strings.Cut(sc.Text(), " ")
-		name2, rest, _ := strings.Cut(series, "{")
-		if !ok || name2 != name {
-			continue
-		}
-		got := map[string]string{}
-		for _, pair := range strings.Split(strings.TrimSuffix(rest, "}"), ",") {
-			if k, v, ok := strings.Cut(pair, "="); ok {
-				got[k] = strings.Trim(v, `"`)
-			}
-		}
-		match := len(got) == len(labels)
-		for k, v := range labels {
-			match = match && got[k] == v
-		}
-		if match {
-			f, err := strconv.ParseFloat(value, 64)
-			if err != nil {
-				t.Fatalf("%s: %v", sc.Text(), err)
-			}
-			return f
-		}
-	}
-	if err := sc.Err(); err != nil {
-		t.Fatal(err)
-	}
-	return 0
+	v, _ := value(scrape(t, adminAddr), name, kv...)
+	return v
 }
 
 // loggedKeyVersions returns the key_version of the gateway's log line for
