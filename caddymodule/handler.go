@@ -163,7 +163,8 @@ type Handler struct {
 	unfollow     func()     // stops the module's other lines following this handler's logger
 	clock        func() time.Time
 	// verify is the RSA verification the key ring makes every one with;
-	// nil means signature.VerifyRSA. Tests count RSA operations with it.
+	// nil means the ring's own verifier (each key prepared once). Tests count
+	// RSA operations with it.
 	verify signature.VerifyFunc
 }
 
