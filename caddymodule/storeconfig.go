@@ -555,6 +555,7 @@ func redisSpec(c *StoreConfig) (storeSpec, error) {
 	// holds no secret and a change of any of them opens a new client.
 	shape := opts
 	shape.TLSConfig = nil
+	//lint:ignore SA1026 the fields that hold functions (TLSConfig, Client, Logger) are nil here
 	shaped, err := json.Marshal(struct {
 		Options redisstore.Options
 		TLS     bool

@@ -137,7 +137,7 @@ func TestFingerprintIgnoresFormAndOrder(t *testing.T) {
 
 	want := fingerprint(t, add)
 	for name, body := range map[string]string{
-		"compact":                string(compact.Bytes()),
+		"compact":                compact.String(),
 		"indented":               indented.String(),
 		"encoding/json output":   string(marshalled),
 		"every object reordered": reversed,
