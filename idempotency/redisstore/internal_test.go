@@ -3,6 +3,7 @@ package redisstore
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -526,5 +527,38 @@ func TestRecordsOnTheLocalClock(t *testing.T) {
 			near("ExpiresAt after Complete", done.Record.ExpiresAt, before.Add(2*time.Hour))
 			near("ClaimedAt after Complete", done.Record.ClaimedAt, c.Record.ClaimedAt)
 		})
+	}
+}
+
+// replyError is a server error reply, as go-redis hands it over.
+type replyError string
+
+func (e replyError) Error() string { return string(e) }
+func (replyError) RedisError()     {}
+
+// TestRefusedByReplyCode: a server error reply refuses the configuration
+// unless its code says "not now"; anything that is not a reply is left
+// alone.
+func TestRefusedByReplyCode(t *testing.T) {
+	for reply, want := range map[string]bool{
+		"LOADING Redis is loading the dataset in memory":       false,
+		"BUSY Redis is busy running a script":                  false,
+		"MASTERDOWN Link with MASTER is down":                  false,
+		"TRYAGAIN Multiple keys request during rehashing":      false,
+		"CLUSTERDOWN The cluster is down":                      false,
+		"READONLY You can't write against a read only replica": false,
+		"WRONGPASS invalid username-password pair":             true,
+		"NOPERM this user has no permissions":                  true,
+		"ERR DB index is out of range":                         true,
+		"LOADINGX not a code this store knows":                 true,
+		"ERR max number of clients reached":                    false,
+	} {
+		err := refused(fmt.Errorf("ping: %w", replyError(reply)))
+		if got := errors.Is(err, ErrServerRefused); got != want {
+			t.Errorf("%q: refused = %v, want %v", reply, got, want)
+		}
+	}
+	if err := refused(context.DeadlineExceeded); errors.Is(err, ErrServerRefused) {
+		t.Error("a timeout was taken for a refusal")
 	}
 }

@@ -113,21 +113,22 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 // do not wrap it).
 var ErrServerRefused = errors.New("redisstore: the Redis server refused the configuration")
 
-// transientPrefixes are the server errors that say "not now" rather than
-// "not this configuration".
-var transientPrefixes = []string{"LOADING", "BUSY", "MASTERDOWN", "TRYAGAIN", "CLUSTERDOWN", "READONLY", "MAXCLIENTS", "ERR max number of clients"}
+// transientCodes are the codes of the server's error replies (the reply's
+// first word, RESP's error type) that say "not now" rather than "not this
+// configuration".
+var transientCodes = map[string]bool{"LOADING": true, "BUSY": true, "MASTERDOWN": true, "TRYAGAIN": true, "CLUSTERDOWN": true, "READONLY": true, "MAXCLIENTS": true}
 
 // refused wraps err in ErrServerRefused when it is a server error reply
-// other than a transient one.
+// other than a transient one. Redis's "ERR max number of clients reached"
+// has the generic code ERR; go-redis recognises it.
 func refused(err error) error {
 	var re redis.Error
 	if !errors.As(err, &re) {
 		return err
 	}
-	for _, p := range transientPrefixes {
-		if strings.HasPrefix(re.Error(), p) {
-			return err
-		}
+	code, _, _ := strings.Cut(re.Error(), " ")
+	if transientCodes[code] || redis.IsMaxClientsError(re) {
+		return err
 	}
 	return fmt.Errorf("%w: %w", ErrServerRefused, err)
 }
