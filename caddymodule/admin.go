@@ -17,6 +17,7 @@ import (
 	"github.com/caddyserver/caddy/v2"
 
 	"github.com/dwsnotify/dws_notify/idempotency"
+	"github.com/dwsnotify/dws_notify/idempotency/guard"
 	"github.com/dwsnotify/dws_notify/notification"
 )
 
@@ -507,8 +508,8 @@ func pooledStores() []pooledStore {
 		if c := strings.Compare(a.name, b.name); c != 0 {
 			return c
 		}
-		_, errA := a.current()
-		_, errB := b.current()
+		_, errA := a.Current()
+		_, errB := b.Current()
 		switch {
 		case errA == nil && errB != nil:
 			return -1
@@ -588,7 +589,7 @@ func storeAPIError(s *sharedStore, err error) error {
 	switch {
 	case errors.Is(err, idempotency.ErrClosed):
 		return apiError(http.StatusServiceUnavailable, "the dws_notify store at %s was closed while it was being read (a config reload or shutdown is in progress); try again", s.name)
-	case errors.Is(err, errStoreUnavailable), errors.Is(err, errStoreBroken):
+	case errors.Is(err, guard.ErrUnavailable), errors.Is(err, guard.ErrBroken):
 		return apiError(http.StatusServiceUnavailable, "the dws_notify store at %s cannot be read now: %v", s.name, err)
 	case errors.As(err, new(net.Error)):
 		// A Redis store whose server is down or unreachable.

@@ -472,22 +472,15 @@ func (p *scanProbe) Scan(ctx context.Context, fn func(idempotency.Record) bool) 
 	})
 }
 
-// installScanProbe makes the pool open dir behind a scanProbe.
-func installScanProbe(t *testing.T, dir string) *scanProbe {
+// installScanProbe has the pool open dir behind a scanProbe (installStore).
+func installScanProbe(t *testing.T, dir string) (*scanProbe, func()) {
 	t.Helper()
-	canonical := canonicalDir(t, dir)
 	p := &scanProbe{}
-	prev := openStore
-	openStore = func(d string) (idempotency.Store, error) {
-		st, err := prev(d)
-		if err != nil || d != canonical {
-			return st, err
-		}
+	handOver := installStore(t, dir, func(st idempotency.Store) idempotency.Store {
 		p.Store = st
-		return p, nil
-	}
-	t.Cleanup(func() { openStore = prev })
-	return p
+		return p
+	})
+	return p, handOver
 }
 
 // fillStore writes n done records into s.
@@ -509,7 +502,7 @@ func fillStore(t *testing.T, s *sharedStore, n int) {
 // of a reloaded config register their keys once, counted.
 func TestAdminRecordDoesNotScan(t *testing.T) {
 	dir := t.TempDir()
-	p := installScanProbe(t, dir)
+	p, _ := installScanProbe(t, dir)
 	b := newBackend(t)
 	g := startGateway(t, b, gatewayConfig{storage: dir})
 	g.send(g.notice(addPath, addSample(t, "noscan-1"))).expect(t, 200, "S", "SUCCESS")
@@ -572,7 +565,7 @@ func TestAdminRecordDoesNotScan(t *testing.T) {
 // are answered 429 with Retry-After, and /record still answers.
 func TestAdminScansAreBounded(t *testing.T) {
 	dir := t.TempDir()
-	p := installScanProbe(t, dir)
+	p, _ := installScanProbe(t, dir)
 	g := startGateway(t, newBackend(t), gatewayConfig{storage: dir})
 	fillStore(t, storeFor(t, g), 20)
 	p.pause.Store(int64(250 * time.Millisecond)) // 5s per scan
@@ -618,9 +611,10 @@ func TestAdminScansAreBounded(t *testing.T) {
 // the scan ends at once and its request answers 503.
 func TestAdminReloadDuringAScanIsPrompt(t *testing.T) {
 	dir := t.TempDir()
-	p := installScanProbe(t, dir)
+	p, handOver := installScanProbe(t, dir)
 	b := newBackend(t)
 	g := startGateway(t, b, gatewayConfig{storage: dir})
+	handOver() // the gateway holds the store alone: the reload closes it
 	fillStore(t, storeFor(t, g), 100)
 	p.pause.Store(int64(100 * time.Millisecond)) // 10s per scan
 	type answered struct {

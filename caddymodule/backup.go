@@ -41,7 +41,7 @@ func (a *adminAPI) serveBackup(w http.ResponseWriter, r *http.Request) error {
 	var names []string
 	var chosen *sharedStore
 	for _, ps := range pooledStores() {
-		st, err := ps.current()
+		st, err := ps.Current()
 		if err == nil {
 			if _, ok := st.(backuper); !ok {
 				continue
@@ -62,19 +62,14 @@ func (a *adminAPI) serveBackup(w http.ResponseWriter, r *http.Request) error {
 	case chosen == nil:
 		return apiError(http.StatusNotFound, "no Badger store at %s in the running config (it has %s)", want, strings.Join(names, ", "))
 	}
-	st, err := chosen.current()
+	st, err := chosen.Current()
 	if err != nil {
 		return apiError(http.StatusServiceUnavailable, "the store at %s cannot be read now: %v", chosen.name, err)
 	}
-	ctx := r.Context()
-	if chosen.life != nil {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithCancel(ctx)
-		defer cancel()
-		// A store being closed ends the backup instead of holding up its
-		// Close (a reload that drops the directory, or shutdown).
-		defer context.AfterFunc(chosen.life, cancel)()
-	}
+	// A store being closed ends the backup instead of holding up its
+	// Close (a reload that drops the directory, or shutdown).
+	ctx, cancel := chosen.Context(r.Context())
+	defer cancel()
 	w.Header().Set("Content-Type", "application/octet-stream")
 	w.Header().Set("Content-Disposition", `attachment; filename="dws_notify.backup"`)
 	w.Header().Set("Trailer", backupStatusTrailer)

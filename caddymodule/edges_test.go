@@ -265,8 +265,13 @@ func TestCompletionRetryEnds(t *testing.T) {
 	t.Cleanup(func() { completionRetryWait, completionRetryMaxWait = prevWait, prevMax })
 
 	h := baseHandler(t)
-	faulty := installFaultyStore(t, h.Storage)
+	faulty := &faultyStore{}
+	handOver := installStore(t, h.Storage, func(st idempotency.Store) idempotency.Store {
+		faulty.Store = st
+		return faulty
+	})
 	provisioned(t, newContext(t), h)
+	handOver() // the handler holds the store alone: its Cleanup closes it
 	ctx := t.Context()
 	ans := idempotency.Answer{ResultCode: "SUCCESS", Outcome: idempotency.OutcomeAccepted, BackendStatus: 200}
 	claim := func(id string) (idempotency.Key, uint64) {

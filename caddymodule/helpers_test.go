@@ -446,23 +446,58 @@ func (f *faultyStore) Complete(ctx context.Context, key idempotency.Key, token u
 	return err
 }
 
-// installFaultyStore makes the pool open dir as a faultyStore.
-func installFaultyStore(t testing.TB, dir string) *faultyStore {
+// installStore puts the Badger store of dir into the pool, opened (and
+// reopened) through wrap, ahead of the gateway or handler that will use it:
+// their provisioning finds it there. The test's own reference is given
+// back by the returned function, or at the test's end, so that the store
+// closes with its last handler, as any other.
+func installStore(t testing.TB, dir string, wrap func(idempotency.Store) idempotency.Store) (handOver func()) {
 	t.Helper()
 	canonical, err := filepath.EvalSymlinks(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &faultyStore{}
-	prev := openStore
-	openStore = func(d string) (idempotency.Store, error) {
-		st, err := prev(d)
-		if err != nil || d != canonical {
-			return st, err
+	spec := badgerSpec(canonical)
+	open := spec.open
+	spec.open = func(ctx context.Context) (idempotency.Store, error) {
+		st, err := open(ctx)
+		if err != nil {
+			return nil, err
 		}
-		f.Store = st
-		return f, nil
+		return wrap(st), nil
 	}
-	t.Cleanup(func() { openStore = prev })
+	if _, err := acquire(spec); err != nil {
+		t.Fatal(err)
+	}
+	handOver = sync.OnceFunc(func() { _ = releaseStore(canonical) })
+	t.Cleanup(handOver)
+	return handOver
+}
+
+// installFaultyStore has the pool open dir as a faultyStore.
+func installFaultyStore(t testing.TB, dir string) *faultyStore {
+	t.Helper()
+	f := &faultyStore{}
+	installStore(t, dir, func(st idempotency.Store) idempotency.Store {
+		f.Store = st
+		return f
+	})
 	return f
+}
+
+// acquireStore takes a reference to the Badger store in dir.
+func acquireStore(dir string) (*sharedStore, error) {
+	return acquire(badgerSpec(dir))
+}
+
+// waitUntil polls cond for up to 30s.
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }

@@ -30,6 +30,7 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/dwsnotify/dws_notify/idempotency"
+	"github.com/dwsnotify/dws_notify/idempotency/guard"
 	"github.com/dwsnotify/dws_notify/notification"
 )
 
@@ -504,10 +505,21 @@ func TestModuleLogFollowsHandlers(t *testing.T) {
 	}
 }
 
-// healthStore is an idempotency.Store whose calls fail while fail is set.
+// healthStore is an in-memory Badger store whose Get fails while fail is
+// set.
 type healthStore struct {
-	stallStore
+	idempotency.Store
 	fail atomic.Bool
+}
+
+func newHealthStore(t *testing.T) *healthStore {
+	t.Helper()
+	st, err := idempotency.OpenBadger(idempotency.BadgerOptions{InMemory: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	return &healthStore{Store: st}
 }
 
 var errUnreachable = errors.New("dial tcp: connection refused")
@@ -516,7 +528,7 @@ func (s *healthStore) Get(ctx context.Context, key idempotency.Key) (idempotency
 	if s.fail.Load() {
 		return idempotency.Record{}, false, errUnreachable
 	}
-	return s.stallStore.Get(ctx, key)
+	return s.Store.Get(ctx, key)
 }
 
 // gaugeValue returns the store_up series of (kind, id) and whether it
@@ -530,14 +542,12 @@ func gaugeValue(t *testing.T, kind, id string) (float64, bool) {
 }
 
 func TestStoreUpGauge(t *testing.T) {
-	prev := storeProbeEvery
-	storeProbeEvery = 20 * time.Millisecond
-	t.Cleanup(func() { storeProbeEvery = prev })
 	const name = "health-test 127.0.0.1:1 prefix x:"
 	kind, id := "test", storeID(name)
-	a, b := &healthStore{}, &healthStore{}
+	a, b := newHealthStore(t), newHealthStore(t)
 	spec := func(key string, st idempotency.Store) storeSpec {
-		return storeSpec{key: key, name: name, kind: kind, open: func(context.Context) (idempotency.Store, error) { return st, nil }}
+		return storeSpec{key: key, name: name, kind: kind, open: func(context.Context) (idempotency.Store, error) { return st, nil },
+			guard: guard.Options{ProbeEvery: 20 * time.Millisecond}}
 	}
 	want := func(what string, v float64) {
 		t.Helper()
@@ -552,7 +562,7 @@ func TestStoreUpGauge(t *testing.T) {
 		t.Fatalf("store_up after opening = %v (present %v), want 1", v, ok)
 	}
 	a.fail.Store(true)
-	if _, _, err := sa.Get(context.Background(), guardKey); !errors.Is(err, errUnreachable) {
+	if _, _, err := sa.Get(context.Background(), keyOf("addPaymentMethod", "health")); !errors.Is(err, errUnreachable) {
 		t.Fatalf("get: %v", err)
 	}
 	if v, _ := gaugeValue(t, kind, id); v != 0 {
@@ -582,7 +592,7 @@ func TestStoreUpGauge(t *testing.T) {
 		t.Errorf("store_up = %v after the last store closed, want no series", v)
 	}
 	// A call that ends after the store left the pool brings nothing back.
-	sa.observe(nil)
+	sa.publishHealth(true)
 	if _, ok := gaugeValue(t, kind, id); ok {
 		t.Error("a late call brought the series back")
 	}

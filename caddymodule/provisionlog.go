@@ -89,7 +89,7 @@ func (h *Handler) logProvisioned() {
 		zap.String("result_message_field", string(h.msgField)),
 		zap.Bool("strict", h.Strict),
 		zap.Bool("forward_signature", h.ForwardSignature),
-		zap.Duration("store_call_timeout", storeCallTimeout),
+		zap.Duration("store_call_timeout", h.store.CallTimeout()),
 	)
 	h.logger.Info("dws_notify provisioned", fields...)
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 
 	"github.com/dwsnotify/dws_notify/idempotency"
+	"github.com/dwsnotify/dws_notify/idempotency/guard"
 	"github.com/dwsnotify/dws_notify/idempotency/redisstore"
 	"github.com/dwsnotify/dws_notify/idempotency/redisstore/redistest"
 )
@@ -92,7 +93,7 @@ func gatewayClients(t *testing.T, srv *redistest.Server) map[string]bool {
 
 // loops counts the running opening loops of pooled stores (the loop's
 // own frame, not the helper goroutine it starts).
-func loops() int { return goroutinesWith("caddymodule.(*sharedStore).openLoop(") }
+func loops() int { return goroutinesWith("guard.(*Store).openLoop(") }
 
 // goroutinesWith counts the goroutines whose stack mentions sub.
 func goroutinesWith(sub string) int {
@@ -297,9 +298,6 @@ func TestRedisReloadKeepsOneClient(t *testing.T) {
 // take the site down): the handler answers U and starts serving by
 // itself when Redis comes up. Cleanup leaves no goroutine behind.
 func TestRedisUnreachableAtProvision(t *testing.T) {
-	prevRetry := reopenRetry
-	reopenRetry = 50 * time.Millisecond
-	t.Cleanup(func() { reopenRetry = prevRetry })
 	srv := redistest.Start(t, redistest.Config{Password: redisSecret})
 	srv.Kill()
 
@@ -315,7 +313,7 @@ func TestRedisUnreachableAtProvision(t *testing.T) {
 	if !strings.Contains(w.Body.String(), `"resultStatus":"U"`) {
 		t.Fatalf("with Redis down: %s", w.Body)
 	}
-	if _, err := h.store.current(); !errors.Is(err, errStoreUnavailable) || strings.Contains(err.Error(), redisSecret) ||
+	if _, err := h.store.Current(); !errors.Is(err, guard.ErrUnavailable) || strings.Contains(err.Error(), redisSecret) ||
 		!strings.Contains(err.Error(), srv.Addr()) {
 		t.Fatalf("store state with Redis down: %v", err)
 	}

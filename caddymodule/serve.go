@@ -215,7 +215,7 @@ func (h *Handler) dedupeAndForward(x *exchange, r *http.Request, next caddyhttp.
 		return
 	}
 
-	finish := h.store.track(key)
+	finish := h.store.Track(key)
 	defer finish()
 
 	h.forward(x, r, next, body)
@@ -301,7 +301,7 @@ func (h *Handler) completeUntil(key idempotency.Key, token uint64, ans idempoten
 		switch {
 		case err == nil:
 			return "stored"
-		case errors.Is(err, idempotency.ErrClosed), errors.Is(err, errNoStore):
+		case errors.Is(err, idempotency.ErrClosed):
 			return "closed"
 		case errors.Is(err, idempotency.ErrLeaseLost):
 			// An earlier attempt may have been applied without its
@@ -348,7 +348,7 @@ func (h *Handler) awaitFirstCopy(x *exchange, r *http.Request, key idempotency.K
 	if !rec.LeaseExpiry.IsZero() && rec.LeaseExpiry.Before(deadline) {
 		deadline = rec.LeaseExpiry
 	}
-	rec, found, err := h.store.awaitOutcome(r.Context(), key, deadline)
+	rec, found, err := h.store.AwaitOutcome(r.Context(), key, deadline)
 	switch {
 	case err != nil:
 		x.fail(outcomeStoreFailed, fmt.Errorf("waiting for the first copy: %w", err))

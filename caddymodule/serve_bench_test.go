@@ -3,6 +3,7 @@ package caddymodule
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -21,6 +22,7 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/dwsnotify/dws_notify/idempotency"
+	"github.com/dwsnotify/dws_notify/idempotency/guard"
 	"github.com/dwsnotify/dws_notify/signature"
 )
 
@@ -117,7 +119,9 @@ func benchStore(b *testing.B) *sharedStore {
 	if err != nil {
 		b.Fatal(err)
 	}
-	return &sharedStore{Store: st, name: dir, waiters: map[idempotency.Key]chan struct{}{}}
+	g := guard.New(st, guard.Options{Name: dir, Open: func(context.Context) (idempotency.Store, error) { return nil, errors.New("not reopened") }})
+	b.Cleanup(func() { _ = g.Close() })
+	return &sharedStore{Store: g, name: dir}
 }
 
 // benchHandler provisions a handler with the test keys, signing its
@@ -237,7 +241,9 @@ func BenchmarkServeHTTP(b *testing.B) {
 			fresh := func() {
 				_ = h.store.Close()
 				if c.null {
-					h.store = &sharedStore{Store: nullStore{}, waiters: map[idempotency.Key]chan struct{}{}}
+					g := guard.New(nullStore{}, guard.Options{Name: "null", Open: func(context.Context) (idempotency.Store, error) { return nullStore{}, nil }})
+					b.Cleanup(func() { _ = g.Close() })
+					h.store = &sharedStore{Store: g, name: "null"}
 				} else {
 					h.store = benchStore(b)
 				}

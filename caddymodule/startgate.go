@@ -1,7 +1,6 @@
 package caddymodule
 
 import (
-	"context"
 	"sync"
 
 	"github.com/caddyserver/caddy/v2"
@@ -72,16 +71,13 @@ func (*startGate) Stop() error { return nil }
 // embedders do) has no apps to start: there a deferred store is the
 // directory-lock error it was before deferring existed.
 func registerForStart(ctx caddy.Context, s *sharedStore) (err error) {
-	s.stateMu.Lock()
-	deferred, down := s.deferred, s.down
-	s.stateMu.Unlock()
-	if !deferred {
+	if !s.IsDeferred() {
 		return nil
 	}
 	defer func() {
 		// caddy.Context.App dereferences the context's config.
 		if recover() != nil {
-			err = down
+			_, err = s.Current()
 		}
 	}()
 	v, err := ctx.App(startGateApp)
@@ -95,25 +91,13 @@ func registerForStart(ctx caddy.Context, s *sharedStore) (err error) {
 // openDeferred opens a store whose directory another process held at
 // provisioning; it does nothing for any other store.
 func (s *sharedStore) openDeferred() error {
-	s.stateMu.Lock()
-	deferred := s.deferred && !s.destroyed
-	s.stateMu.Unlock()
-	if !deferred {
-		return nil
-	}
-	st, err := s.open(context.Background())
+	opened, err := s.OpenDeferred()
 	if err != nil {
 		return describeOpenError(storeSpec{name: s.name}, err)
 	}
-	s.stateMu.Lock()
-	if s.destroyed || !s.deferred {
-		s.stateMu.Unlock()
-		return st.Close()
+	if opened {
+		storeLog.Info("the storage is no longer held by another process; opened at start", zap.String("storage", s.name))
 	}
-	s.Store, s.down, s.deferred = st, nil, false
-	s.stateMu.Unlock()
-	s.setHealth(true)
-	storeLog.Info("the storage is no longer held by another process; opened at start", zap.String("storage", s.name))
 	return nil
 }
 

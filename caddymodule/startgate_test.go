@@ -110,7 +110,7 @@ func TestDeferredStoreOpensAtStart(t *testing.T) {
 		t.Fatalf("acquire while another open holds the directory: %v", err)
 	}
 	t.Cleanup(func() { releaseStore(dir) })
-	if _, err := s.current(); !errors.Is(err, idempotency.ErrLocked) {
+	if _, err := s.Current(); !errors.Is(err, idempotency.ErrLocked) {
 		t.Errorf("a deferred store's calls fail with %v, want the lock error", err)
 	}
 	if err := (&startGate{stores: []*sharedStore{s}}).Start(); err == nil || !errors.Is(err, idempotency.ErrLocked) {
@@ -122,7 +122,7 @@ func TestDeferredStoreOpensAtStart(t *testing.T) {
 	if err := (&startGate{stores: []*sharedStore{s}}).Start(); err != nil {
 		t.Fatalf("start after the other open closed: %v", err)
 	}
-	st, err := s.current()
+	st, err := s.Current()
 	if err != nil || st == nil {
 		t.Fatalf("after start: store %v, %v", st, err)
 	}

@@ -5,13 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"sync"
-	"sync/atomic"
-	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"go.uber.org/zap"
 
 	"github.com/dwsnotify/dws_notify/idempotency"
+	"github.com/dwsnotify/dws_notify/idempotency/guard"
 )
 
 // storePool holds one open store per storage: a canonical Badger directory,
@@ -44,49 +43,34 @@ type storeSpec struct {
 	// U, and the store is opened in the background. nil: every failure is
 	// a provisioning error (Badger).
 	retryable func(error) bool
+	// guard tunes the guarded store's times (zero: guard's defaults);
+	// acquire sets its name, opener, logger and health hook.
+	guard guard.Options
 }
 
 // badgerSpec is the spec of the Badger store in the canonical directory dir.
 func badgerSpec(dir string) storeSpec {
-	return storeSpec{key: dir, name: dir, kind: "badger", open: func(context.Context) (idempotency.Store, error) { return openStore(dir) }}
+	return storeSpec{key: dir, name: dir, kind: "badger", open: func(context.Context) (idempotency.Store, error) {
+		return idempotency.OpenBadger(idempotency.BadgerOptions{
+			Dir:    dir,
+			Logger: storeLog.With(zap.String("storage", dir)),
+		})
+	}}
 }
 
-// sharedStore is the pooled value: the store plus the in-process registry
-// that lets concurrent duplicates wait for the first copy's outcome. Its
-// Claim, Complete, Release, Get and Scan bound and guard the calls into the
-// store (storeguard.go); Store is read and replaced under stateMu.
+// sharedStore is the pooled value: the guarded store (idempotency/guard:
+// bounded calls, reopening, background connection, the waiters of
+// duplicates, health), the Client-Ids and APIs its handlers serve, and its
+// store_up labels.
 type sharedStore struct {
-	idempotency.Store
-	name string                                               // see storeSpec.name
-	open func(ctx context.Context) (idempotency.Store, error) // see storeSpec.open
-
-	mu      sync.Mutex
-	waiters map[idempotency.Key]chan struct{}
-
-	stateMu   sync.Mutex
-	down      error         // non-nil while there is no store to call: calls fail with it
-	deferred  bool          // another process held the directory at provisioning: opened at start (openDeferred)
-	destroyed bool          // Destruct ran
-	stop      chan struct{} // closed by Destruct: ends the opening loop
-	looping   chan struct{} // non-nil while an opening loop runs; closed when it ends
-
-	// life is cancelled by Destruct before the store is closed, so that
-	// admin scans (whose context derives from it too) end at once instead
-	// of holding up the Close, and with it a config reload or shutdown.
-	// nil for stores built by tests without newSharedStore.
-	life    context.Context
-	endLife context.CancelFunc
+	*guard.Store
+	name     string // see storeSpec.name
+	kind, id string // the store_up labels (storehealth.go)
 
 	servedMu sync.Mutex
 	served   map[servedKey]int // see serve
 
-	// Health (storehealth.go): the store_up labels, the state, whether a
-	// bounded call was made since the probe last looked, and whether the
-	// store left the pool (guarded by storeHealth).
-	kind, id      string
-	health        atomic.Int32
-	called        atomic.Bool
-	healthDropped bool
+	healthDropped bool // it left the pool; guarded by storeHealth
 }
 
 // servedKey is a Client-Id and notify API that a handler using the store
@@ -94,19 +78,6 @@ type sharedStore struct {
 // keys (point reads) instead of scanning the store.
 type servedKey struct {
 	clientID, api string
-}
-
-func newSharedStore(spec storeSpec, st idempotency.Store) *sharedStore {
-	life, endLife := context.WithCancel(context.Background())
-	return &sharedStore{
-		Store:   st,
-		name:    spec.name,
-		open:    spec.open,
-		waiters: map[idempotency.Key]chan struct{}{},
-		stop:    make(chan struct{}),
-		life:    life,
-		endLife: endLife,
-	}
 }
 
 // serve registers the Client-Ids and APIs a handler accepts; every handler
@@ -149,105 +120,54 @@ func (s *sharedStore) servedKeys() []servedKey {
 	return keys
 }
 
-// Destruct closes the store when the last handler using it is cleaned up.
-// Requests still running then get idempotency.ErrClosed and answer U. While
-// the store is being opened in the background (a broken Badger store being
-// reopened, or a Redis server not reachable yet), Destruct ends that loop;
-// it waits for a loop that is only connecting (it ends within moments),
-// so that nothing is left behind, but not for one closing a broken Badger
-// store, which may wait for its directory. Closing a Badger store is
+// Destruct closes the store when the last handler using it is cleaned up
+// (guard.Store.Close: requests still running get idempotency.ErrClosed and
+// answer U; a background opening loop ends). Closing a Badger store is
 // bounded (idempotency.BadgerOptions.CloseTimeout): a store whose
 // directory was removed, or whose filesystem is full or hung, does not
 // hold up a reload or the stop of the process; what it could not flush is
 // logged.
 func (s *sharedStore) Destruct() error {
-	s.stateMu.Lock()
-	if s.destroyed {
-		s.stateMu.Unlock()
-		return nil
-	}
-	s.destroyed = true
-	if s.stop != nil {
-		close(s.stop)
-	}
-	if s.endLife != nil {
-		// Ends running admin scans: Close waits for them.
-		s.endLife()
-	}
-	st, down, looping := s.Store, s.down, s.looping
-	s.stateMu.Unlock()
 	s.dropHealth()
-	if down == nil {
-		return st.Close()
-	}
-	if looping != nil && !errors.Is(down, errStoreBroken) {
-		select {
-		case <-looping:
-		case <-time.After(destructWait):
-			storeLog.Warn("the background connection attempt did not end in time", zap.String("store", s.name))
-		}
-	}
-	return nil
-}
-
-// destructWait bounds Destruct's wait for a connecting loop.
-const destructWait = 10 * time.Second
-
-// openStore is how the pool opens a Badger directory; tests may swap it.
-var openStore = func(dir string) (idempotency.Store, error) {
-	return idempotency.OpenBadger(idempotency.BadgerOptions{
-		Dir:    dir,
-		Logger: storeLog.With(zap.String("storage", dir)),
-	})
-}
-
-// acquireStore takes a reference to the Badger store in dir.
-func acquireStore(dir string) (*sharedStore, error) {
-	return acquire(badgerSpec(dir))
+	return s.Close()
 }
 
 // acquire takes a reference to the store of spec, opening it if no handler
 // holds it yet. When the store cannot be opened for a reason that may pass
 // (spec.retryable: Redis unreachable), the handler gets the store anyway,
-// its calls fail (U) until a background loop has opened it.
+// its calls fail (U) until a background loop has opened it. When another
+// process holds the Badger directory, the store is deferred to the
+// config's start (startgate.go).
 func acquire(spec storeSpec) (*sharedStore, error) {
-	v, loaded, err := storePool.LoadOrNew(spec.key, func() (caddy.Destructor, error) {
+	v, _, err := storePool.LoadOrNew(spec.key, func() (caddy.Destructor, error) {
+		s := &sharedStore{name: spec.name, kind: spec.kind, id: storeID(spec.name)}
+		opts := spec.guard
+		opts.Name, opts.Open, opts.Logger = spec.name, spec.open, storeLog
+		opts.OnHealth = func(up bool) { s.publishHealth(up) }
 		st, err := spec.open(context.Background())
-		if err == nil {
-			return newSharedStore(spec, st), nil
-		}
-		if errors.Is(err, idempotency.ErrLocked) {
+		switch {
+		case err == nil:
+			s.Store = guard.New(st, opts)
+		case errors.Is(err, idempotency.ErrLocked):
 			// Another process holds the Badger directory: most likely
 			// `caddy validate` on a host where the gateway runs. Nothing
 			// more can be checked without the lock; the store is opened
 			// when this config's apps start (startgate.go), which fails
 			// then if the directory is still held.
-			s := newSharedStore(spec, nil)
-			s.down = describeOpenError(spec, err)
-			s.deferred = true
+			s.Store = guard.Deferred(describeOpenError(spec, err), opts)
 			storeLog.Info("the storage is in use by another process (a running Caddy?): not opened by this provisioning; it is opened when the config starts, which fails if the other process still holds it",
 				zap.String("storage", spec.name))
-			return s, nil
-		}
-		if spec.retryable == nil || !spec.retryable(err) {
+		case spec.retryable != nil && spec.retryable(err):
+			s.Store = guard.Connecting(err, opts)
+		default:
 			return nil, describeOpenError(spec, err)
 		}
-		s := newSharedStore(spec, nil)
-		s.down = fmt.Errorf("%w (%s): %w", errStoreUnavailable, spec.name, err)
-		s.looping = make(chan struct{})
-		storeLog.Warn("the store is not reachable: notifications are answered U (DWS resends them) until it is; connecting in the background",
-			zap.String("store", spec.name), zap.Error(err))
-		go s.openLoop(nil, 2)
 		return s, nil
 	})
 	if err != nil {
 		return nil, err
 	}
-	s := v.(*sharedStore)
-	if !loaded {
-		s.startHealth(spec.kind)
-	}
-	return s, nil
+	return v.(*sharedStore), nil
 }
 
 func releaseStore(key string) error {
@@ -265,69 +185,3 @@ func describeOpenError(spec storeSpec, err error) error {
 	}
 	return fmt.Errorf("dws_notify: opening storage %s: %w", spec.name, err)
 }
-
-// track registers an in-flight claim held by this process; the returned
-// function wakes every duplicate waiting for it.
-func (s *sharedStore) track(key idempotency.Key) func() {
-	ch := make(chan struct{})
-	s.mu.Lock()
-	s.waiters[key] = ch
-	s.mu.Unlock()
-	return func() {
-		s.mu.Lock()
-		if s.waiters[key] == ch {
-			delete(s.waiters, key)
-		}
-		s.mu.Unlock()
-		close(ch)
-	}
-}
-
-// pollInterval is how often a waiting duplicate re-reads the store when the
-// claim it waits for is not tracked in this process (a claim taken just now,
-// or left by a previous run whose lease has not expired).
-const pollInterval = 25 * time.Millisecond
-
-// awaitOutcome waits until the in-flight claim on key is done, released, or
-// the deadline passes, and returns the record then (found reports whether
-// one exists).
-func (s *sharedStore) awaitOutcome(ctx context.Context, key idempotency.Key, deadline time.Time) (idempotency.Record, bool, error) {
-	timer := time.NewTimer(0)
-	defer timer.Stop()
-	<-timer.C
-	for {
-		wait := time.Until(deadline)
-		if wait <= 0 {
-			return s.Get(ctx, key)
-		}
-		s.mu.Lock()
-		ch := s.waiters[key]
-		s.mu.Unlock()
-		if ch == nil && wait > pollInterval {
-			wait = pollInterval
-		}
-		timer.Reset(wait)
-		select {
-		case <-ch: // a nil channel blocks: poll on the timer
-			if !timer.Stop() {
-				<-timer.C
-			}
-		case <-timer.C:
-		case <-ctx.Done():
-			return idempotency.Record{}, false, ctx.Err()
-		}
-		rec, found, err := s.Get(ctx, key)
-		if err != nil || !found || rec.State != idempotency.StateInFlight {
-			return rec, found, err
-		}
-	}
-}
-
-// errStoreUnavailable is wrapped by the error of calls made while the store
-// has not been opened yet (Redis unreachable since the handler was
-// provisioned).
-var errStoreUnavailable = errors.New("dws_notify: the store is not reachable yet; connecting in the background")
-
-// errNoStore is reported when a request reaches a handler whose store
-// reference was already given back.
-var errNoStore = errors.New("dws_notify: store is not available")

@@ -19,6 +19,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/dwsnotify/dws_notify/idempotency"
+	"github.com/dwsnotify/dws_notify/idempotency/guard"
 	"github.com/dwsnotify/dws_notify/idempotency/redisstore"
 )
 
@@ -30,8 +31,8 @@ const (
 
 // MaxOperationTimeout caps store.operation_timeout: every store call made
 // while answering a notification is abandoned (U) after this long anyway
-// (storeguard.go).
-const MaxOperationTimeout = 5 * time.Second
+// (guard.DefaultCallTimeout).
+const MaxOperationTimeout = guard.DefaultCallTimeout
 
 // StoreConfig chooses the idempotency store and configures it. Without it
 // the handler uses the embedded Badger store in Storage (or its default

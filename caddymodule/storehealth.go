@@ -1,26 +1,17 @@
 package caddymodule
 
 import (
-	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"sync"
-	"time"
-
-	"github.com/dwsnotify/dws_notify/idempotency"
 )
 
-// Store health: the gauge caddy_dws_notify_store_up{kind, store}.
-//
-// A store is up while its calls get answers, down while they do not: it
-// is being opened or reopened (unreachable at provisioning, broken, or held
-// by another process until start), or its last call failed for a reason
-// other than the answer itself (a timeout, a lost connection, a storage
-// error). Every bounded call updates it (atomic loads unless the state
-// changes), and a store that has had no call for storeProbeEvery is read
-// once (a point read of a key no notification uses), so the gauge
-// also moves while no notification arrives.
+// Store health: the gauge caddy_dws_notify_store_up{kind, store}, which
+// shows each pooled store's health as its guard reports it
+// (guard.Options.OnHealth): up while its calls get answers, down while they
+// do not (being opened or reopened, deferred to the config's start, or its
+// last call failed for a reason other than the answer itself), probed while
+// no notification arrives.
 //
 // The store label is storeID: a short hash of the store's description
 // (storeSpec.name: the Badger directory, or the Redis server, database and
@@ -29,21 +20,6 @@ import (
 // changes only the Redis password opens a second client beside the first
 // for a moment): the series is then down if either is, and goes away
 // with the last of them.
-
-// storeProbeEvery is how long a store may go without a call before it is
-// probed.
-var storeProbeEvery = 5 * time.Second
-
-// storeProbeKey is what the probe reads: a Client-Id and API no handler
-// serves.
-var storeProbeKey = idempotency.Key{ClientID: "dws_notify", API: "health", RequestID: "probe"}
-
-// Health states of a sharedStore (its health field).
-const (
-	healthUnknown int32 = iota
-	healthUp
-	healthDown
-)
 
 // storeID is the store label of a store with the given description.
 func storeID(name string) string {
@@ -59,27 +35,9 @@ var storeHealth = struct {
 	byLabel map[storeLabel]map[*sharedStore]bool
 }{byLabel: map[storeLabel]map[*sharedStore]bool{}}
 
-// startHealth publishes a store just put in the pool and starts its probe.
-func (s *sharedStore) startHealth(kind string) {
-	s.kind, s.id = kind, storeID(s.name)
-	s.stateMu.Lock()
-	up, stop := s.down == nil, s.stop
-	s.stateMu.Unlock()
-	s.setHealth(up)
-	go s.probe(stop)
-}
-
-// setHealth records whether the store answers and, when that changed,
-// publishes it. Stores not made by acquire (tests) have no label and
-// publish nothing.
-func (s *sharedStore) setHealth(up bool) {
-	want := healthDown
-	if up {
-		want = healthUp
-	}
-	if s.health.Load() == want || s.health.Swap(want) == want || s.kind == "" {
-		return
-	}
+// publishHealth records a pooled store's new health and publishes its
+// label's. The guard reports changes in order, one at a time.
+func (s *sharedStore) publishHealth(up bool) {
 	storeHealth.Lock()
 	defer storeHealth.Unlock()
 	if s.healthDropped {
@@ -91,18 +49,13 @@ func (s *sharedStore) setHealth(up bool) {
 		m = map[*sharedStore]bool{}
 		storeHealth.byLabel[l] = m
 	}
-	// The state read under the lock, not want: of two racing changes the
-	// one published last publishes the latest state.
-	m[s] = s.health.Load() == healthUp
-	publishHealth(l, m)
+	m[s] = up
+	setStoreUp(l, m)
 }
 
 // dropHealth removes a destroyed store; the series goes with the last
 // store of its label.
 func (s *sharedStore) dropHealth() {
-	if s.kind == "" {
-		return
-	}
 	storeHealth.Lock()
 	defer storeHealth.Unlock()
 	s.healthDropped = true
@@ -114,12 +67,12 @@ func (s *sharedStore) dropHealth() {
 		processMetrics().storeUp.DeleteLabelValues(l.kind, l.id)
 		return
 	}
-	publishHealth(l, m)
+	setStoreUp(l, m)
 }
 
-// publishHealth sets the gauge of l: up when every store with it is.
+// setStoreUp sets the gauge of l: up when every store with it is.
 // storeHealth must be locked.
-func publishHealth(l storeLabel, m map[*sharedStore]bool) {
+func setStoreUp(l storeLabel, m map[*sharedStore]bool) {
 	v := 1.0
 	for _, up := range m {
 		if !up {
@@ -127,45 +80,4 @@ func publishHealth(l storeLabel, m map[*sharedStore]bool) {
 		}
 	}
 	processMetrics().storeUp.WithLabelValues(l.kind, l.id).Set(v)
-}
-
-// observe records the outcome of a bounded store call. An error that is
-// the store's answer (a lost lease, a bad argument, a corrupt record)
-// means it is up; one about the call's own end (the store being closed,
-// the caller gone) says nothing; any other means it is down.
-func (s *sharedStore) observe(err error) {
-	if !s.called.Load() {
-		s.called.Store(true)
-	}
-	switch {
-	case err == nil,
-		errors.Is(err, idempotency.ErrLeaseLost),
-		errors.Is(err, idempotency.ErrInvalidArgument),
-		errors.Is(err, idempotency.ErrCorruptRecord):
-		s.setHealth(true)
-	case errors.Is(err, idempotency.ErrClosed),
-		errors.Is(err, errNoStore),
-		errors.Is(err, context.Canceled):
-	default:
-		s.setHealth(false)
-	}
-}
-
-// probe reads the store once whenever it has had no call for
-// storeProbeEvery, until stop is closed (Destruct).
-func (s *sharedStore) probe(stop <-chan struct{}) {
-	tick := time.NewTicker(storeProbeEvery)
-	defer tick.Stop()
-	for {
-		select {
-		case <-stop:
-			return
-		case <-tick.C:
-		}
-		if s.called.Swap(false) {
-			continue // a call in the last period told the state
-		}
-		_, _, _ = s.Get(context.Background(), storeProbeKey)
-		s.called.Store(false)
-	}
 }

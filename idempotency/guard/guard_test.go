@@ -1,4 +1,4 @@
-package caddymodule
+package guard_test
 
 import (
 	"context"
@@ -11,12 +11,12 @@ import (
 	"time"
 
 	"github.com/dwsnotify/dws_notify/idempotency"
+	"github.com/dwsnotify/dws_notify/idempotency/guard"
 )
 
-// These tests need no Caddy: they drive sharedStore's guards directly with
-// a stand-in store whose calls block or panic on demand (the real failures,
-// a frozen filesystem and an unwritable directory under Badger, are in
-// e2e/storefail_test.go).
+// These tests drive the guard with a stand-in store whose calls block or
+// panic on demand (the real failures, a frozen filesystem and an
+// unwritable directory under Badger, are in e2e/storefail_test.go).
 
 // stallStore is an idempotency.Store whose every call blocks while stall is
 // set, panics while panicking is set, and otherwise succeeds.
@@ -77,22 +77,25 @@ func (s *stallStore) Close() error {
 	return nil
 }
 
-func newGuardedStore(st idempotency.Store) *sharedStore {
-	return &sharedStore{Store: st, name: "/nonexistent/dws-guard-test", waiters: map[idempotency.Key]chan struct{}{}}
-}
-
-func setStoreTimeout(t *testing.T, d time.Duration) {
-	prev := storeCallTimeout
-	storeCallTimeout = d
-	t.Cleanup(func() { storeCallTimeout = prev })
-}
-
-// freshWorkers gives the test a worker pool of its own.
-func freshWorkers(t *testing.T) *workerPool {
-	prev := storeWorkers
-	storeWorkers = &workerPool{work: make(chan func())}
-	t.Cleanup(func() { storeWorkers = prev })
-	return storeWorkers
+// guarded returns st behind a guard whose calls give up after timeout and
+// that reopens with open (every 10ms), on a worker pool of its own of at
+// most workers; the guard is closed at the end of the test.
+func guarded(t *testing.T, st idempotency.Store, timeout time.Duration, workers int, open func(context.Context) (idempotency.Store, error)) (*guard.Store, *guard.Workers) {
+	t.Helper()
+	if open == nil {
+		open = func(context.Context) (idempotency.Store, error) { return nil, errors.New("no reopening in this test") }
+	}
+	pool := guard.NewWorkers(workers)
+	g := guard.New(st, guard.Options{
+		Name:        "/nonexistent/dws-guard-test",
+		Open:        open,
+		CallTimeout: timeout,
+		ReopenRetry: 10 * time.Millisecond,
+		ProbeEvery:  time.Hour, // no probe call among the test's own
+		Workers:     pool,
+	})
+	t.Cleanup(func() { _ = g.Close() })
+	return g, pool
 }
 
 var guardKey = idempotency.Key{ClientID: "c", API: "addPaymentMethod", RequestID: "r"}
@@ -110,10 +113,8 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 }
 
 func TestStoreCallsGiveUpOnAStalledStore(t *testing.T) {
-	setStoreTimeout(t, 200*time.Millisecond)
-	pool := freshWorkers(t)
 	st := &stallStore{stall: make(chan struct{})}
-	s := newGuardedStore(st)
+	s, pool := guarded(t, st, 200*time.Millisecond, guard.DefaultMaxWorkers, nil)
 	ctx := context.Background()
 
 	calls := []struct {
@@ -141,26 +142,21 @@ func TestStoreCallsGiveUpOnAStalledStore(t *testing.T) {
 		if took > 20*time.Second {
 			t.Errorf("%s took %s to give up", c.op, took)
 		}
-		if got := pool.busy.Load(); got != int64(i+1) {
+		if got := pool.Busy(); got != int64(i+1) {
 			t.Errorf("after %s: %d calls stranded, want %d", c.op, got, i+1)
 		}
 	}
 	// The storage answers again: the stranded calls end, nothing leaks.
 	close(st.stall)
-	waitUntil(t, "the stranded calls to end", func() bool { return pool.busy.Load() == 0 })
+	waitUntil(t, "the stranded calls to end", func() bool { return pool.Busy() == 0 })
 	if _, err := s.Claim(ctx, guardKey, idempotency.Fingerprint{}, time.Minute, time.Hour); err != nil {
 		t.Fatalf("claim after the store recovered: %v", err)
 	}
 }
 
 func TestStoreCallsAreBoundedWhileStalled(t *testing.T) {
-	setStoreTimeout(t, 50*time.Millisecond)
-	prev := maxPendingStoreCalls
-	maxPendingStoreCalls = 3
-	t.Cleanup(func() { maxPendingStoreCalls = prev })
-	pool := freshWorkers(t)
 	st := &stallStore{stall: make(chan struct{})}
-	s := newGuardedStore(st)
+	s, pool := guarded(t, st, 50*time.Millisecond, 3, nil)
 	ctx := context.Background()
 	before := runtime.NumGoroutine()
 
@@ -171,8 +167,8 @@ func TestStoreCallsAreBoundedWhileStalled(t *testing.T) {
 	}
 	for range 20 {
 		_, _, err := s.Get(ctx, guardKey)
-		if !errors.Is(err, errStoreBusy) {
-			t.Fatalf("get with %d calls stranded: %v, want errStoreBusy", pool.busy.Load(), err)
+		if !errors.Is(err, guard.ErrBusy) {
+			t.Fatalf("get with %d calls stranded: %v, want ErrBusy", pool.Busy(), err)
 		}
 	}
 	if n := st.calls.Load(); n != 3 {
@@ -182,11 +178,11 @@ func TestStoreCallsAreBoundedWhileStalled(t *testing.T) {
 		t.Errorf("%d more goroutines with 3 calls stranded", grew)
 	}
 	close(st.stall)
-	waitUntil(t, "the stranded calls to end", func() bool { return pool.busy.Load() == 0 })
+	waitUntil(t, "the stranded calls to end", func() bool { return pool.Busy() == 0 })
 	if _, _, err := s.Get(ctx, guardKey); err != nil {
 		t.Fatalf("get after the store recovered: %v", err)
 	}
-	if n := pool.workers.Load(); n > 3 {
+	if n := pool.Count(); n > 3 {
 		t.Errorf("%d workers, want at most 3", n)
 	}
 }
@@ -194,7 +190,7 @@ func TestStoreCallsAreBoundedWhileStalled(t *testing.T) {
 func TestStoreCallsEndWithTheCallersContext(t *testing.T) {
 	st := &stallStore{stall: make(chan struct{})}
 	defer close(st.stall)
-	s := newGuardedStore(st)
+	s, _ := guarded(t, st, guard.DefaultCallTimeout, guard.DefaultMaxWorkers, nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	go func() { time.Sleep(20 * time.Millisecond); cancel() }()
 	if _, _, err := s.Get(ctx, guardKey); !errors.Is(err, context.Canceled) {
@@ -203,24 +199,16 @@ func TestStoreCallsEndWithTheCallersContext(t *testing.T) {
 }
 
 func TestBrokenStoreIsReopened(t *testing.T) {
-	setStoreTimeout(t, 10*time.Second)
-	prevRetry := reopenRetry
-	reopenRetry = 10 * time.Millisecond
-	t.Cleanup(func() { reopenRetry = prevRetry })
-
 	broken := &stallStore{name: "first", closeGate: make(chan struct{})}
 	broken.panicking.Store(true)
 	fresh := &stallStore{name: "reopened"}
 	var opens atomic.Int64
-	prevOpen := openStore
-	openStore = func(dir string) (idempotency.Store, error) {
+	s, _ := guarded(t, broken, 10*time.Second, guard.DefaultMaxWorkers, func(context.Context) (idempotency.Store, error) {
 		if opens.Add(1) < 3 {
 			return nil, errors.New("directory still unwritable")
 		}
 		return fresh, nil
-	}
-	t.Cleanup(func() { openStore = prevOpen })
-	s := newGuardedStore(broken)
+	})
 	ctx := context.Background()
 
 	// The panic becomes an error, not a dropped connection.
@@ -231,12 +219,12 @@ func TestBrokenStoreIsReopened(t *testing.T) {
 	// From now on nothing reaches the broken store.
 	seen := broken.calls.Load()
 	for range 5 {
-		if _, _, err := s.Get(ctx, guardKey); !errors.Is(err, errStoreBroken) {
-			t.Fatalf("get on a broken store: %v, want errStoreBroken", err)
+		if _, _, err := s.Get(ctx, guardKey); !errors.Is(err, guard.ErrBroken) {
+			t.Fatalf("get on a broken store: %v, want ErrBroken", err)
 		}
 	}
-	if err := s.Scan(ctx, func(idempotency.Record) bool { return true }); !errors.Is(err, errStoreBroken) {
-		t.Fatalf("scan on a broken store: %v, want errStoreBroken", err)
+	if err := s.Scan(ctx, func(idempotency.Record) bool { return true }); !errors.Is(err, guard.ErrBroken) {
+		t.Fatalf("scan on a broken store: %v, want ErrBroken", err)
 	}
 	if broken.calls.Load() != seen {
 		t.Error("calls reached the broken store")
@@ -249,7 +237,7 @@ func TestBrokenStoreIsReopened(t *testing.T) {
 		t.Fatalf("reopened before the broken store was closed")
 	}
 	close(broken.closeGate)
-	waitUntil(t, "the store to be reopened", func() bool { _, err := s.current(); return err == nil })
+	waitUntil(t, "the store to be reopened", func() bool { _, err := s.Current(); return err == nil })
 	if opens.Load() != 3 {
 		t.Errorf("opened %d times, want 3 (two failures, then success)", opens.Load())
 	}
@@ -259,38 +247,31 @@ func TestBrokenStoreIsReopened(t *testing.T) {
 	if fresh.calls.Load() != 1 {
 		t.Errorf("the reopened store saw %d calls, want 1", fresh.calls.Load())
 	}
-	if err := s.Destruct(); err != nil || !fresh.closed.Load() {
-		t.Errorf("Destruct: %v, reopened store closed: %v", err, fresh.closed.Load())
+	if err := s.Close(); err != nil || !fresh.closed.Load() {
+		t.Errorf("Close: %v, reopened store closed: %v", err, fresh.closed.Load())
 	}
 }
 
-func TestDestructStopsReopening(t *testing.T) {
-	prevRetry := reopenRetry
-	reopenRetry = 10 * time.Millisecond
-	t.Cleanup(func() { reopenRetry = prevRetry })
+func TestCloseStopsReopening(t *testing.T) {
 	var opens atomic.Int64
-	prevOpen := openStore
-	openStore = func(string) (idempotency.Store, error) {
-		opens.Add(1)
-		return nil, errors.New("directory still unwritable")
-	}
-	t.Cleanup(func() { openStore = prevOpen })
-
 	broken := &stallStore{}
 	broken.panicking.Store(true)
-	s := newGuardedStore(broken)
+	s, _ := guarded(t, broken, guard.DefaultCallTimeout, guard.DefaultMaxWorkers, func(context.Context) (idempotency.Store, error) {
+		opens.Add(1)
+		return nil, errors.New("directory still unwritable")
+	})
 	if _, _, err := s.Get(context.Background(), guardKey); err == nil {
 		t.Fatal("get on a panicking store succeeded")
 	}
 	waitUntil(t, "a reopen attempt", func() bool { return opens.Load() > 0 })
-	if err := s.Destruct(); err != nil {
-		t.Fatalf("Destruct of a broken store: %v", err)
+	if err := s.Close(); err != nil {
+		t.Fatalf("Close of a broken store: %v", err)
 	}
 	time.Sleep(50 * time.Millisecond)
 	n := opens.Load()
 	time.Sleep(100 * time.Millisecond)
 	if opens.Load() != n {
-		t.Error("still reopening after Destruct")
+		t.Error("still reopening after Close")
 	}
 	if broken.closeCalls.Load() != 1 {
 		t.Errorf("the broken store was closed %d times, want 1", broken.closeCalls.Load())
@@ -299,7 +280,7 @@ func TestDestructStopsReopening(t *testing.T) {
 
 func TestScanPassesOnTheCallbacksPanic(t *testing.T) {
 	st := &stallStore{}
-	s := newGuardedStore(st)
+	s, _ := guarded(t, st, guard.DefaultCallTimeout, guard.DefaultMaxWorkers, nil)
 	var once sync.Once
 	func() {
 		defer func() {
@@ -312,7 +293,7 @@ func TestScanPassesOnTheCallbacksPanic(t *testing.T) {
 			return true
 		})
 	}()
-	if _, err := s.current(); err != nil {
+	if _, err := s.Current(); err != nil {
 		t.Errorf("a panic in the callback broke the store: %v", err)
 	}
 }
