@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
+	"github.com/dwsnotify/dws_notify/idempotency/guard"
 	"github.com/dwsnotify/dws_notify/notification"
 	"github.com/dwsnotify/dws_notify/signature"
 )
@@ -202,8 +203,6 @@ var notificationSeries = []struct {
 // signatureReasons are the reason labels signature.Reason gives.
 var signatureReasons = []string{"missing", "malformed", "unsupported_algorithm", "unknown_key_version", "bad_encoding", "verification_failed", "bad_request_time", "stale", "other"}
 
-// completionResults are the result labels of completion_retries_total.
-var completionResults = []string{"started", "stored", "taken_over", "closed", "expired"}
 
 // precreate makes, at zero, every series the handler h can touch whose
 // labels are known in advance, so that rate() and increase() see the first
@@ -261,8 +260,9 @@ func (m *metrics) precreate(h *Handler) {
 		m.verifications.WithLabelValues(v, verificationResult(nil))
 		m.verifications.WithLabelValues(v, verificationResult(signature.ErrVerificationFailed))
 	}
-	for _, r := range completionResults {
-		m.completionRetries.WithLabelValues(r)
+	m.completionRetries.WithLabelValues("started")
+	for _, r := range guard.RetryResults {
+		m.completionRetries.WithLabelValues(string(r))
 	}
 }
 

@@ -21,6 +21,7 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/dwsnotify/dws_notify/idempotency"
+	"github.com/dwsnotify/dws_notify/idempotency/guard"
 	"github.com/dwsnotify/dws_notify/notification"
 	"github.com/dwsnotify/dws_notify/signature"
 )
@@ -246,19 +247,10 @@ func (h *Handler) dedupeAndForward(x *exchange, r *http.Request, next caddyhttp.
 	x.succeed(outcomeForApproval(ans.Outcome))
 }
 
-// maxCompletionRetries bounds the completions being retried at once in the
-// process. Only notifications forwarded while the store failed need one
-// (claims fail too while it is down), so the bound is seldom reached.
-const maxCompletionRetries = 256
-
-var completionRetrySlots = make(chan struct{}, maxCompletionRetries)
-
-// completionRetryWait is the first pause before a completion is retried; it
-// doubles up to completionRetryMaxWait.
-var (
-	completionRetryWait    = 100 * time.Millisecond
-	completionRetryMaxWait = 2 * time.Second
-)
+// completions retries, in the background, the completions that failed
+// after the backend took a notification (guard.Retrier), for every handler
+// of the process.
+var completions = guard.NewRetrier(guard.DefaultMaxRetries)
 
 // retryCompletion keeps trying, in the background, to record the outcome of
 // a notification the backend took but whose completion failed, until it is
@@ -266,56 +258,18 @@ var (
 // the claim's lease ends (until). DWS was answered U; its resend is then
 // replayed S instead of being forwarded again once the lease runs out.
 func (h *Handler) retryCompletion(key idempotency.Key, token uint64, ans idempotency.Answer, until time.Time) {
-	select {
-	case completionRetrySlots <- struct{}{}:
-	default:
-		h.logger.Warn("not retrying a failed completion: too many retries running", zap.String("api", key.API), zap.String("request_id", key.RequestID))
-		return
-	}
-	h.metrics.completionRetries.WithLabelValues("started").Inc()
-	go func() {
-		defer func() { <-completionRetrySlots }()
-		result := h.completeUntil(key, token, ans, until)
-		h.metrics.completionRetries.WithLabelValues(result).Inc()
+	c := guard.Completion{Key: key, Token: token, Answer: ans, Retention: h.retention, Until: until}
+	started := func() { h.metrics.completionRetries.WithLabelValues("started").Inc() }
+	ok := completions.Go(h.store, c, started, func(result guard.RetryResult) {
+		h.metrics.completionRetries.WithLabelValues(string(result)).Inc()
 		log := h.logger.Info
-		if result != "stored" {
+		if result != guard.Stored {
 			log = h.logger.Warn
 		}
-		log("retried a failed completion", zap.String("api", key.API), zap.String("request_id", key.RequestID), zap.String("result", result))
-	}()
-}
-
-// completeUntil is retryCompletion's loop. It returns "stored", "taken_over"
-// (the record is no longer in flight under token and was not completed by
-// it), "closed" or "expired".
-func (h *Handler) completeUntil(key idempotency.Key, token uint64, ans idempotency.Answer, until time.Time) string {
-	ctx := context.Background()
-	wait := completionRetryWait
-	for {
-		if time.Now().Add(wait).After(until) {
-			return "expired"
-		}
-		time.Sleep(wait)
-		wait = min(2*wait, completionRetryMaxWait)
-		err := h.store.Complete(ctx, key, token, ans, h.retention)
-		switch {
-		case err == nil:
-			return "stored"
-		case errors.Is(err, idempotency.ErrClosed):
-			return "closed"
-		case errors.Is(err, idempotency.ErrLeaseLost):
-			// An earlier attempt may have been applied without its
-			// answer reaching us.
-			rec, found, gerr := h.store.Get(ctx, key)
-			switch {
-			case gerr != nil:
-				continue // cannot tell yet
-			case found && rec.State == idempotency.StateDone && rec.Token == token:
-				return "stored"
-			default:
-				return "taken_over"
-			}
-		}
+		log("retried a failed completion", zap.String("api", key.API), zap.String("request_id", key.RequestID), zap.String("result", string(result)))
+	})
+	if !ok {
+		h.logger.Warn("not retrying a failed completion: too many retries running", zap.String("api", key.API), zap.String("request_id", key.RequestID))
 	}
 }
 
