@@ -83,7 +83,7 @@ func (s *BadgerStore) fail(cause error) error {
 func (s *BadgerStore) guard(op string, f func() error) (err error) {
 	defer func() {
 		if p := recover(); p != nil {
-			err = s.fail(fmt.Errorf("%s: badger panicked: %v", op, p))
+			err = s.fail(fmt.Errorf("%s: badger failed: %v", op, p))
 		}
 	}()
 	return f()
