@@ -291,7 +291,9 @@ func testStoreUnwritable(t *testing.T) {
 	if recovered > 15*time.Second {
 		t.Errorf("the gateway took %s to serve again once the directory was writable", recovered)
 	}
-	if !strings.Contains(e.proc.Output(), "the store was reopened") {
+	// The line is written just after the store is back in service, and
+	// reaches the output through a pipe: the probe's S may come first.
+	if !logged(e.proc, "the store was reopened", 10*time.Second) {
 		t.Error("the gateway did not log that the store was reopened")
 	}
 	if e.proc.Exited() {
@@ -323,6 +325,18 @@ func testStoreUnwritable(t *testing.T) {
 		len(warm), firstNonS.Load(), storeFailed.Load(), len(episode), formatTally(tally(episode)), len(noAnswer), formatTally(causes), failure)
 	t.Logf("figures: directory writable again: serving again after %s (store closed and reopened by the gateway, no restart); resent everything: %d resends in %d rounds (%s); acknowledged ones delivered again: 0; delivered twice: %d (forwarded, then answered U before the store recorded the backend's answer)",
 		recovered.Round(time.Millisecond), len(resent), rounds, formatTally(tally(resent)), twice)
+}
+
+// logged reports whether p's output contains text within timeout.
+func logged(p *caddyProc, text string, timeout time.Duration) bool {
+	for deadline := time.Now().Add(timeout); ; time.Sleep(50 * time.Millisecond) {
+		if strings.Contains(p.Output(), text) {
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+	}
 }
 
 // storeFailedLog is in the gateway's log line when the store failed and is
