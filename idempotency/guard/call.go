@@ -83,7 +83,8 @@ type callResult[T any] struct {
 
 // boundedCall runs f on the current store on a worker goroutine and waits
 // at most Options.CallTimeout (or until ctx ends) for it. A panic in f is
-// turned into an error and takes the store out of service (markBroken).
+// turned into an error and, like an error wrapping idempotency.ErrFailed,
+// takes the store out of service (markBroken).
 func boundedCall[T any](s *Store, ctx context.Context, op string, f func(context.Context, idempotency.Store) (T, error)) (T, error) {
 	var zero T
 	st, err := s.Current()
@@ -102,6 +103,9 @@ func boundedCall[T any](s *Store, ctx context.Context, op string, f func(context
 			done <- r
 		}()
 		r.v, r.err = f(ctx, st)
+		if errors.Is(r.err, idempotency.ErrFailed) {
+			s.markBroken(st, r.err)
+		}
 	})
 	if !ok {
 		s.observe(ErrBusy)
@@ -215,10 +219,14 @@ func (s *Store) Scan(ctx context.Context, fn func(idempotency.Record) bool) (err
 			s.markBroken(st, err)
 		}
 	}()
-	return st.Scan(ctx, func(rec idempotency.Record) bool {
+	err = st.Scan(ctx, func(rec idempotency.Record) bool {
 		inFn = true
 		more := fn(rec)
 		inFn = false
 		return more
 	})
+	if errors.Is(err, idempotency.ErrFailed) {
+		s.markBroken(st, err)
+	}
+	return err
 }

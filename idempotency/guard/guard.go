@@ -10,10 +10,11 @@
 //     bounded (Workers); beyond the bound calls fail at once with ErrBusy,
 //     so a storage that never comes back costs a bounded number of
 //     goroutines.
-//   - A call that panics (the Badger store panics once it could not rotate
-//     its memtable) takes the store out of service: later calls fail with
-//     ErrBroken without reaching it, and one goroutine closes it and opens
-//     it again with Options.Open until that works.
+//   - A call that panics, or whose error wraps idempotency.ErrFailed (the
+//     Badger store fails stop when it cannot rotate its memtable), takes the
+//     store out of service: later calls fail with ErrBroken without
+//     reaching it, and one goroutine closes it and opens it again with
+//     Options.Open until that works.
 //   - A store that could not be opened at first for a reason that may pass
 //     (a Redis server that is down) is opened in the background
 //     (Connecting); calls fail with ErrUnavailable until then. A store that

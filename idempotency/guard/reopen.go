@@ -9,8 +9,8 @@ import (
 	"github.com/dwsnotify/dws_notify/idempotency"
 )
 
-// markBroken takes st out of service after it panicked and starts reopening
-// it, once.
+// markBroken takes st out of service after it panicked or failed
+// (idempotency.ErrFailed) and starts reopening it, once.
 func (s *Store) markBroken(st idempotency.Store, cause error) {
 	s.stateMu.Lock()
 	if s.down != nil || s.destroyed || s.st != st {
@@ -27,9 +27,11 @@ func (s *Store) markBroken(st idempotency.Store, cause error) {
 }
 
 // openLoop opens the store until that works or the Store is closed, then
-// puts it in service. With old (a store that failed) it first closes old,
-// which for Badger waits (boundedly) for the directory to be writable
-// again. first is the number of the first attempt: Connecting's caller
+// puts it in service. With old (a store that failed) it first closes old.
+// Badger's flush on close can only finish once its directory is writable
+// again; its Close gives up waiting after idempotency.DefaultCloseTimeout
+// and the flush goes on in the background, holding the directory lock, so
+// the opening attempts succeed once it is done. first is the number of the first attempt: Connecting's caller
 // made attempt 1 itself.
 func (s *Store) openLoop(old idempotency.Store, first int) {
 	s.stateMu.Lock()
