@@ -5,14 +5,16 @@
 //	xcaddy build --with github.com/dwsnotify/dws_notify
 //	xcaddy build --with github.com/dwsnotify/dws_notify=/path/to/checkout
 //
-// Importing it registers everything in
-// github.com/dwsnotify/dws_notify/caddymodule: the http.handlers.dws_notify
-// handler, the dws_notify Caddyfile directive, the admin.api.dws_notify
-// endpoints and the `caddy dws-notify` commands.
+// Importing it registers everything: from
+// github.com/dwsnotify/dws_notify/caddymodule the http.handlers.dws_notify
+// handler, the dws_notify Caddyfile directive and the admin.api.dws_notify
+// endpoints; from github.com/dwsnotify/dws_notify/cli the `caddy
+// dws-notify` commands.
 package dwsnotify
 
 import (
-	// The handler, directive, admin endpoints and commands register
-	// themselves in the package's init functions.
+	// The handler, directive and admin endpoints, and the commands,
+	// register themselves in the packages' init functions.
 	_ "github.com/dwsnotify/dws_notify/caddymodule"
+	_ "github.com/dwsnotify/dws_notify/cli"
 )

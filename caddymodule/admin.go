@@ -16,6 +16,7 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 
+	"github.com/dwsnotify/dws_notify/adminapi"
 	"github.com/dwsnotify/dws_notify/idempotency"
 	"github.com/dwsnotify/dws_notify/idempotency/guard"
 	"github.com/dwsnotify/dws_notify/notification"
@@ -24,19 +25,6 @@ import (
 func init() {
 	caddy.RegisterModule(new(adminAPI))
 }
-
-// adminBase is the path prefix of every dws_notify admin endpoint.
-const adminBase = "/dws_notify/"
-
-// Limits of the follow-up list.
-const (
-	// DefaultFollowUpLimit is how many records GET /dws_notify/follow_up
-	// returns when no limit is given.
-	DefaultFollowUpLimit = 100
-	// MaxFollowUpLimit is the largest limit GET /dws_notify/follow_up
-	// accepts.
-	MaxFollowUpLimit = 1000
-)
 
 // adminAPI is the admin.api.dws_notify module: read-only endpoints on
 // Caddy's admin API that answer from the idempotency stores the dws_notify
@@ -72,7 +60,7 @@ func (*adminAPI) CaddyModule() caddy.ModuleInfo {
 
 // Routes returns the admin routes under /dws_notify/.
 func (a *adminAPI) Routes() []caddy.AdminRoute {
-	return []caddy.AdminRoute{{Pattern: adminBase, Handler: caddy.AdminHandlerFunc(a.serve)}}
+	return []caddy.AdminRoute{{Pattern: adminapi.Base, Handler: caddy.AdminHandlerFunc(a.serve)}}
 }
 
 // serve routes one admin request. Errors are caddy.APIError values, which
@@ -82,7 +70,7 @@ func (a *adminAPI) serve(w http.ResponseWriter, r *http.Request) error {
 		w.Header().Set("Allow", http.MethodGet)
 		return apiError(http.StatusMethodNotAllowed, "method %s not allowed: the dws_notify admin endpoints are read-only (GET)", r.Method)
 	}
-	switch strings.TrimPrefix(r.URL.Path, adminBase) {
+	switch strings.TrimPrefix(r.URL.Path, adminapi.Base) {
 	case "record":
 		return a.serveRecord(w, r)
 	case "stats":
@@ -92,82 +80,11 @@ func (a *adminAPI) serve(w http.ResponseWriter, r *http.Request) error {
 	case "backup":
 		return a.serveBackup(w, r)
 	}
-	return apiError(http.StatusNotFound, "no dws_notify admin endpoint at %s (there are %srecord, %sstats, %sfollow_up and %sbackup)", r.URL.Path, adminBase, adminBase, adminBase, adminBase)
+	return apiError(http.StatusNotFound, "no dws_notify admin endpoint at %s (there are %srecord, %sstats, %sfollow_up and %sbackup)", r.URL.Path, adminapi.Base, adminapi.Base, adminapi.Base, adminapi.Base)
 }
 
-// RecordView is one idempotency record as the admin API shows it: the key,
-// the state, how the backend took the notification and the times. It has
-// no card data (records have none) and no fingerprint.
-type RecordView struct {
-	// Storage names the store holding the record: the Badger storage
-	// directory, or "redis <host:port> db <n> prefix <prefix>" (never a
-	// password).
-	Storage string `json:"storage"`
-	// ClientID, API and RequestID are the record's key.
-	ClientID  string `json:"client_id"`
-	API       string `json:"api"`
-	RequestID string `json:"request_id"`
-	// State is "in_flight" (being forwarded) or "done".
-	State string `json:"state"`
-	// Outcome is "accepted" or "business_rejected" for a done record.
-	Outcome string `json:"outcome,omitempty"`
-	// ResultCode is the result code DWS was answered with (done records).
-	ResultCode string `json:"result_code,omitempty"`
-	// BackendStatus is the HTTP status the backend answered (done records).
-	BackendStatus int `json:"backend_status,omitempty"`
-	// ClaimedAt is when the current claim was taken.
-	ClaimedAt time.Time `json:"claimed_at,omitzero"`
-	// LeaseExpiry is when an in-flight claim's lease ends.
-	LeaseExpiry time.Time `json:"lease_expiry,omitzero"`
-	// LeaseExpired is set for an in-flight record whose lease has ended: the
-	// claim was abandoned (the gateway stopped mid-forward) and DWS's next
-	// retry will be forwarded.
-	LeaseExpired bool `json:"lease_expired,omitempty"`
-	// CompletedAt is when a done record was completed.
-	CompletedAt time.Time `json:"completed_at,omitzero"`
-	// ExpiresAt is when the store forgets the record (end of retention).
-	ExpiresAt time.Time `json:"expires_at,omitzero"`
-}
-
-// StoreError is a store that could not be read for an answer: the answer
-// holds what the other stores said, and lacks what this one holds.
-type StoreError struct {
-	// Storage names the store, as in RecordView.
-	Storage string `json:"storage"`
-	// Error says what went wrong; it names the store and never a password.
-	Error string `json:"error"`
-	// Status is the HTTP status the endpoint would answer if this were the
-	// only store: 503 when asking again later may work (the store is being
-	// closed or reopened, its Redis is unreachable, the read was cut
-	// short), 500 otherwise.
-	Status int `json:"status"`
-}
-
-// RecordsAnswer is the body of GET /dws_notify/record.
-type RecordsAnswer struct {
-	Records []RecordView `json:"records"`
-	// Errors lists the stores that could not be read (empty when every
-	// store answered): the requestId may have more records there.
-	Errors []StoreError `json:"errors"`
-}
-
-// OutcomeCounts counts a store's live records by outcome.
-type OutcomeCounts struct {
-	// InFlight counts records being forwarded (or abandoned mid-forward
-	// with a lease not yet reclaimed).
-	InFlight int `json:"in_flight"`
-	// Accepted counts notifications the backend accepted.
-	Accepted int `json:"accepted"`
-	// BusinessRejected counts notifications the backend refused for a
-	// business reason; DWS was acknowledged (the follow-up list).
-	BusinessRejected int `json:"business_rejected"`
-	// Other counts done records with an outcome this version does not know.
-	Other int `json:"other,omitempty"`
-	// Total is the number of live records.
-	Total int `json:"total"`
-}
-
-func (c *OutcomeCounts) add(rec idempotency.Record) {
+// countRecord counts rec in c.
+func countRecord(c *adminapi.OutcomeCounts, rec idempotency.Record) {
 	c.Total++
 	switch {
 	case rec.State == idempotency.StateInFlight:
@@ -181,48 +98,13 @@ func (c *OutcomeCounts) add(rec idempotency.Record) {
 	}
 }
 
-func (c *OutcomeCounts) merge(o OutcomeCounts) {
+// mergeCounts adds o to c.
+func mergeCounts(c *adminapi.OutcomeCounts, o adminapi.OutcomeCounts) {
 	c.InFlight += o.InFlight
 	c.Accepted += o.Accepted
 	c.BusinessRejected += o.BusinessRejected
 	c.Other += o.Other
 	c.Total += o.Total
-}
-
-// StoreStats is the counts of one store.
-type StoreStats struct {
-	// Storage names the store: the Badger storage directory, or
-	// "redis <host:port> db <n> prefix <prefix>" (never a password).
-	Storage string `json:"storage"`
-	OutcomeCounts
-}
-
-// StatsAnswer is the body of GET /dws_notify/stats.
-type StatsAnswer struct {
-	// Stores are the stores that were counted.
-	Stores []StoreStats `json:"stores"`
-	// Total sums Stores: the stores in Errors are not in it.
-	Total OutcomeCounts `json:"total"`
-	// Errors lists the stores that could not be counted (empty when every
-	// store answered).
-	Errors []StoreError `json:"errors"`
-}
-
-// FollowUpAnswer is the body of GET /dws_notify/follow_up.
-type FollowUpAnswer struct {
-	// Records are the business-rejected records, oldest completion first
-	// (they are the first to expire), at most Limit of them.
-	Records []RecordView `json:"records"`
-	// Total is how many business-rejected records matched.
-	Total int `json:"total"`
-	// Limit is the limit that was applied.
-	Limit int `json:"limit"`
-	// Truncated is set when Total is more than Limit.
-	Truncated bool `json:"truncated"`
-	// Errors lists the stores that could not be read (empty when every
-	// store answered): their business-rejected records are neither listed
-	// nor in Total.
-	Errors []StoreError `json:"errors"`
 }
 
 // serveRecord answers GET /dws_notify/record. It reads records by key,
@@ -250,7 +132,7 @@ func (a *adminAPI) serveRecord(w http.ResponseWriter, r *http.Request) error {
 	}
 	now := time.Now()
 	type result struct {
-		records []RecordView
+		records []adminapi.RecordView
 		err     error
 	}
 	results := make([]result, len(stores))
@@ -270,7 +152,7 @@ func (a *adminAPI) serveRecord(w http.ResponseWriter, r *http.Request) error {
 		})
 	}
 	wg.Wait()
-	ans := RecordsAnswer{Records: []RecordView{}, Errors: []StoreError{}}
+	ans := adminapi.RecordsAnswer{Records: []adminapi.RecordView{}, Errors: []adminapi.StoreError{}}
 	for i, res := range results {
 		ans.Records = append(ans.Records, res.records...)
 		if res.err != nil {
@@ -357,11 +239,11 @@ func (a *adminAPI) serveStats(w http.ResponseWriter, r *http.Request) error {
 	}
 	defer done()
 	stores := pooledStores()
-	ans := StatsAnswer{Stores: []StoreStats{}, Errors: []StoreError{}}
+	ans := adminapi.StatsAnswer{Stores: []adminapi.StoreStats{}, Errors: []adminapi.StoreError{}}
 	for _, s := range stores {
-		st := StoreStats{Storage: s.name}
+		st := adminapi.StoreStats{Storage: s.name}
 		err := s.Scan(r.Context(), func(rec idempotency.Record) bool {
-			st.add(rec)
+			countRecord(&st.OutcomeCounts, rec)
 			return true
 		})
 		if err != nil {
@@ -369,7 +251,7 @@ func (a *adminAPI) serveStats(w http.ResponseWriter, r *http.Request) error {
 			continue
 		}
 		ans.Stores = append(ans.Stores, st)
-		ans.Total.merge(st.OutcomeCounts)
+		mergeCounts(&ans.Total, st.OutcomeCounts)
 	}
 	if len(stores) > 0 && len(ans.Errors) == len(stores) {
 		return allStoresFailed(ans.Errors)
@@ -380,11 +262,11 @@ func (a *adminAPI) serveStats(w http.ResponseWriter, r *http.Request) error {
 // serveFollowUp answers GET /dws_notify/follow_up.
 func (a *adminAPI) serveFollowUp(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
-	limit := DefaultFollowUpLimit
+	limit := adminapi.DefaultFollowUpLimit
 	if v := q.Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > MaxFollowUpLimit {
-			return apiError(http.StatusBadRequest, "limit must be a number from 1 to %d, not %q", MaxFollowUpLimit, v)
+		if err != nil || n < 1 || n > adminapi.MaxFollowUpLimit {
+			return apiError(http.StatusBadRequest, "limit must be a number from 1 to %d, not %q", adminapi.MaxFollowUpLimit, v)
 		}
 		limit = n
 	}
@@ -401,7 +283,7 @@ func (a *adminAPI) serveFollowUp(w http.ResponseWriter, r *http.Request) error {
 	oldest := &newestFirst{}
 	total := 0
 	stores := pooledStores()
-	fails := []StoreError{}
+	fails := []adminapi.StoreError{}
 	for _, s := range stores {
 		// A store's records count only if its whole scan worked.
 		mine, n := &newestFirst{}, 0
@@ -435,12 +317,12 @@ func (a *adminAPI) serveFollowUp(w http.ResponseWriter, r *http.Request) error {
 	}
 	records := slices.Clone(*oldest)
 	slices.SortFunc(records, compareCompletion)
-	return writeJSON(w, FollowUpAnswer{Records: records, Total: total, Limit: limit, Truncated: total > limit, Errors: fails})
+	return writeJSON(w, adminapi.FollowUpAnswer{Records: records, Total: total, Limit: limit, Truncated: total > limit, Errors: fails})
 }
 
 // compareCompletion orders records by completion time, then by key, so the
 // follow-up list is stable.
-func compareCompletion(a, b RecordView) int {
+func compareCompletion(a, b adminapi.RecordView) int {
 	if c := a.CompletedAt.Compare(b.CompletedAt); c != 0 {
 		return c
 	}
@@ -449,14 +331,14 @@ func compareCompletion(a, b RecordView) int {
 
 // newestFirst is a heap whose top is the record completed last, so the
 // follow-up scan keeps the limit oldest records in bounded memory.
-type newestFirst []RecordView
+type newestFirst []adminapi.RecordView
 
 func (h newestFirst) Len() int           { return len(h) }
 func (h newestFirst) Less(i, j int) bool { return compareCompletion(h[i], h[j]) > 0 }
 func (h newestFirst) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
 
 // Push implements heap.Interface.
-func (h *newestFirst) Push(x any) { *h = append(*h, x.(RecordView)) }
+func (h *newestFirst) Push(x any) { *h = append(*h, x.(adminapi.RecordView)) }
 
 // Pop implements heap.Interface.
 func (h *newestFirst) Pop() any {
@@ -539,8 +421,8 @@ func pooledStores() []pooledStore {
 }
 
 // viewOf renders rec for the admin API, times in UTC.
-func viewOf(s *sharedStore, rec idempotency.Record, now time.Time) RecordView {
-	v := RecordView{
+func viewOf(s *sharedStore, rec idempotency.Record, now time.Time) adminapi.RecordView {
+	v := adminapi.RecordView{
 		Storage:   s.name,
 		ClientID:  rec.Key.ClientID,
 		API:       rec.Key.API,
@@ -601,16 +483,16 @@ func storeAPIError(s *sharedStore, err error) error {
 }
 
 // storeFailure describes a store that could not be read.
-func storeFailure(s *sharedStore, err error) StoreError {
+func storeFailure(s *sharedStore, err error) adminapi.StoreError {
 	var ae caddy.APIError
 	errors.As(storeAPIError(s, err), &ae)
-	return StoreError{Storage: s.name, Error: ae.Err.Error(), Status: ae.HTTPStatus}
+	return adminapi.StoreError{Storage: s.name, Error: ae.Err.Error(), Status: ae.HTTPStatus}
 }
 
 // allStoresFailed is the answer when no store could be read: the failure
 // of the one store as it is, or for several 503 when asking again may help
 // for one of them at least, else 500, naming every store and its error.
-func allStoresFailed(fails []StoreError) error {
+func allStoresFailed(fails []adminapi.StoreError) error {
 	if len(fails) == 1 {
 		return caddy.APIError{HTTPStatus: fails[0].Status, Err: errors.New(fails[0].Error)}
 	}
@@ -623,7 +505,7 @@ func allStoresFailed(fails []StoreError) error {
 	return apiError(status, "none of the %d dws_notify stores could be read: %s", len(fails), failuresText(fails))
 }
 
-func failuresText(fails []StoreError) string {
+func failuresText(fails []adminapi.StoreError) string {
 	msgs := make([]string, len(fails))
 	for i, f := range fails {
 		msgs[i] = f.Error

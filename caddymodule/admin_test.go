@@ -16,6 +16,7 @@ import (
 	"github.com/caddyserver/caddy/v2/caddytest"
 	"go.uber.org/zap"
 
+	"github.com/dwsnotify/dws_notify/adminapi"
 	"github.com/dwsnotify/dws_notify/idempotency"
 	"github.com/dwsnotify/dws_notify/idempotency/redisstore"
 	"github.com/dwsnotify/dws_notify/idempotency/redisstore/redistest"
@@ -87,7 +88,7 @@ func TestAdminRecord(t *testing.T) {
 	g.send(g.notice(addPath, addSample(t, "adm-1"))).expect(t, 200, "S", "SUCCESS")
 	g.send(g.notice(removePath, removeSample(t, "adm-1"))).expect(t, 200, "S", "SUCCESS")
 
-	var all RecordsAnswer
+	var all adminapi.RecordsAnswer
 	adminJSON(t, "/dws_notify/record?request_id=adm-1", 200, &all)
 	if len(all.Records) != 2 {
 		t.Fatalf("records = %+v, want the add and the remove record", all.Records)
@@ -118,7 +119,7 @@ func TestAdminRecord(t *testing.T) {
 		{"request_id=adm-1&client_id=" + testClientID, 2},
 		{"request_id=adm-1&client_id=" + testClientID + "&api=removePaymentMethod", 1},
 	} {
-		var ans RecordsAnswer
+		var ans adminapi.RecordsAnswer
 		adminJSON(t, "/dws_notify/record?"+q.query, 200, &ans)
 		if len(ans.Records) != q.n {
 			t.Errorf("%s: %d records, want %d", q.query, len(ans.Records), q.n)
@@ -199,9 +200,9 @@ func TestAdminStatsAndFollowUp(t *testing.T) {
 		time.Sleep(5 * time.Millisecond)
 	}
 
-	var stats StatsAnswer
+	var stats adminapi.StatsAnswer
 	adminJSON(t, "/dws_notify/stats", 200, &stats)
-	want := OutcomeCounts{InFlight: 1, Accepted: 2, BusinessRejected: 4, Total: 7}
+	want := adminapi.OutcomeCounts{InFlight: 1, Accepted: 2, BusinessRejected: 4, Total: 7}
 	if len(stats.Stores) != 1 || stats.Stores[0].Storage != storage || stats.Stores[0].OutcomeCounts != want || stats.Total != want {
 		t.Fatalf("stats = %+v, want one store at %s with %+v", stats, storage, want)
 	}
@@ -209,7 +210,7 @@ func TestAdminStatsAndFollowUp(t *testing.T) {
 		t.Errorf("stats with a parameter: %q", msg)
 	}
 
-	var rec RecordsAnswer
+	var rec adminapi.RecordsAnswer
 	adminJSON(t, "/dws_notify/record?request_id=slow-1", 200, &rec)
 	if r := rec.Records[0]; r.State != "in_flight" || r.LeaseExpiry.IsZero() || r.LeaseExpired || r.Outcome != "" || !r.CompletedAt.IsZero() {
 		t.Fatalf("in-flight record %+v", r)
@@ -219,9 +220,9 @@ func TestAdminStatsAndFollowUp(t *testing.T) {
 		t.Fatalf("inspect of an in-flight record: %v\n%s", err, out)
 	}
 
-	var fu FollowUpAnswer
+	var fu adminapi.FollowUpAnswer
 	adminJSON(t, "/dws_notify/follow_up", 200, &fu)
-	if fu.Total != 4 || fu.Limit != DefaultFollowUpLimit || fu.Truncated || len(fu.Records) != 4 {
+	if fu.Total != 4 || fu.Limit != adminapi.DefaultFollowUpLimit || fu.Truncated || len(fu.Records) != 4 {
 		t.Fatalf("follow_up = %+v", fu)
 	}
 	for i, id := range []string{"rej-1", "rej-2", "rej-3", "rej-4"} { // oldest first
@@ -253,7 +254,7 @@ func TestAdminStatsAndFollowUp(t *testing.T) {
 		t.Fatalf("slow notification answered HTTP %d", a.status)
 	}
 	adminJSON(t, "/dws_notify/stats", 200, &stats)
-	if want := (OutcomeCounts{Accepted: 3, BusinessRejected: 4, Total: 7}); stats.Total != want {
+	if want := (adminapi.OutcomeCounts{Accepted: 3, BusinessRejected: 4, Total: 7}); stats.Total != want {
 		t.Fatalf("stats after the slow one completed = %+v, want %+v", stats.Total, want)
 	}
 }
@@ -307,7 +308,7 @@ func TestAdminSearchesEveryPooledStore(t *testing.T) {
 		t.Fatal(err)
 	}
 	time.Sleep(20 * time.Millisecond)
-	var ab RecordsAnswer
+	var ab adminapi.RecordsAnswer
 	adminJSON(t, "/dws_notify/record?request_id=abandoned-1", 200, &ab)
 	if len(ab.Records) != 1 || ab.Records[0].State != "in_flight" || !ab.Records[0].LeaseExpired || ab.Records[0].Storage != second {
 		t.Fatalf("abandoned claim: %+v", ab.Records)
@@ -319,7 +320,7 @@ func TestAdminSearchesEveryPooledStore(t *testing.T) {
 
 	first := canonicalDir(t, g.storage)
 	for _, query := range []string{"request_id=multi-1", "request_id=multi-1&client_id=" + testClientID} {
-		var ans RecordsAnswer
+		var ans adminapi.RecordsAnswer
 		adminJSON(t, "/dws_notify/record?"+query, 200, &ans)
 		got := map[string]string{}
 		for _, r := range ans.Records {
@@ -329,12 +330,12 @@ func TestAdminSearchesEveryPooledStore(t *testing.T) {
 			t.Fatalf("%s: records %+v, want one in %s and one in %s", query, ans.Records, first, second)
 		}
 	}
-	var stats StatsAnswer
+	var stats adminapi.StatsAnswer
 	adminJSON(t, "/dws_notify/stats", 200, &stats)
-	if len(stats.Stores) != 2 || stats.Total != (OutcomeCounts{InFlight: 1, Accepted: 1, BusinessRejected: 1, Total: 3}) {
+	if len(stats.Stores) != 2 || stats.Total != (adminapi.OutcomeCounts{InFlight: 1, Accepted: 1, BusinessRejected: 1, Total: 3}) {
 		t.Fatalf("stats = %+v", stats)
 	}
-	var fu FollowUpAnswer
+	var fu adminapi.FollowUpAnswer
 	adminJSON(t, "/dws_notify/follow_up", 200, &fu)
 	if fu.Total != 1 || fu.Records[0].Storage != second || fu.Records[0].BackendStatus != 422 {
 		t.Fatalf("follow_up = %+v", fu)
@@ -368,24 +369,24 @@ func TestAdminClosedStoreIsListedAndAllClosedIs503(t *testing.T) {
 	}
 	dir := closed()
 	closedMsg := "the dws_notify store at " + dir + " was closed while it was being read"
-	checkErrors := func(path string, errs []StoreError) {
+	checkErrors := func(path string, errs []adminapi.StoreError) {
 		t.Helper()
 		if len(errs) != 1 || errs[0].Storage != dir || errs[0].Status != http.StatusServiceUnavailable || !strings.HasPrefix(errs[0].Error, closedMsg) {
 			t.Errorf("%s: errors = %+v, want the closed store at %s", path, errs, dir)
 		}
 	}
 
-	var stats StatsAnswer
+	var stats adminapi.StatsAnswer
 	adminJSON(t, "/dws_notify/stats", 200, &stats)
 	checkErrors("stats", stats.Errors)
-	if len(stats.Stores) != 1 || stats.Stores[0].Storage != live || stats.Total != (OutcomeCounts{Accepted: 1, Total: 1}) {
+	if len(stats.Stores) != 1 || stats.Stores[0].Storage != live || stats.Total != (adminapi.OutcomeCounts{Accepted: 1, Total: 1}) {
 		t.Errorf("stats = %+v, want the live store only", stats)
 	}
-	var fu FollowUpAnswer
+	var fu adminapi.FollowUpAnswer
 	adminJSON(t, "/dws_notify/follow_up", 200, &fu)
 	checkErrors("follow_up", fu.Errors)
 	for _, path := range []string{"/dws_notify/record?request_id=part-1", "/dws_notify/record?request_id=part-1&client_id=" + testClientID} {
-		var rec RecordsAnswer
+		var rec adminapi.RecordsAnswer
 		adminJSON(t, path, 200, &rec)
 		checkErrors(path, rec.Errors)
 		if len(rec.Records) != 1 || rec.Records[0].Storage != live || rec.Records[0].RequestID != "part-1" {
@@ -442,9 +443,9 @@ func TestAdminWithoutAnyStore(t *testing.T) {
 	if msg := adminError(t, "/dws_notify/record?request_id=x", 404); msg != "no dws_notify store is open: the running config has no dws_notify handler" {
 		t.Errorf("record: %q", msg)
 	}
-	var stats StatsAnswer
+	var stats adminapi.StatsAnswer
 	adminJSON(t, "/dws_notify/stats", 200, &stats)
-	if stats.Stores == nil || len(stats.Stores) != 0 || stats.Total != (OutcomeCounts{}) {
+	if stats.Stores == nil || len(stats.Stores) != 0 || stats.Total != (adminapi.OutcomeCounts{}) {
 		t.Errorf("stats = %+v", stats)
 	}
 	_, err := runCLI(t, "inspect", "--request-id", "x", "--address", adminAddress)
@@ -517,7 +518,7 @@ func TestAdminRecordDoesNotScan(t *testing.T) {
 			{"request_id=noscan-1&api=removePaymentMethod", 1},
 			{"request_id=noscan-1&client_id=" + testClientID, 2},
 		} {
-			var ans RecordsAnswer
+			var ans adminapi.RecordsAnswer
 			adminJSON(t, "/dws_notify/record?"+q.query, 200, &ans)
 			if len(ans.Records) != q.n || len(ans.Errors) != 0 {
 				t.Errorf("%s: %+v, want %d records", q.query, ans, q.n)
@@ -550,7 +551,7 @@ func TestAdminRecordDoesNotScan(t *testing.T) {
 	}
 	check()
 	// The probe does count scans.
-	var stats StatsAnswer
+	var stats adminapi.StatsAnswer
 	adminJSON(t, "/dws_notify/stats", 200, &stats)
 	if n := p.scans.Load(); n != 1 || stats.Total.Total != 2 {
 		t.Fatalf("stats: %d scans, %+v", n, stats)
@@ -589,7 +590,7 @@ func TestAdminScansAreBounded(t *testing.T) {
 			t.Errorf("%s while %d scans run: HTTP %d, Retry-After %q: %s", path, maxAdminScans, status, h.Get("Retry-After"), body)
 		}
 	}
-	var rec RecordsAnswer
+	var rec adminapi.RecordsAnswer
 	adminJSON(t, "/dws_notify/record?request_id=fill-3", 200, &rec)
 	p.pause.Store(0)
 	for range maxAdminScans {
@@ -600,7 +601,7 @@ func TestAdminScansAreBounded(t *testing.T) {
 	if n := p.scans.Load(); n != maxAdminScans {
 		t.Errorf("%d scans, want %d (the refused requests must not scan)", n, maxAdminScans)
 	}
-	var stats StatsAnswer
+	var stats adminapi.StatsAnswer
 	adminJSON(t, "/dws_notify/stats", 200, &stats)
 	if stats.Total.Total != 20 {
 		t.Errorf("stats after the scans = %+v", stats)
@@ -704,14 +705,14 @@ http://localhost:9080 {
 	g.send(n).expect(t, 200, "S", "SUCCESS")
 	badger, redisStore := canonicalDir(t, g.storage), redisName(srv, prefix)
 
-	var rec RecordsAnswer
+	var rec adminapi.RecordsAnswer
 	adminJSON(t, "/dws_notify/record?request_id=redis-1", 200, &rec)
 	if len(rec.Records) != 1 || rec.Records[0].Storage != redisStore || rec.Records[0].ClientID != otherClient {
 		t.Fatalf("record in Redis: %+v", rec)
 	}
 
 	srv.Kill()
-	checkErrors := func(path string, errs []StoreError) {
+	checkErrors := func(path string, errs []adminapi.StoreError) {
 		t.Helper()
 		if len(errs) != 1 || errs[0].Storage != redisStore || errs[0].Status != http.StatusServiceUnavailable ||
 			!strings.HasPrefix(errs[0].Error, "the dws_notify store at "+redisStore+" ") {
@@ -725,13 +726,13 @@ http://localhost:9080 {
 		_, _, body := adminCall(t, http.MethodGet, path)
 		raw = append(raw, string(body))
 	}
-	var stats StatsAnswer
+	var stats adminapi.StatsAnswer
 	get("/dws_notify/stats", &stats)
 	checkErrors("stats", stats.Errors)
-	if len(stats.Stores) != 1 || stats.Stores[0].Storage != badger || stats.Total != (OutcomeCounts{Accepted: 1, Total: 1}) {
+	if len(stats.Stores) != 1 || stats.Stores[0].Storage != badger || stats.Total != (adminapi.OutcomeCounts{Accepted: 1, Total: 1}) {
 		t.Errorf("stats = %+v", stats)
 	}
-	var fu FollowUpAnswer
+	var fu adminapi.FollowUpAnswer
 	get("/dws_notify/follow_up", &fu)
 	checkErrors("follow_up", fu.Errors)
 	get("/dws_notify/record?request_id=badger-1", &rec)
@@ -755,7 +756,7 @@ http://localhost:9080 {
 	}
 	out, err = runCLI(t, "inspect", "--request-id", "badger-1", "--address", adminAddress, "--json")
 	raw = append(raw, out)
-	var ans RecordsAnswer
+	var ans adminapi.RecordsAnswer
 	if err != nil || json.Unmarshal([]byte(out), &ans) != nil || len(ans.Records) != 1 || len(ans.Errors) != 1 {
 		t.Fatalf("inspect --json with Redis down: %v\n%s", err, out)
 	}

@@ -23,7 +23,9 @@ import (
 	"time"
 
 	"github.com/caddyserver/caddy/v2/caddytest"
+	"github.com/spf13/cobra"
 
+	"github.com/dwsnotify/dws_notify/cli"
 	"github.com/dwsnotify/dws_notify/idempotency"
 	"github.com/dwsnotify/dws_notify/signature"
 )
@@ -500,4 +502,22 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+}
+
+// runCLI runs `caddy dws-notify <args>` in-process on the same command tree
+// the binary registers (cli.Setup), and returns what it printed and its
+// error.
+func runCLI(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	cmd := &cobra.Command{Use: "dws-notify", SilenceUsage: true, SilenceErrors: true}
+	cli.Setup(cmd)
+	var out bytes.Buffer
+	cmd.SetOut(&out)
+	cmd.SetErr(&out)
+	if args == nil {
+		args = []string{} // nil would make cobra parse the test binary's arguments
+	}
+	cmd.SetArgs(args)
+	err := cmd.Execute()
+	return out.String(), err
 }

@@ -203,7 +203,6 @@ var notificationSeries = []struct {
 // signatureReasons are the reason labels signature.Reason gives.
 var signatureReasons = []string{"missing", "malformed", "unsupported_algorithm", "unknown_key_version", "bad_encoding", "verification_failed", "bad_request_time", "stale", "other"}
 
-
 // precreate makes, at zero, every series the handler h can touch whose
 // labels are known in advance, so that rate() and increase() see the first
 // event, and dashboards and alerts find their series before it: per served

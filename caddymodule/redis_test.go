@@ -20,6 +20,7 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 
+	"github.com/dwsnotify/dws_notify/adminapi"
 	"github.com/dwsnotify/dws_notify/idempotency"
 	"github.com/dwsnotify/dws_notify/idempotency/guard"
 	"github.com/dwsnotify/dws_notify/idempotency/redisstore"
@@ -153,17 +154,17 @@ func TestRedisGateway(t *testing.T) {
 	}
 
 	// The admin API reads the same records.
-	var ans RecordsAnswer
+	var ans adminapi.RecordsAnswer
 	adminJSON(t, "/dws_notify/record?request_id=redis-1", 200, &ans)
 	if len(ans.Records) != 1 || ans.Records[0].Storage != name || ans.Records[0].Outcome != "accepted" {
 		t.Fatalf("admin record: %+v, want one accepted record in %s", ans.Records, name)
 	}
-	var stats StatsAnswer
+	var stats adminapi.StatsAnswer
 	adminJSON(t, "/dws_notify/stats", 200, &stats)
-	if len(stats.Stores) != 1 || stats.Stores[0].Storage != name || stats.Total != (OutcomeCounts{Accepted: 1, BusinessRejected: 1, Total: 2}) {
+	if len(stats.Stores) != 1 || stats.Stores[0].Storage != name || stats.Total != (adminapi.OutcomeCounts{Accepted: 1, BusinessRejected: 1, Total: 2}) {
 		t.Fatalf("admin stats: %+v", stats)
 	}
-	var fu FollowUpAnswer
+	var fu adminapi.FollowUpAnswer
 	adminJSON(t, "/dws_notify/follow_up", 200, &fu)
 	if fu.Total != 1 || fu.Records[0].RequestID != "redis-biz" || fu.Records[0].BackendStatus != http.StatusConflict {
 		t.Fatalf("admin follow_up: %+v", fu)
@@ -506,12 +507,12 @@ func TestRedisAdminListsSharedRecordsOnce(t *testing.T) {
 	if stores, _ := pooledByName(redisName(srv, prefix)); len(stores) != 2 {
 		t.Fatalf("%d pooled stores named %s, want 2", len(stores), redisName(srv, prefix))
 	}
-	var stats StatsAnswer
+	var stats adminapi.StatsAnswer
 	adminJSON(t, "/dws_notify/stats", 200, &stats)
-	if len(stats.Stores) != 1 || stats.Total != (OutcomeCounts{Accepted: 1, Total: 1}) {
+	if len(stats.Stores) != 1 || stats.Total != (adminapi.OutcomeCounts{Accepted: 1, Total: 1}) {
 		t.Fatalf("stats = %+v, want one store with one record", stats)
 	}
-	var ans RecordsAnswer
+	var ans adminapi.RecordsAnswer
 	adminJSON(t, "/dws_notify/record?request_id=once-1", 200, &ans)
 	if len(ans.Records) != 1 {
 		t.Fatalf("records = %+v, want one", ans.Records)

@@ -1,4 +1,4 @@
-package caddymodule
+package cli
 
 import (
 	"context"
@@ -17,6 +17,7 @@ import (
 	caddycmd "github.com/caddyserver/caddy/v2/cmd"
 	"github.com/spf13/cobra"
 
+	"github.com/dwsnotify/dws_notify/adminapi"
 	"github.com/dwsnotify/dws_notify/notification"
 )
 
@@ -92,7 +93,7 @@ func (o *inspectOptions) run(w io.Writer) error {
 	if o.clientID != "" {
 		q.Set("client_id", o.clientID)
 	}
-	body, err := adminGet(addr, adminBase+"record?"+q.Encode())
+	body, err := adminGet(addr, adminapi.Base+"record?"+q.Encode())
 	var apiErr *adminAnswerError
 	if errors.As(err, &apiErr) && apiErr.status == http.StatusNotFound && strings.HasPrefix(apiErr.msg, "no record of") {
 		return fmt.Errorf("%s: it never arrived, was refused before the store (signature or field checks; see the gateway's log), was released after the backend failed (DWS resends it), or its retention ended", apiErr.msg)
@@ -104,7 +105,7 @@ func (o *inspectOptions) run(w io.Writer) error {
 		_, err := w.Write(body)
 		return err
 	}
-	var ans RecordsAnswer
+	var ans adminapi.RecordsAnswer
 	if err := json.Unmarshal(body, &ans); err != nil {
 		return fmt.Errorf("the admin API at %s answered something that is not a dws_notify record list: %w", addr, err)
 	}
@@ -126,7 +127,7 @@ func (o *inspectOptions) run(w io.Writer) error {
 }
 
 // printRecord writes one record for a person to read.
-func printRecord(w io.Writer, rec RecordView, now time.Time) {
+func printRecord(w io.Writer, rec adminapi.RecordView, now time.Time) {
 	fmt.Fprintf(w, "requestId %s\n", rec.RequestID)
 	line := func(label, value string) { fmt.Fprintf(w, "  %-12s %s\n", label, value) }
 	line("api", rec.API)

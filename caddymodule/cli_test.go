@@ -1,16 +1,54 @@
 package caddymodule
 
 import (
+	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/dwsnotify/dws_notify/adminapi"
 )
 
 // adminAddress is the in-process Caddy's admin API (helpers_test.go).
 const adminAddress = "localhost:2999"
+
+// The cli package's commands against an in-process gateway: send as DWS,
+// inspect and the admin API it reads.
+
+// cliKeys are the gateway's test key pairs as files, in the forms the
+// commands take.
+type cliKeys struct {
+	dwsPrivate, dwsPublic, merchantPrivate, merchantPublic string
+}
+
+func writeCLIKeys(t *testing.T) cliKeys {
+	t.Helper()
+	k := keys(t)
+	dir := t.TempDir()
+	write := func(name, typ string, der []byte, err error) string {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	dwsPriv, err := x509.MarshalPKCS8PrivateKey(k.dws)
+	ck := cliKeys{dwsPrivate: write("dws_private.pem", "PRIVATE KEY", dwsPriv, err)}
+	dwsPub, err := x509.MarshalPKIXPublicKey(&k.dws.PublicKey)
+	ck.dwsPublic = write("dws_public.pem", "PUBLIC KEY", dwsPub, err)
+	merchantPub, err := x509.MarshalPKIXPublicKey(&k.merchant.PublicKey)
+	ck.merchantPublic = write("merchant_public.pem", "PUBLIC KEY", merchantPub, err)
+	ck.merchantPrivate = filepath.Join(k.dir, "merchant_private.pem")
+	return ck
+}
 
 func TestSendAndInspectThroughTheGateway(t *testing.T) {
 	ck := writeCLIKeys(t)
@@ -107,7 +145,7 @@ $`)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var ans RecordsAnswer
+	var ans adminapi.RecordsAnswer
 	if err := json.Unmarshal([]byte(out), &ans); err != nil || len(ans.Records) != 1 {
 		t.Fatalf("inspect --json: %v\n%s", err, out)
 	}

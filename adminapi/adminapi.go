@@ -1,0 +1,137 @@
+// Package adminapi holds what the admin.api.dws_notify endpoints answer
+// (the JSON bodies) and what clients need to call them: the paths, the
+// limits, the backup's status trailer and the code of an error answer a
+// client acts on. The endpoints are in caddymodule (admin.go), the client
+// is the `caddy dws-notify` CLI (package cli); this leaf package is all
+// they share. It imports nothing of the project or of Caddy.
+package adminapi
+
+import "time"
+
+// Base is the path prefix of every dws_notify admin endpoint.
+const Base = "/dws_notify/"
+
+// Limits of the follow-up list.
+const (
+	// DefaultFollowUpLimit is how many records GET /dws_notify/follow_up
+	// returns when no limit is given.
+	DefaultFollowUpLimit = 100
+	// MaxFollowUpLimit is the largest limit GET /dws_notify/follow_up
+	// accepts.
+	MaxFollowUpLimit = 1000
+)
+
+// BackupStatusTrailer is the HTTP trailer of GET /dws_notify/backup: "ok"
+// once the whole backup was sent, otherwise the error that cut it short.
+// A backup is a sequence of record batches with no end marker, so a cut
+// between two batches would look like a smaller complete backup; the
+// trailer tells them apart.
+const BackupStatusTrailer = "Dws-Backup-Status"
+
+// RecordView is one idempotency record as the admin API shows it: the key,
+// the state, how the backend took the notification and the times. It has
+// no card data (records have none) and no fingerprint.
+type RecordView struct {
+	// Storage names the store holding the record: the Badger storage
+	// directory, or "redis <host:port> db <n> prefix <prefix>" (never a
+	// password).
+	Storage string `json:"storage"`
+	// ClientID, API and RequestID are the record's key.
+	ClientID  string `json:"client_id"`
+	API       string `json:"api"`
+	RequestID string `json:"request_id"`
+	// State is "in_flight" (being forwarded) or "done".
+	State string `json:"state"`
+	// Outcome is "accepted" or "business_rejected" for a done record.
+	Outcome string `json:"outcome,omitempty"`
+	// ResultCode is the result code DWS was answered with (done records).
+	ResultCode string `json:"result_code,omitempty"`
+	// BackendStatus is the HTTP status the backend answered (done records).
+	BackendStatus int `json:"backend_status,omitempty"`
+	// ClaimedAt is when the current claim was taken.
+	ClaimedAt time.Time `json:"claimed_at,omitzero"`
+	// LeaseExpiry is when an in-flight claim's lease ends.
+	LeaseExpiry time.Time `json:"lease_expiry,omitzero"`
+	// LeaseExpired is set for an in-flight record whose lease has ended: the
+	// claim was abandoned (the gateway stopped mid-forward) and DWS's next
+	// retry will be forwarded.
+	LeaseExpired bool `json:"lease_expired,omitempty"`
+	// CompletedAt is when a done record was completed.
+	CompletedAt time.Time `json:"completed_at,omitzero"`
+	// ExpiresAt is when the store forgets the record (end of retention).
+	ExpiresAt time.Time `json:"expires_at,omitzero"`
+}
+
+// StoreError is a store that could not be read for an answer: the answer
+// holds what the other stores said, and lacks what this one holds.
+type StoreError struct {
+	// Storage names the store, as in RecordView.
+	Storage string `json:"storage"`
+	// Error says what went wrong; it names the store and never a password.
+	Error string `json:"error"`
+	// Status is the HTTP status the endpoint would answer if this were the
+	// only store: 503 when asking again later may work (the store is being
+	// closed or reopened, its Redis is unreachable, the read was cut
+	// short), 500 otherwise.
+	Status int `json:"status"`
+}
+
+// RecordsAnswer is the body of GET /dws_notify/record.
+type RecordsAnswer struct {
+	Records []RecordView `json:"records"`
+	// Errors lists the stores that could not be read (empty when every
+	// store answered): the requestId may have more records there.
+	Errors []StoreError `json:"errors"`
+}
+
+// OutcomeCounts counts a store's live records by outcome.
+type OutcomeCounts struct {
+	// InFlight counts records being forwarded (or abandoned mid-forward
+	// with a lease not yet reclaimed).
+	InFlight int `json:"in_flight"`
+	// Accepted counts notifications the backend accepted.
+	Accepted int `json:"accepted"`
+	// BusinessRejected counts notifications the backend refused for a
+	// business reason; DWS was acknowledged (the follow-up list).
+	BusinessRejected int `json:"business_rejected"`
+	// Other counts done records with an outcome this version does not know.
+	Other int `json:"other,omitempty"`
+	// Total is the number of live records.
+	Total int `json:"total"`
+}
+
+// StoreStats is the counts of one store.
+type StoreStats struct {
+	// Storage names the store: the Badger storage directory, or
+	// "redis <host:port> db <n> prefix <prefix>" (never a password).
+	Storage string `json:"storage"`
+	OutcomeCounts
+}
+
+// StatsAnswer is the body of GET /dws_notify/stats.
+type StatsAnswer struct {
+	// Stores are the stores that were counted.
+	Stores []StoreStats `json:"stores"`
+	// Total sums Stores: the stores in Errors are not in it.
+	Total OutcomeCounts `json:"total"`
+	// Errors lists the stores that could not be counted (empty when every
+	// store answered).
+	Errors []StoreError `json:"errors"`
+}
+
+// FollowUpAnswer is the body of GET /dws_notify/follow_up.
+type FollowUpAnswer struct {
+	// Records are the business-rejected records, oldest completion first
+	// (they are the first to expire), at most Limit of them.
+	Records []RecordView `json:"records"`
+	// Total is how many business-rejected records matched.
+	Total int `json:"total"`
+	// Limit is the limit that was applied.
+	Limit int `json:"limit"`
+	// Truncated is set when Total is more than Limit.
+	Truncated bool `json:"truncated"`
+	// Errors lists the stores that could not be read (empty when every
+	// store answered): their business-rejected records are neither listed
+	// nor in Total.
+	Errors []StoreError `json:"errors"`
+}
