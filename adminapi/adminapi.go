@@ -28,6 +28,16 @@ const (
 // trailer tells them apart.
 const BackupStatusTrailer = "Dws-Backup-Status"
 
+// ErrorCodeHeader, on an error answer, names the kind of error for
+// clients that act on it (its value is one of the Code constants); error
+// answers of other kinds do not have it. The body of an error answer is
+// Caddy's: {"error": "<message>"}.
+const ErrorCodeHeader = "Dws-Notify-Error"
+
+// CodeNoRecord: GET /dws_notify/record found no record of the requestId,
+// and every store was read (HTTP 404).
+const CodeNoRecord = "no_record"
+
 // RecordView is one idempotency record as the admin API shows it: the key,
 // the state, how the backend took the notification and the times. It has
 // no card data (records have none) and no fingerprint.

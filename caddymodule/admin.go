@@ -174,6 +174,7 @@ func (a *adminAPI) serveRecord(w http.ResponseWriter, r *http.Request) error {
 		return apiError(http.StatusServiceUnavailable, "no record of requestId %q%s in %s, but not every store could be read, and the record may be in one that could not (ask again): %s",
 			requestID, filterText(api, clientID), storesText(read), failuresText(ans.Errors))
 	}
+	w.Header().Set(adminapi.ErrorCodeHeader, adminapi.CodeNoRecord)
 	return apiError(http.StatusNotFound, "no record of requestId %q%s in %s", requestID, filterText(api, clientID), storesText(stores))
 }
 
@@ -463,30 +464,27 @@ func writeJSON(w http.ResponseWriter, v any) error {
 	return nil
 }
 
-// storeAPIError turns a store failure into an admin API error: 503 when the
-// store was closed meanwhile (a reload dropped its directory, or Caddy is
-// stopping), is being reopened or reached, or its Redis server cannot be
-// reached; 500 otherwise.
-func storeAPIError(s *sharedStore, err error) error {
+// storeFailure describes a store that could not be read, with the status
+// the endpoint answers if it is the only store: 503 when the store was
+// closed meanwhile (a reload dropped its directory, or Caddy is stopping),
+// is being reopened or reached, or its Redis server cannot be reached; 500
+// otherwise.
+func storeFailure(s *sharedStore, err error) adminapi.StoreError {
+	failure := func(status int, format string, args ...any) adminapi.StoreError {
+		return adminapi.StoreError{Storage: s.name, Error: fmt.Sprintf(format, args...), Status: status}
+	}
 	switch {
 	case errors.Is(err, idempotency.ErrClosed):
-		return apiError(http.StatusServiceUnavailable, "the dws_notify store at %s was closed while it was being read (a config reload or shutdown is in progress); try again", s.name)
+		return failure(http.StatusServiceUnavailable, "the dws_notify store at %s was closed while it was being read (a config reload or shutdown is in progress); try again", s.name)
 	case errors.Is(err, guard.ErrUnavailable), errors.Is(err, guard.ErrBroken):
-		return apiError(http.StatusServiceUnavailable, "the dws_notify store at %s cannot be read now: %v", s.name, err)
+		return failure(http.StatusServiceUnavailable, "the dws_notify store at %s cannot be read now: %v", s.name, err)
 	case errors.As(err, new(net.Error)):
 		// A Redis store whose server is down or unreachable.
-		return apiError(http.StatusServiceUnavailable, "the dws_notify store at %s is not reachable: %v", s.name, err)
+		return failure(http.StatusServiceUnavailable, "the dws_notify store at %s is not reachable: %v", s.name, err)
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
-		return apiError(http.StatusServiceUnavailable, "reading the dws_notify store at %s was cut short: %v", s.name, err)
+		return failure(http.StatusServiceUnavailable, "reading the dws_notify store at %s was cut short: %v", s.name, err)
 	}
-	return apiError(http.StatusInternalServerError, "reading the dws_notify store at %s: %v", s.name, err)
-}
-
-// storeFailure describes a store that could not be read.
-func storeFailure(s *sharedStore, err error) adminapi.StoreError {
-	var ae caddy.APIError
-	errors.As(storeAPIError(s, err), &ae)
-	return adminapi.StoreError{Storage: s.name, Error: ae.Err.Error(), Status: ae.HTTPStatus}
+	return failure(http.StatusInternalServerError, "reading the dws_notify store at %s: %v", s.name, err)
 }
 
 // allStoresFailed is the answer when no store could be read: the failure

@@ -134,6 +134,16 @@ func TestAdminRecord(t *testing.T) {
 	if msg := adminError(t, "/dws_notify/record", 400); msg != "request_id is required" {
 		t.Errorf("400 message %q", msg)
 	}
+	// A missing record is told apart by its code, not its text.
+	for path, want := range map[string]string{
+		"/dws_notify/record?request_id=never-sent": adminapi.CodeNoRecord,
+		"/dws_notify/record":                       "",
+		"/dws_notify/nothing-here":                 "",
+	} {
+		if _, h, _ := adminCall(t, http.MethodGet, path); h.Get(adminapi.ErrorCodeHeader) != want {
+			t.Errorf("GET %s: %s %q, want %q", path, adminapi.ErrorCodeHeader, h.Get(adminapi.ErrorCodeHeader), want)
+		}
+	}
 	if msg := adminError(t, "/dws_notify/record?request_id=adm-1&api=notifyPayment", 400); !strings.Contains(msg, `unknown api "notifyPayment"`) {
 		t.Errorf("400 message %q", msg)
 	}

@@ -137,7 +137,12 @@ func loadKey[K any](flag, path, kind string, parse func(string) (K, error)) (K, 
 	}
 	key, err := parse(string(b))
 	if err != nil {
-		return zero, fmt.Errorf("--%s %s is not a usable RSA %s key: %s", flag, path, kind, strings.TrimPrefix(err.Error(), "signature: "))
+		problem := err.Error()
+		var ke *signature.KeyError
+		if errors.As(err, &ke) {
+			problem = ke.Problem
+		}
+		return zero, fmt.Errorf("--%s %s is not a usable RSA %s key: %s", flag, path, kind, problem)
 	}
 	return key, nil
 }

@@ -95,7 +95,7 @@ func (o *inspectOptions) run(w io.Writer) error {
 	}
 	body, err := adminGet(addr, adminapi.Base+"record?"+q.Encode())
 	var apiErr *adminAnswerError
-	if errors.As(err, &apiErr) && apiErr.status == http.StatusNotFound && strings.HasPrefix(apiErr.msg, "no record of") {
+	if errors.As(err, &apiErr) && apiErr.code == adminapi.CodeNoRecord {
 		return fmt.Errorf("%s: it never arrived, was refused before the store (signature or field checks; see the gateway's log), was released after the backend failed (DWS resends it), or its retention ended", apiErr.msg)
 	}
 	if err != nil {
@@ -266,7 +266,7 @@ func adminOpen(addr, path string, timeout time.Duration) (*http.Response, error)
 		Error string `json:"error"`
 	}
 	if json.Unmarshal(body, &apiErr) == nil && apiErr.Error != "" {
-		return nil, &adminAnswerError{status: res.StatusCode, msg: apiErr.Error}
+		return nil, &adminAnswerError{status: res.StatusCode, code: res.Header.Get(adminapi.ErrorCodeHeader), msg: apiErr.Error}
 	}
 	if res.StatusCode == http.StatusNotFound {
 		return nil, fmt.Errorf("the Caddy at %s has no dws_notify admin API: is it a build without the dws_notify module?", addr)
@@ -274,9 +274,11 @@ func adminOpen(addr, path string, timeout time.Duration) (*http.Response, error)
 	return nil, fmt.Errorf("the Caddy admin API at %s answered HTTP %d: %s", addr, res.StatusCode, strings.TrimSpace(printable(body)))
 }
 
-// adminAnswerError is an error answer of the admin API: its status and message.
+// adminAnswerError is an error answer of the admin API: its status, its
+// code (adminapi.ErrorCodeHeader, "" for most) and message.
 type adminAnswerError struct {
 	status int
+	code   string
 	msg    string
 }
 

@@ -37,12 +37,12 @@ func ParsePublicKey(material string) (*rsa.PublicKey, error) {
 	case "PUBLIC KEY":
 		pub, err = x509.ParsePKIXPublicKey(der)
 		if err != nil {
-			err = fmt.Errorf("signature: PEM PUBLIC KEY is not a valid SubjectPublicKeyInfo: %w", err)
+			err = keyErrorf("PEM PUBLIC KEY is not a valid SubjectPublicKeyInfo: %w", err)
 		}
 	case "RSA PUBLIC KEY":
 		pub, err = x509.ParsePKCS1PublicKey(der)
 		if err != nil {
-			err = fmt.Errorf("signature: PEM RSA PUBLIC KEY is not a valid PKCS#1 key: %w", err)
+			err = keyErrorf("PEM RSA PUBLIC KEY is not a valid PKCS#1 key: %w", err)
 		}
 	case "CERTIFICATE":
 		pub, err = certificateKey(der)
@@ -50,9 +50,9 @@ func ParsePublicKey(material string) (*rsa.PublicKey, error) {
 		pub, err = parseBareDERPublic(der)
 	default:
 		if isPrivatePEM(pemType) {
-			return nil, fmt.Errorf("signature: found a private key (PEM %q) where a public key is required", pemType)
+			return nil, keyErrorf("found a private key (PEM %q) where a public key is required", pemType)
 		}
-		return nil, fmt.Errorf("signature: unsupported PEM block %q; want PUBLIC KEY, RSA PUBLIC KEY or CERTIFICATE", pemType)
+		return nil, keyErrorf("unsupported PEM block %q; want PUBLIC KEY, RSA PUBLIC KEY or CERTIFICATE", pemType)
 	}
 	if err != nil {
 		return nil, err
@@ -75,37 +75,37 @@ func ParsePrivateKey(material string) (*rsa.PrivateKey, error) {
 	case "PRIVATE KEY":
 		priv, err = x509.ParsePKCS8PrivateKey(der)
 		if err != nil {
-			err = fmt.Errorf("signature: PEM PRIVATE KEY is not a valid PKCS#8 key: %w", err)
+			err = keyErrorf("PEM PRIVATE KEY is not a valid PKCS#8 key: %w", err)
 		}
 	case "RSA PRIVATE KEY":
 		priv, err = x509.ParsePKCS1PrivateKey(der)
 		if err != nil {
-			err = fmt.Errorf("signature: PEM RSA PRIVATE KEY is not a valid PKCS#1 key: %w", err)
+			err = keyErrorf("PEM RSA PRIVATE KEY is not a valid PKCS#1 key: %w", err)
 		}
 	case "EC PRIVATE KEY":
-		return nil, errors.New("signature: found an EC private key (PEM EC PRIVATE KEY); an RSA private key is required")
+		return nil, keyErrorf("found an EC private key (PEM EC PRIVATE KEY); an RSA private key is required")
 	case "ENCRYPTED PRIVATE KEY":
-		return nil, errors.New("signature: found an encrypted PKCS#8 private key; decrypt it first (openssl pkey -in key.pem -out plain.pem)")
+		return nil, keyErrorf("found an encrypted PKCS#8 private key; decrypt it first (openssl pkey -in key.pem -out plain.pem)")
 	case "OPENSSH PRIVATE KEY":
-		return nil, errors.New("signature: found an OpenSSH private key; convert it to PKCS#8 PEM first (ssh-keygen -p -m PKCS8 -f key)")
+		return nil, keyErrorf("found an OpenSSH private key; convert it to PKCS#8 PEM first (ssh-keygen -p -m PKCS8 -f key)")
 	case "PUBLIC KEY", "RSA PUBLIC KEY":
-		return nil, fmt.Errorf("signature: found a public key (PEM %q) where a private key is required", pemType)
+		return nil, keyErrorf("found a public key (PEM %q) where a private key is required", pemType)
 	case "CERTIFICATE":
-		return nil, errors.New("signature: found a certificate where a private key is required")
+		return nil, keyErrorf("found a certificate where a private key is required")
 	case "":
 		priv, err = parseBareDERPrivate(der)
 	default:
-		return nil, fmt.Errorf("signature: unsupported PEM block %q; want PRIVATE KEY or RSA PRIVATE KEY", pemType)
+		return nil, keyErrorf("unsupported PEM block %q; want PRIVATE KEY or RSA PRIVATE KEY", pemType)
 	}
 	if err != nil {
 		return nil, err
 	}
 	key, ok := priv.(*rsa.PrivateKey)
 	if !ok {
-		return nil, fmt.Errorf("signature: found %s; an RSA private key is required", describeKey(priv))
+		return nil, keyErrorf("found %s; an RSA private key is required", describeKey(priv))
 	}
 	if bits := key.N.BitLen(); bits < MinKeyBits {
-		return nil, fmt.Errorf("signature: RSA private key is %d bits; at least %d are required", bits, MinKeyBits)
+		return nil, keyErrorf("RSA private key is %d bits; at least %d are required", bits, MinKeyBits)
 	}
 	return key, nil
 }
@@ -115,18 +115,18 @@ func ParsePrivateKey(material string) (*rsa.PrivateKey, error) {
 func decodeMaterial(material string) (der []byte, pemType string, err error) {
 	s := strings.TrimSpace(material)
 	if s == "" {
-		return nil, "", errors.New("signature: empty key material")
+		return nil, "", keyErrorf("empty key material")
 	}
 	if strings.HasPrefix(s, "-----BEGIN ") {
 		block, rest := pem.Decode([]byte(s))
 		if block == nil {
-			return nil, "", errors.New("signature: key material starts like PEM but is not a valid PEM block")
+			return nil, "", keyErrorf("key material starts like PEM but is not a valid PEM block")
 		}
 		if len(strings.TrimSpace(string(rest))) != 0 {
-			return nil, "", fmt.Errorf("signature: unexpected data after the PEM %q block; give exactly one key", block.Type)
+			return nil, "", keyErrorf("unexpected data after the PEM %q block; give exactly one key", block.Type)
 		}
 		if _, encrypted := block.Headers["DEK-Info"]; encrypted {
-			return nil, "", fmt.Errorf("signature: found an encrypted PEM %q block; decrypt it first", block.Type)
+			return nil, "", keyErrorf("found an encrypted PEM %q block; decrypt it first", block.Type)
 		}
 		return block.Bytes, block.Type, nil
 	}
@@ -139,7 +139,7 @@ func decodeMaterial(material string) (der []byte, pemType string, err error) {
 	}, s)
 	der, err = base64.StdEncoding.DecodeString(compact)
 	if err != nil {
-		return nil, "", errors.New("signature: key material is neither PEM nor standard Base64 DER")
+		return nil, "", keyErrorf("key material is neither PEM nor standard Base64 DER")
 	}
 	return der, "", nil
 }
@@ -156,9 +156,9 @@ func parseBareDERPublic(der []byte) (any, error) {
 		return cert.PublicKey, nil
 	}
 	if isPrivateDER(der) {
-		return nil, errors.New("signature: found a private key where a public key is required")
+		return nil, keyErrorf("found a private key where a public key is required")
 	}
-	return nil, errors.New("signature: Base64 key material is not a DER SubjectPublicKeyInfo, PKCS#1 public key or certificate")
+	return nil, keyErrorf("Base64 key material is not a DER SubjectPublicKeyInfo, PKCS#1 public key or certificate")
 }
 
 // parseBareDERPrivate identifies DER that came without a PEM type.
@@ -170,24 +170,24 @@ func parseBareDERPrivate(der []byte) (any, error) {
 		return priv, nil
 	}
 	if _, err := x509.ParseECPrivateKey(der); err == nil {
-		return nil, errors.New("signature: found an EC private key; an RSA private key is required")
+		return nil, keyErrorf("found an EC private key; an RSA private key is required")
 	}
 	if _, err := x509.ParsePKIXPublicKey(der); err == nil {
-		return nil, errors.New("signature: found a public key where a private key is required")
+		return nil, keyErrorf("found a public key where a private key is required")
 	}
 	if _, err := x509.ParsePKCS1PublicKey(der); err == nil {
-		return nil, errors.New("signature: found a public key where a private key is required")
+		return nil, keyErrorf("found a public key where a private key is required")
 	}
 	if _, err := x509.ParseCertificate(der); err == nil {
-		return nil, errors.New("signature: found a certificate where a private key is required")
+		return nil, keyErrorf("found a certificate where a private key is required")
 	}
-	return nil, errors.New("signature: Base64 key material is not a DER PKCS#8 or PKCS#1 private key")
+	return nil, keyErrorf("Base64 key material is not a DER PKCS#8 or PKCS#1 private key")
 }
 
 func certificateKey(der []byte) (any, error) {
 	cert, err := x509.ParseCertificate(der)
 	if err != nil {
-		return nil, fmt.Errorf("signature: invalid certificate: %w", err)
+		return nil, keyErrorf("invalid certificate: %w", err)
 	}
 	return cert.PublicKey, nil
 }
@@ -210,10 +210,10 @@ func isPrivatePEM(pemType string) bool {
 func checkRSAPublic(pub any) (*rsa.PublicKey, error) {
 	key, ok := pub.(*rsa.PublicKey)
 	if !ok {
-		return nil, fmt.Errorf("signature: found %s; an RSA public key is required", describeKey(pub))
+		return nil, keyErrorf("found %s; an RSA public key is required", describeKey(pub))
 	}
 	if bits := key.N.BitLen(); bits < MinKeyBits {
-		return nil, fmt.Errorf("signature: RSA public key is %d bits; at least %d are required", bits, MinKeyBits)
+		return nil, keyErrorf("RSA public key is %d bits; at least %d are required", bits, MinKeyBits)
 	}
 	return key, nil
 }
@@ -236,4 +236,27 @@ func describeKey(k any) string {
 	default:
 		return fmt.Sprintf("a key of type %T", k)
 	}
+}
+
+// KeyError is the error of key material that ParsePublicKey or
+// ParsePrivateKey refused. Its message is "signature: " and Problem; a
+// caller that names the material's source itself (a file, a flag) can put
+// Problem in its own message.
+type KeyError struct {
+	// Problem says what was found instead of a usable key, without
+	// quoting the material.
+	Problem string
+	cause   error
+}
+
+func (e *KeyError) Error() string { return "signature: " + e.Problem }
+
+// Unwrap returns the parser's own error, if any (e.g. x509's).
+func (e *KeyError) Unwrap() error { return e.cause }
+
+// keyErrorf makes a *KeyError whose Problem is the formatted text; a %w
+// operand becomes its cause.
+func keyErrorf(format string, args ...any) error {
+	err := fmt.Errorf(format, args...)
+	return &KeyError{Problem: err.Error(), cause: errors.Unwrap(err)}
 }

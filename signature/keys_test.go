@@ -11,6 +11,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/base64"
 	"encoding/pem"
+	"errors"
 	"math/big"
 	"strings"
 	"sync"
@@ -138,7 +139,21 @@ func TestParsePublicKeyRefuses(t *testing.T) {
 				t.Fatalf("error %q does not say %q", err, tt.want)
 			}
 			assertNoMaterial(t, err, tt.material)
+			assertKeyError(t, err)
 		})
+	}
+}
+
+// assertKeyError checks that a refusal is a *KeyError whose message is
+// "signature: " and its Problem.
+func assertKeyError(t *testing.T, err error) {
+	t.Helper()
+	var ke *KeyError
+	if !errors.As(err, &ke) {
+		t.Fatalf("%v (%T) is not a *KeyError", err, err)
+	}
+	if ke.Problem == "" || err.Error() != "signature: "+ke.Problem {
+		t.Fatalf("Problem %q does not make the message %q", ke.Problem, err)
 	}
 }
 
@@ -205,6 +220,7 @@ func TestParsePrivateKeyRefuses(t *testing.T) {
 				t.Fatalf("error %q does not say %q", err, tt.want)
 			}
 			assertNoMaterial(t, err, tt.material)
+			assertKeyError(t, err)
 		})
 	}
 }
