@@ -17,6 +17,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/dwsnotify/dws_notify/adminapi"
+	"github.com/dwsnotify/dws_notify/config"
 	"github.com/dwsnotify/dws_notify/idempotency"
 	"github.com/dwsnotify/dws_notify/idempotency/redisstore"
 	"github.com/dwsnotify/dws_notify/idempotency/redisstore/redistest"
@@ -103,8 +104,8 @@ func TestAdminRecord(t *testing.T) {
 		if r.ClaimedAt.IsZero() || r.CompletedAt.Before(r.ClaimedAt) || time.Since(r.CompletedAt) > time.Minute {
 			t.Errorf("times: claimed %v completed %v", r.ClaimedAt, r.CompletedAt)
 		}
-		if d := r.ExpiresAt.Sub(r.CompletedAt); d < DefaultRetention-time.Second || d > DefaultRetention+time.Second {
-			t.Errorf("expires %v after completion, want the default retention %v", d, DefaultRetention)
+		if d := r.ExpiresAt.Sub(r.CompletedAt); d < config.DefaultRetention-time.Second || d > config.DefaultRetention+time.Second {
+			t.Errorf("expires %v after completion, want the default retention %v", d, config.DefaultRetention)
 		}
 	}
 	if !apis["addPaymentMethod"] || !apis["removePaymentMethod"] {

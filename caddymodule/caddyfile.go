@@ -1,6 +1,7 @@
 package caddymodule
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"strconv"
@@ -13,7 +14,7 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"github.com/dustin/go-humanize"
 
-	"github.com/dwsnotify/dws_notify/notification"
+	"github.com/dwsnotify/dws_notify/config"
 )
 
 func init() {
@@ -57,6 +58,11 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 // itself (bare Base64 DER or PEM) or a {file./path} / {env.NAME}
 // placeholder resolved at provision time. Every error names its line.
 //
+// It only parses: the rules about the settings are config.Handler.Check's,
+// the same the JSON config goes through at provisioning, run once the
+// directive is read; a broken rule is reported with the same message, at
+// the line of the setting it names (or of the directive).
+//
 // The store is the embedded Badger database by default; storage <dir> is
 // the short form of store badger <dir> (both may be given if they name the
 // same directory). store redis shares the dedupe among every gateway that
@@ -69,16 +75,18 @@ func (m *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	if d.NextArg() {
 		return d.ArgErr()
 	}
-	directiveFile, directiveLine := d.File(), d.Line()
-	seen := map[string]int{}
+	file := d.File()
+	// lines holds the line of every setting parsed, by its JSON path
+	// ("client_id.1", "store.tls.key"); "" is the directive's.
+	lines := map[string]int{"": d.Line()}
 	once := func(name string) error {
-		if line, dup := seen[name]; dup {
+		if line, dup := lines[name]; dup {
 			return d.Errf("%s is already set at line %d", name, line)
 		}
-		seen[name] = d.Line()
+		lines[name] = d.Line()
 		return nil
 	}
-	var apiLines []int
+	item := func(list string, n int) { lines[fmt.Sprintf("%s.%d", list, n)] = d.Line() }
 
 	for nesting := d.Nesting(); d.NextBlock(nesting); {
 		name := d.Val()
@@ -89,11 +97,7 @@ func (m *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return d.ArgErr()
 			}
 			for _, id := range ids {
-				for _, prev := range m.ClientID {
-					if prev == id {
-						return d.Errf("client_id %s is listed twice", id)
-					}
-				}
+				item(name, len(m.ClientID))
 				m.ClientID = append(m.ClientID, id)
 			}
 
@@ -102,30 +106,22 @@ func (m *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			if len(args) < 1 || len(args) > 2 {
 				return d.Errf("%s takes the key and an optional key version", name)
 			}
-			kc := KeyConfig{Key: args[0]}
+			kc := config.Key{Key: args[0]}
 			if len(args) == 2 {
 				v, err := strconv.Atoi(args[1])
-				if err != nil || v < 0 {
+				if err != nil {
 					return d.Errf("%s: key version %q must be a non-negative integer", name, args[1])
 				}
 				kc.KeyVersion = &v
 			}
-			private := name == "merchant_private_key"
-			if err := checkLiteralKey(kc.Key, private); err != nil {
-				return d.Errf("%s: %v", name, err)
-			}
-			if private {
+			if name == "merchant_private_key" {
 				if err := once(name); err != nil {
 					return err
 				}
 				m.MerchantPrivateKey = &kc
 				continue
 			}
-			for _, prev := range m.DWSPublicKey {
-				if prev.version() == kc.version() {
-					return d.Errf("dws_public_key version %d is configured twice", kc.version())
-				}
-			}
+			item(name, len(m.DWSPublicKey))
 			m.DWSPublicKey = append(m.DWSPublicKey, kc)
 
 		case "api":
@@ -133,26 +129,12 @@ func (m *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			if len(args) < 1 || len(args) > 2 {
 				return d.Errf("api takes the API name and an optional path")
 			}
-			a := APIConfig{Name: args[0]}
-			if _, ok := notification.LookupAPI(a.Name); !ok {
-				return d.Errf("unknown api %q (known: %s)", a.Name, strings.Join(notification.APINames(), ", "))
-			}
+			a := config.API{Name: args[0]}
 			if len(args) == 2 {
 				a.Path = args[1]
-				if err := checkAPIPath(a.Path); err != nil {
-					return d.Errf("api %s: %v", a.Name, err)
-				}
 			}
-			for _, prev := range m.API {
-				if prev.Name == a.Name {
-					return d.Errf("api %s is configured twice", a.Name)
-				}
-				if a.Path != "" && prev.Path == a.Path {
-					return d.Errf("path %s is used by api %s too", a.Path, prev.Name)
-				}
-			}
+			item(name, len(m.API))
 			m.API = append(m.API, a)
-			apiLines = append(apiLines, d.Line())
 
 		case "storage":
 			if err := once(name); err != nil {
@@ -165,9 +147,6 @@ func (m *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			if d.NextArg() {
 				return d.ArgErr()
 			}
-			if err := checkStorageAndStore(d, m, seen); err != nil {
-				return err
-			}
 
 		case "store":
 			if err := once(name); err != nil {
@@ -177,10 +156,10 @@ func (m *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			if err := sc.UnmarshalCaddyfile(d); err != nil {
 				return err
 			}
-			m.Store = sc
-			if err := checkStorageAndStore(d, m, seen); err != nil {
-				return err
+			for field, line := range sc.lines {
+				lines[strings.TrimSuffix("store."+field, ".")] = line
 			}
+			m.Store = &sc.Store
 
 		case "retention", "forward_timeout", "body_timeout":
 			if err := once(name); err != nil {
@@ -192,24 +171,25 @@ func (m *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			}
 			switch name {
 			case "retention":
-				m.Retention = caddy.Duration(dur)
+				m.Retention = config.Duration(dur)
 			case "forward_timeout":
-				m.ForwardTimeout = caddy.Duration(dur)
+				m.ForwardTimeout = config.Duration(dur)
 			default:
-				m.BodyTimeout = caddy.Duration(dur)
+				m.BodyTimeout = config.Duration(dur)
 			}
 
-		case "request_time_tolerance":
+		case "request_time_tolerance", "result_message_field":
 			if err := once(name); err != nil {
 				return err
 			}
 			if !d.NextArg() {
 				return d.ArgErr()
 			}
-			if _, err := parseTolerance(d.Val()); err != nil {
-				return d.Errf("request_time_tolerance: %v", err)
+			if name == "request_time_tolerance" {
+				m.RequestTimeTolerance = d.Val()
+			} else {
+				m.ResultMessageField = d.Val()
 			}
-			m.RequestTimeTolerance = d.Val()
 			if d.NextArg() {
 				return d.ArgErr()
 			}
@@ -225,8 +205,10 @@ func (m *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			if err != nil {
 				return d.Errf("max_body_size: %q is not a size: %v", d.Val(), err)
 			}
-			if size == 0 || size > MaxMaxBodySize || size > math.MaxInt64 {
-				return d.Errf("max_body_size must be between 1 byte and %s", humanize.IBytes(MaxMaxBodySize))
+			// 0 would mean the default in the JSON config: the Caddyfile
+			// has no way to say it.
+			if size == 0 || size > math.MaxInt64 {
+				return d.Err(config.MaxBodySizeRule)
 			}
 			m.MaxBodySize = int64(size)
 			if d.NextArg() {
@@ -246,25 +228,8 @@ func (m *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				if err != nil {
 					return d.Errf("business_reject_status: %q is not a status code", c)
 				}
-				if err := checkBusinessStatus(s); err != nil {
-					return d.Errf("business_reject_status: %v", err)
-				}
+				item(name, len(m.BusinessRejectStatus))
 				m.BusinessRejectStatus = append(m.BusinessRejectStatus, s)
-			}
-
-		case "result_message_field":
-			if err := once(name); err != nil {
-				return err
-			}
-			if !d.NextArg() {
-				return d.ArgErr()
-			}
-			if _, err := parseMessageField(d.Val()); err != nil {
-				return d.Err(err.Error())
-			}
-			m.ResultMessageField = d.Val()
-			if d.NextArg() {
-				return d.ArgErr()
 			}
 
 		case "strict", "forward_signature":
@@ -285,71 +250,34 @@ func (m *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		}
 	}
 
-	if len(m.ClientID) == 0 {
-		return errAt(directiveFile, directiveLine, "dws_notify: client_id is required")
+	if err := m.Check(); err != nil {
+		var fields []string
+		if fe := (*config.FieldError)(nil); errors.As(err, &fe) {
+			fields = fe.Fields
+		}
+		return errAt(file, lineOf(lines, fields), "dws_notify: %v", err)
 	}
-	if len(m.DWSPublicKey) == 0 {
-		return errAt(directiveFile, directiveLine, "dws_notify: dws_public_key is required")
-	}
-	if len(m.API) == 0 {
-		return errAt(directiveFile, directiveLine, "dws_notify: at least one api is required")
-	}
-	if len(m.API) > 1 {
-		for i, a := range m.API {
-			if a.Path == "" {
-				return errAt(directiveFile, apiLines[i], "dws_notify: api %s needs a path when more than one api is configured", a.Name)
+	return nil
+}
+
+// lineOf is the line of the first of fields the directive set (a field
+// the directive did not set, such as "store.tls.cert" for store redis
+// cluster ... { tls }, counts as its nearest parent that it set), or the
+// directive's line.
+func lineOf(lines map[string]int, fields []string) int {
+	for _, f := range fields {
+		for {
+			if line, ok := lines[f]; ok {
+				return line
 			}
+			i := strings.LastIndexByte(f, '.')
+			if i < 0 {
+				break
+			}
+			f = f[:i]
 		}
 	}
-	retention := DefaultRetention
-	if m.Retention != 0 {
-		retention = time.Duration(m.Retention)
-	}
-	tolerance, _ := parseTolerance(m.RequestTimeTolerance)
-	if err := checkRetention(retention, tolerance); err != nil {
-		return errAt(directiveFile, firstSeen(seen, directiveLine, "retention", "request_time_tolerance"), "dws_notify: %v", err)
-	}
-	forward := DefaultForwardTimeout
-	if m.ForwardTimeout > 0 {
-		forward = time.Duration(m.ForwardTimeout)
-	}
-	if err := checkLease(retention, forward); err != nil {
-		return errAt(directiveFile, firstSeen(seen, directiveLine, "retention", "forward_timeout"), "dws_notify: %v", err)
-	}
-	return nil
-}
-
-// firstSeen returns the line of the first of names that the block sets,
-// or fallback (the directive's line) when it sets none of them.
-func firstSeen(seen map[string]int, fallback int, names ...string) int {
-	for _, n := range names {
-		if l, ok := seen[n]; ok {
-			return l
-		}
-	}
-	return fallback
-}
-
-// checkStorageAndStore reports, at the line of whichever of storage and
-// store came second, a storage that contradicts the store: storage is the
-// short form of store badger <dir>, so with store redis, or store badger
-// naming another directory, it is an error.
-func checkStorageAndStore(d *caddyfile.Dispenser, m *Handler, seen map[string]int) error {
-	if m.Storage == "" || m.Store == nil {
-		return nil
-	}
-	storageLine, storeLine := seen["storage"], seen["store"]
-	other, otherLine := "store", storeLine
-	if storeLine > storageLine {
-		other, otherLine = "storage", storageLine
-	}
-	switch {
-	case m.Store.Backend == BackendRedis:
-		return errAt(d.File(), max(storageLine, storeLine), "dws_notify: storage %s (line %d) is the directory of the Badger store, but store redis (line %d) uses Redis: remove storage", m.Storage, storageLine, storeLine)
-	case m.Store.Dir != "" && !sameDir(m.Store.Dir, m.Storage):
-		return errAt(d.File(), max(storageLine, storeLine), "dws_notify: storage %s and store badger %s name different directories (%s is at line %d): storage is the short form of store badger <dir>; give one", m.Storage, m.Store.Dir, other, otherLine)
-	}
-	return nil
+	return lines[""]
 }
 
 // errAt formats an error for a line of the Caddyfile the way the
@@ -358,6 +286,8 @@ func errAt(file string, line int, format string, args ...any) error {
 	return fmt.Errorf("%s, at %s:%d", fmt.Sprintf(format, args...), file, line)
 }
 
+// durationArg reads the one argument of a duration setting. 0 would mean
+// the default in the JSON config, so the Caddyfile wants it positive.
 func durationArg(d *caddyfile.Dispenser, name string) (time.Duration, error) {
 	if !d.NextArg() {
 		return 0, d.ArgErr()

@@ -2,8 +2,10 @@ package caddymodule
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -11,6 +13,8 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+
+	"github.com/dwsnotify/dws_notify/config"
 )
 
 func TestUnmarshalCaddyfileFull(t *testing.T) {
@@ -41,20 +45,22 @@ func TestUnmarshalCaddyfileFull(t *testing.T) {
 	}
 	two, three := 2, 3
 	want := Handler{
-		ClientID:             []string{"2188120000000000", "2188120000000001"},
-		DWSPublicKey:         []KeyConfig{{Key: pub}, {Key: "{file./etc/dws/next.pem}", KeyVersion: &two}},
-		MerchantPrivateKey:   &KeyConfig{Key: "{env.MERCHANT_KEY}", KeyVersion: &three},
-		API:                  []APIConfig{{Name: "addPaymentMethod", Path: "/dws/add"}, {Name: "removePaymentMethod", Path: "/dws/remove"}},
-		Storage:              "/var/lib/dws",
-		Retention:            caddy.Duration(200 * time.Hour),
-		RequestTimeTolerance: "off",
-		MaxBodySize:          128 << 10,
-		ForwardTimeout:       caddy.Duration(5 * time.Second),
-		BodyTimeout:          caddy.Duration(3 * time.Second),
-		BusinessRejectStatus: []int{400, 422, 451},
-		ResultMessageField:   "resultMessage",
-		Strict:               true,
-		ForwardSignature:     true,
+		Handler: config.Handler{
+			ClientID:             []string{"2188120000000000", "2188120000000001"},
+			DWSPublicKey:         []config.Key{{Key: pub}, {Key: "{file./etc/dws/next.pem}", KeyVersion: &two}},
+			MerchantPrivateKey:   &config.Key{Key: "{env.MERCHANT_KEY}", KeyVersion: &three},
+			API:                  []config.API{{Name: "addPaymentMethod", Path: "/dws/add"}, {Name: "removePaymentMethod", Path: "/dws/remove"}},
+			Storage:              "/var/lib/dws",
+			Retention:            config.Duration(200 * time.Hour),
+			RequestTimeTolerance: "off",
+			MaxBodySize:          128 << 10,
+			ForwardTimeout:       config.Duration(5 * time.Second),
+			BodyTimeout:          config.Duration(3 * time.Second),
+			BusinessRejectStatus: []int{400, 422, 451},
+			ResultMessageField:   "resultMessage",
+			Strict:               true,
+			ForwardSignature:     true,
+		},
 	}
 	got, _ := json.Marshal(h)
 	exp, _ := json.Marshal(want)
@@ -88,9 +94,9 @@ func TestUnmarshalCaddyfileErrors(t *testing.T) {
 		{"argument on the directive", "dws_notify extra {\n}", "wrong argument count"},
 		{"client_id without ids", head + "\tclient_id\n}", "wrong argument count or unexpected line ending after 'client_id', at Testfile:5"},
 		{"client_id twice", head + "\tclient_id c1\n}", "client_id c1 is listed twice, at Testfile:5"},
-		{"key garbage", head + "\tdws_public_key not-a-key 2\n}", "dws_public_key: "},
+		{"key garbage", head + "\tdws_public_key not-a-key 2\n}", "dws_notify: dws_public_key #2: signature: key material is neither PEM nor standard Base64 DER, at Testfile:5"},
 		{"key version", head + "\tdws_public_key " + pub + " two\n}", `key version "two" must be a non-negative integer, at Testfile:5`},
-		{"key version negative", head + "\tdws_public_key " + pub + " -1\n}", "must be a non-negative integer, at Testfile:5"},
+		{"key version negative", head + "\tdws_public_key " + pub + " -1\n}", "dws_notify: dws_public_key #2: key version must not be negative, at Testfile:5"},
 		{"same key version twice", head + "\tdws_public_key " + pub + "\n}", "dws_public_key version 1 is configured twice, at Testfile:5"},
 		{"private key where public expected", head + "\tmerchant_private_key " + pub + "\n}", "merchant_private_key: "},
 		{"merchant key twice", head + "\tmerchant_private_key {env.A}\n\tmerchant_private_key {env.B}\n}", "merchant_private_key is already set at line 5, at Testfile:6"},
@@ -182,4 +188,142 @@ func TestCaddyfileExampleAdapts(t *testing.T) {
 	if !strings.Contains(string(out), `"handler":"dws_notify"`) || !strings.Contains(string(out), `"upstreams":[{"dial":"127.0.0.1:8081"}]`) {
 		t.Errorf("adapted config lacks the gateway or the stand-in backend:\n%s", out)
 	}
+}
+
+// The same invalid settings, given as JSON (as Caddy decodes a module's
+// config, then Provision) and as a Caddyfile directive, fail with the same
+// message: one check (config.Handler.Check) for both. The Caddyfile's
+// error adds the line of the setting the rule names.
+func TestSameErrorThroughJSONAndCaddyfile(t *testing.T) {
+	k := keys(t)
+	pub := bareBase64(t, &k.dws.PublicKey)
+	url := "redis://127.0.0.1:6379/0"
+	cases := []struct {
+		name      string
+		json      string // the handler's JSON fields
+		caddyfile string // the directive's block
+		line      int    // the Caddyfile line the error names
+		want      string // the message, without the line
+	}{
+		{"client_id twice",
+			`"client_id":["a","a"],"dws_public_key":[{"key":"` + pub + `"}],"api":[{"name":"addPaymentMethod"}]`,
+			"client_id a a\n\tdws_public_key " + pub + "\n\tapi addPaymentMethod", 2,
+			"dws_notify: client_id a is listed twice"},
+		{"client_id missing",
+			`"dws_public_key":[{"key":"` + pub + `"}],"api":[{"name":"addPaymentMethod"}]`,
+			"dws_public_key " + pub + "\n\tapi addPaymentMethod", 1,
+			"dws_notify: client_id is required"},
+		{"key version twice",
+			`"client_id":["a"],"dws_public_key":[{"key":"` + pub + `"},{"key":"` + pub + `","key_version":1}],"api":[{"name":"addPaymentMethod"}]`,
+			"client_id a\n\tdws_public_key " + pub + "\n\tdws_public_key " + pub + " 1\n\tapi addPaymentMethod", 4,
+			"dws_notify: dws_public_key version 1 is configured twice"},
+		{"negative key version",
+			`"client_id":["a"],"dws_public_key":[{"key":"` + pub + `","key_version":-1}],"api":[{"name":"addPaymentMethod"}]`,
+			"client_id a\n\tdws_public_key " + pub + " -1\n\tapi addPaymentMethod", 3,
+			"dws_notify: dws_public_key #1: key version must not be negative"},
+		{"key that is no key",
+			`"client_id":["a"],"dws_public_key":[{"key":"bm90IGEga2V5"}],"api":[{"name":"addPaymentMethod"}]`,
+			"client_id a\n\tdws_public_key bm90IGEga2V5\n\tapi addPaymentMethod", 3,
+			"dws_notify: dws_public_key #1: signature: Base64 key material is not a DER SubjectPublicKeyInfo, PKCS#1 public key or certificate"},
+		{"unknown api",
+			`"client_id":["a"],"dws_public_key":[{"key":"` + pub + `"}],"api":[{"name":"notifyPayment"}]`,
+			"client_id a\n\tdws_public_key " + pub + "\n\tapi notifyPayment", 4,
+			`dws_notify: unknown api "notifyPayment" (known: addPaymentMethod, removePaymentMethod)`},
+		{"path used twice",
+			`"client_id":["a"],"dws_public_key":[{"key":"` + pub + `"}],"api":[{"name":"addPaymentMethod","path":"/n"},{"name":"removePaymentMethod","path":"/n"}]`,
+			"client_id a\n\tdws_public_key " + pub + "\n\tapi addPaymentMethod /n\n\tapi removePaymentMethod /n", 5,
+			"dws_notify: path /n is used by api addPaymentMethod too"},
+		{"retention under twice the tolerance",
+			`"client_id":["a"],"dws_public_key":[{"key":"` + pub + `"}],"api":[{"name":"addPaymentMethod"}],"retention":"24h"`,
+			"client_id a\n\tdws_public_key " + pub + "\n\tapi addPaymentMethod\n\tretention 24h", 5,
+			"dws_notify: retention 24h0m0s is shorter than twice request_time_tolerance 48h0m0s: Request-Time is accepted that far in the past and in the future, so a notification dated ahead of the gateway's clock stays fresh for up to 96h0m0s after it first arrives, and a replay after its record expired would be forwarded again; make retention at least 96h0m0s"},
+		{"retention under the lease, named at forward_timeout",
+			`"client_id":["a"],"dws_public_key":[{"key":"` + pub + `"}],"api":[{"name":"addPaymentMethod"}],"request_time_tolerance":"off","forward_timeout":"100h"`,
+			"client_id a\n\tdws_public_key " + pub + "\n\tapi addPaymentMethod\n\trequest_time_tolerance off\n\tforward_timeout 100h", 6,
+			"dws_notify: retention 168h0m0s is shorter than the claim lease 200h0m5s (2 × forward_timeout 100h0m0s + 5s): a record must outlive the forward it guards; make retention at least 200h0m5s or forward_timeout shorter"},
+		{"tolerance",
+			`"client_id":["a"],"dws_public_key":[{"key":"` + pub + `"}],"api":[{"name":"addPaymentMethod"}],"request_time_tolerance":"never"`,
+			"client_id a\n\tdws_public_key " + pub + "\n\tapi addPaymentMethod\n\trequest_time_tolerance never", 5,
+			`dws_notify: request_time_tolerance: "never" is neither a duration nor off`},
+		{"body size",
+			`"client_id":["a"],"dws_public_key":[{"key":"` + pub + `"}],"api":[{"name":"addPaymentMethod"}],"max_body_size":1073741824`,
+			"client_id a\n\tdws_public_key " + pub + "\n\tapi addPaymentMethod\n\tmax_body_size 1GiB", 5,
+			"dws_notify: max_body_size must be between 1 byte and 16 MiB"},
+		{"business status",
+			`"client_id":["a"],"dws_public_key":[{"key":"` + pub + `"}],"api":[{"name":"addPaymentMethod"}],"business_reject_status":[400,200]`,
+			"client_id a\n\tdws_public_key " + pub + "\n\tapi addPaymentMethod\n\tbusiness_reject_status 400\n\tbusiness_reject_status 200", 6,
+			"dws_notify: business_reject_status: 200 is not an HTTP error status (400-599)"},
+		{"message field",
+			`"client_id":["a"],"dws_public_key":[{"key":"` + pub + `"}],"api":[{"name":"addPaymentMethod"}],"result_message_field":"msg"`,
+			"client_id a\n\tdws_public_key " + pub + "\n\tapi addPaymentMethod\n\tresult_message_field msg", 5,
+			`dws_notify: result_message_field must be resultMsg, resultMessage or both, not "msg"`},
+		{"storage with store redis",
+			`"client_id":["a"],"dws_public_key":[{"key":"` + pub + `"}],"api":[{"name":"addPaymentMethod"}],"storage":"/var/lib/dws","store":{"backend":"redis","url":"` + url + `"}`,
+			"client_id a\n\tdws_public_key " + pub + "\n\tapi addPaymentMethod\n\tstore redis " + url + "\n\tstorage /var/lib/dws", 6,
+			"dws_notify: storage /var/lib/dws is the directory of the Badger store, but store.backend is redis: remove storage"},
+		{"wait_aof with a cluster",
+			`"client_id":["a"],"dws_public_key":[{"key":"` + pub + `"}],"api":[{"name":"addPaymentMethod"}],"store":{"backend":"redis","cluster":{"addresses":["c:1"]},"wait_aof":true}`,
+			"client_id a\n\tdws_public_key " + pub + "\n\tapi addPaymentMethod\n\tstore redis cluster c:1 {\n\t\twait_aof\n\t}", 6,
+			"dws_notify: store: wait_aof needs url or sentinel: a cluster has no wait for the AOF fsync of a slot's primary"},
+		{"tls key without cert",
+			`"client_id":["a"],"dws_public_key":[{"key":"` + pub + `"}],"api":[{"name":"addPaymentMethod"}],"store":{"backend":"redis","cluster":{"addresses":["c:1"]},"tls":{"key":"/k.pem"}}`,
+			"client_id a\n\tdws_public_key " + pub + "\n\tapi addPaymentMethod\n\tstore redis cluster c:1 {\n\t\ttls {\n\t\t\tkey /k.pem\n\t\t}\n\t}", 7,
+			"dws_notify: store: tls key needs cert, the client certificate"},
+		{"sentinel address twice",
+			`"client_id":["a"],"dws_public_key":[{"key":"` + pub + `"}],"api":[{"name":"addPaymentMethod"}],"store":{"backend":"redis","sentinel":{"master_name":"m","addresses":["s:1","s:1"]}}`,
+			"client_id a\n\tdws_public_key " + pub + "\n\tapi addPaymentMethod\n\tstore redis sentinel m s:1 s:1", 5,
+			`dws_notify: store: sentinel address "s:1" is listed twice`},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var fromJSON Handler
+			if err := caddy.StrictUnmarshalJSON([]byte("{"+tc.json+"}"), &fromJSON); err != nil {
+				t.Fatalf("decoding the JSON: %v", err)
+			}
+			err := fromJSON.Provision(newContext(t))
+			t.Cleanup(func() { _ = fromJSON.Cleanup() })
+			if err == nil || err.Error() != tc.want {
+				t.Fatalf("through JSON: %v\nwant: %s", err, tc.want)
+			}
+
+			var fromCaddyfile Handler
+			err = fromCaddyfile.UnmarshalCaddyfile(caddyfile.NewTestDispenser("dws_notify {\n\t" + tc.caddyfile + "\n}"))
+			if want := fmt.Sprintf("%s, at Testfile:%d", tc.want, tc.line); err == nil || err.Error() != want {
+				t.Fatalf("through the Caddyfile: %v\nwant: %s", err, want)
+			}
+		})
+	}
+}
+
+// The JSON config reads a duration with config.ParseDuration, the
+// Caddyfile with caddy.ParseDuration: they agree. Where a string has
+// several d units Caddy's parser skips bytes after a rewrite that
+// shortened the string (it refuses "0.5d1d"); there config's may accept
+// what Caddy's refuses, never the other way round, and never with another
+// value.
+func FuzzDurationAsCaddy(f *testing.F) {
+	for _, s := range []string{"1d", "1.5d", "1d12h", "1dd", "d", "-1d", "+.5d", "1h2d", "1e3d", "xd", "1_0d",
+		"99999999999999999999d", "5s", "", "1d5d", "1d.5d", "-.d", "1..2d", "0.5d30m", "1d-1h", "d1", "0.5d1d", "300ms", "-1.5h"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		want, errWant := caddy.ParseDuration(s)
+		got, err := config.ParseDuration(s)
+		if strings.Count(s, "d") > 1 {
+			if errWant == nil && (err != nil || got != want) {
+				t.Fatalf("%q: config.ParseDuration = %v, %v; caddy.ParseDuration = %v", s, got, err, want)
+			}
+			return
+		}
+		if got != want || (err == nil) != (errWant == nil) {
+			t.Fatalf("%q: config.ParseDuration = %v, %v; caddy.ParseDuration = %v, %v", s, got, err, want, errWant)
+		}
+		var d config.Duration
+		jsonErr := json.Unmarshal([]byte(strconv.Quote(s)), &d)
+		var cd caddy.Duration
+		caddyErr := json.Unmarshal([]byte(strconv.Quote(s)), &cd)
+		if time.Duration(d) != time.Duration(cd) || (jsonErr == nil) != (caddyErr == nil) {
+			t.Fatalf("%q as JSON: config.Duration %v, %v; caddy.Duration %v, %v", s, time.Duration(d), jsonErr, time.Duration(cd), caddyErr)
+		}
+	})
 }

@@ -17,6 +17,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
+
+	"github.com/dwsnotify/dws_notify/config"
 )
 
 // newContext returns a Caddy context (with its own metrics registry, as
@@ -32,10 +34,12 @@ func newContext(t *testing.T) caddy.Context {
 func baseHandler(t *testing.T) *Handler {
 	k := keys(t)
 	return &Handler{
-		ClientID:     []string{testClientID},
-		DWSPublicKey: []KeyConfig{{Key: bareBase64(t, &k.dws.PublicKey)}},
-		API:          []APIConfig{{Name: "addPaymentMethod", Path: addPath}, {Name: "removePaymentMethod", Path: removePath}},
-		Storage:      t.TempDir(),
+		Handler: config.Handler{
+			ClientID:     []string{testClientID},
+			DWSPublicKey: []config.Key{{Key: bareBase64(t, &k.dws.PublicKey)}},
+			API:          []config.API{{Name: "addPaymentMethod", Path: addPath}, {Name: "removePaymentMethod", Path: removePath}},
+			Storage:      t.TempDir(),
+		},
 	}
 }
 
@@ -83,8 +87,8 @@ func TestProvisionResolvesSecretPlaceholders(t *testing.T) {
 	k := keys(t)
 	t.Setenv("DWS_TEST_PUBLIC_KEY", bareBase64(t, &k.dws.PublicKey))
 	h := baseHandler(t)
-	h.DWSPublicKey = []KeyConfig{{Key: "{env.DWS_TEST_PUBLIC_KEY}"}}
-	h.MerchantPrivateKey = &KeyConfig{Key: "{file." + filepath.Join(k.dir, "merchant_private.pem") + "}"}
+	h.DWSPublicKey = []config.Key{{Key: "{env.DWS_TEST_PUBLIC_KEY}"}}
+	h.MerchantPrivateKey = &config.Key{Key: "{file." + filepath.Join(k.dir, "merchant_private.pem") + "}"}
 	provisioned(t, newContext(t), h)
 	w, _ := serve(t, h, unitNotice(t, addPath, addSample(t, "env")), okBackend)
 	if !strings.Contains(w.Body.String(), `"resultStatus":"S"`) || w.Header().Get("Signature") == "" {
@@ -103,31 +107,31 @@ func TestProvisionErrors(t *testing.T) {
 		{"empty client", func(h *Handler) { h.ClientID = []string{""} }, "client_id must not be empty"},
 		{"no key", func(h *Handler) { h.DWSPublicKey = nil }, "dws_public_key is required"},
 		{"no api", func(h *Handler) { h.API = nil }, "at least one api is required"},
-		{"unknown api", func(h *Handler) { h.API = []APIConfig{{Name: "notifyPayment"}} }, `unknown api "notifyPayment"`},
+		{"unknown api", func(h *Handler) { h.API = []config.API{{Name: "notifyPayment"}} }, `unknown api "notifyPayment"`},
 		{"api without path", func(h *Handler) { h.API[1].Path = "" }, "needs a path when more than one api is configured"},
-		{"retention below tolerance", func(h *Handler) { h.Retention = caddy.Duration(24 * time.Hour) },
+		{"retention below tolerance", func(h *Handler) { h.Retention = config.Duration(24 * time.Hour) },
 			"retention 24h0m0s is shorter than twice request_time_tolerance 48h0m0s"},
-		{"retention equal to the tolerance", func(h *Handler) { h.Retention = caddy.Duration(48 * time.Hour) },
+		{"retention equal to the tolerance", func(h *Handler) { h.Retention = config.Duration(48 * time.Hour) },
 			"retention 48h0m0s is shorter than twice request_time_tolerance 48h0m0s"},
 		{"retention just below twice the tolerance", func(h *Handler) {
 			h.RequestTimeTolerance = "10s"
-			h.Retention = caddy.Duration(20*time.Second - time.Millisecond)
+			h.Retention = config.Duration(20*time.Second - time.Millisecond)
 		}, "make retention at least 20s"},
-		{"retention below the lease", func(h *Handler) { h.RequestTimeTolerance = "off"; h.Retention = caddy.Duration(3 * time.Second) },
+		{"retention below the lease", func(h *Handler) { h.RequestTimeTolerance = "off"; h.Retention = config.Duration(3 * time.Second) },
 			"retention 3s is shorter than the claim lease 25s"},
 		{"tolerance garbage", func(h *Handler) { h.RequestTimeTolerance = "soon" }, "request_time_tolerance"},
 		{"body size", func(h *Handler) { h.MaxBodySize = 1 << 30 }, "max_body_size must be between"},
-		{"negative forward timeout", func(h *Handler) { h.ForwardTimeout = caddy.Duration(-time.Second) }, "forward_timeout must be positive"},
-		{"negative body timeout", func(h *Handler) { h.BodyTimeout = caddy.Duration(-time.Second) }, "body_timeout must be positive"},
+		{"negative forward timeout", func(h *Handler) { h.ForwardTimeout = config.Duration(-time.Second) }, "forward_timeout must be positive"},
+		{"negative body timeout", func(h *Handler) { h.BodyTimeout = config.Duration(-time.Second) }, "body_timeout must be positive"},
 		{"business status", func(h *Handler) { h.BusinessRejectStatus = []int{302} }, "302 is not an HTTP error status"},
 		{"message field", func(h *Handler) { h.ResultMessageField = "msg" }, "result_message_field must be"},
-		{"unset env", func(h *Handler) { h.DWSPublicKey[0].Key = "{env.DWS_TEST_UNSET_VARIABLE}" }, "dws_public_key #1: resolving key placeholder"},
-		{"missing file", func(h *Handler) { h.DWSPublicKey[0].Key = "{file./nonexistent/dws.pem}" }, "dws_public_key #1: resolving key placeholder"},
+		{"unset env", func(h *Handler) { h.DWSPublicKey[0].Key = "{env.DWS_TEST_UNSET_VARIABLE}" }, "dws_public_key #1: placeholder {env.DWS_TEST_UNSET_VARIABLE} resolves to nothing"},
+		{"missing file", func(h *Handler) { h.DWSPublicKey[0].Key = "{file./nonexistent/dws.pem}" }, "dws_public_key #1: placeholder {file./nonexistent/dws.pem} resolves to nothing"},
 		{"garbage key", func(h *Handler) { h.DWSPublicKey[0].Key = "bm90IGEga2V5" }, "dws_public_key #1: "},
 		{"private key as public", func(h *Handler) {
 			h.DWSPublicKey[0].Key = "{file." + filepath.Join(k.dir, "merchant_private.pem") + "}"
 		}, "dws_public_key #1: "},
-		{"public key as private", func(h *Handler) { h.MerchantPrivateKey = &KeyConfig{Key: bareBase64(t, &k.dws.PublicKey)} }, "merchant_private_key: "},
+		{"public key as private", func(h *Handler) { h.MerchantPrivateKey = &config.Key{Key: bareBase64(t, &k.dws.PublicKey)} }, "merchant_private_key: "},
 		{"storage is a file", func(h *Handler) {
 			f := filepath.Join(t.TempDir(), "file")
 			if err := os.WriteFile(f, nil, 0o600); err != nil {
@@ -375,11 +379,11 @@ func counterValue(t *testing.T, reg *prometheus.Registry, name string, labels ma
 
 func TestLeaseOutlastsForward(t *testing.T) {
 	for _, f := range []time.Duration{time.Second, 10 * time.Second, time.Minute} {
-		if l := leaseFor(f); l <= f {
+		if l := config.LeaseFor(f); l <= f {
 			t.Errorf("lease %s does not outlast forward_timeout %s", l, f)
 		}
 	}
-	if l := leaseFor(DefaultForwardTimeout); l >= 2*time.Minute {
+	if l := config.LeaseFor(config.DefaultForwardTimeout); l >= 2*time.Minute {
 		t.Errorf("default lease %s would block DWS's first retry (2 min)", l)
 	}
 }

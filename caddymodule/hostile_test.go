@@ -18,9 +18,9 @@ import (
 	"testing/iotest"
 	"time"
 
-	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 
+	"github.com/dwsnotify/dws_notify/config"
 	"github.com/dwsnotify/dws_notify/signature"
 )
 
@@ -327,7 +327,7 @@ func TestUnverifiedRequestsCostNoSigning(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h.MerchantPrivateKey = &KeyConfig{Key: base64Std(der)}
+	h.MerchantPrivateKey = &config.Key{Key: base64Std(der)}
 	provisioned(t, newContext(t), h)
 	other, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
@@ -402,13 +402,13 @@ func (b *stingyBody) Close() error { return nil }
 // bytes the handler allocates (runtime.MemStats.TotalAlloc), not by time.
 func TestBodyMemoryFollowsTheBytesReceived(t *testing.T) {
 	h := baseHandler(t)
-	h.MaxBodySize = MaxMaxBodySize
+	h.MaxBodySize = config.MaxMaxBodySize
 	provisioned(t, newContext(t), h)
 	headers := unitNotice(t, addPath, addSample(t, "mem")).request(t).Header
 	serveStingy := func() string {
 		r := httptest.NewRequest(http.MethodPost, addPath, &stingyBody{sent: bytes.Repeat([]byte("x"), 210)})
 		r.Header = headers.Clone()
-		r.ContentLength = MaxMaxBodySize
+		r.ContentLength = config.MaxMaxBodySize
 		w := httptest.NewRecorder()
 		if err := h.ServeHTTP(w, r, okBackend); err != nil {
 			t.Fatal(err)
@@ -430,9 +430,9 @@ func TestBodyMemoryFollowsTheBytesReceived(t *testing.T) {
 	// plumbing add a few KiB more. Background goroutines of the store may
 	// allocate meanwhile, hence the margin.
 	if perRequest > 256<<10 {
-		t.Fatalf("%d bytes allocated per request that announced %d bytes and sent 210, want a few KiB", perRequest, MaxMaxBodySize)
+		t.Fatalf("%d bytes allocated per request that announced %d bytes and sent 210, want a few KiB", perRequest, config.MaxMaxBodySize)
 	}
-	t.Logf("%d bytes allocated per request announcing %d bytes and sending 210", perRequest, MaxMaxBodySize)
+	t.Logf("%d bytes allocated per request announcing %d bytes and sending 210", perRequest, config.MaxMaxBodySize)
 }
 
 // A body that arrives in small pieces still arrives whole, announced or
@@ -440,7 +440,7 @@ func TestBodyMemoryFollowsTheBytesReceived(t *testing.T) {
 func TestBodyGrowsToTheWholeBody(t *testing.T) {
 	h := baseHandler(t)
 	provisioned(t, newContext(t), h)
-	for _, size := range []int{800, 4095, 4096, 4097, 20000, DefaultMaxBodySize} {
+	for _, size := range []int{800, 4095, 4096, 4097, 20000, config.DefaultMaxBodySize} {
 		for _, chunked := range []bool{false, true} {
 			id := fmt.Sprintf("grow-%d-%v", size, chunked)
 			body := addSample(t, id)
@@ -477,7 +477,7 @@ func TestBodyGrowsToTheWholeBody(t *testing.T) {
 // sleeping).
 func TestBodyTimeoutBetweenReadsWithoutADeadline(t *testing.T) {
 	h := baseHandler(t)
-	h.BodyTimeout = caddy.Duration(3 * time.Second)
+	h.BodyTimeout = config.Duration(3 * time.Second)
 	provisioned(t, newContext(t), h)
 	now := time.Now()
 	h.clock = func() time.Time { return now }

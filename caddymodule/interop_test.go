@@ -14,6 +14,7 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 
+	"github.com/dwsnotify/dws_notify/config"
 	"github.com/dwsnotify/dws_notify/signature"
 )
 
@@ -80,7 +81,7 @@ func TestKeyVersionChoiceThroughHandler(t *testing.T) {
 	k := keys(t)
 	var rsaOps atomic.Int64
 	h := baseHandler(t)
-	h.DWSPublicKey = []KeyConfig{
+	h.DWSPublicKey = []config.Key{
 		{Key: bareBase64(t, &k.dws.PublicKey)},                          // version 1
 		{Key: bareBase64(t, &k.dwsNext.PublicKey), KeyVersion: intp(2)}, // version 2
 	}
@@ -193,7 +194,7 @@ func TestEpochPrecisionsThroughHandler(t *testing.T) {
 	logs := provisioned(t, newContext(t), h)
 	be := &recordingBackend{}
 	now := time.Now()
-	stale := now.Add(-DefaultRequestTimeTolerance - time.Hour)
+	stale := now.Add(-config.DefaultRequestTimeTolerance - time.Hour)
 	cases := []struct {
 		name, time, code, reason string
 	}{

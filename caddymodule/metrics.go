@@ -223,7 +223,7 @@ func (m *metrics) precreate(h *Handler) {
 		apis = append(apis, r.api.Name())
 	}
 	business := []string{statusLabel(http.StatusOK), statusLabel(0)}
-	for s, on := range h.business {
+	for s, on := range h.settings.BusinessReject {
 		if on {
 			business = append(business, statusLabel(s))
 		}
@@ -255,7 +255,7 @@ func (m *metrics) precreate(h *Handler) {
 	}
 	m.verifications.WithLabelValues("none", verificationResult(signature.ErrVerificationFailed))
 	for _, kc := range h.DWSPublicKey {
-		v := strconv.Itoa(kc.version())
+		v := strconv.Itoa(kc.Version())
 		m.verifications.WithLabelValues(v, verificationResult(nil))
 		m.verifications.WithLabelValues(v, verificationResult(signature.ErrVerificationFailed))
 	}

@@ -29,6 +29,7 @@ import (
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
 
+	"github.com/dwsnotify/dws_notify/config"
 	"github.com/dwsnotify/dws_notify/idempotency"
 	"github.com/dwsnotify/dws_notify/idempotency/guard"
 	"github.com/dwsnotify/dws_notify/notification"
@@ -187,7 +188,7 @@ func TestPrecreatedSeriesCoverEveryOutcome(t *testing.T) {
 	k := keys(t)
 	h := baseHandler(t)
 	three := 3
-	h.DWSPublicKey = append(h.DWSPublicKey, KeyConfig{Key: bareBase64(t, &k.dwsNext.PublicKey), KeyVersion: &three})
+	h.DWSPublicKey = append(h.DWSPublicKey, config.Key{Key: bareBase64(t, &k.dwsNext.PublicKey), KeyVersion: &three})
 	faulty := installFaultyStore(t, h.Storage)
 	provisioned(t, newContext(t), h)
 	reg := isolatedMetrics(t, h)
@@ -608,9 +609,9 @@ func TestProvisionLogLine(t *testing.T) {
 	k := keys(t)
 	h := baseHandler(t)
 	three := 3
-	h.DWSPublicKey = append(h.DWSPublicKey, KeyConfig{Key: "{file." + filepath.Join(k.dir, "dws_next_public.pem") + "}", KeyVersion: &three})
-	h.MerchantPrivateKey = &KeyConfig{Key: "{file." + filepath.Join(k.dir, "merchant_private.pem") + "}", KeyVersion: &three}
-	h.ForwardTimeout = caddy.Duration(3 * time.Second)
+	h.DWSPublicKey = append(h.DWSPublicKey, config.Key{Key: "{file." + filepath.Join(k.dir, "dws_next_public.pem") + "}", KeyVersion: &three})
+	h.MerchantPrivateKey = &config.Key{Key: "{file." + filepath.Join(k.dir, "merchant_private.pem") + "}", KeyVersion: &three}
+	h.ForwardTimeout = config.Duration(3 * time.Second)
 	logs := provisioned(t, newContext(t), h)
 	h.logProvisioned()
 	lines := logs.FilterMessage("dws_notify provisioned").All()
@@ -659,8 +660,8 @@ func TestProvisionLogLine(t *testing.T) {
 	if dir, _ := filepath.EvalSymlinks(h.Storage); st.Kind != "badger" || st.Description != dir || st.ID != storeID(dir) {
 		t.Errorf("store %+v, want badger %s %s", st, dir, storeID(dir))
 	}
-	for k, v := range map[string]any{"forward_timeout": 3 * time.Second, "claim_lease": 11 * time.Second, "retention": DefaultRetention,
-		"request_time_tolerance": "48h0m0s", "max_body_size": int64(DefaultMaxBodySize), "result_message_field": "resultMsg"} {
+	for k, v := range map[string]any{"forward_timeout": 3 * time.Second, "claim_lease": 11 * time.Second, "retention": config.DefaultRetention,
+		"request_time_tolerance": "48h0m0s", "max_body_size": int64(config.DefaultMaxBodySize), "result_message_field": "resultMsg"} {
 		if m[k] != v {
 			t.Errorf("%s = %#v, want %#v", k, m[k], v)
 		}

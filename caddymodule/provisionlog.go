@@ -56,14 +56,14 @@ func (h *Handler) logProvisioned() {
 		paths = append(paths, servedPath{API: r.api.Name(), Path: r.path})
 	}
 	var business []int
-	for s, on := range h.business {
+	for s, on := range h.settings.BusinessReject {
 		if on {
 			business = append(business, s)
 		}
 	}
 	tolerance := "off"
-	if h.tolerance > 0 {
-		tolerance = h.tolerance.String()
+	if h.settings.Tolerance > 0 {
+		tolerance = h.settings.Tolerance.String()
 	}
 	fields := []zap.Field{
 		zap.String("version", v.Version),
@@ -79,14 +79,14 @@ func (h *Handler) logProvisioned() {
 	}
 	fields = append(fields,
 		zap.Any("store", storeInfo{Kind: h.store.kind, ID: h.store.id, Description: h.store.name}),
-		zap.Duration("retention", h.retention),
+		zap.Duration("retention", h.settings.Retention),
 		zap.String("request_time_tolerance", tolerance),
-		zap.Duration("forward_timeout", h.forwardLimit),
-		zap.Duration("claim_lease", h.lease),
-		zap.Duration("body_timeout", h.bodyTimeout),
-		zap.Int64("max_body_size", h.maxBody),
+		zap.Duration("forward_timeout", h.settings.ForwardTimeout),
+		zap.Duration("claim_lease", h.settings.Lease),
+		zap.Duration("body_timeout", h.settings.BodyTimeout),
+		zap.Int64("max_body_size", h.settings.MaxBodySize),
 		zap.Ints("business_reject_status", business),
-		zap.String("result_message_field", string(h.msgField)),
+		zap.String("result_message_field", string(h.settings.MessageField)),
 		zap.Bool("strict", h.Strict),
 		zap.Bool("forward_signature", h.ForwardSignature),
 		zap.Duration("store_call_timeout", h.store.CallTimeout()),

@@ -21,6 +21,7 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 
 	"github.com/dwsnotify/dws_notify/adminapi"
+	"github.com/dwsnotify/dws_notify/config"
 	"github.com/dwsnotify/dws_notify/idempotency"
 	"github.com/dwsnotify/dws_notify/idempotency/guard"
 	"github.com/dwsnotify/dws_notify/idempotency/redisstore"
@@ -69,7 +70,7 @@ func pooledByName(name string) (stores []*sharedStore, keys []string) {
 func redisHandler(t *testing.T, srv *redistest.Server, prefix string) *Handler {
 	h := baseHandler(t)
 	h.Storage = ""
-	h.Store = &StoreConfig{Backend: BackendRedis, URL: srv.URL(0), Prefix: prefix}
+	h.Store = &config.Store{Backend: config.BackendRedis, URL: srv.URL(0), Prefix: prefix}
 	return h
 }
 
@@ -362,7 +363,7 @@ func TestRedisRefusalIsAProvisioningError(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			h := baseHandler(t)
-			h.Storage, h.Store = "", &StoreConfig{Backend: BackendRedis, URL: c.url}
+			h.Storage, h.Store = "", &config.Store{Backend: config.BackendRedis, URL: c.url}
 			err := h.Provision(newContext(t))
 			defer func() { _ = h.Cleanup() }()
 			if err == nil || !errors.Is(err, redisstore.ErrServerRefused) || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), srv.Addr()) {
@@ -496,7 +497,7 @@ func TestRedisAdminListsSharedRecordsOnce(t *testing.T) {
 	g := startGateway(t, newBackend(t), gatewayConfig{store: redisStoreDirective(t, srv, prefix)})
 	g.send(g.notice(addPath, addSample(t, "once-1"))).expect(t, http.StatusOK, "S", "SUCCESS")
 
-	spec, err := redisSpec(&StoreConfig{Backend: BackendRedis, URL: srv.URL(0), Prefix: prefix, PoolSize: 3})
+	spec, err := redisSpec(&config.Store{Backend: config.BackendRedis, URL: srv.URL(0), Prefix: prefix, PoolSize: 3})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -536,7 +537,7 @@ func TestRedisSettingsFromFilesAndSharedPool(t *testing.T) {
 	handler := func() *Handler {
 		h := baseHandler(t)
 		h.Storage = ""
-		h.Store = &StoreConfig{Backend: BackendRedis, URL: "{file." + urlFile + "}", Password: "{file." + pwFile + "}", Prefix: "files:"}
+		h.Store = &config.Store{Backend: config.BackendRedis, URL: "{file." + urlFile + "}", Password: "{file." + pwFile + "}", Prefix: "files:"}
 		return h
 	}
 	a, b := handler(), handler()
@@ -582,8 +583,8 @@ func TestRedisSettingsFromFilesAndSharedPool(t *testing.T) {
 func TestRedisHungServerAnswersU(t *testing.T) {
 	srv := redistest.Start(t, redistest.Config{})
 	h := redisHandler(t, srv, "hung:")
-	h.Store.OperationTimeout = caddy.Duration(time.Second)
-	h.ForwardTimeout = caddy.Duration(500 * time.Millisecond) // lease 6s
+	h.Store.OperationTimeout = config.Duration(time.Second)
+	h.ForwardTimeout = config.Duration(500 * time.Millisecond) // lease 6s
 	provisioned(t, newContext(t), h)
 	srv.Pause()
 	start := time.Now()
@@ -626,15 +627,15 @@ func TestRedisSentinelAndClusterFromConfig(t *testing.T) {
 	t.Setenv("DWS_TEST_SENTINELS", strings.Join(d.Addrs(), ", "))
 	t.Setenv("DWS_TEST_REDIS_PASSWORD", redisSecret)
 	t.Setenv("DWS_TEST_SENTINEL_PASSWORD", sentinelPassword)
-	sentinel := func() *StoreConfig {
-		return &StoreConfig{Backend: BackendRedis, Prefix: "sentinel-cfg:", Password: "{env.DWS_TEST_REDIS_PASSWORD}",
-			Sentinel:     &RedisSentinel{MasterName: d.MasterName, Addresses: []string{"{env.DWS_TEST_SENTINELS}"}, Password: "{env.DWS_TEST_SENTINEL_PASSWORD}"},
+	sentinel := func() *config.Store {
+		return &config.Store{Backend: config.BackendRedis, Prefix: "sentinel-cfg:", Password: "{env.DWS_TEST_REDIS_PASSWORD}",
+			Sentinel:     &config.RedisSentinel{MasterName: d.MasterName, Addresses: []string{"{env.DWS_TEST_SENTINELS}"}, Password: "{env.DWS_TEST_SENTINEL_PASSWORD}"},
 			WaitReplicas: 1}
 	}
-	clusterCfg := &StoreConfig{Backend: BackendRedis, Prefix: "cluster-cfg:", Cluster: &RedisCluster{Addresses: cluster.Addrs()[1:2]}}
+	clusterCfg := &config.Store{Backend: config.BackendRedis, Prefix: "cluster-cfg:", Cluster: &config.RedisCluster{Addresses: cluster.Addrs()[1:2]}}
 	for _, tc := range []struct {
 		name  string
-		store *StoreConfig
+		store *config.Store
 		want  string
 	}{
 		{"sentinel", sentinel(), fmt.Sprintf("redis sentinel %s via %s db 0 prefix sentinel-cfg:", d.MasterName, strings.Join(d.Addrs(), ","))},
@@ -696,8 +697,8 @@ func TestRedisTLSLeavesCaddysTrustAlone(t *testing.T) {
 	}
 	t.Setenv("DWS_TEST_REDIS_CA", string(caPEM))
 	h := baseHandler(t)
-	h.Storage, h.Store = "", &StoreConfig{Backend: BackendRedis, URL: srv.URL(0), Prefix: "tls-cfg:",
-		TLS: &RedisTLS{CA: "{env.DWS_TEST_REDIS_CA}", Cert: files.Cert, Key: "{file." + files.Key + "}"}}
+	h.Storage, h.Store = "", &config.Store{Backend: config.BackendRedis, URL: srv.URL(0), Prefix: "tls-cfg:",
+		TLS: &config.RedisTLS{CA: "{env.DWS_TEST_REDIS_CA}", Cert: files.Cert, Key: "{file." + files.Key + "}"}}
 	provisioned(t, newContext(t), h)
 	backend, forwarded := countingBackend()
 	w, _ := serve(t, h, unitNotice(t, addPath, addSample(t, "tls-1")), backend)
@@ -738,8 +739,8 @@ func TestRedisTLSLeavesCaddysTrustAlone(t *testing.T) {
 	// handler is provisioned anyway (it may pass: a restarted server),
 	// answering U.
 	n := baseHandler(t)
-	n.Storage, n.Store = "", &StoreConfig{Backend: BackendRedis, URL: srv.URL(0), Prefix: "tls-cfg:", OperationTimeout: caddy.Duration(time.Second),
-		TLS: &RedisTLS{CA: files.CA}}
+	n.Storage, n.Store = "", &config.Store{Backend: config.BackendRedis, URL: srv.URL(0), Prefix: "tls-cfg:", OperationTimeout: config.Duration(time.Second),
+		TLS: &config.RedisTLS{CA: files.CA}}
 	provisioned(t, newContext(t), n)
 	w, _ = serve(t, n, unitNotice(t, addPath, addSample(t, "tls-2")), backend)
 	if !strings.Contains(w.Body.String(), `"resultStatus":"U"`) || forwarded.Load() != 1 {

@@ -143,7 +143,7 @@ func (h *Handler) handle(x *exchange, r *http.Request, next caddyhttp.Handler) {
 	body, status, err := h.readBody(x, r)
 	if err != nil {
 		if status == http.StatusRequestEntityTooLarge {
-			x.reject(status, notification.ParamIllegal, fmt.Sprintf("body exceeds the %d-byte limit", h.maxBody))
+			x.reject(status, notification.ParamIllegal, fmt.Sprintf("body exceeds the %d-byte limit", h.settings.MaxBodySize))
 		} else {
 			x.fail(outcomeReadFailed, err)
 		}
@@ -164,8 +164,8 @@ func (h *Handler) handle(x *exchange, r *http.Request, next caddyhttp.Handler) {
 		x.badSignature(err, signatureMessage(err))
 		return
 	}
-	if h.tolerance > 0 {
-		if err := signature.CheckFreshness(sentAt, h.clock(), h.tolerance); err != nil {
+	if h.settings.Tolerance > 0 {
+		if err := signature.CheckFreshness(sentAt, h.clock(), h.settings.Tolerance); err != nil {
 			x.badSignature(err, "Request-Time is outside the accepted tolerance")
 			return
 		}
@@ -193,7 +193,7 @@ func (h *Handler) handle(x *exchange, r *http.Request, next caddyhttp.Handler) {
 func (h *Handler) dedupeAndForward(x *exchange, r *http.Request, next caddyhttp.Handler, body []byte, fp [32]byte) {
 	key := idempotency.Key{ClientID: x.clientID, API: x.api.Name(), RequestID: x.requestID}
 	ctx := context.WithoutCancel(r.Context())
-	claim, err := h.store.Claim(ctx, key, idempotency.Fingerprint(fp), h.lease, h.retention)
+	claim, err := h.store.Claim(ctx, key, idempotency.Fingerprint(fp), h.settings.Lease, h.settings.Retention)
 	if err != nil {
 		x.fail(outcomeStoreFailed, fmt.Errorf("claiming: %w", err))
 		return
@@ -230,7 +230,7 @@ func (h *Handler) dedupeAndForward(x *exchange, r *http.Request, next caddyhttp.
 	if !isSuccess(x.backendStatus) {
 		ans.Outcome = idempotency.OutcomeBusinessRejected
 	}
-	if err := h.store.Complete(ctx, key, claim.Token, ans, h.retention); err != nil {
+	if err := h.store.Complete(ctx, key, claim.Token, ans, h.settings.Retention); err != nil {
 		// Never S without a durable record: DWS will retry. If the record
 		// was not committed, the claim (in flight under our token) keeps the
 		// retry from being forwarded again until its lease expires; if it was
@@ -258,7 +258,7 @@ var completions = guard.NewRetrier(guard.DefaultMaxRetries)
 // the claim's lease ends (until). DWS was answered U; its resend is then
 // replayed S instead of being forwarded again once the lease runs out.
 func (h *Handler) retryCompletion(key idempotency.Key, token uint64, ans idempotency.Answer, until time.Time) {
-	c := guard.Completion{Key: key, Token: token, Answer: ans, Retention: h.retention, Until: until}
+	c := guard.Completion{Key: key, Token: token, Answer: ans, Retention: h.settings.Retention, Until: until}
 	started := func() { h.metrics.completionRetries.WithLabelValues("started").Inc() }
 	ok := completions.Go(h.store, c, started, func(result guard.RetryResult) {
 		h.metrics.completionRetries.WithLabelValues(string(result)).Inc()
@@ -298,7 +298,7 @@ func (h *Handler) replay(x *exchange, rec idempotency.Record) {
 // awaitFirstCopy makes a concurrent duplicate wait, bounded, for the copy
 // that holds the claim, then replays its answer or answers U.
 func (h *Handler) awaitFirstCopy(x *exchange, r *http.Request, key idempotency.Key, fp [32]byte, rec idempotency.Record) {
-	deadline := x.start.Add(h.forwardLimit + time.Second)
+	deadline := x.start.Add(h.settings.ForwardTimeout + time.Second)
 	if !rec.LeaseExpiry.IsZero() && rec.LeaseExpiry.Before(deadline) {
 		deadline = rec.LeaseExpiry
 	}
@@ -342,14 +342,14 @@ func (h *Handler) forward(x *exchange, r *http.Request, next caddyhttp.Handler, 
 	r.Body = io.NopCloser(bytes.NewReader(body))
 	r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
 
-	ctx, cancel := context.WithTimeout(r.Context(), h.forwardLimit)
+	ctx, cancel := context.WithTimeout(r.Context(), h.settings.ForwardTimeout)
 	defer cancel()
 	rec := newBackendRecorder()
 	began := time.Now()
 	err := callNext(next, rec, r.WithContext(ctx))
 	x.backendTime = time.Since(began)
 	x.backendStatus = rec.status
-	h.metrics.observeBackend(x.api.Name(), rec.status, x.backendTime, h.forwardLimit)
+	h.metrics.observeBackend(x.api.Name(), rec.status, x.backendTime, h.settings.ForwardTimeout)
 
 	switch {
 	case err != nil:
@@ -357,7 +357,7 @@ func (h *Handler) forward(x *exchange, r *http.Request, next caddyhttp.Handler, 
 		x.fail(outcomeBackendFailed, fmt.Errorf("backend: %w", err))
 	case ctx.Err() != nil:
 		x.backendStatus = 0
-		x.fail(outcomeBackendFailed, fmt.Errorf("backend did not answer within %s", h.forwardLimit))
+		x.fail(outcomeBackendFailed, fmt.Errorf("backend did not answer within %s", h.settings.ForwardTimeout))
 	case rec.status == 0:
 		x.fail(outcomeBackendFailed, errors.New("no handler after dws_notify wrote a response"))
 	case isSuccess(rec.status) || h.isBusiness(rec.status):
@@ -447,7 +447,7 @@ var errBodyTimeout = errors.New("the request body did not arrive within body_tim
 
 // readBody reads the whole body under max_body_size, within body_timeout.
 func (h *Handler) readBody(x *exchange, r *http.Request) ([]byte, int, error) {
-	if r.ContentLength > h.maxBody {
+	if r.ContentLength > h.settings.MaxBodySize {
 		return nil, http.StatusRequestEntityTooLarge, errors.New("body too large")
 	}
 	// One byte more than announced, so that the read which finds EOF
@@ -459,7 +459,7 @@ func (h *Handler) readBody(x *exchange, r *http.Request) ([]byte, int, error) {
 	}
 	buf := make([]byte, 0, min(size, initialBodyBuffer))
 	deadline := h.bodyDeadline(x, r)
-	lr := io.LimitedReader{R: r.Body, N: h.maxBody + 1}
+	lr := io.LimitedReader{R: r.Body, N: h.settings.MaxBodySize + 1}
 	for {
 		if len(buf) == cap(buf) {
 			// Double, but not past the announced length (plus the byte
@@ -486,13 +486,13 @@ func (h *Handler) readBody(x *exchange, r *http.Request) ([]byte, int, error) {
 			case errors.Is(err, os.ErrDeadlineExceeded):
 				// The expired deadline stays: it also ends net/http's
 				// drain of the rest of the body after the answer.
-				return nil, 0, fmt.Errorf("%w (%s, %d bytes received): %w", errBodyTimeout, h.bodyTimeout, len(buf), err)
+				return nil, 0, fmt.Errorf("%w (%s, %d bytes received): %w", errBodyTimeout, h.settings.BodyTimeout, len(buf), err)
 			}
 			return nil, 0, fmt.Errorf("reading the request body: %w", err)
 		}
 	}
 	deadline.clear()
-	if int64(len(buf)) > h.maxBody {
+	if int64(len(buf)) > h.settings.MaxBodySize {
 		return nil, http.StatusRequestEntityTooLarge, errors.New("body too large")
 	}
 	return buf, 0, nil
@@ -521,8 +521,8 @@ func (d bodyRead) clear() {
 // this one). When the server's read_body timeout is at least as short,
 // that one already bounds the body and is left alone.
 func (h *Handler) bodyDeadline(x *exchange, r *http.Request) bodyRead {
-	d := bodyRead{at: x.start.Add(h.bodyTimeout)}
-	if srv, ok := r.Context().Value(caddyhttp.ServerCtxKey).(*caddyhttp.Server); ok && srv.ReadTimeout > 0 && time.Duration(srv.ReadTimeout) <= h.bodyTimeout {
+	d := bodyRead{at: x.start.Add(h.settings.BodyTimeout)}
+	if srv, ok := r.Context().Value(caddyhttp.ServerCtxKey).(*caddyhttp.Server); ok && srv.ReadTimeout > 0 && time.Duration(srv.ReadTimeout) <= h.settings.BodyTimeout {
 		d.at, d.enforced = x.start.Add(time.Duration(srv.ReadTimeout)), true
 		return d
 	}
@@ -639,7 +639,7 @@ func isSuccess(status int) bool { return status >= 200 && status < 300 }
 // refusal. The status comes from the upstream, which may send any three-digit
 // code, so it is bounds-checked.
 func (h *Handler) isBusiness(status int) bool {
-	return status >= 0 && status < len(h.business) && h.business[status]
+	return status >= 0 && status < len(h.settings.BusinessReject) && h.settings.BusinessReject[status]
 }
 
 // signatureMessage is the envelope message for a signature failure; it
@@ -726,7 +726,7 @@ func (b *backendRecorder) Flush() {}
 
 // answer writes the envelope, logs the notification and records metrics.
 func (h *Handler) answer(w http.ResponseWriter, r *http.Request, x *exchange) {
-	body := notification.AppendEnvelope(make([]byte, 0, 128), x.code, x.message, h.msgField)
+	body := notification.AppendEnvelope(make([]byte, 0, 128), x.code, x.message, h.settings.MessageField)
 	hdr := w.Header()
 	hdr.Set("Content-Type", "application/json; charset=UTF-8")
 	hdr.Set("Content-Length", strconv.Itoa(len(body)))

@@ -21,6 +21,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
+	"github.com/dwsnotify/dws_notify/config"
 	"github.com/dwsnotify/dws_notify/idempotency"
 	"github.com/dwsnotify/dws_notify/idempotency/guard"
 	"github.com/dwsnotify/dws_notify/signature"
@@ -131,17 +132,19 @@ func benchHandler(b *testing.B, signed bool) *Handler {
 	b.Helper()
 	k := keys(b)
 	h := &Handler{
-		ClientID:     []string{testClientID},
-		DWSPublicKey: []KeyConfig{{Key: bareBase64(b, &k.dws.PublicKey)}},
-		API:          []APIConfig{{Name: "addPaymentMethod", Path: addPath}, {Name: "removePaymentMethod", Path: removePath}},
-		Storage:      b.TempDir(),
+		Handler: config.Handler{
+			ClientID:     []string{testClientID},
+			DWSPublicKey: []config.Key{{Key: bareBase64(b, &k.dws.PublicKey)}},
+			API:          []config.API{{Name: "addPaymentMethod", Path: addPath}, {Name: "removePaymentMethod", Path: removePath}},
+			Storage:      b.TempDir(),
+		},
 	}
 	if signed {
 		pem, err := os.ReadFile(filepath.Join(k.dir, "merchant_private.pem"))
 		if err != nil {
 			b.Fatal(err)
 		}
-		h.MerchantPrivateKey = &KeyConfig{Key: string(pem)}
+		h.MerchantPrivateKey = &config.Key{Key: string(pem)}
 	}
 	ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
 	if err := h.Provision(ctx); err != nil {
@@ -300,11 +303,11 @@ func BenchmarkServeHTTPParts(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
 			key := idempotency.Key{ClientID: testClientID, API: "addPaymentMethod", RequestID: fmt.Sprintf("bench%024d", i)}
-			c, err := st.Claim(ctx, key, idempotency.Fingerprint{1}, time.Minute, DefaultRetention)
+			c, err := st.Claim(ctx, key, idempotency.Fingerprint{1}, time.Minute, config.DefaultRetention)
 			if err != nil || c.Status != idempotency.Claimed {
 				b.Fatalf("claim: %v %v", c.Status, err)
 			}
-			if err := st.Complete(ctx, key, c.Token, answer, DefaultRetention); err != nil {
+			if err := st.Complete(ctx, key, c.Token, answer, config.DefaultRetention); err != nil {
 				b.Fatal(err)
 			}
 			i++

@@ -1,15 +1,24 @@
 package caddymodule
 
 import (
-	"errors"
 	"strconv"
 	"strings"
 
-	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+
+	"github.com/dwsnotify/dws_notify/config"
 )
 
 var _ caddyfile.Unmarshaler = (*StoreConfig)(nil)
+
+// StoreConfig is the store subdirective of dws_notify: the store's
+// settings (config.Store), with the line that set each of them.
+type StoreConfig struct {
+	config.Store
+	// lines holds the line of every setting UnmarshalCaddyfile parsed, by
+	// its path in the store ("url", "tls.key"); "" is the store line.
+	lines map[string]int
+}
 
 // redisOptions are the options of a store redis block, for the error
 // about an unknown one.
@@ -45,19 +54,18 @@ const redisOptions = "username, password, sentinel_username, sentinel_password, 
 //	wait_aof [<timeout>]
 //	wait_replicas <n> [<timeout>]
 //
-// It only parses: the rules about the settings are validate's (which
-// Provision runs too); UnmarshalCaddyfile runs it and reports a broken
-// rule at the line of the setting that breaks it. No error quotes a
-// password, a key or a URL's user information.
+// It only parses: the rules about the settings are config.Handler.Check's,
+// which the dws_notify directive's parser runs once the whole directive is
+// read, reporting a broken rule at the line of the setting (lines). No
+// error quotes a password, a key or a URL's user information.
 func (c *StoreConfig) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
-	c.file = d.File()
 	c.lines = map[string]int{"": d.Line(), "backend": d.Line()}
 	if !d.NextArg() {
 		return d.Err("store needs a backend: store badger [<dir>], store redis <url>, store redis sentinel <master_name> <host:port>... or store redis cluster <host:port>...")
 	}
 	c.Backend = d.Val()
 	switch c.Backend {
-	case BackendBadger:
+	case config.BackendBadger:
 		if d.NextArg() {
 			c.Dir = d.Val()
 			c.lines["dir"] = d.Line()
@@ -65,11 +73,11 @@ func (c *StoreConfig) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		if d.NextArg() {
 			return d.Err("store badger takes at most one argument, the directory")
 		}
-		if d.NextBlock(d.Nesting()) {
-			return c.errAt("", "store badger takes no options block")
+		if line := d.Line(); d.NextBlock(d.Nesting()) {
+			return errAt(d.File(), line, "store badger takes no options block")
 		}
 		return nil
-	case BackendRedis:
+	case config.BackendRedis:
 	default:
 		return d.Errf("store: unknown backend %q: want badger or redis", c.Backend)
 	}
@@ -81,29 +89,7 @@ func (c *StoreConfig) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			return err
 		}
 	}
-	if err := c.validate(); err != nil {
-		var se *storeError
-		if errors.As(err, &se) {
-			return c.errAt(se.field, "store redis: %v", err)
-		}
-		return c.errAt("", "store redis: %v", err)
-	}
 	return nil
-}
-
-// errAt is an error at the line of the setting field (or of its nearest
-// parent that has one, or of the store subdirective).
-func (c *StoreConfig) errAt(field, format string, args ...any) error {
-	for {
-		if line, ok := c.lines[field]; ok {
-			return errAt(c.file, line, format, args...)
-		}
-		i := strings.LastIndexByte(field, '.')
-		if i < 0 {
-			return errAt(c.file, c.lines[""], format, args...)
-		}
-		field = field[:i]
-	}
 }
 
 // parseRedisTarget parses the arguments of store redis: a URL, or
@@ -119,14 +105,14 @@ func (c *StoreConfig) parseRedisTarget(d *caddyfile.Dispenser) error {
 		if len(args) < 2 {
 			return d.Err("store redis sentinel needs the master name and at least one sentinel address: store redis sentinel <master_name> <host:port>...")
 		}
-		c.Sentinel = &RedisSentinel{MasterName: args[0], Addresses: args[1:]}
+		c.Sentinel = &config.RedisSentinel{MasterName: args[0], Addresses: args[1:]}
 		c.lines["sentinel"], c.lines["sentinel.master_name"], c.lines["sentinel.addresses"] = line, line, line
 	case "cluster":
 		args := d.RemainingArgs()
 		if len(args) < 1 {
 			return d.Err("store redis cluster needs at least one node address: store redis cluster <host:port>...")
 		}
-		c.Cluster = &RedisCluster{Addresses: args}
+		c.Cluster = &config.RedisCluster{Addresses: args}
 		c.lines["cluster"], c.lines["cluster.addresses"] = line, line
 	default:
 		c.URL = d.Val()
@@ -217,7 +203,7 @@ func (c *StoreConfig) parseTLS(d *caddyfile.Dispenser) error {
 	if d.NextArg() {
 		return d.Err("store redis tls takes no arguments; its settings go in a block")
 	}
-	c.TLS = &RedisTLS{}
+	c.TLS = &config.RedisTLS{}
 	for nesting := d.Nesting(); d.NextBlock(nesting); {
 		opt := d.Val()
 		field := "tls." + opt
@@ -278,7 +264,7 @@ func intArg(d *caddyfile.Dispenser, opt, what string) (int, error) {
 
 // durationOption reads the last argument of a store redis option as a
 // positive duration.
-func durationOption(d *caddyfile.Dispenser, opt string) (caddy.Duration, error) {
+func durationOption(d *caddyfile.Dispenser, opt string) (config.Duration, error) {
 	dur, err := durationArg(d, "store redis "+opt)
-	return caddy.Duration(dur), err
+	return config.Duration(dur), err
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 
+	"github.com/dwsnotify/dws_notify/config"
 	"github.com/dwsnotify/dws_notify/idempotency/redisstore"
 	"github.com/dwsnotify/dws_notify/idempotency/redisstore/redistest"
 )
@@ -30,30 +31,30 @@ func parseHandler(t *testing.T, input string) (*Handler, error) {
 func TestUnmarshalCaddyfileStoreForms(t *testing.T) {
 	k := keys(t)
 	head := "dws_notify {\n\tclient_id c1\n\tdws_public_key " + bareBase64(t, &k.dws.PublicKey) + "\n\tapi addPaymentMethod\n"
-	two := caddy.Duration(2 * time.Second)
+	two := config.Duration(2 * time.Second)
 	cases := []struct {
 		name    string
 		lines   string
-		store   *StoreConfig
+		store   *config.Store
 		storage string
 	}{
 		{"default", "", nil, ""},
 		{"storage", "\tstorage /var/lib/dws\n", nil, "/var/lib/dws"},
-		{"badger without a directory", "\tstore badger\n", &StoreConfig{Backend: "badger"}, ""},
-		{"badger with a directory", "\tstore badger /var/lib/dws\n", &StoreConfig{Backend: "badger", Dir: "/var/lib/dws"}, ""},
+		{"badger without a directory", "\tstore badger\n", &config.Store{Backend: "badger"}, ""},
+		{"badger with a directory", "\tstore badger /var/lib/dws\n", &config.Store{Backend: "badger", Dir: "/var/lib/dws"}, ""},
 		{"badger and storage, the same directory", "\tstorage /var/lib/dws\n\tstore badger /var/lib/dws/\n",
-			&StoreConfig{Backend: "badger", Dir: "/var/lib/dws/"}, "/var/lib/dws"},
+			&config.Store{Backend: "badger", Dir: "/var/lib/dws/"}, "/var/lib/dws"},
 		{"badger without a directory and storage", "\tstore badger\n\tstorage /var/lib/dws\n",
-			&StoreConfig{Backend: "badger"}, "/var/lib/dws"},
-		{"redis URL", "\tstore redis redis://127.0.0.1:6379/2\n", &StoreConfig{Backend: "redis", URL: "redis://127.0.0.1:6379/2"}, ""},
+			&config.Store{Backend: "badger"}, "/var/lib/dws"},
+		{"redis URL", "\tstore redis redis://127.0.0.1:6379/2\n", &config.Store{Backend: "redis", URL: "redis://127.0.0.1:6379/2"}, ""},
 		{"redis URL with password", "\tstore redis redis://:" + caddyfileSecret + "@10.0.0.5/0\n",
-			&StoreConfig{Backend: "redis", URL: "redis://:" + caddyfileSecret + "@10.0.0.5/0"}, ""},
+			&config.Store{Backend: "redis", URL: "redis://:" + caddyfileSecret + "@10.0.0.5/0"}, ""},
 		{"rediss with user", "\tstore redis rediss://dws:pw@redis.internal:6380/1\n",
-			&StoreConfig{Backend: "redis", URL: "rediss://dws:pw@redis.internal:6380/1"}, ""},
+			&config.Store{Backend: "redis", URL: "rediss://dws:pw@redis.internal:6380/1"}, ""},
 		{"unix socket", "\tstore redis unix:///run/redis/redis.sock?db=3\n",
-			&StoreConfig{Backend: "redis", URL: "unix:///run/redis/redis.sock?db=3"}, ""},
-		{"env placeholder", "\tstore redis {env.DWS_REDIS_URL}\n", &StoreConfig{Backend: "redis", URL: "{env.DWS_REDIS_URL}"}, ""},
-		{"empty block", "\tstore redis redis://r:6379 {\n\t}\n", &StoreConfig{Backend: "redis", URL: "redis://r:6379"}, ""},
+			&config.Store{Backend: "redis", URL: "unix:///run/redis/redis.sock?db=3"}, ""},
+		{"env placeholder", "\tstore redis {env.DWS_REDIS_URL}\n", &config.Store{Backend: "redis", URL: "{env.DWS_REDIS_URL}"}, ""},
+		{"empty block", "\tstore redis redis://r:6379 {\n\t}\n", &config.Store{Backend: "redis", URL: "redis://r:6379"}, ""},
 		{"every option", `	store redis redis://redis.internal:6379/4 {
 		password {file./etc/dws/redis_password}
 		prefix prod:dws_notify:
@@ -64,13 +65,13 @@ func TestUnmarshalCaddyfileStoreForms(t *testing.T) {
 		pool_size 32
 		wait_aof 2s
 	}
-`, &StoreConfig{Backend: "redis", URL: "redis://redis.internal:6379/4", Password: "{file./etc/dws/redis_password}",
-			Prefix: "prod:dws_notify:", DialTimeout: two, ReadTimeout: caddy.Duration(500 * time.Millisecond),
-			WriteTimeout: caddy.Duration(500 * time.Millisecond), OperationTimeout: caddy.Duration(4 * time.Second),
+`, &config.Store{Backend: "redis", URL: "redis://redis.internal:6379/4", Password: "{file./etc/dws/redis_password}",
+			Prefix: "prod:dws_notify:", DialTimeout: two, ReadTimeout: config.Duration(500 * time.Millisecond),
+			WriteTimeout: config.Duration(500 * time.Millisecond), OperationTimeout: config.Duration(4 * time.Second),
 			PoolSize: 32, WaitAOF: true, WaitAOFTimeout: two}, ""},
-		{"wait_aof without a timeout", "\tstore redis redis://r {\n\t\twait_aof\n\t}\n", &StoreConfig{Backend: "redis", URL: "redis://r", WaitAOF: true}, ""},
+		{"wait_aof without a timeout", "\tstore redis redis://r {\n\t\twait_aof\n\t}\n", &config.Store{Backend: "redis", URL: "redis://r", WaitAOF: true}, ""},
 		{"literal password with reserved characters", "\tstore redis redis://r:6379 {\n\t\tpassword p@ss/w:rd\n\t}\n",
-			&StoreConfig{Backend: "redis", URL: "redis://r:6379", Password: "p@ss/w:rd"}, ""},
+			&config.Store{Backend: "redis", URL: "redis://r:6379", Password: "p@ss/w:rd"}, ""},
 		{"sentinel with every option", `	store redis sentinel mymaster 10.0.0.1:26379 10.0.0.2:26379 10.0.0.3:26379 {
 		username dws
 		password {env.DWS_REDIS_PASSWORD}
@@ -86,16 +87,16 @@ func TestUnmarshalCaddyfileStoreForms(t *testing.T) {
 		prefix prod:dws_notify:
 		wait_replicas 1 500ms
 	}
-`, &StoreConfig{Backend: "redis", Sentinel: &RedisSentinel{MasterName: "mymaster", Addresses: []string{"10.0.0.1:26379", "10.0.0.2:26379", "10.0.0.3:26379"},
+`, &config.Store{Backend: "redis", Sentinel: &config.RedisSentinel{MasterName: "mymaster", Addresses: []string{"10.0.0.1:26379", "10.0.0.2:26379", "10.0.0.3:26379"},
 			Username: "watcher", Password: "{file./etc/dws/sentinel_password}"}, Username: "dws", Password: "{env.DWS_REDIS_PASSWORD}", DB: 2,
-			TLS:    &RedisTLS{CA: "/etc/dws/redis-ca.pem", Cert: "/etc/dws/redis-client.pem", Key: "{file./etc/dws/redis-client.key}", ServerName: "redis.internal"},
-			Prefix: "prod:dws_notify:", WaitReplicas: 1, WaitReplicasTimeout: caddy.Duration(500 * time.Millisecond)}, ""},
+			TLS:    &config.RedisTLS{CA: "/etc/dws/redis-ca.pem", Cert: "/etc/dws/redis-client.pem", Key: "{file./etc/dws/redis-client.key}", ServerName: "redis.internal"},
+			Prefix: "prod:dws_notify:", WaitReplicas: 1, WaitReplicasTimeout: config.Duration(500 * time.Millisecond)}, ""},
 		{"sentinel addresses from a placeholder", "\tstore redis sentinel {env.DWS_MASTER} {env.DWS_SENTINELS} {\n\t\twait_replicas 2\n\t\twait_aof\n\t}\n",
-			&StoreConfig{Backend: "redis", Sentinel: &RedisSentinel{MasterName: "{env.DWS_MASTER}", Addresses: []string{"{env.DWS_SENTINELS}"}}, WaitReplicas: 2, WaitAOF: true}, ""},
+			&config.Store{Backend: "redis", Sentinel: &config.RedisSentinel{MasterName: "{env.DWS_MASTER}", Addresses: []string{"{env.DWS_SENTINELS}"}}, WaitReplicas: 2, WaitAOF: true}, ""},
 		{"cluster with TLS on the system roots", "\tstore redis cluster redis-0.internal:6379 redis-1.internal:6379 {\n\t\tpassword {env.P}\n\t\ttls\n\t\tpool_size 4\n\t}\n",
-			&StoreConfig{Backend: "redis", Cluster: &RedisCluster{Addresses: []string{"redis-0.internal:6379", "redis-1.internal:6379"}}, Password: "{env.P}", TLS: &RedisTLS{}, PoolSize: 4}, ""},
+			&config.Store{Backend: "redis", Cluster: &config.RedisCluster{Addresses: []string{"redis-0.internal:6379", "redis-1.internal:6379"}}, Password: "{env.P}", TLS: &config.RedisTLS{}, PoolSize: 4}, ""},
 		{"rediss with a private CA", "\tstore redis rediss://redis.internal:6380/0 {\n\t\ttls {\n\t\t\tca {env.DWS_REDIS_CA}\n\t\t}\n\t}\n",
-			&StoreConfig{Backend: "redis", URL: "rediss://redis.internal:6380/0", TLS: &RedisTLS{CA: "{env.DWS_REDIS_CA}"}}, ""},
+			&config.Store{Backend: "redis", URL: "rediss://redis.internal:6380/0", TLS: &config.RedisTLS{CA: "{env.DWS_REDIS_CA}"}}, ""},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -108,7 +109,7 @@ func TestUnmarshalCaddyfileStoreForms(t *testing.T) {
 			if string(got) != string(want) || h.Storage != tc.storage {
 				t.Errorf("store %s storage %q, want %s storage %q", got, h.Storage, want, tc.storage)
 			}
-			if h.Retention != caddy.Duration(200*time.Hour) {
+			if h.Retention != config.Duration(200*time.Hour) {
 				t.Error("the subdirective after store was not parsed")
 			}
 		})
@@ -138,31 +139,31 @@ func TestUnmarshalCaddyfileStoreErrors(t *testing.T) {
 		{"bad timeout", "\tstore redis " + url + " {\n\t\tread_timeout soon\n\t}\n", `store redis read_timeout: "soon" is not a duration, at Testfile:6`},
 		{"zero timeout", "\tstore redis " + url + " {\n\t\tdial_timeout 0s\n\t}\n", "store redis dial_timeout must be positive, at Testfile:6"},
 		{"operation timeout too long", "\tstore redis " + url + " {\n\t\toperation_timeout 10s\n\t}\n",
-			"store redis: operation_timeout 10s is longer than 5s, after which a store call is abandoned anyway, at Testfile:6"},
+			"dws_notify: store: operation_timeout 10s is longer than 5s, after which a store call is abandoned anyway, at Testfile:6"},
 		{"pool size", "\tstore redis " + url + " {\n\t\tpool_size many\n\t}\n", `store redis pool_size: "many" is not a positive number, at Testfile:6`},
 		{"pool size zero", "\tstore redis " + url + " {\n\t\tpool_size 0\n\t}\n", `store redis pool_size: "0" is not a positive number, at Testfile:6`},
 		{"wait_aof timeout", "\tstore redis " + url + " {\n\t\twait_aof forever\n\t}\n", `store redis wait_aof: "forever" is not a duration, at Testfile:6`},
 		{"wait_aof as long as a call", "\tstore redis " + url + " {\n\t\twait_aof 3s\n\t}\n",
-			"store redis: the wait_aof timeout 3s must be shorter than operation_timeout 3s, at Testfile:6"},
+			"dws_notify: store: the wait_aof timeout 3s must be shorter than operation_timeout 3s, at Testfile:6"},
 		{"default wait_aof timeout as long as a call", "\tstore redis " + url + " {\n\t\twait_aof\n\t\toperation_timeout 1s\n\t}\n",
-			"store redis: the wait_aof timeout 1s must be shorter than operation_timeout 1s, at Testfile:7"},
+			"dws_notify: store: the wait_aof timeout 1s must be shorter than operation_timeout 1s, at Testfile:7"},
 		{"URL scheme", "\tstore redis http://:" + caddyfileSecret + "@127.0.0.1:6379\n", `Redis URL scheme "http": want redis, rediss or unix, at Testfile:5`},
 		{"URL port", "\tstore redis redis://:" + caddyfileSecret + "@127.0.0.1:port/0\n", `Redis URL (scheme "redis") does not parse: percent-encode special characters in the password (/ ? # @ % and others) or give the password separately, at Testfile:5`},
 		{"URL database", "\tstore redis redis://:" + caddyfileSecret + "@127.0.0.1:6379/zero\n", "invalid database number"},
 		{"URL option", "\tstore redis redis://:" + caddyfileSecret + "@127.0.0.1:6379/0?colour=blue\n", "colour"},
 		{"URL error with a block", "\tstore redis http://:" + caddyfileSecret + "@127.0.0.1:6379 {\n\t\tprefix p:\n\t}\n", `Redis URL scheme "http": want redis, rediss or unix, at Testfile:5`},
 		{"password makes no URL", "\tstore redis redis://127.0.0.1:port {\n\t\tpassword " + caddyfileSecret + "\n\t}\n", `Redis URL (scheme "redis") does not parse: percent-encode special characters in the password (/ ? # @ % and others) or give the password separately, at Testfile:5`},
-		{"prefix too long", "\tstore redis " + url + " {\n\t\tprefix " + strings.Repeat("p", redisstore.MaxPrefixLen+1) + "\n\t}\n", "store redis: prefix longer than 256 bytes, at Testfile:6"},
-		{"prefix too long with a placeholder URL", "\tstore redis {env.R} {\n\t\tprefix " + strings.Repeat("p", redisstore.MaxPrefixLen+1) + "\n\t}\n", "store redis: prefix longer than 256 bytes, at Testfile:6"},
+		{"prefix too long", "\tstore redis " + url + " {\n\t\tprefix " + strings.Repeat("p", redisstore.MaxPrefixLen+1) + "\n\t}\n", "dws_notify: store: prefix longer than 256 bytes, at Testfile:6"},
+		{"prefix too long with a placeholder URL", "\tstore redis {env.R} {\n\t\tprefix " + strings.Repeat("p", redisstore.MaxPrefixLen+1) + "\n\t}\n", "dws_notify: store: prefix longer than 256 bytes, at Testfile:6"},
 		{"sentinel without addresses", "\tstore redis sentinel mymaster\n", "store redis sentinel needs the master name and at least one sentinel address: store redis sentinel <master_name> <host:port>..., at Testfile:5"},
 		{"sentinel address without port", "\tstore redis sentinel mymaster 10.0.0.1:26379 10.0.0.2 {\n\t\tpassword " + caddyfileSecret + "\n\t}\n",
-			`store redis: sentinel address "10.0.0.2": want host:port, at Testfile:5`},
-		{"sentinel address twice", "\tstore redis sentinel m s:1 s:1\n", `store redis: sentinel address "s:1" is listed twice, at Testfile:5`},
+			`dws_notify: store: sentinel address "10.0.0.2": want host:port, at Testfile:5`},
+		{"sentinel address twice", "\tstore redis sentinel m s:1 s:1\n", `dws_notify: store: sentinel address "s:1" is listed twice, at Testfile:5`},
 		{"cluster without addresses", "\tstore redis cluster\n", "store redis cluster needs at least one node address: store redis cluster <host:port>..., at Testfile:5"},
-		{"cluster port", "\tstore redis cluster c:6379 c:none\n", `store redis: cluster address "c:none": port "none" is not a number from 1 to 65535, at Testfile:5`},
+		{"cluster port", "\tstore redis cluster c:6379 c:none\n", `dws_notify: store: cluster address "c:none": port "none" is not a number from 1 to 65535, at Testfile:5`},
 		{"db with a URL", "\tstore redis " + url + " {\n\t\tprefix p:\n\t\tdb 3\n\t}\n",
-			"store redis: db applies to sentinel only (with url the database is in the URL; a cluster has database 0 only), at Testfile:7"},
-		{"db with a cluster", "\tstore redis cluster c:1 {\n\t\tdb 1\n\t}\n", "store redis: db applies to sentinel only"},
+			"dws_notify: store: db applies to sentinel only (with url the database is in the URL; a cluster has database 0 only), at Testfile:7"},
+		{"db with a cluster", "\tstore redis cluster c:1 {\n\t\tdb 1\n\t}\n", "dws_notify: store: db applies to sentinel only"},
 		{"pool size twice on a line", "\tstore redis " + url + " {\n\t\tpool_size 4 8\n\t}\n", "wrong argument count or unexpected line ending after '8', at Testfile:6"},
 		{"db with two values", "\tstore redis sentinel m s:1 {\n\t\tdb 1 2\n\t}\n", "wrong argument count or unexpected line ending after '2', at Testfile:6"},
 		{"db not a number", "\tstore redis sentinel m s:1 {\n\t\tdb two\n\t}\n", `store redis db: "two" is not a positive number, at Testfile:6`},
@@ -171,20 +172,20 @@ func TestUnmarshalCaddyfileStoreErrors(t *testing.T) {
 		{"sentinel_password twice", "\tstore redis sentinel m s:1 {\n\t\tsentinel_password " + caddyfileSecret + "\n\t\tsentinel_password x\n\t}\n",
 			"store redis: sentinel_password is already set at line 6, at Testfile:7"},
 		{"wait_aof with a cluster", "\tstore redis cluster c:1 {\n\t\tprefix p:\n\t\twait_aof 1s\n\t}\n",
-			"store redis: wait_aof needs url or sentinel: a cluster has no wait for the AOF fsync of a slot's primary, at Testfile:7"},
+			"dws_notify: store: wait_aof needs url or sentinel: a cluster has no wait for the AOF fsync of a slot's primary, at Testfile:7"},
 		{"wait_replicas with a cluster", "\tstore redis cluster c:1 {\n\t\twait_replicas 1\n\t}\n",
-			"store redis: wait_replicas needs url or sentinel: a cluster has no wait for a slot's replicas, at Testfile:6"},
+			"dws_notify: store: wait_replicas needs url or sentinel: a cluster has no wait for a slot's replicas, at Testfile:6"},
 		{"wait_replicas zero", "\tstore redis " + url + " {\n\t\twait_replicas 0\n\t}\n", `store redis wait_replicas: "0" is not a positive number, at Testfile:6`},
 		{"wait_replicas without a number", "\tstore redis " + url + " {\n\t\twait_replicas\n\t}\n", "store redis wait_replicas needs a number of replicas, at Testfile:6"},
 		{"wait_replicas timeout", "\tstore redis " + url + " {\n\t\twait_replicas 1 4s\n\t}\n",
-			"store redis: the wait_replicas timeout 4s must be shorter than operation_timeout 3s, at Testfile:6"},
+			"dws_notify: store: the wait_replicas timeout 4s must be shorter than operation_timeout 3s, at Testfile:6"},
 		{"wait_replicas three arguments", "\tstore redis " + url + " {\n\t\twait_replicas 1 1s 2s\n\t}\n", "wrong argument count or unexpected line ending after '2s', at Testfile:6"},
 		{"tls with redis://", "\tstore redis " + url + " {\n\t\tprefix p:\n\t\ttls {\n\t\t\tca /etc/ca.pem\n\t\t}\n\t}\n",
-			"store redis: tls needs a rediss:// URL (the URL's scheme turns TLS on), at Testfile:7"},
+			"dws_notify: store: tls needs a rediss:// URL (the URL's scheme turns TLS on), at Testfile:7"},
 		{"tls cert without key", "\tstore redis sentinel m s:1 {\n\t\ttls {\n\t\t\tserver_name r\n\t\t\tcert /etc/c.pem\n\t\t}\n\t}\n",
-			"store redis: tls cert needs key, the client certificate's private key, at Testfile:8"},
+			"dws_notify: store: tls cert needs key, the client certificate's private key, at Testfile:8"},
 		{"tls key without cert", "\tstore redis cluster c:1 {\n\t\ttls {\n\t\t\tkey " + caddyfileSecret + "\n\t\t}\n\t}\n",
-			"store redis: tls key needs cert, the client certificate, at Testfile:7"},
+			"dws_notify: store: tls key needs cert, the client certificate, at Testfile:7"},
 		{"tls key with two values", "\tstore redis cluster c:1 {\n\t\ttls {\n\t\t\tkey " + caddyfileSecret + " " + caddyfileSecret + "\n\t\t}\n\t}\n",
 			"store redis tls key takes one value, at Testfile:7"},
 		{"tls unknown option", "\tstore redis cluster c:1 {\n\t\ttls {\n\t\t\tinsecure_skip_verify\n\t\t}\n\t}\n",
@@ -194,11 +195,11 @@ func TestUnmarshalCaddyfileStoreErrors(t *testing.T) {
 		{"tls with an argument", "\tstore redis cluster c:1 {\n\t\ttls on\n\t}\n", "store redis tls takes no arguments; its settings go in a block, at Testfile:6"},
 		{"tls twice", "\tstore redis cluster c:1 {\n\t\ttls\n\t\ttls\n\t}\n", "store redis: tls is already set at line 6, at Testfile:7"},
 		{"storage then store redis", "\tstorage /var/lib/dws\n\tstore redis " + url + "\n",
-			"dws_notify: storage /var/lib/dws (line 5) is the directory of the Badger store, but store redis (line 6) uses Redis: remove storage, at Testfile:6"},
+			"dws_notify: storage /var/lib/dws is the directory of the Badger store, but store.backend is redis: remove storage, at Testfile:5"},
 		{"store redis then storage", "\tstore redis " + url + " {\n\t\tprefix p:\n\t}\n\tstorage /var/lib/dws\n",
-			"dws_notify: storage /var/lib/dws (line 8) is the directory of the Badger store, but store redis (line 5) uses Redis: remove storage, at Testfile:8"},
+			"dws_notify: storage /var/lib/dws is the directory of the Badger store, but store.backend is redis: remove storage, at Testfile:8"},
 		{"storage and store badger elsewhere", "\tstorage /var/lib/dws\n\tstore badger /srv/dws\n",
-			"dws_notify: storage /var/lib/dws and store badger /srv/dws name different directories (storage is at line 5): storage is the short form of store badger <dir>; give one, at Testfile:6"},
+			"dws_notify: storage /var/lib/dws and store.dir /srv/dws name different directories: storage is the short form of store badger <dir>; give one, at Testfile:5"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -226,7 +227,7 @@ func TestStoreJSONRoundTrip(t *testing.T) {
 	k := keys(t)
 	cases := []struct {
 		name, store string
-		want        *StoreConfig
+		want        *config.Store
 	}{
 		{"url", `store redis {env.DWS_REDIS_URL} {
 			password {env.DWS_REDIS_PASSWORD}
@@ -234,8 +235,8 @@ func TestStoreJSONRoundTrip(t *testing.T) {
 			operation_timeout 2s
 			pool_size 20
 			wait_aof 500ms
-		}`, &StoreConfig{Backend: "redis", URL: "{env.DWS_REDIS_URL}", Password: "{env.DWS_REDIS_PASSWORD}", Prefix: "prod:dws_notify:",
-			OperationTimeout: caddy.Duration(2 * time.Second), PoolSize: 20, WaitAOF: true, WaitAOFTimeout: caddy.Duration(500 * time.Millisecond)}},
+		}`, &config.Store{Backend: "redis", URL: "{env.DWS_REDIS_URL}", Password: "{env.DWS_REDIS_PASSWORD}", Prefix: "prod:dws_notify:",
+			OperationTimeout: config.Duration(2 * time.Second), PoolSize: 20, WaitAOF: true, WaitAOFTimeout: config.Duration(500 * time.Millisecond)}},
 		{"sentinel", `store redis sentinel mymaster 10.0.0.1:26379 10.0.0.2:26379 10.0.0.3:26379 {
 			username dws
 			password {env.DWS_REDIS_PASSWORD}
@@ -246,14 +247,14 @@ func TestStoreJSONRoundTrip(t *testing.T) {
 				key {file./etc/dws/redis-client.key}
 			}
 			wait_replicas 1 500ms
-		}`, &StoreConfig{Backend: "redis", Sentinel: &RedisSentinel{MasterName: "mymaster", Addresses: []string{"10.0.0.1:26379", "10.0.0.2:26379", "10.0.0.3:26379"}, Password: "{env.DWS_SENTINEL_PASSWORD}"},
-			Username: "dws", Password: "{env.DWS_REDIS_PASSWORD}", TLS: &RedisTLS{CA: "/etc/dws/redis-ca.pem", Cert: "/etc/dws/redis-client.pem", Key: "{file./etc/dws/redis-client.key}"},
-			WaitReplicas: 1, WaitReplicasTimeout: caddy.Duration(500 * time.Millisecond)}},
+		}`, &config.Store{Backend: "redis", Sentinel: &config.RedisSentinel{MasterName: "mymaster", Addresses: []string{"10.0.0.1:26379", "10.0.0.2:26379", "10.0.0.3:26379"}, Password: "{env.DWS_SENTINEL_PASSWORD}"},
+			Username: "dws", Password: "{env.DWS_REDIS_PASSWORD}", TLS: &config.RedisTLS{CA: "/etc/dws/redis-ca.pem", Cert: "/etc/dws/redis-client.pem", Key: "{file./etc/dws/redis-client.key}"},
+			WaitReplicas: 1, WaitReplicasTimeout: config.Duration(500 * time.Millisecond)}},
 		{"cluster", `store redis cluster redis-0.internal:6379 redis-1.internal:6379 redis-2.internal:6379 {
 			password {env.DWS_REDIS_PASSWORD}
 			tls
-		}`, &StoreConfig{Backend: "redis", Cluster: &RedisCluster{Addresses: []string{"redis-0.internal:6379", "redis-1.internal:6379", "redis-2.internal:6379"}},
-			Password: "{env.DWS_REDIS_PASSWORD}", TLS: &RedisTLS{}}},
+		}`, &config.Store{Backend: "redis", Cluster: &config.RedisCluster{Addresses: []string{"redis-0.internal:6379", "redis-1.internal:6379", "redis-2.internal:6379"}},
+			Password: "{env.DWS_REDIS_PASSWORD}", TLS: &config.RedisTLS{}}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -306,8 +307,8 @@ func TestStoreJSONRoundTrip(t *testing.T) {
 			if !strings.Contains(string(again), `"store":`+string(exp)) {
 				t.Errorf("re-marshalled handler %s lacks %s", again, exp)
 			}
-			if err := h.Store.validate(); err != nil {
-				t.Errorf("the decoded store does not validate: %v", err)
+			if err := h.Check(); err != nil {
+				t.Errorf("the decoded handler does not pass Check: %v", err)
 			}
 		})
 	}
@@ -346,43 +347,43 @@ func TestProvisionStoreErrors(t *testing.T) {
 	if err := os.WriteFile(file, nil, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	redis := func(c StoreConfig) *StoreConfig { c.Backend = "redis"; return &c }
+	redis := func(c config.Store) *config.Store { c.Backend = "redis"; return &c }
 	cases := []struct {
 		name    string
-		store   *StoreConfig
+		store   *config.Store
 		storage string
 		want    string
 	}{
-		{"no backend", &StoreConfig{URL: "redis://r"}, "", "dws_notify: store: backend is required: badger or redis"},
-		{"unknown backend", &StoreConfig{Backend: "etcd"}, "", `dws_notify: store: backend "etcd": want badger or redis`},
-		{"redis options with badger", &StoreConfig{Backend: "badger", Prefix: "p:", WaitAOF: true}, "", "store: prefix, wait_aof applies to the redis backend only"},
-		{"dir with redis", redis(StoreConfig{URL: "redis://r", Dir: "/a"}), "", "store: dir applies to the badger backend only"},
-		{"storage with redis", redis(StoreConfig{URL: "redis://r"}), "/var/lib/dws", "storage /var/lib/dws is the directory of the Badger store, but store.backend is redis: remove storage"},
-		{"storage and dir differ", &StoreConfig{Backend: "badger", Dir: "/srv/a"}, "/srv/b", "storage /srv/b and store.dir /srv/a name different directories"},
-		{"badger dir is a file", &StoreConfig{Backend: "badger", Dir: file}, "", "storage"},
-		{"no URL", redis(StoreConfig{}), "", "store: one of url, sentinel and cluster is required with backend redis"},
-		{"URL and sentinel", redis(StoreConfig{URL: "redis://r", Sentinel: &RedisSentinel{MasterName: "m", Addresses: []string{"s:1"}}}), "", "store: url and sentinel are exclusive: give one"},
-		{"sentinel without a master name", redis(StoreConfig{Sentinel: &RedisSentinel{Addresses: []string{"s:1"}}}), "", "store: sentinel needs the master name"},
-		{"sentinel without addresses", redis(StoreConfig{Sentinel: &RedisSentinel{MasterName: "m"}}), "", "store: sentinel needs at least one host:port address"},
-		{"bad sentinel address from the environment", redis(StoreConfig{Sentinel: &RedisSentinel{MasterName: "m", Addresses: []string{"{env.DWS_TEST_SENTINELS}"}}}), "", `sentinel address "s3": want host:port`},
-		{"unset sentinel password", redis(StoreConfig{Sentinel: &RedisSentinel{MasterName: "m", Addresses: []string{"s:1"}, Password: "{env.DWS_TEST_UNSET_SENTINEL_PASSWORD}"}}), "", "store sentinel.password: placeholder {env.DWS_TEST_UNSET_SENTINEL_PASSWORD} resolves to nothing"},
-		{"cluster and db", redis(StoreConfig{Cluster: &RedisCluster{Addresses: []string{"c:1"}}, DB: 1}), "", "store: db applies to sentinel only"},
-		{"TLS CA file missing", redis(StoreConfig{Cluster: &RedisCluster{Addresses: []string{"c:1"}}, TLS: &RedisTLS{CA: "/nonexistent/dws-ca.pem"}}), "", "store: tls.ca: neither PEM text nor a readable file: reading /nonexistent/dws-ca.pem: no such file or directory"},
-		{"TLS CA not PEM", redis(StoreConfig{Cluster: &RedisCluster{Addresses: []string{"c:1"}}, TLS: &RedisTLS{CA: file}}), "", "store: tls.ca: no PEM certificate in it"},
-		{"TLS key file missing", redis(StoreConfig{URL: "rediss://r", TLS: &RedisTLS{Cert: "-----BEGIN CERTIFICATE-----\n", Key: "/nonexistent/" + secret}}), "", "store: tls.key: neither PEM text nor a readable file: no such file or directory"},
-		{"TLS key from an unset variable", redis(StoreConfig{URL: "rediss://r", TLS: &RedisTLS{Cert: "/c", Key: "{env.DWS_TEST_UNSET_KEY}"}}), "", "store tls.key: placeholder {env.DWS_TEST_UNSET_KEY} resolves to nothing"},
-		{"TLS key does not match", redis(StoreConfig{URL: "rediss://r", TLS: &RedisTLS{Cert: "{env.DWS_TEST_CERT}", Key: "{env.DWS_TEST_OTHER_KEY}"}}), "", "store: tls.cert and tls.key: not a certificate and its private key"},
-		{"TLS with a placeholder redis:// URL", redis(StoreConfig{URL: "{env.DWS_TEST_PLAIN_URL}", TLS: &RedisTLS{}}), "", "TLSConfig requires a rediss:// URL"},
-		{"wait_replicas with a cluster", redis(StoreConfig{Cluster: &RedisCluster{Addresses: []string{"c:1"}}, WaitReplicas: 1}), "", "store: wait_replicas needs url or sentinel"},
-		{"wait_replicas_timeout alone", redis(StoreConfig{URL: "redis://r", WaitReplicasTimeout: caddy.Duration(time.Second)}), "", "wait_replicas_timeout is set but wait_replicas is not"},
-		{"unset placeholder", redis(StoreConfig{URL: "{env.DWS_TEST_UNSET_REDIS_URL}"}), "", "store url: placeholder {env.DWS_TEST_UNSET_REDIS_URL} resolves to nothing"},
-		{"unset password placeholder", redis(StoreConfig{URL: "redis://r", Password: "{env.DWS_TEST_UNSET_REDIS_PASSWORD}"}), "", "store password: placeholder {env.DWS_TEST_UNSET_REDIS_PASSWORD} resolves to nothing"},
-		{"password placeholder inside braces", redis(StoreConfig{URL: "redis://r", Password: "{" + secret + "}{file./nonexistent/dws-redis-password}"}), "", "store password: placeholder {file./nonexistent/dws-redis-password} resolves to nothing"},
-		{"bad URL from the environment", redis(StoreConfig{URL: "{env.DWS_TEST_REDIS_URL}"}), "", "invalid database number"},
-		{"bad URL and a password", redis(StoreConfig{URL: "redis://:" + secret + "@host:port/0", Password: secret}), "", "does not parse"},
-		{"negative timeout", redis(StoreConfig{URL: "redis://r", ReadTimeout: -1}), "", "read_timeout must be positive"},
-		{"wait_aof_timeout alone", redis(StoreConfig{URL: "redis://r", WaitAOFTimeout: caddy.Duration(time.Second)}), "", "wait_aof_timeout is set but wait_aof is not"},
-		{"operation timeout", redis(StoreConfig{URL: "redis://r", OperationTimeout: caddy.Duration(6 * time.Second)}), "", "operation_timeout 6s is longer than 5s"},
+		{"no backend", &config.Store{URL: "redis://r"}, "", "dws_notify: store: backend is required: badger or redis"},
+		{"unknown backend", &config.Store{Backend: "etcd"}, "", `dws_notify: store: backend "etcd": want badger or redis`},
+		{"redis options with badger", &config.Store{Backend: "badger", Prefix: "p:", WaitAOF: true}, "", "store: prefix, wait_aof applies to the redis backend only"},
+		{"dir with redis", redis(config.Store{URL: "redis://r", Dir: "/a"}), "", "store: dir applies to the badger backend only"},
+		{"storage with redis", redis(config.Store{URL: "redis://r"}), "/var/lib/dws", "storage /var/lib/dws is the directory of the Badger store, but store.backend is redis: remove storage"},
+		{"storage and dir differ", &config.Store{Backend: "badger", Dir: "/srv/a"}, "/srv/b", "storage /srv/b and store.dir /srv/a name different directories"},
+		{"badger dir is a file", &config.Store{Backend: "badger", Dir: file}, "", "storage"},
+		{"no URL", redis(config.Store{}), "", "store: one of url, sentinel and cluster is required with backend redis"},
+		{"URL and sentinel", redis(config.Store{URL: "redis://r", Sentinel: &config.RedisSentinel{MasterName: "m", Addresses: []string{"s:1"}}}), "", "store: url and sentinel are exclusive: give one"},
+		{"sentinel without a master name", redis(config.Store{Sentinel: &config.RedisSentinel{Addresses: []string{"s:1"}}}), "", "store: sentinel needs the master name"},
+		{"sentinel without addresses", redis(config.Store{Sentinel: &config.RedisSentinel{MasterName: "m"}}), "", "store: sentinel needs at least one host:port address"},
+		{"bad sentinel address from the environment", redis(config.Store{Sentinel: &config.RedisSentinel{MasterName: "m", Addresses: []string{"{env.DWS_TEST_SENTINELS}"}}}), "", `sentinel address "s3": want host:port`},
+		{"unset sentinel password", redis(config.Store{Sentinel: &config.RedisSentinel{MasterName: "m", Addresses: []string{"s:1"}, Password: "{env.DWS_TEST_UNSET_SENTINEL_PASSWORD}"}}), "", "store sentinel.password: placeholder {env.DWS_TEST_UNSET_SENTINEL_PASSWORD} resolves to nothing"},
+		{"cluster and db", redis(config.Store{Cluster: &config.RedisCluster{Addresses: []string{"c:1"}}, DB: 1}), "", "store: db applies to sentinel only"},
+		{"TLS CA file missing", redis(config.Store{Cluster: &config.RedisCluster{Addresses: []string{"c:1"}}, TLS: &config.RedisTLS{CA: "/nonexistent/dws-ca.pem"}}), "", "store: tls.ca: neither PEM text nor a readable file: reading /nonexistent/dws-ca.pem: no such file or directory"},
+		{"TLS CA not PEM", redis(config.Store{Cluster: &config.RedisCluster{Addresses: []string{"c:1"}}, TLS: &config.RedisTLS{CA: file}}), "", "store: tls.ca: no PEM certificate in it"},
+		{"TLS key file missing", redis(config.Store{URL: "rediss://r", TLS: &config.RedisTLS{Cert: "-----BEGIN CERTIFICATE-----\n", Key: "/nonexistent/" + secret}}), "", "store: tls.key: neither PEM text nor a readable file: no such file or directory"},
+		{"TLS key from an unset variable", redis(config.Store{URL: "rediss://r", TLS: &config.RedisTLS{Cert: "/c", Key: "{env.DWS_TEST_UNSET_KEY}"}}), "", "store tls.key: placeholder {env.DWS_TEST_UNSET_KEY} resolves to nothing"},
+		{"TLS key does not match", redis(config.Store{URL: "rediss://r", TLS: &config.RedisTLS{Cert: "{env.DWS_TEST_CERT}", Key: "{env.DWS_TEST_OTHER_KEY}"}}), "", "store: tls.cert and tls.key: not a certificate and its private key"},
+		{"TLS with a placeholder redis:// URL", redis(config.Store{URL: "{env.DWS_TEST_PLAIN_URL}", TLS: &config.RedisTLS{}}), "", "TLSConfig requires a rediss:// URL"},
+		{"wait_replicas with a cluster", redis(config.Store{Cluster: &config.RedisCluster{Addresses: []string{"c:1"}}, WaitReplicas: 1}), "", "store: wait_replicas needs url or sentinel"},
+		{"wait_replicas_timeout alone", redis(config.Store{URL: "redis://r", WaitReplicasTimeout: config.Duration(time.Second)}), "", "wait_replicas_timeout is set but wait_replicas is not"},
+		{"unset placeholder", redis(config.Store{URL: "{env.DWS_TEST_UNSET_REDIS_URL}"}), "", "store url: placeholder {env.DWS_TEST_UNSET_REDIS_URL} resolves to nothing"},
+		{"unset password placeholder", redis(config.Store{URL: "redis://r", Password: "{env.DWS_TEST_UNSET_REDIS_PASSWORD}"}), "", "store password: placeholder {env.DWS_TEST_UNSET_REDIS_PASSWORD} resolves to nothing"},
+		{"password placeholder inside braces", redis(config.Store{URL: "redis://r", Password: "{" + secret + "}{file./nonexistent/dws-redis-password}"}), "", "store password: placeholder {file./nonexistent/dws-redis-password} resolves to nothing"},
+		{"bad URL from the environment", redis(config.Store{URL: "{env.DWS_TEST_REDIS_URL}"}), "", "invalid database number"},
+		{"bad URL and a password", redis(config.Store{URL: "redis://:" + secret + "@host:port/0", Password: secret}), "", "does not parse"},
+		{"negative timeout", redis(config.Store{URL: "redis://r", ReadTimeout: -1}), "", "read_timeout must be positive"},
+		{"wait_aof_timeout alone", redis(config.Store{URL: "redis://r", WaitAOFTimeout: config.Duration(time.Second)}), "", "wait_aof_timeout is set but wait_aof is not"},
+		{"operation timeout", redis(config.Store{URL: "redis://r", OperationTimeout: config.Duration(6 * time.Second)}), "", "operation_timeout 6s is longer than 5s"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -404,7 +405,7 @@ func TestProvisionStoreErrors(t *testing.T) {
 // placeholders there, the rest is kept as written and never quoted.
 func TestRedisPasswordWithBraces(t *testing.T) {
 	t.Setenv("DWS_TEST_REDIS_PW_PART", "fromenv")
-	repl := caddy.NewReplacer()
+	lookup := placeholders()
 	for in, want := range map[string]string{
 		"Ab{cdSECRET}ef":                       "Ab{cdSECRET}ef",
 		"{x}{env.DWS_TEST_REDIS_PW_PART}{y":    "{x}fromenv{y",
@@ -413,18 +414,18 @@ func TestRedisPasswordWithBraces(t *testing.T) {
 		"plain":                                "plain",
 		"{env.DWS_TEST_REDIS_PW_PART}/{file.}": "",
 	} {
-		got, err := resolvePlaceholders(repl, in)
+		got, err := config.ResolvePlaceholders(in, lookup)
 		if want == "" {
 			if err == nil || strings.Contains(err.Error(), "fromenv") {
-				t.Errorf("resolvePlaceholders(%q) = %q, %v; want an error naming only the placeholder", in, got, err)
+				t.Errorf("ResolvePlaceholders(%q) = %q, %v; want an error naming only the placeholder", in, got, err)
 			}
 			continue
 		}
 		if err != nil || got != want {
-			t.Errorf("resolvePlaceholders(%q) = %q, %v; want %q", in, got, err, want)
+			t.Errorf("ResolvePlaceholders(%q) = %q, %v; want %q", in, got, err, want)
 		}
 	}
-	spec, err := redisSpec(&StoreConfig{Backend: BackendRedis, URL: "redis://127.0.0.1:1/0", Password: "Ab{cdSECRET}ef"})
+	spec, err := redisSpec(&config.Store{Backend: config.BackendRedis, URL: "redis://127.0.0.1:1/0", Password: "Ab{cdSECRET}ef"})
 	if err != nil {
 		t.Fatalf("redisSpec with a password holding braces: %v", err)
 	}
@@ -438,8 +439,8 @@ func TestRedisPasswordWithBraces(t *testing.T) {
 func TestStoreBadgerAndStorageAgree(t *testing.T) {
 	dir := t.TempDir()
 	a, b := baseHandler(t), baseHandler(t)
-	a.Storage, a.Store = dir, &StoreConfig{Backend: "badger", Dir: dir + "/"}
-	b.Storage, b.Store = "", &StoreConfig{Backend: "badger", Dir: dir}
+	a.Storage, a.Store = dir, &config.Store{Backend: "badger", Dir: dir + "/"}
+	b.Storage, b.Store = "", &config.Store{Backend: "badger", Dir: dir}
 	for _, h := range []*Handler{a, b} {
 		if err := h.Provision(newContext(t)); err != nil {
 			t.Fatal(err)

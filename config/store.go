@@ -1,25 +1,9 @@
-package caddymodule
+package config
 
 import (
-	"context"
-	"crypto/sha256"
-	"crypto/tls"
-	"crypto/x509"
-	"encoding/hex"
-	"encoding/json"
-	"errors"
-	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
-	"sync"
 	"time"
 
-	"github.com/caddyserver/caddy/v2"
-	"go.uber.org/zap"
-
-	"github.com/dwsnotify/dws_notify/idempotency"
-	"github.com/dwsnotify/dws_notify/idempotency/guard"
 	"github.com/dwsnotify/dws_notify/idempotency/redisstore"
 )
 
@@ -31,15 +15,14 @@ const (
 
 // MaxOperationTimeout caps store.operation_timeout: every store call made
 // while answering a notification is abandoned (U) after this long anyway
-// (guard.DefaultCallTimeout).
-const MaxOperationTimeout = guard.DefaultCallTimeout
+// (guard.DefaultCallTimeout, which caddymodule uses).
+const MaxOperationTimeout = 5 * time.Second
 
-// StoreConfig chooses the idempotency store and configures it. Without it
-// the handler uses the embedded Badger store in Storage (or its default
-// directory). The Caddyfile form is parsed by UnmarshalCaddyfile; every
-// rule about the settings is checked by validate, which Provision runs
-// (and the Caddyfile parser too, to give the line).
-type StoreConfig struct {
+// Store chooses the idempotency store and configures it. Without it the
+// handler uses the embedded Badger store in Storage (or its default
+// directory). Its rules are part of Handler.Check; the Caddyfile form is
+// parsed by caddymodule.StoreConfig.UnmarshalCaddyfile.
+type Store struct {
 	// Backend is the store: "badger", the embedded Badger database in a
 	// local directory (dedupe per gateway instance), or "redis", a Redis or
 	// Valkey deployment that several gateways share (dedupe across the
@@ -97,18 +80,18 @@ type StoreConfig struct {
 	Prefix string `json:"prefix,omitempty"`
 
 	// DialTimeout bounds one connection attempt. Default: 2s.
-	DialTimeout caddy.Duration `json:"dial_timeout,omitempty"`
+	DialTimeout Duration `json:"dial_timeout,omitempty"`
 
 	// ReadTimeout bounds the wait for one reply. Default: 1s.
-	ReadTimeout caddy.Duration `json:"read_timeout,omitempty"`
+	ReadTimeout Duration `json:"read_timeout,omitempty"`
 
 	// WriteTimeout bounds one write to the connection. Default: 1s.
-	WriteTimeout caddy.Duration `json:"write_timeout,omitempty"`
+	WriteTimeout Duration `json:"write_timeout,omitempty"`
 
 	// OperationTimeout bounds one store call as a whole (waiting for a
 	// pooled connection, dialling, one retry); past it the notification
 	// is answered U. At most 5s. Default: 3s.
-	OperationTimeout caddy.Duration `json:"operation_timeout,omitempty"`
+	OperationTimeout Duration `json:"operation_timeout,omitempty"`
 
 	// PoolSize is the number of connections kept per gateway (per node
 	// with cluster). Default: go-redis's, 10 per CPU.
@@ -124,7 +107,7 @@ type StoreConfig struct {
 
 	// WaitAOFTimeout bounds that wait; a completion not confirmed in time
 	// is answered U. Must be shorter than OperationTimeout. Default: 1s.
-	WaitAOFTimeout caddy.Duration `json:"wait_aof_timeout,omitempty"`
+	WaitAOFTimeout Duration `json:"wait_aof_timeout,omitempty"`
 
 	// WaitReplicas makes every completion wait until that many replicas
 	// have acknowledged it (WAIT n; with wait_aof, WAITAOF 1 n) before S
@@ -137,12 +120,7 @@ type StoreConfig struct {
 	// WaitReplicasTimeout bounds that wait; a completion not acknowledged
 	// in time is answered U. Must be shorter than OperationTimeout.
 	// Default: 1s.
-	WaitReplicasTimeout caddy.Duration `json:"wait_replicas_timeout,omitempty"`
-
-	// lines holds the Caddyfile line of every setting UnmarshalCaddyfile
-	// parsed, by JSON path ("tls.key"), so validate's errors name it.
-	lines map[string]int
-	file  string
+	WaitReplicasTimeout Duration `json:"wait_replicas_timeout,omitempty"`
 }
 
 // RedisSentinel locates a Sentinel-managed primary.
@@ -195,23 +173,9 @@ type RedisTLS struct {
 	ServerName string `json:"server_name,omitempty"`
 }
 
-// storeError is a rule of the store settings that a setting breaks; field
-// is its JSON path ("" for the settings as a whole), so the Caddyfile can
-// report the line that set it.
-type storeError struct {
-	field string
-	msg   string
-}
-
-func (e *storeError) Error() string { return e.msg }
-
-func errField(field, format string, args ...any) error {
-	return &storeError{field: field, msg: fmt.Sprintf(format, args...)}
-}
-
 // redisFields lists the Redis-only settings of c that are set, by JSON
 // path, in the order of the struct.
-func (c *StoreConfig) redisFields() []string {
+func (c *Store) redisFields() []string {
 	var set []string
 	for _, f := range []struct {
 		name  string
@@ -235,12 +199,11 @@ func (c *StoreConfig) redisFields() []string {
 // at provisioning: such a value is checked then.
 func hasPlaceholder(s string) bool { return strings.Contains(s, "{") }
 
-// validate checks every rule of the settings that needs neither the
-// placeholders resolved nor a file read (those are checked by redisSpec,
-// at provisioning). It is the one place the rules live: Provision runs it,
-// and UnmarshalCaddyfile runs it to report a broken rule at its line. It
-// only reads c. Errors are *storeError.
-func (c *StoreConfig) validate() error {
+// check checks every rule of the store settings that needs neither the
+// placeholders resolved nor a file read (those are checked by
+// RedisOptions, at provisioning). It only reads c. Errors are *FieldError,
+// with the fields' paths inside the store ("url", "tls.cert").
+func (c *Store) check() error {
 	switch c.Backend {
 	case BackendBadger:
 		if set := c.redisFields(); len(set) > 0 {
@@ -272,13 +235,13 @@ func (c *StoreConfig) validate() error {
 	default:
 		return errField(forms[1], "%s are exclusive: give one", strings.Join(forms, " and "))
 	}
-	if err := c.validateTopology(); err != nil {
+	if err := c.checkTopology(); err != nil {
 		return err
 	}
-	if err := c.validateTLS(); err != nil {
+	if err := c.checkTLS(); err != nil {
 		return err
 	}
-	if err := c.validateTimeouts(); err != nil {
+	if err := c.checkTimeouts(); err != nil {
 		return err
 	}
 	if !hasPlaceholder(c.Prefix) && len(c.Prefix) > redisstore.MaxPrefixLen {
@@ -287,9 +250,9 @@ func (c *StoreConfig) validate() error {
 	return nil
 }
 
-// validateTopology checks the url, sentinel or cluster settings and those
+// checkTopology checks the url, sentinel or cluster settings and those
 // that depend on which of them is given.
-func (c *StoreConfig) validateTopology() error {
+func (c *Store) checkTopology() error {
 	switch {
 	case c.DB < 0:
 		return errField("db", "db must not be negative")
@@ -343,8 +306,8 @@ func checkAddresses(field, what string, addrs []string) error {
 	return nil
 }
 
-// validateTLS checks the tls settings that need nothing read.
-func (c *StoreConfig) validateTLS() error {
+// checkTLS checks the tls settings that need nothing read.
+func (c *Store) checkTLS() error {
 	t := c.TLS
 	if t == nil {
 		return nil
@@ -360,11 +323,11 @@ func (c *StoreConfig) validateTLS() error {
 	return nil
 }
 
-// validateTimeouts checks the timeouts, the pool size and the waits.
-func (c *StoreConfig) validateTimeouts() error {
+// checkTimeouts checks the timeouts, the pool size and the waits.
+func (c *Store) checkTimeouts() error {
 	for _, d := range []struct {
 		name string
-		v    caddy.Duration
+		v    Duration
 	}{{"dial_timeout", c.DialTimeout}, {"read_timeout", c.ReadTimeout}, {"write_timeout", c.WriteTimeout},
 		{"operation_timeout", c.OperationTimeout}, {"wait_aof_timeout", c.WaitAOFTimeout}, {"wait_replicas_timeout", c.WaitReplicasTimeout}} {
 		if d.v < 0 {
@@ -412,291 +375,3 @@ func (c *StoreConfig) validateTimeouts() error {
 	}
 	return nil
 }
-
-// storeSpec resolves the handler's store settings into the store to use:
-// the placeholders are resolved and every setting is checked, but nothing
-// is opened.
-func (h *Handler) storeSpec() (storeSpec, error) {
-	c := h.Store
-	if c == nil {
-		return badgerDirSpec(h.Storage)
-	}
-	if err := c.validate(); err != nil {
-		return storeSpec{}, fmt.Errorf("dws_notify: store: %w", err)
-	}
-	if c.Backend == BackendBadger {
-		dir := c.Dir
-		if h.Storage != "" {
-			if dir != "" && !sameDir(dir, h.Storage) {
-				return storeSpec{}, fmt.Errorf("dws_notify: storage %s and store.dir %s name different directories: storage is the short form of store badger <dir>; give one", h.Storage, dir)
-			}
-			dir = h.Storage
-		}
-		return badgerDirSpec(dir)
-	}
-	if h.Storage != "" {
-		return storeSpec{}, fmt.Errorf("dws_notify: storage %s is the directory of the Badger store, but store.backend is redis: remove storage", h.Storage)
-	}
-	return redisSpec(c)
-}
-
-// sameDir reports whether two configured directories are the same path.
-func sameDir(a, b string) bool {
-	aa, err1 := filepath.Abs(a)
-	bb, err2 := filepath.Abs(b)
-	return err1 == nil && err2 == nil && aa == bb
-}
-
-// badgerDirSpec is the Badger spec of a configured directory (empty: the
-// default), which it creates.
-func badgerDirSpec(configured string) (storeSpec, error) {
-	dir, err := storageDir(configured)
-	if err != nil {
-		return storeSpec{}, err
-	}
-	return badgerSpec(dir), nil
-}
-
-// resolver resolves the placeholders of the store settings; its errors
-// name the setting and the placeholder, never the value.
-type resolver struct {
-	repl *caddy.Replacer
-	err  error
-}
-
-// get resolves s (the setting field) unless an earlier call failed.
-func (r *resolver) get(field, s string) string {
-	if r.err != nil || s == "" {
-		return s
-	}
-	v, err := resolvePlaceholders(r.repl, s)
-	if err != nil {
-		r.err = fmt.Errorf("%s: %w", field, err)
-	}
-	return v
-}
-
-// list resolves a list of addresses, each of which may resolve to several
-// comma-separated ones.
-func (r *resolver) list(field string, in []string) []string {
-	var out []string
-	for _, a := range in {
-		v := r.get(field, a)
-		if !hasPlaceholder(a) {
-			out = append(out, v)
-			continue
-		}
-		for part := range strings.SplitSeq(v, ",") {
-			out = append(out, strings.TrimSpace(part))
-		}
-	}
-	return out
-}
-
-// redisSpec resolves c's placeholders, reads its TLS files and checks the
-// result; c has passed validate.
-func redisSpec(c *StoreConfig) (storeSpec, error) {
-	r := &resolver{repl: caddy.NewReplacer()}
-	opts := redisstore.Options{
-		URL:                 r.get("url", c.URL),
-		Username:            r.get("username", c.Username),
-		Password:            r.get("password", c.Password),
-		DB:                  c.DB,
-		Prefix:              r.get("prefix", c.Prefix),
-		DialTimeout:         time.Duration(c.DialTimeout),
-		ReadTimeout:         time.Duration(c.ReadTimeout),
-		WriteTimeout:        time.Duration(c.WriteTimeout),
-		OperationTimeout:    time.Duration(c.OperationTimeout),
-		PoolSize:            c.PoolSize,
-		WaitAOF:             c.WaitAOF,
-		WaitAOFTimeout:      time.Duration(c.WaitAOFTimeout),
-		WaitReplicas:        c.WaitReplicas,
-		WaitReplicasTimeout: time.Duration(c.WaitReplicasTimeout),
-	}
-	if s := c.Sentinel; s != nil {
-		opts.Sentinel = &redisstore.SentinelOptions{
-			MasterName: r.get("sentinel.master_name", s.MasterName),
-			Addrs:      r.list("sentinel.addresses", s.Addresses),
-			Username:   r.get("sentinel.username", s.Username),
-			Password:   r.get("sentinel.password", s.Password),
-		}
-	}
-	if c.Cluster != nil {
-		opts.Cluster = &redisstore.ClusterOptions{Addrs: r.list("cluster.addresses", c.Cluster.Addresses)}
-	}
-	var material tlsMaterial
-	if c.TLS != nil {
-		material = tlsMaterial{
-			ca:         r.get("tls.ca", c.TLS.CA),
-			cert:       r.get("tls.cert", c.TLS.Cert),
-			key:        r.get("tls.key", c.TLS.Key),
-			serverName: r.get("tls.server_name", c.TLS.ServerName),
-		}
-	}
-	if r.err != nil {
-		return storeSpec{}, fmt.Errorf("dws_notify: store %w", r.err)
-	}
-	var tlsSum [32]byte
-	if c.TLS != nil {
-		tc, sum, err := material.config(c.TLS)
-		if err != nil {
-			return storeSpec{}, fmt.Errorf("dws_notify: store: %w", err)
-		}
-		opts.TLSConfig, tlsSum = tc, sum
-	}
-	addr, err := redisstore.Check(opts)
-	if err != nil {
-		return storeSpec{}, fmt.Errorf("dws_notify: store: %w", err)
-	}
-	if opts.Prefix == "" {
-		opts.Prefix = redisstore.DefaultPrefix
-	}
-	// The pool key: a hash of every resolved setting that shapes the
-	// client (credentials and TLS material included), so that the key
-	// holds no secret and a change of any of them opens a new client.
-	shape := opts
-	shape.TLSConfig = nil
-	//lint:ignore SA1026 the fields that hold functions (TLSConfig, Client, Logger) are nil here
-	shaped, err := json.Marshal(struct {
-		Options redisstore.Options
-		TLS     bool
-		TLSSum  [32]byte
-		Server  string
-	}{shape, c.TLS != nil, tlsSum, material.serverName})
-	if err != nil {
-		return storeSpec{}, fmt.Errorf("dws_notify: store: %w", err)
-	}
-	sum := sha256.Sum256(shaped)
-	name := fmt.Sprintf("redis %s prefix %s", addr, opts.Prefix)
-	routeRedisLogs()
-	return storeSpec{
-		key:  "redis " + hex.EncodeToString(sum[:16]),
-		name: name,
-		kind: "redis",
-		open: func(ctx context.Context) (idempotency.Store, error) {
-			o := opts
-			o.Logger = storeLog.With(zap.String("store", name))
-			return redisstore.Open(ctx, o)
-		},
-		retryable: func(err error) bool {
-			return !errors.Is(err, idempotency.ErrInvalidArgument) && !errors.Is(err, redisstore.ErrServerRefused)
-		},
-	}, nil
-}
-
-// tlsMaterial is the resolved tls settings.
-type tlsMaterial struct {
-	ca, cert, key, serverName string
-}
-
-// config builds the store's TLS configuration, reading the PEM files, and
-// returns it with a hash of the material (for the pool key). Errors name
-// the setting and, for the CA and the certificate given as a literal
-// path, the file; never the key or its path, nor a placeholder's value.
-func (m tlsMaterial) config(raw *RedisTLS) (*tls.Config, [32]byte, error) {
-	tc := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: m.serverName}
-	h := sha256.New()
-	if m.ca != "" {
-		pemCA, err := readPEM("tls.ca", m.ca, !hasPlaceholder(raw.CA))
-		if err != nil {
-			return nil, [32]byte{}, err
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pemCA) {
-			return nil, [32]byte{}, errors.New("tls.ca: no PEM certificate in it")
-		}
-		tc.RootCAs = pool
-		h.Write(pemCA)
-	}
-	if m.cert != "" {
-		pemCert, err := readPEM("tls.cert", m.cert, !hasPlaceholder(raw.Cert))
-		if err != nil {
-			return nil, [32]byte{}, err
-		}
-		pemKey, err := readPEM("tls.key", m.key, false)
-		if err != nil {
-			return nil, [32]byte{}, err
-		}
-		pair, err := tls.X509KeyPair(pemCert, pemKey)
-		if err != nil {
-			return nil, [32]byte{}, fmt.Errorf("tls.cert and tls.key: not a certificate and its private key: %w", err)
-		}
-		tc.Certificates = []tls.Certificate{pair}
-		h.Write(pemCert)
-		h.Write(pemKey)
-	}
-	var sum [32]byte
-	h.Sum(sum[:0])
-	return tc, sum, nil
-}
-
-// readPEM returns v itself when it is PEM text, else the contents of the
-// file v names. The file's name is quoted in errors only when showPath.
-func readPEM(field, v string, showPath bool) ([]byte, error) {
-	if strings.HasPrefix(strings.TrimSpace(v), "-----BEGIN ") {
-		return []byte(v), nil
-	}
-	b, err := os.ReadFile(v)
-	if err != nil {
-		var pe *os.PathError
-		if errors.As(err, &pe) {
-			err = pe.Err
-		}
-		if showPath {
-			return nil, fmt.Errorf("%s: neither PEM text nor a readable file: reading %s: %w", field, v, err)
-		}
-		return nil, fmt.Errorf("%s: neither PEM text nor a readable file: %w", field, err)
-	}
-	return b, nil
-}
-
-// resolvePlaceholders replaces the {env.*} and {file.*} placeholders in s,
-// the only ones the store settings may use. Anything else in braces is
-// kept as written: a generated password may well contain "{...}". A
-// placeholder that is unknown or resolves to nothing is an error naming
-// the placeholder, which the operator wrote; an error never quotes the
-// rest of s, which may be a secret.
-func resolvePlaceholders(repl *caddy.Replacer, s string) (string, error) {
-	if !strings.Contains(s, "{") {
-		return s, nil
-	}
-	var b strings.Builder
-	rest := s
-	for {
-		open := strings.IndexByte(rest, '{')
-		if open < 0 {
-			b.WriteString(rest)
-			return b.String(), nil
-		}
-		end := strings.IndexByte(rest[open:], '}')
-		if end < 0 {
-			b.WriteString(rest)
-			return b.String(), nil
-		}
-		name := rest[open+1 : open+end]
-		if !strings.HasPrefix(name, "env.") && !strings.HasPrefix(name, "file.") {
-			b.WriteString(rest[:open+1]) // not ours: keep the brace, look on after it
-			rest = rest[open+1:]
-			continue
-		}
-		v, ok := repl.Get(name)
-		val := ""
-		if ok && v != nil {
-			val = fmt.Sprint(v)
-		}
-		if val == "" {
-			return "", fmt.Errorf("placeholder {%s} resolves to nothing (is the file readable, or the environment variable set?)", name)
-		}
-		b.WriteString(rest[:open])
-		b.WriteString(val)
-		rest = rest[open+end+1:]
-	}
-}
-
-// routeRedisLogs sends go-redis's process-wide log lines to the module's
-// logger (http.handlers.dws_notify.store.redis), without passwords, once a
-// Redis store is configured.
-var routeRedisLogs = sync.OnceFunc(func() {
-	redisLog := storeLog.Named("redis")
-	redisstore.RouteClientLog(func() *zap.Logger { return redisLog })
-})

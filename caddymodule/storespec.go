@@ -1,0 +1,76 @@
+package caddymodule
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"sync"
+
+	"go.uber.org/zap"
+
+	"github.com/dwsnotify/dws_notify/config"
+	"github.com/dwsnotify/dws_notify/idempotency"
+	"github.com/dwsnotify/dws_notify/idempotency/redisstore"
+)
+
+// storeSpec resolves the handler's store settings (checked by Check) into
+// the store to use: the Badger directory is created, the Redis settings'
+// placeholders resolved and their TLS files read, but nothing is opened.
+func (h *Handler) storeSpec() (storeSpec, error) {
+	c := h.Store
+	switch {
+	case c == nil:
+		return badgerDirSpec(h.Storage)
+	case c.Backend == config.BackendBadger:
+		dir := c.Dir
+		if h.Storage != "" {
+			dir = h.Storage // the same directory (Check)
+		}
+		return badgerDirSpec(dir)
+	}
+	return redisSpec(c)
+}
+
+// badgerDirSpec is the Badger spec of a configured directory (empty: the
+// default), which it creates.
+func badgerDirSpec(configured string) (storeSpec, error) {
+	dir, err := storageDir(configured)
+	if err != nil {
+		return storeSpec{}, err
+	}
+	return badgerSpec(dir), nil
+}
+
+// redisSpec is the spec of a Redis store: pooled by a hash of its
+// resolved settings (config.Redis.Shape), described by its server and
+// prefix.
+func redisSpec(c *config.Store) (storeSpec, error) {
+	r, err := c.Redis(placeholders())
+	if err != nil {
+		return storeSpec{}, fmt.Errorf("dws_notify: %w", err)
+	}
+	name := fmt.Sprintf("redis %s prefix %s", r.Addr, r.Options.Prefix)
+	routeRedisLogs()
+	return storeSpec{
+		key:  "redis " + hex.EncodeToString(r.Shape[:]),
+		name: name,
+		kind: "redis",
+		open: func(ctx context.Context) (idempotency.Store, error) {
+			o := r.Options
+			o.Logger = storeLog.With(zap.String("store", name))
+			return redisstore.Open(ctx, o)
+		},
+		retryable: func(err error) bool {
+			return !errors.Is(err, idempotency.ErrInvalidArgument) && !errors.Is(err, redisstore.ErrServerRefused)
+		},
+	}, nil
+}
+
+// routeRedisLogs sends go-redis's process-wide log lines to the module's
+// logger (http.handlers.dws_notify.store.redis), without passwords, once a
+// Redis store is configured.
+var routeRedisLogs = sync.OnceFunc(func() {
+	redisLog := storeLog.Named("redis")
+	redisstore.RouteClientLog(func() *zap.Logger { return redisLog })
+})

@@ -1,0 +1,94 @@
+package config
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/dwsnotify/dws_notify/notification"
+)
+
+// The rules are exercised through caddymodule, whose tests give the same
+// settings as JSON and as a Caddyfile; these pin what the package itself
+// promises: defaults, the field paths of errors, and durations.
+
+func minimal() Handler {
+	return Handler{ClientID: []string{"c"}, DWSPublicKey: []Key{{Key: "{env.K}"}}, API: []API{{Name: "addPaymentMethod"}}}
+}
+
+func TestEffectiveDefaults(t *testing.T) {
+	h := minimal()
+	if err := h.Check(); err != nil {
+		t.Fatal(err)
+	}
+	e := h.Effective()
+	if e.Retention != DefaultRetention || e.Tolerance != DefaultRequestTimeTolerance || e.ForwardTimeout != DefaultForwardTimeout ||
+		e.BodyTimeout != DefaultBodyTimeout || e.Lease != 25*time.Second || e.MaxBodySize != DefaultMaxBodySize || e.MessageField != notification.ResultMsg {
+		t.Fatalf("defaults: %+v", e)
+	}
+	for s := range e.BusinessReject {
+		want := s == http.StatusBadRequest || s == http.StatusConflict || s == http.StatusUnprocessableEntity
+		if e.BusinessReject[s] != want {
+			t.Errorf("business status %d: %v", s, e.BusinessReject[s])
+		}
+	}
+	h.RequestTimeTolerance, h.BusinessRejectStatus = "off", []int{}
+	if e := h.Effective(); e.Tolerance != 0 || e.BusinessReject[400] {
+		t.Fatalf("tolerance off and no business statuses: %+v", e)
+	}
+}
+
+func TestCheckNamesTheFields(t *testing.T) {
+	for _, c := range []struct {
+		name   string
+		mutate func(*Handler)
+		fields []string
+	}{
+		{"missing client", func(h *Handler) { h.ClientID = nil }, nil},
+		{"second client empty", func(h *Handler) { h.ClientID = []string{"c", ""} }, []string{"client_id.1"}},
+		{"second key's version", func(h *Handler) { h.DWSPublicKey = append(h.DWSPublicKey, Key{Key: "{env.K}"}) }, []string{"dws_public_key.1"}},
+		{"retention and tolerance", func(h *Handler) { h.Retention = Duration(time.Hour) }, []string{"retention", "request_time_tolerance"}},
+		{"store tls", func(h *Handler) {
+			h.Store = &Store{Backend: BackendRedis, URL: "rediss://r", TLS: &RedisTLS{Cert: "/c"}}
+		}, []string{"store.tls.cert"}},
+		{"store without a target", func(h *Handler) { h.Store = &Store{Backend: BackendRedis} }, []string{"store"}},
+		{"storage and store.dir", func(h *Handler) { h.Storage, h.Store = "/a", &Store{Backend: BackendBadger, Dir: "/b"} }, []string{"storage", "store.dir"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			h := minimal()
+			c.mutate(&h)
+			var fe *FieldError
+			if err := h.Check(); !errors.As(err, &fe) {
+				t.Fatalf("Check = %v, want a *FieldError", err)
+			}
+			if len(fe.Fields) != len(c.fields) {
+				t.Fatalf("fields %q, want %q (%s)", fe.Fields, c.fields, fe.Msg)
+			}
+			for i := range c.fields {
+				if fe.Fields[i] != c.fields[i] {
+					t.Fatalf("fields %q, want %q (%s)", fe.Fields, c.fields, fe.Msg)
+				}
+			}
+		})
+	}
+}
+
+func TestDurationJSON(t *testing.T) {
+	for in, want := range map[string]time.Duration{`"10s"`: 10 * time.Second, `"1.5d"`: 36 * time.Hour, `"1d12h"`: 36 * time.Hour, `3000000000`: 3 * time.Second} {
+		var d Duration
+		if err := json.Unmarshal([]byte(in), &d); err != nil || time.Duration(d) != want {
+			t.Errorf("%s: %v, %v; want %v", in, time.Duration(d), err, want)
+		}
+	}
+	for _, in := range []string{`"soon"`, `"d"`, `1.5`, `true`} {
+		var d Duration
+		if err := json.Unmarshal([]byte(in), &d); err == nil {
+			t.Errorf("%s: accepted as %v", in, time.Duration(d))
+		}
+	}
+	if b, _ := json.Marshal(struct{ D Duration }{Duration(time.Second)}); string(b) != `{"D":1000000000}` {
+		t.Errorf("encoded as %s, want nanoseconds", b)
+	}
+}
