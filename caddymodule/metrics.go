@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
+	"github.com/dwsnotify/dws_notify/buildinfo"
 	"github.com/dwsnotify/dws_notify/idempotency/guard"
 	"github.com/dwsnotify/dws_notify/notification"
 	"github.com/dwsnotify/dws_notify/signature"
@@ -145,7 +146,7 @@ func registerMetrics(reg *prometheus.Registry, logger *zap.Logger) *metrics {
 func processMetrics() *metrics {
 	metricsOnce.Do(func() {
 		collectors = newMetrics()
-		v := pluginVersion()
+		v := buildinfo.Plugin()
 		collectors.buildInfo.WithLabelValues(v.Version, v.Revision, v.GoVersion).Set(1)
 	})
 	return collectors

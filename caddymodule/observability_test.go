@@ -14,7 +14,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime/debug"
 	"slices"
 	"sort"
 	"strings"
@@ -29,6 +28,7 @@ import (
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
 
+	"github.com/dwsnotify/dws_notify/buildinfo"
 	"github.com/dwsnotify/dws_notify/config"
 	"github.com/dwsnotify/dws_notify/idempotency"
 	"github.com/dwsnotify/dws_notify/idempotency/guard"
@@ -436,45 +436,6 @@ func TestRefusedRequestID(t *testing.T) {
 	}
 }
 
-func TestPluginVersion(t *testing.T) {
-	const pseudo = "v0.0.0-20261206050443-67db36b6599d"
-	for _, c := range []struct {
-		name string
-		bi   debug.BuildInfo
-		want buildVersion
-	}{
-		{"xcaddy with a version", debug.BuildInfo{GoVersion: "go1.26.8", Main: debug.Module{Path: "caddy"},
-			Deps: []*debug.Module{{Path: "github.com/caddyserver/caddy/v2", Version: "v2.11.9"}, {Path: modulePath, Version: pseudo, Replace: &debug.Module{Path: "/src", Version: develVersion}}}},
-			buildVersion{Version: pseudo, Revision: "67db36b6599d", GoVersion: "go1.26.8"}},
-		{"xcaddy, uncommitted changes", debug.BuildInfo{Main: debug.Module{Path: "caddy"},
-			Deps: []*debug.Module{{Path: modulePath, Version: pseudo + "-dirty", Replace: &debug.Module{Path: "/src"}}}},
-			buildVersion{Version: pseudo + "-dirty", Revision: "67db36b6599d-dirty"}},
-		{"xcaddy without a version", debug.BuildInfo{Main: debug.Module{Path: "caddy"},
-			Deps: []*debug.Module{{Path: modulePath, Version: zeroPseudoVersion, Replace: &debug.Module{Path: "/src", Version: develVersion}}}},
-			buildVersion{Version: develVersion}},
-		{"a release", debug.BuildInfo{Main: debug.Module{Path: "caddy"}, Deps: []*debug.Module{{Path: modulePath, Version: "v1.2.0"}}},
-			buildVersion{Version: "v1.2.0"}},
-		{"a pseudo-version after a tag", debug.BuildInfo{Main: debug.Module{Path: "caddy"}, Deps: []*debug.Module{{Path: modulePath, Version: "v1.2.1-0.20261206050443-67db36b6599d"}}},
-			buildVersion{Version: "v1.2.1-0.20261206050443-67db36b6599d", Revision: "67db36b6599d"}},
-		{"replaced by a fork's version", debug.BuildInfo{Main: debug.Module{Path: "caddy"},
-			Deps: []*debug.Module{{Path: modulePath, Version: "v1.2.0", Replace: &debug.Module{Path: "example.com/fork", Version: "v1.2.0-fork.1"}}}},
-			buildVersion{Version: "v1.2.0-fork.1"}},
-		{"main module with VCS stamps", debug.BuildInfo{Main: debug.Module{Path: modulePath, Version: develVersion},
-			Settings: []debug.BuildSetting{{Key: "vcs.revision", Value: "0123456789abcdef"}, {Key: "vcs.modified", Value: "true"}}},
-			buildVersion{Version: develVersion, Revision: "0123456789abcdef-dirty"}},
-		{"not in the build", debug.BuildInfo{Main: debug.Module{Path: "caddy"}}, buildVersion{Version: develVersion}},
-	} {
-		if got := versionFrom(&c.bi); got != c.want {
-			t.Errorf("%s: %+v, want %+v", c.name, got, c.want)
-		}
-	}
-	for _, v := range []string{"v1.2.3", "v0.0.0-2026120605044-67db36b6599d", "v0.0.0-20261206050443-67db36b6599", "v0.0.0-20261206050443-67DB36B6599D", "x-20261206050443-67db36b6599d"} {
-		if r := pseudoRevision(v); r != "" {
-			t.Errorf("pseudoRevision(%q) = %q, want none", v, r)
-		}
-	}
-}
-
 // The module's lines outside requests are named under the handler's logger
 // and go where the newest live handler's logger goes.
 func TestModuleLogFollowsHandlers(t *testing.T) {
@@ -620,7 +581,7 @@ func TestProvisionLogLine(t *testing.T) {
 	}
 	e := lines[0]
 	m := e.ContextMap()
-	if e.Level != zapcore.InfoLevel || m["version"] != pluginVersion().Version || m["version"] == "" {
+	if e.Level != zapcore.InfoLevel || m["version"] != buildinfo.Plugin().Version || m["version"] == "" {
 		t.Errorf("level %s version %v", e.Level, m["version"])
 	}
 

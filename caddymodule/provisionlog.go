@@ -7,6 +7,8 @@ import (
 	"encoding/hex"
 
 	"go.uber.org/zap"
+
+	"github.com/dwsnotify/dws_notify/buildinfo"
 )
 
 // keyPrint names a configured key in logs: its version and the SHA-256
@@ -47,7 +49,7 @@ type storeInfo struct {
 // fingerprint, the store, and every effective setting (defaults applied).
 // `caddy validate` writes it too.
 func (h *Handler) logProvisioned() {
-	v := pluginVersion()
+	v := buildinfo.Plugin()
 	var paths []servedPath
 	if h.anyPath != nil {
 		paths = append(paths, servedPath{API: h.anyPath.api.Name(), Path: "*"})

@@ -1,4 +1,7 @@
-package caddymodule
+// Package buildinfo says which build of the dws_notify plugin runs, from
+// the binary's build information: for the provision log line and the
+// caddy_dws_notify_build_info gauge.
+package buildinfo
 
 import (
 	"runtime/debug"
@@ -18,9 +21,8 @@ const zeroPseudoVersion = "v0.0.0-00010101000000-000000000000"
 // module, as the go command does for a main module built from a checkout.
 const develVersion = "(devel)"
 
-// buildVersion is which build of the plugin runs, for the provision log
-// line and the caddy_dws_notify_build_info gauge.
-type buildVersion struct {
+// Build is which build of the plugin runs.
+type Build struct {
 	// Version is the module version the binary was built with: a release
 	// tag, or a pseudo-version that names the commit
 	// (v0.0.0-<commit time>-<12 hex digits>, ./xcaddy.sh writes one for a
@@ -36,21 +38,21 @@ type buildVersion struct {
 	GoVersion string
 }
 
-// pluginVersion reads the binary's build information once.
-var pluginVersion = sync.OnceValue(func() buildVersion {
+// Plugin reads the binary's build information, once.
+var Plugin = sync.OnceValue(func() Build {
 	bi, ok := debug.ReadBuildInfo()
 	if !ok {
-		return buildVersion{Version: develVersion}
+		return Build{Version: develVersion}
 	}
-	return versionFrom(bi)
+	return From(bi)
 })
 
-// versionFrom finds this module in a binary's build information: a
+// From finds this module in a binary's build information: a
 // dependency of the Caddy build (the usual case: xcaddy's generated main
 // module imports it), or the main module itself (tests, and programs of
 // this repository).
-func versionFrom(bi *debug.BuildInfo) buildVersion {
-	v := buildVersion{Version: develVersion, GoVersion: bi.GoVersion}
+func From(bi *debug.BuildInfo) Build {
+	v := Build{Version: develVersion, GoVersion: bi.GoVersion}
 	if bi.Main.Path == modulePath {
 		if bi.Main.Version != "" {
 			v.Version = bi.Main.Version
