@@ -4,7 +4,7 @@
 // admin.api.dws_notify endpoints. It is glue: the configuration and its
 // rules are package config, the signature, message-rule and idempotency
 // logic their own packages, the store runtime idempotency/guard and the
-// request's HTTP mechanics package gateway; they are wired together here.
+// request's HTTP mechanics package dwshttp; they are wired together here.
 //
 // For every request the handler reads the body under a size limit, verifies
 // the DWS signature over the original request URI and the raw bytes, runs

@@ -30,9 +30,9 @@ import (
 
 	"github.com/dwsnotify/dws_notify/buildinfo"
 	"github.com/dwsnotify/dws_notify/config"
+	"github.com/dwsnotify/dws_notify/dwshttp"
 	"github.com/dwsnotify/dws_notify/idempotency"
 	"github.com/dwsnotify/dws_notify/idempotency/guard"
-	"github.com/dwsnotify/dws_notify/notification"
 )
 
 // isolatedMetrics gives h collectors of its own, registered in a fresh
@@ -339,7 +339,7 @@ func TestNotificationLogFields(t *testing.T) {
 		{"field rules, requestId a number", unitNotice(t, addPath, withRequestID(t, "20990501")), want{level: zapcore.WarnLevel, outcome: outcomeRejected,
 			requestID: "20990501", refusedAt: stageFieldRules, fields: map[string]any{"reason": "requestId must be a JSON string"}}},
 		{"field rules, requestId too long", unitNotice(t, addPath, withRequestID(t, `"`+long+`"`)), want{level: zapcore.WarnLevel, outcome: outcomeRejected,
-			requestID: long[:maxSenderText] + "…", refusedAt: stageFieldRules}},
+			requestID: long[:dwshttp.MaxSenderText] + "…", refusedAt: stageFieldRules}},
 		{"field rules, no requestId", unitNotice(t, addPath, withRequestID(t, "")), want{level: zapcore.WarnLevel, outcome: outcomeRejected,
 			refusedAt: stageFieldRules, unreadable: "requestId is absent"}},
 		{"field rules, requestId an object", unitNotice(t, addPath, withRequestID(t, `{"id":"x"}`)), want{level: zapcore.WarnLevel, outcome: outcomeRejected,
@@ -401,38 +401,6 @@ func TestNotificationLogFields(t *testing.T) {
 				}
 			}
 		})
-	}
-}
-
-func TestRefusedRequestID(t *testing.T) {
-	api, _ := notification.LookupAPI("addPaymentMethod")
-	for _, c := range []struct {
-		body, id, why string
-	}{
-		{`{"requestId":"abc","x":1}`, "abc", ""},
-		{`{"x":{"requestId":"nested"},"requestId":"top"}`, "top", ""},
-		{`{"requestId":"first","requestId":"second"}`, "first", ""},
-		{`{"requestId":"a\u0020b\n"}`, "a b\n", ""},
-		{`{"requestId":123.5}`, "123.5", ""},
-		{`{"requestId":"` + strings.Repeat("é", 40) + `"}`, strings.Repeat("é", 32) + "…", ""},
-		{`{"requestId":null}`, "", "requestId is null"},
-		{`{"requestId":[1]}`, "", "requestId is neither a JSON string nor a number"},
-		{`{"requestId":false}`, "", "requestId is neither a JSON string nor a number"},
-		{`{"other":"x"}`, "", "requestId is absent"},
-		{`["requestId"]`, "", "the body is not a JSON object"},
-		{`{"a":[1,2,}`, "", "the body is not valid JSON up to requestId"},
-		{``, "", "the body is not valid JSON up to requestId"},
-		{`{"requestId":"kept"`, "kept", ""}, // cut after the value: what was read is what DWS signed
-	} {
-		id, why := refusedRequestID(api, []byte(c.body))
-		if id != c.id || why != c.why {
-			t.Errorf("%s: got %q, %q; want %q, %q", c.body, id, why, c.id, c.why)
-		}
-	}
-	if antom, ok := notification.Lookup("notifyPayment"); ok && len(antom.KeyFields()) > 1 {
-		if id, why := refusedRequestID(antom, []byte(`{}`)); id != "" || why == "" {
-			t.Errorf("a composed key: got %q, %q; want no id and why", id, why)
-		}
 	}
 }
 

@@ -1,46 +1,23 @@
-package caddymodule
+package dwshttp
 
 import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"net"
-	"net/http"
 	"strings"
-
-	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
-	"go.uber.org/zap"
 
 	"github.com/dwsnotify/dws_notify/notification"
 )
 
-// appendRemote appends the sender's address to a notification's log
-// fields: remote_ip and remote_port of the connection, and client_ip, the
-// address Caddy attributes the request to (the same as remote_ip unless
-// the server's trusted_proxies lets a proxy name the client).
-func appendRemote(fields []zap.Field, r *http.Request) []zap.Field {
-	host, port := senderText(r.RemoteAddr), ""
-	if strings.IndexByte(r.RemoteAddr, ':') >= 0 { // not a Unix socket's peer
-		if h, p, err := net.SplitHostPort(r.RemoteAddr); err == nil {
-			host, port = h, p
-		}
-	}
-	fields = append(fields, zap.String("remote_ip", host), zap.String("remote_port", port))
-	if ip, ok := caddyhttp.GetVar(r.Context(), caddyhttp.ClientIPVarKey).(string); ok && ip != "" {
-		fields = append(fields, zap.String("client_ip", senderText(ip)))
-	}
-	return fields
-}
-
-// refusedRequestID reads the requestId (the field the API's idempotency key
+// RefusedRequestID reads the requestId (the field the API's idempotency key
 // is) out of a body whose signature verified but that broke the field
 // rules, so that its log line names the notification to chase with Alipay.
 // The value is the JSON string's decoded text (or a JSON number's digits,
-// when the rule broken is that it must be a string), cut to maxSenderText
+// when the rule broken is that it must be a string), cut to MaxSenderText
 // bytes (a valid requestId has at most 64), "…" marking a cut. When there
 // is no such value it returns "" and why, for the log line. The body is
 // only read.
-func refusedRequestID(api *notification.API, body []byte) (id, why string) {
+func RefusedRequestID(api *notification.API, body []byte) (id, why string) {
 	fields := api.KeyFields()
 	if len(fields) != 1 || fields[0] == notification.ContentDigest {
 		return "", "the idempotency key is made of several fields"
@@ -55,7 +32,7 @@ func refusedRequestID(api *notification.API, body []byte) (id, why string) {
 		}
 		return "", "the body is not valid JSON up to " + fields[0]
 	}
-	return senderText(v), ""
+	return SenderText(v), ""
 }
 
 // missingKey says why the key field has no usable value.

@@ -1,0 +1,164 @@
+package caddymodule
+
+import (
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+
+	"github.com/dwsnotify/dws_notify/dwshttp"
+	"github.com/dwsnotify/dws_notify/notification"
+)
+
+// answer writes the envelope, logs the notification and records metrics.
+func (h *Handler) answer(w http.ResponseWriter, r *http.Request, x *exchange) {
+	body := notification.AppendEnvelope(make([]byte, 0, 128), x.code, x.message, h.settings.MessageField)
+	hdr := w.Header()
+	hdr.Set("Content-Type", "application/json; charset=UTF-8")
+	hdr.Set("Content-Length", strconv.Itoa(len(body)))
+	if x.status == http.StatusMethodNotAllowed {
+		hdr.Set("Allow", http.MethodPost)
+	}
+	// Go's server closes the connection when a request's body was not read
+	// and the client waits for "100 Continue", but it cannot tell once Caddy
+	// has wrapped the body; it then tries to drain a body the client never
+	// sends, and the answer reaches nobody until the read times out. So an
+	// answer given without reading the body closes the connection itself
+	// (HTTP/1 only: on HTTP/2 the header would tear down every stream).
+	if !x.bodyRead && r.ContentLength != 0 && r.ProtoMajor == 1 {
+		hdr.Set("Connection", "close")
+	}
+	now := h.clock()
+	respTime := dwshttp.ResponseTime(now)
+	hdr.Set("Response-Time", respTime)
+	if x.clientID != "" {
+		hdr.Set("Client-Id", x.clientID)
+		// Only answers to notifications whose signature verified are
+		// signed: anything else would let any sender spend an RSA signing
+		// (about 1 ms of CPU; a new query defeats the signer's cache) on
+		// a request target of its choosing. DWS only acts on answers to
+		// the notifications it sent, and those verify.
+		if h.signer != nil && x.verified {
+			if sig, err := h.signer.Sign(x.uri, x.clientID, respTime, body); err == nil {
+				hdr.Set("Signature", sig)
+			} else {
+				h.logger.Error("signing the response", zap.String("request_id", x.requestID), zap.Error(err))
+			}
+		}
+	}
+	w.WriteHeader(x.status)
+	_, _ = w.Write(body)
+
+	if x.repl != nil {
+		x.repl.Set("http.dws_notify.result_code", string(x.code))
+	}
+	apiName := unknownAPI
+	if x.api != nil {
+		apiName = x.api.Name()
+	}
+	h.metrics.observeNotification(apiName, x, now.Sub(x.start))
+	h.logNotification(r, apiName, x, now.Sub(x.start))
+}
+
+// logLevel is the level of a notification's log line: WARN for what needs
+// someone (U: DWS resends, but a cause to look at; a business rejection
+// to follow up; a requestId reused with other content; a notification DWS
+// sent that broke the field rules), INFO for the rest.
+func logLevel(x *exchange) zapcore.Level {
+	switch {
+	case x.code == notification.UnknownException,
+		x.outcome == outcomeBusinessRejected,
+		x.outcome == outcomeConflict,
+		x.stage == stageFieldRules:
+		return zapcore.WarnLevel
+	}
+	return zapcore.InfoLevel
+}
+
+// logFieldCount is the number of fields logNotification writes for x, so
+// that their slice is allocated once and no larger than needed.
+func logFieldCount(x *exchange) int {
+	n := 10 // api, request_id, client_id, remote_ip, remote_port, client_ip, outcome, result_code, status, duration
+	for _, present := range [...]bool{x.verified, x.outcome == outcomeReplayed, x.stage != "", x.idMissing != "", x.sigReason != "",
+		x.code == notification.ParamIllegal && x.message != "", x.err != nil} {
+		if present {
+			n++
+		}
+	}
+	if x.backendStatus != 0 || x.backendTime != 0 {
+		n += 2
+	}
+	return n
+}
+
+// logNotification writes the one log line per notification. It carries
+// identifiers, the sender's address, outcome and timings; never card
+// fields, bodies, keys or signature values.
+func (h *Handler) logNotification(r *http.Request, apiName string, x *exchange, total time.Duration) {
+	ce := h.logger.Check(logLevel(x), "dws notification")
+	if ce == nil {
+		return
+	}
+	fields := make([]zap.Field, 0, logFieldCount(x))
+	fields = append(fields,
+		zap.String("api", apiName),
+		zap.String("request_id", x.requestID),
+		zap.String("client_id", x.clientID),
+	)
+	fields = appendRemote(fields, r)
+	fields = append(fields,
+		zap.String("outcome", x.outcome),
+		zap.String("result_code", string(x.code)),
+		zap.Int("status", x.status),
+		zap.Duration("duration", total),
+	)
+	if x.verified {
+		fields = append(fields, zap.Int("key_version", x.keyVersion))
+	}
+	if x.backendStatus != 0 || x.backendTime != 0 {
+		fields = append(fields, zap.Int("backend_status", x.backendStatus), zap.Duration("backend_duration", x.backendTime))
+	}
+	if x.outcome == outcomeReplayed {
+		fields = append(fields, zap.Int("replayed_backend_status", x.replayed))
+	}
+	if x.stage != "" {
+		fields = append(fields, zap.String("refused_at", x.stage))
+	}
+	if x.idMissing != "" {
+		fields = append(fields, zap.String("request_id_unavailable", x.idMissing))
+	}
+	if x.sigReason != "" {
+		fields = append(fields, zap.String("signature_failure", x.sigReason))
+	}
+	if x.code == notification.ParamIllegal && x.message != "" {
+		fields = append(fields, zap.String("reason", x.message))
+	}
+	if x.err != nil {
+		fields = append(fields, zap.String("error", x.err.Error()))
+	}
+	ce.Write(fields...)
+}
+
+// appendRemote appends the sender's address to a notification's log
+// fields: remote_ip and remote_port of the connection, and client_ip, the
+// address Caddy attributes the request to (the same as remote_ip unless
+// the server's trusted_proxies lets a proxy name the client).
+func appendRemote(fields []zap.Field, r *http.Request) []zap.Field {
+	host, port := dwshttp.SenderText(r.RemoteAddr), ""
+	if strings.IndexByte(r.RemoteAddr, ':') >= 0 { // not a Unix socket's peer
+		if h, p, err := net.SplitHostPort(r.RemoteAddr); err == nil {
+			host, port = h, p
+		}
+	}
+	fields = append(fields, zap.String("remote_ip", host), zap.String("remote_port", port))
+	if ip, ok := caddyhttp.GetVar(r.Context(), caddyhttp.ClientIPVarKey).(string); ok && ip != "" {
+		fields = append(fields, zap.String("client_ip", dwshttp.SenderText(ip)))
+	}
+	return fields
+}

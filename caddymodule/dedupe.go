@@ -1,0 +1,184 @@
+package caddymodule
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"go.uber.org/zap"
+
+	"github.com/dwsnotify/dws_notify/dwshttp"
+	"github.com/dwsnotify/dws_notify/idempotency"
+	"github.com/dwsnotify/dws_notify/idempotency/guard"
+	"github.com/dwsnotify/dws_notify/notification"
+)
+
+// dedupe claims the notification's key and forwards it when this is the
+// first copy, then records what the backend did; duplicates replay, wait,
+// or are refused.
+func (h *Handler) dedupe(x *exchange, r *http.Request, next caddyhttp.Handler, body []byte, fp [32]byte) {
+	key := idempotency.Key{ClientID: x.clientID, API: x.api.Name(), RequestID: x.requestID}
+	ctx := context.WithoutCancel(r.Context())
+	claim, err := h.store.Claim(ctx, key, idempotency.Fingerprint(fp), h.settings.Lease, h.settings.Retention)
+	if err != nil {
+		x.fail(outcomeStoreFailed, fmt.Errorf("claiming: %w", err))
+		return
+	}
+	switch claim.Status {
+	case idempotency.Conflict:
+		h.metrics.duplicates.WithLabelValues(x.api.Name(), outcomeConflict).Inc()
+		x.outcome = outcomeConflict
+		x.reject(http.StatusOK, notification.RepeatReqInconsistent, "requestId was already used for a notification with different content")
+		return
+	case idempotency.Done:
+		h.replay(x, claim.Record)
+		return
+	case idempotency.InFlight:
+		h.awaitFirstCopy(x, r, key, fp, claim.Record)
+		return
+	case idempotency.Claimed:
+	default:
+		x.fail(outcomeStoreFailed, fmt.Errorf("unexpected claim status %v", claim.Status))
+		return
+	}
+
+	finish := h.store.Track(key)
+	defer finish()
+
+	h.forward(x, r, next, body)
+	if x.backendStatus == 0 || (!isSuccess(x.backendStatus) && !h.isBusiness(x.backendStatus)) {
+		if err := h.store.Release(ctx, key, claim.Token); err != nil {
+			h.logger.Warn("releasing claim after a failed forward", zap.String("api", key.API), zap.String("request_id", key.RequestID), zap.Error(err))
+		}
+		return
+	}
+	ans := idempotency.Answer{ResultCode: string(notification.Success), Outcome: idempotency.OutcomeAccepted, BackendStatus: x.backendStatus}
+	if !isSuccess(x.backendStatus) {
+		ans.Outcome = idempotency.OutcomeBusinessRejected
+	}
+	if err := h.store.Complete(ctx, key, claim.Token, ans, h.settings.Retention); err != nil {
+		// Never S without a durable record: DWS will retry. If the record
+		// was not committed, the claim (in flight under our token) keeps the
+		// retry from being forwarded again until its lease expires; if it was
+		// committed but its fsync failed, the retry replays S. Meanwhile the
+		// completion is retried in the background, so that a store that
+		// comes back within the lease still records what the backend did
+		// and DWS's resend is replayed instead of forwarded a second time.
+		x.fail(outcomeStoreFailed, fmt.Errorf("completing: %w", err))
+		if !errors.Is(err, idempotency.ErrLeaseLost) {
+			h.retryCompletion(key, claim.Token, ans, claim.Record.LeaseExpiry)
+		}
+		return
+	}
+	x.succeed(outcomeForApproval(ans.Outcome))
+}
+
+// completions retries, in the background, the completions that failed
+// after the backend took a notification (guard.Retrier), for every handler
+// of the process.
+var completions = guard.NewRetrier(guard.DefaultMaxRetries)
+
+// retryCompletion keeps trying, in the background, to record the outcome of
+// a notification the backend took but whose completion failed, until it is
+// recorded, the claim is found taken over or gone, the store is closed, or
+// the claim's lease ends (until). DWS was answered U; its resend is then
+// replayed S instead of being forwarded again once the lease runs out.
+func (h *Handler) retryCompletion(key idempotency.Key, token uint64, ans idempotency.Answer, until time.Time) {
+	c := guard.Completion{Key: key, Token: token, Answer: ans, Retention: h.settings.Retention, Until: until}
+	started := func() { h.metrics.completionRetries.WithLabelValues("started").Inc() }
+	ok := completions.Go(h.store, c, started, func(result guard.RetryResult) {
+		h.metrics.completionRetries.WithLabelValues(string(result)).Inc()
+		log := h.logger.Info
+		if result != guard.Stored {
+			log = h.logger.Warn
+		}
+		log("retried a failed completion", zap.String("api", key.API), zap.String("request_id", key.RequestID), zap.String("result", string(result)))
+	})
+	if !ok {
+		h.logger.Warn("not retrying a failed completion: too many retries running", zap.String("api", key.API), zap.String("request_id", key.RequestID))
+	}
+}
+
+func outcomeForApproval(o idempotency.Outcome) string {
+	if o == idempotency.OutcomeBusinessRejected {
+		return outcomeBusinessRejected
+	}
+	return outcomeForwarded
+}
+
+// replay answers a duplicate of a completed notification with its stored
+// answer. The backend is not called: the log line gives the status the
+// backend answered the first copy with as replayed_backend_status, and no
+// backend_status or backend_duration.
+func (h *Handler) replay(x *exchange, rec idempotency.Record) {
+	h.metrics.duplicates.WithLabelValues(x.api.Name(), outcomeReplayed).Inc()
+	x.replayed = rec.Answer.BackendStatus
+	x.outcome = outcomeReplayed
+	x.status = http.StatusOK
+	x.code = notification.Code(rec.Answer.ResultCode)
+	if x.code == "" {
+		x.code = notification.Success
+	}
+}
+
+// awaitFirstCopy makes a concurrent duplicate wait, bounded, for the copy
+// that holds the claim, then replays its answer or answers U.
+func (h *Handler) awaitFirstCopy(x *exchange, r *http.Request, key idempotency.Key, fp [32]byte, rec idempotency.Record) {
+	deadline := x.start.Add(h.settings.ForwardTimeout + time.Second)
+	if !rec.LeaseExpiry.IsZero() && rec.LeaseExpiry.Before(deadline) {
+		deadline = rec.LeaseExpiry
+	}
+	rec, found, err := h.store.AwaitOutcome(r.Context(), key, deadline)
+	switch {
+	case err != nil:
+		x.fail(outcomeStoreFailed, fmt.Errorf("waiting for the first copy: %w", err))
+	case found && rec.State == idempotency.StateDone && rec.Fingerprint == idempotency.Fingerprint(fp):
+		h.replay(x, rec)
+	default:
+		h.metrics.duplicates.WithLabelValues(x.api.Name(), outcomeInFlight).Inc()
+		x.fail(outcomeInFlight, errors.New("the first copy of this requestId did not complete in time"))
+	}
+}
+
+// forward passes the notification to the next handler with the exact body
+// bytes, a bounded time, and the X-Dws-* headers, recording the backend's
+// status without letting anything of its response out.
+func (h *Handler) forward(x *exchange, r *http.Request, next caddyhttp.Handler, body []byte) {
+	dwshttp.PrepareForward(r, body, dwshttp.Forwarded{API: x.api.Name(), ClientID: x.clientID, RequestID: x.requestID, KeyVersion: x.keyVersion}, h.ForwardSignature)
+
+	ctx, cancel := context.WithTimeout(r.Context(), h.settings.ForwardTimeout)
+	defer cancel()
+	rec := dwshttp.NewRecorder()
+	began := time.Now()
+	err := dwshttp.CallNext(next.ServeHTTP, rec, r.WithContext(ctx))
+	x.backendTime = time.Since(began)
+	x.backendStatus = rec.Status
+	h.metrics.observeBackend(x.api.Name(), rec.Status, x.backendTime, h.settings.ForwardTimeout)
+
+	switch {
+	case err != nil:
+		x.backendStatus = 0
+		x.fail(outcomeBackendFailed, fmt.Errorf("backend: %w", err))
+	case ctx.Err() != nil:
+		x.backendStatus = 0
+		x.fail(outcomeBackendFailed, fmt.Errorf("backend did not answer within %s", h.settings.ForwardTimeout))
+	case rec.Status == 0:
+		x.fail(outcomeBackendFailed, errors.New("no handler after dws_notify wrote a response"))
+	case isSuccess(rec.Status) || h.isBusiness(rec.Status):
+		// completed by the caller
+	default:
+		x.fail(outcomeBackendFailed, fmt.Errorf("backend answered HTTP %d", rec.Status))
+	}
+}
+
+func isSuccess(status int) bool { return status >= 200 && status < 300 }
+
+// isBusiness reports whether the backend's status is a configured business
+// refusal. The status comes from the upstream, which may send any three-digit
+// code, so it is bounds-checked.
+func (h *Handler) isBusiness(status int) bool {
+	return status >= 0 && status < len(h.settings.BusinessReject) && h.settings.BusinessReject[status]
+}

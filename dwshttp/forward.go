@@ -1,0 +1,98 @@
+package dwshttp
+
+import (
+	"bytes"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+)
+
+// Forwarded are the X-Dws-* headers a forwarded notification carries.
+type Forwarded struct {
+	API, ClientID, RequestID string
+	KeyVersion               int
+}
+
+// PrepareForward turns the verified request r into the one the backend
+// gets: the sender's hop-by-hop headers and anything that looks like an
+// X-Dws-* header removed, the Signature removed unless keepSignature, the
+// X-Dws-* headers of f set with X-Dws-Verified: true, and body (the exact
+// bytes that were verified) as the body, with a fixed Content-Length and
+// no trailers: the sender's trailers (read with a chunked body) would
+// otherwise reach the backend after it, where they could shadow the
+// X-Dws-* headers.
+func PrepareForward(r *http.Request, body []byte, f Forwarded, keepSignature bool) {
+	DropSenderHopHeaders(r.Header)
+	for name := range r.Header {
+		if IsDwsHeader(name) {
+			delete(r.Header, name)
+		}
+	}
+	if !keepSignature {
+		delete(r.Header, "Signature")
+	}
+	r.Trailer = nil
+	r.Header.Set("X-Dws-Api", f.API)
+	r.Header.Set("X-Dws-Client-Id", f.ClientID)
+	r.Header.Set("X-Dws-Request-Id", f.RequestID)
+	r.Header.Set("X-Dws-Key-Version", strconv.Itoa(f.KeyVersion))
+	r.Header.Set("X-Dws-Verified", "true")
+	r.Header.Set("Content-Length", strconv.Itoa(len(body)))
+	r.TransferEncoding = nil
+	r.ContentLength = int64(len(body))
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
+}
+
+// senderHopHeaders are the hop-by-hop request headers: meant for this
+// gateway, never for the backend.
+var senderHopHeaders = []string{"Connection", "Proxy-Connection", "Keep-Alive", "Te", "Trailer", "Transfer-Encoding", "Upgrade", "Expect"}
+
+// DropSenderHopHeaders removes the headers the sender's Connection header
+// names, as a proxy must (RFC 9110 §7.6.1), then the hop-by-hop headers
+// themselves. reverse_proxy does the same after dws_notify, so without
+// this a sender could name X-Dws-Verified in Connection and have the
+// header the gateway set removed on the way to the backend; an Upgrade
+// would turn the forward into a protocol switch.
+func DropSenderHopHeaders(hdr http.Header) {
+	for _, field := range [...]string{"Connection", "Proxy-Connection"} {
+		for _, v := range hdr[field] {
+			for name := range strings.SplitSeq(v, ",") {
+				if name = strings.TrimSpace(name); name != "" {
+					hdr.Del(name)
+				}
+			}
+		}
+	}
+	for _, name := range senderHopHeaders {
+		delete(hdr, name)
+	}
+}
+
+// IsDwsHeader reports whether a header name is, or looks like, one of the
+// X-Dws-* headers the backend trusts: any letter case, and "_" or "." in
+// place of either "-". Caddy drops such names unless the operator allows
+// them (the servers options expected_underscore_headers and
+// expected_dot_headers), and CGI, FastCGI and PHP backends fold "_", "."
+// and "-" onto one variable name, so X_Dws_Verified would read as
+// X-Dws-Verified there.
+func IsDwsHeader(name string) bool {
+	const prefix = "x-dws-"
+	if len(name) < len(prefix) {
+		return false
+	}
+	for i := range len(prefix) {
+		c := name[i]
+		switch {
+		case c == '_' || c == '.':
+			c = '-'
+		case 'A' <= c && c <= 'Z':
+			c += 'a' - 'A'
+		}
+		if c != prefix[i] {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,99 @@
+package dwshttp
+
+import (
+	"errors"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/dwsnotify/dws_notify/signature"
+)
+
+// These pin the helpers' own contracts; caddymodule's tests drive them
+// through the handler, with hostile requests.
+
+func TestHeaderOnce(t *testing.T) {
+	h := http.Header{}
+	if v, n := HeaderOnce(h, "Signature"); v != "" || n != 0 {
+		t.Errorf("absent: %q %d", v, n)
+	}
+	h["Signature"] = []string{"", "a", ""}
+	if v, n := HeaderOnce(h, "Signature"); v != "a" || n != 1 {
+		t.Errorf("once among empty lines: %q %d", v, n)
+	}
+	h["Signature"] = append(h["Signature"], "b")
+	if v, n := HeaderOnce(h, "Signature"); v != "" || n != 2 {
+		t.Errorf("twice: %q %d, want no value", v, n)
+	}
+}
+
+func TestUnsupportedCoding(t *testing.T) {
+	for lines, want := range map[string]string{"": "", "identity": "", "Identity, identity": "", "identity,gzip": "gzip", " br ": "br"} {
+		h := http.Header{"Content-Encoding": {lines}}
+		got, ok := UnsupportedCoding(h)
+		if got != want || ok != (want != "") {
+			t.Errorf("%q: %q %v, want %q", lines, got, ok, want)
+		}
+	}
+}
+
+func TestSenderText(t *testing.T) {
+	if s := SenderText(strings.Repeat("a", MaxSenderText)); len(s) != MaxSenderText {
+		t.Errorf("a text at the bound was cut: %d bytes", len(s))
+	}
+	s := SenderText(strings.Repeat("é", MaxSenderText))
+	if !strings.HasSuffix(s, "…") || len(s) > MaxSenderText+len("…") || !strings.HasPrefix(s, "éé") {
+		t.Errorf("cut %q", s)
+	}
+}
+
+func TestIsDwsHeader(t *testing.T) {
+	for name, want := range map[string]bool{"X-Dws-Verified": true, "x_dws_verified": true, "X.Dws-Api": true, "X-Dws-": true, "X-Dw": false, "X-Dwsx": false, "Dws-Verified": false} {
+		if got := IsDwsHeader(name); got != want {
+			t.Errorf("%q: %v, want %v", name, got, want)
+		}
+	}
+}
+
+func TestPrepareForward(t *testing.T) {
+	r, _ := http.NewRequest(http.MethodPost, "/n", strings.NewReader("sent"))
+	r.Header = http.Header{"Connection": {"X-Custom"}, "X-Custom": {"1"}, "X_dws_verified": {"false"}, "Signature": {"s"}, "Keep-Alive": {"5"}}
+	r.Trailer = http.Header{"X-Dws-Verified": {"false"}}
+	PrepareForward(r, []byte("body"), Forwarded{API: "addPaymentMethod", ClientID: "c", RequestID: "r", KeyVersion: 2}, false)
+	want := http.Header{"X-Dws-Api": {"addPaymentMethod"}, "X-Dws-Client-Id": {"c"}, "X-Dws-Request-Id": {"r"}, "X-Dws-Key-Version": {"2"}, "X-Dws-Verified": {"true"}, "Content-Length": {"4"}}
+	if len(r.Header) != len(want) {
+		t.Fatalf("headers %v, want %v", r.Header, want)
+	}
+	for k, v := range want {
+		if r.Header.Get(k) != v[0] {
+			t.Errorf("%s: %q, want %q", k, r.Header.Get(k), v[0])
+		}
+	}
+	if r.Trailer != nil || r.ContentLength != 4 {
+		t.Errorf("trailer %v, length %d", r.Trailer, r.ContentLength)
+	}
+}
+
+func TestRecorderKeepsTheFirstFinalStatus(t *testing.T) {
+	rec := NewRecorder()
+	rec.WriteHeader(http.StatusContinue)
+	rec.Header().Set("Set-Cookie", "x")
+	rec.WriteHeader(http.StatusConflict)
+	rec.WriteHeader(http.StatusOK)
+	_, _ = rec.Write([]byte("abc"))
+	if rec.Status != http.StatusConflict || rec.Size != 3 {
+		t.Fatalf("status %d size %d", rec.Status, rec.Size)
+	}
+	err := CallNext(func(http.ResponseWriter, *http.Request) error { panic(http.ErrAbortHandler) }, rec, nil)
+	if err == nil || err.Error() != "backend response aborted" {
+		t.Fatalf("a backend that aborts: %v", err)
+	}
+}
+
+func TestSignatureMessageNamesNoValue(t *testing.T) {
+	for _, err := range []error{signature.ErrMissing, signature.ErrUnsupportedAlgorithm, signature.ErrUnknownKeyVersion, signature.ErrBadEncoding, signature.ErrVerificationFailed, signature.ErrMalformed, errors.New("other")} {
+		if m := SignatureMessage(err); m == "" || strings.Contains(m, "signature: ") {
+			t.Errorf("%v: %q", err, m)
+		}
+	}
+}
