@@ -54,104 +54,110 @@ func TestSendAndInspectThroughTheGateway(t *testing.T) {
 	ck := writeCLIKeys(t)
 	b := newBackend(t)
 	g := startGateway(t, b, gatewayConfig{sign: true})
-	send := func(args ...string) (string, error) {
+	send := func(t *testing.T, args ...string) (string, error) {
 		t.Helper()
 		base := []string{"send", "--client-id", testClientID, "--key", ck.dwsPrivate}
 		return runCLI(t, append(base, args...)...)
 	}
 
-	out, err := send("--url", gatewayURL+addPath, "--sample", "addPaymentMethod", "--request-id", "cli-add-1", "--verify-key", ck.merchantPublic)
-	if err != nil {
-		t.Fatalf("send: %v\n%s", err, out)
-	}
-	want := regexp.MustCompile(`^POST http://localhost:9080/dws/notify/addPaymentMethod  \(Client-Id 2188120000000000, Request-Time \d{13}, requestId cli-add-1\)
+	phase(t, "send signs the sample as DWS does and it is forwarded", func(t *testing.T) {
+		out, err := send(t, "--url", gatewayURL+addPath, "--sample", "addPaymentMethod", "--request-id", "cli-add-1", "--verify-key", ck.merchantPublic)
+		if err != nil {
+			t.Fatalf("send: %v\n%s", err, out)
+		}
+		want := regexp.MustCompile(`^POST http://localhost:9080/dws/notify/addPaymentMethod  \(Client-Id 2188120000000000, Request-Time \d{13}, requestId cli-add-1\)
 HTTP 200
 \{"result":\{"resultStatus":"S","resultCode":"SUCCESS","resultMsg":"success"\}\}
 answer signature: verified with ` + regexp.QuoteMeta(ck.merchantPublic) + ` \(keyVersion 2\)
 $`)
-	if !want.MatchString(out) {
-		t.Fatalf("send printed:\n%s", out)
-	}
-	hits := b.hits()
-	if len(hits) != 1 {
-		t.Fatalf("backend got %d requests, want 1", len(hits))
-	}
-	// Only the requestId's value changed: every other byte is the sample's.
-	if string(hits[0].body) != string(addSample(t, "cli-add-1")) {
-		t.Fatalf("backend got a body other than the sample with the new requestId:\n%s", hits[0].body)
-	}
-	if hits[0].header.Get("X-Dws-Request-Id") != "cli-add-1" || hits[0].header.Get("X-Dws-Verified") != "true" {
-		t.Fatalf("backend headers: %v", hits[0].header)
-	}
-	for _, secret := range []string{"cardToken", "ALIPAYpwB", "523945", "signature="} {
-		if strings.Contains(out, secret) {
-			t.Fatalf("send printed %q (body or signature):\n%s", secret, out)
+		if !want.MatchString(out) {
+			t.Fatalf("send printed:\n%s", out)
 		}
-	}
-
-	// Sent again, as DWS would after a lost answer: S from the store.
-	if out, err := send("--url", gatewayURL+addPath, "--sample", "addPaymentMethod", "--request-id", "cli-add-1"); err != nil || !strings.Contains(out, `"resultStatus":"S"`) {
-		t.Fatalf("resend: %v\n%s", err, out)
-	}
-	if n := len(b.hits()); n != 1 {
-		t.Fatalf("the resend reached the backend (%d requests)", n)
-	}
-
-	// The remove sample, with its own requestId.
-	out, err = send("--url", gatewayURL+removePath, "--sample", "removePaymentMethod", "--verify-key", ck.merchantPublic)
-	if err != nil || !strings.Contains(out, `"resultCode":"SUCCESS"`) || !strings.Contains(out, "answer signature: verified") {
-		t.Fatalf("send remove sample: %v\n%s", err, out)
-	}
-
-	// The answer checked with a key that did not sign it.
-	out, err = send("--url", gatewayURL+addPath, "--sample", "addPaymentMethod", "--request-id", "cli-add-2", "--verify-key", ck.dwsPublic)
-	if err == nil || !strings.Contains(out, "answer signature: DOES NOT VERIFY with "+ck.dwsPublic) {
-		t.Fatalf("wrong verify key: err %v\n%s", err, out)
-	}
-
-	// inspect asks the admin API.
-	storage, err := filepath.EvalSymlinks(g.storage)
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err = runCLI(t, "inspect", "--request-id", "cli-add-1", "--address", adminAddress)
-	if err != nil {
-		t.Fatalf("inspect: %v\n%s", err, out)
-	}
-	for _, line := range []string{
-		"requestId cli-add-1\n",
-		"  api          addPaymentMethod\n",
-		"  Client-Id    " + testClientID + "\n",
-		"  state        done\n",
-		"  outcome      accepted: the backend took it (HTTP 200)\n",
-		"  answered     SUCCESS (what DWS gets for every resend)\n",
-		"  claimed      ",
-		"  completed    ",
-		"  kept until   ",
-		"  storage      " + storage + "\n",
-	} {
-		if !strings.Contains(out, line) {
-			t.Errorf("inspect output lacks %q:\n%s", line, out)
+		hits := b.hits()
+		if len(hits) != 1 {
+			t.Fatalf("backend got %d requests, want 1", len(hits))
 		}
-	}
-	if out2, err := runCLI(t, "inspect", "--request-id", "cli-add-1", "--api", "addPaymentMethod", "--client-id", testClientID, "--address", adminAddress); err != nil || out2 != out {
-		t.Errorf("inspect with --api and --client-id: %v\n%s\nwant\n%s", err, out2, out)
-	}
-	_, err = runCLI(t, "inspect", "--request-id", "cli-add-1", "--api", "removePaymentMethod", "--address", adminAddress)
-	if err == nil || !strings.HasPrefix(err.Error(), `no record of requestId "cli-add-1" (api removePaymentMethod) in the store at `+storage+": it never arrived") {
-		t.Errorf("inspect of an absent record: %v", err)
-	}
-	out, err = runCLI(t, "inspect", "--request-id", "cli-add-1", "--address", adminAddress, "--json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var ans adminapi.RecordsAnswer
-	if err := json.Unmarshal([]byte(out), &ans); err != nil || len(ans.Records) != 1 {
-		t.Fatalf("inspect --json: %v\n%s", err, out)
-	}
-	if r := ans.Records[0]; r.Outcome != "accepted" || r.BackendStatus != 200 || r.ResultCode != "SUCCESS" || r.Storage != storage {
-		t.Fatalf("inspect --json record: %+v", r)
-	}
+		// Only the requestId's value changed: every other byte is the sample's.
+		if string(hits[0].body) != string(addSample(t, "cli-add-1")) {
+			t.Fatalf("backend got a body other than the sample with the new requestId:\n%s", hits[0].body)
+		}
+		if hits[0].header.Get("X-Dws-Request-Id") != "cli-add-1" || hits[0].header.Get("X-Dws-Verified") != "true" {
+			t.Fatalf("backend headers: %v", hits[0].header)
+		}
+		for _, secret := range []string{"cardToken", "ALIPAYpwB", "523945", "signature="} {
+			if strings.Contains(out, secret) {
+				t.Fatalf("send printed %q (body or signature):\n%s", secret, out)
+			}
+		}
+	})
+
+	phase(t, "sent again, as DWS would after a lost answer: S from the store", func(t *testing.T) {
+		if out, err := send(t, "--url", gatewayURL+addPath, "--sample", "addPaymentMethod", "--request-id", "cli-add-1"); err != nil || !strings.Contains(out, `"resultStatus":"S"`) {
+			t.Fatalf("resend: %v\n%s", err, out)
+		}
+		if n := len(b.hits()); n != 1 {
+			t.Fatalf("the resend reached the backend (%d requests)", n)
+		}
+	})
+
+	phase(t, "the remove sample, with its own requestId", func(t *testing.T) {
+		out, err := send(t, "--url", gatewayURL+removePath, "--sample", "removePaymentMethod", "--verify-key", ck.merchantPublic)
+		if err != nil || !strings.Contains(out, `"resultCode":"SUCCESS"`) || !strings.Contains(out, "answer signature: verified") {
+			t.Fatalf("send remove sample: %v\n%s", err, out)
+		}
+	})
+
+	phase(t, "the answer checked with a key that did not sign it", func(t *testing.T) {
+		out, err := send(t, "--url", gatewayURL+addPath, "--sample", "addPaymentMethod", "--request-id", "cli-add-2", "--verify-key", ck.dwsPublic)
+		if err == nil || !strings.Contains(out, "answer signature: DOES NOT VERIFY with "+ck.dwsPublic) {
+			t.Fatalf("wrong verify key: err %v\n%s", err, out)
+		}
+	})
+
+	phase(t, "inspect asks the admin API", func(t *testing.T) {
+		storage, err := filepath.EvalSymlinks(g.storage)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := runCLI(t, "inspect", "--request-id", "cli-add-1", "--address", adminAddress)
+		if err != nil {
+			t.Fatalf("inspect: %v\n%s", err, out)
+		}
+		for _, line := range []string{
+			"requestId cli-add-1\n",
+			"  api          addPaymentMethod\n",
+			"  Client-Id    " + testClientID + "\n",
+			"  state        done\n",
+			"  outcome      accepted: the backend took it (HTTP 200)\n",
+			"  answered     SUCCESS (what DWS gets for every resend)\n",
+			"  claimed      ",
+			"  completed    ",
+			"  kept until   ",
+			"  storage      " + storage + "\n",
+		} {
+			if !strings.Contains(out, line) {
+				t.Errorf("inspect output lacks %q:\n%s", line, out)
+			}
+		}
+		if out2, err := runCLI(t, "inspect", "--request-id", "cli-add-1", "--api", "addPaymentMethod", "--client-id", testClientID, "--address", adminAddress); err != nil || out2 != out {
+			t.Errorf("inspect with --api and --client-id: %v\n%s\nwant\n%s", err, out2, out)
+		}
+		_, err = runCLI(t, "inspect", "--request-id", "cli-add-1", "--api", "removePaymentMethod", "--address", adminAddress)
+		if err == nil || !strings.HasPrefix(err.Error(), `no record of requestId "cli-add-1" (api removePaymentMethod) in the store at `+storage+": it never arrived") {
+			t.Errorf("inspect of an absent record: %v", err)
+		}
+		out, err = runCLI(t, "inspect", "--request-id", "cli-add-1", "--address", adminAddress, "--json")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ans adminapi.RecordsAnswer
+		if err := json.Unmarshal([]byte(out), &ans); err != nil || len(ans.Records) != 1 {
+			t.Fatalf("inspect --json: %v\n%s", err, out)
+		}
+		if r := ans.Records[0]; r.Outcome != "accepted" || r.BackendStatus != 200 || r.ResultCode != "SUCCESS" || r.Storage != storage {
+			t.Fatalf("inspect --json record: %+v", r)
+		}
+	})
 }
 
 func TestSendEdgeCasesThroughTheGateway(t *testing.T) {

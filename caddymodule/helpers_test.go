@@ -1,6 +1,7 @@
 package caddymodule
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/rand"
@@ -12,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -22,13 +24,24 @@ import (
 	"testing"
 	"time"
 
+	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddytest"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"github.com/spf13/cobra"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/dwsnotify/dws_notify/cli"
+	"github.com/dwsnotify/dws_notify/config"
 	"github.com/dwsnotify/dws_notify/idempotency"
 	"github.com/dwsnotify/dws_notify/signature"
 )
+
+// The integration tests run a real in-process Caddy (caddytest, admin on
+// localhost:2999, HTTP on 9080) in front of a real httptest backend, with
+// real RSA keys and Badger in t.TempDir(). Every InitServer is a real config
+// reload of the one Caddy process the package's tests share; the unit tests
+// provision a Handler directly and call its ServeHTTP.
 
 const (
 	testClientID = "2188120000000000"
@@ -520,4 +533,177 @@ func runCLI(t *testing.T, args ...string) (string, error) {
 	cmd.SetArgs(args)
 	err := cmd.Execute()
 	return out.String(), err
+}
+
+// newContext returns a Caddy context (with its own metrics registry, as
+// every config load has) that is cancelled when the test ends.
+func newContext(t *testing.T) caddy.Context {
+	ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// baseHandler is a complete configuration with literal keys and a fresh
+// storage directory.
+func baseHandler(t *testing.T) *Handler {
+	k := keys(t)
+	return &Handler{
+		Handler: config.Handler{
+			ClientID:     []string{testClientID},
+			DWSPublicKey: []config.Key{{Key: bareBase64(t, &k.dws.PublicKey)}},
+			API:          []config.API{{Name: "addPaymentMethod", Path: addPath}, {Name: "removePaymentMethod", Path: removePath}},
+			Storage:      t.TempDir(),
+		},
+	}
+}
+
+// provisioned provisions h in ctx, checks Validate, and cleans it up when
+// the test ends. Its log goes to the returned observer.
+func provisioned(t *testing.T, ctx caddy.Context, h *Handler) *observer.ObservedLogs {
+	t.Helper()
+	if err := h.Provision(ctx); err != nil {
+		t.Fatalf("Provision: %v", err)
+	}
+	t.Cleanup(func() { _ = h.Cleanup() })
+	if err := h.Validate(); err != nil {
+		t.Fatalf("Validate: %v", err)
+	}
+	core, logs := observer.New(zap.DebugLevel)
+	h.logger = zap.New(core)
+	return logs
+}
+
+// serve runs one signed notification through h with next as the backend.
+func serve(t *testing.T, h *Handler, n *notice, next caddyhttp.Handler) (*httptest.ResponseRecorder, *caddy.Replacer) {
+	t.Helper()
+	req := n.request(t)
+	r := httptest.NewRequest(req.Method, n.uri(), bytes.NewReader(n.body))
+	r.Header = req.Header
+	repl := caddy.NewReplacer()
+	r = r.WithContext(context.WithValue(r.Context(), caddy.ReplacerCtxKey, repl))
+	w := httptest.NewRecorder()
+	if err := h.ServeHTTP(w, r, next); err != nil {
+		t.Fatalf("ServeHTTP returned %v; the handler writes its own answers", err)
+	}
+	return w, repl
+}
+
+func unitNotice(t *testing.T, path string, body []byte) *notice {
+	return &notice{path: path, body: body, clientID: testClientID, key: keys(t).dws, keyVersion: 1, method: http.MethodPost}
+}
+
+var okBackend = caddyhttp.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+})
+
+// rawExchange writes req (a complete HTTP/1.1 request) on a new connection
+// to the gateway and reads the answer's envelope.
+func rawExchange(t *testing.T, req string) answer {
+	t.Helper()
+	conn, err := net.Dial("tcp", "127.0.0.1:9080")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(20 * time.Second))
+	if _, err := io.WriteString(conn, req); err != nil {
+		t.Fatal(err)
+	}
+	br := bufio.NewReader(conn)
+	res, err := http.ReadResponse(br, nil)
+	for err == nil && res.StatusCode < 200 { // 100 Continue
+		res, err = http.ReadResponse(br, nil)
+	}
+	if err != nil {
+		t.Fatalf("no answer: %v", err)
+	}
+	a, err := readAnswer(res)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
+// signedRaw is an add notification with requestId id as DWS sends it, on
+// the wire: extra header lines (each ending in CRLF) after the signed ones;
+// with chunked, the body goes in two chunks followed by the trailer lines.
+func signedRaw(t *testing.T, g *gateway, id, extra string, chunked bool, trailers string) (string, []byte) {
+	t.Helper()
+	body := addSample(t, id)
+	rt := fmt.Sprint(time.Now().UnixMilli())
+	sig, err := signature.SignatureHeader(g.keys.dws, 1, addPath, testClientID, rt, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "POST %s HTTP/1.1\r\nHost: localhost:9080\r\nContent-Type: application/json; charset=UTF-8\r\nClient-Id: %s\r\nRequest-Time: %s\r\nSignature: %s\r\n%s",
+		addPath, testClientID, rt, sig, extra)
+	if !chunked {
+		fmt.Fprintf(&b, "Content-Length: %d\r\n\r\n%s", len(body), body)
+		return b.String(), body
+	}
+	half := len(body) / 2
+	fmt.Fprintf(&b, "Transfer-Encoding: chunked\r\n\r\n%x\r\n%s\r\n%x\r\n%s\r\n0\r\n%s\r\n", half, body[:half], len(body)-half, body[half:], trailers)
+	return b.String(), body
+}
+
+// recordingBackend is a next handler that keeps the headers it was given.
+type recordingBackend struct {
+	mu      sync.Mutex
+	headers []http.Header
+}
+
+func (b *recordingBackend) ServeHTTP(w http.ResponseWriter, r *http.Request) error {
+	b.mu.Lock()
+	b.headers = append(b.headers, r.Header.Clone())
+	b.mu.Unlock()
+	w.WriteHeader(http.StatusOK)
+	return nil
+}
+
+func (b *recordingBackend) count() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return len(b.headers)
+}
+
+func (b *recordingBackend) last() http.Header {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.headers[len(b.headers)-1]
+}
+
+var _ caddyhttp.Handler = (*recordingBackend)(nil)
+
+// statusBackend answers every forward with code.
+func statusBackend(code int) caddyhttp.Handler {
+	return caddyhttp.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
+		w.WriteHeader(code)
+		return nil
+	})
+}
+
+// withRequestID returns an add sample whose requestId member is replaced
+// by raw (JSON text), or removed when raw is "".
+func withRequestID(t *testing.T, raw string) []byte {
+	t.Helper()
+	body := addSample(t, "placeholder-id")
+	old := []byte(`"requestId": "placeholder-id",`)
+	if !bytes.Contains(body, old) {
+		t.Fatalf("the add sample has no %s", old)
+	}
+	if raw == "" {
+		return bytes.Replace(body, old, nil, 1)
+	}
+	return bytes.Replace(body, old, []byte(`"requestId": `+raw+`,`), 1)
+}
+
+// phase runs one step of a scenario as a subtest; a step that fails ends
+// the scenario, whose later steps build on it.
+func phase(t *testing.T, name string, step func(t *testing.T)) {
+	t.Helper()
+	if !t.Run(name, step) {
+		t.FailNow()
+	}
 }

@@ -125,116 +125,130 @@ func TestRedisGateway(t *testing.T) {
 		globals: "log {\n\t\toutput file " + logFile + "\n\t\tformat json\n\t\tlevel DEBUG\n\t}",
 	})
 	name := redisName(srv, prefix)
-
 	first := g.notice(addPath, addSample(t, "redis-1"))
-	g.send(first).expect(t, http.StatusOK, "S", "SUCCESS")
-	first.time = "" // DWS's resend, signed afresh
-	g.send(first).expect(t, http.StatusOK, "S", "SUCCESS")
-	changed := bytes.Replace(addSample(t, "redis-1"), []byte(`"300005538591"`), []byte(`"300005538592"`), 1)
-	g.send(g.notice(addPath, changed)).expect(t, http.StatusOK, "F", "REPEAT_REQ_INCONSISTENT")
-	b.status(http.StatusConflict)
-	g.send(g.notice(addPath, addSample(t, "redis-biz"))).expect(t, http.StatusOK, "S", "SUCCESS")
-	b.status(http.StatusOK)
-	if got := len(b.hits()); got != 2 {
-		t.Fatalf("backend got %d requests, want 2 (redis-1 once, redis-biz once)", got)
-	}
+	second := g.notice(addPath, addSample(t, "redis-2"))
+
+	phase(t, "notifications are deduplicated through Redis", func(t *testing.T) {
+		g.send(first).expect(t, http.StatusOK, "S", "SUCCESS")
+		first.time = "" // DWS's resend, signed afresh
+		g.send(first).expect(t, http.StatusOK, "S", "SUCCESS")
+		changed := bytes.Replace(addSample(t, "redis-1"), []byte(`"300005538591"`), []byte(`"300005538592"`), 1)
+		g.send(g.notice(addPath, changed)).expect(t, http.StatusOK, "F", "REPEAT_REQ_INCONSISTENT")
+		b.status(http.StatusConflict)
+		g.send(g.notice(addPath, addSample(t, "redis-biz"))).expect(t, http.StatusOK, "S", "SUCCESS")
+		b.status(http.StatusOK)
+		if got := len(b.hits()); got != 2 {
+			t.Fatalf("backend got %d requests, want 2 (redis-1 once, redis-biz once)", got)
+		}
+	})
 
 	// The records are in Redis, under the prefix, where another gateway
 	// (here a store opened directly) finds them.
-	direct, err := redisstore.Open(t.Context(), redisstore.Options{URL: srv.URL(0), Prefix: prefix})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer direct.Close()
-	rec, found, err := direct.Get(t.Context(), keyOf("addPaymentMethod", "redis-1"))
-	if err != nil || !found || rec.State != idempotency.StateDone || rec.Answer.Outcome != idempotency.OutcomeAccepted || rec.Answer.BackendStatus != http.StatusOK {
-		t.Fatalf("record of redis-1 in Redis: %+v found=%v err=%v", rec, found, err)
-	}
-	if n, err := srv.Client(0).Exists(t.Context(), prefix+"r:"+testClientID+":addPaymentMethod:redis-1").Result(); err != nil || n != 1 {
-		t.Fatalf("key %sr:%s:addPaymentMethod:redis-1: exists %d (%v)", prefix, testClientID, n, err)
-	}
+	phase(t, "the records are in Redis under the prefix", func(t *testing.T) {
+		direct, err := redisstore.Open(t.Context(), redisstore.Options{URL: srv.URL(0), Prefix: prefix})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer direct.Close()
+		rec, found, err := direct.Get(t.Context(), keyOf("addPaymentMethod", "redis-1"))
+		if err != nil || !found || rec.State != idempotency.StateDone || rec.Answer.Outcome != idempotency.OutcomeAccepted || rec.Answer.BackendStatus != http.StatusOK {
+			t.Fatalf("record of redis-1 in Redis: %+v found=%v err=%v", rec, found, err)
+		}
+		if n, err := srv.Client(0).Exists(t.Context(), prefix+"r:"+testClientID+":addPaymentMethod:redis-1").Result(); err != nil || n != 1 {
+			t.Fatalf("key %sr:%s:addPaymentMethod:redis-1: exists %d (%v)", prefix, testClientID, n, err)
+		}
+	})
 
 	// The admin API reads the same records.
-	var ans adminapi.RecordsAnswer
-	adminJSON(t, "/dws_notify/record?request_id=redis-1", 200, &ans)
-	if len(ans.Records) != 1 || ans.Records[0].Storage != name || ans.Records[0].Outcome != "accepted" {
-		t.Fatalf("admin record: %+v, want one accepted record in %s", ans.Records, name)
-	}
-	var stats adminapi.StatsAnswer
-	adminJSON(t, "/dws_notify/stats", 200, &stats)
-	if len(stats.Stores) != 1 || stats.Stores[0].Storage != name || stats.Total != (adminapi.OutcomeCounts{Accepted: 1, BusinessRejected: 1, Total: 2}) {
-		t.Fatalf("admin stats: %+v", stats)
-	}
-	var fu adminapi.FollowUpAnswer
-	adminJSON(t, "/dws_notify/follow_up", 200, &fu)
-	if fu.Total != 1 || fu.Records[0].RequestID != "redis-biz" || fu.Records[0].BackendStatus != http.StatusConflict {
-		t.Fatalf("admin follow_up: %+v", fu)
-	}
-	out, err := runCLI(t, "inspect", "--request-id", "redis-1", "--address", adminAddress)
-	if err != nil || !strings.Contains(out, "  storage      "+name+"\n") {
-		t.Fatalf("inspect: %v\n%s", err, out)
-	}
+	phase(t, "the admin API and inspect read them", func(t *testing.T) {
+		var ans adminapi.RecordsAnswer
+		adminJSON(t, "/dws_notify/record?request_id=redis-1", 200, &ans)
+		if len(ans.Records) != 1 || ans.Records[0].Storage != name || ans.Records[0].Outcome != "accepted" {
+			t.Fatalf("admin record: %+v, want one accepted record in %s", ans.Records, name)
+		}
+		var stats adminapi.StatsAnswer
+		adminJSON(t, "/dws_notify/stats", 200, &stats)
+		if len(stats.Stores) != 1 || stats.Stores[0].Storage != name || stats.Total != (adminapi.OutcomeCounts{Accepted: 1, BusinessRejected: 1, Total: 2}) {
+			t.Fatalf("admin stats: %+v", stats)
+		}
+		var fu adminapi.FollowUpAnswer
+		adminJSON(t, "/dws_notify/follow_up", 200, &fu)
+		if fu.Total != 1 || fu.Records[0].RequestID != "redis-biz" || fu.Records[0].BackendStatus != http.StatusConflict {
+			t.Fatalf("admin follow_up: %+v", fu)
+		}
+		out, err := runCLI(t, "inspect", "--request-id", "redis-1", "--address", adminAddress)
+		if err != nil || !strings.Contains(out, "  storage      "+name+"\n") {
+			t.Fatalf("inspect: %v\n%s", err, out)
+		}
+	})
 
 	// Redis stopped: U for new notifications and resends alike; nothing
 	// is forwarded without a claim; the admin API says why it cannot
 	// answer.
-	srv.Stop()
-	second := g.notice(addPath, addSample(t, "redis-2"))
-	g.send(second).expect(t, http.StatusOK, "U", "UNKNOWN_EXCEPTION")
-	first.time = ""
-	g.send(first).expect(t, http.StatusOK, "U", "UNKNOWN_EXCEPTION")
-	if got := len(b.hits()); got != 2 {
-		t.Fatalf("backend got %d requests while Redis was down, want none", got-2)
-	}
-	msg := adminError(t, "/dws_notify/stats", http.StatusServiceUnavailable)
-	if !strings.Contains(msg, "the dws_notify store at "+name+" is not reachable") || strings.Contains(msg, redisSecret) {
-		t.Errorf("admin stats while Redis is down: %q", msg)
-	}
+	phase(t, "Redis stopped: U, nothing forwarded", func(t *testing.T) {
+		srv.Stop()
+		g.send(second).expect(t, http.StatusOK, "U", "UNKNOWN_EXCEPTION")
+		first.time = ""
+		g.send(first).expect(t, http.StatusOK, "U", "UNKNOWN_EXCEPTION")
+		if got := len(b.hits()); got != 2 {
+			t.Fatalf("backend got %d requests while Redis was down, want none", got-2)
+		}
+		msg := adminError(t, "/dws_notify/stats", http.StatusServiceUnavailable)
+		if !strings.Contains(msg, "the dws_notify store at "+name+" is not reachable") || strings.Contains(msg, redisSecret) {
+			t.Errorf("admin stats while Redis is down: %q", msg)
+		}
+	})
 
 	// Redis back (same port, its append-only file): served again without
 	// a reload; the record from before the outage is still replayed.
-	srv.Restart()
-	var uAfter int
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		second.time = ""
-		a := g.send(second)
-		if a.result.ResultStatus == "S" {
-			break
+	phase(t, "Redis back: served again without a reload", func(t *testing.T) {
+		srv.Restart()
+		var uAfter int
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			second.time = ""
+			a := g.send(second)
+			if a.result.ResultStatus == "S" {
+				break
+			}
+			uAfter++
+			if time.Now().After(deadline) {
+				t.Fatalf("still %s %s 10s after Redis came back", a.result.ResultStatus, a.result.ResultCode)
+			}
+			time.Sleep(100 * time.Millisecond)
 		}
-		uAfter++
-		if time.Now().After(deadline) {
-			t.Fatalf("still %s %s 10s after Redis came back", a.result.ResultStatus, a.result.ResultCode)
+		first.time = ""
+		g.send(first).expect(t, http.StatusOK, "S", "SUCCESS")
+		if got := len(b.hits()); got != 3 {
+			t.Fatalf("backend got %d requests in all, want 3 (redis-1, redis-biz, redis-2, each once)", got)
 		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	first.time = ""
-	g.send(first).expect(t, http.StatusOK, "S", "SUCCESS")
-	if got := len(b.hits()); got != 3 {
-		t.Fatalf("backend got %d requests in all, want 3 (redis-1, redis-biz, redis-2, each once)", got)
-	}
-	t.Logf("after Redis came back: %d U before the first S", uAfter)
-	unloadConfig(t)
+		t.Logf("after Redis came back: %d U before the first S", uAfter)
+		unloadConfig(t)
+	})
 
-	logs, err := os.ReadFile(logFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if bytes.Contains(logs, []byte(redisSecret)) {
-		t.Error("Caddy's log shows the Redis password")
-	}
-	var goRedis, storeFailed int
-	for line := range strings.Lines(string(logs)) {
-		if strings.Contains(line, `"source":"go-redis"`) && strings.Contains(line, `"logger":"http.handlers.dws_notify.store.redis"`) {
-			goRedis++
+	// Caddy's log: go-redis's lines under the module, the failures
+	// logged, never the password.
+	phase(t, "the log", func(t *testing.T) {
+		logs, err := os.ReadFile(logFile)
+		if err != nil {
+			t.Fatal(err)
 		}
-		if strings.Contains(line, `"msg":"dws notification"`) && strings.Contains(line, `"outcome":"store_failed"`) {
-			storeFailed++
+		if bytes.Contains(logs, []byte(redisSecret)) {
+			t.Error("Caddy's log shows the Redis password")
 		}
-	}
-	if goRedis == 0 || storeFailed < 2 {
-		t.Errorf("Caddy's log has %d go-redis lines and %d store_failed notifications, want at least 1 and 2:\n%s", goRedis, storeFailed, logs)
-	}
+		var goRedis, storeFailed int
+		for line := range strings.Lines(string(logs)) {
+			if strings.Contains(line, `"source":"go-redis"`) && strings.Contains(line, `"logger":"http.handlers.dws_notify.store.redis"`) {
+				goRedis++
+			}
+			if strings.Contains(line, `"msg":"dws notification"`) && strings.Contains(line, `"outcome":"store_failed"`) {
+				storeFailed++
+			}
+		}
+		if goRedis == 0 || storeFailed < 2 {
+			t.Errorf("Caddy's log has %d go-redis lines and %d store_failed notifications, want at least 1 and 2:\n%s", goRedis, storeFailed, logs)
+		}
+	})
 }
 
 // TestRedisReloadKeepsOneClient: a reload that keeps the store settings
