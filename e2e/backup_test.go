@@ -56,7 +56,7 @@ func TestBackupRestore(t *testing.T) {
 	g2 := g.onNewPorts(t)
 	g2.Storage = restored
 	startCaddy(t, bin, sb, g2.Caddyfile(), g2.AdminAddr, g2.URL()+"/")
-	lc2 := newLoadClient(g2.URL(), e.key.Private)
+	lc2 := newDWS(g2.URL(), clientID, e.key.Private)
 	before := be.Count()
 	for _, n := range acked {
 		if a := lc2.Send(t, n); !a.Answered || a.Result != "S" {

@@ -14,8 +14,10 @@ package e2e
 //     SIGKILL) when the test ends, and dump its stderr if the test failed.
 //     (*caddyProc).Kill is the crash; (*caddyProc).Load reloads through the
 //     admin API.
-//   - newBackend: the legacy backend stand-in, recording what reaches it.
-//   - dwsSender: signs and posts a notification exactly as DWS does.
+//   - newBackend (backend_test.go): the legacy backend stand-in, recording
+//     what reaches it; it can be taken down and told how to answer.
+//   - newDWS (dws_test.go): signs and posts notifications exactly as DWS
+//     does, one at a time or as load.
 //
 // Keys and notification bodies are never logged.
 
@@ -26,25 +28,20 @@ import (
 	"crypto/rsa"
 	"crypto/x509"
 	"encoding/base64"
-	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/dwsnotify/dws_notify/signature"
 )
 
 // binEnv names the environment variable that points at the built binary.
@@ -329,73 +326,6 @@ func (p *caddyProc) Load(caddyfile string) error {
 	return nil
 }
 
-// received is one request as the backend saw it.
-type received struct {
-	Method        string
-	RequestURI    string
-	Header        http.Header
-	ContentLength int64
-	Body          []byte
-}
-
-// backend is the legacy backend stand-in: a real HTTP server that records
-// every request and answers with status (200 unless set) and a body that
-// must never reach DWS.
-type backend struct {
-	*httptest.Server
-	mu     sync.Mutex
-	reqs   []received
-	status int
-}
-
-// backendBody is what the backend answers; the gateway must not pass it on.
-const backendBody = `{"backend":"this body must not reach DWS"}`
-
-func newBackend(t testing.TB) *backend {
-	t.Helper()
-	b := &backend{status: http.StatusOK}
-	b.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, err := io.ReadAll(r.Body)
-		if err != nil {
-			http.Error(w, "reading body", http.StatusBadRequest)
-			return
-		}
-		b.mu.Lock()
-		b.reqs = append(b.reqs, received{
-			Method:        r.Method,
-			RequestURI:    r.RequestURI,
-			Header:        r.Header.Clone(),
-			ContentLength: r.ContentLength,
-			Body:          body,
-		})
-		status := b.status
-		b.mu.Unlock()
-		w.Header().Set("Content-Type", "application/json")
-		w.Header().Set("X-Backend-Secret", "must-not-reach-dws")
-		w.WriteHeader(status)
-		_, _ = io.WriteString(w, backendBody)
-	}))
-	t.Cleanup(b.Close)
-	return b
-}
-
-// HostPort is the backend's address for reverse_proxy.
-func (b *backend) HostPort() string { return strings.TrimPrefix(b.URL, "http://") }
-
-// SetStatus sets the HTTP status of later answers.
-func (b *backend) SetStatus(code int) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.status = code
-}
-
-// Requests returns a copy of what the backend has received so far.
-func (b *backend) Requests() []received {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return append([]received(nil), b.reqs...)
-}
-
 // keyPair is an RSA-2048 key generated for the test, with its public half
 // written to the sandbox in the two formats DWS hands out.
 type keyPair struct {
@@ -419,152 +349,4 @@ func newKeyPair(t testing.TB, s *sandbox, name string) *keyPair {
 		B64Path: s.writeFile(t, name+"_public.b64", []byte(base64.StdEncoding.EncodeToString(der)+"\n")),
 		PEMPath: s.writeFile(t, name+"_public.pem", pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})),
 	}
-}
-
-// dwsSender posts notifications to the gateway the way DWS does.
-type dwsSender struct {
-	BaseURL  string // e.g. http://127.0.0.1:PORT
-	ClientID string
-	client   *http.Client
-}
-
-// newSender returns a sender that opens a new connection for every
-// notification, as a notifier sending sporadic callbacks does. Reusing idle
-// connections would make tests flaky around reloads and restarts: Caddy
-// closes the old server's idle connections after a reload, and a POST sent on
-// one that is being closed fails with EOF and is not retried.
-func newSender(baseURL, clientID string) *dwsSender {
-	return &dwsSender{
-		BaseURL:  baseURL,
-		ClientID: clientID,
-		client:   &http.Client{Timeout: callTimeout, Transport: &http.Transport{Proxy: nil, DisableKeepAlives: true}},
-	}
-}
-
-// answer is the gateway's reply to one notification.
-type answer struct {
-	Status int
-	Header http.Header
-	Body   []byte
-	Result struct {
-		ResultStatus  string `json:"resultStatus"`
-		ResultCode    string `json:"resultCode"`
-		ResultMsg     string `json:"resultMsg"`
-		ResultMessage string `json:"resultMessage"`
-	}
-}
-
-// Post signs body for uri with key/keyVersion (Request-Time = now, epoch
-// milliseconds) and posts it once; extra headers are added after the signed
-// ones. A transport error (no HTTP answer) fails the test.
-func (d *dwsSender) Post(t testing.TB, uri string, body []byte, key *rsa.PrivateKey, keyVersion int, extra http.Header) *answer {
-	t.Helper()
-	return d.PostWithResend(t, 1, uri, body, key, keyVersion, extra)
-}
-
-// PostWithResend is Post that, like DWS, sends the notification again (signed
-// afresh) when an attempt got no HTTP answer at all, up to attempts times.
-// Every resend is logged. Use it where Caddy may drop a new connection: a
-// stock Caddy v2.11.9 resets or closes about one in a hundred connections
-// that arrive while a config reload swaps servers.
-func (d *dwsSender) PostWithResend(t testing.TB, attempts int, uri string, body []byte, key *rsa.PrivateKey, keyVersion int, extra http.Header) *answer {
-	t.Helper()
-	for i := 1; ; i++ {
-		requestTime := strconv.FormatInt(time.Now().UnixMilli(), 10)
-		sig, err := signature.SignatureHeader(key, keyVersion, uri, d.ClientID, requestTime, body)
-		if err != nil {
-			t.Fatalf("signing: %v", err)
-		}
-		h := http.Header{}
-		h.Set("Client-Id", d.ClientID)
-		h.Set("Request-Time", requestTime)
-		h.Set("Signature", sig)
-		h.Set("Content-Type", "application/json; charset=UTF-8")
-		for k, vs := range extra {
-			for _, v := range vs {
-				h.Add(k, v)
-			}
-		}
-		a, err := d.send(http.MethodPost, uri, body, h)
-		if err == nil {
-			return d.decode(t, http.MethodPost, uri, a)
-		}
-		if i >= attempts {
-			t.Fatalf("POST %s: no answer after %d attempt(s): %v", uri, i, err)
-		}
-		t.Logf("POST %s: attempt %d got no answer (%v); resending", uri, i, err)
-		time.Sleep(100 * time.Millisecond)
-	}
-}
-
-// Do sends one request with exactly the given headers and decodes the
-// envelope. It fails the test on a transport error or if the body is not one
-// result envelope.
-func (d *dwsSender) Do(t testing.TB, method, uri string, body []byte, h http.Header) *answer {
-	t.Helper()
-	a, err := d.send(method, uri, body, h)
-	if err != nil {
-		t.Fatalf("%s %s: %v", method, uri, err)
-	}
-	return d.decode(t, method, uri, a)
-}
-
-// WaitStatus repeats a bodiless request until it is answered with status,
-// tolerating transport errors, and fails the test after timeout. After a
-// reload it tells when the new configuration is the one answering.
-func (d *dwsSender) WaitStatus(t testing.TB, method, uri string, status int, timeout time.Duration) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		a, err := d.send(method, uri, nil, http.Header{})
-		if err == nil && a.Status == status {
-			return
-		}
-		if time.Now().After(deadline) {
-			if err != nil {
-				t.Fatalf("%s %s: no HTTP %d within %s: last attempt: %v", method, uri, status, timeout, err)
-			}
-			t.Fatalf("%s %s: no HTTP %d within %s: last answer HTTP %d %q", method, uri, status, timeout, a.Status, a.Body)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-// send makes one HTTP exchange; an error means no complete HTTP answer.
-func (d *dwsSender) send(method, uri string, body []byte, h http.Header) (*answer, error) {
-	req, err := http.NewRequest(method, d.BaseURL+uri, bytes.NewReader(body))
-	if err != nil {
-		return nil, err
-	}
-	req.Header = h
-	resp, err := d.client.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	a := &answer{Status: resp.StatusCode, Header: resp.Header}
-	if a.Body, err = io.ReadAll(resp.Body); err != nil {
-		return nil, fmt.Errorf("reading the answer: %w", err)
-	}
-	return a, nil
-}
-
-// decode parses a's body as exactly one result envelope, failing the test
-// otherwise.
-func (d *dwsSender) decode(t testing.TB, method, uri string, a *answer) *answer {
-	t.Helper()
-	var env struct {
-		Result *json.RawMessage `json:"result"`
-	}
-	dec := json.NewDecoder(bytes.NewReader(a.Body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&env); err != nil || env.Result == nil {
-		t.Fatalf("%s %s: HTTP %d, answer is not a result envelope (%v): %q", method, uri, a.Status, err, a.Body)
-	}
-	dec = json.NewDecoder(bytes.NewReader(*env.Result))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&a.Result); err != nil {
-		t.Fatalf("%s %s: HTTP %d, bad result object (%v): %q", method, uri, a.Status, err, a.Body)
-	}
-	return a
 }

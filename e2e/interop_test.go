@@ -121,7 +121,7 @@ func TestSDKInterop(t *testing.T) {
 	cfg.Extra = "result_message_field both"
 	site := "http://" + cfg.SiteAddr
 	proc := startCaddy(t, bin, sb, cfg.Caddyfile(), cfg.AdminAddr, site+"/")
-	dws := newSender(site, clientID)
+	dws := newDWS(site, clientID, nil)
 	forger := newKeyPair(t, sb, "forger")
 	const both = `{"result":{"resultStatus":"S","resultCode":"SUCCESS","resultMsg":"success","resultMessage":"success"}}`
 	verifications := func(keyVersion, result string) float64 {
@@ -147,7 +147,7 @@ func TestSDKInterop(t *testing.T) {
 		}
 		before := map[string]float64{"1": verifications("1", "verified"), "2": verifications("2", "verified"),
 			"none": verifications("none", "failed"), "2f": verifications("2", "failed")}
-		forwarded := len(be.Requests())
+		forwarded := len(be.Deliveries())
 		ids := map[string]string{}
 		for i, tc := range cases {
 			n := addNotif(t, fmt.Sprintf("sdk-choice-%d", i))
@@ -158,7 +158,7 @@ func TestSDKInterop(t *testing.T) {
 				if a.Result.ResultCode != "INVALID_SIGNATURE" || a.Result.ResultMsg != a.Result.ResultMessage {
 					t.Errorf("%s: %q, want INVALID_SIGNATURE in both message fields", tc.name, a.Body)
 				}
-				if len(be.Requests()) != forwarded {
+				if len(be.Deliveries()) != forwarded {
 					t.Fatalf("%s: reached the backend", tc.name)
 				}
 				continue
@@ -167,7 +167,7 @@ func TestSDKInterop(t *testing.T) {
 				t.Errorf("%s: HTTP %d %q, want %s", tc.name, a.Status, a.Body, both)
 				continue
 			}
-			reqs := be.Requests()
+			reqs := be.Deliveries()
 			if len(reqs) != forwarded+1 {
 				t.Fatalf("%s: backend has %d requests, want %d", tc.name, len(reqs), forwarded+1)
 			}
@@ -198,7 +198,7 @@ func TestSDKInterop(t *testing.T) {
 
 	t.Run("epoch precisions", func(t *testing.T) {
 		now := time.Now()
-		forwarded := len(be.Requests())
+		forwarded := len(be.Deliveries())
 		for i, c := range []struct {
 			name, time string
 			ok         bool
@@ -221,7 +221,7 @@ func TestSDKInterop(t *testing.T) {
 			case c.ok:
 				forwarded++
 			}
-			if got := len(be.Requests()); got != forwarded {
+			if got := len(be.Deliveries()); got != forwarded {
 				t.Fatalf("%s: backend has %d requests, want %d", c.name, got, forwarded)
 			}
 		}
@@ -243,7 +243,7 @@ func TestSDKInterop(t *testing.T) {
 		cfg2.Extra = "request_time_tolerance off"
 		site2 := "http://" + cfg2.SiteAddr
 		startCaddy(t, bin, sb2, cfg2.Caddyfile(), cfg2.AdminAddr, site2+"/")
-		sender := newSender(site2, clientID)
+		sender := newDWS(site2, clientID, nil)
 
 		cases, err := os.ReadDir(filepath.Join(fixtures, "sdk"))
 		if err != nil {
@@ -273,7 +273,7 @@ func TestSDKInterop(t *testing.T) {
 				t.Errorf("%s: %q, want %s", c.Name(), a.Body, successEnv)
 				continue
 			}
-			reqs := be2.Requests()
+			reqs := be2.Deliveries()
 			if len(reqs) != i+1 {
 				t.Fatalf("%s: backend has %d requests, want %d", c.Name(), len(reqs), i+1)
 			}

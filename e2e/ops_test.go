@@ -354,8 +354,8 @@ func TestOpsLogsAndMetrics(t *testing.T) {
 	}
 
 	// One request of each kind.
-	dws := newSender(site, clientID)
-	stranger := newSender(site, "9999999999999999")
+	dws := newDWS(site, clientID, nil)
+	stranger := newDWS(site, "9999999999999999", nil)
 	other := newKeyPair(t, sb, "not_dws")
 	first := addNotif(t, "ops-1")
 	badField := addNotif(t, "ops-field")
@@ -475,12 +475,12 @@ func TestOpsStoreHealthRedis(t *testing.T) {
 	srv := redistest.Start(t, redistest.Config{AppendOnly: true, Password: e2eRedisPassword})
 	t.Setenv("DWS_E2E_REDIS_URL", "redis://"+srv.Addr()+"/0")
 	t.Setenv("DWS_E2E_REDIS_PASSWORD", e2eRedisPassword)
-	be := newCtlBackend(t)
+	be := newBackend(t)
 	sb := newSandbox(t)
 	g, key := newRelGateway(t, sb, be.Addr)
 	g.Store = "store redis {env.DWS_E2E_REDIS_URL} {\n\t\t\tpassword {env.DWS_E2E_REDIS_PASSWORD}\n\t\t\tprefix ops:\n\t\t}"
 	proc := startCaddy(t, bin, sb, g.Caddyfile(), g.AdminAddr, g.URL()+"/")
-	lc := newLoadClient(g.URL(), key.Private)
+	lc := newDWS(g.URL(), clientID, key.Private)
 
 	store, _ := provisionLine(t, proc.Output())["store"].(map[string]any)
 	id, _ := store["id"].(string)

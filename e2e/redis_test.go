@@ -34,10 +34,10 @@ const fleetPrefix = "e2e-fleet:"
 type redisFleet struct {
 	srv    *redistest.Server // the one server, for a fleet on one
 	direct redisstore.Options
-	be     *ctlBackend
+	be     *backend
 	gws    []relGateway
 	procs  []*caddyProc
-	lcs    []*loadClient
+	lcs    []*dwsClient
 }
 
 // startRedisFleet starts a redis-server configured by cfg (with the
@@ -61,7 +61,7 @@ func startFleet(t *testing.T, n int, store string, direct redisstore.Options, fo
 	bin := caddyBin(t)
 	direct.Prefix = fleetPrefix
 	f := &redisFleet{direct: direct}
-	f.be = newCtlBackend(t)
+	f.be = newBackend(t)
 	key := newKeyPair(t, newSandbox(t), "dws")
 	for range n {
 		sb := newSandbox(t)
@@ -76,7 +76,7 @@ func startFleet(t *testing.T, n int, store string, direct redisstore.Options, fo
 		}
 		f.gws = append(f.gws, g)
 		f.procs = append(f.procs, startCaddy(t, bin, sb, g.Caddyfile(), g.AdminAddr, g.URL()+"/"))
-		f.lcs = append(f.lcs, newLoadClient(g.URL(), key.Private))
+		f.lcs = append(f.lcs, newDWS(g.URL(), clientID, key.Private))
 	}
 	return f
 }
@@ -553,7 +553,7 @@ func TestRedisDownAtStart(t *testing.T) {
 	srv.Stop()
 	t.Setenv("DWS_E2E_REDIS_URL", "redis://"+srv.Addr()+"/0")
 	t.Setenv("DWS_E2E_REDIS_PASSWORD", e2eRedisPassword)
-	be := newCtlBackend(t)
+	be := newBackend(t)
 	sb := newSandbox(t)
 	g, key := newRelGateway(t, sb, be.Addr)
 	g.Store = "store redis {env.DWS_E2E_REDIS_URL} {\n\t\t\tpassword {env.DWS_E2E_REDIS_PASSWORD}\n\t\t\tprefix " + fleetPrefix + "\n\t\t}"
@@ -568,7 +568,7 @@ func TestRedisDownAtStart(t *testing.T) {
 	}
 
 	proc := startCaddy(t, bin, sb, g.Caddyfile(), g.AdminAddr, g.URL()+"/")
-	lc := newLoadClient(g.URL(), key.Private)
+	lc := newDWS(g.URL(), clientID, key.Private)
 	n := addNotif(t, "down-at-start")
 	if a := lc.Send(t, n); !a.Answered || a.Result != "U" {
 		t.Fatalf("with Redis down since the start: %s, want U", a)

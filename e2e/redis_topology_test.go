@@ -351,7 +351,7 @@ func TestRedisTLSPrivateCA(t *testing.T) {
 	defer https.Close()
 
 	t.Setenv("DWS_E2E_REDIS_PASSWORD", e2eRedisPassword)
-	be := newCtlBackend(t)
+	be := newBackend(t)
 	sb := newSandbox(t)
 	g, key := newRelGateway(t, sb, be.Addr)
 	g.Store = "store redis rediss://" + srv.Addr() + "/0 {\n\t\t\tpassword {env.DWS_E2E_REDIS_PASSWORD}\n\t\t\tprefix tls:\n\t\t\ttls {\n\t\t\t\tca " + files.CA +
@@ -373,7 +373,7 @@ http://%s {
 }
 `, probes[0], https.URL, probes[1], https.URL, files.CA)
 	proc := startCaddy(t, bin, sb, cfg, g.AdminAddr, g.URL()+"/")
-	lc := newLoadClient(g.URL(), key.Private)
+	lc := newDWS(g.URL(), clientID, key.Private)
 	n := addNotif(t, "tls-private-ca")
 	for i, want := range []string{"S", "S"} {
 		if a := lc.Send(t, n); !a.Answered || a.Result != want {

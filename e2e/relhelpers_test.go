@@ -10,26 +10,15 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/rsa"
 	"crypto/sha256"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
-	"net"
-	"net/http"
-	"net/http/httptrace"
 	"os"
 	"sort"
-	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
-
-	"github.com/dwsnotify/dws_notify/signature"
 )
 
 // relGateway is the deployment the reliability tests run: one loopback
@@ -175,186 +164,6 @@ func addNotifs(t testing.TB, prefix string, n int) []notif {
 	return out
 }
 
-// ---------------------------------------------------------------------------
-// Backend stand-in with an off switch
-
-// backendMode is how the stand-in answers.
-type backendMode struct {
-	Status int           // HTTP status to answer; 0 means 200
-	Delay  time.Duration // wait before answering
-	Hang   bool          // never answer (until the caller gives up or Release)
-	Hold   bool          // answer only after Release (or give up with the caller)
-}
-
-// delivery is one request as the stand-in received it.
-type delivery struct {
-	RequestID   string // X-Dws-Request-Id
-	RequestTime string // Request-Time, as DWS signed it
-	Sum         [32]byte
-	Verified    string // X-Dws-Verified
-	Status      int    // what the stand-in answered (0: it never answered)
-	At          time.Time
-	// The request as the stand-in's server read it, for the checks of
-	// what a sender's header tricks leave of it.
-	Path             string
-	Header           http.Header
-	ContentLength    int64
-	TransferEncoding []string
-	Trailer          http.Header
-	BodyLen          int
-}
-
-// ctlBackend is a legacy-backend stand-in on a fixed loopback address that
-// can be taken down (connections refused) and brought back, answer with a
-// chosen status, slowly, or not at all, and records every request.
-type ctlBackend struct {
-	t    testing.TB
-	Addr string
-
-	mu         sync.Mutex
-	srv        *http.Server
-	mode       backendMode
-	release    chan struct{} // closed by Release: hanging requests return
-	deliveries []delivery
-	inHandler  atomic.Int64
-}
-
-// newCtlBackend starts the stand-in, up and answering 200.
-func newCtlBackend(t testing.TB) *ctlBackend {
-	t.Helper()
-	b := &ctlBackend{t: t, Addr: freeAddrs(t, 1)[0], release: make(chan struct{})}
-	b.Up()
-	t.Cleanup(b.Down)
-	return b
-}
-
-// Up starts serving on the stand-in's address (again).
-func (b *ctlBackend) Up() {
-	b.t.Helper()
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.srv != nil {
-		return
-	}
-	var ln net.Listener
-	var err error
-	// The address was ours a moment ago; after Down it may take a moment
-	// for the kernel to let it go.
-	for i := 0; ; i++ {
-		ln, err = net.Listen("tcp", b.Addr)
-		if err == nil || i == 100 {
-			break
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	if err != nil {
-		b.t.Fatalf("backend: listening on %s again: %v", b.Addr, err)
-	}
-	b.srv = &http.Server{Handler: http.HandlerFunc(b.serve), ReadHeaderTimeout: time.Minute}
-	go func(srv *http.Server) { _ = srv.Serve(ln) }(b.srv)
-}
-
-// Down closes the listener and every connection: the gateway's next
-// forward is refused.
-func (b *ctlBackend) Down() {
-	b.mu.Lock()
-	srv := b.srv
-	b.srv = nil
-	b.mu.Unlock()
-	if srv != nil {
-		_ = srv.Close()
-	}
-}
-
-// SetMode changes how later requests are answered.
-func (b *ctlBackend) SetMode(m backendMode) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.mode = m
-}
-
-// Release lets every hanging request return (with no answer written) and
-// every held one be answered; later Hang and Hold requests wait for the next
-// Release.
-func (b *ctlBackend) Release() {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	close(b.release)
-	b.release = make(chan struct{})
-}
-
-// InHandler is the number of requests the stand-in is holding right now.
-func (b *ctlBackend) InHandler() int64 { return b.inHandler.Load() }
-
-func (b *ctlBackend) serve(w http.ResponseWriter, r *http.Request) {
-	b.inHandler.Add(1)
-	defer b.inHandler.Add(-1)
-	body, err := io.ReadAll(r.Body)
-	if err != nil {
-		return
-	}
-	b.mu.Lock()
-	mode, release := b.mode, b.release
-	i := len(b.deliveries)
-	b.deliveries = append(b.deliveries, delivery{
-		RequestID:   r.Header.Get("X-Dws-Request-Id"),
-		RequestTime: r.Header.Get("Request-Time"),
-		Sum:         sha256.Sum256(body),
-		Verified:    r.Header.Get("X-Dws-Verified"),
-		At:          time.Now(),
-
-		Path:             r.URL.Path,
-		Header:           r.Header.Clone(),
-		ContentLength:    r.ContentLength,
-		TransferEncoding: r.TransferEncoding,
-		Trailer:          r.Trailer.Clone(),
-		BodyLen:          len(body),
-	})
-	b.mu.Unlock()
-
-	if mode.Delay > 0 {
-		select {
-		case <-time.After(mode.Delay):
-		case <-r.Context().Done():
-			return
-		}
-	}
-	if mode.Hang || mode.Hold {
-		select {
-		case <-release:
-		case <-r.Context().Done():
-			return
-		}
-		if mode.Hang {
-			return
-		}
-	}
-	status := mode.Status
-	if status == 0 {
-		status = http.StatusOK
-	}
-	b.mu.Lock()
-	b.deliveries[i].Status = status
-	b.mu.Unlock()
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_, _ = io.WriteString(w, backendBody)
-}
-
-// Deliveries returns a copy of every request received so far.
-func (b *ctlBackend) Deliveries() []delivery {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return append([]delivery(nil), b.deliveries...)
-}
-
-// Count is the number of requests received so far.
-func (b *ctlBackend) Count() int {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return len(b.deliveries)
-}
-
 // deliveryIndex counts deliveries per requestId: all of them, and those the
 // stand-in answered 2xx (accepted).
 type deliveryIndex struct {
@@ -432,203 +241,6 @@ func notifMap(ns ...[]notif) map[string]notif {
 		}
 	}
 	return m
-}
-
-// ---------------------------------------------------------------------------
-// Load client
-
-// attempt is one POST of a notification and what came of it.
-type attempt struct {
-	ID          string
-	RequestTime string
-	Start, End  time.Time
-	Answered    bool   // a complete HTTP answer arrived
-	Status      int    // its HTTP status
-	Result      string // resultStatus: S, U or F
-	Code        string // resultCode
-	Err         error  // why there was no answer
-	// For attempts without an answer: where the connection failed.
-	Kind   string // "refused", "reset", "eof", "closed idle", "timeout", "other"
-	Wrote  bool   // the whole request had been written
-	Reused bool   // sent on a kept-alive connection
-	// Gateway is the fleet gateway it went to, for tests that set it.
-	Gateway int
-}
-
-// String describes an attempt without any body or signature.
-func (a attempt) String() string {
-	if a.Answered {
-		return fmt.Sprintf("%s: HTTP %d %s %s", a.ID, a.Status, a.Result, a.Code)
-	}
-	return fmt.Sprintf("%s: no answer (%s, request written: %v, reused connection: %v): %v", a.ID, a.Kind, a.Wrote, a.Reused, a.Err)
-}
-
-// loadClient posts notifications the way DWS does: signed afresh for every
-// attempt (Request-Time = now, epoch milliseconds), on a new connection each
-// time.
-type loadClient struct {
-	base       string
-	key        *rsa.PrivateKey
-	keyVersion int
-	client     *http.Client
-}
-
-func newLoadClient(base string, key *rsa.PrivateKey) *loadClient {
-	return &loadClient{
-		base:       base,
-		key:        key,
-		keyVersion: 1,
-		client: &http.Client{
-			Timeout: 60 * time.Second,
-			Transport: &http.Transport{
-				Proxy:             nil,
-				DisableKeepAlives: true,
-				DialContext:       (&net.Dialer{Timeout: 10 * time.Second}).DialContext,
-			},
-		},
-	}
-}
-
-// keepAlive returns a client like c that keeps connections open between
-// notifications (up to conns idle ones).
-func (c *loadClient) keepAlive(conns int) *loadClient {
-	k := *c
-	k.client = &http.Client{
-		Timeout: c.client.Timeout,
-		Transport: &http.Transport{
-			Proxy:               nil,
-			MaxIdleConnsPerHost: conns,
-			DialContext:         (&net.Dialer{Timeout: 10 * time.Second}).DialContext,
-		},
-	}
-	return &k
-}
-
-// Send posts n to the addPaymentMethod path once.
-func (c *loadClient) Send(t testing.TB, n notif) attempt {
-	return c.Prepare(t, n).Do(t)
-}
-
-// prepared is a signed notification ready to be posted.
-type prepared struct {
-	c    *loadClient
-	n    notif
-	time string
-	sig  string
-}
-
-// Prepare signs n (Request-Time = now) without sending it.
-func (c *loadClient) Prepare(t testing.TB, n notif) prepared {
-	p := prepared{c: c, n: n, time: strconv.FormatInt(time.Now().UnixMilli(), 10)}
-	sig, err := signature.SignatureHeader(c.key, c.keyVersion, addURI, clientID, p.time, n.Body)
-	if err != nil {
-		t.Fatalf("signing: %v", err)
-	}
-	p.sig = sig
-	return p
-}
-
-// Do posts the prepared notification once.
-func (p prepared) Do(t testing.TB) attempt {
-	c, n := p.c, p.n
-	a := attempt{ID: n.ID, RequestTime: p.time}
-	req, err := http.NewRequest(http.MethodPost, c.base+addURI, bytes.NewReader(n.Body))
-	if err != nil {
-		t.Errorf("request: %v", err)
-		a.Err, a.Kind = err, "other"
-		return a
-	}
-	req.Header.Set("Client-Id", clientID)
-	req.Header.Set("Request-Time", a.RequestTime)
-	req.Header.Set("Signature", p.sig)
-	req.Header.Set("Content-Type", "application/json; charset=UTF-8")
-	var wrote, reused atomic.Bool
-	trace := &httptrace.ClientTrace{
-		GotConn:      func(i httptrace.GotConnInfo) { reused.Store(i.Reused) },
-		WroteRequest: func(i httptrace.WroteRequestInfo) { wrote.Store(i.Err == nil) },
-	}
-	req = req.WithContext(httptrace.WithClientTrace(req.Context(), trace))
-
-	a.Start = time.Now()
-	resp, err := c.client.Do(req)
-	var body []byte
-	if err == nil {
-		body, err = io.ReadAll(resp.Body)
-		resp.Body.Close()
-	}
-	a.End = time.Now()
-	if err != nil {
-		a.Err, a.Kind, a.Wrote, a.Reused = err, errKind(err), wrote.Load(), reused.Load()
-		return a
-	}
-	a.Answered, a.Status = true, resp.StatusCode
-	var env struct {
-		Result struct {
-			ResultStatus string `json:"resultStatus"`
-			ResultCode   string `json:"resultCode"`
-		} `json:"result"`
-	}
-	if err := json.Unmarshal(body, &env); err != nil {
-		t.Errorf("%s: HTTP %d, answer is not an envelope (%v)", n.ID, resp.StatusCode, err)
-	}
-	a.Result, a.Code = env.Result.ResultStatus, env.Result.ResultCode
-	return a
-}
-
-// errKind classifies a transport error.
-func errKind(err error) string {
-	var ne net.Error
-	switch {
-	case errors.Is(err, syscall.ECONNREFUSED):
-		return "refused"
-	case errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE):
-		return "reset"
-	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
-		return "eof"
-	case errors.As(err, &ne) && ne.Timeout():
-		return "timeout"
-	case strings.Contains(err.Error(), "server closed idle connection"):
-		// net/http's name for a kept-alive connection that the server
-		// closed as the request was being sent on it.
-		return "closed idle"
-	}
-	return "other"
-}
-
-// runLoad sends every notification in items once with conc workers and
-// returns the attempts in the order they finished. Before each send it asks
-// keepGoing; once that says no, the remaining items are not sent.
-func (c *loadClient) runLoad(t testing.TB, items []notif, conc int, keepGoing func() bool, onDone func(attempt)) []attempt {
-	var (
-		next     atomic.Int64
-		mu       sync.Mutex
-		attempts []attempt
-		wg       sync.WaitGroup
-	)
-	for range conc {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				if keepGoing != nil && !keepGoing() {
-					return
-				}
-				i := int(next.Add(1)) - 1
-				if i >= len(items) {
-					return
-				}
-				a := c.Send(t, items[i])
-				if onDone != nil {
-					onDone(a)
-				}
-				mu.Lock()
-				attempts = append(attempts, a)
-				mu.Unlock()
-			}
-		}()
-	}
-	wg.Wait()
-	return attempts
 }
 
 // tally counts attempts by outcome: "S", "U", "F", or "no answer (<kind>)".
@@ -734,16 +346,16 @@ func withTimeout(t testing.TB, d time.Duration, what string, f func()) {
 // ---------------------------------------------------------------------------
 // A running deployment
 
-// relEnv is a gateway (the built binary) in front of a ctlBackend, with a
+// relEnv is a gateway (the built binary) in front of a backend, with a
 // load client that signs with the gateway's DWS key.
 type relEnv struct {
 	bin  string
 	sb   *sandbox
-	be   *ctlBackend
+	be   *backend
 	gw   relGateway
 	key  *keyPair
 	proc *caddyProc
-	lc   *loadClient
+	lc   *dwsClient
 }
 
 // startRelEnv starts a deployment; tune may change the gateway's settings
@@ -751,13 +363,13 @@ type relEnv struct {
 func startRelEnv(t *testing.T, tune func(*relGateway)) *relEnv {
 	t.Helper()
 	e := &relEnv{bin: caddyBin(t), sb: newSandbox(t)}
-	e.be = newCtlBackend(t)
+	e.be = newBackend(t)
 	e.gw, e.key = newRelGateway(t, e.sb, e.be.Addr)
 	if tune != nil {
 		tune(&e.gw)
 	}
 	e.proc = startCaddy(t, e.bin, e.sb, e.gw.Caddyfile(), e.gw.AdminAddr, e.gw.URL()+"/")
-	e.lc = newLoadClient(e.gw.URL(), e.key.Private)
+	e.lc = newDWS(e.gw.URL(), clientID, e.key.Private)
 	return e
 }
 

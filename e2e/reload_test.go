@@ -62,7 +62,7 @@ func TestReloadsUnderLoad(t *testing.T) {
 		resends atomic.Int64
 		wg      sync.WaitGroup
 	)
-	send := func(lc *loadClient, n notif) {
+	send := func(lc *dwsClient, n notif) {
 		for i := 1; ; i++ {
 			a := lc.Send(t, n)
 			mu.Lock()

@@ -104,7 +104,7 @@ func TestSmoke(t *testing.T) {
 	cfg := newGatewayConfig(t, sb, be.HostPort())
 	site := "http://" + cfg.SiteAddr
 	proc := startCaddy(t, bin, sb, cfg.Caddyfile(), cfg.AdminAddr, site+"/")
-	dws := newSender(site, clientID)
+	dws := newDWS(site, clientID, nil)
 	add := readSample(t, "add.json")
 	const addRequestID = "20990501203220303032821078591" // requestId in add.json
 
@@ -126,9 +126,9 @@ func TestSmoke(t *testing.T) {
 			t.Error("a backend response header reached DWS")
 		}
 	}
-	wantForwarded := func(t *testing.T, n int) []received {
+	wantForwarded := func(t *testing.T, n int) []delivery {
 		t.Helper()
-		reqs := be.Requests()
+		reqs := be.Deliveries()
 		if len(reqs) != n {
 			t.Fatalf("backend received %d requests, want %d", len(reqs), n)
 		}
