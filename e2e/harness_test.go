@@ -350,3 +350,12 @@ func newKeyPair(t testing.TB, s *sandbox, name string) *keyPair {
 		PEMPath: s.writeFile(t, name+"_public.pem", pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})),
 	}
 }
+
+// phase runs one step of a scenario as a subtest; a step that fails ends
+// the scenario, whose later steps build on it.
+func phase(t *testing.T, name string, step func(t *testing.T)) {
+	t.Helper()
+	if !t.Run(name, step) {
+		t.FailNow()
+	}
+}

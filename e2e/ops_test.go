@@ -364,7 +364,7 @@ func TestOpsLogsAndMetrics(t *testing.T) {
 	conflict.Body = bytes.Replace(conflict.Body, []byte("Tung"), []byte("Tong"), 1)
 	type step struct {
 		name      string
-		send      func() *answer
+		send      func(t *testing.T) *answer
 		code      string
 		level     string
 		outcome   string
@@ -373,27 +373,29 @@ func TestOpsLogsAndMetrics(t *testing.T) {
 		check     func(t *testing.T, l map[string]any)
 	}
 	steps := []step{
-		{"GET, before the signature", func() *answer { return dws.Do(t, http.MethodGet, addURI, nil, nil) },
+		{"GET, before the signature", func(t *testing.T) *answer { return dws.Do(t, http.MethodGet, addURI, nil, nil) },
 			"PARAM_ILLEGAL", "info", "rejected", "", "before_signature", nil},
-		{"unknown path, before the signature", func() *answer { return dws.Do(t, http.MethodPost, "/wp-login.php", []byte("log=admin"), nil) },
+		{"unknown path, before the signature", func(t *testing.T) *answer {
+			return dws.Do(t, http.MethodPost, "/wp-login.php", []byte("log=admin"), nil)
+		},
 			"PARAM_ILLEGAL", "info", "rejected", "", "before_signature", nil},
-		{"unknown Client-Id, before the signature", func() *answer { return stranger.Post(t, addURI, first.Body, cfg.KeyV1.Private, 1, nil) },
+		{"unknown Client-Id, before the signature", func(t *testing.T) *answer { return stranger.Post(t, addURI, first.Body, cfg.KeyV1.Private, 1, nil) },
 			"ACCESS_DENIED", "info", "rejected", "", "before_signature", nil},
-		{"another key, signature", func() *answer { return dws.Post(t, addURI, first.Body, other.Private, 1, nil) },
+		{"another key, signature", func(t *testing.T) *answer { return dws.Post(t, addURI, first.Body, other.Private, 1, nil) },
 			"INVALID_SIGNATURE", "info", "rejected", "", "signature", nil},
-		{"verified, refused by the field rules", func() *answer { return dws.Post(t, addURI, badField.Body, cfg.KeyV1.Private, 1, nil) },
+		{"verified, refused by the field rules", func(t *testing.T) *answer { return dws.Post(t, addURI, badField.Body, cfg.KeyV1.Private, 1, nil) },
 			"PARAM_ILLEGAL", "warn", "rejected", "ops-field", "field_rules", func(t *testing.T, l map[string]any) {
 				if l["reason"] != "paymentMethodDetail.card.expiryYear must be a JSON string" || l["key_version"] != 1.0 {
 					t.Errorf("reason %v key_version %v", l["reason"], l["key_version"])
 				}
 			}},
-		{"forwarded", func() *answer { return dws.Post(t, addURI, first.Body, cfg.KeyV1.Private, 1, nil) },
+		{"forwarded", func(t *testing.T) *answer { return dws.Post(t, addURI, first.Body, cfg.KeyV1.Private, 1, nil) },
 			"SUCCESS", "info", "forwarded", "ops-1", "", func(t *testing.T, l map[string]any) {
 				if l["backend_status"] != 200.0 {
 					t.Errorf("backend_status %v, want 200", l["backend_status"])
 				}
 			}},
-		{"replayed", func() *answer { return dws.Post(t, addURI, first.Body, cfg.KeyV1.Private, 1, nil) },
+		{"replayed", func(t *testing.T) *answer { return dws.Post(t, addURI, first.Body, cfg.KeyV1.Private, 1, nil) },
 			"SUCCESS", "info", "replayed", "ops-1", "", func(t *testing.T, l map[string]any) {
 				if _, ok := l["backend_status"]; ok || l["replayed_backend_status"] != 200.0 {
 					t.Errorf("a replay logged backend_status %v, replayed_backend_status %v; want none and 200", l["backend_status"], l["replayed_backend_status"])
@@ -402,41 +404,43 @@ func TestOpsLogsAndMetrics(t *testing.T) {
 					t.Error("a replay logged a backend_duration")
 				}
 			}},
-		{"business rejected", func() *answer {
+		{"business rejected", func(t *testing.T) *answer {
 			be.SetStatus(http.StatusConflict)
 			defer be.SetStatus(http.StatusOK)
 			return dws.Post(t, removeURI, readSample(t, "remove.json"), cfg.KeyV2.Private, 2, nil)
 		}, "SUCCESS", "warn", "business_rejected", "2015032412007101547201355678", "", nil},
-		{"conflict", func() *answer { return dws.Post(t, addURI, conflict.Body, cfg.KeyV1.Private, 1, nil) },
+		{"conflict", func(t *testing.T) *answer { return dws.Post(t, addURI, conflict.Body, cfg.KeyV1.Private, 1, nil) },
 			"REPEAT_REQ_INCONSISTENT", "warn", "conflict", "ops-1", "", nil},
 	}
 	for i, s := range steps {
-		a := s.send()
-		if a.Result.ResultCode != s.code {
-			t.Fatalf("%s: answered %s (%q), want %s", s.name, a.Result.ResultCode, a.Body, s.code)
-		}
-		var lines []map[string]any
-		waitFor(t, 5*time.Second, "the log line of "+s.name, func() bool {
-			lines = notificationLines(proc.Output())
-			return len(lines) > i
+		phase(t, s.name, func(t *testing.T) {
+			a := s.send(t)
+			if a.Result.ResultCode != s.code {
+				t.Fatalf("%s: answered %s (%q), want %s", s.name, a.Result.ResultCode, a.Body, s.code)
+			}
+			var lines []map[string]any
+			waitFor(t, 5*time.Second, "the log line of "+s.name, func() bool {
+				lines = notificationLines(proc.Output())
+				return len(lines) > i
+			})
+			l := lines[i]
+			if l["level"] != s.level || l["outcome"] != s.outcome || l["request_id"] != s.requestID {
+				t.Errorf("%s: level %v outcome %v request_id %q; want %s %s %q", s.name, l["level"], l["outcome"], l["request_id"], s.level, s.outcome, s.requestID)
+			}
+			if got, _ := l["refused_at"].(string); got != s.refusedAt {
+				t.Errorf("%s: refused_at %q, want %q", s.name, got, s.refusedAt)
+			}
+			port, _ := l["remote_port"].(string)
+			if l["remote_ip"] != "127.0.0.1" || l["client_ip"] != "127.0.0.1" {
+				t.Errorf("%s: remote_ip %v client_ip %v, want 127.0.0.1", s.name, l["remote_ip"], l["client_ip"])
+			}
+			if p, err := strconv.Atoi(port); err != nil || p <= 0 {
+				t.Errorf("%s: remote_port %q", s.name, port)
+			}
+			if s.check != nil {
+				s.check(t, l)
+			}
 		})
-		l := lines[i]
-		if l["level"] != s.level || l["outcome"] != s.outcome || l["request_id"] != s.requestID {
-			t.Errorf("%s: level %v outcome %v request_id %q; want %s %s %q", s.name, l["level"], l["outcome"], l["request_id"], s.level, s.outcome, s.requestID)
-		}
-		if got, _ := l["refused_at"].(string); got != s.refusedAt {
-			t.Errorf("%s: refused_at %q, want %q", s.name, got, s.refusedAt)
-		}
-		port, _ := l["remote_port"].(string)
-		if l["remote_ip"] != "127.0.0.1" || l["client_ip"] != "127.0.0.1" {
-			t.Errorf("%s: remote_ip %v client_ip %v, want 127.0.0.1", s.name, l["remote_ip"], l["client_ip"])
-		}
-		if p, err := strconv.Atoi(port); err != nil || p <= 0 {
-			t.Errorf("%s: remote_port %q", s.name, port)
-		}
-		if s.check != nil {
-			s.check(t, l)
-		}
 	}
 
 	after := scrape(t, cfg.AdminAddr)
