@@ -1,9 +1,7 @@
 package caddymodule
 
 import (
-	"crypto/x509"
 	"encoding/json"
-	"encoding/pem"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -19,56 +17,32 @@ const adminAddress = "localhost:2999"
 // The cli package's commands against an in-process gateway: send as DWS,
 // inspect and the admin API it reads.
 
-// cliKeys are the gateway's test key pairs as files, in the forms the
-// commands take.
-type cliKeys struct {
-	dwsPrivate, dwsPublic, merchantPrivate, merchantPublic string
-}
-
-func writeCLIKeys(t *testing.T) cliKeys {
+// keyFile is the path of one of the gateway's test keys as a PEM file
+// (keysOnce writes dws_private.pem, dws_public.pem, merchant_private.pem
+// and merchant_public.pem), the form the commands take.
+func keyFile(t *testing.T, name string) string {
 	t.Helper()
-	k := keys(t)
-	dir := t.TempDir()
-	write := func(name, typ string, der []byte, err error) string {
-		t.Helper()
-		if err != nil {
-			t.Fatal(err)
-		}
-		p := filepath.Join(dir, name)
-		if err := os.WriteFile(p, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
-	dwsPriv, err := x509.MarshalPKCS8PrivateKey(k.dws)
-	ck := cliKeys{dwsPrivate: write("dws_private.pem", "PRIVATE KEY", dwsPriv, err)}
-	dwsPub, err := x509.MarshalPKIXPublicKey(&k.dws.PublicKey)
-	ck.dwsPublic = write("dws_public.pem", "PUBLIC KEY", dwsPub, err)
-	merchantPub, err := x509.MarshalPKIXPublicKey(&k.merchant.PublicKey)
-	ck.merchantPublic = write("merchant_public.pem", "PUBLIC KEY", merchantPub, err)
-	ck.merchantPrivate = filepath.Join(k.dir, "merchant_private.pem")
-	return ck
+	return filepath.Join(keys(t).dir, name)
 }
 
 func TestSendAndInspectThroughTheGateway(t *testing.T) {
-	ck := writeCLIKeys(t)
 	b := newBackend(t)
 	g := startGateway(t, b, gatewayConfig{sign: true})
 	send := func(t *testing.T, args ...string) (string, error) {
 		t.Helper()
-		base := []string{"send", "--client-id", testClientID, "--key", ck.dwsPrivate}
+		base := []string{"send", "--client-id", testClientID, "--key", keyFile(t, "dws_private.pem")}
 		return runCLI(t, append(base, args...)...)
 	}
 
 	phase(t, "send signs the sample as DWS does and it is forwarded", func(t *testing.T) {
-		out, err := send(t, "--url", gatewayURL+addPath, "--sample", "addPaymentMethod", "--request-id", "cli-add-1", "--verify-key", ck.merchantPublic)
+		out, err := send(t, "--url", gatewayURL+addPath, "--sample", "addPaymentMethod", "--request-id", "cli-add-1", "--verify-key", keyFile(t, "merchant_public.pem"))
 		if err != nil {
 			t.Fatalf("send: %v\n%s", err, out)
 		}
 		want := regexp.MustCompile(`^POST http://localhost:9080/dws/notify/addPaymentMethod  \(Client-Id 2188120000000000, Request-Time \d{13}, requestId cli-add-1\)
 HTTP 200
 \{"result":\{"resultStatus":"S","resultCode":"SUCCESS","resultMsg":"success"\}\}
-answer signature: verified with ` + regexp.QuoteMeta(ck.merchantPublic) + ` \(keyVersion 2\)
+answer signature: verified with ` + regexp.QuoteMeta(keyFile(t, "merchant_public.pem")) + ` \(keyVersion 2\)
 $`)
 		if !want.MatchString(out) {
 			t.Fatalf("send printed:\n%s", out)
@@ -101,15 +75,15 @@ $`)
 	})
 
 	phase(t, "the remove sample, with its own requestId", func(t *testing.T) {
-		out, err := send(t, "--url", gatewayURL+removePath, "--sample", "removePaymentMethod", "--verify-key", ck.merchantPublic)
+		out, err := send(t, "--url", gatewayURL+removePath, "--sample", "removePaymentMethod", "--verify-key", keyFile(t, "merchant_public.pem"))
 		if err != nil || !strings.Contains(out, `"resultCode":"SUCCESS"`) || !strings.Contains(out, "answer signature: verified") {
 			t.Fatalf("send remove sample: %v\n%s", err, out)
 		}
 	})
 
 	phase(t, "the answer checked with a key that did not sign it", func(t *testing.T) {
-		out, err := send(t, "--url", gatewayURL+addPath, "--sample", "addPaymentMethod", "--request-id", "cli-add-2", "--verify-key", ck.dwsPublic)
-		if err == nil || !strings.Contains(out, "answer signature: DOES NOT VERIFY with "+ck.dwsPublic) {
+		out, err := send(t, "--url", gatewayURL+addPath, "--sample", "addPaymentMethod", "--request-id", "cli-add-2", "--verify-key", keyFile(t, "dws_public.pem"))
+		if err == nil || !strings.Contains(out, "answer signature: DOES NOT VERIFY with "+keyFile(t, "dws_public.pem")) {
 			t.Fatalf("wrong verify key: err %v\n%s", err, out)
 		}
 	})
@@ -161,13 +135,12 @@ $`)
 }
 
 func TestSendEdgeCasesThroughTheGateway(t *testing.T) {
-	ck := writeCLIKeys(t)
 	b := newBackend(t)
 	startGateway(t, b, gatewayConfig{}) // answers unsigned
 
 	// The URI signed is the URL's path and query, as sent.
 	out, err := runCLI(t, "send", "--url", gatewayURL+addPath+"?merchant=7&x=a+b%2Fc", "--client-id", testClientID,
-		"--key", ck.dwsPrivate, "--sample", "addPaymentMethod", "--request-id", "q-1", "--verify-key", ck.merchantPublic)
+		"--key", keyFile(t, "dws_private.pem"), "--sample", "addPaymentMethod", "--request-id", "q-1", "--verify-key", keyFile(t, "merchant_public.pem"))
 	if !strings.Contains(out, `"resultStatus":"S"`) {
 		t.Fatalf("send with a query: %v\n%s", err, out)
 	}
@@ -178,7 +151,7 @@ func TestSendEdgeCasesThroughTheGateway(t *testing.T) {
 
 	// Credentials in --url are never echoed.
 	out, err = runCLI(t, "send", "--url", "http://dws:hunter2@"+strings.TrimPrefix(gatewayURL, "http://")+addPath, "--client-id", testClientID,
-		"--key", ck.dwsPrivate, "--sample", "addPaymentMethod", "--request-id", "q-cred")
+		"--key", keyFile(t, "dws_private.pem"), "--sample", "addPaymentMethod", "--request-id", "q-cred")
 	if err != nil || !strings.Contains(out, `"resultStatus":"S"`) {
 		t.Fatalf("send with credentials in --url: %v\n%s", err, out)
 	}
@@ -193,7 +166,7 @@ func TestSendEdgeCasesThroughTheGateway(t *testing.T) {
 	if err := os.WriteFile(body, []byte(raw), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	out, err = runCLI(t, "send", "--url", gatewayURL+removePath, "--client-id", testClientID, "--key", ck.dwsPrivate, "--body", body, "--request-id", "file-1")
+	out, err = runCLI(t, "send", "--url", gatewayURL+removePath, "--client-id", testClientID, "--key", keyFile(t, "dws_private.pem"), "--body", body, "--request-id", "file-1")
 	if err != nil || !strings.Contains(out, `"resultStatus":"S"`) || !strings.Contains(out, "requestId file-1)") {
 		t.Fatalf("send --body: %v\n%s", err, out)
 	}
@@ -205,7 +178,7 @@ func TestSendEdgeCasesThroughTheGateway(t *testing.T) {
 	// Signed with a key the gateway does not know: the simulator shows the
 	// gateway's F answer (its job is done: exit 0), and nothing is forwarded.
 	before := len(b.hits())
-	out, err = runCLI(t, "send", "--url", gatewayURL+addPath, "--client-id", testClientID, "--key", ck.merchantPrivate, "--sample", "addPaymentMethod", "--request-id", "bad-key")
+	out, err = runCLI(t, "send", "--url", gatewayURL+addPath, "--client-id", testClientID, "--key", keyFile(t, "merchant_private.pem"), "--sample", "addPaymentMethod", "--request-id", "bad-key")
 	if err != nil || !strings.Contains(out, `"resultCode":"INVALID_SIGNATURE"`) {
 		t.Fatalf("send with another key: %v\n%s", err, out)
 	}
@@ -214,7 +187,7 @@ func TestSendEdgeCasesThroughTheGateway(t *testing.T) {
 	}
 
 	// A path the gateway does not serve: HTTP 404 with an F envelope.
-	out, err = runCLI(t, "send", "--url", gatewayURL+"/elsewhere", "--client-id", testClientID, "--key", ck.dwsPrivate, "--sample", "addPaymentMethod")
+	out, err = runCLI(t, "send", "--url", gatewayURL+"/elsewhere", "--client-id", testClientID, "--key", keyFile(t, "dws_private.pem"), "--sample", "addPaymentMethod")
 	if err != nil || !strings.Contains(out, "HTTP 404\n") || !strings.Contains(out, `"resultCode":"PARAM_ILLEGAL"`) {
 		t.Fatalf("send to another path: %v\n%s", err, out)
 	}

@@ -27,7 +27,6 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddytest"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
-	"github.com/spf13/cobra"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
 
@@ -84,11 +83,20 @@ var keysOnce = sync.OnceValues(func() (*testKeys, error) {
 			return nil, err
 		}
 	}
-	der, err := x509.MarshalPKCS8PrivateKey(k.merchant)
+	for name, key := range map[string]*rsa.PrivateKey{"merchant": k.merchant, "dws": k.dws} {
+		der, err := x509.MarshalPKCS8PrivateKey(key)
+		if err != nil {
+			return nil, err
+		}
+		if err := write(name+"_private.pem", "PRIVATE KEY", der); err != nil {
+			return nil, err
+		}
+	}
+	der, err := x509.MarshalPKIXPublicKey(&k.merchant.PublicKey)
 	if err != nil {
 		return nil, err
 	}
-	if err := write("merchant_private.pem", "PRIVATE KEY", der); err != nil {
+	if err := write("merchant_public.pem", "PUBLIC KEY", der); err != nil {
 		return nil, err
 	}
 	return k, nil
@@ -517,21 +525,12 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-// runCLI runs `caddy dws-notify <args>` in-process on the same command tree
-// the binary registers (cli.Setup), and returns what it printed and its
-// error.
+// runCLI runs `caddy dws-notify <args>` in-process (cli.Run) and returns
+// what it printed and its error.
 func runCLI(t *testing.T, args ...string) (string, error) {
 	t.Helper()
-	cmd := &cobra.Command{Use: "dws-notify", SilenceUsage: true, SilenceErrors: true}
-	cli.Setup(cmd)
 	var out bytes.Buffer
-	cmd.SetOut(&out)
-	cmd.SetErr(&out)
-	if args == nil {
-		args = []string{} // nil would make cobra parse the test binary's arguments
-	}
-	cmd.SetArgs(args)
-	err := cmd.Execute()
+	err := cli.Run(&out, args...)
 	return out.String(), err
 }
 

@@ -10,6 +10,7 @@ import (
 	"crypto/rsa"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"strconv"
@@ -42,8 +43,23 @@ instead; restore works on a store no gateway holds.`,
 	})
 }
 
+// Run runs `caddy dws-notify <args>` in-process on the command tree the
+// binary registers, printing to out, and returns the command's error (as
+// the binary would print it).
+func Run(out io.Writer, args ...string) error {
+	cmd := &cobra.Command{Use: "dws-notify", SilenceUsage: true, SilenceErrors: true}
+	Setup(cmd)
+	cmd.SetOut(out)
+	cmd.SetErr(out)
+	if args == nil {
+		args = []string{} // nil would make cobra parse the process's own arguments
+	}
+	cmd.SetArgs(args)
+	return cmd.Execute()
+}
+
 // Setup builds the dws-notify command tree under cmd: the function caddycmd
-// calls for the registered command, and what tests execute in-process.
+// calls for the registered command.
 func Setup(cmd *cobra.Command) {
 	cmd.AddCommand(newKeygenCommand(), newSignCommand(), newSendCommand(), newInspectCommand(), newBackupCommand(), newRestoreCommand())
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {

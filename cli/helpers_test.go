@@ -10,8 +10,6 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
-
-	"github.com/spf13/cobra"
 )
 
 // The commands are run in-process on the tree the binary registers, with
@@ -43,11 +41,24 @@ var keysOnce = sync.OnceValues(func() (*testKeys, error) {
 	if k.dir, err = os.MkdirTemp("", "dws-notify-cli-keys-"); err != nil {
 		return nil, err
 	}
-	der, err := x509.MarshalPKCS8PrivateKey(k.merchant)
-	if err != nil {
-		return nil, err
+	// Each key as a PEM file: <name>_private.pem (PKCS#8) and
+	// <name>_public.pem (SubjectPublicKeyInfo).
+	for name, key := range map[string]*rsa.PrivateKey{"dws": k.dws, "merchant": k.merchant} {
+		priv, err := x509.MarshalPKCS8PrivateKey(key)
+		if err != nil {
+			return nil, err
+		}
+		pub, err := x509.MarshalPKIXPublicKey(&key.PublicKey)
+		if err != nil {
+			return nil, err
+		}
+		for file, block := range map[string]*pem.Block{name + "_private.pem": {Type: "PRIVATE KEY", Bytes: priv}, name + "_public.pem": {Type: "PUBLIC KEY", Bytes: pub}} {
+			if err := os.WriteFile(filepath.Join(k.dir, file), pem.EncodeToMemory(block), 0o600); err != nil {
+				return nil, err
+			}
+		}
 	}
-	return k, os.WriteFile(filepath.Join(k.dir, "merchant_private.pem"), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600)
+	return k, nil
 })
 
 func keys(t testing.TB) *testKeys {
@@ -59,20 +70,12 @@ func keys(t testing.TB) *testKeys {
 	return k
 }
 
-// runCLI runs `caddy dws-notify <args>` in-process on the same command tree
-// the binary registers, and returns what it printed and its error.
+// runCLI runs `caddy dws-notify <args>` in-process (Run) and returns what
+// it printed and its error.
 func runCLI(t *testing.T, args ...string) (string, error) {
 	t.Helper()
-	cmd := &cobra.Command{Use: "dws-notify", SilenceUsage: true, SilenceErrors: true}
-	Setup(cmd)
 	var out bytes.Buffer
-	cmd.SetOut(&out)
-	cmd.SetErr(&out)
-	if args == nil {
-		args = []string{} // nil would make cobra parse the test binary's arguments
-	}
-	cmd.SetArgs(args)
-	err := cmd.Execute()
+	err := Run(&out, args...)
 	return out.String(), err
 }
 
@@ -83,25 +86,11 @@ type cliKeys struct {
 
 func writeCLIKeys(t *testing.T) cliKeys {
 	t.Helper()
-	k := keys(t)
-	dir := t.TempDir()
-	write := func(name, typ string, der []byte, err error) string {
-		t.Helper()
-		if err != nil {
-			t.Fatal(err)
-		}
-		p := filepath.Join(dir, name)
-		if err := os.WriteFile(p, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		return p
+	dir := keys(t).dir
+	return cliKeys{
+		dwsPrivate:      filepath.Join(dir, "dws_private.pem"),
+		dwsPublic:       filepath.Join(dir, "dws_public.pem"),
+		merchantPrivate: filepath.Join(dir, "merchant_private.pem"),
+		merchantPublic:  filepath.Join(dir, "merchant_public.pem"),
 	}
-	dwsPriv, err := x509.MarshalPKCS8PrivateKey(k.dws)
-	ck := cliKeys{dwsPrivate: write("dws_private.pem", "PRIVATE KEY", dwsPriv, err)}
-	dwsPub, err := x509.MarshalPKIXPublicKey(&k.dws.PublicKey)
-	ck.dwsPublic = write("dws_public.pem", "PUBLIC KEY", dwsPub, err)
-	merchantPub, err := x509.MarshalPKIXPublicKey(&k.merchant.PublicKey)
-	ck.merchantPublic = write("merchant_public.pem", "PUBLIC KEY", merchantPub, err)
-	ck.merchantPrivate = filepath.Join(k.dir, "merchant_private.pem")
-	return ck
 }
