@@ -145,7 +145,7 @@ func BadgerProfile(dir string) badger.Options {
 		WithBlockCacheSize(0).
 		WithIndexCacheSize(16 << 20).
 		WithValueLogFileSize(64 << 20).
-		WithValueThreshold(1 << 10).
+		WithValueThreshold(512 << 10).
 		WithNumCompactors(2).
 		WithDetectConflicts(true).
 		WithMetricsEnabled(false)
@@ -181,6 +181,11 @@ type BadgerStore struct {
 
 	mapsDir     string        // canonical Dir, as /proc/self/maps names the files
 	pageOutDone chan struct{} // nil when page-out is disabled
+
+	// The queue's in-process state (badger_queue.go), made on first use.
+	qOnce sync.Once
+	q     *badgerQueue
+	qErr  error
 
 	txnConflicts atomic.Uint64
 	completions  atomic.Uint64

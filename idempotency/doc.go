@@ -77,7 +77,7 @@
 //	NumLevelZeroTables      2, stall at 4
 //	Compression             none, so BlockCacheSize can be 0 (0 with compression panics at Open)
 //	IndexCacheSize          16 MB   (table indexes and bloom filters; bounded)
-//	ValueThreshold          1 KB    (records stay in the LSM tree; the value log stays empty)
+//	ValueThreshold          512 KB  (records and queued payloads stay in the LSM tree; the value log stays empty)
 //	ValueLogFileSize        64 MB
 //	NumCompactors           2       (1 is rejected by Badger)
 //	DetectConflicts         true    (claims depend on it; OpenBadger refuses false)
