@@ -208,6 +208,9 @@ type Store struct {
 	waitTimeout  time.Duration
 	waitClient   *redis.Client
 
+	// q is the inbox queue's cached depth and lease rotation (queue.go).
+	q queueState
+
 	// mu guards closed. Every operation registers in ops while the store is
 	// open; Close marks the store closed and waits for ops to drain before
 	// it closes the client.
