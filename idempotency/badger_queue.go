@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
@@ -69,14 +70,22 @@ func keyFromFields(b []byte) (Key, error) {
 	return decodeKey(append(append(make([]byte, 0, len(recordKeyPrefix)+len(b)), recordKeyPrefix...), b...))
 }
 
-// badgerQueue is the queue's in-process state: Badger is opened by one
-// process, so queue writes are serialized by mu (no transaction of the
-// queue conflicts with another) and the count of queued items is kept in
-// memory.
+// badgerQueue is the queue's in-process state. Badger is opened by one
+// process, so the count of queued items is kept in memory, and the writes
+// that move items between states (Lease, the settlements, Redeliver) are
+// serialized by mu. Enqueues run concurrently, so Badger batches their
+// commits: one adds keys of its own (item, payload, order and arrival
+// entries) and reads and writes its order key's state (rewritten as it is
+// when nothing changes). So every transaction that looks at an order key
+// reads a key that an enqueue into it writes, and Badger's conflict
+// detection orders them: a settlement that found no next item cannot
+// commit over an enqueue it did not see (its iteration would not notice
+// the new item), and an enqueue that overlaps another enqueue of the same
+// customer, a lease or a settlement runs again.
 type badgerQueue struct {
 	mu     sync.Mutex
 	seq    *badger.Sequence
-	queued int64
+	queued atomic.Int64
 }
 
 // queue returns the queue state, reading the count of queued items on
@@ -97,7 +106,7 @@ func (s *BadgerStore) queue() (*badgerQueue, error) {
 			it := txn.NewIterator(o)
 			defer it.Close()
 			for it.Rewind(); it.Valid(); it.Next() {
-				q.queued++
+				q.queued.Add(1)
 			}
 			return nil
 		})
@@ -151,12 +160,15 @@ func (s *BadgerStore) Enqueue(ctx context.Context, key Key, token uint64, item N
 	if thr := s.db.Opts().ValueThreshold; int64(len(item.Payload)) >= thr || maxItemValueLen >= thr {
 		return fmt.Errorf("%w: a payload of %d bytes does not fit below the store's value threshold of %d bytes", ErrInvalidArgument, len(item.Payload), thr)
 	}
-	q, unlock, err := s.qop()
+	if err := s.enter(); err != nil {
+		return err
+	}
+	defer s.ops.Done()
+	q, err := s.queue()
 	if err != nil {
 		return err
 	}
-	if opts.MaxQueued > 0 && q.queued >= opts.MaxQueued {
-		unlock()
+	if opts.MaxQueued > 0 && q.queued.Load() >= opts.MaxQueued {
 		return ErrQueueFull
 	}
 	rk := appendKey(make([]byte, 0, 64), key)
@@ -196,6 +208,9 @@ func (s *BadgerStore) Enqueue(ctx context.Context, key Key, token uint64, item N
 			if err := s.linkItem(txn, &it); err != nil {
 				return err
 			}
+			if err := touchOrder(txn, item.OrderKey); err != nil {
+				return err
+			}
 			added = true
 		case err != nil:
 			return err
@@ -205,12 +220,11 @@ func (s *BadgerStore) Enqueue(ctx context.Context, key Key, token uint64, item N
 		rec.CompletedAt = now
 		return txn.SetEntry(newEntry(rk, appendValue(make([]byte, 0, 96), &rec), opts.Retention))
 	})
-	if err == nil && added {
-		q.queued++
-	}
-	unlock()
 	if err != nil {
 		return err
+	}
+	if added {
+		q.queued.Add(1)
 	}
 	s.completions.Add(1)
 	return s.durable(ctx, "enqueue", key)
@@ -237,6 +251,16 @@ func (s *BadgerStore) linkItem(txn *badger.Txn, it *Item) error {
 		return err
 	}
 	return s.fixOrder(txn, it.OrderKey)
+}
+
+// touchOrder rewrites order key o's state as it is, so that every
+// transaction that read it conflicts with this one.
+func touchOrder(txn *badger.Txn, o string) error {
+	st, found, err := getOrderState(txn, o)
+	if err != nil || !found {
+		return err
+	}
+	return txn.Set(qStateKey(o), st.value())
 }
 
 // unlinkItem takes an item that leaves the queue out of its order key and
@@ -396,27 +420,31 @@ func (s *BadgerStore) Lease(ctx context.Context, max int, lease time.Duration) (
 		return nil, err
 	}
 	defer unlock()
+	var orders []string
+	if err := s.db.View(func(txn *badger.Txn) error {
+		var err error
+		orders, err = dueOrders(txn, s.now(), max)
+		return err
+	}); err != nil {
+		return nil, fmt.Errorf("idempotency: lease: %w", err)
+	}
+	// One transaction per order key: an enqueue into one customer only
+	// makes that customer's lease run again.
 	var out []Item
-	err = s.update(ctx, Key{}, "lease", func(txn *badger.Txn) error {
-		out = out[:0]
-		now := s.now()
-		orders, err := dueOrders(txn, now, max)
-		if err != nil {
+	for _, o := range orders {
+		var it Item
+		var ok bool
+		err := s.update(ctx, Key{}, "lease", func(txn *badger.Txn) error {
+			var err error
+			it, ok, err = s.leaseOrder(txn, o, s.now(), lease)
 			return err
+		})
+		if err != nil {
+			return out, err
 		}
-		for _, o := range orders {
-			it, ok, err := s.leaseOrder(txn, o, now, lease)
-			if err != nil {
-				return err
-			}
-			if ok {
-				out = append(out, it)
-			}
+		if ok {
+			out = append(out, it)
 		}
-		return nil
-	})
-	if err != nil {
-		return nil, err
 	}
 	return out, nil
 }
@@ -526,7 +554,7 @@ func (s *BadgerStore) settle(ctx context.Context, op string, ref ItemRef, delta 
 		return fn(txn, &it, s.now())
 	})
 	if err == nil {
-		q.queued += delta
+		q.queued.Add(delta)
 	}
 	unlock()
 	if err != nil {
@@ -685,7 +713,7 @@ func (s *BadgerStore) Redeliver(ctx context.Context, key Key) error {
 		return s.linkItem(txn, &it)
 	})
 	if err == nil {
-		q.queued++
+		q.queued.Add(1)
 	}
 	unlock()
 	if err != nil {
@@ -813,9 +841,7 @@ func (s *BadgerStore) QueueStats(ctx context.Context) (QueueStats, error) {
 		if err != nil {
 			return err
 		}
-		q.mu.Lock()
-		st.Queued = q.queued
-		q.mu.Unlock()
+		st.Queued = q.queued.Load()
 		opt := badger.DefaultIteratorOptions
 		opt.Prefix = qArrivePrefix
 		opt.PrefetchSize = 1

@@ -172,7 +172,8 @@ type Queue interface {
 	// ended (the holder is taken over). Of one OrderKey it takes only the
 	// queued item of the lowest Seq, and none while another of its items
 	// holds a live lease; different order keys never wait for each other.
-	// Each taken item is leased under a new token, Attempts+1.
+	// Each taken item is leased under a new token, Attempts+1. With an
+	// error it may still return items it leased before the error.
 	Lease(ctx context.Context, max int, lease time.Duration) ([]Item, error)
 	// Ack records the delivery (status is the backend's), deletes the
 	// payload and keeps the record for retention. ErrLeaseLost when the

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -65,6 +66,7 @@ func RunQueue(t *testing.T, open func(t *testing.T) QueueStore, peer func(t *tes
 		{"QueueInvalidArguments", false, testQueueInvalid},
 		{"QueueClosed", false, testQueueClosed},
 		{"ConcurrentLeases", false, func(t *testing.T, s QueueStore) { testConcurrentLeases(t, s, second(t, s)) }},
+		{"EnqueueWhileDelivering", false, func(t *testing.T, s QueueStore) { testEnqueueWhileDelivering(t, s, second(t, s)) }},
 		{"RetryDue", true, testRetryDue},
 		{"LeaseTakeover", true, func(t *testing.T, s QueueStore) { testLeaseTakeover(t, s, second(t, s)) }},
 		{"DeadPayloadExpiry", true, testDeadPayloadExpiry},
@@ -634,6 +636,82 @@ func testConcurrentLeases(t *testing.T, a, b QueueStore) {
 	}
 }
 
+// testEnqueueWhileDelivering: producers enqueue into a few customers while
+// deliverers lease and acknowledge: an item enqueued just as its
+// customer's last queued item is acknowledged must not be lost, and each
+// customer's items go out once, in their seq order.
+func testEnqueueWhileDelivering(t *testing.T, a, b QueueStore) {
+	ctx := t.Context()
+	const customers, per = 4, 25
+	var mu sync.Mutex
+	seen := map[string]bool{}
+	lastSeq := map[string]uint64{}
+	var wg sync.WaitGroup
+	errs := make(chan error, 16)
+	for c := range customers {
+		wg.Go(func() {
+			for i := range per {
+				id := fmt.Sprintf("ew%d-%02d", c, i)
+				cl, err := a.Claim(ctx, K(id), FP(1), longLease, longRetention)
+				if err == nil {
+					err = a.Enqueue(ctx, K(id), cl.Token, idempotency.NewItem{OrderKey: "cust" + strconv.Itoa(c), Payload: Payload(id)},
+						idempotency.EnqueueOptions{Retention: longRetention})
+				}
+				if err != nil {
+					errs <- err
+					return
+				}
+			}
+		})
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for w := range 2 {
+		s := a
+		if w == 1 {
+			s = b
+		}
+		wg.Go(func() {
+			for time.Now().Before(deadline) {
+				mu.Lock()
+				done := len(seen) == customers*per
+				mu.Unlock()
+				if done {
+					return
+				}
+				items, err := s.Lease(ctx, 4, longLease)
+				if err != nil {
+					errs <- err
+					return
+				}
+				for _, it := range items {
+					mu.Lock()
+					if seen[it.Key.RequestID] || it.Seq <= lastSeq[it.OrderKey] {
+						errs <- fmt.Errorf("%s (seq %d) leased again or after seq %d", it.Key.RequestID, it.Seq, lastSeq[it.OrderKey])
+					}
+					seen[it.Key.RequestID] = true
+					lastSeq[it.OrderKey] = it.Seq
+					mu.Unlock()
+					if err := s.Ack(ctx, it.Ref(), 200, queueRetention); err != nil {
+						errs <- err
+						return
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	if len(seen) != customers*per {
+		t.Fatalf("delivered %d of %d (an item enqueued during a settlement was lost?)", len(seen), customers*per)
+	}
+	if st := stats(t, a); st.Queued != 0 {
+		t.Fatalf("stats after draining: %+v", st)
+	}
+}
+
 func testRetryDue(t *testing.T, s QueueStore) {
 	ctx := t.Context()
 	enqueue(t, s, "late", "cust")
@@ -766,4 +844,51 @@ func testEnqueueAfterRecordExpiry(t *testing.T, s QueueStore) {
 	if rec := mustGet(t, s, K("re")); rec.State != idempotency.StateDone || rec.Answer.Outcome != idempotency.OutcomeQueued {
 		t.Fatalf("record %+v", rec)
 	}
+}
+
+// ClaimEnqueue is the enqueue benchmark loop every queueing store shares:
+// b.N claim + enqueue pairs on unique keys (requestId keyFor(i)), each a
+// payload of payloadLen bytes under one of 1,000 order keys, from exactly
+// conc goroutines, with a 168h retention. It fails b on the first error
+// and returns the wall time of the loop.
+func ClaimEnqueue(b *testing.B, s QueueStore, conc, payloadLen int, keyFor func(i int64) string) time.Duration {
+	ctx := b.Context()
+	payload := bytes.Repeat([]byte{0x5A}, payloadLen)
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	var failed atomic.Pointer[error]
+	b.ReportAllocs()
+	b.ResetTimer()
+	start := time.Now()
+	for range conc {
+		wg.Go(func() {
+			for {
+				i := next.Add(1)
+				if i > int64(b.N) {
+					return
+				}
+				k := K(keyFor(i))
+				c, err := s.Claim(ctx, k, FP(1), time.Minute, 168*time.Hour)
+				if err == nil && c.Status != idempotency.Claimed {
+					err = fmt.Errorf("claim of a unique key: %v", c.Status)
+				}
+				if err == nil {
+					err = s.Enqueue(ctx, k, c.Token, idempotency.NewItem{OrderKey: "order-" + strconv.FormatInt(i%1000, 10), Payload: payload},
+						idempotency.EnqueueOptions{Retention: 168 * time.Hour})
+				}
+				if err != nil {
+					failed.CompareAndSwap(nil, &err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	b.StopTimer()
+	if p := failed.Load(); p != nil {
+		b.Fatal(*p)
+	}
+	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "notifications/s")
+	return elapsed
 }
