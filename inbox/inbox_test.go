@@ -527,7 +527,7 @@ func TestNewRefusesBadConfig(t *testing.T) {
 		"no queue":       func(c *Config) { c.Queue = nil },
 		"backoff order":  func(c *Config) { c.FirstBackoff, c.MaxBackoff = time.Minute, time.Second },
 		"short lease":    func(c *Config) { c.DeliverTimeout, c.Lease = time.Minute, time.Second },
-		"dead retention": func(c *Config) { c.Retention, c.DeadRetention = time.Hour, 2 * time.Hour },
+		"dead retention": func(c *Config) { c.Retention, c.DeadRetention = time.Hour, 2*time.Hour },
 		"concurrency":    func(c *Config) { c.Concurrency = -1 },
 		"negative bound": func(c *Config) { c.MaxQueued = -1 },
 	} {
