@@ -652,6 +652,7 @@ type configTableRow struct {
 	Line      int
 	Caddyfile string
 	JSON      string
+	Default   string
 }
 
 // configurationTables returns the rows of docs/configuration.md's option
@@ -663,10 +664,10 @@ func configurationTables(t testing.TB, root string) []configTableRow {
 		t.Fatal(err)
 	}
 	var rows []configTableRow
-	cf, js := -1, -1
+	cf, js, df := -1, -1, -1
 	for i, line := range strings.Split(string(data), "\n") {
 		if !strings.HasPrefix(line, "|") {
-			cf, js = -1, -1
+			cf, js, df = -1, -1, -1
 			continue
 		}
 		cells := splitTableRow(line)
@@ -677,17 +678,19 @@ func configurationTables(t testing.TB, root string) []configTableRow {
 					cf = j
 				case "JSON":
 					js = j
+				case "default":
+					df = j
 				}
 			}
-			if cf < 0 || js < 0 {
-				cf, js = -1, -1
+			if cf < 0 || js < 0 || df < 0 {
+				cf, js, df = -1, -1, -1
 			}
 			continue
 		}
-		if strings.HasPrefix(line, "|---") || len(cells) <= max(cf, js) {
+		if strings.HasPrefix(line, "|---") || len(cells) <= max(cf, js, df) {
 			continue
 		}
-		rows = append(rows, configTableRow{Line: i + 1, Caddyfile: cells[cf], JSON: cells[js]})
+		rows = append(rows, configTableRow{Line: i + 1, Caddyfile: cells[cf], JSON: cells[js], Default: cells[df]})
 	}
 	if len(rows) == 0 {
 		t.Fatal("docs/configuration.md has no table with Caddyfile and JSON columns")
@@ -845,6 +848,44 @@ func TestDocsConfigurationReference(t *testing.T) {
 		}
 	}
 	t.Logf("%d JSON fields of %s documented and set by the examples", len(leaves), handlerModule)
+
+	// Caddyfile.example's comments name the defaults it leaves alone: they
+	// must be the table's.
+	example, err := os.ReadFile(filepath.Join(root, "Caddyfile.example"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var comments strings.Builder
+	for _, line := range strings.Split(string(example), "\n") {
+		if _, c, ok := strings.Cut(line, "#"); ok {
+			comments.WriteString(c + " ")
+		}
+	}
+	text := strings.Join(strings.Fields(comments.String()), " ")
+	named := 0
+	for _, r := range configurationTables(t, root) {
+		m := codeSpanRE.FindStringSubmatch(r.Caddyfile)
+		if m == nil {
+			continue
+		}
+		name := strings.Fields(m[1])[0]
+		for _, v := range regexp.MustCompile(`\b`+regexp.QuoteMeta(name)+` ((?:[0-9]+ )*[0-9]+\b|[A-Za-z0-9]+)`).FindAllStringSubmatch(text, -1) {
+			value := v[1]
+			// Only what reads as a value: a number, a size or duration,
+			// on or off, or one of the option's own words.
+			if !regexp.MustCompile(`[0-9]`).MatchString(value) && value != "off" && value != "on" && !strings.Contains(r.Caddyfile, value) {
+				continue
+			}
+			named++
+			if !strings.Contains(r.Default, value) {
+				t.Errorf("Caddyfile.example says %s %s; docs/configuration.md:%d gives the default %s", name, value, r.Line, r.Default)
+			}
+		}
+	}
+	if named == 0 {
+		t.Error("Caddyfile.example's comments name no default any more; keep them, or drop this check")
+	}
+	t.Logf("Caddyfile.example names %d defaults, each as the table gives it", named)
 }
 
 func hasChild(fields map[string]bool, p string) bool {
@@ -1001,6 +1042,44 @@ func TestDocsLinks(t *testing.T) {
 		}
 	}
 	t.Logf("%d relative links checked in %d Markdown files", n, len(markdownFiles(t, root)))
+
+	// The documents that other files point into: alert rules' runbook
+	// annotations, the dashboard, the example Caddyfile's comments.
+	refRE := regexp.MustCompile(`\b((?:docs/)?[A-Za-z]+\.md)(?:#([a-z0-9_-]+))?`)
+	err := filepath.WalkDir(filepath.Join(root, "deploy"), func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		return checkDocRefs(t, root, path, refRE, anchorsOf)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := checkDocRefs(t, root, filepath.Join(root, "Caddyfile.example"), refRE, anchorsOf); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// checkDocRefs checks the Markdown files (and anchors) a file names.
+func checkDocRefs(t *testing.T, root, path string, refRE *regexp.Regexp, anchorsOf func(string) map[string]bool) error {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	rel, _ := filepath.Rel(root, path)
+	for i, line := range strings.Split(string(data), "\n") {
+		for _, m := range refRE.FindAllStringSubmatch(line, -1) {
+			if _, err := os.Stat(filepath.Join(root, filepath.FromSlash(m[1]))); err != nil {
+				t.Errorf("%s:%d: names %s, which does not exist", rel, i+1, m[1])
+				continue
+			}
+			if m[2] != "" && !anchorsOf(m[1])[m[2]] {
+				t.Errorf("%s:%d: %s has no heading with anchor #%s", rel, i+1, m[1], m[2])
+			}
+		}
+	}
+	return nil
 }
 
 // TestDocsNames checks the names README.md and docs/*.md give: every test
