@@ -26,10 +26,13 @@ import (
 //     costs a bounded number of goroutines.
 //   - Badger cannot create a file (the directory became unwritable or
 //     read-only, or the process ran out of descriptors) when it rotates its
-//     memtable: it is then left without a memtable for good, and every later
-//     read or write panics (badger v4.9.6). A panic in a store call is
-//     turned into an error (U), the store is marked broken so that no
-//     further call reaches Badger, and one goroutine closes and reopens it.
+//     memtable: it is then left without a memtable for good (badger
+//     v4.9.6). The Badger store fails stop (idempotency/failstop.go): from
+//     then on every call returns an error wrapping idempotency.ErrFailed
+//     and none reaches Badger, whose next write would exit the process.
+//     Such an error, or a panic in a store call, is answered U, the store
+//     is marked broken so that no further call reaches it, and one
+//     goroutine closes and reopens it.
 //     Badger's flush on close can only finish once the directory is
 //     writable again; the store's Close gives up waiting after
 //     idempotency.DefaultCloseTimeout and the flush goes on in the
@@ -71,7 +74,8 @@ type callResult[T any] struct {
 
 // boundedCall runs f on the current store on a worker goroutine and waits
 // at most storeCallTimeout (or until ctx ends) for it. A panic in f is
-// turned into an error and takes the store out of service (markBroken).
+// turned into an error and, like an error wrapping idempotency.ErrFailed,
+// takes the store out of service (markBroken).
 func boundedCall[T any](s *sharedStore, ctx context.Context, op string, f func(context.Context, idempotency.Store) (T, error)) (T, error) {
 	var zero T
 	st, err := s.current()
@@ -90,6 +94,9 @@ func boundedCall[T any](s *sharedStore, ctx context.Context, op string, f func(c
 			done <- r
 		}()
 		r.v, r.err = f(ctx, st)
+		if errors.Is(r.err, idempotency.ErrFailed) {
+			s.markBroken(st, r.err)
+		}
 	})
 	if !ok {
 		s.observe(errStoreBusy)
@@ -255,16 +262,20 @@ func (s *sharedStore) Scan(ctx context.Context, fn func(idempotency.Record) bool
 			s.markBroken(st, err)
 		}
 	}()
-	return st.Scan(ctx, func(rec idempotency.Record) bool {
+	err = st.Scan(ctx, func(rec idempotency.Record) bool {
 		inFn = true
 		more := fn(rec)
 		inFn = false
 		return more
 	})
+	if errors.Is(err, idempotency.ErrFailed) {
+		s.markBroken(st, err)
+	}
+	return err
 }
 
-// markBroken takes st out of service after it panicked and starts reopening
-// it, once.
+// markBroken takes st out of service after it panicked or failed
+// (idempotency.ErrFailed) and starts reopening it, once.
 func (s *sharedStore) markBroken(st idempotency.Store, cause error) {
 	s.stateMu.Lock()
 	if s.down != nil || s.destroyed || s.Store != st {

@@ -3,12 +3,17 @@ package caddymodule
 import (
 	"context"
 	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/dgraph-io/badger/v4"
 
 	"github.com/dwsnotify/dws_notify/idempotency"
 )
@@ -313,5 +318,123 @@ func TestScanPassesOnTheCallbacksPanic(t *testing.T) {
 	}()
 	if _, err := s.current(); err != nil {
 		t.Errorf("a panic in the callback broke the store: %v", err)
+	}
+}
+
+// TestFailedBadgerStoreIsReopened drives the guard over a real Badger
+// store whose memtable rotation fails under load: the name of its next
+// memtable log is taken (by a directory), which is what a storage
+// directory made unwritable does to Badger. The store fails stop
+// (idempotency.ErrFailed) instead of taking the process down; the guard
+// must take it out of service at once, answer U, reopen it once the
+// obstacle is gone, and lose nothing it acknowledged.
+func TestFailedBadgerStoreIsReopened(t *testing.T) {
+	setStoreTimeout(t, 30*time.Second)
+	prevRetry := reopenRetry
+	reopenRetry = 20 * time.Millisecond
+	t.Cleanup(func() { reopenRetry = prevRetry })
+
+	dir := t.TempDir()
+	open := func(context.Context) (idempotency.Store, error) {
+		return idempotency.OpenBadger(idempotency.BadgerOptions{
+			Dir:        dir,
+			GCInterval: -1,
+			Tune:       func(o *badger.Options) { o.MemTableSize = 256 << 10 },
+		})
+	}
+	st, err := open(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A fresh store writes into 00001.mem; its first rotation creates
+	// 00002.mem.
+	if _, err := os.Stat(filepath.Join(dir, "00001.mem")); err != nil {
+		t.Fatalf("badger's memtable logs are not named as this test expects: %v", err)
+	}
+	block := filepath.Join(dir, "00002.mem")
+	if err := os.Mkdir(block, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	s := newGuardedStore(st)
+	s.open = open
+	t.Cleanup(func() { s.Destruct() })
+
+	ctx := context.Background()
+	answer := idempotency.Answer{ResultCode: "SUCCESS", Outcome: idempotency.OutcomeAccepted, BackendStatus: 200}
+	var (
+		mu       sync.Mutex
+		acked    []idempotency.Key
+		failures = map[string]int{}
+		failedAt atomic.Int64
+		wg       sync.WaitGroup
+	)
+	for w := range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			deadline := time.Now().Add(time.Minute)
+			for i := 0; time.Now().Before(deadline); i++ {
+				if at := failedAt.Load(); at != 0 && time.Since(time.Unix(0, at)) > 200*time.Millisecond {
+					return
+				}
+				k := idempotency.Key{ClientID: "c", API: "addPaymentMethod", RequestID: fmt.Sprintf("w%d-%d", w, i)}
+				c, err := s.Claim(ctx, k, idempotency.Fingerprint{1}, time.Minute, time.Hour)
+				if err == nil {
+					err = s.Complete(ctx, k, c.Token, answer, time.Hour)
+				}
+				mu.Lock()
+				switch {
+				case err == nil:
+					acked = append(acked, k)
+				case errors.Is(err, idempotency.ErrFailed):
+					failures["the store's failure"]++
+				case errors.Is(err, errStoreBroken):
+					failures["broken: not called"]++
+				default:
+					failures[err.Error()]++
+				}
+				mu.Unlock()
+				if err != nil {
+					failedAt.CompareAndSwap(0, time.Now().UnixNano())
+				}
+				if errors.Is(err, errStoreBroken) {
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	t.Logf("%d completions acknowledged before the rotation failed; errors: %v", len(acked), failures)
+	if failedAt.Load() == 0 {
+		t.Fatal("no call failed although badger could not rotate its memtable")
+	}
+	for msg := range failures {
+		if msg != "the store's failure" && msg != "broken: not called" {
+			t.Errorf("a call failed with another error: %s", msg)
+		}
+	}
+	if _, err := s.current(); !errors.Is(err, errStoreBroken) {
+		t.Fatalf("after the store failed: %v, want it out of service (errStoreBroken)", err)
+	}
+
+	// Reopening fails while the obstacle is there, and works once it is
+	// gone.
+	time.Sleep(100 * time.Millisecond)
+	if _, err := s.current(); !errors.Is(err, errStoreBroken) {
+		t.Fatalf("the store came back while its directory was still broken: %v", err)
+	}
+	if err := os.Remove(block); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "the store to be reopened", func() bool { _, err := s.current(); return err == nil })
+	for _, k := range acked {
+		rec, ok, err := s.Get(ctx, k)
+		if err != nil || !ok || rec.State != idempotency.StateDone {
+			t.Errorf("%v was acknowledged before the failure; after reopening: %+v, found %v, %v", k, rec, ok, err)
+		}
+	}
+	k := idempotency.Key{ClientID: "c", API: "addPaymentMethod", RequestID: "after"}
+	if c, err := s.Claim(ctx, k, idempotency.Fingerprint{1}, time.Minute, time.Hour); err != nil || c.Status != idempotency.Claimed {
+		t.Fatalf("claim after reopening: %v %v", c.Status, err)
 	}
 }

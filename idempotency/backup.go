@@ -26,7 +26,7 @@ func (s *BadgerStore) Backup(ctx context.Context, w io.Writer) error {
 		return err
 	}
 	defer s.ops.Done()
-	if _, err := s.db.Backup(ctxWriter{ctx, w}, 0); err != nil {
+	if err := s.guard("backup", func() error { _, err := s.db.Backup(ctxWriter{ctx, w}, 0); return err }); err != nil {
 		if ctx.Err() != nil {
 			return fmt.Errorf("idempotency: backup of %s: %w", s.dir, context.Cause(ctx))
 		}

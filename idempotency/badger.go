@@ -168,6 +168,11 @@ type BadgerStore struct {
 	closeOnce sync.Once
 	closeErr  error
 
+	// commitMu makes commits (and the value-log GC) run one at a time,
+	// and failed is set for good when Badger broke; see failstop.go.
+	commitMu sync.Mutex
+	failed   atomic.Pointer[error]
+
 	syncer       *groupSyncer // nil unless SyncGroupCommit on disk
 	syncLogsByFD atomic.Bool  // see syncDurable
 	memLogs      *memLogFiles // the descriptor path's open logs; nil: list every round
@@ -270,7 +275,7 @@ func OpenBadger(opts BadgerOptions) (*BadgerStore, error) {
 			s.memLogs = newMemLogFiles(bo.Dir)
 		}
 		s.syncer = newGroupSyncer(func() error {
-			err := s.syncDurable()
+			err := s.guard("sync", s.syncDurable)
 			if err != nil {
 				s.log.Error("idempotency: group-commit sync failed; completions of this round report it",
 					zap.String("dir", s.dir), zap.Error(err))
@@ -303,13 +308,17 @@ func OpenBadger(opts BadgerOptions) (*BadgerStore, error) {
 	return s, nil
 }
 
-// enter registers an operation; it fails with ErrClosed once Close began.
-// A successful enter must be paired with s.ops.Done().
+// enter registers an operation; it fails with ErrClosed once Close began,
+// and with the store's failure (ErrFailed) once it failed. A successful
+// enter must be paired with s.ops.Done().
 func (s *BadgerStore) enter() error {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	if s.closed {
 		return ErrClosed
+	}
+	if err := s.failure(); err != nil {
+		return err
 	}
 	s.ops.Add(1)
 	return nil
@@ -333,7 +342,11 @@ func (s *BadgerStore) Claim(ctx context.Context, key Key, fp Fingerprint, lease,
 		if err := ctx.Err(); err != nil {
 			return ClaimResult{}, err
 		}
-		res, err := s.tryClaim(k, key, fp, lease, retention)
+		var res ClaimResult
+		err := s.guard("claim", func() (err error) {
+			res, err = s.tryClaim(k, key, fp, lease, retention)
+			return err
+		})
 		if !errors.Is(err, badger.ErrConflict) {
 			return res, err
 		}
@@ -388,7 +401,7 @@ func (s *BadgerStore) tryClaim(k []byte, key Key, fp Fingerprint, lease, retenti
 	if err := txn.SetEntry(e); err != nil {
 		return ClaimResult{}, fmt.Errorf("idempotency: claim %v: %w", key, err)
 	}
-	if err := txn.Commit(); err != nil {
+	if err := s.commit(txn); err != nil {
 		if errors.Is(err, badger.ErrConflict) {
 			return ClaimResult{}, err
 		}
@@ -488,7 +501,14 @@ func (s *BadgerStore) update(ctx context.Context, key Key, op string, fn func(*b
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		err := s.db.Update(fn)
+		err := s.guard(op, func() error {
+			txn := s.db.NewTransaction(true)
+			defer txn.Discard()
+			if err := fn(txn); err != nil {
+				return err
+			}
+			return s.commit(txn)
+		})
 		switch {
 		case err == nil:
 			return nil
@@ -520,7 +540,7 @@ func (s *BadgerStore) Get(ctx context.Context, key Key) (Record, bool, error) {
 
 	var rec Record
 	var found bool
-	err := s.db.View(func(txn *badger.Txn) error {
+	err := s.view("get", func(txn *badger.Txn) error {
 		item, err := txn.Get(appendKey(make([]byte, 0, 64), key))
 		if errors.Is(err, badger.ErrKeyNotFound) {
 			return nil
@@ -556,7 +576,13 @@ func (s *BadgerStore) Scan(ctx context.Context, fn func(Record) bool) error {
 	return s.db.View(func(txn *badger.Txn) error {
 		iopt := badger.DefaultIteratorOptions
 		iopt.Prefix = recordKeyPrefix
-		it := txn.NewIterator(iopt)
+		// The iterator takes its memtables when it is created: later
+		// steps cannot find them gone (failstop.go), and a panic of fn
+		// is fn's own.
+		var it *badger.Iterator
+		if err := s.guard("scan", func() error { it = txn.NewIterator(iopt); return nil }); err != nil {
+			return err
+		}
 		defer it.Close()
 		for it.Rewind(); it.Valid(); it.Next() {
 			if err := ctx.Err(); err != nil {
@@ -923,12 +949,12 @@ func (s *BadgerStore) runGC() {
 			return
 		default:
 		}
-		err := s.db.RunValueLogGC(gcDiscardRatio)
+		err := s.runGCOnce()
 		if err == nil {
 			s.gcRewrites.Add(1)
 			continue
 		}
-		if !errors.Is(err, badger.ErrNoRewrite) && !errors.Is(err, badger.ErrRejected) {
+		if !errors.Is(err, badger.ErrNoRewrite) && !errors.Is(err, badger.ErrRejected) && !errors.Is(err, ErrFailed) {
 			s.log.Warn("idempotency: value log GC failed", zap.String("dir", s.dir), zap.Error(err))
 		}
 		return

@@ -17,7 +17,6 @@ import (
 // field encoding (appendKey without its prefix), O an order key as a
 // uvarint length and its bytes:
 //
-//	q 0                 the seq sequence (badger.Sequence)
 //	q 1 K               item
 //	q 2 K               payload (deleted when delivered or rejected; TTL when dead)
 //	q 3 O seq           the order key's queued items, by seq -> K
@@ -31,7 +30,6 @@ import (
 // item's DueAt. Lease walks the index up to now, so it only meets order
 // keys it can act on.
 var (
-	qSeqKey       = []byte{'q', 0}
 	qItemPrefix   = []byte{'q', 1}
 	qBodyPrefix   = []byte{'q', 2}
 	qOrderPrefix  = []byte{'q', 3}
@@ -84,8 +82,23 @@ func keyFromFields(b []byte) (Key, error) {
 // customer, a lease or a settlement runs again.
 type badgerQueue struct {
 	mu     sync.Mutex
-	seq    *badger.Sequence
 	queued atomic.Int64
+
+	seqMu   sync.Mutex
+	lastSeq uint64
+}
+
+// nextSeq returns a new seq: the wall clock in Unix nanoseconds, or one
+// more than the last when the clock has not moved past it. The queue
+// starts from the highest seq it holds, so seqs grow across restarts
+// unless the clock steps back past the newest item. (No write is needed:
+// a Badger Sequence would commit on its own, outside the store's one
+// commit at a time.)
+func (q *badgerQueue) nextSeq() uint64 {
+	q.seqMu.Lock()
+	defer q.seqMu.Unlock()
+	q.lastSeq = max(q.lastSeq+1, uint64(time.Now().UnixNano()))
+	return q.lastSeq
 }
 
 // queue returns the queue state, reading the count of queued items on
@@ -93,13 +106,7 @@ type badgerQueue struct {
 func (s *BadgerStore) queue() (*badgerQueue, error) {
 	s.qOnce.Do(func() {
 		q := &badgerQueue{}
-		seq, err := s.db.GetSequence(qSeqKey, 1024)
-		if err != nil {
-			s.qErr = fmt.Errorf("idempotency: queue sequence: %w", err)
-			return
-		}
-		q.seq = seq
-		err = s.db.View(func(txn *badger.Txn) error {
+		err := s.view("queue", func(txn *badger.Txn) error {
 			o := badger.DefaultIteratorOptions
 			o.PrefetchValues = false
 			o.Prefix = qArrivePrefix
@@ -107,6 +114,9 @@ func (s *BadgerStore) queue() (*badgerQueue, error) {
 			defer it.Close()
 			for it.Rewind(); it.Valid(); it.Next() {
 				q.queued.Add(1)
+				if k := it.Item().Key(); len(k) == len(qArrivePrefix)+8 {
+					q.lastSeq = max(q.lastSeq, binary.BigEndian.Uint64(k[len(qArrivePrefix):]))
+				}
 			}
 			return nil
 		})
@@ -193,11 +203,7 @@ func (s *BadgerStore) Enqueue(ctx context.Context, key Key, token uint64, item N
 		}
 		switch _, err := txn.Get(ik); {
 		case errors.Is(err, badger.ErrKeyNotFound):
-			seq, err := q.seq.Next()
-			if err != nil {
-				return err
-			}
-			seq++ // a Sequence starts at 0; seq 0 means none
+			seq := q.nextSeq()
 			it := Item{Key: key, OrderKey: item.OrderKey, Seq: seq, State: ItemPending, EnqueuedAt: now, DueAt: now}
 			if err := s.putItem(txn, &it, 0); err != nil {
 				return err
@@ -421,7 +427,7 @@ func (s *BadgerStore) Lease(ctx context.Context, max int, lease time.Duration) (
 	}
 	defer unlock()
 	var orders []string
-	if err := s.db.View(func(txn *badger.Txn) error {
+	if err := s.view("lease", func(txn *badger.Txn) error {
 		var err error
 		orders, err = dueOrders(txn, s.now(), max)
 		return err
@@ -725,7 +731,7 @@ func (s *BadgerStore) Redeliver(ctx context.Context, key Key) error {
 // RedeliverDead implements Queue.
 func (s *BadgerStore) RedeliverDead(ctx context.Context) (int, error) {
 	var keys []Key
-	if err := s.view(ctx, func(txn *badger.Txn) error {
+	if err := s.qview(ctx, func(txn *badger.Txn) error {
 		opt := badger.DefaultIteratorOptions
 		opt.PrefetchValues = false
 		opt.Prefix = qDeadPrefix
@@ -757,8 +763,8 @@ func (s *BadgerStore) RedeliverDead(ctx context.Context) (int, error) {
 	return n, nil
 }
 
-// view runs fn in a read-only transaction of the open store.
-func (s *BadgerStore) view(ctx context.Context, fn func(txn *badger.Txn) error) error {
+// qview runs fn in a read-only transaction of the open store.
+func (s *BadgerStore) qview(ctx context.Context, fn func(txn *badger.Txn) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -766,7 +772,10 @@ func (s *BadgerStore) view(ctx context.Context, fn func(txn *badger.Txn) error) 
 		return err
 	}
 	defer s.ops.Done()
-	if err := s.db.View(fn); err != nil {
+	if err := s.failure(); err != nil {
+		return err
+	}
+	if err := s.view("queue", fn); err != nil {
 		if errors.Is(err, ErrCorruptRecord) {
 			return err
 		}
@@ -790,7 +799,7 @@ func (s *BadgerStore) Item(ctx context.Context, key Key) (Item, bool, error) {
 	}
 	var it Item
 	var found bool
-	err := s.view(ctx, func(txn *badger.Txn) error {
+	err := s.qview(ctx, func(txn *badger.Txn) error {
 		var err error
 		if it, found, err = getItem(txn, key); err != nil || !found {
 			return err
@@ -803,7 +812,7 @@ func (s *BadgerStore) Item(ctx context.Context, key Key) (Item, bool, error) {
 
 // ScanItems implements Queue: one consistent snapshot.
 func (s *BadgerStore) ScanItems(ctx context.Context, fn func(Item) bool) error {
-	return s.view(ctx, func(txn *badger.Txn) error {
+	return s.qview(ctx, func(txn *badger.Txn) error {
 		opt := badger.DefaultIteratorOptions
 		opt.Prefix = qItemPrefix
 		iter := txn.NewIterator(opt)
@@ -836,7 +845,7 @@ func (s *BadgerStore) ScanItems(ctx context.Context, fn func(Item) bool) error {
 // the first entry of the arrival index, the dead letters are counted.
 func (s *BadgerStore) QueueStats(ctx context.Context) (QueueStats, error) {
 	var st QueueStats
-	err := s.view(ctx, func(txn *badger.Txn) error {
+	err := s.qview(ctx, func(txn *badger.Txn) error {
 		q, err := s.queue()
 		if err != nil {
 			return err

@@ -22,7 +22,7 @@ import (
 // The crash and footprint tests re-execute the test binary as a child
 // process; these variables tell the child what to do.
 const (
-	envHelper = "DWS_IDEMPOTENCY_HELPER" // crash-single, crash-load or footprint
+	envHelper = "DWS_IDEMPOTENCY_HELPER" // crash-single, crash-load, footprint or rotation-fail
 	envDir    = "DWS_IDEMPOTENCY_DIR"
 	envLease  = "DWS_IDEMPOTENCY_LEASE"
 	envN      = "DWS_IDEMPOTENCY_N"
@@ -46,6 +46,8 @@ func helperMain() bool {
 		err = crashLoadChild()
 	case "footprint":
 		err = footprintChild()
+	case "rotation-fail":
+		err = rotationFailChild()
 	default:
 		err = fmt.Errorf("unknown helper mode %q", mode)
 	}

@@ -55,6 +55,14 @@
 // loses nothing that was committed, fsync or not, because Badger writes
 // through shared memory maps.
 //
+// The store fails stop (failstop.go): commits run one at a time, and once
+// a commit fails (Badger could not create its next memtable log: the
+// directory became unwritable, or no descriptors were left) or a Badger
+// call panics, every operation returns an error wrapping ErrFailed without
+// calling Badger again, whose next write would otherwise exit the process.
+// What was acknowledged before stays in the memtable logs; the caller
+// closes the store and opens it again.
+//
 // Background work is tied to the store's lifetime, not to a configuration:
 // OpenBadger starts the group-commit goroutine, a value-log GC ticker
 // (BadgerOptions.GCInterval, default 10 minutes, RunValueLogGC(0.5) in a

@@ -189,6 +189,13 @@ var (
 	// held by another open of the database, in this process or another
 	// (Badger's directory lock).
 	ErrLocked = errors.New("idempotency: the database directory is in use")
+	// ErrFailed is wrapped by the error of every operation on a store that
+	// failed in a way it cannot recover from while open (Badger could not
+	// create the log of its next memtable: the directory became
+	// unwritable, or the process ran out of file descriptors). Nothing it
+	// acknowledged is lost; the caller closes it and opens it again, which
+	// works once the cause is gone.
+	ErrFailed = errors.New("idempotency: the store failed and must be reopened")
 )
 
 // Limits enforced on keys and answers, so records stay small.
