@@ -407,39 +407,6 @@ func (s *Store) settle(ctx context.Context, ref idempotency.ItemRef, mode string
 	return fmt.Errorf("redisstore: %s %v: %w: status %q", mode, ref.Key, errUnexpectedReply, st)
 }
 
-// scriptAndWait runs a queue script and the configured wait (WAITAOF or
-// WAIT) in one pipeline on one connection, as Complete does.
-func (s *Store) scriptAndWait(ctx context.Context, sc *redis.Script, keys []string, args []any) (any, error) {
-	run := func(eval func(redis.Pipeliner) *redis.Cmd) (*redis.Cmd, redis.Cmder, error) {
-		pipe := s.waitClient.Pipeline()
-		c := eval(pipe)
-		w := s.waitCmd(ctx)
-		if err := pipe.Process(ctx, w); err != nil {
-			return c, w, err
-		}
-		_, err := pipe.Exec(ctx)
-		return c, w, err
-	}
-	c, w, err := run(func(p redis.Pipeliner) *redis.Cmd { return sc.EvalSha(ctx, p, keys, args...) })
-	if err != nil && redis.HasErrorPrefix(c.Err(), "NOSCRIPT") {
-		c, w, err = run(func(p redis.Pipeliner) *redis.Cmd { return sc.Eval(ctx, p, keys, args...) })
-	}
-	if cerr := c.Err(); cerr != nil {
-		return nil, cerr
-	}
-	if err != nil {
-		return nil, err
-	}
-	v := c.Val()
-	if st, _, _ := replyStatus(v); st != stOK {
-		return v, nil
-	}
-	if err := s.confirmed(w); err != nil {
-		return nil, err
-	}
-	return v, nil
-}
-
 // Ack implements idempotency.Queue.
 func (s *Store) Ack(ctx context.Context, ref idempotency.ItemRef, status int, retention time.Duration) error {
 	if err := idempotency.ValidateOutcome(status, "", retention); err != nil {

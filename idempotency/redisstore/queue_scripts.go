@@ -27,18 +27,10 @@ import "github.com/redis/go-redis/v9"
 //	f  finished (absent while queued)
 //
 // Items return as {member, v, s, o, q, e, R, u, n, t, x, b, r, f, pttl,
-// has_payload, payload} (payload false unless asked for).
-const queuePrelude = `
+// has_payload, payload} (payload false unless asked for). The scripts
+// start with luaPrelude (now_us, fmt).
+const queuePrelude = luaPrelude + `
 local ITEM = {'v', 's', 'o', 'q', 'e', 'R', 'u', 'n', 't', 'x', 'b', 'r', 'f'}
-
-local function now_us()
-  local t = redis.call('TIME')
-  return tonumber(t[1]) * 1000000 + tonumber(t[2])
-end
-
-local function fmt(n)
-  return string.format('%.0f', n)
-end
 
 local function item_reply(base, member, with_payload)
   local ik = base .. 'i:' .. member

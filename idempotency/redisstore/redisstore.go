@@ -940,7 +940,7 @@ func (s *Store) Complete(ctx context.Context, key idempotency.Key, token uint64,
 		strconv.Itoa(answer.BackendStatus), ceilDiv(min(retention, maxDuration), time.Millisecond)}
 	var v any
 	if s.waitTimeout > 0 {
-		v, err = s.completeAndWait(ctx, keys, args)
+		v, err = s.scriptAndWait(ctx, completeScript, keys, args)
 	} else {
 		v, err = completeScript.Run(ctx, s.client, keys, args...).Result()
 	}
@@ -971,7 +971,7 @@ var ErrUnconfirmed = errors.New("redisstore: the completion's durability was not
 // waitAOFCmd builds WAITAOF 1 <replicas> <timeout>: wait until the local
 // append-only file, and that of replicas replicas, holds this
 // connection's writes fsynced. A variable so that the tests can exercise
-// completeAndWait on servers older than Redis 7.2 with a command that
+// scriptAndWait on servers older than Redis 7.2 with a command that
 // answers in the same shape.
 var waitAOFCmd = func(ctx context.Context, replicas int, timeout time.Duration) *redis.IntSliceCmd {
 	return redis.NewIntSliceCmd(ctx, "waitaof", 1, replicas, timeout.Milliseconds())
@@ -1031,13 +1031,13 @@ func (s *Store) confirmed(w redis.Cmder) error {
 	return nil
 }
 
-// completeAndWait runs the complete script and the wait (WAITAOF or WAIT)
-// in one pipeline, so both go over the same connection (both wait for the
-// last write of their own connection). A completion that did not write
-// (lost, or an earlier attempt's effect found again) needs no wait; the
-// script re-applies the TTL in the second case, so the wait covers the
-// earlier write too.
-func (s *Store) completeAndWait(ctx context.Context, keys []string, args []any) (any, error) {
+// scriptAndWait runs a script (the complete script, or a queue script) and
+// the wait (WAITAOF or WAIT) in one pipeline, so both go over the same
+// connection (both wait for the last write of their own connection). A
+// script that did not answer ok (a completion that was lost) needs no
+// wait; a completion that found an earlier attempt's effect again
+// re-applies the TTL, so the wait covers the earlier write too.
+func (s *Store) scriptAndWait(ctx context.Context, sc *redis.Script, keys []string, args []any) (any, error) {
 	run := func(eval func(redis.Pipeliner) *redis.Cmd) (*redis.Cmd, redis.Cmder, error) {
 		pipe := s.waitClient.Pipeline()
 		c := eval(pipe)
@@ -1048,9 +1048,9 @@ func (s *Store) completeAndWait(ctx context.Context, keys []string, args []any) 
 		_, err := pipe.Exec(ctx)
 		return c, w, err
 	}
-	c, w, err := run(func(p redis.Pipeliner) *redis.Cmd { return completeScript.EvalSha(ctx, p, keys, args...) })
+	c, w, err := run(func(p redis.Pipeliner) *redis.Cmd { return sc.EvalSha(ctx, p, keys, args...) })
 	if err != nil && redis.HasErrorPrefix(c.Err(), "NOSCRIPT") {
-		c, w, err = run(func(p redis.Pipeliner) *redis.Cmd { return completeScript.Eval(ctx, p, keys, args...) })
+		c, w, err = run(func(p redis.Pipeliner) *redis.Cmd { return sc.Eval(ctx, p, keys, args...) })
 	}
 	if cerr := c.Err(); cerr != nil {
 		return nil, cerr
@@ -1306,29 +1306,11 @@ func (w *scanWalk) records(ctx context.Context, names []string) (bool, error) {
 func (w *scanWalk) fetch(ctx context.Context, names []string) (_ []any, sent, recv time.Time, _ error) {
 	ctx, cancel := context.WithTimeout(ctx, w.s.opTimeout)
 	defer cancel()
-	for attempt := 0; ; attempt++ {
-		sent = w.s.clock.now()
-		pipe := w.s.client.Pipeline()
-		cmds := make([]*redis.Cmd, len(names))
-		for i, name := range names {
-			cmds[i] = getScript.EvalSha(ctx, pipe, []string{name})
-		}
-		_, err := pipe.Exec(ctx)
-		recv = w.s.clock.now()
-		if err == nil {
-			out := make([]any, len(cmds))
-			for i, c := range cmds {
-				out[i] = c.Val()
-			}
-			return out, sent, recv, nil
-		}
-		if attempt > 0 || !redis.HasErrorPrefix(err, "NOSCRIPT") {
-			return nil, sent, recv, err
-		}
-		if err := getScript.Load(ctx, w.s.client).Err(); err != nil {
-			return nil, sent, recv, err
-		}
+	keys := make([][]string, len(names))
+	for i, name := range names {
+		keys[i] = []string{name}
 	}
+	return w.s.pipeScripts(ctx, getScript, keys, make([][]any, len(names)))
 }
 
 // Close implements idempotency.Store: it waits for running operations and

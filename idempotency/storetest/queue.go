@@ -2,12 +2,12 @@ package storetest
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"slices"
 	"strconv"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -852,43 +852,17 @@ func testEnqueueAfterRecordExpiry(t *testing.T, s QueueStore) {
 // conc goroutines, with a 168h retention. It fails b on the first error
 // and returns the wall time of the loop.
 func ClaimEnqueue(b *testing.B, s QueueStore, conc, payloadLen int, keyFor func(i int64) string) time.Duration {
-	ctx := b.Context()
 	payload := bytes.Repeat([]byte{0x5A}, payloadLen)
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	var failed atomic.Pointer[error]
-	b.ReportAllocs()
-	b.ResetTimer()
-	start := time.Now()
-	for range conc {
-		wg.Go(func() {
-			for {
-				i := next.Add(1)
-				if i > int64(b.N) {
-					return
-				}
-				k := K(keyFor(i))
-				c, err := s.Claim(ctx, k, FP(1), time.Minute, 168*time.Hour)
-				if err == nil && c.Status != idempotency.Claimed {
-					err = fmt.Errorf("claim of a unique key: %v", c.Status)
-				}
-				if err == nil {
-					err = s.Enqueue(ctx, k, c.Token, idempotency.NewItem{OrderKey: "order-" + strconv.FormatInt(i%1000, 10), Payload: payload},
-						idempotency.EnqueueOptions{Retention: 168 * time.Hour})
-				}
-				if err != nil {
-					failed.CompareAndSwap(nil, &err)
-					return
-				}
-			}
-		})
-	}
-	wg.Wait()
-	elapsed := time.Since(start)
-	b.StopTimer()
-	if p := failed.Load(); p != nil {
-		b.Fatal(*p)
-	}
-	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "notifications/s")
-	return elapsed
+	return benchLoop(b, conc, func(ctx context.Context, i int64) error {
+		k := K(keyFor(i))
+		c, err := s.Claim(ctx, k, FP(1), time.Minute, 168*time.Hour)
+		if err == nil && c.Status != idempotency.Claimed {
+			err = fmt.Errorf("claim of a unique key: %v", c.Status)
+		}
+		if err == nil {
+			err = s.Enqueue(ctx, k, c.Token, idempotency.NewItem{OrderKey: "order-" + strconv.FormatInt(i%1000, 10), Payload: payload},
+				idempotency.EnqueueOptions{Retention: 168 * time.Hour})
+		}
+		return err
+	})
 }
