@@ -233,6 +233,12 @@ func OpenBadger(opts BadgerOptions) (*BadgerStore, error) {
 	if opts.Tune != nil {
 		opts.Tune(&bo)
 	}
+	// Badger refuses a value threshold above its batch size (15% of a
+	// memtable): a Tune that shrinks the memtables shrinks the threshold
+	// (queued payloads are then bounded by it, see Enqueue).
+	if batch := 15 * bo.MemTableSize / 100; bo.ValueThreshold > batch {
+		bo.ValueThreshold = batch
+	}
 	if !bo.DetectConflicts {
 		return nil, fmt.Errorf("%w: DetectConflicts must stay enabled", ErrInvalidArgument)
 	}
