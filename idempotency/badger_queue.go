@@ -71,8 +71,8 @@ func keyFromFields(b []byte) (Key, error) {
 // badgerQueue is the queue's in-process state. Badger is opened by one
 // process, so the count of queued items is kept in memory, and the writes
 // that move items between states (Lease, the settlements, Redeliver) are
-// serialized by mu. Enqueues run concurrently, so Badger batches their
-// commits: one adds keys of its own (item, payload, order and arrival
+// serialized by mu. Enqueues are not (their commits still run one at a
+// time, as every commit of the store, failstop.go): one adds keys of its own (item, payload, order and arrival
 // entries) and reads and writes its order key's state (rewritten as it is
 // when nothing changes). So every transaction that looks at an order key
 // reads a key that an enqueue into it writes, and Badger's conflict
