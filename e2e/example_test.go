@@ -1,17 +1,22 @@
 package e2e
 
 import (
-	"bufio"
 	"context"
+	"encoding/json"
 	"fmt"
 	"net"
+	"net/url"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/dwsnotify/dws_notify/idempotency"
 )
 
 // exampleRequireEnv makes TestExampleWalkthrough fail instead of skip when
@@ -31,67 +36,6 @@ func repoRoot(t testing.TB) string {
 	return filepath.Dir(wd)
 }
 
-// walkthroughCommands returns the commands of the README's walkthrough
-// section, in order: `./caddy dws-notify ...` as its arguments after
-// `./caddy`, `./examples/send-sample.sh ...` whole (continuation lines
-// joined, comments dropped).
-func walkthroughCommands(t testing.TB, readme string) [][]string {
-	t.Helper()
-	f, err := os.Open(readme)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	var (
-		cmds     [][]string
-		inWalk   bool
-		inSh     bool
-		pending  string
-		scanner  = bufio.NewScanner(f)
-		sectionH = regexp.MustCompile(`^## `)
-	)
-	for scanner.Scan() {
-		line := scanner.Text()
-		if sectionH.MatchString(line) {
-			inWalk = strings.HasPrefix(line, "## Walkthrough")
-			continue
-		}
-		if !inWalk {
-			continue
-		}
-		if strings.HasPrefix(line, "```") {
-			inSh = !inSh && strings.TrimSpace(line) == "```sh"
-			continue
-		}
-		if !inSh {
-			continue
-		}
-		trimmed := strings.TrimSpace(line)
-		if pending == "" && (trimmed == "" || strings.HasPrefix(trimmed, "#")) {
-			continue
-		}
-		if strings.HasSuffix(trimmed, `\`) {
-			pending += strings.TrimSuffix(trimmed, `\`) + " "
-			continue
-		}
-		full := pending + trimmed
-		pending = ""
-		fields := strings.Fields(full)
-		switch {
-		case len(fields) >= 2 && fields[0] == "./caddy" && fields[1] == "dws-notify":
-			cmds = append(cmds, fields[1:])
-		case fields[0] == "./examples/send-sample.sh":
-			cmds = append(cmds, fields)
-		default:
-			t.Fatalf("README walkthrough has a command this test does not know how to run: %q", full)
-		}
-	}
-	if err := scanner.Err(); err != nil {
-		t.Fatal(err)
-	}
-	return cmds
-}
-
 // flagValue returns the value of --name in args ("" when absent).
 func flagValue(args []string, name string) string {
 	for i, a := range args {
@@ -105,18 +49,23 @@ func flagValue(args []string, name string) string {
 	return ""
 }
 
-// TestExampleWalkthrough runs what a newcomer runs, unchanged: `caddy adapt`
-// and `caddy run` on Caddyfile.example from the repository root, then every
-// `./caddy dws-notify` command of the README's walkthrough in order (send,
-// inspect, the refused key, keygen, examples/send-sample.sh with openssl
-// and curl). Every send with the demo DWS key gets S with a verified answer
+// TestExampleWalkthrough runs what a newcomer runs, unchanged: every command
+// of the blocks marked `doc-check: run TestExampleWalkthrough` in README.md
+// and docs/*.md, in document order, from the repository root. The first is
+// `./xcaddy.sh && ./caddy run --config Caddyfile.example` (the binary under
+// test is what ./xcaddy.sh built); then `./caddy dws-notify` send, inspect,
+// keygen, sign (and the curl line it prints), backup and restore, `./caddy
+// reload`, examples/send-sample.sh with openssl and curl, and curl to the
+// admin API. Every send with the demo DWS key gets S with a verified answer
 // signature, the resend is replayed, the stand-in backend received each
-// notification exactly once with the X-Dws-* headers, and the refused one
-// reached nothing and left no record.
+// notification exactly once with the X-Dws-* headers, the refused one
+// reached nothing and left no record, the admin API counts every accepted
+// notification, and the restored backup holds each of them.
 func TestExampleWalkthrough(t *testing.T) {
 	bin := caddyBin(t)
 	root := repoRoot(t)
 	sb := newSandbox(t)
+	cmds := docCommandsFor(t, root, "TestExampleWalkthrough")
 
 	runIn := func(dir, prog string, args ...string) (string, error) {
 		t.Helper()
@@ -130,21 +79,37 @@ func TestExampleWalkthrough(t *testing.T) {
 	}
 	run := func(args ...string) (string, error) { return runIn(root, bin, args...) }
 
-	// 1. The example adapts without warnings.
-	out, err := run("adapt", "--config", "Caddyfile.example")
+	// 1. The first command builds and starts the gateway: its config file.
+	var config string
+	for part := range strings.SplitSeq(cmds[0].Cmd, "&&") {
+		words := strings.Fields(part)
+		switch {
+		case len(words) == 1 && words[0] == "./xcaddy.sh":
+			// DWS_CADDY_BIN is what it built (CI runs it before this test).
+		case len(words) >= 2 && words[0] == "./caddy" && words[1] == "run":
+			config = flagValue(words, "config")
+		default:
+			t.Fatalf("%s: the walkthrough must start with `./xcaddy.sh && ./caddy run --config <file>`, not %q", cmds[0].Block, cmds[0].Cmd)
+		}
+	}
+	if config == "" {
+		t.Fatalf("%s: `%s` starts no gateway", cmds[0].Block, cmds[0].Cmd)
+	}
+
+	// The example adapts without warnings.
+	out, err := run("adapt", "--config", config)
 	if err != nil {
-		t.Fatalf("caddy adapt --config Caddyfile.example: %v\n%s", err, out)
+		t.Fatalf("caddy adapt --config %s: %v\n%s", config, err, out)
 	}
 	if strings.Contains(strings.ToLower(out), "warn") {
-		t.Fatalf("caddy adapt --config Caddyfile.example printed a warning:\n%s", out)
+		t.Fatalf("caddy adapt --config %s printed a warning:\n%s", config, out)
 	}
-	t.Logf("caddy adapt --config Caddyfile.example: %d bytes of JSON, no warnings", len(out))
+	t.Logf("caddy adapt --config %s: %d bytes of JSON, no warnings", config, len(out))
 
-	// 2. The README's first command's second half, from the repository root.
 	for _, addr := range examplePorts {
 		l, err := net.Listen("tcp", addr)
 		if err != nil {
-			msg := fmt.Sprintf("Caddyfile.example needs %s, which is taken here: %v", addr, err)
+			msg := fmt.Sprintf("%s needs %s, which is taken here: %v", config, addr, err)
 			if os.Getenv(exampleRequireEnv) != "" {
 				t.Fatal(msg)
 			}
@@ -153,7 +118,7 @@ func TestExampleWalkthrough(t *testing.T) {
 		l.Close()
 	}
 	proc := &caddyProc{t: t, AdminAddr: "localhost:2019", output: new(lockedBuffer), exited: make(chan struct{})}
-	proc.cmd = exec.Command(bin, "run", "--config", "Caddyfile.example")
+	proc.cmd = exec.Command(bin, "run", "--config", config)
 	proc.cmd.Env = sb.env()
 	proc.cmd.Dir = root
 	proc.cmd.Stdout = proc.output
@@ -187,17 +152,24 @@ func TestExampleWalkthrough(t *testing.T) {
 		return n
 	}
 
-	// 3. The walkthrough's commands, as written in the README.
-	cmds := walkthroughCommands(t, filepath.Join(root, "README.md"))
-	var sends, inspects, refused, keygens, scripts int
-	sent := map[string]bool{}
-	for _, args := range cmds {
+	// 2. The other commands, as written.
+	sent := map[string]string{} // requestId -> API, of every accepted notification
+	counts := map[string]int{}
+	restored := ""
+	for _, c := range cmds[1:] {
+		args, err := shellWords(c.Cmd)
+		if err != nil {
+			t.Fatalf("%s: %v", c.Block, err)
+		}
+		fail := func(format string, a ...any) {
+			t.Helper()
+			t.Fatalf("%s: `%s`: %s", c.Block, c.Cmd, fmt.Sprintf(format, a...))
+		}
 		if args[0] == "./examples/send-sample.sh" {
-			// The openssl + curl alternative, as the README runs it
-			// (the relative path is resolved in the repository root).
+			// The openssl + curl alternative, run from the repository root.
 			out, err := runIn(root, args[0], args[1:]...)
 			if err != nil || !strings.Contains(out, `"resultStatus":"S"`) || !strings.Contains(out, "answer signature: verified") {
-				t.Fatalf("%v: want S with a verified answer signature (err %v):\n%s", args, err, out)
+				fail("want S with a verified answer signature (err %v):\n%s", err, out)
 			}
 			// What it prints is what the README shows: no path of this
 			// machine in it.
@@ -205,80 +177,140 @@ func TestExampleWalkthrough(t *testing.T) {
 				t.Errorf("%v prints a machine-specific path (%s):\n%s", args, root, out)
 			}
 			if len(args) > 2 {
-				sent[args[2]] = true
+				sent[args[2]] = args[1]
 			}
-			scripts++
+			counts["send-sample.sh"]++
 			continue
 		}
-		switch args[1] {
-		case "keygen":
+		if args[0] == "curl" {
+			out, err := runIn(root, "curl", args[1:]...)
+			if err != nil {
+				fail("%v\n%s", err, out)
+			}
+			checkAdminAnswer(t, c, args[len(args)-1], out, len(sent))
+			counts["curl"]++
+			continue
+		}
+		if args[0] != "./caddy" || len(args) < 2 {
+			fail("a command this test does not know how to run")
+		}
+		args = args[1:]
+		switch {
+		case args[0] == "reload":
+			if out, err := run(args...); err != nil {
+				fail("%v\n%s", err, out)
+			}
+			counts["reload"]++
+		case args[0] != "dws-notify" || len(args) < 2:
+			fail("a command this test does not know how to run")
+		case args[1] == "keygen":
 			// Run where it cannot touch the repository: --out is relative.
 			out, err := runIn(sb.Dir, bin, args...)
 			if err != nil {
-				t.Fatalf("%v: %v\n%s", args, err, out)
+				fail("%v\n%s", err, out)
 			}
 			dir, name := filepath.Join(sb.Dir, flagValue(args, "out")), flagValue(args, "name")
 			for _, f := range []string{name + "_private.pem", name + "_public.pem", name + "_public.b64"} {
 				if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
-					t.Fatalf("%v did not write %s: %v\n%s", args, f, err, out)
+					fail("did not write %s: %v\n%s", f, err, out)
 				}
 			}
-			keygens++
-		case "send":
+			counts["keygen"]++
+		case args[1] == "send":
 			key := flagValue(args, "key")
+			api := flagValue(args, "sample")
 			rid := flagValue(args, "request-id")
 			if rid == "" {
-				rid = map[string]string{"addPaymentMethod": sampleRequestID, "removePaymentMethod": "2015032412007101547201355678"}[flagValue(args, "sample")]
+				rid = map[string]string{"addPaymentMethod": sampleRequestID, "removePaymentMethod": "2015032412007101547201355678"}[api]
 			}
 			out, err := run(args...)
 			if strings.Contains(key, "merchant_private") { // a key the gateway does not have for DWS
 				if err != nil || !strings.Contains(out, `"resultCode":"INVALID_SIGNATURE"`) {
-					t.Fatalf("%v: want INVALID_SIGNATURE (err %v):\n%s", args, err, out)
+					fail("want INVALID_SIGNATURE (err %v):\n%s", err, out)
 				}
 				if n := backendSaw(rid); n != 0 {
-					t.Fatalf("%v: refused notification %s reached the backend %d times", args, rid, n)
+					fail("refused notification %s reached the backend %d times", rid, n)
 				}
-				refused++
+				counts["refused"]++
 				continue
 			}
 			if err != nil || !strings.Contains(out, "HTTP 200") || !strings.Contains(out, `"resultStatus":"S"`) {
-				t.Fatalf("%v: want HTTP 200 and S (err %v):\n%s", args, err, out)
+				fail("want HTTP 200 and S (err %v):\n%s", err, out)
 			}
 			if flagValue(args, "verify-key") != "" && !strings.Contains(out, "answer signature: verified") {
-				t.Fatalf("%v: answer signature not verified:\n%s", args, out)
+				fail("answer signature not verified:\n%s", out)
 			}
-			sent[rid] = true
-			sends++
+			sent[rid] = api
+			counts["send"]++
 			if rid == sampleRequestID {
 				// "Send it again (the same command)": replayed from the store.
 				again, err := run(args...)
 				if err != nil || !strings.Contains(again, `"resultStatus":"S"`) {
-					t.Fatalf("resend %v: want S (err %v):\n%s", args, err, again)
+					fail("resend: want S (err %v):\n%s", err, again)
 				}
-				sends++
+				counts["send"]++
 			}
-		case "inspect":
+		case args[1] == "inspect":
 			rid := flagValue(args, "request-id")
 			out, err := run(args...)
-			if sent[rid] {
+			if _, ok := sent[rid]; ok {
 				if err != nil || !regexp.MustCompile(`(?m)^\s*state\s+done\s*$`).MatchString(out) {
-					t.Fatalf("%v: want a done record (err %v):\n%s", args, err, out)
+					fail("want a done record (err %v):\n%s", err, out)
 				}
-			} else {
-				if err == nil || !strings.Contains(out, "no record of requestId") {
-					t.Fatalf("%v: want a clear no-record error (err %v):\n%s", args, err, out)
-				}
+			} else if err == nil || !strings.Contains(out, "no record of requestId") {
+				fail("want a clear no-record error (err %v):\n%s", err, out)
 			}
-			inspects++
+			counts["inspect"]++
+		case args[1] == "sign":
+			out, err := run(args...)
+			if err != nil || !strings.Contains(out, "Signature: algorithm=RSA256,keyVersion=") {
+				fail("want the DWS headers (err %v):\n%s", err, out)
+			}
+			// The curl line it prints, pasted into a shell as it is.
+			i := strings.Index(out, "\ncurl ")
+			if i < 0 {
+				fail("prints no curl line:\n%s", out)
+			}
+			answer, err := runIn(root, "bash", "-c", out[i+1:])
+			if err != nil || !strings.Contains(answer, `"resultStatus":"S"`) {
+				fail("its curl line: want S (err %v):\n%s\n%s", err, out[i+1:], answer)
+			}
+			body, err := os.ReadFile(filepath.Join(root, args[len(args)-1]))
+			if err != nil {
+				fail("%v", err)
+			}
+			var n struct{ RequestID string }
+			if err := json.Unmarshal(body, &n); err != nil || n.RequestID == "" {
+				fail("the body has no requestId (%v)", err)
+			}
+			sent[n.RequestID] = path.Base(flagValue(args, "uri"))
+			counts["sign"]++
+		case args[1] == "backup":
+			out, err := runIn(sb.Dir, bin, args...)
+			file := filepath.Join(sb.Dir, flagValue(args, "out"))
+			if fi, serr := os.Stat(file); err != nil || serr != nil || fi.Size() == 0 {
+				fail("want a backup in %s (err %v, %v):\n%s", file, err, serr, out)
+			}
+			counts["backup"]++
+		case args[1] == "restore":
+			out, err := runIn(sb.Dir, bin, args...)
+			if err != nil || !strings.Contains(out, "restored ") {
+				fail("%v\n%s", err, out)
+			}
+			restored = filepath.Join(sb.Dir, flagValue(args, "storage"))
+			counts["restore"]++
 		default:
-			t.Fatalf("README walkthrough runs `caddy dws-notify %s`, which this test does not check", args[1])
+			fail("runs `caddy dws-notify %s`, which this test does not check", args[1])
 		}
 	}
-	if sends < 3 || inspects < 2 || refused < 1 || keygens < 1 || scripts < 1 {
-		t.Fatalf("README walkthrough has %d sends, %d inspects, %d refused sends, %d keygens, %d send-sample.sh runs; want at least 3, 2, 1, 1 and 1: did the section move?", sends, inspects, refused, keygens, scripts)
+	for kind, least := range map[string]int{"send": 3, "inspect": 2, "refused": 1, "keygen": 1, "send-sample.sh": 1,
+		"sign": 1, "backup": 1, "restore": 1, "reload": 1, "curl": 2} {
+		if counts[kind] < least {
+			t.Errorf("the documents' walkthrough commands include %d of kind %s; want at least %d: did a marked block move or lose its marker?", counts[kind], kind, least)
+		}
 	}
 
-	// 4. The backend got every accepted notification exactly once, with the
+	// 3. The backend got every accepted notification exactly once, with the
 	// headers the walkthrough promises.
 	deadline := time.Now().Add(5 * time.Second)
 	for rid := range sent {
@@ -302,6 +334,72 @@ func TestExampleWalkthrough(t *testing.T) {
 	if strings.Contains(proc.Output(), "panic") {
 		t.Errorf("caddy output mentions a panic")
 	}
-	t.Logf("Caddyfile.example walkthrough: %d README commands (%d sends incl. the resend, %d inspects, %d refused, %d keygen, %d send-sample.sh), %d distinct notifications each received once by the stand-in backend",
-		len(cmds), sends, inspects, refused, keygens, scripts, len(sent))
+
+	// 4. The restored backup holds every accepted notification, done.
+	if restored != "" {
+		st, err := idempotency.OpenBadger(idempotency.BadgerOptions{Dir: restored})
+		if err != nil {
+			t.Fatalf("opening the restored store %s: %v", restored, err)
+		}
+		defer st.Close()
+		for rid, api := range sent {
+			rec, ok, err := st.Get(context.Background(), idempotency.Key{ClientID: exampleClientID, API: api, RequestID: rid})
+			if err != nil || !ok || rec.State != idempotency.StateDone || rec.Answer.Outcome != idempotency.OutcomeAccepted {
+				t.Errorf("the restored store's record of %s %s: %+v, found %v, err %v; want done and accepted", api, rid, rec, ok, err)
+			}
+		}
+	}
+	t.Logf("walkthrough of README.md and docs/: %d commands %v, %d distinct notifications each received once by the stand-in backend and restored from the backup",
+		len(cmds), counts, len(sent))
+}
+
+// exampleClientID is Caddyfile.example's Client-Id.
+const exampleClientID = "2188120000000000"
+
+// checkAdminAnswer checks what a walkthrough curl to the admin API printed:
+// stats count every accepted notification of the walkthrough, the
+// follow-up list is empty (the stand-in backend accepts everything) and
+// honours its limit.
+func checkAdminAnswer(t *testing.T, c docCommand, target, out string, accepted int) {
+	t.Helper()
+	u, err := url.Parse("http://" + strings.TrimPrefix(target, "http://"))
+	if err != nil {
+		t.Fatalf("%s: %v", c.Block, err)
+	}
+	switch u.Path {
+	case "/dws_notify/stats":
+		var stats struct {
+			Stores []json.RawMessage `json:"stores"`
+			Total  struct {
+				InFlight int `json:"in_flight"`
+				Accepted int `json:"accepted"`
+				Total    int `json:"total"`
+			} `json:"total"`
+			Errors []json.RawMessage `json:"errors"`
+		}
+		if err := json.Unmarshal([]byte(out), &stats); err != nil {
+			t.Fatalf("%s: stats: %v\n%s", c.Block, err, out)
+		}
+		if stats.Total.Accepted != accepted || stats.Total.Total != accepted || stats.Total.InFlight != 0 ||
+			len(stats.Stores) != 1 || len(stats.Errors) != 0 {
+			t.Fatalf("%s: stats %+v over %d stores, %d errors; want %d accepted, nothing in flight, one store, no errors:\n%s",
+				c.Block, stats.Total, len(stats.Stores), len(stats.Errors), accepted, out)
+		}
+	case "/dws_notify/follow_up":
+		var fu struct {
+			Records []json.RawMessage `json:"records"`
+			Total   int               `json:"total"`
+			Limit   int               `json:"limit"`
+			Errors  []json.RawMessage `json:"errors"`
+		}
+		if err := json.Unmarshal([]byte(out), &fu); err != nil {
+			t.Fatalf("%s: follow_up: %v\n%s", c.Block, err, out)
+		}
+		want, _ := strconv.Atoi(u.Query().Get("limit"))
+		if len(fu.Records) != 0 || fu.Total != 0 || fu.Limit != want || len(fu.Errors) != 0 {
+			t.Fatalf("%s: follow_up %+v; want no records (the stand-in backend accepts all) and limit %d:\n%s", c.Block, fu, want, out)
+		}
+	default:
+		t.Fatalf("%s: curl to %s, which this test does not check", c.Block, target)
+	}
 }

@@ -145,7 +145,7 @@ func BadgerProfile(dir string) badger.Options {
 		WithBlockCacheSize(0).
 		WithIndexCacheSize(16 << 20).
 		WithValueLogFileSize(64 << 20).
-		WithValueThreshold(1 << 10).
+		WithValueThreshold(512 << 10).
 		WithNumCompactors(2).
 		WithDetectConflicts(true).
 		WithMetricsEnabled(false)
@@ -187,6 +187,11 @@ type BadgerStore struct {
 	mapsDir     string        // canonical Dir, as /proc/self/maps names the files
 	pageOutDone chan struct{} // nil when page-out is disabled
 
+	// The queue's in-process state (badger_queue.go), made on first use.
+	qOnce sync.Once
+	q     *badgerQueue
+	qErr  error
+
 	txnConflicts atomic.Uint64
 	completions  atomic.Uint64
 	gcRuns       atomic.Uint64
@@ -227,6 +232,12 @@ func OpenBadger(opts BadgerOptions) (*BadgerStore, error) {
 	}
 	if opts.Tune != nil {
 		opts.Tune(&bo)
+	}
+	// Badger refuses a value threshold above its batch size (15% of a
+	// memtable): a Tune that shrinks the memtables shrinks the threshold
+	// (queued payloads are then bounded by it, see Enqueue).
+	if batch := 15 * bo.MemTableSize / 100; bo.ValueThreshold > batch {
+		bo.ValueThreshold = batch
 	}
 	if !bo.DetectConflicts {
 		return nil, fmt.Errorf("%w: DetectConflicts must stay enabled", ErrInvalidArgument)

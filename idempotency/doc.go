@@ -29,6 +29,16 @@
 // 77 bytes for a typical done record (see codec.go); decoding rejects
 // anything else with ErrCorruptRecord.
 //
+// # Queue
+//
+// Queue (queue.go) is the durable inbox of acknowledge on_receipt, an
+// interface beside Store: Enqueue stores an opaque (sealed) payload and
+// completes the claim as queued; Lease hands out due items one per order
+// key, in arrival order; Ack, Reject, Retry, DeadLetter and Unlease settle
+// a lease; Redeliver puts dead letters back. The Badger layout and its
+// concurrency are described in badger_queue.go; docs/inbox.md has the
+// whole mode.
+//
 // # Badger store
 //
 // Claim is a read-write transaction that Gets the key (Badger records the
@@ -85,7 +95,7 @@
 //	NumLevelZeroTables      2, stall at 4
 //	Compression             none, so BlockCacheSize can be 0 (0 with compression panics at Open)
 //	IndexCacheSize          16 MB   (table indexes and bloom filters; bounded)
-//	ValueThreshold          1 KB    (records stay in the LSM tree; the value log stays empty)
+//	ValueThreshold          512 KB  (records and queued payloads stay in the LSM tree; the value log stays empty)
 //	ValueLogFileSize        64 MB
 //	NumCompactors           2       (1 is rejected by Badger)
 //	DetectConflicts         true    (claims depend on it; OpenBadger refuses false)

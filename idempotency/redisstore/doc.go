@@ -96,6 +96,15 @@
 //   - get: the record, its TTL and the server time in one step; Scan uses
 //     it too.
 //
+// # Queue
+//
+// The store implements idempotency.Queue too, on keys of their own under
+// <prefix>q{<shard>}: (queue.go has the layout, queue_scripts.go the
+// scripts): 16 shards by order key, each shard's keys under its hash tag,
+// so one customer's items stay in one Cluster slot and every queue script
+// is atomic on one node. Due times and leases are on the server's clock
+// like everything else.
+//
 // # One clock
 //
 // "Now" is always the Redis server's clock: the scripts call TIME and take

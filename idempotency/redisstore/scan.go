@@ -174,29 +174,11 @@ func (w *scanWalk) records(ctx context.Context, names []string) (bool, error) {
 func (w *scanWalk) fetch(ctx context.Context, names []string) (_ []any, sent, recv time.Time, _ error) {
 	ctx, cancel := context.WithTimeout(ctx, w.s.opTimeout)
 	defer cancel()
-	for attempt := 0; ; attempt++ {
-		sent = w.s.clock.now()
-		pipe := w.s.client.Pipeline()
-		cmds := make([]*redis.Cmd, len(names))
-		for i, name := range names {
-			cmds[i] = getScript.EvalSha(ctx, pipe, []string{name})
-		}
-		_, err := pipe.Exec(ctx)
-		recv = w.s.clock.now()
-		if err == nil {
-			out := make([]any, len(cmds))
-			for i, c := range cmds {
-				out[i] = c.Val()
-			}
-			return out, sent, recv, nil
-		}
-		if attempt > 0 || !redis.HasErrorPrefix(err, "NOSCRIPT") {
-			return nil, sent, recv, err
-		}
-		if err := getScript.Load(ctx, w.s.client).Err(); err != nil {
-			return nil, sent, recv, err
-		}
+	keys := make([][]string, len(names))
+	for i, name := range names {
+		keys[i] = []string{name}
 	}
+	return w.s.pipeScripts(ctx, getScript, keys, make([][]any, len(names)))
 }
 
 // Close implements idempotency.Store: it waits for running operations and

@@ -45,6 +45,9 @@ type Store struct {
 	waitTimeout  time.Duration
 	waitClient   *redis.Client
 
+	// q is the inbox queue's cached depth and lease rotation (queue.go).
+	q queueState
+
 	// mu guards closed. Every operation registers in ops while the store is
 	// open; Close marks the store closed and waits for ops to drain before
 	// it closes the client.
@@ -375,7 +378,7 @@ func (s *Store) Complete(ctx context.Context, key idempotency.Key, token uint64,
 		strconv.Itoa(answer.BackendStatus), ceilDiv(min(retention, maxDuration), time.Millisecond)}
 	var v any
 	if s.waitTimeout > 0 {
-		v, err = s.completeAndWait(ctx, keys, args)
+		v, err = s.scriptAndWait(ctx, completeScript, keys, args)
 	} else {
 		v, err = completeScript.Run(ctx, s.client, keys, args...).Result()
 	}
@@ -406,7 +409,7 @@ var ErrUnconfirmed = errors.New("redisstore: the completion's durability was not
 // waitAOFCmd builds WAITAOF 1 <replicas> <timeout>: wait until the local
 // append-only file, and that of replicas replicas, holds this
 // connection's writes fsynced. A variable so that the tests can exercise
-// completeAndWait on servers older than Redis 7.2 with a command that
+// scriptAndWait on servers older than Redis 7.2 with a command that
 // answers in the same shape.
 var waitAOFCmd = func(ctx context.Context, replicas int, timeout time.Duration) *redis.IntSliceCmd {
 	return redis.NewIntSliceCmd(ctx, "waitaof", 1, replicas, timeout.Milliseconds())
@@ -466,13 +469,13 @@ func (s *Store) confirmed(w redis.Cmder) error {
 	return nil
 }
 
-// completeAndWait runs the complete script and the wait (WAITAOF or WAIT)
-// in one pipeline, so both go over the same connection (both wait for the
-// last write of their own connection). A completion that did not write
-// (lost, or an earlier attempt's effect found again) needs no wait; the
-// script re-applies the TTL in the second case, so the wait covers the
-// earlier write too.
-func (s *Store) completeAndWait(ctx context.Context, keys []string, args []any) (any, error) {
+// scriptAndWait runs a script (the complete script, or a queue script) and
+// the wait (WAITAOF or WAIT) in one pipeline, so both go over the same
+// connection (both wait for the last write of their own connection). A
+// script that did not answer ok (a completion that was lost) needs no
+// wait; a completion that found an earlier attempt's effect again
+// re-applies the TTL, so the wait covers the earlier write too.
+func (s *Store) scriptAndWait(ctx context.Context, sc *redis.Script, keys []string, args []any) (any, error) {
 	run := func(eval func(redis.Pipeliner) *redis.Cmd) (*redis.Cmd, redis.Cmder, error) {
 		pipe := s.waitClient.Pipeline()
 		c := eval(pipe)
@@ -483,9 +486,9 @@ func (s *Store) completeAndWait(ctx context.Context, keys []string, args []any) 
 		_, err := pipe.Exec(ctx)
 		return c, w, err
 	}
-	c, w, err := run(func(p redis.Pipeliner) *redis.Cmd { return completeScript.EvalSha(ctx, p, keys, args...) })
+	c, w, err := run(func(p redis.Pipeliner) *redis.Cmd { return sc.EvalSha(ctx, p, keys, args...) })
 	if err != nil && redis.HasErrorPrefix(c.Err(), "NOSCRIPT") {
-		c, w, err = run(func(p redis.Pipeliner) *redis.Cmd { return completeScript.Eval(ctx, p, keys, args...) })
+		c, w, err = run(func(p redis.Pipeliner) *redis.Cmd { return sc.Eval(ctx, p, keys, args...) })
 	}
 	if cerr := c.Err(); cerr != nil {
 		return nil, cerr

@@ -716,6 +716,7 @@ func TestWaitAOF(t *testing.T) {
 		}
 	}
 	storetest.Run(t, func(t *testing.T) idempotency.Store { return open(t, aof, redisstore.Options{WaitAOF: true}) })
+	storetest.RunQueue(t, func(t *testing.T) storetest.QueueStore { return open(t, aof, redisstore.Options{WaitAOF: true}) }, nil)
 }
 
 // TestCompletionsSurviveRedisCrash kills redis-server (SIGKILL) right after

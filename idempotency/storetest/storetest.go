@@ -109,6 +109,23 @@ func FP(b byte) idempotency.Fingerprint {
 // a 168h retention. It fails b on the first error and returns the wall
 // time of the loop, which ran between b.ResetTimer and b.StopTimer.
 func ClaimComplete(b *testing.B, s idempotency.Store, conc int, keyFor func(i int64) string) time.Duration {
+	return benchLoop(b, conc, func(ctx context.Context, i int64) error {
+		k := K(keyFor(i))
+		c, err := s.Claim(ctx, k, FP(1), time.Minute, 168*time.Hour)
+		if err == nil && c.Status != idempotency.Claimed {
+			err = fmt.Errorf("claim of a unique key: %v", c.Status)
+		}
+		if err == nil {
+			err = s.Complete(ctx, k, c.Token, accepted, 168*time.Hour)
+		}
+		return err
+	})
+}
+
+// benchLoop runs op for i in 1..b.N from exactly conc goroutines between
+// b.ResetTimer and b.StopTimer, fails b on the first error, reports the
+// throughput and returns the wall time.
+func benchLoop(b *testing.B, conc int, op func(ctx context.Context, i int64) error) time.Duration {
 	ctx := b.Context()
 	var next atomic.Int64
 	var wg sync.WaitGroup
@@ -123,15 +140,7 @@ func ClaimComplete(b *testing.B, s idempotency.Store, conc int, keyFor func(i in
 				if i > int64(b.N) {
 					return
 				}
-				k := K(keyFor(i))
-				c, err := s.Claim(ctx, k, FP(1), time.Minute, 168*time.Hour)
-				if err == nil && c.Status != idempotency.Claimed {
-					err = fmt.Errorf("claim of a unique key: %v", c.Status)
-				}
-				if err == nil {
-					err = s.Complete(ctx, k, c.Token, accepted, 168*time.Hour)
-				}
-				if err != nil {
+				if err := op(ctx, i); err != nil {
 					failed.CompareAndSwap(nil, &err)
 					return
 				}

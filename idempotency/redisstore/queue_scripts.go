@@ -1,0 +1,227 @@
+package redisstore
+
+import "github.com/redis/go-redis/v9"
+
+// The queue's Lua scripts (queue.go has the key layout). Every key a
+// script touches is under one shard's base name, <prefix>q{<n>}:, so all
+// of them hash to the slot of the shard's hash tag (or of the prefix's own
+// tag, which Redis takes first): the keys a script derives from a shard's
+// indexes (an order key's set, an item named by a member) are in the slot
+// of the keys it declares, and the script runs atomically on the node that
+// owns it. The base is passed as ARGV[1].
+//
+// An item is a HASH:
+//
+//	v  format version, "1"
+//	s  state: 1 pending, 2 leased, 3 delivered, 4 business_rejected, 5 dead
+//	o  order key (escaped as a key field)
+//	q  seq (arrival order within the shard, INCR)
+//	e  enqueued, Unix microseconds (server clock)
+//	R  redelivered (absent unless redelivered)
+//	u  due
+//	n  attempts
+//	t  lease token (16 hex digits; absent before the first lease)
+//	x  lease expiry
+//	b  last status
+//	r  last reason
+//	f  finished (absent while queued)
+//
+// Items return as {member, v, s, o, q, e, R, u, n, t, x, b, r, f, pttl,
+// has_payload, payload} (payload false unless asked for). The scripts
+// start with luaPrelude (now_us, fmt).
+const queuePrelude = luaPrelude + `
+local ITEM = {'v', 's', 'o', 'q', 'e', 'R', 'u', 'n', 't', 'x', 'b', 'r', 'f'}
+
+local function item_reply(base, member, with_payload)
+  local ik = base .. 'i:' .. member
+  local out = {member}
+  local h = redis.call('HMGET', ik, unpack(ITEM))
+  for i = 1, #ITEM do
+    out[#out + 1] = h[i]
+  end
+  out[#out + 1] = tostring(redis.call('PTTL', ik))
+  local bk = base .. 'b:' .. member
+  if with_payload then
+    local p = redis.call('GET', bk)
+    out[#out + 1] = p and '1' or '0'
+    out[#out + 1] = p
+  else
+    out[#out + 1] = tostring(redis.call('EXISTS', bk))
+    out[#out + 1] = false
+  end
+  return out
+end
+
+-- fix_order puts order key o into the due index where it is next
+-- leasable: at its leased item's lease expiry while one is leased, else
+-- at its lowest-seq item's due time; out of the index when it has no
+-- queued item.
+local function fix_order(base, o)
+  local lk = base .. 'l'
+  local holder = redis.call('HGET', lk, o)
+  local due = nil
+  if holder then
+    local h = redis.call('HMGET', base .. 'i:' .. holder, 's', 'x')
+    if h[1] == '2' then
+      due = tonumber(h[2])
+    else
+      redis.call('HDEL', lk, o)
+    end
+  end
+  if not due then
+    local head = redis.call('ZRANGE', base .. 'o:' .. o, 0, 0)
+    if #head == 0 then
+      redis.call('ZREM', base .. 'due', o)
+      return
+    end
+    due = tonumber(redis.call('HGET', base .. 'i:' .. head[1], 'u'))
+  end
+  redis.call('ZADD', base .. 'due', fmt(due), o)
+end
+`
+
+// enqueueScript: KEYS item, body, order set, seq, arrival, due; ARGV base,
+// member, order key, payload. Statuses: queued, or exists (an item for the
+// key is already stored; nothing changes).
+var enqueueScript = redis.NewScript(queuePrelude + `
+local base, member, o = ARGV[1], ARGV[2], ARGV[3]
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  return {'exists'}
+end
+local now = now_us()
+local seq = redis.call('INCR', KEYS[4])
+redis.call('HSET', KEYS[1], 'v', '1', 's', '1', 'o', o, 'q', tostring(seq), 'e', fmt(now), 'u', fmt(now), 'n', '0', 'b', '0', 'r', '')
+redis.call('SET', KEYS[2], ARGV[4])
+redis.call('ZADD', KEYS[3], seq, member)
+redis.call('ZADD', KEYS[5], fmt(now), member)
+fix_order(base, o)
+return {'queued'}
+`)
+
+// leaseScript: KEYS due, lease holders; ARGV base, max, lease (µs), then
+// max tokens. Reply {'ok', now, item...}.
+var leaseScript = redis.NewScript(queuePrelude + `
+local base, max, lease = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
+local now = now_us()
+local out = {'ok', fmt(now)}
+local orders = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', fmt(now), 'LIMIT', 0, max)
+local used = 0
+for _, o in ipairs(orders) do
+  local busy = false
+  local holder = redis.call('HGET', KEYS[2], o)
+  if holder then
+    local hk = base .. 'i:' .. holder
+    local h = redis.call('HMGET', hk, 's', 'x')
+    if h[1] == '2' and tonumber(h[2]) > now then
+      busy = true
+    else
+      if h[1] == '2' then
+        redis.call('HSET', hk, 's', '1')
+      end
+      redis.call('HDEL', KEYS[2], o)
+    end
+  end
+  if not busy then
+    local head = redis.call('ZRANGE', base .. 'o:' .. o, 0, 0)
+    if #head == 1 then
+      local ik = base .. 'i:' .. head[1]
+      if tonumber(redis.call('HGET', ik, 'u')) <= now then
+        used = used + 1
+        redis.call('HINCRBY', ik, 'n', 1)
+        redis.call('HSET', ik, 's', '2', 't', ARGV[3 + used], 'x', fmt(now + lease))
+        redis.call('HSET', KEYS[2], o, head[1])
+        out[#out + 1] = item_reply(base, head[1], true)
+      end
+    end
+  end
+  fix_order(base, o)
+end
+return out
+`)
+
+// settleScript finishes, retries or gives back a leased item. KEYS item,
+// body, lease holders, arrival, dead, order set; ARGV base, member, order
+// key, token, mode (ack, reject, dead, retry, unlease), status, reason,
+// pause (µs, retry) or payload keep (ms, dead), retention (ms). Statuses:
+// ok, lost (not leased under token).
+var settleScript = redis.NewScript(queuePrelude + `
+local base, member, o, mode = ARGV[1], ARGV[2], ARGV[3], ARGV[5]
+local h = redis.call('HMGET', KEYS[1], 's', 't', 'o', 'n')
+if h[1] ~= '2' or h[2] ~= ARGV[4] or h[3] ~= o then
+  return {'lost'}
+end
+local now = now_us()
+redis.call('HDEL', KEYS[3], o)
+redis.call('ZREMRANGEBYSCORE', KEYS[5], '-inf', fmt(now))
+if mode == 'retry' then
+  redis.call('HSET', KEYS[1], 's', '1', 'u', fmt(now + tonumber(ARGV[8])), 'b', ARGV[6], 'r', ARGV[7])
+elseif mode == 'unlease' then
+  local n = tonumber(h[4]) - 1
+  if n < 0 then n = 0 end
+  redis.call('HSET', KEYS[1], 's', '1', 'n', tostring(n))
+else
+  local st = ({ack = '3', reject = '4', dead = '5'})[mode]
+  redis.call('HSET', KEYS[1], 's', st, 'f', fmt(now), 'b', ARGV[6], 'r', ARGV[7])
+  redis.call('PEXPIRE', KEYS[1], ARGV[9])
+  if mode == 'dead' then
+    redis.call('PEXPIRE', KEYS[2], ARGV[8])
+    redis.call('ZADD', KEYS[5], fmt(now + tonumber(ARGV[8]) * 1000), member)
+  else
+    redis.call('DEL', KEYS[2])
+  end
+  redis.call('ZREM', KEYS[6], member)
+  redis.call('ZREM', KEYS[4], member)
+end
+fix_order(base, o)
+return {'ok'}
+`)
+
+// redeliverScript makes a dead letter pending again. KEYS item, body,
+// arrival, dead; ARGV base, member. Statuses: ok, absent, not_dead,
+// expired.
+var redeliverScript = redis.NewScript(queuePrelude + `
+local base, member = ARGV[1], ARGV[2]
+local h = redis.call('HMGET', KEYS[1], 's', 'o', 'q', 'e')
+if not h[1] then
+  return {'absent'}
+end
+if h[1] ~= '5' then
+  return {'not_dead'}
+end
+if redis.call('EXISTS', KEYS[2]) == 0 then
+  return {'expired'}
+end
+local now = now_us()
+redis.call('HSET', KEYS[1], 's', '1', 'n', '0', 'R', fmt(now), 'u', fmt(now))
+redis.call('HDEL', KEYS[1], 'f')
+redis.call('PERSIST', KEYS[1])
+redis.call('PERSIST', KEYS[2])
+redis.call('ZREM', KEYS[4], member)
+redis.call('ZADD', base .. 'o:' .. h[2], h[3], member)
+redis.call('ZADD', KEYS[3], h[4], member)
+fix_order(base, h[2])
+return {'ok'}
+`)
+
+// getItemScript reads one item: {'found', now, item} or {'absent'}. KEYS
+// item; ARGV base, member.
+var getItemScript = redis.NewScript(queuePrelude + `
+if redis.call('EXISTS', KEYS[1]) == 0 then
+  return {'absent'}
+end
+return {'found', fmt(now_us()), item_reply(ARGV[1], ARGV[2], false)}
+`)
+
+// queueStatsScript: KEYS arrival, dead. Reply {now, queued, oldest member
+// or false, its score or false, live dead letters}.
+var queueStatsScript = redis.NewScript(queuePrelude + `
+local now = now_us()
+local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+return {fmt(now), redis.call('ZCARD', KEYS[1]), oldest[1] or false, oldest[2] or false,
+  redis.call('ZCOUNT', KEYS[2], '(' .. fmt(now), '+inf')}
+`)
+
+// deadListScript lists the shard's live dead letters (members). KEYS dead.
+var deadListScript = redis.NewScript(queuePrelude + `
+return redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. fmt(now_us()), '+inf')
+`)
