@@ -757,6 +757,12 @@ func jsonPaths(typ reflect.Type, prefix string, out map[string]bool) {
 			continue
 		}
 		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if f.Anonymous && name == "" {
+			// An embedded struct's fields are the outer type's (the
+			// handler embeds config.Handler), as encoding/json has it.
+			jsonPaths(f.Type, prefix, out)
+			continue
+		}
 		if name == "-" || name == "" {
 			continue
 		}
