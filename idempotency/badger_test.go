@@ -169,42 +169,6 @@ func TestOpenBadgerRejects(t *testing.T) {
 	}
 }
 
-// TestGroupCommitBatches: many concurrent completions share sync rounds.
-func TestGroupCommitBatches(t *testing.T) {
-	s := openBadger(t, idempotency.BadgerOptions{Dir: t.TempDir()})
-	ctx := t.Context()
-	const n = 256
-	var wg sync.WaitGroup
-	errs := make(chan error, n)
-	for i := range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			k := storetest.K(fmt.Sprintf("batch-%d", i))
-			c, err := s.Claim(ctx, k, storetest.FP(1), time.Minute, time.Hour)
-			if err == nil {
-				err = s.Complete(ctx, k, c.Token, idempotency.Answer{ResultCode: "SUCCESS", Outcome: idempotency.OutcomeAccepted, BackendStatus: 200}, time.Hour)
-			}
-			errs <- err
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
-	st := s.Stats()
-	t.Logf("%d completions, %d sync rounds", st.SyncedCompletions, st.SyncRounds)
-	if st.Completions != n || st.SyncedCompletions != n {
-		t.Errorf("stats %+v, want %d completions synced", st, n)
-	}
-	if st.SyncRounds == 0 || st.SyncRounds >= n/2 {
-		t.Errorf("%d sync rounds for %d concurrent completions: no batching", st.SyncRounds, n)
-	}
-}
-
 // TestCloseRacesOperations closes the store while goroutines hammer it:
 // every call returns nil, ErrClosed or a semantic error, never panics, and
 // every call after Close returned gets ErrClosed.
