@@ -300,7 +300,7 @@ func checkHostileViews(t *testing.T, ds []delivery, controls map[string]*hostile
 
 // checkNoSignatureInLogs fails the test if any signature value sent shows
 // up in the gateway's output (its own log, Caddy's access log with the
-// README's filter, reverse_proxy's debug lines).
+// filter of docs/security.md, reverse_proxy's debug lines).
 func checkNoSignatureInLogs(t *testing.T, output string, sigs []string) int {
 	t.Helper()
 	checked := 0

@@ -24,7 +24,7 @@ import (
 // Half the senders open a new connection per notification, half keep
 // connections alive. A stock Caddy closes a few connections that are in the
 // middle of being handed from the old server to the new one without any
-// answer (see the README's Reliability section and e2e/reloadstudy); like
+// answer (see docs/reliability.md, "Connections dropped during a reload", and e2e/reloadstudy); like
 // DWS, which resends every notification it did not get an answer for, the
 // senders then send the notification again. The test proves those attempts
 // never reached dws_notify: the gateway logs exactly one line per

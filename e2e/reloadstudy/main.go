@@ -10,8 +10,8 @@
 // (new connection per request, keep-alive) and prints one line each. The
 // kernel setting net.ipv4.tcp_migrate_req decides what happens to
 // connections waiting in the old listener's accept queue when it closes;
-// the value in force is printed. The README's Reliability section explains
-// the results.
+// the value in force is printed. docs/reliability.md ("Connections dropped
+// during a reload") explains the results.
 package main
 
 import (
