@@ -104,16 +104,13 @@ type failoverRun struct {
 	// maxUWindow bounds the time from the primary's SIGKILL to the first
 	// S of a notification sent after it, on either gateway.
 	maxUWindow time.Duration
-	// lostAllowed: acknowledged completions may be lost, but only ones
-	// acknowledged within lossHorizon before the kill (asynchronous
-	// replication); otherwise none may be.
-	lostAllowed bool
 }
 
-// lossHorizon bounds, in the asynchronous run, how long before the kill a
-// lost acknowledged completion may have been answered S: replication
-// runs milliseconds behind on loopback, so a completion answered earlier
-// than this and missing from the new primary is a failure.
+// lossHorizon bounds how long before the kill a lost acknowledged
+// completion may have been answered S: replication (and, with
+// wait_replicas 1, the replica Sentinel promotes) runs milliseconds behind
+// on loopback, so a completion answered earlier than this and missing from
+// the new primary is a failure.
 const lossHorizon = time.Second
 
 // TestRedisSentinelFailover (issue 19: a Sentinel-managed primary killed
@@ -134,7 +131,13 @@ const lossHorizon = time.Second
 //     may be lost only if it was answered within the last second before
 //     the kill;
 //   - wait_replicas 1 (two replicas, so that one is left to acknowledge
-//     after the failover): no acknowledged completion is lost.
+//     after the failover): every S had a copy on a replica, but Sentinel
+//     chooses the replica to promote by offsets it read up to a second
+//     earlier and may promote the other one, which can lack the last
+//     milliseconds of completions; so the same bound applies (one run
+//     here once delivered an acknowledged notification twice this way).
+//     Only wait_replicas equal to the number of replicas closes it
+//     (docs/redis.md, Failover).
 //
 // In both the U window (the kill to the first S of a notification sent
 // after it, on each gateway) stays under 15 s: down-after-milliseconds
@@ -150,7 +153,7 @@ const lossHorizon = time.Second
 func TestRedisSentinelFailover(t *testing.T) {
 	caddyBin(t) // skip before starting any Redis
 	runs := []failoverRun{
-		{name: "async replication", replicas: 1, maxUWindow: 15 * time.Second, lostAllowed: true},
+		{name: "async replication", replicas: 1, maxUWindow: 15 * time.Second},
 		{name: "wait_replicas 1", replicas: 2, waitReplicas: "wait_replicas 1 500ms", maxUWindow: 15 * time.Second},
 	}
 	for _, run := range runs {
@@ -261,11 +264,8 @@ func sentinelFailover(t *testing.T, run failoverRun) {
 		if !found || rec.State != idempotency.StateDone || rec.Answer.Outcome != idempotency.OutcomeAccepted {
 			lost[id] = true
 			lostAt = append(lostAt, killStart.Sub(at))
-			switch {
-			case !run.lostAllowed:
-				t.Errorf("%s was answered S %s before the kill but the new primary holds %+v (found %v)", id, killStart.Sub(at).Round(time.Millisecond), rec, found)
-			case killStart.Sub(at) > lossHorizon:
-				t.Errorf("%s was answered S %s before the kill, more than %s, and is lost", id, killStart.Sub(at).Round(time.Millisecond), lossHorizon)
+			if killStart.Sub(at) > lossHorizon {
+				t.Errorf("%s was answered S %s before the kill, more than %s, and is lost (the new primary holds %+v, found %v)", id, killStart.Sub(at).Round(time.Millisecond), lossHorizon, rec, found)
 			}
 		}
 	}
