@@ -184,7 +184,7 @@ func (a *adminAPI) serveRecord(w http.ResponseWriter, r *http.Request) error {
 func lookupKeys(served []servedKey, requestID, api, clientID string) []idempotency.Key {
 	var keys []idempotency.Key
 	if clientID != "" {
-		apis := notification.APINames()
+		apis := notification.Names()
 		if api != "" {
 			apis = []string{api}
 		}
@@ -352,8 +352,8 @@ func (h *newestFirst) Pop() any {
 // keyFilters checks the optional api and client_id parameters.
 func keyFilters(api, clientID string) (string, string, error) {
 	if api != "" {
-		if _, ok := notification.LookupAPI(api); !ok {
-			return "", "", apiError(http.StatusBadRequest, "unknown api %q (known: %s)", api, strings.Join(notification.APINames(), ", "))
+		if _, ok := notification.Lookup(api); !ok {
+			return "", "", apiError(http.StatusBadRequest, "unknown api %q (known: %s)", api, strings.Join(notification.Names(), ", "))
 		}
 	}
 	if len(clientID) > idempotency.MaxKeyFieldLen {

@@ -78,8 +78,8 @@ func (o *inspectOptions) run(w io.Writer) error {
 		return err
 	}
 	if o.api != "" {
-		if _, ok := notification.LookupAPI(o.api); !ok {
-			return fmt.Errorf("unknown --api %q: the APIs are %s", o.api, strings.Join(notification.APINames(), " and "))
+		if _, ok := notification.Lookup(o.api); !ok {
+			return fmt.Errorf("unknown --api %q: the APIs are %s", o.api, strings.Join(notification.Names(), ", "))
 		}
 	}
 	addr, err := caddycmd.DetermineAdminAPIAddress(o.address, nil, o.config, o.adapter)

@@ -219,7 +219,7 @@ func (o *sendOptions) loadBody() ([]byte, error) {
 	case o.sample != "":
 		b, ok := notification.Sample(o.sample)
 		if !ok {
-			return nil, fmt.Errorf("unknown --sample %q: the built-in samples are %s", o.sample, strings.Join(notification.APINames(), " and "))
+			return nil, fmt.Errorf("unknown --sample %q: the built-in samples are %s", o.sample, strings.Join(notification.Names(), ", "))
 		}
 		body = b
 	case o.body != "":
@@ -229,7 +229,7 @@ func (o *sendOptions) loadBody() ([]byte, error) {
 		}
 		body = b
 	default:
-		return nil, fmt.Errorf("missing the notification body: give --sample (%s) or --body FILE", strings.Join(notification.APINames(), " or "))
+		return nil, fmt.Errorf("missing the notification body: give --sample (%s) or --body FILE", strings.Join(notification.Names(), ", "))
 	}
 	if o.requestID == "" {
 		if o.requestIDGiven {

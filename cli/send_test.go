@@ -51,7 +51,7 @@ func TestReplaceTopLevelString(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	api, _ := notification.LookupAPI("addPaymentMethod")
+	api, _ := notification.Lookup("addPaymentMethod")
 	res, err := api.Validate(got, notification.Options{})
 	if err != nil || res.Key != "my-3" {
 		t.Fatalf("spliced sample: requestId %q, %v", res.Key, err)

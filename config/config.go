@@ -149,10 +149,12 @@ func (k Key) Version() int {
 
 // API binds one notify API to its request path.
 type API struct {
-	// Name is the notify API: addPaymentMethod or removePaymentMethod.
+	// Name is the notify API: addPaymentMethod or removePaymentMethod
+	// (DWS), or notifyPayment, notifyCapture, notifyRefund, notifyDispute
+	// or notifyRegistrationStatus (Antom, docs/antom.md).
 	Name string `json:"name"`
 
-	// Path is the request path DWS calls for this API, e.g.
+	// Path is the request path DWS (or Antom) calls for this API, e.g.
 	// /dws/notify/addPaymentMethod. Optional when only one API is
 	// configured.
 	Path string `json:"path,omitempty"`

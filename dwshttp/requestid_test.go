@@ -8,7 +8,7 @@ import (
 )
 
 func TestRefusedRequestID(t *testing.T) {
-	api, _ := notification.LookupAPI("addPaymentMethod")
+	api, _ := notification.Lookup("addPaymentMethod")
 	for _, c := range []struct {
 		body, id, why string
 	}{

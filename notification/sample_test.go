@@ -40,7 +40,7 @@ func TestSampleIsTheSeedFile(t *testing.T) {
 // examples/send-sample.sh) are the same seed samples byte for byte. (The
 // Antom samples get theirs when the Caddy module serves them.)
 func TestExampleFilesAreTheSamples(t *testing.T) {
-	for _, name := range APINames() {
+	for _, name := range Names() {
 		want, _ := Sample(name)
 		got, err := os.ReadFile(filepath.Join("..", "examples", name+".json"))
 		if err != nil {
