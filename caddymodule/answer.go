@@ -18,7 +18,7 @@ import (
 
 // answer writes the envelope, logs the notification and records metrics.
 func (h *Handler) answer(w http.ResponseWriter, r *http.Request, x *exchange) {
-	body := notification.AppendEnvelope(make([]byte, 0, 128), x.code, x.message, h.settings.MessageField)
+	body := notification.AppendEnvelope(make([]byte, 0, 128), x.code, x.message, h.settings.MessageFieldFor(x.api))
 	hdr := w.Header()
 	hdr.Set("Content-Type", "application/json; charset=UTF-8")
 	hdr.Set("Content-Length", strconv.Itoa(len(body)))

@@ -1,0 +1,124 @@
+package caddymodule
+
+import (
+	"net/http"
+	"regexp"
+	"testing"
+
+	"github.com/dwsnotify/dws_notify/config"
+	"github.com/dwsnotify/dws_notify/notification"
+)
+
+// The Antom (AMS) notifications through the handler: the same signature,
+// typing and dedupe as DWS's, with the family's message field, its own
+// idempotency key and the key's header to the backend.
+
+const (
+	paymentPath = "/antom/notify/payment"
+	refundPath  = "/antom/notify/refund"
+)
+
+// antomHandler is baseHandler serving notifyPayment and notifyRefund
+// beside the two DWS APIs.
+func antomHandler(t *testing.T) *Handler {
+	h := baseHandler(t)
+	h.API = append(h.API, config.API{Name: "notifyPayment", Path: paymentPath}, config.API{Name: "notifyRefund", Path: refundPath})
+	return h
+}
+
+// antomSample returns the embedded sample of api with the string values
+// of the members named in set replaced (the first member of each name,
+// which in the samples is the one meant); a value that starts with "="
+// is written as raw JSON instead of a string ("=4200" gives a number).
+func antomSample(t testing.TB, api string, set map[string]string) []byte {
+	t.Helper()
+	b, ok := notification.Sample(api)
+	if !ok {
+		t.Fatalf("no sample for %s", api)
+	}
+	for member, v := range set {
+		re := regexp.MustCompile(`"` + regexp.QuoteMeta(member) + `": "[^"]*"`)
+		if re.Find(b) == nil {
+			t.Fatalf("the %s sample has no string member %s", api, member)
+		}
+		repl := `"` + member + `": "` + v + `"`
+		if len(v) > 0 && v[0] == '=' {
+			repl = `"` + member + `": ` + v[1:]
+		}
+		done := false
+		b = re.ReplaceAllFunc(b, func(m []byte) []byte {
+			if done {
+				return m
+			}
+			done = true
+			return []byte(repl)
+		})
+	}
+	return b
+}
+
+// payment is a notifyPayment for paymentID of notifyType with
+// result.resultStatus status.
+func payment(t testing.TB, paymentID, notifyType, status string) []byte {
+	return antomSample(t, "notifyPayment", map[string]string{"paymentId": paymentID, "notifyType": notifyType, "resultStatus": status})
+}
+
+// Each answer spells its message as its API's family does, in one handler
+// serving both families; result_message_field, when set, applies to every
+// API.
+func TestMessageFieldPerFamily(t *testing.T) {
+	bad := antomSample(t, "notifyPayment", map[string]string{"paymentId": "mf-bad", "value": "=4200"})
+	for _, c := range []struct {
+		setting                       string
+		addOK, payOK, payBad, noRoute string
+	}{
+		{"",
+			`{"result":{"resultStatus":"S","resultCode":"SUCCESS","resultMsg":"success"}}`,
+			`{"result":{"resultStatus":"S","resultCode":"SUCCESS","resultMessage":"success"}}`,
+			`{"result":{"resultStatus":"F","resultCode":"PARAM_ILLEGAL","resultMessage":"paymentAmount.value must be a JSON string"}}`,
+			`{"result":{"resultStatus":"F","resultCode":"PARAM_ILLEGAL","resultMsg":"no notify API is served at this path"}}`},
+		{"resultMsg",
+			`{"result":{"resultStatus":"S","resultCode":"SUCCESS","resultMsg":"success"}}`,
+			`{"result":{"resultStatus":"S","resultCode":"SUCCESS","resultMsg":"success"}}`,
+			`{"result":{"resultStatus":"F","resultCode":"PARAM_ILLEGAL","resultMsg":"paymentAmount.value must be a JSON string"}}`,
+			`{"result":{"resultStatus":"F","resultCode":"PARAM_ILLEGAL","resultMsg":"no notify API is served at this path"}}`},
+		{"resultMessage",
+			`{"result":{"resultStatus":"S","resultCode":"SUCCESS","resultMessage":"success"}}`,
+			`{"result":{"resultStatus":"S","resultCode":"SUCCESS","resultMessage":"success"}}`,
+			`{"result":{"resultStatus":"F","resultCode":"PARAM_ILLEGAL","resultMessage":"paymentAmount.value must be a JSON string"}}`,
+			`{"result":{"resultStatus":"F","resultCode":"PARAM_ILLEGAL","resultMessage":"no notify API is served at this path"}}`},
+	} {
+		t.Run("result_message_field="+c.setting, func(t *testing.T) {
+			h := antomHandler(t)
+			h.ResultMessageField = c.setting
+			provisioned(t, newContext(t), h)
+			for _, x := range []struct {
+				what string
+				n    *notice
+				want string
+			}{
+				{"addPaymentMethod", unitNotice(t, addPath, addSample(t, "mf-add-"+c.setting)), c.addOK},
+				{"notifyPayment", unitNotice(t, paymentPath, payment(t, "mf-pay-"+c.setting, "PAYMENT_RESULT", "S")), c.payOK},
+				{"notifyPayment with a number", unitNotice(t, paymentPath, bad), c.payBad},
+				{"no API at the path", unitNotice(t, "/antom/notify/nothing", bad), c.noRoute},
+			} {
+				w, _ := serve(t, h, x.n, okBackend)
+				if w.Code != http.StatusOK && x.what != "no API at the path" {
+					t.Errorf("%s: HTTP %d", x.what, w.Code)
+				}
+				if got := w.Body.String(); got != x.want {
+					t.Errorf("%s: answer\n%s\nwant\n%s", x.what, got, x.want)
+				}
+			}
+		})
+	}
+	// A handler serving only Antom APIs answers a path it does not serve
+	// with resultMessage too.
+	h := baseHandler(t)
+	h.API = []config.API{{Name: "notifyPayment", Path: paymentPath}}
+	provisioned(t, newContext(t), h)
+	w, _ := serve(t, h, unitNotice(t, "/antom/notify/nothing", bad), okBackend)
+	if want := `{"result":{"resultStatus":"F","resultCode":"PARAM_ILLEGAL","resultMessage":"no notify API is served at this path"}}`; w.Body.String() != want {
+		t.Errorf("Antom-only handler, unknown path: %s, want %s", w.Body.String(), want)
+	}
+}
