@@ -5,6 +5,9 @@ import (
 	"regexp"
 	"testing"
 
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+
 	"github.com/dwsnotify/dws_notify/config"
 	"github.com/dwsnotify/dws_notify/notification"
 )
@@ -120,5 +123,37 @@ func TestMessageFieldPerFamily(t *testing.T) {
 	w, _ := serve(t, h, unitNotice(t, "/antom/notify/nothing", bad), okBackend)
 	if want := `{"result":{"resultStatus":"F","resultCode":"PARAM_ILLEGAL","resultMessage":"no notify API is served at this path"}}`; w.Body.String() != want {
 		t.Errorf("Antom-only handler, unknown path: %s, want %s", w.Body.String(), want)
+	}
+}
+
+// {http.dws_notify.key} is the idempotency key of every family;
+// {http.dws_notify.request_id} stays DWS's and is not set for Antom,
+// whose bodies have no requestId.
+func TestKeyPlaceholder(t *testing.T) {
+	h := antomHandler(t)
+	provisioned(t, newContext(t), h)
+	var seen string
+	next := caddyhttp.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
+		repl := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
+		seen = repl.ReplaceAll("{http.dws_notify.api} {http.dws_notify.key} {http.dws_notify.request_id}", "-")
+		w.WriteHeader(http.StatusOK)
+		return nil
+	})
+	for _, c := range []struct {
+		n    *notice
+		want string
+	}{
+		{unitNotice(t, paymentPath, payment(t, "ph-pay", "PAYMENT_PENDING", "S")), "notifyPayment ph-pay:PAYMENT_PENDING:S -"},
+		{unitNotice(t, refundPath, antomSample(t, "notifyRefund", map[string]string{"refundId": "ph:ref%1"})), "notifyRefund ph%3Aref%251:SUCCESS -"},
+		{unitNotice(t, addPath, addSample(t, "ph-add")), "addPaymentMethod ph-add ph-add"},
+	} {
+		seen = ""
+		w, repl := serve(t, h, c.n, next)
+		if w.Code != http.StatusOK || seen != c.want {
+			t.Errorf("HTTP %d, the next handler saw %q, want %q", w.Code, seen, c.want)
+		}
+		if got := repl.ReplaceAll("{http.dws_notify.api} {http.dws_notify.key} {http.dws_notify.request_id}", "-"); got != c.want {
+			t.Errorf("after the answer: %q, want %q", got, c.want)
+		}
 	}
 }

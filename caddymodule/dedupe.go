@@ -147,7 +147,11 @@ func (h *Handler) awaitFirstCopy(x *exchange, r *http.Request, key idempotency.K
 // bytes, a bounded time, and the X-Dws-* headers, recording the backend's
 // status without letting anything of its response out.
 func (h *Handler) forward(x *exchange, r *http.Request, next caddyhttp.Handler, body []byte) {
-	dwshttp.PrepareForward(r, body, dwshttp.Forwarded{API: x.api.Name(), ClientID: x.clientID, RequestID: x.requestID, KeyVersion: x.keyVersion}, h.ForwardSignature)
+	f := dwshttp.Forwarded{API: x.api.Name(), ClientID: x.clientID, Key: x.requestID, KeyVersion: x.keyVersion}
+	if x.api.Family() == notification.DWS {
+		f.RequestID = x.requestID
+	}
+	dwshttp.PrepareForward(r, body, f, h.ForwardSignature)
 
 	ctx, cancel := context.WithTimeout(r.Context(), h.settings.ForwardTimeout)
 	defer cancel()
