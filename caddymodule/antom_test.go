@@ -3,6 +3,7 @@ package caddymodule
 import (
 	"net/http"
 	"regexp"
+	"strings"
 	"testing"
 
 	"github.com/caddyserver/caddy/v2"
@@ -154,6 +155,92 @@ func TestKeyPlaceholder(t *testing.T) {
 		}
 		if got := repl.ReplaceAll("{http.dws_notify.api} {http.dws_notify.key} {http.dws_notify.request_id}", "-"); got != c.want {
 			t.Errorf("after the answer: %q, want %q", got, c.want)
+		}
+	}
+}
+
+// An Antom notification through the handler, one step after another: the
+// first copy forwarded with its key, a resend replayed, the same key with
+// other content refused naming the key's fields, a payment that failed
+// (result.resultStatus F: the notification's own result, not the
+// gateway's verdict) forwarded like any other, and the log line's key.
+func TestAntomThroughTheHandler(t *testing.T) {
+	h := antomHandler(t)
+	logs := provisioned(t, newContext(t), h)
+	backend := &recordingBackend{}
+	type step struct {
+		name       string
+		n          *notice
+		answer     string
+		forwarded  bool
+		key        string // X-Dws-Idempotency-Key and the log line's key
+		outcome    string
+		logKey     string // "" = key
+		unreadable string // key_unavailable
+	}
+	first := unitNotice(t, paymentPath, payment(t, "th-1", "PAYMENT_RESULT", "S"))
+	long := strings.Repeat("L", 64)
+	steps := []step{
+		{name: "first copy", n: first, forwarded: true, key: "th-1:PAYMENT_RESULT:S", outcome: outcomeForwarded,
+			answer: `{"result":{"resultStatus":"S","resultCode":"SUCCESS","resultMessage":"success"}}`},
+		{name: "resend", n: first, key: "th-1:PAYMENT_RESULT:S", outcome: outcomeReplayed,
+			answer: `{"result":{"resultStatus":"S","resultCode":"SUCCESS","resultMessage":"success"}}`},
+		{name: "the same key, other content", n: unitNotice(t, paymentPath, antomSample(t, "notifyPayment",
+			map[string]string{"paymentId": "th-1", "notifyType": "PAYMENT_RESULT", "resultStatus": "S", "value": "4300"})),
+			key: "th-1:PAYMENT_RESULT:S", outcome: outcomeConflict,
+			answer: `{"result":{"resultStatus":"F","resultCode":"REPEAT_REQ_INCONSISTENT","resultMessage":"the notification key (paymentId:notifyType:result.resultStatus) was already used for a notification with different content"}}`},
+		{name: "the payment failed: resultStatus F", n: unitNotice(t, paymentPath, antomSample(t, "notifyPayment",
+			map[string]string{"paymentId": "th-1", "notifyType": "PAYMENT_RESULT", "resultStatus": "F", "resultCode": "PAYMENT_FAIL", "resultMessage": "payment failed"})),
+			forwarded: true, key: "th-1:PAYMENT_RESULT:F", outcome: outcomeForwarded,
+			answer: `{"result":{"resultStatus":"S","resultCode":"SUCCESS","resultMessage":"success"}}`},
+		{name: "a refund that failed: refundStatus FAIL", n: unitNotice(t, refundPath, antomSample(t, "notifyRefund",
+			map[string]string{"refundId": "th-r1", "refundStatus": "FAIL", "resultStatus": "F", "resultCode": "REFUND_FAIL"})),
+			forwarded: true, key: "th-r1:FAIL", outcome: outcomeForwarded,
+			answer: `{"result":{"resultStatus":"S","resultCode":"SUCCESS","resultMessage":"success"}}`},
+		{name: "a key longer than the log's bound", n: unitNotice(t, paymentPath, payment(t, long, "PAYMENT_PENDING", "S")),
+			forwarded: true, key: long + ":PAYMENT_PENDING:S", logKey: long + "…", outcome: outcomeForwarded,
+			answer: `{"result":{"resultStatus":"S","resultCode":"SUCCESS","resultMessage":"success"}}`},
+		{name: "field rules", n: unitNotice(t, paymentPath, antomSample(t, "notifyPayment", map[string]string{"paymentId": "th-2", "value": "=4200"})),
+			outcome: outcomeRejected, unreadable: "the idempotency key is made of several fields",
+			answer: `{"result":{"resultStatus":"F","resultCode":"PARAM_ILLEGAL","resultMessage":"paymentAmount.value must be a JSON string"}}`},
+	}
+	forwards := 0
+	for _, s := range steps {
+		from := logs.Len()
+		w, _ := serve(t, h, s.n, backend)
+		if w.Code != http.StatusOK || w.Body.String() != s.answer {
+			t.Errorf("%s: HTTP %d %s, want %s", s.name, w.Code, w.Body.String(), s.answer)
+		}
+		if s.forwarded {
+			forwards++
+		}
+		if backend.count() != forwards {
+			t.Fatalf("%s: the backend got %d calls in all, want %d", s.name, backend.count(), forwards)
+		}
+		if s.forwarded {
+			hdr := backend.last()
+			if got := hdr.Values("X-Dws-Idempotency-Key"); len(got) != 1 || got[0] != s.key {
+				t.Errorf("%s: X-Dws-Idempotency-Key %q, want %q", s.name, got, s.key)
+			}
+			if got := hdr.Values("X-Dws-Request-Id"); len(got) != 0 {
+				t.Errorf("%s: an Antom call got X-Dws-Request-Id %q", s.name, got)
+			}
+		}
+		m := logOf(t, logs, from).ContextMap()
+		want := s.logKey
+		if want == "" {
+			want = s.key
+		}
+		if m["key"] != want || m["outcome"] != s.outcome {
+			t.Errorf("%s: log key %q outcome %v, want %q %s", s.name, m["key"], m["outcome"], want, s.outcome)
+		}
+		for _, absent := range []string{"request_id", "request_id_unavailable"} {
+			if v, ok := m[absent]; ok {
+				t.Errorf("%s: an Antom log line has %s %q", s.name, absent, v)
+			}
+		}
+		if s.unreadable != "" && m["key_unavailable"] != s.unreadable {
+			t.Errorf("%s: key_unavailable %q, want %q", s.name, m["key_unavailable"], s.unreadable)
 		}
 	}
 }
