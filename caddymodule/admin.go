@@ -31,8 +31,10 @@ func init() {
 // handlers of the running config share (storePool).
 //
 //   - GET /dws_notify/record?request_id=ID[&api=NAME][&client_id=ID]: the
-//     records of a requestId, in every pooled store, read by key (the
-//     Client-Ids and APIs the handlers serve), never by a scan;
+//     records of a requestId (for an Antom API, the notification's
+//     composed key, e.g. 2020010123456789XXXX:PAYMENT_RESULT:S), in every
+//     pooled store, read by key (the Client-Ids and APIs the handlers
+//     serve), never by a scan;
 //   - GET /dws_notify/stats: record counts by outcome, per store and in
 //     total;
 //   - GET /dws_notify/follow_up[?limit=N][&api=NAME][&client_id=ID]: the

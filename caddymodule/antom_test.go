@@ -244,3 +244,59 @@ func TestAntomThroughTheHandler(t *testing.T) {
 		}
 	}
 }
+
+// caddy dws-notify send --sample for every Antom API through a gateway
+// serving them all, --request-id making a new notification of each; then
+// inspect (and the admin API under it) finds each record by its composed
+// key.
+func TestAntomSendAndInspectThroughTheGateway(t *testing.T) {
+	b := newBackend(t)
+	var routes strings.Builder
+	for _, name := range notification.Names(notification.Antom) {
+		routes.WriteString("api " + name + " /antom/notify/" + name + "\n\t\t")
+	}
+	startGateway(t, b, gatewayConfig{sign: true, extra: routes.String()})
+	sent := map[string]string{}
+	for i, name := range notification.Names(notification.Antom) {
+		api, _ := notification.Lookup(name)
+		id := "cli-" + name
+		out, err := runCLI(t, "send", "--client-id", testClientID, "--key", keyFile(t, "dws_private.pem"), "--url", gatewayURL+"/antom/notify/"+name,
+			"--sample", name, "--request-id", id, "--verify-key", keyFile(t, "merchant_public.pem"))
+		if err != nil {
+			t.Fatalf("send %s: %v\n%s", name, err, out)
+		}
+		for _, want := range []string{", " + api.KeyFields()[0] + " " + id + ")\n", "HTTP 200\n",
+			`{"result":{"resultStatus":"S","resultCode":"SUCCESS","resultMessage":"success"}}` + "\n", "answer signature: verified"} {
+			if !strings.Contains(out, want) {
+				t.Errorf("send %s printed no %q:\n%s", name, want, out)
+			}
+		}
+		hits := b.hits()
+		if len(hits) != i+1 {
+			t.Fatalf("send %s: the backend got %d calls in all, want %d", name, len(hits), i+1)
+		}
+		key := hits[i].header.Get("X-Dws-Idempotency-Key")
+		res, err := api.Validate(hits[i].body, notification.Options{})
+		if err != nil || key != res.Key || !strings.HasPrefix(key, id) || hits[i].header.Get("X-Dws-Api") != name {
+			t.Fatalf("send %s: the backend got key %q for a body whose key is %q (%v)", name, key, res.Key, err)
+		}
+		sent[name] = key
+	}
+	for name, key := range sent {
+		for _, args := range [][]string{{}, {"--api", name}, {"--api", name, "--client-id", testClientID}} {
+			out, err := runCLI(t, append([]string{"inspect", "--request-id", key, "--address", adminAddress}, args...)...)
+			if err != nil {
+				t.Fatalf("inspect %s %v: %v\n%s", key, args, err, out)
+			}
+			for _, want := range []string{"key " + key + "\n", "  api          " + name + "\n", "  state        done\n", "  outcome      accepted: the backend took it (HTTP 200)\n"} {
+				if !strings.Contains(out, want) {
+					t.Errorf("inspect %s %v printed no %q:\n%s", key, args, want, out)
+				}
+			}
+		}
+	}
+	// The key of one API is no record of another.
+	if out, err := runCLI(t, "inspect", "--request-id", sent["notifyPayment"], "--api", "notifyRefund", "--address", adminAddress); err == nil {
+		t.Errorf("inspect found a notifyPayment key under notifyRefund:\n%s", out)
+	}
+}
