@@ -6,9 +6,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/caddyserver/caddy/v2"
-	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
-
 	"github.com/dwsnotify/dws_notify/config"
 	"github.com/dwsnotify/dws_notify/notification"
 )
@@ -134,12 +131,7 @@ func TestKeyPlaceholder(t *testing.T) {
 	h := antomHandler(t)
 	provisioned(t, newContext(t), h)
 	var seen string
-	next := caddyhttp.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
-		repl := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
-		seen = repl.ReplaceAll("{http.dws_notify.api} {http.dws_notify.key} {http.dws_notify.request_id}", "-")
-		w.WriteHeader(http.StatusOK)
-		return nil
-	})
+	next := placeholderBackend("{http.dws_notify.api} {http.dws_notify.key} {http.dws_notify.request_id}", &seen)
 	for _, c := range []struct {
 		n    *notice
 		want string

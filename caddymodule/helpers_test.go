@@ -680,6 +680,18 @@ func (b *recordingBackend) last() http.Header {
 
 var _ caddyhttp.Handler = (*recordingBackend)(nil)
 
+// placeholderBackend is a next handler that answers 200 and stores in
+// *seen the template with the request's placeholders replaced ("-" for
+// those not set).
+func placeholderBackend(template string, seen *string) caddyhttp.Handler {
+	return caddyhttp.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
+		repl := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
+		*seen = repl.ReplaceAll(template, "-")
+		w.WriteHeader(http.StatusOK)
+		return nil
+	})
+}
+
 // statusBackend answers every forward with code.
 func statusBackend(code int) caddyhttp.Handler {
 	return caddyhttp.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
