@@ -52,6 +52,24 @@ func TestExampleFilesAreTheSamples(t *testing.T) {
 	}
 }
 
+// JoinKeyParts joins values as a composed key does: a valid body's key
+// read back from its fields' values is its Result.Key.
+func TestJoinKeyParts(t *testing.T) {
+	if got := JoinKeyParts("a:b", "c%d", ""); got != "a%3Ab:c%25d:" {
+		t.Errorf("JoinKeyParts = %q", got)
+	}
+	body := []byte(`{"notifyType":"PAYMENT_RESULT","result":{"resultCode":"SUCCESS","resultStatus":"S"},"paymentRequestId":"r",` +
+		`"paymentId":"p:1%","paymentAmount":{"currency":"SGD","value":"1"}}`)
+	api, _ := Lookup("notifyPayment")
+	res, err := api.Validate(body, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := JoinKeyParts("p:1%", "PAYMENT_RESULT", "S"); got != res.Key {
+		t.Errorf("JoinKeyParts = %q, Result.Key = %q", got, res.Key)
+	}
+}
+
 func TestSampleReturnsACopy(t *testing.T) {
 	a, _ := Sample("addPaymentMethod")
 	a[0] = 'X'
