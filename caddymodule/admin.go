@@ -31,8 +31,10 @@ func init() {
 // handlers of the running config share (storePool).
 //
 //   - GET /dws_notify/record?request_id=ID[&api=NAME][&client_id=ID]: the
-//     records of a requestId, in every pooled store, read by key (the
-//     Client-Ids and APIs the handlers serve), never by a scan;
+//     records of a requestId (for an Antom API, the notification's
+//     composed key, e.g. 2020010123456789XXXX:PAYMENT_RESULT:S), in every
+//     pooled store, read by key (the Client-Ids and APIs the handlers
+//     serve), never by a scan;
 //   - GET /dws_notify/stats: record counts by outcome, per store and in
 //     total;
 //   - GET /dws_notify/follow_up[?limit=N][&api=NAME][&client_id=ID]: the
@@ -184,7 +186,7 @@ func (a *adminAPI) serveRecord(w http.ResponseWriter, r *http.Request) error {
 func lookupKeys(served []servedKey, requestID, api, clientID string) []idempotency.Key {
 	var keys []idempotency.Key
 	if clientID != "" {
-		apis := notification.APINames()
+		apis := notification.Names()
 		if api != "" {
 			apis = []string{api}
 		}
@@ -352,8 +354,8 @@ func (h *newestFirst) Pop() any {
 // keyFilters checks the optional api and client_id parameters.
 func keyFilters(api, clientID string) (string, string, error) {
 	if api != "" {
-		if _, ok := notification.LookupAPI(api); !ok {
-			return "", "", apiError(http.StatusBadRequest, "unknown api %q (known: %s)", api, strings.Join(notification.APINames(), ", "))
+		if _, ok := notification.Lookup(api); !ok {
+			return "", "", apiError(http.StatusBadRequest, "unknown api %q (known: %s)", api, strings.Join(notification.Names(), ", "))
 		}
 	}
 	if len(clientID) > idempotency.MaxKeyFieldLen {

@@ -18,7 +18,7 @@ import (
 
 // answer writes the envelope, logs the notification and records metrics.
 func (h *Handler) answer(w http.ResponseWriter, r *http.Request, x *exchange) {
-	body := notification.AppendEnvelope(make([]byte, 0, 128), x.code, x.message, h.settings.MessageField)
+	body := notification.AppendEnvelope(make([]byte, 0, 128), x.code, x.message, h.settings.MessageFieldFor(x.api))
 	hdr := w.Header()
 	hdr.Set("Content-Type", "application/json; charset=UTF-8")
 	hdr.Set("Content-Length", strconv.Itoa(len(body)))
@@ -48,7 +48,7 @@ func (h *Handler) answer(w http.ResponseWriter, r *http.Request, x *exchange) {
 			if sig, err := h.signer.Sign(x.uri, x.clientID, respTime, body); err == nil {
 				hdr.Set("Signature", sig)
 			} else {
-				h.logger.Error("signing the response", zap.String("request_id", x.requestID), zap.Error(err))
+				h.logger.Error("signing the response", keyField(x.api, x.requestID), zap.Error(err))
 			}
 		}
 	}
@@ -84,7 +84,7 @@ func logLevel(x *exchange) zapcore.Level {
 // logFieldCount is the number of fields logNotification writes for x, so
 // that their slice is allocated once and no larger than needed.
 func logFieldCount(x *exchange) int {
-	n := 10 // api, request_id, client_id, remote_ip, remote_port, client_ip, outcome, result_code, status, duration
+	n := 10 // api, request_id (or key), client_id, remote_ip, remote_port, client_ip, outcome, result_code, status, duration
 	for _, present := range [...]bool{x.verified, x.outcome == outcomeReplayed, x.stage != "", x.idMissing != "", x.sigReason != "",
 		x.code == notification.ParamIllegal && x.message != "", x.err != nil} {
 		if present {
@@ -108,7 +108,7 @@ func (h *Handler) logNotification(r *http.Request, apiName string, x *exchange, 
 	fields := make([]zap.Field, 0, logFieldCount(x))
 	fields = append(fields,
 		zap.String("api", apiName),
-		zap.String("request_id", x.requestID),
+		keyField(x.api, x.requestID),
 		zap.String("client_id", x.clientID),
 	)
 	fields = appendRemote(fields, r)
@@ -131,7 +131,11 @@ func (h *Handler) logNotification(r *http.Request, apiName string, x *exchange, 
 		fields = append(fields, zap.String("refused_at", x.stage))
 	}
 	if x.idMissing != "" {
-		fields = append(fields, zap.String("request_id_unavailable", x.idMissing))
+		name := "request_id_unavailable"
+		if isAntom(x.api) {
+			name = "key_unavailable"
+		}
+		fields = append(fields, zap.String(name, x.idMissing))
 	}
 	if x.sigReason != "" {
 		fields = append(fields, zap.String("signature_failure", x.sigReason))
@@ -143,6 +147,31 @@ func (h *Handler) logNotification(r *http.Request, apiName string, x *exchange, 
 		fields = append(fields, zap.String("error", x.err.Error()))
 	}
 	ce.Write(fields...)
+}
+
+// keyField is the log field of a notification's idempotency key:
+// request_id for DWS (the requestId) and for a request no API was found
+// for, key for Antom (Result.Key, e.g. paymentId:notifyType:resultStatus).
+// The key is sender text: it is cut to dwshttp.MaxSenderText bytes like
+// the rest (a valid requestId has at most 64; an Antom key may be longer,
+// and is whole on the backend's X-Dws-Idempotency-Key and in the store).
+func keyField(api *notification.API, key string) zap.Field {
+	if isAntom(api) {
+		return zap.String("key", dwshttp.SenderText(key))
+	}
+	return zap.String("request_id", dwshttp.SenderText(key))
+}
+
+func isAntom(api *notification.API) bool { return api != nil && api.Family() == notification.Antom }
+
+// keyName names a notification's key in an answer or error: "requestId"
+// for DWS; for Antom, "the notification key" and its fields, e.g. "the
+// notification key (paymentId:notifyType:result.resultStatus)".
+func keyName(api *notification.API) string {
+	if !isAntom(api) {
+		return "requestId"
+	}
+	return "the notification key (" + strings.Join(api.KeyFields(), ":") + ")"
 }
 
 // appendRemote appends the sender's address to a notification's log

@@ -31,7 +31,7 @@ func (h *Handler) dedupe(x *exchange, r *http.Request, next caddyhttp.Handler, b
 	case idempotency.Conflict:
 		h.metrics.duplicates.WithLabelValues(x.api.Name(), outcomeConflict).Inc()
 		x.outcome = outcomeConflict
-		x.reject(http.StatusOK, notification.RepeatReqInconsistent, "requestId was already used for a notification with different content")
+		x.reject(http.StatusOK, notification.RepeatReqInconsistent, keyName(x.api)+" was already used for a notification with different content")
 		return
 	case idempotency.Done:
 		h.replay(x, claim.Record)
@@ -51,7 +51,7 @@ func (h *Handler) dedupe(x *exchange, r *http.Request, next caddyhttp.Handler, b
 	h.forward(x, r, next, body)
 	if x.backendStatus == 0 || (!isSuccess(x.backendStatus) && !h.isBusiness(x.backendStatus)) {
 		if err := h.store.Release(ctx, key, claim.Token); err != nil {
-			h.logger.Warn("releasing claim after a failed forward", zap.String("api", key.API), zap.String("request_id", key.RequestID), zap.Error(err))
+			h.logger.Warn("releasing claim after a failed forward", zap.String("api", key.API), keyField(x.api, key.RequestID), zap.Error(err))
 		}
 		return
 	}
@@ -88,6 +88,7 @@ var completions = guard.NewRetrier(guard.DefaultMaxRetries)
 // replayed S instead of being forwarded again once the lease runs out.
 func (h *Handler) retryCompletion(key idempotency.Key, token uint64, ans idempotency.Answer, until time.Time) {
 	c := guard.Completion{Key: key, Token: token, Answer: ans, Retention: h.settings.Retention, Until: until}
+	api, _ := notification.Lookup(key.API)
 	started := func() { h.metrics.completionRetries.WithLabelValues("started").Inc() }
 	ok := completions.Go(h.store, c, started, func(result guard.RetryResult) {
 		h.metrics.completionRetries.WithLabelValues(string(result)).Inc()
@@ -95,10 +96,10 @@ func (h *Handler) retryCompletion(key idempotency.Key, token uint64, ans idempot
 		if result != guard.Stored {
 			log = h.logger.Warn
 		}
-		log("retried a failed completion", zap.String("api", key.API), zap.String("request_id", key.RequestID), zap.String("result", string(result)))
+		log("retried a failed completion", zap.String("api", key.API), keyField(api, key.RequestID), zap.String("result", string(result)))
 	})
 	if !ok {
-		h.logger.Warn("not retrying a failed completion: too many retries running", zap.String("api", key.API), zap.String("request_id", key.RequestID))
+		h.logger.Warn("not retrying a failed completion: too many retries running", zap.String("api", key.API), keyField(api, key.RequestID))
 	}
 }
 
@@ -139,7 +140,11 @@ func (h *Handler) awaitFirstCopy(x *exchange, r *http.Request, key idempotency.K
 		h.replay(x, rec)
 	default:
 		h.metrics.duplicates.WithLabelValues(x.api.Name(), outcomeInFlight).Inc()
-		x.fail(outcomeInFlight, errors.New("the first copy of this requestId did not complete in time"))
+		what := "this requestId"
+		if isAntom(x.api) {
+			what = keyName(x.api)
+		}
+		x.fail(outcomeInFlight, fmt.Errorf("the first copy of %s did not complete in time", what))
 	}
 }
 
@@ -147,7 +152,11 @@ func (h *Handler) awaitFirstCopy(x *exchange, r *http.Request, key idempotency.K
 // bytes, a bounded time, and the X-Dws-* headers, recording the backend's
 // status without letting anything of its response out.
 func (h *Handler) forward(x *exchange, r *http.Request, next caddyhttp.Handler, body []byte) {
-	dwshttp.PrepareForward(r, body, dwshttp.Forwarded{API: x.api.Name(), ClientID: x.clientID, RequestID: x.requestID, KeyVersion: x.keyVersion}, h.ForwardSignature)
+	f := dwshttp.Forwarded{API: x.api.Name(), ClientID: x.clientID, Key: x.requestID, KeyVersion: x.keyVersion}
+	if x.api.Family() == notification.DWS {
+		f.RequestID = x.requestID
+	}
+	dwshttp.PrepareForward(r, body, f, h.ForwardSignature)
 
 	ctx, cancel := context.WithTimeout(r.Context(), h.settings.ForwardTimeout)
 	defer cancel()

@@ -139,28 +139,31 @@ func TestLeaseOutlastsForward(t *testing.T) {
 // The backend gets exactly the gateway's X-Dws-* headers, the exact body
 // with a Content-Length and no trailers, whatever Connection, Trailer, TE,
 // Upgrade or look-alike headers the sender adds. Each trick goes through a
-// real Caddy and reverse_proxy to a recording backend; the backend's view
-// of it must be the view of a plain notification, header by header (only
-// the headers that differ per notification aside).
+// real Caddy and reverse_proxy to a recording backend, once as a DWS
+// notification and once as an Antom one (which gets no X-Dws-Request-Id:
+// a sender's must not get through either); the backend's view of it must
+// be the view of a plain notification of its family, header by header
+// (only the headers that differ per notification aside).
 //
 // Caddy drops header names with "_" or "." unless the operator allows
 // them; this gateway allows the X-Dws-* look-alikes, so that they reach
 // dws_notify.
 func TestBackendGetsExactlyTheGatewaysDwsHeaders(t *testing.T) {
 	b := newBackend(t)
-	g := startGateway(t, b, gatewayConfig{globals: "servers {\n\t\texpected_underscore_headers x_dws_* x_dws-* x-dws_*\n\t\texpected_dot_headers x.dws.* x.dws-*\n\t}"})
+	g := startGateway(t, b, gatewayConfig{globals: "servers {\n\t\texpected_underscore_headers x_dws_* x_dws-* x-dws_*\n\t\texpected_dot_headers x.dws.* x.dws-*\n\t}",
+		extra: "api notifyPayment " + paymentPath})
 	tricks := []struct {
 		name, extra string
 		chunked     bool
 		trailers    string
 	}{
 		{name: "plain (the reference view)"},
-		{name: "Connection names the X-Dws-* headers", extra: "Connection: keep-alive, X-Dws-Verified, X-Dws-Request-Id, X-Dws-Api\r\n"},
-		{name: "Connection names every X-Dws-* header in lower case, on two lines", extra: "Connection: x-dws-verified, x-dws-request-id\r\nConnection: x-dws-api, x-dws-client-id, x-dws-key-version\r\n"},
+		{name: "Connection names the X-Dws-* headers", extra: "Connection: keep-alive, X-Dws-Verified, X-Dws-Request-Id, X-Dws-Api, X-Dws-Idempotency-Key\r\n"},
+		{name: "Connection names every X-Dws-* header in lower case, on two lines", extra: "Connection: x-dws-verified, x-dws-request-id\r\nConnection: x-dws-api, x-dws-client-id, x-dws-key-version, x-dws-idempotency-key\r\n"},
 		{name: "Proxy-Connection names them", extra: "Proxy-Connection: X-Dws-Verified, X-Dws-Api\r\n"},
 		{name: "chunked with trailers shadowing X-Dws-*", chunked: true,
-			extra:    "Trailer: X-Dws-Verified, X-Dws-Request-Id\r\n",
-			trailers: "X-Dws-Verified: false\r\nX-Dws-Request-Id: evil\r\n"},
+			extra:    "Trailer: X-Dws-Verified, X-Dws-Request-Id, X-Dws-Idempotency-Key\r\n",
+			trailers: "X-Dws-Verified: false\r\nX-Dws-Request-Id: evil\r\nX-Dws-Idempotency-Key: evil\r\n"},
 		{name: "chunked, trailers, Connection and TE combined", chunked: true,
 			extra:    "Connection: keep-alive, X-Dws-Verified, X-Dws-Request-Id, X-Dws-Api, TE\r\nTE: trailers\r\nTrailer: X-Dws-Verified, X-Dws-Request-Id, X-Dws-Api\r\n",
 			trailers: "X-Dws-Verified: false\r\nX-Dws-Request-Id: evil\r\nX-Dws-Api: evil\r\n"},
@@ -168,64 +171,89 @@ func TestBackendGetsExactlyTheGatewaysDwsHeaders(t *testing.T) {
 		{name: "Upgrade: websocket", extra: "Connection: Upgrade\r\nUpgrade: websocket\r\n"},
 		{name: "Upgrade: h2c", extra: "Connection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n"},
 		{name: "Keep-Alive", extra: "Connection: Keep-Alive\r\nKeep-Alive: timeout=5, max=1000\r\n"},
-		{name: "underscore, dot and case look-alikes", extra: "X_Dws_Verified: false\r\nx_dws_request_id: evil\r\nX-DWS-API: evil\r\nx-dws_client-id: evil\r\nX_dws-Key-Version: 9\r\nX.Dws.Verified: false\r\nx.dws-request-id: evil\r\n"},
+		{name: "underscore, dot and case look-alikes", extra: "X_Dws_Verified: false\r\nx_dws_request_id: evil\r\nX-DWS-API: evil\r\nx-dws_client-id: evil\r\nX_dws-Key-Version: 9\r\nX.Dws.Verified: false\r\nx.dws-request-id: evil\r\nx_dws_idempotency_key: evil\r\nX.Dws-Idempotency.Key: evil\r\n"},
 		{name: "forged X-Dws-* twice", extra: "X-Dws-Verified: false\r\nX-Dws-Verified: true\r\nX-Dws-Extra: 1\r\n"},
+		{name: "forged X-Dws-Request-Id and X-Dws-Idempotency-Key", extra: "X-Dws-Request-Id: evil\r\nX-Dws-Idempotency-Key: evil\r\nX-Dws-Idempotency-Key: evil-2\r\n"},
 		{name: "Expect: 100-continue", extra: "Expect: 100-continue\r\n"},
 	}
 	// Headers whose values differ from one notification to the next.
-	perNotification := []string{"Request-Time", "Signature", "X-Dws-Request-Id", "Content-Length"}
-	var reference http.Header
+	perNotification := []string{"Request-Time", "Signature", "X-Dws-Request-Id", "X-Dws-Idempotency-Key", "Content-Length"}
+	families := []struct {
+		name, path string
+		body       func(id string) []byte
+		want       func(id string) map[string]string
+		reference  http.Header
+	}{
+		{name: "DWS", path: addPath, body: func(id string) []byte { return addSample(t, id) },
+			want: func(id string) map[string]string {
+				return map[string]string{"X-Dws-Api": "addPaymentMethod", "X-Dws-Request-Id": id, "X-Dws-Idempotency-Key": id}
+			}},
+		{name: "Antom", path: paymentPath, body: func(id string) []byte { return payment(t, id, "PAYMENT_RESULT", "S") },
+			want: func(id string) map[string]string {
+				return map[string]string{"X-Dws-Api": "notifyPayment", "X-Dws-Idempotency-Key": id + ":PAYMENT_RESULT:S"}
+			}},
+	}
+	sent := 0
 	for i, tr := range tricks {
-		id := fmt.Sprintf("hop-%02d", i)
-		req, body := signedRaw(t, g, id, tr.extra, tr.chunked, tr.trailers)
-		a := rawExchange(t, req)
-		a.expect(t, http.StatusOK, "S", "SUCCESS")
-		hits := b.hits()
-		if len(hits) != i+1 {
-			t.Fatalf("%s: backend got %d requests in all, want %d", tr.name, len(hits), i+1)
+		for f := range families {
+			fam := &families[f]
+			id := fmt.Sprintf("hop-%02d-%s", i, fam.name)
+			req, body := signedRawAt(t, g, fam.path, fam.body(id), tr.extra, tr.chunked, tr.trailers)
+			a := rawExchange(t, req)
+			a.expect(t, http.StatusOK, "S", "SUCCESS")
+			sent++
+			hits := b.hits()
+			if len(hits) != sent {
+				t.Fatalf("%s (%s): backend got %d requests in all, want %d", tr.name, fam.name, len(hits), sent)
+			}
+			checkBackendView(t, tr.name+" ("+fam.name+")", hits[sent-1], body, fam.want(id), perNotification, &fam.reference)
 		}
-		got := hits[i]
-		want := map[string]string{
-			"X-Dws-Api":         "addPaymentMethod",
-			"X-Dws-Client-Id":   testClientID,
-			"X-Dws-Request-Id":  id,
-			"X-Dws-Key-Version": "1",
-			"X-Dws-Verified":    "true",
-		}
-		for name, vals := range got.header {
-			if isLookalike(name) {
-				if w, ok := want[name]; !ok || len(vals) != 1 || vals[0] != w {
-					t.Errorf("%s: backend header %s: %q, want %q", tr.name, name, vals, w)
-				}
+	}
+}
+
+// checkBackendView checks one forwarded notification: the gateway's
+// X-Dws-* headers exactly (want, with Client-Id, Key-Version and Verified
+// added) and no other X-Dws-* or look-alike, the body sent with its
+// Content-Length and no trailers, and every other header as in
+// *reference (set from the first call), perNotification aside.
+func checkBackendView(t *testing.T, name string, got received, body []byte, want map[string]string, perNotification []string, reference *http.Header) {
+	t.Helper()
+	want["X-Dws-Client-Id"] = testClientID
+	want["X-Dws-Key-Version"] = "1"
+	want["X-Dws-Verified"] = "true"
+	for h, vals := range got.header {
+		if isLookalike(h) {
+			if w, ok := want[h]; !ok || len(vals) != 1 || vals[0] != w {
+				t.Errorf("%s: backend header %s: %q, want %q", name, h, vals, w)
 			}
 		}
-		for name, w := range want {
-			if vals := got.header.Values(name); len(vals) != 1 || vals[0] != w {
-				t.Errorf("%s: backend header %s: %q, want exactly %q", tr.name, name, vals, w)
-			}
+	}
+	for h, w := range want {
+		if vals := got.header.Values(h); len(vals) != 1 || vals[0] != w {
+			t.Errorf("%s: backend header %s: %q, want exactly %q", name, h, vals, w)
 		}
-		if got.bodyErr != nil || !bytes.Equal(got.body, body) {
-			t.Errorf("%s: backend body differs from the bytes sent (read error %v)", tr.name, got.bodyErr)
-		}
-		if got.length != int64(len(body)) || got.header.Get("Content-Length") != fmt.Sprint(len(body)) || len(got.chunked) != 0 {
-			t.Errorf("%s: backend framing: Content-Length %d (%q), Transfer-Encoding %q; want Content-Length %d, not chunked",
-				tr.name, got.length, got.header.Get("Content-Length"), got.chunked, len(body))
-		}
-		if len(got.trailer) != 0 {
-			t.Errorf("%s: backend got trailers %v", tr.name, got.trailer)
-		}
-		view := got.header.Clone()
-		for _, name := range perNotification {
-			view.Del(name)
-		}
-		if reference == nil {
-			reference = view
-			continue
-		}
-		for name := range mergedNames(reference, view) {
-			if r, v := reference.Values(name), view.Values(name); !slices.Equal(r, v) {
-				t.Errorf("%s: backend header %s: %q, the plain notification's: %q", tr.name, name, v, r)
-			}
+	}
+	if got.bodyErr != nil || !bytes.Equal(got.body, body) {
+		t.Errorf("%s: backend body differs from the bytes sent (read error %v)", name, got.bodyErr)
+	}
+	if got.length != int64(len(body)) || got.header.Get("Content-Length") != fmt.Sprint(len(body)) || len(got.chunked) != 0 {
+		t.Errorf("%s: backend framing: Content-Length %d (%q), Transfer-Encoding %q; want Content-Length %d, not chunked",
+			name, got.length, got.header.Get("Content-Length"), got.chunked, len(body))
+	}
+	if len(got.trailer) != 0 {
+		t.Errorf("%s: backend got trailers %v", name, got.trailer)
+	}
+	view := got.header.Clone()
+	for _, h := range perNotification {
+		view.Del(h)
+	}
+	if *reference == nil {
+		*reference = view
+		return
+	}
+	for h := range mergedNames(*reference, view) {
+		if r, v := reference.Values(h), view.Values(h); !slices.Equal(r, v) {
+			t.Errorf("%s: backend header %s: %q, the plain notification's: %q", name, h, v, r)
 		}
 	}
 }
@@ -290,6 +318,7 @@ func TestForwardedAndAcknowledged(t *testing.T) {
 	n.mutate = func(h http.Header) {
 		h.Set("X-Dws-Verified", "forged")
 		h.Set("X-Dws-Request-Id", "forged")
+		h.Set("X-Dws-Idempotency-Key", "forged")
 		h.Set("X-Dws-Anything", "forged")
 	}
 	a := g.send(n)
@@ -319,11 +348,12 @@ func TestForwardedAndAcknowledged(t *testing.T) {
 		t.Errorf("backend Content-Length = %d, want %d", got.length, len(body))
 	}
 	want := map[string]string{
-		"X-Dws-Api":         "addPaymentMethod",
-		"X-Dws-Client-Id":   testClientID,
-		"X-Dws-Request-Id":  "20990501203220303032821078591",
-		"X-Dws-Key-Version": "1",
-		"X-Dws-Verified":    "true",
+		"X-Dws-Api":             "addPaymentMethod",
+		"X-Dws-Client-Id":       testClientID,
+		"X-Dws-Request-Id":      "20990501203220303032821078591",
+		"X-Dws-Idempotency-Key": "20990501203220303032821078591",
+		"X-Dws-Key-Version":     "1",
+		"X-Dws-Verified":        "true",
 	}
 	for k, v := range want {
 		if vals := got.header.Values(k); len(vals) != 1 || vals[0] != v {

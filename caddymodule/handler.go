@@ -131,7 +131,7 @@ func (h *Handler) Provision(ctx caddy.Context) (err error) {
 func (h *Handler) provisionRoutes() {
 	h.apis, h.anyPath = nil, nil
 	for _, a := range h.API {
-		api, _ := notification.LookupAPI(a.Name)
+		api, _ := notification.Lookup(a.Name)
 		if a.Path == "" {
 			h.anyPath = &route{api: api}
 			continue

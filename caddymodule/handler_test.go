@@ -34,7 +34,7 @@ func TestProvisionErrors(t *testing.T) {
 		{"empty client", func(h *Handler) { h.ClientID = []string{""} }, "client_id must not be empty"},
 		{"no key", func(h *Handler) { h.DWSPublicKey = nil }, "dws_public_key is required"},
 		{"no api", func(h *Handler) { h.API = nil }, "at least one api is required"},
-		{"unknown api", func(h *Handler) { h.API = []config.API{{Name: "notifyPayment"}} }, `unknown api "notifyPayment"`},
+		{"unknown api", func(h *Handler) { h.API = []config.API{{Name: "NotifyPayment"}} }, `unknown api "NotifyPayment"`},
 		{"api without path", func(h *Handler) { h.API[1].Path = "" }, "needs a path when more than one api is configured"},
 		{"retention below tolerance", func(h *Handler) { h.Retention = config.Duration(24 * time.Hour) },
 			"retention 24h0m0s is shorter than twice request_time_tolerance 48h0m0s"},

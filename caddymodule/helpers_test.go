@@ -629,15 +629,20 @@ func rawExchange(t *testing.T, req string) answer {
 // with chunked, the body goes in two chunks followed by the trailer lines.
 func signedRaw(t *testing.T, g *gateway, id, extra string, chunked bool, trailers string) (string, []byte) {
 	t.Helper()
-	body := addSample(t, id)
+	return signedRawAt(t, g, addPath, addSample(t, id), extra, chunked, trailers)
+}
+
+// signedRawAt is signedRaw for any body sent to path.
+func signedRawAt(t *testing.T, g *gateway, path string, body []byte, extra string, chunked bool, trailers string) (string, []byte) {
+	t.Helper()
 	rt := fmt.Sprint(time.Now().UnixMilli())
-	sig, err := signature.SignatureHeader(g.keys.dws, 1, addPath, testClientID, rt, body)
+	sig, err := signature.SignatureHeader(g.keys.dws, 1, path, testClientID, rt, body)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "POST %s HTTP/1.1\r\nHost: localhost:9080\r\nContent-Type: application/json; charset=UTF-8\r\nClient-Id: %s\r\nRequest-Time: %s\r\nSignature: %s\r\n%s",
-		addPath, testClientID, rt, sig, extra)
+		path, testClientID, rt, sig, extra)
 	if !chunked {
 		fmt.Fprintf(&b, "Content-Length: %d\r\n\r\n%s", len(body), body)
 		return b.String(), body
@@ -674,6 +679,18 @@ func (b *recordingBackend) last() http.Header {
 }
 
 var _ caddyhttp.Handler = (*recordingBackend)(nil)
+
+// placeholderBackend is a next handler that answers 200 and stores in
+// *seen the template with the request's placeholders replaced ("-" for
+// those not set).
+func placeholderBackend(template string, seen *string) caddyhttp.Handler {
+	return caddyhttp.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
+		repl := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
+		*seen = repl.ReplaceAll(template, "-")
+		w.WriteHeader(http.StatusOK)
+		return nil
+	})
+}
 
 // statusBackend answers every forward with code.
 func statusBackend(code int) caddyhttp.Handler {

@@ -9,6 +9,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/dwsnotify/dws_notify/buildinfo"
+	"github.com/dwsnotify/dws_notify/notification"
 )
 
 // keyPrint names a configured key in logs: its version and the SHA-256
@@ -57,6 +58,18 @@ func (h *Handler) logProvisioned() {
 	for _, r := range h.apis {
 		paths = append(paths, servedPath{API: r.api.Name(), Path: r.path})
 	}
+	// result_message_field as it applies to the APIs served.
+	spellings := map[notification.MessageField]bool{}
+	for _, p := range paths {
+		api, _ := notification.Lookup(p.API)
+		spellings[h.settings.MessageFieldFor(api)] = true
+	}
+	messageField := "per api family: resultMsg for DWS, resultMessage for Antom"
+	if len(spellings) == 1 {
+		for f := range spellings {
+			messageField = string(f)
+		}
+	}
 	var business []int
 	for s, on := range h.settings.BusinessReject {
 		if on {
@@ -88,7 +101,7 @@ func (h *Handler) logProvisioned() {
 		zap.Duration("body_timeout", h.settings.BodyTimeout),
 		zap.Int64("max_body_size", h.settings.MaxBodySize),
 		zap.Ints("business_reject_status", business),
-		zap.String("result_message_field", string(h.settings.MessageField)),
+		zap.String("result_message_field", messageField),
 		zap.Bool("strict", h.Strict),
 		zap.Bool("forward_signature", h.ForwardSignature),
 		zap.Duration("store_call_timeout", h.store.CallTimeout()),

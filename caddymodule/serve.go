@@ -35,7 +35,7 @@ type exchange struct {
 	uri        string
 	clientID   string
 	api        *notification.API
-	requestID  string
+	requestID  string // the idempotency key: the requestId for DWS, Result.Key for every family
 	keyVersion int
 	verified   bool
 	bodyRead   bool                // the request body was read to its end
@@ -191,7 +191,8 @@ func (h *Handler) authenticate(x *exchange, r *http.Request, s signedHeaders) ([
 }
 
 // validate runs the API's field rules over the verified body and returns
-// its fingerprint; the idempotency key becomes the request's requestId.
+// its fingerprint; the idempotency key (the requestId for DWS) becomes the
+// exchange's requestID.
 func (h *Handler) validate(x *exchange, body []byte) ([32]byte, bool) {
 	res, err := x.api.Validate(body, notification.Options{Strict: h.Strict})
 	if err != nil {
@@ -203,7 +204,10 @@ func (h *Handler) validate(x *exchange, body []byte) ([32]byte, bool) {
 	}
 	x.requestID = res.Key
 	if x.repl != nil {
-		x.repl.Set("http.dws_notify.request_id", x.requestID)
+		x.repl.Set("http.dws_notify.key", res.Key)
+		if x.api.Family() == notification.DWS {
+			x.repl.Set("http.dws_notify.request_id", res.Key)
+		}
 	}
 	return res.Fingerprint, true
 }

@@ -74,14 +74,9 @@ func TestPlaceholders(t *testing.T) {
 	h := baseHandler(t)
 	provisioned(t, newContext(t), h)
 	var seenByBackend string
-	next := caddyhttp.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
-		repl := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
-		seenByBackend = repl.ReplaceAll("{http.dws_notify.api}/{http.dws_notify.request_id}", "-")
-		w.WriteHeader(http.StatusOK)
-		return nil
-	})
+	next := placeholderBackend("{http.dws_notify.api}/{http.dws_notify.request_id}/{http.dws_notify.key}", &seenByBackend)
 	_, repl := serve(t, h, unitNotice(t, addPath, addSample(t, "ph-1")), next)
-	if seenByBackend != "addPaymentMethod/ph-1" {
+	if seenByBackend != "addPaymentMethod/ph-1/ph-1" {
 		t.Errorf("placeholders seen by the next handler = %q", seenByBackend)
 	}
 	if got := repl.ReplaceAll("{http.dws_notify.api} {http.dws_notify.request_id} {http.dws_notify.result_code}", "-"); got != "addPaymentMethod ph-1 SUCCESS" {

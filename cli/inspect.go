@@ -39,11 +39,18 @@ func newInspectCommand() *cobra.Command {
 	o := &inspectOptions{}
 	cmd := &cobra.Command{
 		Use:   "inspect --request-id ID [--api NAME] [--client-id ID] [--address ADMIN | --config FILE [--adapter NAME]] [--json]",
-		Short: "Ask the running gateway for the record of a requestId",
+		Short: "Ask the running gateway for the record of a requestId (or an Antom notification key)",
 		Long: `Asks the running gateway's admin API (GET /dws_notify/record) what its
 store knows about a requestId, and prints the record: its state, how the
 backend took the notification, what DWS was answered, and the times. It
 never opens the store itself: the gateway holds it.
+
+For an Antom notification, --request-id takes its idempotency key as the
+gateway composed it (the X-Dws-Idempotency-Key header the backend got,
+or the key field of its log line): the key fields' values joined by ":",
+e.g. 2020010123456789XXXX:PAYMENT_RESULT:S for notifyPayment
+(paymentId:notifyType:result.resultStatus). docs/antom.md lists each
+API's key.
 
 Without --api and --client-id every record of the requestId is shown, in
 every store the running config uses (Badger directory or Redis), for
@@ -63,8 +70,8 @@ reload' does).`,
 		RunE: func(cmd *cobra.Command, _ []string) error { return o.run(cmd.OutOrStdout()) },
 	}
 	f := cmd.Flags()
-	f.StringVar(&o.requestID, "request-id", "", "the requestId to look up")
-	f.StringVar(&o.api, "api", "", "only this API: addPaymentMethod or removePaymentMethod")
+	f.StringVar(&o.requestID, "request-id", "", "the requestId to look up, or an Antom notification's key (e.g. 2020010123456789XXXX:PAYMENT_RESULT:S)")
+	f.StringVar(&o.api, "api", "", "only this API (addPaymentMethod, notifyPayment, ...)")
 	f.StringVar(&o.clientID, "client-id", "", "only this Client-Id")
 	f.StringVar(&o.address, "address", "", "address of the admin API (default "+caddy.DefaultAdminListen+")")
 	f.StringVarP(&o.config, "config", "c", "", "config file to read the admin address from (if --address is not used)")
@@ -78,8 +85,8 @@ func (o *inspectOptions) run(w io.Writer) error {
 		return err
 	}
 	if o.api != "" {
-		if _, ok := notification.LookupAPI(o.api); !ok {
-			return fmt.Errorf("unknown --api %q: the APIs are %s", o.api, strings.Join(notification.APINames(), " and "))
+		if _, ok := notification.Lookup(o.api); !ok {
+			return fmt.Errorf("unknown --api %q: the APIs are %s", o.api, strings.Join(notification.Names(), ", "))
 		}
 	}
 	addr, err := caddycmd.DetermineAdminAPIAddress(o.address, nil, o.config, o.adapter)
@@ -128,7 +135,11 @@ func (o *inspectOptions) run(w io.Writer) error {
 
 // printRecord writes one record for a person to read.
 func printRecord(w io.Writer, rec adminapi.RecordView, now time.Time) {
-	fmt.Fprintf(w, "requestId %s\n", rec.RequestID)
+	label := "requestId"
+	if api, ok := notification.Lookup(rec.API); ok && api.Family() == notification.Antom {
+		label = "key"
+	}
+	fmt.Fprintf(w, "%s %s\n", label, rec.RequestID)
 	line := func(label, value string) { fmt.Fprintf(w, "  %-12s %s\n", label, value) }
 	line("api", rec.API)
 	line("Client-Id", rec.ClientID)

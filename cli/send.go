@@ -52,11 +52,15 @@ and Signature headers, signed with the private key in --key over
 "POST <uri>\n<Client-Id>.<Request-Time>.<body>", where <uri> is the path and
 query of --url. It prints the HTTP status and the answer envelope.
 
-The body is one of the seed samples built into this binary (--sample
+The body is one of the samples built into this binary (--sample
 addPaymentMethod or removePaymentMethod, the examples of the DWS API
-documents) or a file (--body). --request-id replaces the value of the body's
-top-level requestId and leaves every other byte as it was, so one sample can
-be sent as many distinct notifications.
+documents; notifyPayment, notifyCapture, notifyRefund, notifyDispute or
+notifyRegistrationStatus, the examples of the Antom reference) or a file
+(--body). --request-id replaces the value of the body's top-level requestId
+(for an Antom --sample, of the first field of its idempotency key:
+paymentId, captureId, refundId, disputeId or registrationRequestId) and
+leaves every other byte as it was, so one sample can be sent as many
+distinct notifications.
 
 With --verify-key (the merchant's public key) it checks the answer's
 Signature over "POST <uri>\n<Client-Id>.<Response-Time>.<answer body>" and
@@ -72,9 +76,9 @@ says "verified", "not signed", or "DOES NOT VERIFY" (then it exits non-zero).`,
 	f.StringVar(&o.clientID, "client-id", "", "the Client-Id to send (the merchant's id at Alipay)")
 	f.StringVar(&o.key, "key", "", "file with the private key to sign with (DWS's, or a stand-in's)")
 	f.IntVar(&o.keyVersion, "key-version", 1, "keyVersion to announce in the Signature header")
-	f.StringVar(&o.sample, "sample", "", "send a built-in seed sample: addPaymentMethod or removePaymentMethod")
+	f.StringVar(&o.sample, "sample", "", "send a built-in sample: "+strings.Join(notification.Names(), ", "))
 	f.StringVar(&o.body, "body", "", "send the contents of this file as the body")
-	f.StringVar(&o.requestID, "request-id", "", "replace the body's top-level requestId with this value")
+	f.StringVar(&o.requestID, "request-id", "", "replace the body's top-level requestId (an Antom sample's first key field, e.g. paymentId) with this value")
 	f.StringVar(&o.verifyKey, "verify-key", "", "file with the merchant's public key: verify the answer's signature")
 	f.StringVar(&o.requestTime, "request-time", "", "Request-Time header value (default: now, epoch milliseconds)")
 	f.DurationVar(&o.timeout, "timeout", 30*time.Second, "how long to wait for the answer")
@@ -131,8 +135,8 @@ func (o *sendOptions) run(w io.Writer) error {
 	req.Header.Set("Signature", sig)
 
 	note := ""
-	if id, ok := topLevelString(body, "requestId"); ok {
-		note = ", requestId " + id
+	if id, ok := topLevelString(body, o.idMember()); ok {
+		note = ", " + o.idMember() + " " + id
 	}
 	fmt.Fprintf(w, "POST %s  (Client-Id %s, Request-Time %s%s)\n", target.Redacted(), o.clientID, requestTime, note)
 
@@ -219,7 +223,7 @@ func (o *sendOptions) loadBody() ([]byte, error) {
 	case o.sample != "":
 		b, ok := notification.Sample(o.sample)
 		if !ok {
-			return nil, fmt.Errorf("unknown --sample %q: the built-in samples are %s", o.sample, strings.Join(notification.APINames(), " and "))
+			return nil, fmt.Errorf("unknown --sample %q: the built-in samples are %s", o.sample, strings.Join(notification.Names(), ", "))
 		}
 		body = b
 	case o.body != "":
@@ -229,7 +233,7 @@ func (o *sendOptions) loadBody() ([]byte, error) {
 		}
 		body = b
 	default:
-		return nil, fmt.Errorf("missing the notification body: give --sample (%s) or --body FILE", strings.Join(notification.APINames(), " or "))
+		return nil, fmt.Errorf("missing the notification body: give --sample (%s) or --body FILE", strings.Join(notification.Names(), ", "))
 	}
 	if o.requestID == "" {
 		if o.requestIDGiven {
@@ -237,11 +241,24 @@ func (o *sendOptions) loadBody() ([]byte, error) {
 		}
 		return body, nil
 	}
-	out, err := replaceTopLevelString(body, "requestId", o.requestID)
+	out, err := replaceTopLevelString(body, o.idMember(), o.requestID)
 	if err != nil {
 		return nil, fmt.Errorf("--request-id: %w", err)
 	}
 	return out, nil
+}
+
+// idMember is the top-level member --request-id replaces: requestId, or
+// for an Antom --sample the first field of its idempotency key (a
+// top-level member for every Antom API: TestIDMemberOfEverySample), so
+// that a new value makes a new notification.
+func (o *sendOptions) idMember() string {
+	if api, ok := notification.Lookup(o.sample); ok && api.Family() == notification.Antom {
+		if f := api.KeyFields()[0]; f != notification.ContentDigest && !strings.Contains(f, ".") {
+			return f
+		}
+	}
+	return "requestId"
 }
 
 // describeSendError turns a failed POST into a message an operator can act

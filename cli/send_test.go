@@ -51,9 +51,51 @@ func TestReplaceTopLevelString(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	api, _ := notification.LookupAPI("addPaymentMethod")
+	api, _ := notification.Lookup("addPaymentMethod")
 	res, err := api.Validate(got, notification.Options{})
 	if err != nil || res.Key != "my-3" {
 		t.Fatalf("spliced sample: requestId %q, %v", res.Key, err)
+	}
+}
+
+// --request-id on an Antom sample replaces the first field of its key, a
+// top-level member, so the spliced sample is a valid notification with a
+// new key whose first part is the value given; on a DWS sample (or a
+// --body file) it replaces requestId.
+func TestIDMemberOfEverySample(t *testing.T) {
+	for _, name := range notification.Names() {
+		api, _ := notification.Lookup(name)
+		o := &sendOptions{sample: name, requestID: "new:id%1"}
+		member := o.idMember()
+		want := "requestId"
+		if api.Family() == notification.Antom {
+			want = api.KeyFields()[0]
+		}
+		if member != want {
+			t.Errorf("%s: --request-id replaces %s, want %s", name, member, want)
+		}
+		body, err := o.loadBody()
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		res, err := api.Validate(body, notification.Options{})
+		if err != nil {
+			t.Fatalf("%s: the spliced sample does not validate: %v", name, err)
+		}
+		sample, _ := notification.Sample(name)
+		old, _ := api.Validate(sample, notification.Options{})
+		if res.Key == old.Key {
+			t.Errorf("%s: the spliced sample has the sample's key %q", name, res.Key)
+		}
+		wantPrefix := "new%3Aid%251"
+		if api.Family() == notification.DWS {
+			wantPrefix = "new:id%1"
+		}
+		if !strings.HasPrefix(res.Key, wantPrefix) {
+			t.Errorf("%s: key %q does not start with %q", name, res.Key, wantPrefix)
+		}
+	}
+	if m := (&sendOptions{body: "file.json"}).idMember(); m != "requestId" {
+		t.Errorf("--body: --request-id replaces %s", m)
 	}
 }

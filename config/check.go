@@ -120,8 +120,8 @@ func (h *Handler) checkAPIs() error {
 	}
 	for i, a := range h.API {
 		field := fmt.Sprintf("api.%d", i)
-		if _, ok := notification.LookupAPI(a.Name); !ok {
-			return errField(field, "unknown api %q (known: %s)", a.Name, strings.Join(notification.APINames(), ", "))
+		if _, ok := notification.Lookup(a.Name); !ok {
+			return errField(field, "unknown api %q (known: %s)", a.Name, strings.Join(notification.Names(), ", "))
 		}
 		switch {
 		case a.Path == "" && len(h.API) > 1:

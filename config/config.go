@@ -109,13 +109,20 @@ type Handler struct {
 	// recorded for human follow-up. Default: 400, 409, 422.
 	BusinessRejectStatus []int `json:"business_reject_status,omitempty"`
 
-	// ResultMessageField names the message field of the result envelope:
-	// "resultMsg" (as in the DWS API documents' samples; default),
-	// "resultMessage" (as in the documents' text, Alipay's other APIs and
-	// its SDKs), or "both" (the message under both names, resultMsg first).
+	// ResultMessageField names the message field of the result envelope,
+	// for every api of the handler: "resultMsg" (as in the DWS API
+	// documents' samples), "resultMessage" (as in the DWS documents' text,
+	// the Antom reference and Alipay's SDKs), or "both" (the message under
+	// both names, resultMsg first). Default: per api, as its family's
+	// documents spell it: resultMsg for the DWS APIs, resultMessage for
+	// the Antom ones.
 	ResultMessageField string `json:"result_message_field,omitempty"`
 
-	// Strict makes operateSource a required field.
+	// Strict applies the rules a sender may not follow yet: operateSource
+	// becomes a required field of the DWS notifications; for the Antom ones,
+	// the fields only some editions of the reference require become
+	// required and the enums Antom extends over time are checked
+	// (docs/antom.md, "Rules").
 	Strict bool `json:"strict,omitempty"`
 
 	// ForwardSignature keeps DWS's Signature header on the notification
@@ -149,10 +156,12 @@ func (k Key) Version() int {
 
 // API binds one notify API to its request path.
 type API struct {
-	// Name is the notify API: addPaymentMethod or removePaymentMethod.
+	// Name is the notify API: addPaymentMethod or removePaymentMethod
+	// (DWS), or notifyPayment, notifyCapture, notifyRefund, notifyDispute
+	// or notifyRegistrationStatus (Antom, docs/antom.md).
 	Name string `json:"name"`
 
-	// Path is the request path DWS calls for this API, e.g.
+	// Path is the request path DWS (or Antom) calls for this API, e.g.
 	// /dws/notify/addPaymentMethod. Optional when only one API is
 	// configured.
 	Path string `json:"path,omitempty"`

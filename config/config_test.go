@@ -25,7 +25,7 @@ func TestEffectiveDefaults(t *testing.T) {
 	}
 	e := h.Effective()
 	if e.Retention != DefaultRetention || e.Tolerance != DefaultRequestTimeTolerance || e.ForwardTimeout != DefaultForwardTimeout ||
-		e.BodyTimeout != DefaultBodyTimeout || e.Lease != 25*time.Second || e.MaxBodySize != DefaultMaxBodySize || e.MessageField != notification.ResultMsg {
+		e.BodyTimeout != DefaultBodyTimeout || e.Lease != 25*time.Second || e.MaxBodySize != DefaultMaxBodySize || e.MessageField != "" {
 		t.Fatalf("defaults: %+v", e)
 	}
 	for s := range e.BusinessReject {
@@ -37,6 +37,50 @@ func TestEffectiveDefaults(t *testing.T) {
 	h.RequestTimeTolerance, h.BusinessRejectStatus = "off", []int{}
 	if e := h.Effective(); e.Tolerance != 0 || e.BusinessReject[400] {
 		t.Fatalf("tolerance off and no business statuses: %+v", e)
+	}
+}
+
+// The answer's message field: per API family unless result_message_field
+// is set, which then applies to every API; an answer without an API (a
+// path no api serves) takes the family of the handler's APIs when they
+// share one.
+func TestMessageFieldPerFamily(t *testing.T) {
+	add, _ := notification.Lookup("addPaymentMethod")
+	pay, _ := notification.Lookup("notifyPayment")
+	for _, c := range []struct {
+		name                string
+		apis                []string
+		setting             string
+		forAdd, forPay, nil notification.MessageField
+	}{
+		{"DWS only, default", []string{"addPaymentMethod"}, "", notification.ResultMsg, notification.ResultMessage, notification.ResultMsg},
+		{"Antom only, default", []string{"notifyPayment", "notifyRefund"}, "", notification.ResultMsg, notification.ResultMessage, notification.ResultMessage},
+		{"both families, default", []string{"notifyPayment", "addPaymentMethod"}, "", notification.ResultMsg, notification.ResultMessage, notification.ResultMsg},
+		{"both families, resultMsg", []string{"notifyPayment", "addPaymentMethod"}, "resultMsg", notification.ResultMsg, notification.ResultMsg, notification.ResultMsg},
+		{"both families, resultMessage", []string{"notifyPayment", "addPaymentMethod"}, "resultMessage", notification.ResultMessage, notification.ResultMessage, notification.ResultMessage},
+		{"Antom only, both", []string{"notifyPayment"}, "both", notification.BothMessageFields, notification.BothMessageFields, notification.BothMessageFields},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			h := minimal()
+			h.API = nil
+			for _, name := range c.apis {
+				h.API = append(h.API, API{Name: name, Path: "/" + name})
+			}
+			h.ResultMessageField = c.setting
+			if err := h.Check(); err != nil {
+				t.Fatal(err)
+			}
+			e := h.Effective()
+			if got := e.MessageFieldFor(add); got != c.forAdd {
+				t.Errorf("addPaymentMethod: %s, want %s", got, c.forAdd)
+			}
+			if got := e.MessageFieldFor(pay); got != c.forPay {
+				t.Errorf("notifyPayment: %s, want %s", got, c.forPay)
+			}
+			if got := e.MessageFieldFor(nil); got != c.nil {
+				t.Errorf("no API: %s, want %s", got, c.nil)
+			}
+		})
 	}
 }
 

@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/dwsnotify/dws_notify/notification"
@@ -16,7 +17,14 @@ type Effective struct {
 	BodyTimeout    time.Duration
 	Lease          time.Duration // LeaseFor(ForwardTimeout)
 	MaxBodySize    int64
-	MessageField   notification.MessageField
+	// MessageField is result_message_field when it is set, for every
+	// answer; "" when it is not: each answer then spells the message as
+	// its API's family does (MessageFieldFor).
+	MessageField notification.MessageField
+	// noRouteField is the message field of an answer that has no API (a
+	// path no api serves): the family's when every configured API is of
+	// one family, else resultMsg.
+	noRouteField notification.MessageField
 	// BusinessReject marks the backend statuses that are business
 	// refusals (business_reject_status, or its default).
 	BusinessReject [600]bool
@@ -37,6 +45,16 @@ func (h *Handler) Effective() Effective {
 		e.MaxBodySize = DefaultMaxBodySize
 	}
 	e.MessageField, _ = ParseMessageField(h.ResultMessageField)
+	var families []notification.Family
+	for _, a := range h.API {
+		if api, ok := notification.Lookup(a.Name); ok && !slices.Contains(families, api.Family()) {
+			families = append(families, api.Family())
+		}
+	}
+	e.noRouteField = notification.ResultMsg
+	if len(families) == 1 {
+		e.noRouteField = families[0].MessageField()
+	}
 	statuses := h.BusinessRejectStatus
 	if statuses == nil {
 		statuses = DefaultBusinessRejectStatus
@@ -86,10 +104,29 @@ func ParseTolerance(s string) (time.Duration, error) {
 	return d, nil
 }
 
-// ParseMessageField reads result_message_field.
+// MessageFieldFor returns the message field of an answer about api: the
+// result_message_field setting when it is set, else the spelling of the
+// api's family (resultMsg for DWS, resultMessage for Antom). api is nil
+// for an answer to a path no api serves.
+func (e Effective) MessageFieldFor(api *notification.API) notification.MessageField {
+	switch {
+	case e.MessageField != "":
+		return e.MessageField
+	case api != nil:
+		return api.Family().MessageField()
+	case e.noRouteField != "":
+		return e.noRouteField
+	}
+	return notification.ResultMsg
+}
+
+// ParseMessageField reads result_message_field; "" (not set) is returned
+// as it is: each answer then uses its API family's spelling.
 func ParseMessageField(s string) (notification.MessageField, error) {
 	switch s {
-	case "", string(notification.ResultMsg):
+	case "":
+		return "", nil
+	case string(notification.ResultMsg):
 		return notification.ResultMsg, nil
 	case string(notification.ResultMessage):
 		return notification.ResultMessage, nil

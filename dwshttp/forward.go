@@ -10,13 +10,21 @@ import (
 
 // Forwarded are the X-Dws-* headers a forwarded notification carries.
 type Forwarded struct {
-	API, ClientID, RequestID string
-	KeyVersion               int
+	API, ClientID string
+	// Key is the notification's idempotency key (notification.Result.Key),
+	// sent as X-Dws-Idempotency-Key: header-safe as it is.
+	Key string
+	// RequestID is sent as X-Dws-Request-Id when it is not empty: the
+	// requestId of a DWS notification (the same as its Key). Antom bodies
+	// have no requestId, so their calls do not get the header.
+	RequestID  string
+	KeyVersion int
 }
 
 // PrepareForward turns the verified request r into the one the backend
 // gets: the sender's hop-by-hop headers and anything that looks like an
-// X-Dws-* header removed, the Signature removed unless keepSignature, the
+// X-Dws-* header removed (X-Dws-Request-Id included when f has none to
+// set), the Signature removed unless keepSignature, the
 // X-Dws-* headers of f set with X-Dws-Verified: true, and body (the exact
 // bytes that were verified) as the body, with a fixed Content-Length and
 // no trailers: the sender's trailers (read with a chunked body) would
@@ -35,7 +43,10 @@ func PrepareForward(r *http.Request, body []byte, f Forwarded, keepSignature boo
 	r.Trailer = nil
 	r.Header.Set("X-Dws-Api", f.API)
 	r.Header.Set("X-Dws-Client-Id", f.ClientID)
-	r.Header.Set("X-Dws-Request-Id", f.RequestID)
+	r.Header.Set("X-Dws-Idempotency-Key", f.Key)
+	if f.RequestID != "" {
+		r.Header.Set("X-Dws-Request-Id", f.RequestID)
+	}
 	r.Header.Set("X-Dws-Key-Version", strconv.Itoa(f.KeyVersion))
 	r.Header.Set("X-Dws-Verified", "true")
 	r.Header.Set("Content-Length", strconv.Itoa(len(body)))

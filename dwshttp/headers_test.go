@@ -56,21 +56,32 @@ func TestIsDwsHeader(t *testing.T) {
 }
 
 func TestPrepareForward(t *testing.T) {
-	r, _ := http.NewRequest(http.MethodPost, "/n", strings.NewReader("sent"))
-	r.Header = http.Header{"Connection": {"X-Custom"}, "X-Custom": {"1"}, "X_dws_verified": {"false"}, "Signature": {"s"}, "Keep-Alive": {"5"}}
-	r.Trailer = http.Header{"X-Dws-Verified": {"false"}}
-	PrepareForward(r, []byte("body"), Forwarded{API: "addPaymentMethod", ClientID: "c", RequestID: "r", KeyVersion: 2}, false)
-	want := http.Header{"X-Dws-Api": {"addPaymentMethod"}, "X-Dws-Client-Id": {"c"}, "X-Dws-Request-Id": {"r"}, "X-Dws-Key-Version": {"2"}, "X-Dws-Verified": {"true"}, "Content-Length": {"4"}}
-	if len(r.Header) != len(want) {
-		t.Fatalf("headers %v, want %v", r.Header, want)
-	}
-	for k, v := range want {
-		if r.Header.Get(k) != v[0] {
-			t.Errorf("%s: %q, want %q", k, r.Header.Get(k), v[0])
+	for _, c := range []struct {
+		name string
+		f    Forwarded
+		want http.Header
+	}{
+		{"DWS", Forwarded{API: "addPaymentMethod", ClientID: "c", Key: "r", RequestID: "r", KeyVersion: 2},
+			http.Header{"X-Dws-Api": {"addPaymentMethod"}, "X-Dws-Client-Id": {"c"}, "X-Dws-Idempotency-Key": {"r"}, "X-Dws-Request-Id": {"r"}, "X-Dws-Key-Version": {"2"}, "X-Dws-Verified": {"true"}, "Content-Length": {"4"}}},
+		{"Antom: no requestId", Forwarded{API: "notifyPayment", ClientID: "c", Key: "p:PAYMENT_RESULT:S", KeyVersion: 1},
+			http.Header{"X-Dws-Api": {"notifyPayment"}, "X-Dws-Client-Id": {"c"}, "X-Dws-Idempotency-Key": {"p:PAYMENT_RESULT:S"}, "X-Dws-Key-Version": {"1"}, "X-Dws-Verified": {"true"}, "Content-Length": {"4"}}},
+	} {
+		r, _ := http.NewRequest(http.MethodPost, "/n", strings.NewReader("sent"))
+		r.Header = http.Header{"Connection": {"X-Custom"}, "X-Custom": {"1"}, "X_dws_verified": {"false"}, "Signature": {"s"}, "Keep-Alive": {"5"},
+			"X-Dws-Request-Id": {"forged"}, "X-Dws-Idempotency-Key": {"forged"}, "X.dws.idempotency.key": {"forged"}}
+		r.Trailer = http.Header{"X-Dws-Verified": {"false"}}
+		PrepareForward(r, []byte("body"), c.f, false)
+		if len(r.Header) != len(c.want) {
+			t.Fatalf("%s: headers %v, want %v", c.name, r.Header, c.want)
 		}
-	}
-	if r.Trailer != nil || r.ContentLength != 4 {
-		t.Errorf("trailer %v, length %d", r.Trailer, r.ContentLength)
+		for k, v := range c.want {
+			if got := r.Header.Values(k); len(got) != 1 || got[0] != v[0] {
+				t.Errorf("%s: %s: %q, want %q", c.name, k, got, v[0])
+			}
+		}
+		if r.Trailer != nil || r.ContentLength != 4 {
+			t.Errorf("%s: trailer %v, length %d", c.name, r.Trailer, r.ContentLength)
+		}
 	}
 }
 

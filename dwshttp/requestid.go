@@ -4,35 +4,65 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"slices"
 	"strings"
 
 	"github.com/dwsnotify/dws_notify/notification"
 )
 
-// RefusedRequestID reads the requestId (the field the API's idempotency key
-// is) out of a body whose signature verified but that broke the field
-// rules, so that its log line names the notification to chase with Alipay.
-// The value is the JSON string's decoded text (or a JSON number's digits,
-// when the rule broken is that it must be a string), cut to MaxSenderText
-// bytes (a valid requestId has at most 64), "…" marking a cut. When there
-// is no such value it returns "" and why, for the log line. The body is
-// only read.
+// RefusedRequestID reads the idempotency key (the requestId for DWS) out
+// of a body whose signature verified but that broke the field rules, so
+// that its log line names the notification to chase with Alipay. A key
+// field's value is the JSON string's decoded text (or a JSON number's
+// digits, when the rule broken is that it must be a string). A composed
+// key (Antom) is the values read joined as the key joins them
+// (notification.JoinKeyParts), a field that cannot be read giving an
+// empty part; a content digest part is left out, since a body the rules
+// refused has no fingerprint. The result is cut to MaxSenderText bytes (a
+// valid requestId has at most 64), "…" marking a cut. why says which key
+// field could not be read, if any, for the log line; with nothing read id
+// is "". The body is only read.
 func RefusedRequestID(api *notification.API, body []byte) (id, why string) {
-	fields := api.KeyFields()
-	if len(fields) != 1 || fields[0] == notification.ContentDigest {
-		return "", "the idempotency key is made of several fields"
+	var parts, missing []string
+	read := false
+	for _, f := range api.KeyFields() {
+		if f == notification.ContentDigest {
+			continue
+		}
+		v, w := refusedField(body, f)
+		if w != "" {
+			if !slices.Contains(missing, w) {
+				missing = append(missing, w)
+			}
+		} else {
+			read = true
+		}
+		parts = append(parts, v)
 	}
+	why = strings.Join(missing, "; ")
+	switch {
+	case !read:
+		return "", why
+	case len(parts) == 1:
+		return SenderText(parts[0]), why
+	}
+	return SenderText(notification.JoinKeyParts(parts...)), why
+}
+
+// refusedField reads the key field at path (dot-separated) out of body:
+// its value, or why there is none.
+func refusedField(body []byte, path string) (string, string) {
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.UseNumber()
-	v, err := lookupValue(dec, strings.Split(fields[0], "."), "the body")
+	v, err := lookupValue(dec, strings.Split(path, "."), "the body")
 	if err != nil {
 		var e *missingKey
 		if errors.As(err, &e) {
 			return "", e.why
 		}
-		return "", "the body is not valid JSON up to " + fields[0]
+		return "", "the body is not valid JSON up to " + path
 	}
-	return SenderText(v), ""
+	return v, ""
 }
 
 // missingKey says why the key field has no usable value.

@@ -28,6 +28,7 @@ type delivery struct {
 	RequestURI  string
 	Body        []byte // the bytes that arrived
 	RequestID   string // X-Dws-Request-Id
+	Key         string // X-Dws-Idempotency-Key
 	RequestTime string // Request-Time, as DWS signed it
 	Sum         [32]byte
 	Verified    string // X-Dws-Verified
@@ -153,6 +154,7 @@ func (b *backend) serve(w http.ResponseWriter, r *http.Request) {
 		RequestURI:  r.RequestURI,
 		Body:        body,
 		RequestID:   r.Header.Get("X-Dws-Request-Id"),
+		Key:         r.Header.Get("X-Dws-Idempotency-Key"),
 		RequestTime: r.Header.Get("Request-Time"),
 		Sum:         sha256.Sum256(body),
 		Verified:    r.Header.Get("X-Dws-Verified"),

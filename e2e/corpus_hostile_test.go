@@ -49,12 +49,12 @@ func (g *corpusGen) hostileCases() []*hostileCase {
 	}
 	cases := []*hostileCase{
 		ok("raw plain notification (the reference view)", ""),
-		ok("Connection names the X-Dws-* headers", "Connection: keep-alive, X-Dws-Verified, X-Dws-Request-Id, X-Dws-Api\r\n"),
-		ok("Connection names every X-Dws-* header, lower case, two lines", "Connection: x-dws-verified, x-dws-request-id\r\nConnection: x-dws-api, x-dws-client-id, x-dws-key-version\r\n"),
+		ok("Connection names the X-Dws-* headers", "Connection: keep-alive, X-Dws-Verified, X-Dws-Request-Id, X-Dws-Api, X-Dws-Idempotency-Key\r\n"),
+		ok("Connection names every X-Dws-* header, lower case, two lines", "Connection: x-dws-verified, x-dws-request-id\r\nConnection: x-dws-api, x-dws-client-id, x-dws-key-version, x-dws-idempotency-key\r\n"),
 		ok("Proxy-Connection names X-Dws-* headers", "Proxy-Connection: X-Dws-Verified, X-Dws-Api\r\n"),
 		{name: "chunked with trailers shadowing X-Dws-*", chunked: true,
-			extra:      "Trailer: X-Dws-Verified, X-Dws-Request-Id\r\n",
-			trailers:   "X-Dws-Verified: false\r\nX-Dws-Request-Id: evil\r\n",
+			extra:      "Trailer: X-Dws-Verified, X-Dws-Request-Id, X-Dws-Idempotency-Key\r\n",
+			trailers:   "X-Dws-Verified: false\r\nX-Dws-Request-Id: evil\r\nX-Dws-Idempotency-Key: evil\r\n",
 			wantStatus: 200, wantCode: "SUCCESS", forward: true},
 		{name: "chunked, trailers, Connection and TE at once", chunked: true,
 			extra:      "Connection: keep-alive, X-Dws-Verified, X-Dws-Request-Id, X-Dws-Api, TE\r\nTE: trailers\r\nTrailer: X-Dws-Verified, X-Dws-Request-Id, X-Dws-Api\r\n",
@@ -64,8 +64,9 @@ func (g *corpusGen) hostileCases() []*hostileCase {
 		ok("Upgrade: websocket", "Connection: Upgrade\r\nUpgrade: websocket\r\n"),
 		ok("Upgrade: h2c", "Connection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n"),
 		ok("Keep-Alive", "Connection: Keep-Alive\r\nKeep-Alive: timeout=5, max=1000\r\n"),
-		ok("underscore, dot and case look-alikes of X-Dws-*", "X_Dws_Verified: false\r\nx_dws_request_id: evil\r\nX-DWS-API: evil\r\nx-dws_client-id: evil\r\nX_dws-Key-Version: 9\r\nX.Dws.Verified: false\r\nx.dws-request-id: evil\r\n"),
+		ok("underscore, dot and case look-alikes of X-Dws-*", "X_Dws_Verified: false\r\nx_dws_request_id: evil\r\nX-DWS-API: evil\r\nx-dws_client-id: evil\r\nX_dws-Key-Version: 9\r\nX.Dws.Verified: false\r\nx.dws-request-id: evil\r\nx_dws_idempotency_key: evil\r\nX.Dws-Idempotency.Key: evil\r\n"),
 		ok("forged X-Dws-* headers, twice", "X-Dws-Verified: false\r\nX-Dws-Verified: true\r\nX-Dws-Extra: 1\r\n"),
+		ok("forged X-Dws-Idempotency-Key, twice", "X-Dws-Idempotency-Key: evil\r\nX-Dws-Idempotency-Key: evil-2\r\n"),
 		ok("Expect: 100-continue", "Expect: 100-continue\r\n"),
 		// Slow bodies: cut off by body_timeout, answered U, not forwarded.
 		{name: "body stalls: 60000 bytes announced, 300 sent", announce: 60000, pieces: 1, wantStatus: 200, wantCode: "UNKNOWN_EXCEPTION"},
@@ -218,17 +219,18 @@ func runHostileCases(t *testing.T, e *relEnv, g *corpusGen, byCode map[string]in
 var hopHeaders = []string{"Connection", "Proxy-Connection", "Keep-Alive", "Te", "Trailer", "Transfer-Encoding", "Upgrade", "Expect", "Signature"}
 
 // checkBackendView checks what the backend got for one delivery: exactly
-// the gateway's five X-Dws-* headers (and no look-alike), the body with a
+// the gateway's six X-Dws-* headers (and no look-alike), the body with a
 // Content-Length and no chunking, no trailers, no hop-by-hop header, no
 // Signature.
 func checkBackendView(t *testing.T, d delivery, wantAPI string) {
 	t.Helper()
 	want := map[string]string{
-		"X-Dws-Api":         wantAPI,
-		"X-Dws-Client-Id":   clientID,
-		"X-Dws-Request-Id":  d.RequestID,
-		"X-Dws-Key-Version": "1",
-		"X-Dws-Verified":    "true",
+		"X-Dws-Api":             wantAPI,
+		"X-Dws-Client-Id":       clientID,
+		"X-Dws-Request-Id":      d.RequestID,
+		"X-Dws-Idempotency-Key": d.RequestID,
+		"X-Dws-Key-Version":     "1",
+		"X-Dws-Verified":        "true",
 	}
 	for name, vals := range d.Header {
 		folded := strings.NewReplacer("_", "-", ".", "-").Replace(strings.ToLower(name))
@@ -273,7 +275,7 @@ func checkHostileViews(t *testing.T, ds []delivery, controls map[string]*hostile
 			continue
 		}
 		v := d.Header.Clone()
-		for _, name := range []string{"Request-Time", "X-Dws-Request-Id", "Content-Length"} {
+		for _, name := range []string{"Request-Time", "X-Dws-Request-Id", "X-Dws-Idempotency-Key", "Content-Length"} {
 			v.Del(name)
 		}
 		views[d.RequestID] = v

@@ -350,6 +350,7 @@ func (g *corpusGen) controls() {
 	g.control("forged X-Dws-* headers (replaced)", nil, func(h http.Header, _ []byte) {
 		h.Set("X-Dws-Verified", "false")
 		h.Set("X-Dws-Request-Id", "forged")
+		h.Set("X-Dws-Idempotency-Key", "forged")
 	})
 
 	// Every accepted Request-Time form, signed verbatim.

@@ -10,7 +10,10 @@ package e2e
 // or by the marker on the line right above its opening fence:
 //
 //	<!-- doc-check: run TestName -->   TestName runs the block's commands: it
-//	                                    reads them with docCommandsFor
+//	                                    reads them with docCommandsFor; on a
+//	                                    caddy block, TestName runs a gateway
+//	                                    from it (docCaddyfileFor), which is
+//	                                    adapted here too
 //	<!-- doc-check: run .ci/run -->     .ci/run runs each command verbatim
 //	<!-- doc-check: reproduce -->       go test / go run / ./xcaddy.sh lines:
 //	                                    the packages, tests and files they
@@ -187,6 +190,23 @@ func docCommandsFor(t testing.TB, root, test string) []docCommand {
 	return cmds
 }
 
+// docCaddyfileFor returns the one caddy block of README.md or docs/*.md
+// marked `doc-check: run <test>`: a Caddyfile the test runs a gateway
+// from.
+func docCaddyfileFor(t testing.TB, root, test string) docBlock {
+	t.Helper()
+	var found []docBlock
+	for _, b := range allDocBlocks(t, root) {
+		if b.Check == "run "+test && (b.Lang == "caddy" || b.Lang == "caddyfile") {
+			found = append(found, b)
+		}
+	}
+	if len(found) != 1 {
+		t.Fatalf("%d caddy blocks of README.md or docs/*.md are marked `doc-check: run %s`, want 1", len(found), test)
+	}
+	return found[0]
+}
+
 // shellWords splits a command line as a POSIX shell would split words
 // without expansions: single quotes, double quotes and backslashes.
 func shellWords(s string) ([]string, error) {
@@ -297,6 +317,16 @@ func TestDocsCodeBlocks(t *testing.T) {
 				}
 			}
 			counts["run .ci/run"]++
+		case kind == "run" && (b.Lang == "caddy" || b.Lang == "caddyfile"):
+			// A Caddyfile a test runs a gateway from: the test must read it
+			// with docCaddyfileFor; it must adapt as it stands.
+			if !regexp.MustCompile(`(?m)^func ` + regexp.QuoteMeta(arg) + `\(`).MatchString(e2eSource) {
+				t.Errorf("%s: marked as run by %s, which is no test in e2e", b, arg)
+			} else if !strings.Contains(e2eSource, `docCaddyfileFor(t, root, "`+arg+`")`) {
+				t.Errorf("%s: marked as run by %s, which never reads it (docCaddyfileFor)", b, arg)
+			}
+			adaptDocSnippet(t, b)
+			counts["run (caddy)"]++
 		case kind == "run":
 			// The test must exist in e2e and read its blocks itself.
 			if !regexp.MustCompile(`(?m)^func ` + regexp.QuoteMeta(arg) + `\(`).MatchString(e2eSource) {

@@ -155,11 +155,12 @@ func TestSmoke(t *testing.T) {
 			t.Errorf("backend Content-Length %d, want %d", got.ContentLength, len(add))
 		}
 		for name, want := range map[string]string{
-			"X-Dws-Verified":    "true",
-			"X-Dws-Api":         "addPaymentMethod",
-			"X-Dws-Client-Id":   clientID,
-			"X-Dws-Request-Id":  addRequestID,
-			"X-Dws-Key-Version": "1",
+			"X-Dws-Verified":        "true",
+			"X-Dws-Api":             "addPaymentMethod",
+			"X-Dws-Client-Id":       clientID,
+			"X-Dws-Request-Id":      addRequestID,
+			"X-Dws-Idempotency-Key": addRequestID,
+			"X-Dws-Key-Version":     "1",
 		} {
 			if vs := got.Header.Values(name); len(vs) != 1 || vs[0] != want {
 				t.Errorf("backend header %s = %q, want exactly [%q]", name, vs, want)

@@ -51,7 +51,7 @@ func enqueueSeeds(t *testing.T, s queueStore) *Inbox {
 		if !ok {
 			t.Fatalf("no sample for %s", api)
 		}
-		a, _ := notification.LookupAPI(api)
+		a, _ := notification.Lookup(api)
 		res, err := a.Validate(raw, notification.Options{})
 		if err != nil {
 			t.Fatal(err)

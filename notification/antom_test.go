@@ -92,11 +92,6 @@ func TestFamilies(t *testing.T) {
 	if len(Names()) != 7 || len(Names(DWS, Antom)) != 7 {
 		t.Errorf("Names() = %q", Names())
 	}
-	// LookupAPI and APINames stay the DWS family until the Caddy module
-	// serves the others; Lookup knows every family.
-	if a, ok := LookupAPI("notifyPayment"); ok || a != nil {
-		t.Error("LookupAPI found an Antom API")
-	}
 	if a, ok := Lookup("notifyPayment"); !ok || a.Name() != "notifyPayment" {
 		t.Error("Lookup(notifyPayment)")
 	}

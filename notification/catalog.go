@@ -169,22 +169,6 @@ func Names(families ...Family) []string {
 	return names
 }
 
-// LookupAPI returns the DWS API with the given name, matched exactly
-// ("addPaymentMethod", "removePaymentMethod"). It knows only the DWS family,
-// which is what the Caddy module serves until it is wired for the other
-// families; Lookup knows them all.
-func LookupAPI(name string) (*API, bool) {
-	a, ok := catalog[name]
-	if !ok || a.family != DWS {
-		return nil, false
-	}
-	return a, true
-}
-
-// APINames returns the names of the DWS APIs, sorted, in a new slice: the
-// names LookupAPI knows. Names gives those of other families.
-func APINames() []string { return Names(DWS) }
-
 // Name returns the API's name as Lookup knows it.
 func (a *API) Name() string { return a.name }
 

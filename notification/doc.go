@@ -7,7 +7,7 @@
 //
 // # Validation
 //
-// Lookup gives the rules of a notify API (LookupAPI those of a DWS one);
+// Lookup gives the rules of a notify API of any family;
 // (*API).Validate checks a body in a single pass over its raw bytes, with
 // its own scanner, and returns the idempotency key and the fingerprint. A
 // body is valid when

@@ -25,7 +25,7 @@ func FuzzValidate(f *testing.F) {
 	f.Add([]byte(obj(rid, user, pmd, `"extra":{"\u212a":"a","k":"b"}`)))
 	f.Fuzz(func(t *testing.T, body []byte) {
 		stdValid := json.Valid(body)
-		for _, name := range APINames() {
+		for _, name := range Names(DWS) {
 			checkAgainstStd(t, mustAPI(t, name), body, stdValid, func(m map[string]any, res Result, strict bool) {
 				if m["requestId"] != res.Key {
 					t.Fatalf("requestId %q, encoding/json saw %q", res.Key, m["requestId"])

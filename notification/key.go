@@ -175,6 +175,21 @@ func (a *API) resultKey(w *walker, fp *[32]byte) string {
 	return string(b)
 }
 
+// JoinKeyParts joins values as a composed key joins its fields' values:
+// in order, separated by ':', each with '%' written "%25" and ':' "%3A".
+// It is how a key would read from values got some other way (the log line
+// of a body the rules refused names what could be read of its key).
+func JoinKeyParts(parts ...string) string {
+	var b []byte
+	for i, p := range parts {
+		if i > 0 {
+			b = append(b, keySeparator)
+		}
+		b = appendKeyPart(b, []byte(p))
+	}
+	return string(b)
+}
+
 // appendKeyPart appends v with '%' and the separator percent-encoded.
 func appendKeyPart(dst, v []byte) []byte {
 	for _, c := range v {

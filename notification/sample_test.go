@@ -40,7 +40,7 @@ func TestSampleIsTheSeedFile(t *testing.T) {
 // examples/send-sample.sh) are the same seed samples byte for byte. (The
 // Antom samples get theirs when the Caddy module serves them.)
 func TestExampleFilesAreTheSamples(t *testing.T) {
-	for _, name := range APINames() {
+	for _, name := range Names() {
 		want, _ := Sample(name)
 		got, err := os.ReadFile(filepath.Join("..", "examples", name+".json"))
 		if err != nil {
@@ -49,6 +49,24 @@ func TestExampleFilesAreTheSamples(t *testing.T) {
 		if !bytes.Equal(got, want) {
 			t.Fatalf("examples/%s.json differs from the seed sample (notification/testdata)", name)
 		}
+	}
+}
+
+// JoinKeyParts joins values as a composed key does: a valid body's key
+// read back from its fields' values is its Result.Key.
+func TestJoinKeyParts(t *testing.T) {
+	if got := JoinKeyParts("a:b", "c%d", ""); got != "a%3Ab:c%25d:" {
+		t.Errorf("JoinKeyParts = %q", got)
+	}
+	body := []byte(`{"notifyType":"PAYMENT_RESULT","result":{"resultCode":"SUCCESS","resultStatus":"S"},"paymentRequestId":"r",` +
+		`"paymentId":"p:1%","paymentAmount":{"currency":"SGD","value":"1"}}`)
+	api, _ := Lookup("notifyPayment")
+	res, err := api.Validate(body, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := JoinKeyParts("p:1%", "PAYMENT_RESULT", "S"); got != res.Key {
+		t.Errorf("JoinKeyParts = %q, Result.Key = %q", got, res.Key)
 	}
 }
 

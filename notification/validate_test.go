@@ -295,7 +295,7 @@ func TestValidateRejects(t *testing.T) {
 		{"long odd key", obj(rid, cust, pmd, `"extra":{"`+strings.Repeat("é ", 100)+`":1}`), false, `extra["` + strings.Repeat("é ", maxKeyRunes/2) + `…"] must be a JSON string`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			for _, name := range APINames() {
+			for _, name := range Names(DWS) {
 				_, err := mustAPI(t, name).Validate([]byte(tc.body), Options{Strict: tc.strict})
 				var fe *FieldError
 				if !errors.As(err, &fe) {
@@ -344,7 +344,7 @@ func TestValidateAccepts(t *testing.T) {
 		{"U+FFFD and U+2028 as they are", obj(rid, cust, pmd, str("extra", "\uFFFD\u2028")), false, "SECRET-r"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			for _, name := range APINames() {
+			for _, name := range Names(DWS) {
 				res, err := mustAPI(t, name).Validate([]byte(tc.body), Options{Strict: tc.strict})
 				if err != nil {
 					t.Fatalf("%s: %v", name, err)
@@ -384,22 +384,22 @@ func TestFinishPathKeepsRunesWhole(t *testing.T) {
 	}
 }
 
-func TestLookupAPI(t *testing.T) {
-	if got := APINames(); strings.Join(got, ",") != "addPaymentMethod,removePaymentMethod" {
-		t.Errorf("APINames() = %q", got)
+func TestLookup(t *testing.T) {
+	if got := Names(DWS); strings.Join(got, ",") != "addPaymentMethod,removePaymentMethod" {
+		t.Errorf("Names(DWS) = %q", got)
 	}
-	APINames()[0] = "changed"
-	if APINames()[0] != "addPaymentMethod" {
-		t.Error("APINames shares its slice")
+	Names()[0] = "changed"
+	if Names()[0] != "addPaymentMethod" {
+		t.Error("Names shares its slice")
 	}
-	for _, name := range APINames() {
+	for _, name := range Names() {
 		if a := mustAPI(t, name); a.Name() != name {
-			t.Errorf("LookupAPI(%q).Name() = %q", name, a.Name())
+			t.Errorf("Lookup(%q).Name() = %q", name, a.Name())
 		}
 	}
-	for _, name := range []string{"addpaymentmethod", "AddPaymentMethod", "notifyAddPaymentMethod", ""} {
-		if a, ok := LookupAPI(name); ok || a != nil {
-			t.Errorf("LookupAPI(%q) = %v, %v", name, a, ok)
+	for _, name := range []string{"addpaymentmethod", "AddPaymentMethod", "notifyAddPaymentMethod", "notifypayment", ""} {
+		if a, ok := Lookup(name); ok || a != nil {
+			t.Errorf("Lookup(%q) = %v, %v", name, a, ok)
 		}
 	}
 }

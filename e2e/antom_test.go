@@ -1,0 +1,136 @@
+package e2e
+
+import (
+	"net/http"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+// antomSample is the embedded notifyPayment sample (the one
+// `caddy dws-notify send --sample notifyPayment` sends) with the string
+// members named in set replaced, the first member of each name; a value
+// that starts with "=" is written as raw JSON ("=4200" is a number).
+func antomSample(t *testing.T, set map[string]string) []byte {
+	t.Helper()
+	b := readSample(t, "antom/notifyPayment.json")
+	for member, v := range set {
+		re := regexp.MustCompile(`"` + regexp.QuoteMeta(member) + `": "[^"]*"`)
+		loc := re.FindIndex(b)
+		if loc == nil {
+			t.Fatalf("the notifyPayment sample has no string member %s", member)
+		}
+		repl := `"` + member + `": "` + v + `"`
+		if strings.HasPrefix(v, "=") {
+			repl = `"` + member + `": ` + v[1:]
+		}
+		b = append(append(append([]byte(nil), b[:loc[0]]...), repl...), b[loc[1]:]...)
+	}
+	return b
+}
+
+// TestAntomNotifications runs the built binary with the Caddyfile of
+// docs/antom.md (a merchant receiving DWS and Antom notifications in one
+// handler), its production paths replaced by the sandbox's: a
+// notifyPayment PAYMENT_PENDING then PAYMENT_RESULT for one payment are
+// each forwarded once with their X-Dws-Idempotency-Key and no
+// X-Dws-Request-Id, a resend of each is replayed, an amount value sent as
+// a JSON number is PARAM_ILLEGAL (under resultMessage, naming the field)
+// and never forwarded, and a DWS notification to the same handler keeps
+// its resultMsg and X-Dws-Request-Id.
+func TestAntomNotifications(t *testing.T) {
+	bin := caddyBin(t)
+	root := repoRoot(t)
+	doc := docCaddyfileFor(t, root, "TestAntomNotifications")
+	sb := newSandbox(t)
+	be := newBackend(t)
+	key := newKeyPair(t, sb, "alipay")
+	addrs := freeAddrs(t, 2)
+	admin, site := addrs[0], "http://"+addrs[1]
+	caddyfile := doc.Text
+	for old, repl := range map[string]string{
+		"notify.example.com":           site,
+		"/etc/caddy/alipay_public.b64": key.B64Path,
+		"reverse_proxy localhost:9000": "reverse_proxy " + be.HostPort(),
+	} {
+		if !strings.Contains(caddyfile, old) {
+			t.Fatalf("%s: the Caddyfile no longer has %q, which this test replaces", doc, old)
+		}
+		caddyfile = strings.ReplaceAll(caddyfile, old, repl)
+	}
+	caddyfile = "{\n\tadmin " + admin + "\n\tpersist_config off\n}\n\n" + caddyfile
+	proc := startCaddy(t, bin, sb, caddyfile, admin, site+"/")
+	dws := newDWS(site, clientID, key.Private)
+	const paymentURI = "/antom/notify/payment"
+	const paymentID = "2026120611223344556677"
+	const ok = `{"result":{"resultStatus":"S","resultCode":"SUCCESS","resultMessage":"success"}}`
+
+	post := func(t *testing.T, uri string, body []byte, want string) {
+		t.Helper()
+		a := dws.Post(t, uri, body, key.Private, 1, nil)
+		if a.Status != http.StatusOK || string(a.Body) != want {
+			t.Fatalf("POST %s: HTTP %d %s, want HTTP 200 %s", uri, a.Status, a.Body, want)
+		}
+	}
+	delivered := func(t *testing.T, n int) []delivery {
+		t.Helper()
+		ds := be.Deliveries()
+		if len(ds) != n {
+			t.Fatalf("the backend got %d notifications, want %d", len(ds), n)
+		}
+		return ds
+	}
+	checkAntomCall := func(t *testing.T, d delivery, body []byte, wantKey string) {
+		t.Helper()
+		if string(d.Body) != string(body) || d.Key != wantKey || d.Verified != "true" || d.Path != paymentURI {
+			t.Errorf("the backend got key %q, verified %q, path %s (body as sent: %v); want key %q", d.Key, d.Verified, d.Path, string(d.Body) == string(body), wantKey)
+		}
+		if got := d.Header.Values("X-Dws-Request-Id"); len(got) != 0 {
+			t.Errorf("an Antom call got X-Dws-Request-Id %q", got)
+		}
+		if got := d.Header.Get("X-Dws-Api"); got != "notifyPayment" {
+			t.Errorf("X-Dws-Api %q", got)
+		}
+	}
+
+	pending := antomSample(t, map[string]string{"paymentId": paymentID, "notifyType": "PAYMENT_PENDING"})
+	result := antomSample(t, map[string]string{"paymentId": paymentID, "notifyType": "PAYMENT_RESULT"})
+	phase(t, "PAYMENT_PENDING is forwarded once with its key", func(t *testing.T) {
+		post(t, paymentURI, pending, ok)
+		checkAntomCall(t, delivered(t, 1)[0], pending, paymentID+":PAYMENT_PENDING:S")
+	})
+	phase(t, "PAYMENT_RESULT of the same payment is another notification", func(t *testing.T) {
+		post(t, paymentURI, result, ok)
+		checkAntomCall(t, delivered(t, 2)[1], result, paymentID+":PAYMENT_RESULT:S")
+	})
+	phase(t, "a resend of each is replayed, not forwarded", func(t *testing.T) {
+		post(t, paymentURI, pending, ok)
+		post(t, paymentURI, result, ok)
+		delivered(t, 2)
+	})
+	phase(t, "an amount value sent as a JSON number is PARAM_ILLEGAL and not forwarded", func(t *testing.T) {
+		number := antomSample(t, map[string]string{"paymentId": paymentID + "9", "value": "=4200"})
+		post(t, paymentURI, number,
+			`{"result":{"resultStatus":"F","resultCode":"PARAM_ILLEGAL","resultMessage":"paymentAmount.value must be a JSON string"}}`)
+		delivered(t, 2)
+	})
+	phase(t, "a DWS notification to the same handler keeps its answer and headers", func(t *testing.T) {
+		add := readSample(t, "add.json")
+		post(t, addURI, add, successEnv)
+		d := delivered(t, 3)[2]
+		const id = "20990501203220303032821078591"
+		if d.RequestID != id || d.Key != id || d.Header.Get("X-Dws-Api") != "addPaymentMethod" {
+			t.Errorf("DWS call: X-Dws-Request-Id %q, X-Dws-Idempotency-Key %q, X-Dws-Api %q", d.RequestID, d.Key, d.Header.Get("X-Dws-Api"))
+		}
+	})
+	phase(t, "the log lines carry the Antom key as key", func(t *testing.T) {
+		out := proc.Output()
+		// The refused body's line names what could be read of its key.
+		for _, want := range []string{`"key":"` + paymentID + `:PAYMENT_PENDING:S"`, `"key":"` + paymentID + `:PAYMENT_RESULT:S"`, `"outcome":"replayed"`,
+			`"key":"` + paymentID + `9:PAYMENT_RESULT:S"`} {
+			if !strings.Contains(out, want) {
+				t.Errorf("the gateway's output has no %s", want)
+			}
+		}
+	})
+}
