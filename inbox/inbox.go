@@ -10,6 +10,7 @@
 package inbox
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -103,11 +104,18 @@ type Hooks struct {
 	LeaseError func(error)
 }
 
-// Config configures New. Queue, Keys and Deliver are required.
+// Config configures New. Queue, Keys, Deliver and OrderSecret are
+// required.
 type Config struct {
 	Queue   idempotency.Queue
 	Keys    *Keyring
 	Deliver DeliverFunc
+	// OrderSecret keys the HMAC of the order keys (OrderKey): at least
+	// MinOrderSecretLen bytes (DeriveOrderSecret makes one from a key). It
+	// must stay the same while items are queued, across key rotation and
+	// on every gateway of a fleet: a changed secret puts a customer's new
+	// notifications in another order than its queued ones.
+	OrderSecret []byte
 	// BusinessReject reports whether a non-2xx status is a business
 	// rejection (recorded, never retried); nil means 400, 409 and 422.
 	BusinessReject func(status int) bool
@@ -171,6 +179,10 @@ func New(cfg Config) (*Inbox, error) {
 	if cfg.Queue == nil || cfg.Keys == nil || cfg.Deliver == nil {
 		return nil, fmt.Errorf("%w: inbox needs a queue, keys and a deliver function", idempotency.ErrInvalidArgument)
 	}
+	if len(cfg.OrderSecret) < MinOrderSecretLen {
+		return nil, fmt.Errorf("%w: inbox order secret of %d bytes, must be at least %d", idempotency.ErrInvalidArgument, len(cfg.OrderSecret), MinOrderSecretLen)
+	}
+	cfg.OrderSecret = bytes.Clone(cfg.OrderSecret)
 	def := func(d *time.Duration, v time.Duration) {
 		if *d == 0 {
 			*d = v
@@ -225,7 +237,7 @@ func (ib *Inbox) Enqueue(ctx context.Context, key idempotency.Key, token uint64,
 	sealed, err := ib.cfg.Keys.Seal(key, appendMessage(nil, msg))
 	if err == nil {
 		err = ib.cfg.Queue.Enqueue(ctx, key, token,
-			idempotency.NewItem{OrderKey: OrderKey(key.ClientID, key.API, key.RequestID, msg.Body), Payload: sealed},
+			idempotency.NewItem{OrderKey: OrderKey(ib.cfg.OrderSecret, key.ClientID, key.API, key.RequestID, msg.Body), Payload: sealed},
 			idempotency.EnqueueOptions{Retention: ib.cfg.Retention, MaxQueued: ib.cfg.MaxQueued})
 	}
 	if h := ib.cfg.Hooks.Enqueued; h != nil {

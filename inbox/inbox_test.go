@@ -136,6 +136,7 @@ func newHarness(t *testing.T, cfg Config) *harness {
 	}
 	cfg.Queue = h.store
 	cfg.Deliver = h.rec.deliver
+	cfg.OrderSecret = testSecret
 	cfg.Clock = h.clock
 	if cfg.Rand == nil {
 		cfg.Rand = func() float64 { return 0 }
@@ -334,7 +335,7 @@ func TestRetryBackoffAndOrder(t *testing.T) {
 }
 
 func TestBackoffJitter(t *testing.T) {
-	ib, err := New(Config{Queue: fakeQueue{}, Keys: &Keyring{}, Deliver: (&recorder{}).deliver, FirstBackoff: time.Second, MaxBackoff: 15 * time.Minute, Rand: func() float64 { return 0.999999 }})
+	ib, err := New(Config{Queue: fakeQueue{}, Keys: &Keyring{}, Deliver: (&recorder{}).deliver, OrderSecret: testSecret, FirstBackoff: time.Second, MaxBackoff: 15 * time.Minute, Rand: func() float64 { return 0.999999 }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -522,14 +523,16 @@ func TestBound(t *testing.T) {
 
 func TestNewRefusesBadConfig(t *testing.T) {
 	ring, _ := NewKeyring(mustKey(t))
-	ok := Config{Queue: fakeQueue{}, Keys: ring, Deliver: (&recorder{}).deliver}
+	ok := Config{Queue: fakeQueue{}, Keys: ring, Deliver: (&recorder{}).deliver, OrderSecret: testSecret}
 	for name, mod := range map[string]func(*Config){
-		"no queue":       func(c *Config) { c.Queue = nil },
-		"backoff order":  func(c *Config) { c.FirstBackoff, c.MaxBackoff = time.Minute, time.Second },
-		"short lease":    func(c *Config) { c.DeliverTimeout, c.Lease = time.Minute, time.Second },
-		"dead retention": func(c *Config) { c.Retention, c.DeadRetention = time.Hour, 2*time.Hour },
-		"concurrency":    func(c *Config) { c.Concurrency = -1 },
-		"negative bound": func(c *Config) { c.MaxQueued = -1 },
+		"no queue":           func(c *Config) { c.Queue = nil },
+		"backoff order":      func(c *Config) { c.FirstBackoff, c.MaxBackoff = time.Minute, time.Second },
+		"short lease":        func(c *Config) { c.DeliverTimeout, c.Lease = time.Minute, time.Second },
+		"dead retention":     func(c *Config) { c.Retention, c.DeadRetention = time.Hour, 2*time.Hour },
+		"concurrency":        func(c *Config) { c.Concurrency = -1 },
+		"negative bound":     func(c *Config) { c.MaxQueued = -1 },
+		"no order secret":    func(c *Config) { c.OrderSecret = nil },
+		"short order secret": func(c *Config) { c.OrderSecret = testSecret[:MinOrderSecretLen-1] },
 	} {
 		c := ok
 		mod(&c)
