@@ -204,6 +204,32 @@ func TestOrderKey(t *testing.T) {
 	}
 }
 
+// TestOrderKeyReference: a customer named by referenceUserId in one
+// notification and by referenceCustomerId in another (same Client-Id and
+// value) is one order; only the exact field names are a reference.
+func TestOrderKeyReference(t *testing.T) {
+	add := []byte(`{"requestId":"1","referenceUserId":"300005538591"}`)
+	remove := []byte(`{"requestId":"2","referenceCustomerId":"300005538591"}`)
+	if OrderKey(testSecret, "c1", "addPaymentMethod", "1", add) != OrderKey(testSecret, "c1", "removePaymentMethod", "2", remove) {
+		t.Error("an add by referenceUserId and a remove by referenceCustomerId of one value are not ordered")
+	}
+	ref := OrderKey(testSecret, "c1", "removePaymentMethod", "3", []byte(`{"requestId":"3","referenceCustomerId":"X"}`))
+	for _, b := range []string{
+		`{"requestId":"4","ReferenceCustomerId":"X"}`,
+		`{"requestId":"4","referencecustomerid":"X"}`,
+		`{"requestId":"4","REFERENCEUSERID":"X"}`,
+		`{"requestId":"4","nested":{"referenceCustomerId":"X"}}`,
+		`{"requestId":"4","referenceCustomerId":7}`,
+	} {
+		if OrderKey(testSecret, "c1", "removePaymentMethod", "4", []byte(b)) == ref {
+			t.Errorf("%s was read as the reference X", b)
+		}
+	}
+	if OrderKey(testSecret, "c1", "a", "5", []byte(`{"referenceCustomerId":"","referenceUserId":"X"}`)) != ref {
+		t.Error("an empty referenceCustomerId did not fall back to referenceUserId")
+	}
+}
+
 // TestOrderKeyIsKeyed: the order key is an HMAC under the order secret,
 // so whoever reads the store cannot find a customer by hashing candidate
 // references: an unkeyed hash of the fields does not give it, and another

@@ -1,6 +1,7 @@
 package inbox
 
 import (
+	"bytes"
 	"crypto/hkdf"
 	"crypto/hmac"
 	"crypto/sha256"
@@ -119,18 +120,9 @@ func DeriveOrderSecret(k Key) []byte {
 // own (its Client-Id, API and requestId): it waits for nothing and nothing
 // waits for it.
 func OrderKey(secret []byte, clientID, api, requestID string, body []byte) string {
-	var ref struct {
-		Customer *string `json:"referenceCustomerId"`
-		User     *string `json:"referenceUserId"`
-	}
 	kind, v := "n", api+"\x00"+requestID
-	if json.Unmarshal(body, &ref) == nil {
-		switch {
-		case ref.Customer != nil && *ref.Customer != "":
-			kind, v = "c", *ref.Customer
-		case ref.User != nil && *ref.User != "":
-			kind, v = "u", *ref.User
-		}
+	if ref, ok := customerRef(body); ok {
+		kind, v = "r", ref
 	}
 	h := hmac.New(sha256.New, secret)
 	for _, s := range [...]string{clientID, kind, v} {
@@ -139,4 +131,45 @@ func OrderKey(secret []byte, clientID, api, requestID string, body []byte) strin
 		h.Write([]byte(s))
 	}
 	return hex.EncodeToString(h.Sum(nil)[:16])
+}
+
+// customerRef returns the top-level referenceCustomerId of a JSON object
+// body, or without one its referenceUserId (non-empty strings, names
+// matched exactly; of a name given twice, the last).
+func customerRef(body []byte) (string, bool) {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return "", false
+	}
+	var customer, user string
+	for dec.More() {
+		t, err := dec.Token()
+		if err != nil {
+			return "", false
+		}
+		name, _ := t.(string)
+		var raw json.RawMessage
+		if err := dec.Decode(&raw); err != nil {
+			return "", false
+		}
+		if name != "referenceCustomerId" && name != "referenceUserId" {
+			continue
+		}
+		var v string
+		if json.Unmarshal(raw, &v) != nil {
+			v = ""
+		}
+		if name == "referenceCustomerId" {
+			customer = v
+		} else {
+			user = v
+		}
+	}
+	switch {
+	case customer != "":
+		return customer, true
+	case user != "":
+		return user, true
+	}
+	return "", false
 }
