@@ -273,8 +273,9 @@ func (ib *Inbox) Start() error {
 }
 
 // Stop stops leasing and waits for the tries under way until ctx ends;
-// then it cancels them, and each gives its item back due at once (Retry
-// with no pause, reason "stopped"), so another deliverer, or the next
+// then it cancels them, and each that ends without the backend's status
+// gives its item back due at once (Retry with no pause, reason
+// "stopped"); a try that returned a status is settled by it as usual, so another deliverer, or the next
 // Start, takes it without waiting for the lease. Items whose settlement
 // cannot reach the store are left to their lease's expiry.
 func (ib *Inbox) Stop(ctx context.Context) {
@@ -359,8 +360,11 @@ func (ib *Inbox) work(r *run, it idempotency.Item) {
 	} else {
 		ctx, cancel := context.WithTimeout(r.ctx, ib.cfg.DeliverTimeout)
 		a.Status, err = ib.cfg.Deliver(ctx, Delivery{Key: it.Key, Message: msg, Attempt: it.Attempts, EnqueuedAt: it.EnqueuedAt})
+		// A try that returned a status is settled by it, even when the
+		// inbox is stopping: the backend may have taken the notification,
+		// and giving it back would deliver it twice.
 		switch {
-		case r.ctx.Err() != nil:
+		case err != nil && r.ctx.Err() != nil:
 			a.Reason = "stopped"
 		case err != nil && ctx.Err() != nil:
 			a.Reason = "timeout"

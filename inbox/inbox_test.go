@@ -489,6 +489,31 @@ func TestConcurrencyBoundAndStop(t *testing.T) {
 	})
 }
 
+// TestStopKeepsAnsweredTry: a try that the stop's cancellation cut short
+// but that returned the backend's 2xx is delivered, not given back to be
+// delivered again.
+func TestStopKeepsAnsweredTry(t *testing.T) {
+	h := newHarness(t, Config{DeliverTimeout: time.Hour, Lease: 2 * time.Hour})
+	started := make(chan struct{})
+	h.ib.cfg.Deliver = func(ctx context.Context, d Delivery) (int, error) {
+		close(started)
+		<-ctx.Done()
+		return 200, nil // the backend had taken it when the stop came
+	}
+	h.enqueue("answered", "a")
+	h.start()
+	<-started
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	h.ib.Stop(ctx)
+	if it := h.item("answered"); it.State != idempotency.ItemDelivered || it.LastStatus != 200 {
+		t.Fatalf("a try answered 200 during Stop left the item %v (reason %q): it would be delivered again", it.State, it.LastReason)
+	}
+	if a := h.attempts(); len(a) != 1 || a[0].Result != Delivered {
+		t.Fatalf("attempts %+v", a)
+	}
+}
+
 // TestUndecryptable: a payload sealed with a key the ring lacks is
 // retried (never delivered garbled); with the key back it goes out.
 func TestUndecryptable(t *testing.T) {
