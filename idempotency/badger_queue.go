@@ -88,6 +88,8 @@ func keyFromFields(b []byte) (Key, error) {
 // detection stays as the safety net.
 type badgerQueue struct {
 	mu     sync.Mutex
+	// queued counts the pending and leased items, and the enqueues under
+	// way that reserved a place (reserve).
 	queued atomic.Int64
 
 	// orders are the stripe locks over order keys (lockOrder).
@@ -96,6 +98,19 @@ type badgerQueue struct {
 
 	seqMu   sync.Mutex
 	lastSeq uint64
+}
+
+// reserve counts one more queued item unless the count is at max.
+func (q *badgerQueue) reserve(max int64) bool {
+	for {
+		n := q.queued.Load()
+		if n >= max {
+			return false
+		}
+		if q.queued.CompareAndSwap(n, n+1) {
+			return true
+		}
+	}
 }
 
 // orderStripes is the number of stripe locks over order keys.
@@ -198,9 +213,12 @@ func (s *BadgerStore) Enqueue(ctx context.Context, key Key, token uint64, item N
 	if err != nil {
 		return err
 	}
-	if opts.MaxQueued > 0 && q.queued.Load() >= opts.MaxQueued {
+	// The bound is exact: an enqueue reserves its place in the count
+	// before it writes and gives it back unless it added an item.
+	if opts.MaxQueued > 0 && !q.reserve(opts.MaxQueued) {
 		return ErrQueueFull
 	}
+	reserved := opts.MaxQueued > 0
 	rk := appendKey(make([]byte, 0, 64), key)
 	ik := qKey(qItemPrefix, key)
 	var added bool
@@ -248,11 +266,14 @@ func (s *BadgerStore) Enqueue(ctx context.Context, key Key, token uint64, item N
 		return txn.SetEntry(newEntry(rk, appendValue(make([]byte, 0, 96), &rec), opts.Retention))
 	})
 	unlockOrder()
+	switch {
+	case reserved && (err != nil || !added):
+		q.queued.Add(-1)
+	case !reserved && err == nil && added:
+		q.queued.Add(1)
+	}
 	if err != nil {
 		return err
-	}
-	if added {
-		q.queued.Add(1)
 	}
 	s.completions.Add(1)
 	return s.durable(ctx, "enqueue", key)
