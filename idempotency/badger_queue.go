@@ -87,7 +87,7 @@ func keyFromFields(b []byte) (Key, error) {
 // writers of one order key never conflict with each other; the conflict
 // detection stays as the safety net.
 type badgerQueue struct {
-	mu     sync.Mutex
+	mu sync.Mutex
 	// queued counts the pending and leased items, and the enqueues under
 	// way that reserved a place (reserve).
 	queued atomic.Int64
