@@ -4,8 +4,16 @@ import "github.com/redis/go-redis/v9"
 
 // The queue's Lua scripts (queue.go has the key layout). Every queue key
 // a script touches is under one shard's base name, <prefix>q{<n>}:, and
-// the enqueue script also writes the dedupe record; they run on one
-// server (the queue is refused on a Cluster, queue.go). The base is
+// the enqueue script also writes the dedupe record. Not every key is
+// declared in KEYS: the scripts derive some names from the shard's
+// indexes on the server (the items and payloads that Lease finds due, the
+// item holding an order key's lease or heading its set in fix_order, the
+// order set a redelivered item returns to), which the caller cannot know
+// before the script runs. Redis allows that on one server, and only
+// there: on a Cluster a script may touch only keys of the slots it
+// declared, and a resharding could move an undeclared one away. That is
+// one more reason why the queue runs on one server only (a URL or a
+// Sentinel-managed primary; refused on a Cluster, queue.go). The base is
 // passed as an argument.
 //
 // An item is a HASH:
