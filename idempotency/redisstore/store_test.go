@@ -105,7 +105,7 @@ func TestKeyLayout(t *testing.T) {
 func TestPrefixesIsolate(t *testing.T) {
 	srv := redistest.Start(t, redistest.Config{})
 	ctx := t.Context()
-	prefixes := []string{redisstore.DefaultPrefix, "dws_notify:staging:", "env[1]*?\\:", "{fleet-a}:"}
+	prefixes := []string{redisstore.DefaultPrefix, "dws_notify:staging:", "env[1]*?\\:", "fleet-a:"}
 	stores := make([]*redisstore.Store, len(prefixes))
 	k := storetest.K("shared-request-id")
 	for i, p := range prefixes {
