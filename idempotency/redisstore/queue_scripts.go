@@ -95,19 +95,9 @@ end
 // when this very completion was applied by an attempt whose reply was
 // lost), lost (nothing written), corrupt.
 var enqueueScript = redis.NewScript(queuePrelude + `
-local r, why = get_record(KEYS[1])
-if r == false then
-  return {'corrupt', why}
-end
-if not r or r.t ~= ARGV[1] then
-  return {'lost'}
-end
-if r.s == '2' then
-  if r.n == ARGV[2] then
-    redis.call('PEXPIRE', KEYS[1], ARGV[6])
-    return {'ok'}
-  end
-  return {'lost'}
+local gate = completion_gate(KEYS[1], ARGV[1], ARGV[2], ARGV[6])
+if gate then
+  return gate
 end
 local base, member, o = ARGV[7], ARGV[8], ARGV[9]
 local now = now_us()
