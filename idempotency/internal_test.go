@@ -377,10 +377,13 @@ func TestCorruptRecordSurfaces(t *testing.T) {
 
 // TestCompleteReportsSyncFailure: when the group-commit fsync fails, the
 // completions of that round fail with its error (the caller answers U and
-// the provider retries), and the failure is logged.
+// the provider retries), the store fails (ErrFailed: nothing is answered
+// from what may not be on disk), and the failure is logged. Reopened, the
+// store replays what the disk holds.
 func TestCompleteReportsSyncFailure(t *testing.T) {
 	core, logs := observer.New(zapcore.ErrorLevel)
-	s, err := OpenBadger(BadgerOptions{Dir: t.TempDir(), Logger: zap.New(core)})
+	dir := t.TempDir()
+	s, err := OpenBadger(BadgerOptions{Dir: dir, Logger: zap.New(core)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -399,18 +402,29 @@ func TestCompleteReportsSyncFailure(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Complete(ctx, k, c.Token, Answer{"SUCCESS", OutcomeAccepted, 200}, time.Hour); !errors.Is(err, eio) {
-		t.Fatalf("Complete with a failing fsync = %v, want the fsync error", err)
+	if err := s.Complete(ctx, k, c.Token, Answer{"SUCCESS", OutcomeAccepted, 200}, time.Hour); !errors.Is(err, eio) || !errors.Is(err, ErrFailed) {
+		t.Fatalf("Complete with a failing fsync = %v, want ErrFailed wrapping the fsync error", err)
 	}
-	if logs.FilterMessageSnippet("group-commit sync failed").Len() != 1 {
+	if logs.FilterMessageSnippet("the store failed").Len() != 1 {
 		t.Errorf("sync failure not logged: %+v", logs.AllUntimed())
 	}
 	syncLogFile = orig
-	// The record itself was committed (the backend did take the
-	// notification), so the provider's retry replays it.
+	if res, err := s.Claim(ctx, k, Fingerprint{}, time.Minute, time.Hour); !errors.Is(err, ErrFailed) {
+		t.Fatalf("retry on the failed store = %v, %v; want ErrFailed", res.Status, err)
+	}
+	// Reopened (as the guard does), the committed record is read back
+	// from the disk and replayed.
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s, err = OpenBadger(BadgerOptions{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
 	res, err := s.Claim(ctx, k, Fingerprint{}, time.Minute, time.Hour)
 	if err != nil || res.Status != Done {
-		t.Errorf("retry after the failed sync = %v, %v; want done", res.Status, err)
+		t.Errorf("retry after reopening = %v, %v; want done", res.Status, err)
 	}
 }
 
@@ -443,5 +457,102 @@ func TestDescriptorSyncFallsBackWhenNoLogsFound(t *testing.T) {
 	}
 	if logs.FilterMessageSnippet("using db.Sync").Len() != 1 {
 		t.Errorf("fallback not logged: %v", logs.All())
+	}
+}
+
+// TestGroupCommitFsyncFailureFailsStore: a failed group-commit fsync is a
+// failure of the store (ErrFailed, which makes the guard reopen it), so a
+// queued record that is committed but perhaps not on disk is never
+// replayed: the enqueue reports it, and a resend's Claim gets ErrFailed
+// instead of Done.
+func TestGroupCommitFsyncFailureFailsStore(t *testing.T) {
+	s, err := OpenBadger(BadgerOptions{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if s.syncer == nil {
+		t.Fatal("no group-commit syncer")
+	}
+	eio := errors.New("fsync: input/output error")
+	s.syncRound = func() error { return eio } // before any write
+	ctx := t.Context()
+	key := Key{ClientID: "2188120000000000", API: "addPaymentMethod", RequestID: "fsync-fails"}
+	c, err := s.Claim(ctx, key, Fingerprint{1}, time.Minute, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = s.Enqueue(ctx, key, c.Token, NewItem{OrderKey: "o", Payload: []byte("p")}, EnqueueOptions{Retention: time.Hour})
+	if !errors.Is(err, ErrFailed) || !errors.Is(err, eio) {
+		t.Fatalf("Enqueue with a failing fsync = %v, want ErrFailed wrapping the fsync's error", err)
+	}
+	res, err := s.Claim(ctx, key, Fingerprint{1}, time.Minute, time.Hour)
+	if !errors.Is(err, ErrFailed) {
+		t.Fatalf("the resend's Claim after a failed fsync = %v, %v: want ErrFailed, never a replay", res.Status, err)
+	}
+}
+
+// TestQueuedReplayWaitsForSync: a resend that finds the queued record
+// while the enqueue's group commit has not finished waits for it before
+// it reports Done (the gateway replays S only for a durable item).
+func TestQueuedReplayWaitsForSync(t *testing.T) {
+	s, err := OpenBadger(BadgerOptions{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	gate := make(chan struct{})
+	var gated atomic.Bool
+	gated.Store(true)
+	release := sync.OnceFunc(func() { gated.Store(false); close(gate) })
+	defer release()
+	real := s.syncRound
+	s.syncRound = func() error {
+		if gated.Load() {
+			<-gate
+		}
+		return real()
+	}
+	ctx := t.Context()
+	key := Key{ClientID: "2188120000000000", API: "addPaymentMethod", RequestID: "replay-waits"}
+	c, err := s.Claim(ctx, key, Fingerprint{1}, time.Minute, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	enqueued := make(chan error, 1)
+	go func() {
+		enqueued <- s.Enqueue(ctx, key, c.Token, NewItem{OrderKey: "o", Payload: []byte("p")}, EnqueueOptions{Retention: time.Hour})
+	}()
+	// Wait until the record is committed (the enqueue now waits for the
+	// gated sync).
+	for {
+		rec, ok, err := s.Get(ctx, key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ok && rec.State == StateDone {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	claimed := make(chan ClaimResult, 1)
+	go func() {
+		res, err := s.Claim(ctx, key, Fingerprint{1}, time.Minute, time.Hour)
+		if err != nil {
+			t.Error(err)
+		}
+		claimed <- res
+	}()
+	select {
+	case res := <-claimed:
+		t.Fatalf("the resend's Claim answered %v before the queued record was synced", res.Status)
+	case <-time.After(100 * time.Millisecond):
+	}
+	release()
+	if res := <-claimed; res.Status != Done {
+		t.Fatalf("Claim after the sync = %v, want Done", res.Status)
+	}
+	if err := <-enqueued; err != nil {
+		t.Fatal(err)
 	}
 }
