@@ -114,6 +114,11 @@ func boundedCall[T any](s *Store, ctx context.Context, op string, f func(context
 	var r callResult[T]
 	select {
 	case r = <-done:
+		if errors.Is(r.err, idempotency.ErrClosed) && s.retired(st) {
+			// Not a shutdown: the guard closed st, which failed while
+			// this call ran on it, to reopen it.
+			r.err = fmt.Errorf("dws_notify: %s: the store was taken out of service during the call (%v): %w", op, r.err, ErrBroken)
+		}
 	case <-deadlineAfter(s.opts.CallTimeout):
 		r.err = fmt.Errorf("dws_notify: %s: no answer from the store within %s: %w", op, s.opts.CallTimeout, context.DeadlineExceeded)
 	case <-ctx.Done():

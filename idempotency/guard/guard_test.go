@@ -257,6 +257,64 @@ func TestBrokenStoreIsReopened(t *testing.T) {
 	}
 }
 
+// closingStore's Get blocks until the store is closed and then fails with
+// idempotency.ErrClosed, as Badger's calls do when the store closes under
+// them; its Claim fails the store (idempotency.ErrFailed).
+type closingStore struct {
+	gets   atomic.Int64
+	closed chan struct{}
+	once   sync.Once
+}
+
+func (s *closingStore) Claim(context.Context, idempotency.Key, idempotency.Fingerprint, time.Duration, time.Duration) (idempotency.ClaimResult, error) {
+	return idempotency.ClaimResult{}, fmt.Errorf("rotating the memtable: %w", idempotency.ErrFailed)
+}
+func (s *closingStore) Complete(context.Context, idempotency.Key, uint64, idempotency.Answer, time.Duration) error {
+	return nil
+}
+func (s *closingStore) Release(context.Context, idempotency.Key, uint64) error { return nil }
+func (s *closingStore) Get(context.Context, idempotency.Key) (idempotency.Record, bool, error) {
+	s.gets.Add(1)
+	<-s.closed
+	return idempotency.Record{}, false, idempotency.ErrClosed
+}
+func (s *closingStore) Scan(context.Context, func(idempotency.Record) bool) error { return nil }
+func (s *closingStore) Close() error {
+	s.once.Do(func() { close(s.closed) })
+	return nil
+}
+
+// TestCallOnAStoreClosedForReopeningIsBroken: a call running on a store
+// when another call fails it meets the guard's own Close of that store.
+// It reports ErrBroken (the store is out of service), like the calls made
+// after it, not idempotency.ErrClosed, which means the guard was closed.
+func TestCallOnAStoreClosedForReopeningIsBroken(t *testing.T) {
+	failing := &closingStore{closed: make(chan struct{})}
+	s, _ := guarded(t, failing, 30*time.Second, guard.DefaultMaxWorkers, nil)
+	ctx := context.Background()
+	got := make(chan error, 1)
+	go func() { _, _, err := s.Get(ctx, guardKey); got <- err }()
+	waitUntil(t, "the Get to reach the store", func() bool { return failing.gets.Load() == 1 })
+	if _, err := s.Claim(ctx, guardKey, idempotency.Fingerprint{}, time.Minute, time.Hour); !errors.Is(err, idempotency.ErrFailed) {
+		t.Fatalf("claim: %v, want the store's failure", err)
+	}
+	err := <-got
+	if !errors.Is(err, guard.ErrBroken) || errors.Is(err, idempotency.ErrClosed) {
+		t.Fatalf("the Get that ran while the guard closed the failed store: %v, want ErrBroken", err)
+	}
+	// Closing the guard itself still reports ErrClosed to a running call.
+	open := &closingStore{closed: make(chan struct{})}
+	g, _ := guarded(t, open, 30*time.Second, guard.DefaultMaxWorkers, nil)
+	go func() { _, _, err := g.Get(ctx, guardKey); got <- err }()
+	waitUntil(t, "the Get to reach the store", func() bool { return open.gets.Load() == 1 })
+	if err := g.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-got; !errors.Is(err, idempotency.ErrClosed) {
+		t.Fatalf("a Get running while the guard is closed: %v, want ErrClosed", err)
+	}
+}
+
 func TestCloseStopsReopening(t *testing.T) {
 	var opens atomic.Int64
 	broken := &stallStore{}

@@ -26,6 +26,15 @@ func (s *Store) markBroken(st idempotency.Store, cause error) {
 	go s.openLoop(st, 1)
 }
 
+// retired reports whether st was taken out of service (markBroken) while
+// the guard itself is still open: a call on st that then fails with
+// idempotency.ErrClosed met the guard's own Close of the failed store.
+func (s *Store) retired(st idempotency.Store) bool {
+	s.stateMu.Lock()
+	defer s.stateMu.Unlock()
+	return !s.destroyed && (s.down != nil || s.st != st)
+}
+
 // openLoop opens the store until that works or the Store is closed, then
 // puts it in service. With old (a store that failed) it first closes old.
 // Badger's flush on close can only finish once its directory is writable
