@@ -35,6 +35,7 @@ type exchange struct {
 	uri        string
 	clientID   string
 	api        *notification.API
+	series     *apiSeries // api's resolved metric series; nil on no route
 	requestID  string
 	keyVersion int
 	verified   bool
@@ -102,7 +103,7 @@ func (h *Handler) admit(x *exchange, r *http.Request) (signedHeaders, bool) {
 		x.reject(http.StatusNotFound, notification.ParamIllegal, "no notify API is served at this path")
 		return signedHeaders{}, false
 	}
-	x.api = rt.api
+	x.api, x.series = rt.api, rt.series
 	if x.repl != nil {
 		x.repl.Set("http.dws_notify.api", x.api.Name())
 	}
