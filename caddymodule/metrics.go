@@ -183,13 +183,13 @@ func (m *metrics) resolveSeries(h *Handler) {
 }
 
 func (m *metrics) observeBackend(x *exchange, status int, took, limit time.Duration) {
-	api := x.api.Name()
-	if s := x.series; s != nil && status == http.StatusOK {
+	api, s := x.api.Name(), x.series
+	if s != nil && status == http.StatusOK {
 		s.backendOK.Inc()
 	} else {
 		m.backendResponses.WithLabelValues(api, statusLabel(status)).Inc()
 	}
-	if s := x.series; s != nil {
+	if s != nil {
 		s.backendDuration.Observe(took.Seconds())
 	} else {
 		m.backendDuration.WithLabelValues(api).Observe(took.Seconds())
