@@ -165,7 +165,7 @@ func (h *Handler) forward(x *exchange, r *http.Request, next caddyhttp.Handler, 
 	err := dwshttp.CallNext(next.ServeHTTP, rec, r.WithContext(ctx))
 	x.backendTime = time.Since(began)
 	x.backendStatus = rec.Status
-	h.metrics.observeBackend(x.api.Name(), rec.Status, x.backendTime, h.settings.ForwardTimeout)
+	h.metrics.observeBackend(x, rec.Status, x.backendTime, h.settings.ForwardTimeout)
 
 	switch {
 	case err != nil:

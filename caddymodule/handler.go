@@ -64,8 +64,9 @@ type Handler struct {
 
 // route is a provisioned config.API.
 type route struct {
-	path string
-	api  *notification.API
+	path   string
+	api    *notification.API
+	series *apiSeries // its hot-path metric series, resolved once (precreate)
 }
 
 // CaddyModule returns the Caddy module information.

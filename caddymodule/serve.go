@@ -35,7 +35,8 @@ type exchange struct {
 	uri        string
 	clientID   string
 	api        *notification.API
-	requestID  string // the idempotency key: the requestId for DWS, Result.Key for every family
+	series     *apiSeries // api's resolved metric series; nil on no route
+	requestID  string     // the idempotency key: the requestId for DWS, Result.Key for every family
 	keyVersion int
 	verified   bool
 	bodyRead   bool                // the request body was read to its end
@@ -102,7 +103,7 @@ func (h *Handler) admit(x *exchange, r *http.Request) (signedHeaders, bool) {
 		x.reject(http.StatusNotFound, notification.ParamIllegal, "no notify API is served at this path")
 		return signedHeaders{}, false
 	}
-	x.api = rt.api
+	x.api, x.series = rt.api, rt.series
 	if x.repl != nil {
 		x.repl.Set("http.dws_notify.api", x.api.Name())
 	}
