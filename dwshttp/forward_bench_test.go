@@ -9,7 +9,7 @@ import (
 // forwarded one, as the gateway does once per first-seen notification.
 func BenchmarkPrepareForward(b *testing.B) {
 	body := make([]byte, 706)
-	f := Forwarded{API: "addPaymentMethod", ClientID: "2188120000000000", RequestID: "20990501203220303032821078591", KeyVersion: 1}
+	f := Forwarded{API: "addPaymentMethod", ClientID: "2188120000000000", Key: "20990501203220303032821078591", RequestID: "20990501203220303032821078591", KeyVersion: 1}
 	hdr := http.Header{
 		"Content-Type":   {"application/json; charset=UTF-8"},
 		"Content-Length": {"706"},
