@@ -115,6 +115,12 @@ type Handler struct {
 	// its SDKs), or "both" (the message under both names, resultMsg first).
 	ResultMessageField string `json:"result_message_field,omitempty"`
 
+	// Acknowledge chooses when DWS is answered S: once the backend took
+	// the notification (on_delivery, the default) or once it is durably
+	// queued in the gateway's encrypted inbox, which delivers it
+	// (on_receipt). Optional.
+	Acknowledge *Acknowledge `json:"acknowledge,omitempty"`
+
 	// Strict makes operateSource a required field.
 	Strict bool `json:"strict,omitempty"`
 

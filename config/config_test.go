@@ -34,6 +34,16 @@ func TestEffectiveDefaults(t *testing.T) {
 			t.Errorf("business status %d: %v", s, e.BusinessReject[s])
 		}
 	}
+	if e.Ack.OnReceipt {
+		t.Fatalf("on_receipt without acknowledge: %+v", e.Ack)
+	}
+	h.Acknowledge = &Acknowledge{Mode: AckOnReceipt, Keys: []InboxKey{{Key: "{env.I}"}}, FirstBackoff: Duration(20 * time.Minute)}
+	if err := h.Check(); err != nil {
+		t.Fatal(err)
+	}
+	if a := h.Effective().Ack; !a.OnReceipt || a.MaxAge != DefaultMaxAge || a.FirstBackoff != 20*time.Minute || a.MaxBackoff != 20*time.Minute || a.MaxQueued != 0 {
+		t.Fatalf("on_receipt defaults (the longest pause follows a longer first one): %+v", a)
+	}
 	h.RequestTimeTolerance, h.BusinessRejectStatus = "off", []int{}
 	if e := h.Effective(); e.Tolerance != 0 || e.BusinessReject[400] {
 		t.Fatalf("tolerance off and no business statuses: %+v", e)
@@ -54,6 +64,15 @@ func TestCheckNamesTheFields(t *testing.T) {
 			h.Store = &Store{Backend: BackendRedis, URL: "rediss://r", TLS: &RedisTLS{Cert: "/c"}}
 		}, []string{"store.tls.cert"}},
 		{"store without a target", func(h *Handler) { h.Store = &Store{Backend: BackendRedis} }, []string{"store"}},
+		{"acknowledge mode", func(h *Handler) { h.Acknowledge = &Acknowledge{Mode: "soon"} }, []string{"acknowledge.mode"}},
+		{"acknowledge on_delivery with a key", func(h *Handler) { h.Acknowledge = &Acknowledge{Keys: []InboxKey{{Key: "{env.I}"}}} }, []string{"acknowledge.keys"}},
+		{"acknowledge second key", func(h *Handler) {
+			h.Acknowledge = &Acknowledge{Mode: AckOnReceipt, Keys: []InboxKey{{Key: "{env.I}"}, {Key: ""}}}
+		}, []string{"acknowledge.keys.1"}},
+		{"acknowledge without keys", func(h *Handler) { h.Acknowledge = &Acknowledge{Mode: AckOnReceipt} }, []string{"acknowledge"}},
+		{"acknowledge max_queued", func(h *Handler) {
+			h.Acknowledge = &Acknowledge{Mode: AckOnReceipt, Keys: []InboxKey{{Key: "{env.I}"}}, MaxQueued: -1}
+		}, []string{"acknowledge.max_queued"}},
 		{"storage and store.dir", func(h *Handler) { h.Storage, h.Store = "/a", &Store{Backend: BackendBadger, Dir: "/b"} }, []string{"storage", "store.dir"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {

@@ -20,6 +20,8 @@ type Effective struct {
 	// BusinessReject marks the backend statuses that are business
 	// refusals (business_reject_status, or its default).
 	BusinessReject [600]bool
+	// Ack are the acknowledgement settings (zero: on_delivery).
+	Ack AckEffective
 }
 
 // Effective returns the effective settings of h, which must have passed
@@ -37,6 +39,7 @@ func (h *Handler) Effective() Effective {
 		e.MaxBodySize = DefaultMaxBodySize
 	}
 	e.MessageField, _ = ParseMessageField(h.ResultMessageField)
+	e.Ack = h.Acknowledge.effective()
 	statuses := h.BusinessRejectStatus
 	if statuses == nil {
 		statuses = DefaultBusinessRejectStatus
