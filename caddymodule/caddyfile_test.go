@@ -75,8 +75,8 @@ func TestUnmarshalCaddyfileFull(t *testing.T) {
 				MaxBackoff:   config.Duration(10 * time.Minute),
 				MaxQueued:    5000,
 			},
-			Strict:               true,
-			ForwardSignature:     true,
+			Strict:           true,
+			ForwardSignature: true,
 		},
 	}
 	got, _ := json.Marshal(h)
