@@ -48,6 +48,10 @@ func (h *Handler) dedupe(x *exchange, r *http.Request, next caddyhttp.Handler, b
 	finish := h.store.Track(key)
 	defer finish()
 
+	if h.inbox != nil {
+		h.enqueue(x, r, key, claim.Token, body)
+		return
+	}
 	h.forward(x, r, next, body)
 	if x.backendStatus == 0 || (!isSuccess(x.backendStatus) && !h.isBusiness(x.backendStatus)) {
 		if err := h.store.Release(ctx, key, claim.Token); err != nil {
