@@ -174,6 +174,7 @@ type BadgerStore struct {
 	failed   atomic.Pointer[error]
 
 	syncer       *groupSyncer // nil unless SyncGroupCommit on disk
+	syncRound    func() error // the group commit's fsync: syncDurable (tests replace it before any write)
 	syncLogsByFD atomic.Bool  // see syncDurable
 	memLogs      *memLogFiles // the descriptor path's open logs; nil: list every round
 
@@ -280,14 +281,8 @@ func OpenBadger(opts BadgerOptions) (*BadgerStore, error) {
 		if s.syncLogsByFD.Load() {
 			s.memLogs = newMemLogFiles(bo.Dir)
 		}
-		s.syncer = newGroupSyncer(func() error {
-			err := s.guard("sync", s.syncDurable)
-			if err != nil {
-				s.log.Error("idempotency: group-commit sync failed; completions of this round report it",
-					zap.String("dir", s.dir), zap.Error(err))
-			}
-			return err
-		})
+		s.syncRound = s.syncDurable
+		s.syncer = newGroupSyncer(s.groupSync)
 	}
 	interval := opts.GCInterval
 	if interval == 0 {
@@ -354,6 +349,15 @@ func (s *BadgerStore) Claim(ctx context.Context, key Key, fp Fingerprint, lease,
 			return err
 		})
 		if !errors.Is(err, badger.ErrConflict) {
+			if err == nil && res.Status == Done && res.Record.Answer.Outcome == OutcomeQueued && s.syncer != nil {
+				// A queued notification is answered S only once its queue
+				// item is on disk: wait for a group-commit round that
+				// started after this read (the enqueue that wrote the
+				// record may still be waiting for its own).
+				if err := s.syncer.wait(ctx); err != nil {
+					return ClaimResult{}, fmt.Errorf("idempotency: claim %v: waiting for the queued record's sync: %w", key, err)
+				}
+			}
 			return res, err
 		}
 		s.txnConflicts.Add(1)
@@ -829,6 +833,22 @@ func (s *BadgerStore) syncDurable() error {
 	}
 	_, err := syncMemtableLogs(s.dir, false)
 	return err
+}
+
+// groupSync is one group-commit round. A failed fsync fails the store
+// (failstop.go): after it, the kernel may have dropped the dirty pages it
+// could not write, so a committed record may be readable while it is not
+// on disk, and a duplicate must not be answered from it (nor from
+// anything else this store holds) until the store was closed and opened
+// again from what the disk really has.
+func (s *BadgerStore) groupSync() error {
+	if err := s.failure(); err != nil {
+		return err
+	}
+	if err := s.guard("sync", s.syncRound); err != nil {
+		return s.fail(fmt.Errorf("group-commit fsync: %w", err))
+	}
+	return nil
 }
 
 // memFileSuffix is the extension of Badger's memtable write-ahead logs.

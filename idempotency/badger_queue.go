@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -72,20 +73,54 @@ func keyFromFields(b []byte) (Key, error) {
 // process, so the count of queued items is kept in memory, and the writes
 // that move items between states (Lease, the settlements, Redeliver) are
 // serialized by mu. Enqueues are not (their commits still run one at a
-// time, as every commit of the store, failstop.go): one adds keys of its own (item, payload, order and arrival
-// entries) and reads and writes its order key's state (rewritten as it is
-// when nothing changes). So every transaction that looks at an order key
-// reads a key that an enqueue into it writes, and Badger's conflict
-// detection orders them: a settlement that found no next item cannot
-// commit over an enqueue it did not see (its iteration would not notice
-// the new item), and an enqueue that overlaps another enqueue of the same
-// customer, a lease or a settlement runs again.
+// time, as every commit of the store, failstop.go).
+//
+// Every transaction that writes an order key's entries (an enqueue into
+// it, the lease of its next item, a settlement, a redelivery) holds the
+// order key's stripe lock (orders) from before it starts until it
+// committed. Badger's conflict detection would order them too (an
+// enqueue rewrites its order key's state, which every other writer of
+// the order key reads, so a settlement that found no next item cannot
+// commit over an enqueue it did not see), but it does so by making the
+// losers run again, and a busy customer could make an acknowledgement run
+// out of attempts: the item would be delivered again. With the lock,
+// writers of one order key never conflict with each other; the conflict
+// detection stays as the safety net.
 type badgerQueue struct {
-	mu     sync.Mutex
+	mu sync.Mutex
+	// queued counts the pending and leased items, and the enqueues under
+	// way that reserved a place (reserve).
 	queued atomic.Int64
+
+	// orders are the stripe locks over order keys (lockOrder).
+	orders    [orderStripes]sync.Mutex
+	orderSeed maphash.Seed
 
 	seqMu   sync.Mutex
 	lastSeq uint64
+}
+
+// reserve counts one more queued item unless the count is at max.
+func (q *badgerQueue) reserve(max int64) bool {
+	for {
+		n := q.queued.Load()
+		if n >= max {
+			return false
+		}
+		if q.queued.CompareAndSwap(n, n+1) {
+			return true
+		}
+	}
+}
+
+// orderStripes is the number of stripe locks over order keys.
+const orderStripes = 64
+
+// lockOrder locks order key o's stripe and returns the unlock.
+func (q *badgerQueue) lockOrder(o string) func() {
+	m := &q.orders[maphash.String(q.orderSeed, o)%orderStripes]
+	m.Lock()
+	return m.Unlock
 }
 
 // nextSeq returns a new seq: the wall clock in Unix nanoseconds, or one
@@ -105,7 +140,7 @@ func (q *badgerQueue) nextSeq() uint64 {
 // first use.
 func (s *BadgerStore) queue() (*badgerQueue, error) {
 	s.qOnce.Do(func() {
-		q := &badgerQueue{}
+		q := &badgerQueue{orderSeed: maphash.MakeSeed()}
 		err := s.view("queue", func(txn *badger.Txn) error {
 			o := badger.DefaultIteratorOptions
 			o.PrefetchValues = false
@@ -178,12 +213,16 @@ func (s *BadgerStore) Enqueue(ctx context.Context, key Key, token uint64, item N
 	if err != nil {
 		return err
 	}
-	if opts.MaxQueued > 0 && q.queued.Load() >= opts.MaxQueued {
+	// The bound is exact: an enqueue reserves its place in the count
+	// before it writes and gives it back unless it added an item.
+	if opts.MaxQueued > 0 && !q.reserve(opts.MaxQueued) {
 		return ErrQueueFull
 	}
+	reserved := opts.MaxQueued > 0
 	rk := appendKey(make([]byte, 0, 64), key)
 	ik := qKey(qItemPrefix, key)
 	var added bool
+	unlockOrder := q.lockOrder(item.OrderKey)
 	err = s.update(ctx, key, "enqueue", func(txn *badger.Txn) error {
 		added = false
 		now := s.now()
@@ -226,11 +265,15 @@ func (s *BadgerStore) Enqueue(ctx context.Context, key Key, token uint64, item N
 		rec.CompletedAt = now
 		return txn.SetEntry(newEntry(rk, appendValue(make([]byte, 0, 96), &rec), opts.Retention))
 	})
+	unlockOrder()
+	switch {
+	case reserved && (err != nil || !added):
+		q.queued.Add(-1)
+	case !reserved && err == nil && added:
+		q.queued.Add(1)
+	}
 	if err != nil {
 		return err
-	}
-	if added {
-		q.queued.Add(1)
 	}
 	s.completions.Add(1)
 	return s.durable(ctx, "enqueue", key)
@@ -421,7 +464,7 @@ func (s *BadgerStore) Lease(ctx context.Context, max int, lease time.Duration) (
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	_, unlock, err := s.qop()
+	q, unlock, err := s.qop()
 	if err != nil {
 		return nil, err
 	}
@@ -440,11 +483,13 @@ func (s *BadgerStore) Lease(ctx context.Context, max int, lease time.Duration) (
 	for _, o := range orders {
 		var it Item
 		var ok bool
+		unlockOrder := q.lockOrder(o)
 		err := s.update(ctx, Key{}, "lease", func(txn *badger.Txn) error {
 			var err error
 			it, ok, err = s.leaseOrder(txn, o, s.now(), lease)
 			return err
 		})
+		unlockOrder()
 		if err != nil {
 			return out, err
 		}
@@ -549,6 +594,7 @@ func (s *BadgerStore) settle(ctx context.Context, op string, ref ItemRef, delta 
 	if err != nil {
 		return err
 	}
+	unlockOrder := q.lockOrder(ref.OrderKey)
 	err = s.update(ctx, ref.Key, op, func(txn *badger.Txn) error {
 		it, ok, err := getItem(txn, ref.Key)
 		if err != nil {
@@ -559,6 +605,7 @@ func (s *BadgerStore) settle(ctx context.Context, op string, ref ItemRef, delta 
 		}
 		return fn(txn, &it, s.now())
 	})
+	unlockOrder()
 	if err == nil {
 		q.queued.Add(delta)
 	}
@@ -679,6 +726,24 @@ func (s *BadgerStore) Redeliver(ctx context.Context, key Key) error {
 	if err != nil {
 		return err
 	}
+	// The item's order key (which never changes) names the stripe lock.
+	var orderKey string
+	err = s.view("redeliver", func(txn *badger.Txn) error {
+		it, ok, err := getItem(txn, key)
+		orderKey = it.OrderKey
+		if err == nil && !ok {
+			err = ErrItemNotFound
+		}
+		return err
+	})
+	if err != nil {
+		unlock()
+		if errors.Is(err, ErrItemNotFound) || errors.Is(err, ErrCorruptRecord) {
+			return err
+		}
+		return fmt.Errorf("idempotency: redeliver %v: %w", key, err)
+	}
+	unlockOrder := q.lockOrder(orderKey)
 	err = s.update(ctx, key, "redeliver", func(txn *badger.Txn) error {
 		it, ok, err := getItem(txn, key)
 		switch {
@@ -718,6 +783,7 @@ func (s *BadgerStore) Redeliver(ctx context.Context, key Key) error {
 		}
 		return s.linkItem(txn, &it)
 	})
+	unlockOrder()
 	if err == nil {
 		q.queued.Add(1)
 	}

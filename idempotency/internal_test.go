@@ -445,3 +445,100 @@ func TestDescriptorSyncFallsBackWhenNoLogsFound(t *testing.T) {
 		t.Errorf("fallback not logged: %v", logs.All())
 	}
 }
+
+// TestGroupCommitFsyncFailureFailsStore: a failed group-commit fsync is a
+// failure of the store (ErrFailed, which makes the guard reopen it), so a
+// queued record that is committed but perhaps not on disk is never
+// replayed: the enqueue reports it, and a resend's Claim gets ErrFailed
+// instead of Done.
+func TestGroupCommitFsyncFailureFailsStore(t *testing.T) {
+	s, err := OpenBadger(BadgerOptions{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if s.syncer == nil {
+		t.Fatal("no group-commit syncer")
+	}
+	eio := errors.New("fsync: input/output error")
+	s.syncRound = func() error { return eio } // before any write
+	ctx := t.Context()
+	key := Key{ClientID: "2188120000000000", API: "addPaymentMethod", RequestID: "fsync-fails"}
+	c, err := s.Claim(ctx, key, Fingerprint{1}, time.Minute, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = s.Enqueue(ctx, key, c.Token, NewItem{OrderKey: "o", Payload: []byte("p")}, EnqueueOptions{Retention: time.Hour})
+	if !errors.Is(err, ErrFailed) || !errors.Is(err, eio) {
+		t.Fatalf("Enqueue with a failing fsync = %v, want ErrFailed wrapping the fsync's error", err)
+	}
+	res, err := s.Claim(ctx, key, Fingerprint{1}, time.Minute, time.Hour)
+	if !errors.Is(err, ErrFailed) {
+		t.Fatalf("the resend's Claim after a failed fsync = %v, %v: want ErrFailed, never a replay", res.Status, err)
+	}
+}
+
+// TestQueuedReplayWaitsForSync: a resend that finds the queued record
+// while the enqueue's group commit has not finished waits for it before
+// it reports Done (the gateway replays S only for a durable item).
+func TestQueuedReplayWaitsForSync(t *testing.T) {
+	s, err := OpenBadger(BadgerOptions{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	gate := make(chan struct{})
+	var gated atomic.Bool
+	gated.Store(true)
+	release := sync.OnceFunc(func() { gated.Store(false); close(gate) })
+	defer release()
+	real := s.syncRound
+	s.syncRound = func() error {
+		if gated.Load() {
+			<-gate
+		}
+		return real()
+	}
+	ctx := t.Context()
+	key := Key{ClientID: "2188120000000000", API: "addPaymentMethod", RequestID: "replay-waits"}
+	c, err := s.Claim(ctx, key, Fingerprint{1}, time.Minute, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	enqueued := make(chan error, 1)
+	go func() {
+		enqueued <- s.Enqueue(ctx, key, c.Token, NewItem{OrderKey: "o", Payload: []byte("p")}, EnqueueOptions{Retention: time.Hour})
+	}()
+	// Wait until the record is committed (the enqueue now waits for the
+	// gated sync).
+	for {
+		rec, ok, err := s.Get(ctx, key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ok && rec.State == StateDone {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	claimed := make(chan ClaimResult, 1)
+	go func() {
+		res, err := s.Claim(ctx, key, Fingerprint{1}, time.Minute, time.Hour)
+		if err != nil {
+			t.Error(err)
+		}
+		claimed <- res
+	}()
+	select {
+	case res := <-claimed:
+		t.Fatalf("the resend's Claim answered %v before the queued record was synced", res.Status)
+	case <-time.After(100 * time.Millisecond):
+	}
+	release()
+	if res := <-claimed; res.Status != Done {
+		t.Fatalf("Claim after the sync = %v, want Done", res.Status)
+	}
+	if err := <-enqueued; err != nil {
+		t.Fatal(err)
+	}
+}

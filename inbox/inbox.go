@@ -10,6 +10,7 @@
 package inbox
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -103,11 +104,18 @@ type Hooks struct {
 	LeaseError func(error)
 }
 
-// Config configures New. Queue, Keys and Deliver are required.
+// Config configures New. Queue, Keys, Deliver and OrderSecret are
+// required.
 type Config struct {
 	Queue   idempotency.Queue
 	Keys    *Keyring
 	Deliver DeliverFunc
+	// OrderSecret keys the HMAC of the order keys (OrderKey): at least
+	// MinOrderSecretLen bytes (DeriveOrderSecret makes one from a key). It
+	// must stay the same while items are queued, across key rotation and
+	// on every gateway of a fleet: a changed secret puts a customer's new
+	// notifications in another order than its queued ones.
+	OrderSecret []byte
 	// BusinessReject reports whether a non-2xx status is a business
 	// rejection (recorded, never retried); nil means 400, 409 and 422.
 	BusinessReject func(status int) bool
@@ -171,6 +179,10 @@ func New(cfg Config) (*Inbox, error) {
 	if cfg.Queue == nil || cfg.Keys == nil || cfg.Deliver == nil {
 		return nil, fmt.Errorf("%w: inbox needs a queue, keys and a deliver function", idempotency.ErrInvalidArgument)
 	}
+	if len(cfg.OrderSecret) < MinOrderSecretLen {
+		return nil, fmt.Errorf("%w: inbox order secret of %d bytes, must be at least %d", idempotency.ErrInvalidArgument, len(cfg.OrderSecret), MinOrderSecretLen)
+	}
+	cfg.OrderSecret = bytes.Clone(cfg.OrderSecret)
 	def := func(d *time.Duration, v time.Duration) {
 		if *d == 0 {
 			*d = v
@@ -225,7 +237,7 @@ func (ib *Inbox) Enqueue(ctx context.Context, key idempotency.Key, token uint64,
 	sealed, err := ib.cfg.Keys.Seal(key, appendMessage(nil, msg))
 	if err == nil {
 		err = ib.cfg.Queue.Enqueue(ctx, key, token,
-			idempotency.NewItem{OrderKey: OrderKey(key.ClientID, key.API, key.RequestID, msg.Body), Payload: sealed},
+			idempotency.NewItem{OrderKey: OrderKey(ib.cfg.OrderSecret, key.ClientID, key.API, key.RequestID, msg.Body), Payload: sealed},
 			idempotency.EnqueueOptions{Retention: ib.cfg.Retention, MaxQueued: ib.cfg.MaxQueued})
 	}
 	if h := ib.cfg.Hooks.Enqueued; h != nil {
@@ -261,8 +273,9 @@ func (ib *Inbox) Start() error {
 }
 
 // Stop stops leasing and waits for the tries under way until ctx ends;
-// then it cancels them, and each gives its item back due at once (Retry
-// with no pause, reason "stopped"), so another deliverer, or the next
+// then it cancels them, and each that ends without the backend's status
+// gives its item back due at once (Retry with no pause, reason
+// "stopped"); a try that returned a status is settled by it as usual, so another deliverer, or the next
 // Start, takes it without waiting for the lease. Items whose settlement
 // cannot reach the store are left to their lease's expiry.
 func (ib *Inbox) Stop(ctx context.Context) {
@@ -347,8 +360,11 @@ func (ib *Inbox) work(r *run, it idempotency.Item) {
 	} else {
 		ctx, cancel := context.WithTimeout(r.ctx, ib.cfg.DeliverTimeout)
 		a.Status, err = ib.cfg.Deliver(ctx, Delivery{Key: it.Key, Message: msg, Attempt: it.Attempts, EnqueuedAt: it.EnqueuedAt})
+		// A try that returned a status is settled by it, even when the
+		// inbox is stopping: the backend may have taken the notification,
+		// and giving it back would deliver it twice.
 		switch {
-		case r.ctx.Err() != nil:
+		case err != nil && r.ctx.Err() != nil:
 			a.Reason = "stopped"
 		case err != nil && ctx.Err() != nil:
 			a.Reason = "timeout"

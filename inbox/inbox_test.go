@@ -136,6 +136,7 @@ func newHarness(t *testing.T, cfg Config) *harness {
 	}
 	cfg.Queue = h.store
 	cfg.Deliver = h.rec.deliver
+	cfg.OrderSecret = testSecret
 	cfg.Clock = h.clock
 	if cfg.Rand == nil {
 		cfg.Rand = func() float64 { return 0 }
@@ -334,7 +335,7 @@ func TestRetryBackoffAndOrder(t *testing.T) {
 }
 
 func TestBackoffJitter(t *testing.T) {
-	ib, err := New(Config{Queue: fakeQueue{}, Keys: &Keyring{}, Deliver: (&recorder{}).deliver, FirstBackoff: time.Second, MaxBackoff: 15 * time.Minute, Rand: func() float64 { return 0.999999 }})
+	ib, err := New(Config{Queue: fakeQueue{}, Keys: &Keyring{}, Deliver: (&recorder{}).deliver, OrderSecret: testSecret, FirstBackoff: time.Second, MaxBackoff: 15 * time.Minute, Rand: func() float64 { return 0.999999 }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -488,6 +489,31 @@ func TestConcurrencyBoundAndStop(t *testing.T) {
 	})
 }
 
+// TestStopKeepsAnsweredTry: a try that the stop's cancellation cut short
+// but that returned the backend's 2xx is delivered, not given back to be
+// delivered again.
+func TestStopKeepsAnsweredTry(t *testing.T) {
+	h := newHarness(t, Config{DeliverTimeout: time.Hour, Lease: 2 * time.Hour})
+	started := make(chan struct{})
+	h.ib.cfg.Deliver = func(ctx context.Context, d Delivery) (int, error) {
+		close(started)
+		<-ctx.Done()
+		return 200, nil // the backend had taken it when the stop came
+	}
+	h.enqueue("answered", "a")
+	h.start()
+	<-started
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	h.ib.Stop(ctx)
+	if it := h.item("answered"); it.State != idempotency.ItemDelivered || it.LastStatus != 200 {
+		t.Fatalf("a try answered 200 during Stop left the item %v (reason %q): it would be delivered again", it.State, it.LastReason)
+	}
+	if a := h.attempts(); len(a) != 1 || a[0].Result != Delivered {
+		t.Fatalf("attempts %+v", a)
+	}
+}
+
 // TestUndecryptable: a payload sealed with a key the ring lacks is
 // retried (never delivered garbled); with the key back it goes out.
 func TestUndecryptable(t *testing.T) {
@@ -522,14 +548,16 @@ func TestBound(t *testing.T) {
 
 func TestNewRefusesBadConfig(t *testing.T) {
 	ring, _ := NewKeyring(mustKey(t))
-	ok := Config{Queue: fakeQueue{}, Keys: ring, Deliver: (&recorder{}).deliver}
+	ok := Config{Queue: fakeQueue{}, Keys: ring, Deliver: (&recorder{}).deliver, OrderSecret: testSecret}
 	for name, mod := range map[string]func(*Config){
-		"no queue":       func(c *Config) { c.Queue = nil },
-		"backoff order":  func(c *Config) { c.FirstBackoff, c.MaxBackoff = time.Minute, time.Second },
-		"short lease":    func(c *Config) { c.DeliverTimeout, c.Lease = time.Minute, time.Second },
-		"dead retention": func(c *Config) { c.Retention, c.DeadRetention = time.Hour, 2*time.Hour },
-		"concurrency":    func(c *Config) { c.Concurrency = -1 },
-		"negative bound": func(c *Config) { c.MaxQueued = -1 },
+		"no queue":           func(c *Config) { c.Queue = nil },
+		"backoff order":      func(c *Config) { c.FirstBackoff, c.MaxBackoff = time.Minute, time.Second },
+		"short lease":        func(c *Config) { c.DeliverTimeout, c.Lease = time.Minute, time.Second },
+		"dead retention":     func(c *Config) { c.Retention, c.DeadRetention = time.Hour, 2*time.Hour },
+		"concurrency":        func(c *Config) { c.Concurrency = -1 },
+		"negative bound":     func(c *Config) { c.MaxQueued = -1 },
+		"no order secret":    func(c *Config) { c.OrderSecret = nil },
+		"short order secret": func(c *Config) { c.OrderSecret = testSecret[:MinOrderSecretLen-1] },
 	} {
 		c := ok
 		mod(&c)

@@ -2,7 +2,10 @@ package inbox
 
 import (
 	"bytes"
+	"crypto/hmac"
+	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/http"
@@ -179,25 +182,97 @@ func TestMessageRoundTrip(t *testing.T) {
 	}
 }
 
+// testSecret is the tests' order secret.
+var testSecret = []byte("0123456789abcdef0123456789abcdef")
+
 func TestOrderKey(t *testing.T) {
 	add := []byte(`{"referenceCustomerId":"300005538591","requestId":"1"}`)
 	remove := []byte(`{"requestId":"2","referenceCustomerId":"300005538591","paymentMethodDetail":{}}`)
-	user := []byte(`{"requestId":"3","referenceUserId":"300005538591"}`)
 	none := []byte(`{"requestId":"4"}`)
-	k := OrderKey("c1", "addPaymentMethod", "1", add)
-	if k != OrderKey("c1", "removePaymentMethod", "2", remove) {
+	k := OrderKey(testSecret, "c1", "addPaymentMethod", "1", add)
+	if k != OrderKey(testSecret, "c1", "removePaymentMethod", "2", remove) {
 		t.Error("one customer's add and remove got different order keys")
 	}
-	if k == OrderKey("c2", "addPaymentMethod", "1", add) {
+	if k == OrderKey(testSecret, "c2", "addPaymentMethod", "1", add) {
 		t.Error("two Client-Ids share an order key")
-	}
-	if k == OrderKey("c1", "addPaymentMethod", "3", user) {
-		t.Error("a customer reference and a user reference with one value share an order key")
 	}
 	if strings.Contains(k, "300005538591") || len(k) != 32 {
 		t.Errorf("order key %q", k)
 	}
-	if OrderKey("c1", "addPaymentMethod", "4", none) == OrderKey("c1", "addPaymentMethod", "5", none) {
+	if OrderKey(testSecret, "c1", "addPaymentMethod", "4", none) == OrderKey(testSecret, "c1", "addPaymentMethod", "5", none) {
 		t.Error("two notifications without a reference share an order key")
+	}
+}
+
+// TestOrderKeyReference: a customer named by referenceUserId in one
+// notification and by referenceCustomerId in another (same Client-Id and
+// value) is one order; only the exact field names are a reference.
+func TestOrderKeyReference(t *testing.T) {
+	add := []byte(`{"requestId":"1","referenceUserId":"300005538591"}`)
+	remove := []byte(`{"requestId":"2","referenceCustomerId":"300005538591"}`)
+	if OrderKey(testSecret, "c1", "addPaymentMethod", "1", add) != OrderKey(testSecret, "c1", "removePaymentMethod", "2", remove) {
+		t.Error("an add by referenceUserId and a remove by referenceCustomerId of one value are not ordered")
+	}
+	ref := OrderKey(testSecret, "c1", "removePaymentMethod", "3", []byte(`{"requestId":"3","referenceCustomerId":"X"}`))
+	for _, b := range []string{
+		`{"requestId":"4","ReferenceCustomerId":"X"}`,
+		`{"requestId":"4","referencecustomerid":"X"}`,
+		`{"requestId":"4","REFERENCEUSERID":"X"}`,
+		`{"requestId":"4","nested":{"referenceCustomerId":"X"}}`,
+		`{"requestId":"4","referenceCustomerId":7}`,
+	} {
+		if OrderKey(testSecret, "c1", "removePaymentMethod", "4", []byte(b)) == ref {
+			t.Errorf("%s was read as the reference X", b)
+		}
+	}
+	if OrderKey(testSecret, "c1", "a", "5", []byte(`{"referenceCustomerId":"","referenceUserId":"X"}`)) != ref {
+		t.Error("an empty referenceCustomerId did not fall back to referenceUserId")
+	}
+}
+
+// TestOrderKeyIsKeyed: the order key is an HMAC under the order secret,
+// so whoever reads the store cannot find a customer by hashing candidate
+// references: an unkeyed hash of the fields does not give it, and another
+// secret gives another key.
+func TestOrderKeyIsKeyed(t *testing.T) {
+	add := []byte(`{"referenceCustomerId":"300005538591","requestId":"1"}`)
+	k := OrderKey(testSecret, "c1", "addPaymentMethod", "1", add)
+	other := bytes.Repeat([]byte{7}, MinOrderSecretLen)
+	if k == OrderKey(other, "c1", "addPaymentMethod", "1", add) {
+		t.Error("two order secrets give one order key")
+	}
+	for _, kind := range []string{"c", "u", "r"} {
+		h := sha256.New()
+		for _, s := range []string{"c1", kind, "300005538591"} {
+			h.Write([]byte{byte(len(s))})
+			h.Write([]byte(s))
+		}
+		if k == hex.EncodeToString(h.Sum(nil)[:16]) {
+			t.Fatalf("the order key is an unkeyed SHA-256 of the reference (kind %q)", kind)
+		}
+	}
+}
+
+// TestDeriveOrderSecret checks HKDF-SHA256 (RFC 5869, empty salt, info
+// "dws_notify inbox order v1", 32 bytes) against a computation from HMAC.
+func TestDeriveOrderSecret(t *testing.T) {
+	k1, k2 := mustKey(t), mustKey(t)
+	got := DeriveOrderSecret(k1)
+	raw, err := base64.StdEncoding.DecodeString(k1.Encoded())
+	if err != nil {
+		t.Fatal(err)
+	}
+	extract := hmac.New(sha256.New, make([]byte, sha256.Size))
+	extract.Write(raw)
+	expand := hmac.New(sha256.New, extract.Sum(nil))
+	expand.Write([]byte("dws_notify inbox order v1\x01"))
+	if want := expand.Sum(nil); !bytes.Equal(got, want) {
+		t.Fatalf("DeriveOrderSecret = %x, want %x", got, want)
+	}
+	if bytes.Equal(got, DeriveOrderSecret(k2)) || bytes.Equal(got, raw) {
+		t.Fatal("the order secret does not depend on the key, or is the key")
+	}
+	if again := DeriveOrderSecret(k1); !bytes.Equal(got, again) {
+		t.Fatal("DeriveOrderSecret is not deterministic")
 	}
 }

@@ -1,6 +1,9 @@
 package inbox
 
 import (
+	"bytes"
+	"crypto/hkdf"
+	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
@@ -82,32 +85,91 @@ func parseMessage(b []byte) (Message, error) {
 	return Message{Header: h, Body: slices.Clone(b)}, nil
 }
 
+// MinOrderSecretLen is the shortest Config.OrderSecret accepted.
+const MinOrderSecretLen = 32
+
+// orderSecretInfo is the HKDF info of DeriveOrderSecret.
+const orderSecretInfo = "dws_notify inbox order v1"
+
+// DeriveOrderSecret derives an order secret (Config.OrderSecret, 32 bytes)
+// from an inbox key: HKDF-SHA256 of the key's secret, no salt, info
+// "dws_notify inbox order v1". The order keys of queued items depend on
+// it, so it must stay the same across key rotation: derive it from one key
+// that stays configured (the Caddy side takes the oldest) or configure one
+// of its own.
+func DeriveOrderSecret(k Key) []byte {
+	out, err := hkdf.Key(sha256.New, k.secret[:], nil, orderSecretInfo, 32)
+	if err != nil {
+		// hkdf.Key fails only for a length beyond 255 hash sizes.
+		panic("inbox: deriving the order secret: " + err.Error())
+	}
+	return out
+}
+
 // OrderKey returns the order key of a notification: items with one order
-// key are delivered strictly in arrival order. It is derived from the
-// Client-Id and the body's referenceCustomerId (or, without one,
-// referenceUserId), hashed (SHA-256, 16 bytes in hex) so the customer's
-// reference is not written to the store in the clear. A body with neither
-// gets an order key of its own (its Client-Id, API and requestId): it
-// waits for nothing and nothing waits for it.
-func OrderKey(clientID, api, requestID string, body []byte) string {
-	var ref struct {
-		Customer *string `json:"referenceCustomerId"`
-		User     *string `json:"referenceUserId"`
-	}
+// key are delivered strictly in arrival order. It is an HMAC-SHA256 under
+// secret (Config.OrderSecret) of the Client-Id and the body's
+// referenceCustomerId (or, without one, referenceUserId), 16 bytes in hex:
+// the customer's reference is not written to the store, and without the
+// secret it cannot be found by trying references. A customer id and a
+// user id of one value are one order (the kind of reference is not part
+// of the key), so an add that names the customer one way and a remove
+// that names it the other are still delivered in order. The field names
+// must match exactly (JSON decoding in Go would also take
+// "ReferenceCustomerId"). A body with neither gets an order key of its
+// own (its Client-Id, API and requestId): it waits for nothing and nothing
+// waits for it.
+func OrderKey(secret []byte, clientID, api, requestID string, body []byte) string {
 	kind, v := "n", api+"\x00"+requestID
-	if json.Unmarshal(body, &ref) == nil {
-		switch {
-		case ref.Customer != nil && *ref.Customer != "":
-			kind, v = "c", *ref.Customer
-		case ref.User != nil && *ref.User != "":
-			kind, v = "u", *ref.User
-		}
+	if ref, ok := customerRef(body); ok {
+		kind, v = "r", ref
 	}
-	h := sha256.New()
+	h := hmac.New(sha256.New, secret)
 	for _, s := range [...]string{clientID, kind, v} {
 		var l [binary.MaxVarintLen64]byte
 		h.Write(l[:binary.PutUvarint(l[:], uint64(len(s)))])
 		h.Write([]byte(s))
 	}
 	return hex.EncodeToString(h.Sum(nil)[:16])
+}
+
+// customerRef returns the top-level referenceCustomerId of a JSON object
+// body, or without one its referenceUserId (non-empty strings, names
+// matched exactly; of a name given twice, the last).
+func customerRef(body []byte) (string, bool) {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return "", false
+	}
+	var customer, user string
+	for dec.More() {
+		t, err := dec.Token()
+		if err != nil {
+			return "", false
+		}
+		name, _ := t.(string)
+		var raw json.RawMessage
+		if err := dec.Decode(&raw); err != nil {
+			return "", false
+		}
+		if name != "referenceCustomerId" && name != "referenceUserId" {
+			continue
+		}
+		var v string
+		if json.Unmarshal(raw, &v) != nil {
+			v = ""
+		}
+		if name == "referenceCustomerId" {
+			customer = v
+		} else {
+			user = v
+		}
+	}
+	switch {
+	case customer != "":
+		return customer, true
+	case user != "":
+		return user, true
+	}
+	return "", false
 }

@@ -41,7 +41,7 @@ func enqueueSeeds(t *testing.T, s queueStore) *Inbox {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ib, err := New(Config{Queue: s, Keys: ring, Deliver: (&recorder{}).deliver})
+	ib, err := New(Config{Queue: s, Keys: ring, OrderSecret: testSecret, Deliver: (&recorder{}).deliver})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -199,7 +199,7 @@ func TestRestartKeepsQueue(t *testing.T) {
 	}
 	h := &harness{t: t, clock: clock, store: s, rec: &recorder{}}
 	ring, _ := NewKeyring(mustKey(t))
-	h.ib, _ = New(Config{Queue: s, Keys: ring, Deliver: h.rec.deliver, Clock: clock})
+	h.ib, _ = New(Config{Queue: s, Keys: ring, OrderSecret: testSecret, Deliver: h.rec.deliver, Clock: clock})
 	for i := range 20 {
 		h.enqueue(fmt.Sprintf("r%02d", i), fmt.Sprintf("cust-%d", i%3))
 	}
@@ -207,12 +207,12 @@ func TestRestartKeepsQueue(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.store = openBadger(t, clock, dir)
-	h.ib, _ = New(Config{Queue: h.store, Keys: ring, Deliver: h.rec.deliver, Clock: clock, Concurrency: 3})
+	h.ib, _ = New(Config{Queue: h.store, Keys: ring, OrderSecret: testSecret, Deliver: h.rec.deliver, Clock: clock, Concurrency: 3})
 	h.start()
 	h.eventually("all 20 delivered", func() bool { return len(h.rec.ids()) == 20 })
 	last := map[string]string{}
 	for _, d := range h.rec.got {
-		c := OrderKey(d.Key.ClientID, d.Key.API, d.Key.RequestID, d.Body)
+		c := OrderKey(testSecret, d.Key.ClientID, d.Key.API, d.Key.RequestID, d.Body)
 		if prev := last[c]; prev >= d.Key.RequestID {
 			t.Errorf("%s delivered after %s of the same customer", d.Key.RequestID, prev)
 		}
@@ -267,7 +267,7 @@ func TestFleetOnRedis(t *testing.T) {
 				return backend(ctx, d)
 			}
 		}
-		ibs[i], err = New(Config{Queue: s, Keys: ring, Deliver: deliver, FirstBackoff: 5 * time.Millisecond, MaxBackoff: 20 * time.Millisecond,
+		ibs[i], err = New(Config{Queue: s, Keys: ring, OrderSecret: testSecret, Deliver: deliver, FirstBackoff: 5 * time.Millisecond, MaxBackoff: 20 * time.Millisecond,
 			DeliverTimeout: 100 * time.Millisecond, Lease: 400 * time.Millisecond, PollInterval: 10 * time.Millisecond, Concurrency: 4,
 			Hooks: Hooks{Tried: func(a Attempt) {
 				if a.Key.RequestID == "stuck" && a.StoreErr != nil {

@@ -1,6 +1,7 @@
 package redisstore_test
 
 import (
+	"errors"
 	"fmt"
 	"testing"
 	"time"
@@ -105,5 +106,35 @@ func TestQueueCluster(t *testing.T) {
 		if err != nil || err2 != nil || !ok || !ok2 || it.Seq >= it2.Seq || it.OrderKey != it2.OrderKey {
 			t.Fatalf("customer %d: items %+v %+v (%v %v)", c, it, it2, err, err2)
 		}
+	}
+}
+
+// TestQueuedReplayNeedsDurability: with WaitReplicas, an enqueue whose
+// wait is not confirmed reports it (the gateway answers U), and the
+// provider's resend does not replay S from the record it left: its Claim
+// waits for the record's durability again and fails the same way, until
+// the wait can be confirmed.
+func TestQueuedReplayNeedsDurability(t *testing.T) {
+	srv := redistest.Start(t, redistest.Config{AppendOnly: true})
+	waiting := open(t, srv, redisstore.Options{WaitReplicas: 1, WaitReplicasTimeout: 50 * time.Millisecond})
+	ctx := t.Context()
+	k := storetest.K("unconfirmed-enqueue")
+	c, err := waiting.Claim(ctx, k, storetest.FP(1), time.Minute, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = waiting.Enqueue(ctx, k, c.Token, idempotency.NewItem{OrderKey: "o", Payload: []byte("p")}, idempotency.EnqueueOptions{Retention: time.Hour})
+	if !errors.Is(err, redisstore.ErrUnconfirmed) {
+		t.Fatalf("Enqueue on a primary without the replica WaitReplicas asks for = %v, want ErrUnconfirmed", err)
+	}
+	res, err := waiting.Claim(ctx, k, storetest.FP(1), time.Minute, time.Hour)
+	if !errors.Is(err, redisstore.ErrUnconfirmed) {
+		t.Fatalf("the resend's Claim = %v, %v: want ErrUnconfirmed (never a replay of an unconfirmed queued record)", res.Status, err)
+	}
+	// A store without a wait replays it (the server's persistence is all
+	// it promises), as does any done record that is not queued.
+	plain := open(t, srv, redisstore.Options{Prefix: waiting.Prefix()})
+	if res, err := plain.Claim(ctx, k, storetest.FP(1), time.Minute, time.Hour); err != nil || res.Status != idempotency.Done {
+		t.Fatalf("Claim without a wait = %v, %v; want Done", res.Status, err)
 	}
 }

@@ -219,3 +219,20 @@ if not r then
 end
 return reply('found', now_us(), KEYS[1], r)
 `)
+
+// touchScript rewrites the expiry of KEYS[1], a done record, as it is: a
+// write whose WAITAOF or WAIT covers everything written before it (the
+// record's completion, and the queue item of an enqueue). Statuses: ok,
+// or absent (no done record with an expiry).
+var touchScript = redis.NewScript(luaPrelude + `
+local r, why = get_record(KEYS[1])
+if r == false then
+  return {'corrupt', why}
+end
+local pttl = redis.call('PTTL', KEYS[1])
+if not r or r.s ~= '2' or pttl <= 0 then
+  return {'absent'}
+end
+redis.call('PEXPIRE', KEYS[1], pttl)
+return {'ok'}
+`)

@@ -344,6 +344,15 @@ func (s *Store) Claim(ctx context.Context, key idempotency.Key, fp idempotency.F
 		return idempotency.ClaimResult{}, err
 	}
 	res := idempotency.ClaimResult{Status: status, Record: rec}
+	if status == idempotency.Done && rec.Answer.Outcome == idempotency.OutcomeQueued && s.waitTimeout > 0 {
+		// A queued notification is answered S only once its record (and
+		// the queue item written with it) is as durable as the wait asks:
+		// the enqueue's own wait may have failed (it answered U), or may
+		// still run.
+		if err := s.confirmDurable(ctx, key); err != nil {
+			return idempotency.ClaimResult{}, fmt.Errorf("redisstore: claim %v: the queued record's durability: %w", key, err)
+		}
+	}
 	if status == idempotency.Claimed {
 		if rec.Token != token || rec.State != idempotency.StateInFlight {
 			return idempotency.ClaimResult{}, fmt.Errorf("redisstore: claim %v: %w: claimed record under another token", key, errUnexpectedReply)
@@ -504,6 +513,26 @@ func (s *Store) scriptAndWait(ctx context.Context, sc *redis.Script, keys []stri
 		return nil, err
 	}
 	return v, nil
+}
+
+// confirmDurable makes the done record of key as durable as
+// Options.WaitAOF and WaitReplicas ask: it rewrites the record's expiry
+// as it is (a write, so it reaches the append-only file and the replicas
+// after the record's completion and the item written with it) and waits
+// for that write. ErrUnconfirmed when the wait is not confirmed.
+func (s *Store) confirmDurable(ctx context.Context, key idempotency.Key) error {
+	v, err := s.scriptAndWait(ctx, touchScript, []string{recordKey(s.prefix, key)}, nil)
+	if err != nil {
+		return err
+	}
+	st, _, err := replyStatus(v)
+	if err != nil {
+		return err
+	}
+	if st != stOK {
+		return fmt.Errorf("%w: the record changed while its durability was checked (%s)", ErrUnconfirmed, st)
+	}
+	return nil
 }
 
 // Release implements idempotency.Store.

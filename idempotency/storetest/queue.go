@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -67,6 +68,7 @@ func RunQueue(t *testing.T, open func(t *testing.T) QueueStore, peer func(t *tes
 		{"QueueClosed", false, testQueueClosed},
 		{"ConcurrentLeases", false, func(t *testing.T, s QueueStore) { testConcurrentLeases(t, s, second(t, s)) }},
 		{"EnqueueWhileDelivering", false, func(t *testing.T, s QueueStore) { testEnqueueWhileDelivering(t, s, second(t, s)) }},
+		{"OneCustomerContention", false, func(t *testing.T, s QueueStore) { testOneCustomerContention(t, s, second(t, s)) }},
 		{"RetryDue", true, testRetryDue},
 		{"LeaseTakeover", true, func(t *testing.T, s QueueStore) { testLeaseTakeover(t, s, second(t, s)) }},
 		{"DeadPayloadExpiry", true, testDeadPayloadExpiry},
@@ -709,6 +711,100 @@ func testEnqueueWhileDelivering(t *testing.T, a, b QueueStore) {
 	}
 	if st := stats(t, a); st.Queued != 0 {
 		t.Fatalf("stats after draining: %+v", st)
+	}
+}
+
+// testOneCustomerContention: many producers enqueue into one customer
+// while deliverers lease, retry once and acknowledge its items. Every
+// settlement must succeed however many enqueues race with it (a store
+// must not give up on a busy customer: an acknowledgement that fails is a
+// redelivery), and the items still go out once each, in seq order.
+func testOneCustomerContention(t *testing.T, a, b QueueStore) {
+	ctx := t.Context()
+	const producers, per = 12, 20
+	total := producers * per
+	var mu sync.Mutex
+	acked := map[string]bool{}
+	retried := map[string]bool{}
+	var lastSeq uint64
+	var wg sync.WaitGroup
+	var failed atomic.Bool
+	errs := make(chan error, 64)
+	for p := range producers {
+		s := a
+		if p%2 == 1 {
+			s = b
+		}
+		wg.Go(func() {
+			for i := range per {
+				id := fmt.Sprintf("oc%02d-%02d", p, i)
+				cl, err := s.Claim(ctx, K(id), FP(1), longLease, longRetention)
+				if err == nil {
+					err = s.Enqueue(ctx, K(id), cl.Token, idempotency.NewItem{OrderKey: "one-customer", Payload: Payload(id)},
+						idempotency.EnqueueOptions{Retention: longRetention})
+				}
+				if err != nil {
+					errs <- fmt.Errorf("enqueue %s: %w", id, err)
+					failed.Store(true)
+					return
+				}
+			}
+		})
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for w := range 2 {
+		s := a
+		if w == 1 {
+			s = b
+		}
+		wg.Go(func() {
+			for time.Now().Before(deadline) {
+				mu.Lock()
+				done := len(acked) == total
+				mu.Unlock()
+				if done || failed.Load() {
+					return
+				}
+				items, err := s.Lease(ctx, 4, longLease)
+				if err != nil {
+					errs <- fmt.Errorf("lease: %w", err)
+					return
+				}
+				for _, it := range items {
+					id := it.Key.RequestID
+					mu.Lock()
+					again := retried[id]
+					if acked[id] || (!again && it.Seq <= lastSeq) || (again && it.Seq != lastSeq) {
+						errs <- fmt.Errorf("%s (seq %d) leased out of order or again after seq %d", id, it.Seq, lastSeq)
+					}
+					lastSeq = it.Seq
+					retried[id] = true
+					mu.Unlock()
+					if !again {
+						if err := s.Retry(ctx, it.Ref(), 0, 503, "status"); err != nil {
+							errs <- fmt.Errorf("retry %s: %w", id, err)
+							return
+						}
+						continue
+					}
+					if err := s.Ack(ctx, it.Ref(), 200, queueRetention); err != nil {
+						errs <- fmt.Errorf("ack %s: %w", id, err)
+						return
+					}
+					mu.Lock()
+					acked[id] = true
+					mu.Unlock()
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	if len(acked) != total {
+		t.Fatalf("acknowledged %d of %d", len(acked), total)
 	}
 }
 
