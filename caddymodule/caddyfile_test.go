@@ -316,7 +316,7 @@ func TestSameErrorThroughJSONAndCaddyfile(t *testing.T) {
 		{"acknowledge order secret",
 			`"client_id":["a"],"dws_public_key":[{"key":"` + pub + `"}],"api":[{"name":"addPaymentMethod"}],"acknowledge":{"mode":"on_receipt","keys":[{"key":"` + inboxKeyA + `"}],"order_secret":"AAAAAAAAAAA="}`,
 			"client_id a\n\tdws_public_key " + pub + "\n\tapi addPaymentMethod\n\tacknowledge on_receipt {\n\t\tkey " + inboxKeyA + "\n\t\torder_secret AAAAAAAAAAA=\n\t}", 7,
-			"dws_notify: acknowledge: order_secret: the secret decodes to 8 bytes, want at least 16"},
+			"dws_notify: acknowledge: order_secret: the secret decodes to 8 bytes, want at least 32"},
 		{"acknowledge body size",
 			`"client_id":["a"],"dws_public_key":[{"key":"` + pub + `"}],"api":[{"name":"addPaymentMethod"}],"max_body_size":1048576,"acknowledge":{"mode":"on_receipt","keys":[{"key":"` + inboxKeyA + `"}]}`,
 			"client_id a\n\tdws_public_key " + pub + "\n\tapi addPaymentMethod\n\tmax_body_size 1MiB\n\tacknowledge on_receipt {\n\t\tkey " + inboxKeyA + "\n\t}", 5,

@@ -39,6 +39,7 @@ func (h *Handler) provisionInbox() error {
 	ib, err := inbox.New(inbox.Config{
 		Queue:          h.store.Store,
 		Keys:           keys.Ring,
+		OrderSecret:    keys.OrderSecret,
 		Deliver:        h.deliver,
 		BusinessReject: h.isBusiness,
 		MaxAge:         a.MaxAge,

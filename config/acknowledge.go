@@ -27,7 +27,7 @@ const (
 	DefaultFirstBackoff = inbox.DefaultFirstBackoff
 	DefaultMaxBackoff   = inbox.DefaultMaxBackoff
 	// MinOrderSecretLen is the shortest order secret accepted, in bytes.
-	MinOrderSecretLen = 16
+	MinOrderSecretLen = inbox.MinOrderSecretLen
 	// MaxQueuedBodySize caps max_body_size with acknowledge on_receipt: a
 	// queued payload (the body, the headers the backend gets and the
 	// sealing) must fit idempotency.MaxPayloadLen, and the headers take
@@ -55,7 +55,7 @@ type Acknowledge struct {
 	Keys []InboxKey `json:"keys,omitempty"`
 
 	// OrderSecret keys the hash that turns a customer reference into the
-	// order key kept in the store (Base64 of at least 16 bytes, or a
+	// order key kept in the store (Base64 of at least 32 bytes, or a
 	// placeholder holding it). Gateways sharing a store must use the
 	// same. Default: derived from the oldest key listed, so adding a
 	// newer key keeps every customer's order key.
@@ -239,13 +239,15 @@ type InboxKeys struct {
 	Ring *inbox.Keyring
 	// IDs are the keys' ids, in the order listed.
 	IDs []string
-	// Oldest is the last key listed.
-	Oldest inbox.Key
+	// OrderSecret is order_secret, or the one derived from the last
+	// (oldest) key listed.
+	OrderSecret []byte
 }
 
-// ResolveKeys resolves the placeholders of the inbox keys and parses
-// them into a ring (the first key listed seals). Errors name the key by
-// its position, never its material.
+// ResolveKeys resolves the placeholders of the inbox keys and the order
+// secret and parses them: a ring (the first key listed seals) and the
+// order secret (order_secret, or derived from the oldest key). Errors name
+// the key by its position, never its material.
 func (a *Acknowledge) ResolveKeys(lookup Lookup) (InboxKeys, error) {
 	var keys []inbox.Key
 	for i, k := range a.Keys {
@@ -266,7 +268,16 @@ func (a *Acknowledge) ResolveKeys(lookup Lookup) (InboxKeys, error) {
 	if err != nil {
 		return InboxKeys{}, fmt.Errorf("acknowledge: %w", err)
 	}
-	ik := InboxKeys{Ring: ring, Oldest: keys[len(keys)-1]}
+	ik := InboxKeys{Ring: ring, OrderSecret: inbox.DeriveOrderSecret(keys[len(keys)-1])}
+	if a.OrderSecret != "" {
+		material, err := ResolvePlaceholders(a.OrderSecret, lookup)
+		if err != nil {
+			return InboxKeys{}, fmt.Errorf("acknowledge: order_secret: %w", err)
+		}
+		if ik.OrderSecret, err = ParseOrderSecret(material); err != nil {
+			return InboxKeys{}, fmt.Errorf("acknowledge: order_secret: %w", err)
+		}
+	}
 	for _, k := range keys {
 		ik.IDs = append(ik.IDs, k.ID)
 	}

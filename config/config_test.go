@@ -111,3 +111,34 @@ func TestDurationJSON(t *testing.T) {
 		t.Errorf("encoded as %s, want nanoseconds", b)
 	}
 }
+
+// The order secret follows the oldest key listed, so adding a newer key
+// in front (a rotation) keeps every customer's order key; order_secret
+// given outright wins, and is resolved like a key.
+func TestInboxOrderSecretSurvivesRotation(t *testing.T) {
+	const keyA, keyB = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=", "ICEiIyQlJicoKSorLC0uLzAxMjM0NTY3ODk6Ozw9Pj8="
+	lookup := func(name string) (string, bool) { return map[string]string{"env.A": keyA, "env.S": keyB}[name], true }
+	resolve := func(a Acknowledge) InboxKeys {
+		t.Helper()
+		ik, err := a.ResolveKeys(lookup)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ik
+	}
+	before := resolve(Acknowledge{Keys: []InboxKey{{Key: "{env.A}"}}})
+	after := resolve(Acknowledge{Keys: []InboxKey{{Key: keyB}, {Key: keyA}}})
+	if string(before.OrderSecret) != string(after.OrderSecret) || len(before.OrderSecret) < MinOrderSecretLen {
+		t.Fatal("adding a newer key changed the order secret")
+	}
+	if after.Ring.PrimaryID() != after.IDs[0] || after.IDs[0] == before.IDs[0] {
+		t.Fatalf("the newest key listed does not seal: primary %s, ids %q", after.Ring.PrimaryID(), after.IDs)
+	}
+	own := resolve(Acknowledge{Keys: []InboxKey{{Key: keyA}}, OrderSecret: "{env.S}"})
+	if string(own.OrderSecret) == string(before.OrderSecret) || len(own.OrderSecret) != 32 {
+		t.Fatal("order_secret was not used")
+	}
+	if _, err := (&Acknowledge{Keys: []InboxKey{{Key: "{env.MISSING}"}}}).ResolveKeys(func(string) (string, bool) { return "", false }); err == nil {
+		t.Fatal("a key placeholder that resolves to nothing was accepted")
+	}
+}
