@@ -191,7 +191,13 @@ func formatTime(t time.Time) string {
 // admin API (the gateway is not running), a Caddy without this module, or
 // the error the endpoint answered.
 func adminGet(addr, path string) ([]byte, error) {
-	res, err := adminOpen(addr, path, adminTimeout)
+	return adminCall(http.MethodGet, addr, path)
+}
+
+// adminCall is adminGet with another method (POST for the endpoints that
+// change something).
+func adminCall(method, addr, path string) ([]byte, error) {
+	res, err := adminDo(method, addr, path, adminTimeout)
 	if err != nil {
 		return nil, err
 	}
@@ -209,6 +215,11 @@ func adminGet(addr, path string) ([]byte, error) {
 // exchange; 0 bounds only the connection and the wait for the answer's
 // header (for answers streamed as they are made).
 func adminOpen(addr, path string, timeout time.Duration) (*http.Response, error) {
+	return adminDo(http.MethodGet, addr, path, timeout)
+}
+
+// adminDo is adminOpen with the request's method.
+func adminDo(method, addr, path string, timeout time.Duration) (*http.Response, error) {
 	parsed, err := caddy.ParseNetworkAddress(addr)
 	if err != nil || parsed.PortRangeSize() > 1 {
 		return nil, fmt.Errorf("invalid admin API address %q (want host:port, or unix//path)", addr)
@@ -224,7 +235,7 @@ func adminOpen(addr, path string, timeout time.Duration) (*http.Response, error)
 	case parsed.IsFdNetwork():
 		return nil, fmt.Errorf("the admin API address %q is a file descriptor; give --address with the address it listens on", addr)
 	}
-	req, err := http.NewRequest(http.MethodGet, origin+path, nil)
+	req, err := http.NewRequest(method, origin+path, nil)
 	if err != nil {
 		return nil, fmt.Errorf("admin API address %q: %w", addr, err)
 	}
