@@ -32,6 +32,10 @@ import (
 //     operation's error.
 //   - The value-log GC, the only other writer, runs under commitMu too, and
 //     the group-commit sync recovers from a panic of db.Sync.
+//   - A group-commit fsync that fails fails the store too (groupSync): the
+//     kernel may have dropped the pages it could not write, so what was
+//     committed may be readable but not on disk, and no duplicate may be
+//     answered from it.
 //
 // Not covered: Backup streams on goroutines of Badger's own, and one that
 // opens an iterator just after the failure panics where nothing can

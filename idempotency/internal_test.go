@@ -377,10 +377,13 @@ func TestCorruptRecordSurfaces(t *testing.T) {
 
 // TestCompleteReportsSyncFailure: when the group-commit fsync fails, the
 // completions of that round fail with its error (the caller answers U and
-// the provider retries), and the failure is logged.
+// the provider retries), the store fails (ErrFailed: nothing is answered
+// from what may not be on disk), and the failure is logged. Reopened, the
+// store replays what the disk holds.
 func TestCompleteReportsSyncFailure(t *testing.T) {
 	core, logs := observer.New(zapcore.ErrorLevel)
-	s, err := OpenBadger(BadgerOptions{Dir: t.TempDir(), Logger: zap.New(core)})
+	dir := t.TempDir()
+	s, err := OpenBadger(BadgerOptions{Dir: dir, Logger: zap.New(core)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -399,18 +402,29 @@ func TestCompleteReportsSyncFailure(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Complete(ctx, k, c.Token, Answer{"SUCCESS", OutcomeAccepted, 200}, time.Hour); !errors.Is(err, eio) {
-		t.Fatalf("Complete with a failing fsync = %v, want the fsync error", err)
+	if err := s.Complete(ctx, k, c.Token, Answer{"SUCCESS", OutcomeAccepted, 200}, time.Hour); !errors.Is(err, eio) || !errors.Is(err, ErrFailed) {
+		t.Fatalf("Complete with a failing fsync = %v, want ErrFailed wrapping the fsync error", err)
 	}
-	if logs.FilterMessageSnippet("group-commit sync failed").Len() != 1 {
+	if logs.FilterMessageSnippet("the store failed").Len() != 1 {
 		t.Errorf("sync failure not logged: %+v", logs.AllUntimed())
 	}
 	syncLogFile = orig
-	// The record itself was committed (the backend did take the
-	// notification), so the provider's retry replays it.
+	if res, err := s.Claim(ctx, k, Fingerprint{}, time.Minute, time.Hour); !errors.Is(err, ErrFailed) {
+		t.Fatalf("retry on the failed store = %v, %v; want ErrFailed", res.Status, err)
+	}
+	// Reopened (as the guard does), the committed record is read back
+	// from the disk and replayed.
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s, err = OpenBadger(BadgerOptions{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
 	res, err := s.Claim(ctx, k, Fingerprint{}, time.Minute, time.Hour)
 	if err != nil || res.Status != Done {
-		t.Errorf("retry after the failed sync = %v, %v; want done", res.Status, err)
+		t.Errorf("retry after reopening = %v, %v; want done", res.Status, err)
 	}
 }
 

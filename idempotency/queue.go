@@ -158,14 +158,14 @@ type QueueStats struct {
 type Queue interface {
 	// Enqueue stores item for key, which the caller claimed under token,
 	// and completes the claim with Answer{SUCCESS, OutcomeQueued, 0} kept
-	// for opts.Retention, so duplicates replay S. Both are durable when it
-	// returns nil. An item already stored for key (an earlier call whose
-	// completion was lost) is kept and the claim is completed. It returns
-	// ErrQueueFull (nothing stored, the claim untouched) when the queue
-	// is at opts.MaxQueued, and ErrLeaseLost when the claim is not in
-	// flight under token any more; a store that cannot write the item and
-	// the record atomically may then have stored the item already (its
-	// claim's new holder completes it).
+	// for opts.Retention, so duplicates replay S. The item and the
+	// completion are written atomically (both or neither), and both are
+	// durable when it returns nil. An item already stored for key is kept
+	// and the claim is completed. It returns ErrQueueFull (nothing stored,
+	// the claim untouched) when the queue is at opts.MaxQueued, and
+	// ErrLeaseLost (nothing stored) when the claim is not in flight under
+	// token any more. A Claim that finds the completed record reports Done
+	// only once the record and its item are durable.
 	Enqueue(ctx context.Context, key Key, token uint64, item NewItem, opts EnqueueOptions) error
 	// Lease takes up to max due items for lease, each with its payload:
 	// pending items whose DueAt has come and leased items whose lease

@@ -100,10 +100,11 @@
 //
 // The store implements idempotency.Queue too, on keys of their own under
 // <prefix>q{<shard>}: (queue.go has the layout, queue_scripts.go the
-// scripts): 16 shards by order key, each shard's keys under its hash tag,
-// so one customer's items stay in one Cluster slot and every queue script
-// is atomic on one node. Due times and leases are on the server's clock
-// like everything else.
+// scripts): 16 shards by order key. An enqueue writes the item and
+// completes the dedupe record in one script, so both survive a failover
+// or neither does; that needs one server (a URL or Sentinel), and the
+// queue is refused on a Cluster (ErrQueueUnsupported, QueueSupported).
+// Due times and leases are on the server's clock like everything else.
 //
 // # One clock
 //

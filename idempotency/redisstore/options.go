@@ -77,7 +77,8 @@ type Options struct {
 
 	// Prefix starts every key, so that several gateway fleets and
 	// environments can share one Redis (each with its own prefix); empty
-	// means DefaultPrefix. At most MaxPrefixLen bytes. Gateways that must
+	// means DefaultPrefix. At most MaxPrefixLen bytes, without '{' or '}'
+	// (the queue's keys carry hash tags of their own). Gateways that must
 	// dedupe together need the same prefix and the same database.
 	Prefix string
 
@@ -227,6 +228,8 @@ func validateOptions(o *Options) error {
 		return bad("WaitReplicasTimeout without WaitReplicas")
 	case len(o.Prefix) > MaxPrefixLen:
 		return bad("prefix longer than %d bytes", MaxPrefixLen)
+	case strings.ContainsAny(o.Prefix, "{}"):
+		return bad("prefix %q contains '{' or '}': the inbox queue's keys carry hash tags of their own (<prefix>q{<shard>}:), which a brace in the prefix would override or break; choose a prefix without braces", o.Prefix)
 	case o.DialTimeout < 0 || o.ReadTimeout < 0 || o.WriteTimeout < 0 || o.OperationTimeout < 0 || o.WaitAOFTimeout < 0 || o.WaitReplicasTimeout < 0:
 		return bad("negative timeout")
 	case o.PoolSize < 0:

@@ -19,12 +19,9 @@ import (
 // The queue (idempotency.Queue) on Redis.
 //
 // The queue is split into QueueShards shards; an order key always goes to
-// the same one (FNV-1a of the order key), so its items, its set and its
-// entries in the shard's indexes share the shard's hash tag, and one
-// script changes them atomically on the node that owns the tag's slot. The
-// shards spread the queue over a Cluster's primaries (a prefix with its own
-// hash tag puts them all in one slot). Under the shard's base name
-// <prefix>q{<n>}:
+// the same one (FNV-1a of the order key), and one script changes its
+// items, its set and its entries in the shard's indexes atomically. Under
+// the shard's base name <prefix>q{<n>}:
 //
 //	i:<K>      item (HASH, fields in queue_scripts.go); TTL once final
 //	b:<K>      payload (STRING); deleted when delivered or rejected, TTL when dead
@@ -38,17 +35,19 @@ import (
 // K is the record key's fields (<ClientID>:<API>:<RequestID>, escaped as in
 // record keys), O the order key escaped the same way.
 //
-// Enqueue runs the item's script, then completes the claim (Complete, with
-// its WaitAOF/WaitReplicas wait, which covers the item written before it on
-// the same server): the record and the item live in different slots on a
-// Cluster, so they cannot be written by one script. An item is written
-// once per key (a second enqueue finds it and completes the claim), so a
-// crash between the two steps leaves the item queued and the claim in
-// flight: the provider's resend claims again after the lease and completes
-// it. The bound is checked against the total of the shards' depths, read
-// at most a second before (and at once when the last reading was within a
-// tenth of the bound), so a fleet may overshoot it by what it enqueues in
-// that second.
+// Enqueue writes the item and completes the claim in one script (and,
+// with Options.WaitAOF or WaitReplicas, its wait in the same pipeline):
+// the record and the item are written together or not at all, so a
+// failover can lose both (the provider's resend claims again) but never
+// the item of a record that replays S. That needs the record and the
+// shard's keys on one server: a single server or a Sentinel-managed
+// primary. On a Cluster they are in different slots (the record's slot
+// follows the request, the shard's the customer), on different primaries
+// whose failovers are independent, so the queue is refused there
+// (ErrQueueUnsupported, QueueSupported). The bound is checked against
+// the total of the shards' depths, read at most a second before (and at
+// once when the last reading was within a tenth of the bound), so a fleet
+// may overshoot it by what it enqueues in that second.
 const QueueShards = 16
 
 // queueState is the store's cached queue depth for the bound.
@@ -92,7 +91,26 @@ func (s *Store) evalRun(ctx context.Context, sc *redis.Script, keys []string, ar
 	return v, sent, recv, err
 }
 
-// Enqueue implements idempotency.Queue.
+// ErrQueueUnsupported is returned by Enqueue (and QueueSupported) when
+// the store reaches Redis through a client that may put the dedupe
+// record and the queue item on different servers (a Cluster or a Ring):
+// enqueueing could not be atomic there. The gateway's configuration
+// should refuse the inbox with such a store.
+var ErrQueueUnsupported = errors.New("redisstore: the inbox queue needs a single Redis server or a Sentinel-managed primary (the dedupe record and the queue item must be written by one script), not a Cluster")
+
+// QueueSupported returns nil when the store can queue (its client talks
+// to one server: a URL, Sentinel, or a *redis.Client given as
+// Options.Client), else an error wrapping ErrQueueUnsupported.
+func (s *Store) QueueSupported() error {
+	if _, ok := s.client.(*redis.Client); ok {
+		return nil
+	}
+	return fmt.Errorf("%w (the client is a %T)", ErrQueueUnsupported, s.client)
+}
+
+// Enqueue implements idempotency.Queue: one script checks the claim,
+// writes the item (unless one is stored for the key already) and
+// completes the record, with the wait in the same pipeline.
 func (s *Store) Enqueue(ctx context.Context, key idempotency.Key, token uint64, item idempotency.NewItem, opts idempotency.EnqueueOptions) error {
 	if err := idempotency.ValidateKey(key); err != nil {
 		return err
@@ -100,44 +118,48 @@ func (s *Store) Enqueue(ctx context.Context, key idempotency.Key, token uint64, 
 	if err := idempotency.ValidateNewItem(item, opts); err != nil {
 		return err
 	}
-	if err := s.enqueueItem(ctx, key, item, opts.MaxQueued); err != nil {
+	if err := s.QueueSupported(); err != nil {
 		return err
 	}
-	err := s.Complete(ctx, key, token, idempotency.QueuedAnswer, opts.Retention)
-	if err != nil && !errors.Is(err, idempotency.ErrLeaseLost) {
-		return fmt.Errorf("redisstore: enqueue %v: completing the claim: %w", key, err)
-	}
-	return err
-}
-
-func (s *Store) enqueueItem(ctx context.Context, key idempotency.Key, item idempotency.NewItem, max int64) error {
 	ctx, end, err := s.begin(ctx)
 	if err != nil {
 		return err
 	}
 	defer end()
-	if max > 0 {
-		if err := s.checkBound(ctx, max); err != nil {
+	if opts.MaxQueued > 0 {
+		if err := s.checkBound(ctx, opts.MaxQueued); err != nil {
 			return err
 		}
 	}
 	base, m, o := s.shardBase(shardOf(item.OrderKey)), member(key), escapeOrder(item.OrderKey)
-	v, err := enqueueScript.Run(ctx, s.client,
-		[]string{base + "i:" + m, base + "b:" + m, base + "o:" + o, base + "s", base + "a", base + "due"},
-		base, m, o, item.Payload).Result()
+	keys := []string{recordKey(s.prefix, key), base + "i:" + m, base + "b:" + m, base + "o:" + o, base + "s", base + "a", base + "due", base + "l"}
+	args := []any{formatHex16(token), formatHex16(newToken()), idempotency.QueuedAnswer.ResultCode, string(idempotency.QueuedAnswer.Outcome),
+		strconv.Itoa(idempotency.QueuedAnswer.BackendStatus), ceilDiv(min(opts.Retention, maxDuration), time.Millisecond),
+		base, m, o, item.Payload}
+	var v any
+	if s.waitTimeout > 0 {
+		v, err = s.scriptAndWait(ctx, enqueueScript, keys, args)
+	} else {
+		v, err = enqueueScript.Run(ctx, s.client, keys, args...).Result()
+	}
 	if err != nil {
 		return fmt.Errorf("redisstore: enqueue %v: %w", key, err)
 	}
-	st, _, err := replyStatus(v)
+	st, a, err := replyStatus(v)
 	switch {
 	case err != nil:
 		return fmt.Errorf("redisstore: enqueue %v: %w", key, err)
-	case st == "queued":
+	case st == stLost:
+		return idempotency.ErrLeaseLost
+	case st == stCorrupt:
+		return corruptError(key, a)
+	case st != stOK:
+		return fmt.Errorf("redisstore: enqueue %v: %w: status %q", key, errUnexpectedReply, st)
+	}
+	if len(a) > 1 && str(a[1]) == "queued" {
 		s.q.mu.Lock()
 		s.q.added++
 		s.q.mu.Unlock()
-	case st != "exists":
-		return fmt.Errorf("redisstore: enqueue %v: %w: status %q", key, errUnexpectedReply, st)
 	}
 	return nil
 }

@@ -2,13 +2,19 @@ package redisstore
 
 import "github.com/redis/go-redis/v9"
 
-// The queue's Lua scripts (queue.go has the key layout). Every key a
-// script touches is under one shard's base name, <prefix>q{<n>}:, so all
-// of them hash to the slot of the shard's hash tag (or of the prefix's own
-// tag, which Redis takes first): the keys a script derives from a shard's
-// indexes (an order key's set, an item named by a member) are in the slot
-// of the keys it declares, and the script runs atomically on the node that
-// owns it. The base is passed as ARGV[1].
+// The queue's Lua scripts (queue.go has the key layout). Every queue key
+// a script touches is under one shard's base name, <prefix>q{<n>}:, and
+// the enqueue script also writes the dedupe record. Not every key is
+// declared in KEYS: the scripts derive some names from the shard's
+// indexes on the server (the items and payloads that Lease finds due, the
+// item holding an order key's lease or heading its set in fix_order, the
+// order set a redelivered item returns to), which the caller cannot know
+// before the script runs. Redis allows that on one server, and only
+// there: on a Cluster a script may touch only keys of the slots it
+// declared, and a resharding could move an undeclared one away. That is
+// one more reason why the queue runs on one server only (a URL or a
+// Sentinel-managed primary; refused on a Cluster, queue.go). The base is
+// passed as an argument.
 //
 // An item is a HASH:
 //
@@ -80,22 +86,34 @@ local function fix_order(base, o)
 end
 `
 
-// enqueueScript: KEYS item, body, order set, seq, arrival, due; ARGV base,
-// member, order key, payload. Statuses: queued, or exists (an item for the
-// key is already stored; nothing changes).
+// enqueueScript writes an item and completes its claim, atomically.
+// KEYS record, item, body, order set, seq, arrival, due, lease holders;
+// ARGV token, completion nonce, result code, outcome, backend status,
+// retention (ms) (as completeScript), then base, member, order key,
+// payload. Statuses as completeScript: ok (with 'queued', or 'exists'
+// when an item for the key was stored already and is kept; nothing more
+// when this very completion was applied by an attempt whose reply was
+// lost), lost (nothing written), corrupt.
 var enqueueScript = redis.NewScript(queuePrelude + `
-local base, member, o = ARGV[1], ARGV[2], ARGV[3]
-if redis.call('EXISTS', KEYS[1]) == 1 then
-  return {'exists'}
+local gate = completion_gate(KEYS[1], ARGV[1], ARGV[2], ARGV[6])
+if gate then
+  return gate
 end
+local base, member, o = ARGV[7], ARGV[8], ARGV[9]
 local now = now_us()
-local seq = redis.call('INCR', KEYS[4])
-redis.call('HSET', KEYS[1], 'v', '1', 's', '1', 'o', o, 'q', tostring(seq), 'e', fmt(now), 'u', fmt(now), 'n', '0', 'b', '0', 'r', '')
-redis.call('SET', KEYS[2], ARGV[4])
-redis.call('ZADD', KEYS[3], seq, member)
-redis.call('ZADD', KEYS[5], fmt(now), member)
-fix_order(base, o)
-return {'queued'}
+local added = 'exists'
+if redis.call('EXISTS', KEYS[2]) == 0 then
+  local seq = redis.call('INCR', KEYS[5])
+  redis.call('HSET', KEYS[2], 'v', '1', 's', '1', 'o', o, 'q', tostring(seq), 'e', fmt(now), 'u', fmt(now), 'n', '0', 'b', '0', 'r', '')
+  redis.call('SET', KEYS[3], ARGV[10])
+  redis.call('ZADD', KEYS[4], seq, member)
+  redis.call('ZADD', KEYS[6], fmt(now), member)
+  fix_order(base, o)
+  added = 'queued'
+end
+redis.call('HSET', KEYS[1], 's', '2', 'd', fmt(now), 'o', ARGV[4], 'b', ARGV[5], 'r', ARGV[3], 'n', ARGV[2])
+redis.call('PEXPIRE', KEYS[1], ARGV[6])
+return {'ok', added}
 `)
 
 // leaseScript: KEYS due, lease holders; ARGV base, max, lease (µs), then

@@ -114,6 +114,29 @@ local function get_record(key)
   return r
 end
 
+-- completion_gate checks that key is in flight under token for a
+-- completion with nonce (ms: retention): nil when the caller goes on and
+-- completes it, else the script's reply: ok when this very completion was
+-- applied by an attempt whose reply was lost (the TTL is set once more, a
+-- write that a WAITAOF after the script covers), lost, or corrupt.
+local function completion_gate(key, token, nonce, ms)
+  local r, why = get_record(key)
+  if r == false then
+    return {'corrupt', why}
+  end
+  if not r or r.t ~= token then
+    return {'lost'}
+  end
+  if r.s == '2' then
+    if r.n == nonce then
+      redis.call('PEXPIRE', key, ms)
+      return {'ok'}
+    end
+    return {'lost'}
+  end
+  return nil
+end
+
 local function reply(status, now, key, r)
   local out = {status, fmt(now), tostring(redis.call('PTTL', key))}
   for i = 1, #FIELDS do
@@ -173,19 +196,9 @@ return reply('claimed', now, KEYS[1], get_record(KEYS[1]))
 // write, so that a WAITAOF after the script also covers the earlier
 // attempt's write, which the append-only file holds before this one).
 var completeScript = redis.NewScript(luaPrelude + `
-local r, why = get_record(KEYS[1])
-if r == false then
-  return {'corrupt', why}
-end
-if not r or r.t ~= ARGV[1] then
-  return {'lost'}
-end
-if r.s == '2' then
-  if r.n == ARGV[2] then
-    redis.call('PEXPIRE', KEYS[1], ARGV[6])
-    return {'ok'}
-  end
-  return {'lost'}
+local gate = completion_gate(KEYS[1], ARGV[1], ARGV[2], ARGV[6])
+if gate then
+  return gate
 end
 redis.call('HSET', KEYS[1], 's', '2', 'd', fmt(now_us()), 'o', ARGV[4], 'b', ARGV[5], 'r', ARGV[3], 'n', ARGV[2])
 redis.call('PEXPIRE', KEYS[1], ARGV[6])

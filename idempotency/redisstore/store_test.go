@@ -105,7 +105,7 @@ func TestKeyLayout(t *testing.T) {
 func TestPrefixesIsolate(t *testing.T) {
 	srv := redistest.Start(t, redistest.Config{})
 	ctx := t.Context()
-	prefixes := []string{redisstore.DefaultPrefix, "dws_notify:staging:", "env[1]*?\\:", "{fleet-a}:"}
+	prefixes := []string{redisstore.DefaultPrefix, "dws_notify:staging:", "env[1]*?\\:", "fleet-a:"}
 	stores := make([]*redisstore.Store, len(prefixes))
 	k := storetest.K("shared-request-id")
 	for i, p := range prefixes {
@@ -577,6 +577,9 @@ func TestOpenErrors(t *testing.T) {
 		{"URL and client", redisstore.Options{URL: srv.URL(0), Client: srv.Client(0)}, "exclusive", true, false},
 		{"client and dial timeout", redisstore.Options{Client: srv.Client(0), DialTimeout: time.Second}, "on the client", true, false},
 		{"prefix too long", redisstore.Options{URL: srv.URL(0), Prefix: strings.Repeat("p", redisstore.MaxPrefixLen+1)}, "prefix", true, false},
+		{"prefix with a hash tag", redisstore.Options{URL: srv.URL(0), Prefix: "{fleet-a}:dws:"}, "'{' or '}'", true, false},
+		{"prefix with an open brace", redisstore.Options{URL: srv.URL(0), Prefix: "app{"}, "'{' or '}'", true, false},
+		{"prefix with a close brace", redisstore.Options{URL: srv.URL(0), Prefix: "app}:"}, "'{' or '}'", true, false},
 		{"negative timeout", redisstore.Options{URL: srv.URL(0), ReadTimeout: -time.Second}, "timeout", true, false},
 		{"max retries", redisstore.Options{URL: srv.URL(0), MaxRetries: -2}, "MaxRetries", true, false},
 		{"WAITAOF wait longer than a call", redisstore.Options{URL: srv.URL(0), WaitAOF: true, WaitAOFTimeout: 5 * time.Second}, "OperationTimeout", true, false},

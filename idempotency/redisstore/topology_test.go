@@ -425,27 +425,10 @@ func TestClusterOneKeyPerNotification(t *testing.T) {
 		t.Errorf("a script over keys in two slots = %v, want CROSSSLOT", err)
 	}
 
-	// A hash tag in the prefix: one slot, one node, still correct.
-	tagged := open(t, nil, redisstore.Options{Client: client, Prefix: "{fleet-a}:dws:"})
-	var slots sync.Map
-	for i := range 20 {
-		k := storetest.K(fmt.Sprintf("tagged-%d", i))
-		c, err := tagged.Claim(ctx, k, storetest.FP(2), time.Minute, time.Hour)
-		if err != nil || c.Status != idempotency.Claimed {
-			t.Fatalf("Claim with a hash-tag prefix: %v, %v", c.Status, err)
-		}
-		if err := tagged.Complete(ctx, k, c.Token, accepted, time.Hour); err != nil {
-			t.Fatal(err)
-		}
-		keys, _ := client.Keys(ctx, "{fleet-a}:dws:r:*").Result()
-		for _, key := range keys {
-			slots.Store(client.ClusterKeySlot(ctx, key).Val(), true)
-		}
-	}
-	distinct := 0
-	slots.Range(func(any, any) bool { distinct++; return true })
-	if distinct != 1 {
-		t.Errorf("records under a hash-tag prefix in %d slots, want 1", distinct)
+	// A prefix with a hash tag is refused (it would override the queue's
+	// shard tags): TestOpenErrors.
+	if _, err := redisstore.Open(ctx, redisstore.Options{Client: client, Prefix: "{fleet-a}:dws:"}); !errors.Is(err, idempotency.ErrInvalidArgument) {
+		t.Errorf("Open with a hash-tag prefix = %v, want ErrInvalidArgument", err)
 	}
 	t.Logf("cluster of 3 primaries: %d scripts, each with one key (%s); %d records per primary %v, Scan found %d; two slots in one script: CROSSSLOT",
 		total, counts, n, perNode, scanned)
