@@ -157,6 +157,9 @@ func (h *Handler) checkAcknowledge() error {
 	case e.MaxQueued < 0:
 		return errField("acknowledge.max_queued", "acknowledge: max_queued must not be negative")
 	}
+	if h.Store != nil && h.Store.Cluster != nil {
+		return &FieldError{Fields: []string{"acknowledge.mode", "store.cluster"}, Msg: "acknowledge on_receipt needs store redis with a url or sentinel: on a cluster the dedupe record and the queued notification cannot be written by one script"}
+	}
 	if h.MaxBodySize > MaxQueuedBodySize {
 		return &FieldError{Fields: []string{"max_body_size", "acknowledge.mode"}, Msg: fmt.Sprintf(
 			"max_body_size %d is more than acknowledge on_receipt queues: at most %d bytes (%d KiB), so the body and its headers fit a queued item", h.MaxBodySize, MaxQueuedBodySize, MaxQueuedBodySize>>10)}
