@@ -133,9 +133,19 @@ func (e *env) runOnce(m mode, round int, warmup, duration time.Duration, profile
 			g.remove()
 		}
 	}()
+	probed, _ := e.backend.count()
 	if err := probe(e.p, g.addr, m, 0); err != nil {
 		_ = g.stop()
 		return nil, err
+	}
+	if m == modeQueued {
+		// The probe was answered S once queued: wait for its delivery, so
+		// the count below starts after it.
+		for t0 := time.Now(); time.Since(t0) < 30*time.Second; time.Sleep(10 * time.Millisecond) {
+			if n, _ := e.backend.count(); n > probed {
+				break
+			}
+		}
 	}
 	takenBefore, _ := e.backend.count()
 	watch := watchMem(g.pid(), 100*time.Millisecond)

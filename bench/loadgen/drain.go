@@ -90,7 +90,7 @@ func cmdDrain(args []string) error {
 	marks := map[int]time.Duration{}
 	for {
 		taken, _ := e.backend.count()
-		got := int(taken - before)
+		got := int(taken-before) - 1 // the probe was queued too
 		if got > 0 && first.IsZero() {
 			first = time.Now()
 		}

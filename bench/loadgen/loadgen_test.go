@@ -183,3 +183,27 @@ func TestPoolSpreadsCustomers(t *testing.T) {
 		t.Fatalf("the signature is not over the body with its customer (%v)", err)
 	}
 }
+
+// TestSummaryQueued: with modes c and q the summary sets queued beside
+// synchronous: the throughput ratio q/c, the S latencies side by side and
+// the drain after each window; the a/b/c goal lines need a, b and c.
+func TestSummaryQueued(t *testing.T) {
+	runs := []*runResult{
+		{Round: 1, Mode: modeUnsigned, Throughput: 2000, P50us: 10000, P99us: 50000},
+		{Round: 1, Mode: modeQueued, Throughput: 3000, P50us: 8000, P99us: 40000, DrainS: 4},
+		{Round: 2, Mode: modeQueued, Throughput: 2800, P50us: 9000, P99us: 42000, DrainS: 6},
+		{Round: 2, Mode: modeUnsigned, Throughput: 2200, P50us: 11000, P99us: 52000},
+	}
+	out := summarize(runs, []mode{modeUnsigned, modeQueued})
+	for _, want := range []string{
+		"ratio q/c = 1.38",
+		"S latency, queued (q) beside synchronous (c): p50 8.50 ms vs 10.50 ms, p99 41.00 ms vs 51.00 ms; q delivered the rest within 5.0 s (median) after each window\n",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("summary lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "b/a") {
+		t.Errorf("a b/a line without modes a and b:\n%s", out)
+	}
+}
