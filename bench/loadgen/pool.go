@@ -58,7 +58,7 @@ type inputs struct {
 	// custAt, custLen bytes) becomes i % customers, zero-padded to its
 	// length, so each customer's notifications are an order of their own
 	// in the inbox. 0 keeps the template's one customer.
-	customers      int
+	customers       int
 	custAt, custLen int
 }
 
