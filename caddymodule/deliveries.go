@@ -8,7 +8,6 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/dwsnotify/dws_notify/inbox"
 )
 
 // deliveries runs the deliveries of one pooled store's inbox: the inbox of
@@ -104,16 +103,6 @@ func (d *deliveries) notify() {
 	if h != nil {
 		h.inbox.Notify()
 	}
-}
-
-// runningInbox returns the inbox that delivers, or nil.
-func (d *deliveries) runningInbox() *inbox.Inbox {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.running == nil {
-		return nil
-	}
-	return d.running.inbox
 }
 
 // watchStats reads the queue's figures into the metrics every statsEvery
