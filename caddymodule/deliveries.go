@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"go.uber.org/zap"
-
 )
 
 // deliveries runs the deliveries of one pooled store's inbox: the inbox of
