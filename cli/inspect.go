@@ -101,13 +101,9 @@ func (o *inspectOptions) run(w io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if o.json {
-		_, err := w.Write(body)
-		return err
-	}
 	var ans adminapi.RecordsAnswer
-	if err := json.Unmarshal(body, &ans); err != nil {
-		return fmt.Errorf("the admin API at %s answered something that is not a dws_notify record list: %w", addr, err)
+	if done, err := decodeAnswer(w, body, o.json, addr, "a dws_notify record list", &ans); done {
+		return err
 	}
 	for i, rec := range ans.Records {
 		if i > 0 {
@@ -184,6 +180,20 @@ func roughDuration(d time.Duration) string {
 // formatTime renders t in the local zone with milliseconds.
 func formatTime(t time.Time) string {
 	return t.Local().Format("2006-01-02T15:04:05.000Z07:00")
+}
+
+// decodeAnswer writes body as it is to w when raw is set (--json) and
+// reports done; otherwise it decodes it into v, an answer of the kind
+// what names (for the error).
+func decodeAnswer(w io.Writer, body []byte, raw bool, addr, what string, v any) (done bool, err error) {
+	if raw {
+		_, err := w.Write(body)
+		return true, err
+	}
+	if err := json.Unmarshal(body, v); err != nil {
+		return true, fmt.Errorf("the admin API at %s answered something that is not %s: %w", addr, what, err)
+	}
+	return false, nil
 }
 
 // adminGet sends GET path to the Caddy admin API at addr and returns the

@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -85,16 +84,12 @@ func (o *queueOptions) run(w io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if o.json {
-		_, err := w.Write(body)
-		return err
-	}
 	now := time.Now()
 	var errs []adminapi.StoreError
 	if o.dead {
 		var ans adminapi.DeadLettersAnswer
-		if err := json.Unmarshal(body, &ans); err != nil {
-			return fmt.Errorf("the admin API at %s answered something that is not a dws_notify dead-letter list: %w", addr, err)
+		if done, err := decodeAnswer(w, body, o.json, addr, "a dws_notify dead-letter list", &ans); done {
+			return err
 		}
 		fmt.Fprintf(w, "%d dead letters", ans.Total)
 		if ans.Truncated {
@@ -107,8 +102,8 @@ func (o *queueOptions) run(w io.Writer) error {
 		errs = ans.Errors
 	} else {
 		var ans adminapi.QueueAnswer
-		if err := json.Unmarshal(body, &ans); err != nil {
-			return fmt.Errorf("the admin API at %s answered something that is not a dws_notify queue: %w", addr, err)
+		if done, err := decodeAnswer(w, body, o.json, addr, "a dws_notify queue", &ans); done {
+			return err
 		}
 		for _, s := range ans.Stores {
 			fmt.Fprintf(w, "storage:   %s\nqueued:    %d", s.Storage, s.Queued)
@@ -221,13 +216,9 @@ func (o *redeliverOptions) run(w io.Writer, args []string) error {
 	if err != nil {
 		return err
 	}
-	if o.json {
-		_, err := w.Write(body)
-		return err
-	}
 	var ans adminapi.RedeliverAnswer
-	if err := json.Unmarshal(body, &ans); err != nil {
-		return fmt.Errorf("the admin API at %s answered something that is not a dws_notify redelivery: %w", addr, err)
+	if done, err := decodeAnswer(w, body, o.json, addr, "a dws_notify redelivery", &ans); done {
+		return err
 	}
 	now := time.Now()
 	fmt.Fprintf(w, "redelivered %d\n", len(ans.Redelivered))

@@ -20,39 +20,20 @@ import (
 // guarded store on the same prefix as the fleet's other gateway).
 
 func TestQueueConformanceBadger(t *testing.T) {
-	storetest.RunQueue(t, func(t *testing.T) storetest.QueueStore {
-		dir := t.TempDir()
-		open := func(context.Context) (idempotency.Store, error) {
-			return idempotency.OpenBadger(idempotency.BadgerOptions{Dir: dir})
-		}
-		st, err := open(t.Context())
-		if err != nil {
-			t.Fatal(err)
-		}
-		return guard.New(st, guard.Options{Name: "badger", Open: open})
-	}, nil)
+	storetest.RunQueue(t, func(t *testing.T) storetest.QueueStore { return guardedBadger(t) }, nil)
 }
 
 func TestQueueConformanceRedis(t *testing.T) {
 	srv := redistest.Start(t, redistest.Config{AppendOnly: true})
 	var n atomic.Int64
-	guardedRedis := func(t *testing.T, prefix string) storetest.QueueStore {
-		opts := redisstore.Options{URL: srv.URL(0), Prefix: prefix}
-		open := func(ctx context.Context) (idempotency.Store, error) { return redisstore.Open(ctx, opts) }
-		st, err := open(t.Context())
-		if err != nil {
-			t.Fatal(err)
-		}
-		return guard.New(st, guard.Options{Name: "redis " + srv.Addr(), Open: open})
-	}
 	storetest.RunQueue(t,
-		func(t *testing.T) storetest.QueueStore { return guardedRedis(t, fmt.Sprintf("gq:%d:", n.Add(1))) },
+		func(t *testing.T) storetest.QueueStore { return guardedRedis(t, srv, fmt.Sprintf("gq:%d:", n.Add(1))) },
 		func(t *testing.T, s storetest.QueueStore) storetest.QueueStore {
 			st, err := s.(*guard.Store).Current()
 			if err != nil {
 				t.Fatal(err)
 			}
-			return guardedRedis(t, st.(*redisstore.Store).Prefix())
+			return guardedRedis(t, srv, st.(*redisstore.Store).Prefix())
 		})
 }
 
