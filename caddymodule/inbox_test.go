@@ -108,3 +108,26 @@ func TestOnReceiptQueueFull(t *testing.T) {
 		return itemState(t, g, keyOf("addPaymentMethod", "full-2")) == idempotency.ItemDelivered
 	})
 }
+
+// Deliveries go on across a config reload, with the new config: queued
+// while the route's upstream is down, the notifications are delivered
+// once a reload points it at the backend, without a new DWS request.
+func TestOnReceiptDeliversAcrossReload(t *testing.T) {
+	b := newBackend(t)
+	cfg := receiptConfig("")
+	cfg.storage = t.TempDir()
+	cfg.upstream = "127.0.0.1:1" // nothing listens there
+	g := startGateway(t, b, cfg)
+	key := keyOf("addPaymentMethod", "reload-1")
+	g.send(g.notice(addPath, addSample(t, "reload-1"))).expect(t, http.StatusOK, "S", "SUCCESS")
+	waitUntil(t, "a failed try", func() bool {
+		it, _, _ := storeFor(t, g).Item(context.Background(), key)
+		return it.Attempts >= 1 && it.State == idempotency.ItemPending
+	})
+	cfg.upstream = ""
+	g = startGateway(t, b, cfg) // a reload of the running Caddy
+	waitUntil(t, "the delivery after the reload", func() bool { return itemState(t, g, key) == idempotency.ItemDelivered })
+	if n := len(b.hits()); n != 1 {
+		t.Fatalf("the backend got %d requests, want 1", n)
+	}
+}
