@@ -104,6 +104,9 @@ type OutcomeCounts struct {
 	// BusinessRejected counts notifications the backend refused for a
 	// business reason; DWS was acknowledged (the follow-up list).
 	BusinessRejected int `json:"business_rejected"`
+	// Queued counts notifications acknowledged on receipt (their delivery
+	// is the queue's: GET /dws_notify/queue).
+	Queued int `json:"queued,omitempty"`
 	// Other counts done records with an outcome this version does not know.
 	Other int `json:"other,omitempty"`
 	// Total is the number of live records.
@@ -144,4 +147,101 @@ type FollowUpAnswer struct {
 	// store answered): their business-rejected records are neither listed
 	// nor in Total.
 	Errors []StoreError `json:"errors"`
+}
+
+// Limits of the dead-letter list.
+const (
+	// DefaultDeadLetterLimit is how many dead letters GET
+	// /dws_notify/dead_letters returns when no limit is given.
+	DefaultDeadLetterLimit = 100
+	// MaxDeadLetterLimit is the largest limit it accepts.
+	MaxDeadLetterLimit = 1000
+)
+
+// CodeLaterRemoveDelivered: POST /dws_notify/redeliver refused to put
+// back a dead addPaymentMethod because a later removePaymentMethod of the
+// same customer was delivered (HTTP 409); force overrides.
+const CodeLaterRemoveDelivered = "later_remove_delivered"
+
+// ItemView is one queued notification (acknowledge on_receipt) as the
+// admin API shows it: its key, its state in the queue, its tries and
+// times. It has no payload and no card data.
+type ItemView struct {
+	// Storage names the store holding it, as in RecordView.
+	Storage   string `json:"storage"`
+	ClientID  string `json:"client_id"`
+	API       string `json:"api"`
+	RequestID string `json:"request_id"`
+	// State is pending, leased, delivered, business_rejected or dead.
+	State string `json:"state"`
+	// Attempts counts the tries since it was queued or redelivered.
+	Attempts      int       `json:"attempts"`
+	EnqueuedAt    time.Time `json:"enqueued_at"`
+	RedeliveredAt time.Time `json:"redelivered_at,omitzero"`
+	// DueAt is when a pending item is tried next.
+	DueAt time.Time `json:"due_at,omitzero"`
+	// LastStatus is the backend's status at the last try (0: none), and
+	// LastReason what went wrong then (status, error, timeout, decrypt,
+	// stopped).
+	LastStatus int       `json:"last_status,omitempty"`
+	LastReason string    `json:"last_reason,omitempty"`
+	FinishedAt time.Time `json:"finished_at,omitzero"`
+	// HasPayload reports whether the notification itself is still kept
+	// (a dead letter can be redelivered while it is).
+	HasPayload bool      `json:"has_payload"`
+	ExpiresAt  time.Time `json:"expires_at,omitzero"`
+}
+
+// QueueCounts counts a store's queue items by state.
+type QueueCounts struct {
+	Pending          int `json:"pending"`
+	Leased           int `json:"leased"`
+	Delivered        int `json:"delivered"`
+	BusinessRejected int `json:"business_rejected"`
+	Dead             int `json:"dead"`
+	Total            int `json:"total"`
+}
+
+// QueueStoreView is the queue of one store.
+type QueueStoreView struct {
+	Storage string `json:"storage"`
+	// Queued counts the notifications not yet delivered (pending and
+	// leased); Oldest is when the oldest of them arrived.
+	Queued int       `json:"queued"`
+	Oldest time.Time `json:"oldest,omitzero"`
+	// States counts every item the store still keeps, by state.
+	States QueueCounts `json:"states"`
+}
+
+// QueueAnswer is the body of GET /dws_notify/queue.
+type QueueAnswer struct {
+	Stores []QueueStoreView `json:"stores"`
+	Errors []StoreError     `json:"errors"`
+}
+
+// DeadLettersAnswer is the body of GET /dws_notify/dead_letters.
+type DeadLettersAnswer struct {
+	// Items are the dead letters, oldest arrival first, at most Limit.
+	Items     []ItemView   `json:"items"`
+	Total     int          `json:"total"`
+	Limit     int          `json:"limit"`
+	Truncated bool         `json:"truncated"`
+	Errors    []StoreError `json:"errors"`
+}
+
+// RedeliverAnswer is the body of POST /dws_notify/redeliver.
+type RedeliverAnswer struct {
+	// Redelivered are the dead letters put back in the queue.
+	Redelivered []ItemView `json:"redelivered"`
+	// Skipped are dead letters left dead, each with why (a later
+	// removePaymentMethod of the same customer was delivered, or the
+	// payload expired).
+	Skipped []SkippedItem `json:"skipped"`
+	Errors  []StoreError  `json:"errors"`
+}
+
+// SkippedItem is a dead letter a redelivery left alone.
+type SkippedItem struct {
+	ItemView
+	Reason string `json:"reason"`
 }

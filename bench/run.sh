@@ -15,6 +15,14 @@
 #   bench/run.sh --long       build, then 1,000,000 notifications through b:
 #                             cost per notification and RSS at 10k, 100k, 1M
 #                             stored records
+#   bench/run.sh --queued     build, then alternating rounds of c (synchronous,
+#                             unsigned) and q (c with acknowledge on_receipt:
+#                             S once queued), 1000 customers; prints S
+#                             latency and throughput side by side
+#   bench/run.sh --drain      build, then mode q: DRAIN_N (100000)
+#                             notifications queued while the backend is
+#                             down, then the time to deliver them once it
+#                             is back (1000 customers)
 #   bench/run.sh --profile    the rounds, then one profiled run each of a, b and c
 #                             (CPU, heap and allocation profiles from Caddy's
 #                             /debug/pprof, saved under bench/out/profile-*)
@@ -22,7 +30,7 @@
 #
 # Environment: ROUNDS (5), DURATION (8s window per run), WARMUP (1s),
 # CONCURRENCY (32), POOL (pre-signed notifications for the rounds, 100000),
-# LONG_N (1000000), SKIP_BUILD=1 to use an existing ./caddy, PIN=1 to run
+# LONG_N (1000000), DRAIN_N (100000), SKIP_BUILD=1 to use an existing ./caddy, PIN=1 to run
 # caddy on CPU 1 and the load generator and backend on CPU 0 (taskset; the
 # same for a, b and c).
 #
@@ -41,6 +49,8 @@ extra=()
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--long) mode=long ;;
+	--queued) mode=queued ;;
+	--drain) mode=drain ;;
 	--profile) extra+=(-profile) ;;
 	--) shift; extra+=("$@"); break ;;
 	-h | --help) sed -n '2,/^set -euo/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'; exit 0 ;;
@@ -86,6 +96,11 @@ fi
 common=(-caddy "$OUT/caddy" -out "$OUT" -tmp "$tmp_dir" -c "${CONCURRENCY:-32}" "${caddy_cpus[@]}")
 if [ "$mode" = long ]; then
 	"${launcher[@]}" "$OUT/loadgen" long "${common[@]}" -n "${LONG_N:-1000000}" "${extra[@]}"
+elif [ "$mode" = queued ]; then
+	"${launcher[@]}" "$OUT/loadgen" bench "${common[@]}" -modes c,q -customers 1000 \
+		-rounds "${ROUNDS:-5}" -duration "${DURATION:-8s}" -warmup "${WARMUP:-1s}" -pool "${POOL:-100000}" "${extra[@]}"
+elif [ "$mode" = drain ]; then
+	"${launcher[@]}" "$OUT/loadgen" drain "${common[@]}" -customers 1000 -n "${DRAIN_N:-100000}" "${extra[@]}"
 else
 	"${launcher[@]}" "$OUT/loadgen" bench "${common[@]}" \
 		-rounds "${ROUNDS:-5}" -duration "${DURATION:-8s}" -warmup "${WARMUP:-1s}" -pool "${POOL:-100000}" "${extra[@]}"

@@ -39,7 +39,8 @@ func init() {
 //     total;
 //   - GET /dws_notify/follow_up[?limit=N][&api=NAME][&client_id=ID]: the
 //     records acknowledged although the backend refused them for a business
-//     reason, oldest first.
+//     reason, oldest first;
+//   - the inbox's queue, dead letters and redelivery (adminqueue.go).
 //
 // A store that cannot be read (closed meanwhile, Redis down) is listed in
 // the answer's errors and the other stores still answer; the answer is an
@@ -68,11 +69,23 @@ func (a *adminAPI) Routes() []caddy.AdminRoute {
 // serve routes one admin request. Errors are caddy.APIError values, which
 // the admin server writes as {"error": "..."} with their status.
 func (a *adminAPI) serve(w http.ResponseWriter, r *http.Request) error {
+	endpoint := strings.TrimPrefix(r.URL.Path, adminapi.Base)
+	if endpoint == "redeliver" {
+		if r.Method != http.MethodPost {
+			w.Header().Set("Allow", http.MethodPost)
+			return apiError(http.StatusMethodNotAllowed, "method %s not allowed: %sredeliver changes the queue (POST)", r.Method, adminapi.Base)
+		}
+		return a.serveRedeliver(w, r)
+	}
 	if r.Method != http.MethodGet {
 		w.Header().Set("Allow", http.MethodGet)
-		return apiError(http.StatusMethodNotAllowed, "method %s not allowed: the dws_notify admin endpoints are read-only (GET)", r.Method)
+		return apiError(http.StatusMethodNotAllowed, "method %s not allowed: the dws_notify admin endpoints are read-only (GET) but for redeliver", r.Method)
 	}
-	switch strings.TrimPrefix(r.URL.Path, adminapi.Base) {
+	switch endpoint {
+	case "queue":
+		return a.serveQueue(w, r)
+	case "dead_letters":
+		return a.serveDeadLetters(w, r)
 	case "record":
 		return a.serveRecord(w, r)
 	case "stats":
@@ -82,7 +95,7 @@ func (a *adminAPI) serve(w http.ResponseWriter, r *http.Request) error {
 	case "backup":
 		return a.serveBackup(w, r)
 	}
-	return apiError(http.StatusNotFound, "no dws_notify admin endpoint at %s (there are %srecord, %sstats, %sfollow_up and %sbackup)", r.URL.Path, adminapi.Base, adminapi.Base, adminapi.Base, adminapi.Base)
+	return apiError(http.StatusNotFound, "no dws_notify admin endpoint at %s (there are %[2]srecord, %[2]sstats, %[2]sfollow_up, %[2]sbackup, %[2]squeue, %[2]sdead_letters and %[2]sredeliver)", r.URL.Path, adminapi.Base)
 }
 
 // countRecord counts rec in c.
@@ -95,6 +108,8 @@ func countRecord(c *adminapi.OutcomeCounts, rec idempotency.Record) {
 		c.Accepted++
 	case rec.Answer.Outcome == idempotency.OutcomeBusinessRejected:
 		c.BusinessRejected++
+	case rec.Answer.Outcome == idempotency.OutcomeQueued:
+		c.Queued++
 	default:
 		c.Other++
 	}
@@ -105,6 +120,7 @@ func mergeCounts(c *adminapi.OutcomeCounts, o adminapi.OutcomeCounts) {
 	c.InFlight += o.InFlight
 	c.Accepted += o.Accepted
 	c.BusinessRejected += o.BusinessRejected
+	c.Queued += o.Queued
 	c.Other += o.Other
 	c.Total += o.Total
 }

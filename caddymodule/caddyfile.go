@@ -49,6 +49,9 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //		body_timeout <duration>
 //		business_reject_status <code>...
 //		result_message_field resultMsg|resultMessage|both
+//		acknowledge on_delivery | on_receipt {
+//			... (see parseAcknowledge)
+//		}
 //		strict
 //		forward_signature
 //	}
@@ -232,6 +235,16 @@ func (m *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				m.BusinessRejectStatus = append(m.BusinessRejectStatus, s)
 			}
 
+		case "acknowledge":
+			if err := once(name); err != nil {
+				return err
+			}
+			a, err := parseAcknowledge(d, lines)
+			if err != nil {
+				return err
+			}
+			m.Acknowledge = a
+
 		case "strict", "forward_signature":
 			if err := once(name); err != nil {
 				return err
@@ -292,15 +305,25 @@ func durationArg(d *caddyfile.Dispenser, name string) (time.Duration, error) {
 	if !d.NextArg() {
 		return 0, d.ArgErr()
 	}
-	dur, err := caddy.ParseDuration(d.Val())
+	dur, err := parsePositiveDuration(d, name, d.Val())
 	if err != nil {
-		return 0, d.Errf("%s: %q is not a duration", name, d.Val())
-	}
-	if dur <= 0 {
-		return 0, d.Errf("%s must be positive", name)
+		return 0, err
 	}
 	if d.NextArg() {
 		return 0, d.ArgErr()
+	}
+	return dur, nil
+}
+
+// parsePositiveDuration reads the duration s of the setting name, at the
+// dispenser's line.
+func parsePositiveDuration(d *caddyfile.Dispenser, name, s string) (time.Duration, error) {
+	dur, err := caddy.ParseDuration(s)
+	if err != nil {
+		return 0, d.Errf("%s: %q is not a duration", name, s)
+	}
+	if dur <= 0 {
+		return 0, d.Errf("%s must be positive", name)
 	}
 	return dur, nil
 }

@@ -36,6 +36,14 @@ func TestUnmarshalCaddyfileFull(t *testing.T) {
 		business_reject_status 400 422
 		business_reject_status 451
 		result_message_field resultMessage
+		acknowledge on_receipt {
+			key {file./etc/dws/inbox.key} k2
+			key ` + inboxKeyA + `
+			order_secret {env.ORDER_SECRET}
+			max_age 3d
+			backoff 2s 10m
+			max_queued 5000
+		}
 		strict
 		forward_signature
 	}`
@@ -58,8 +66,17 @@ func TestUnmarshalCaddyfileFull(t *testing.T) {
 			BodyTimeout:          config.Duration(3 * time.Second),
 			BusinessRejectStatus: []int{400, 422, 451},
 			ResultMessageField:   "resultMessage",
-			Strict:               true,
-			ForwardSignature:     true,
+			Acknowledge: &config.Acknowledge{
+				Mode:         config.AckOnReceipt,
+				Keys:         []config.InboxKey{{Key: "{file./etc/dws/inbox.key}", ID: "k2"}, {Key: inboxKeyA}},
+				OrderSecret:  "{env.ORDER_SECRET}",
+				MaxAge:       config.Duration(72 * time.Hour),
+				FirstBackoff: config.Duration(2 * time.Second),
+				MaxBackoff:   config.Duration(10 * time.Minute),
+				MaxQueued:    5000,
+			},
+			Strict:           true,
+			ForwardSignature: true,
 		},
 	}
 	got, _ := json.Marshal(h)
@@ -133,6 +150,17 @@ func TestUnmarshalCaddyfileErrors(t *testing.T) {
 		{"message field", head + "\tresult_message_field msg\n}", `result_message_field must be resultMsg, resultMessage or both, not "msg", at Testfile:5`},
 		{"strict with arg", head + "\tstrict yes\n}", "wrong argument count"},
 		{"strict twice", head + "\tstrict\n\tstrict\n}", "strict is already set at line 5, at Testfile:6"},
+		{"acknowledge without a mode", head + "\tacknowledge\n}", "acknowledge needs a mode: on_delivery or on_receipt, at Testfile:5"},
+		{"acknowledge unknown mode", head + "\tacknowledge later\n}", `acknowledge: unknown mode "later": want on_delivery or on_receipt, at Testfile:5`},
+		{"acknowledge on_delivery with a block", head + "\tacknowledge on_delivery {\n\t\tmax_age 1d\n\t}\n}", "acknowledge on_delivery takes no options block, at Testfile:5"},
+		{"acknowledge twice", head + "\tacknowledge on_delivery\n\tacknowledge on_delivery\n}", "acknowledge is already set at line 5, at Testfile:6"},
+		{"acknowledge unknown option", head + "\tacknowledge on_receipt {\n\t\tkey " + inboxKeyA + "\n\t\tttl 1d\n\t}\n}", `acknowledge: unknown option "ttl" (there are key, order_secret, max_age, backoff and max_queued), at Testfile:7`},
+		{"acknowledge backoff one pause", head + "\tacknowledge on_receipt {\n\t\tkey " + inboxKeyA + "\n\t\tbackoff 1s\n\t}\n}", "backoff takes the first and the longest pause, e.g. backoff 1s 15m, at Testfile:7"},
+		{"acknowledge max_age twice", head + "\tacknowledge on_receipt {\n\t\tkey " + inboxKeyA + "\n\t\tmax_age 1d\n\t\tmax_age 2d\n\t}\n}", "acknowledge: max_age is already set at line 7, at Testfile:8"},
+		{"acknowledge max_age zero", head + "\tacknowledge on_receipt {\n\t\tkey " + inboxKeyA + "\n\t\tmax_age 0s\n\t}\n}", "acknowledge: max_age must be positive, at Testfile:7"},
+		{"acknowledge max_queued", head + "\tacknowledge on_receipt {\n\t\tkey " + inboxKeyA + "\n\t\tmax_queued lots\n\t}\n}", `acknowledge: max_queued "lots" must be a positive number, at Testfile:7`},
+		{"acknowledge key with three arguments", head + "\tacknowledge on_receipt {\n\t\tkey " + inboxKeyA + " k1 extra\n\t}\n}", "acknowledge: key takes the key material and an optional key id, at Testfile:6"},
+		{"acknowledge key id", head + "\tacknowledge on_receipt {\n\t\tkey " + inboxKeyA + " k\x01\n\t}\n}", `dws_notify: acknowledge: key #1: inbox: bad key: key id "k\x01" has a byte outside printable ASCII, at Testfile:6`},
 		{"missing client_id", "dws_notify {\n\tdws_public_key " + pub + "\n\tapi addPaymentMethod\n}", "dws_notify: client_id is required, at Testfile:1"},
 		{"missing key", "dws_notify {\n\tclient_id c1\n\tapi addPaymentMethod\n}", "dws_notify: dws_public_key is required, at Testfile:1"},
 		{"missing api", "dws_notify {\n\tclient_id c1\n\tdws_public_key " + pub + "\n}", "dws_notify: at least one api is required, at Testfile:1"},
@@ -269,6 +297,34 @@ func TestSameErrorThroughJSONAndCaddyfile(t *testing.T) {
 			`"client_id":["a"],"dws_public_key":[{"key":"` + pub + `"}],"api":[{"name":"addPaymentMethod"}],"store":{"backend":"redis","cluster":{"addresses":["c:1"]},"tls":{"key":"/k.pem"}}`,
 			"client_id a\n\tdws_public_key " + pub + "\n\tapi addPaymentMethod\n\tstore redis cluster c:1 {\n\t\ttls {\n\t\t\tkey /k.pem\n\t\t}\n\t}", 7,
 			"dws_notify: store: tls key needs cert, the client certificate"},
+		{"acknowledge on_receipt without a key",
+			`"client_id":["a"],"dws_public_key":[{"key":"` + pub + `"}],"api":[{"name":"addPaymentMethod"}],"acknowledge":{"mode":"on_receipt","max_age":"2d"}`,
+			"client_id a\n\tdws_public_key " + pub + "\n\tapi addPaymentMethod\n\tacknowledge on_receipt {\n\t\tmax_age 2d\n\t}", 5,
+			"dws_notify: acknowledge on_receipt needs at least one key: the inbox encrypts what it queues (make one with caddy dws-notify keygen --inbox)"},
+		{"acknowledge key that is no key",
+			`"client_id":["a"],"dws_public_key":[{"key":"` + pub + `"}],"api":[{"name":"addPaymentMethod"}],"acknowledge":{"mode":"on_receipt","keys":[{"key":"` + inboxKeyA + `"},{"key":"AAAAAAAAAAA="}]}`,
+			"client_id a\n\tdws_public_key " + pub + "\n\tapi addPaymentMethod\n\tacknowledge on_receipt {\n\t\tkey " + inboxKeyA + "\n\t\tkey AAAAAAAAAAA=\n\t}", 7,
+			"dws_notify: acknowledge: key #2: inbox: bad key: the key decodes to 8 bytes, want 32 (AES-256)"},
+		{"acknowledge keys with one id",
+			`"client_id":["a"],"dws_public_key":[{"key":"` + pub + `"}],"api":[{"name":"addPaymentMethod"}],"acknowledge":{"mode":"on_receipt","keys":[{"key":"` + inboxKeyA + `","id":"k1"},{"key":"{env.OLD}","id":"k1"}]}`,
+			"client_id a\n\tdws_public_key " + pub + "\n\tapi addPaymentMethod\n\tacknowledge on_receipt {\n\t\tkey " + inboxKeyA + " k1\n\t\tkey {env.OLD} k1\n\t}", 7,
+			`dws_notify: acknowledge: keys #1 and #2 have the same id "k1"`},
+		{"acknowledge backoff",
+			`"client_id":["a"],"dws_public_key":[{"key":"` + pub + `"}],"api":[{"name":"addPaymentMethod"}],"acknowledge":{"mode":"on_receipt","keys":[{"key":"` + inboxKeyA + `"}],"first_backoff":"1m","max_backoff":"1s"}`,
+			"client_id a\n\tdws_public_key " + pub + "\n\tapi addPaymentMethod\n\tacknowledge on_receipt {\n\t\tkey " + inboxKeyA + "\n\t\tbackoff 1m 1s\n\t}", 7,
+			"dws_notify: acknowledge: backoff: the longest pause 1s is shorter than the first 1m0s"},
+		{"acknowledge order secret",
+			`"client_id":["a"],"dws_public_key":[{"key":"` + pub + `"}],"api":[{"name":"addPaymentMethod"}],"acknowledge":{"mode":"on_receipt","keys":[{"key":"` + inboxKeyA + `"}],"order_secret":"AAAAAAAAAAA="}`,
+			"client_id a\n\tdws_public_key " + pub + "\n\tapi addPaymentMethod\n\tacknowledge on_receipt {\n\t\tkey " + inboxKeyA + "\n\t\torder_secret AAAAAAAAAAA=\n\t}", 7,
+			"dws_notify: acknowledge: order_secret: the secret decodes to 8 bytes, want at least 32"},
+		{"acknowledge with a cluster",
+			`"client_id":["a"],"dws_public_key":[{"key":"` + pub + `"}],"api":[{"name":"addPaymentMethod"}],"store":{"backend":"redis","cluster":{"addresses":["c:1"]}},"acknowledge":{"mode":"on_receipt","keys":[{"key":"` + inboxKeyA + `"}]}`,
+			"client_id a\n\tdws_public_key " + pub + "\n\tapi addPaymentMethod\n\tstore redis cluster c:1\n\tacknowledge on_receipt {\n\t\tkey " + inboxKeyA + "\n\t}", 6,
+			"dws_notify: acknowledge on_receipt needs store redis with a url or sentinel: on a cluster the dedupe record and the queued notification cannot be written by one script"},
+		{"acknowledge body size",
+			`"client_id":["a"],"dws_public_key":[{"key":"` + pub + `"}],"api":[{"name":"addPaymentMethod"}],"max_body_size":1048576,"acknowledge":{"mode":"on_receipt","keys":[{"key":"` + inboxKeyA + `"}]}`,
+			"client_id a\n\tdws_public_key " + pub + "\n\tapi addPaymentMethod\n\tmax_body_size 1MiB\n\tacknowledge on_receipt {\n\t\tkey " + inboxKeyA + "\n\t}", 5,
+			"dws_notify: max_body_size 1048576 is more than acknowledge on_receipt queues: at most 229376 bytes (224 KiB), so the body and its headers fit a queued item"},
 		{"sentinel address twice",
 			`"client_id":["a"],"dws_public_key":[{"key":"` + pub + `"}],"api":[{"name":"addPaymentMethod"}],"store":{"backend":"redis","sentinel":{"master_name":"m","addresses":["s:1","s:1"]}}`,
 			"client_id a\n\tdws_public_key " + pub + "\n\tapi addPaymentMethod\n\tstore redis sentinel m s:1 s:1", 5,

@@ -48,6 +48,10 @@ func (h *Handler) dedupe(x *exchange, r *http.Request, next caddyhttp.Handler, b
 	finish := h.store.Track(key)
 	defer finish()
 
+	if h.inbox != nil {
+		h.enqueue(x, r, key, claim.Token, body)
+		return
+	}
 	h.forward(x, r, next, body)
 	if x.backendStatus == 0 || (!isSuccess(x.backendStatus) && !h.isBusiness(x.backendStatus)) {
 		if err := h.store.Release(ctx, key, claim.Token); err != nil {
@@ -148,15 +152,22 @@ func (h *Handler) awaitFirstCopy(x *exchange, r *http.Request, key idempotency.K
 	}
 }
 
+// forwarded is what the backend learns of a notification in its X-Dws-*
+// headers: X-Dws-Idempotency-Key for every family, X-Dws-Request-Id for
+// DWS only (Antom bodies have no requestId).
+func forwarded(api *notification.API, clientID, key string, keyVersion int) dwshttp.Forwarded {
+	f := dwshttp.Forwarded{API: api.Name(), ClientID: clientID, Key: key, KeyVersion: keyVersion}
+	if api.Family() == notification.DWS {
+		f.RequestID = key
+	}
+	return f
+}
+
 // forward passes the notification to the next handler with the exact body
 // bytes, a bounded time, and the X-Dws-* headers, recording the backend's
 // status without letting anything of its response out.
 func (h *Handler) forward(x *exchange, r *http.Request, next caddyhttp.Handler, body []byte) {
-	f := dwshttp.Forwarded{API: x.api.Name(), ClientID: x.clientID, Key: x.requestID, KeyVersion: x.keyVersion}
-	if x.api.Family() == notification.DWS {
-		f.RequestID = x.requestID
-	}
-	dwshttp.PrepareForward(r, body, f, h.ForwardSignature)
+	dwshttp.PrepareForward(r, body, forwarded(x.api, x.clientID, x.requestID, x.keyVersion), h.ForwardSignature)
 
 	ctx, cancel := context.WithTimeout(r.Context(), h.settings.ForwardTimeout)
 	defer cancel()
@@ -165,7 +176,7 @@ func (h *Handler) forward(x *exchange, r *http.Request, next caddyhttp.Handler, 
 	err := dwshttp.CallNext(next.ServeHTTP, rec, r.WithContext(ctx))
 	x.backendTime = time.Since(began)
 	x.backendStatus = rec.Status
-	h.metrics.observeBackend(x, rec.Status, x.backendTime, h.settings.ForwardTimeout)
+	h.metrics.observeBackend(x.api.Name(), x.series, rec.Status, x.backendTime, h.settings.ForwardTimeout)
 
 	switch {
 	case err != nil:

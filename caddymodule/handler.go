@@ -27,6 +27,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/dwsnotify/dws_notify/config"
+	"github.com/dwsnotify/dws_notify/inbox"
 	"github.com/dwsnotify/dws_notify/notification"
 	"github.com/dwsnotify/dws_notify/signature"
 )
@@ -55,7 +56,11 @@ type Handler struct {
 	keyPrints []keyPrint // dws_public_key versions and fingerprints, for the provision log line
 	merchant  *keyPrint  // merchant_private_key's, nil without one
 	unfollow  func()     // stops the module's other lines following this handler's logger
-	clock     func() time.Time
+	// inbox queues and delivers with acknowledge on_receipt (inbox.go);
+	// nil with on_delivery. inboxKeyIDs are its keys' ids, newest first.
+	inbox       *inbox.Inbox
+	inboxKeyIDs []string
+	clock       func() time.Time
 	// verify is the RSA verification the key ring makes every one with;
 	// nil means the ring's own verifier (each key prepared once). Tests count
 	// RSA operations with it.
@@ -112,9 +117,6 @@ func (h *Handler) Provision(ctx caddy.Context) (err error) {
 		return err
 	}
 	h.store, h.storeKey = store, spec.key
-	if err := registerForStart(ctx, store); err != nil {
-		return err
-	}
 	// The admin API looks records up by the Client-Ids and APIs served.
 	h.served = make([]servedKey, 0, len(h.ClientID)*len(h.API))
 	for _, id := range h.ClientID {
@@ -123,6 +125,12 @@ func (h *Handler) Provision(ctx caddy.Context) (err error) {
 		}
 	}
 	store.serve(h.served)
+	if err := h.provisionInbox(); err != nil {
+		return err
+	}
+	if err := registerForStart(ctx, h); err != nil {
+		return err
+	}
 	h.metrics.precreate(h)
 	h.logProvisioned()
 	return nil
@@ -214,6 +222,9 @@ func (h *Handler) Cleanup() error {
 	}
 	key := h.storeKey
 	h.storeKey = ""
+	if h.inbox != nil {
+		h.store.deliveries.stop(h)
+	}
 	h.store.unserve(h.served)
 	h.served = nil
 	return releaseStore(key)

@@ -47,6 +47,9 @@ const (
 	addPath      = "/dws/notify/addPaymentMethod"
 	removePath   = "/dws/notify/removePaymentMethod"
 	gatewayURL   = "http://localhost:9080"
+	// inboxKeyA and inboxKeyB are inbox keys (Base64 of 32 bytes).
+	inboxKeyA = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
+	inboxKeyB = "ICEiIyQlJicoKSorLC0uLzAxMjM0NTY3ODk6Ozw9Pj8="
 )
 
 // testKeys are real RSA-2048 key pairs, generated once per test binary:

@@ -36,7 +36,7 @@ func BenchmarkHotPathPieces(b *testing.B) {
 		x.series = h.apis[0].series
 		for b.Loop() {
 			m.observeVerification(1, nil)
-			m.observeBackend(&x, http.StatusOK, 2*time.Millisecond, 10*time.Second)
+			m.observeBackend(api, x.series, http.StatusOK, 2*time.Millisecond, 10*time.Second)
 			m.observeNotification(api, &x, 3*time.Millisecond)
 		}
 	})

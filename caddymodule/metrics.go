@@ -11,7 +11,9 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/dwsnotify/dws_notify/buildinfo"
+	"github.com/dwsnotify/dws_notify/idempotency"
 	"github.com/dwsnotify/dws_notify/idempotency/guard"
+	"github.com/dwsnotify/dws_notify/inbox"
 	"github.com/dwsnotify/dws_notify/notification"
 	"github.com/dwsnotify/dws_notify/signature"
 )
@@ -33,6 +35,11 @@ type metrics struct {
 	backendSlow       *prometheus.CounterVec
 	storeUp           *prometheus.GaugeVec
 	buildInfo         *prometheus.GaugeVec
+	// The inbox of acknowledge on_receipt.
+	inboxDeliveries *prometheus.CounterVec
+	inboxQueued     *prometheus.GaugeVec
+	inboxOldest     *prometheus.GaugeVec
+	inboxDead       *prometheus.GaugeVec
 }
 
 var (
@@ -89,6 +96,22 @@ func newMetrics() *metrics {
 			Namespace: ns, Subsystem: sub, Name: "store_up",
 			Help: "1 while the idempotency store answers, 0 while it does not (notifications are answered U), by store kind (badger, redis) and store id (logged with the store's description at provisioning).",
 		}, []string{"kind", "store"}),
+		inboxDeliveries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: ns, Subsystem: sub, Name: "inbox_deliveries_total",
+			Help: "Tries to deliver a queued notification (acknowledge on_receipt), by result: delivered (2xx), business_rejected, retry (failed, tried again later), undecryptable (no configured key opens it; retried), dead (failed at its max_age: dead-lettered), stopped (cut short by a stop; due again at once).",
+		}, []string{"result"}),
+		inboxQueued: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Namespace: ns, Subsystem: sub, Name: "inbox_queued",
+			Help: "Notifications queued and not yet delivered (pending or being delivered), by store (as store_up's), read every few seconds by the gateway that delivers.",
+		}, []string{"store"}),
+		inboxOldest: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Namespace: ns, Subsystem: sub, Name: "inbox_oldest_age_seconds",
+			Help: "Age of the oldest queued notification (0 when none), by store.",
+		}, []string{"store"}),
+		inboxDead: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Namespace: ns, Subsystem: sub, Name: "inbox_dead_letters",
+			Help: "Dead letters whose payload is still kept (they can be redelivered), by store.",
+		}, []string{"store"}),
 		buildInfo: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Namespace: ns, Subsystem: sub, Name: "build_info",
 			Help: "Always 1: the dws_notify build that runs (module version, commit when known, Go version).",
@@ -119,7 +142,8 @@ var durationBuckets = []float64{
 const slowShare = 0.8
 
 func (m *metrics) all() []prometheus.Collector {
-	return []prometheus.Collector{m.notifications, m.signatureFailures, m.verifications, m.duplicates, m.backendResponses, m.backendDuration, m.duration, m.completionRetries, m.refusals, m.backendSlow, m.storeUp, m.buildInfo}
+	return []prometheus.Collector{m.notifications, m.signatureFailures, m.verifications, m.duplicates, m.backendResponses, m.backendDuration, m.duration, m.completionRetries, m.refusals, m.backendSlow, m.storeUp, m.buildInfo,
+		m.inboxDeliveries, m.inboxQueued, m.inboxOldest, m.inboxDead}
 }
 
 // registerMetrics registers the process-wide collectors into reg (this
@@ -182,8 +206,7 @@ func (m *metrics) resolveSeries(h *Handler) {
 	}
 }
 
-func (m *metrics) observeBackend(x *exchange, status int, took, limit time.Duration) {
-	api, s := x.api.Name(), x.series
+func (m *metrics) observeBackend(api string, s *apiSeries, status int, took, limit time.Duration) {
 	if s != nil && status == http.StatusOK {
 		s.backendOK.Inc()
 	} else {
@@ -314,6 +337,41 @@ func (m *metrics) precreate(h *Handler) {
 		m.completionRetries.WithLabelValues(string(r))
 	}
 	m.resolveSeries(h)
+	if h.inbox != nil {
+		for _, api := range apis {
+			m.notifications.WithLabelValues(api, string(notification.Success), outcomeQueued)
+			m.notifications.WithLabelValues(api, string(notification.UnknownException), outcomeQueueFull)
+		}
+		for _, r := range deliveryResults {
+			m.inboxDeliveries.WithLabelValues(string(r))
+		}
+	}
+}
+
+// deliveryResults are the result labels of inbox_deliveries_total.
+var deliveryResults = []inbox.Result{inbox.Delivered, inbox.BusinessRejected, inbox.Retrying, inbox.Undecryptable, inbox.Dead, inbox.Stopped}
+
+// observeDelivery counts a try of the inbox (its Tried hook).
+func (m *metrics) observeDelivery(a inbox.Attempt) {
+	m.inboxDeliveries.WithLabelValues(string(a.Result)).Inc()
+}
+
+// precreateQueue makes the queue gauges of a store at zero.
+func (m *metrics) precreateQueue(store string) {
+	m.inboxQueued.WithLabelValues(store)
+	m.inboxOldest.WithLabelValues(store)
+	m.inboxDead.WithLabelValues(store)
+}
+
+// observeQueue sets the queue gauges of a store.
+func (m *metrics) observeQueue(store string, st idempotency.QueueStats, now time.Time) {
+	m.inboxQueued.WithLabelValues(store).Set(float64(st.Queued))
+	age := 0.0
+	if !st.Oldest.IsZero() {
+		age = max(now.Sub(st.Oldest).Seconds(), 0)
+	}
+	m.inboxOldest.WithLabelValues(store).Set(age)
+	m.inboxDead.WithLabelValues(store).Set(float64(st.Dead))
 }
 
 // observeVerification counts one signature check: version and err are what

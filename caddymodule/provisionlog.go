@@ -105,6 +105,12 @@ func (h *Handler) logProvisioned() {
 		zap.Bool("strict", h.Strict),
 		zap.Bool("forward_signature", h.ForwardSignature),
 		zap.Duration("store_call_timeout", h.store.CallTimeout()),
+		zap.String("acknowledge", ackMode(h.settings)),
 	)
+	if a := h.settings.Ack; a.OnReceipt {
+		// The keys by their ids only.
+		fields = append(fields, zap.Strings("inbox_keys", h.inboxKeyIDs), zap.Duration("max_age", a.MaxAge),
+			zap.Duration("first_backoff", a.FirstBackoff), zap.Duration("max_backoff", a.MaxBackoff), zap.Int64("max_queued", a.MaxQueued))
+	}
 	h.logger.Info("dws_notify provisioned", fields...)
 }

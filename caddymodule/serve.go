@@ -26,6 +26,8 @@ const (
 	outcomeRejected         = "rejected"          // failed a check before the store was touched
 	outcomeStoreFailed      = "store_failed"      // the store could not claim or complete
 	outcomeReadFailed       = "read_failed"       // the body could not be read (client gone); DWS retries
+	outcomeQueued           = "queued"            // durably queued in the inbox (acknowledge on_receipt)
+	outcomeQueueFull        = "queue_full"        // the inbox holds max_queued notifications; released
 )
 
 // exchange is the state of one notification as it moves through ServeHTTP;
@@ -65,6 +67,9 @@ type exchange struct {
 // handler only ever sees verified, checked, first-seen notifications, and
 // its response never reaches DWS.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+	if m, ok := r.Context().Value(deliveryCtxKey{}).(*deliveryMark); ok {
+		return h.serveDelivery(r, next, m)
+	}
 	x := &exchange{start: h.clock(), w: w}
 	x.repl, _ = r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
 	if signed, ok := h.admit(x, r); ok {

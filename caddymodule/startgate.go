@@ -28,10 +28,16 @@ const startGateApp = "dws_notify"
 // the running gateway never defers: the new config shares the open store
 // through the pool.
 //
+// Its Start also starts the deliveries of the config's handlers with
+// acknowledge on_receipt (deliveries.go), so `caddy validate` never
+// delivers, and a reload hands them to the new config only once it runs;
+// its Stop stops them.
+//
 // It has no settings.
 type startGate struct {
-	mu     sync.Mutex
-	stores []*sharedStore
+	mu      sync.Mutex
+	stores  []*sharedStore
+	inboxes []*Handler
 }
 
 // CaddyModule returns the Caddy module information.
@@ -49,29 +55,44 @@ func (g *startGate) add(s *sharedStore) {
 	g.stores = append(g.stores, s)
 }
 
-// Start opens the config's deferred stores.
+// Start opens the config's deferred stores, then starts the deliveries
+// of its handlers with acknowledge on_receipt.
 func (g *startGate) Start() error {
 	g.mu.Lock()
-	stores := g.stores
+	stores, inboxes := g.stores, g.inboxes
 	g.mu.Unlock()
 	for _, s := range stores {
 		if err := s.openDeferred(); err != nil {
 			return err
 		}
 	}
+	for _, h := range inboxes {
+		h.store.deliveries.start(h)
+	}
 	return nil
 }
 
-// Stop does nothing: the handlers give their stores back in Cleanup.
-func (*startGate) Stop() error { return nil }
+// Stop stops the deliveries of the config's handlers (a newer config's
+// go on); the handlers give their stores back in Cleanup.
+func (g *startGate) Stop() error {
+	g.mu.Lock()
+	inboxes := g.inboxes
+	g.mu.Unlock()
+	for _, h := range inboxes {
+		h.store.deliveries.stop(h)
+	}
+	return nil
+}
 
-// registerForStart hands s to the config's start gate if it is deferred; an
-// open store needs nothing at start. A context that belongs to no config
-// (one made with caddy.NewContext from a bare caddy.Context, as tests and
-// embedders do) has no apps to start: there a deferred store is the
-// directory-lock error it was before deferring existed.
-func registerForStart(ctx caddy.Context, s *sharedStore) (err error) {
-	if !s.IsDeferred() {
+// registerForStart hands h's store to the config's start gate if it is
+// deferred (an open store needs nothing at start), and h itself if it has
+// an inbox to start. A context that belongs to no config (one made with
+// caddy.NewContext from a bare caddy.Context, as tests and embedders do)
+// has no apps to start: there a deferred store is the directory-lock
+// error it was before deferring existed, and an inbox does not deliver.
+func registerForStart(ctx caddy.Context, h *Handler) (err error) {
+	s := h.store
+	if !s.IsDeferred() && h.inbox == nil {
 		return nil
 	}
 	defer func() {
@@ -84,7 +105,15 @@ func registerForStart(ctx caddy.Context, s *sharedStore) (err error) {
 	if err != nil {
 		return err
 	}
-	v.(*startGate).add(s)
+	g := v.(*startGate)
+	if s.IsDeferred() {
+		g.add(s)
+	}
+	if h.inbox != nil {
+		g.mu.Lock()
+		g.inboxes = append(g.inboxes, h)
+		g.mu.Unlock()
+	}
 	return nil
 }
 

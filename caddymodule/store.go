@@ -71,6 +71,9 @@ type sharedStore struct {
 	served   map[servedKey]int // see serve
 
 	healthDropped bool // it left the pool; guarded by storeHealth
+
+	// deliveries runs the inbox of acknowledge on_receipt (deliveries.go).
+	deliveries *deliveries
 }
 
 // servedKey is a Client-Id and notify API that a handler using the store
@@ -128,6 +131,7 @@ func (s *sharedStore) servedKeys() []servedKey {
 // hold up a reload or the stop of the process; what it could not flush is
 // logged.
 func (s *sharedStore) Destruct() error {
+	s.deliveries.close()
 	s.dropHealth()
 	return s.Close()
 }
@@ -141,6 +145,7 @@ func (s *sharedStore) Destruct() error {
 func acquire(spec storeSpec) (*sharedStore, error) {
 	v, _, err := storePool.LoadOrNew(spec.key, func() (caddy.Destructor, error) {
 		s := &sharedStore{name: spec.name, kind: spec.kind, id: storeID(spec.name)}
+		s.deliveries = &deliveries{store: s}
 		opts := spec.guard
 		opts.Name, opts.Open, opts.Logger = spec.name, spec.open, storeLog
 		opts.OnHealth = func(up bool) { s.publishHealth(up) }

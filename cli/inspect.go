@@ -108,13 +108,9 @@ func (o *inspectOptions) run(w io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if o.json {
-		_, err := w.Write(body)
-		return err
-	}
 	var ans adminapi.RecordsAnswer
-	if err := json.Unmarshal(body, &ans); err != nil {
-		return fmt.Errorf("the admin API at %s answered something that is not a dws_notify record list: %w", addr, err)
+	if done, err := decodeAnswer(w, body, o.json, addr, "a dws_notify record list", &ans); done {
+		return err
 	}
 	for i, rec := range ans.Records {
 		if i > 0 {
@@ -197,12 +193,32 @@ func formatTime(t time.Time) string {
 	return t.Local().Format("2006-01-02T15:04:05.000Z07:00")
 }
 
+// decodeAnswer writes body as it is to w when raw is set (--json) and
+// reports done; otherwise it decodes it into v, an answer of the kind
+// what names (for the error).
+func decodeAnswer(w io.Writer, body []byte, raw bool, addr, what string, v any) (done bool, err error) {
+	if raw {
+		_, err := w.Write(body)
+		return true, err
+	}
+	if err := json.Unmarshal(body, v); err != nil {
+		return true, fmt.Errorf("the admin API at %s answered something that is not %s: %w", addr, what, err)
+	}
+	return false, nil
+}
+
 // adminGet sends GET path to the Caddy admin API at addr and returns the
 // body of a 200 answer. Failures are messages an operator can act on: no
 // admin API (the gateway is not running), a Caddy without this module, or
 // the error the endpoint answered.
 func adminGet(addr, path string) ([]byte, error) {
-	res, err := adminOpen(addr, path, adminTimeout)
+	return adminCall(http.MethodGet, addr, path)
+}
+
+// adminCall is adminGet with another method (POST for the endpoints that
+// change something).
+func adminCall(method, addr, path string) ([]byte, error) {
+	res, err := adminDo(method, addr, path, adminTimeout)
 	if err != nil {
 		return nil, err
 	}
@@ -220,6 +236,11 @@ func adminGet(addr, path string) ([]byte, error) {
 // exchange; 0 bounds only the connection and the wait for the answer's
 // header (for answers streamed as they are made).
 func adminOpen(addr, path string, timeout time.Duration) (*http.Response, error) {
+	return adminDo(http.MethodGet, addr, path, timeout)
+}
+
+// adminDo is adminOpen with the request's method.
+func adminDo(method, addr, path string, timeout time.Duration) (*http.Response, error) {
 	parsed, err := caddy.ParseNetworkAddress(addr)
 	if err != nil || parsed.PortRangeSize() > 1 {
 		return nil, fmt.Errorf("invalid admin API address %q (want host:port, or unix//path)", addr)
@@ -235,7 +256,7 @@ func adminOpen(addr, path string, timeout time.Duration) (*http.Response, error)
 	case parsed.IsFdNetwork():
 		return nil, fmt.Errorf("the admin API address %q is a file descriptor; give --address with the address it listens on", addr)
 	}
-	req, err := http.NewRequest(http.MethodGet, origin+path, nil)
+	req, err := http.NewRequest(method, origin+path, nil)
 	if err != nil {
 		return nil, fmt.Errorf("admin API address %q: %w", addr, err)
 	}

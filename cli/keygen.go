@@ -16,6 +16,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/dwsnotify/dws_notify/inbox"
 	"github.com/dwsnotify/dws_notify/signature"
 )
 
@@ -27,13 +28,14 @@ type keygenOptions struct {
 	out   string
 	name  string
 	force bool
+	inbox bool
 }
 
 func newKeygenCommand() *cobra.Command {
 	o := &keygenOptions{}
 	cmd := &cobra.Command{
-		Use:   "keygen --out DIR [--name NAME] [--force]",
-		Short: "Make an RSA-2048 key pair in the forms DWS uses",
+		Use:   "keygen --out DIR [--name NAME] [--force] [--inbox]",
+		Short: "Make an RSA-2048 key pair in the forms DWS uses, or an inbox key",
 		Long: `Makes an RSA-2048 key pair and writes it in the forms DWS and Alipay's
 SDKs use:
 
@@ -52,7 +54,13 @@ Existing files are never overwritten unless --force is given.
 Use it for the merchant's key pair (the private half signs the gateway's
 answers with merchant_private_key; the Base64 public half is what you
 register with DWS), or, for tests, for a stand-in DWS key pair (the public
-half goes into dws_public_key; 'dws-notify send' signs with the private half).`,
+half goes into dws_public_key; 'dws-notify send' signs with the private half).
+
+With --inbox it makes an inbox key instead, for acknowledge on_receipt:
+[NAME_]inbox.key (mode 0600) holds Base64 of 32 random bytes, the key that
+encrypts the queued notifications (AES-256-GCM), and the key's id is
+printed. Configure it as key {file.<path>} in acknowledge on_receipt; a
+second one, made the same way, serves as an order_secret.`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return o.run(cmd.OutOrStdout()) },
 	}
@@ -60,6 +68,7 @@ half goes into dws_public_key; 'dws-notify send' signs with the private half).`,
 	f.StringVar(&o.out, "out", "", "directory to write the key files to (created if missing)")
 	f.StringVar(&o.name, "name", "", "prefix of the file names, e.g. merchant for merchant_private.pem")
 	f.BoolVar(&o.force, "force", false, "overwrite existing key files")
+	f.BoolVar(&o.inbox, "inbox", false, "make an inbox key (acknowledge on_receipt) instead of an RSA key pair")
 	return cmd
 }
 
@@ -90,6 +99,9 @@ func (o *keygenOptions) run(w io.Writer) error {
 	}
 	if o.name != "" && (strings.ContainsAny(o.name, `/\`) || o.name == "." || o.name == "..") {
 		return fmt.Errorf("--name %q must be a plain file name prefix, without path separators", o.name)
+	}
+	if o.inbox {
+		return o.runInbox(w)
 	}
 	files := o.files()
 	if !o.force {
@@ -149,6 +161,32 @@ func (o *keygenOptions) run(w io.Writer) error {
 	fmt.Fprintf(w, "public key (PEM):                         %s\n", files.publicPEM)
 	fmt.Fprintf(w, "public key (bare Base64 DER):             %s\n", files.publicB64)
 	fmt.Fprintf(w, "%s\n", b64)
+	return nil
+}
+
+// runInbox makes an inbox key: [NAME_]inbox.key and its id.
+func (o *keygenOptions) runInbox(w io.Writer) error {
+	prefix := ""
+	if o.name != "" {
+		prefix = o.name + "_"
+	}
+	path := filepath.Join(o.out, prefix+"inbox.key")
+	material, id, err := inbox.Keygen()
+	if err != nil {
+		return err
+	}
+	// The gateway must take what was written: check with its own parser.
+	if k, err := inbox.ParseKey(material, ""); err != nil || k.ID != id {
+		return fmt.Errorf("the generated inbox key does not parse: %v", err)
+	}
+	if err := os.MkdirAll(o.out, 0o700); err != nil {
+		return fmt.Errorf("--out: %w", err)
+	}
+	if err := writeKeyFile(path, []byte(material+"\n"), 0o600, o.force); err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "inbox key (Base64 of 32 bytes, keep it secret): %s\n", path)
+	fmt.Fprintf(w, "key id: %s\n", id)
 	return nil
 }
 

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/dwsnotify/dws_notify/inbox"
 	"github.com/dwsnotify/dws_notify/signature"
 )
 
@@ -238,5 +239,37 @@ func TestKeygenWritesTheSDKForms(t *testing.T) {
 	}
 	if _, err := ring.Verify(testClientID, addPath, tm, body, header); err != nil {
 		t.Fatalf("SDK-style signature with the .b64 private key: %v", err)
+	}
+}
+
+// keygen --inbox writes an inbox key (mode 0600) that the gateway's
+// parser takes with the id keygen printed, and never overwrites one
+// without --force.
+func TestKeygenInboxKey(t *testing.T) {
+	dir := t.TempDir()
+	out, err := runCLI(t, "keygen", "--inbox", "--out", dir, "--name", "prod")
+	if err != nil {
+		t.Fatalf("keygen --inbox: %v\n%s", err, out)
+	}
+	path := filepath.Join(dir, "prod_inbox.key")
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, err := inbox.ParseKey(string(b), "")
+	if err != nil {
+		t.Fatalf("the inbox key does not parse: %v", err)
+	}
+	if !strings.Contains(out, "key id: "+k.ID+"\n") || strings.Contains(out, strings.TrimSpace(string(b))) {
+		t.Fatalf("output does not name the id %s, or shows the key:\n%s", k.ID, out)
+	}
+	if fi, _ := os.Stat(path); fi.Mode().Perm() != 0o600 {
+		t.Errorf("mode %v, want 0600", fi.Mode().Perm())
+	}
+	if _, err := runCLI(t, "keygen", "--inbox", "--out", dir, "--name", "prod"); err == nil || !strings.Contains(err.Error(), "already exists") {
+		t.Fatalf("overwrote an inbox key without --force: %v", err)
+	}
+	if b2, _ := os.ReadFile(path); !bytes.Equal(b, b2) {
+		t.Fatal("the key file changed")
 	}
 }

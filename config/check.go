@@ -41,7 +41,7 @@ func errField(field, format string, args ...any) error {
 // provisioning) and the store's settings. It returns the first rule broken,
 // as a *FieldError, or nil. It only reads h.
 func (h *Handler) Check() error {
-	for _, check := range []func() error{h.checkClients, h.checkKeys, h.checkAPIs, h.checkTimes, h.checkLimits, h.checkStore} {
+	for _, check := range []func() error{h.checkClients, h.checkKeys, h.checkAPIs, h.checkTimes, h.checkLimits, h.checkStore, h.checkAcknowledge} {
 		if err := check(); err != nil {
 			return err
 		}

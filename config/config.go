@@ -118,6 +118,12 @@ type Handler struct {
 	// the Antom ones.
 	ResultMessageField string `json:"result_message_field,omitempty"`
 
+	// Acknowledge chooses when DWS is answered S: once the backend took
+	// the notification (on_delivery, the default) or once it is durably
+	// queued in the gateway's encrypted inbox, which delivers it
+	// (on_receipt). Optional.
+	Acknowledge *Acknowledge `json:"acknowledge,omitempty"`
+
 	// Strict applies the rules a sender may not follow yet: operateSource
 	// becomes a required field of the DWS notifications; for the Antom ones,
 	// the fields only some editions of the reference require become

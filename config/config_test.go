@@ -34,6 +34,16 @@ func TestEffectiveDefaults(t *testing.T) {
 			t.Errorf("business status %d: %v", s, e.BusinessReject[s])
 		}
 	}
+	if e.Ack.OnReceipt {
+		t.Fatalf("on_receipt without acknowledge: %+v", e.Ack)
+	}
+	h.Acknowledge = &Acknowledge{Mode: AckOnReceipt, Keys: []InboxKey{{Key: "{env.I}"}}, FirstBackoff: Duration(20 * time.Minute)}
+	if err := h.Check(); err != nil {
+		t.Fatal(err)
+	}
+	if a := h.Effective().Ack; !a.OnReceipt || a.MaxAge != DefaultMaxAge || a.FirstBackoff != 20*time.Minute || a.MaxBackoff != 20*time.Minute || a.MaxQueued != 0 {
+		t.Fatalf("on_receipt defaults (the longest pause follows a longer first one): %+v", a)
+	}
 	h.RequestTimeTolerance, h.BusinessRejectStatus = "off", []int{}
 	if e := h.Effective(); e.Tolerance != 0 || e.BusinessReject[400] {
 		t.Fatalf("tolerance off and no business statuses: %+v", e)
@@ -98,6 +108,15 @@ func TestCheckNamesTheFields(t *testing.T) {
 			h.Store = &Store{Backend: BackendRedis, URL: "rediss://r", TLS: &RedisTLS{Cert: "/c"}}
 		}, []string{"store.tls.cert"}},
 		{"store without a target", func(h *Handler) { h.Store = &Store{Backend: BackendRedis} }, []string{"store"}},
+		{"acknowledge mode", func(h *Handler) { h.Acknowledge = &Acknowledge{Mode: "soon"} }, []string{"acknowledge.mode"}},
+		{"acknowledge on_delivery with a key", func(h *Handler) { h.Acknowledge = &Acknowledge{Keys: []InboxKey{{Key: "{env.I}"}}} }, []string{"acknowledge.keys"}},
+		{"acknowledge second key", func(h *Handler) {
+			h.Acknowledge = &Acknowledge{Mode: AckOnReceipt, Keys: []InboxKey{{Key: "{env.I}"}, {Key: ""}}}
+		}, []string{"acknowledge.keys.1"}},
+		{"acknowledge without keys", func(h *Handler) { h.Acknowledge = &Acknowledge{Mode: AckOnReceipt} }, []string{"acknowledge"}},
+		{"acknowledge max_queued", func(h *Handler) {
+			h.Acknowledge = &Acknowledge{Mode: AckOnReceipt, Keys: []InboxKey{{Key: "{env.I}"}}, MaxQueued: -1}
+		}, []string{"acknowledge.max_queued"}},
 		{"storage and store.dir", func(h *Handler) { h.Storage, h.Store = "/a", &Store{Backend: BackendBadger, Dir: "/b"} }, []string{"storage", "store.dir"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
@@ -134,5 +153,36 @@ func TestDurationJSON(t *testing.T) {
 	}
 	if b, _ := json.Marshal(struct{ D Duration }{Duration(time.Second)}); string(b) != `{"D":1000000000}` {
 		t.Errorf("encoded as %s, want nanoseconds", b)
+	}
+}
+
+// The order secret follows the oldest key listed, so adding a newer key
+// in front (a rotation) keeps every customer's order key; order_secret
+// given outright wins, and is resolved like a key.
+func TestInboxOrderSecretSurvivesRotation(t *testing.T) {
+	const keyA, keyB = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=", "ICEiIyQlJicoKSorLC0uLzAxMjM0NTY3ODk6Ozw9Pj8="
+	lookup := func(name string) (string, bool) { return map[string]string{"env.A": keyA, "env.S": keyB}[name], true }
+	resolve := func(a Acknowledge) InboxKeys {
+		t.Helper()
+		ik, err := a.ResolveKeys(lookup)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ik
+	}
+	before := resolve(Acknowledge{Keys: []InboxKey{{Key: "{env.A}"}}})
+	after := resolve(Acknowledge{Keys: []InboxKey{{Key: keyB}, {Key: keyA}}})
+	if string(before.OrderSecret) != string(after.OrderSecret) || len(before.OrderSecret) < MinOrderSecretLen {
+		t.Fatal("adding a newer key changed the order secret")
+	}
+	if after.Ring.PrimaryID() != after.IDs[0] || after.IDs[0] == before.IDs[0] {
+		t.Fatalf("the newest key listed does not seal: primary %s, ids %q", after.Ring.PrimaryID(), after.IDs)
+	}
+	own := resolve(Acknowledge{Keys: []InboxKey{{Key: keyA}}, OrderSecret: "{env.S}"})
+	if string(own.OrderSecret) == string(before.OrderSecret) || len(own.OrderSecret) != 32 {
+		t.Fatal("order_secret was not used")
+	}
+	if _, err := (&Acknowledge{Keys: []InboxKey{{Key: "{env.MISSING}"}}}).ResolveKeys(func(string) (string, bool) { return "", false }); err == nil {
+		t.Fatal("a key placeholder that resolves to nothing was accepted")
 	}
 }

@@ -28,6 +28,8 @@ type Effective struct {
 	// BusinessReject marks the backend statuses that are business
 	// refusals (business_reject_status, or its default).
 	BusinessReject [600]bool
+	// Ack are the acknowledgement settings (zero: on_delivery).
+	Ack AckEffective
 }
 
 // Effective returns the effective settings of h, which must have passed
@@ -55,6 +57,7 @@ func (h *Handler) Effective() Effective {
 	if len(families) == 1 {
 		e.noRouteField = families[0].MessageField()
 	}
+	e.Ack = h.Acknowledge.effective()
 	statuses := h.BusinessRejectStatus
 	if statuses == nil {
 		statuses = DefaultBusinessRejectStatus

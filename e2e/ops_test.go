@@ -677,6 +677,8 @@ func TestDashboardAndRulesAgainstScrape(t *testing.T) {
 	sb := newSandbox(t)
 	be := newBackend(t)
 	cfg := newGatewayConfig(t, sb, be.HostPort())
+	// With acknowledge on_receipt, so the inbox's series exist too.
+	cfg.Extra = inboxBlock(t, sb, "")
 	startCaddy(t, bin, sb, cfg.Caddyfile(), cfg.AdminAddr)
 	samples := scrape(t, cfg.AdminAddr)
 

@@ -24,6 +24,7 @@ type common struct {
 	gatewayCPUs string
 	backendCPUs string
 	keep        bool
+	customers   int
 }
 
 func commonFlags(fs *flag.FlagSet) *common {
@@ -37,10 +38,16 @@ func commonFlags(fs *flag.FlagSet) *common {
 	fs.StringVar(&c.gatewayCPUs, "gateway-cpus", "", "run caddy under taskset -c with this CPU list (empty: no pinning)")
 	fs.StringVar(&c.backendCPUs, "backend-cpus", "", "run the backend under taskset -c with this CPU list (empty: no pinning)")
 	fs.BoolVar(&c.keep, "keep", false, "keep the per-run directories")
+	fs.IntVar(&c.customers, "customers", 0, "spread the notifications over this many customers (referenceCustomerId), each an order of its own in the inbox; 0: the template's one customer")
 	return c
 }
 
-func (c *common) poolPath() string { return filepath.Join(c.outDir, "presigned.bin") }
+func (c *common) poolPath() string {
+	if c.customers > 0 {
+		return filepath.Join(c.outDir, fmt.Sprintf("presigned-c%d.bin", c.customers))
+	}
+	return filepath.Join(c.outDir, "presigned.bin")
+}
 
 // runResult is one gateway run of the bench.
 type runResult struct {
@@ -73,6 +80,9 @@ type runResult struct {
 	Errors     int     `json:"errors"`
 	ErrorText  string  `json:"error_text,omitempty"`
 	Profiled   bool    `json:"profiled,omitempty"`
+	// DrainS is, for mode q, how long after the window the inbox took to
+	// deliver what was still queued.
+	DrainS float64 `json:"drain_s,omitempty"`
 }
 
 // env is what every run of a bench shares.
@@ -92,7 +102,7 @@ func setup(c *common, poolSize int) (*env, error) {
 		return nil, err
 	}
 	c.caddyBin = abs
-	in, err := loadInputs(c.keysDir, c.bodyPath)
+	in, err := loadInputs(c.keysDir, c.bodyPath, c.customers)
 	if err != nil {
 		return nil, err
 	}
@@ -123,9 +133,19 @@ func (e *env) runOnce(m mode, round int, warmup, duration time.Duration, profile
 			g.remove()
 		}
 	}()
+	probed, _ := e.backend.count()
 	if err := probe(e.p, g.addr, m, 0); err != nil {
 		_ = g.stop()
 		return nil, err
+	}
+	if m == modeQueued {
+		// The probe was answered S once queued: wait for its delivery, so
+		// the count below starts after it.
+		for t0 := time.Now(); time.Since(t0) < 30*time.Second; time.Sleep(10 * time.Millisecond) {
+			if n, _ := e.backend.count(); n > probed {
+				break
+			}
+		}
 	}
 	takenBefore, _ := e.backend.count()
 	watch := watchMem(g.pid(), 100*time.Millisecond)
@@ -163,6 +183,20 @@ func (e *env) runOnce(m mode, round int, warmup, duration time.Duration, profile
 			}
 		}
 	}
+	var drain time.Duration
+	if m == modeQueued {
+		// S came before the delivery: wait until the inbox delivered
+		// everything answered S.
+		t0 := time.Now()
+		for {
+			taken, _ := e.backend.count()
+			if taken-takenBefore >= int64(res.sent) || time.Since(t0) > 2*time.Minute {
+				break
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		drain = time.Since(t0)
+	}
 	takenAfter, _ := e.backend.count()
 	if err := g.stop(); err != nil {
 		logf("%v", err)
@@ -175,7 +209,7 @@ func (e *env) runOnce(m mode, round int, warmup, duration time.Duration, profile
 		AnonMiB: mib(atEnd.anon), FileMiB: mib(atEnd.file + atEnd.shmem), TotalMiB: mib(atEnd.total()),
 		PeakAnonMiB: mib(peak.anon), PeakFileMiB: mib(peak.file + peak.shmem), PeakTotalMiB: mib(top),
 		Sent: res.sent, Errors: res.errors(), ErrorText: res.errorText(),
-		Profiled: profileDir != "",
+		Profiled: profileDir != "", DrainS: drain.Seconds(),
 	}
 	if res.exhausted {
 		r.Errors++
@@ -208,6 +242,9 @@ func (r *runResult) line() string {
 	if r.Errors > 0 {
 		s += "  ERRORS: " + r.ErrorText
 	}
+	if r.Mode == modeQueued {
+		s += fmt.Sprintf("  delivered the rest %.1f s after the window", r.DrainS)
+	}
 	if r.Profiled {
 		s += "  (profiled; not in the medians)"
 	}
@@ -221,8 +258,13 @@ func cmdBench(args []string) error {
 	warmup := fs.Duration("warmup", time.Second, "warmup of each run (answers not counted)")
 	duration := fs.Duration("duration", 8*time.Second, "measured window of each run")
 	poolSize := fs.Int("pool", 200000, "pre-signed notifications (each b or c run needs one per request of warmup and window)")
-	profile := fs.Bool("profile", false, "after the rounds, one extra run of each of a, b and c with the gateway's CPU, heap and allocation profiles saved under -out")
+	profile := fs.Bool("profile", false, "after the rounds, one extra run of each mode with the gateway's CPU, heap and allocation profiles saved under -out")
+	modeList := fs.String("modes", "a,b,c", "the modes to compare: a (plain reverse_proxy), b (dws_notify, signed answers), c (unsigned), q (c with acknowledge on_receipt)")
 	_ = fs.Parse(args)
+	modes, err := parseModes(*modeList)
+	if err != nil {
+		return err
+	}
 
 	e, err := setup(c, *poolSize)
 	if err != nil {
@@ -232,15 +274,16 @@ func cmdBench(args []string) error {
 
 	started := time.Now()
 	stamp := started.Format("20060102-150405")
-	logf("bench: %d rounds of a, b, c; concurrency %d; warmup %s, window %s; GOMAXPROCS of the load generator %d; caddy %s",
-		*rounds, c.conc, *warmup, *duration, runtime.GOMAXPROCS(0), c.caddyBin)
+	logf("bench: %d rounds of %s; concurrency %d; warmup %s, window %s; customers %d; GOMAXPROCS of the load generator %d; caddy %s",
+		*rounds, *modeList, c.conc, *warmup, *duration, c.customers, runtime.GOMAXPROCS(0), c.caddyBin)
 	if c.gatewayCPUs != "" || c.backendCPUs != "" {
 		logf("pinning: caddy on CPUs %q, backend on CPUs %q", c.gatewayCPUs, c.backendCPUs)
 	}
-	orders := [][]mode{{modePlain, modeSigned, modeUnsigned}, {modeSigned, modeUnsigned, modePlain}, {modeUnsigned, modePlain, modeSigned}}
 	var all []*runResult
 	for round := 1; round <= *rounds; round++ {
-		for _, m := range orders[(round-1)%3] {
+		// The order rotates per round, so no mode always runs first.
+		k := (round - 1) % len(modes)
+		for _, m := range append(slices.Clone(modes[k:]), modes[:k]...) {
 			r, err := e.runOnce(m, round, *warmup, *duration, "")
 			if err != nil {
 				return err
@@ -254,7 +297,7 @@ func cmdBench(args []string) error {
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			return err
 		}
-		for _, m := range []mode{modePlain, modeSigned, modeUnsigned} {
+		for _, m := range modes {
 			r, err := e.runOnce(m, 0, *warmup, *duration, dir)
 			if err != nil {
 				return err
@@ -265,7 +308,7 @@ func cmdBench(args []string) error {
 		logf("profiles in %s (go tool pprof -top %s)", dir, filepath.Join(dir, "cpu-b.pprof"))
 	}
 
-	summary := summarize(all)
+	summary := summarize(all, modes)
 	fmt.Println()
 	fmt.Print(summary)
 	resultsPath := filepath.Join(c.outDir, "bench-"+stamp+".json")
@@ -300,7 +343,7 @@ func median(v []float64) float64 {
 }
 
 // summarize prints the medians per mode over the rounds and the ratio lines.
-func summarize(all []*runResult) string {
+func summarize(all []*runResult, modes []mode) string {
 	var b strings.Builder
 	field := func(m mode, f func(*runResult) float64) []float64 {
 		var v []float64
@@ -319,10 +362,10 @@ func summarize(all []*runResult) string {
 		}
 		return slices.Max(v)
 	}
-	fmt.Fprintf(&b, "medians over %d rounds (RSS at the end of the window; peak = largest sample of the run; CPU per request; others = cores used by the rest of the machine during the window; load = 1-min load average at the start)\n", len(field(modePlain, func(r *runResult) float64 { return 0 })))
+	fmt.Fprintf(&b, "medians over %d rounds (RSS at the end of the window; peak = largest sample of the run; CPU per request; others = cores used by the rest of the machine during the window; load = 1-min load average at the start)\n", len(field(modes[0], func(r *runResult) float64 { return 0 })))
 	fmt.Fprintf(&b, "%-4s %-30s %10s %9s %9s %10s %10s %10s %10s %11s %11s %11s %7s %6s\n",
 		"mode", "", "req/s", "p50 ms", "p99 ms", "anon MiB", "file MiB", "total MiB", "peak MiB", "gw CPU µs", "be CPU µs", "lg CPU µs", "others", "load")
-	for _, m := range []mode{modePlain, modeSigned, modeUnsigned} {
+	for _, m := range modes {
 		fmt.Fprintf(&b, "%-4s %-30s %10.0f %9.2f %9.2f %10.1f %10.1f %10.1f %10.1f %11.1f %11.1f %11.1f %7.2f %6.2f\n",
 			m, m.describe(),
 			med(m, func(r *runResult) float64 { return r.Throughput }),
@@ -377,6 +420,24 @@ func summarize(all []*runResult) string {
 		})
 		fmt.Fprintf(&b, "ratio %s/%s = %.2f  (median %s %.0f req/s / median %s %.0f req/s; per round %s; median of per-round ratios %.2f)  %s\n",
 			x, y, ratio, x, med(x, tput), y, med(y, tput), format(rounds, 2), median(rounds), verdicts(ratio, goals))
+	}
+	has := func(ms ...mode) bool {
+		for _, m := range ms {
+			if !slices.Contains(modes, m) {
+				return false
+			}
+		}
+		return true
+	}
+	if has(modeQueued, modeUnsigned) {
+		ratioLine(modeQueued, modeUnsigned)
+		p50 := func(r *runResult) float64 { return r.P50us / 1e3 }
+		p99 := func(r *runResult) float64 { return r.P99us / 1e3 }
+		fmt.Fprintf(&b, "S latency, queued (q) beside synchronous (c): p50 %.2f ms vs %.2f ms, p99 %.2f ms vs %.2f ms; q delivered the rest within %.1f s (median) after each window\n",
+			med(modeQueued, p50), med(modeUnsigned, p50), med(modeQueued, p99), med(modeUnsigned, p99), med(modeQueued, func(r *runResult) float64 { return r.DrainS }))
+	}
+	if !has(modePlain, modeSigned, modeUnsigned) {
+		return b.String()
 	}
 	ratioLine(modeSigned, modePlain, goalRatioSpec, goalRatioStep)
 	ratioLine(modeSigned, modeUnsigned, goal{atLeast: true, value: 0.95, source: "SPEC §7"})

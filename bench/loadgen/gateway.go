@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/dwsnotify/dws_notify/inbox"
 )
 
 // mode is one of the three gateway configurations compared.
@@ -20,6 +22,7 @@ const (
 	modePlain    mode = "a" // reverse_proxy only
 	modeSigned   mode = "b" // dws_notify, everything on, signed answers
 	modeUnsigned mode = "c" // dws_notify without merchant_private_key
+	modeQueued   mode = "q" // c with acknowledge on_receipt: S once queued, delivered from the inbox
 )
 
 func (m mode) describe() string {
@@ -30,11 +33,27 @@ func (m mode) describe() string {
 		return "dws_notify, signed answers"
 	case modeUnsigned:
 		return "dws_notify, unsigned answers"
+	case modeQueued:
+		return "dws_notify, on_receipt (queued)"
 	}
 	return string(m)
 }
 
 func (m mode) dws() bool { return m != modePlain }
+
+// parseModes reads -modes: a comma-separated list of a, b, c and q.
+func parseModes(s string) ([]mode, error) {
+	var out []mode
+	for _, f := range strings.Split(s, ",") {
+		switch m := mode(strings.TrimSpace(f)); m {
+		case modePlain, modeSigned, modeUnsigned, modeQueued:
+			out = append(out, m)
+		default:
+			return nil, fmt.Errorf("-modes: unknown mode %q (a, b, c or q)", f)
+		}
+	}
+	return out, nil
+}
 
 // gateway is one Caddy process serving one mode, with its own admin port,
 // listener, storage directory and XDG directories, all under dir.
@@ -82,6 +101,19 @@ func caddyConfig(m mode, in *inputs, addr, admin, backend, storage string) ([]by
 		}
 		if m == modeSigned {
 			dws["merchant_private_key"] = map[string]any{"key": string(in.merchantPrivate)}
+		}
+		if m == modeQueued {
+			key, _, err := inbox.Keygen()
+			if err != nil {
+				return nil, err
+			}
+			dws["acknowledge"] = map[string]any{
+				"mode": "on_receipt",
+				"keys": []map[string]any{{"key": key}},
+				// Short pauses, so a backend that is back is found soon
+				// (the drain after an outage).
+				"first_backoff": "500ms", "max_backoff": "2s",
+			}
 		}
 		handlers = []any{dws, proxy}
 	}

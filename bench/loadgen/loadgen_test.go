@@ -13,7 +13,7 @@ import (
 
 func testInputs(t *testing.T) *inputs {
 	t.Helper()
-	in, err := loadInputs(filepath.Join("..", "..", "examples", "demo-keys"), filepath.Join("..", "..", "examples", "addPaymentMethod.json"))
+	in, err := loadInputs(filepath.Join("..", "..", "examples", "demo-keys"), filepath.Join("..", "..", "examples", "addPaymentMethod.json"), 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -142,7 +142,7 @@ func TestSummaryGoals(t *testing.T) {
 	add(3, modePlain, 1, 1e6) // a profiled run does not count
 	runs[len(runs)-1].Profiled = true
 
-	out := summarize(runs)
+	out := summarize(runs, []mode{modePlain, modeSigned, modeUnsigned})
 	for _, want := range []string{
 		"ratio b/a = 0.66  (median b 6600 req/s / median a 10000 req/s; per round 0.70 0.60 0.66; median of per-round ratios 0.66)  target >= 0.80 (SPEC §7): NOT MET; target >= 0.65 (issue 17 step): met\n",
 		"ratio b/c = 1.02",
@@ -152,5 +152,58 @@ func TestSummaryGoals(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Errorf("summary lacks %q:\n%s", want, out)
 		}
+	}
+}
+
+// With -customers the body carries customer i % customers in the
+// template's referenceCustomerId, zero-padded to its length, and the pool
+// is signed over that body; the fingerprint differs from the one-customer
+// pool's, so neither cache is taken for the other.
+func TestPoolSpreadsCustomers(t *testing.T) {
+	in, err := loadInputs(filepath.Join("..", "..", "examples", "demo-keys"), filepath.Join("..", "..", "examples", "addPaymentMethod.json"), 7)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if in.fingerprint == testInputs(t).fingerprint {
+		t.Fatal("the fingerprint does not depend on -customers")
+	}
+	p := &pool{in: in, requestTime: "1795300000000"}
+	if err := p.signUpTo(10); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.check(); err != nil {
+		t.Fatal(err)
+	}
+	body := p.appendBody(nil, 9)
+	if len(body) != p.bodyLen() || !strings.Contains(string(body), `"referenceCustomerId": "000000000002"`) {
+		t.Fatalf("customer not replaced as expected:\n%s", body)
+	}
+	want, err := signature.SignatureHeader(in.dwsKey, 1, addURI, benchClientID, p.requestTime, body)
+	if err != nil || string(p.appendSignatureHeader(nil, 9)) != want {
+		t.Fatalf("the signature is not over the body with its customer (%v)", err)
+	}
+}
+
+// TestSummaryQueued: with modes c and q the summary sets queued beside
+// synchronous: the throughput ratio q/c, the S latencies side by side and
+// the drain after each window; the a/b/c goal lines need a, b and c.
+func TestSummaryQueued(t *testing.T) {
+	runs := []*runResult{
+		{Round: 1, Mode: modeUnsigned, Throughput: 2000, P50us: 10000, P99us: 50000},
+		{Round: 1, Mode: modeQueued, Throughput: 3000, P50us: 8000, P99us: 40000, DrainS: 4},
+		{Round: 2, Mode: modeQueued, Throughput: 2800, P50us: 9000, P99us: 42000, DrainS: 6},
+		{Round: 2, Mode: modeUnsigned, Throughput: 2200, P50us: 11000, P99us: 52000},
+	}
+	out := summarize(runs, []mode{modeUnsigned, modeQueued})
+	for _, want := range []string{
+		"ratio q/c = 1.38",
+		"S latency, queued (q) beside synchronous (c): p50 8.50 ms vs 10.50 ms, p99 41.00 ms vs 51.00 ms; q delivered the rest within 5.0 s (median) after each window\n",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("summary lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "b/a") {
+		t.Errorf("a b/a line without modes a and b:\n%s", out)
 	}
 }

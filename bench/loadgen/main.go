@@ -8,6 +8,8 @@
 //
 //	loadgen bench   [flags]   alternating rounds of the three gateway modes
 //	loadgen long    [flags]   1,000,000 notifications through mode b
+//	loadgen drain   [flags]   mode q: -n notifications queued while the
+//	                          backend is down, then the drain timed
 //	loadgen presign [flags]   fill the cache of pre-signed notifications
 //	loadgen backend [flags]   the minimal backend (started by bench and long)
 //
@@ -18,6 +20,8 @@
 //	   forward, acknowledgement signed with merchant_private_key), then
 //	   reverse_proxy
 //	c  the same as b without merchant_private_key
+//	q  c with acknowledge on_receipt: S once durably queued, delivered
+//	   from the inbox (bench -modes c,q compares it with c)
 //
 // Every notification is pre-signed (RSA-2048 with the demo DWS key, about
 // 1 ms each) before anything is timed, with a distinct requestId, and the
@@ -41,6 +45,8 @@ func main() {
 		err = cmdBench(args)
 	case "long":
 		err = cmdLong(args)
+	case "drain":
+		err = cmdDrain(args)
 	case "presign":
 		err = cmdPresign(args)
 	case "backend":
@@ -64,6 +70,8 @@ func usage() {
            answers) and c (dws_notify, unsigned answers); prints the ratios
   long     push -n notifications (default 1,000,000) through b; cost per
            notification and RSS as the store grows
+  drain    mode q (acknowledge on_receipt): queue -n notifications (default
+           100,000) while the backend is down, then time their delivery
   presign  fill the pre-signed notification cache
   backend  run the minimal backend
 

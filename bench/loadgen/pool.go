@@ -53,10 +53,17 @@ type inputs struct {
 	merchantPubKey   *rsa.PublicKey
 	fingerprint      [32]byte // of everything that goes into a signature
 	keysDir, bodyPth string
+	// customers > 0 spreads the notifications over that many customers:
+	// the referenceCustomerId value of the template (in templateSuffix at
+	// custAt, custLen bytes) becomes i % customers, zero-padded to its
+	// length, so each customer's notifications are an order of their own
+	// in the inbox. 0 keeps the template's one customer.
+	customers       int
+	custAt, custLen int
 }
 
-func loadInputs(keysDir, bodyPath string) (*inputs, error) {
-	in := &inputs{keysDir: keysDir, bodyPth: bodyPath}
+func loadInputs(keysDir, bodyPath string, customers int) (*inputs, error) {
+	in := &inputs{keysDir: keysDir, bodyPth: bodyPath, customers: customers}
 	for _, f := range []struct {
 		dst  *[]byte
 		name string
@@ -90,6 +97,18 @@ func loadInputs(keysDir, bodyPath string) (*inputs, error) {
 	}
 	in.templatePrefix = body[:start]
 	in.templateSuffix = body[start+end:]
+	if customers > 0 {
+		const cust = `"referenceCustomerId": "`
+		i := bytes.Index(in.templateSuffix, []byte(cust))
+		if i < 0 {
+			return nil, fmt.Errorf("-customers needs a referenceCustomerId member after the requestId in %s", bodyPath)
+		}
+		in.custAt = i + len(cust)
+		in.custLen = bytes.IndexByte(in.templateSuffix[in.custAt:], '"')
+		if in.custLen < len(strconv.Itoa(customers-1)) {
+			return nil, fmt.Errorf("-customers %d: the template's referenceCustomerId is too short for %d digits", customers, len(strconv.Itoa(customers-1)))
+		}
+	}
 
 	if in.dwsKey, err = signature.ParsePrivateKey(string(in.dwsPrivate)); err != nil {
 		return nil, fmt.Errorf("dws_private.pem: %w", err)
@@ -98,7 +117,11 @@ func loadInputs(keysDir, bodyPath string) (*inputs, error) {
 		return nil, fmt.Errorf("merchant_public.pem: %w", err)
 	}
 	h := sha256.New()
-	for _, part := range [][]byte{in.dwsPrivate, []byte(addURI), []byte(benchClientID), body} {
+	parts := [][]byte{in.dwsPrivate, []byte(addURI), []byte(benchClientID), body}
+	if customers > 0 {
+		parts = append(parts, []byte("customers "+strconv.Itoa(customers)))
+	}
+	for _, part := range parts {
 		_ = binary.Write(h, binary.BigEndian, uint64(len(part)))
 		h.Write(part)
 	}
@@ -131,7 +154,19 @@ func (p *pool) appendRequestID(dst []byte, i int) []byte {
 func (p *pool) appendBody(dst []byte, i int) []byte {
 	dst = append(dst, p.in.templatePrefix...)
 	dst = p.appendRequestID(dst, i)
-	return append(dst, p.in.templateSuffix...)
+	in := p.in
+	if in.customers == 0 {
+		return append(dst, in.templateSuffix...)
+	}
+	dst = append(dst, in.templateSuffix[:in.custAt]...)
+	c := i % in.customers
+	start := len(dst)
+	dst = append(dst, in.templateSuffix[in.custAt:in.custAt+in.custLen]...)
+	for k := len(dst) - 1; k >= start; k-- {
+		dst[k] = byte('0' + c%10)
+		c /= 10
+	}
+	return append(dst, in.templateSuffix[in.custAt+in.custLen:]...)
 }
 
 func (p *pool) bodyLen() int {
@@ -353,7 +388,7 @@ func cmdPresign(args []string) error {
 	c := commonFlags(fs)
 	n := fs.Int("n", 150000, "notifications to pre-sign")
 	_ = fs.Parse(args)
-	in, err := loadInputs(c.keysDir, c.bodyPath)
+	in, err := loadInputs(c.keysDir, c.bodyPath, c.customers)
 	if err != nil {
 		return err
 	}

@@ -201,7 +201,17 @@ func (s *Store) Get(ctx context.Context, key idempotency.Key) (idempotency.Recor
 // whose requests the caller bounds). It ends as soon as ctx ends or the
 // Store is closed, whose store's Close would otherwise wait for it; it
 // then fails with idempotency.ErrClosed. A panic of fn itself is passed on.
-func (s *Store) Scan(ctx context.Context, fn func(idempotency.Record) bool) (err error) {
+func (s *Store) Scan(ctx context.Context, fn func(idempotency.Record) bool) error {
+	return s.scanWith(ctx, "scan", func(ctx context.Context, st idempotency.Store, call func(func() bool) bool) error {
+		return st.Scan(ctx, func(rec idempotency.Record) bool { return call(func() bool { return fn(rec) }) })
+	})
+}
+
+// scanWith runs a scan of the store in service (Scan, ScanItems): it ends
+// when ctx ends or the Store is closed; a panic of the store or an error
+// wrapping idempotency.ErrFailed takes the store out of service, a panic
+// of the caller's callback (which run calls through call) is passed on.
+func (s *Store) scanWith(ctx context.Context, op string, run func(ctx context.Context, st idempotency.Store, call func(func() bool) bool) error) (err error) {
 	st, err := s.Current()
 	if err != nil {
 		return err
@@ -211,7 +221,7 @@ func (s *Store) Scan(ctx context.Context, fn func(idempotency.Record) bool) (err
 	defer context.AfterFunc(s.life, cancel)()
 	defer func() {
 		if err != nil && s.life.Err() != nil && errors.Is(err, context.Canceled) {
-			err = fmt.Errorf("dws_notify: scan of %s ended: the store is being closed: %w", s.opts.Name, idempotency.ErrClosed)
+			err = fmt.Errorf("dws_notify: %s of %s ended: the store is being closed: %w", op, s.opts.Name, idempotency.ErrClosed)
 		}
 	}()
 	inFn := false
@@ -220,13 +230,13 @@ func (s *Store) Scan(ctx context.Context, fn func(idempotency.Record) bool) (err
 			return
 		}
 		if p := recover(); p != nil {
-			err = fmt.Errorf("dws_notify: scan: the store failed: %v", p)
+			err = fmt.Errorf("dws_notify: %s: the store failed: %v", op, p)
 			s.markBroken(st, err)
 		}
 	}()
-	err = st.Scan(ctx, func(rec idempotency.Record) bool {
+	err = run(ctx, st, func(fn func() bool) bool {
 		inFn = true
-		more := fn(rec)
+		more := fn()
 		inFn = false
 		return more
 	})

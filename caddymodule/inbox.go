@@ -1,0 +1,207 @@
+package caddymodule
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"go.uber.org/zap"
+
+	"github.com/dwsnotify/dws_notify/config"
+	"github.com/dwsnotify/dws_notify/dwshttp"
+	"github.com/dwsnotify/dws_notify/idempotency"
+	"github.com/dwsnotify/dws_notify/inbox"
+	"github.com/dwsnotify/dws_notify/notification"
+)
+
+// acknowledge on_receipt: the handler's side. A first-seen notification
+// is sealed and queued (enqueue) instead of forwarded; the inbox of the
+// store (deliveries.go) delivers it later by running a request through
+// the server that received it (deliver), which reaches the route's
+// dws_notify handler marked as a delivery, and that handler passes it
+// straight to the next one (serveDelivery).
+
+// provisionInbox builds the handler's inbox (acknowledge on_receipt): its
+// keys and settings, the guarded store's queue, and deliver.
+func (h *Handler) provisionInbox() error {
+	h.inbox = nil
+	if !h.settings.Ack.OnReceipt {
+		return nil
+	}
+	keys, err := h.Acknowledge.ResolveKeys(placeholders())
+	if err != nil {
+		return fmt.Errorf("dws_notify: %w", err)
+	}
+	a := h.settings.Ack
+	ib, err := inbox.New(inbox.Config{
+		Queue:          h.store.Store,
+		Keys:           keys.Ring,
+		OrderSecret:    keys.OrderSecret,
+		Deliver:        h.deliver,
+		BusinessReject: h.isBusiness,
+		MaxAge:         a.MaxAge,
+		FirstBackoff:   a.FirstBackoff,
+		MaxBackoff:     a.MaxBackoff,
+		MaxQueued:      a.MaxQueued,
+		DeliverTimeout: h.settings.ForwardTimeout,
+		Retention:      h.settings.Retention,
+		Logger:         h.logger.Named("inbox"),
+		Hooks:          inbox.Hooks{Tried: h.metrics.observeDelivery},
+	})
+	if err != nil {
+		return fmt.Errorf("dws_notify: acknowledge on_receipt: %w", err)
+	}
+	h.inbox, h.inboxKeyIDs = ib, keys.IDs
+	return nil
+}
+
+// enqueue queues a claimed notification (acknowledge on_receipt): S once
+// it is durably queued; U when the queue is full (the claim is released,
+// so DWS's resend is queued once there is room) or the store failed.
+func (h *Handler) enqueue(x *exchange, r *http.Request, key idempotency.Key, token uint64, body []byte) {
+	t := dwshttp.Target{Host: r.Host, URI: x.uri, RemoteAddr: r.RemoteAddr}
+	if srv, ok := r.Context().Value(caddyhttp.ServerCtxKey).(*caddyhttp.Server); ok && srv != nil {
+		t.Server = srv.Name()
+	}
+	hdr := dwshttp.QueuedHeader(r, body, forwarded(x.api, key.ClientID, key.RequestID, x.keyVersion), h.ForwardSignature, t)
+	ctx := context.WithoutCancel(r.Context())
+	err := h.inbox.Enqueue(ctx, key, token, inbox.Message{Header: hdr, Body: body})
+	switch {
+	case err == nil:
+		h.store.deliveries.notify()
+		x.succeed(outcomeQueued)
+	case errors.Is(err, idempotency.ErrQueueFull):
+		if err := h.store.Release(ctx, key, token); err != nil {
+			h.logger.Warn("releasing claim after the queue was full", zap.String("api", key.API), zap.String("request_id", key.RequestID), zap.Error(err))
+		}
+		x.fail(outcomeQueueFull, fmt.Errorf("queueing: %w", err))
+	default:
+		// Not released: the claim keeps a resend from being queued twice
+		// while a slow enqueue may still land; a resend after the lease
+		// claims again, and Enqueue keeps an item already stored.
+		x.fail(outcomeStoreFailed, fmt.Errorf("queueing: %w", err))
+	}
+}
+
+// deliveryCtxKey marks a request as the delivery of a queued
+// notification. Only deliver sets it, and a context value cannot come
+// from the network, so a request that carries it was built by this
+// process from a notification verified when it was queued.
+type deliveryCtxKey struct{}
+
+// deliveryMark is what a delivery request carries and what the
+// dws_notify handler on its route reports back.
+type deliveryMark struct {
+	key  idempotency.Key
+	body []byte
+	// keyVersion is the DWS key version that verified it.
+	keyVersion int
+
+	reached bool  // a dws_notify handler serving the key took it
+	status  int   // the backend's status
+	err     error // the backend failed, or no handler took it
+}
+
+// deliver runs a queued notification through the server that received
+// it, in the config running now, and returns the backend's status (the
+// inbox's DeliverFunc).
+func (h *Handler) deliver(ctx context.Context, d inbox.Delivery) (int, error) {
+	r, t, err := dwshttp.NewDelivery(ctx, d.Header, d.Body)
+	if err != nil {
+		return 0, err
+	}
+	srv, err := runningServer(t.Server)
+	if err != nil {
+		return 0, err
+	}
+	m := &deliveryMark{key: d.Key, body: d.Body, keyVersion: keyVersionOf(d.Header)}
+	r = r.WithContext(context.WithValue(r.Context(), deliveryCtxKey{}, m))
+	srv.ServeHTTP(dwshttp.NewRecorder(), r)
+	switch {
+	case m.err != nil:
+		return 0, m.err
+	case !m.reached:
+		return 0, fmt.Errorf("no dws_notify handler serving Client-Id %s and api %s took the delivery on server %s (host %q, path %q)",
+			d.Key.ClientID, d.Key.API, t.Server, dwshttp.SenderText(t.Host), dwshttp.SenderText(r.URL.Path))
+	}
+	return m.status, nil
+}
+
+// runningServer is the server of the http app of the running config named
+// name.
+func runningServer(name string) (*caddyhttp.Server, error) {
+	app, err := caddy.ActiveContext().AppIfConfigured("http")
+	if err != nil {
+		return nil, fmt.Errorf("no http app runs: %w", err)
+	}
+	srv := app.(*caddyhttp.App).Servers[name]
+	if srv == nil {
+		return nil, fmt.Errorf("the running config has no server %q, which received the notification", name)
+	}
+	return srv, nil
+}
+
+// keyVersionOf reads the key version the queued header carries.
+func keyVersionOf(h http.Header) int {
+	var v int
+	_, _ = fmt.Sscan(h.Get("X-Dws-Key-Version"), &v)
+	return v
+}
+
+// serveDelivery passes a delivery (a request deliver built, marked with
+// m) to the next handler as a synchronous forward would: the same
+// X-Dws-* headers, the exact body, forward_timeout. Nothing is verified
+// again (it was when it was queued) and nothing is answered: the status
+// goes to m. A handler that does not serve the notification's Client-Id
+// and API leaves it untaken.
+func (h *Handler) serveDelivery(r *http.Request, next caddyhttp.Handler, m *deliveryMark) error {
+	if !h.serves(m.key) {
+		return nil
+	}
+	m.reached = true
+	api, ok := notification.Lookup(m.key.API)
+	if !ok { // cannot be: h.serves(m.key) found the API among the handler's
+		m.err = fmt.Errorf("delivery of an unknown API %q", dwshttp.SenderText(m.key.API))
+		return nil
+	}
+	dwshttp.PrepareForward(r, m.body, forwarded(api, m.key.ClientID, m.key.RequestID, m.keyVersion), h.ForwardSignature)
+	ctx, cancel := context.WithTimeout(r.Context(), h.settings.ForwardTimeout)
+	defer cancel()
+	rec := dwshttp.NewRecorder()
+	began := time.Now()
+	err := dwshttp.CallNext(next.ServeHTTP, rec, r.WithContext(ctx))
+	took := time.Since(began)
+	h.metrics.observeBackend(m.key.API, nil, rec.Status, took, h.settings.ForwardTimeout)
+	switch {
+	case err != nil:
+		m.err = fmt.Errorf("backend: %w", err)
+	case ctx.Err() != nil:
+		m.err = fmt.Errorf("backend did not answer within %s", h.settings.ForwardTimeout)
+	case rec.Status == 0:
+		m.err = errors.New("no handler after dws_notify wrote a response")
+	}
+	m.status = rec.Status
+	return nil
+}
+
+// serves reports whether the handler serves key's Client-Id and API.
+func (h *Handler) serves(key idempotency.Key) bool {
+	for _, s := range h.served {
+		if s.clientID == key.ClientID && s.api == key.API {
+			return true
+		}
+	}
+	return false
+}
+
+// ackMode is the provision log's word for the acknowledgement mode.
+func ackMode(e config.Effective) string {
+	if e.Ack.OnReceipt {
+		return config.AckOnReceipt
+	}
+	return config.AckOnDelivery
+}

@@ -1,0 +1,236 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	caddycmd "github.com/caddyserver/caddy/v2/cmd"
+	"github.com/spf13/cobra"
+
+	"github.com/dwsnotify/dws_notify/adminapi"
+	"github.com/dwsnotify/dws_notify/notification"
+)
+
+// adminFlags are the flags that find the running gateway's admin API.
+type adminFlags struct {
+	address, config, adapter string
+}
+
+func (a *adminFlags) add(cmd *cobra.Command) {
+	f := cmd.Flags()
+	f.StringVar(&a.address, "address", "", "address of the admin API (default "+caddy.DefaultAdminListen+")")
+	f.StringVarP(&a.config, "config", "c", "", "config file to read the admin address from (if --address is not used)")
+	f.StringVarP(&a.adapter, "adapter", "a", "", "name of the config adapter for --config")
+}
+
+func (a *adminFlags) addr() (string, error) {
+	addr, err := caddycmd.DetermineAdminAPIAddress(a.address, nil, a.config, a.adapter)
+	if err != nil {
+		return "", fmt.Errorf("finding the admin API address: %w", err)
+	}
+	return addr, nil
+}
+
+// queueOptions are the flags of `dws-notify queue`.
+type queueOptions struct {
+	adminFlags
+	dead  bool
+	limit int
+	json  bool
+}
+
+func newQueueCommand() *cobra.Command {
+	o := &queueOptions{}
+	cmd := &cobra.Command{
+		Use:   "queue [--dead [--limit N]] [--address ADMIN | --config FILE [--adapter NAME]] [--json]",
+		Short: "Show the inbox's queue (acknowledge on_receipt), or its dead letters",
+		Long: `Asks the running gateway's admin API for the inbox of acknowledge
+on_receipt: per store, how many notifications are queued and not yet
+delivered, when the oldest of them arrived, and every item the store keeps
+by state (pending, leased, delivered, business_rejected, dead). With --dead
+it lists the dead letters instead (oldest first, at most --limit): the
+notifications tried until their max_age, which 'caddy dws-notify
+redeliver' puts back.`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return o.run(cmd.OutOrStdout()) },
+	}
+	o.adminFlags.add(cmd)
+	f := cmd.Flags()
+	f.BoolVar(&o.dead, "dead", false, "list the dead letters")
+	f.IntVar(&o.limit, "limit", adminapi.DefaultDeadLetterLimit, "with --dead: list at most this many")
+	f.BoolVar(&o.json, "json", false, "print the admin API's JSON answer as it is")
+	return cmd
+}
+
+func (o *queueOptions) run(w io.Writer) error {
+	if o.limit < 1 || o.limit > adminapi.MaxDeadLetterLimit {
+		return fmt.Errorf("--limit %d must be from 1 to %d", o.limit, adminapi.MaxDeadLetterLimit)
+	}
+	addr, err := o.addr()
+	if err != nil {
+		return err
+	}
+	path := adminapi.Base + "queue"
+	if o.dead {
+		path = adminapi.Base + "dead_letters?limit=" + strconv.Itoa(o.limit)
+	}
+	body, err := adminGet(addr, path)
+	if err != nil {
+		return err
+	}
+	now := time.Now()
+	var errs []adminapi.StoreError
+	if o.dead {
+		var ans adminapi.DeadLettersAnswer
+		if done, err := decodeAnswer(w, body, o.json, addr, "a dws_notify dead-letter list", &ans); done {
+			return err
+		}
+		fmt.Fprintf(w, "%d dead letters", ans.Total)
+		if ans.Truncated {
+			fmt.Fprintf(w, " (the oldest %d shown)", len(ans.Items))
+		}
+		fmt.Fprintln(w)
+		for _, it := range ans.Items {
+			printItem(w, it, now)
+		}
+		errs = ans.Errors
+	} else {
+		var ans adminapi.QueueAnswer
+		if done, err := decodeAnswer(w, body, o.json, addr, "a dws_notify queue", &ans); done {
+			return err
+		}
+		for _, s := range ans.Stores {
+			fmt.Fprintf(w, "storage:   %s\nqueued:    %d", s.Storage, s.Queued)
+			if !s.Oldest.IsZero() {
+				fmt.Fprintf(w, " (oldest arrived %s, %s ago)", formatTime(s.Oldest), roughDuration(now.Sub(s.Oldest)))
+			}
+			c := s.States
+			fmt.Fprintf(w, "\nby state:  pending %d, leased %d, delivered %d, business_rejected %d, dead %d (total %d)\n",
+				c.Pending, c.Leased, c.Delivered, c.BusinessRejected, c.Dead, c.Total)
+		}
+		errs = ans.Errors
+	}
+	for _, e := range errs {
+		fmt.Fprintf(w, "NOT READ: %s (HTTP %d)\n", e.Error, e.Status)
+	}
+	return nil
+}
+
+// printItem writes one queue item on a line.
+func printItem(w io.Writer, it adminapi.ItemView, now time.Time) {
+	fmt.Fprintf(w, "%s %s client %s: %s after %d tries, arrived %s (%s ago)", it.API, it.RequestID, it.ClientID, it.State, it.Attempts,
+		formatTime(it.EnqueuedAt), roughDuration(now.Sub(it.EnqueuedAt)))
+	if it.LastReason != "" || it.LastStatus != 0 {
+		fmt.Fprintf(w, "; last try: %s", it.LastReason)
+		if it.LastStatus != 0 {
+			fmt.Fprintf(w, " HTTP %d", it.LastStatus)
+		}
+	}
+	if !it.HasPayload {
+		fmt.Fprint(w, "; payload expired (cannot be redelivered)")
+	}
+	fmt.Fprintf(w, " [%s]\n", it.Storage)
+}
+
+// redeliverOptions are the flags of `dws-notify redeliver`.
+type redeliverOptions struct {
+	adminFlags
+	dead     bool
+	api      string
+	clientID string
+	force    bool
+	json     bool
+}
+
+func newRedeliverCommand() *cobra.Command {
+	o := &redeliverOptions{}
+	cmd := &cobra.Command{
+		Use:   "redeliver <requestId> [--api NAME] [--client-id ID] [--force] | --dead  [--address ADMIN | --config FILE [--adapter NAME]] [--json]",
+		Short: "Put dead letters of the inbox back in the queue",
+		Long: `Asks the running gateway's admin API (POST /dws_notify/redeliver) to put
+a dead letter of the inbox (acknowledge on_receipt) back in the queue: in
+its original place before the customer's notifications still queued, tried
+again for a new max_age. --dead puts back every dead letter whose payload
+is still kept.
+
+A dead addPaymentMethod whose customer's later removePaymentMethod was
+delivered is refused (exit status 1), and skipped by --dead: delivered
+now, it would bind a card the customer removed. --force redelivers it
+anyway.`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) > 1 {
+				return fmt.Errorf("redeliver takes one requestId (got %q)", args)
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error { return o.run(cmd.OutOrStdout(), args) },
+	}
+	o.adminFlags.add(cmd)
+	f := cmd.Flags()
+	f.BoolVar(&o.dead, "dead", false, "redeliver every dead letter")
+	f.StringVar(&o.api, "api", "", "only this API: addPaymentMethod or removePaymentMethod")
+	f.StringVar(&o.clientID, "client-id", "", "only this Client-Id")
+	f.BoolVar(&o.force, "force", false, "redeliver a dead addPaymentMethod even when a later removePaymentMethod of the customer was delivered")
+	f.BoolVar(&o.json, "json", false, "print the admin API's JSON answer as it is")
+	return cmd
+}
+
+func (o *redeliverOptions) run(w io.Writer, args []string) error {
+	q := url.Values{}
+	switch {
+	case o.dead && len(args) > 0:
+		return errors.New("give a requestId or --dead, not both")
+	case o.dead:
+		if o.api != "" || o.clientID != "" || o.force {
+			return errors.New("--dead redelivers every dead letter: --api, --client-id and --force go with a requestId")
+		}
+		q.Set("dead", "all")
+	case len(args) == 0 || strings.TrimSpace(args[0]) == "":
+		return errors.New("give the requestId of the dead letter to redeliver, or --dead for all of them")
+	default:
+		q.Set("request_id", args[0])
+		if o.api != "" {
+			if _, ok := notification.Lookup(o.api); !ok {
+				return fmt.Errorf("unknown --api %q: the APIs are %s", o.api, strings.Join(notification.Names(), ", "))
+			}
+			q.Set("api", o.api)
+		}
+		if o.clientID != "" {
+			q.Set("client_id", o.clientID)
+		}
+		if o.force {
+			q.Set("force", "1")
+		}
+	}
+	addr, err := o.addr()
+	if err != nil {
+		return err
+	}
+	body, err := adminCall("POST", addr, adminapi.Base+"redeliver?"+q.Encode())
+	if err != nil {
+		return err
+	}
+	var ans adminapi.RedeliverAnswer
+	if done, err := decodeAnswer(w, body, o.json, addr, "a dws_notify redelivery", &ans); done {
+		return err
+	}
+	now := time.Now()
+	fmt.Fprintf(w, "redelivered %d\n", len(ans.Redelivered))
+	for _, it := range ans.Redelivered {
+		printItem(w, it, now)
+	}
+	for _, s := range ans.Skipped {
+		fmt.Fprintf(w, "SKIPPED (%s): ", s.Reason)
+		printItem(w, s.ItemView, now)
+	}
+	for _, e := range ans.Errors {
+		fmt.Fprintf(w, "NOT READ: %s (HTTP %d)\n", e.Error, e.Status)
+	}
+	return nil
+}
