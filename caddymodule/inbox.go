@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -65,7 +67,7 @@ func (h *Handler) provisionInbox() error {
 func (h *Handler) enqueue(x *exchange, r *http.Request, key idempotency.Key, token uint64, body []byte) {
 	t := dwshttp.Target{Host: r.Host, URI: x.uri, RemoteAddr: r.RemoteAddr}
 	if srv, ok := r.Context().Value(caddyhttp.ServerCtxKey).(*caddyhttp.Server); ok && srv != nil {
-		t.Server = srv.Name()
+		t.Server, t.Listen = srv.Name(), listenKey(srv.Listen)
 	}
 	hdr := dwshttp.QueuedHeader(r, body, forwarded(x.api, key.ClientID, key.RequestID, x.keyVersion), h.ForwardSignature, t)
 	ctx := context.WithoutCancel(r.Context())
@@ -114,7 +116,7 @@ func (h *Handler) deliver(ctx context.Context, d inbox.Delivery) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	srv, err := runningServer(t.Server)
+	srv, err := runningServer(t)
 	if err != nil {
 		return 0, err
 	}
@@ -131,18 +133,36 @@ func (h *Handler) deliver(ctx context.Context, d inbox.Delivery) (int, error) {
 	return m.status, nil
 }
 
-// runningServer is the server of the http app of the running config named
-// name.
-func runningServer(name string) (*caddyhttp.Server, error) {
+// runningServer is the server of the running config's http app that
+// received the queued notification: the one with t's name, unless a
+// reload gave that name to a server on other addresses or renamed it (the
+// Caddyfile names its servers srv0, srv1, ... by position); then the one
+// listening on t's addresses. A delivery never goes to a server on other
+// addresses than the one DWS reached: its routes could send it elsewhere.
+func runningServer(t dwshttp.Target) (*caddyhttp.Server, error) {
 	app, err := caddy.ActiveContext().AppIfConfigured("http")
 	if err != nil {
 		return nil, fmt.Errorf("no http app runs: %w", err)
 	}
-	srv := app.(*caddyhttp.App).Servers[name]
-	if srv == nil {
-		return nil, fmt.Errorf("the running config has no server %q, which received the notification", name)
+	servers := app.(*caddyhttp.App).Servers
+	if srv := servers[t.Server]; srv != nil && (t.Listen == "" || listenKey(srv.Listen) == t.Listen) {
+		return srv, nil
 	}
-	return srv, nil
+	if t.Listen != "" {
+		for _, srv := range servers {
+			if listenKey(srv.Listen) == t.Listen {
+				return srv, nil
+			}
+		}
+	}
+	return nil, fmt.Errorf("the running config has no server %q listening on %q, which received the notification", t.Server, t.Listen)
+}
+
+// listenKey is a server's listener addresses in a canonical order.
+func listenKey(addrs []string) string {
+	sorted := slices.Clone(addrs)
+	slices.Sort(sorted)
+	return strings.Join(sorted, " ")
 }
 
 // keyVersionOf reads the key version the queued header carries.

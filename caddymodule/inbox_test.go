@@ -112,6 +112,30 @@ func TestOnReceiptQueueFull(t *testing.T) {
 // Deliveries go on across a config reload, with the new config: queued
 // while the route's upstream is down, the notifications are delivered
 // once a reload points it at the backend, without a new DWS request.
+// A reload that renames the server which received a queued notification
+// (the Caddyfile's servers option, or a site added before it) does not
+// strand it: the delivery finds the server by its addresses.
+func TestOnReceiptDeliversAfterServerRenamed(t *testing.T) {
+	b := newBackend(t)
+	b.status(http.StatusServiceUnavailable)
+	cfg := receiptConfig("")
+	cfg.storage = t.TempDir()
+	g := startGateway(t, b, cfg)
+	key := keyOf("addPaymentMethod", "renamed-1")
+	g.send(g.notice(addPath, addSample(t, "renamed-1"))).expect(t, http.StatusOK, "S", "SUCCESS")
+	waitUntil(t, "a failed try", func() bool {
+		it, _, _ := storeFor(t, g).Item(context.Background(), key)
+		return it.Attempts >= 1 && it.State == idempotency.ItemPending
+	})
+	cfg.globals = "servers :9080 {\n\t\tname renamed\n\t}"
+	g = startGateway(t, b, cfg) // a reload: the server is now "renamed", not "srv0"
+	b.status(http.StatusOK)
+	waitUntil(t, "the delivery after the rename", func() bool { return itemState(t, g, key) == idempotency.ItemDelivered })
+	if n := len(b.hits()); n < 2 {
+		t.Fatalf("the backend got %d requests, want the failed try and the delivery", n)
+	}
+}
+
 func TestOnReceiptDeliversAcrossReload(t *testing.T) {
 	b := newBackend(t)
 	cfg := receiptConfig("")

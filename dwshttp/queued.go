@@ -15,7 +15,11 @@ import (
 // the Host, request target (as it reached Caddy, before any rewrite) and
 // peer address it came with, so the delivery matches the same route.
 type Target struct {
-	Server     string
+	Server string
+	// Listen is the server's listener addresses (its config's listen
+	// list, space-separated): a reload may rename the server (the
+	// Caddyfile names them by position), not move its addresses.
+	Listen     string
 	Host       string
 	URI        string
 	RemoteAddr string
@@ -37,7 +41,7 @@ func QueuedHeader(r *http.Request, body []byte, f Forwarded, keepSignature bool,
 		fr.Header = http.Header{}
 	}
 	PrepareForward(fr, body, f, keepSignature)
-	for name, v := range map[string]string{"server": t.Server, "host": t.Host, "uri": t.URI, "remote": t.RemoteAddr} {
+	for name, v := range map[string]string{"server": t.Server, "listen": t.Listen, "host": t.Host, "uri": t.URI, "remote": t.RemoteAddr} {
 		fr.Header[targetField+name] = []string{v}
 	}
 	return fr.Header
@@ -57,6 +61,8 @@ func NewDelivery(ctx context.Context, h http.Header, body []byte) (*http.Request
 		case len(v) != 1:
 		case name == targetField+"server":
 			t.Server = v[0]
+		case name == targetField+"listen":
+			t.Listen = v[0]
 		case name == targetField+"host":
 			t.Host = v[0]
 		case name == targetField+"uri":
