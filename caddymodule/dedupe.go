@@ -67,7 +67,9 @@ func (h *Handler) dedupe(x *exchange, r *http.Request, next caddyhttp.Handler, b
 		// Never S without a durable record: DWS will retry. If the record
 		// was not committed, the claim (in flight under our token) keeps the
 		// retry from being forwarded again until its lease expires; if it was
-		// committed but its fsync failed, the retry replays S. Meanwhile the
+		// committed but its fsync failed, the store fails and the guard
+		// reopens it, and the retry is answered from what the reopened
+		// store holds. Meanwhile the
 		// completion is retried in the background, so that a store that
 		// comes back within the lease still records what the backend did
 		// and DWS's resend is replayed instead of forwarded a second time.
