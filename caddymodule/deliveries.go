@@ -25,7 +25,8 @@ type deliveries struct {
 	statsWG sync.WaitGroup
 }
 
-// deliveryStopWait bounds how long a stopping inbox waits for the tries
+// deliveryStopWait (or the stopping handler's forward_timeout and a
+// second, if longer) bounds how long a stopping inbox waits for the tries
 // under way before it cancels them (each is then given back, due at once).
 const deliveryStopWait = 5 * time.Second
 
@@ -87,7 +88,9 @@ func (d *deliveries) switchTo(h *Handler) <-chan struct{} {
 	}
 	go func() {
 		defer close(done)
-		ctx, cancel := context.WithTimeout(context.Background(), deliveryStopWait)
+		// A try under way gets its whole forward_timeout: one cut short
+		// after the backend took the notification would be sent again.
+		ctx, cancel := context.WithTimeout(context.Background(), max(deliveryStopWait, old.settings.ForwardTimeout+time.Second))
 		defer cancel()
 		old.inbox.Stop(ctx)
 	}()

@@ -1,6 +1,7 @@
 package caddymodule
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -66,6 +67,9 @@ func (h *Handler) provisionInbox() error {
 // so DWS's resend is queued once there is room) or the store failed.
 func (h *Handler) enqueue(x *exchange, r *http.Request, key idempotency.Key, token uint64, body []byte) {
 	t := dwshttp.Target{Host: r.Host, URI: x.uri, RemoteAddr: r.RemoteAddr}
+	if r.TLS != nil {
+		t.TLSServerName = cmp.Or(r.TLS.ServerName, "-")
+	}
 	if srv, ok := r.Context().Value(caddyhttp.ServerCtxKey).(*caddyhttp.Server); ok && srv != nil {
 		t.Server, t.Listen = srv.Name(), listenKey(srv.Listen)
 	}
@@ -98,8 +102,12 @@ type deliveryCtxKey struct{}
 // deliveryMark is what a delivery request carries and what the
 // dws_notify handler on its route reports back.
 type deliveryMark struct {
-	key  idempotency.Key
-	body []byte
+	key idempotency.Key
+	// header and body are the notification's: the request that runs
+	// through the server's routes carries neither (see deliver), and the
+	// dws_notify handler that takes it puts them back.
+	header http.Header
+	body   []byte
 	// keyVersion is the DWS key version that verified it.
 	keyVersion int
 
@@ -120,7 +128,14 @@ func (h *Handler) deliver(ctx context.Context, d inbox.Delivery) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	m := &deliveryMark{key: d.Key, body: d.Body, keyVersion: keyVersionOf(d.Header)}
+	// The request that goes through the server's routes carries no body
+	// and none of the notification's headers: if a reload moved the
+	// dws_notify route, whatever handler now matches the path gets an
+	// empty POST, never card data. The handler that takes it puts them
+	// back before it calls the next handler.
+	m := &deliveryMark{key: d.Key, header: r.Header, body: d.Body, keyVersion: keyVersionOf(d.Header)}
+	r.Header = http.Header{}
+	r.Body, r.GetBody, r.ContentLength = http.NoBody, nil, 0
 	r = r.WithContext(context.WithValue(r.Context(), deliveryCtxKey{}, m))
 	srv.ServeHTTP(dwshttp.NewRecorder(), r)
 	switch {
@@ -188,6 +203,7 @@ func (h *Handler) serveDelivery(r *http.Request, next caddyhttp.Handler, m *deli
 		m.err = fmt.Errorf("delivery of an unknown API %q", dwshttp.SenderText(m.key.API))
 		return nil
 	}
+	r.Header = m.header
 	dwshttp.PrepareForward(r, m.body, forwarded(api, m.key.ClientID, m.key.RequestID, m.keyVersion), h.ForwardSignature)
 	ctx, cancel := context.WithTimeout(r.Context(), h.settings.ForwardTimeout)
 	defer cancel()
@@ -199,9 +215,12 @@ func (h *Handler) serveDelivery(r *http.Request, next caddyhttp.Handler, m *deli
 	switch {
 	case err != nil:
 		m.err = fmt.Errorf("backend: %w", err)
+	case rec.Status != 0:
+		// Answered, even if at the deadline: the status settles the try
+		// (a 2xx is delivered, never sent again).
 	case ctx.Err() != nil:
 		m.err = fmt.Errorf("backend did not answer within %s", h.settings.ForwardTimeout)
-	case rec.Status == 0:
+	default:
 		m.err = errors.New("no handler after dws_notify wrote a response")
 	}
 	m.status = rec.Status

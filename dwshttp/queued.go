@@ -3,6 +3,7 @@ package dwshttp
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"io"
 	"net/http"
@@ -23,6 +24,12 @@ type Target struct {
 	Host       string
 	URI        string
 	RemoteAddr string
+	// TLSServerName is set when the notification came over TLS: the SNI
+	// it came with, or "-" for none. A delivery then carries a TLS state
+	// with it, so reverse_proxy sends X-Forwarded-Proto https and the
+	// route's scheme-dependent matchers and placeholders see what a
+	// synchronous forward saw.
+	TLSServerName string
 }
 
 // targetField prefixes the fields of a Target in a queued message's
@@ -41,7 +48,7 @@ func QueuedHeader(r *http.Request, body []byte, f Forwarded, keepSignature bool,
 		fr.Header = http.Header{}
 	}
 	PrepareForward(fr, body, f, keepSignature)
-	for name, v := range map[string]string{"server": t.Server, "listen": t.Listen, "host": t.Host, "uri": t.URI, "remote": t.RemoteAddr} {
+	for name, v := range map[string]string{"server": t.Server, "listen": t.Listen, "tls": t.TLSServerName, "host": t.Host, "uri": t.URI, "remote": t.RemoteAddr} {
 		fr.Header[targetField+name] = []string{v}
 	}
 	return fr.Header
@@ -63,6 +70,8 @@ func NewDelivery(ctx context.Context, h http.Header, body []byte) (*http.Request
 			t.Server = v[0]
 		case name == targetField+"listen":
 			t.Listen = v[0]
+		case name == targetField+"tls":
+			t.TLSServerName = v[0]
 		case name == targetField+"host":
 			t.Host = v[0]
 		case name == targetField+"uri":
@@ -81,6 +90,12 @@ func NewDelivery(ctx context.Context, h http.Header, body []byte) (*http.Request
 	r.RequestURI = t.URI
 	r.Host = t.Host
 	r.RemoteAddr = t.RemoteAddr
+	if t.TLSServerName != "" {
+		r.TLS = &tls.ConnectionState{HandshakeComplete: true}
+		if t.TLSServerName != "-" {
+			r.TLS.ServerName = t.TLSServerName
+		}
+	}
 	r.Header = hdr
 	r.Header.Set("Content-Length", strconv.Itoa(len(body)))
 	r.ContentLength = int64(len(body))

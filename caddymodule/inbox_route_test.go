@@ -1,0 +1,169 @@
+package caddymodule
+
+import (
+	"bytes"
+	"fmt"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/caddyserver/caddy/v2/caddytest"
+
+	"github.com/dwsnotify/dws_notify/idempotency"
+)
+
+// These tests hold a delivery to what a synchronous forward would have
+// been when the route around dws_notify changes or is not plain HTTP.
+
+// routeGateway starts Caddy with the Caddyfile built from format, whose
+// %[1]s is the Client-Id, %[2]s the DWS public key file, %[3]s the storage
+// directory and %[4]s the inbox key.
+func routeGateway(t *testing.T, dir string, format string, args ...any) *gateway {
+	t.Helper()
+	k := keys(t)
+	tester := caddytest.NewTester(t)
+	tester.InitServer(fmt.Sprintf(format, append([]any{testClientID, filepath.Join(k.dir, "dws_public.pem"), dir, inboxKeyA}, args...)...), "caddyfile")
+	t.Cleanup(func() { unloadConfig(t) })
+	return &gateway{t: t, tester: tester, storage: dir, keys: k}
+}
+
+const routeGlobals = `{
+	admin localhost:2999
+	http_port 9080
+	https_port 9443
+	grace_period 1ns
+	skip_install_trust
+	local_certs
+}
+`
+
+// A reload that moves the dws_notify route while a notification is queued:
+// the handler that now matches the old path gets a bodiless POST without
+// the notification's headers, never its card data, and the notification
+// waits for a route that takes it.
+func TestDeliveryNeverReachesAnotherRoute(t *testing.T) {
+	b := newBackend(t)
+	b.status(http.StatusServiceUnavailable)
+	other := newBackend(t)
+	dir := t.TempDir()
+	site := routeGlobals + `http://localhost:9080 {
+	handle %[5]s/* {
+		dws_notify {
+			client_id %[1]s
+			dws_public_key {file.%[2]s}
+			api addPaymentMethod %[5]s/notify/addPaymentMethod
+			storage %[3]s
+			forward_timeout 2s
+			acknowledge on_receipt {
+				key %[4]s
+				backoff 50ms 200ms
+			}
+		}
+		reverse_proxy %[6]s
+	}
+	handle {
+		reverse_proxy %[7]s
+	}
+}
+`
+	g := routeGateway(t, dir, site, "/dws", b.addr(), other.addr())
+	g.send(g.notice(addPath, addSample(t, "moved-1"))).expect(t, http.StatusOK, "S", "SUCCESS")
+	waitUntil(t, "a failed try", func() bool { return len(b.hits()) >= 1 })
+	g = routeGateway(t, dir, site, "/v2/dws", b.addr(), other.addr())
+	waitUntil(t, "tries after the move", func() bool { return len(other.hits()) >= 2 })
+	for _, h := range other.hits() {
+		if len(h.body) != 0 || bytes.Contains(h.body, []byte("cardToken")) {
+			t.Fatalf("the other route got a body of %d bytes", len(h.body))
+		}
+		for name := range h.header {
+			if strings.HasPrefix(name, "X-Dws-") || name == "Client-Id" || name == "Request-Time" || name == "Signature" {
+				t.Fatalf("the other route got the notification's header %s", name)
+			}
+		}
+	}
+	it, _, err := storeFor(t, g).Item(t.Context(), keyOf("addPaymentMethod", "moved-1"))
+	if err != nil || it.State != idempotency.ItemPending {
+		t.Fatalf("the moved notification: %+v, %v; want it still pending", it, err)
+	}
+}
+
+// A notification that came over TLS is delivered as one: reverse_proxy
+// sends X-Forwarded-Proto https, as for a synchronous forward.
+func TestDeliveryOverTLSKeepsTheScheme(t *testing.T) {
+	b := newBackend(t)
+	dir := t.TempDir()
+	site := routeGlobals + `https://localhost:9443 {
+	dws_notify {
+		client_id %[1]s
+		dws_public_key {file.%[2]s}
+		api addPaymentMethod %[5]s
+		storage %[3]s
+		forward_timeout 2s
+		%[6]s
+	}
+	reverse_proxy %[7]s
+}
+`
+	for i, mode := range []string{"acknowledge on_delivery", "acknowledge on_receipt {\n\t\t\tkey %[4]s\n\t\t}"} {
+		g := routeGateway(t, dir, strings.Replace(site, "%[6]s", mode, 1), addPath, "", b.addr())
+		n := g.notice(addPath, addSample(t, fmt.Sprintf("tls-%d", i)))
+		var sent bool
+		for range 50 { // the local CA's certificate may take a moment
+			req := n.request(t)
+			req.URL.Scheme, req.URL.Host, req.Host = "https", "localhost:9443", "localhost:9443"
+			if res, err := g.tester.Client.Do(req); err == nil {
+				a, _ := readAnswer(res)
+				a.expect(t, http.StatusOK, "S", "SUCCESS")
+				sent = true
+				break
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+		if !sent {
+			t.Fatal("no answer over TLS")
+		}
+		waitUntil(t, "the backend's hit", func() bool { return len(b.hits()) > i })
+		if got := b.hits()[i].header.Get("X-Forwarded-Proto"); got != "https" {
+			t.Errorf("%s: the backend got X-Forwarded-Proto %q, want https", mode, got)
+		}
+	}
+}
+
+// A reload while a delivery waits on a slow backend (6 s, within the
+// 10 s forward_timeout): the old config's try finishes and is settled by
+// the backend's answer, not cut short and sent again.
+func TestReloadLetsASlowDeliveryFinish(t *testing.T) {
+	b := newBackend(t)
+	b.setRespond(func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(6 * time.Second)
+		w.WriteHeader(http.StatusOK)
+	})
+	dir := t.TempDir()
+	site := routeGlobals + `http://localhost:9080 {
+	dws_notify {
+		client_id %[1]s
+		dws_public_key {file.%[2]s}
+		api addPaymentMethod %[5]s
+		storage %[3]s
+		forward_timeout 10s
+		acknowledge on_receipt {
+			key %[4]s
+		}
+	}
+	header X-Config %[6]s
+	reverse_proxy %[7]s
+}
+`
+	g := routeGateway(t, dir, site, addPath, "one", b.addr())
+	key := keyOf("addPaymentMethod", "slow-1")
+	g.send(g.notice(addPath, addSample(t, "slow-1"))).expect(t, http.StatusOK, "S", "SUCCESS")
+	waitUntil(t, "the first try reaching the backend", func() bool { return len(b.hits()) >= 1 })
+	g = routeGateway(t, dir, site, addPath, "two", b.addr())
+	waitUntil(t, "the delivery", func() bool { return itemState(t, g, key) == idempotency.ItemDelivered })
+	time.Sleep(time.Second)
+	if n := len(b.hits()); n != 1 {
+		t.Errorf("the backend got %d deliveries across one reload, want 1", n)
+	}
+}
