@@ -62,6 +62,24 @@ func (d *deliveries) stop(h *Handler) {
 	stopped := d.switchTo(next)
 	d.mu.Unlock()
 	<-stopped
+	if next == nil {
+		d.warnStranded(h)
+	}
+}
+
+// warnStranded says, when no running config delivers the store's inbox
+// any more (its last on_receipt handler stopped: a reload to on_delivery,
+// or a site removed), how many notifications answered S still wait: they
+// are delivered only once a config with on_receipt on this storage runs.
+func (d *deliveries) warnStranded(h *Handler) {
+	ctx, cancel := context.WithTimeout(context.Background(), statsEvery)
+	defer cancel()
+	st, err := d.store.QueueStats(ctx)
+	if err != nil || st.Queued == 0 {
+		return
+	}
+	h.logger.Warn("no running config delivers this storage's inbox: notifications answered S wait until a config with acknowledge on_receipt on this storage runs again",
+		zap.String("storage", d.store.name), zap.Int64("queued", st.Queued), zap.Time("oldest", st.Oldest))
 }
 
 // switchTo makes h's inbox (nil: none) deliver, with d.mu held, and stops

@@ -60,7 +60,9 @@ type Handler struct {
 	// nil with on_delivery. inboxKeyIDs are its keys' ids, newest first.
 	inbox       *inbox.Inbox
 	inboxKeyIDs []string
-	clock       func() time.Time
+	// inboxOrderID names the order secret (a digest's first 8 bytes).
+	inboxOrderID string
+	clock        func() time.Time
 	// verify is the RSA verification the key ring makes every one with;
 	// nil means the ring's own verifier (each key prepared once). Tests count
 	// RSA operations with it.

@@ -3,6 +3,8 @@ package caddymodule
 import (
 	"cmp"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/http"
@@ -59,6 +61,22 @@ func (h *Handler) provisionInbox() error {
 		return fmt.Errorf("dws_notify: acknowledge on_receipt: %w", err)
 	}
 	h.inbox, h.inboxKeyIDs = ib, keys.IDs
+	sum := sha256.Sum256(keys.OrderSecret)
+	h.inboxOrderID = hex.EncodeToString(sum[:8])
+	return nil
+}
+
+// sameInbox reports whether handlers h and o, queueing into one store,
+// seal and order alike: the store has one delivering inbox, which must
+// open every item and keep every customer's order. It says what differs.
+func sameInbox(h, o *Handler) error {
+	a, b := slices.Sorted(slices.Values(h.inboxKeyIDs)), slices.Sorted(slices.Values(o.inboxKeyIDs))
+	switch {
+	case !slices.Equal(a, b):
+		return fmt.Errorf("inbox keys %v and %v", a, b)
+	case h.inboxOrderID != o.inboxOrderID:
+		return errors.New("order secrets")
+	}
 	return nil
 }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -165,5 +166,30 @@ func TestReloadLetsASlowDeliveryFinish(t *testing.T) {
 	time.Sleep(time.Second)
 	if n := len(b.hits()); n != 1 {
 		t.Errorf("the backend got %d deliveries across one reload, want 1", n)
+	}
+}
+
+// A reload to acknowledge on_delivery (no on_receipt handler left on the
+// storage) while notifications wait in the inbox: they stay queued, and
+// the gateway says so at WARN with how many.
+func TestBackToOnDeliveryWarnsOfQueued(t *testing.T) {
+	b := newBackend(t)
+	b.status(http.StatusServiceUnavailable)
+	logFile := filepath.Join(t.TempDir(), "caddy.log")
+	cfg := receiptConfig("")
+	cfg.storage = t.TempDir()
+	cfg.globals = "log {\n\t\toutput file " + logFile + "\n\t\tlevel INFO\n\t}"
+	g := startGateway(t, b, cfg)
+	key := keyOf("addPaymentMethod", "stranded-1")
+	g.send(g.notice(addPath, addSample(t, "stranded-1"))).expect(t, http.StatusOK, "S", "SUCCESS")
+	waitUntil(t, "a failed try", func() bool { return len(b.hits()) >= 1 })
+	cfg.extra = ""
+	g = startGateway(t, b, cfg) // a reload to on_delivery, the default
+	waitUntil(t, "the warning", func() bool {
+		raw, _ := os.ReadFile(logFile)
+		return bytes.Contains(raw, []byte("no running config delivers this storage's inbox")) && bytes.Contains(raw, []byte(`"queued":1`))
+	})
+	if st := itemState(t, g, key); st != idempotency.ItemPending {
+		t.Fatalf("the queued notification is %v, want still pending", st)
 	}
 }

@@ -1,6 +1,7 @@
 package caddymodule
 
 import (
+	"fmt"
 	"sync"
 
 	"github.com/caddyserver/caddy/v2"
@@ -111,8 +112,18 @@ func registerForStart(ctx caddy.Context, h *Handler) (err error) {
 	}
 	if h.inbox != nil {
 		g.mu.Lock()
+		defer g.mu.Unlock()
+		for _, o := range g.inboxes {
+			if o.store != s {
+				continue
+			}
+			if diff := sameInbox(h, o); diff != nil {
+				return fmt.Errorf("dws_notify: two handlers with acknowledge on_receipt queue into storage %s with different %v: "+
+					"its one delivering inbox could not open or order the other's notifications; give every on_receipt handler on one storage the same key and order_secret lines",
+					s.name, diff)
+			}
+		}
 		g.inboxes = append(g.inboxes, h)
-		g.mu.Unlock()
 	}
 	return nil
 }

@@ -156,3 +156,49 @@ func TestDeferredStoreWithoutAConfig(t *testing.T) {
 		t.Errorf("%d references left in the pool", refs)
 	}
 }
+
+// TestOneInboxPerStorage: two handlers of one config that queue into the
+// same storage with different inbox keys are refused when the config is
+// checked: the storage has one delivering inbox, which could not open the
+// other handler's notifications (they would be retried as undecryptable
+// and dead-lettered). The same keys on both are fine.
+func TestOneInboxPerStorage(t *testing.T) {
+	k := keys(t)
+	dir := t.TempDir()
+	config := func(keyA, keyB string) *caddy.Config {
+		route := func(path, key string) map[string]any {
+			return map[string]any{
+				"match": []map[string]any{{"path": []string{path}}},
+				"handle": []any{map[string]any{
+					"handler":        "dws_notify",
+					"client_id":      []string{testClientID},
+					"dws_public_key": []map[string]any{{"key": "{file." + filepath.Join(k.dir, "dws_public.pem") + "}"}},
+					"api":            []map[string]any{{"name": "addPaymentMethod", "path": path}},
+					"storage":        dir,
+					"acknowledge":    map[string]any{"mode": "on_receipt", "keys": []map[string]any{{"key": key}}},
+				}},
+			}
+		}
+		raw, err := json.Marshal(map[string]any{
+			"admin": map[string]any{"listen": "localhost:2999"},
+			"apps": map[string]any{"http": map[string]any{"http_port": 9080, "servers": map[string]any{
+				"gw": map[string]any{"listen": []string{":9080"}, "routes": []any{route("/a/notify", keyA), route("/b/notify", keyB)}},
+			}}},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg := new(caddy.Config)
+		if err := json.Unmarshal(raw, cfg); err != nil {
+			t.Fatal(err)
+		}
+		return cfg
+	}
+	err := caddy.Validate(config(inboxKeyA, inboxKeyB))
+	if err == nil || !strings.Contains(err.Error(), "different inbox keys") || !strings.Contains(err.Error(), dir) {
+		t.Fatalf("two on_receipt handlers on one storage with different keys: %v", err)
+	}
+	if err := caddy.Validate(config(inboxKeyA, inboxKeyA)); err != nil {
+		t.Fatalf("two on_receipt handlers on one storage with the same key: %v", err)
+	}
+}
