@@ -13,6 +13,7 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 
 	"github.com/dwsnotify/dws_notify/dwshttp"
+	"github.com/dwsnotify/dws_notify/dwsmetrics"
 	"github.com/dwsnotify/dws_notify/notification"
 )
 
@@ -63,7 +64,7 @@ func (h *Handler) answer(w http.ResponseWriter, r *http.Request, x *exchange) {
 	if x.repl != nil {
 		x.repl.Set("http.dws_notify.result_code", string(x.code))
 	}
-	apiName := unknownAPI
+	apiName := dwsmetrics.UnknownAPI
 	if x.api != nil {
 		apiName = x.api.Name()
 	}
@@ -80,7 +81,7 @@ func logLevel(x *exchange) zapcore.Level {
 	case x.code == notification.UnknownException,
 		x.outcome == outcomeBusinessRejected,
 		x.outcome == outcomeConflict,
-		x.stage == stageFieldRules:
+		x.stage == dwsmetrics.StageFieldRules:
 		return zapcore.WarnLevel
 	}
 	return zapcore.InfoLevel

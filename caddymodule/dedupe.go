@@ -29,7 +29,7 @@ func (h *Handler) dedupe(x *exchange, r *http.Request, next caddyhttp.Handler, b
 	}
 	switch claim.Status {
 	case idempotency.Conflict:
-		h.metrics.duplicates.WithLabelValues(x.api.Name(), outcomeConflict).Inc()
+		h.metrics.Duplicates.WithLabelValues(x.api.Name(), outcomeConflict).Inc()
 		x.outcome = outcomeConflict
 		x.reject(http.StatusOK, notification.RepeatReqInconsistent, keyName(x.api)+" was already used for a notification with different content")
 		return
@@ -93,9 +93,9 @@ var completions = guard.NewRetrier(guard.DefaultMaxRetries)
 func (h *Handler) retryCompletion(key idempotency.Key, token uint64, ans idempotency.Answer, until time.Time) {
 	c := guard.Completion{Key: key, Token: token, Answer: ans, Retention: h.settings.Retention, Until: until}
 	api, _ := notification.Lookup(key.API)
-	started := func() { h.metrics.completionRetries.WithLabelValues("started").Inc() }
+	started := func() { h.metrics.CompletionRetries.WithLabelValues("started").Inc() }
 	ok := completions.Go(h.store, c, started, func(result guard.RetryResult) {
-		h.metrics.completionRetries.WithLabelValues(string(result)).Inc()
+		h.metrics.CompletionRetries.WithLabelValues(string(result)).Inc()
 		log := h.logger.Info
 		if result != guard.Stored {
 			log = h.logger.Warn
@@ -119,7 +119,7 @@ func outcomeForApproval(o idempotency.Outcome) string {
 // backend answered the first copy with as replayed_backend_status, and no
 // backend_status or backend_duration.
 func (h *Handler) replay(x *exchange, rec idempotency.Record) {
-	h.metrics.duplicates.WithLabelValues(x.api.Name(), outcomeReplayed).Inc()
+	h.metrics.Duplicates.WithLabelValues(x.api.Name(), outcomeReplayed).Inc()
 	x.replayed = rec.Answer.BackendStatus
 	x.outcome = outcomeReplayed
 	x.status = http.StatusOK
@@ -143,7 +143,7 @@ func (h *Handler) awaitFirstCopy(x *exchange, r *http.Request, key idempotency.K
 	case found && rec.State == idempotency.StateDone && rec.Fingerprint == idempotency.Fingerprint(fp):
 		h.replay(x, rec)
 	default:
-		h.metrics.duplicates.WithLabelValues(x.api.Name(), outcomeInFlight).Inc()
+		h.metrics.Duplicates.WithLabelValues(x.api.Name(), outcomeInFlight).Inc()
 		what := "this requestId"
 		if isAntom(x.api) {
 			what = keyName(x.api)

@@ -113,7 +113,7 @@ func (d *deliveries) watchStats(h *Handler) {
 	stop := make(chan struct{})
 	d.stats = stop
 	m := h.metrics
-	m.precreateQueue(d.store.id)
+	m.PrecreateQueue(d.store.id)
 	d.statsWG.Add(1)
 	go func() {
 		defer d.statsWG.Done()
@@ -124,7 +124,7 @@ func (d *deliveries) watchStats(h *Handler) {
 			st, err := d.store.QueueStats(ctx)
 			cancel()
 			if err == nil {
-				m.observeQueue(d.store.id, st, time.Now())
+				m.ObserveQueue(d.store.id, st, time.Now())
 			}
 			select {
 			case <-stop:

@@ -64,7 +64,7 @@ func (s *sharedStore) dropHealth() {
 	delete(m, s)
 	if len(m) == 0 {
 		delete(storeHealth.byLabel, l)
-		processMetrics().storeUp.DeleteLabelValues(l.kind, l.id)
+		processMetrics().StoreUp.DeleteLabelValues(l.kind, l.id)
 		return
 	}
 	setStoreUp(l, m)
@@ -79,5 +79,5 @@ func setStoreUp(l storeLabel, m map[*sharedStore]bool) {
 			v = 0
 		}
 	}
-	processMetrics().storeUp.WithLabelValues(l.kind, l.id).Set(v)
+	processMetrics().StoreUp.WithLabelValues(l.kind, l.id).Set(v)
 }
