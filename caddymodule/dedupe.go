@@ -14,6 +14,7 @@ import (
 	"github.com/dwsnotify/dws_notify/idempotency"
 	"github.com/dwsnotify/dws_notify/idempotency/guard"
 	"github.com/dwsnotify/dws_notify/notification"
+	"github.com/dwsnotify/dws_notify/notifylog"
 )
 
 // dedupe claims the notification's key and forwards it when this is the
@@ -31,7 +32,7 @@ func (h *Handler) dedupe(x *exchange, r *http.Request, next caddyhttp.Handler, b
 	case idempotency.Conflict:
 		h.metrics.Duplicates.WithLabelValues(x.api.Name(), outcomeConflict).Inc()
 		x.outcome = outcomeConflict
-		x.reject(http.StatusOK, notification.RepeatReqInconsistent, keyName(x.api)+" was already used for a notification with different content")
+		x.reject(http.StatusOK, notification.RepeatReqInconsistent, notifylog.KeyName(x.api)+" was already used for a notification with different content")
 		return
 	case idempotency.Done:
 		h.replay(x, claim.Record)
@@ -55,7 +56,7 @@ func (h *Handler) dedupe(x *exchange, r *http.Request, next caddyhttp.Handler, b
 	h.forward(x, r, next, body)
 	if x.backendStatus == 0 || (!isSuccess(x.backendStatus) && !h.isBusiness(x.backendStatus)) {
 		if err := h.store.Release(ctx, key, claim.Token); err != nil {
-			h.logger.Warn("releasing claim after a failed forward", zap.String("api", key.API), keyField(x.api, key.RequestID), zap.Error(err))
+			h.logger.Warn("releasing claim after a failed forward", zap.String("api", key.API), notifylog.KeyField(x.api, key.RequestID), zap.Error(err))
 		}
 		return
 	}
@@ -100,10 +101,10 @@ func (h *Handler) retryCompletion(key idempotency.Key, token uint64, ans idempot
 		if result != guard.Stored {
 			log = h.logger.Warn
 		}
-		log("retried a failed completion", zap.String("api", key.API), keyField(api, key.RequestID), zap.String("result", string(result)))
+		log("retried a failed completion", zap.String("api", key.API), notifylog.KeyField(api, key.RequestID), zap.String("result", string(result)))
 	})
 	if !ok {
-		h.logger.Warn("not retrying a failed completion: too many retries running", zap.String("api", key.API), keyField(api, key.RequestID))
+		h.logger.Warn("not retrying a failed completion: too many retries running", zap.String("api", key.API), notifylog.KeyField(api, key.RequestID))
 	}
 }
 
@@ -145,8 +146,8 @@ func (h *Handler) awaitFirstCopy(x *exchange, r *http.Request, key idempotency.K
 	default:
 		h.metrics.Duplicates.WithLabelValues(x.api.Name(), outcomeInFlight).Inc()
 		what := "this requestId"
-		if isAntom(x.api) {
-			what = keyName(x.api)
+		if notifylog.IsAntom(x.api) {
+			what = notifylog.KeyName(x.api)
 		}
 		x.fail(outcomeInFlight, fmt.Errorf("the first copy of %s did not complete in time", what))
 	}
