@@ -29,6 +29,7 @@ import (
 	"github.com/dwsnotify/dws_notify/config"
 	"github.com/dwsnotify/dws_notify/inbox"
 	"github.com/dwsnotify/dws_notify/notification"
+	"github.com/dwsnotify/dws_notify/notifylog"
 	"github.com/dwsnotify/dws_notify/signature"
 )
 
@@ -169,7 +170,7 @@ func (h *Handler) provisionKeys() error {
 				return fmt.Errorf("dws_notify: dws_public_key #%d: %w", i+1, err)
 			}
 		}
-		h.keyPrints = append(h.keyPrints, keyPrint{Version: kc.Version(), SHA256: spkiSHA256(pub)})
+		h.keyPrints = append(h.keyPrints, keyPrint{Version: kc.Version(), SHA256: notifylog.SPKISHA256(pub)})
 	}
 	h.signer, h.merchant = nil, nil
 	if kc := h.MerchantPrivateKey; kc != nil {
@@ -182,7 +183,7 @@ func (h *Handler) provisionKeys() error {
 			return fmt.Errorf("dws_notify: merchant_private_key: %w", err)
 		}
 		h.signer = signature.NewSigner(priv, kc.Version())
-		h.merchant = &keyPrint{Version: kc.Version(), SHA256: spkiSHA256(&priv.PublicKey)}
+		h.merchant = &keyPrint{Version: kc.Version(), SHA256: notifylog.SPKISHA256(&priv.PublicKey)}
 	}
 	return nil
 }
