@@ -224,7 +224,7 @@ func (h *Handler) Cleanup() error {
 	key := h.storeKey
 	h.storeKey = ""
 	if h.inbox != nil {
-		h.store.deliveries.stop(h)
+		h.store.deliveries.Leave(h)
 	}
 	h.store.unserve(h.served)
 	h.served = nil

@@ -67,7 +67,7 @@ func (g *startGate) Start() error {
 		}
 	}
 	for _, h := range inboxes {
-		h.store.deliveries.start(h)
+		h.store.deliveries.Start(h)
 	}
 	return nil
 }
@@ -79,7 +79,7 @@ func (g *startGate) Stop() error {
 	inboxes := g.inboxes
 	g.mu.Unlock()
 	for _, h := range inboxes {
-		h.store.deliveries.stop(h)
+		h.store.deliveries.Leave(h)
 	}
 	return nil
 }

@@ -145,7 +145,7 @@ func (s *sharedStore) Destruct() error {
 func acquire(spec storeSpec) (*sharedStore, error) {
 	v, _, err := storePool.LoadOrNew(spec.key, func() (caddy.Destructor, error) {
 		s := &sharedStore{name: spec.name, kind: spec.kind, id: storeID(spec.name)}
-		s.deliveries = &deliveries{store: s}
+		s.deliveries = newDeliveries(s)
 		opts := spec.guard
 		opts.Name, opts.Open, opts.Logger = spec.name, spec.open, storeLog
 		opts.OnHealth = func(up bool) { s.publishHealth(up) }
