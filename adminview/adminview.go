@@ -322,20 +322,21 @@ func StoreFailure(storage string, err error) adminapi.StoreError {
 	return failure(http.StatusInternalServerError, "reading the dws_notify store at %s: %v", storage, err)
 }
 
-// AllFailed is the answer when no store could be read: the failure of the
-// one store as it is, or for several 503 when asking again may help for
-// one of them at least, else 500, naming every store and its error.
-func AllFailed(fails []adminapi.StoreError) (status int, err error) {
+// AllFailed is the answer when no store could be read, an *Error: the
+// failure of the one store as it is, or for several 503 when asking again
+// may help for one of them at least, else 500, naming every store and its
+// error.
+func AllFailed(fails []adminapi.StoreError) error {
 	if len(fails) == 1 {
-		return fails[0].Status, errors.New(fails[0].Error)
+		return &Error{Status: fails[0].Status, Err: errors.New(fails[0].Error)}
 	}
-	status = http.StatusInternalServerError
+	status := http.StatusInternalServerError
 	for _, f := range fails {
 		if f.Status == http.StatusServiceUnavailable {
 			status = f.Status
 		}
 	}
-	return status, fmt.Errorf("none of the %d dws_notify stores could be read: %s", len(fails), FailuresText(fails))
+	return &Error{Status: status, Err: fmt.Errorf("none of the %d dws_notify stores could be read: %s", len(fails), FailuresText(fails))}
 }
 
 // FailuresText joins the errors of fails.

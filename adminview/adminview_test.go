@@ -221,12 +221,13 @@ func TestStoreFailureAndAllFailed(t *testing.T) {
 		}
 	}
 	one := []adminapi.StoreError{{Storage: "/a", Error: "broken", Status: 500}}
-	if status, err := AllFailed(one); status != 500 || err.Error() != "broken" {
-		t.Errorf("AllFailed(one) = %d, %v", status, err)
+	var e *Error
+	if err := AllFailed(one); !errors.As(err, &e) || e.Status != 500 || err.Error() != "broken" {
+		t.Errorf("AllFailed(one) = %#v", err)
 	}
 	two := append(one, adminapi.StoreError{Storage: "/b", Error: "busy", Status: 503})
-	if status, err := AllFailed(two); status != 503 || err.Error() != "none of the 2 dws_notify stores could be read: broken; busy" {
-		t.Errorf("AllFailed(two) = %d, %v; want 503 when asking again may help", status, err)
+	if err := AllFailed(two); !errors.As(err, &e) || e.Status != 503 || err.Error() != "none of the 2 dws_notify stores could be read: broken; busy" {
+		t.Errorf("AllFailed(two) = %#v; want 503 when asking again may help", err)
 	}
 	if got := FilterText("addPaymentMethod", "C"); got != " (api addPaymentMethod, Client-Id C)" {
 		t.Errorf("FilterText = %q", got)

@@ -2,18 +2,17 @@ package caddymodule
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
 
 	"github.com/dwsnotify/dws_notify/adminapi"
 	"github.com/dwsnotify/dws_notify/adminview"
-	"github.com/dwsnotify/dws_notify/idempotency"
 )
 
 func init() {
@@ -112,52 +111,11 @@ func (a *adminAPI) serveRecord(w http.ResponseWriter, r *http.Request) error {
 	if len(stores) == 0 {
 		return errNoStores()
 	}
-	now := time.Now()
-	type result struct {
-		records []adminapi.RecordView
-		err     error
+	ans, err := adminview.FindRecords(r.Context(), sources(stores), requestID, api, clientID, time.Now())
+	if err != nil {
+		return answerError(w, err)
 	}
-	results := make([]result, len(stores))
-	var wg sync.WaitGroup
-	for i, s := range stores {
-		wg.Go(func() {
-			for _, key := range adminview.LookupKeys(s.served, requestID, api, clientID) {
-				rec, found, err := s.Get(r.Context(), key)
-				if err != nil {
-					results[i].err = err
-					return
-				}
-				if found {
-					results[i].records = append(results[i].records, adminview.Record(s.name, rec, now))
-				}
-			}
-		})
-	}
-	wg.Wait()
-	ans := adminapi.RecordsAnswer{Records: []adminapi.RecordView{}, Errors: []adminapi.StoreError{}}
-	for i, res := range results {
-		ans.Records = append(ans.Records, res.records...)
-		if res.err != nil {
-			ans.Errors = append(ans.Errors, adminview.StoreFailure(stores[i].name, res.err))
-		}
-	}
-	switch {
-	case len(ans.Records) > 0:
-		return writeJSON(w, ans)
-	case len(ans.Errors) == len(stores):
-		return allStoresFailed(ans.Errors)
-	case len(ans.Errors) > 0:
-		var read []string
-		for i, res := range results {
-			if res.err == nil {
-				read = append(read, stores[i].name)
-			}
-		}
-		return apiError(http.StatusServiceUnavailable, "no record of requestId %q%s in %s, but not every store could be read, and the record may be in one that could not (ask again): %s",
-			requestID, adminview.FilterText(api, clientID), adminview.StoresText(read), adminview.FailuresText(ans.Errors))
-	}
-	w.Header().Set(adminapi.ErrorCodeHeader, adminapi.CodeNoRecord)
-	return apiError(http.StatusNotFound, "no record of requestId %q%s in %s", requestID, adminview.FilterText(api, clientID), adminview.StoresText(storeNames(stores)))
+	return writeJSON(w, ans)
 }
 
 // maxAdminScans bounds the stats and follow_up requests that scan the
@@ -195,23 +153,9 @@ func (a *adminAPI) serveStats(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	defer done()
-	stores := pooledStores()
-	ans := adminapi.StatsAnswer{Stores: []adminapi.StoreStats{}, Errors: []adminapi.StoreError{}}
-	for _, s := range stores {
-		st := adminapi.StoreStats{Storage: s.name}
-		err := s.Scan(r.Context(), func(rec idempotency.Record) bool {
-			adminview.CountRecord(&st.OutcomeCounts, rec)
-			return true
-		})
-		if err != nil {
-			ans.Errors = append(ans.Errors, adminview.StoreFailure(s.name, err))
-			continue
-		}
-		ans.Stores = append(ans.Stores, st)
-		adminview.MergeCounts(&ans.Total, st.OutcomeCounts)
-	}
-	if len(stores) > 0 && len(ans.Errors) == len(stores) {
-		return allStoresFailed(ans.Errors)
+	ans, err := adminview.Stats(r.Context(), sources(pooledStores()))
+	if err != nil {
+		return answerError(w, err)
 	}
 	return writeJSON(w, ans)
 }
@@ -232,33 +176,11 @@ func (a *adminAPI) serveFollowUp(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	defer done()
-	now := time.Now()
-	oldest := adminview.NewOldest(limit)
-	total := 0
-	stores := pooledStores()
-	fails := []adminapi.StoreError{}
-	for _, s := range stores {
-		// A store's records count only if its whole scan worked.
-		mine, n := adminview.NewOldest(limit), 0
-		err := s.Scan(r.Context(), func(rec idempotency.Record) bool {
-			if adminview.FollowUp(rec, api, clientID) {
-				n++
-				mine.Add(adminview.Record(s.name, rec, now))
-			}
-			return true
-		})
-		if err != nil {
-			fails = append(fails, adminview.StoreFailure(s.name, err))
-			continue
-		}
-		total += n
-		oldest.AddAll(mine)
+	ans, err := adminview.FollowUps(r.Context(), sources(pooledStores()), limit, api, clientID, time.Now())
+	if err != nil {
+		return answerError(w, err)
 	}
-	if len(stores) > 0 && len(fails) == len(stores) {
-		return allStoresFailed(fails)
-	}
-	records := oldest.Sorted()
-	return writeJSON(w, adminapi.FollowUpAnswer{Records: records, Total: total, Limit: limit, Truncated: total > limit, Errors: fails})
+	return writeJSON(w, ans)
 }
 
 // pooledStore is a store the admin API reads, with the Client-Ids and APIs
@@ -329,11 +251,26 @@ func writeJSON(w http.ResponseWriter, v any) error {
 	return nil
 }
 
-// allStoresFailed is the answer when no store could be read
-// (adminview.AllFailed).
-func allStoresFailed(fails []adminapi.StoreError) error {
-	status, err := adminview.AllFailed(fails)
-	return caddy.APIError{HTTPStatus: status, Err: err}
+// sources returns stores as the admin views read them.
+func sources(stores []pooledStore) []adminview.Source {
+	out := make([]adminview.Source, len(stores))
+	for i, s := range stores {
+		out[i] = adminview.Source{Name: s.name, Served: s.served, Reader: s.sharedStore}
+	}
+	return out
+}
+
+// answerError returns err, an *adminview.Error, as the admin server's
+// error answer, with its code header; any other error is a 500.
+func answerError(w http.ResponseWriter, err error) error {
+	var e *adminview.Error
+	if !errors.As(err, &e) {
+		return caddy.APIError{HTTPStatus: http.StatusInternalServerError, Err: err}
+	}
+	if e.Code != "" {
+		w.Header().Set(adminapi.ErrorCodeHeader, e.Code)
+	}
+	return caddy.APIError{HTTPStatus: e.Status, Err: e.Err}
 }
 
 // storeNames returns the names of stores.

@@ -39,22 +39,9 @@ func (a *adminAPI) serveQueue(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	defer done()
-	stores := pooledStores()
-	ans := adminapi.QueueAnswer{Stores: []adminapi.QueueStoreView{}, Errors: []adminapi.StoreError{}}
-	for _, s := range stores {
-		v := adminapi.QueueStoreView{Storage: s.name}
-		err := s.ScanItems(r.Context(), func(it idempotency.Item) bool {
-			adminview.CountItem(&v, it)
-			return true
-		})
-		if err != nil {
-			ans.Errors = append(ans.Errors, adminview.StoreFailure(s.name, err))
-			continue
-		}
-		ans.Stores = append(ans.Stores, v)
-	}
-	if len(stores) > 0 && len(ans.Errors) == len(stores) {
-		return allStoresFailed(ans.Errors)
+	ans, err := adminview.Queue(r.Context(), sources(pooledStores()))
+	if err != nil {
+		return answerError(w, err)
 	}
 	return writeJSON(w, ans)
 }
@@ -70,26 +57,10 @@ func (a *adminAPI) serveDeadLetters(w http.ResponseWriter, r *http.Request) erro
 		return err
 	}
 	defer done()
-	stores := pooledStores()
-	ans := adminapi.DeadLettersAnswer{Items: []adminapi.ItemView{}, Limit: limit, Errors: []adminapi.StoreError{}}
-	for _, s := range stores {
-		var mine []adminapi.ItemView
-		err := s.ScanItems(r.Context(), func(it idempotency.Item) bool {
-			if it.State == idempotency.ItemDead {
-				mine = append(mine, adminview.Item(s.name, it))
-			}
-			return true
-		})
-		if err != nil {
-			ans.Errors = append(ans.Errors, adminview.StoreFailure(s.name, err))
-			continue
-		}
-		ans.Items = append(ans.Items, mine...)
+	ans, err := adminview.DeadLetters(r.Context(), sources(pooledStores()), limit)
+	if err != nil {
+		return answerError(w, err)
 	}
-	if len(stores) > 0 && len(ans.Errors) == len(stores) {
-		return allStoresFailed(ans.Errors)
-	}
-	adminview.TrimDeadLetters(&ans)
 	return writeJSON(w, ans)
 }
 
@@ -201,7 +172,7 @@ func (a *adminAPI) serveRedeliver(w http.ResponseWriter, r *http.Request) error 
 		w.Header().Set(adminapi.ErrorCodeHeader, adminapi.CodeNoRecord)
 		return apiError(http.StatusNotFound, "no queued notification of requestId %q%s in %s", requestID, adminview.FilterText(api, clientID), adminview.StoresText(storeNames(stores)))
 	case len(ans.Errors) == len(stores):
-		return allStoresFailed(ans.Errors)
+		return answerError(w, adminview.AllFailed(ans.Errors))
 	}
 	return writeJSON(w, ans)
 }
