@@ -2,8 +2,10 @@ package adminview
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"sync"
 	"time"
 
@@ -11,20 +13,22 @@ import (
 	"github.com/dwsnotify/dws_notify/idempotency"
 )
 
-// Reader is what the endpoints read of a store (an idempotency/guard
-// Store).
-type Reader interface {
+// Store is what the endpoints use of a store (an idempotency/guard
+// Store): reads, and Redeliver for redelivery.
+type Store interface {
 	Get(ctx context.Context, key idempotency.Key) (idempotency.Record, bool, error)
 	Scan(ctx context.Context, fn func(idempotency.Record) bool) error
 	ScanItems(ctx context.Context, fn func(idempotency.Item) bool) error
+	Item(ctx context.Context, key idempotency.Key) (idempotency.Item, bool, error)
+	Redeliver(ctx context.Context, key idempotency.Key) error
 }
 
 // Source is a store the endpoints read: its name (the storage), the keys
-// served from it (sorted: SortServed) and its reader.
+// served from it (sorted: SortServed) and the store.
 type Source struct {
 	Name   string
 	Served []Served
-	Reader
+	Store
 }
 
 // Error is an error answer: its HTTP status, the code a client acts on
@@ -190,5 +194,104 @@ func DeadLetters(ctx context.Context, sources []Source, limit int) (adminapi.Dea
 		return ans, AllFailed(ans.Errors)
 	}
 	TrimDeadLetters(&ans)
+	return ans, nil
+}
+
+// RedeliverQuery says which dead letters to put back in the queue: those
+// of RequestID (narrowed to API and ClientID when given), or, with All,
+// every one. Force redelivers a stale add too (Removes.Stale).
+type RedeliverQuery struct {
+	RequestID, API, ClientID string
+	All, Force               bool
+}
+
+// Redeliver puts the dead letters q names back in each source's queue.
+// A stale add is skipped unless q.Force; a dead letter whose payload
+// expired is skipped. After each source, once any was redelivered,
+// requeued(i) is called with the source's index (to wake its inbox). The
+// error is an *Error: for a requestId, 409 when all it found was skipped
+// as stale (adminapi.CodeLaterRemoveDelivered) or is not a dead letter,
+// 404 when nothing was found (adminapi.CodeNoRecord); AllFailed's when no
+// source could be read.
+func Redeliver(ctx context.Context, sources []Source, q RedeliverQuery, requeued func(i int)) (adminapi.RedeliverAnswer, error) {
+	ans := adminapi.RedeliverAnswer{Redelivered: []adminapi.ItemView{}, Skipped: []adminapi.SkippedItem{}, Errors: []adminapi.StoreError{}}
+	var refusal error
+	found := 0
+	for i, s := range sources {
+		var dead []idempotency.Item
+		var err error
+		if q.All {
+			err = s.ScanItems(ctx, func(it idempotency.Item) bool {
+				if it.State == idempotency.ItemDead {
+					dead = append(dead, it)
+				}
+				return true
+			})
+		} else {
+			for _, key := range LookupKeys(s.Served, q.RequestID, q.API, q.ClientID) {
+				it, ok, gerr := s.Item(ctx, key)
+				if gerr != nil {
+					err = gerr
+					break
+				}
+				if ok {
+					found++
+					if it.State != idempotency.ItemDead {
+						refusal = &Error{Status: http.StatusConflict, Err: fmt.Errorf("the notification %s %s of Client-Id %s is %s, not a dead letter", it.Key.API, it.Key.RequestID, it.Key.ClientID, it.State)}
+						continue
+					}
+					dead = append(dead, it)
+				}
+			}
+		}
+		if err == nil && len(dead) > 0 && !q.Force {
+			removes := Removes{}
+			if err = s.ScanItems(ctx, func(it idempotency.Item) bool { removes.Note(it); return true }); err == nil {
+				dead = slices.DeleteFunc(dead, func(it idempotency.Item) bool {
+					if !removes.Stale(it) {
+						return false
+					}
+					ans.Skipped = append(ans.Skipped, adminapi.SkippedItem{ItemView: Item(s.Name, it), Reason: StaleAddReason})
+					return true
+				})
+			}
+		}
+		for _, it := range dead {
+			if err != nil {
+				break
+			}
+			switch rerr := s.Redeliver(ctx, it.Key); {
+			case rerr == nil:
+				it.State = idempotency.ItemPending
+				ans.Redelivered = append(ans.Redelivered, Item(s.Name, it))
+			case errors.Is(rerr, idempotency.ErrPayloadExpired):
+				ans.Skipped = append(ans.Skipped, adminapi.SkippedItem{ItemView: Item(s.Name, it), Reason: "its payload expired with the dead letters' retention"})
+			case errors.Is(rerr, idempotency.ErrNotDeadLetter):
+			default:
+				err = rerr
+			}
+		}
+		if err != nil {
+			ans.Errors = append(ans.Errors, StoreFailure(s.Name, err))
+		}
+		if len(ans.Redelivered) > 0 {
+			requeued(i)
+		}
+	}
+	switch {
+	case !q.All && len(ans.Redelivered) == 0 && len(ans.Skipped) > 0:
+		return ans, &Error{Status: http.StatusConflict, Code: adminapi.CodeLaterRemoveDelivered, Err: fmt.Errorf("not redelivered: %s (force=1 redelivers it anyway)", StaleAddReason)}
+	case !q.All && len(ans.Redelivered) == 0 && refusal != nil:
+		return ans, refusal
+	case !q.All && found == 0 && len(ans.Errors) == 0:
+		names := make([]string, len(sources))
+		for i, s := range sources {
+			names[i] = s.Name
+		}
+		return ans, &Error{Status: http.StatusNotFound, Code: adminapi.CodeNoRecord,
+			Err: fmt.Errorf("no queued notification of requestId %q%s in %s", q.RequestID, FilterText(q.API, q.ClientID), StoresText(names))}
+	case len(ans.Errors) == len(sources):
+		return ans, AllFailed(ans.Errors)
+	}
 	return ans, nil
 }

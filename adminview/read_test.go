@@ -59,9 +59,9 @@ func TestFindRecords(t *testing.T) {
 	ctx, now := context.Background(), time.Now()
 	key := idempotency.Key{ClientID: "C", API: "addPaymentMethod", RequestID: "r1"}
 	served := []Served{{ClientID: "C", API: "addPaymentMethod"}}
-	found := Source{Name: "/a", Served: served, Reader: &memReader{records: []idempotency.Record{{Key: key, State: idempotency.StateDone}}}}
-	empty := Source{Name: "/b", Served: served, Reader: &memReader{}}
-	broken := Source{Name: "/c", Served: served, Reader: &memReader{err: errors.New("disk on fire")}}
+	found := Source{Name: "/a", Served: served, Store: &memReader{records: []idempotency.Record{{Key: key, State: idempotency.StateDone}}}}
+	empty := Source{Name: "/b", Served: served, Store: &memReader{}}
+	broken := Source{Name: "/c", Served: served, Store: &memReader{err: errors.New("disk on fire")}}
 
 	ans, err := FindRecords(ctx, []Source{found, broken}, "r1", "", "", now)
 	if err != nil || len(ans.Records) != 1 || ans.Records[0].Storage != "/a" || len(ans.Errors) != 1 {
@@ -88,13 +88,13 @@ func TestScansOverSources(t *testing.T) {
 		return idempotency.Record{Key: idempotency.Key{ClientID: "C", API: "addPaymentMethod", RequestID: id}, State: idempotency.StateDone,
 			CompletedAt: now.Add(at), Answer: idempotency.Answer{Outcome: idempotency.OutcomeBusinessRejected}}
 	}
-	a := Source{Name: "/a", Reader: &memReader{
+	a := Source{Name: "/a", Store: &memReader{
 		records: []idempotency.Record{rejected("a3", -1*time.Minute), rejected("a1", -3*time.Minute), {State: idempotency.StateInFlight}},
 		items:   []idempotency.Item{{State: idempotency.ItemDead, EnqueuedAt: now.Add(-time.Hour)}, {State: idempotency.ItemPending, EnqueuedAt: now}},
 	}}
-	b := Source{Name: "/b", Reader: &memReader{records: []idempotency.Record{rejected("b2", -2*time.Minute)},
+	b := Source{Name: "/b", Store: &memReader{records: []idempotency.Record{rejected("b2", -2*time.Minute)},
 		items: []idempotency.Item{{State: idempotency.ItemDead, EnqueuedAt: now.Add(-2 * time.Hour)}}}}
-	broken := Source{Name: "/c", Reader: &memReader{err: context.Canceled}}
+	broken := Source{Name: "/c", Store: &memReader{err: context.Canceled}}
 
 	stats, err := Stats(ctx, []Source{a, b, broken})
 	if err != nil || stats.Total.Total != 4 || stats.Total.BusinessRejected != 3 || stats.Total.InFlight != 1 || len(stats.Stores) != 2 || len(stats.Errors) != 1 {
@@ -122,5 +122,80 @@ func TestScansOverSources(t *testing.T) {
 		if err := f(); !errors.As(err, &e) || e.Status != http.StatusServiceUnavailable {
 			t.Errorf("%s with its only store cut short: %#v, want 503", name, err)
 		}
+	}
+}
+
+func (m *memReader) Item(_ context.Context, key idempotency.Key) (idempotency.Item, bool, error) {
+	if m.err != nil {
+		return idempotency.Item{}, false, m.err
+	}
+	for _, it := range m.items {
+		if it.Key == key {
+			return it, true, nil
+		}
+	}
+	return idempotency.Item{}, false, nil
+}
+
+// Redeliver makes a dead letter pending; a key in m.expired has lost its
+// payload.
+func (m *memReader) Redeliver(_ context.Context, key idempotency.Key) error {
+	for i := range m.items {
+		if m.items[i].Key == key {
+			if m.items[i].State != idempotency.ItemDead {
+				return idempotency.ErrNotDeadLetter
+			}
+			if m.items[i].RedeliveredAt.Equal(time.Unix(1, 0)) { // marks an expired payload
+				return idempotency.ErrPayloadExpired
+			}
+			m.items[i].State = idempotency.ItemPending
+			return nil
+		}
+	}
+	return idempotency.ErrNotDeadLetter
+}
+
+func TestRedeliver(t *testing.T) {
+	ctx := context.Background()
+	key := func(api, id string) idempotency.Key {
+		return idempotency.Key{ClientID: "C", API: api, RequestID: id}
+	}
+	served := SortServed([]Served{{"C", "addPaymentMethod"}, {"C", "removePaymentMethod"}})
+	newSource := func() Source {
+		return Source{Name: "/a", Served: served, Store: &memReader{items: []idempotency.Item{
+			{Key: key("addPaymentMethod", "stale"), OrderKey: "o1", Seq: 1, State: idempotency.ItemDead},
+			{Key: key("removePaymentMethod", "rm"), OrderKey: "o1", Seq: 2, State: idempotency.ItemDelivered},
+			{Key: key("addPaymentMethod", "fresh"), OrderKey: "o2", Seq: 3, State: idempotency.ItemDead},
+			{Key: key("addPaymentMethod", "expired"), OrderKey: "o3", Seq: 4, State: idempotency.ItemDead, RedeliveredAt: time.Unix(1, 0)},
+			{Key: key("addPaymentMethod", "pending"), OrderKey: "o4", Seq: 5, State: idempotency.ItemPending},
+		}}}
+	}
+	var woken []int
+	wake := func(i int) { woken = append(woken, i) }
+	var e *Error
+
+	ans, err := Redeliver(ctx, []Source{newSource()}, RedeliverQuery{All: true}, wake)
+	if err != nil || len(ans.Redelivered) != 1 || ans.Redelivered[0].RequestID != "fresh" || ans.Redelivered[0].State != idempotency.ItemPending.String() ||
+		len(ans.Skipped) != 2 || len(woken) != 1 {
+		t.Errorf("dead=all: %+v, %v, woken %v; want fresh redelivered, the stale add and the expired one skipped, the inbox woken", ans, err, woken)
+	}
+	_, err = Redeliver(ctx, []Source{newSource()}, RedeliverQuery{RequestID: "stale"}, wake)
+	if !errors.As(err, &e) || e.Status != http.StatusConflict || e.Code != adminapi.CodeLaterRemoveDelivered {
+		t.Errorf("a stale add: %#v, want 409 with its code", err)
+	}
+	if ans, err := Redeliver(ctx, []Source{newSource()}, RedeliverQuery{RequestID: "stale", Force: true}, wake); err != nil || len(ans.Redelivered) != 1 {
+		t.Errorf("a stale add with force: %+v, %v", ans, err)
+	}
+	_, err = Redeliver(ctx, []Source{newSource()}, RedeliverQuery{RequestID: "pending"}, wake)
+	if !errors.As(err, &e) || e.Status != http.StatusConflict || e.Code != "" || !strings.Contains(err.Error(), "is pending, not a dead letter") {
+		t.Errorf("not a dead letter: %#v", err)
+	}
+	_, err = Redeliver(ctx, []Source{newSource()}, RedeliverQuery{RequestID: "nosuch", API: "addPaymentMethod"}, wake)
+	if !errors.As(err, &e) || e.Status != http.StatusNotFound || e.Code != adminapi.CodeNoRecord || !strings.Contains(err.Error(), "(api addPaymentMethod) in the store at /a") {
+		t.Errorf("not found: %#v", err)
+	}
+	_, err = Redeliver(ctx, []Source{{Name: "/b", Served: served, Store: &memReader{err: errors.New("disk on fire")}}}, RedeliverQuery{All: true}, wake)
+	if !errors.As(err, &e) || e.Status != http.StatusInternalServerError {
+		t.Errorf("the only store broken: %#v", err)
 	}
 }

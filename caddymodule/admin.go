@@ -255,7 +255,7 @@ func writeJSON(w http.ResponseWriter, v any) error {
 func sources(stores []pooledStore) []adminview.Source {
 	out := make([]adminview.Source, len(stores))
 	for i, s := range stores {
-		out[i] = adminview.Source{Name: s.name, Served: s.served, Reader: s.sharedStore}
+		out[i] = adminview.Source{Name: s.name, Served: s.served, Store: s.sharedStore}
 	}
 	return out
 }
@@ -271,15 +271,6 @@ func answerError(w http.ResponseWriter, err error) error {
 		w.Header().Set(adminapi.ErrorCodeHeader, e.Code)
 	}
 	return caddy.APIError{HTTPStatus: e.Status, Err: e.Err}
-}
-
-// storeNames returns the names of stores.
-func storeNames(stores []pooledStore) []string {
-	names := make([]string, len(stores))
-	for i, s := range stores {
-		names[i] = s.name
-	}
-	return names
 }
 
 // errNoStores is the answer of a lookup on a Caddy whose config has no

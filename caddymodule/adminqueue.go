@@ -4,14 +4,11 @@ import (
 	"github.com/caddyserver/caddy/v2"
 
 	"context"
-	"errors"
 	"net/http"
-	"slices"
 	"time"
 
 	"github.com/dwsnotify/dws_notify/adminapi"
 	"github.com/dwsnotify/dws_notify/adminview"
-	"github.com/dwsnotify/dws_notify/idempotency"
 )
 
 // The admin endpoints of the inbox (acknowledge on_receipt):
@@ -64,17 +61,6 @@ func (a *adminAPI) serveDeadLetters(w http.ResponseWriter, r *http.Request) erro
 	return writeJSON(w, ans)
 }
 
-// deliveredRemoves scans s's queue for the delivered
-// removePaymentMethods that make a dead add stale.
-func deliveredRemoves(ctx context.Context, s *sharedStore) (adminview.Removes, error) {
-	removes := adminview.Removes{}
-	err := s.ScanItems(ctx, func(it idempotency.Item) bool {
-		removes.Note(it)
-		return true
-	})
-	return removes, err
-}
-
 // serveRedeliver answers POST /dws_notify/redeliver.
 func (a *adminAPI) serveRedeliver(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
@@ -98,81 +84,10 @@ func (a *adminAPI) serveRedeliver(w http.ResponseWriter, r *http.Request) error 
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), time.Minute)
 	defer cancel()
-	ans := adminapi.RedeliverAnswer{Redelivered: []adminapi.ItemView{}, Skipped: []adminapi.SkippedItem{}, Errors: []adminapi.StoreError{}}
-	var refusal error
-	found := 0
-	for _, s := range stores {
-		var dead []idempotency.Item
-		if all {
-			err = s.ScanItems(ctx, func(it idempotency.Item) bool {
-				if it.State == idempotency.ItemDead {
-					dead = append(dead, it)
-				}
-				return true
-			})
-		} else {
-			for _, key := range adminview.LookupKeys(s.served, requestID, api, clientID) {
-				it, ok, gerr := s.Item(ctx, key)
-				if gerr != nil {
-					err = gerr
-					break
-				}
-				if ok {
-					found++
-					if it.State != idempotency.ItemDead {
-						refusal = apiError(http.StatusConflict, "the notification %s %s of Client-Id %s is %s, not a dead letter", it.Key.API, it.Key.RequestID, it.Key.ClientID, it.State)
-						continue
-					}
-					dead = append(dead, it)
-				}
-			}
-		}
-		if err == nil && len(dead) > 0 && !force {
-			var removes adminview.Removes
-			if removes, err = deliveredRemoves(ctx, s.sharedStore); err == nil {
-				dead = slices.DeleteFunc(dead, func(it idempotency.Item) bool {
-					if !removes.Stale(it) {
-						return false
-					}
-					ans.Skipped = append(ans.Skipped, adminapi.SkippedItem{ItemView: adminview.Item(s.name, it), Reason: adminview.StaleAddReason})
-					return true
-				})
-			}
-		}
-		for _, it := range dead {
-			if err != nil {
-				break
-			}
-			switch rerr := s.Redeliver(ctx, it.Key); {
-			case rerr == nil:
-				it.State = idempotency.ItemPending
-				ans.Redelivered = append(ans.Redelivered, adminview.Item(s.name, it))
-			case errors.Is(rerr, idempotency.ErrPayloadExpired):
-				ans.Skipped = append(ans.Skipped, adminapi.SkippedItem{ItemView: adminview.Item(s.name, it), Reason: "its payload expired with the dead letters' retention"})
-			case errors.Is(rerr, idempotency.ErrNotDeadLetter):
-			default:
-				err = rerr
-			}
-		}
-		if err != nil {
-			ans.Errors = append(ans.Errors, adminview.StoreFailure(s.name, err))
-			err = nil
-		}
-		if len(ans.Redelivered) > 0 {
-			s.deliveries.notify()
-		}
-	}
-	switch {
-	case !all && len(ans.Redelivered) == 0 && len(ans.Skipped) > 0:
-		w.Header().Set(adminapi.ErrorCodeHeader, adminapi.CodeLaterRemoveDelivered)
-		return apiError(http.StatusConflict, "not redelivered: %s (force=1 redelivers it anyway)", adminview.StaleAddReason)
-	case !all && len(ans.Redelivered) == 0 && refusal != nil:
-		return refusal
-	case !all && found == 0 && len(ans.Errors) == 0:
-		w.Header().Set(adminapi.ErrorCodeHeader, adminapi.CodeNoRecord)
-		return apiError(http.StatusNotFound, "no queued notification of requestId %q%s in %s", requestID, adminview.FilterText(api, clientID), adminview.StoresText(storeNames(stores)))
-	case len(ans.Errors) == len(stores):
-		return answerError(w, adminview.AllFailed(ans.Errors))
+	ans, err := adminview.Redeliver(ctx, sources(stores), adminview.RedeliverQuery{RequestID: requestID, API: api, ClientID: clientID, All: all, Force: force},
+		func(i int) { stores[i].deliveries.notify() })
+	if err != nil {
+		return answerError(w, err)
 	}
 	return writeJSON(w, ans)
 }
