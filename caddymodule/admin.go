@@ -1,25 +1,18 @@
 package caddymodule
 
 import (
-	"container/heap"
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"slices"
-	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
 
 	"github.com/dwsnotify/dws_notify/adminapi"
-	"github.com/dwsnotify/dws_notify/idempotency"
-	"github.com/dwsnotify/dws_notify/idempotency/guard"
-	"github.com/dwsnotify/dws_notify/notification"
+	"github.com/dwsnotify/dws_notify/adminview"
 )
 
 func init() {
@@ -98,33 +91,6 @@ func (a *adminAPI) serve(w http.ResponseWriter, r *http.Request) error {
 	return apiError(http.StatusNotFound, "no dws_notify admin endpoint at %s (there are %[2]srecord, %[2]sstats, %[2]sfollow_up, %[2]sbackup, %[2]squeue, %[2]sdead_letters and %[2]sredeliver)", r.URL.Path, adminapi.Base)
 }
 
-// countRecord counts rec in c.
-func countRecord(c *adminapi.OutcomeCounts, rec idempotency.Record) {
-	c.Total++
-	switch {
-	case rec.State == idempotency.StateInFlight:
-		c.InFlight++
-	case rec.Answer.Outcome == idempotency.OutcomeAccepted:
-		c.Accepted++
-	case rec.Answer.Outcome == idempotency.OutcomeBusinessRejected:
-		c.BusinessRejected++
-	case rec.Answer.Outcome == idempotency.OutcomeQueued:
-		c.Queued++
-	default:
-		c.Other++
-	}
-}
-
-// mergeCounts adds o to c.
-func mergeCounts(c *adminapi.OutcomeCounts, o adminapi.OutcomeCounts) {
-	c.InFlight += o.InFlight
-	c.Accepted += o.Accepted
-	c.BusinessRejected += o.BusinessRejected
-	c.Queued += o.Queued
-	c.Other += o.Other
-	c.Total += o.Total
-}
-
 // serveRecord answers GET /dws_notify/record. It reads records by key,
 // never scanning: with client_id, for that Client-Id and the api given or
 // every API; without, for every Client-Id and API the handlers using the
@@ -137,89 +103,19 @@ func (a *adminAPI) serveRecord(w http.ResponseWriter, r *http.Request) error {
 	if requestID == "" {
 		return apiError(http.StatusBadRequest, "request_id is required")
 	}
-	api, clientID, err := keyFilters(q.Get("api"), q.Get("client_id"))
-	if err != nil {
-		return err
-	}
-	if len(requestID) > idempotency.MaxKeyFieldLen {
-		return apiError(http.StatusBadRequest, "request_id is longer than %d bytes", idempotency.MaxKeyFieldLen)
+	api, clientID := q.Get("api"), q.Get("client_id")
+	if err := adminview.CheckKey(requestID, api, clientID); err != nil {
+		return caddy.APIError{HTTPStatus: http.StatusBadRequest, Err: err}
 	}
 	stores := pooledStores()
 	if len(stores) == 0 {
 		return errNoStores()
 	}
-	now := time.Now()
-	type result struct {
-		records []adminapi.RecordView
-		err     error
+	ans, err := adminview.FindRecords(r.Context(), sources(stores), requestID, api, clientID, time.Now())
+	if err != nil {
+		return answerError(w, err)
 	}
-	results := make([]result, len(stores))
-	var wg sync.WaitGroup
-	for i, s := range stores {
-		wg.Go(func() {
-			for _, key := range lookupKeys(s.served, requestID, api, clientID) {
-				rec, found, err := s.Get(r.Context(), key)
-				if err != nil {
-					results[i].err = err
-					return
-				}
-				if found {
-					results[i].records = append(results[i].records, viewOf(s.sharedStore, rec, now))
-				}
-			}
-		})
-	}
-	wg.Wait()
-	ans := adminapi.RecordsAnswer{Records: []adminapi.RecordView{}, Errors: []adminapi.StoreError{}}
-	for i, res := range results {
-		ans.Records = append(ans.Records, res.records...)
-		if res.err != nil {
-			ans.Errors = append(ans.Errors, storeFailure(stores[i].sharedStore, res.err))
-		}
-	}
-	switch {
-	case len(ans.Records) > 0:
-		return writeJSON(w, ans)
-	case len(ans.Errors) == len(stores):
-		return allStoresFailed(ans.Errors)
-	case len(ans.Errors) > 0:
-		var read []pooledStore
-		for i, res := range results {
-			if res.err == nil {
-				read = append(read, stores[i])
-			}
-		}
-		return apiError(http.StatusServiceUnavailable, "no record of requestId %q%s in %s, but not every store could be read, and the record may be in one that could not (ask again): %s",
-			requestID, filterText(api, clientID), storesText(read), failuresText(ans.Errors))
-	}
-	w.Header().Set(adminapi.ErrorCodeHeader, adminapi.CodeNoRecord)
-	return apiError(http.StatusNotFound, "no record of requestId %q%s in %s", requestID, filterText(api, clientID), storesText(stores))
-}
-
-// lookupKeys returns the keys under which a store may hold the records of
-// requestID: for clientID when given, else for every served Client-Id;
-// for api when given, else every API (with clientID) or every served API.
-func lookupKeys(served []servedKey, requestID, api, clientID string) []idempotency.Key {
-	var keys []idempotency.Key
-	if clientID != "" {
-		apis := notification.Names()
-		if api != "" {
-			apis = []string{api}
-		}
-		for _, name := range apis {
-			keys = append(keys, idempotency.Key{ClientID: clientID, API: name, RequestID: requestID})
-		}
-		return keys
-	}
-	for i, k := range served {
-		switch {
-		case api == "":
-			keys = append(keys, idempotency.Key{ClientID: k.clientID, API: k.api, RequestID: requestID})
-		case i == 0 || served[i-1].clientID != k.clientID: // served is sorted: each Client-Id once
-			keys = append(keys, idempotency.Key{ClientID: k.clientID, API: api, RequestID: requestID})
-		}
-	}
-	return keys
+	return writeJSON(w, ans)
 }
 
 // maxAdminScans bounds the stats and follow_up requests that scan the
@@ -257,23 +153,9 @@ func (a *adminAPI) serveStats(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	defer done()
-	stores := pooledStores()
-	ans := adminapi.StatsAnswer{Stores: []adminapi.StoreStats{}, Errors: []adminapi.StoreError{}}
-	for _, s := range stores {
-		st := adminapi.StoreStats{Storage: s.name}
-		err := s.Scan(r.Context(), func(rec idempotency.Record) bool {
-			countRecord(&st.OutcomeCounts, rec)
-			return true
-		})
-		if err != nil {
-			ans.Errors = append(ans.Errors, storeFailure(s.sharedStore, err))
-			continue
-		}
-		ans.Stores = append(ans.Stores, st)
-		mergeCounts(&ans.Total, st.OutcomeCounts)
-	}
-	if len(stores) > 0 && len(ans.Errors) == len(stores) {
-		return allStoresFailed(ans.Errors)
+	ans, err := adminview.Stats(r.Context(), sources(pooledStores()))
+	if err != nil {
+		return answerError(w, err)
 	}
 	return writeJSON(w, ans)
 }
@@ -281,103 +163,24 @@ func (a *adminAPI) serveStats(w http.ResponseWriter, r *http.Request) error {
 // serveFollowUp answers GET /dws_notify/follow_up.
 func (a *adminAPI) serveFollowUp(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
-	limit := adminapi.DefaultFollowUpLimit
-	if v := q.Get("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > adminapi.MaxFollowUpLimit {
-			return apiError(http.StatusBadRequest, "limit must be a number from 1 to %d, not %q", adminapi.MaxFollowUpLimit, v)
-		}
-		limit = n
-	}
-	api, clientID, err := keyFilters(q.Get("api"), q.Get("client_id"))
+	limit, err := adminview.ParseLimit(q.Get("limit"), adminapi.DefaultFollowUpLimit, adminapi.MaxFollowUpLimit)
 	if err != nil {
-		return err
+		return caddy.APIError{HTTPStatus: http.StatusBadRequest, Err: err}
+	}
+	api, clientID := q.Get("api"), q.Get("client_id")
+	if err := adminview.CheckKey("", api, clientID); err != nil {
+		return caddy.APIError{HTTPStatus: http.StatusBadRequest, Err: err}
 	}
 	done, err := takeScanSlot(w)
 	if err != nil {
 		return err
 	}
 	defer done()
-	now := time.Now()
-	oldest := &newestFirst{}
-	total := 0
-	stores := pooledStores()
-	fails := []adminapi.StoreError{}
-	for _, s := range stores {
-		// A store's records count only if its whole scan worked.
-		mine, n := &newestFirst{}, 0
-		err := s.Scan(r.Context(), func(rec idempotency.Record) bool {
-			if rec.State != idempotency.StateDone || rec.Answer.Outcome != idempotency.OutcomeBusinessRejected ||
-				(api != "" && rec.Key.API != api) || (clientID != "" && rec.Key.ClientID != clientID) {
-				return true
-			}
-			n++
-			// Keep the limit oldest: the heap's top is the newest kept.
-			heap.Push(mine, viewOf(s.sharedStore, rec, now))
-			if mine.Len() > limit {
-				heap.Pop(mine)
-			}
-			return true
-		})
-		if err != nil {
-			fails = append(fails, storeFailure(s.sharedStore, err))
-			continue
-		}
-		total += n
-		for _, v := range *mine {
-			heap.Push(oldest, v)
-			if oldest.Len() > limit {
-				heap.Pop(oldest)
-			}
-		}
+	ans, err := adminview.FollowUps(r.Context(), sources(pooledStores()), limit, api, clientID, time.Now())
+	if err != nil {
+		return answerError(w, err)
 	}
-	if len(stores) > 0 && len(fails) == len(stores) {
-		return allStoresFailed(fails)
-	}
-	records := slices.Clone(*oldest)
-	slices.SortFunc(records, compareCompletion)
-	return writeJSON(w, adminapi.FollowUpAnswer{Records: records, Total: total, Limit: limit, Truncated: total > limit, Errors: fails})
-}
-
-// compareCompletion orders records by completion time, then by key, so the
-// follow-up list is stable.
-func compareCompletion(a, b adminapi.RecordView) int {
-	if c := a.CompletedAt.Compare(b.CompletedAt); c != 0 {
-		return c
-	}
-	return strings.Compare(a.ClientID+"\x00"+a.API+"\x00"+a.RequestID, b.ClientID+"\x00"+b.API+"\x00"+b.RequestID)
-}
-
-// newestFirst is a heap whose top is the record completed last, so the
-// follow-up scan keeps the limit oldest records in bounded memory.
-type newestFirst []adminapi.RecordView
-
-func (h newestFirst) Len() int           { return len(h) }
-func (h newestFirst) Less(i, j int) bool { return compareCompletion(h[i], h[j]) > 0 }
-func (h newestFirst) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
-
-// Push implements heap.Interface.
-func (h *newestFirst) Push(x any) { *h = append(*h, x.(adminapi.RecordView)) }
-
-// Pop implements heap.Interface.
-func (h *newestFirst) Pop() any {
-	old := *h
-	x := old[len(old)-1]
-	*h = old[:len(old)-1]
-	return x
-}
-
-// keyFilters checks the optional api and client_id parameters.
-func keyFilters(api, clientID string) (string, string, error) {
-	if api != "" {
-		if _, ok := notification.Lookup(api); !ok {
-			return "", "", apiError(http.StatusBadRequest, "unknown api %q (known: %s)", api, strings.Join(notification.Names(), ", "))
-		}
-	}
-	if len(clientID) > idempotency.MaxKeyFieldLen {
-		return "", "", apiError(http.StatusBadRequest, "client_id is longer than %d bytes", idempotency.MaxKeyFieldLen)
-	}
-	return api, clientID, nil
+	return writeJSON(w, ans)
 }
 
 // pooledStore is a store the admin API reads, with the Client-Ids and APIs
@@ -386,7 +189,7 @@ type pooledStore struct {
 	*sharedStore
 	// served are the keys registered by the handlers of every pooled store
 	// with this name, sorted by Client-Id, then API.
-	served []servedKey
+	served []adminview.Served
 }
 
 // pooledStores returns the stores of the running config (every storage
@@ -425,48 +228,14 @@ func pooledStores() []pooledStore {
 			out = append(out, pooledStore{sharedStore: s})
 		}
 		last := &out[len(out)-1]
-		last.served = append(last.served, s.servedKeys()...)
+		for _, k := range s.servedKeys() {
+			last.served = append(last.served, adminview.Served{ClientID: k.clientID, API: k.api})
+		}
 	}
 	for i := range out {
-		slices.SortFunc(out[i].served, func(a, b servedKey) int {
-			if c := strings.Compare(a.clientID, b.clientID); c != 0 {
-				return c
-			}
-			return strings.Compare(a.api, b.api)
-		})
-		out[i].served = slices.Compact(out[i].served)
+		out[i].served = adminview.SortServed(out[i].served)
 	}
 	return out
-}
-
-// viewOf renders rec for the admin API, times in UTC.
-func viewOf(s *sharedStore, rec idempotency.Record, now time.Time) adminapi.RecordView {
-	v := adminapi.RecordView{
-		Storage:   s.name,
-		ClientID:  rec.Key.ClientID,
-		API:       rec.Key.API,
-		RequestID: rec.Key.RequestID,
-		State:     rec.State.String(),
-		ClaimedAt: utc(rec.ClaimedAt),
-		ExpiresAt: utc(rec.ExpiresAt),
-	}
-	if rec.State == idempotency.StateDone {
-		v.Outcome = string(rec.Answer.Outcome)
-		v.ResultCode = rec.Answer.ResultCode
-		v.BackendStatus = rec.Answer.BackendStatus
-		v.CompletedAt = utc(rec.CompletedAt)
-	} else {
-		v.LeaseExpiry = utc(rec.LeaseExpiry)
-		v.LeaseExpired = !rec.LeaseExpiry.IsZero() && !now.Before(rec.LeaseExpiry)
-	}
-	return v
-}
-
-func utc(t time.Time) time.Time {
-	if t.IsZero() {
-		return t
-	}
-	return t.UTC()
 }
 
 // writeJSON writes v as indented JSON; it is marshalled first, so a failure
@@ -482,78 +251,32 @@ func writeJSON(w http.ResponseWriter, v any) error {
 	return nil
 }
 
-// storeFailure describes a store that could not be read, with the status
-// the endpoint answers if it is the only store: 503 when the store was
-// closed meanwhile (a reload dropped its directory, or Caddy is stopping),
-// is being reopened or reached, or its Redis server cannot be reached; 500
-// otherwise.
-func storeFailure(s *sharedStore, err error) adminapi.StoreError {
-	failure := func(status int, format string, args ...any) adminapi.StoreError {
-		return adminapi.StoreError{Storage: s.name, Error: fmt.Sprintf(format, args...), Status: status}
+// sources returns stores as the admin views read them.
+func sources(stores []pooledStore) []adminview.Source {
+	out := make([]adminview.Source, len(stores))
+	for i, s := range stores {
+		out[i] = adminview.Source{Name: s.name, Served: s.served, Store: s.sharedStore}
 	}
-	switch {
-	case errors.Is(err, idempotency.ErrClosed):
-		return failure(http.StatusServiceUnavailable, "the dws_notify store at %s was closed while it was being read (a config reload or shutdown is in progress); try again", s.name)
-	case errors.Is(err, guard.ErrUnavailable), errors.Is(err, guard.ErrBroken):
-		return failure(http.StatusServiceUnavailable, "the dws_notify store at %s cannot be read now: %v", s.name, err)
-	case errors.As(err, new(net.Error)):
-		// A Redis store whose server is down or unreachable.
-		return failure(http.StatusServiceUnavailable, "the dws_notify store at %s is not reachable: %v", s.name, err)
-	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
-		return failure(http.StatusServiceUnavailable, "reading the dws_notify store at %s was cut short: %v", s.name, err)
-	}
-	return failure(http.StatusInternalServerError, "reading the dws_notify store at %s: %v", s.name, err)
+	return out
 }
 
-// allStoresFailed is the answer when no store could be read: the failure
-// of the one store as it is, or for several 503 when asking again may help
-// for one of them at least, else 500, naming every store and its error.
-func allStoresFailed(fails []adminapi.StoreError) error {
-	if len(fails) == 1 {
-		return caddy.APIError{HTTPStatus: fails[0].Status, Err: errors.New(fails[0].Error)}
+// answerError returns err, an *adminview.Error, as the admin server's
+// error answer, with its code header; any other error is a 500.
+func answerError(w http.ResponseWriter, err error) error {
+	var e *adminview.Error
+	if !errors.As(err, &e) {
+		return caddy.APIError{HTTPStatus: http.StatusInternalServerError, Err: err}
 	}
-	status := http.StatusInternalServerError
-	for _, f := range fails {
-		if f.Status == http.StatusServiceUnavailable {
-			status = f.Status
-		}
+	if e.Code != "" {
+		w.Header().Set(adminapi.ErrorCodeHeader, e.Code)
 	}
-	return apiError(status, "none of the %d dws_notify stores could be read: %s", len(fails), failuresText(fails))
-}
-
-func failuresText(fails []adminapi.StoreError) string {
-	msgs := make([]string, len(fails))
-	for i, f := range fails {
-		msgs[i] = f.Error
-	}
-	return strings.Join(msgs, "; ")
+	return caddy.APIError{HTTPStatus: e.Status, Err: e.Err}
 }
 
 // errNoStores is the answer of a lookup on a Caddy whose config has no
 // dws_notify handler.
 func errNoStores() error {
 	return apiError(http.StatusNotFound, "no dws_notify store is open: the running config has no dws_notify handler")
-}
-
-func filterText(api, clientID string) string {
-	var parts []string
-	if api != "" {
-		parts = append(parts, "api "+api)
-	}
-	if clientID != "" {
-		parts = append(parts, "Client-Id "+clientID)
-	}
-	if len(parts) == 0 {
-		return ""
-	}
-	return " (" + strings.Join(parts, ", ") + ")"
-}
-
-func storesText(stores []pooledStore) string {
-	if len(stores) == 1 {
-		return "the store at " + stores[0].name
-	}
-	return strconv.Itoa(len(stores)) + " stores"
 }
 
 func apiError(status int, format string, args ...any) error {

@@ -20,6 +20,7 @@ import (
 
 	"github.com/dwsnotify/dws_notify/config"
 	"github.com/dwsnotify/dws_notify/dwshttp"
+	"github.com/dwsnotify/dws_notify/dwsmetrics"
 	"github.com/dwsnotify/dws_notify/signature"
 )
 
@@ -469,19 +470,19 @@ func TestNotificationLogFields(t *testing.T) {
 			requestID: "lf-502", next: statusBackend(http.StatusBadGateway)}},
 		{"store failed", unitNotice(t, addPath, addSample(t, "lf-store")), want{level: zapcore.WarnLevel, outcome: outcomeStoreFailed, requestID: "lf-store",
 			before: func() { faulty.failClaim.Store(true) }, after: func() { faulty.failClaim.Store(false) }}},
-		{"field rules", unitNotice(t, addPath, badField), want{level: zapcore.WarnLevel, outcome: outcomeRejected, requestID: "lf-field", refusedAt: stageFieldRules,
+		{"field rules", unitNotice(t, addPath, badField), want{level: zapcore.WarnLevel, outcome: outcomeRejected, requestID: "lf-field", refusedAt: dwsmetrics.StageFieldRules,
 			fields: map[string]any{"reason": "paymentMethodDetail.card.expiryYear must be a JSON string", "key_version": int64(1)}}},
 		{"field rules, requestId a number", unitNotice(t, addPath, withRequestID(t, "20990501")), want{level: zapcore.WarnLevel, outcome: outcomeRejected,
-			requestID: "20990501", refusedAt: stageFieldRules, fields: map[string]any{"reason": "requestId must be a JSON string"}}},
+			requestID: "20990501", refusedAt: dwsmetrics.StageFieldRules, fields: map[string]any{"reason": "requestId must be a JSON string"}}},
 		{"field rules, requestId too long", unitNotice(t, addPath, withRequestID(t, `"`+long+`"`)), want{level: zapcore.WarnLevel, outcome: outcomeRejected,
-			requestID: long[:dwshttp.MaxSenderText] + "…", refusedAt: stageFieldRules}},
+			requestID: long[:dwshttp.MaxSenderText] + "…", refusedAt: dwsmetrics.StageFieldRules}},
 		{"field rules, no requestId", unitNotice(t, addPath, withRequestID(t, "")), want{level: zapcore.WarnLevel, outcome: outcomeRejected,
-			refusedAt: stageFieldRules, unreadable: "requestId is absent"}},
+			refusedAt: dwsmetrics.StageFieldRules, unreadable: "requestId is absent"}},
 		{"field rules, requestId an object", unitNotice(t, addPath, withRequestID(t, `{"id":"x"}`)), want{level: zapcore.WarnLevel, outcome: outcomeRejected,
-			refusedAt: stageFieldRules, unreadable: "requestId is neither a JSON string nor a number"}},
-		{"signature", forged, want{level: zapcore.InfoLevel, outcome: outcomeRejected, refusedAt: stageSignature,
+			refusedAt: dwsmetrics.StageFieldRules, unreadable: "requestId is neither a JSON string nor a number"}},
+		{"signature", forged, want{level: zapcore.InfoLevel, outcome: outcomeRejected, refusedAt: dwsmetrics.StageSignature,
 			fields: map[string]any{"signature_failure": "verification_failed"}, absent: []string{"key_version", "request_id_unavailable"}}},
-		{"before the signature", get, want{level: zapcore.InfoLevel, outcome: outcomeRejected, refusedAt: stageBeforeSignature,
+		{"before the signature", get, want{level: zapcore.InfoLevel, outcome: outcomeRejected, refusedAt: dwsmetrics.StageBeforeSignature,
 			absent: []string{"key_version"}}},
 	}
 	for _, c := range cases {

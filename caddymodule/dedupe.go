@@ -14,6 +14,7 @@ import (
 	"github.com/dwsnotify/dws_notify/idempotency"
 	"github.com/dwsnotify/dws_notify/idempotency/guard"
 	"github.com/dwsnotify/dws_notify/notification"
+	"github.com/dwsnotify/dws_notify/notifylog"
 )
 
 // dedupe claims the notification's key and forwards it when this is the
@@ -29,9 +30,9 @@ func (h *Handler) dedupe(x *exchange, r *http.Request, next caddyhttp.Handler, b
 	}
 	switch claim.Status {
 	case idempotency.Conflict:
-		h.metrics.duplicates.WithLabelValues(x.api.Name(), outcomeConflict).Inc()
+		h.metrics.Duplicates.WithLabelValues(x.api.Name(), outcomeConflict).Inc()
 		x.outcome = outcomeConflict
-		x.reject(http.StatusOK, notification.RepeatReqInconsistent, keyName(x.api)+" was already used for a notification with different content")
+		x.reject(http.StatusOK, notification.RepeatReqInconsistent, notifylog.KeyName(x.api)+" was already used for a notification with different content")
 		return
 	case idempotency.Done:
 		h.replay(x, claim.Record)
@@ -55,7 +56,7 @@ func (h *Handler) dedupe(x *exchange, r *http.Request, next caddyhttp.Handler, b
 	h.forward(x, r, next, body)
 	if x.backendStatus == 0 || (!isSuccess(x.backendStatus) && !h.isBusiness(x.backendStatus)) {
 		if err := h.store.Release(ctx, key, claim.Token); err != nil {
-			h.logger.Warn("releasing claim after a failed forward", zap.String("api", key.API), keyField(x.api, key.RequestID), zap.Error(err))
+			h.logger.Warn("releasing claim after a failed forward", zap.String("api", key.API), notifylog.KeyField(x.api, key.RequestID), zap.Error(err))
 		}
 		return
 	}
@@ -95,17 +96,17 @@ var completions = guard.NewRetrier(guard.DefaultMaxRetries)
 func (h *Handler) retryCompletion(key idempotency.Key, token uint64, ans idempotency.Answer, until time.Time) {
 	c := guard.Completion{Key: key, Token: token, Answer: ans, Retention: h.settings.Retention, Until: until}
 	api, _ := notification.Lookup(key.API)
-	started := func() { h.metrics.completionRetries.WithLabelValues("started").Inc() }
+	started := func() { h.metrics.CompletionRetries.WithLabelValues("started").Inc() }
 	ok := completions.Go(h.store, c, started, func(result guard.RetryResult) {
-		h.metrics.completionRetries.WithLabelValues(string(result)).Inc()
+		h.metrics.CompletionRetries.WithLabelValues(string(result)).Inc()
 		log := h.logger.Info
 		if result != guard.Stored {
 			log = h.logger.Warn
 		}
-		log("retried a failed completion", zap.String("api", key.API), keyField(api, key.RequestID), zap.String("result", string(result)))
+		log("retried a failed completion", zap.String("api", key.API), notifylog.KeyField(api, key.RequestID), zap.String("result", string(result)))
 	})
 	if !ok {
-		h.logger.Warn("not retrying a failed completion: too many retries running", zap.String("api", key.API), keyField(api, key.RequestID))
+		h.logger.Warn("not retrying a failed completion: too many retries running", zap.String("api", key.API), notifylog.KeyField(api, key.RequestID))
 	}
 }
 
@@ -121,7 +122,7 @@ func outcomeForApproval(o idempotency.Outcome) string {
 // backend answered the first copy with as replayed_backend_status, and no
 // backend_status or backend_duration.
 func (h *Handler) replay(x *exchange, rec idempotency.Record) {
-	h.metrics.duplicates.WithLabelValues(x.api.Name(), outcomeReplayed).Inc()
+	h.metrics.Duplicates.WithLabelValues(x.api.Name(), outcomeReplayed).Inc()
 	x.replayed = rec.Answer.BackendStatus
 	x.outcome = outcomeReplayed
 	x.status = http.StatusOK
@@ -145,10 +146,10 @@ func (h *Handler) awaitFirstCopy(x *exchange, r *http.Request, key idempotency.K
 	case found && rec.State == idempotency.StateDone && rec.Fingerprint == idempotency.Fingerprint(fp):
 		h.replay(x, rec)
 	default:
-		h.metrics.duplicates.WithLabelValues(x.api.Name(), outcomeInFlight).Inc()
+		h.metrics.Duplicates.WithLabelValues(x.api.Name(), outcomeInFlight).Inc()
 		what := "this requestId"
-		if isAntom(x.api) {
-			what = keyName(x.api)
+		if notifylog.IsAntom(x.api) {
+			what = notifylog.KeyName(x.api)
 		}
 		x.fail(outcomeInFlight, fmt.Errorf("the first copy of %s did not complete in time", what))
 	}

@@ -2,26 +2,25 @@ package caddymodule
 
 import (
 	"context"
-	"slices"
 	"sync"
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/dwsnotify/dws_notify/inbox"
 )
 
 // deliveries runs the deliveries of one pooled store's inbox: the inbox of
 // the newest started handler with acknowledge on_receipt that uses the
-// store (its keys, timeouts and backoff), so the deliveries go on across
-// config reloads, which start the new config's handlers before the old
-// ones are cleaned up, and follow the newest config. It lives as long as
-// the store is pooled.
+// store (its keys, timeouts and backoff), chosen by inbox.Handoff, so the
+// deliveries go on across config reloads and follow the newest config.
+// While an inbox delivers, the queue's figures are read into the metrics.
+// It lives as long as the store is pooled.
 type deliveries struct {
+	*inbox.Handoff[*Handler]
 	store *sharedStore
 
-	mu      sync.Mutex
-	started []*Handler // handlers started (their config runs), oldest first
-	running *Handler   // whose inbox delivers now; nil: none
-	stats   chan struct{}
+	stats   chan struct{} // guarded by the Handoff's lock (switchTo)
 	statsWG sync.WaitGroup
 }
 
@@ -33,45 +32,30 @@ const deliveryStopWait = 5 * time.Second
 // statsEvery is how often the queue's figures are read for the metrics.
 var statsEvery = 5 * time.Second
 
-// start makes h's inbox the one that delivers, once h's config runs (the
-// dws_notify app's Start). The inbox it replaces stops in the background,
-// finishing the tries under way.
-func (d *deliveries) start(h *Handler) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if !slices.Contains(d.started, h) {
-		d.started = append(d.started, h)
-	}
-	d.switchTo(h)
+func newDeliveries(s *sharedStore) *deliveries {
+	d := &deliveries{store: s}
+	d.Handoff = inbox.NewHandoff(d.switchTo, func(ctx context.Context, h *Handler) { h.inbox.Stop(ctx) }, stopWait)
+	return d
 }
 
-// stop takes h out: when its inbox was delivering, the newest other
-// started handler's takes over (a config that failed to start leaves the
-// running one delivering), or none. It returns once h's inbox stopped.
-func (d *deliveries) stop(h *Handler) {
-	d.mu.Lock()
-	d.started = slices.DeleteFunc(d.started, func(s *Handler) bool { return s == h })
-	if d.running != h {
-		d.mu.Unlock()
+// stopWait is how long h's tries under way may run on when its inbox
+// stops: a try cut short after the backend took the notification would
+// be sent again, so each gets its whole forward_timeout.
+func stopWait(h *Handler) time.Duration {
+	return max(deliveryStopWait, h.settings.ForwardTimeout+time.Second)
+}
+
+// leave takes h's inbox out of the deliveries (inbox.Handoff.Leave) and,
+// when no running config delivers the store's inbox any more (its last
+// on_receipt handler stopped: a reload to on_delivery, or the site
+// removed), says how many notifications answered S still wait: they are
+// delivered only once a config with on_receipt on this storage runs.
+func (d *deliveries) leave(h *Handler) {
+	wasRunning := d.Running() == h
+	d.Leave(h)
+	if !wasRunning || d.Running() != nil {
 		return
 	}
-	var next *Handler
-	if n := len(d.started); n > 0 {
-		next = d.started[n-1]
-	}
-	stopped := d.switchTo(next)
-	d.mu.Unlock()
-	<-stopped
-	if next == nil {
-		d.warnStranded(h)
-	}
-}
-
-// warnStranded says, when no running config delivers the store's inbox
-// any more (its last on_receipt handler stopped: a reload to on_delivery,
-// or a site removed), how many notifications answered S still wait: they
-// are delivered only once a config with on_receipt on this storage runs.
-func (d *deliveries) warnStranded(h *Handler) {
 	ctx, cancel := context.WithTimeout(context.Background(), statsEvery)
 	defer cancel()
 	st, err := d.store.QueueStats(ctx)
@@ -82,51 +66,28 @@ func (d *deliveries) warnStranded(h *Handler) {
 		zap.String("storage", d.store.name), zap.Int64("queued", st.Queued), zap.Time("oldest", st.Oldest))
 }
 
-// switchTo makes h's inbox (nil: none) deliver, with d.mu held, and stops
-// the one it replaces; the returned channel is closed once that stopped.
-func (d *deliveries) switchTo(h *Handler) <-chan struct{} {
-	done := make(chan struct{})
-	old := d.running
-	if old == h {
-		close(done)
-		return done
-	}
-	d.running = h
-	if h != nil {
-		if err := h.inbox.Start(); err != nil {
-			h.logger.Error("starting the inbox's deliveries", zap.Error(err))
-		}
-		d.watchStats(h)
-	} else {
+// switchTo starts h's inbox (nil: none delivers) and watches the queue's
+// figures while one delivers.
+func (d *deliveries) switchTo(h *Handler) {
+	if h == nil {
 		d.unwatchStats()
+		return
 	}
-	if old == nil {
-		close(done)
-		return done
+	if err := h.inbox.Start(); err != nil {
+		h.logger.Error("starting the inbox's deliveries", zap.Error(err))
 	}
-	go func() {
-		defer close(done)
-		// A try under way gets its whole forward_timeout: one cut short
-		// after the backend took the notification would be sent again.
-		ctx, cancel := context.WithTimeout(context.Background(), max(deliveryStopWait, old.settings.ForwardTimeout+time.Second))
-		defer cancel()
-		old.inbox.Stop(ctx)
-	}()
-	return done
+	d.watchStats(h)
 }
 
 // notify wakes the running inbox's workers: a notification was queued.
 func (d *deliveries) notify() {
-	d.mu.Lock()
-	h := d.running
-	d.mu.Unlock()
-	if h != nil {
+	if h := d.Running(); h != nil {
 		h.inbox.Notify()
 	}
 }
 
 // watchStats reads the queue's figures into the metrics every statsEvery
-// while an inbox delivers (d.mu held).
+// while an inbox delivers.
 func (d *deliveries) watchStats(h *Handler) {
 	if d.stats != nil {
 		return
@@ -134,7 +95,7 @@ func (d *deliveries) watchStats(h *Handler) {
 	stop := make(chan struct{})
 	d.stats = stop
 	m := h.metrics
-	m.precreateQueue(d.store.id)
+	m.PrecreateQueue(d.store.id)
 	d.statsWG.Add(1)
 	go func() {
 		defer d.statsWG.Done()
@@ -145,7 +106,7 @@ func (d *deliveries) watchStats(h *Handler) {
 			st, err := d.store.QueueStats(ctx)
 			cancel()
 			if err == nil {
-				m.observeQueue(d.store.id, st, time.Now())
+				m.ObserveQueue(d.store.id, st, time.Now())
 			}
 			select {
 			case <-stop:
@@ -156,7 +117,7 @@ func (d *deliveries) watchStats(h *Handler) {
 	}()
 }
 
-// unwatchStats stops watchStats (d.mu held).
+// unwatchStats stops watchStats.
 func (d *deliveries) unwatchStats() {
 	if d.stats == nil {
 		return
@@ -167,10 +128,6 @@ func (d *deliveries) unwatchStats() {
 
 // close stops every delivery of the store: it leaves the pool.
 func (d *deliveries) close() {
-	d.mu.Lock()
-	d.started = nil
-	stopped := d.switchTo(nil)
-	d.mu.Unlock()
-	<-stopped
+	d.Close()
 	d.statsWG.Wait()
 }

@@ -29,6 +29,7 @@ import (
 	"github.com/dwsnotify/dws_notify/config"
 	"github.com/dwsnotify/dws_notify/inbox"
 	"github.com/dwsnotify/dws_notify/notification"
+	"github.com/dwsnotify/dws_notify/notifylog"
 	"github.com/dwsnotify/dws_notify/signature"
 )
 
@@ -171,7 +172,7 @@ func (h *Handler) provisionKeys() error {
 				return fmt.Errorf("dws_notify: dws_public_key #%d: %w", i+1, err)
 			}
 		}
-		h.keyPrints = append(h.keyPrints, keyPrint{Version: kc.Version(), SHA256: spkiSHA256(pub)})
+		h.keyPrints = append(h.keyPrints, keyPrint{Version: kc.Version(), SHA256: notifylog.SPKISHA256(pub)})
 	}
 	h.signer, h.merchant = nil, nil
 	if kc := h.MerchantPrivateKey; kc != nil {
@@ -184,7 +185,7 @@ func (h *Handler) provisionKeys() error {
 			return fmt.Errorf("dws_notify: merchant_private_key: %w", err)
 		}
 		h.signer = signature.NewSigner(priv, kc.Version())
-		h.merchant = &keyPrint{Version: kc.Version(), SHA256: spkiSHA256(&priv.PublicKey)}
+		h.merchant = &keyPrint{Version: kc.Version(), SHA256: notifylog.SPKISHA256(&priv.PublicKey)}
 	}
 	return nil
 }
@@ -225,7 +226,7 @@ func (h *Handler) Cleanup() error {
 	key := h.storeKey
 	h.storeKey = ""
 	if h.inbox != nil {
-		h.store.deliveries.stop(h)
+		h.store.deliveries.leave(h)
 	}
 	h.store.unserve(h.served)
 	h.served = nil

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dwsnotify/dws_notify/dwsmetrics"
 	"github.com/dwsnotify/dws_notify/notification"
 )
 
@@ -22,11 +23,11 @@ func BenchmarkHotPathPieces(b *testing.B) {
 	x := &exchange{api: mustAPI(b, api), code: notification.Success, outcome: outcomeForwarded}
 	b.Run("metrics=by-labels", func(b *testing.B) {
 		for b.Loop() {
-			m.verifications.WithLabelValues(keyVersionLabel(1, nil), verificationResult(nil)).Inc()
-			m.backendResponses.WithLabelValues(api, statusLabel(http.StatusOK)).Inc()
-			m.backendDuration.WithLabelValues(api).Observe(0.002)
-			m.notifications.WithLabelValues(api, string(x.code), x.outcome).Inc()
-			m.duration.WithLabelValues(api).Observe(0.003)
+			m.Verifications.WithLabelValues(dwsmetrics.KeyVersionLabel(1, nil), dwsmetrics.VerificationResult(nil)).Inc()
+			m.BackendResponses.WithLabelValues(api, dwsmetrics.StatusLabel(http.StatusOK)).Inc()
+			m.BackendDuration.WithLabelValues(api).Observe(0.002)
+			m.Notifications.WithLabelValues(api, string(x.code), x.outcome).Inc()
+			m.Duration.WithLabelValues(api).Observe(0.003)
 		}
 	})
 	b.Run("metrics=resolved", func(b *testing.B) {
@@ -35,7 +36,7 @@ func BenchmarkHotPathPieces(b *testing.B) {
 		x := *x
 		x.series = h.apis[0].series
 		for b.Loop() {
-			m.observeVerification(1, nil)
+			m.ObserveVerification(1, nil)
 			m.observeBackend(api, x.series, http.StatusOK, 2*time.Millisecond, 10*time.Second)
 			m.observeNotification(api, &x, 3*time.Millisecond)
 		}

@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/dwsnotify/dws_notify/config"
+	"github.com/dwsnotify/dws_notify/dwsmetrics"
 )
 
 // The collectors: every series a handler can touch exists at zero once it
@@ -90,9 +91,9 @@ func counterValue(t *testing.T, reg *prometheus.Registry, name string, labels ma
 // test's).
 func isolatedMetrics(t *testing.T, h *Handler) *prometheus.Registry {
 	t.Helper()
-	m := newMetrics()
+	m := &metrics{dwsmetrics.New()}
 	reg := prometheus.NewPedanticRegistry()
-	reg.MustRegister(m.all()...)
+	reg.MustRegister(m.All()...)
 	h.metrics = m
 	m.precreate(h)
 	return reg

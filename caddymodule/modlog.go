@@ -1,13 +1,11 @@
 package caddymodule
 
 import (
-	"slices"
-	"sync"
-	"sync/atomic"
-
 	"github.com/caddyserver/caddy/v2"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
+
+	"github.com/dwsnotify/dws_notify/followlog"
 )
 
 // The module's log lines that belong to no request come from parts that
@@ -24,74 +22,19 @@ import (
 // Without a handler they go to Caddy's default log.
 
 // liveLoggers are the loggers of the provisioned handlers not yet cleaned
-// up, in provisioning order; current is the last one.
-var liveLoggers struct {
-	mu      sync.Mutex
-	list    []*zap.Logger
-	current atomic.Pointer[zap.Logger]
-}
+// up, in provisioning order; the last one is current. Without one, lines
+// go to Caddy's default log.
+var liveLoggers = followlog.New(func() zapcore.Core { return caddy.Log().Core() })
 
 // followLogger registers the logger of a provisioned handler; the returned
 // function (called at Cleanup) unregisters it.
 func followLogger(l *zap.Logger) func() {
-	liveLoggers.mu.Lock()
-	liveLoggers.list = append(liveLoggers.list, l)
-	liveLoggers.current.Store(l)
-	liveLoggers.mu.Unlock()
-	return sync.OnceFunc(func() {
-		liveLoggers.mu.Lock()
-		defer liveLoggers.mu.Unlock()
-		if i := slices.Index(liveLoggers.list, l); i >= 0 {
-			liveLoggers.list = slices.Delete(liveLoggers.list, i, i+1)
-		}
-		var cur *zap.Logger
-		if n := len(liveLoggers.list); n > 0 {
-			cur = liveLoggers.list[n-1]
-		}
-		liveLoggers.current.Store(cur)
-	})
+	return liveLoggers.Follow(l)
 }
 
 // moduleLog is the module's logger outside requests, named as the handler's;
 // storeLog is its child for everything about the stores.
 var (
-	moduleLog = zap.New(followCore{}).Named("http.handlers.dws_notify")
+	moduleLog = liveLoggers.Logger().Named("http.handlers.dws_notify")
 	storeLog  = moduleLog.Named("store")
 )
-
-// followCore writes through the core of the current handler logger (or
-// Caddy's default logger), looked up at every entry. The logger name of an
-// entry is the one of the zap.Logger built on followCore, so the target's
-// include and exclude rules see http.handlers.dws_notify.*.
-type followCore struct {
-	fields []zapcore.Field
-}
-
-func (followCore) target() zapcore.Core {
-	if l := liveLoggers.current.Load(); l != nil {
-		return l.Core()
-	}
-	return caddy.Log().Core()
-}
-
-func (c followCore) Enabled(lvl zapcore.Level) bool { return c.target().Enabled(lvl) }
-
-func (c followCore) With(fields []zapcore.Field) zapcore.Core {
-	return followCore{fields: append(slices.Clip(c.fields), fields...)}
-}
-
-func (c followCore) Check(e zapcore.Entry, ce *zapcore.CheckedEntry) *zapcore.CheckedEntry {
-	t := c.target()
-	if len(c.fields) > 0 {
-		t = t.With(c.fields)
-	}
-	return t.Check(e, ce)
-}
-
-// Write is only reached by callers that skip Check; Check hands the entry
-// to the target core itself.
-func (c followCore) Write(e zapcore.Entry, fields []zapcore.Field) error {
-	return c.target().Write(e, append(slices.Clip(c.fields), fields...))
-}
-
-func (c followCore) Sync() error { return c.target().Sync() }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/dwsnotify/dws_notify/buildinfo"
 	"github.com/dwsnotify/dws_notify/config"
+	"github.com/dwsnotify/dws_notify/notifylog"
 )
 
 // The provision log line.
@@ -74,11 +75,11 @@ func TestProvisionLogLine(t *testing.T) {
 	if got, _ := m["merchant_key"].(*keyPrint); got == nil || *got != wantMerchant {
 		t.Errorf("merchant_key %v, want %v", m["merchant_key"], wantMerchant)
 	}
-	wantPaths := []servedPath{{API: "addPaymentMethod", Path: addPath}, {API: "removePaymentMethod", Path: removePath}}
-	if got, _ := m["apis"].([]servedPath); !slices.Equal(got, wantPaths) {
+	wantPaths := []notifylog.ServedPath{{API: "addPaymentMethod", Path: addPath}, {API: "removePaymentMethod", Path: removePath}}
+	if got, _ := m["apis"].([]notifylog.ServedPath); !slices.Equal(got, wantPaths) {
 		t.Errorf("apis %v, want %v", m["apis"], wantPaths)
 	}
-	st, _ := m["store"].(storeInfo)
+	st, _ := m["store"].(notifylog.StoreInfo)
 	if dir, _ := filepath.EvalSymlinks(h.Storage); st.Kind != "badger" || st.Description != dir || st.ID != storeID(dir) {
 		t.Errorf("store %+v, want badger %s %s", st, dir, storeID(dir))
 	}

@@ -11,23 +11,25 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 
 	"github.com/dwsnotify/dws_notify/dwshttp"
+	"github.com/dwsnotify/dws_notify/dwsmetrics"
 	"github.com/dwsnotify/dws_notify/notification"
 	"github.com/dwsnotify/dws_notify/signature"
 )
 
-// Outcomes, as logged and as the outcome label of the metrics.
+// Outcomes, as logged and as the outcome label of the metrics
+// (dwsmetrics.Outcome*).
 const (
-	outcomeForwarded        = "forwarded"         // backend accepted (2xx)
-	outcomeBusinessRejected = "business_rejected" // backend refused for a business reason; acknowledged
-	outcomeBackendFailed    = "backend_failed"    // backend failed, timed out or wrote nothing; released
-	outcomeReplayed         = "replayed"          // duplicate of a completed notification
-	outcomeInFlight         = "in_flight"         // duplicate whose first copy did not finish in time
-	outcomeConflict         = "conflict"          // same requestId, other content
-	outcomeRejected         = "rejected"          // failed a check before the store was touched
-	outcomeStoreFailed      = "store_failed"      // the store could not claim or complete
-	outcomeReadFailed       = "read_failed"       // the body could not be read (client gone); DWS retries
-	outcomeQueued           = "queued"            // durably queued in the inbox (acknowledge on_receipt)
-	outcomeQueueFull        = "queue_full"        // the inbox holds max_queued notifications; released
+	outcomeForwarded        = dwsmetrics.OutcomeForwarded
+	outcomeBusinessRejected = dwsmetrics.OutcomeBusinessRejected
+	outcomeBackendFailed    = dwsmetrics.OutcomeBackendFailed
+	outcomeReplayed         = dwsmetrics.OutcomeReplayed
+	outcomeInFlight         = dwsmetrics.OutcomeInFlight
+	outcomeConflict         = dwsmetrics.OutcomeConflict
+	outcomeRejected         = dwsmetrics.OutcomeRejected
+	outcomeStoreFailed      = dwsmetrics.OutcomeStoreFailed
+	outcomeReadFailed       = dwsmetrics.OutcomeReadFailed
+	outcomeQueued           = dwsmetrics.OutcomeQueued
+	outcomeQueueFull        = dwsmetrics.OutcomeQueueFull
 )
 
 // exchange is the state of one notification as it moves through ServeHTTP;
@@ -49,7 +51,7 @@ type exchange struct {
 	code          notification.Code
 	message       string
 	outcome       string
-	stage         string // where a refusal happened (stage*), "" for anything else
+	stage         string // where a refusal happened (dwsmetrics.Stage*), "" for anything else
 	sigReason     string
 	backendStatus int // 0 when the backend wrote nothing or was not called
 	backendTime   time.Duration
@@ -181,7 +183,7 @@ func (h *Handler) authenticate(x *exchange, r *http.Request, s signedHeaders) ([
 		return nil, false
 	}
 	x.keyVersion, err = h.ring.VerifyNotification(x.clientID, x.uri, s.requestTime, body, s.signature, keyVersionHeader)
-	h.metrics.observeVerification(x.keyVersion, err)
+	h.metrics.ObserveVerification(x.keyVersion, err)
 	if err != nil {
 		x.badSignature(err, dwshttp.SignatureMessage(err))
 		return nil, false
@@ -292,9 +294,9 @@ func (x *exchange) reject(status int, code notification.Code, msg string) {
 	x.status, x.code, x.message = status, code, msg
 	if x.outcome == "" {
 		x.outcome = outcomeRejected
-		x.stage = stageBeforeSignature
+		x.stage = dwsmetrics.StageBeforeSignature
 		if x.verified {
-			x.stage = stageFieldRules
+			x.stage = dwsmetrics.StageFieldRules
 		}
 	}
 }
@@ -302,7 +304,7 @@ func (x *exchange) reject(status int, code notification.Code, msg string) {
 func (x *exchange) badSignature(err error, msg string) {
 	x.sigReason = signature.Reason(err)
 	x.reject(http.StatusOK, notification.InvalidSignature, msg)
-	x.stage = stageSignature
+	x.stage = dwsmetrics.StageSignature
 }
 
 func (x *exchange) fail(outcome string, err error) {

@@ -68,7 +68,7 @@ func (g *startGate) Start() error {
 		}
 	}
 	for _, h := range inboxes {
-		h.store.deliveries.start(h)
+		h.store.deliveries.Start(h)
 	}
 	return nil
 }
@@ -80,7 +80,7 @@ func (g *startGate) Stop() error {
 	inboxes := g.inboxes
 	g.mu.Unlock()
 	for _, h := range inboxes {
-		h.store.deliveries.stop(h)
+		h.store.deliveries.leave(h)
 	}
 	return nil
 }

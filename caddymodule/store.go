@@ -9,6 +9,7 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"go.uber.org/zap"
 
+	"github.com/dwsnotify/dws_notify/dwsmetrics"
 	"github.com/dwsnotify/dws_notify/idempotency"
 	"github.com/dwsnotify/dws_notify/idempotency/guard"
 )
@@ -70,7 +71,7 @@ type sharedStore struct {
 	servedMu sync.Mutex
 	served   map[servedKey]int // see serve
 
-	healthDropped bool // it left the pool; guarded by storeHealth
+	health *dwsmetrics.HealthMember // its place in store_up (storehealth.go)
 
 	// deliveries runs the inbox of acknowledge on_receipt (deliveries.go).
 	deliveries *deliveries
@@ -145,7 +146,8 @@ func (s *sharedStore) Destruct() error {
 func acquire(spec storeSpec) (*sharedStore, error) {
 	v, _, err := storePool.LoadOrNew(spec.key, func() (caddy.Destructor, error) {
 		s := &sharedStore{name: spec.name, kind: spec.kind, id: storeID(spec.name)}
-		s.deliveries = &deliveries{store: s}
+		s.health = dwsmetrics.NewHealthMember(s.kind, s.id)
+		s.deliveries = newDeliveries(s)
 		opts := spec.guard
 		opts.Name, opts.Open, opts.Logger = spec.name, spec.open, storeLog
 		opts.OnHealth = func(up bool) { s.publishHealth(up) }

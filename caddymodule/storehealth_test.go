@@ -46,7 +46,7 @@ func (s *healthStore) Get(ctx context.Context, key idempotency.Key) (idempotency
 func gaugeValue(t *testing.T, kind, id string) (float64, bool) {
 	t.Helper()
 	reg := prometheus.NewPedanticRegistry()
-	reg.MustRegister(processMetrics().storeUp)
+	reg.MustRegister(processMetrics().StoreUp)
 	v, ok := seriesSet(t, reg)[series("caddy_dws_notify_store_up", "kind", kind, "store", id)]
 	return v, ok
 }

@@ -1,0 +1,201 @@
+package adminview
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/dwsnotify/dws_notify/adminapi"
+	"github.com/dwsnotify/dws_notify/idempotency"
+)
+
+// memReader is a store in memory; err fails every read.
+type memReader struct {
+	records []idempotency.Record
+	items   []idempotency.Item
+	err     error
+}
+
+func (m *memReader) Get(_ context.Context, key idempotency.Key) (idempotency.Record, bool, error) {
+	if m.err != nil {
+		return idempotency.Record{}, false, m.err
+	}
+	for _, r := range m.records {
+		if r.Key == key {
+			return r, true, nil
+		}
+	}
+	return idempotency.Record{}, false, nil
+}
+
+func (m *memReader) Scan(_ context.Context, fn func(idempotency.Record) bool) error {
+	if m.err != nil {
+		return m.err
+	}
+	for _, r := range m.records {
+		if !fn(r) {
+			break
+		}
+	}
+	return nil
+}
+
+func (m *memReader) ScanItems(_ context.Context, fn func(idempotency.Item) bool) error {
+	if m.err != nil {
+		return m.err
+	}
+	for _, it := range m.items {
+		if !fn(it) {
+			break
+		}
+	}
+	return nil
+}
+
+func TestFindRecords(t *testing.T) {
+	ctx, now := context.Background(), time.Now()
+	key := idempotency.Key{ClientID: "C", API: "addPaymentMethod", RequestID: "r1"}
+	served := []Served{{ClientID: "C", API: "addPaymentMethod"}}
+	found := Source{Name: "/a", Served: served, Store: &memReader{records: []idempotency.Record{{Key: key, State: idempotency.StateDone}}}}
+	empty := Source{Name: "/b", Served: served, Store: &memReader{}}
+	broken := Source{Name: "/c", Served: served, Store: &memReader{err: errors.New("disk on fire")}}
+
+	ans, err := FindRecords(ctx, []Source{found, broken}, "r1", "", "", now)
+	if err != nil || len(ans.Records) != 1 || ans.Records[0].Storage != "/a" || len(ans.Errors) != 1 {
+		t.Errorf("found in one, the other broken: %+v, %v; want the record and the failure", ans, err)
+	}
+	var e *Error
+	_, err = FindRecords(ctx, []Source{empty}, "r2", "", "", now)
+	if !errors.As(err, &e) || e.Status != http.StatusNotFound || e.Code != adminapi.CodeNoRecord || !strings.Contains(err.Error(), "in the store at /b") {
+		t.Errorf("not found: %#v", err)
+	}
+	_, err = FindRecords(ctx, []Source{empty, broken}, "r2", "", "C", now)
+	if !errors.As(err, &e) || e.Status != http.StatusServiceUnavailable || e.Code != "" || !strings.Contains(err.Error(), "(Client-Id C) in the store at /b, but not every store could be read") {
+		t.Errorf("not found, a store broken: %#v", err)
+	}
+	_, err = FindRecords(ctx, []Source{broken}, "r2", "", "", now)
+	if !errors.As(err, &e) || e.Status != http.StatusInternalServerError {
+		t.Errorf("the only store broken: %#v", err)
+	}
+}
+
+func TestScansOverSources(t *testing.T) {
+	ctx, now := context.Background(), time.Now()
+	rejected := func(id string, at time.Duration) idempotency.Record {
+		return idempotency.Record{Key: idempotency.Key{ClientID: "C", API: "addPaymentMethod", RequestID: id}, State: idempotency.StateDone,
+			CompletedAt: now.Add(at), Answer: idempotency.Answer{Outcome: idempotency.OutcomeBusinessRejected}}
+	}
+	a := Source{Name: "/a", Store: &memReader{
+		records: []idempotency.Record{rejected("a3", -1*time.Minute), rejected("a1", -3*time.Minute), {State: idempotency.StateInFlight}},
+		items:   []idempotency.Item{{State: idempotency.ItemDead, EnqueuedAt: now.Add(-time.Hour)}, {State: idempotency.ItemPending, EnqueuedAt: now}},
+	}}
+	b := Source{Name: "/b", Store: &memReader{records: []idempotency.Record{rejected("b2", -2*time.Minute)},
+		items: []idempotency.Item{{State: idempotency.ItemDead, EnqueuedAt: now.Add(-2 * time.Hour)}}}}
+	broken := Source{Name: "/c", Store: &memReader{err: context.Canceled}}
+
+	stats, err := Stats(ctx, []Source{a, b, broken})
+	if err != nil || stats.Total.Total != 4 || stats.Total.BusinessRejected != 3 || stats.Total.InFlight != 1 || len(stats.Stores) != 2 || len(stats.Errors) != 1 {
+		t.Errorf("Stats: %+v, %v", stats, err)
+	}
+	fu, err := FollowUps(ctx, []Source{a, b}, 2, "", "", now)
+	if err != nil || fu.Total != 3 || !fu.Truncated || len(fu.Records) != 2 || fu.Records[0].RequestID != "a1" || fu.Records[1].RequestID != "b2" {
+		t.Errorf("FollowUps: %+v, %v; want a1 and b2 of 3", fu, err)
+	}
+	q, err := Queue(ctx, []Source{a, b})
+	if err != nil || len(q.Stores) != 2 || q.Stores[0].Queued != 1 || q.Stores[1].States.Dead != 1 {
+		t.Errorf("Queue: %+v, %v", q, err)
+	}
+	dl, err := DeadLetters(ctx, []Source{a, b}, 10)
+	if err != nil || dl.Total != 2 || dl.Items[0].Storage != "/b" {
+		t.Errorf("DeadLetters: %+v, %v; want both, /b's older one first", dl, err)
+	}
+	var e *Error
+	for name, f := range map[string]func() error{
+		"Stats":       func() error { _, err := Stats(ctx, []Source{broken}); return err },
+		"FollowUps":   func() error { _, err := FollowUps(ctx, []Source{broken}, 1, "", "", now); return err },
+		"Queue":       func() error { _, err := Queue(ctx, []Source{broken}); return err },
+		"DeadLetters": func() error { _, err := DeadLetters(ctx, []Source{broken}, 1); return err },
+	} {
+		if err := f(); !errors.As(err, &e) || e.Status != http.StatusServiceUnavailable {
+			t.Errorf("%s with its only store cut short: %#v, want 503", name, err)
+		}
+	}
+}
+
+func (m *memReader) Item(_ context.Context, key idempotency.Key) (idempotency.Item, bool, error) {
+	if m.err != nil {
+		return idempotency.Item{}, false, m.err
+	}
+	for _, it := range m.items {
+		if it.Key == key {
+			return it, true, nil
+		}
+	}
+	return idempotency.Item{}, false, nil
+}
+
+// Redeliver makes a dead letter pending; a key in m.expired has lost its
+// payload.
+func (m *memReader) Redeliver(_ context.Context, key idempotency.Key) error {
+	for i := range m.items {
+		if m.items[i].Key == key {
+			if m.items[i].State != idempotency.ItemDead {
+				return idempotency.ErrNotDeadLetter
+			}
+			if m.items[i].RedeliveredAt.Equal(time.Unix(1, 0)) { // marks an expired payload
+				return idempotency.ErrPayloadExpired
+			}
+			m.items[i].State = idempotency.ItemPending
+			return nil
+		}
+	}
+	return idempotency.ErrNotDeadLetter
+}
+
+func TestRedeliver(t *testing.T) {
+	ctx := context.Background()
+	key := func(api, id string) idempotency.Key {
+		return idempotency.Key{ClientID: "C", API: api, RequestID: id}
+	}
+	served := SortServed([]Served{{"C", "addPaymentMethod"}, {"C", "removePaymentMethod"}})
+	newSource := func() Source {
+		return Source{Name: "/a", Served: served, Store: &memReader{items: []idempotency.Item{
+			{Key: key("addPaymentMethod", "stale"), OrderKey: "o1", Seq: 1, State: idempotency.ItemDead},
+			{Key: key("removePaymentMethod", "rm"), OrderKey: "o1", Seq: 2, State: idempotency.ItemDelivered},
+			{Key: key("addPaymentMethod", "fresh"), OrderKey: "o2", Seq: 3, State: idempotency.ItemDead},
+			{Key: key("addPaymentMethod", "expired"), OrderKey: "o3", Seq: 4, State: idempotency.ItemDead, RedeliveredAt: time.Unix(1, 0)},
+			{Key: key("addPaymentMethod", "pending"), OrderKey: "o4", Seq: 5, State: idempotency.ItemPending},
+		}}}
+	}
+	var woken []int
+	wake := func(i int) { woken = append(woken, i) }
+	var e *Error
+
+	ans, err := Redeliver(ctx, []Source{newSource()}, RedeliverQuery{All: true}, wake)
+	if err != nil || len(ans.Redelivered) != 1 || ans.Redelivered[0].RequestID != "fresh" || ans.Redelivered[0].State != idempotency.ItemPending.String() ||
+		len(ans.Skipped) != 2 || len(woken) != 1 {
+		t.Errorf("dead=all: %+v, %v, woken %v; want fresh redelivered, the stale add and the expired one skipped, the inbox woken", ans, err, woken)
+	}
+	_, err = Redeliver(ctx, []Source{newSource()}, RedeliverQuery{RequestID: "stale"}, wake)
+	if !errors.As(err, &e) || e.Status != http.StatusConflict || e.Code != adminapi.CodeLaterRemoveDelivered {
+		t.Errorf("a stale add: %#v, want 409 with its code", err)
+	}
+	if ans, err := Redeliver(ctx, []Source{newSource()}, RedeliverQuery{RequestID: "stale", Force: true}, wake); err != nil || len(ans.Redelivered) != 1 {
+		t.Errorf("a stale add with force: %+v, %v", ans, err)
+	}
+	_, err = Redeliver(ctx, []Source{newSource()}, RedeliverQuery{RequestID: "pending"}, wake)
+	if !errors.As(err, &e) || e.Status != http.StatusConflict || e.Code != "" || !strings.Contains(err.Error(), "is pending, not a dead letter") {
+		t.Errorf("not a dead letter: %#v", err)
+	}
+	_, err = Redeliver(ctx, []Source{newSource()}, RedeliverQuery{RequestID: "nosuch", API: "addPaymentMethod"}, wake)
+	if !errors.As(err, &e) || e.Status != http.StatusNotFound || e.Code != adminapi.CodeNoRecord || !strings.Contains(err.Error(), "(api addPaymentMethod) in the store at /a") {
+		t.Errorf("not found: %#v", err)
+	}
+	_, err = Redeliver(ctx, []Source{{Name: "/b", Served: served, Store: &memReader{err: errors.New("disk on fire")}}}, RedeliverQuery{All: true}, wake)
+	if !errors.As(err, &e) || e.Status != http.StatusInternalServerError {
+		t.Errorf("the only store broken: %#v", err)
+	}
+}
