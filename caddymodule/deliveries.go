@@ -30,7 +30,7 @@ type deliveries struct {
 const deliveryStopWait = 5 * time.Second
 
 // statsEvery is how often the queue's figures are read for the metrics.
-var statsEvery = 5 * time.Second
+const statsEvery = 5 * time.Second
 
 func newDeliveries(s *sharedStore) *deliveries {
 	d := &deliveries{store: s}
