@@ -5,6 +5,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/caddyserver/caddy/v2"
 	"go.uber.org/zap"
 
 	"github.com/dwsnotify/dws_notify/inbox"
@@ -53,8 +54,8 @@ func stopWait(h *Handler) time.Duration {
 func (d *deliveries) leave(h *Handler) {
 	wasRunning := d.Running() == h
 	d.Leave(h)
-	if !wasRunning || d.Running() != nil {
-		return
+	if !wasRunning || d.Running() != nil || caddy.Exiting() {
+		return // another inbox delivers, or Caddy stops: nothing is stranded
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), statsEvery)
 	defer cancel()

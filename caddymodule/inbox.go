@@ -167,19 +167,22 @@ func (h *Handler) deliver(ctx context.Context, d inbox.Delivery) (int, error) {
 }
 
 // runningServer is the server of the running config's http app that
-// received the queued notification: the one with t's name, unless a
-// reload gave that name to a server on other addresses or renamed it (the
-// Caddyfile names its servers srv0, srv1, ... by position); then the one
-// listening on t's addresses. A delivery never goes to a server on other
-// addresses than the one DWS reached: its routes could send it elsewhere.
+// takes a queued notification: the one with t's name if it listens on
+// t's addresses; else the one listening there (a reload renamed it: the
+// Caddyfile names its servers srv0, srv1, ... by position); else the one
+// with t's name (another gateway of a fleet queued it, listening
+// elsewhere). Whichever it is, the request crossing its routes carries
+// no body and none of the notification's headers (deliver), so a route
+// that is not a dws_notify handler's never gets them.
 func runningServer(t dwshttp.Target) (*caddyhttp.Server, error) {
 	app, err := caddy.ActiveContext().AppIfConfigured("http")
 	if err != nil {
 		return nil, fmt.Errorf("no http app runs: %w", err)
 	}
 	servers := app.(*caddyhttp.App).Servers
-	if srv := servers[t.Server]; srv != nil && (t.Listen == "" || listenKey(srv.Listen) == t.Listen) {
-		return srv, nil
+	named := servers[t.Server]
+	if named != nil && (t.Listen == "" || listenKey(named.Listen) == t.Listen) {
+		return named, nil
 	}
 	if t.Listen != "" {
 		for _, srv := range servers {
@@ -188,7 +191,10 @@ func runningServer(t dwshttp.Target) (*caddyhttp.Server, error) {
 			}
 		}
 	}
-	return nil, fmt.Errorf("the running config has no server %q listening on %q, which received the notification", t.Server, t.Listen)
+	if named != nil {
+		return named, nil
+	}
+	return nil, fmt.Errorf("the running config has no server %q nor one listening on %q, which received the notification", t.Server, t.Listen)
 }
 
 // listenKey is a server's listener addresses in a canonical order.
