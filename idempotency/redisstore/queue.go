@@ -136,12 +136,7 @@ func (s *Store) Enqueue(ctx context.Context, key idempotency.Key, token uint64, 
 	args := []any{formatHex16(token), formatHex16(newToken()), idempotency.QueuedAnswer.ResultCode, string(idempotency.QueuedAnswer.Outcome),
 		strconv.Itoa(idempotency.QueuedAnswer.BackendStatus), ceilDiv(min(opts.Retention, maxDuration), time.Millisecond),
 		base, m, o, item.Payload}
-	var v any
-	if s.waitTimeout > 0 {
-		v, err = s.scriptAndWait(ctx, enqueueScript, keys, args)
-	} else {
-		v, err = enqueueScript.Run(ctx, s.client, keys, args...).Result()
-	}
+	v, err := s.runScript(ctx, enqueueScript, keys, args)
 	if err != nil {
 		return fmt.Errorf("redisstore: enqueue %v: %w", key, err)
 	}
@@ -549,13 +544,7 @@ func (s *Store) redeliverIn(ctx context.Context, shard int, key idempotency.Key)
 	base, m := s.shardBase(shard), member(key)
 	keys := []string{base + "i:" + m, base + "b:" + m, base + "a", base + "d"}
 	args := []any{base, m}
-	var v any
-	var err error
-	if s.waitTimeout > 0 {
-		v, err = s.scriptAndWait(ctx, redeliverScript, keys, args)
-	} else {
-		v, err = redeliverScript.Run(ctx, s.client, keys, args...).Result()
-	}
+	v, err := s.runScript(ctx, redeliverScript, keys, args)
 	if err != nil {
 		return fmt.Errorf("redisstore: redeliver %v: %w", key, err)
 	}

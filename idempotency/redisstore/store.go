@@ -385,12 +385,7 @@ func (s *Store) Complete(ctx context.Context, key idempotency.Key, token uint64,
 	keys := []string{recordKey(s.prefix, key)}
 	args := []any{formatHex16(token), formatHex16(newToken()), answer.ResultCode, string(answer.Outcome),
 		strconv.Itoa(answer.BackendStatus), ceilDiv(min(retention, maxDuration), time.Millisecond)}
-	var v any
-	if s.waitTimeout > 0 {
-		v, err = s.scriptAndWait(ctx, completeScript, keys, args)
-	} else {
-		v, err = completeScript.Run(ctx, s.client, keys, args...).Result()
-	}
+	v, err := s.runScript(ctx, completeScript, keys, args)
 	if err != nil {
 		return fmt.Errorf("redisstore: complete %v: %w", key, err)
 	}
@@ -476,6 +471,15 @@ func (s *Store) confirmed(w redis.Cmder) error {
 		}
 	}
 	return nil
+}
+
+// runScript runs a write script: with a durability wait configured, in
+// the pipeline that waits for it (scriptAndWait); otherwise on its own.
+func (s *Store) runScript(ctx context.Context, sc *redis.Script, keys []string, args []any) (any, error) {
+	if s.waitTimeout > 0 {
+		return s.scriptAndWait(ctx, sc, keys, args)
+	}
+	return sc.Run(ctx, s.client, keys, args...).Result()
 }
 
 // scriptAndWait runs a script (the complete script, or a queue script) and
