@@ -26,6 +26,15 @@
 #   bench/run.sh --profile    the rounds, then one profiled run each of a, b and c
 #                             (CPU, heap and allocation profiles from Caddy's
 #                             /debug/pprof, saved under bench/out/profile-*)
+#   bench/run.sh --base REV   also mode o: b on a build of the commit REV (built
+#                             from a temporary worktree with its own
+#                             xcaddy.sh, cached as bench/out/caddy-base-<hash>),
+#                             in the same alternating rounds: the before and
+#                             after of a change, side by side in one run
+#   bench/run.sh --paced      also mode p: a (plain reverse_proxy) paced at the
+#                             rate b reached in the same round, which splits
+#                             b-a into b-p (what dws_notify adds at one rate)
+#                             and p-a (the same proxying at b's lower rate)
 #   bench/run.sh -- <flags>   more loadgen flags (loadgen bench -h, loadgen long -h)
 #
 # Environment: ROUNDS (5), DURATION (8s window per run), WARMUP (1s),
@@ -46,8 +55,16 @@ cd "$ROOT"
 
 mode=bench
 extra=()
+base=
+modes=a,b,c
 while [ $# -gt 0 ]; do
 	case "$1" in
+	--base)
+		[ $# -ge 2 ] || { echo "bench/run.sh: --base needs a commit" >&2; exit 2; }
+		base=$2
+		shift
+		;;
+	--paced) modes=$modes,p ;;
 	--long) mode=long ;;
 	--queued) mode=queued ;;
 	--drain) mode=drain ;;
@@ -73,6 +90,27 @@ fi
 # Run a private copy: another build of ./caddy during the runs must not
 # change the binary under test.
 cp -f ./caddy "$OUT/caddy"
+
+if [ -n "$base" ]; then
+	base_hash=$(git rev-parse --verify --short=12 "$base^{commit}") || { echo "bench/run.sh: --base $base is not a commit" >&2; exit 2; }
+	base_bin="$OUT/caddy-base-$base_hash"
+	if [ -x "$base_bin" ]; then
+		say "base build of $base_hash: $base_bin (cached)"
+	else
+		base_src=$(mktemp -d "${TMPDIR:-/tmp}/dws-bench-base.XXXXXX")
+		say "building the base $base_hash in $base_src"
+		git worktree add -q --detach "$base_src/src" "$base_hash"
+		if ! (cd "$base_src/src" && ./xcaddy.sh) >"$OUT/xcaddy-base.log" 2>&1; then
+			tail -n 30 "$OUT/xcaddy-base.log" >&2
+			git worktree remove --force "$base_src/src"; rm -rf "$base_src"
+			exit 1
+		fi
+		cp -f "$base_src/src/caddy" "$base_bin"
+		git worktree remove --force "$base_src/src"; rm -rf "$base_src"
+	fi
+	modes=$modes,o
+	extra+=(-base-caddy "$base_bin")
+fi
 
 say "building the load generator"
 go build -o "$OUT/loadgen" ./bench/loadgen
@@ -102,7 +140,7 @@ elif [ "$mode" = queued ]; then
 elif [ "$mode" = drain ]; then
 	"${launcher[@]}" "$OUT/loadgen" drain "${common[@]}" -customers 1000 -n "${DRAIN_N:-100000}" "${extra[@]}"
 else
-	"${launcher[@]}" "$OUT/loadgen" bench "${common[@]}" \
+	"${launcher[@]}" "$OUT/loadgen" bench "${common[@]}" -modes "$modes" \
 		-rounds "${ROUNDS:-5}" -duration "${DURATION:-8s}" -warmup "${WARMUP:-1s}" -pool "${POOL:-100000}" "${extra[@]}"
 fi
 say "bench/run.sh took $((SECONDS - started))s; load now $(cut -d' ' -f1-3 /proc/loadavg)"

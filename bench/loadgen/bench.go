@@ -25,6 +25,7 @@ type common struct {
 	backendCPUs string
 	keep        bool
 	customers   int
+	baseCaddy   string // the base build, for mode o (bench only)
 }
 
 func commonFlags(fs *flag.FlagSet) *common {
@@ -83,6 +84,8 @@ type runResult struct {
 	// DrainS is, for mode q, how long after the window the inbox took to
 	// deliver what was still queued.
 	DrainS float64 `json:"drain_s,omitempty"`
+	// PacedAt is, for mode p, the rate it was paced at (b's of its round).
+	PacedAt float64 `json:"paced_at_per_s,omitempty"`
 }
 
 // env is what every run of a bench shares.
@@ -122,9 +125,15 @@ func setup(c *common, poolSize int) (*env, error) {
 // With profileDir set it also takes the gateway's CPU profile over the
 // window and its heap and allocation profiles at the end, from Caddy's
 // admin API (/debug/pprof).
-func (e *env) runOnce(m mode, round int, warmup, duration time.Duration, profileDir string) (*runResult, error) {
+//
+// rate paces mode p (requests per second); other modes send back to back.
+func (e *env) runOnce(m mode, round int, warmup, duration time.Duration, profileDir string, rate float64) (*runResult, error) {
 	load := loadAvg()
-	g, err := startGateway(e.c.caddyBin, m, e.in, e.backend.addr, e.c.tmpDir, e.c.gatewayCPUs)
+	bin := e.c.caddyBin
+	if m == modeBase {
+		bin = e.c.baseCaddy
+	}
+	g, err := startGateway(bin, m, e.in, e.backend.addr, e.c.tmpDir, e.c.gatewayCPUs)
 	if err != nil {
 		return nil, err
 	}
@@ -154,7 +163,7 @@ func (e *env) runOnce(m mode, round int, warmup, duration time.Duration, profile
 	profErr := make(chan error, 1)
 	res := drive(driveSpec{
 		p: e.p, addr: g.addr, want: expectFor(m), conc: e.c.conc,
-		first: 1, wrap: m == modePlain,
+		first: 1, wrap: !m.dws(), rate: rate,
 		warmup: warmup, duration: duration,
 		edge: func(which int) {
 			cpu[which][0], _ = readCPU(g.pid())
@@ -202,7 +211,7 @@ func (e *env) runOnce(m mode, round int, warmup, duration time.Duration, profile
 		logf("%v", err)
 	}
 	r := &runResult{
-		Round: round, Mode: m, Load1: load,
+		Round: round, Mode: m, Load1: load, PacedAt: rate,
 		Count: res.count, WindowS: res.window.Seconds(), Throughput: res.throughput(),
 		P50us:   float64(percentile(res.lats, 0.50)) / 1e3,
 		P99us:   float64(percentile(res.lats, 0.99)) / 1e3,
@@ -245,6 +254,9 @@ func (r *runResult) line() string {
 	if r.Mode == modeQueued {
 		s += fmt.Sprintf("  delivered the rest %.1f s after the window", r.DrainS)
 	}
+	if r.Mode == modePaced {
+		s += fmt.Sprintf("  paced at %.0f req/s", r.PacedAt)
+	}
 	if r.Profiled {
 		s += "  (profiled; not in the medians)"
 	}
@@ -259,11 +271,23 @@ func cmdBench(args []string) error {
 	duration := fs.Duration("duration", 8*time.Second, "measured window of each run")
 	poolSize := fs.Int("pool", 200000, "pre-signed notifications (each b or c run needs one per request of warmup and window)")
 	profile := fs.Bool("profile", false, "after the rounds, one extra run of each mode with the gateway's CPU, heap and allocation profiles saved under -out")
-	modeList := fs.String("modes", "a,b,c", "the modes to compare: a (plain reverse_proxy), b (dws_notify, signed answers), c (unsigned), q (c with acknowledge on_receipt)")
+	modeList := fs.String("modes", "a,b,c", "the modes to compare: a (plain reverse_proxy), b (dws_notify, signed answers), c (unsigned), q (c with acknowledge on_receipt), o (b on the -base-caddy build), p (a paced at the rate b reached in the same round)")
+	fs.StringVar(&c.baseCaddy, "base-caddy", "", "the base build for mode o (bench/run.sh --base REV builds it)")
 	_ = fs.Parse(args)
 	modes, err := parseModes(*modeList)
 	if err != nil {
 		return err
+	}
+	if slices.Contains(modes, modeBase) {
+		if c.baseCaddy == "" {
+			return fmt.Errorf("mode o needs -base-caddy")
+		}
+		if c.baseCaddy, err = filepath.Abs(c.baseCaddy); err != nil {
+			return err
+		}
+		if _, err := os.Stat(c.baseCaddy); err != nil {
+			return fmt.Errorf("-base-caddy: %w", err)
+		}
 	}
 
 	e, err := setup(c, *poolSize)
@@ -280,16 +304,30 @@ func cmdBench(args []string) error {
 		logf("pinning: caddy on CPUs %q, backend on CPUs %q", c.gatewayCPUs, c.backendCPUs)
 	}
 	var all []*runResult
+	// bRate is the rate of the latest run of b: mode p, which runs right
+	// after b, is paced at it.
+	bRate := 0.0
+	run := func(m mode, round int, profileDir string) error {
+		rate := 0.0
+		if m == modePaced {
+			rate = bRate
+		}
+		r, err := e.runOnce(m, round, *warmup, *duration, profileDir, rate)
+		if err != nil {
+			return err
+		}
+		if m == modeSigned {
+			bRate = r.Throughput
+		}
+		logf("%s", r.line())
+		all = append(all, r)
+		return nil
+	}
 	for round := 1; round <= *rounds; round++ {
-		// The order rotates per round, so no mode always runs first.
-		k := (round - 1) % len(modes)
-		for _, m := range append(slices.Clone(modes[k:]), modes[:k]...) {
-			r, err := e.runOnce(m, round, *warmup, *duration, "")
-			if err != nil {
+		for _, m := range roundOrder(modes, round) {
+			if err := run(m, round, ""); err != nil {
 				return err
 			}
-			logf("%s", r.line())
-			all = append(all, r)
 		}
 	}
 	if *profile {
@@ -297,13 +335,10 @@ func cmdBench(args []string) error {
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			return err
 		}
-		for _, m := range modes {
-			r, err := e.runOnce(m, 0, *warmup, *duration, dir)
-			if err != nil {
+		for _, m := range roundOrder(modes, 1) {
+			if err := run(m, 0, dir); err != nil {
 				return err
 			}
-			logf("%s", r.line())
-			all = append(all, r)
 		}
 		logf("profiles in %s (go tool pprof -top %s)", dir, filepath.Join(dir, "cpu-b.pprof"))
 	}
@@ -448,6 +483,25 @@ func summarize(all []*runResult, modes []mode) string {
 		extra, med(modeSigned, cpu), med(modePlain, cpu), format(diffs, 1), median(diffs), verdicts(extra, []goal{goalExtraSpec, goalExtraStep}))
 	fmt.Fprintf(&b, "gateway CPU per request (median): a %.1f µs, b %.1f µs, c %.1f µs; CPU-cost ratio a/b %.2f\n",
 		med(modePlain, cpu), med(modeSigned, cpu), med(modeUnsigned, cpu), med(modePlain, cpu)/med(modeSigned, cpu))
+	cpuDiff := func(x, y mode) (float64, []float64) {
+		return med(x, cpu) - med(y, cpu), perRound(x, y, func(rx, ry *runResult) float64 { return rx.GatewayCPUus - ry.GatewayCPUus })
+	}
+	if has(modePaced) {
+		// b-a = (b-p) + (p-a): what dws_notify adds at one rate, and what
+		// the same proxying costs more per request at b's lower rate.
+		own, ownRounds := cpuDiff(modeSigned, modePaced)
+		rate, rateRounds := cpuDiff(modePaced, modePlain)
+		fmt.Fprintf(&b, "b-a split at b's rate: b-p = %.1f µs  (b beyond plain proxying at the same rate, %.0f req/s; per round %s; median of per-round differences %.1f) + p-a = %.1f µs  (the same proxying at b's rate instead of a's; per round %s)\n",
+			own, med(modePaced, tput), format(ownRounds, 1), median(ownRounds), rate, format(rateRounds, 1))
+	}
+	if has(modeBase) {
+		change, changeRounds := cpuDiff(modeSigned, modeBase)
+		ratios := perRound(modeSigned, modeBase, func(rb, ro *runResult) float64 { return rb.Throughput / ro.Throughput })
+		fmt.Fprintf(&b, "before/after (o = b on the base build): gateway CPU per notification o %.1f µs -> b %.1f µs, %+.1f µs (per round %s; median of per-round differences %+.1f); req/s o %.0f -> b %.0f, b/o %.2f (per round %s); b-a before %.1f µs, after %.1f µs\n",
+			med(modeBase, cpu), med(modeSigned, cpu), change, format(changeRounds, 1), median(changeRounds),
+			med(modeBase, tput), med(modeSigned, tput), med(modeSigned, tput)/med(modeBase, tput), format(ratios, 2),
+			med(modeBase, cpu)-med(modePlain, cpu), extra)
+	}
 	return b.String()
 }
 

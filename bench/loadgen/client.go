@@ -38,7 +38,7 @@ type expectation struct {
 }
 
 func expectFor(m mode) expectation {
-	return expectation{envelope: m.dws(), signed: m == modeSigned}
+	return expectation{envelope: m.dws(), signed: m.signed()}
 }
 
 var (
@@ -243,7 +243,7 @@ func probe(p *pool, addr string, m mode, i int) error {
 	if rt == "" {
 		return fmt.Errorf("probe of mode %s: no Response-Time", m)
 	}
-	if m != modeSigned {
+	if !m.signed() {
 		return nil
 	}
 	h, err := signature.ParseHeader(res.Header.Get("Signature"))

@@ -15,12 +15,17 @@ import (
 // back to back (closed loop). Answers that complete during the warmup are
 // not counted; the window is the duration after it.
 type driveSpec struct {
-	p        *pool
-	addr     string
-	want     expectation
-	conc     int
-	first    int  // first pool index to send
-	wrap     bool // cycle through the pool (only for mode a: nothing dedupes there)
+	p     *pool
+	addr  string
+	want  expectation
+	conc  int
+	first int  // first pool index to send
+	wrap  bool // cycle through the pool (only for modes a and p: nothing dedupes there)
+	// rate, when > 0, paces the workers: the n-th send of the run (warmup
+	// included) starts no earlier than n/rate seconds after the start, so
+	// the gateway sees about rate requests per second while fewer than
+	// conc are in flight (mode p).
+	rate     float64
 	warmup   time.Duration
 	duration time.Duration
 	// edge runs at the start (0) and the end (1) of the window, on a timer
@@ -77,6 +82,7 @@ func percentile(sorted []int64, q float64) time.Duration {
 func drive(s driveSpec) *driveResult {
 	var (
 		next      atomic.Int64
+		slot      atomic.Int64 // sends started, for the pacing
 		exhausted atomic.Bool
 		wg        sync.WaitGroup
 		mu        sync.Mutex
@@ -110,6 +116,10 @@ func drive(s driveSpec) *driveResult {
 			transport, sent := 0, 0
 			firstErr := ""
 			for {
+				if s.rate > 0 {
+					n := slot.Add(1) - 1
+					time.Sleep(time.Until(start.Add(time.Duration(float64(n) / s.rate * float64(time.Second)))))
+				}
 				begin := time.Now()
 				if !begin.Before(t1) {
 					break

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -23,6 +24,8 @@ const (
 	modeSigned   mode = "b" // dws_notify, everything on, signed answers
 	modeUnsigned mode = "c" // dws_notify without merchant_private_key
 	modeQueued   mode = "q" // c with acknowledge on_receipt: S once queued, delivered from the inbox
+	modeBase     mode = "o" // b on the base build (-base-caddy): the "before" of a before/after
+	modePaced    mode = "p" // a paced at the request rate b reached in the same round
 )
 
 func (m mode) describe() string {
@@ -35,24 +38,54 @@ func (m mode) describe() string {
 		return "dws_notify, unsigned answers"
 	case modeQueued:
 		return "dws_notify, on_receipt (queued)"
+	case modeBase:
+		return "b on the base build"
+	case modePaced:
+		return "a paced at b's rate"
 	}
 	return string(m)
 }
 
-func (m mode) dws() bool { return m != modePlain }
+func (m mode) dws() bool { return m != modePlain && m != modePaced }
 
-// parseModes reads -modes: a comma-separated list of a, b, c and q.
+// signed reports whether the gateway of m signs its answers.
+func (m mode) signed() bool { return m == modeSigned || m == modeBase }
+
+// parseModes reads -modes: a comma-separated list of a, b, c, q, o and p.
+// Mode p needs b (it is paced at b's rate of the same round).
 func parseModes(s string) ([]mode, error) {
 	var out []mode
 	for _, f := range strings.Split(s, ",") {
 		switch m := mode(strings.TrimSpace(f)); m {
-		case modePlain, modeSigned, modeUnsigned, modeQueued:
+		case modePlain, modeSigned, modeUnsigned, modeQueued, modeBase, modePaced:
 			out = append(out, m)
 		default:
-			return nil, fmt.Errorf("-modes: unknown mode %q (a, b, c or q)", f)
+			return nil, fmt.Errorf("-modes: unknown mode %q (a, b, c, q, o or p)", f)
 		}
 	}
+	if slices.Contains(out, modePaced) && !slices.Contains(out, modeSigned) {
+		return nil, fmt.Errorf("-modes: mode p is paced at b's rate and needs b in the list")
+	}
 	return out, nil
+}
+
+// roundOrder returns the order of the modes in a round: the list rotated
+// by one per round, so no mode always runs first, with p (if present)
+// moved right after b, whose rate it is paced at.
+func roundOrder(modes []mode, round int) []mode {
+	var rest []mode
+	for _, m := range modes {
+		if m != modePaced {
+			rest = append(rest, m)
+		}
+	}
+	k := (round - 1) % len(rest)
+	order := append(slices.Clone(rest[k:]), rest[:k]...)
+	if len(rest) == len(modes) {
+		return order
+	}
+	i := slices.Index(order, modeSigned)
+	return slices.Insert(order, i+1, modePaced)
 }
 
 // gateway is one Caddy process serving one mode, with its own admin port,
@@ -99,7 +132,7 @@ func caddyConfig(m mode, in *inputs, addr, admin, backend, storage string) ([]by
 			},
 			"storage": storage,
 		}
-		if m == modeSigned {
+		if m.signed() {
 			dws["merchant_private_key"] = map[string]any{"key": string(in.merchantPrivate)}
 		}
 		if m == modeQueued {
