@@ -5,6 +5,7 @@
 #
 #   docker build -t caddy-dws-notify .
 #   docker build --build-arg CADDY_VERSION=2.11.9 -t caddy-dws-notify .
+#   docker build --build-arg DWS_NOTIFY_VERSION=v1.2.3 -t caddy-dws-notify:v1.2.3 .
 #
 # Run it like the stock image (config in /etc/caddy, Caddy's data, and so the
 # dedupe store in its default place, in the /data volume):
@@ -29,8 +30,13 @@ FROM caddy:${CADDY_VERSION}-builder AS builder
 ARG GOPROXY=https://proxy.golang.org|off
 ENV GOPROXY=${GOPROXY}
 
+# The plugin version `caddy list-modules --versions` shows. The build
+# context has no git history to compute it from, so it is (devel) unless a
+# release build passes it: --build-arg DWS_NOTIFY_VERSION=v1.2.0.
+ARG DWS_NOTIFY_VERSION=
+
 COPY . /src/dws_notify
-RUN xcaddy build --with github.com/dwsnotify/dws_notify=/src/dws_notify --output /usr/bin/caddy
+RUN xcaddy build --with github.com/dwsnotify/dws_notify${DWS_NOTIFY_VERSION:+@$DWS_NOTIFY_VERSION}=/src/dws_notify --output /usr/bin/caddy
 
 FROM caddy:${CADDY_VERSION}
 

@@ -163,6 +163,11 @@ const (
 // same customer was delivered (HTTP 409); force overrides.
 const CodeLaterRemoveDelivered = "later_remove_delivered"
 
+// CodeLaterAddDelivered: POST /dws_notify/redeliver refused to put back a
+// dead removePaymentMethod because a later addPaymentMethod of the same
+// customer was delivered (HTTP 409); force overrides.
+const CodeLaterAddDelivered = "later_add_delivered"
+
 // ItemView is one queued notification (acknowledge on_receipt) as the
 // admin API shows it: its key, its state in the queue, its tries and
 // times. It has no payload and no card data.

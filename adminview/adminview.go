@@ -275,28 +275,64 @@ func (h *newestFirst) Pop() any {
 	return x
 }
 
-// removeAPI is the API whose later delivery makes a dead add stale.
-const removeAPI = "removePaymentMethod"
+// The two DWS APIs whose order within one customer matters to a
+// redelivery: an add and a remove of one customer can undo each other.
+const (
+	addAPI    = "addPaymentMethod"
+	removeAPI = "removePaymentMethod"
+)
 
 // StaleAddReason is why a stale add is not redelivered.
 const StaleAddReason = "a later removePaymentMethod of the same customer was delivered: redelivered now, this would bind a card the customer removed"
 
-// Removes holds, per order key, the highest sequence number of a delivered
-// removePaymentMethod in a store's queue.
-type Removes map[string]uint64
+// StaleRemoveReason is why a stale remove is not redelivered.
+const StaleRemoveReason = "a later addPaymentMethod of the same customer was delivered: redelivered now, this could unbind a card the customer bound again"
 
-// Note records it if it is a delivered removePaymentMethod; a scan of the
+// Overtakers holds, per order key, the highest sequence number of a
+// delivered addPaymentMethod ([0]) and of a delivered removePaymentMethod
+// ([1]) in a store's queue.
+type Overtakers map[string][2]uint64
+
+// dwsSide is 0 for an add, 1 for a remove, -1 for any other API.
+func dwsSide(api string) int {
+	switch api {
+	case addAPI:
+		return 0
+	case removeAPI:
+		return 1
+	}
+	return -1
+}
+
+// Note records it if it is a delivered add or remove; a scan of the
 // store's items feeds every item to it.
-func (r Removes) Note(it idempotency.Item) {
-	if it.Key.API == removeAPI && it.State == idempotency.ItemDelivered && it.Seq > r[it.OrderKey] {
-		r[it.OrderKey] = it.Seq
+func (o Overtakers) Note(it idempotency.Item) {
+	side := dwsSide(it.Key.API)
+	if side < 0 || it.State != idempotency.ItemDelivered {
+		return
+	}
+	seqs := o[it.OrderKey]
+	if it.Seq > seqs[side] {
+		seqs[side] = it.Seq
+		o[it.OrderKey] = seqs
 	}
 }
 
-// Stale reports whether it is an addPaymentMethod that a delivered later
-// removePaymentMethod of the same customer has overtaken.
-func (r Removes) Stale(it idempotency.Item) bool {
-	return it.Key.API != removeAPI && r[it.OrderKey] > it.Seq
+// Stale says why it must not be redelivered without force: an add that a
+// delivered later remove of the same customer has overtaken, or a remove
+// that a delivered later add has overtaken (the same card may have been
+// bound again; the order key is the customer, not the card, so this errs
+// on the side of asking). It returns "" and the empty code for any other
+// item.
+func (o Overtakers) Stale(it idempotency.Item) (reason, code string) {
+	side := dwsSide(it.Key.API)
+	if side < 0 || o[it.OrderKey][1-side] <= it.Seq {
+		return "", ""
+	}
+	if side == 0 {
+		return StaleAddReason, adminapi.CodeLaterRemoveDelivered
+	}
+	return StaleRemoveReason, adminapi.CodeLaterAddDelivered
 }
 
 // StoreFailure describes the store named storage that could not be read,

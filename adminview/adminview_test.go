@@ -181,26 +181,42 @@ func TestFollowUpFilter(t *testing.T) {
 	}
 }
 
-func TestRemovesStaleAdd(t *testing.T) {
-	r := Removes{}
+func TestOvertakersStale(t *testing.T) {
+	o := Overtakers{}
+	item := func(api, order string, seq uint64, state idempotency.ItemState) idempotency.Item {
+		return idempotency.Item{Key: idempotency.Key{API: api}, OrderKey: order, Seq: seq, State: state}
+	}
+	const add, rm = "addPaymentMethod", "removePaymentMethod"
 	for _, it := range []idempotency.Item{
-		{Key: idempotency.Key{API: "removePaymentMethod"}, OrderKey: "o", Seq: 5, State: idempotency.ItemDelivered},
-		{Key: idempotency.Key{API: "removePaymentMethod"}, OrderKey: "o", Seq: 9, State: idempotency.ItemDead},
-		{Key: idempotency.Key{API: "addPaymentMethod"}, OrderKey: "o", Seq: 20, State: idempotency.ItemDelivered},
+		item(rm, "o", 5, idempotency.ItemDelivered),
+		item(rm, "o", 9, idempotency.ItemDead),
+		item(add, "o", 7, idempotency.ItemDelivered),
+		item(add, "o", 20, idempotency.ItemPending),
+		item("notifyPayment", "o", 30, idempotency.ItemDelivered),
 	} {
-		r.Note(it)
+		o.Note(it)
 	}
-	if r["o"] != 5 {
-		t.Fatalf("Removes = %v, want only the delivered remove (seq 5)", r)
+	if o["o"] != [2]uint64{7, 5} {
+		t.Fatalf("Overtakers = %v, want only the delivered add (seq 7) and remove (seq 5)", o)
 	}
-	add := func(order string, seq uint64) idempotency.Item {
-		return idempotency.Item{Key: idempotency.Key{API: "addPaymentMethod"}, OrderKey: order, Seq: seq}
-	}
-	if !r.Stale(add("o", 4)) || r.Stale(add("o", 6)) || r.Stale(add("other", 1)) {
-		t.Error("only an add before a delivered remove of its customer is stale")
-	}
-	if r.Stale(idempotency.Item{Key: idempotency.Key{API: "removePaymentMethod"}, OrderKey: "o", Seq: 1}) {
-		t.Error("a remove is never stale")
+	for _, tc := range []struct {
+		it     idempotency.Item
+		reason string
+		code   string
+	}{
+		{item(add, "o", 4, idempotency.ItemDead), StaleAddReason, adminapi.CodeLaterRemoveDelivered},
+		{item(add, "o", 6, idempotency.ItemDead), "", ""},
+		{item(add, "other", 1, idempotency.ItemDead), "", ""},
+		// A remove overtaken by a delivered add of its customer: the card
+		// may have been bound again.
+		{item(rm, "o", 6, idempotency.ItemDead), StaleRemoveReason, adminapi.CodeLaterAddDelivered},
+		{item(rm, "o", 8, idempotency.ItemDead), "", ""},
+		{item("notifyPayment", "o", 1, idempotency.ItemDead), "", ""},
+	} {
+		reason, code := o.Stale(tc.it)
+		if reason != tc.reason || code != tc.code {
+			t.Errorf("%s seq %d of %s: stale (%q, %q), want (%q, %q)", tc.it.Key.API, tc.it.Seq, tc.it.OrderKey, reason, code, tc.reason, tc.code)
+		}
 	}
 }
 

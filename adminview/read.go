@@ -199,23 +199,24 @@ func DeadLetters(ctx context.Context, sources []Source, limit int) (adminapi.Dea
 
 // RedeliverQuery says which dead letters to put back in the queue: those
 // of RequestID (narrowed to API and ClientID when given), or, with All,
-// every one. Force redelivers a stale add too (Removes.Stale).
+// every one. Force redelivers a stale add or remove too (Overtakers.Stale).
 type RedeliverQuery struct {
 	RequestID, API, ClientID string
 	All, Force               bool
 }
 
 // Redeliver puts the dead letters q names back in each source's queue.
-// A stale add is skipped unless q.Force; a dead letter whose payload
+// A stale add or remove is skipped unless q.Force; a dead letter whose payload
 // expired is skipped. After each source, once any was redelivered,
 // requeued(i) is called with the source's index (to wake its inbox). The
 // error is an *Error: for a requestId, 409 when all it found was skipped
-// as stale (adminapi.CodeLaterRemoveDelivered) or is not a dead letter,
+// as stale (adminapi.CodeLaterRemoveDelivered or CodeLaterAddDelivered) or is not a dead letter,
 // 404 when nothing was found (adminapi.CodeNoRecord); AllFailed's when no
 // source could be read.
 func Redeliver(ctx context.Context, sources []Source, q RedeliverQuery, requeued func(i int)) (adminapi.RedeliverAnswer, error) {
 	ans := adminapi.RedeliverAnswer{Redelivered: []adminapi.ItemView{}, Skipped: []adminapi.SkippedItem{}, Errors: []adminapi.StoreError{}}
 	var refusal error
+	var staleCode, staleReason string // of the last item skipped as stale
 	found := 0
 	for i, s := range sources {
 		var dead []idempotency.Item
@@ -245,13 +246,15 @@ func Redeliver(ctx context.Context, sources []Source, q RedeliverQuery, requeued
 			}
 		}
 		if err == nil && len(dead) > 0 && !q.Force {
-			removes := Removes{}
-			if err = s.ScanItems(ctx, func(it idempotency.Item) bool { removes.Note(it); return true }); err == nil {
+			later := Overtakers{}
+			if err = s.ScanItems(ctx, func(it idempotency.Item) bool { later.Note(it); return true }); err == nil {
 				dead = slices.DeleteFunc(dead, func(it idempotency.Item) bool {
-					if !removes.Stale(it) {
+					reason, code := later.Stale(it)
+					if reason == "" {
 						return false
 					}
-					ans.Skipped = append(ans.Skipped, adminapi.SkippedItem{ItemView: Item(s.Name, it), Reason: StaleAddReason})
+					ans.Skipped = append(ans.Skipped, adminapi.SkippedItem{ItemView: Item(s.Name, it), Reason: reason})
+					staleCode, staleReason = code, reason
 					return true
 				})
 			}
@@ -280,7 +283,7 @@ func Redeliver(ctx context.Context, sources []Source, q RedeliverQuery, requeued
 	}
 	switch {
 	case !q.All && len(ans.Redelivered) == 0 && len(ans.Skipped) > 0:
-		return ans, &Error{Status: http.StatusConflict, Code: adminapi.CodeLaterRemoveDelivered, Err: fmt.Errorf("not redelivered: %s (force=1 redelivers it anyway)", StaleAddReason)}
+		return ans, &Error{Status: http.StatusConflict, Code: staleCode, Err: fmt.Errorf("not redelivered: %s (force=1 redelivers it anyway)", staleReason)}
 	case !q.All && len(ans.Redelivered) == 0 && refusal != nil:
 		return ans, refusal
 	case !q.All && found == 0 && len(ans.Errors) == 0:

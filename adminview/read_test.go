@@ -168,6 +168,8 @@ func TestRedeliver(t *testing.T) {
 			{Key: key("addPaymentMethod", "fresh"), OrderKey: "o2", Seq: 3, State: idempotency.ItemDead},
 			{Key: key("addPaymentMethod", "expired"), OrderKey: "o3", Seq: 4, State: idempotency.ItemDead, RedeliveredAt: time.Unix(1, 0)},
 			{Key: key("addPaymentMethod", "pending"), OrderKey: "o4", Seq: 5, State: idempotency.ItemPending},
+			{Key: key("removePaymentMethod", "stale-rm"), OrderKey: "o5", Seq: 6, State: idempotency.ItemDead},
+			{Key: key("addPaymentMethod", "re-add"), OrderKey: "o5", Seq: 7, State: idempotency.ItemDelivered},
 		}}}
 	}
 	var woken []int
@@ -176,12 +178,19 @@ func TestRedeliver(t *testing.T) {
 
 	ans, err := Redeliver(ctx, []Source{newSource()}, RedeliverQuery{All: true}, wake)
 	if err != nil || len(ans.Redelivered) != 1 || ans.Redelivered[0].RequestID != "fresh" || ans.Redelivered[0].State != idempotency.ItemPending.String() ||
-		len(ans.Skipped) != 2 || len(woken) != 1 {
-		t.Errorf("dead=all: %+v, %v, woken %v; want fresh redelivered, the stale add and the expired one skipped, the inbox woken", ans, err, woken)
+		len(ans.Skipped) != 3 || len(woken) != 1 {
+		t.Errorf("dead=all: %+v, %v, woken %v; want fresh redelivered, the stale add, the stale remove and the expired one skipped, the inbox woken", ans, err, woken)
+	}
+	_, err = Redeliver(ctx, []Source{newSource()}, RedeliverQuery{RequestID: "stale-rm"}, wake)
+	if !errors.As(err, &e) || e.Status != http.StatusConflict || e.Code != adminapi.CodeLaterAddDelivered || !strings.Contains(err.Error(), StaleRemoveReason) {
+		t.Errorf("a stale remove: %#v, want 409 with its code and reason", err)
+	}
+	if ans, err := Redeliver(ctx, []Source{newSource()}, RedeliverQuery{RequestID: "stale-rm", Force: true}, wake); err != nil || len(ans.Redelivered) != 1 {
+		t.Errorf("a stale remove with force: %+v, %v", ans, err)
 	}
 	_, err = Redeliver(ctx, []Source{newSource()}, RedeliverQuery{RequestID: "stale"}, wake)
-	if !errors.As(err, &e) || e.Status != http.StatusConflict || e.Code != adminapi.CodeLaterRemoveDelivered {
-		t.Errorf("a stale add: %#v, want 409 with its code", err)
+	if !errors.As(err, &e) || e.Status != http.StatusConflict || e.Code != adminapi.CodeLaterRemoveDelivered || !strings.Contains(err.Error(), StaleAddReason) {
+		t.Errorf("a stale add: %#v, want 409 with its code and reason", err)
 	}
 	if ans, err := Redeliver(ctx, []Source{newSource()}, RedeliverQuery{RequestID: "stale", Force: true}, wake); err != nil || len(ans.Redelivered) != 1 {
 		t.Errorf("a stale add with force: %+v, %v", ans, err)

@@ -20,8 +20,9 @@ import (
 //   - POST /dws_notify/redeliver?request_id=ID[&api=NAME][&client_id=ID][&force=1]
 //     or ?dead=all: put dead letters back in the queue. A dead
 //     addPaymentMethod whose customer's later removePaymentMethod was
-//     delivered is refused (409) unless force=1, and skipped by dead=all:
-//     delivered now, it would bind a card the customer removed.
+//     delivered, or a dead removePaymentMethod whose customer's later
+//     addPaymentMethod was delivered, is refused (409) unless force=1, and
+//     skipped by dead=all: delivered now, it would undo the later one.
 //
 // queue and dead_letters scan every item (a scan slot each); redeliver by
 // requestId reads by key and scans only for the later-remove check.

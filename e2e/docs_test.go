@@ -905,7 +905,7 @@ func TestDocsConfigurationReference(t *testing.T) {
 			continue
 		}
 		name := strings.Fields(m[1])[0]
-		for _, v := range regexp.MustCompile(`\b`+regexp.QuoteMeta(name)+` ((?:[0-9]+ )*[0-9]+\b|[A-Za-z0-9]+)`).FindAllStringSubmatch(text, -1) {
+		for _, v := range regexp.MustCompile(`\b`+regexp.QuoteMeta(name)+` ((?:[0-9]+ )*[0-9]+\b|[A-Za-z0-9_]+)`).FindAllStringSubmatch(text, -1) {
 			value := v[1]
 			// Only what reads as a value: a number, a size or duration,
 			// on or off, or one of the option's own words.
