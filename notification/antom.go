@@ -192,7 +192,7 @@ var antomSpecs = []spec{
 	{
 		// https://docs.antom.com/ac/ams/notify_vaulting (and its .md
 		// edition): result, vaultingRequestId (String(64)) and
-		// paymentMethodDetail REQUIRED, metadata String(2048). The APO
+		// paymentMethodDetail REQUIRED, nothing else listed. The APO
 		// edition, https://docs.antom.com/ac/apo/notify_vaulting.md, adds
 		// vaultingStatus (SUCCESS, FAIL, PROCESSING; String(10), sent when
 		// result.resultStatus is S); its Chinese edition,
@@ -213,7 +213,6 @@ var antomSpecs = []spec{
 				{path: "paymentMethodDetail", object: true, need: always},
 				{path: "vaultingCreateTime", need: strictOnly, min: 1},
 				{path: "acquirerInfo", object: true},
-				{path: "metadata", max: 2048},
 			},
 		),
 	},
