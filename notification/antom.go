@@ -223,7 +223,7 @@ var antomSpecs = []spec{
 		// subscriptionRequestId, subscriptionStatus (ACTIVE, TERMINATED;
 		// String(32)) and subscriptionNotificationType (CREATE, CHANGE,
 		// CANCEL, TERMINATE, and UPDATE on the Chinese edition; String(32))
-		// REQUIRED on every edition. subscriptionId is optional on the One
+		// REQUIRED on every edition read here. subscriptionId is optional on the One
 		// API edition, https://docs.antom.com/ac/oneapi/notify_sub ("not
 		// returned when the user fails to create the subscription plan"),
 		// and that edition could not be read past the notification type
@@ -262,9 +262,9 @@ var antomSpecs = []spec{
 		// periodStartTime, periodEndTime and phaseNo (String(64)) REQUIRED;
 		// the English editions could not be read past paymentTime here, so
 		// those are required only under Options.Strict. One period's
-		// payment reaches one final
-		// state (S or F, a failed period payment being content): the key
-		// is notifyCapture's, paymentId and result.resultStatus.
+		// payment reaches one final state (S or F, a failed period payment
+		// being content): the key is notifyCapture's, paymentId and
+		// result.resultStatus.
 		name:   "notifySubscriptionPayment",
 		family: Antom,
 		key:    []string{"paymentId", "result.resultStatus"},
