@@ -145,7 +145,7 @@ func TestAdminRecord(t *testing.T) {
 			t.Errorf("GET %s: %s %q, want %q", path, adminapi.ErrorCodeHeader, h.Get(adminapi.ErrorCodeHeader), want)
 		}
 	}
-	if msg := adminError(t, "/dws_notify/record?request_id=adm-1&api=notifyVaulting", 400); !strings.Contains(msg, `unknown api "notifyVaulting" (known: addPaymentMethod, notifyCapture, notifyDispute, notifyPayment, notifyRefund, notifyRegistrationStatus, removePaymentMethod)`) {
+	if msg := adminError(t, "/dws_notify/record?request_id=adm-1&api=notifyAuthorization", 400); !strings.Contains(msg, `unknown api "notifyAuthorization" (known: addPaymentMethod, notifyCapture, notifyDispute, notifyPayment, notifyRefund, notifyRegistrationStatus, notifySubscription, notifySubscriptionPayment, notifyVaulting, removePaymentMethod)`) {
 		t.Errorf("400 message %q", msg)
 	}
 	if msg := adminError(t, "/dws_notify/record?request_id="+strings.Repeat("x", idempotency.MaxKeyFieldLen+1), 400); !strings.Contains(msg, "longer than") {

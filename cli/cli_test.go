@@ -83,8 +83,8 @@ func TestCommandFlagErrors(t *testing.T) {
 		{"send without client id", []string{"send", "--url", gatewayURL, "--key", ck.dwsPrivate, "--sample", "addPaymentMethod"}, "missing required flag --client-id"},
 		{"send without key", []string{"send", "--url", gatewayURL, "--client-id", "c", "--sample", "addPaymentMethod"}, "missing required flag --key"},
 		{"send sample and body", append(send[:len(send):len(send)], "--sample", "addPaymentMethod", "--body", body), "give either --sample or --body, not both"},
-		{"send no body", send, "missing the notification body: give --sample (addPaymentMethod, notifyCapture, notifyDispute, notifyPayment, notifyRefund, notifyRegistrationStatus, removePaymentMethod) or --body FILE"},
-		{"send unknown sample", append(send[:len(send):len(send)], "--sample", "payment"), `unknown --sample "payment": the built-in samples are addPaymentMethod, notifyCapture, notifyDispute, notifyPayment, notifyRefund, notifyRegistrationStatus, removePaymentMethod`},
+		{"send no body", send, "missing the notification body: give --sample (addPaymentMethod, notifyCapture, notifyDispute, notifyPayment, notifyRefund, notifyRegistrationStatus, notifySubscription, notifySubscriptionPayment, notifyVaulting, removePaymentMethod) or --body FILE"},
+		{"send unknown sample", append(send[:len(send):len(send)], "--sample", "payment"), `unknown --sample "payment": the built-in samples are addPaymentMethod, notifyCapture, notifyDispute, notifyPayment, notifyRefund, notifyRegistrationStatus, notifySubscription, notifySubscriptionPayment, notifyVaulting, removePaymentMethod`},
 		{"send unreadable body", append(send[:len(send):len(send)], "--body", missing), "--body: cannot read"},
 		{"send body without requestId", append(send[:len(send):len(send)], "--body", body, "--request-id", "r1"), "--request-id: the body has no top-level requestId to replace"},
 		{"send empty request id", append(send[:len(send):len(send)], "--sample", "addPaymentMethod", "--request-id", ""), "--request-id must not be empty"},
@@ -94,7 +94,7 @@ func TestCommandFlagErrors(t *testing.T) {
 		{"send unreadable key", []string{"send", "--url", gatewayURL, "--client-id", "c", "--key", missing, "--sample", "addPaymentMethod"}, "--key: cannot read"},
 		{"send argument", append(send[:len(send):len(send)], "--sample", "addPaymentMethod", "body.json"), "takes no arguments"},
 		{"inspect without request id", []string{"inspect"}, "missing required flag --request-id"},
-		{"inspect unknown api", []string{"inspect", "--request-id", "r", "--api", "notifyVaulting"}, `unknown --api "notifyVaulting": the APIs are addPaymentMethod, notifyCapture, notifyDispute, notifyPayment, notifyRefund, notifyRegistrationStatus, removePaymentMethod`},
+		{"inspect unknown api", []string{"inspect", "--request-id", "r", "--api", "notifyAuthorization"}, `unknown --api "notifyAuthorization": the APIs are addPaymentMethod, notifyCapture, notifyDispute, notifyPayment, notifyRefund, notifyRegistrationStatus, notifySubscription, notifySubscriptionPayment, notifyVaulting, removePaymentMethod`},
 		{"inspect bad address", []string{"inspect", "--request-id", "r", "--address", "localhost:1-9"}, "invalid admin API address"},
 	}
 	for _, c := range cases {

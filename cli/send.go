@@ -55,10 +55,13 @@ query of --url. It prints the HTTP status and the answer envelope.
 The body is one of the samples built into this binary (--sample
 addPaymentMethod or removePaymentMethod, the examples of the DWS API
 documents; notifyPayment, notifyCapture, notifyRefund, notifyDispute or
-notifyRegistrationStatus, the examples of the Antom reference) or a file
-(--body). --request-id replaces the value of the body's top-level requestId
-(for an Antom --sample, of the first field of its idempotency key:
-paymentId, captureId, refundId, disputeId or registrationRequestId) and
+notifyRegistrationStatus, the examples of the Antom reference;
+notifyVaulting, notifySubscription or notifySubscriptionPayment, assembled
+from the Antom reference's parameter tables) or a file (--body).
+--request-id replaces the value of the body's top-level requestId (for an
+Antom --sample, of the first field of its idempotency key: paymentId,
+captureId, refundId, disputeId, registrationRequestId, vaultingRequestId or
+subscriptionRequestId) and
 leaves every other byte as it was, so one sample can be sent as many
 distinct notifications.
 

@@ -163,8 +163,9 @@ func (k Key) Version() int {
 // API binds one notify API to its request path.
 type API struct {
 	// Name is the notify API: addPaymentMethod or removePaymentMethod
-	// (DWS), or notifyPayment, notifyCapture, notifyRefund, notifyDispute
-	// or notifyRegistrationStatus (Antom, docs/antom.md).
+	// (DWS), or notifyPayment, notifyCapture, notifyRefund, notifyDispute,
+	// notifyRegistrationStatus, notifyVaulting, notifySubscription or
+	// notifySubscriptionPayment (Antom, docs/antom.md).
 	Name string `json:"name"`
 
 	// Path is the request path DWS (or Antom) calls for this API, e.g.

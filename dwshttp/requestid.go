@@ -54,7 +54,7 @@ func RefusedRequestID(api *notification.API, body []byte) (id, why string) {
 func refusedField(body []byte, path string) (string, string) {
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.UseNumber()
-	v, err := lookupValue(dec, strings.Split(path, "."), "the body")
+	v, err := lookupValue(dec, strings.Split(path, "."), "", "the body")
 	if err != nil {
 		var e *missingKey
 		if errors.As(err, &e) {
@@ -72,8 +72,10 @@ func (e *missingKey) Error() string { return e.why }
 
 // lookupValue reads the JSON object at dec's position (what names it in
 // messages) and returns the string or number at path inside it, taking the
-// first occurrence of each member.
-func lookupValue(dec *json.Decoder, path []string, what string) (string, error) {
+// first occurrence of each member. prefix is the dotted path of that object
+// from the body ("" for the body itself), so that a message names a nested
+// member by its whole path (result.resultStatus), as a field rule does.
+func lookupValue(dec *json.Decoder, path []string, prefix, what string) (string, error) {
 	tok, err := dec.Token()
 	if err != nil {
 		return "", err
@@ -81,12 +83,13 @@ func lookupValue(dec *json.Decoder, path []string, what string) (string, error) 
 	if d, ok := tok.(json.Delim); !ok || d != '{' {
 		return "", &missingKey{what + " is not a JSON object"}
 	}
+	name := prefix + path[0]
 	for dec.More() {
 		tok, err := dec.Token()
 		if err != nil {
 			return "", err
 		}
-		if name, _ := tok.(string); name != path[0] {
+		if member, _ := tok.(string); member != path[0] {
 			var skip json.RawMessage
 			if err := dec.Decode(&skip); err != nil {
 				return "", err
@@ -94,7 +97,7 @@ func lookupValue(dec *json.Decoder, path []string, what string) (string, error) 
 			continue
 		}
 		if len(path) > 1 {
-			return lookupValue(dec, path[1:], path[0])
+			return lookupValue(dec, path[1:], name+".", name)
 		}
 		tok, err = dec.Token()
 		if err != nil {
@@ -106,9 +109,9 @@ func lookupValue(dec *json.Decoder, path []string, what string) (string, error) 
 		case json.Number:
 			return string(v), nil
 		case nil:
-			return "", &missingKey{path[0] + " is null"}
+			return "", &missingKey{name + " is null"}
 		}
-		return "", &missingKey{path[0] + " is neither a JSON string nor a number"}
+		return "", &missingKey{name + " is neither a JSON string nor a number"}
 	}
-	return "", &missingKey{path[0] + " is absent"}
+	return "", &missingKey{name + " is absent"}
 }

@@ -44,7 +44,12 @@ func TestRefusedComposedKey(t *testing.T) {
 		{"notifyPayment", `{"paymentId":"p1","notifyType":"PAYMENT_RESULT","result":{"resultStatus":"S"},"paymentAmount":{"value":4200}}`, "p1:PAYMENT_RESULT:S", ""},
 		{"notifyPayment", `{"paymentId":"a:b%c","notifyType":"PAYMENT_PENDING","result":{"resultStatus":"F"}}`, "a%3Ab%25c:PAYMENT_PENDING:F", ""},
 		{"notifyPayment", `{"paymentId":12345,"result":{"resultStatus":"S"}}`, "12345::S", "notifyType is absent"},
-		{"notifyPayment", `{"paymentId":"p2","notifyType":null,"result":{}}`, "p2::", "notifyType is null; resultStatus is absent"},
+		{"notifyPayment", `{"paymentId":"p2","notifyType":null,"result":{}}`, "p2::", "notifyType is null; result.resultStatus is absent"},
+		// A nested key field is named by its path, not its leaf.
+		{"notifyPayment", `{"paymentId":"p3","notifyType":"PAYMENT_RESULT","result":{"resultStatus":null}}`, "p3:PAYMENT_RESULT:", "result.resultStatus is null"},
+		{"notifyPayment", `{"paymentId":"p4","notifyType":"PAYMENT_RESULT","result":{"resultStatus":{"x":"S"}}}`, "p4:PAYMENT_RESULT:", "result.resultStatus is neither a JSON string nor a number"},
+		{"notifyPayment", `{"paymentId":"p5","notifyType":"PAYMENT_RESULT","result":"S"}`, "p5:PAYMENT_RESULT:", "result is not a JSON object"},
+		{"notifyCapture", `{"captureId":"c1","result":{"resultCode":"SUCCESS"}}`, "c1:", "result.resultStatus is absent"},
 		{"notifyPayment", `{"paymentId":"` + strings.Repeat("x", 64) + `","notifyType":"PAYMENT_RESULT","result":{"resultStatus":"S"}}`, strings.Repeat("x", 64) + "…", ""},
 		{"notifyPayment", `{}`, "", "paymentId is absent; notifyType is absent; result is absent"},
 		{"notifyPayment", `[]`, "", "the body is not a JSON object"},

@@ -3,22 +3,25 @@ package e2e
 import (
 	"net/http"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
+
+	"github.com/dwsnotify/dws_notify/notification"
 )
 
-// antomSample is the embedded notifyPayment sample (the one
-// `caddy dws-notify send --sample notifyPayment` sends) with the string
-// members named in set replaced, the first member of each name; a value
-// that starts with "=" is written as raw JSON ("=4200" is a number).
-func antomSample(t *testing.T, set map[string]string) []byte {
+// antomSample is the embedded sample of the Antom API (the one
+// `caddy dws-notify send --sample <api>` sends) with the string members
+// named in set replaced, the first member of each name; a value that
+// starts with "=" is written as raw JSON ("=4200" is a number).
+func antomSample(t *testing.T, api string, set map[string]string) []byte {
 	t.Helper()
-	b := readSample(t, "antom/notifyPayment.json")
+	b := readSample(t, "antom/"+api+".json")
 	for member, v := range set {
 		re := regexp.MustCompile(`"` + regexp.QuoteMeta(member) + `": "[^"]*"`)
 		loc := re.FindIndex(b)
 		if loc == nil {
-			t.Fatalf("the notifyPayment sample has no string member %s", member)
+			t.Fatalf("the %s sample has no string member %s", api, member)
 		}
 		repl := `"` + member + `": "` + v + `"`
 		if strings.HasPrefix(v, "=") {
@@ -37,7 +40,11 @@ func antomSample(t *testing.T, set map[string]string) []byte {
 // X-Dws-Request-Id, a resend of each is replayed, an amount value sent as
 // a JSON number is PARAM_ILLEGAL (under resultMessage, naming the field)
 // and never forwarded, and a DWS notification to the same handler keeps
-// its resultMsg and X-Dws-Request-Id.
+// its resultMsg and X-Dws-Request-Id. Then notifyVaulting,
+// notifySubscription and notifySubscriptionPayment at their own paths:
+// each forwarded once with its key and replayed when resent, a failed
+// vaulting and two CHANGEs of one subscription each another notification,
+// a number in a subscription PARAM_ILLEGAL naming its path.
 func TestAntomNotifications(t *testing.T) {
 	bin := caddyBin(t)
 	root := repoRoot(t)
@@ -93,8 +100,8 @@ func TestAntomNotifications(t *testing.T) {
 		}
 	}
 
-	pending := antomSample(t, map[string]string{"paymentId": paymentID, "notifyType": "PAYMENT_PENDING"})
-	result := antomSample(t, map[string]string{"paymentId": paymentID, "notifyType": "PAYMENT_RESULT"})
+	pending := antomSample(t, "notifyPayment", map[string]string{"paymentId": paymentID, "notifyType": "PAYMENT_PENDING"})
+	result := antomSample(t, "notifyPayment", map[string]string{"paymentId": paymentID, "notifyType": "PAYMENT_RESULT"})
 	phase(t, "PAYMENT_PENDING is forwarded once with its key", func(t *testing.T) {
 		post(t, paymentURI, pending, ok)
 		checkAntomCall(t, delivered(t, 1)[0], pending, paymentID+":PAYMENT_PENDING:S")
@@ -109,7 +116,7 @@ func TestAntomNotifications(t *testing.T) {
 		delivered(t, 2)
 	})
 	phase(t, "an amount value sent as a JSON number is PARAM_ILLEGAL and not forwarded", func(t *testing.T) {
-		number := antomSample(t, map[string]string{"paymentId": paymentID + "9", "value": "=4200"})
+		number := antomSample(t, "notifyPayment", map[string]string{"paymentId": paymentID + "9", "value": "=4200"})
 		post(t, paymentURI, number,
 			`{"result":{"resultStatus":"F","resultCode":"PARAM_ILLEGAL","resultMessage":"paymentAmount.value must be a JSON string"}}`)
 		delivered(t, 2)
@@ -132,5 +139,62 @@ func TestAntomNotifications(t *testing.T) {
 				t.Errorf("the gateway's output has no %s", want)
 			}
 		}
+	})
+
+	// The vaulting and subscription notifications, each at its own path:
+	// forwarded once with its key, a resend replayed. wantKey is the key,
+	// or for a digest-keyed API the key up to its digest (the whole key
+	// must be the one the notification package composes for the body).
+	sent := 3
+	forwardOnce := func(t *testing.T, api, uri string, body []byte, wantKey string) {
+		t.Helper()
+		post(t, uri, body, ok)
+		sent++
+		d := delivered(t, sent)[sent-1]
+		if string(d.Body) != string(body) || d.Path != uri || d.Verified != "true" || d.Header.Get("X-Dws-Api") != api {
+			t.Errorf("%s: the backend got path %s, X-Dws-Api %q, verified %q (body as sent: %v)", api, d.Path, d.Header.Get("X-Dws-Api"), d.Verified, string(d.Body) == string(body))
+		}
+		a, _ := notification.Lookup(api)
+		res, err := a.Validate(body, notification.Options{})
+		if err != nil || d.Key != res.Key || !strings.HasPrefix(d.Key, wantKey) || !slices.Contains(a.KeyFields(), notification.ContentDigest) && d.Key != wantKey {
+			t.Errorf("%s: X-Dws-Idempotency-Key %q, want %q (composed %q, %v)", api, d.Key, wantKey, res.Key, err)
+		}
+		if got := d.Header.Values("X-Dws-Request-Id"); len(got) != 0 {
+			t.Errorf("%s: an Antom call got X-Dws-Request-Id %q", api, got)
+		}
+		post(t, uri, body, ok) // the resend
+		delivered(t, sent)
+	}
+	phase(t, "notifyVaulting is forwarded once, its resend replayed", func(t *testing.T) {
+		vault := antomSample(t, "notifyVaulting", nil)
+		forwardOnce(t, "notifyVaulting", "/antom/notify/vaulting", vault, "vaultingRequestId_EXAMPLE_0001:S:SUCCESS")
+	})
+	phase(t, "a failed vaulting is content, forwarded under its own key", func(t *testing.T) {
+		failed := antomSample(t, "notifyVaulting", map[string]string{"resultCode": "VERIFICATION_FAIL", "resultStatus": "F", "vaultingStatus": "FAIL"})
+		forwardOnce(t, "notifyVaulting", "/antom/notify/vaulting", failed, "vaultingRequestId_EXAMPLE_0001:F:FAIL")
+	})
+	phase(t, "notifySubscription is forwarded once, its resend replayed", func(t *testing.T) {
+		sub := antomSample(t, "notifySubscription", nil)
+		forwardOnce(t, "notifySubscription", "/antom/notify/subscription", sub, "subscriptionRequestId_EXAMPLE_0001:CREATE:")
+	})
+	phase(t, "two CHANGEs of one subscription are two notifications", func(t *testing.T) {
+		for _, end := range []string{"2027-06-01T12:00:00+08:00", "2028-01-01T12:00:00+08:00"} {
+			change := antomSample(t, "notifySubscription", map[string]string{"subscriptionNotificationType": "CHANGE", "subscriptionEndTime": end})
+			forwardOnce(t, "notifySubscription", "/antom/notify/subscription", change, "subscriptionRequestId_EXAMPLE_0001:CHANGE:")
+		}
+		ds := be.Deliveries()
+		if a, b := ds[len(ds)-2].Key, ds[len(ds)-1].Key; a == b {
+			t.Errorf("both CHANGEs got the key %q", a)
+		}
+	})
+	phase(t, "notifySubscriptionPayment is forwarded once, its resend replayed", func(t *testing.T) {
+		subPay := antomSample(t, "notifySubscriptionPayment", nil)
+		forwardOnce(t, "notifySubscriptionPayment", "/antom/notify/subscription-payment", subPay, "20260201EXAMPLEPAYMENTID0001:S")
+	})
+	phase(t, "a number in a subscription is PARAM_ILLEGAL naming its path, not forwarded", func(t *testing.T) {
+		number := antomSample(t, "notifySubscription", map[string]string{"subscriptionRequestId": "subscriptionRequestId_EXAMPLE_0009", "periodCount": "=1"})
+		post(t, "/antom/notify/subscription", number,
+			`{"result":{"resultStatus":"F","resultCode":"PARAM_ILLEGAL","resultMessage":"periodRule.periodCount must be a JSON string"}}`)
+		delivered(t, sent)
 	})
 }

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/dwsnotify/dws_notify/idempotency"
+	"github.com/dwsnotify/dws_notify/notification"
 )
 
 // exampleRequireEnv makes TestExampleWalkthrough fail instead of skip when
@@ -142,10 +143,17 @@ func TestExampleWalkthrough(t *testing.T) {
 
 	// backendSaw counts the stand-in backend's access-log lines for a
 	// requestId: only requests the gateway forwarded carry X-Dws-Request-Id.
-	backendSaw := func(requestID string) int {
+	// An Antom notification has no requestId: its key is counted in the
+	// lines of X-Dws-Idempotency-Key, which only forwarded requests carry
+	// too.
+	backendSaw := func(key, api string) int {
+		header := "X-Dws-Request-Id"
+		if a, ok := notification.Lookup(api); ok && a.Family() == notification.Antom {
+			header = "X-Dws-Idempotency-Key"
+		}
 		n := 0
 		for _, line := range strings.Split(proc.Output(), "\n") {
-			if strings.Contains(line, "X-Dws-Request-Id") && strings.Contains(line, requestID) {
+			if strings.Contains(line, header) && strings.Contains(line, key) {
 				n++
 			}
 		}
@@ -153,7 +161,7 @@ func TestExampleWalkthrough(t *testing.T) {
 	}
 
 	// 2. The other commands, as written.
-	sent := map[string]string{} // requestId -> API, of every accepted notification
+	sent := map[string]string{} // store key (a DWS requestId) -> API, of every accepted notification
 	counts := map[string]int{}
 	restored := ""
 	for _, c := range cmds[1:] {
@@ -177,9 +185,12 @@ func TestExampleWalkthrough(t *testing.T) {
 				t.Errorf("%v prints a machine-specific path (%s):\n%s", args, root, out)
 			}
 			if len(args) > 2 {
-				sent[args[2]] = args[1]
+				sent[sampleKey(t, root, args[1], args[2])] = args[1]
 			}
 			counts["send-sample.sh"]++
+			if a, ok := notification.Lookup(args[1]); ok && a.Family() == notification.Antom {
+				counts["send-sample.sh antom"]++
+			}
 			continue
 		}
 		if args[0] == "curl" {
@@ -228,7 +239,7 @@ func TestExampleWalkthrough(t *testing.T) {
 				if err != nil || !strings.Contains(out, `"resultCode":"INVALID_SIGNATURE"`) {
 					fail("want INVALID_SIGNATURE (err %v):\n%s", err, out)
 				}
-				if n := backendSaw(rid); n != 0 {
+				if n := backendSaw(rid, api); n != 0 {
 					fail("refused notification %s reached the backend %d times", rid, n)
 				}
 				counts["refused"]++
@@ -303,7 +314,7 @@ func TestExampleWalkthrough(t *testing.T) {
 			fail("runs `caddy dws-notify %s`, which this test does not check", args[1])
 		}
 	}
-	for kind, least := range map[string]int{"send": 3, "inspect": 2, "refused": 1, "keygen": 1, "send-sample.sh": 1,
+	for kind, least := range map[string]int{"send": 3, "inspect": 2, "refused": 1, "keygen": 1, "send-sample.sh": 2, "send-sample.sh antom": 1,
 		"sign": 1, "backup": 1, "restore": 1, "reload": 1, "curl": 2} {
 		if counts[kind] < least {
 			t.Errorf("the documents' walkthrough commands include %d of kind %s; want at least %d: did a marked block move or lose its marker?", counts[kind], kind, least)
@@ -313,12 +324,12 @@ func TestExampleWalkthrough(t *testing.T) {
 	// 3. The backend got every accepted notification exactly once, with the
 	// headers the walkthrough promises.
 	deadline := time.Now().Add(5 * time.Second)
-	for rid := range sent {
-		for backendSaw(rid) == 0 && time.Now().Before(deadline) {
+	for rid, api := range sent {
+		for backendSaw(rid, api) == 0 && time.Now().Before(deadline) {
 			time.Sleep(50 * time.Millisecond) // the access log is written after the answer
 		}
-		if n := backendSaw(rid); n != 1 {
-			t.Errorf("stand-in backend logged requestId %s %d times; want exactly 1", rid, n)
+		if n := backendSaw(rid, api); n != 1 {
+			t.Errorf("stand-in backend logged %s %s %d times; want exactly 1", api, rid, n)
 		}
 	}
 	for _, h := range []string{"X-Dws-Api", "X-Dws-Client-Id", "X-Dws-Key-Version", "X-Dws-Verified"} {
@@ -351,6 +362,37 @@ func TestExampleWalkthrough(t *testing.T) {
 	}
 	t.Logf("walkthrough of README.md and docs/: %d commands %v, %d distinct notifications each received once by the stand-in backend and restored from the backup",
 		len(cmds), counts, len(sent))
+}
+
+// sampleKey is the key the gateway stores for examples/send-sample.sh
+// api id: for DWS the requestId id, for Antom the key of examples/<api>.json
+// with its first key field set to id, as the script sets it.
+func sampleKey(t *testing.T, root, api, id string) string {
+	t.Helper()
+	a, ok := notification.Lookup(api)
+	if !ok {
+		t.Fatalf("send-sample.sh %s: not an API of the catalog", api)
+	}
+	if a.Family() == notification.DWS {
+		return id
+	}
+	b, err := os.ReadFile(filepath.Join(root, "examples", api+".json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatal(err)
+	}
+	m[a.KeyFields()[0]] = id
+	if b, err = json.Marshal(m); err != nil {
+		t.Fatal(err)
+	}
+	res, err := a.Validate(b, notification.Options{})
+	if err != nil {
+		t.Fatalf("examples/%s.json with %s: %v", api, id, err)
+	}
+	return res.Key
 }
 
 // exampleClientID is Caddyfile.example's Client-Id.

@@ -1,11 +1,18 @@
 #!/usr/bin/env bash
-# Sends one signed DWS notification to the gateway started from
-# Caddyfile.example, signed exactly as DWS signs (RSA-SHA256 over
+# Sends one signed DWS (or Antom) notification to the gateway started from
+# Caddyfile.example, signed exactly as DWS and Antom sign (RSA-SHA256 over
 # "POST <uri>\n<Client-Id>.<Request-Time>.<body>"), with nothing but openssl
 # and curl, and checks the signature on the gateway's answer.
 #
-#   ./examples/send-sample.sh [addPaymentMethod|removePaymentMethod] [requestId]
+#   ./examples/send-sample.sh [api] [requestId]
 #
+# api is addPaymentMethod (the default) or removePaymentMethod, sent to
+# /dws/notify/<api>, or an Antom notification: notifyPayment, notifyCapture,
+# notifyRefund, notifyDispute, notifyRegistrationStatus, notifyVaulting,
+# notifySubscription or notifySubscriptionPayment, sent to
+# /antom/notify/<api>. The body is examples/<api>.json. requestId replaces
+# the sample's requestId, or for an Antom sample the first field of its
+# idempotency key (paymentId, vaultingRequestId, ...: docs/antom.md).
 # Without a requestId the sample's own is sent, so a second run is a duplicate
 # (answered from the store; the backend does not see it again).
 # Environment: GATEWAY (default http://localhost:8080), CLIENT_ID, KEY_DIR.
@@ -21,12 +28,26 @@ key_dir=${KEY_DIR:-$here/demo-keys}
 # The key directory as the user named it (KEY_DIR, or relative to how this
 # script was called), for messages: no machine-specific absolute path.
 key_dir_shown=${KEY_DIR:-$(dirname "$0")/demo-keys}
-uri=/dws/notify/$api
 
+# Each API's family (the path it is served at in Caddyfile.example) and the
+# top-level member a requestId replaces: for Antom, the first field of the
+# API's idempotency key (notification/sample_test.go checks this table
+# against the catalog).
 case $api in
-addPaymentMethod | removePaymentMethod) ;;
-*) echo "usage: $0 [addPaymentMethod|removePaymentMethod] [requestId]" >&2; exit 2 ;;
+addPaymentMethod | removePaymentMethod) family=dws member=requestId ;;
+notifyPayment | notifySubscriptionPayment) family=antom member=paymentId ;;
+notifyCapture) family=antom member=captureId ;;
+notifyRefund) family=antom member=refundId ;;
+notifyDispute) family=antom member=disputeId ;;
+notifyRegistrationStatus) family=antom member=registrationRequestId ;;
+notifyVaulting) family=antom member=vaultingRequestId ;;
+notifySubscription) family=antom member=subscriptionRequestId ;;
+*)
+	echo "usage: $0 [api] [requestId]; api is addPaymentMethod, removePaymentMethod, notifyPayment, notifyCapture, notifyRefund, notifyDispute, notifyRegistrationStatus, notifyVaulting, notifySubscription or notifySubscriptionPayment" >&2
+	exit 2
+	;;
 esac
+uri=/$family/notify/$api
 # The requestId goes into the JSON body and a sed expression as it is, so
 # only characters that need no escaping in either are accepted.
 if [[ -n $request_id && ! $request_id =~ ^[A-Za-z0-9._:-]{1,64}$ ]]; then
@@ -39,10 +60,10 @@ trap 'rm -rf "$work"' EXIT
 
 body=$work/body.json
 if [[ -n $request_id ]]; then
-	# Replace the value of the requestId member: the first one in the file,
-	# which in both samples is the top-level one.
-	sed -E "0,/(\"requestId\": *\")[^\"]*\"/s//\1${request_id}\"/" "$here/$api.json" >"$body"
-	grep -q '"requestId": *"' "$here/$api.json" || { echo "$0: no requestId member found in $here/$api.json" >&2; exit 1; }
+	# Replace the value of the member: the first one in the file, which in
+	# every sample is the top-level one.
+	grep -q "\"$member\": *\"" "$here/$api.json" || { echo "$0: no $member member found in $here/$api.json" >&2; exit 1; }
+	sed -E "0,/(\"$member\": *\")[^\"]*\"/s//\1${request_id}\"/" "$here/$api.json" >"$body"
 else
 	cp "$here/$api.json" "$body"
 fi

@@ -189,4 +189,98 @@ var antomSpecs = []spec{
 			{path: "registrationResult.registrationStatus"},
 		},
 	},
+	{
+		// https://docs.antom.com/ac/ams/notify_vaulting (and its .md
+		// edition): result, vaultingRequestId (String(64)) and
+		// paymentMethodDetail REQUIRED, nothing else listed. The APO
+		// edition, https://docs.antom.com/ac/apo/notify_vaulting.md, adds
+		// vaultingStatus (SUCCESS, FAIL, PROCESSING; String(10), sent when
+		// result.resultStatus is S); its Chinese edition,
+		// https://docs.antom.com/ac/apo_zh-cn/notifyVaulting, marks
+		// vaultingCreateTime REQUIRED and lists acquirerInfo, which the AMS
+		// page does not list: vaultingCreateTime is required only under
+		// Options.Strict. The APO edition marks result.resultMessage
+		// REQUIRED, the AMS one does not say: it stays optional. A failed
+		// vaulting (resultStatus F, vaultingStatus FAIL) is content.
+		name:   "notifyVaulting",
+		family: Antom,
+		key:    []string{"vaultingRequestId", "result.resultStatus", "vaultingStatus"},
+		fields: slices.Concat(
+			antomResult(),
+			[]field{
+				{path: "vaultingRequestId", need: always, min: 1, max: 64, headerSafe: true},
+				{path: "vaultingStatus", min: 1, max: 10, headerSafe: true, enum: []string{"SUCCESS", "FAIL", "PROCESSING"}, strictEnum: true},
+				{path: "paymentMethodDetail", object: true, need: always},
+				{path: "vaultingCreateTime", need: strictOnly, min: 1},
+				{path: "acquirerInfo", object: true},
+			},
+		),
+	},
+	{
+		// https://docs.antom.com/ac/ams/notify_sub (the same on
+		// https://global.alipay.com/docs/ac/ams/notify_sub and the Chinese
+		// edition, https://docs.antom.com/ac/ams_zh-cn/notify_sub):
+		// subscriptionRequestId, subscriptionStatus (ACTIVE, TERMINATED;
+		// String(32)) and subscriptionNotificationType (CREATE, CHANGE,
+		// CANCEL, TERMINATE, and UPDATE on the Chinese edition; String(32))
+		// REQUIRED on every edition read here. subscriptionId is optional on the One
+		// API edition, https://docs.antom.com/ac/oneapi/notify_sub ("not
+		// returned when the user fails to create the subscription plan"),
+		// and that edition could not be read past the notification type
+		// here, so subscriptionId and the fields the others mark REQUIRED
+		// after it (subscriptionStartTime, subscriptionEndTime, periodRule)
+		// are required only under Options.Strict. A subscription is
+		// notified once per event, and CHANGE and UPDATE can happen more
+		// than once to one subscription with nothing in the body to number
+		// them: the key adds a content digest. TERMINATED is content.
+		name:       "notifySubscription",
+		family:     Antom,
+		key:        []string{"subscriptionRequestId", "subscriptionNotificationType"},
+		keyContent: true,
+		fields: []field{
+			{path: "subscriptionRequestId", need: always, min: 1, max: 64, headerSafe: true},
+			{path: "subscriptionId", need: strictOnly, min: 1, max: 64},
+			{path: "subscriptionStatus", need: always, min: 1, max: 32, enum: []string{"ACTIVE", "TERMINATED"}, strictEnum: true},
+			{path: "subscriptionNotificationType", need: always, min: 1, max: 32, headerSafe: true, strictEnum: true, enum: []string{
+				"CREATE", "CHANGE", "CANCEL", "TERMINATE", "UPDATE",
+			}},
+			{path: "subscriptionStartTime", need: strictOnly, min: 1},
+			{path: "subscriptionEndTime", need: strictOnly, min: 1},
+			{path: "periodRule", object: true, need: strictOnly},
+		},
+	},
+	{
+		// The payment result of one subscription period: a notifyPayment
+		// with no notifyType and no paymentRequestId, so a name and a path
+		// of its own. https://docs.antom.com/ac/ams/notify_subpayment (also
+		// https://global.alipay.com/docs/ac/ams/notify_subpayment and
+		// https://docs.antom.com/ac/oneapi/notify_subpayment): result,
+		// paymentId (String(64)), paymentAmount and paymentCreateTime
+		// REQUIRED on every edition read here. The Chinese edition,
+		// https://docs.antom.com/ac/ams_zh-cn/notify_subpayment, also marks
+		// subscriptionRequestId, subscriptionId (String(64) each),
+		// periodStartTime, periodEndTime and phaseNo (String(64)) REQUIRED;
+		// the English editions could not be read past paymentTime here, so
+		// those are required only under Options.Strict. One period's
+		// payment reaches one final state (S or F, a failed period payment
+		// being content): the key is notifyCapture's, paymentId and
+		// result.resultStatus.
+		name:   "notifySubscriptionPayment",
+		family: Antom,
+		key:    []string{"paymentId", "result.resultStatus"},
+		fields: slices.Concat(
+			antomResult(),
+			[]field{{path: "paymentId", need: always, min: 1, max: 64, headerSafe: true}},
+			amount("paymentAmount", always),
+			[]field{
+				{path: "paymentCreateTime", need: always, min: 1},
+				{path: "paymentTime"},
+				{path: "subscriptionRequestId", need: strictOnly, min: 1, max: 64},
+				{path: "subscriptionId", need: strictOnly, min: 1, max: 64},
+				{path: "periodStartTime", need: strictOnly, min: 1},
+				{path: "periodEndTime", need: strictOnly, min: 1},
+				{path: "phaseNo", need: strictOnly, min: 1, max: 64},
+			},
+		),
+	},
 }

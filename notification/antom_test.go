@@ -30,13 +30,18 @@ func digestPart(t testing.TB, body string) string {
 // Each Antom API's sample from the reference passes unchanged, in both
 // modes, with the key docs/antom.md gives for it.
 func TestAntomSamplesPass(t *testing.T) {
-	reg := sample(t, "notifyRegistrationStatus")
+	reg, sub := sample(t, "notifyRegistrationStatus"), sample(t, "notifySubscription")
 	want := map[string]string{
 		"notifyPayment":            "2020010123456789XXXX:PAYMENT_RESULT:S",
 		"notifyCapture":            "2022XXXXXXX:S",
 		"notifyRefund":             "2021080419401080130018866020092XXXX:SUCCESS",
 		"notifyDispute":            "202209212501310115730104****:DISPUTE_CREATED",
 		"notifyRegistrationStatus": "202009181105860200000600142****:" + digestPart(t, reg),
+		// The three below are assembled from their pages' parameter tables
+		// (sample.go): Antom's own example bodies could not be read.
+		"notifyVaulting":            "vaultingRequestId_EXAMPLE_0001:S:SUCCESS",
+		"notifySubscription":        "subscriptionRequestId_EXAMPLE_0001:CREATE:" + digestPart(t, sub),
+		"notifySubscriptionPayment": "20260201EXAMPLEPAYMENTID0001:S",
 	}
 	names := Names(Antom)
 	if len(names) != len(want) {
@@ -72,6 +77,7 @@ func TestFamilies(t *testing.T) {
 		{"addPaymentMethod", DWS}, {"removePaymentMethod", DWS},
 		{"notifyPayment", Antom}, {"notifyCapture", Antom}, {"notifyRefund", Antom},
 		{"notifyDispute", Antom}, {"notifyRegistrationStatus", Antom},
+		{"notifyVaulting", Antom}, {"notifySubscription", Antom}, {"notifySubscriptionPayment", Antom},
 	} {
 		if f := mustAPI(t, tc.api).Family(); f != tc.family {
 			t.Errorf("%s: family %v, want %v", tc.api, f, tc.family)
@@ -83,13 +89,13 @@ func TestFamilies(t *testing.T) {
 	if DWS.String() != "dws" || Antom.String() != "antom" || Family(9).String() != "unknown" {
 		t.Error("Family.String")
 	}
-	if got := strings.Join(Names(Antom), ","); got != "notifyCapture,notifyDispute,notifyPayment,notifyRefund,notifyRegistrationStatus" {
+	if got := strings.Join(Names(Antom), ","); got != "notifyCapture,notifyDispute,notifyPayment,notifyRefund,notifyRegistrationStatus,notifySubscription,notifySubscriptionPayment,notifyVaulting" {
 		t.Errorf("Names(Antom) = %s", got)
 	}
 	if got := strings.Join(Names(DWS), ","); got != "addPaymentMethod,removePaymentMethod" {
 		t.Errorf("Names(DWS) = %s", got)
 	}
-	if len(Names()) != 7 || len(Names(DWS, Antom)) != 7 {
+	if len(Names()) != 10 || len(Names(DWS, Antom)) != 10 {
 		t.Errorf("Names() = %q", Names())
 	}
 	if a, ok := Lookup("notifyPayment"); !ok || a.Name() != "notifyPayment" {
@@ -105,12 +111,15 @@ func TestFamilies(t *testing.T) {
 
 func TestKeyFields(t *testing.T) {
 	for api, want := range map[string]string{
-		"addPaymentMethod":         "requestId",
-		"notifyPayment":            "paymentId,notifyType,result.resultStatus",
-		"notifyCapture":            "captureId,result.resultStatus",
-		"notifyRefund":             "refundId,refundStatus",
-		"notifyDispute":            "disputeId,disputeNotificationType",
-		"notifyRegistrationStatus": "registrationRequestId," + ContentDigest,
+		"addPaymentMethod":          "requestId",
+		"notifyPayment":             "paymentId,notifyType,result.resultStatus",
+		"notifyCapture":             "captureId,result.resultStatus",
+		"notifyRefund":              "refundId,refundStatus",
+		"notifyDispute":             "disputeId,disputeNotificationType",
+		"notifyRegistrationStatus":  "registrationRequestId," + ContentDigest,
+		"notifyVaulting":            "vaultingRequestId,result.resultStatus,vaultingStatus",
+		"notifySubscription":        "subscriptionRequestId,subscriptionNotificationType," + ContentDigest,
+		"notifySubscriptionPayment": "paymentId,result.resultStatus",
 	} {
 		a := mustAPI(t, api)
 		if got := strings.Join(a.KeyFields(), ","); got != want {
@@ -224,12 +233,91 @@ func TestAntomKeyBound(t *testing.T) {
 	}
 }
 
+// The keys of the vaulting and subscription notifications: two
+// notifications the key tells apart get two keys, a resend (in another
+// form) gets the same one, and a notification's own failure or
+// termination is content keyed apart from the success.
+func TestAntomVaultingAndSubscriptionKeys(t *testing.T) {
+	vault := sample(t, "notifyVaulting")
+	vaultKey := keyOf(t, "notifyVaulting", vault)
+	compact := func(body string) string {
+		b, err := json.Marshal(json.RawMessage(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+	for name, tc := range map[string]struct {
+		body, want string
+	}{
+		"vaulting resend, compacted":   {compact(vault), vaultKey},
+		"vaulting resend, reordered":   {`{"paymentMethodDetail":{"card":{"maskedCardNo":"************0000"},"paymentMethodType":"CARD"},"vaultingStatus":"SUCCESS","vaultingRequestId":"vaultingRequestId_EXAMPLE_0001","result":{"resultStatus":"S","resultCode":"SUCCESS"}}`, vaultKey},
+		"vaulting processing":          {replaceOnce(t, vault, `"vaultingStatus": "SUCCESS"`, `"vaultingStatus": "PROCESSING"`), "vaultingRequestId_EXAMPLE_0001:S:PROCESSING"},
+		"vaulting failed":              {replaceOnce(t, vault, `"resultStatus": "S"`, `"resultStatus": "F"`, `"vaultingStatus": "SUCCESS"`, `"vaultingStatus": "FAIL"`), "vaultingRequestId_EXAMPLE_0001:F:FAIL"},
+		"another vaulting":             {replaceOnce(t, vault, `"vaultingRequestId_EXAMPLE_0001"`, `"vaultingRequestId_EXAMPLE_0002"`), "vaultingRequestId_EXAMPLE_0002:S:SUCCESS"},
+		"vaulting id with a separator": {replaceOnce(t, vault, `"vaultingRequestId_EXAMPLE_0001"`, `"v:1%"`), "v%3A1%25:S:SUCCESS"},
+	} {
+		if got := keyOf(t, "notifyVaulting", tc.body); got != tc.want {
+			t.Errorf("%s: key %q, want %q", name, got, tc.want)
+		}
+	}
+	if vaultKey != "vaultingRequestId_EXAMPLE_0001:S:SUCCESS" {
+		t.Errorf("vaulting key %q", vaultKey)
+	}
+
+	// A subscription's key: its request ID, the notification type and a
+	// digest of the content. A resend in any form keeps it; a second
+	// CHANGE with other content, a TERMINATE and a termination are each
+	// another notification.
+	sub := sample(t, "notifySubscription")
+	subKey := keyOf(t, "notifySubscription", sub)
+	if got := keyOf(t, "notifySubscription", compact(sub)); got != subKey {
+		t.Errorf("compacted subscription: key %q, want %q", got, subKey)
+	}
+	escaped := replaceOnce(t, sub, `"ACTIVE"`, `"\u0041CTIVE"`)
+	if got := keyOf(t, "notifySubscription", escaped); got != subKey {
+		t.Errorf("escaped subscription: key %q, want %q", got, subKey)
+	}
+	change1 := replaceOnce(t, sub, `"CREATE"`, `"CHANGE"`, `"2027-01-01T12:00:00+08:00"`, `"2027-06-01T12:00:00+08:00"`)
+	change2 := replaceOnce(t, sub, `"CREATE"`, `"CHANGE"`, `"2027-01-01T12:00:00+08:00"`, `"2028-01-01T12:00:00+08:00"`)
+	terminated := replaceOnce(t, sub, `"ACTIVE"`, `"TERMINATED"`, `"CREATE"`, `"TERMINATE"`)
+	keys := map[string]string{subKey: "the sample"}
+	for name, body := range map[string]string{"first CHANGE": change1, "second CHANGE": change2, "TERMINATE": terminated} {
+		k := keyOf(t, "notifySubscription", body)
+		if prev, dup := keys[k]; dup {
+			t.Errorf("%s has the key of %s: %q", name, prev, k)
+		}
+		keys[k] = name
+		if !strings.HasPrefix(k, "subscriptionRequestId_EXAMPLE_0001:") || !strings.HasSuffix(k, ":"+digestPart(t, body)) {
+			t.Errorf("%s: key %q", name, k)
+		}
+	}
+	if got := keyOf(t, "notifySubscription", change1); !strings.HasPrefix(got, "subscriptionRequestId_EXAMPLE_0001:CHANGE:") {
+		t.Errorf("CHANGE key %q", got)
+	}
+
+	// A period payment: paymentId and the result status.
+	subPay := sample(t, "notifySubscriptionPayment")
+	for name, tc := range map[string]struct {
+		body, want string
+	}{
+		"period payment resend": {compact(subPay), "20260201EXAMPLEPAYMENTID0001:S"},
+		"next period":           {replaceOnce(t, subPay, `"20260201EXAMPLEPAYMENTID0001"`, `"20260301EXAMPLEPAYMENTID0002"`, `"phaseNo": "2"`, `"phaseNo": "3"`), "20260301EXAMPLEPAYMENTID0002:S"},
+		"period payment failed": {replaceOnce(t, subPay, `"resultStatus": "S"`, `"resultStatus": "F"`), "20260201EXAMPLEPAYMENTID0001:F"},
+	} {
+		if got := keyOf(t, "notifySubscriptionPayment", tc.body); got != tc.want {
+			t.Errorf("%s: key %q, want %q", name, got, tc.want)
+		}
+	}
+}
+
 // Antom rules: every failure names the field and never quotes a value.
 // The bodies are the samples with one change each; SECRET marks a value
 // the message must not show.
 func TestAntomRejects(t *testing.T) {
 	pay, capture, refund := sample(t, "notifyPayment"), sample(t, "notifyCapture"), sample(t, "notifyRefund")
 	dispute, reg := sample(t, "notifyDispute"), sample(t, "notifyRegistrationStatus")
+	vault, sub, subPay := sample(t, "notifyVaulting"), sample(t, "notifySubscription"), sample(t, "notifySubscriptionPayment")
 	long := func(n int) string { return strings.Repeat("S", n) }
 	for _, tc := range []struct {
 		name, api string
@@ -327,6 +415,60 @@ func TestAntomRejects(t *testing.T) {
 		{"registrationStatus a number", "notifyRegistrationStatus", reg, []string{`"COMPLETED"`, `1`}, false, "registrationResult.registrationStatus must be a JSON string"},
 		{"wallet name a number", "notifyRegistrationStatus", reg, []string{`"AlipayCN"`, `7`}, false, "pspRegistrationResultList[0].pspName must be a JSON string"},
 		{"wallet status a boolean", "notifyRegistrationStatus", reg, []string{`"APPROVED"`, `false`}, false, "pspRegistrationResultList[0].registrationResult.registrationStatus must be a JSON string"},
+
+		// notifyVaulting.
+		{"vaulting resultStatus a number", "notifyVaulting", vault, []string{`"resultStatus": "S"`, `"resultStatus": 1`}, false, "result.resultStatus must be a JSON string"},
+		{"vaulting card token a number", "notifyVaulting", vault, []string{`"EXAMPLE-CARD-TOKEN-NOT-A-REAL-TOKEN"`, `4111`}, false, "paymentMethodDetail.card.cardToken must be a JSON string"},
+		{"vaultingRequestId a number", "notifyVaulting", vault, []string{`"vaultingRequestId_EXAMPLE_0001"`, `1001`}, false, "vaultingRequestId must be a JSON string"},
+		{"vaultingRequestId missing", "notifyVaulting", vault, []string{`"vaultingRequestId": "vaultingRequestId_EXAMPLE_0001",`, ``}, false, "vaultingRequestId is required"},
+		{"vaultingRequestId 65", "notifyVaulting", vault, []string{`"vaultingRequestId_EXAMPLE_0001"`, `"` + long(65) + `"`}, false, "vaultingRequestId must be at most 64 characters"},
+		{"vaultingRequestId with a space", "notifyVaulting", vault, []string{`"vaultingRequestId_EXAMPLE_0001"`, `"SECRET 1"`}, false, "vaultingRequestId must not contain spaces or separators"},
+		{"vaulting result missing", "notifyVaulting", vault, []string{`"result": {`, `"x": {`}, false, "result is required"},
+		{"vaulting resultStatus missing", "notifyVaulting", vault, []string{`"resultStatus": "S",`, ``}, false, "result.resultStatus is required"},
+		{"paymentMethodDetail missing", "notifyVaulting", vault, []string{`"paymentMethodDetail": {`, `"x": {`}, false, "paymentMethodDetail is required"},
+		{"paymentMethodDetail a string", "notifyVaulting", vault, []string{`"vaultingCreateTime"`, `"paymentMethodDetail": "SECRET", "vaultingCreateTime"`, `"paymentMethodDetail": {`, `"x": {`}, false, "paymentMethodDetail must be a JSON object"},
+		{"vaultingStatus 11", "notifyVaulting", vault, []string{`"vaultingStatus": "SUCCESS"`, `"vaultingStatus": "` + long(11) + `"`}, false, "vaultingStatus must be at most 10 characters"},
+		{"vaultingStatus unknown, strict", "notifyVaulting", vault, []string{`"vaultingStatus": "SUCCESS"`, `"vaultingStatus": "SECRET"`}, true, "vaultingStatus must be one of SUCCESS, FAIL, PROCESSING"},
+		{"vaultingCreateTime missing, strict", "notifyVaulting", vault, []string{`,
+  "vaultingCreateTime": "2026-01-01T12:01:00+08:00"`, ``}, true, "vaultingCreateTime is required"},
+
+		// notifySubscription.
+		{"subscriptionStatus a number", "notifySubscription", sub, []string{`"ACTIVE"`, `1`}, false, "subscriptionStatus must be a JSON string"},
+		{"periodCount a number", "notifySubscription", sub, []string{`"periodCount": "1"`, `"periodCount": 1`}, false, "periodRule.periodCount must be a JSON string"},
+		{"subscriptionRequestId missing", "notifySubscription", sub, []string{`"subscriptionRequestId": "subscriptionRequestId_EXAMPLE_0001",`, ``}, false, "subscriptionRequestId is required"},
+		{"subscriptionRequestId 65", "notifySubscription", sub, []string{`"subscriptionRequestId_EXAMPLE_0001"`, `"` + long(65) + `"`}, false, "subscriptionRequestId must be at most 64 characters"},
+		{"subscriptionRequestId control", "notifySubscription", sub, []string{`"subscriptionRequestId_EXAMPLE_0001"`, `"SECRET\r"`}, false, "subscriptionRequestId must not contain control characters"},
+		{"subscriptionStatus missing", "notifySubscription", sub, []string{`"subscriptionStatus": "ACTIVE",`, ``}, false, "subscriptionStatus is required"},
+		{"subscriptionStatus 33", "notifySubscription", sub, []string{`"ACTIVE"`, `"` + long(33) + `"`}, false, "subscriptionStatus must be at most 32 characters"},
+		{"subscriptionStatus unknown, strict", "notifySubscription", sub, []string{`"ACTIVE"`, `"SECRET"`}, true, "subscriptionStatus must be one of ACTIVE, TERMINATED"},
+		{"subscriptionNotificationType missing", "notifySubscription", sub, []string{`"subscriptionNotificationType": "CREATE",`, ``}, false, "subscriptionNotificationType is required"},
+		{"subscriptionNotificationType empty", "notifySubscription", sub, []string{`"CREATE"`, `""`}, false, "subscriptionNotificationType must not be empty"},
+		{"subscriptionNotificationType unknown, strict", "notifySubscription", sub, []string{`"CREATE"`, `"SECRET"`}, true, "subscriptionNotificationType must be one of CREATE, CHANGE, CANCEL, TERMINATE, UPDATE"},
+		{"subscriptionId 65", "notifySubscription", sub, []string{`"20260101EXAMPLESUBSCRIPTIONID0001"`, `"` + long(65) + `"`}, false, "subscriptionId must be at most 64 characters"},
+		{"subscriptionId missing, strict", "notifySubscription", sub, []string{`"subscriptionId": "20260101EXAMPLESUBSCRIPTIONID0001",`, ``}, true, "subscriptionId is required"},
+		{"subscriptionEndTime missing, strict", "notifySubscription", sub, []string{`"subscriptionEndTime": "2027-01-01T12:00:00+08:00",`, ``}, true, "subscriptionEndTime is required"},
+		{"periodRule missing, strict", "notifySubscription", sub, []string{`,
+  "periodRule": {
+    "periodType": "MONTH",
+    "periodCount": "1"
+  }`, ``}, true, "periodRule is required"},
+		{"periodRule a string", "notifySubscription", sub, []string{`"periodRule": {`, `"periodRule": "SECRET", "x": {`}, false, "periodRule must be a JSON object"},
+
+		// notifySubscriptionPayment.
+		{"period payment amount a number", "notifySubscriptionPayment", subPay, []string{`"value": "999"`, `"value": 999`}, false, "paymentAmount.value must be a JSON string"},
+		{"phaseNo a number", "notifySubscriptionPayment", subPay, []string{`"phaseNo": "2"`, `"phaseNo": 2`}, false, "phaseNo must be a JSON string"},
+		{"period paymentId missing", "notifySubscriptionPayment", subPay, []string{`"paymentId": "20260201EXAMPLEPAYMENTID0001",`, ``}, false, "paymentId is required"},
+		{"period paymentId tab", "notifySubscriptionPayment", subPay, []string{`"20260201EXAMPLEPAYMENTID0001"`, `"SECRET\t"`}, false, "paymentId must not contain control characters"},
+		{"period result missing", "notifySubscriptionPayment", subPay, []string{`"result": {`, `"x": {`}, false, "result is required"},
+		{"period resultStatus unknown", "notifySubscriptionPayment", subPay, []string{`"resultStatus": "S"`, `"resultStatus": "P"`}, false, "result.resultStatus must be one of S, F, U"},
+		{"period paymentAmount missing", "notifySubscriptionPayment", subPay, []string{`"paymentAmount": {`, `"x": {`}, false, "paymentAmount is required"},
+		{"period currency 4", "notifySubscriptionPayment", subPay, []string{`"USD"`, `"USDX"`}, false, "paymentAmount.currency must be at most 3 characters"},
+		{"period paymentCreateTime missing", "notifySubscriptionPayment", subPay, []string{`"paymentCreateTime": "2026-02-01T12:00:00+08:00",`, ``}, false, "paymentCreateTime is required"},
+		{"period subscriptionId 65", "notifySubscriptionPayment", subPay, []string{`"20260101EXAMPLESUBSCRIPTIONID0001"`, `"` + long(65) + `"`}, false, "subscriptionId must be at most 64 characters"},
+		{"period subscriptionRequestId missing, strict", "notifySubscriptionPayment", subPay, []string{`"subscriptionRequestId": "subscriptionRequestId_EXAMPLE_0001",`, ``}, true, "subscriptionRequestId is required"},
+		{"periodStartTime missing, strict", "notifySubscriptionPayment", subPay, []string{`"periodStartTime": "2026-02-01T12:00:00+08:00",`, ``}, true, "periodStartTime is required"},
+		{"phaseNo missing, strict", "notifySubscriptionPayment", subPay, []string{`,
+  "phaseNo": "2"`, ``}, true, "phaseNo is required"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			body := replaceOnce(t, tc.body, tc.edits...)
@@ -355,6 +497,7 @@ func TestAntomRejects(t *testing.T) {
 // notification's own failure, which is content for the backend.
 func TestAntomAccepts(t *testing.T) {
 	pay, capture, dispute := sample(t, "notifyPayment"), sample(t, "notifyCapture"), sample(t, "notifyDispute")
+	vault, subPay := sample(t, "notifyVaulting"), sample(t, "notifySubscriptionPayment")
 	for _, tc := range []struct {
 		name, api, body string
 		edits           []string
@@ -372,6 +515,19 @@ func TestAntomAccepts(t *testing.T) {
 		{"new dispute type", "notifyDispute", dispute, []string{`"DISPUTE_CREATED"`, `"SOME_NEW_TYPE"`}, "202209212501310115730104****:SOME_NEW_TYPE"},
 		{"dispute accepted (SDK value)", "notifyDispute", dispute, []string{`"DISPUTE_CREATED"`, `"DISPUTE_ACCEPTED"`}, "202209212501310115730104****:DISPUTE_ACCEPTED"},
 		{"dispute with result and notifyType", "notifyDispute", dispute, []string{`"disputeSource"`, `"notifyType": "DISPUTE", "result": {"resultCode": "SUCCESS", "resultStatus": "S"}, "disputeSource"`}, "202209212501310115730104****:DISPUTE_CREATED"},
+		{"vaulting failed", "notifyVaulting", vault, []string{`"resultCode": "SUCCESS"`, `"resultCode": "VERIFICATION_FAIL"`, `"resultStatus": "S"`, `"resultStatus": "F"`, `"vaultingStatus": "SUCCESS"`, `"vaultingStatus": "FAIL"`}, "vaultingRequestId_EXAMPLE_0001:F:FAIL"},
+		{"vaulting failed without vaultingStatus (AMS edition)", "notifyVaulting", vault, []string{`"resultStatus": "S"`, `"resultStatus": "F"`, `"vaultingStatus": "SUCCESS",`, ``}, "vaultingRequestId_EXAMPLE_0001:F:"},
+		{"vaulting new status", "notifyVaulting", vault, []string{`"vaultingStatus": "SUCCESS"`, `"vaultingStatus": "NEW_STATUS"`}, "vaultingRequestId_EXAMPLE_0001:S:NEW_STATUS"},
+		{"vaulting with unknown members", "notifyVaulting", vault, []string{`"vaultingCreateTime"`, `"metadata": "` + strings.Repeat("m", 4096) + `", "acquirerInfo": {"acquirerName": "X"}, "vaultingCreateTime"`}, "vaultingRequestId_EXAMPLE_0001:S:SUCCESS"},
+		{"vaulting without vaultingCreateTime", "notifyVaulting", vault, []string{`,
+  "vaultingCreateTime": "2026-01-01T12:01:00+08:00"`, ``}, "vaultingRequestId_EXAMPLE_0001:S:SUCCESS"},
+		{"period payment failed", "notifySubscriptionPayment", subPay, []string{`"resultCode": "SUCCESS"`, `"resultCode": "USER_BALANCE_NOT_ENOUGH"`, `"resultStatus": "S"`, `"resultStatus": "F"`, `"paymentTime": "2026-02-01T12:00:05+08:00",`, ``}, "20260201EXAMPLEPAYMENTID0001:F"},
+		{"period payment without the subscription fields", "notifySubscriptionPayment", subPay, []string{`,
+  "subscriptionRequestId": "subscriptionRequestId_EXAMPLE_0001",
+  "subscriptionId": "20260101EXAMPLESUBSCRIPTIONID0001",
+  "periodStartTime": "2026-02-01T12:00:00+08:00",
+  "periodEndTime": "2026-03-01T12:00:00+08:00",
+  "phaseNo": "2"`, ``}, "20260201EXAMPLEPAYMENTID0001:S"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			body := replaceOnce(t, tc.body, tc.edits...)

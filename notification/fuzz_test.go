@@ -135,6 +135,9 @@ func FuzzValidateAntom(f *testing.F) {
 	f.Add([]byte(`{"notifyType":"PAYMENT_RESULT","result":{"resultCode":"x","resultStatus":"S"},"paymentRequestId":"r","paymentId":"p","paymentAmount":{"currency":"USD","value":100}}`))
 	f.Add([]byte(`{"disputeId":"d\u003a","paymentId":"p","paymentRequestId":"q","disputeNotificationType":"NEW"}`))
 	f.Add([]byte(`{"registrationResult":{"registrationStatus":"PENDING"},"pspRegistrationResultList":[{"pspName":"x"}]}`))
+	f.Add([]byte(`{"result":{"resultCode":"x","resultStatus":"F"},"vaultingRequestId":"v:%","paymentMethodDetail":{"card":{"cardToken":7}}}`))
+	f.Add([]byte(`{"subscriptionRequestId":"s","subscriptionStatus":"TERMINATED","subscriptionNotificationType":"CHANGE","periodRule":{"periodCount":1}}`))
+	f.Add([]byte(`{"result":{"resultCode":"x","resultStatus":"S"},"paymentId":"p","paymentAmount":{"currency":"USD","value":"1"},"paymentCreateTime":"t","phaseNo":2}`))
 	f.Fuzz(func(t *testing.T, body []byte) {
 		stdValid := json.Valid(body)
 		for _, name := range Names(Antom) {

@@ -7,7 +7,14 @@ import (
 
 // The samples: the example bodies of the two DWS notify API documents, byte
 // for byte, and the example bodies Antom's documentation prints for each
-// Antom notification (docs/antom.md names the page of each). The files stay
+// Antom notification (docs/antom.md names the page of each), except three.
+// notifyVaulting, notifySubscription and notifySubscriptionPayment are NOT
+// Antom's examples: their pages render the example by script and no copy
+// of it could be read, so each was assembled from its page's parameter
+// table (https://docs.antom.com/ac/ams/notify_vaulting,
+// https://docs.antom.com/ac/ams/notify_sub,
+// https://docs.antom.com/ac/ams/notify_subpayment) with made-up values
+// (EXAMPLE in every ID, no real card or token). The files stay
 // under testdata so the package's tests and the embedded copies are the
 // same bytes; operator tooling (the `caddy dws-notify send` simulator)
 // sends them from any directory.

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strings"
 	"testing"
 )
 
@@ -37,8 +39,7 @@ func TestSampleIsTheSeedFile(t *testing.T) {
 }
 
 // The copies operators use (examples/<api>.json, sent by
-// examples/send-sample.sh) are the same seed samples byte for byte. (The
-// Antom samples get theirs when the Caddy module serves them.)
+// examples/send-sample.sh) are the same samples byte for byte.
 func TestExampleFilesAreTheSamples(t *testing.T) {
 	for _, name := range Names() {
 		want, _ := Sample(name)
@@ -80,9 +81,54 @@ func TestSampleReturnsACopy(t *testing.T) {
 }
 
 func TestSampleUnknownAPI(t *testing.T) {
-	for _, name := range []string{"", "add", "AddPaymentMethod", "notifypayment", "NotifyPayment", "../add", "antom/notifyPayment", "notifyPayment.json", "notifyVaulting"} {
+	for _, name := range []string{"", "add", "AddPaymentMethod", "notifypayment", "NotifyPayment", "../add", "antom/notifyPayment", "notifyPayment.json", "notifyAuthorization", "notifysubscription"} {
 		if b, ok := Sample(name); ok || b != nil {
 			t.Errorf("Sample(%q) = %d bytes, %v; want nil, false", name, len(b), ok)
 		}
+	}
+}
+
+// examples/send-sample.sh sends every API of the catalog, each to the path
+// Caddyfile.example serves it at (/<family>/notify/<api>), and its
+// requestId replaces the member `caddy dws-notify send --request-id` does:
+// requestId, or an Antom API's first key field, found once in the sample
+// (the script's sed replaces the first occurrence).
+func TestSendSampleScriptKnowsEveryAPI(t *testing.T) {
+	script, err := os.ReadFile(filepath.Join("..", "examples", "send-sample.sh"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	example, err := os.ReadFile(filepath.Join("..", "Caddyfile.example"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	arm := regexp.MustCompile(`(?m)^([A-Za-z| ]+)\) family=(\w+) member=(\w+) ;;$`)
+	type entry struct{ family, member string }
+	known := map[string]entry{}
+	for _, m := range arm.FindAllStringSubmatch(string(script), -1) {
+		for name := range strings.SplitSeq(m[1], "|") {
+			known[strings.TrimSpace(name)] = entry{m[2], m[3]}
+		}
+	}
+	for _, name := range Names() {
+		a := mustAPI(t, name)
+		want := entry{a.Family().String(), "requestId"}
+		if a.Family() == Antom {
+			want.member = a.KeyFields()[0]
+		}
+		if got, ok := known[name]; !ok || got != want {
+			t.Errorf("send-sample.sh: %s has family=%s member=%s, want family=%s member=%s", name, got.family, got.member, want.family, want.member)
+		}
+		body, _ := Sample(name)
+		if n := strings.Count(string(body), `"`+want.member+`":`); n != 1 {
+			t.Errorf("the %s sample has %d members named %s, want 1", name, n, want.member)
+		}
+		line := "\tapi " + name + " /" + want.family + "/notify/" + name + "\n"
+		if !strings.Contains(string(example), line) {
+			t.Errorf("Caddyfile.example has no line %q", line)
+		}
+	}
+	if len(known) != len(Names()) {
+		t.Errorf("send-sample.sh knows %d APIs, the catalog has %d", len(known), len(Names()))
 	}
 }
