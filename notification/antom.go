@@ -201,7 +201,13 @@ var antomSpecs = []spec{
 		// page does not list: vaultingCreateTime is required only under
 		// Options.Strict. The APO edition marks result.resultMessage
 		// REQUIRED, the AMS one does not say: it stays optional. A failed
-		// vaulting (resultStatus F, vaultingStatus FAIL) is content.
+		// vaulting (resultStatus F, vaultingStatus FAIL) is content, and
+		// the vaulted method's details are what a failure may lack
+		// (inquireVaulting returns paymentMethodDetail only when
+		// vaultingStatus is SUCCESS), so paymentMethodDetail, REQUIRED on
+		// every edition, is required only under Options.Strict: refusing
+		// a failure for it would lose the notification after Antom's
+		// last resend.
 		name:   "notifyVaulting",
 		family: Antom,
 		key:    []string{"vaultingRequestId", "result.resultStatus", "vaultingStatus"},
@@ -210,7 +216,7 @@ var antomSpecs = []spec{
 			[]field{
 				{path: "vaultingRequestId", need: always, min: 1, max: 64, headerSafe: true},
 				{path: "vaultingStatus", min: 1, max: 10, headerSafe: true, enum: []string{"SUCCESS", "FAIL", "PROCESSING"}, strictEnum: true},
-				{path: "paymentMethodDetail", object: true, need: always},
+				{path: "paymentMethodDetail", object: true, need: strictOnly},
 				{path: "vaultingCreateTime", need: strictOnly, min: 1},
 				{path: "acquirerInfo", object: true},
 			},

@@ -425,7 +425,7 @@ func TestAntomRejects(t *testing.T) {
 		{"vaultingRequestId with a space", "notifyVaulting", vault, []string{`"vaultingRequestId_EXAMPLE_0001"`, `"SECRET 1"`}, false, "vaultingRequestId must not contain spaces or separators"},
 		{"vaulting result missing", "notifyVaulting", vault, []string{`"result": {`, `"x": {`}, false, "result is required"},
 		{"vaulting resultStatus missing", "notifyVaulting", vault, []string{`"resultStatus": "S",`, ``}, false, "result.resultStatus is required"},
-		{"paymentMethodDetail missing", "notifyVaulting", vault, []string{`"paymentMethodDetail": {`, `"x": {`}, false, "paymentMethodDetail is required"},
+		{"paymentMethodDetail missing, strict", "notifyVaulting", vault, []string{`"paymentMethodDetail": {`, `"x": {`}, true, "paymentMethodDetail is required"},
 		{"paymentMethodDetail a string", "notifyVaulting", vault, []string{`"vaultingCreateTime"`, `"paymentMethodDetail": "SECRET", "vaultingCreateTime"`, `"paymentMethodDetail": {`, `"x": {`}, false, "paymentMethodDetail must be a JSON object"},
 		{"vaultingStatus 11", "notifyVaulting", vault, []string{`"vaultingStatus": "SUCCESS"`, `"vaultingStatus": "` + long(11) + `"`}, false, "vaultingStatus must be at most 10 characters"},
 		{"vaultingStatus unknown, strict", "notifyVaulting", vault, []string{`"vaultingStatus": "SUCCESS"`, `"vaultingStatus": "SECRET"`}, true, "vaultingStatus must be one of SUCCESS, FAIL, PROCESSING"},
