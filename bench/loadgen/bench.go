@@ -471,6 +471,19 @@ func summarize(all []*runResult, modes []mode) string {
 		fmt.Fprintf(&b, "S latency, queued (q) beside synchronous (c): p50 %.2f ms vs %.2f ms, p99 %.2f ms vs %.2f ms; q delivered the rest within %.1f s (median) after each window\n",
 			med(modeQueued, p50), med(modeUnsigned, p50), med(modeQueued, p99), med(modeUnsigned, p99), med(modeQueued, func(r *runResult) float64 { return r.DrainS }))
 	}
+	if has(modeBase, modeSigned) {
+		cpu := func(r *runResult) float64 { return r.GatewayCPUus }
+		change := med(modeSigned, cpu) - med(modeBase, cpu)
+		changeRounds := perRound(modeSigned, modeBase, func(rb, ro *runResult) float64 { return rb.GatewayCPUus - ro.GatewayCPUus })
+		ratios := perRound(modeSigned, modeBase, func(rb, ro *runResult) float64 { return rb.Throughput / ro.Throughput })
+		fmt.Fprintf(&b, "before/after (o = b on the base build): gateway CPU per notification o %.1f µs -> b %.1f µs, %+.1f µs (per round %s; median of per-round differences %+.1f); req/s o %.0f -> b %.0f, b/o %.2f (per round %s)",
+			med(modeBase, cpu), med(modeSigned, cpu), change, format(changeRounds, 1), median(changeRounds),
+			med(modeBase, tput), med(modeSigned, tput), med(modeSigned, tput)/med(modeBase, tput), format(ratios, 2))
+		if has(modePlain) {
+			fmt.Fprintf(&b, "; b-a before %.1f µs, after %.1f µs", med(modeBase, cpu)-med(modePlain, cpu), med(modeSigned, cpu)-med(modePlain, cpu))
+		}
+		b.WriteString("\n")
+	}
 	if !has(modePlain, modeSigned, modeUnsigned) {
 		return b.String()
 	}
@@ -493,14 +506,6 @@ func summarize(all []*runResult, modes []mode) string {
 		rate, rateRounds := cpuDiff(modePaced, modePlain)
 		fmt.Fprintf(&b, "b-a split at b's rate: b-p = %.1f µs  (b beyond plain proxying at the same rate, %.0f req/s; per round %s; median of per-round differences %.1f) + p-a = %.1f µs  (the same proxying at b's rate instead of a's; per round %s)\n",
 			own, med(modePaced, tput), format(ownRounds, 1), median(ownRounds), rate, format(rateRounds, 1))
-	}
-	if has(modeBase) {
-		change, changeRounds := cpuDiff(modeSigned, modeBase)
-		ratios := perRound(modeSigned, modeBase, func(rb, ro *runResult) float64 { return rb.Throughput / ro.Throughput })
-		fmt.Fprintf(&b, "before/after (o = b on the base build): gateway CPU per notification o %.1f µs -> b %.1f µs, %+.1f µs (per round %s; median of per-round differences %+.1f); req/s o %.0f -> b %.0f, b/o %.2f (per round %s); b-a before %.1f µs, after %.1f µs\n",
-			med(modeBase, cpu), med(modeSigned, cpu), change, format(changeRounds, 1), median(changeRounds),
-			med(modeBase, tput), med(modeSigned, tput), med(modeSigned, tput)/med(modeBase, tput), format(ratios, 2),
-			med(modeBase, cpu)-med(modePlain, cpu), extra)
 	}
 	return b.String()
 }

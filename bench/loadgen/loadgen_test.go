@@ -289,3 +289,17 @@ func TestPacedDrive(t *testing.T) {
 		t.Errorf("paced at 200/s for 1 s: %d answers", res.count)
 	}
 }
+
+// TestSummaryBeforeAfterAlone: -modes o,b (no a or c) still prints the
+// before/after line, without the b-a figures it has no a for.
+func TestSummaryBeforeAfterAlone(t *testing.T) {
+	runs := []*runResult{
+		{Round: 1, Mode: modeBase, Throughput: 2500, GatewayCPUus: 320},
+		{Round: 1, Mode: modeSigned, Throughput: 2700, GatewayCPUus: 288},
+	}
+	out := summarize(runs, []mode{modeBase, modeSigned})
+	want := "before/after (o = b on the base build): gateway CPU per notification o 320.0 µs -> b 288.0 µs, -32.0 µs (per round -32.0; median of per-round differences -32.0); req/s o 2500 -> b 2700, b/o 1.08 (per round 1.08)\n"
+	if !strings.Contains(out, want) {
+		t.Errorf("summary lacks %q:\n%s", want, out)
+	}
+}
