@@ -229,6 +229,7 @@ type gatewayConfig struct {
 	before   string // directives placed in the site before dws_notify
 	upstream string // reverse_proxy target; "none" for no handler after dws_notify
 	sign     bool   // configure merchant_private_key
+	site     string // the site address; default http://localhost:9080
 }
 
 func startGateway(t *testing.T, b *backend, cfg gatewayConfig) *gateway {
@@ -249,6 +250,9 @@ func startGateway(t *testing.T, b *backend, cfg gatewayConfig) *gateway {
 	if cfg.store != "" {
 		storeLine = cfg.store
 	}
+	if cfg.site == "" {
+		cfg.site = "http://localhost:9080"
+	}
 	signing := ""
 	if cfg.sign {
 		signing = "merchant_private_key {file." + filepath.Join(k.dir, "merchant_private.pem") + "} 2"
@@ -261,7 +265,7 @@ func startGateway(t *testing.T, b *backend, cfg gatewayConfig) *gateway {
 	skip_install_trust
 	%s
 }
-http://localhost:9080 {
+%s {
 	%s
 	dws_notify {
 		client_id %s
@@ -275,7 +279,7 @@ http://localhost:9080 {
 	}
 	%s
 }
-`, cfg.globals, cfg.before, testClientID, filepath.Join(k.dir, "dws_public.pem"), signing, addPath, removePath, storeLine, cfg.extra, upstream)
+`, cfg.globals, cfg.site, cfg.before, testClientID, filepath.Join(k.dir, "dws_public.pem"), signing, addPath, removePath, storeLine, cfg.extra, upstream)
 	tester := caddytest.NewTester(t)
 	tester.InitServer(config, "caddyfile")
 	// Unload the site before the test's directories are removed (cleanups
