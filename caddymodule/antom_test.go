@@ -180,7 +180,7 @@ func TestAntomThroughTheHandler(t *testing.T) {
 		{name: "the same key, other content", n: unitNotice(t, paymentPath, antomSample(t, "notifyPayment",
 			map[string]string{"paymentId": "th-1", "notifyType": "PAYMENT_RESULT", "resultStatus": "S", "value": "4300"})),
 			key: "th-1:PAYMENT_RESULT:S", outcome: outcomeConflict,
-			answer: `{"result":{"resultStatus":"F","resultCode":"REPEAT_REQ_INCONSISTENT","resultMessage":"the notification key (paymentId:notifyType:result.resultStatus) was already used for a notification with different content"}}`},
+			answer: `{"result":{"resultStatus":"F","resultCode":"REPEAT_REQ_INCONSISTENT","resultMessage":"the notification key (paymentId:notifyType:result.resultStatus:(content digest if notifyType is UPDATE_AMOUNT_RESULT)) was already used for a notification with different content"}}`},
 		{name: "the payment failed: resultStatus F", n: unitNotice(t, paymentPath, antomSample(t, "notifyPayment",
 			map[string]string{"paymentId": "th-1", "notifyType": "PAYMENT_RESULT", "resultStatus": "F", "resultCode": "PAYMENT_FAIL", "resultMessage": "payment failed"})),
 			forwarded: true, key: "th-1:PAYMENT_RESULT:F", outcome: outcomeForwarded,

@@ -25,11 +25,11 @@ import (
 func RefusedRequestID(api *notification.API, body []byte) (id, why string) {
 	var parts, missing []string
 	read := false
-	for _, f := range api.KeyFields() {
-		if f == notification.ContentDigest {
+	for _, f := range api.KeyParts() {
+		if f.Digest {
 			continue
 		}
-		v, w := refusedField(body, f)
+		v, w := refusedField(body, f.Path)
 		if w != "" {
 			if !slices.Contains(missing, w) {
 				missing = append(missing, w)

@@ -63,9 +63,19 @@ var antomSpecs = []spec{
 		// grossSettlementAmount, settlementQuote and acquirerReferenceNo.
 		// paymentCreateTime is REQUIRED on this page and optional on the APO
 		// edition (https://docs.antom.com/ac/apo/paymentrn): strict only.
-		name:   "notifyPayment",
-		family: Antom,
-		key:    []string{"paymentId", "notifyType", "result.resultStatus"},
+		// One payment can have up to ten amount adjustments
+		// (https://docs.antom.com/ac/ams/updateAmount), each answered by
+		// an UPDATE_AMOUNT_RESULT with the same paymentId and status and
+		// nothing that numbers them: that type's key adds a content
+		// digest, the other types' keys stay paymentId:notifyType:status.
+		// This spec follows the online edition; the in-store edition,
+		// https://docs.antom.com/ac/ams/paymentrn (OFFLINE_PAYMENT_CODE,
+		// result not marked REQUIRED), is not in the catalog.
+		name:         "notifyPayment",
+		family:       Antom,
+		key:          []string{"paymentId", "notifyType", "result.resultStatus"},
+		keyContent:   true,
+		keyContentIf: &equals{"notifyType", "UPDATE_AMOUNT_RESULT"},
 		fields: slices.Concat(
 			[]field{notifyType("PAYMENT_RESULT", "PAYMENT_PENDING", "UPDATE_AMOUNT_RESULT")},
 			antomResult(),

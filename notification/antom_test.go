@@ -112,7 +112,7 @@ func TestFamilies(t *testing.T) {
 func TestKeyFields(t *testing.T) {
 	for api, want := range map[string]string{
 		"addPaymentMethod":          "requestId",
-		"notifyPayment":             "paymentId,notifyType,result.resultStatus",
+		"notifyPayment":             "paymentId,notifyType,result.resultStatus,(content digest if notifyType is UPDATE_AMOUNT_RESULT)",
 		"notifyCapture":             "captureId,result.resultStatus",
 		"notifyRefund":              "refundId,refundStatus",
 		"notifyDispute":             "disputeId,disputeNotificationType",
@@ -129,6 +129,28 @@ func TestKeyFields(t *testing.T) {
 		if a.KeyFields()[0] == "changed" {
 			t.Errorf("%s: KeyFields shares its slice", api)
 		}
+	}
+	// Which parts every valid body has: the required fields, and an
+	// unconditional digest.
+	for api, want := range map[string]string{
+		"addPaymentMethod":         "requestId",
+		"notifyPayment":            "paymentId,notifyType,result.resultStatus",
+		"notifyRegistrationStatus": ContentDigest,
+		"notifyVaulting":           "vaultingRequestId,result.resultStatus",
+		"notifySubscription":       "subscriptionRequestId,subscriptionNotificationType," + ContentDigest,
+	} {
+		var got []string
+		for _, p := range mustAPI(t, api).KeyParts() {
+			if p.Required {
+				got = append(got, p.String())
+			}
+		}
+		if strings.Join(got, ",") != want {
+			t.Errorf("%s: required key parts %q, want %s", api, got, want)
+		}
+	}
+	if p := mustAPI(t, "notifyPayment").KeyParts()[3]; !p.Digest || p.IfPath != "notifyType" || p.IfValue != "UPDATE_AMOUNT_RESULT" {
+		t.Errorf("notifyPayment's digest part: %+v", p)
 	}
 }
 
@@ -215,6 +237,57 @@ func TestAntomKeys(t *testing.T) {
 	noID := replaceOnce(t, reg, `"registrationRequestId": "202009181105860200000600142****",`, ``)
 	if got := keyOf(t, "notifyRegistrationStatus", noID); got != ":"+digestPart(t, noID) {
 		t.Errorf("registration without an id: key %q", got)
+	}
+}
+
+// Two amount adjustments of one payment (updateAmount can be called up to
+// ten times, https://docs.antom.com/ac/ams/updateAmount) are two
+// notifications: an UPDATE_AMOUNT_RESULT key ends with a content digest,
+// so the second adjustment is not refused as a conflict with the first,
+// and a resend of either (re-serialised) keeps its key. The keys of
+// PAYMENT_RESULT and PAYMENT_PENDING have no digest.
+func TestAntomUpdateAmountKeys(t *testing.T) {
+	pay := sample(t, "notifyPayment")
+	update := func(value string) string {
+		return replaceOnce(t, pay, `"PAYMENT_RESULT"`, `"UPDATE_AMOUNT_RESULT"`, `"value": "4200"`, `"value": "`+value+`"`)
+	}
+	first, second := update("4200"), update("5200")
+	k1, k2 := keyOf(t, "notifyPayment", first), keyOf(t, "notifyPayment", second)
+	for body, k := range map[string]string{first: k1, second: k2} {
+		if want := "2020010123456789XXXX:UPDATE_AMOUNT_RESULT:S:" + digestPart(t, body); k != want {
+			t.Errorf("adjustment key %q, want %q", k, want)
+		}
+	}
+	if k1 == k2 {
+		t.Fatalf("two adjustments share the key %q", k1)
+	}
+	for body, k := range map[string]string{first: k1, second: k2} {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(body), &m); err != nil {
+			t.Fatal(err)
+		}
+		resent, err := json.Marshal(m) // members sorted, no spacing
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(resent) == body {
+			t.Fatal("the resend is not re-serialised")
+		}
+		if got := keyOf(t, "notifyPayment", string(resent)); got != k {
+			t.Errorf("resent adjustment: key %q, want %q", got, k)
+		}
+	}
+	for _, tc := range []struct{ body, want string }{
+		{pay, "2020010123456789XXXX:PAYMENT_RESULT:S"},
+		{replaceOnce(t, pay, `"value": "4200"`, `"value": "5200"`), "2020010123456789XXXX:PAYMENT_RESULT:S"},
+		{replaceOnce(t, pay, `"PAYMENT_RESULT"`, `"PAYMENT_PENDING"`), "2020010123456789XXXX:PAYMENT_PENDING:S"},
+		// The condition is the exact value: any other notifyType,
+		// lower case included, has no digest.
+		{replaceOnce(t, pay, `"PAYMENT_RESULT"`, `"update_amount_result"`), "2020010123456789XXXX:update_amount_result:S"},
+	} {
+		if got := keyOf(t, "notifyPayment", tc.body); got != tc.want {
+			t.Errorf("key %q, want %q", got, tc.want)
+		}
 	}
 }
 
@@ -505,7 +578,6 @@ func TestAntomAccepts(t *testing.T) {
 	}{
 		{"payment pending", "notifyPayment", pay, []string{`"PAYMENT_RESULT"`, `"PAYMENT_PENDING"`, `"paymentTime": "2020-01-01T12:01:01+08:30"`, `"x": "y"`}, "2020010123456789XXXX:PAYMENT_PENDING:S"},
 		{"payment failed", "notifyPayment", pay, []string{`"resultStatus": "S"`, `"resultStatus": "F"`, `"resultCode": "SUCCESS"`, `"resultCode": "USER_BALANCE_NOT_ENOUGH"`}, "2020010123456789XXXX:PAYMENT_RESULT:F"},
-		{"update amount result", "notifyPayment", pay, []string{`"PAYMENT_RESULT"`, `"UPDATE_AMOUNT_RESULT"`}, "2020010123456789XXXX:UPDATE_AMOUNT_RESULT:S"},
 		{"new notifyType", "notifyPayment", pay, []string{`"PAYMENT_RESULT"`, `"SOME_NEW_TYPE"`}, "2020010123456789XXXX:SOME_NEW_TYPE:S"},
 		{"without paymentCreateTime", "notifyPayment", pay, []string{`"paymentCreateTime": "2020-01-01T12:01:00+08:30",`, ``}, "2020010123456789XXXX:PAYMENT_RESULT:S"},
 		{"without resultMessage", "notifyPayment", pay, []string{`"resultStatus": "S",`, `"resultStatus": "S"`, `"resultMessage": "success"`, ``}, "2020010123456789XXXX:PAYMENT_RESULT:S"},
@@ -572,12 +644,27 @@ func TestAntomDocListsTheCatalog(t *testing.T) {
 		}
 	}
 	for _, name := range Names(Antom) {
-		key := strings.ReplaceAll(strings.Join(mustAPI(t, name).KeyFields(), ":"), ContentDigest, "<content digest>")
+		// The key as the table writes it: `a:b:<content digest>`, and a
+		// conditional digest after the key, `a:b` (`:<content digest>`
+		// when `b` is V).
+		var parts []string
+		cond := ""
+		for _, p := range mustAPI(t, name).KeyParts() {
+			switch {
+			case p.Digest && p.IfPath != "":
+				cond = " (`:<content digest>` when `" + p.IfPath + "` is " + p.IfValue + ")"
+			case p.Digest:
+				parts = append(parts, "<content digest>")
+			default:
+				parts = append(parts, p.Path)
+			}
+		}
+		key := "`" + strings.Join(parts, ":") + "`" + cond
 		row, ok := rows[name]
 		if !ok {
 			t.Errorf("docs/antom.md has no row for %s", name)
-		} else if !strings.Contains(row, "| `"+key+"` |") {
-			t.Errorf("docs/antom.md: the row of %s does not give its key `%s`", name, key)
+		} else if !strings.Contains(row, "| "+key+" |") {
+			t.Errorf("docs/antom.md: the row of %s does not give its key %s", name, key)
 		}
 	}
 	if len(rows) != len(Names(Antom)) {

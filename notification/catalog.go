@@ -54,8 +54,13 @@ type spec struct {
 	// notifications apart: then a resend (the same content) is one
 	// notification and any change of content is another.
 	keyContent bool
-	fields     []field    // checked in this order; the first failure is the error
-	oneOf      [][]string // groups of paths of which exactly one must be present, checked after fields
+	// keyContentIf, when set (with keyContent), adds the digest only when
+	// the key field at its path holds exactly its value (case counts): for
+	// an API where one kind of notification needs it and the others have
+	// a key of their fields that must stay as it is.
+	keyContentIf *equals
+	fields       []field    // checked in this order; the first failure is the error
+	oneOf        [][]string // groups of paths of which exactly one must be present, checked after fields
 }
 
 // field is one rule: what the member at path must be when its parent object

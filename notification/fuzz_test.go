@@ -133,6 +133,7 @@ func FuzzValidateAntom(f *testing.F) {
 	}
 	f.Add([]byte(`{"notifyType":"PAYMENT_PENDING","result":{"resultCode":"x","resultStatus":"F"},"paymentRequestId":"r","paymentId":"a:b%3A","paymentAmount":{"currency":"USD","value":"1"}}`))
 	f.Add([]byte(`{"notifyType":"PAYMENT_RESULT","result":{"resultCode":"x","resultStatus":"S"},"paymentRequestId":"r","paymentId":"p","paymentAmount":{"currency":"USD","value":100}}`))
+	f.Add([]byte(`{"notifyType":"UPDATE_AMOUNT_RESULT","result":{"resultCode":"x","resultStatus":"S"},"paymentRequestId":"r","paymentId":"p","paymentAmount":{"currency":"USD","value":"5200"}}`))
 	f.Add([]byte(`{"disputeId":"d\u003a","paymentId":"p","paymentRequestId":"q","disputeNotificationType":"NEW"}`))
 	f.Add([]byte(`{"registrationResult":{"registrationStatus":"PENDING"},"pspRegistrationResultList":[{"pspName":"x"}]}`))
 	f.Add([]byte(`{"result":{"resultCode":"x","resultStatus":"F"},"vaultingRequestId":"v:%","paymentMethodDetail":{"card":{"cardToken":7}}}`))
@@ -143,7 +144,7 @@ func FuzzValidateAntom(f *testing.F) {
 		for _, name := range Names(Antom) {
 			a := mustAPI(t, name)
 			checkAgainstStd(t, a, body, stdValid, func(m map[string]any, res Result, _ bool) {
-				if want := refKey(m, a.KeyFields(), res.Fingerprint); res.Key != want {
+				if want := refKey(m, a.KeyParts(), res.Fingerprint); res.Key != want {
 					t.Fatalf("%s: key %q, reference %q", name, res.Key, want)
 				}
 				if !headerSafeKey(res.Key) {
@@ -156,24 +157,28 @@ func FuzzValidateAntom(f *testing.F) {
 
 // refKey composes the idempotency key the way key.go documents it, from a
 // body decoded by encoding/json.
-func refKey(m map[string]any, fields []string, fp [32]byte) string {
+func refKey(m map[string]any, fields []KeyPart, fp [32]byte) string {
 	escape := strings.NewReplacer("%", "%25", ":", "%3A")
-	var parts []string
-	for _, path := range fields {
-		if path == ContentDigest {
-			parts = append(parts, hex.EncodeToString(fp[:16]))
-			continue
-		}
+	value := func(path string) string {
 		var v any = m
 		for k := range strings.SplitSeq(path, ".") {
 			o, _ := v.(map[string]any)
 			v = o[k]
 		}
 		s, _ := v.(string)
-		if len(fields) == 1 {
-			return s
+		return s
+	}
+	var parts []string
+	for _, f := range fields {
+		switch {
+		case f.Digest && (f.IfPath == "" || value(f.IfPath) == f.IfValue):
+			parts = append(parts, hex.EncodeToString(fp[:16]))
+		case f.Digest:
+		case len(fields) == 1:
+			return value(f.Path)
+		default:
+			parts = append(parts, escape.Replace(value(f.Path)))
 		}
-		parts = append(parts, escape.Replace(s))
 	}
 	return strings.Join(parts, ":")
 }

@@ -2,6 +2,7 @@ package notification
 
 import (
 	"encoding/hex"
+	"slices"
 	"strings"
 )
 
@@ -54,9 +55,15 @@ func (f Family) MessageField() MessageField {
 // with '%' written as "%25" and ':' as "%3A" (so the parts can be told
 // apart again), an absent optional field giving an empty part; a spec with
 // keyContent adds, as a last part, the first 16 bytes of the body's
-// fingerprint in lower-case hex. For example notifyPayment's key is
+// fingerprint in lower-case hex (with keyContentIf, only when a key field
+// holds a given value). For example notifyPayment's key is
 //
 //	2020010123456789XXXX:PAYMENT_RESULT:S
+//
+// and, for an UPDATE_AMOUNT_RESULT (one payment can have several amount
+// adjustments, nothing in the body numbers them),
+//
+//	2020010123456789XXXX:UPDATE_AMOUNT_RESULT:S:7822e0962ff585ed45cdd88c6e3fcd2e
 //
 // The key travels to the backend in an HTTP header, so every key field is
 // header-safe (field.headerSafe) and has a maximum length: newAPI checks
@@ -76,20 +83,36 @@ const keyDigestBytes = 16
 
 // apiKey is a spec's key compiled against the node tree.
 type apiKey struct {
-	nodes   []int32  // nodes of the key fields, in order
-	paths   []string // their paths
-	content bool     // the content digest is the last part
-	raw     bool     // one required field and nothing else: the key is its value as it is
+	nodes    []int32  // nodes of the key fields, in order
+	paths    []string // their paths
+	required []bool   // whether every valid body has the field
+	content  bool     // the content digest is the last part
+	// contentIf, when content and set, makes the digest conditional: it
+	// is a part only when the key field at node contentIfNode holds
+	// exactly contentIf.value.
+	contentIf     *equals
+	contentIfNode int32
+	raw           bool // one required field and nothing else: the key is its value as it is
 }
 
 // compileKey checks and compiles s.key. Every key field must be a
 // header-safe string field with a maximum length and no case folding; a
 // required one must sit under required objects only (so a valid body
 // always has it); a key of one field and no digest must be a required one.
+// A conditional digest (keyContentIf) must depend on a required key field,
+// so that the key itself shows whether the digest is there. The bound
+// counts the digest and its separator whether or not it is conditional.
 func compileKey(s spec, byPath map[string]*rule) apiKey {
-	k := apiKey{content: s.keyContent, paths: s.key}
+	k := apiKey{content: s.keyContent, paths: s.key, contentIf: s.keyContentIf, contentIfNode: -1}
 	if len(s.key) == 0 && !s.keyContent {
 		panic("notification: " + s.name + ": no key")
+	}
+	if c := s.keyContentIf; c != nil {
+		r, ok := byPath[c.path]
+		if !s.keyContent || !ok || !slices.Contains(s.key, c.path) || r.need != always {
+			panic("notification: " + s.name + ": the digest's condition must name a required key field of a key with keyContent")
+		}
+		k.contentIfNode = r.node
 	}
 	size := 0
 	if s.keyContent {
@@ -108,6 +131,7 @@ func compileKey(s spec, byPath map[string]*rule) apiKey {
 		}
 		size += 4 * r.max // a rune is at most 4 bytes, an escaped byte 3
 		k.nodes = append(k.nodes, r.node)
+		k.required = append(k.required, r.need == always && alwaysThere(r, byPath))
 	}
 	if size > MaxKeyLength {
 		panic("notification: " + s.name + ": its key can exceed MaxKeyLength")
@@ -138,13 +162,60 @@ func alwaysThere(r *rule, byPath map[string]*rule) bool {
 	}
 }
 
-// KeyFields returns the paths of the fields the API's idempotency key is
-// made of, in order, and ContentDigest last when the key ends with a digest
-// of the body; in a new slice.
-func (a *API) KeyFields() []string {
-	f := append([]string(nil), a.key.paths...)
+// KeyPart describes one part of an API's idempotency key.
+type KeyPart struct {
+	// Path is the key field's path; "" for the content digest.
+	Path string
+	// Required: every valid body has the part (a field required in every
+	// mode under required objects only). An absent optional field is an
+	// empty part, as Validate builds the key.
+	Required bool
+	// Digest: the part is the content digest.
+	Digest bool
+	// IfPath and IfValue, when IfPath is not empty, make a digest part
+	// conditional: it is part of the key only when the key field IfPath
+	// holds exactly IfValue (notifyPayment's digest, only when notifyType
+	// is UPDATE_AMOUNT_RESULT).
+	IfPath, IfValue string
+}
+
+// String names the part as KeyFields does.
+func (p KeyPart) String() string {
+	switch {
+	case !p.Digest:
+		return p.Path
+	case p.IfPath != "":
+		return "(content digest if " + p.IfPath + " is " + p.IfValue + ")"
+	}
+	return ContentDigest
+}
+
+// KeyParts returns the parts of the API's idempotency key, in order, in a
+// new slice.
+func (a *API) KeyParts() []KeyPart {
+	parts := make([]KeyPart, 0, len(a.key.paths)+1)
+	for i, p := range a.key.paths {
+		parts = append(parts, KeyPart{Path: p, Required: a.key.required[i]})
+	}
 	if a.key.content {
-		f = append(f, ContentDigest)
+		d := KeyPart{Digest: true, Required: a.key.contentIf == nil}
+		if c := a.key.contentIf; c != nil {
+			d.IfPath, d.IfValue = c.path, c.value
+		}
+		parts = append(parts, d)
+	}
+	return parts
+}
+
+// KeyFields returns the paths of the fields the API's idempotency key is
+// made of, in order, and last, when the key ends with a digest of the
+// body, ContentDigest, or for a digest that only some bodies' keys carry
+// "(content digest if <path> is <value>)" (KeyPart.String); in a new
+// slice.
+func (a *API) KeyFields() []string {
+	var f []string
+	for _, p := range a.KeyParts() {
+		f = append(f, p.String())
 	}
 	return f
 }
@@ -165,7 +236,7 @@ func (a *API) resultKey(w *walker, fp *[32]byte) string {
 			b = appendKeyPart(b, w.vals[s.off:s.end])
 		}
 	}
-	if a.key.content {
+	if a.key.content && a.digestApplies(w) {
 		if len(a.key.nodes) > 0 {
 			b = append(b, keySeparator)
 		}
@@ -173,6 +244,17 @@ func (a *API) resultKey(w *walker, fp *[32]byte) string {
 	}
 	w.tmp = b
 	return string(b)
+}
+
+// digestApplies reports whether the key of the body the walker has just
+// checked carries the content digest: always, unless the digest is
+// conditional and its key field does not hold the value exactly.
+func (a *API) digestApplies(w *walker) bool {
+	if a.key.contentIf == nil {
+		return true
+	}
+	s := w.seen[a.key.contentIfNode]
+	return s.kind == kindString && string(w.vals[s.off:s.end]) == a.key.contentIf.value
 }
 
 // JoinKeyParts joins values as a composed key joins its fields' values:
