@@ -291,6 +291,22 @@ func TestAntomUpdateAmountKeys(t *testing.T) {
 	}
 }
 
+// The limitation docs/antom.md states ("What a digest cannot tell
+// apart"): a subscription changed to X, to Y and back to X within the
+// retention window sends a third body with the first's content, and so
+// the first's key; nothing in the body tells them apart.
+func TestAntomDigestCannotTellABackChangeApart(t *testing.T) {
+	sub := sample(t, "notifySubscription")
+	change := func(end string) string {
+		return replaceOnce(t, sub, `"CREATE"`, `"CHANGE"`, `"2027-01-01T12:00:00+08:00"`, `"`+end+`"`)
+	}
+	x, y, backToX := change("2027-06-01T12:00:00+08:00"), change("2028-01-01T12:00:00+08:00"), change("2027-06-01T12:00:00+08:00")
+	kx, ky, kBack := keyOf(t, "notifySubscription", x), keyOf(t, "notifySubscription", y), keyOf(t, "notifySubscription", backToX)
+	if kx == ky || kBack != kx {
+		t.Errorf("X %q, Y %q, back to X %q: the doc says the third has the first's key", kx, ky, kBack)
+	}
+}
+
 // No key is longer than MaxKeyLength, even with every key part at its
 // maximum length in four-byte characters or in escaped '%' signs.
 func TestAntomKeyBound(t *testing.T) {
