@@ -211,13 +211,13 @@ var antomSpecs = []spec{
 		// page does not list: vaultingCreateTime is required only under
 		// Options.Strict. The APO edition marks result.resultMessage
 		// REQUIRED, the AMS one does not say: it stays optional. A failed
-		// vaulting (resultStatus F, vaultingStatus FAIL) is content, and
-		// the vaulted method's details are what a failure may lack
-		// (inquireVaulting returns paymentMethodDetail only when
+		// vaulting (resultStatus F, vaultingStatus FAIL or absent) is
+		// content, and the vaulted method's details are what a failure
+		// lacks (inquireVaulting returns paymentMethodDetail only when
 		// vaultingStatus is SUCCESS), so paymentMethodDetail, REQUIRED on
-		// every edition, is required only under Options.Strict: refusing
-		// a failure for it would lose the notification after Antom's
-		// last resend.
+		// every edition, is required only under Options.Strict and only
+		// when result.resultStatus is S: refusing a failure for it would
+		// lose the notification after Antom's last resend.
 		name:   "notifyVaulting",
 		family: Antom,
 		key:    []string{"vaultingRequestId", "result.resultStatus", "vaultingStatus"},
@@ -226,7 +226,7 @@ var antomSpecs = []spec{
 			[]field{
 				{path: "vaultingRequestId", need: always, min: 1, max: 64, headerSafe: true},
 				{path: "vaultingStatus", min: 1, max: 10, headerSafe: true, enum: []string{"SUCCESS", "FAIL", "PROCESSING"}, strictEnum: true},
-				{path: "paymentMethodDetail", object: true, need: strictOnly},
+				{path: "paymentMethodDetail", object: true, need: strictOnly, when: &equals{"result.resultStatus", "S"}},
 				{path: "vaultingCreateTime", need: strictOnly, min: 1},
 				{path: "acquirerInfo", object: true},
 			},
@@ -245,7 +245,10 @@ var antomSpecs = []spec{
 		// and that edition could not be read past the notification type
 		// here, so subscriptionId and the fields the others mark REQUIRED
 		// after it (subscriptionStartTime, subscriptionEndTime, periodRule)
-		// are required only under Options.Strict. A subscription is
+		// are required only under Options.Strict; subscriptionId only when
+		// subscriptionStatus is ACTIVE (a subscription that became active
+		// was created and has Antom's ID; a failed creation is not active
+		// and has none). A subscription is
 		// notified once per event, and CHANGE and UPDATE can happen more
 		// than once to one subscription with nothing in the body to number
 		// them: the key adds a content digest. TERMINATED is content.
@@ -255,7 +258,7 @@ var antomSpecs = []spec{
 		keyContent: true,
 		fields: []field{
 			{path: "subscriptionRequestId", need: always, min: 1, max: 64, headerSafe: true},
-			{path: "subscriptionId", need: strictOnly, min: 1, max: 64},
+			{path: "subscriptionId", need: strictOnly, when: &equals{"subscriptionStatus", "ACTIVE"}, min: 1, max: 64},
 			{path: "subscriptionStatus", need: always, min: 1, max: 32, enum: []string{"ACTIVE", "TERMINATED"}, strictEnum: true},
 			{path: "subscriptionNotificationType", need: always, min: 1, max: 32, headerSafe: true, strictEnum: true, enum: []string{
 				"CREATE", "CHANGE", "CANCEL", "TERMINATE", "UPDATE",

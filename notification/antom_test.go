@@ -581,6 +581,55 @@ func TestAntomRejects(t *testing.T) {
 	}
 }
 
+// Strict mode requires what only some editions require, but never what a
+// failure legitimately lacks: a failed vaulting has no paymentMethodDetail
+// (the vaulted method's details exist only once it succeeded), and a
+// failed subscription creation has no subscriptionId (the One API edition,
+// https://docs.antom.com/ac/oneapi/notify_sub). Refusing them would lose
+// them after Antom's last resend. A success without them is still refused.
+func TestAntomStrictKeepsFailures(t *testing.T) {
+	vault, sub := sample(t, "notifyVaulting"), sample(t, "notifySubscription")
+	noDetail := func(body string) string {
+		return replaceOnce(t, body, `"paymentMethodDetail": {
+    "paymentMethodType": "CARD",
+    "card": {
+      "brand": "VISA",
+      "cardToken": "EXAMPLE-CARD-TOKEN-NOT-A-REAL-TOKEN",
+      "maskedCardNo": "************0000"
+    }
+  },`, ``)
+	}
+	noSubID := func(body string) string {
+		return replaceOnce(t, body, `"subscriptionId": "20260101EXAMPLESUBSCRIPTIONID0001",`, ``)
+	}
+	// The failed vaulting the reference describes: resultStatus F, no
+	// vaultingStatus (the AMS edition lists none), no paymentMethodDetail.
+	failedVault := noDetail(replaceOnce(t, vault, `"resultCode": "SUCCESS"`, `"resultCode": "VERIFICATION_FAIL"`, `"resultStatus": "S"`, `"resultStatus": "F"`, `"vaultingStatus": "SUCCESS",`, ``))
+	failedSub := noSubID(replaceOnce(t, sub, `"ACTIVE"`, `"TERMINATED"`))
+	for _, tc := range []struct {
+		name, api, body, want string
+	}{
+		{"failed vaulting without paymentMethodDetail", "notifyVaulting", failedVault, ""},
+		{"failed vaulting, FAIL status, without paymentMethodDetail", "notifyVaulting", noDetail(replaceOnce(t, vault, `"resultStatus": "S"`, `"resultStatus": "F"`, `"vaultingStatus": "SUCCESS"`, `"vaultingStatus": "FAIL"`)), ""},
+		{"failed subscription creation without subscriptionId", "notifySubscription", failedSub, ""},
+		{"successful vaulting without paymentMethodDetail", "notifyVaulting", noDetail(vault), "paymentMethodDetail is required"},
+		{"active subscription without subscriptionId", "notifySubscription", noSubID(sub), "subscriptionId is required"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := mustAPI(t, tc.api).Validate([]byte(tc.body), Options{Strict: true})
+			switch {
+			case tc.want == "" && err != nil:
+				t.Errorf("strict: %v", err)
+			case tc.want != "" && (err == nil || err.Error() != tc.want):
+				t.Errorf("strict: %v, want %s", err, tc.want)
+			}
+			if _, err := mustAPI(t, tc.api).Validate([]byte(tc.body), Options{}); err != nil {
+				t.Errorf("default mode: %v", err)
+			}
+		})
+	}
+}
+
 // What the Antom rules leave alone: values Antom may add to its growing
 // enums, optional fields absent, unknown members of every kind, and a
 // notification's own failure, which is content for the backend.

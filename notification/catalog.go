@@ -67,10 +67,14 @@ type spec struct {
 // is present. Members the catalog does not name are allowed; like every
 // member they must be strings, objects or arrays.
 type field struct {
-	path     string // member keys from the root, joined by dots
-	object   bool   // the value is an object; otherwise it is a string
-	need     presence
-	when     *equals  // when set and it holds, the field is required
+	path   string // member keys from the root, joined by dots
+	object bool   // the value is an object; otherwise it is a string
+	need   presence
+	// when narrows or widens need: an optional field with when is
+	// required when it holds; a strictOnly field with when is required
+	// only under Options.Strict and when it holds (what a failure
+	// legitimately lacks: a failed vaulting's paymentMethodDetail).
+	when     *equals
 	min, max int      // length bounds of a string in runes; max 0 means no bound
 	enum     []string // the values allowed, when not empty
 	foldCase bool     // compare with enum ignoring case
@@ -273,8 +277,8 @@ func (a *API) check(seen []slot, vals []byte, strict bool) error {
 		}
 		s := seen[r.node]
 		if s.kind == kindAbsent {
-			if r.need == always || r.need == strictOnly && strict ||
-				r.when != nil && seen[r.whenNode].kind == kindString && bytes.EqualFold(str(r.whenNode), []byte(r.when.value)) {
+			holds := r.when != nil && seen[r.whenNode].kind == kindString && bytes.EqualFold(str(r.whenNode), []byte(r.when.value))
+			if r.need == always || r.need == strictOnly && strict && (r.when == nil || holds) || r.need == optional && holds {
 				return &FieldError{Path: r.path, Rule: "is required"}
 			}
 			continue
