@@ -50,11 +50,15 @@ const MaxSenderText = 64
 
 // SenderText returns s cut to at most MaxSenderText bytes, on a rune
 // boundary, with "…" appended when it was cut.
-func SenderText(s string) string {
-	if len(s) <= MaxSenderText {
+func SenderText(s string) string { return CutText(s, MaxSenderText) }
+
+// CutText returns s cut to at most n bytes, on a rune boundary, with "…"
+// appended when it was cut.
+func CutText(s string, n int) string {
+	if len(s) <= n {
 		return s
 	}
-	cut := MaxSenderText
+	cut := n
 	for cut > 0 && !utf8.RuneStart(s[cut]) {
 		cut--
 	}

@@ -2,7 +2,8 @@
 // a notification's idempotency key in logs and answers. It carries
 // identifiers, the sender's address, the outcome and timings; never card
 // fields, bodies, keys or signature values, and every sender-controlled
-// string is cut to dwshttp.MaxSenderText bytes. It knows nothing of
+// string is cut to dwshttp.MaxSenderText bytes (a validated idempotency
+// key to notification.MaxKeyLength: KeyField). It knows nothing of
 // Caddy: caddymodule fills a Line from the request's exchange.
 package notifylog
 
@@ -145,14 +146,21 @@ func appendRemote(fields []zap.Field, remoteAddr, clientIP string) []zap.Field {
 // KeyField is the log field of a notification's idempotency key:
 // request_id for DWS (the requestId) and for a request no API was found
 // for, key for Antom (Result.Key, e.g. paymentId:notifyType:resultStatus).
-// The key is sender text: it is cut to dwshttp.MaxSenderText bytes like
-// the rest (a valid requestId has at most 64; an Antom key may be longer,
-// and is whole on the backend's X-Dws-Idempotency-Key and in the store).
+//
+// A key that passed the rules is logged whole: it is header-safe and at
+// most notification.MaxKeyLength (512) bytes, and its digest part is what
+// tells two notifications of one subscription apart and what an operator
+// copies into inspect --request-id. The key is still sender-controlled,
+// so the field is bounded all the same, at MaxKeyLength: the bound every
+// sender-controlled string reaching a log must have. What was read from a
+// body the rules refused comes here already cut to dwshttp.MaxSenderText
+// (64) bytes by dwshttp.RefusedRequestID.
 func KeyField(api *notification.API, key string) zap.Field {
+	key = dwshttp.CutText(key, notification.MaxKeyLength)
 	if IsAntom(api) {
-		return zap.String("key", dwshttp.SenderText(key))
+		return zap.String("key", key)
 	}
-	return zap.String("request_id", dwshttp.SenderText(key))
+	return zap.String("request_id", key)
 }
 
 // IsAntom reports whether api is of the Antom family.

@@ -64,14 +64,36 @@ func TestLineFields(t *testing.T) {
 		Outcome: dwsmetrics.OutcomeRejected, Code: notification.ParamIllegal, Status: 200, Message: "bad field",
 		Verified: true, Stage: dwsmetrics.StageFieldRules, IDMissing: "paymentId is absent",
 		BackendTime: time.Second, Err: errors.New("cause")})
-	if k, _ := m["key"].(string); len(k) > dwshttp.MaxSenderText+len("…") || !strings.HasPrefix(k, "kkk") {
-		t.Errorf("an Antom key is logged as key, bounded: %q", k)
+	if k, _ := m["key"].(string); k != long {
+		t.Errorf("an Antom key is logged whole as key: %q", k)
 	}
 	for k, want := range map[string]any{"remote_ip": "/run/caddy.sock", "remote_port": "", "refused_at": "field_rules", "key_unavailable": "paymentId is absent",
 		"reason": "bad field", "error": "cause", "backend_status": int64(0)} {
 		if m[k] != want {
 			t.Errorf("%s = %v, want %v", k, m[k], want)
 		}
+	}
+}
+
+// A key that passed the rules is logged whole (a subscription's digest is
+// what tells two CHANGEs apart, and the key is what an operator copies into
+// inspect --request-id); whatever reaches the field is still bounded, at
+// notification.MaxKeyLength, the most a valid key has.
+func TestKeyFieldWholeAndBounded(t *testing.T) {
+	sub := api(t, "notifySubscription")
+	key := "subscriptionRequestId_EXAMPLE_0001:CHANGE:7efe7f5e42130f1f8e3d8a0a4b6c9d21"
+	if f := KeyField(sub, key); f.Key != "key" || f.String != key {
+		t.Errorf("KeyField = %s %q, want the whole key", f.Key, f.String)
+	}
+	max := strings.Repeat("é", notification.MaxKeyLength/2)
+	if f := KeyField(sub, max); f.String != max {
+		t.Errorf("a key of MaxKeyLength bytes is cut: %d bytes", len(f.String))
+	}
+	if f := KeyField(sub, max+"x"); f.String != max+"…" {
+		t.Errorf("a key over MaxKeyLength: %d bytes logged", len(f.String))
+	}
+	if f := KeyField(api(t, "addPaymentMethod"), strings.Repeat("r", 64)+"é"); f.Key != "request_id" || f.String != strings.Repeat("r", 64)+"é" {
+		t.Errorf("a DWS requestId of 64 characters: %s %q", f.Key, f.String)
 	}
 }
 
