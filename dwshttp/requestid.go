@@ -19,9 +19,12 @@ import (
 // (notification.JoinKeyParts), a field that cannot be read giving an
 // empty part; a content digest part is left out, since a body the rules
 // refused has no fingerprint. The result is cut to MaxSenderText bytes (a
-// valid requestId has at most 64), "…" marking a cut. why says which key
-// field could not be read, if any, for the log line; with nothing read id
-// is "". The body is only read.
+// valid requestId has at most 64), "…" marking a cut. why says which
+// required key field could not be read, and which optional one is there
+// but unusable, for the log line; an absent or null optional key field
+// (a failed vaulting's vaultingStatus) is an empty part, as Validate
+// builds the key, and not reported. With nothing read id is "". The body
+// is only read.
 func RefusedRequestID(api *notification.API, body []byte) (id, why string) {
 	var parts, missing []string
 	read := false
@@ -29,13 +32,15 @@ func RefusedRequestID(api *notification.API, body []byte) (id, why string) {
 		if f.Digest {
 			continue
 		}
-		v, w := refusedField(body, f.Path)
-		if w != "" {
-			if !slices.Contains(missing, w) {
-				missing = append(missing, w)
-			}
-		} else {
+		v, w, absent := refusedField(body, f.Path)
+		switch {
+		case w == "":
 			read = true
+		case absent && !f.Required:
+			// An optional key field absent (or null) is an empty part,
+			// as Validate builds the key: nothing is missing.
+		case !slices.Contains(missing, w):
+			missing = append(missing, w)
 		}
 		parts = append(parts, v)
 	}
@@ -50,23 +55,28 @@ func RefusedRequestID(api *notification.API, body []byte) (id, why string) {
 }
 
 // refusedField reads the key field at path (dot-separated) out of body:
-// its value, or why there is none.
-func refusedField(body []byte, path string) (string, string) {
+// its value, or why there is none and whether that is because it (or an
+// object above it) is absent or null, as Validate sees an absent field.
+func refusedField(body []byte, path string) (v, why string, absent bool) {
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.UseNumber()
 	v, err := lookupValue(dec, strings.Split(path, "."), "", "the body")
 	if err != nil {
 		var e *missingKey
 		if errors.As(err, &e) {
-			return "", e.why
+			return "", e.why, e.absent
 		}
-		return "", "the body is not valid JSON up to " + path
+		return "", "the body is not valid JSON up to " + path, false
 	}
-	return v, ""
+	return v, "", false
 }
 
-// missingKey says why the key field has no usable value.
-type missingKey struct{ why string }
+// missingKey says why the key field has no usable value; absent when it,
+// or an object above it, is absent or null.
+type missingKey struct {
+	why    string
+	absent bool
+}
 
 func (e *missingKey) Error() string { return e.why }
 
@@ -81,7 +91,10 @@ func lookupValue(dec *json.Decoder, path []string, prefix, what string) (string,
 		return "", err
 	}
 	if d, ok := tok.(json.Delim); !ok || d != '{' {
-		return "", &missingKey{what + " is not a JSON object"}
+		if tok == nil {
+			return "", &missingKey{what + " is null", true}
+		}
+		return "", &missingKey{what + " is not a JSON object", false}
 	}
 	name := prefix + path[0]
 	for dec.More() {
@@ -109,9 +122,9 @@ func lookupValue(dec *json.Decoder, path []string, prefix, what string) (string,
 		case json.Number:
 			return string(v), nil
 		case nil:
-			return "", &missingKey{name + " is null"}
+			return "", &missingKey{name + " is null", true}
 		}
-		return "", &missingKey{name + " is neither a JSON string nor a number"}
+		return "", &missingKey{name + " is neither a JSON string nor a number", false}
 	}
-	return "", &missingKey{name + " is absent"}
+	return "", &missingKey{name + " is absent", true}
 }

@@ -55,7 +55,17 @@ func TestRefusedComposedKey(t *testing.T) {
 		{"notifyPayment", `[]`, "", "the body is not a JSON object"},
 		{"notifyRefund", `{"refundId":"r1","refundStatus":"FAIL","refundAmount":{"value":1}}`, "r1:FAIL", ""},
 		{"notifyRegistrationStatus", `{"registrationRequestId":"reg-1","x":1}`, "reg-1", ""},
-		{"notifyRegistrationStatus", `{"x":1}`, "", "registrationRequestId is absent"},
+		// An absent (or null) optional key field is an empty part, as
+		// Validate builds the key, not something that "could not be
+		// read": a failed vaulting has no vaultingStatus, and a
+		// registration needs no registrationRequestId.
+		{"notifyRegistrationStatus", `{"x":1}`, "", ""},
+		{"notifyVaulting", `{"vaultingRequestId":"v1","result":{"resultStatus":"F","resultCode":7}}`, "v1:F:", ""},
+		{"notifyVaulting", `{"vaultingRequestId":"v2","vaultingStatus":null,"result":{"resultStatus":"F","resultCode":7}}`, "v2:F:", ""},
+		// An optional key field that is there but unusable is reported,
+		// and a required one is reported absent.
+		{"notifyVaulting", `{"vaultingRequestId":"v3","vaultingStatus":["FAIL"],"result":{"resultStatus":"F"}}`, "v3:F:", "vaultingStatus is neither a JSON string nor a number"},
+		{"notifyVaulting", `{"vaultingStatus":"FAIL","result":{"resultStatus":"F"}}`, ":F:FAIL", "vaultingRequestId is absent"},
 	} {
 		api, _ := notification.Lookup(c.api)
 		id, why := RefusedRequestID(api, []byte(c.body))
