@@ -68,9 +68,10 @@ var antomSpecs = []spec{
 		// an UPDATE_AMOUNT_RESULT with the same paymentId and status and
 		// nothing that numbers them: that type's key adds a content
 		// digest, the other types' keys stay paymentId:notifyType:status.
-		// This spec follows the online edition; the in-store edition,
-		// https://docs.antom.com/ac/ams/paymentrn (OFFLINE_PAYMENT_CODE,
-		// result not marked REQUIRED), is not in the catalog.
+		// This spec follows the online edition; the in-store (offline)
+		// edition, https://docs.antom.com/ac/ams/paymentrn, which adds
+		// notifyType OFFLINE_PAYMENT_CODE and does not mark result
+		// REQUIRED, is not in the catalog (docs/antom.md).
 		name:         "notifyPayment",
 		family:       Antom,
 		key:          []string{"paymentId", "notifyType", "result.resultStatus"},
