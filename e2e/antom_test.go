@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"encoding/json"
 	"net/http"
 	"regexp"
 	"slices"
@@ -43,8 +44,11 @@ func antomSample(t *testing.T, api string, set map[string]string) []byte {
 // its resultMsg and X-Dws-Request-Id. Then notifyVaulting,
 // notifySubscription and notifySubscriptionPayment at their own paths:
 // each forwarded once with its key and replayed when resent, a failed
-// vaulting and two CHANGEs of one subscription each another notification,
-// a number in a subscription PARAM_ILLEGAL naming its path.
+// vaulting (with vaultingStatus FAIL, and as the reference describes it:
+// resultStatus F, no vaultingStatus, no paymentMethodDetail), two amount
+// adjustments of one payment and two CHANGEs of one subscription each
+// another notification, a number in a subscription PARAM_ILLEGAL naming
+// its path.
 func TestAntomNotifications(t *testing.T) {
 	bin := caddyBin(t)
 	root := repoRoot(t)
@@ -156,7 +160,8 @@ func TestAntomNotifications(t *testing.T) {
 		}
 		a, _ := notification.Lookup(api)
 		res, err := a.Validate(body, notification.Options{})
-		if err != nil || d.Key != res.Key || !strings.HasPrefix(d.Key, wantKey) || !slices.Contains(a.KeyFields(), notification.ContentDigest) && d.Key != wantKey {
+		digest := slices.ContainsFunc(a.KeyParts(), func(p notification.KeyPart) bool { return p.Digest })
+		if err != nil || d.Key != res.Key || !strings.HasPrefix(d.Key, wantKey) || !digest && d.Key != wantKey {
 			t.Errorf("%s: X-Dws-Idempotency-Key %q, want %q (composed %q, %v)", api, d.Key, wantKey, res.Key, err)
 		}
 		if got := d.Header.Values("X-Dws-Request-Id"); len(got) != 0 {
@@ -172,6 +177,32 @@ func TestAntomNotifications(t *testing.T) {
 	phase(t, "a failed vaulting is content, forwarded under its own key", func(t *testing.T) {
 		failed := antomSample(t, "notifyVaulting", map[string]string{"resultCode": "VERIFICATION_FAIL", "resultStatus": "F", "vaultingStatus": "FAIL"})
 		forwardOnce(t, "notifyVaulting", "/antom/notify/vaulting", failed, "vaultingRequestId_EXAMPLE_0001:F:FAIL")
+	})
+	phase(t, "a failed vaulting as the reference describes it is forwarded once, its resend replayed", func(t *testing.T) {
+		// resultStatus F, and neither vaultingStatus (the AMS edition
+		// lists none) nor paymentMethodDetail (what a failure lacks).
+		var m map[string]any
+		if err := json.Unmarshal(antomSample(t, "notifyVaulting", map[string]string{
+			"vaultingRequestId": "vaultingRequestId_EXAMPLE_0002", "resultCode": "VERIFICATION_FAIL", "resultStatus": "F"}), &m); err != nil {
+			t.Fatal(err)
+		}
+		delete(m, "vaultingStatus")
+		delete(m, "paymentMethodDetail")
+		failed, err := json.Marshal(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		forwardOnce(t, "notifyVaulting", "/antom/notify/vaulting", failed, "vaultingRequestId_EXAMPLE_0002:F:")
+	})
+	phase(t, "two amount adjustments of one payment are two notifications", func(t *testing.T) {
+		for _, value := range []string{"4200", "5200"} {
+			update := antomSample(t, "notifyPayment", map[string]string{"paymentId": "2020010123456789UPDT", "notifyType": "UPDATE_AMOUNT_RESULT", "value": value})
+			forwardOnce(t, "notifyPayment", "/antom/notify/payment", update, "2020010123456789UPDT:UPDATE_AMOUNT_RESULT:S:")
+		}
+		ds := be.Deliveries()
+		if a, b := ds[len(ds)-2].Key, ds[len(ds)-1].Key; a == b {
+			t.Errorf("both adjustments got the key %q", a)
+		}
 	})
 	phase(t, "notifySubscription is forwarded once, its resend replayed", func(t *testing.T) {
 		sub := antomSample(t, "notifySubscription", nil)

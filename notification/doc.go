@@ -59,7 +59,11 @@
 // kind (string, object, array) does. As null members are left out,
 // {"a":null,"b":"x"} has the fingerprint of {"b":"x"}. Fingerprints are
 // stored by the idempotency store, so changing the canonical form turns a
-// retry that spans the upgrade into REPEAT_REQ_INCONSISTENT.
+// retry that spans the upgrade into REPEAT_REQ_INCONSISTENT; for an API
+// whose key ends with a content digest (notifyRegistrationStatus,
+// notifySubscription, notifyPayment's UPDATE_AMOUNT_RESULT) it changes the
+// key instead, so such a retry is taken for a new notification and
+// forwarded again.
 //
 // # Envelope
 //
