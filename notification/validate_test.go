@@ -471,7 +471,18 @@ func TestCatalogMistakesPanic(t *testing.T) {
 		"condition on missing path": {name: "a", family: DWS, key: []string{"id"}, fields: []field{id, {path: "c", when: &equals{"k", "v"}}}},
 		"condition on an object":    {name: "a", family: DWS, key: []string{"id"}, fields: []field{id, {path: "k", object: true}, {path: "c", when: &equals{"k", "v"}}}},
 		"one-of member missing":     {name: "a", family: DWS, key: []string{"id"}, fields: []field{id, {path: "p"}}, oneOf: [][]string{{"p", "q"}}},
-		"one-of members apart":      {name: "a", family: DWS, key: []string{"id"}, fields: []field{id, {path: "p"}, {path: "x.q"}}, oneOf: [][]string{{"p", "x.q"}}},
+		// A conditional digest: its bound counts (497 bytes without it,
+		// 530 with it), and its condition names a required key field of a
+		// key with keyContent.
+		"conditional digest too long": {name: "a", family: Antom, key: []string{"id", "t"}, keyContent: true, keyContentIf: &equals{"t", "V"}, fields: []field{
+			{path: "id", need: always, max: 64, headerSafe: true}, {path: "t", need: always, max: 60, headerSafe: true}}},
+		"conditional digest without keyContent": {name: "a", family: Antom, key: []string{"id", "t"}, keyContentIf: &equals{"t", "V"}, fields: []field{
+			id, {path: "t", need: always, max: 8, headerSafe: true}}},
+		"conditional digest on a field not in the key": {name: "a", family: Antom, key: []string{"id"}, keyContent: true, keyContentIf: &equals{"t", "V"}, fields: []field{
+			id, {path: "t", need: always, max: 8, headerSafe: true}}},
+		"conditional digest on an optional key field": {name: "a", family: Antom, key: []string{"id", "t"}, keyContent: true, keyContentIf: &equals{"t", "V"}, fields: []field{
+			id, {path: "t", max: 8, headerSafe: true}}},
+		"one-of members apart": {name: "a", family: DWS, key: []string{"id"}, fields: []field{id, {path: "p"}, {path: "x.q"}}, oneOf: [][]string{{"p", "x.q"}}},
 	} {
 		t.Run(name, func(t *testing.T) {
 			defer func() {
@@ -482,6 +493,9 @@ func TestCatalogMistakesPanic(t *testing.T) {
 			newAPI(s)
 		})
 	}
+	// The key of "conditional digest too long" fits without its digest.
+	newAPI(spec{name: "a", family: Antom, key: []string{"id", "t"}, fields: []field{
+		{path: "id", need: always, max: 64, headerSafe: true}, {path: "t", need: always, max: 60, headerSafe: true}}})
 }
 
 func TestValidateConcurrently(t *testing.T) {
