@@ -246,10 +246,10 @@ var antomSpecs = []spec{
 		// and that edition could not be read past the notification type
 		// here, so subscriptionId and the fields the others mark REQUIRED
 		// after it (subscriptionStartTime, subscriptionEndTime, periodRule)
-		// are required only under Options.Strict; subscriptionId only when
+		// are required only under Options.Strict, and then only when
 		// subscriptionStatus is ACTIVE (a subscription that became active
-		// was created and has Antom's ID; a failed creation is not active
-		// and has none). A subscription is
+		// was created and has Antom's ID and its period; a failed creation
+		// is not active and may have neither). A subscription is
 		// notified once per event, and CHANGE and UPDATE can happen more
 		// than once to one subscription with nothing in the body to number
 		// them: the key adds a content digest. TERMINATED is content.
@@ -264,9 +264,9 @@ var antomSpecs = []spec{
 			{path: "subscriptionNotificationType", need: always, min: 1, max: 32, headerSafe: true, strictEnum: true, enum: []string{
 				"CREATE", "CHANGE", "CANCEL", "TERMINATE", "UPDATE",
 			}},
-			{path: "subscriptionStartTime", need: strictOnly, min: 1},
-			{path: "subscriptionEndTime", need: strictOnly, min: 1},
-			{path: "periodRule", object: true, need: strictOnly},
+			{path: "subscriptionStartTime", need: strictOnly, when: &equals{"subscriptionStatus", "ACTIVE"}, min: 1},
+			{path: "subscriptionEndTime", need: strictOnly, when: &equals{"subscriptionStatus", "ACTIVE"}, min: 1},
+			{path: "periodRule", object: true, need: strictOnly, when: &equals{"subscriptionStatus", "ACTIVE"}},
 		},
 	},
 	{

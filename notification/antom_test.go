@@ -606,12 +606,33 @@ func TestAntomStrictKeepsFailures(t *testing.T) {
 	// vaultingStatus (the AMS edition lists none), no paymentMethodDetail.
 	failedVault := noDetail(replaceOnce(t, vault, `"resultCode": "SUCCESS"`, `"resultCode": "VERIFICATION_FAIL"`, `"resultStatus": "S"`, `"resultStatus": "F"`, `"vaultingStatus": "SUCCESS",`, ``))
 	failedSub := noSubID(replaceOnce(t, sub, `"ACTIVE"`, `"TERMINATED"`))
+	// A failed creation as bare as the reference allows: the period too
+	// may be missing.
+	bareSub := func(body string) string {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(body), &m); err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range []string{"subscriptionStartTime", "subscriptionEndTime", "periodRule"} {
+			if _, ok := m[f]; !ok {
+				t.Fatalf("the sample has no %s", f)
+			}
+			delete(m, f)
+		}
+		b, err := json.Marshal(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
 	for _, tc := range []struct {
 		name, api, body, want string
 	}{
 		{"failed vaulting without paymentMethodDetail", "notifyVaulting", failedVault, ""},
 		{"failed vaulting, FAIL status, without paymentMethodDetail", "notifyVaulting", noDetail(replaceOnce(t, vault, `"resultStatus": "S"`, `"resultStatus": "F"`, `"vaultingStatus": "SUCCESS"`, `"vaultingStatus": "FAIL"`)), ""},
 		{"failed subscription creation without subscriptionId", "notifySubscription", failedSub, ""},
+		{"failed subscription creation without its period", "notifySubscription", bareSub(failedSub), ""},
+		{"active subscription without its period", "notifySubscription", bareSub(sub), "subscriptionStartTime is required"},
 		{"successful vaulting without paymentMethodDetail", "notifyVaulting", noDetail(vault), "paymentMethodDetail is required"},
 		{"active subscription without subscriptionId", "notifySubscription", noSubID(sub), "subscriptionId is required"},
 	} {
