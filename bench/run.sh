@@ -28,7 +28,8 @@
 #                             /debug/pprof, saved under bench/out/profile-*)
 #   bench/run.sh --base REV   also mode o: b on a build of the commit REV (built
 #                             from a temporary worktree with its own
-#                             xcaddy.sh, cached as bench/out/caddy-base-<hash>),
+#                             xcaddy.sh, cached in bench/out by commit, Caddy
+#                             version and Go toolchain),
 #                             in the same alternating rounds: the before and
 #                             after of a change, side by side in one run
 #   bench/run.sh --paced      also mode p: a (plain reverse_proxy) paced at the
@@ -76,6 +77,11 @@ while [ $# -gt 0 ]; do
 	shift
 done
 
+if [ -n "$base" ] && [ "$mode" != bench ]; then
+	echo "bench/run.sh: --base compares b in the bench rounds; it does not go with --$mode" >&2
+	exit 2
+fi
+
 say() { printf '==> %s\n' "$*" >&2; }
 started=$SECONDS
 mkdir -p "$OUT"
@@ -93,20 +99,31 @@ cp -f ./caddy "$OUT/caddy"
 
 if [ -n "$base" ]; then
 	base_hash=$(git rev-parse --verify --short=12 "$base^{commit}") || { echo "bench/run.sh: --base $base is not a commit" >&2; exit 2; }
-	base_bin="$OUT/caddy-base-$base_hash"
+	# The cache is keyed by what makes the build: the commit, the Caddy
+	# version asked for and the Go toolchain.
+	base_key=$(printf '%s %s %s' "$base_hash" "${CADDY_VERSION:-}" "$(go version)" | sha256sum | cut -c1-12)
+	base_bin="$OUT/caddy-base-$base_hash-$base_key"
 	if [ -x "$base_bin" ]; then
 		say "base build of $base_hash: $base_bin (cached)"
 	else
 		base_src=$(mktemp -d "${TMPDIR:-/tmp}/dws-bench-base.XXXXXX")
+		# An interrupted or failed build leaves no worktree, no directory
+		# and no half-copied binary behind.
+		cleanup_base() {
+			git worktree remove --force "$base_src/src" 2>/dev/null || true
+			rm -rf "$base_src" "$base_bin.tmp"
+		}
+		trap cleanup_base EXIT
 		say "building the base $base_hash in $base_src"
 		git worktree add -q --detach "$base_src/src" "$base_hash"
 		if ! (cd "$base_src/src" && ./xcaddy.sh) >"$OUT/xcaddy-base.log" 2>&1; then
 			tail -n 30 "$OUT/xcaddy-base.log" >&2
-			git worktree remove --force "$base_src/src"; rm -rf "$base_src"
 			exit 1
 		fi
-		cp -f "$base_src/src/caddy" "$base_bin"
-		git worktree remove --force "$base_src/src"; rm -rf "$base_src"
+		cp -f "$base_src/src/caddy" "$base_bin.tmp"
+		mv -f "$base_bin.tmp" "$base_bin"
+		cleanup_base
+		trap - EXIT
 	fi
 	modes=$modes,o
 	extra+=(-base-caddy "$base_bin")

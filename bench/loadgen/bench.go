@@ -310,6 +310,9 @@ func cmdBench(args []string) error {
 	run := func(m mode, round int, profileDir string) error {
 		rate := 0.0
 		if m == modePaced {
+			if bRate <= 0 {
+				return fmt.Errorf("mode p: the b run before it answered nothing, so there is no rate to pace at")
+			}
 			rate = bRate
 		}
 		r, err := e.runOnce(m, round, *warmup, *duration, profileDir, rate)
@@ -484,6 +487,18 @@ func summarize(all []*runResult, modes []mode) string {
 		}
 		b.WriteString("\n")
 	}
+	if has(modePlain, modeSigned, modePaced) {
+		// b-a = (b-p) + (p-a): what dws_notify adds at one rate, and what
+		// the same proxying costs more per request at b's lower rate.
+		cpu := func(r *runResult) float64 { return r.GatewayCPUus }
+		cpuDiff := func(x, y mode) (float64, []float64) {
+			return med(x, cpu) - med(y, cpu), perRound(x, y, func(rx, ry *runResult) float64 { return rx.GatewayCPUus - ry.GatewayCPUus })
+		}
+		own, ownRounds := cpuDiff(modeSigned, modePaced)
+		rate, rateRounds := cpuDiff(modePaced, modePlain)
+		fmt.Fprintf(&b, "b-a split at b's rate: b-p = %.1f µs  (b beyond plain proxying at the same rate, %.0f req/s; per round %s; median of per-round differences %.1f) + p-a = %.1f µs  (the same proxying at b's rate instead of a's; per round %s)\n",
+			own, med(modePaced, tput), format(ownRounds, 1), median(ownRounds), rate, format(rateRounds, 1))
+	}
 	if !has(modePlain, modeSigned, modeUnsigned) {
 		return b.String()
 	}
@@ -496,17 +511,6 @@ func summarize(all []*runResult, modes []mode) string {
 		extra, med(modeSigned, cpu), med(modePlain, cpu), format(diffs, 1), median(diffs), verdicts(extra, []goal{goalExtraSpec, goalExtraStep}))
 	fmt.Fprintf(&b, "gateway CPU per request (median): a %.1f µs, b %.1f µs, c %.1f µs; CPU-cost ratio a/b %.2f\n",
 		med(modePlain, cpu), med(modeSigned, cpu), med(modeUnsigned, cpu), med(modePlain, cpu)/med(modeSigned, cpu))
-	cpuDiff := func(x, y mode) (float64, []float64) {
-		return med(x, cpu) - med(y, cpu), perRound(x, y, func(rx, ry *runResult) float64 { return rx.GatewayCPUus - ry.GatewayCPUus })
-	}
-	if has(modePaced) {
-		// b-a = (b-p) + (p-a): what dws_notify adds at one rate, and what
-		// the same proxying costs more per request at b's lower rate.
-		own, ownRounds := cpuDiff(modeSigned, modePaced)
-		rate, rateRounds := cpuDiff(modePaced, modePlain)
-		fmt.Fprintf(&b, "b-a split at b's rate: b-p = %.1f µs  (b beyond plain proxying at the same rate, %.0f req/s; per round %s; median of per-round differences %.1f) + p-a = %.1f µs  (the same proxying at b's rate instead of a's; per round %s)\n",
-			own, med(modePaced, tput), format(ownRounds, 1), median(ownRounds), rate, format(rateRounds, 1))
-	}
 	return b.String()
 }
 

@@ -303,3 +303,16 @@ func TestSummaryBeforeAfterAlone(t *testing.T) {
 		t.Errorf("summary lacks %q:\n%s", want, out)
 	}
 }
+
+// TestSummarySplitWithoutC: -modes a,b,p (no c) still prints the split.
+func TestSummarySplitWithoutC(t *testing.T) {
+	runs := []*runResult{
+		{Round: 1, Mode: modePlain, Throughput: 8000, GatewayCPUus: 110},
+		{Round: 1, Mode: modeSigned, Throughput: 4000, GatewayCPUus: 260},
+		{Round: 1, Mode: modePaced, Throughput: 4000, GatewayCPUus: 170},
+	}
+	out := summarize(runs, []mode{modePlain, modeSigned, modePaced})
+	if want := "b-a split at b's rate: b-p = 90.0 µs"; !strings.Contains(out, want) {
+		t.Errorf("summary lacks %q:\n%s", want, out)
+	}
+}
