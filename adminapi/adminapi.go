@@ -160,13 +160,33 @@ const (
 
 // CodeLaterRemoveDelivered: POST /dws_notify/redeliver refused to put
 // back a dead addPaymentMethod because a later removePaymentMethod of the
-// same customer was delivered (HTTP 409); force overrides.
+// same customer reached the backend: it was delivered, is being delivered
+// (leased) or was refused for a business reason (HTTP 409); force
+// overrides.
 const CodeLaterRemoveDelivered = "later_remove_delivered"
 
 // CodeLaterAddDelivered: POST /dws_notify/redeliver refused to put back a
 // dead removePaymentMethod because a later addPaymentMethod of the same
-// customer was delivered (HTTP 409); force overrides.
+// customer reached the backend, as for CodeLaterRemoveDelivered (HTTP
+// 409); force overrides.
 const CodeLaterAddDelivered = "later_add_delivered"
+
+// CodeNotRedelivered: POST /dws_notify/redeliver left every dead letter
+// of the requestId dead, some skipped for a later removePaymentMethod and
+// some for a later addPaymentMethod (HTTP 409); the message lists each.
+const CodeNotRedelivered = "not_redelivered"
+
+// CodePayloadExpired: POST /dws_notify/redeliver left every dead letter
+// of the requestId dead because its payload expired with the dead
+// letters' retention (HTTP 409); nothing can redeliver it, force neither.
+// A mix of stale and expired dead letters gets the stale code.
+const CodePayloadExpired = "payload_expired"
+
+// RedeliverForceHint ends the message of a 409 answer of POST
+// /dws_notify/redeliver exactly when force=1 would redeliver every dead
+// letter it left (all were skipped as stale); a client that spells force
+// otherwise (the CLI's --force) may replace it.
+const RedeliverForceHint = "(force=1 redelivers anyway)"
 
 // ItemView is one queued notification (acknowledge on_receipt) as the
 // admin API shows it: its key, its state in the queue, its tries and
@@ -239,8 +259,8 @@ type RedeliverAnswer struct {
 	// Redelivered are the dead letters put back in the queue.
 	Redelivered []ItemView `json:"redelivered"`
 	// Skipped are dead letters left dead, each with why (a later
-	// removePaymentMethod of the same customer was delivered, or the
-	// payload expired).
+	// removePaymentMethod or addPaymentMethod of the same customer reached
+	// the backend, or the payload expired).
 	Skipped []SkippedItem `json:"skipped"`
 	Errors  []StoreError  `json:"errors"`
 }

@@ -282,16 +282,39 @@ const (
 	removeAPI = "removePaymentMethod"
 )
 
-// StaleAddReason is why a stale add is not redelivered.
-const StaleAddReason = "a later removePaymentMethod of the same customer was delivered: redelivered now, this would bind a card the customer removed"
+// Overtakers holds, per order key, the later addPaymentMethod ([0]) and
+// removePaymentMethod ([1]) of highest sequence number that the backend
+// has or is getting (Overtakes), in a store's queue.
+type Overtakers map[string][2]Overtaker
 
-// StaleRemoveReason is why a stale remove is not redelivered.
-const StaleRemoveReason = "a later addPaymentMethod of the same customer was delivered: redelivered now, this could unbind a card the customer bound again"
+// Overtaker is an item that makes the earlier opposite item of its
+// customer stale: its sequence number and state.
+type Overtaker struct {
+	Seq   uint64
+	State idempotency.ItemState
+}
 
-// Overtakers holds, per order key, the highest sequence number of a
-// delivered addPaymentMethod ([0]) and of a delivered removePaymentMethod
-// ([1]) in a store's queue.
-type Overtakers map[string][2]uint64
+// Overtakes reports whether an item in state s stands in the way of an
+// earlier opposite item of its customer being redelivered: whether the
+// backend has it or is getting it, so that the redelivered item, put back
+// in its original place, would still reach the backend after it.
+//
+//   - delivered: the backend took it.
+//   - leased: a deliverer holds it; the backend may be taking it now, and
+//     the redelivered item, though put before it, is leased only once this
+//     lease ends (one live lease per customer), so after it.
+//   - business_rejected: the backend saw it and refused it, quite likely
+//     because the earlier item never arrived (a remove of a card never
+//     bound, an add of a card still bound); the earlier one arriving now
+//     would still undo what the customer did last.
+//
+// A pending item is no obstacle: the redelivered item is put before it and
+// delivered first, as it would have been. Nor is a dead one: the backend
+// never answered it 2xx, and redelivered it goes back in its own place,
+// after the earlier one (dead=all keeps that order).
+func Overtakes(s idempotency.ItemState) bool {
+	return s == idempotency.ItemDelivered || s == idempotency.ItemLeased || s == idempotency.ItemBusinessRejected
+}
 
 // dwsSide is 0 for an add, 1 for a remove, -1 for any other API.
 func dwsSide(api string) int {
@@ -304,35 +327,52 @@ func dwsSide(api string) int {
 	return -1
 }
 
-// Note records it if it is a delivered add or remove; a scan of the
-// store's items feeds every item to it.
+// Note records it if it is an add or remove that Overtakes; a scan of
+// the store's items feeds every item to it.
 func (o Overtakers) Note(it idempotency.Item) {
 	side := dwsSide(it.Key.API)
-	if side < 0 || it.State != idempotency.ItemDelivered {
+	if side < 0 || !Overtakes(it.State) {
 		return
 	}
-	seqs := o[it.OrderKey]
-	if it.Seq > seqs[side] {
-		seqs[side] = it.Seq
-		o[it.OrderKey] = seqs
+	later := o[it.OrderKey]
+	if it.Seq > later[side].Seq {
+		later[side] = Overtaker{Seq: it.Seq, State: it.State}
+		o[it.OrderKey] = later
 	}
 }
 
 // Stale says why it must not be redelivered without force: an add that a
-// delivered later remove of the same customer has overtaken, or a remove
-// that a delivered later add has overtaken (the same card may have been
+// later remove of the same customer has overtaken (Overtakes), or a
+// remove that a later add has overtaken (the same card may have been
 // bound again; the order key is the customer, not the card, so this errs
-// on the side of asking). It returns "" and the empty code for any other
-// item.
+// on the side of asking). The reason names the state of the latest
+// overtaker. It returns "" and the empty code for any other item.
 func (o Overtakers) Stale(it idempotency.Item) (reason, code string) {
 	side := dwsSide(it.Key.API)
-	if side < 0 || o[it.OrderKey][1-side] <= it.Seq {
+	if side < 0 {
+		return "", ""
+	}
+	later := o[it.OrderKey][1-side]
+	if later.Seq <= it.Seq {
 		return "", ""
 	}
 	if side == 0 {
-		return StaleAddReason, adminapi.CodeLaterRemoveDelivered
+		return staleReason(removeAPI, later.State, "this would bind a card the customer removed"), adminapi.CodeLaterRemoveDelivered
 	}
-	return StaleRemoveReason, adminapi.CodeLaterAddDelivered
+	return staleReason(addAPI, later.State, "this could unbind a card the customer bound again"), adminapi.CodeLaterAddDelivered
+}
+
+// staleReason is why an item is stale: a later item of the same customer,
+// of API laterAPI and in state (Overtakes), would be undone (what).
+func staleReason(laterAPI string, state idempotency.ItemState, what string) string {
+	how := "was delivered"
+	switch state {
+	case idempotency.ItemLeased:
+		how = "is being delivered"
+	case idempotency.ItemBusinessRejected:
+		how = "was refused by the backend (business_rejected)"
+	}
+	return "a later " + laterAPI + " of the same customer " + how + ": redelivered now, " + what
 }
 
 // StoreFailure describes the store named storage that could not be read,

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/http"
 	"slices"
@@ -193,25 +194,38 @@ func TestOvertakersStale(t *testing.T) {
 		item(add, "o", 7, idempotency.ItemDelivered),
 		item(add, "o", 20, idempotency.ItemPending),
 		item("notifyPayment", "o", 30, idempotency.ItemDelivered),
+		item(add, "leased", 3, idempotency.ItemLeased),
+		item(rm, "rejected", 3, idempotency.ItemBusinessRejected),
 	} {
 		o.Note(it)
 	}
-	if o["o"] != [2]uint64{7, 5} {
-		t.Fatalf("Overtakers = %v, want only the delivered add (seq 7) and remove (seq 5)", o)
+	want := Overtakers{
+		"o":        {{Seq: 7, State: idempotency.ItemDelivered}, {Seq: 5, State: idempotency.ItemDelivered}},
+		"leased":   {{Seq: 3, State: idempotency.ItemLeased}, {}},
+		"rejected": {{}, {Seq: 3, State: idempotency.ItemBusinessRejected}},
 	}
+	if !maps.Equal(o, want) {
+		t.Fatalf("Overtakers = %v, want %v: the delivered, leased and business-rejected adds and removes, not the pending or dead ones", o, want)
+	}
+	staleAdd := "a later removePaymentMethod of the same customer was delivered: redelivered now, this would bind a card the customer removed"
+	staleRemove := "a later addPaymentMethod of the same customer was delivered: redelivered now, this could unbind a card the customer bound again"
 	for _, tc := range []struct {
 		it     idempotency.Item
 		reason string
 		code   string
 	}{
-		{item(add, "o", 4, idempotency.ItemDead), StaleAddReason, adminapi.CodeLaterRemoveDelivered},
+		{item(add, "o", 4, idempotency.ItemDead), staleAdd, adminapi.CodeLaterRemoveDelivered},
 		{item(add, "o", 6, idempotency.ItemDead), "", ""},
 		{item(add, "other", 1, idempotency.ItemDead), "", ""},
 		// A remove overtaken by a delivered add of its customer: the card
 		// may have been bound again.
-		{item(rm, "o", 6, idempotency.ItemDead), StaleRemoveReason, adminapi.CodeLaterAddDelivered},
+		{item(rm, "o", 6, idempotency.ItemDead), staleRemove, adminapi.CodeLaterAddDelivered},
 		{item(rm, "o", 8, idempotency.ItemDead), "", ""},
 		{item("notifyPayment", "o", 1, idempotency.ItemDead), "", ""},
+		// Overtaken by an add being delivered now, or a remove the backend
+		// refused.
+		{item(rm, "leased", 1, idempotency.ItemDead), "a later addPaymentMethod of the same customer is being delivered: redelivered now, this could unbind a card the customer bound again", adminapi.CodeLaterAddDelivered},
+		{item(add, "rejected", 2, idempotency.ItemDead), "a later removePaymentMethod of the same customer was refused by the backend (business_rejected): redelivered now, this would bind a card the customer removed", adminapi.CodeLaterRemoveDelivered},
 	} {
 		reason, code := o.Stale(tc.it)
 		if reason != tc.reason || code != tc.code {

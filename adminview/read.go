@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -210,13 +211,12 @@ type RedeliverQuery struct {
 // expired is skipped. After each source, once any was redelivered,
 // requeued(i) is called with the source's index (to wake its inbox). The
 // error is an *Error: for a requestId, 409 when all it found was skipped
-// as stale (adminapi.CodeLaterRemoveDelivered or CodeLaterAddDelivered) or is not a dead letter,
-// 404 when nothing was found (adminapi.CodeNoRecord); AllFailed's when no
-// source could be read.
+// (notRedelivered) or is not a dead letter, 404 when nothing was found
+// (adminapi.CodeNoRecord); AllFailed's when no source could be read.
 func Redeliver(ctx context.Context, sources []Source, q RedeliverQuery, requeued func(i int)) (adminapi.RedeliverAnswer, error) {
 	ans := adminapi.RedeliverAnswer{Redelivered: []adminapi.ItemView{}, Skipped: []adminapi.SkippedItem{}, Errors: []adminapi.StoreError{}}
 	var refusal error
-	var staleCode, staleReason string // of the last item skipped as stale
+	var codes []string // of ans.Skipped, one each
 	found := 0
 	for i, s := range sources {
 		var dead []idempotency.Item
@@ -254,7 +254,7 @@ func Redeliver(ctx context.Context, sources []Source, q RedeliverQuery, requeued
 						return false
 					}
 					ans.Skipped = append(ans.Skipped, adminapi.SkippedItem{ItemView: Item(s.Name, it), Reason: reason})
-					staleCode, staleReason = code, reason
+					codes = append(codes, code)
 					return true
 				})
 			}
@@ -268,7 +268,8 @@ func Redeliver(ctx context.Context, sources []Source, q RedeliverQuery, requeued
 				it.State = idempotency.ItemPending
 				ans.Redelivered = append(ans.Redelivered, Item(s.Name, it))
 			case errors.Is(rerr, idempotency.ErrPayloadExpired):
-				ans.Skipped = append(ans.Skipped, adminapi.SkippedItem{ItemView: Item(s.Name, it), Reason: "its payload expired with the dead letters' retention"})
+				ans.Skipped = append(ans.Skipped, adminapi.SkippedItem{ItemView: Item(s.Name, it), Reason: expiredReason})
+				codes = append(codes, adminapi.CodePayloadExpired)
 			case errors.Is(rerr, idempotency.ErrNotDeadLetter):
 			default:
 				err = rerr
@@ -283,7 +284,7 @@ func Redeliver(ctx context.Context, sources []Source, q RedeliverQuery, requeued
 	}
 	switch {
 	case !q.All && len(ans.Redelivered) == 0 && len(ans.Skipped) > 0:
-		return ans, &Error{Status: http.StatusConflict, Code: staleCode, Err: fmt.Errorf("not redelivered: %s (force=1 redelivers it anyway)", staleReason)}
+		return ans, notRedelivered(q.RequestID, ans.Skipped, codes, len(sources) > 1)
 	case !q.All && len(ans.Redelivered) == 0 && refusal != nil:
 		return ans, refusal
 	case !q.All && found == 0 && len(ans.Errors) == 0:
@@ -297,4 +298,56 @@ func Redeliver(ctx context.Context, sources []Source, q RedeliverQuery, requeued
 		return ans, AllFailed(ans.Errors)
 	}
 	return ans, nil
+}
+
+// expiredReason is why a dead letter whose payload expired is skipped.
+const expiredReason = "its payload expired with the dead letters' retention"
+
+// maxListed bounds the dead letters a refusal lists.
+const maxListed = 5
+
+// notRedelivered is the 409 answer of a redelivery of requestID that left
+// every dead letter it found dead: skipped, each with its code in codes
+// (adminapi.CodePayloadExpired, or a stale code of Overtakers.Stale). The
+// message lists them (API, Client-Id, the store when there are several,
+// the reason), at most maxListed. The code is the stale one when a single
+// stale code is among codes (stale beats expired), CodeNotRedelivered
+// when there are several, CodePayloadExpired when every one expired. It
+// ends with adminapi.RedeliverForceHint only when force would redeliver
+// every one (each was skipped as stale).
+func notRedelivered(requestID string, skipped []adminapi.SkippedItem, codes []string, stores bool) *Error {
+	code, forceable := "", true
+	for _, c := range codes {
+		switch {
+		case c == adminapi.CodePayloadExpired:
+			forceable = false
+		case code == "" || code == c:
+			code = c
+		default:
+			code = adminapi.CodeNotRedelivered
+		}
+	}
+	if code == "" {
+		code = adminapi.CodePayloadExpired
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "requestId %q was not redelivered: ", requestID)
+	for i, s := range skipped {
+		if i == maxListed {
+			fmt.Fprintf(&b, "; and %d more", len(skipped)-maxListed)
+			break
+		}
+		if i > 0 {
+			b.WriteString("; ")
+		}
+		fmt.Fprintf(&b, "the %s of Client-Id %q", s.API, s.ClientID)
+		if stores {
+			fmt.Fprintf(&b, " in %s", s.Storage)
+		}
+		fmt.Fprintf(&b, " [%s]", s.Reason)
+	}
+	if forceable {
+		b.WriteString(" " + adminapi.RedeliverForceHint)
+	}
+	return &Error{Status: http.StatusConflict, Code: code, Err: errors.New(b.String())}
 }

@@ -182,18 +182,27 @@ func TestRedeliver(t *testing.T) {
 		t.Errorf("dead=all: %+v, %v, woken %v; want fresh redelivered, the stale add, the stale remove and the expired one skipped, the inbox woken", ans, err, woken)
 	}
 	_, err = Redeliver(ctx, []Source{newSource()}, RedeliverQuery{RequestID: "stale-rm"}, wake)
-	if !errors.As(err, &e) || e.Status != http.StatusConflict || e.Code != adminapi.CodeLaterAddDelivered || !strings.Contains(err.Error(), StaleRemoveReason) {
+	if !errors.As(err, &e) || e.Status != http.StatusConflict || e.Code != adminapi.CodeLaterAddDelivered ||
+		err.Error() != `requestId "stale-rm" was not redelivered: the removePaymentMethod of Client-Id "C" [a later addPaymentMethod of the same customer was delivered: redelivered now, this could unbind a card the customer bound again] (force=1 redelivers anyway)` {
 		t.Errorf("a stale remove: %#v, want 409 with its code and reason", err)
 	}
 	if ans, err := Redeliver(ctx, []Source{newSource()}, RedeliverQuery{RequestID: "stale-rm", Force: true}, wake); err != nil || len(ans.Redelivered) != 1 {
 		t.Errorf("a stale remove with force: %+v, %v", ans, err)
 	}
 	_, err = Redeliver(ctx, []Source{newSource()}, RedeliverQuery{RequestID: "stale"}, wake)
-	if !errors.As(err, &e) || e.Status != http.StatusConflict || e.Code != adminapi.CodeLaterRemoveDelivered || !strings.Contains(err.Error(), StaleAddReason) {
+	if !errors.As(err, &e) || e.Status != http.StatusConflict || e.Code != adminapi.CodeLaterRemoveDelivered ||
+		!strings.Contains(err.Error(), "a later removePaymentMethod of the same customer was delivered") || !strings.HasSuffix(err.Error(), adminapi.RedeliverForceHint) {
 		t.Errorf("a stale add: %#v, want 409 with its code and reason", err)
 	}
 	if ans, err := Redeliver(ctx, []Source{newSource()}, RedeliverQuery{RequestID: "stale", Force: true}, wake); err != nil || len(ans.Redelivered) != 1 {
 		t.Errorf("a stale add with force: %+v, %v", ans, err)
+	}
+	// An expired payload: its own code, and no offer of force, which
+	// cannot help. Before, it was a 409 with no code and an empty reason.
+	_, err = Redeliver(ctx, []Source{newSource()}, RedeliverQuery{RequestID: "expired"}, wake)
+	if !errors.As(err, &e) || e.Status != http.StatusConflict || e.Code != adminapi.CodePayloadExpired ||
+		err.Error() != `requestId "expired" was not redelivered: the addPaymentMethod of Client-Id "C" [`+expiredReason+`]` {
+		t.Errorf("an expired payload: %#v, want 409 %s, no force", err, adminapi.CodePayloadExpired)
 	}
 	_, err = Redeliver(ctx, []Source{newSource()}, RedeliverQuery{RequestID: "pending"}, wake)
 	if !errors.As(err, &e) || e.Status != http.StatusConflict || e.Code != "" || !strings.Contains(err.Error(), "is pending, not a dead letter") {
@@ -206,5 +215,65 @@ func TestRedeliver(t *testing.T) {
 	_, err = Redeliver(ctx, []Source{{Name: "/b", Served: served, Store: &memReader{err: errors.New("disk on fire")}}}, RedeliverQuery{All: true}, wake)
 	if !errors.As(err, &e) || e.Status != http.StatusInternalServerError {
 		t.Errorf("the only store broken: %#v", err)
+	}
+}
+
+// TestRedeliverSeveral: a requestId with several dead letters (one per
+// Client-Id and API) all left dead: the refusal lists each, its code
+// follows a fixed rule and force is offered only when it would redeliver
+// every one. Before, the 409 carried the last one's code and reason only,
+// and offered force for a mix of stale and expired.
+func TestRedeliverSeveral(t *testing.T) {
+	ctx := context.Background()
+	// dead returns the dead letter "r" of api and Client-Id c, made stale
+	// by a delivered later opposite item, or with its payload expired.
+	dead := func(c, api string, expired bool) []idempotency.Item {
+		it := idempotency.Item{Key: idempotency.Key{ClientID: c, API: api, RequestID: "r"}, OrderKey: c, Seq: 1, State: idempotency.ItemDead}
+		if expired {
+			it.RedeliveredAt = time.Unix(1, 0)
+			return []idempotency.Item{it}
+		}
+		later := addAPI
+		if api == addAPI {
+			later = removeAPI
+		}
+		return []idempotency.Item{it, {Key: idempotency.Key{ClientID: c, API: later, RequestID: "r2"}, OrderKey: c, Seq: 2, State: idempotency.ItemDelivered}}
+	}
+	source := func(name string, items ...[]idempotency.Item) Source {
+		var all []idempotency.Item
+		var served []Served
+		for _, its := range items {
+			all = append(all, its...)
+			served = append(served, Served{its[0].Key.ClientID, addAPI}, Served{its[0].Key.ClientID, removeAPI})
+		}
+		return Source{Name: name, Served: SortServed(served), Store: &memReader{items: all}}
+	}
+	for _, tc := range []struct {
+		name    string
+		sources []Source
+		code    string
+		msg     string
+	}{
+		{"stale and expired", []Source{source("/a", dead("C", addAPI, false), dead("D", addAPI, true))}, adminapi.CodeLaterRemoveDelivered,
+			`requestId "r" was not redelivered: the addPaymentMethod of Client-Id "C" [a later removePaymentMethod of the same customer was delivered: redelivered now, this would bind a card the customer removed]; the addPaymentMethod of Client-Id "D" [` + expiredReason + `]`},
+		{"a stale add and a stale remove", []Source{source("/a", dead("C", addAPI, false), dead("D", removeAPI, false))}, adminapi.CodeNotRedelivered,
+			`requestId "r" was not redelivered: the addPaymentMethod of Client-Id "C" [a later removePaymentMethod of the same customer was delivered: redelivered now, this would bind a card the customer removed]; the removePaymentMethod of Client-Id "D" [a later addPaymentMethod of the same customer was delivered: redelivered now, this could unbind a card the customer bound again] (force=1 redelivers anyway)`},
+		{"two stores, expired", []Source{source("/a", dead("C", removeAPI, true)), source("/b", dead("D", addAPI, true))}, adminapi.CodePayloadExpired,
+			`requestId "r" was not redelivered: the removePaymentMethod of Client-Id "C" in /a [` + expiredReason + `]; the addPaymentMethod of Client-Id "D" in /b [` + expiredReason + `]`},
+		{"many", []Source{source("/a", dead("C1", addAPI, false), dead("C2", addAPI, false), dead("C3", addAPI, false), dead("C4", addAPI, false),
+			dead("C5", addAPI, false), dead("C6", addAPI, false), dead("C7", addAPI, false))}, adminapi.CodeLaterRemoveDelivered, ""},
+	} {
+		ans, err := Redeliver(ctx, tc.sources, RedeliverQuery{RequestID: "r"}, func(int) {})
+		var e *Error
+		if !errors.As(err, &e) || e.Status != http.StatusConflict || e.Code != tc.code || len(ans.Redelivered) != 0 {
+			t.Errorf("%s: %+v, %#v; want 409 %s", tc.name, ans, err, tc.code)
+			continue
+		}
+		if tc.msg != "" && err.Error() != tc.msg {
+			t.Errorf("%s:\n got %s\nwant %s", tc.name, err, tc.msg)
+		}
+		if tc.msg == "" && (strings.Count(err.Error(), "[a later removePaymentMethod") != maxListed || !strings.HasSuffix(err.Error(), `; and 2 more `+adminapi.RedeliverForceHint)) {
+			t.Errorf("%s: %s; want %d listed, and 2 more", tc.name, err, maxListed)
+		}
 	}
 }

@@ -19,13 +19,15 @@ import (
 //     first;
 //   - POST /dws_notify/redeliver?request_id=ID[&api=NAME][&client_id=ID][&force=1]
 //     or ?dead=all: put dead letters back in the queue. A dead
-//     addPaymentMethod whose customer's later removePaymentMethod was
-//     delivered, or a dead removePaymentMethod whose customer's later
-//     addPaymentMethod was delivered, is refused (409) unless force=1, and
-//     skipped by dead=all: delivered now, it would undo the later one.
+//     addPaymentMethod whose customer's later removePaymentMethod reached
+//     the backend (delivered, leased or business_rejected), or a dead
+//     removePaymentMethod whose customer's later addPaymentMethod did, is
+//     refused (409) unless force=1, and skipped by dead=all: delivered
+//     now, it would undo the later one (adminview.Overtakers).
 //
 // queue and dead_letters scan every item (a scan slot each); redeliver by
-// requestId reads by key and scans only for the later-remove check.
+// requestId reads by key and scans only for the stale add and remove
+// check (skipped with force=1).
 
 // serveQueue answers GET /dws_notify/queue.
 func (a *adminAPI) serveQueue(w http.ResponseWriter, r *http.Request) error {

@@ -43,8 +43,19 @@ func TestQueueAdminAndRedeliver(t *testing.T) {
 	})
 	phase(t, "redelivering the stale add is refused", func(t *testing.T) {
 		out, err := runCLI(t, "redeliver", "dead-add", "--address", "localhost:2999")
-		if err == nil || !strings.Contains(err.Error(), "a later removePaymentMethod of the same customer was delivered") {
-			t.Fatalf("redeliver: %v\n%s", err, out)
+		if err == nil || !strings.Contains(err.Error(), "a later removePaymentMethod of the same customer was delivered") ||
+			!strings.HasSuffix(err.Error(), "(--force redelivers anyway)") || strings.Contains(err.Error(), "force=1") {
+			t.Fatalf("redeliver: %v\n%s; want the refusal, offering --force", err, out)
+		}
+		res, err := http.Post("http://localhost:2999"+adminapi.Base+"redeliver?request_id=dead-add", "", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		var apiErr struct{ Error string }
+		if err := json.NewDecoder(res.Body).Decode(&apiErr); err != nil || res.StatusCode != http.StatusConflict ||
+			res.Header.Get(adminapi.ErrorCodeHeader) != adminapi.CodeLaterRemoveDelivered || !strings.HasSuffix(apiErr.Error, " "+adminapi.RedeliverForceHint) {
+			t.Fatalf("HTTP %d %s %q, %v; want 409 %s offering force=1", res.StatusCode, res.Header.Get(adminapi.ErrorCodeHeader), apiErr.Error, err, adminapi.CodeLaterRemoveDelivered)
 		}
 		out, err = runCLI(t, "redeliver", "--dead", "--address", "localhost:2999")
 		if err != nil || !strings.Contains(out, "redelivered 0") || !strings.Contains(out, "SKIPPED") {

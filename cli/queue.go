@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
@@ -159,10 +160,14 @@ its original place before the customer's notifications still queued, tried
 again for a new max_age. --dead puts back every dead letter whose payload
 is still kept.
 
-A dead addPaymentMethod whose customer's later removePaymentMethod was
-delivered is refused (exit status 1), and skipped by --dead: delivered
-now, it would bind a card the customer removed. --force redelivers it
-anyway.`,
+A dead addPaymentMethod whose customer's later removePaymentMethod
+reached the backend (delivered, being delivered, or refused for a
+business reason) is refused (exit status 1), and skipped by --dead:
+delivered now, it would bind a card the customer removed. So is a dead
+removePaymentMethod whose customer's later addPaymentMethod reached the
+backend: it could unbind a card the customer bound again. --force
+redelivers either anyway. A dead letter whose payload expired cannot be
+redelivered at all.`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) > 1 {
 				return fmt.Errorf("redeliver takes one requestId (got %q)", args)
@@ -176,7 +181,7 @@ anyway.`,
 	f.BoolVar(&o.dead, "dead", false, "redeliver every dead letter")
 	f.StringVar(&o.api, "api", "", "only this API: addPaymentMethod or removePaymentMethod")
 	f.StringVar(&o.clientID, "client-id", "", "only this Client-Id")
-	f.BoolVar(&o.force, "force", false, "redeliver a dead addPaymentMethod even when a later removePaymentMethod of the customer was delivered")
+	f.BoolVar(&o.force, "force", false, "redeliver a dead addPaymentMethod (removePaymentMethod) even when a later removePaymentMethod (addPaymentMethod) of the customer reached the backend")
 	f.BoolVar(&o.json, "json", false, "print the admin API's JSON answer as it is")
 	return cmd
 }
@@ -214,7 +219,7 @@ func (o *redeliverOptions) run(w io.Writer, args []string) error {
 	}
 	body, err := adminCall("POST", addr, adminapi.Base+"redeliver?"+q.Encode())
 	if err != nil {
-		return err
+		return forceHint(err)
 	}
 	var ans adminapi.RedeliverAnswer
 	if done, err := decodeAnswer(w, body, o.json, addr, "a dws_notify redelivery", &ans); done {
@@ -233,4 +238,21 @@ func (o *redeliverOptions) run(w io.Writer, args []string) error {
 		fmt.Fprintf(w, "NOT READ: %s (HTTP %d)\n", e.Error, e.Status)
 	}
 	return nil
+}
+
+// forceHint rewrites the admin API's offer of force=1 at the end of a
+// refused redelivery (adminapi.RedeliverForceHint, there only when force
+// would redeliver every dead letter left) as this command's --force.
+func forceHint(err error) error {
+	var apiErr *adminAnswerError
+	if !errors.As(err, &apiErr) || apiErr.status != http.StatusConflict {
+		return err
+	}
+	switch apiErr.code {
+	case adminapi.CodeLaterRemoveDelivered, adminapi.CodeLaterAddDelivered, adminapi.CodeNotRedelivered:
+		if msg, ok := strings.CutSuffix(apiErr.msg, adminapi.RedeliverForceHint); ok {
+			return &adminAnswerError{status: apiErr.status, code: apiErr.code, msg: msg + "(--force redelivers anyway)"}
+		}
+	}
+	return err
 }
