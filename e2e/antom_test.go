@@ -194,29 +194,33 @@ func TestAntomNotifications(t *testing.T) {
 		}
 		forwardOnce(t, "notifyVaulting", "/antom/notify/vaulting", failed, "vaultingRequestId_EXAMPLE_0002:F:")
 	})
-	phase(t, "two amount adjustments of one payment are two notifications", func(t *testing.T) {
-		for _, value := range []string{"4200", "5200"} {
-			update := antomSample(t, "notifyPayment", map[string]string{"paymentId": "2020010123456789UPDT", "notifyType": "UPDATE_AMOUNT_RESULT", "value": value})
-			forwardOnce(t, "notifyPayment", "/antom/notify/payment", update, "2020010123456789UPDT:UPDATE_AMOUNT_RESULT:S:")
+	// twoNotifications forwards two bodies of api that its key must tell
+	// apart (each once, each resend replayed) and checks their keys differ.
+	twoNotifications := func(t *testing.T, api, path, keyPrefix string, bodies ...[]byte) {
+		t.Helper()
+		for _, body := range bodies {
+			forwardOnce(t, api, path, body, keyPrefix)
 		}
 		ds := be.Deliveries()
 		if a, b := ds[len(ds)-2].Key, ds[len(ds)-1].Key; a == b {
-			t.Errorf("both adjustments got the key %q", a)
+			t.Errorf("both %s notifications got the key %q", api, a)
 		}
+	}
+	phase(t, "two amount adjustments of one payment are two notifications", func(t *testing.T) {
+		update := func(value string) []byte {
+			return antomSample(t, "notifyPayment", map[string]string{"paymentId": "2020010123456789UPDT", "notifyType": "UPDATE_AMOUNT_RESULT", "value": value})
+		}
+		twoNotifications(t, "notifyPayment", "/antom/notify/payment", "2020010123456789UPDT:UPDATE_AMOUNT_RESULT:S:", update("4200"), update("5200"))
 	})
 	phase(t, "notifySubscription is forwarded once, its resend replayed", func(t *testing.T) {
 		sub := antomSample(t, "notifySubscription", nil)
 		forwardOnce(t, "notifySubscription", "/antom/notify/subscription", sub, "subscriptionRequestId_EXAMPLE_0001:CREATE:")
 	})
 	phase(t, "two CHANGEs of one subscription are two notifications", func(t *testing.T) {
-		for _, end := range []string{"2027-06-01T12:00:00+08:00", "2028-01-01T12:00:00+08:00"} {
-			change := antomSample(t, "notifySubscription", map[string]string{"subscriptionNotificationType": "CHANGE", "subscriptionEndTime": end})
-			forwardOnce(t, "notifySubscription", "/antom/notify/subscription", change, "subscriptionRequestId_EXAMPLE_0001:CHANGE:")
+		change := func(end string) []byte {
+			return antomSample(t, "notifySubscription", map[string]string{"subscriptionNotificationType": "CHANGE", "subscriptionEndTime": end})
 		}
-		ds := be.Deliveries()
-		if a, b := ds[len(ds)-2].Key, ds[len(ds)-1].Key; a == b {
-			t.Errorf("both CHANGEs got the key %q", a)
-		}
+		twoNotifications(t, "notifySubscription", "/antom/notify/subscription", "subscriptionRequestId_EXAMPLE_0001:CHANGE:", change("2027-06-01T12:00:00+08:00"), change("2028-01-01T12:00:00+08:00"))
 	})
 	phase(t, "notifySubscriptionPayment is forwarded once, its resend replayed", func(t *testing.T) {
 		subPay := antomSample(t, "notifySubscriptionPayment", nil)
