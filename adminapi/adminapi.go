@@ -269,4 +269,8 @@ type RedeliverAnswer struct {
 type SkippedItem struct {
 	ItemView
 	Reason string `json:"reason"`
+	// Code is the Dws-Notify-Error code of the reason
+	// (CodeLaterRemoveDelivered, CodeLaterAddDelivered: force would
+	// redeliver it; CodePayloadExpired: nothing can).
+	Code string `json:"code"`
 }

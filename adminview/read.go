@@ -253,7 +253,7 @@ func Redeliver(ctx context.Context, sources []Source, q RedeliverQuery, requeued
 					if reason == "" {
 						return false
 					}
-					ans.Skipped = append(ans.Skipped, adminapi.SkippedItem{ItemView: Item(s.Name, it), Reason: reason})
+					ans.Skipped = append(ans.Skipped, adminapi.SkippedItem{ItemView: Item(s.Name, it), Reason: reason, Code: code})
 					codes = append(codes, code)
 					return true
 				})
@@ -268,7 +268,7 @@ func Redeliver(ctx context.Context, sources []Source, q RedeliverQuery, requeued
 				it.State = idempotency.ItemPending
 				ans.Redelivered = append(ans.Redelivered, Item(s.Name, it))
 			case errors.Is(rerr, idempotency.ErrPayloadExpired):
-				ans.Skipped = append(ans.Skipped, adminapi.SkippedItem{ItemView: Item(s.Name, it), Reason: expiredReason})
+				ans.Skipped = append(ans.Skipped, adminapi.SkippedItem{ItemView: Item(s.Name, it), Reason: expiredReason, Code: adminapi.CodePayloadExpired})
 				codes = append(codes, adminapi.CodePayloadExpired)
 			case errors.Is(rerr, idempotency.ErrNotDeadLetter):
 			default:

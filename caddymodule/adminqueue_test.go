@@ -57,9 +57,20 @@ func TestQueueAdminAndRedeliver(t *testing.T) {
 			res.Header.Get(adminapi.ErrorCodeHeader) != adminapi.CodeLaterRemoveDelivered || !strings.HasSuffix(apiErr.Error, " "+adminapi.RedeliverForceHint) {
 			t.Fatalf("HTTP %d %s %q, %v; want 409 %s offering force=1", res.StatusCode, res.Header.Get(adminapi.ErrorCodeHeader), apiErr.Error, err, adminapi.CodeLaterRemoveDelivered)
 		}
+		// --dead lists the stale add as skipped and fails: it stays dead,
+		// and someone must decide.
 		out, err = runCLI(t, "redeliver", "--dead", "--address", "localhost:2999")
-		if err != nil || !strings.Contains(out, "redelivered 0") || !strings.Contains(out, "SKIPPED") {
-			t.Fatalf("redeliver --dead: %v\n%s", err, out)
+		if err == nil || !strings.Contains(err.Error(), "1 dead letter(s) skipped") || !strings.Contains(out, "redelivered 0") || !strings.Contains(out, "SKIPPED") {
+			t.Fatalf("redeliver --dead: %v\n%s; want the stale add skipped and an error", err, out)
+		}
+		res, err = http.Post("http://localhost:2999"+adminapi.Base+"redeliver?dead=all", "", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		var all adminapi.RedeliverAnswer
+		if err := json.NewDecoder(res.Body).Decode(&all); err != nil || res.StatusCode != http.StatusOK || len(all.Skipped) != 1 || all.Skipped[0].Code != adminapi.CodeLaterRemoveDelivered {
+			t.Fatalf("dead=all: HTTP %d, %+v, %v; want the stale add skipped with its code", res.StatusCode, all, err)
 		}
 		if s := itemState(t, g, addKey); s != idempotency.ItemDead {
 			t.Fatalf("the stale add is %v, want dead", s)

@@ -167,7 +167,8 @@ delivered now, it would bind a card the customer removed. So is a dead
 removePaymentMethod whose customer's later addPaymentMethod reached the
 backend: it could unbind a card the customer bound again. --force
 redelivers either anyway. A dead letter whose payload expired cannot be
-redelivered at all.`,
+redelivered at all. --dead exits with status 1 when it skipped a dead
+letter that --force would redeliver: it stays dead until someone decides.`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) > 1 {
 				return fmt.Errorf("redeliver takes one requestId (got %q)", args)
@@ -230,12 +231,21 @@ func (o *redeliverOptions) run(w io.Writer, args []string) error {
 	for _, it := range ans.Redelivered {
 		printItem(w, it, now)
 	}
+	stale := 0
 	for _, s := range ans.Skipped {
 		fmt.Fprintf(w, "SKIPPED (%s): ", s.Reason)
 		printItem(w, s.ItemView, now)
+		if s.Code == adminapi.CodeLaterRemoveDelivered || s.Code == adminapi.CodeLaterAddDelivered {
+			stale++
+		}
 	}
 	for _, e := range ans.Errors {
 		fmt.Fprintf(w, "NOT READ: %s (HTTP %d)\n", e.Error, e.Status)
+	}
+	if stale > 0 {
+		// Skipped as stale, a dead letter stays dead and its payload goes
+		// with the dead letters' retention: someone must decide.
+		return fmt.Errorf("%d dead letter(s) skipped: a later notification of the same customer reached the backend; settle each by hand, or redeliver it by its requestId with --force", stale)
 	}
 	return nil
 }
