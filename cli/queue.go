@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -167,8 +168,9 @@ delivered now, it would bind a card the customer removed. So is a dead
 removePaymentMethod whose customer's later addPaymentMethod reached the
 backend: it could unbind a card the customer bound again. --force
 redelivers either anyway. A dead letter whose payload expired cannot be
-redelivered at all. --dead exits with status 1 when it skipped a dead
-letter that --force would redeliver: it stays dead until someone decides.`,
+redelivered at all. --dead exits with status 1 (with --json too) when it
+skipped a dead letter that --force would redeliver (it stays dead until
+someone decides) or could not read a store.`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) > 1 {
 				return fmt.Errorf("redeliver takes one requestId (got %q)", args)
@@ -222,30 +224,48 @@ func (o *redeliverOptions) run(w io.Writer, args []string) error {
 	if err != nil {
 		return forceHint(err)
 	}
+	// The answer is read in both modes: --json prints it as it came, and
+	// the exit status says the same as without --json.
 	var ans adminapi.RedeliverAnswer
-	if done, err := decodeAnswer(w, body, o.json, addr, "a dws_notify redelivery", &ans); done {
-		return err
-	}
-	now := time.Now()
-	fmt.Fprintf(w, "redelivered %d\n", len(ans.Redelivered))
-	for _, it := range ans.Redelivered {
-		printItem(w, it, now)
+	if err := json.Unmarshal(body, &ans); err != nil {
+		return fmt.Errorf("the admin API at %s answered something that is not a dws_notify redelivery: %w", addr, err)
 	}
 	stale := 0
 	for _, s := range ans.Skipped {
-		fmt.Fprintf(w, "SKIPPED (%s): ", s.Reason)
-		printItem(w, s.ItemView, now)
 		if s.Code == adminapi.CodeLaterRemoveDelivered || s.Code == adminapi.CodeLaterAddDelivered {
 			stale++
 		}
 	}
-	for _, e := range ans.Errors {
-		fmt.Fprintf(w, "NOT READ: %s (HTTP %d)\n", e.Error, e.Status)
+	if o.json {
+		if _, err := w.Write(body); err != nil {
+			return err
+		}
+	} else {
+		now := time.Now()
+		fmt.Fprintf(w, "redelivered %d\n", len(ans.Redelivered))
+		for _, it := range ans.Redelivered {
+			printItem(w, it, now)
+		}
+		for _, s := range ans.Skipped {
+			fmt.Fprintf(w, "SKIPPED (%s): ", s.Reason)
+			printItem(w, s.ItemView, now)
+		}
+		for _, e := range ans.Errors {
+			fmt.Fprintf(w, "NOT READ: %s (HTTP %d)\n", e.Error, e.Status)
+		}
 	}
+	var problems []string
 	if stale > 0 {
 		// Skipped as stale, a dead letter stays dead and its payload goes
 		// with the dead letters' retention: someone must decide.
-		return fmt.Errorf("%d dead letter(s) skipped: a later notification of the same customer reached the backend; settle each by hand, or redeliver it by its requestId with --force", stale)
+		problems = append(problems, fmt.Sprintf("%d dead letter(s) skipped: a later notification of the same customer reached the backend; settle each by hand, or redeliver it by its requestId with --force", stale))
+	}
+	if len(ans.Errors) > 0 {
+		// The dead letters of a store that could not be read stay dead.
+		problems = append(problems, fmt.Sprintf("%d store(s) could not be read: their dead letters were not redelivered; run it again once they answer", len(ans.Errors)))
+	}
+	if len(problems) > 0 {
+		return errors.New(strings.Join(problems, "; "))
 	}
 	return nil
 }

@@ -44,3 +44,54 @@ func TestRedeliverRefusalSaysForce(t *testing.T) {
 		}
 	}
 }
+
+// redeliver --dead fails, with --json as without, when it left a dead
+// letter that --force would redeliver or could not read a store; a dead
+// letter whose payload expired alone does not fail it.
+func TestRedeliverDeadExitStatus(t *testing.T) {
+	var ans adminapi.RedeliverAnswer
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost || r.URL.Query().Get("dead") != "all" {
+			t.Errorf("asked %s %s", r.Method, r.URL)
+		}
+		_ = json.NewEncoder(w).Encode(ans)
+	}))
+	defer srv.Close()
+	addr := strings.TrimPrefix(srv.URL, "http://")
+	item := adminapi.ItemView{API: "addPaymentMethod", RequestID: "r1", ClientID: "C", State: "dead"}
+	stale := adminapi.SkippedItem{ItemView: item, Reason: "a later removePaymentMethod of the same customer was delivered", Code: adminapi.CodeLaterRemoveDelivered}
+	expired := adminapi.SkippedItem{ItemView: item, Reason: "its payload expired", Code: adminapi.CodePayloadExpired}
+	unread := adminapi.StoreError{Storage: "/b", Error: "the store at /b is not reachable", Status: http.StatusServiceUnavailable}
+	for _, tc := range []struct {
+		name    string
+		skipped []adminapi.SkippedItem
+		errs    []adminapi.StoreError
+		want    []string // in the error; none: no error
+	}{
+		{"a stale dead letter", []adminapi.SkippedItem{stale, expired}, nil, []string{"1 dead letter(s) skipped", "--force"}},
+		{"a store not read", nil, []adminapi.StoreError{unread}, []string{"1 store(s) could not be read"}},
+		{"only an expired payload", []adminapi.SkippedItem{expired}, nil, nil},
+	} {
+		ans = adminapi.RedeliverAnswer{Redelivered: []adminapi.ItemView{}, Skipped: tc.skipped, Errors: tc.errs}
+		for _, args := range [][]string{{"redeliver", "--dead", "--address", addr}, {"redeliver", "--dead", "--json", "--address", addr}} {
+			out, err := runCLI(t, args...)
+			switch {
+			case tc.want == nil && err != nil:
+				t.Errorf("%s %q: %v", tc.name, args, err)
+			case tc.want != nil && err == nil:
+				t.Errorf("%s %q: no error (output %q)", tc.name, args, out)
+			}
+			for _, w := range tc.want {
+				if err != nil && !strings.Contains(err.Error(), w) {
+					t.Errorf("%s %q: %v, want %q in it", tc.name, args, err, w)
+				}
+			}
+			if args[2] == "--json" {
+				var back adminapi.RedeliverAnswer
+				if jerr := json.Unmarshal([]byte(out), &back); jerr != nil || len(back.Skipped) != len(tc.skipped) {
+					t.Errorf("%s --json: output %q is not the answer (%v)", tc.name, out, jerr)
+				}
+			}
+		}
+	}
+}

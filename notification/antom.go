@@ -228,7 +228,8 @@ var antomSpecs = []spec{
 				{path: "vaultingRequestId", need: always, min: 1, max: 64, headerSafe: true},
 				{path: "vaultingStatus", min: 1, max: 10, headerSafe: true, enum: []string{"SUCCESS", "FAIL", "PROCESSING"}, strictEnum: true},
 				{path: "paymentMethodDetail", object: true, need: strictOnly, when: &equals{"result.resultStatus", "S"}},
-				{path: "vaultingCreateTime", need: strictOnly, min: 1},
+				// When the vault was created: a failed vaulting has none.
+				{path: "vaultingCreateTime", need: strictOnly, when: &equals{"result.resultStatus", "S"}, min: 1},
 				{path: "acquirerInfo", object: true},
 			},
 		),

@@ -606,14 +606,13 @@ func TestAntomStrictKeepsFailures(t *testing.T) {
 	// vaultingStatus (the AMS edition lists none), no paymentMethodDetail.
 	failedVault := noDetail(replaceOnce(t, vault, `"resultCode": "SUCCESS"`, `"resultCode": "VERIFICATION_FAIL"`, `"resultStatus": "S"`, `"resultStatus": "F"`, `"vaultingStatus": "SUCCESS",`, ``))
 	failedSub := noSubID(replaceOnce(t, sub, `"ACTIVE"`, `"TERMINATED"`))
-	// A failed creation as bare as the reference allows: the period too
-	// may be missing.
-	bareSub := func(body string) string {
+	// without returns body with its top-level members fields removed.
+	without := func(body string, fields ...string) string {
 		var m map[string]any
 		if err := json.Unmarshal([]byte(body), &m); err != nil {
 			t.Fatal(err)
 		}
-		for _, f := range []string{"subscriptionStartTime", "subscriptionEndTime", "periodRule"} {
+		for _, f := range fields {
 			if _, ok := m[f]; !ok {
 				t.Fatalf("the sample has no %s", f)
 			}
@@ -625,10 +624,18 @@ func TestAntomStrictKeepsFailures(t *testing.T) {
 		}
 		return string(b)
 	}
+	// A failed creation as bare as the reference allows: the period too
+	// may be missing. A failed vaulting created no vault: no creation time.
+	bareSub := func(body string) string {
+		return without(body, "subscriptionStartTime", "subscriptionEndTime", "periodRule")
+	}
+	bareVault := func(body string) string { return without(body, "vaultingCreateTime") }
 	for _, tc := range []struct {
 		name, api, body, want string
 	}{
 		{"failed vaulting without paymentMethodDetail", "notifyVaulting", failedVault, ""},
+		{"failed vaulting without vaultingCreateTime", "notifyVaulting", bareVault(failedVault), ""},
+		{"successful vaulting without vaultingCreateTime", "notifyVaulting", bareVault(vault), "vaultingCreateTime is required"},
 		{"failed vaulting, FAIL status, without paymentMethodDetail", "notifyVaulting", noDetail(replaceOnce(t, vault, `"resultStatus": "S"`, `"resultStatus": "F"`, `"vaultingStatus": "SUCCESS"`, `"vaultingStatus": "FAIL"`)), ""},
 		{"failed subscription creation without subscriptionId", "notifySubscription", failedSub, ""},
 		{"failed subscription creation without its period", "notifySubscription", bareSub(failedSub), ""},

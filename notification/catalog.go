@@ -105,7 +105,9 @@ const (
 	strictOnly          // required when Options.Strict is set
 )
 
-// equals holds when the string at path equals value, ignoring case.
+// equals holds when the string at path equals value, ignoring case, as a
+// field's when condition. As a spec's keyContentIf it compares exactly
+// (a key is made of the exact bytes; see resultKey).
 type equals struct{ path, value string }
 
 // API is one notify API: its name, its family and the rules its bodies
