@@ -327,6 +327,30 @@ func dwsSide(api string) int {
 	return -1
 }
 
+// OvertakingAPIs are the APIs whose later items make an item of api
+// stale (Overtakers.Stale), for the store's atomic check
+// (idempotency.Queue.Redeliver): the opposite API of an add or remove,
+// none for any other API.
+func OvertakingAPIs(api string) []string {
+	switch dwsSide(api) {
+	case 0:
+		return []string{removeAPI}
+	case 1:
+		return []string{addAPI}
+	}
+	return nil
+}
+
+// overtakenAfterScan is Stale's reason and code for an item the store
+// refused with idempotency.ErrOvertaken: the later opposite item's state
+// is not known, only that the backend has it or is getting it.
+func overtakenAfterScan(it idempotency.Item) (reason, code string) {
+	if dwsSide(it.Key.API) == 0 {
+		return "a later " + removeAPI + " of the same customer was or is being delivered: redelivered now, this would bind a card the customer removed", adminapi.CodeLaterRemoveDelivered
+	}
+	return "a later " + addAPI + " of the same customer was or is being delivered: redelivered now, this could unbind a card the customer bound again", adminapi.CodeLaterAddDelivered
+}
+
 // Note records it if it is an add or remove that Overtakes; a scan of
 // the store's items feeds every item to it.
 func (o Overtakers) Note(it idempotency.Item) {

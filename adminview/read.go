@@ -21,7 +21,7 @@ type Store interface {
 	Scan(ctx context.Context, fn func(idempotency.Record) bool) error
 	ScanItems(ctx context.Context, fn func(idempotency.Item) bool) error
 	Item(ctx context.Context, key idempotency.Key) (idempotency.Item, bool, error)
-	Redeliver(ctx context.Context, key idempotency.Key) error
+	Redeliver(ctx context.Context, key idempotency.Key, overtakers ...string) error
 }
 
 // Source is a store the endpoints read: its name (the storage), the keys
@@ -263,10 +263,20 @@ func Redeliver(ctx context.Context, sources []Source, q RedeliverQuery, requeued
 			if err != nil {
 				break
 			}
-			switch rerr := s.Redeliver(ctx, it.Key); {
+			var over []string
+			if !q.Force {
+				over = OvertakingAPIs(it.Key.API)
+			}
+			switch rerr := s.Redeliver(ctx, it.Key, over...); {
 			case rerr == nil:
 				it.State = idempotency.ItemPending
 				ans.Redelivered = append(ans.Redelivered, Item(s.Name, it))
+			case errors.Is(rerr, idempotency.ErrOvertaken):
+				// A later opposite item got leased or finished after the
+				// scan above: the store refused it in the same step.
+				reason, code := overtakenAfterScan(it)
+				ans.Skipped = append(ans.Skipped, adminapi.SkippedItem{ItemView: Item(s.Name, it), Reason: reason, Code: code})
+				codes = append(codes, code)
 			case errors.Is(rerr, idempotency.ErrPayloadExpired):
 				ans.Skipped = append(ans.Skipped, adminapi.SkippedItem{ItemView: Item(s.Name, it), Reason: expiredReason, Code: adminapi.CodePayloadExpired})
 				codes = append(codes, adminapi.CodePayloadExpired)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -17,6 +18,9 @@ type memReader struct {
 	records []idempotency.Record
 	items   []idempotency.Item
 	err     error
+	// beforeRedeliver, when set, runs at the start of each Redeliver: the
+	// queue moving on between a scan and the redelivery.
+	beforeRedeliver func(m *memReader)
 }
 
 func (m *memReader) Get(_ context.Context, key idempotency.Key) (idempotency.Record, bool, error) {
@@ -137,13 +141,22 @@ func (m *memReader) Item(_ context.Context, key idempotency.Key) (idempotency.It
 	return idempotency.Item{}, false, nil
 }
 
-// Redeliver makes a dead letter pending; a key in m.expired has lost its
-// payload.
-func (m *memReader) Redeliver(_ context.Context, key idempotency.Key) error {
+// Redeliver makes a dead letter pending, refusing it as a store does when
+// a later item of its order key and of an API in overtakers Overtakes; a
+// RedeliveredAt of time.Unix(1, 0) marks a payload that expired.
+func (m *memReader) Redeliver(_ context.Context, key idempotency.Key, overtakers ...string) error {
+	if m.beforeRedeliver != nil {
+		m.beforeRedeliver(m)
+	}
 	for i := range m.items {
 		if m.items[i].Key == key {
 			if m.items[i].State != idempotency.ItemDead {
 				return idempotency.ErrNotDeadLetter
+			}
+			for _, l := range m.items {
+				if l.OrderKey == m.items[i].OrderKey && l.Seq > m.items[i].Seq && slices.Contains(overtakers, l.Key.API) && Overtakes(l.State) {
+					return idempotency.ErrOvertaken
+				}
 			}
 			if m.items[i].RedeliveredAt.Equal(time.Unix(1, 0)) { // marks an expired payload
 				return idempotency.ErrPayloadExpired
@@ -215,6 +228,49 @@ func TestRedeliver(t *testing.T) {
 	_, err = Redeliver(ctx, []Source{{Name: "/b", Served: served, Store: &memReader{err: errors.New("disk on fire")}}}, RedeliverQuery{All: true}, wake)
 	if !errors.As(err, &e) || e.Status != http.StatusInternalServerError {
 		t.Errorf("the only store broken: %#v", err)
+	}
+}
+
+// TestRedeliverOvertakenAfterScan: the later opposite item was pending
+// when Redeliver scanned the queue and got leased before the store's
+// redelivery; the store refuses it (idempotency.ErrOvertaken) and the
+// answer is the same 409 as a refusal found by the scan, with force still
+// offered. Force does not ask the store to check.
+func TestRedeliverOvertakenAfterScan(t *testing.T) {
+	ctx := context.Background()
+	served := SortServed([]Served{{"C", addAPI}, {"C", removeAPI}})
+	for _, tc := range []struct{ deadAPI, laterAPI, code string }{
+		{addAPI, removeAPI, adminapi.CodeLaterRemoveDelivered},
+		{removeAPI, addAPI, adminapi.CodeLaterAddDelivered},
+	} {
+		src := func() (Source, *memReader) {
+			m := &memReader{
+				items: []idempotency.Item{
+					{Key: idempotency.Key{ClientID: "C", API: tc.deadAPI, RequestID: "r"}, OrderKey: "o", Seq: 1, State: idempotency.ItemDead},
+					{Key: idempotency.Key{ClientID: "C", API: tc.laterAPI, RequestID: "r2"}, OrderKey: "o", Seq: 2, State: idempotency.ItemPending},
+				},
+				beforeRedeliver: func(m *memReader) { m.items[1].State = idempotency.ItemLeased },
+			}
+			return Source{Name: "/a", Served: served, Store: m}, m
+		}
+		s, m := src()
+		_, err := Redeliver(ctx, []Source{s}, RedeliverQuery{RequestID: "r"}, func(int) {})
+		var e *Error
+		if !errors.As(err, &e) || e.Status != http.StatusConflict || e.Code != tc.code ||
+			!strings.Contains(err.Error(), "a later "+tc.laterAPI+" of the same customer was or is being delivered") || !strings.HasSuffix(err.Error(), adminapi.RedeliverForceHint) {
+			t.Errorf("%s overtaken after the scan: %v, want 409 %s", tc.deadAPI, err, tc.code)
+		}
+		if m.items[0].State != idempotency.ItemDead {
+			t.Errorf("%s overtaken after the scan is %v, want still dead", tc.deadAPI, m.items[0].State)
+		}
+		s, m = src()
+		if ans, err := Redeliver(ctx, []Source{s}, RedeliverQuery{All: true}, func(int) {}); err != nil || len(ans.Skipped) != 1 || ans.Skipped[0].Code != tc.code || len(ans.Redelivered) != 0 {
+			t.Errorf("dead=all, %s overtaken after the scan: %+v, %v; want it skipped with %s", tc.deadAPI, ans, err, tc.code)
+		}
+		s, m = src()
+		if ans, err := Redeliver(ctx, []Source{s}, RedeliverQuery{RequestID: "r", Force: true}, func(int) {}); err != nil || len(ans.Redelivered) != 1 || m.items[0].State != idempotency.ItemPending {
+			t.Errorf("%s with force: %+v, %v", tc.deadAPI, ans, err)
+		}
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/maphash"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -25,6 +26,7 @@ import (
 //	q 5 due O           the due index: order keys by when they are next leasable
 //	q 6 seq             every queued item by seq -> K (count, oldest)
 //	q 7 K               dead letters that keep their payload (TTL)
+//	q 8 O               finished: per API, the highest seq delivered or rejected (TTL)
 //
 // One order key has one due-index entry while it has queued items: at its
 // leased item's lease expiry while one is leased, else at its lowest-seq
@@ -38,6 +40,7 @@ var (
 	qDuePrefix    = []byte{'q', 5}
 	qArrivePrefix = []byte{'q', 6}
 	qDeadPrefix   = []byte{'q', 7}
+	qFinPrefix    = []byte{'q', 8}
 )
 
 func qKey(prefix []byte, k Key) []byte {
@@ -741,7 +744,113 @@ func (s *BadgerStore) finish(txn *badger.Txn, it *Item, now time.Time, state Ite
 			return err
 		}
 	}
+	if err := noteFinished(txn, it, state, keep, retention); err != nil {
+		return err
+	}
 	return s.unlinkItem(txn, it)
+}
+
+// finEntry is one API's entry in an order key's finished record: the
+// highest seq of its items delivered or business_rejected.
+type finEntry struct {
+	api string
+	seq uint64
+}
+
+// getFinished reads order key o's finished record (q 8 O) and its expiry
+// (zero when absent). Its value is, per API, a uvarint length, the API and
+// the seq (8 bytes, big-endian).
+func getFinished(txn *badger.Txn, o string) ([]finEntry, time.Time, error) {
+	bi, err := txn.Get(appendOrder(append([]byte(nil), qFinPrefix...), o))
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return nil, time.Time{}, nil
+	}
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	var out []finEntry
+	err = bi.Value(func(v []byte) error {
+		for len(v) > 0 {
+			n, w := uvarint(v)
+			if w <= 0 || uint64(len(v)-w) < n+8 {
+				return fmt.Errorf("%w: bad finished record of an order key", ErrCorruptRecord)
+			}
+			v = v[w:]
+			out = append(out, finEntry{api: string(v[:n]), seq: binary.BigEndian.Uint64(v[n : n+8])})
+			v = v[n+8:]
+		}
+		return nil
+	})
+	return out, time.Unix(int64(bi.ExpiresAt()), 0), err
+}
+
+// noteFinished keeps the finished record of it's order key up to date as
+// it becomes final, so that Redeliver can tell, in its own transaction,
+// that a later item was delivered or rejected: the item records have no
+// index by order key once they leave the queue.
+//
+// A delivered or business_rejected item raises its API's seq and makes
+// the record last at least its own retention: as long as the item's
+// record, so the store refuses exactly what a scan of the items would
+// show. A dead letter makes the record (if any) last at least its
+// payload's keep: an earlier dead letter is dead before a later item of
+// its order key is leased, and the inbox keeps payloads no longer than
+// records, so this matters only for an earlier item forced back and dead
+// again; it stays protected as long as it can be redelivered.
+func noteFinished(txn *badger.Txn, it *Item, state ItemState, keep, retention time.Duration) error {
+	entries, exp, err := getFinished(txn, it.OrderKey)
+	if err != nil {
+		return err
+	}
+	ttl := keep
+	if state != ItemDead {
+		ttl = retention
+		i := slices.IndexFunc(entries, func(e finEntry) bool { return e.api == it.Key.API })
+		switch {
+		case i < 0:
+			entries = append(entries, finEntry{api: it.Key.API, seq: it.Seq})
+		case entries[i].seq < it.Seq:
+			entries[i].seq = it.Seq
+		}
+	} else if len(entries) == 0 {
+		return nil
+	}
+	if left := time.Until(exp); left > ttl {
+		ttl = left
+	}
+	var v []byte
+	for _, e := range entries {
+		v = binary.BigEndian.AppendUint64(append(binary.AppendUvarint(v, uint64(len(e.api))), e.api...), e.seq)
+	}
+	return txn.SetEntry(newEntry(appendOrder(append([]byte(nil), qFinPrefix...), it.OrderKey), v, ttl))
+}
+
+// overtaken reports whether a later item of it's order key, of one of
+// the APIs in overtakers, is leased, delivered or business_rejected.
+func overtaken(txn *badger.Txn, it *Item, overtakers []string) (bool, error) {
+	st, found, err := getOrderState(txn, it.OrderKey)
+	if err != nil {
+		return false, err
+	}
+	if found && st.leasedSeq > it.Seq {
+		l, ok, err := orderItem(txn, it.OrderKey, st.leasedSeq)
+		if err != nil {
+			return false, err
+		}
+		if ok && l.State == ItemLeased && slices.Contains(overtakers, l.Key.API) {
+			return true, nil
+		}
+	}
+	entries, _, err := getFinished(txn, it.OrderKey)
+	if err != nil {
+		return false, err
+	}
+	for _, e := range entries {
+		if e.seq > it.Seq && slices.Contains(overtakers, e.api) {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 // Ack implements Queue.
@@ -812,7 +921,7 @@ func (s *BadgerStore) Unlease(ctx context.Context, ref ItemRef) error {
 }
 
 // Redeliver implements Queue.
-func (s *BadgerStore) Redeliver(ctx context.Context, key Key) error {
+func (s *BadgerStore) Redeliver(ctx context.Context, key Key, overtakers ...string) error {
 	if err := ValidateKey(key); err != nil {
 		return err
 	}
@@ -847,6 +956,14 @@ func (s *BadgerStore) Redeliver(ctx context.Context, key Key) error {
 			return ErrItemNotFound
 		case it.State != ItemDead:
 			return ErrNotDeadLetter
+		}
+		if len(overtakers) > 0 {
+			if over, err := overtaken(txn, &it, overtakers); err != nil || over {
+				if err == nil {
+					err = ErrOvertaken
+				}
+				return err
+			}
 		}
 		bk := qKey(qBodyPrefix, key)
 		bi, err := txn.Get(bk)

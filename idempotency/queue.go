@@ -195,7 +195,15 @@ type Queue interface {
 	// its original place among its order key's queued items, with
 	// Attempts 0 and RedeliveredAt now. ErrItemNotFound, ErrNotDeadLetter,
 	// ErrPayloadExpired say why it cannot. It does not check a bound.
-	Redeliver(ctx context.Context, key Key) error
+	//
+	// overtakers are the APIs (opaque to the store) whose later items
+	// make this one stale: when an item of the same order key with a
+	// higher Seq and one of those APIs is leased, or was delivered or
+	// business_rejected (for as long as that item's record is retained,
+	// or a dead letter of its order key keeps its payload), it returns
+	// ErrOvertaken and the item stays dead. The check and the redelivery
+	// are one atomic step. With no overtakers it does not check.
+	Redeliver(ctx context.Context, key Key, overtakers ...string) error
 	// RedeliverDead redelivers every dead letter that still has its
 	// payload and returns how many.
 	RedeliverDead(ctx context.Context) (int, error)
@@ -219,6 +227,10 @@ var (
 	// ErrPayloadExpired: the dead letter's payload was deleted after its
 	// retention, so it cannot be redelivered.
 	ErrPayloadExpired = errors.New("idempotency: the dead letter's payload has expired")
+	// ErrOvertaken: Redeliver found a later item of the same order key,
+	// of one of the overtaking APIs, leased, delivered or
+	// business_rejected, so the dead letter was left dead.
+	ErrOvertaken = errors.New("idempotency: a later item of the same order key overtook the dead letter")
 )
 
 // Queue limits.

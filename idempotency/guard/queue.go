@@ -90,9 +90,9 @@ func (s *Store) Unlease(ctx context.Context, ref idempotency.ItemRef) error {
 }
 
 // Redeliver implements idempotency.Queue, bounded.
-func (s *Store) Redeliver(ctx context.Context, key idempotency.Key) error {
+func (s *Store) Redeliver(ctx context.Context, key idempotency.Key, overtakers ...string) error {
 	return queueCall0(s, ctx, "redeliver", func(ctx context.Context, q idempotency.Queue) error {
-		return q.Redeliver(ctx, key)
+		return q.Redeliver(ctx, key, overtakers...)
 	})
 }
 

@@ -70,7 +70,7 @@ func (q *failingQueue) DeadLetter(context.Context, idempotency.ItemRef, int, str
 	return nil
 }
 func (q *failingQueue) Unlease(context.Context, idempotency.ItemRef) error           { return nil }
-func (q *failingQueue) Redeliver(context.Context, idempotency.Key) error             { return nil }
+func (q *failingQueue) Redeliver(context.Context, idempotency.Key, ...string) error  { return nil }
 func (q *failingQueue) RedeliverDead(context.Context) (int, error)                   { return 0, nil }
 func (q *failingQueue) ScanItems(context.Context, func(idempotency.Item) bool) error { return nil }
 func (q *failingQueue) Item(context.Context, idempotency.Key) (idempotency.Item, bool, error) {

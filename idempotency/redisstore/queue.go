@@ -31,6 +31,9 @@ import (
 //	l          the leased item of each order key (HASH O -> K)
 //	a          queued items by arrival (ZSET K, µs): depth and oldest
 //	d          dead letters that keep their payload (ZSET K, payload expiry µs)
+//	f:<O>      the order key's finished items: per API (escaped), the
+//	           highest seq delivered or business_rejected (HASH; TTL, as
+//	           the Badger store's finished record, noteFinished)
 //
 // K is the record key's fields (<ClientID>:<API>:<RequestID>, escaped as in
 // record keys), O the order key escaped the same way.
@@ -401,8 +404,8 @@ func (s *Store) settle(ctx context.Context, ref idempotency.ItemRef, mode string
 	}
 	defer end()
 	base, m, o := s.shardBase(shardOf(ref.OrderKey)), member(ref.Key), escapeOrder(ref.OrderKey)
-	keys := []string{base + "i:" + m, base + "b:" + m, base + "l", base + "a", base + "d", base + "o:" + o}
-	args := []any{base, m, o, formatHex16(ref.Token), mode, strconv.Itoa(status), reason, dur, retention}
+	keys := []string{base + "i:" + m, base + "b:" + m, base + "l", base + "a", base + "d", base + "o:" + o, base + "f:" + o}
+	args := []any{base, m, o, formatHex16(ref.Token), mode, strconv.Itoa(status), reason, dur, retention, escapeOrder(ref.Key.API)}
 	var v any
 	if s.waitTimeout > 0 && mode != "unlease" {
 		v, err = s.scriptAndWait(ctx, settleScript, keys, args)
@@ -521,7 +524,7 @@ func (s *Store) Item(ctx context.Context, key idempotency.Key) (idempotency.Item
 }
 
 // Redeliver implements idempotency.Queue.
-func (s *Store) Redeliver(ctx context.Context, key idempotency.Key) error {
+func (s *Store) Redeliver(ctx context.Context, key idempotency.Key, overtakers ...string) error {
 	if err := idempotency.ValidateKey(key); err != nil {
 		return err
 	}
@@ -537,13 +540,16 @@ func (s *Store) Redeliver(ctx context.Context, key idempotency.Key) error {
 	if !found {
 		return idempotency.ErrItemNotFound
 	}
-	return s.redeliverIn(ctx, n, key)
+	return s.redeliverIn(ctx, n, key, overtakers)
 }
 
-func (s *Store) redeliverIn(ctx context.Context, shard int, key idempotency.Key) error {
+func (s *Store) redeliverIn(ctx context.Context, shard int, key idempotency.Key, overtakers []string) error {
 	base, m := s.shardBase(shard), member(key)
 	keys := []string{base + "i:" + m, base + "b:" + m, base + "a", base + "d"}
 	args := []any{base, m}
+	for _, api := range overtakers {
+		args = append(args, escapeOrder(api))
+	}
 	v, err := s.runScript(ctx, redeliverScript, keys, args)
 	if err != nil {
 		return fmt.Errorf("redisstore: redeliver %v: %w", key, err)
@@ -560,6 +566,8 @@ func (s *Store) redeliverIn(ctx context.Context, shard int, key idempotency.Key)
 		return idempotency.ErrNotDeadLetter
 	case st == "expired":
 		return idempotency.ErrPayloadExpired
+	case st == "overtaken":
+		return idempotency.ErrOvertaken
 	}
 	return fmt.Errorf("redisstore: redeliver %v: %w: status %q", key, errUnexpectedReply, st)
 }
@@ -582,7 +590,7 @@ func (s *Store) RedeliverDead(ctx context.Context) (int, error) {
 			if err != nil {
 				return total, err
 			}
-			err = s.redeliverIn(ctx, n, key)
+			err = s.redeliverIn(ctx, n, key, nil)
 			switch {
 			case err == nil:
 				total++

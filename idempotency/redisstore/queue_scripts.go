@@ -158,13 +158,16 @@ return out
 `)
 
 // settleScript finishes, retries or gives back a leased item. KEYS item,
-// body, lease holders, arrival, dead, order set; ARGV base, member, order
-// key, token, mode (ack, reject, dead, retry, unlease), status, reason,
-// pause (µs, retry) or payload keep (ms, dead), retention (ms). Statuses:
-// ok, lost (not leased under token).
+// body, lease holders, arrival, dead, order set, finished; ARGV base,
+// member, order key, token, mode (ack, reject, dead, retry, unlease),
+// status, reason, pause (µs, retry) or payload keep (ms, dead), retention
+// (ms), API (escaped). Ack and reject raise the API's seq in the order
+// key's finished hash and make it last at least the retention; dead makes
+// an existing one last at least the payload's keep (the Badger store's
+// noteFinished says why). Statuses: ok, lost (not leased under token).
 var settleScript = redis.NewScript(queuePrelude + `
 local base, member, o, mode = ARGV[1], ARGV[2], ARGV[3], ARGV[5]
-local h = redis.call('HMGET', KEYS[1], 's', 't', 'o', 'n')
+local h = redis.call('HMGET', KEYS[1], 's', 't', 'o', 'n', 'q')
 if h[1] ~= '2' or h[2] ~= ARGV[4] or h[3] ~= o then
   return {'lost'}
 end
@@ -181,11 +184,20 @@ else
   local st = ({ack = '3', reject = '4', dead = '5'})[mode]
   redis.call('HSET', KEYS[1], 's', st, 'f', fmt(now), 'b', ARGV[6], 'r', ARGV[7])
   redis.call('PEXPIRE', KEYS[1], ARGV[9])
+  local ttl = tonumber(ARGV[9])
   if mode == 'dead' then
     redis.call('PEXPIRE', KEYS[2], ARGV[8])
     redis.call('ZADD', KEYS[5], fmt(now + tonumber(ARGV[8]) * 1000), member)
+    ttl = tonumber(ARGV[8])
   else
     redis.call('DEL', KEYS[2])
+    local done = redis.call('HGET', KEYS[7], ARGV[10])
+    if not done or tonumber(done) < tonumber(h[5]) then
+      redis.call('HSET', KEYS[7], ARGV[10], h[5])
+    end
+  end
+  if redis.call('PTTL', KEYS[7]) < ttl and redis.call('EXISTS', KEYS[7]) == 1 then
+    redis.call('PEXPIRE', KEYS[7], fmt(ttl))
   end
   redis.call('ZREM', KEYS[6], member)
   redis.call('ZREM', KEYS[4], member)
@@ -195,8 +207,9 @@ return {'ok'}
 `)
 
 // redeliverScript makes a dead letter pending again. KEYS item, body,
-// arrival, dead; ARGV base, member. Statuses: ok, absent, not_dead,
-// expired.
+// arrival, dead; ARGV base, member, then the overtaking APIs (escaped).
+// Statuses: ok, absent, not_dead, overtaken (a later item of the order
+// key, of an overtaking API, is leased or in its finished hash), expired.
 var redeliverScript = redis.NewScript(queuePrelude + `
 local base, member = ARGV[1], ARGV[2]
 local h = redis.call('HMGET', KEYS[1], 's', 'o', 'q', 'e')
@@ -205,6 +218,27 @@ if not h[1] then
 end
 if h[1] ~= '5' then
   return {'not_dead'}
+end
+if #ARGV > 2 then
+  local seq = tonumber(h[3])
+  local over = {}
+  for i = 3, #ARGV do
+    over[ARGV[i]] = true
+  end
+  local holder = redis.call('HGET', base .. 'l', h[2])
+  if holder then
+    local l = redis.call('HMGET', base .. 'i:' .. holder, 's', 'q')
+    local api = string.match(holder, '^[^:]*:([^:]*):')
+    if l[1] == '2' and tonumber(l[2]) > seq and over[api] then
+      return {'overtaken'}
+    end
+  end
+  local done = redis.call('HGETALL', base .. 'f:' .. h[2])
+  for i = 1, #done, 2 do
+    if over[done[i]] and tonumber(done[i + 1]) > seq then
+      return {'overtaken'}
+    end
+  end
 end
 if redis.call('EXISTS', KEYS[2]) == 0 then
   return {'expired'}

@@ -61,6 +61,7 @@ func RunQueue(t *testing.T, open func(t *testing.T) QueueStore, peer func(t *tes
 		{"RetryKeepsOrder", false, testRetryKeepsOrder},
 		{"DeadLetterAndRedeliver", false, testDeadLetter},
 		{"RedeliverDead", false, testRedeliverDead},
+		{"RedeliverOvertaken", false, testRedeliverOvertaken},
 		{"Unlease", false, testUnlease},
 		{"Bound", false, testBound},
 		{"ScanItems", false, testScanItems},
@@ -399,6 +400,111 @@ func testDeadLetter(t *testing.T, s QueueStore) {
 		if err := s.Redeliver(ctx, K(c.id)); !errors.Is(err, c.want) {
 			t.Errorf("Redeliver(%s) = %v, want %v", c.id, err, c.want)
 		}
+	}
+}
+
+// testRedeliverOvertaken: Redeliver with overtaking APIs refuses a dead
+// letter (ErrOvertaken, left dead with its payload) once a later item of
+// its order key and of such an API is leased, delivered or rejected; an
+// earlier one, a pending one, or one of another API does not stand in the
+// way, and without overtakers (force) it redelivers.
+func testRedeliverOvertaken(t *testing.T, s QueueStore) {
+	ctx := t.Context()
+	const other = "removePaymentMethod" // K's API is addPaymentMethod
+	keyOf := func(api, id string) idempotency.Key { k := K(id); k.API = api; return k }
+	enq := func(k idempotency.Key, o string) {
+		t.Helper()
+		c := mustClaim(t, s, k, FP(1))
+		if err := s.Enqueue(ctx, k, c.Token, idempotency.NewItem{OrderKey: o, Payload: Payload(k.RequestID)}, idempotency.EnqueueOptions{Retention: longRetention}); err != nil {
+			t.Fatalf("Enqueue(%v): %v", k, err)
+		}
+	}
+	leaseOne := func(k idempotency.Key) idempotency.Item {
+		t.Helper()
+		items := lease(t, s, 5, longLease)
+		if len(items) != 1 || items[0].Key != k {
+			t.Fatalf("Lease: %v, want %v alone", ids(items), k)
+		}
+		return items[0]
+	}
+	wantDead := func(k idempotency.Key, when string) {
+		t.Helper()
+		it, ok, err := s.Item(ctx, k)
+		if err != nil || !ok || it.State != idempotency.ItemDead || !it.HasPayload {
+			t.Fatalf("%s: %v is %+v, %v, %v; want dead with its payload", when, k, it, ok, err)
+		}
+	}
+	for _, finish := range []string{"ack", "reject"} {
+		t.Run(finish, func(t *testing.T) {
+			o := "ov-" + finish
+			early := keyOf(other, "ov-early-"+finish)
+			dead := K("ov-dead-" + finish)
+			sameAPI := K("ov-same-" + finish)
+			later := keyOf(other, "ov-later-"+finish)
+			// An earlier item of the overtaking API, delivered: no obstacle.
+			enq(early, o)
+			if err := s.Ack(ctx, leaseOne(early).Ref(), 200, queueRetention); err != nil {
+				t.Fatal(err)
+			}
+			enq(dead, o)
+			if err := s.DeadLetter(ctx, leaseOne(dead).Ref(), 503, "status", time.Hour, queueRetention); err != nil {
+				t.Fatal(err)
+			}
+			// A later item of the dead letter's own API, delivered: no
+			// obstacle either.
+			enq(sameAPI, o)
+			if err := s.Ack(ctx, leaseOne(sameAPI).Ref(), 200, queueRetention); err != nil {
+				t.Fatal(err)
+			}
+			// A later opposite item still pending: the dead letter goes back
+			// before it.
+			enq(later, o)
+			if err := s.Redeliver(ctx, dead, other); err != nil {
+				t.Fatalf("Redeliver with the later item pending: %v, want nil", err)
+			}
+			if err := s.DeadLetter(ctx, leaseOne(dead).Ref(), 503, "status", time.Hour, queueRetention); err != nil {
+				t.Fatal(err)
+			}
+			// Leased: refused.
+			l := leaseOne(later)
+			if err := s.Redeliver(ctx, dead, "notifyOther", other); !errors.Is(err, idempotency.ErrOvertaken) {
+				t.Fatalf("Redeliver with the later item leased: %v, want ErrOvertaken", err)
+			}
+			wantDead(dead, "refused while leased")
+			// Finished: refused.
+			if finish == "ack" {
+				err := s.Ack(ctx, l.Ref(), 200, queueRetention)
+				if err != nil {
+					t.Fatal(err)
+				}
+			} else if err := s.Reject(ctx, l.Ref(), 422, queueRetention); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.Redeliver(ctx, dead, other); !errors.Is(err, idempotency.ErrOvertaken) {
+				t.Fatalf("Redeliver after the later item's %s: %v, want ErrOvertaken", finish, err)
+			}
+			wantDead(dead, "refused after "+finish)
+			if st := stats(t, s); st.Queued != 0 {
+				t.Fatalf("stats %+v after refusals, want nothing queued", st)
+			}
+			// Other overtaking APIs than the later item's: no obstacle;
+			// then force (no overtakers) redelivers too.
+			if err := s.Redeliver(ctx, dead, "notifyOther"); err != nil {
+				t.Fatalf("Redeliver overtaken by other APIs only: %v, want nil", err)
+			}
+			if err := s.DeadLetter(ctx, leaseOne(dead).Ref(), 503, "status", time.Hour, queueRetention); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.Redeliver(ctx, dead); err != nil {
+				t.Fatalf("Redeliver without overtakers (force): %v, want nil", err)
+			}
+			if it := mustItem(t, s, dead.RequestID); it.State != idempotency.ItemPending {
+				t.Fatalf("forced: %+v, want pending", it)
+			}
+			if err := s.Ack(ctx, leaseOne(dead).Ref(), 200, queueRetention); err != nil {
+				t.Fatal(err)
+			}
+		})
 	}
 }
 
