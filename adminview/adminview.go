@@ -345,10 +345,11 @@ func OvertakingAPIs(api string) []string {
 // refused with idempotency.ErrOvertaken: the later opposite item's state
 // is not known, only that the backend has it or is getting it.
 func overtakenAfterScan(it idempotency.Item) (reason, code string) {
+	const how = " of the same customer was or is being delivered: redelivered now, "
 	if dwsSide(it.Key.API) == 0 {
-		return "a later " + removeAPI + " of the same customer was or is being delivered: redelivered now, this would bind a card the customer removed", adminapi.CodeLaterRemoveDelivered
+		return "a later " + removeAPI + how + rebindsRemoved, adminapi.CodeLaterRemoveDelivered
 	}
-	return "a later " + addAPI + " of the same customer was or is being delivered: redelivered now, this could unbind a card the customer bound again", adminapi.CodeLaterAddDelivered
+	return "a later " + addAPI + how + unbindsRebound, adminapi.CodeLaterAddDelivered
 }
 
 // Note records it if it is an add or remove that Overtakes; a scan of
@@ -381,10 +382,16 @@ func (o Overtakers) Stale(it idempotency.Item) (reason, code string) {
 		return "", ""
 	}
 	if side == 0 {
-		return staleReason(removeAPI, later.State, "this would bind a card the customer removed"), adminapi.CodeLaterRemoveDelivered
+		return staleReason(removeAPI, later.State, rebindsRemoved), adminapi.CodeLaterRemoveDelivered
 	}
-	return staleReason(addAPI, later.State, "this could unbind a card the customer bound again"), adminapi.CodeLaterAddDelivered
+	return staleReason(addAPI, later.State, unbindsRebound), adminapi.CodeLaterAddDelivered
 }
+
+// What a stale add or remove would undo.
+const (
+	rebindsRemoved = "this would bind a card the customer removed"
+	unbindsRebound = "this could unbind a card the customer bound again"
+)
 
 // staleReason is why an item is stale: a later item of the same customer,
 // of API laterAPI and in state (Overtakes), would be undone (what).

@@ -23,7 +23,9 @@ import (
 //     the backend (delivered, leased or business_rejected), or a dead
 //     removePaymentMethod whose customer's later addPaymentMethod did, is
 //     refused (409) unless force=1, and skipped by dead=all: delivered
-//     now, it would undo the later one (adminview.Overtakers).
+//     now, it would undo the later one (adminview.Overtakers). The store
+//     checks it again in the same step as the redelivery
+//     (idempotency.ErrOvertaken), so a later item leased meanwhile counts.
 //
 // queue and dead_letters scan every item (a scan slot each); redeliver by
 // requestId reads by key and scans only for the stale add and remove
