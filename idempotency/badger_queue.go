@@ -757,72 +757,95 @@ type finEntry struct {
 	seq uint64
 }
 
-// getFinished reads order key o's finished record (q 8 O) and its expiry
-// (zero when absent). Its value is, per API, a uvarint length, the API and
-// the seq (8 bytes, big-endian).
-func getFinished(txn *badger.Txn, o string) ([]finEntry, time.Time, error) {
-	bi, err := txn.Get(appendOrder(append([]byte(nil), qFinPrefix...), o))
+// finRecord is an order key's finished record (q 8 O): its entries, and
+// until when a dead letter of the order key keeps its payload. Its value
+// is deadUntil (Unix nanoseconds, 8 bytes big-endian, 0 for none), then per API a
+// uvarint length, the API and the seq (8 bytes, big-endian).
+type finRecord struct {
+	deadUntil time.Time
+	entries   []finEntry
+}
+
+func qFinKey(o string) []byte { return appendOrder(append([]byte(nil), qFinPrefix...), o) }
+
+// getFinished reads order key o's finished record and its expiry (zero
+// when absent).
+func getFinished(txn *badger.Txn, o string) (finRecord, time.Time, error) {
+	bi, err := txn.Get(qFinKey(o))
 	if errors.Is(err, badger.ErrKeyNotFound) {
-		return nil, time.Time{}, nil
+		return finRecord{}, time.Time{}, nil
 	}
 	if err != nil {
-		return nil, time.Time{}, err
+		return finRecord{}, time.Time{}, err
 	}
-	var out []finEntry
+	var r finRecord
 	err = bi.Value(func(v []byte) error {
-		for len(v) > 0 {
+		bad := fmt.Errorf("%w: bad finished record of an order key", ErrCorruptRecord)
+		if len(v) < 8 {
+			return bad
+		}
+		if n := binary.BigEndian.Uint64(v); n != 0 {
+			r.deadUntil = time.Unix(0, int64(n))
+		}
+		for v = v[8:]; len(v) > 0; {
 			n, w := uvarint(v)
 			if w <= 0 || uint64(len(v)-w) < n+8 {
-				return fmt.Errorf("%w: bad finished record of an order key", ErrCorruptRecord)
+				return bad
 			}
 			v = v[w:]
-			out = append(out, finEntry{api: string(v[:n]), seq: binary.BigEndian.Uint64(v[n : n+8])})
+			r.entries = append(r.entries, finEntry{api: string(v[:n]), seq: binary.BigEndian.Uint64(v[n : n+8])})
 			v = v[n+8:]
 		}
 		return nil
 	})
-	return out, time.Unix(int64(bi.ExpiresAt()), 0), err
+	return r, time.Unix(int64(bi.ExpiresAt()), 0), err
 }
 
 // noteFinished keeps the finished record of it's order key up to date as
 // it becomes final, so that Redeliver can tell, in its own transaction,
-// that a later item was delivered or rejected: the item records have no
-// index by order key once they leave the queue.
+// that a later item was delivered or rejected: item records have no index
+// by order key once they leave the queue.
 //
-// A delivered or business_rejected item raises its API's seq and makes
-// the record last at least its own retention: as long as the item's
-// record, so the store refuses exactly what a scan of the items would
-// show. A dead letter makes the record (if any) last at least its
-// payload's keep: an earlier dead letter is dead before a later item of
-// its order key is leased, and the inbox keeps payloads no longer than
-// records, so this matters only for an earlier item forced back and dead
-// again; it stays protected as long as it can be redelivered.
+// A delivered or business_rejected item raises its API's seq. The record
+// must outlive every dead letter it protects (an earlier item of the
+// order key that still keeps its payload), and should not outlive the
+// finished items it names by much: it lasts at least the finished item's
+// retention (as long as the item's own record, so the store refuses what
+// a scan of the items shows) and at least until the order key's dead
+// letters' payloads expire (deadUntil, which each dead letter raises to
+// its keep), whatever the retentions each call was given. It is one small
+// record per order key, gone once both have passed.
 func noteFinished(txn *badger.Txn, it *Item, state ItemState, keep, retention time.Duration) error {
-	entries, exp, err := getFinished(txn, it.OrderKey)
+	r, exp, err := getFinished(txn, it.OrderKey)
 	if err != nil {
 		return err
 	}
-	ttl := keep
-	if state != ItemDead {
-		ttl = retention
-		i := slices.IndexFunc(entries, func(e finEntry) bool { return e.api == it.Key.API })
+	now := time.Now()
+	ttl := retention
+	if state == ItemDead {
+		ttl = keep
+		if until := now.Add(keep); until.After(r.deadUntil) {
+			r.deadUntil = until
+		}
+	} else {
+		i := slices.IndexFunc(r.entries, func(e finEntry) bool { return e.api == it.Key.API })
 		switch {
 		case i < 0:
-			entries = append(entries, finEntry{api: it.Key.API, seq: it.Seq})
-		case entries[i].seq < it.Seq:
-			entries[i].seq = it.Seq
+			r.entries = append(r.entries, finEntry{api: it.Key.API, seq: it.Seq})
+		case r.entries[i].seq < it.Seq:
+			r.entries[i].seq = it.Seq
 		}
-	} else if len(entries) == 0 {
-		return nil
 	}
-	if left := time.Until(exp); left > ttl {
-		ttl = left
+	ttl = max(ttl, exp.Sub(now), r.deadUntil.Sub(now))
+	var until uint64 // 0: no dead letter
+	if !r.deadUntil.IsZero() {
+		until = uint64(r.deadUntil.UnixNano())
 	}
-	var v []byte
-	for _, e := range entries {
+	v := binary.BigEndian.AppendUint64(nil, until)
+	for _, e := range r.entries {
 		v = binary.BigEndian.AppendUint64(append(binary.AppendUvarint(v, uint64(len(e.api))), e.api...), e.seq)
 	}
-	return txn.SetEntry(newEntry(appendOrder(append([]byte(nil), qFinPrefix...), it.OrderKey), v, ttl))
+	return txn.SetEntry(newEntry(qFinKey(it.OrderKey), v, ttl))
 }
 
 // overtaken reports whether a later item of it's order key, of one of
@@ -841,11 +864,11 @@ func overtaken(txn *badger.Txn, it *Item, overtakers []string) (bool, error) {
 			return true, nil
 		}
 	}
-	entries, _, err := getFinished(txn, it.OrderKey)
+	r, _, err := getFinished(txn, it.OrderKey)
 	if err != nil {
 		return false, err
 	}
-	for _, e := range entries {
+	for _, e := range r.entries {
 		if e.seq > it.Seq && slices.Contains(overtakers, e.api) {
 			return true, nil
 		}

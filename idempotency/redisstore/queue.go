@@ -32,8 +32,9 @@ import (
 //	a          queued items by arrival (ZSET K, µs): depth and oldest
 //	d          dead letters that keep their payload (ZSET K, payload expiry µs)
 //	f:<O>      the order key's finished items: per API (escaped), the
-//	           highest seq delivered or business_rejected (HASH; TTL, as
-//	           the Badger store's finished record, noteFinished)
+//	           highest seq delivered or business_rejected, and ':dead',
+//	           until when its dead letters keep their payload (HASH; TTL,
+//	           as the Badger store's finished record, noteFinished)
 //
 // K is the record key's fields (<ClientID>:<API>:<RequestID>, escaped as in
 // record keys), O the order key escaped the same way.

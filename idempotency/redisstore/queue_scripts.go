@@ -162,9 +162,11 @@ return out
 // member, order key, token, mode (ack, reject, dead, retry, unlease),
 // status, reason, pause (µs, retry) or payload keep (ms, dead), retention
 // (ms), API (escaped). Ack and reject raise the API's seq in the order
-// key's finished hash and make it last at least the retention; dead makes
-// an existing one last at least the payload's keep (the Badger store's
-// noteFinished says why). Statuses: ok, lost (not leased under token).
+// key's finished hash (field: the escaped API) and make it last at least
+// the retention; dead raises its ':dead' field (µs; no escaped API holds
+// a ':') to the payload's expiry, and every settlement keeps the hash
+// until then at least (the Badger store's noteFinished says why).
+// Statuses: ok, lost (not leased under token).
 var settleScript = redis.NewScript(queuePrelude + `
 local base, member, o, mode = ARGV[1], ARGV[2], ARGV[3], ARGV[5]
 local h = redis.call('HMGET', KEYS[1], 's', 't', 'o', 'n', 'q')
@@ -185,18 +187,25 @@ else
   redis.call('HSET', KEYS[1], 's', st, 'f', fmt(now), 'b', ARGV[6], 'r', ARGV[7])
   redis.call('PEXPIRE', KEYS[1], ARGV[9])
   local ttl = tonumber(ARGV[9])
+  local dead_until = tonumber(redis.call('HGET', KEYS[7], ':dead') or '0')
   if mode == 'dead' then
     redis.call('PEXPIRE', KEYS[2], ARGV[8])
     redis.call('ZADD', KEYS[5], fmt(now + tonumber(ARGV[8]) * 1000), member)
     ttl = tonumber(ARGV[8])
+    if now + ttl * 1000 > dead_until then
+      redis.call('HSET', KEYS[7], ':dead', fmt(now + ttl * 1000))
+    end
   else
     redis.call('DEL', KEYS[2])
     local done = redis.call('HGET', KEYS[7], ARGV[10])
     if not done or tonumber(done) < tonumber(h[5]) then
       redis.call('HSET', KEYS[7], ARGV[10], h[5])
     end
+    if (dead_until - now) / 1000 > ttl then
+      ttl = math.ceil((dead_until - now) / 1000)
+    end
   end
-  if redis.call('PTTL', KEYS[7]) < ttl and redis.call('EXISTS', KEYS[7]) == 1 then
+  if redis.call('PTTL', KEYS[7]) < ttl then
     redis.call('PEXPIRE', KEYS[7], fmt(ttl))
   end
   redis.call('ZREM', KEYS[6], member)

@@ -74,6 +74,7 @@ func RunQueue(t *testing.T, open func(t *testing.T) QueueStore, peer func(t *tes
 		{"LeaseTakeover", true, func(t *testing.T, s QueueStore) { testLeaseTakeover(t, s, second(t, s)) }},
 		{"DeadPayloadExpiry", true, testDeadPayloadExpiry},
 		{"FinishedRecordExpiry", true, testFinishedExpiry},
+		{"OvertakenWhileDeadKept", true, testOvertakenWhileDeadKept},
 		{"EnqueueAfterRecordExpiry", true, testEnqueueAfterRecordExpiry},
 	}
 	for _, c := range cases {
@@ -1012,6 +1013,51 @@ func testFinishedExpiry(t *testing.T, s QueueStore) {
 // testEnqueueAfterRecordExpiry: an item already queued for the key (its
 // dedupe record expired meanwhile) is kept when the key is claimed and
 // enqueued again.
+// testOvertakenWhileDeadKept: the store still refuses a dead letter
+// overtaken by a later delivered item whose own record has expired, as
+// long as the dead letter keeps its payload (a shorter retention given to
+// the later item's Ack must not reopen the door).
+func testOvertakenWhileDeadKept(t *testing.T, s QueueStore) {
+	ctx := t.Context()
+	later := K("ovk-later")
+	later.API = "removePaymentMethod"
+	enqueue(t, s, "ovk-dead", "ovk")
+	if err := s.DeadLetter(ctx, lease(t, s, 1, longLease)[0].Ref(), 503, "status", 8*time.Second, 8*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	c := mustClaim(t, s, later, FP(1))
+	if err := s.Enqueue(ctx, later, c.Token, idempotency.NewItem{OrderKey: "ovk", Payload: Payload(later.RequestID)}, idempotency.EnqueueOptions{Retention: longRetention}); err != nil {
+		t.Fatal(err)
+	}
+	l := lease(t, s, 1, longLease)
+	if len(l) != 1 || l[0].Key != later {
+		t.Fatalf("Lease: %v, want the later item", ids(l))
+	}
+	if err := s.Ack(ctx, l[0].Ref(), 200, time.Second); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		_, ok, err := s.Item(ctx, later)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !ok {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the delivered item's record outlived its retention by 4 s")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if err := s.Redeliver(ctx, K("ovk-dead"), "removePaymentMethod"); !errors.Is(err, idempotency.ErrOvertaken) {
+		t.Fatalf("Redeliver once the later item's record expired, the dead letter's payload kept: %v, want ErrOvertaken", err)
+	}
+	if it := mustItem(t, s, "ovk-dead"); it.State != idempotency.ItemDead || !it.HasPayload {
+		t.Fatalf("the refused dead letter: %+v", it)
+	}
+}
+
 func testEnqueueAfterRecordExpiry(t *testing.T, s QueueStore) {
 	ctx := t.Context()
 	c := mustClaim(t, s, K("re"), FP(1))
