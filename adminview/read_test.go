@@ -264,8 +264,8 @@ func TestRedeliverOvertakenAfterScan(t *testing.T) {
 			t.Errorf("%s overtaken after the scan is %v, want still dead", tc.deadAPI, m.items[0].State)
 		}
 		s, m = src()
-		if ans, err := Redeliver(ctx, []Source{s}, RedeliverQuery{All: true}, func(int) {}); err != nil || len(ans.Skipped) != 1 || ans.Skipped[0].Code != tc.code || len(ans.Redelivered) != 0 {
-			t.Errorf("dead=all, %s overtaken after the scan: %+v, %v; want it skipped with %s", tc.deadAPI, ans, err, tc.code)
+		if ans, err := Redeliver(ctx, []Source{s}, RedeliverQuery{All: true}, func(int) {}); err != nil || len(ans.Skipped) != 1 || ans.Skipped[0].Code != tc.code || len(ans.Redelivered) != 0 || m.items[0].State != idempotency.ItemDead {
+			t.Errorf("dead=all, %s overtaken after the scan: %+v, %v; want it skipped with %s and still dead", tc.deadAPI, ans, err, tc.code)
 		}
 		s, m = src()
 		if ans, err := Redeliver(ctx, []Source{s}, RedeliverQuery{RequestID: "r", Force: true}, func(int) {}); err != nil || len(ans.Redelivered) != 1 || m.items[0].State != idempotency.ItemPending {
