@@ -82,16 +82,33 @@ func caddyBin(t testing.TB) string {
 func freeAddrs(t testing.TB, n int) []string {
 	t.Helper()
 	addrs := make([]string, 0, n)
-	for range n {
+	for len(addrs) < n {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
 			t.Fatalf("finding a free port: %v", err)
 		}
 		defer ln.Close()
-		addrs = append(addrs, ln.Addr().String())
+		addr := ln.Addr().String()
+		// The kernel may hand out a port again once its listener closed:
+		// a gateway's address and a probe site chosen later in the same
+		// test then collide ("ambiguous site definition"). No address is
+		// given out twice in one test process.
+		handedOut.Lock()
+		seen := handedOut.m[addr]
+		handedOut.m[addr] = true
+		handedOut.Unlock()
+		if !seen {
+			addrs = append(addrs, addr)
+		}
 	}
 	return addrs
 }
+
+// handedOut holds every address freeAddrs has returned.
+var handedOut = struct {
+	sync.Mutex
+	m map[string]bool
+}{m: map[string]bool{}}
 
 // sandbox is a private directory tree for Caddy processes: HOME and the XDG
 // directories point inside it, so Caddy's data directory (and the default
