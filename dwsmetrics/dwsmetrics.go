@@ -83,75 +83,73 @@ var (
 // New returns a fresh set of collectors, registered nowhere: Process
 // returns the process-wide ones; tests take their own.
 func New() *Collectors {
-	const ns, sub = "caddy", "dws_notify"
 	return &Collectors{
-		Notifications: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: ns, Subsystem: sub, Name: "notifications_total",
-			Help: "Notifications answered, by api, result code and outcome.",
-		}, []string{"api", "result_code", "outcome"}),
-		SignatureFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: ns, Subsystem: sub, Name: "signature_failures_total",
-			Help: "Notifications answered INVALID_SIGNATURE, by reason.",
-		}, []string{"reason"}),
-		Verifications: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: ns, Subsystem: sub, Name: "signature_verifications_total",
-			Help: "Signature checks of notifications, by key_version (the DWS key version that verified the signature; on a failure the configured version the notification named, else none) and result (verified, failed; signature_failures_total has the reasons).",
-		}, []string{"key_version", "result"}),
-		Duplicates: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: ns, Subsystem: sub, Name: "duplicates_total",
-			Help: "Notifications whose requestId was already claimed, by api and kind (replayed, in_flight, conflict).",
-		}, []string{"api", "kind"}),
-		BackendResponses: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: ns, Subsystem: sub, Name: "backend_responses_total",
-			Help: "Forwarded notifications by api and backend HTTP status (none when the backend wrote nothing).",
-		}, []string{"api", "status"}),
-		BackendDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Namespace: ns, Subsystem: sub, Name: "backend_duration_seconds",
-			Help:    "Time the backend took to answer a forwarded notification (a forward cut off at forward_timeout counts as that long).",
-			Buckets: DurationBuckets,
-		}, []string{"api"}),
-		Duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Namespace: ns, Subsystem: sub, Name: "request_duration_seconds",
-			Help:    "Time from receipt to answer, by api.",
-			Buckets: DurationBuckets,
-		}, []string{"api"}),
-		CompletionRetries: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: ns, Subsystem: sub, Name: "completion_retries_total",
-			Help: "Failed completions retried in the background: started, and how each ended (stored, taken_over, closed, expired).",
-		}, []string{"result"}),
-		Refusals: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: ns, Subsystem: sub, Name: "refusals_total",
-			Help: "Requests refused by the checks, by api and stage: before_signature (path, method, Client-Id, encoding or size refused before any signature check: scanners, misrouted or misconfigured senders), signature (answered INVALID_SIGNATURE), field_rules (the signature verified but the body broke the field rules: DWS sent it, so DWS's format changed).",
-		}, []string{"api", "stage"}),
-		BackendSlow: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: ns, Subsystem: sub, Name: "backend_slow_total",
-			Help: "Forwarded notifications whose backend took at least 80% of the handler's forward_timeout, cut off ones included.",
-		}, []string{"api"}),
-		StoreUp: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Namespace: ns, Subsystem: sub, Name: "store_up",
-			Help: "1 while the idempotency store answers, 0 while it does not (notifications are answered U), by store kind (badger, redis) and store id (logged with the store's description at provisioning).",
-		}, []string{"kind", "store"}),
-		InboxDeliveries: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: ns, Subsystem: sub, Name: "inbox_deliveries_total",
-			Help: "Tries to deliver a queued notification (acknowledge on_receipt), by result: delivered (2xx), business_rejected, retry (failed, tried again later), undecryptable (no configured key opens it; retried), dead (failed at its max_age: dead-lettered), stopped (cut short by a stop; due again at once).",
-		}, []string{"result"}),
-		InboxQueued: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Namespace: ns, Subsystem: sub, Name: "inbox_queued",
-			Help: "Notifications queued and not yet delivered (pending or being delivered), by store (as store_up's), read every few seconds by the gateway that delivers.",
-		}, []string{"store"}),
-		InboxOldest: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Namespace: ns, Subsystem: sub, Name: "inbox_oldest_age_seconds",
-			Help: "Age of the oldest queued notification (0 when none), by store.",
-		}, []string{"store"}),
-		InboxDead: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Namespace: ns, Subsystem: sub, Name: "inbox_dead_letters",
-			Help: "Dead letters whose payload is still kept (they can be redelivered), by store.",
-		}, []string{"store"}),
-		BuildInfo: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Namespace: ns, Subsystem: sub, Name: "build_info",
-			Help: "Always 1: the dws_notify build that runs (module version, commit when known, Go version).",
-		}, []string{"version", "revision", "goversion"}),
+		Notifications: counter("notifications_total",
+			"Notifications answered, by api, result code and outcome.",
+			"api", "result_code", "outcome"),
+		SignatureFailures: counter("signature_failures_total",
+			"Notifications answered INVALID_SIGNATURE, by reason.",
+			"reason"),
+		Verifications: counter("signature_verifications_total",
+			"Signature checks of notifications, by key_version (the DWS key version that verified the signature; on a failure the configured version the notification named, else none) and result (verified, failed; signature_failures_total has the reasons).",
+			"key_version", "result"),
+		Duplicates: counter("duplicates_total",
+			"Notifications whose requestId was already claimed, by api and kind (replayed, in_flight, conflict).",
+			"api", "kind"),
+		BackendResponses: counter("backend_responses_total",
+			"Forwarded notifications by api and backend HTTP status (none when the backend wrote nothing).",
+			"api", "status"),
+		BackendDuration: histogram("backend_duration_seconds",
+			"Time the backend took to answer a forwarded notification (a forward cut off at forward_timeout counts as that long).",
+			"api"),
+		Duration: histogram("request_duration_seconds",
+			"Time from receipt to answer, by api.",
+			"api"),
+		CompletionRetries: counter("completion_retries_total",
+			"Failed completions retried in the background: started, and how each ended (stored, taken_over, closed, expired).",
+			"result"),
+		Refusals: counter("refusals_total",
+			"Requests refused by the checks, by api and stage: before_signature (path, method, Client-Id, encoding or size refused before any signature check: scanners, misrouted or misconfigured senders), signature (answered INVALID_SIGNATURE), field_rules (the signature verified but the body broke the field rules: DWS sent it, so DWS's format changed).",
+			"api", "stage"),
+		BackendSlow: counter("backend_slow_total",
+			"Forwarded notifications whose backend took at least 80% of the handler's forward_timeout, cut off ones included.",
+			"api"),
+		StoreUp: gauge("store_up",
+			"1 while the idempotency store answers, 0 while it does not (notifications are answered U), by store kind (badger, redis) and store id (logged with the store's description at provisioning).",
+			"kind", "store"),
+		InboxDeliveries: counter("inbox_deliveries_total",
+			"Tries to deliver a queued notification (acknowledge on_receipt), by result: delivered (2xx), business_rejected, retry (failed, tried again later), undecryptable (no configured key opens it; retried), dead (failed at its max_age: dead-lettered), stopped (cut short by a stop; due again at once).",
+			"result"),
+		InboxQueued: gauge("inbox_queued",
+			"Notifications queued and not yet delivered (pending or being delivered), by store (as store_up's), read every few seconds by the gateway that delivers.",
+			"store"),
+		InboxOldest: gauge("inbox_oldest_age_seconds",
+			"Age of the oldest queued notification (0 when none), by store.",
+			"store"),
+		InboxDead: gauge("inbox_dead_letters",
+			"Dead letters whose payload is still kept (they can be redelivered), by store.",
+			"store"),
+		BuildInfo: gauge("build_info",
+			"Always 1: the dws_notify build that runs (module version, commit when known, Go version).",
+			"version", "revision", "goversion"),
 	}
+}
+
+// The collectors' namespace and subsystem: every metric is
+// caddy_dws_notify_<name>.
+const metricNS, metricSub = "caddy", "dws_notify"
+
+func counter(name, help string, labels ...string) *prometheus.CounterVec {
+	return prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: metricNS, Subsystem: metricSub, Name: name, Help: help}, labels)
+}
+
+func gauge(name, help string, labels ...string) *prometheus.GaugeVec {
+	return prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: metricNS, Subsystem: metricSub, Name: name, Help: help}, labels)
+}
+
+// histogram buckets its observations by DurationBuckets.
+func histogram(name, help string, labels ...string) *prometheus.HistogramVec {
+	return prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: metricNS, Subsystem: metricSub, Name: name, Help: help, Buckets: DurationBuckets}, labels)
 }
 
 // DurationBuckets are the upper bounds (seconds) of both latency
