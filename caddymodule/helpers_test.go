@@ -730,3 +730,24 @@ func phase(t *testing.T, name string, step func(t *testing.T)) {
 		t.FailNow()
 	}
 }
+
+// caddyConfigOf returns the Caddy config that the JSON encoding of cfg
+// is, as caddy.Validate takes it.
+func caddyConfigOf(t testing.TB, cfg map[string]any) *caddy.Config {
+	t.Helper()
+	raw, err := json.Marshal(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return decodeCaddyConfig(t, raw)
+}
+
+// decodeCaddyConfig decodes a JSON Caddy config.
+func decodeCaddyConfig(t testing.TB, raw []byte) *caddy.Config {
+	t.Helper()
+	cfg := new(caddy.Config)
+	if err := json.Unmarshal(raw, cfg); err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}

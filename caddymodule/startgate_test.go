@@ -57,12 +57,7 @@ func TestValidateOnALiveHost(t *testing.T) {
 		}
 	})
 	raw := liveHostConfig(t, dir, b.addr())
-
-	cfg := new(caddy.Config)
-	if err := json.Unmarshal(raw, cfg); err != nil {
-		t.Fatal(err)
-	}
-	if err := caddy.Validate(cfg); err != nil {
+	if err := caddy.Validate(decodeCaddyConfig(t, raw)); err != nil {
 		t.Fatalf("validate while another process holds the storage: %v", err)
 	}
 	if refs, ok := storePool.References(dir); ok {
@@ -179,20 +174,12 @@ func TestOneInboxPerStorage(t *testing.T) {
 				}},
 			}
 		}
-		raw, err := json.Marshal(map[string]any{
+		return caddyConfigOf(t, map[string]any{
 			"admin": map[string]any{"listen": "localhost:2999"},
 			"apps": map[string]any{"http": map[string]any{"http_port": 9080, "servers": map[string]any{
 				"gw": map[string]any{"listen": []string{":9080"}, "routes": []any{route("/a/notify", keyA), route("/b/notify", keyB)}},
 			}}},
 		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		cfg := new(caddy.Config)
-		if err := json.Unmarshal(raw, cfg); err != nil {
-			t.Fatal(err)
-		}
-		return cfg
 	}
 	err := caddy.Validate(config(inboxKeyA, inboxKeyB))
 	if err == nil || !strings.Contains(err.Error(), "different inbox keys") || !strings.Contains(err.Error(), dir) {

@@ -3,7 +3,6 @@ package caddymodule
 import (
 	"bytes"
 	"crypto/x509"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -454,17 +453,9 @@ func TestRedisValidateLeavesNothingBehind(t *testing.T) {
 			"api":            []map[string]any{{"name": "addPaymentMethod"}},
 			"store":          map[string]any{"backend": "redis", "url": srv.URL(0), "prefix": "validate:"},
 		}
-		raw, err := json.Marshal(map[string]any{"apps": map[string]any{"http": map[string]any{"servers": map[string]any{
+		return caddyConfigOf(t, map[string]any{"apps": map[string]any{"http": map[string]any{"servers": map[string]any{
 			"v": map[string]any{"listen": []string{"127.0.0.1:0"}, "routes": []any{map[string]any{"handle": []any{handler}}}},
 		}}}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		cfg := new(caddy.Config)
-		if err := json.Unmarshal(raw, cfg); err != nil {
-			t.Fatal(err)
-		}
-		return cfg
 	}
 	connections := func() string {
 		info, err := srv.Client(0).Info(t.Context(), "stats").Result()

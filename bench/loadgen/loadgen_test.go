@@ -128,9 +128,7 @@ func TestPercentileAndMedian(t *testing.T) {
 // verdict, from the medians and round by round.
 func TestSummaryGoals(t *testing.T) {
 	var runs []*runResult
-	add := func(round int, m mode, tput, cpu float64) {
-		runs = append(runs, &runResult{Round: round, Mode: m, Throughput: tput, GatewayCPUus: cpu})
-	}
+	add := func(round int, m mode, tput, cpu float64) { runs = append(runs, run(round, m, tput, cpu)) }
 	// Rounds: b/a 0.70, 0.60, 0.66 (median of medians 6600/10000 = 0.66);
 	// b-a 60, 90, 63 µs (medians 175 - 110 = 65).
 	add(1, modePlain, 10000, 110)
@@ -215,9 +213,7 @@ func TestSummaryQueued(t *testing.T) {
 // b's rate) the summary splits b-a into b-p and p-a and prints o -> b.
 func TestSummaryBeforeAfterAndPaced(t *testing.T) {
 	var runs []*runResult
-	add := func(round int, m mode, tput, cpu float64) {
-		runs = append(runs, &runResult{Round: round, Mode: m, Throughput: tput, GatewayCPUus: cpu})
-	}
+	add := func(round int, m mode, tput, cpu float64) { runs = append(runs, run(round, m, tput, cpu)) }
 	add(1, modePlain, 10000, 110)
 	add(1, modeSigned, 5000, 250)
 	add(1, modePaced, 5000, 130)
@@ -293,10 +289,7 @@ func TestPacedDrive(t *testing.T) {
 // TestSummaryBeforeAfterAlone: -modes o,b (no a or c) still prints the
 // before/after line, without the b-a figures it has no a for.
 func TestSummaryBeforeAfterAlone(t *testing.T) {
-	runs := []*runResult{
-		{Round: 1, Mode: modeBase, Throughput: 2500, GatewayCPUus: 320},
-		{Round: 1, Mode: modeSigned, Throughput: 2700, GatewayCPUus: 288},
-	}
+	runs := []*runResult{run(1, modeBase, 2500, 320), run(1, modeSigned, 2700, 288)}
 	out := summarize(runs, []mode{modeBase, modeSigned})
 	want := "before/after (o = b on the base build): gateway CPU per notification o 320.0 µs -> b 288.0 µs, -32.0 µs (per round -32.0; median of per-round differences -32.0); req/s o 2500 -> b 2700, b/o 1.08 (per round 1.08)\n"
 	if !strings.Contains(out, want) {
@@ -306,13 +299,15 @@ func TestSummaryBeforeAfterAlone(t *testing.T) {
 
 // TestSummarySplitWithoutC: -modes a,b,p (no c) still prints the split.
 func TestSummarySplitWithoutC(t *testing.T) {
-	runs := []*runResult{
-		{Round: 1, Mode: modePlain, Throughput: 8000, GatewayCPUus: 110},
-		{Round: 1, Mode: modeSigned, Throughput: 4000, GatewayCPUus: 260},
-		{Round: 1, Mode: modePaced, Throughput: 4000, GatewayCPUus: 170},
-	}
+	runs := []*runResult{run(1, modePlain, 8000, 110), run(1, modeSigned, 4000, 260), run(1, modePaced, 4000, 170)}
 	out := summarize(runs, []mode{modePlain, modeSigned, modePaced})
 	if want := "b-a split at b's rate: b-p = 90.0 µs"; !strings.Contains(out, want) {
 		t.Errorf("summary lacks %q:\n%s", want, out)
 	}
+}
+
+// run is a run of mode m in round with the given throughput and gateway
+// CPU per request, for the summary tests.
+func run(round int, m mode, tput, cpu float64) *runResult {
+	return &runResult{Round: round, Mode: m, Throughput: tput, GatewayCPUus: cpu}
 }
