@@ -345,11 +345,7 @@ func OvertakingAPIs(api string) []string {
 // refused with idempotency.ErrOvertaken: the later opposite item's state
 // is not known, only that the backend has it or is getting it.
 func overtakenAfterScan(it idempotency.Item) (reason, code string) {
-	const how = " of the same customer was or is being delivered: redelivered now, "
-	if dwsSide(it.Key.API) == 0 {
-		return "a later " + removeAPI + how + rebindsRemoved, adminapi.CodeLaterRemoveDelivered
-	}
-	return "a later " + addAPI + how + unbindsRebound, adminapi.CodeLaterAddDelivered
+	return stale(dwsSide(it.Key.API), "was or is being delivered")
 }
 
 // Note records it if it is an add or remove that Overtakes; a scan of
@@ -381,29 +377,29 @@ func (o Overtakers) Stale(it idempotency.Item) (reason, code string) {
 	if later.Seq <= it.Seq {
 		return "", ""
 	}
-	if side == 0 {
-		return staleReason(removeAPI, later.State, rebindsRemoved), adminapi.CodeLaterRemoveDelivered
-	}
-	return staleReason(addAPI, later.State, unbindsRebound), adminapi.CodeLaterAddDelivered
+	return stale(side, overtakerHow(later.State))
 }
 
-// What a stale add or remove would undo.
-const (
-	rebindsRemoved = "this would bind a card the customer removed"
-	unbindsRebound = "this could unbind a card the customer bound again"
-)
+// stale is the reason and code of an item on side (0 an add, 1 a
+// remove) that a later opposite item of the same customer overtook; how
+// says what became of that item.
+func stale(side int, how string) (reason, code string) {
+	const reason0 = "a later %s of the same customer %s: redelivered now, %s"
+	if side == 0 {
+		return fmt.Sprintf(reason0, removeAPI, how, "this would bind a card the customer removed"), adminapi.CodeLaterRemoveDelivered
+	}
+	return fmt.Sprintf(reason0, addAPI, how, "this could unbind a card the customer bound again"), adminapi.CodeLaterAddDelivered
+}
 
-// staleReason is why an item is stale: a later item of the same customer,
-// of API laterAPI and in state (Overtakes), would be undone (what).
-func staleReason(laterAPI string, state idempotency.ItemState, what string) string {
-	how := "was delivered"
+// overtakerHow says what became of an overtaker in state (Overtakes).
+func overtakerHow(state idempotency.ItemState) string {
 	switch state {
 	case idempotency.ItemLeased:
-		how = "is being delivered"
+		return "is being delivered"
 	case idempotency.ItemBusinessRejected:
-		how = "was refused by the backend (business_rejected)"
+		return "was refused by the backend (business_rejected)"
 	}
-	return "a later " + laterAPI + " of the same customer " + how + ": redelivered now, " + what
+	return "was delivered"
 }
 
 // StoreFailure describes the store named storage that could not be read,
