@@ -240,13 +240,16 @@
 // requestId. Options.WaitReplicas closes the window for completions: after
 // the completion, WAIT n (WAITAOF 1 n with WaitAOF) on the same
 // connection, and Complete succeeds only when n replicas acknowledged it,
-// so an acknowledged completion is on at least n replicas, and Sentinel
-// promotes the most up-to-date replica. Completions then fail (U) while
-// fewer than n replicas are connected: run n+1 replicas to keep serving
-// through the loss of one. Copies that arrive while a completion waits
-// see it applied on the primary and replay it without waiting, as with
-// WaitAOF. Cluster failovers behave alike (a replica takes over the
-// slots of a failed primary), but the store offers no wait there.
+// so an acknowledged completion is on at least n replicas (on every one
+// when n is their number, whichever Sentinel promotes). Completions then
+// fail (U) while fewer than n replicas are connected: run n+1 replicas to
+// keep serving through the loss of one. A copy that finds the record done
+// is replayed only after the same wait (a rewrite of the record's expiry,
+// then WAIT): the completion's own wait may have failed, or may still
+// run, and an S is never answered for a record the wait did not confirm.
+// The same holds for WaitAOF. Cluster failovers behave alike (a replica
+// takes over the slots of a failed primary), but the store offers no wait
+// there.
 //
 // # Servers
 //

@@ -122,7 +122,8 @@ type Options struct {
 	// WaitAOF makes Complete return only after the server has fsynced the
 	// completion to its append-only file (WAITAOF 1 0), so a power cut of
 	// the Redis host right after Complete cannot lose it even with
-	// appendfsync everysec. Open fails unless the server supports WAITAOF
+	// appendfsync everysec; Claim replays a done record only after the
+	// same wait. Open fails unless the server supports WAITAOF
 	// (Redis 7.2 or later, Valkey 7.2 or later) and has appendonly yes, and
 	// unless the store reaches a single server or a Sentinel-managed
 	// primary (not Cluster, not Ring). Off by default.
@@ -135,8 +136,9 @@ type Options struct {
 	// WaitReplicas makes Complete return only after that many replicas
 	// have acknowledged the completion (WAIT n; with WaitAOF, WAITAOF 1 n:
 	// fsynced to their append-only files too), so that a failover to one
-	// of them keeps it: replication is asynchronous otherwise. Single
-	// server (a primary with replicas) and Sentinel only. Zero: off.
+	// of them keeps it: replication is asynchronous otherwise. Claim
+	// replays a done record only after the same wait. Single server (a
+	// primary with replicas) and Sentinel only. Zero: off.
 	WaitReplicas int
 	// WaitReplicasTimeout bounds that wait; zero means
 	// DefaultWaitReplicasTimeout. Complete fails (the caller answers U)

@@ -97,7 +97,7 @@ func TestQueuedReplayNeedsDurability(t *testing.T) {
 		t.Fatalf("the resend's Claim = %v, %v: want ErrUnconfirmed (never a replay of an unconfirmed queued record)", res.Status, err)
 	}
 	// A store without a wait replays it (the server's persistence is all
-	// it promises), as does any done record that is not queued.
+	// it promises).
 	plain := open(t, srv, redisstore.Options{Prefix: waiting.Prefix()})
 	if res, err := plain.Claim(ctx, k, storetest.FP(1), time.Minute, time.Hour); err != nil || res.Status != idempotency.Done {
 		t.Fatalf("Claim without a wait = %v, %v; want Done", res.Status, err)

@@ -344,13 +344,15 @@ func (s *Store) Claim(ctx context.Context, key idempotency.Key, fp idempotency.F
 		return idempotency.ClaimResult{}, err
 	}
 	res := idempotency.ClaimResult{Status: status, Record: rec}
-	if status == idempotency.Done && rec.Answer.Outcome == idempotency.OutcomeQueued && s.waitTimeout > 0 {
-		// A queued notification is answered S only once its record (and
-		// the queue item written with it) is as durable as the wait asks:
-		// the enqueue's own wait may have failed (it answered U), or may
-		// still run.
+	if status == idempotency.Done && s.waitTimeout > 0 {
+		// A done record is replayed only once it (and, for a queued
+		// notification, the queue item written with it) is as durable as
+		// the wait asks: the completion's own wait may have failed (it
+		// answered U), or may still run. Otherwise the resend would get
+		// an S that no replica backs, and a failover could then lose the
+		// record and deliver the next copy again.
 		if err := s.confirmDurable(ctx, key); err != nil {
-			return idempotency.ClaimResult{}, fmt.Errorf("redisstore: claim %v: the queued record's durability: %w", key, err)
+			return idempotency.ClaimResult{}, fmt.Errorf("redisstore: claim %v: the done record's durability: %w", key, err)
 		}
 	}
 	if status == idempotency.Claimed {

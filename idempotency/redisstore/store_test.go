@@ -722,6 +722,55 @@ func TestWaitAOF(t *testing.T) {
 	storetest.RunQueue(t, func(t *testing.T) storetest.QueueStore { return open(t, aof, redisstore.Options{WaitAOF: true}) }, nil)
 }
 
+// TestReplayNeedsDurability: with WaitReplicas on a primary without the
+// replica it asks for, Complete applies the record and reports
+// ErrUnconfirmed (the gateway answers U); the provider's resend then finds
+// the record done, and its Claim waits for the record's durability again
+// instead of replaying S from a record no replica holds (a failover would
+// lose it, and the next copy would reach the backend again). Once a
+// replica has it, the resend is replayed. TestQueuedReplayNeedsDurability
+// checks the same for a queued record.
+func TestReplayNeedsDurability(t *testing.T) {
+	srv := redistest.Start(t, redistest.Config{AppendOnly: true})
+	waiting := open(t, srv, redisstore.Options{WaitReplicas: 1, WaitReplicasTimeout: 50 * time.Millisecond})
+	ctx := t.Context()
+	k := storetest.K("unconfirmed-completion")
+	c, err := waiting.Claim(ctx, k, storetest.FP(1), time.Minute, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := waiting.Complete(ctx, k, c.Token, accepted, time.Hour); !errors.Is(err, redisstore.ErrUnconfirmed) {
+		t.Fatalf("Complete on a primary without the replica WaitReplicas asks for = %v, want ErrUnconfirmed", err)
+	}
+	res, err := waiting.Claim(ctx, k, storetest.FP(1), time.Minute, time.Hour)
+	if !errors.Is(err, redisstore.ErrUnconfirmed) {
+		t.Fatalf("the resend's Claim = %v, %v: want ErrUnconfirmed (never a replay of an unconfirmed completion)", res.Status, err)
+	}
+	plain := open(t, srv, redisstore.Options{Prefix: waiting.Prefix()})
+	if res, err := plain.Claim(ctx, k, storetest.FP(1), time.Minute, time.Hour); err != nil || res.Status != idempotency.Done || res.Record.Answer != accepted {
+		t.Fatalf("Claim without a wait = %v %+v, %v; want Done with the stored answer", res.Status, res.Record.Answer, err)
+	}
+
+	// A replica joins (its first sync at once, not after the default 5s
+	// wait for more replicas): the same resend is now replayed with the
+	// stored answer.
+	if err := srv.Client(0).ConfigSet(ctx, "repl-diskless-sync-delay", "0").Err(); err != nil {
+		t.Fatal(err)
+	}
+	replica := redistest.Start(t, redistest.Config{AppendOnly: true, Args: []string{"--replicaof", "127.0.0.1", strconv.Itoa(srv.Port())}})
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		res, err = waiting.Claim(ctx, k, storetest.FP(1), time.Minute, time.Hour)
+		if err == nil || !errors.Is(err, redisstore.ErrUnconfirmed) || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if err != nil || res.Status != idempotency.Done || res.Record.Answer != accepted {
+		t.Fatalf("the resend's Claim once replica %s is in sync = %v %+v, %v; want Done with the stored answer", replica.Addr(), res.Status, res.Record.Answer, err)
+	}
+}
+
 // TestCompletionsSurviveRedisCrash kills redis-server (SIGKILL) right after
 // a run of claims and completions, restarts it from its append-only file
 // and reads every record back.

@@ -95,8 +95,10 @@ func replicated(t *testing.T, primary *redistest.Server) {
 //     the replica is stopped (SIGSTOP) and its link cut (CLIENT KILL TYPE
 //     replica), one store completes a claim without waiting (success), one
 //     with WaitReplicas 1 (ErrUnconfirmed), the primary is killed
-//     (SIGKILL), the replica resumed and promoted by the sentinels. The
-//     new primary holds both records still in flight: the first completion
+//     (SIGKILL), the replica resumed and promoted by the sentinels. A
+//     resend of the second before the kill is not replayed either
+//     (ErrUnconfirmed: its done record is on the primary only). The new
+//     primary holds both records still in flight: the first completion
 //     was acknowledged and is lost, the second was never acknowledged;
 //   - the same store objects serve again after the failover without being
 //     reopened (the client asks the sentinels for the new primary).
@@ -207,6 +209,10 @@ func TestSentinel(t *testing.T) {
 		}
 		errAsync := async.Complete(ctx, lost, lostTok, accepted, time.Hour)
 		errWait := waiting.Complete(ctx, held, heldTok, accepted, time.Hour)
+		// The provider's resend of the unconfirmed one, before the
+		// failover: the record is done on the primary, but no replica has
+		// it, so it is not replayed (an S the failover below would undo).
+		resend, errResend := waiting.Claim(ctx, held, storetest.FP(1), time.Minute, time.Hour)
 		primary.Kill()
 		replica.Resume()
 		if errAsync != nil {
@@ -214,6 +220,9 @@ func TestSentinel(t *testing.T) {
 		}
 		if !errors.Is(errWait, redisstore.ErrUnconfirmed) {
 			t.Fatalf("Complete with WaitReplicas 1 while the replica was cut off = %v, want ErrUnconfirmed (the caller answers U)", errWait)
+		}
+		if !errors.Is(errResend, redisstore.ErrUnconfirmed) {
+			t.Errorf("the resend's Claim with WaitReplicas 1 while the replica was cut off = %v, %v; want ErrUnconfirmed (a replay would answer S for a record the failover loses)", resend.Status, errResend)
 		}
 
 		newPrimary, took := d.WaitFailover(primary, time.Minute)
