@@ -217,7 +217,7 @@ func (s *Server) args() []string {
 		"--dir", s.dir,
 		"--save", "",
 		"--daemonize", "no",
-		"--loglevel", "warning",
+		"--loglevel", "notice",
 	)
 	if s.cfg.AppendOnly {
 		fsync := s.cfg.AppendFsync

@@ -329,3 +329,61 @@ func (d *Sentinel) waitTopology(primary *Server, timeout time.Duration) {
 		}
 	}
 }
+
+// ConfigEpoch returns the highest config epoch of the primary among the
+// sentinels that answer: the epoch of the last failover that took effect
+// (0 before any). Reading it after a failover and again later shows
+// whether the sentinels failed over once more in between (a false
+// positive right after a promotion is the usual cause: redis/redis#8607).
+func (d *Sentinel) ConfigEpoch() int {
+	d.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	epoch, answered := 0, 0
+	for _, s := range d.Sentinels {
+		m, err := d.sentinelClient(s).Master(ctx, d.MasterName).Result()
+		if err != nil {
+			continue
+		}
+		n, err := strconv.Atoi(m["config-epoch"])
+		if err != nil {
+			d.t.Fatalf("redistest: sentinel %s gives config-epoch %q", s.Addr(), m["config-epoch"])
+		}
+		answered++
+		epoch = max(epoch, n)
+	}
+	if answered == 0 {
+		d.t.Fatal("redistest: no sentinel answers SENTINEL MASTER")
+	}
+	return epoch
+}
+
+// Failover makes a sentinel promote a replica now (SENTINEL FAILOVER, as
+// if the primary had failed, while it still runs), retrying while the
+// sentinel has no replica it may promote yet (NOGOODSLAVE) or a failover
+// is still in progress (INPROG). It waits as WaitFailover does and returns
+// the new primary and how long the sentinels took to agree on it after
+// the command. The deposed
+// primary keeps taking writes until the sentinels make it a replica of
+// the new one, and then loses what it took meanwhile.
+func (d *Sentinel) Failover(timeout time.Duration) (*Server, time.Duration) {
+	d.t.Helper()
+	old := d.Primary()
+	deadline := time.Now().Add(timeout)
+	c := d.sentinelClient(d.Sentinels[0])
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		err := c.Failover(ctx, d.MasterName).Err()
+		cancel()
+		if err == nil {
+			break
+		}
+		if !redis.HasErrorPrefix(err, "NOGOODSLAVE") && !redis.HasErrorPrefix(err, "INPROG") || time.Now().After(deadline) {
+			d.t.Fatalf("redistest: SENTINEL FAILOVER %s: %v\n%s", d.MasterName, err, d.Sentinels[0].LogTail())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	began := time.Now()
+	p, _ := d.WaitFailover(old, time.Until(deadline))
+	return p, time.Since(began)
+}
