@@ -454,6 +454,30 @@ func TestCatalogEntry(t *testing.T) {
 
 func TestCatalogMistakesPanic(t *testing.T) {
 	id := field{path: "id", need: always, max: 8, headerSafe: true}
+	const notKeyable = "key field id is not a header-safe string field with a maximum length"
+	// What each case's panic must say: a panic for any other reason (a
+	// nil map, an index out of range) is not the refusal under test.
+	refusals := map[string]string{
+		"no family":                                    "no family",
+		"no key":                                       "no key",
+		"key not a field":                              notKeyable,
+		"single key optional":                          "a key of one field needs a required field",
+		"key an object":                                notKeyable,
+		"key not header-safe":                          notKeyable,
+		"key without a maximum":                        notKeyable,
+		"key folding case":                             notKeyable,
+		"key nested, parent absent":                    "key field x.id is required but sits under an object that is not",
+		"key nested, parent optional":                  "key field x.id is required but sits under an object that is not",
+		"key too long":                                 "its key can exceed MaxKeyLength",
+		"condition on missing path":                    "c depends on k, which is not a string field",
+		"condition on an object":                       "c depends on k, which is not a string field",
+		"one-of member missing":                        "one-of member q is not a field beside p",
+		"conditional digest too long":                  "its key can exceed MaxKeyLength",
+		"conditional digest without keyContent":        "the digest's condition must name a required key field",
+		"conditional digest on a field not in the key": "the digest's condition must name a required key field",
+		"conditional digest on an optional key field":  "the digest's condition must name a required key field",
+		"one-of members apart":                         "one-of member x.q is not a field beside p",
+	}
 	for name, s := range map[string]spec{
 		"no family":                 {name: "a", key: []string{"id"}, fields: []field{id}},
 		"no key":                    {name: "a", family: DWS, fields: []field{id}},
@@ -485,9 +509,20 @@ func TestCatalogMistakesPanic(t *testing.T) {
 		"one-of members apart": {name: "a", family: DWS, key: []string{"id"}, fields: []field{id, {path: "p"}, {path: "x.q"}}, oneOf: [][]string{{"p", "x.q"}}},
 	} {
 		t.Run(name, func(t *testing.T) {
+			want := refusals[name]
+			if want == "" {
+				t.Fatal("no expected refusal for this case")
+			}
 			defer func() {
-				if recover() == nil {
+				switch r := recover().(type) {
+				case nil:
 					t.Error("newAPI accepted the spec")
+				case string:
+					if !strings.HasPrefix(r, "notification: a: ") || !strings.Contains(r, want) {
+						t.Errorf("newAPI panicked with %q, want the refusal %q", r, want)
+					}
+				default:
+					t.Errorf("newAPI panicked with %v (%T), not its own refusal %q", r, r, want)
 				}
 			}()
 			newAPI(s)
