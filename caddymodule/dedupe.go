@@ -133,17 +133,29 @@ func (h *Handler) replay(x *exchange, rec idempotency.Record) {
 }
 
 // awaitFirstCopy makes a concurrent duplicate wait, bounded, for the copy
-// that holds the claim, then replays its answer or answers U.
+// that holds the claim, then replays its answer or answers U. The record
+// is read as soon as it is committed, so it is replayed only once the
+// store confirms it as durable as the first copy's completion had to make
+// it: that completion may still be waiting for its fsync or its replicas,
+// or may have failed there (the first copy then answered U).
 func (h *Handler) awaitFirstCopy(x *exchange, r *http.Request, key idempotency.Key, fp [32]byte, rec idempotency.Record) {
 	deadline := x.start.Add(h.settings.ForwardTimeout + time.Second)
 	if !rec.LeaseExpiry.IsZero() && rec.LeaseExpiry.Before(deadline) {
 		deadline = rec.LeaseExpiry
 	}
 	rec, found, err := h.store.AwaitOutcome(r.Context(), key, deadline)
+	done := err == nil && found && rec.State == idempotency.StateDone && rec.Fingerprint == idempotency.Fingerprint(fp)
+	if done {
+		if err = h.store.ConfirmDone(r.Context(), key); err != nil {
+			err = fmt.Errorf("confirming the first copy's record: %w", err)
+		}
+	} else if err != nil {
+		err = fmt.Errorf("waiting for the first copy: %w", err)
+	}
 	switch {
 	case err != nil:
-		x.fail(outcomeStoreFailed, fmt.Errorf("waiting for the first copy: %w", err))
-	case found && rec.State == idempotency.StateDone && rec.Fingerprint == idempotency.Fingerprint(fp):
+		x.fail(outcomeStoreFailed, err)
+	case done:
 		h.replay(x, rec)
 	default:
 		h.metrics.Duplicates.WithLabelValues(x.api.Name(), outcomeInFlight).Inc()

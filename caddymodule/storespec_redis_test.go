@@ -2,6 +2,7 @@ package caddymodule
 
 import (
 	"bytes"
+	"context"
 	"crypto/x509"
 	"errors"
 	"fmt"
@@ -760,4 +761,56 @@ func countingBackend() (caddyhttp.Handler, *atomic.Int64) {
 		n.Add(1)
 		return okBackend.ServeHTTP(w, r)
 	}), &n
+}
+
+// TestRedisDuplicateReplayNeedsDurability: with wait_replicas 1 on a
+// Redis without a replica, the first copy's completion is applied but
+// never confirmed, so it is answered U. A copy that arrived while the
+// first was at the backend waits for it and then finds the record done:
+// it must not replay S from a record no replica holds, but answer U as
+// well, and so must a later resend. The backend gets the notification
+// once.
+func TestRedisDuplicateReplayNeedsDurability(t *testing.T) {
+	srv := redistest.Start(t, redistest.Config{AppendOnly: true})
+	h := redisHandler(t, srv, "confirm:")
+	h.Store.WaitReplicas = 1
+	h.Store.WaitReplicasTimeout = config.Duration(200 * time.Millisecond)
+	provisioned(t, newContext(t), h)
+	var hits atomic.Int32
+	slow := caddyhttp.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
+		hits.Add(1)
+		time.Sleep(300 * time.Millisecond)
+		w.WriteHeader(http.StatusOK)
+		return nil
+	})
+	body := addSample(t, "confirm-1")
+	first := make(chan string, 1)
+	n := unitNotice(t, addPath, body)
+	req := n.request(t)
+	r := httptest.NewRequest(req.Method, n.uri(), bytes.NewReader(n.body))
+	r.Header = req.Header
+	r = r.WithContext(context.WithValue(r.Context(), caddy.ReplacerCtxKey, caddy.NewReplacer()))
+	go func() {
+		w := httptest.NewRecorder()
+		if err := h.ServeHTTP(w, r, slow); err != nil {
+			first <- "ServeHTTP: " + err.Error()
+			return
+		}
+		first <- w.Body.String()
+	}()
+	waitUntil(t, "the first copy at the backend", func() bool { return hits.Load() == 1 })
+	w, _ := serve(t, h, unitNotice(t, addPath, body), slow)
+	if got := <-first; !strings.Contains(got, `"resultStatus":"U"`) {
+		t.Fatalf("the first copy, whose completion no replica confirmed: %s; want U", got)
+	}
+	if !strings.Contains(w.Body.String(), `"resultStatus":"U"`) {
+		t.Errorf("the concurrent copy: %s; want U (never an S for a record the wait did not confirm)", w.Body)
+	}
+	w, _ = serve(t, h, unitNotice(t, addPath, body), slow)
+	if !strings.Contains(w.Body.String(), `"resultStatus":"U"`) {
+		t.Errorf("a later resend: %s; want U", w.Body)
+	}
+	if n := hits.Load(); n != 1 {
+		t.Errorf("the backend got %d copies, want 1", n)
+	}
 }

@@ -100,7 +100,8 @@ type Store struct {
 	// WaitAOF makes every completion wait until Redis has fsynced it to
 	// its append-only file (WAITAOF 1 0) before S is answered, so that
 	// even a power cut of the Redis host loses no acknowledged
-	// notification with appendfsync everysec. Needs Redis or Valkey 7.2
+	// notification with appendfsync everysec. A replay of a done record
+	// waits the same way first. Needs Redis or Valkey 7.2
 	// or later with appendonly yes, and url or sentinel; provisioning
 	// fails otherwise.
 	WaitAOF bool `json:"wait_aof,omitempty"`
@@ -112,8 +113,9 @@ type Store struct {
 	// WaitReplicas makes every completion wait until that many replicas
 	// have acknowledged it (WAIT n; with wait_aof, WAITAOF 1 n) before S
 	// is answered, so that a failover cannot lose an acknowledged
-	// notification. With url (a primary with replicas) or sentinel.
-	// Completions are answered U while fewer replicas are connected.
+	// notification. A replay of a done record waits the same way first.
+	// With url (a primary with replicas) or sentinel. Completions and
+	// replays are answered U while fewer replicas are connected.
 	// Default 0: replication stays asynchronous.
 	WaitReplicas int `json:"wait_replicas,omitempty"`
 

@@ -349,13 +349,14 @@ func (s *BadgerStore) Claim(ctx context.Context, key Key, fp Fingerprint, lease,
 			return err
 		})
 		if !errors.Is(err, badger.ErrConflict) {
-			if err == nil && res.Status == Done && res.Record.Answer.Outcome == OutcomeQueued && s.syncer != nil {
-				// A queued notification is answered S only once its queue
-				// item is on disk: wait for a group-commit round that
-				// started after this read (the enqueue that wrote the
-				// record may still be waiting for its own).
+			if err == nil && res.Status == Done && s.syncer != nil {
+				// A done record is replayed only once it (and, for a
+				// queued notification, its queue item) is on disk: wait
+				// for a group-commit round that started after this read
+				// (the completion or enqueue that wrote the record may
+				// still be waiting for its own).
 				if err := s.syncer.wait(ctx); err != nil {
-					return ClaimResult{}, fmt.Errorf("idempotency: claim %v: waiting for the queued record's sync: %w", key, err)
+					return ClaimResult{}, fmt.Errorf("idempotency: claim %v: waiting for the done record's sync: %w", key, err)
 				}
 			}
 			return res, err
@@ -533,6 +534,23 @@ func (s *BadgerStore) update(ctx context.Context, key Key, op string, fn func(*b
 			return fmt.Errorf("idempotency: %s %v: %w", op, key, err)
 		}
 	}
+}
+
+var _ DoneConfirmer = (*BadgerStore)(nil)
+
+// ConfirmDone implements DoneConfirmer: with the group commit it waits for
+// a round that started after the call, so every commit before it, the
+// record's completion included, is on disk. Without it there is nothing
+// to wait for.
+func (s *BadgerStore) ConfirmDone(ctx context.Context, key Key) error {
+	if err := ValidateKey(key); err != nil {
+		return err
+	}
+	if err := s.enter(); err != nil {
+		return err
+	}
+	defer s.ops.Done()
+	return s.durable(ctx, "confirm", key)
 }
 
 // Get implements Store.

@@ -54,7 +54,9 @@
 // Durability (BadgerOptions.Sync): by default transactions commit without
 // fsync, and Complete then waits for a group-commit round: a single goroutine
 // fsyncs Badger's memtable logs and releases every Complete that committed
-// before the round began. Under load one fsync covers many completions; see
+// before the round began. A Claim that finds a done record, and
+// ConfirmDone, wait for a round too before the record is replayed: it is
+// visible once committed, perhaps before its fsync. Under load one fsync covers many completions; see
 // BENCHMARKS.md for the measured syncs per completion. On Linux the logs are
 // fsynced through file descriptors rather than with db.Sync, which would hold
 // the DB lock that every write needs for the length of the fsync (see

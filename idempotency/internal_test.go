@@ -492,67 +492,88 @@ func TestGroupCommitFsyncFailureFailsStore(t *testing.T) {
 	}
 }
 
-// TestQueuedReplayWaitsForSync: a resend that finds the queued record
-// while the enqueue's group commit has not finished waits for it before
-// it reports Done (the gateway replays S only for a durable item).
-func TestQueuedReplayWaitsForSync(t *testing.T) {
-	s, err := OpenBadger(BadgerOptions{Dir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	gate := make(chan struct{})
-	var gated atomic.Bool
-	gated.Store(true)
-	release := sync.OnceFunc(func() { gated.Store(false); close(gate) })
-	defer release()
-	real := s.syncRound
-	s.syncRound = func() error {
-		if gated.Load() {
-			<-gate
-		}
-		return real()
-	}
-	ctx := t.Context()
-	key := Key{ClientID: "2188120000000000", API: "addPaymentMethod", RequestID: "replay-waits"}
-	c, err := s.Claim(ctx, key, Fingerprint{1}, time.Minute, time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
-	enqueued := make(chan error, 1)
-	go func() {
-		enqueued <- s.Enqueue(ctx, key, c.Token, NewItem{OrderKey: "o", Payload: []byte("p")}, EnqueueOptions{Retention: time.Hour})
-	}()
-	// Wait until the record is committed (the enqueue now waits for the
-	// gated sync).
-	for {
-		rec, ok, err := s.Get(ctx, key)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if ok && rec.State == StateDone {
-			break
-		}
-		time.Sleep(time.Millisecond)
-	}
-	claimed := make(chan ClaimResult, 1)
-	go func() {
-		res, err := s.Claim(ctx, key, Fingerprint{1}, time.Minute, time.Hour)
-		if err != nil {
-			t.Error(err)
-		}
-		claimed <- res
-	}()
-	select {
-	case res := <-claimed:
-		t.Fatalf("the resend's Claim answered %v before the queued record was synced", res.Status)
-	case <-time.After(100 * time.Millisecond):
-	}
-	release()
-	if res := <-claimed; res.Status != Done {
-		t.Fatalf("Claim after the sync = %v, want Done", res.Status)
-	}
-	if err := <-enqueued; err != nil {
-		t.Fatal(err)
+// TestReplayWaitsForSync: a resend that finds a done record while the
+// group commit of the completion (or enqueue) that wrote it has not
+// finished waits for it before it reports Done, and so does ConfirmDone
+// (a duplicate that read the record while it waited for the first copy):
+// the gateway replays S only for a record (and queue item) on disk.
+func TestReplayWaitsForSync(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		write func(ctx context.Context, s *BadgerStore, key Key, token uint64) error
+	}{
+		{"completed", func(ctx context.Context, s *BadgerStore, key Key, token uint64) error {
+			return s.Complete(ctx, key, token, Answer{ResultCode: "SUCCESS", Outcome: OutcomeAccepted, BackendStatus: 200}, time.Hour)
+		}},
+		{"queued", func(ctx context.Context, s *BadgerStore, key Key, token uint64) error {
+			return s.Enqueue(ctx, key, token, NewItem{OrderKey: "o", Payload: []byte("p")}, EnqueueOptions{Retention: time.Hour})
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, err := OpenBadger(BadgerOptions{Dir: t.TempDir()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			gate := make(chan struct{})
+			var gated atomic.Bool
+			gated.Store(true)
+			release := sync.OnceFunc(func() { gated.Store(false); close(gate) })
+			defer release()
+			real := s.syncRound
+			s.syncRound = func() error {
+				if gated.Load() {
+					<-gate
+				}
+				return real()
+			}
+			ctx := t.Context()
+			key := Key{ClientID: "2188120000000000", API: "addPaymentMethod", RequestID: "replay-waits-" + tc.name}
+			c, err := s.Claim(ctx, key, Fingerprint{1}, time.Minute, time.Hour)
+			if err != nil {
+				t.Fatal(err)
+			}
+			written := make(chan error, 1)
+			go func() { written <- tc.write(ctx, s, key, c.Token) }()
+			// Wait until the record is committed (the writer now waits
+			// for the gated sync).
+			for {
+				rec, ok, err := s.Get(ctx, key)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if ok && rec.State == StateDone {
+					break
+				}
+				time.Sleep(time.Millisecond)
+			}
+			claimed := make(chan ClaimResult, 1)
+			go func() {
+				res, err := s.Claim(ctx, key, Fingerprint{1}, time.Minute, time.Hour)
+				if err != nil {
+					t.Error(err)
+				}
+				claimed <- res
+			}()
+			confirmed := make(chan error, 1)
+			go func() { confirmed <- s.ConfirmDone(ctx, key) }()
+			select {
+			case res := <-claimed:
+				t.Fatalf("the resend's Claim answered %v before the record was synced", res.Status)
+			case err := <-confirmed:
+				t.Fatalf("ConfirmDone returned %v before the record was synced", err)
+			case <-time.After(100 * time.Millisecond):
+			}
+			release()
+			if res := <-claimed; res.Status != Done {
+				t.Fatalf("Claim after the sync = %v, want Done", res.Status)
+			}
+			if err := <-confirmed; err != nil {
+				t.Fatalf("ConfirmDone after the sync = %v", err)
+			}
+			if err := <-written; err != nil {
+				t.Fatal(err)
+			}
+		})
 	}
 }

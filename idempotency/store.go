@@ -142,7 +142,12 @@ type Store interface {
 	// Claim atomically checks and claims key. Of any number of concurrent
 	// claimers of a key exactly one gets Claimed. An existing record with
 	// another fingerprint gives Conflict, whatever its state. A done record
-	// gives Done with the record (the answer to replay). An in-flight record
+	// gives Done with the record (the answer to replay), once it is as
+	// durable as a successful Complete leaves one: a store whose Complete
+	// waits for durability after the commit (a group fsync, a replica's
+	// acknowledgement) waits the same way first, and returns an error if
+	// that fails, since the completion's own wait may have failed or may
+	// still be running. An in-flight record
 	// with a live lease gives InFlight (Record.LeaseExpiry tells until when);
 	// one whose lease expired is claimed again under a new token. The record
 	// is kept for retention, which must be at least lease.
@@ -165,6 +170,18 @@ type Store interface {
 	// Close releases the store. It is idempotent; every later call of any
 	// other method returns ErrClosed.
 	Close() error
+}
+
+// DoneConfirmer is implemented by stores whose Complete waits for
+// durability after the commit. A done record is visible to Get as soon as
+// it is committed: before that wait ends, and also after it failed
+// (Complete then returned an error, but the record stays). ConfirmDone
+// returns once the done record of key is as durable as a successful
+// Complete leaves it, or an error when that cannot be confirmed. A caller
+// that replays a record it read with Get (a duplicate that waited for the
+// first copy) confirms it first; Claim already does.
+type DoneConfirmer interface {
+	ConfirmDone(ctx context.Context, key Key) error
 }
 
 var (

@@ -196,6 +196,22 @@ func (s *Store) Get(ctx context.Context, key idempotency.Key) (idempotency.Recor
 	return g.rec, g.found, err
 }
 
+var _ idempotency.DoneConfirmer = (*Store)(nil)
+
+// ConfirmDone implements idempotency.DoneConfirmer, bounded: it confirms
+// through the store in service, and returns nil for a store that does not
+// implement it (its Complete does not wait after the commit).
+func (s *Store) ConfirmDone(ctx context.Context, key idempotency.Key) error {
+	_, err := boundedCall(s, ctx, "confirm", func(ctx context.Context, st idempotency.Store) (struct{}, error) {
+		c, ok := st.(idempotency.DoneConfirmer)
+		if !ok {
+			return struct{}{}, nil
+		}
+		return struct{}{}, c.ConfirmDone(ctx, key)
+	})
+	return err
+}
+
 // Scan implements idempotency.Store: guarded, not bounded in time (a scan
 // of a large store may take long, and nobody waits for it but an operator,
 // whose requests the caller bounds). It ends as soon as ctx ends or the

@@ -246,7 +246,9 @@
 // keep serving through the loss of one. A copy that finds the record done
 // is replayed only after the same wait (a rewrite of the record's expiry,
 // then WAIT): the completion's own wait may have failed, or may still
-// run, and an S is never answered for a record the wait did not confirm.
+// run. Get does not wait; a duplicate that read the record with Get while
+// it waited for the first copy calls ConfirmDone, which does. So an S is
+// never answered for a record the wait did not confirm.
 // The same holds for WaitAOF. Cluster failovers behave alike (a replica
 // takes over the slots of a failed primary), but the store offers no wait
 // there.

@@ -406,11 +406,13 @@ func (s *Store) Complete(ctx context.Context, key idempotency.Key, token uint64,
 	return fmt.Errorf("redisstore: complete %v: %w: status %q", key, errUnexpectedReply, st)
 }
 
-// ErrUnconfirmed is wrapped by Complete's error when the completion was
-// applied but the wait that Options.WaitAOF or WaitReplicas asks for was
-// not confirmed in time: the caller answers U, and the provider's resend
-// finds the completed record (on the primary, if it still has it).
-var ErrUnconfirmed = errors.New("redisstore: the completion's durability was not confirmed in time")
+// ErrUnconfirmed is wrapped by the error of Complete (or Enqueue) when the
+// write was applied but the wait that Options.WaitAOF or WaitReplicas asks
+// for was not confirmed in time, and by that of Claim or ConfirmDone when a
+// done record's durability could not be confirmed before its replay. The
+// caller answers U; the provider's resend finds the record done (on the
+// primary, if it still has it) and is replayed once the wait confirms it.
+var ErrUnconfirmed = errors.New("redisstore: the record's durability was not confirmed in time")
 
 // waitAOFCmd builds WAITAOF 1 <replicas> <timeout>: wait until the local
 // append-only file, and that of replicas replicas, holds this
@@ -458,10 +460,10 @@ func (s *Store) confirmed(w redis.Cmder) error {
 			return fmt.Errorf("WAITAOF: %w", err)
 		}
 		if len(acks) != 2 || acks[0] < 1 {
-			return fmt.Errorf("%w: applied, but Redis did not confirm the AOF fsync within %v", ErrUnconfirmed, s.waitTimeout)
+			return fmt.Errorf("%w: written, but Redis did not confirm the AOF fsync within %v", ErrUnconfirmed, s.waitTimeout)
 		}
 		if acks[1] < int64(s.waitReplicas) {
-			return fmt.Errorf("%w: applied, but only %d of %d replicas confirmed the AOF fsync within %v", ErrUnconfirmed, acks[1], s.waitReplicas, s.waitTimeout)
+			return fmt.Errorf("%w: written, but only %d of %d replicas confirmed the AOF fsync within %v", ErrUnconfirmed, acks[1], s.waitReplicas, s.waitTimeout)
 		}
 	case *redis.IntCmd:
 		n, err := w.Result()
@@ -469,7 +471,7 @@ func (s *Store) confirmed(w redis.Cmder) error {
 			return fmt.Errorf("WAIT: %w", err)
 		}
 		if n < int64(s.waitReplicas) {
-			return fmt.Errorf("%w: applied, but only %d of %d replicas confirmed it within %v", ErrUnconfirmed, n, s.waitReplicas, s.waitTimeout)
+			return fmt.Errorf("%w: written, but only %d of %d replicas confirmed it within %v", ErrUnconfirmed, n, s.waitReplicas, s.waitTimeout)
 		}
 	}
 	return nil
@@ -531,12 +533,39 @@ func (s *Store) confirmDurable(ctx context.Context, key idempotency.Key) error {
 	if err != nil {
 		return err
 	}
-	st, _, err := replyStatus(v)
+	st, a, err := replyStatus(v)
 	if err != nil {
 		return err
 	}
-	if st != stOK {
-		return fmt.Errorf("%w: the record changed while its durability was checked (%s)", ErrUnconfirmed, st)
+	switch st {
+	case stOK:
+		return nil
+	case stCorrupt:
+		return corruptError(key, a)
+	}
+	return fmt.Errorf("%w: the record changed while its durability was checked (%s)", ErrUnconfirmed, st)
+}
+
+var _ idempotency.DoneConfirmer = (*Store)(nil)
+
+// ConfirmDone implements idempotency.DoneConfirmer: with Options.WaitAOF
+// or WaitReplicas it makes the done record of key as durable as the wait
+// asks (confirmDurable), within the operation timeout; without a wait
+// there is nothing to confirm.
+func (s *Store) ConfirmDone(ctx context.Context, key idempotency.Key) error {
+	if err := idempotency.ValidateKey(key); err != nil {
+		return err
+	}
+	if s.waitTimeout <= 0 {
+		return nil
+	}
+	ctx, end, err := s.begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer end()
+	if err := s.confirmDurable(ctx, key); err != nil {
+		return fmt.Errorf("redisstore: confirm %v: %w", key, err)
 	}
 	return nil
 }

@@ -290,6 +290,10 @@ func TestCorruptRecords(t *testing.T) {
 	srv := redistest.Start(t, redistest.Config{})
 	prefix := uniquePrefix(t)
 	s := open(t, srv, redisstore.Options{Prefix: prefix})
+	// A store that confirms done records (touch, then WAIT; the server
+	// has no replica, but a corrupt record must be reported as such before
+	// any wait).
+	waiting := open(t, srv, redisstore.Options{Prefix: prefix, WaitReplicas: 1, WaitReplicasTimeout: 50 * time.Millisecond})
 	raw := srv.Client(0)
 	ctx := t.Context()
 	fp1 := storetest.FP(1)
@@ -371,6 +375,9 @@ func TestCorruptRecords(t *testing.T) {
 			}
 			if err := s.Scan(ctx, func(idempotency.Record) bool { return true }); !errors.Is(err, idempotency.ErrCorruptRecord) {
 				t.Errorf("Scan = %v, want ErrCorruptRecord", err)
+			}
+			if err := waiting.ConfirmDone(ctx, k); !errors.Is(err, idempotency.ErrCorruptRecord) {
+				t.Errorf("ConfirmDone = %v, want ErrCorruptRecord", err)
 			}
 			if after := snapshot(t, raw, name); after != before {
 				t.Errorf("the corrupt value was changed by the calls:\n%s\nthen\n%s", before, after)
@@ -746,6 +753,11 @@ func TestReplayNeedsDurability(t *testing.T) {
 	if !errors.Is(err, redisstore.ErrUnconfirmed) {
 		t.Fatalf("the resend's Claim = %v, %v: want ErrUnconfirmed (never a replay of an unconfirmed completion)", res.Status, err)
 	}
+	// A duplicate that read the record while it waited for the first copy
+	// confirms it the same way.
+	if err := waiting.ConfirmDone(ctx, k); !errors.Is(err, redisstore.ErrUnconfirmed) {
+		t.Fatalf("ConfirmDone = %v, want ErrUnconfirmed", err)
+	}
 	plain := open(t, srv, redisstore.Options{Prefix: waiting.Prefix()})
 	if res, err := plain.Claim(ctx, k, storetest.FP(1), time.Minute, time.Hour); err != nil || res.Status != idempotency.Done || res.Record.Answer != accepted {
 		t.Fatalf("Claim without a wait = %v %+v, %v; want Done with the stored answer", res.Status, res.Record.Answer, err)
@@ -768,6 +780,12 @@ func TestReplayNeedsDurability(t *testing.T) {
 	}
 	if err != nil || res.Status != idempotency.Done || res.Record.Answer != accepted {
 		t.Fatalf("the resend's Claim once replica %s is in sync = %v %+v, %v; want Done with the stored answer", replica.Addr(), res.Status, res.Record.Answer, err)
+	}
+	if err := waiting.ConfirmDone(ctx, k); err != nil {
+		t.Fatalf("ConfirmDone once the replica is in sync = %v", err)
+	}
+	if err := plain.ConfirmDone(ctx, k); err != nil {
+		t.Fatalf("ConfirmDone without a wait = %v", err)
 	}
 }
 
