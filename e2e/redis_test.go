@@ -508,6 +508,9 @@ func resendUntilS(t *testing.T, f *redisFleet, items []notif, timeout time.Durat
 		for g := range 2 {
 			wg.Go(func() {
 				got := f.lcs[g].runLoad(t, halves[g], 8, nil, nil)
+				for i := range got {
+					got[i].Gateway = g
+				}
 				mu.Lock()
 				as = append(as, got...)
 				mu.Unlock()

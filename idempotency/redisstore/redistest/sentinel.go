@@ -332,43 +332,61 @@ func (d *Sentinel) waitTopology(primary *Server, timeout time.Duration) {
 
 // ConfigEpoch returns the highest config epoch of the primary among the
 // sentinels that answer: the epoch of the last failover that took effect
-// (0 before any). Reading it after a failover and again later shows
-// whether the sentinels failed over once more in between (a false
-// positive right after a promotion is the usual cause: redis/redis#8607).
+// (0 before any). Its changes show when the sentinels failed over; a
+// failed election followed by a successful one moves it once, skipping a
+// value, so count changes, not values. A false detection right after a
+// promotion (redis/redis#8607) shows as a change soon after the one of
+// the real failover. It fails the test when no sentinel answers; see
+// ReadConfigEpoch for a goroutine other than the test's.
 func (d *Sentinel) ConfigEpoch() int {
 	d.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
+	epoch, err := d.ReadConfigEpoch(ctx)
+	if err != nil {
+		d.t.Fatal(err)
+	}
+	return epoch
+}
+
+// ReadConfigEpoch is ConfigEpoch returning its error instead of failing
+// the test, so that any goroutine may call it.
+func (d *Sentinel) ReadConfigEpoch(ctx context.Context) (int, error) {
 	epoch, answered := 0, 0
+	var last error
 	for _, s := range d.Sentinels {
 		m, err := d.sentinelClient(s).Master(ctx, d.MasterName).Result()
 		if err != nil {
+			last = err
 			continue
 		}
 		n, err := strconv.Atoi(m["config-epoch"])
 		if err != nil {
-			d.t.Fatalf("redistest: sentinel %s gives config-epoch %q", s.Addr(), m["config-epoch"])
+			return 0, fmt.Errorf("redistest: sentinel %s gives config-epoch %q", s.Addr(), m["config-epoch"])
 		}
 		answered++
 		epoch = max(epoch, n)
 	}
 	if answered == 0 {
-		d.t.Fatal("redistest: no sentinel answers SENTINEL MASTER")
+		return 0, fmt.Errorf("redistest: no sentinel answers SENTINEL MASTER %s: %w", d.MasterName, last)
 	}
-	return epoch
+	return epoch, nil
 }
 
 // Failover makes a sentinel promote a replica now (SENTINEL FAILOVER, as
 // if the primary had failed, while it still runs), retrying while the
 // sentinel has no replica it may promote yet (NOGOODSLAVE) or a failover
-// is still in progress (INPROG). It waits as WaitFailover does and returns
-// the new primary and how long the sentinels took to agree on it after
-// the command. The deposed
-// primary keeps taking writes until the sentinels make it a replica of
-// the new one, and then loses what it took meanwhile.
+// is still in progress (INPROG). It then waits until the config epoch is
+// above the one read before the command, every sentinel that answers
+// names the same primary and that node says it is a primary, and returns
+// it and how long that took after the command was accepted. Unlike
+// waiting for another primary, this cannot end at once because of a
+// failover that took effect before the command (a failover from another
+// cause after the reading ends it as well). The deposed primary keeps taking writes until the sentinels make it a
+// replica of the new one, and then loses what it took meanwhile.
 func (d *Sentinel) Failover(timeout time.Duration) (*Server, time.Duration) {
 	d.t.Helper()
-	old := d.Primary()
+	before := d.ConfigEpoch()
 	deadline := time.Now().Add(timeout)
 	c := d.sentinelClient(d.Sentinels[0])
 	for {
@@ -384,6 +402,33 @@ func (d *Sentinel) Failover(timeout time.Duration) (*Server, time.Duration) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	began := time.Now()
-	p, _ := d.WaitFailover(old, time.Until(deadline))
+	p := d.waitEpochPrimary(before, deadline)
 	return p, time.Since(began)
+}
+
+// waitEpochPrimary waits until the config epoch is above before, every
+// sentinel that answers names the same primary and that node says it is
+// a primary, and returns it.
+func (d *Sentinel) waitEpochPrimary(before int, deadline time.Time) *Server {
+	d.t.Helper()
+	var (
+		last    []string
+		epoch   int
+		lastErr error
+	)
+	for time.Now().Before(deadline) {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		epoch, lastErr = d.ReadConfigEpoch(ctx)
+		addrs, answered := d.masterAddrs(ctx)
+		cancel()
+		last = addrs
+		if lastErr == nil && epoch > before && answered > 0 && len(addrs) == answered && allEqual(addrs) {
+			if p := d.byAddr(addrs[0]); p != nil && p.role() == "master" {
+				return p
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	d.t.Fatalf("redistest: no failover took effect (config epoch %d, before %d; %v; sentinels name %v)\n%s", epoch, before, lastErr, last, d.Sentinels[0].LogTail())
+	return nil
 }
