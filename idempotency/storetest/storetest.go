@@ -122,6 +122,20 @@ func ClaimComplete(b *testing.B, s idempotency.Store, conc int, keyFor func(i in
 	})
 }
 
+// Replays measures what a provider's resend of a completed notification
+// costs: b.N claims, from exactly conc goroutines, of the done records of
+// keys (taken in turn), each of which must answer Done. It returns the
+// wall time.
+func Replays(b *testing.B, s idempotency.Store, conc int, keys []string) time.Duration {
+	return benchLoop(b, conc, func(ctx context.Context, i int64) error {
+		c, err := s.Claim(ctx, K(keys[int(i)%len(keys)]), FP(1), time.Minute, 168*time.Hour)
+		if err == nil && c.Status != idempotency.Done {
+			err = fmt.Errorf("claim of a done key: %v", c.Status)
+		}
+		return err
+	})
+}
+
 // benchLoop runs op for i in 1..b.N from exactly conc goroutines between
 // b.ResetTimer and b.StopTimer, fails b on the first error, reports the
 // throughput and returns the wall time.
