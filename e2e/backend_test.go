@@ -18,8 +18,12 @@ const backendBody = `{"backend":"this body must not reach DWS"}`
 type backendMode struct {
 	Status int           // HTTP status to answer; 0 means 200
 	Delay  time.Duration // wait before answering
-	Hang   bool          // never answer (until the caller gives up or Release)
-	Hold   bool          // answer only after Release (or give up with the caller)
+	// FailEvery > 0 answers 502 to every FailEvery-th request the
+	// stand-in receives (counted over its whole life), whatever Status
+	// says: a failure rate that does not depend on when requests arrive.
+	FailEvery int
+	Hang      bool // never answer (until the caller gives up or Release)
+	Hold      bool // answer only after Release (or give up with the caller)
 }
 
 // delivery is one request as the stand-in received it.
@@ -189,6 +193,9 @@ func (b *backend) serve(w http.ResponseWriter, r *http.Request) {
 	status := mode.Status
 	if status == 0 {
 		status = http.StatusOK
+	}
+	if mode.FailEvery > 0 && (i+1)%mode.FailEvery == 0 {
+		status = http.StatusBadGateway
 	}
 	b.mu.Lock()
 	b.deliveries[i].Status = status
