@@ -377,19 +377,25 @@ func (d *Sentinel) ReadConfigEpoch(ctx context.Context) (int, error) {
 // if the primary had failed, while it still runs), retrying while the
 // sentinel has no replica it may promote yet (NOGOODSLAVE) or a failover
 // is still in progress (INPROG). It then waits until the config epoch is
-// above the one read before the command, every sentinel that answers
-// names the same primary and that node says it is a primary, and returns
-// it and how long that took after the command was accepted. Unlike
-// waiting for another primary, this cannot end at once because of a
-// failover that took effect before the command (a failover from another
-// cause after the reading ends it as well). The deposed primary keeps taking writes until the sentinels make it a
+// above the one read just before the accepted command, every sentinel
+// that answers names the same primary and that node says it is a
+// primary, and returns it and how long that took after the command was
+// accepted. Unlike waiting for another primary, this cannot end at once
+// because of a failover that took effect before the command, such as the
+// one that made an earlier attempt answer INPROG (one from another cause
+// in the moment between the reading and the command would still end it).
+// The deposed primary keeps taking writes until the sentinels make it a
 // replica of the new one, and then loses what it took meanwhile.
 func (d *Sentinel) Failover(timeout time.Duration) (*Server, time.Duration) {
 	d.t.Helper()
-	before := d.ConfigEpoch()
 	deadline := time.Now().Add(timeout)
 	c := d.sentinelClient(d.Sentinels[0])
+	var before int
 	for {
+		// Read before each attempt: a failover of the sentinels' own that
+		// made the command answer INPROG has moved the epoch, and must not
+		// pass for the one the command starts.
+		before = d.ConfigEpoch()
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		err := c.Failover(ctx, d.MasterName).Err()
 		cancel()
