@@ -144,18 +144,14 @@ func (h *Handler) awaitFirstCopy(x *exchange, r *http.Request, key idempotency.K
 		deadline = rec.LeaseExpiry
 	}
 	rec, found, err := h.store.AwaitOutcome(r.Context(), key, deadline)
-	done := err == nil && found && rec.State == idempotency.StateDone && rec.Fingerprint == idempotency.Fingerprint(fp)
-	if done {
-		if err = h.store.ConfirmDone(r.Context(), key); err != nil {
-			err = fmt.Errorf("confirming the first copy's record: %w", err)
-		}
-	} else if err != nil {
-		err = fmt.Errorf("waiting for the first copy: %w", err)
-	}
 	switch {
 	case err != nil:
-		x.fail(outcomeStoreFailed, err)
-	case done:
+		x.fail(outcomeStoreFailed, fmt.Errorf("waiting for the first copy: %w", err))
+	case found && rec.State == idempotency.StateDone && rec.Fingerprint == idempotency.Fingerprint(fp):
+		if err := h.store.ConfirmDone(r.Context(), key); err != nil {
+			x.fail(outcomeStoreFailed, fmt.Errorf("confirming the first copy's record: %w", err))
+			return
+		}
 		h.replay(x, rec)
 	default:
 		h.metrics.Duplicates.WithLabelValues(x.api.Name(), outcomeInFlight).Inc()

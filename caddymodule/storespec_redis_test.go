@@ -2,7 +2,6 @@ package caddymodule
 
 import (
 	"bytes"
-	"context"
 	"crypto/x509"
 	"errors"
 	"fmt"
@@ -404,13 +403,7 @@ func TestRedisDuplicatesAcrossStores(t *testing.T) {
 	if a.store == b.store {
 		t.Fatal("the two handlers share one pooled store; the test needs two")
 	}
-	var forwards atomic.Int64
-	slow := caddyhttp.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
-		forwards.Add(1)
-		time.Sleep(300 * time.Millisecond)
-		w.WriteHeader(http.StatusOK)
-		return nil
-	})
+	slow, forwards := slowBackend(300 * time.Millisecond)
 	const copies = 30
 	body := addSample(t, "fleet-dup")
 	start := make(chan struct{})
@@ -438,6 +431,17 @@ func TestRedisDuplicatesAcrossStores(t *testing.T) {
 			t.Errorf("copy %d (handler %c): %s; the first copy finished in 300ms, so every duplicate should replay S", i, "ab"[i%2], ans)
 		}
 	}
+}
+
+// slowBackend answers 200 after delay and counts the requests it got.
+func slowBackend(delay time.Duration) (caddyhttp.Handler, *atomic.Int64) {
+	var hits atomic.Int64
+	return caddyhttp.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
+		hits.Add(1)
+		time.Sleep(delay)
+		w.WriteHeader(http.StatusOK)
+		return nil
+	}), &hits
 }
 
 // TestRedisValidateLeavesNothingBehind: `caddy validate` provisions and
@@ -776,26 +780,12 @@ func TestRedisDuplicateReplayNeedsDurability(t *testing.T) {
 	h.Store.WaitReplicas = 1
 	h.Store.WaitReplicasTimeout = config.Duration(200 * time.Millisecond)
 	provisioned(t, newContext(t), h)
-	var hits atomic.Int32
-	slow := caddyhttp.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
-		hits.Add(1)
-		time.Sleep(300 * time.Millisecond)
-		w.WriteHeader(http.StatusOK)
-		return nil
-	})
+	slow, hits := slowBackend(300 * time.Millisecond)
 	body := addSample(t, "confirm-1")
 	first := make(chan string, 1)
 	n := unitNotice(t, addPath, body)
-	req := n.request(t)
-	r := httptest.NewRequest(req.Method, n.uri(), bytes.NewReader(n.body))
-	r.Header = req.Header
-	r = r.WithContext(context.WithValue(r.Context(), caddy.ReplacerCtxKey, caddy.NewReplacer()))
 	go func() {
-		w := httptest.NewRecorder()
-		if err := h.ServeHTTP(w, r, slow); err != nil {
-			first <- "ServeHTTP: " + err.Error()
-			return
-		}
+		w, _ := serve(t, h, n, slow)
 		first <- w.Body.String()
 	}()
 	waitUntil(t, "the first copy at the backend", func() bool { return hits.Load() == 1 })

@@ -349,14 +349,14 @@ func (s *BadgerStore) Claim(ctx context.Context, key Key, fp Fingerprint, lease,
 			return err
 		})
 		if !errors.Is(err, badger.ErrConflict) {
-			if err == nil && res.Status == Done && s.syncer != nil {
+			if err == nil && res.Status == Done {
 				// A done record is replayed only once it (and, for a
 				// queued notification, its queue item) is on disk: wait
 				// for a group-commit round that started after this read
 				// (the completion or enqueue that wrote the record may
 				// still be waiting for its own).
-				if err := s.syncer.wait(ctx); err != nil {
-					return ClaimResult{}, fmt.Errorf("idempotency: claim %v: waiting for the done record's sync: %w", key, err)
+				if err := s.durable(ctx, "claim", key); err != nil {
+					return ClaimResult{}, err
 				}
 			}
 			return res, err

@@ -80,15 +80,9 @@ func TestQueueCluster(t *testing.T) {
 // waits for the record's durability again and fails the same way, until
 // the wait can be confirmed.
 func TestQueuedReplayNeedsDurability(t *testing.T) {
-	srv := redistest.Start(t, redistest.Config{AppendOnly: true})
-	waiting := open(t, srv, redisstore.Options{WaitReplicas: 1, WaitReplicasTimeout: 50 * time.Millisecond})
+	srv, waiting, k, c := claimWithoutReplica(t, "unconfirmed-enqueue")
 	ctx := t.Context()
-	k := storetest.K("unconfirmed-enqueue")
-	c, err := waiting.Claim(ctx, k, storetest.FP(1), time.Minute, time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
-	err = waiting.Enqueue(ctx, k, c.Token, idempotency.NewItem{OrderKey: "o", Payload: []byte("p")}, idempotency.EnqueueOptions{Retention: time.Hour})
+	err := waiting.Enqueue(ctx, k, c.Token, idempotency.NewItem{OrderKey: "o", Payload: []byte("p")}, idempotency.EnqueueOptions{Retention: time.Hour})
 	if !errors.Is(err, redisstore.ErrUnconfirmed) {
 		t.Fatalf("Enqueue on a primary without the replica WaitReplicas asks for = %v, want ErrUnconfirmed", err)
 	}

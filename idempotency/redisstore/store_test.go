@@ -729,6 +729,20 @@ func TestWaitAOF(t *testing.T) {
 	storetest.RunQueue(t, func(t *testing.T) storetest.QueueStore { return open(t, aof, redisstore.Options{WaitAOF: true}) }, nil)
 }
 
+// claimWithoutReplica starts a redis-server without replicas, opens a
+// store on it that waits for one (WaitReplicas 1, 50ms), and claims id.
+func claimWithoutReplica(t *testing.T, id string) (*redistest.Server, *redisstore.Store, idempotency.Key, idempotency.ClaimResult) {
+	t.Helper()
+	srv := redistest.Start(t, redistest.Config{AppendOnly: true})
+	waiting := open(t, srv, redisstore.Options{WaitReplicas: 1, WaitReplicasTimeout: 50 * time.Millisecond})
+	k := storetest.K(id)
+	c, err := waiting.Claim(t.Context(), k, storetest.FP(1), time.Minute, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return srv, waiting, k, c
+}
+
 // TestReplayNeedsDurability: with WaitReplicas on a primary without the
 // replica it asks for, Complete applies the record and reports
 // ErrUnconfirmed (the gateway answers U); the provider's resend then finds
@@ -738,14 +752,8 @@ func TestWaitAOF(t *testing.T) {
 // replica has it, the resend is replayed. TestQueuedReplayNeedsDurability
 // checks the same for a queued record.
 func TestReplayNeedsDurability(t *testing.T) {
-	srv := redistest.Start(t, redistest.Config{AppendOnly: true})
-	waiting := open(t, srv, redisstore.Options{WaitReplicas: 1, WaitReplicasTimeout: 50 * time.Millisecond})
+	srv, waiting, k, c := claimWithoutReplica(t, "unconfirmed-completion")
 	ctx := t.Context()
-	k := storetest.K("unconfirmed-completion")
-	c, err := waiting.Claim(ctx, k, storetest.FP(1), time.Minute, time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
 	if err := waiting.Complete(ctx, k, c.Token, accepted, time.Hour); !errors.Is(err, redisstore.ErrUnconfirmed) {
 		t.Fatalf("Complete on a primary without the replica WaitReplicas asks for = %v, want ErrUnconfirmed", err)
 	}

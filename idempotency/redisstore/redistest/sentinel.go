@@ -237,18 +237,30 @@ func (d *Sentinel) WaitFailover(old *Server, timeout time.Duration) (*Server, ti
 	var last []string
 	for time.Now().Before(deadline) {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		addrs, answered := d.masterAddrs(ctx)
+		p, addrs := d.agreedPrimary(ctx)
 		cancel()
 		last = addrs
-		if answered > 0 && len(addrs) == answered && allEqual(addrs) && addrs[0] != old.Addr() {
-			if p := d.byAddr(addrs[0]); p != nil && p.role() == "master" {
-				return p, time.Since(began)
-			}
+		if p != nil && p != old {
+			return p, time.Since(began)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
 	d.t.Fatalf("redistest: no failover away from %s within %v (sentinels name %v)\n%s", old.Addr(), timeout, last, d.Sentinels[0].LogTail())
 	return nil, 0
+}
+
+// agreedPrimary returns the data node that every sentinel that answers
+// names as the primary, if that node also says it is one (nil otherwise),
+// and the addresses the sentinels named.
+func (d *Sentinel) agreedPrimary(ctx context.Context) (*Server, []string) {
+	addrs, answered := d.masterAddrs(ctx)
+	if answered == 0 || len(addrs) != answered || !allEqual(addrs) {
+		return nil, addrs
+	}
+	if p := d.byAddr(addrs[0]); p != nil && p.role() == "master" {
+		return p, addrs
+	}
+	return nil, addrs
 }
 
 func allEqual(s []string) bool {
@@ -425,13 +437,11 @@ func (d *Sentinel) waitEpochPrimary(before int, deadline time.Time) *Server {
 	for time.Now().Before(deadline) {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		epoch, lastErr = d.ReadConfigEpoch(ctx)
-		addrs, answered := d.masterAddrs(ctx)
+		p, addrs := d.agreedPrimary(ctx)
 		cancel()
 		last = addrs
-		if lastErr == nil && epoch > before && answered > 0 && len(addrs) == answered && allEqual(addrs) {
-			if p := d.byAddr(addrs[0]); p != nil && p.role() == "master" {
-				return p
-			}
+		if lastErr == nil && epoch > before && p != nil {
+			return p
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
