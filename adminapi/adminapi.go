@@ -171,6 +171,13 @@ const CodeLaterRemoveDelivered = "later_remove_delivered"
 // 409); force overrides.
 const CodeLaterAddDelivered = "later_add_delivered"
 
+// Stale reports whether code is that of a dead letter left dead because a
+// later notification of its customer overtook it (CodeLaterRemoveDelivered,
+// CodeLaterAddDelivered): the ones force redelivers.
+func Stale(code string) bool {
+	return code == CodeLaterRemoveDelivered || code == CodeLaterAddDelivered
+}
+
 // CodeNotRedelivered: POST /dws_notify/redeliver left every dead letter
 // of the requestId dead, some skipped for a later removePaymentMethod and
 // some for a later addPaymentMethod (HTTP 409); the message lists each.

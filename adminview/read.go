@@ -216,9 +216,11 @@ type RedeliverQuery struct {
 func Redeliver(ctx context.Context, sources []Source, q RedeliverQuery, requeued func(i int)) (adminapi.RedeliverAnswer, error) {
 	ans := adminapi.RedeliverAnswer{Redelivered: []adminapi.ItemView{}, Skipped: []adminapi.SkippedItem{}, Errors: []adminapi.StoreError{}}
 	var refusal error
-	var codes []string // of ans.Skipped, one each
 	found := 0
 	for i, s := range sources {
+		skip := func(it idempotency.Item, reason, code string) {
+			ans.Skipped = append(ans.Skipped, adminapi.SkippedItem{ItemView: Item(s.Name, it), Reason: reason, Code: code})
+		}
 		var dead []idempotency.Item
 		var err error
 		if q.All {
@@ -253,8 +255,7 @@ func Redeliver(ctx context.Context, sources []Source, q RedeliverQuery, requeued
 					if reason == "" {
 						return false
 					}
-					ans.Skipped = append(ans.Skipped, adminapi.SkippedItem{ItemView: Item(s.Name, it), Reason: reason, Code: code})
-					codes = append(codes, code)
+					skip(it, reason, code)
 					return true
 				})
 			}
@@ -275,11 +276,9 @@ func Redeliver(ctx context.Context, sources []Source, q RedeliverQuery, requeued
 				// A later opposite item got leased or finished after the
 				// scan above: the store refused it in the same step.
 				reason, code := overtakenAfterScan(it)
-				ans.Skipped = append(ans.Skipped, adminapi.SkippedItem{ItemView: Item(s.Name, it), Reason: reason, Code: code})
-				codes = append(codes, code)
+				skip(it, reason, code)
 			case errors.Is(rerr, idempotency.ErrPayloadExpired):
-				ans.Skipped = append(ans.Skipped, adminapi.SkippedItem{ItemView: Item(s.Name, it), Reason: expiredReason, Code: adminapi.CodePayloadExpired})
-				codes = append(codes, adminapi.CodePayloadExpired)
+				skip(it, expiredReason, adminapi.CodePayloadExpired)
 			case errors.Is(rerr, idempotency.ErrNotDeadLetter):
 			default:
 				err = rerr
@@ -294,7 +293,7 @@ func Redeliver(ctx context.Context, sources []Source, q RedeliverQuery, requeued
 	}
 	switch {
 	case !q.All && len(ans.Redelivered) == 0 && len(ans.Skipped) > 0:
-		return ans, notRedelivered(q.RequestID, ans.Skipped, codes, len(sources) > 1)
+		return ans, notRedelivered(q.RequestID, ans.Skipped, len(sources) > 1)
 	case !q.All && len(ans.Redelivered) == 0 && refusal != nil:
 		return ans, refusal
 	case !q.All && found == 0 && len(ans.Errors) == 0:
@@ -317,19 +316,20 @@ const expiredReason = "its payload expired with the dead letters' retention"
 const maxListed = 5
 
 // notRedelivered is the 409 answer of a redelivery of requestID that left
-// every dead letter it found dead: skipped, each with its code in codes
+// every dead letter it found dead: skipped, each with its code
 // (adminapi.CodePayloadExpired, or a stale code of Overtakers.Stale). The
 // message lists them (API, Client-Id, the store when there are several,
 // the reason), at most maxListed. The code is the stale one when a single
-// stale code is among codes (stale beats expired), CodeNotRedelivered
+// stale code is among them (stale beats expired), CodeNotRedelivered
 // when there are several, CodePayloadExpired when every one expired. It
 // ends with adminapi.RedeliverForceHint only when force would redeliver
 // every one (each was skipped as stale).
-func notRedelivered(requestID string, skipped []adminapi.SkippedItem, codes []string, stores bool) *Error {
+func notRedelivered(requestID string, skipped []adminapi.SkippedItem, stores bool) *Error {
 	code, forceable := "", true
-	for _, c := range codes {
+	for _, sk := range skipped {
+		c := sk.Code
 		switch {
-		case c == adminapi.CodePayloadExpired:
+		case !adminapi.Stale(c):
 			forceable = false
 		case code == "" || code == c:
 			code = c

@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -227,12 +226,12 @@ func (o *redeliverOptions) run(w io.Writer, args []string) error {
 	// The answer is read in both modes: --json prints it as it came, and
 	// the exit status says the same as without --json.
 	var ans adminapi.RedeliverAnswer
-	if err := json.Unmarshal(body, &ans); err != nil {
-		return fmt.Errorf("the admin API at %s answered something that is not a dws_notify redelivery: %w", addr, err)
+	if _, err := decodeAnswer(w, body, false, addr, "a dws_notify redelivery", &ans); err != nil {
+		return err
 	}
 	stale := 0
 	for _, s := range ans.Skipped {
-		if s.Code == adminapi.CodeLaterRemoveDelivered || s.Code == adminapi.CodeLaterAddDelivered {
+		if adminapi.Stale(s.Code) {
 			stale++
 		}
 	}
@@ -278,11 +277,8 @@ func forceHint(err error) error {
 	if !errors.As(err, &apiErr) || apiErr.status != http.StatusConflict {
 		return err
 	}
-	switch apiErr.code {
-	case adminapi.CodeLaterRemoveDelivered, adminapi.CodeLaterAddDelivered, adminapi.CodeNotRedelivered:
-		if msg, ok := strings.CutSuffix(apiErr.msg, adminapi.RedeliverForceHint); ok {
-			return &adminAnswerError{status: apiErr.status, code: apiErr.code, msg: msg + "(--force redelivers anyway)"}
-		}
+	if msg, ok := strings.CutSuffix(apiErr.msg, adminapi.RedeliverForceHint); ok {
+		return &adminAnswerError{status: apiErr.status, code: apiErr.code, msg: msg + "(--force redelivers anyway)"}
 	}
 	return err
 }

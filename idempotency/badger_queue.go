@@ -784,17 +784,14 @@ func getFinished(txn *badger.Txn, o string) (finRecord, time.Time, error) {
 		if len(v) < 8 {
 			return bad
 		}
-		if n := binary.BigEndian.Uint64(v); n != 0 {
-			r.deadUntil = time.Unix(0, int64(n))
-		}
+		r.deadUntil = readTime(v)
 		for v = v[8:]; len(v) > 0; {
-			n, w := uvarint(v)
-			if w <= 0 || uint64(len(v)-w) < n+8 {
+			api, w, err := readString(v, MaxKeyFieldLen)
+			if err != nil || len(v)-w < 8 {
 				return bad
 			}
-			v = v[w:]
-			r.entries = append(r.entries, finEntry{api: string(v[:n]), seq: binary.BigEndian.Uint64(v[n : n+8])})
-			v = v[n+8:]
+			r.entries = append(r.entries, finEntry{api: api, seq: binary.BigEndian.Uint64(v[w:])})
+			v = v[w+8:]
 		}
 		return nil
 	})
@@ -820,7 +817,7 @@ func noteFinished(txn *badger.Txn, it *Item, state ItemState, keep, retention ti
 	if err != nil {
 		return err
 	}
-	now := time.Now()
+	now := time.Now() // Badger's expiry (exp) is on the wall clock, not BadgerOptions.Now
 	ttl := retention
 	if state == ItemDead {
 		ttl = keep
@@ -837,13 +834,9 @@ func noteFinished(txn *badger.Txn, it *Item, state ItemState, keep, retention ti
 		}
 	}
 	ttl = max(ttl, exp.Sub(now), r.deadUntil.Sub(now))
-	var until uint64 // 0: no dead letter
-	if !r.deadUntil.IsZero() {
-		until = uint64(r.deadUntil.UnixNano())
-	}
-	v := binary.BigEndian.AppendUint64(nil, until)
+	v := appendTime(nil, r.deadUntil) // 0: no dead letter
 	for _, e := range r.entries {
-		v = binary.BigEndian.AppendUint64(append(binary.AppendUvarint(v, uint64(len(e.api))), e.api...), e.seq)
+		v = binary.BigEndian.AppendUint64(appendOrder(v, e.api), e.seq)
 	}
 	return txn.SetEntry(newEntry(qFinKey(it.OrderKey), v, ttl))
 }
@@ -981,11 +974,12 @@ func (s *BadgerStore) Redeliver(ctx context.Context, key Key, overtakers ...stri
 			return ErrNotDeadLetter
 		}
 		if len(overtakers) > 0 {
-			if over, err := overtaken(txn, &it, overtakers); err != nil || over {
-				if err == nil {
-					err = ErrOvertaken
-				}
+			over, err := overtaken(txn, &it, overtakers)
+			if err != nil {
 				return err
+			}
+			if over {
+				return ErrOvertaken
 			}
 		}
 		bk := qKey(qBodyPrefix, key)

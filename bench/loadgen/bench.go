@@ -448,6 +448,12 @@ func summarize(all []*runResult, modes []mode) string {
 		return strings.Join(s, " ")
 	}
 	tput := func(r *runResult) float64 { return r.Throughput }
+	cpu := func(r *runResult) float64 { return r.GatewayCPUus }
+	// cpuDiff is x's gateway CPU per notification minus y's: the
+	// difference of the medians, and per round.
+	cpuDiff := func(x, y mode) (float64, []float64) {
+		return med(x, cpu) - med(y, cpu), perRound(x, y, func(rx, ry *runResult) float64 { return rx.GatewayCPUus - ry.GatewayCPUus })
+	}
 	ratioLine := func(x, y mode, goals ...goal) {
 		ratio := med(x, tput) / med(y, tput)
 		rounds := perRound(x, y, func(rx, ry *runResult) float64 {
@@ -475,9 +481,7 @@ func summarize(all []*runResult, modes []mode) string {
 			med(modeQueued, p50), med(modeUnsigned, p50), med(modeQueued, p99), med(modeUnsigned, p99), med(modeQueued, func(r *runResult) float64 { return r.DrainS }))
 	}
 	if has(modeBase, modeSigned) {
-		cpu := func(r *runResult) float64 { return r.GatewayCPUus }
-		change := med(modeSigned, cpu) - med(modeBase, cpu)
-		changeRounds := perRound(modeSigned, modeBase, func(rb, ro *runResult) float64 { return rb.GatewayCPUus - ro.GatewayCPUus })
+		change, changeRounds := cpuDiff(modeSigned, modeBase)
 		ratios := perRound(modeSigned, modeBase, func(rb, ro *runResult) float64 { return rb.Throughput / ro.Throughput })
 		fmt.Fprintf(&b, "before/after (o = b on the base build): gateway CPU per notification o %.1f µs -> b %.1f µs, %+.1f µs (per round %s; median of per-round differences %+.1f); req/s o %.0f -> b %.0f, b/o %.2f (per round %s)",
 			med(modeBase, cpu), med(modeSigned, cpu), change, format(changeRounds, 1), median(changeRounds),
@@ -490,10 +494,6 @@ func summarize(all []*runResult, modes []mode) string {
 	if has(modePlain, modeSigned, modePaced) {
 		// b-a = (b-p) + (p-a): what dws_notify adds at one rate, and what
 		// the same proxying costs more per request at b's lower rate.
-		cpu := func(r *runResult) float64 { return r.GatewayCPUus }
-		cpuDiff := func(x, y mode) (float64, []float64) {
-			return med(x, cpu) - med(y, cpu), perRound(x, y, func(rx, ry *runResult) float64 { return rx.GatewayCPUus - ry.GatewayCPUus })
-		}
 		own, ownRounds := cpuDiff(modeSigned, modePaced)
 		rate, rateRounds := cpuDiff(modePaced, modePlain)
 		fmt.Fprintf(&b, "b-a split at b's rate: b-p = %.1f µs  (b beyond plain proxying at the same rate, %.0f req/s; per round %s; median of per-round differences %.1f) + p-a = %.1f µs  (the same proxying at b's rate instead of a's; per round %s)\n",
@@ -504,9 +504,7 @@ func summarize(all []*runResult, modes []mode) string {
 	}
 	ratioLine(modeSigned, modePlain, goalRatioSpec, goalRatioStep)
 	ratioLine(modeSigned, modeUnsigned, goal{atLeast: true, value: 0.95, source: "SPEC §7"})
-	cpu := func(r *runResult) float64 { return r.GatewayCPUus }
-	extra := med(modeSigned, cpu) - med(modePlain, cpu)
-	diffs := perRound(modeSigned, modePlain, func(rb, ra *runResult) float64 { return rb.GatewayCPUus - ra.GatewayCPUus })
+	extra, diffs := cpuDiff(modeSigned, modePlain)
 	fmt.Fprintf(&b, "gateway CPU per notification beyond plain proxying b-a = %.1f µs  (median b %.1f µs - median a %.1f µs; per round %s; median of per-round differences %.1f)  %s\n",
 		extra, med(modeSigned, cpu), med(modePlain, cpu), format(diffs, 1), median(diffs), verdicts(extra, []goal{goalExtraSpec, goalExtraStep}))
 	fmt.Fprintf(&b, "gateway CPU per request (median): a %.1f µs, b %.1f µs, c %.1f µs; CPU-cost ratio a/b %.2f\n",

@@ -97,18 +97,29 @@ const queueRetention = time.Hour
 // enqueue claims and enqueues requestID under order key o.
 func enqueue(t *testing.T, s QueueStore, requestID, o string) {
 	t.Helper()
-	if err := tryEnqueue(t, s, requestID, o, 0); err != nil {
-		t.Fatalf("Enqueue(%s): %v", requestID, err)
+	enqueueKey(t, s, K(requestID), o)
+}
+
+// enqueueKey is enqueue for a key of any API.
+func enqueueKey(t *testing.T, s QueueStore, k idempotency.Key, o string) {
+	t.Helper()
+	if err := tryEnqueueKey(t, s, k, o, 0); err != nil {
+		t.Fatalf("Enqueue(%v): %v", k, err)
 	}
 }
 
 func tryEnqueue(t *testing.T, s QueueStore, requestID, o string, max int64) error {
 	t.Helper()
-	c := mustClaim(t, s, K(requestID), FP(1))
-	err := s.Enqueue(t.Context(), K(requestID), c.Token, idempotency.NewItem{OrderKey: o, Payload: Payload(requestID)},
+	return tryEnqueueKey(t, s, K(requestID), o, max)
+}
+
+func tryEnqueueKey(t *testing.T, s QueueStore, k idempotency.Key, o string, max int64) error {
+	t.Helper()
+	c := mustClaim(t, s, k, FP(1))
+	err := s.Enqueue(t.Context(), k, c.Token, idempotency.NewItem{OrderKey: o, Payload: Payload(k.RequestID)},
 		idempotency.EnqueueOptions{Retention: longRetention, MaxQueued: max})
 	if err != nil {
-		if rerr := s.Release(t.Context(), K(requestID), c.Token); rerr != nil {
+		if rerr := s.Release(t.Context(), k, c.Token); rerr != nil {
 			t.Fatalf("Release after a failed enqueue: %v", rerr)
 		}
 	}
@@ -413,13 +424,6 @@ func testRedeliverOvertaken(t *testing.T, s QueueStore) {
 	ctx := t.Context()
 	const other = "removePaymentMethod" // K's API is addPaymentMethod
 	keyOf := func(api, id string) idempotency.Key { k := K(id); k.API = api; return k }
-	enq := func(k idempotency.Key, o string) {
-		t.Helper()
-		c := mustClaim(t, s, k, FP(1))
-		if err := s.Enqueue(ctx, k, c.Token, idempotency.NewItem{OrderKey: o, Payload: Payload(k.RequestID)}, idempotency.EnqueueOptions{Retention: longRetention}); err != nil {
-			t.Fatalf("Enqueue(%v): %v", k, err)
-		}
-	}
 	leaseOne := func(k idempotency.Key) idempotency.Item {
 		t.Helper()
 		items := lease(t, s, 5, longLease)
@@ -443,23 +447,23 @@ func testRedeliverOvertaken(t *testing.T, s QueueStore) {
 			sameAPI := K("ov-same-" + finish)
 			later := keyOf(other, "ov-later-"+finish)
 			// An earlier item of the overtaking API, delivered: no obstacle.
-			enq(early, o)
+			enqueueKey(t, s, early, o)
 			if err := s.Ack(ctx, leaseOne(early).Ref(), 200, queueRetention); err != nil {
 				t.Fatal(err)
 			}
-			enq(dead, o)
+			enqueueKey(t, s, dead, o)
 			if err := s.DeadLetter(ctx, leaseOne(dead).Ref(), 503, "status", time.Hour, queueRetention); err != nil {
 				t.Fatal(err)
 			}
 			// A later item of the dead letter's own API, delivered: no
 			// obstacle either.
-			enq(sameAPI, o)
+			enqueueKey(t, s, sameAPI, o)
 			if err := s.Ack(ctx, leaseOne(sameAPI).Ref(), 200, queueRetention); err != nil {
 				t.Fatal(err)
 			}
 			// A later opposite item still pending: the dead letter goes back
 			// before it.
-			enq(later, o)
+			enqueueKey(t, s, later, o)
 			if err := s.Redeliver(ctx, dead, other); err != nil {
 				t.Fatalf("Redeliver with the later item pending: %v, want nil", err)
 			}
@@ -1017,9 +1021,6 @@ func waitItemGone(t *testing.T, s QueueStore, key idempotency.Key) {
 	}
 }
 
-// testEnqueueAfterRecordExpiry: an item already queued for the key (its
-// dedupe record expired meanwhile) is kept when the key is claimed and
-// enqueued again.
 // testOvertakenWhileDeadKept: the store still refuses a dead letter
 // overtaken by a later delivered item whose own record has expired, as
 // long as the dead letter keeps its payload (a shorter retention given to
@@ -1032,10 +1033,7 @@ func testOvertakenWhileDeadKept(t *testing.T, s QueueStore) {
 	if err := s.DeadLetter(ctx, lease(t, s, 1, longLease)[0].Ref(), 503, "status", 8*time.Second, 8*time.Second); err != nil {
 		t.Fatal(err)
 	}
-	c := mustClaim(t, s, later, FP(1))
-	if err := s.Enqueue(ctx, later, c.Token, idempotency.NewItem{OrderKey: "ovk", Payload: Payload(later.RequestID)}, idempotency.EnqueueOptions{Retention: longRetention}); err != nil {
-		t.Fatal(err)
-	}
+	enqueueKey(t, s, later, "ovk")
 	l := lease(t, s, 1, longLease)
 	if len(l) != 1 || l[0].Key != later {
 		t.Fatalf("Lease: %v, want the later item", ids(l))
@@ -1052,6 +1050,9 @@ func testOvertakenWhileDeadKept(t *testing.T, s QueueStore) {
 	}
 }
 
+// testEnqueueAfterRecordExpiry: an item already queued for the key (its
+// dedupe record expired meanwhile) is kept when the key is claimed and
+// enqueued again.
 func testEnqueueAfterRecordExpiry(t *testing.T, s QueueStore) {
 	ctx := t.Context()
 	c := mustClaim(t, s, K("re"), FP(1))
