@@ -577,3 +577,47 @@ func TestReplayWaitsForSync(t *testing.T) {
 		})
 	}
 }
+
+// TestCorruptFinishedRecord: a finished record of an order key that does
+// not decode makes Redeliver's overtaker check report ErrCorruptRecord,
+// whatever the damage: too short, a truncated entry, or an entry whose
+// length prefix is near 2^64 (which must not pass a bounds check by
+// overflowing). The dead letter stays dead.
+func TestCorruptFinishedRecord(t *testing.T) {
+	for name, v := range map[string][]byte{
+		"short":     {0, 0, 0},
+		"truncated": append(make([]byte, 8), 3, 'a', 'd'),
+		"huge length": append(make([]byte, 8),
+			0xfb, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01, 'a', 'd', 'd', 0, 0, 0, 0, 0, 0, 0, 1),
+	} {
+		t.Run(name, func(t *testing.T) {
+			s, err := OpenBadger(BadgerOptions{Dir: t.TempDir()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			ctx := t.Context()
+			key := Key{ClientID: "2188120000000000", API: "addPaymentMethod", RequestID: "fin-corrupt"}
+			c, err := s.Claim(ctx, key, Fingerprint{1}, time.Minute, time.Hour)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := s.Enqueue(ctx, key, c.Token, NewItem{OrderKey: "o", Payload: []byte("p")}, EnqueueOptions{Retention: time.Hour}); err != nil {
+				t.Fatal(err)
+			}
+			items, err := s.Lease(ctx, 1, time.Minute)
+			if err != nil || len(items) != 1 {
+				t.Fatalf("Lease: %v, %v", items, err)
+			}
+			if err := s.DeadLetter(ctx, items[0].Ref(), 503, "status", time.Hour, time.Hour); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.db.Update(func(txn *badger.Txn) error { return txn.Set(qFinKey("o"), v) }); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.Redeliver(ctx, key, "removePaymentMethod"); !errors.Is(err, ErrCorruptRecord) {
+				t.Fatalf("Redeliver over a corrupt finished record = %v, want ErrCorruptRecord", err)
+			}
+		})
+	}
+}
