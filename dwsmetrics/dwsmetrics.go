@@ -115,7 +115,7 @@ func New() *Collectors {
 			"Forwarded notifications whose backend took at least 80% of the handler's forward_timeout, cut off ones included.",
 			"api"),
 		StoreUp: gauge("store_up",
-			"1 while the idempotency store answers, 0 while it does not (notifications are answered U), by store kind (badger, redis) and store id (logged with the store's description at provisioning).",
+			"1 while the idempotency store answers and confirms its writes as configured (wait_aof, wait_replicas), 0 while it does not (notifications are answered U), by store kind (badger, redis) and store id (logged with the store's description at provisioning).",
 			"kind", "store"),
 		InboxDeliveries: counter("inbox_deliveries_total",
 			"Tries to deliver a queued notification (acknowledge on_receipt), by result: delivered (2xx), business_rejected, retry (failed, tried again later), undecryptable (no configured key opens it; retried), dead (failed at its max_age: dead-lettered), stopped (cut short by a stop; due again at once).",

@@ -547,6 +547,92 @@ func TestOpsStoreHealthRedis(t *testing.T) {
 	checkNoPanic(t, "gateway", out)
 }
 
+// TestOpsStoreHealthRedisWait: with wait_replicas, store_up follows the
+// replica the wait needs, not only the server. The replica stops: the
+// probe's write is not confirmed, so store_up drops to 0 without a
+// request, and stays 0 while notifications come in and are answered U
+// (Redis still answers their claims, which used to take it back to 1 at
+// every notification) and while the gateway is idle. The replica comes
+// back: store_up returns to 1 without a request, and the resends are
+// replayed S, each notification having reached the backend once.
+func TestOpsStoreHealthRedisWait(t *testing.T) {
+	bin := caddyBin(t)
+	primary := redistest.Start(t, redistest.Config{AppendOnly: true, Password: e2eRedisPassword,
+		Args: []string{"--repl-diskless-sync-delay", "0"}})
+	replica := redistest.Start(t, redistest.Config{AppendOnly: true, Password: e2eRedisPassword,
+		Args: []string{"--replicaof", "127.0.0.1", strconv.Itoa(primary.Port()), "--masterauth", e2eRedisPassword}})
+	t.Setenv("DWS_E2E_REDIS_URL", "redis://"+primary.Addr()+"/0")
+	t.Setenv("DWS_E2E_REDIS_PASSWORD", e2eRedisPassword)
+	be := newBackend(t)
+	sb := newSandbox(t)
+	g, key := newRelGateway(t, sb, be.Addr)
+	g.Store = "store redis {env.DWS_E2E_REDIS_URL} {\n\t\t\tpassword {env.DWS_E2E_REDIS_PASSWORD}\n\t\t\tprefix opswait:\n\t\t\twait_replicas 1 300ms\n\t\t}"
+	proc := startCaddy(t, bin, sb, g.Caddyfile(), g.AdminAddr, g.URL()+"/")
+	lc := newDWS(g.URL(), clientID, key.Private)
+	store, _ := provisionLine(t, proc.Output())["store"].(map[string]any)
+	id, _ := store["id"].(string)
+	up := func() float64 {
+		v, ok := value(scrape(t, g.AdminAddr), "caddy_dws_notify_store_up", "kind", "redis", "store", id)
+		if !ok {
+			t.Fatalf("no store_up{kind=redis,store=%s} series", id)
+		}
+		return v
+	}
+	waitFor(t, 30*time.Second, "a notification answered S with the replica in sync", func() bool {
+		return lc.Send(t, addNotif(t, "wait-first")).Result == "S"
+	})
+	if v := up(); v != 1 {
+		t.Fatalf("store_up = %v with the replica in sync, want 1", v)
+	}
+
+	replica.Stop()
+	began := time.Now()
+	waitFor(t, 30*time.Second, "store_up to drop to 0 without a request once the replica stopped", func() bool { return up() == 0 })
+	t.Logf("store_up dropped %s after the replica stopped, without a request", time.Since(began).Round(time.Millisecond))
+
+	// Notifications arrive: each claim is answered, each completion is
+	// not confirmed. Sampled after each, and through two idle probe
+	// periods, the gauge stays 0.
+	var ids []string
+	for i := range 5 {
+		n := addNotif(t, fmt.Sprintf("wait-unconfirmed-%d", i))
+		ids = append(ids, n.ID)
+		if a := lc.Send(t, n); !a.Answered || a.Result != "U" {
+			t.Fatalf("%s without the replica: %s, want U", n.ID, a)
+		}
+		if v := up(); v != 0 {
+			t.Fatalf("store_up = %v after %s was answered U for want of the replica, want 0", v, n.ID)
+		}
+	}
+	idleUntil := time.Now().Add(12 * time.Second)
+	for time.Now().Before(idleUntil) {
+		if v := up(); v != 0 {
+			t.Fatalf("store_up = %v while idle without the replica, want 0", v)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+
+	replica.Restart()
+	began = time.Now()
+	waitFor(t, 30*time.Second, "store_up to come back to 1 without a request once the replica is back", func() bool { return up() == 1 })
+	t.Logf("store_up came back %s after the replica restarted, without a request", time.Since(began).Round(time.Millisecond))
+	for _, rid := range ids {
+		if a := lc.Send(t, addNotif(t, rid)); !a.Answered || a.Result != "S" {
+			t.Fatalf("the resend of %s with the replica back: %s, want S", rid, a)
+		}
+	}
+	got := map[string]int{}
+	for _, d := range be.Deliveries() {
+		got[d.RequestID]++
+	}
+	for _, rid := range append(ids, "wait-first") {
+		if got[rid] != 1 {
+			t.Errorf("%s reached the backend %d times, want once", rid, got[rid])
+		}
+	}
+	checkNoPanic(t, "gateway", proc.Output())
+}
+
 // grafanaVars are the dashboard's variables and what they stand for in a
 // check: the rate interval Grafana computes, and every gateway.
 var grafanaVars = strings.NewReplacer("$__rate_interval", "5m", "$instance", ".*")

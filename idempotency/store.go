@@ -184,6 +184,21 @@ type DoneConfirmer interface {
 	ConfirmDone(ctx context.Context, key Key) error
 }
 
+// DurabilityProber is implemented by stores whose writes may be applied
+// while their durability cannot be confirmed (Redis with WAITAOF or WAIT
+// while a replica is missing: every Complete then fails with
+// ErrUnconfirmed although reads and claims are answered). ProbeDurability
+// writes a small record of its own, outside every key, and waits for it
+// as Complete waits for a completion: nil when a completion made now
+// would be confirmed, an error wrapping ErrUnconfirmed when it would not,
+// another error when the store did not answer. A store configured
+// without a wait makes the write and returns once it is applied. A
+// health check calls it instead of a read, so a store whose writes are
+// not confirmed counts as down until they are again.
+type DurabilityProber interface {
+	ProbeDurability(ctx context.Context) error
+}
+
 var (
 	// ErrClosed is returned by every operation on a closed store.
 	ErrClosed = errors.New("idempotency: store closed")
@@ -213,6 +228,14 @@ var (
 	// acknowledged is lost; the caller closes it and opens it again, which
 	// works once the cause is gone.
 	ErrFailed = errors.New("idempotency: the store failed and must be reopened")
+	// ErrUnconfirmed is wrapped by the error of a write the store applied
+	// but whose durability it could not confirm in time (Redis's WAITAOF
+	// or WAIT, when the store is configured to wait for them), and by that
+	// of a replay of a done record whose durability it could not confirm
+	// (Claim, ConfirmDone). The caller answers U: the provider resends,
+	// and the resend is replayed once the record is confirmed. The store
+	// itself answers; it is its durability that is missing.
+	ErrUnconfirmed = errors.New("idempotency: the record's durability was not confirmed in time")
 )
 
 // Limits enforced on keys and answers, so records stay small.

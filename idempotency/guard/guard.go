@@ -22,9 +22,11 @@
 //     Deferred until OpenDeferred.
 //   - Track and AwaitOutcome let a duplicate wait for the copy that holds a
 //     claim in this process, instead of polling the storage.
-//   - The store's health (Up): up while calls get answers, down while they
-//     do not, probed with a Get when no call was made for a while, reported
-//     to Options.OnHealth on every change.
+//   - The store's health (Up): up while calls get answers and writes are
+//     confirmed as durable, down while they are not, probed when no call
+//     was made for a while (a write and its wait through
+//     idempotency.DurabilityProber, or a Get), reported to
+//     Options.OnHealth on every change.
 //
 // Retrier, beside it, retries a failed completion in the background.
 package guard
@@ -50,7 +52,7 @@ const (
 	// DefaultReopenRetry is the pause between attempts to open a store.
 	DefaultReopenRetry = time.Second
 	// DefaultProbeEvery is how long a store may go without a call before
-	// the health probe reads it.
+	// the health probe looks at it.
 	DefaultProbeEvery = 5 * time.Second
 )
 
@@ -89,9 +91,11 @@ type Options struct {
 	// Default: DefaultReopenRetry.
 	ReopenRetry time.Duration
 	// ProbeEvery is how long the store may go without a call before the
-	// health probe reads ProbeKey. Default: DefaultProbeEvery.
+	// health probe looks at it (health.go), and the probe's period while
+	// its writes are unconfirmed. Default: DefaultProbeEvery.
 	ProbeEvery time.Duration
-	// ProbeKey is the key the probe reads. Default: DefaultProbeKey.
+	// ProbeKey is the key the probe reads from a store that is no
+	// idempotency.DurabilityProber. Default: DefaultProbeKey.
 	ProbeKey idempotency.Key
 	// OnHealth, when set, is called with the new health every time it
 	// changes (and with the first one when the Store is made). Calls are
@@ -129,6 +133,10 @@ type Store struct {
 	healthMu sync.Mutex
 	health   atomic.Int32
 	called   atomic.Bool // a bounded call was made since the probe last looked
+	// unconfirmed is set by a call that failed with
+	// idempotency.ErrUnconfirmed and cleared by a probe that succeeded
+	// (health.go).
+	unconfirmed atomic.Bool
 }
 
 var _ idempotency.Store = (*Store)(nil)

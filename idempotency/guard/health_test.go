@@ -3,6 +3,7 @@ package guard_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -246,5 +247,117 @@ func TestContextEndsWithTheStore(t *testing.T) {
 	case <-ctx.Done():
 	case <-time.After(5 * time.Second):
 		t.Fatal("the context outlived the Store")
+	}
+}
+
+// waitingStore is an in-memory Badger store that waits for a replica as
+// Redis with WAIT does: while missing is set, Complete applies the
+// completion and fails with ErrUnconfirmed, and ProbeDurability fails the
+// same way; claims and reads are answered.
+type waitingStore struct {
+	idempotency.Store
+	missing atomic.Bool
+	probes  atomic.Int64
+}
+
+var _ idempotency.DurabilityProber = (*waitingStore)(nil)
+
+func (s *waitingStore) Complete(ctx context.Context, key idempotency.Key, token uint64, answer idempotency.Answer, retention time.Duration) error {
+	if err := s.Store.Complete(ctx, key, token, answer, retention); err != nil {
+		return err
+	}
+	if s.missing.Load() {
+		return fmt.Errorf("0 of 1 replicas confirmed it: %w", idempotency.ErrUnconfirmed)
+	}
+	return nil
+}
+
+func (s *waitingStore) ProbeDurability(context.Context) error {
+	s.probes.Add(1)
+	if s.missing.Load() {
+		return fmt.Errorf("probe: 0 of 1 replicas: %w", idempotency.ErrUnconfirmed)
+	}
+	return nil
+}
+
+// A store whose writes are not confirmed (a replica missing) is down: the
+// probe writes and waits, so it shows without a notification; the claims
+// it still answers do not bring it back up, or store_up would alternate
+// with every notification while each is answered U; a confirmed probe
+// does, while claims go on.
+func TestUnconfirmedDurabilityIsDown(t *testing.T) {
+	mem, err := idempotency.OpenBadger(idempotency.BadgerOptions{InMemory: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = mem.Close() })
+	st := &waitingStore{Store: mem}
+	var h healthLog
+	const every = 20 * time.Millisecond
+	s := guard.New(st, guard.Options{Name: "waiting", Open: func(context.Context) (idempotency.Store, error) { return st, nil },
+		ProbeEvery: every, OnHealth: h.hook})
+	t.Cleanup(func() { _ = s.Close() })
+	if !s.Up() {
+		t.Fatal("down at the start")
+	}
+	waitUntil(t, "an idle probe to write and wait", func() bool { return st.probes.Load() > 0 })
+	if !s.Up() {
+		t.Fatal("a confirmed probe took the store for down")
+	}
+
+	st.missing.Store(true)
+	waitUntil(t, "the probe to find the replica missing without a call", func() bool { return !s.Up() })
+	_, told := h.last()
+
+	// Notifications keep coming: each claim is answered, each completion
+	// is not confirmed. The health stays down throughout, also across
+	// probe periods with calls in them.
+	ctx := t.Context()
+	for i := range 30 {
+		k := guardKey
+		k.RequestID = fmt.Sprintf("unconfirmed-%d", i)
+		c, err := s.Claim(ctx, k, idempotency.Fingerprint{}, time.Minute, time.Hour)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s.Up() {
+			t.Fatalf("claim %d, answered, took the store for up while its writes are unconfirmed", i)
+		}
+		if err := s.Complete(ctx, k, c.Token, idempotency.Answer{ResultCode: "SUCCESS", Outcome: idempotency.OutcomeAccepted, BackendStatus: 200}, time.Hour); !errors.Is(err, idempotency.ErrUnconfirmed) {
+			t.Fatalf("complete %d: %v, want ErrUnconfirmed", i, err)
+		}
+		time.Sleep(every / 4)
+	}
+	if _, n := h.last(); n != told || s.Up() {
+		t.Fatalf("OnHealth was told %d changes while every completion was unconfirmed, Up %v: %v", n-told, s.Up(), h.ups)
+	}
+
+	// The replica is back. Claims keep coming (every probe period has a
+	// call), yet the probe runs and brings the store up.
+	st.missing.Store(false)
+	stop := make(chan struct{})
+	claimed := make(chan struct{})
+	go func() {
+		defer close(claimed)
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			case <-time.After(every / 4):
+			}
+			k := guardKey
+			k.RequestID = fmt.Sprintf("after-%d", i)
+			_, _ = s.Claim(ctx, k, idempotency.Fingerprint{}, time.Minute, time.Hour)
+		}
+	}()
+	waitUntil(t, "a confirmed probe to bring the store up while claims go on", func() bool { return s.Up() })
+	close(stop)
+	<-claimed
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for i := 1; i < len(h.ups); i++ {
+		if h.ups[i] == h.ups[i-1] {
+			t.Errorf("OnHealth was told %v twice in a row: %v", h.ups[i], h.ups)
+		}
 	}
 }

@@ -48,6 +48,10 @@
 // by "r:", or that store's Scan meets keys it cannot decode (and reports
 // them as corrupt).
 //
+// Beside the records and the inbox queue's keys (below), one probe key,
+// <prefix>h:probe: a hash of one field that ProbeDurability writes with a
+// one-minute TTL and waits for as a completion is waited for.
+//
 // # Records
 //
 // A record is a HASH with one-letter fields: v (format version), s (state),

@@ -89,6 +89,10 @@ func unescapeField(s string) (string, error) {
 	return string(b), nil
 }
 
+// probeKey is the key ProbeDurability writes under prefix: no record key
+// (those follow the prefix with recordMarker) and no queue key.
+func probeKey(prefix string) string { return prefix + "h:probe" }
+
 // recordKey returns the Redis key of k under prefix:
 //
 //	<prefix>r:<ClientID>:<API>:<RequestID>

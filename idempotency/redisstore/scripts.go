@@ -233,6 +233,17 @@ end
 return reply('found', now_us(), KEYS[1], r)
 `)
 
+// probeScript writes KEYS[1], the probe key, expiring after ARGV[1]
+// milliseconds: a write of no record, whose WAITAOF or WAIT tells whether
+// a completion made now would be confirmed. It uses the commands the
+// record scripts use (a hash), so an ACL that lets those run lets it run.
+// Status: ok.
+var probeScript = redis.NewScript(`
+redis.call('HSET', KEYS[1], 'probe', '1')
+redis.call('PEXPIRE', KEYS[1], ARGV[1])
+return {'ok'}
+`)
+
 // touchScript rewrites the expiry of KEYS[1], a done record, as it is: a
 // write whose WAITAOF or WAIT covers everything written before it (the
 // record's completion, and the queue item of an enqueue). Statuses: ok,

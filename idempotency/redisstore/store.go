@@ -406,13 +406,14 @@ func (s *Store) Complete(ctx context.Context, key idempotency.Key, token uint64,
 	return fmt.Errorf("redisstore: complete %v: %w: status %q", key, errUnexpectedReply, st)
 }
 
-// ErrUnconfirmed is wrapped by the error of Complete (or Enqueue) when the
-// write was applied but the wait that Options.WaitAOF or WaitReplicas asks
-// for was not confirmed in time, and by that of Claim or ConfirmDone when a
-// done record's durability could not be confirmed before its replay. The
+// ErrUnconfirmed is idempotency.ErrUnconfirmed. It is wrapped by the
+// error of Complete (or Enqueue) when the write was applied but the wait
+// that Options.WaitAOF or WaitReplicas asks for was not confirmed in time,
+// by that of Claim or ConfirmDone when a done record's durability could
+// not be confirmed before its replay, and by that of ProbeDurability. The
 // caller answers U; the provider's resend finds the record done (on the
 // primary, if it still has it) and is replayed once the wait confirms it.
-var ErrUnconfirmed = errors.New("redisstore: the record's durability was not confirmed in time")
+var ErrUnconfirmed = idempotency.ErrUnconfirmed
 
 // waitAOFCmd builds WAITAOF 1 <replicas> <timeout>: wait until the local
 // append-only file, and that of replicas replicas, holds this
@@ -566,6 +567,32 @@ func (s *Store) ConfirmDone(ctx context.Context, key idempotency.Key) error {
 	defer end()
 	if err := s.confirmDurable(ctx, key); err != nil {
 		return fmt.Errorf("redisstore: confirm %v: %w", key, err)
+	}
+	return nil
+}
+
+var _ idempotency.DurabilityProber = (*Store)(nil)
+
+// probeTTL is how long the probe key lives after ProbeDurability wrote it.
+const probeTTL = time.Minute
+
+// ProbeDurability implements idempotency.DurabilityProber: it writes the
+// probe key (<prefix>h:probe, expiring after a minute) and, with
+// Options.WaitAOF or WaitReplicas, waits for that write in the pipeline a
+// completion uses (ErrUnconfirmed when the wait is not confirmed), within
+// the operation timeout.
+func (s *Store) ProbeDurability(ctx context.Context) error {
+	ctx, end, err := s.begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer end()
+	v, err := s.runScript(ctx, probeScript, []string{probeKey(s.prefix)}, []any{probeTTL.Milliseconds()})
+	if err != nil {
+		return fmt.Errorf("redisstore: probe: %w", err)
+	}
+	if st, _, err := replyStatus(v); err != nil || st != stOK {
+		return fmt.Errorf("redisstore: probe: %w: status %q (%v)", errUnexpectedReply, st, err)
 	}
 	return nil
 }

@@ -797,6 +797,49 @@ func TestReplayNeedsDurability(t *testing.T) {
 	}
 }
 
+// TestProbeDurability: the probe writes its key under the prefix (no
+// record: Scan does not see it) and waits as a completion does, so a
+// missing replica shows as ErrUnconfirmed without a notification, and the
+// probe is confirmed once the replica is in sync. Without a wait it only
+// writes.
+func TestProbeDurability(t *testing.T) {
+	srv := redistest.Start(t, redistest.Config{AppendOnly: true})
+	ctx := t.Context()
+	waiting := open(t, srv, redisstore.Options{WaitReplicas: 1, WaitReplicasTimeout: 50 * time.Millisecond})
+	if err := waiting.ProbeDurability(ctx); !errors.Is(err, redisstore.ErrUnconfirmed) || !errors.Is(err, idempotency.ErrUnconfirmed) {
+		t.Fatalf("ProbeDurability waiting for a replica where there is none = %v, want ErrUnconfirmed", err)
+	}
+	plain := open(t, srv, redisstore.Options{Prefix: waiting.Prefix()})
+	if err := plain.ProbeDurability(ctx); err != nil {
+		t.Fatalf("ProbeDurability without a wait = %v", err)
+	}
+	c := srv.Client(0)
+	if ttl, err := c.PTTL(ctx, waiting.Prefix()+"h:probe").Result(); err != nil || ttl <= 0 || ttl > time.Minute {
+		t.Fatalf("the probe key's PTTL = %v, %v; want at most a minute", ttl, err)
+	}
+	n := 0
+	if err := plain.Scan(ctx, func(idempotency.Record) bool { n++; return true }); err != nil || n != 0 {
+		t.Fatalf("Scan after probes: %d records, %v; want none (the probe key is no record)", n, err)
+	}
+
+	if err := c.ConfigSet(ctx, "repl-diskless-sync-delay", "0").Err(); err != nil {
+		t.Fatal(err)
+	}
+	replica := redistest.Start(t, redistest.Config{AppendOnly: true, Args: []string{"--replicaof", "127.0.0.1", strconv.Itoa(srv.Port())}})
+	deadline := time.Now().Add(10 * time.Second)
+	var err error
+	for {
+		err = waiting.ProbeDurability(ctx)
+		if !errors.Is(err, redisstore.ErrUnconfirmed) || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if err != nil {
+		t.Fatalf("ProbeDurability once replica %s is in sync = %v", replica.Addr(), err)
+	}
+}
+
 // TestCompletionsSurviveRedisCrash kills redis-server (SIGKILL) right after
 // a run of claims and completions, restarts it from its append-only file
 // and reads every record back.
