@@ -12,7 +12,8 @@ import (
 // from each store's health as its guard reports it
 // (guard.Options.OnHealth): up while its calls get answers, down while
 // they do not (being opened or reopened, deferred to the config's start,
-// or its last call failed for a reason other than the answer itself).
+// or its last call failed for a reason other than the answer itself) and
+// while its writes are not confirmed as durable (wait_aof, wait_replicas).
 //
 // The store label is StoreID: a short hash of the store's description
 // (the Badger directory, or the Redis server, database and prefix; never

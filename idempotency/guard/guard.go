@@ -134,9 +134,11 @@ type Store struct {
 	health   atomic.Int32
 	called   atomic.Bool // a bounded call was made since the probe last looked
 	// unconfirmed is set by a call that failed with
-	// idempotency.ErrUnconfirmed and cleared by a probe that succeeded
-	// (health.go).
-	unconfirmed atomic.Bool
+	// idempotency.ErrUnconfirmed and cleared by a probe that succeeded;
+	// unconfirmedSeq counts the failures (health.go). Both change under
+	// healthMu.
+	unconfirmed    atomic.Bool
+	unconfirmedSeq atomic.Uint64
 }
 
 var _ idempotency.Store = (*Store)(nil)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -281,10 +282,11 @@ func (s *waitingStore) ProbeDurability(context.Context) error {
 }
 
 // A store whose writes are not confirmed (a replica missing) is down: the
-// probe writes and waits, so it shows without a notification; the claims
-// it still answers do not bring it back up, or store_up would alternate
-// with every notification while each is answered U; a confirmed probe
-// does, while claims go on.
+// probe writes and waits every period, so it shows without a notification
+// and while reads that are answered keep coming (the inbox polls); the
+// claims it still answers do not bring it back up, or store_up would
+// alternate with every notification while each is answered U; a
+// confirmed probe does, while claims go on.
 func TestUnconfirmedDurabilityIsDown(t *testing.T) {
 	mem, err := idempotency.OpenBadger(idempotency.BadgerOptions{InMemory: true})
 	if err != nil {
@@ -305,8 +307,24 @@ func TestUnconfirmedDurabilityIsDown(t *testing.T) {
 		t.Fatal("a confirmed probe took the store for down")
 	}
 
+	// The replica goes missing while reads keep coming, each answered.
 	st.missing.Store(true)
-	waitUntil(t, "the probe to find the replica missing without a call", func() bool { return !s.Up() })
+	stopReads := make(chan struct{})
+	readsDone := make(chan struct{})
+	go func() {
+		defer close(readsDone)
+		for {
+			select {
+			case <-stopReads:
+				return
+			case <-time.After(every / 4):
+			}
+			_, _, _ = s.Get(t.Context(), guardKey)
+		}
+	}()
+	waitUntil(t, "the probe to find the replica missing while answered reads go on", func() bool { return !s.Up() })
+	close(stopReads)
+	<-readsDone
 	_, told := h.last()
 
 	// Notifications keep coming: each claim is answered, each completion
@@ -355,9 +373,70 @@ func TestUnconfirmedDurabilityIsDown(t *testing.T) {
 	<-claimed
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	for i := 1; i < len(h.ups); i++ {
-		if h.ups[i] == h.ups[i-1] {
-			t.Errorf("OnHealth was told %v twice in a row: %v", h.ups[i], h.ups)
-		}
+	if want := []bool{true, false, true}; !slices.Equal(h.ups, want) {
+		t.Errorf("OnHealth was told %v, want %v: up, down once the replica went missing, up once it was back", h.ups, want)
 	}
+}
+
+// An unconfirmed write reported while a probe waits is not wiped out by
+// the probe's success: the probe's wait says nothing of that write.
+func TestUnconfirmedDuringProbe(t *testing.T) {
+	mem, err := idempotency.OpenBadger(idempotency.BadgerOptions{InMemory: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = mem.Close() })
+	st := &slowProbeStore{waitingStore: waitingStore{Store: mem}, probing: make(chan struct{}), release: make(chan struct{}), quit: make(chan struct{})}
+	t.Cleanup(func() { close(st.quit) })
+	st.missing.Store(true)
+	s := guard.New(st, guard.Options{Name: "slow probe", Open: func(context.Context) (idempotency.Store, error) { return st, nil },
+		ProbeEvery: 20 * time.Millisecond})
+	t.Cleanup(func() { _ = s.Close() })
+	<-st.probing // the first probe is unconfirmed
+	st.release <- struct{}{}
+	waitUntil(t, "the store to go down", func() bool { return !s.Up() })
+
+	// A probe starts and waits. Meanwhile a completion reports its write
+	// unconfirmed; then the replica is back and the probe returns nil.
+	<-st.probing
+	c, err := s.Claim(t.Context(), guardKey, idempotency.Fingerprint{}, time.Minute, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Complete(t.Context(), guardKey, c.Token, idempotency.Answer{ResultCode: "SUCCESS", Outcome: idempotency.OutcomeAccepted, BackendStatus: 200}, time.Hour); !errors.Is(err, idempotency.ErrUnconfirmed) {
+		t.Fatalf("complete: %v", err)
+	}
+	st.missing.Store(false)
+	st.release <- struct{}{} // the probe returns nil
+	<-st.probing             // and the next one has begun: the first one's outcome is recorded
+	if s.Up() {
+		t.Fatal("a probe that began before an unconfirmed write brought the store up")
+	}
+	st.release <- struct{}{}
+	waitUntil(t, "the next probe to bring the store up", func() bool { return s.Up() })
+}
+
+// slowProbeStore is a waitingStore whose ProbeDurability announces itself
+// on probing, returns only when release is sent to (or quit is closed),
+// and then reads missing.
+type slowProbeStore struct {
+	waitingStore
+	probing, release, quit chan struct{}
+}
+
+func (s *slowProbeStore) ProbeDurability(ctx context.Context) error {
+	select {
+	case s.probing <- struct{}{}:
+	case <-s.quit:
+		return idempotency.ErrClosed
+	}
+	select {
+	case <-s.release:
+	case <-s.quit:
+		return idempotency.ErrClosed
+	}
+	if s.missing.Load() {
+		return fmt.Errorf("probe: 0 of 1 replicas: %w", idempotency.ErrUnconfirmed)
+	}
+	return nil
 }

@@ -809,16 +809,19 @@ func TestProbeDurability(t *testing.T) {
 	if err := waiting.ProbeDurability(ctx); !errors.Is(err, redisstore.ErrUnconfirmed) || !errors.Is(err, idempotency.ErrUnconfirmed) {
 		t.Fatalf("ProbeDurability waiting for a replica where there is none = %v, want ErrUnconfirmed", err)
 	}
-	plain := open(t, srv, redisstore.Options{Prefix: waiting.Prefix()})
+	c := srv.Client(0)
+	if ttl, err := c.PTTL(ctx, waiting.Prefix()+"h:probe").Result(); err != nil || ttl <= 0 || ttl > time.Minute {
+		t.Fatalf("the probe key's PTTL after the waiting probe = %v, %v; want at most a minute (written, then waited for)", ttl, err)
+	}
+	plain := open(t, srv, redisstore.Options{Prefix: uniquePrefix(t)})
 	if err := plain.ProbeDurability(ctx); err != nil {
 		t.Fatalf("ProbeDurability without a wait = %v", err)
 	}
-	c := srv.Client(0)
-	if ttl, err := c.PTTL(ctx, waiting.Prefix()+"h:probe").Result(); err != nil || ttl <= 0 || ttl > time.Minute {
-		t.Fatalf("the probe key's PTTL = %v, %v; want at most a minute", ttl, err)
+	if ttl, err := c.PTTL(ctx, plain.Prefix()+"h:probe").Result(); err != nil || ttl <= 0 || ttl > time.Minute {
+		t.Fatalf("the probe key's PTTL after the plain probe = %v, %v; want at most a minute", ttl, err)
 	}
 	n := 0
-	if err := plain.Scan(ctx, func(idempotency.Record) bool { n++; return true }); err != nil || n != 0 {
+	if err := waiting.Scan(ctx, func(idempotency.Record) bool { n++; return true }); err != nil || n != 0 {
 		t.Fatalf("Scan after probes: %d records, %v; want none (the probe key is no record)", n, err)
 	}
 
