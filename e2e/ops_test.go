@@ -475,29 +475,8 @@ func TestOpsLogsAndMetrics(t *testing.T) {
 // notification's line is a WARN naming its requestId, and the store's and
 // go-redis's lines are under http.handlers.dws_notify.store.
 func TestOpsStoreHealthRedis(t *testing.T) {
-	bin := caddyBin(t)
 	srv := redistest.Start(t, redistest.Config{AppendOnly: true, Password: e2eRedisPassword})
-	t.Setenv("DWS_E2E_REDIS_URL", "redis://"+srv.Addr()+"/0")
-	t.Setenv("DWS_E2E_REDIS_PASSWORD", e2eRedisPassword)
-	be := newBackend(t)
-	sb := newSandbox(t)
-	g, key := newRelGateway(t, sb, be.Addr)
-	g.Store = "store redis {env.DWS_E2E_REDIS_URL} {\n\t\t\tpassword {env.DWS_E2E_REDIS_PASSWORD}\n\t\t\tprefix ops:\n\t\t}"
-	proc := startCaddy(t, bin, sb, g.Caddyfile(), g.AdminAddr, g.URL()+"/")
-	lc := newDWS(g.URL(), clientID, key.Private)
-
-	store, _ := provisionLine(t, proc.Output())["store"].(map[string]any)
-	id, _ := store["id"].(string)
-	if store["kind"] != "redis" || id == "" || strings.Contains(fmt.Sprint(store), e2eRedisPassword) {
-		t.Fatalf("provision line store %v", store)
-	}
-	up := func() float64 {
-		v, ok := value(scrape(t, g.AdminAddr), "caddy_dws_notify_store_up", "kind", "redis", "store", id)
-		if !ok {
-			t.Fatalf("no store_up{kind=redis,store=%s} series", id)
-		}
-		return v
-	}
+	proc, lc, up := startRedisHealthGateway(t, srv, "prefix ops:")
 	if v := up(); v != 1 {
 		t.Fatalf("store_up = %v with Redis up, want 1", v)
 	}
@@ -547,6 +526,42 @@ func TestOpsStoreHealthRedis(t *testing.T) {
 	checkNoPanic(t, "gateway", out)
 }
 
+// redisHealthGateway is a gateway on a Redis store, as
+// startRedisHealthGateway starts it.
+type redisHealthGateway struct {
+	*caddyProc
+	backend *backend
+}
+
+// startRedisHealthGateway starts a gateway whose store is srv (with the
+// e2e password) and the given store options, and returns it, a DWS client
+// for it, and a reader of its store_up for that store. The provision line
+// must name the store without its password.
+func startRedisHealthGateway(t *testing.T, srv *redistest.Server, storeOpts ...string) (redisHealthGateway, *dwsClient, func() float64) {
+	t.Helper()
+	bin := caddyBin(t)
+	t.Setenv("DWS_E2E_REDIS_URL", "redis://"+srv.Addr()+"/0")
+	t.Setenv("DWS_E2E_REDIS_PASSWORD", e2eRedisPassword)
+	be := newBackend(t)
+	sb := newSandbox(t)
+	g, key := newRelGateway(t, sb, be.Addr)
+	g.Store = "store redis {env.DWS_E2E_REDIS_URL} {\n\t\t\tpassword {env.DWS_E2E_REDIS_PASSWORD}\n\t\t\t" + strings.Join(storeOpts, "\n\t\t\t") + "\n\t\t}"
+	proc := startCaddy(t, bin, sb, g.Caddyfile(), g.AdminAddr, g.URL()+"/")
+	store, _ := provisionLine(t, proc.Output())["store"].(map[string]any)
+	id, _ := store["id"].(string)
+	if store["kind"] != "redis" || id == "" || strings.Contains(fmt.Sprint(store), e2eRedisPassword) {
+		t.Fatalf("provision line store %v", store)
+	}
+	up := func() float64 {
+		v, ok := value(scrape(t, g.AdminAddr), "caddy_dws_notify_store_up", "kind", "redis", "store", id)
+		if !ok {
+			t.Fatalf("no store_up{kind=redis,store=%s} series", id)
+		}
+		return v
+	}
+	return redisHealthGateway{caddyProc: proc, backend: be}, newDWS(g.URL(), clientID, key.Private), up
+}
+
 // TestOpsStoreHealthRedisWait: with wait_replicas, store_up follows the
 // replica the wait needs, not only the server. The replica stops: the
 // probe's write is not confirmed, so store_up drops to 0 without a
@@ -556,28 +571,11 @@ func TestOpsStoreHealthRedis(t *testing.T) {
 // back: store_up returns to 1 without a request, and the resends are
 // replayed S, each notification having reached the backend once.
 func TestOpsStoreHealthRedisWait(t *testing.T) {
-	bin := caddyBin(t)
 	primary := redistest.Start(t, redistest.Config{AppendOnly: true, Password: e2eRedisPassword,
 		Args: []string{"--repl-diskless-sync-delay", "0"}})
 	replica := redistest.Start(t, redistest.Config{AppendOnly: true, Password: e2eRedisPassword,
 		Args: []string{"--replicaof", "127.0.0.1", strconv.Itoa(primary.Port()), "--masterauth", e2eRedisPassword}})
-	t.Setenv("DWS_E2E_REDIS_URL", "redis://"+primary.Addr()+"/0")
-	t.Setenv("DWS_E2E_REDIS_PASSWORD", e2eRedisPassword)
-	be := newBackend(t)
-	sb := newSandbox(t)
-	g, key := newRelGateway(t, sb, be.Addr)
-	g.Store = "store redis {env.DWS_E2E_REDIS_URL} {\n\t\t\tpassword {env.DWS_E2E_REDIS_PASSWORD}\n\t\t\tprefix opswait:\n\t\t\twait_replicas 1 300ms\n\t\t}"
-	proc := startCaddy(t, bin, sb, g.Caddyfile(), g.AdminAddr, g.URL()+"/")
-	lc := newDWS(g.URL(), clientID, key.Private)
-	store, _ := provisionLine(t, proc.Output())["store"].(map[string]any)
-	id, _ := store["id"].(string)
-	up := func() float64 {
-		v, ok := value(scrape(t, g.AdminAddr), "caddy_dws_notify_store_up", "kind", "redis", "store", id)
-		if !ok {
-			t.Fatalf("no store_up{kind=redis,store=%s} series", id)
-		}
-		return v
-	}
+	proc, lc, up := startRedisHealthGateway(t, primary, "prefix opswait:", "wait_replicas 1 300ms")
 	waitFor(t, 30*time.Second, "a notification answered S with the replica in sync", func() bool {
 		return lc.Send(t, addNotif(t, "wait-first")).Result == "S"
 	})
@@ -622,7 +620,7 @@ func TestOpsStoreHealthRedisWait(t *testing.T) {
 		}
 	}
 	got := map[string]int{}
-	for _, d := range be.Deliveries() {
+	for _, d := range proc.backend.Deliveries() {
 		got[d.RequestID]++
 	}
 	for _, rid := range append(ids, "wait-first") {
