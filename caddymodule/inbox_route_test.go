@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/caddyserver/caddy/v2/caddytest"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/dwsnotify/dws_notify/idempotency"
 )
@@ -170,9 +171,16 @@ func TestReloadLetsASlowDeliveryFinish(t *testing.T) {
 }
 
 // A reload to acknowledge on_delivery (no on_receipt handler left on the
-// storage) while notifications wait in the inbox: they stay queued, and
-// the gateway says so at WARN with how many.
+// storage) while notifications wait in the inbox: they stay queued, the
+// gateway says so at WARN with how many, and the queue gauges stay
+// current with inbox_delivering 0 (the alert's input). The same holds
+// for a start with on_delivery on a storage an on_receipt config left
+// notifications in (the store newly pooled: no reload path runs), and
+// a reload back to on_receipt delivers them.
 func TestBackToOnDeliveryWarnsOfQueued(t *testing.T) {
+	was := statsEvery
+	statsEvery = 200 * time.Millisecond
+	t.Cleanup(func() { statsEvery = was })
 	b := newBackend(t)
 	b.status(http.StatusServiceUnavailable)
 	logFile := filepath.Join(t.TempDir(), "caddy.log")
@@ -180,16 +188,66 @@ func TestBackToOnDeliveryWarnsOfQueued(t *testing.T) {
 	cfg.storage = t.TempDir()
 	cfg.globals = "log {\n\t\toutput file " + logFile + "\n\t\tlevel INFO\n\t}"
 	g := startGateway(t, b, cfg)
+	id := storeFor(t, g).id
 	key := keyOf("addPaymentMethod", "stranded-1")
 	g.send(g.notice(addPath, addSample(t, "stranded-1"))).expect(t, http.StatusOK, "S", "SUCCESS")
 	waitUntil(t, "a failed try", func() bool { return len(b.hits()) >= 1 })
-	cfg.extra = ""
-	g = startGateway(t, b, cfg) // a reload to on_delivery, the default
+	waitUntil(t, "inbox_queued 1 and inbox_delivering 1 while the inbox delivers", func() bool { q, d := inboxGauges(t, id); return q == 1 && d == 1 })
+	warnings := func() int {
+		raw, _ := os.ReadFile(logFile)
+		return bytes.Count(raw, []byte("no running config of this gateway delivers this storage's inbox"))
+	}
+
+	onDelivery := cfg
+	onDelivery.extra = ""
+	g = startGateway(t, b, onDelivery) // a reload to on_delivery, the default
 	waitUntil(t, "the warning", func() bool {
 		raw, _ := os.ReadFile(logFile)
-		return bytes.Contains(raw, []byte("no running config delivers this storage's inbox")) && bytes.Contains(raw, []byte(`"queued":1`))
+		return warnings() == 1 && bytes.Contains(raw, []byte(`"queued":1`))
 	})
 	if st := itemState(t, g, key); !st.Queued() {
 		t.Fatalf("the queued notification is %v, want still queued", st)
 	}
+	waitUntil(t, "inbox_delivering 0 with one queued", func() bool { q, d := inboxGauges(t, id); return q == 1 && d == 0 })
+
+	// The storage leaves the config (its store is no longer pooled), then
+	// comes back with on_delivery: a start, as far as the store goes.
+	other := onDelivery
+	other.storage = t.TempDir()
+	startGateway(t, b, other)
+	if _, d := inboxGauges(t, id); d != 0 {
+		t.Errorf("inbox_delivering %v once the storage left the config, want 0", d)
+	}
+	g = startGateway(t, b, onDelivery)
+	waitUntil(t, "the warning of the start on a storage with a queue", func() bool { return warnings() == 2 })
+	waitUntil(t, "inbox_delivering 0 with one queued after the start", func() bool { q, d := inboxGauges(t, id); return q == 1 && d == 0 })
+	if st := itemState(t, g, key); !st.Queued() {
+		t.Fatalf("the queued notification is %v, want still queued", st)
+	}
+
+	// on_receipt again, the backend back: delivered.
+	b.status(http.StatusOK)
+	g = startGateway(t, b, cfg)
+	waitUntil(t, "the delivery", func() bool { return itemState(t, g, key) == idempotency.ItemDelivered })
+	waitUntil(t, "inbox_delivering 1 with none queued", func() bool { q, d := inboxGauges(t, id); return q == 0 && d == 1 })
+	if n := warnings(); n != 2 {
+		t.Errorf("%d warnings, want 2 (one per stranded period)", n)
+	}
+}
+
+// inboxGauges reads inbox_queued and inbox_delivering of store id (-1 for
+// a series that does not exist).
+func inboxGauges(t *testing.T, id string) (queued, delivering float64) {
+	t.Helper()
+	reg := prometheus.NewPedanticRegistry()
+	m := processMetrics()
+	reg.MustRegister(m.InboxQueued, m.InboxDelivering)
+	set := seriesSet(t, reg)
+	get := func(name string) float64 {
+		if v, ok := set[series(name, "store", id)]; ok {
+			return v
+		}
+		return -1
+	}
+	return get("caddy_dws_notify_inbox_queued"), get("caddy_dws_notify_inbox_delivering")
 }

@@ -169,6 +169,7 @@ func acquire(spec storeSpec) (*sharedStore, error) {
 		default:
 			return nil, describeOpenError(spec, err)
 		}
+		s.deliveries.startWatch()
 		return s, nil
 	})
 	if err != nil {

@@ -73,6 +73,7 @@ type Collectors struct {
 	InboxQueued     *prometheus.GaugeVec
 	InboxOldest     *prometheus.GaugeVec
 	InboxDead       *prometheus.GaugeVec
+	InboxDelivering *prometheus.GaugeVec
 }
 
 var (
@@ -129,6 +130,9 @@ func New() *Collectors {
 		InboxDead: gauge("inbox_dead_letters",
 			"Dead letters whose payload is still kept (they can be redelivered), by store.",
 			"store"),
+		InboxDelivering: gauge("inbox_delivering",
+			"1 while a running config of this gateway delivers the store's inbox (acknowledge on_receipt), 0 while none does although the store holds queued notifications or dead letters (they wait until one does), by store.",
+			"store"),
 		BuildInfo: gauge("build_info",
 			"Always 1: the dws_notify build that runs (module version, commit when known, Go version).",
 			"version", "revision", "goversion"),
@@ -177,7 +181,7 @@ const SlowShare = 0.8
 // All returns every collector, to register.
 func (c *Collectors) All() []prometheus.Collector {
 	return []prometheus.Collector{c.Notifications, c.SignatureFailures, c.Verifications, c.Duplicates, c.BackendResponses, c.BackendDuration, c.Duration, c.CompletionRetries, c.Refusals, c.BackendSlow, c.StoreUp, c.BuildInfo,
-		c.InboxDeliveries, c.InboxQueued, c.InboxOldest, c.InboxDead}
+		c.InboxDeliveries, c.InboxQueued, c.InboxOldest, c.InboxDead, c.InboxDelivering}
 }
 
 // Register registers the process-wide collectors into reg (a config's
@@ -388,6 +392,17 @@ func (c *Collectors) PrecreateQueue(store string) {
 	c.InboxQueued.WithLabelValues(store)
 	c.InboxOldest.WithLabelValues(store)
 	c.InboxDead.WithLabelValues(store)
+	c.InboxDelivering.WithLabelValues(store)
+}
+
+// ObserveDelivering sets whether a running config of this gateway
+// delivers the store's inbox.
+func (c *Collectors) ObserveDelivering(store string, delivering bool) {
+	v := 0.0
+	if delivering {
+		v = 1
+	}
+	c.InboxDelivering.WithLabelValues(store).Set(v)
 }
 
 // ObserveQueue sets the queue gauges of a store.
