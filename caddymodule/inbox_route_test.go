@@ -173,14 +173,13 @@ func TestReloadLetsASlowDeliveryFinish(t *testing.T) {
 // A reload to acknowledge on_delivery (no on_receipt handler left on the
 // storage) while notifications wait in the inbox: they stay queued, the
 // gateway says so at WARN with how many, and the queue gauges stay
-// current with inbox_delivering 0 (the alert's input). The same holds
-// for a start with on_delivery on a storage an on_receipt config left
-// notifications in (the store newly pooled: no reload path runs), and
-// a reload back to on_receipt delivers them.
+// current with inbox_delivering 0 (the alert's input). When the storage
+// leaves the config its gauges keep a last reading. A start with
+// on_delivery on that storage (the store newly pooled: no reload path
+// runs) reads and reports it again; a reload back to on_receipt delivers
+// the notification, and once the drained storage leaves the config its
+// gauges go. The readings are taken by hand (read) rather than waited for.
 func TestBackToOnDeliveryWarnsOfQueued(t *testing.T) {
-	was := statsEvery
-	statsEvery = 200 * time.Millisecond
-	t.Cleanup(func() { statsEvery = was })
 	b := newBackend(t)
 	b.status(http.StatusServiceUnavailable)
 	logFile := filepath.Join(t.TempDir(), "caddy.log")
@@ -189,10 +188,19 @@ func TestBackToOnDeliveryWarnsOfQueued(t *testing.T) {
 	cfg.globals = "log {\n\t\toutput file " + logFile + "\n\t\tlevel INFO\n\t}"
 	g := startGateway(t, b, cfg)
 	id := storeFor(t, g).id
+	read := func() {
+		t.Helper()
+		if !storeFor(t, g).deliveries.watch.read(processMetrics()) {
+			t.Fatal("the watch found no queue to watch")
+		}
+	}
 	key := keyOf("addPaymentMethod", "stranded-1")
 	g.send(g.notice(addPath, addSample(t, "stranded-1"))).expect(t, http.StatusOK, "S", "SUCCESS")
 	waitUntil(t, "a failed try", func() bool { return len(b.hits()) >= 1 })
-	waitUntil(t, "inbox_queued 1 and inbox_delivering 1 while the inbox delivers", func() bool { q, d := inboxGauges(t, id); return q == 1 && d == 1 })
+	read()
+	if q, d, _ := inboxGauges(t, id); q != 1 || d != 1 {
+		t.Errorf("while the inbox delivers: inbox_queued %v, inbox_delivering %v; want 1, 1", q, d)
+	}
 	warnings := func() int {
 		raw, _ := os.ReadFile(logFile)
 		return bytes.Count(raw, []byte("no running config of this gateway delivers this storage's inbox"))
@@ -208,40 +216,70 @@ func TestBackToOnDeliveryWarnsOfQueued(t *testing.T) {
 	if st := itemState(t, g, key); !st.Queued() {
 		t.Fatalf("the queued notification is %v, want still queued", st)
 	}
-	waitUntil(t, "inbox_delivering 0 with one queued", func() bool { q, d := inboxGauges(t, id); return q == 1 && d == 0 })
+	read()
+	read()
+	if q, d, _ := inboxGauges(t, id); q != 1 || d != 0 {
+		t.Errorf("after the reload to on_delivery: inbox_queued %v, inbox_delivering %v; want 1, 0", q, d)
+	}
+	if n := warnings(); n != 1 {
+		t.Errorf("%d warnings after two readings of the same stranded period, want 1", n)
+	}
 
-	// The storage leaves the config (its store is no longer pooled), then
-	// comes back with on_delivery: a start, as far as the store goes.
+	// The storage leaves the config (its store leaves the pool): a last
+	// reading stays, not delivered.
 	other := onDelivery
 	other.storage = t.TempDir()
 	startGateway(t, b, other)
-	if _, d := inboxGauges(t, id); d != 0 {
-		t.Errorf("inbox_delivering %v once the storage left the config, want 0", d)
+	q, d, age := inboxGauges(t, id)
+	if q != 1 || d != 0 {
+		t.Errorf("once the storage left the config: inbox_queued %v, inbox_delivering %v; want 1, 0 (kept)", q, d)
 	}
+
+	// It comes back with on_delivery: a start, as far as the store goes.
 	g = startGateway(t, b, onDelivery)
-	waitUntil(t, "the warning of the start on a storage with a queue", func() bool { return warnings() == 2 })
-	waitUntil(t, "inbox_delivering 0 with one queued after the start", func() bool { q, d := inboxGauges(t, id); return q == 1 && d == 0 })
-	if st := itemState(t, g, key); !st.Queued() {
-		t.Fatalf("the queued notification is %v, want still queued", st)
+	time.Sleep(10 * time.Millisecond)
+	read()
+	if _, _, again := inboxGauges(t, id); again <= age {
+		t.Errorf("the first reading after the start left inbox_oldest_age_seconds at %v (%v before): not read", again, age)
+	}
+	if n := warnings(); n != 1 {
+		t.Errorf("%d warnings after one reading of the start, want 1 (two are needed)", n)
+	}
+	read()
+	if n := warnings(); n != 2 {
+		t.Errorf("%d warnings after two readings of the start, want 2", n)
+	}
+	if q, d, _ := inboxGauges(t, id); q != 1 || d != 0 {
+		t.Errorf("after the start: inbox_queued %v, inbox_delivering %v; want 1, 0", q, d)
 	}
 
 	// on_receipt again, the backend back: delivered.
 	b.status(http.StatusOK)
 	g = startGateway(t, b, cfg)
 	waitUntil(t, "the delivery", func() bool { return itemState(t, g, key) == idempotency.ItemDelivered })
-	waitUntil(t, "inbox_delivering 1 with none queued", func() bool { q, d := inboxGauges(t, id); return q == 0 && d == 1 })
+	read()
+	if q, d, _ := inboxGauges(t, id); q != 0 || d != 1 {
+		t.Errorf("once delivered: inbox_queued %v, inbox_delivering %v; want 0, 1", q, d)
+	}
+
+	// Drained, the storage leaves the config: its gauges go.
+	startGateway(t, b, other)
+	if q, d, _ := inboxGauges(t, id); q != -1 || d != -1 {
+		t.Errorf("once the drained storage left the config: inbox_queued %v, inbox_delivering %v; want no series", q, d)
+	}
 	if n := warnings(); n != 2 {
 		t.Errorf("%d warnings, want 2 (one per stranded period)", n)
 	}
 }
 
-// inboxGauges reads inbox_queued and inbox_delivering of store id (-1 for
-// a series that does not exist).
-func inboxGauges(t *testing.T, id string) (queued, delivering float64) {
+// inboxGauges reads inbox_queued, inbox_delivering and
+// inbox_oldest_age_seconds of store id (-1 for a series that does not
+// exist).
+func inboxGauges(t *testing.T, id string) (queued, delivering, oldest float64) {
 	t.Helper()
 	reg := prometheus.NewPedanticRegistry()
 	m := processMetrics()
-	reg.MustRegister(m.InboxQueued, m.InboxDelivering)
+	reg.MustRegister(m.InboxQueued, m.InboxDelivering, m.InboxOldest)
 	set := seriesSet(t, reg)
 	get := func(name string) float64 {
 		if v, ok := set[series(name, "store", id)]; ok {
@@ -249,5 +287,5 @@ func inboxGauges(t *testing.T, id string) (queued, delivering float64) {
 		}
 		return -1
 	}
-	return get("caddy_dws_notify_inbox_queued"), get("caddy_dws_notify_inbox_delivering")
+	return get("caddy_dws_notify_inbox_queued"), get("caddy_dws_notify_inbox_delivering"), get("caddy_dws_notify_inbox_oldest_age_seconds")
 }

@@ -169,7 +169,7 @@ func acquire(spec storeSpec) (*sharedStore, error) {
 		default:
 			return nil, describeOpenError(spec, err)
 		}
-		s.deliveries.startWatch()
+		s.deliveries.watch.start()
 		return s, nil
 	})
 	if err != nil {

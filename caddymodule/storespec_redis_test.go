@@ -804,3 +804,52 @@ func TestRedisDuplicateReplayNeedsDurability(t *testing.T) {
 		t.Errorf("the backend got %d copies, want 1", n)
 	}
 }
+
+// TestInboxWatchAcrossSameStoreReload: a reload that changes only a
+// setting that shapes the Redis client (pool_size) makes a new pool entry
+// for the same storage, whose store id is the old one's. The storage stays
+// delivered throughout: no stranded WARN when the old entry's inbox stops
+// (the new one delivers), and inbox_delivering stays 1 when the old entry
+// leaves the pool (the new one keeps the gauges).
+func TestInboxWatchAcrossSameStoreReload(t *testing.T) {
+	srv := redistest.Start(t, redistest.Config{Password: redisSecret, AppendOnly: true})
+	logFile := filepath.Join(t.TempDir(), "caddy.log")
+	const prefix = "watch:"
+	b := newBackend(t)
+	b.status(http.StatusServiceUnavailable)
+	cfg := receiptConfig("")
+	cfg.globals = "log {\n\t\toutput file " + logFile + "\n\t\tlevel INFO\n\t}"
+	cfg.store = redisStoreDirective(t, srv, prefix, "pool_size 4")
+	g := startGateway(t, b, cfg)
+	g.send(g.notice(addPath, addSample(t, "same-store-1"))).expect(t, http.StatusOK, "S", "SUCCESS")
+	waitUntil(t, "a failed try", func() bool { return len(b.hits()) >= 1 })
+	name := redisName(srv, prefix)
+	stores, _ := pooledByName(name)
+	if len(stores) != 1 {
+		t.Fatalf("%d pooled stores named %q, want 1", len(stores), name)
+	}
+	id := stores[0].id
+	stores[0].deliveries.watch.read(processMetrics())
+	if q, d, _ := inboxGauges(t, id); q != 1 || d != 1 {
+		t.Fatalf("before the reload: inbox_queued %v, inbox_delivering %v; want 1, 1", q, d)
+	}
+
+	cfg.store = redisStoreDirective(t, srv, prefix, "pool_size 5")
+	startGateway(t, b, cfg)
+	stores, keys := pooledByName(name)
+	if len(stores) != 1 || stores[0].id != id {
+		t.Fatalf("after the reload: pooled %v, want one entry with id %s", keys, id)
+	}
+	if q, d, _ := inboxGauges(t, id); q != 1 || d != 1 {
+		t.Errorf("once the old entry left the pool: inbox_queued %v, inbox_delivering %v; want 1, 1", q, d)
+	}
+	stores[0].deliveries.watch.read(processMetrics())
+	stores[0].deliveries.watch.read(processMetrics())
+	if _, d, _ := inboxGauges(t, id); d != 1 {
+		t.Errorf("after two readings by the new entry: inbox_delivering %v, want 1", d)
+	}
+	raw, _ := os.ReadFile(logFile)
+	if bytes.Contains(raw, []byte("no running config of this gateway delivers this storage's inbox")) {
+		t.Error("a stranded WARN for a storage the new entry delivers")
+	}
+}

@@ -395,6 +395,14 @@ func (c *Collectors) PrecreateQueue(store string) {
 	c.InboxDelivering.WithLabelValues(store)
 }
 
+// DeleteQueue removes the queue gauges of a store.
+func (c *Collectors) DeleteQueue(store string) {
+	c.InboxQueued.DeleteLabelValues(store)
+	c.InboxOldest.DeleteLabelValues(store)
+	c.InboxDead.DeleteLabelValues(store)
+	c.InboxDelivering.DeleteLabelValues(store)
+}
+
 // ObserveDelivering sets whether a running config of this gateway
 // delivers the store's inbox.
 func (c *Collectors) ObserveDelivering(store string, delivering bool) {

@@ -92,8 +92,9 @@ func (s *Store) markConfirmed(seq uint64) {
 // observe records the outcome of a bounded call. An error that is the
 // store's answer (a lost lease, a bad argument, a corrupt record) means it
 // is up, unless its durability is unconfirmed; one about the call's own
-// end (the store being closed, the caller gone) says nothing; an
-// unconfirmed write, and any other error, means it is down.
+// end (the store being closed, the caller gone) or a queue call on a
+// store without a queue says nothing; an unconfirmed write, and any other
+// error, means it is down.
 func (s *Store) observe(err error) {
 	if !s.called.Load() {
 		s.called.Store(true)
@@ -107,7 +108,8 @@ func (s *Store) observe(err error) {
 		errors.Is(err, idempotency.ErrCorruptRecord):
 		s.setHealth(true)
 	case errors.Is(err, idempotency.ErrClosed),
-		errors.Is(err, context.Canceled):
+		errors.Is(err, context.Canceled),
+		errors.Is(err, ErrNoQueue):
 	default:
 		s.setHealth(false)
 	}
