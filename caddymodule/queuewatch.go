@@ -39,20 +39,23 @@ const (
 // queueWatch is the watch of one pooled store's queue (its deliveries').
 type queueWatch struct {
 	d    *deliveries
-	stop chan struct{} // closed by end; nil until start
+	ctx  context.Context // ends with end: bounds the readings
+	stop context.CancelFunc
 	wg   sync.WaitGroup
 
 	mu             sync.Mutex
-	published      bool // the store's queue gauges exist: kept current from then on
-	strandedBefore bool // the last reading found queued notifications and no inbox delivering
-	warned         bool // the stranded queue was reported; cleared when an inbox delivers
+	published      bool   // the store's queue gauges exist: kept current from then on
+	strandedBefore bool   // the last reading found queued notifications and no inbox delivering
+	gen            uint64 // bumped when an inbox starts: a reading begun before writes nothing
 }
 
-// watches are the started watches by store id.
+// watches are the started watches by store id, and the ids whose
+// stranded queue was reported (warn) since an inbox last delivered them.
 var watches = struct {
 	sync.Mutex
-	m map[string][]*queueWatch
-}{m: map[string][]*queueWatch{}}
+	m      map[string][]*queueWatch
+	warned map[string]bool
+}{m: map[string][]*queueWatch{}, warned: map[string]bool{}}
 
 // start registers w under its store id and starts its readings, once the
 // pooled store has its guarded store.
@@ -61,7 +64,7 @@ func (w *queueWatch) start() {
 	watches.Lock()
 	watches.m[id] = append(watches.m[id], w)
 	watches.Unlock()
-	w.stop = make(chan struct{})
+	w.ctx, w.stop = context.WithCancel(context.Background())
 	w.wg.Add(1)
 	go func() {
 		defer w.wg.Done()
@@ -69,7 +72,7 @@ func (w *queueWatch) start() {
 		defer t.Stop()
 		for {
 			select {
-			case <-w.stop:
+			case <-w.ctx.Done():
 				return
 			case <-t.C:
 			}
@@ -102,7 +105,10 @@ func (w *queueWatch) read(m *metrics) bool {
 	if !queueWatchable(s) {
 		return false
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), queueStatsTimeout)
+	w.mu.Lock()
+	gen := w.gen
+	w.mu.Unlock()
+	ctx, cancel := context.WithTimeout(w.ctx, queueStatsTimeout)
 	st, err := s.QueueStats(ctx)
 	cancel()
 	if errors.Is(err, guard.ErrNoQueue) {
@@ -110,7 +116,7 @@ func (w *queueWatch) read(m *metrics) bool {
 	}
 	delivering := deliveredHere(s.id) // after the reading, which may take a while
 	w.mu.Lock()
-	if err != nil { // the store is down or not open yet: store_up says so
+	if err != nil || w.gen != gen { // the store is down or not open yet (store_up says so), or an inbox started meanwhile
 		w.strandedBefore = false
 		w.mu.Unlock()
 		return true
@@ -147,8 +153,12 @@ func queueWatchable(s *sharedStore) bool {
 // the store's inbox (switchTo, under the Handoff's lock).
 func (w *queueWatch) delivering(m *metrics) {
 	w.mu.Lock()
-	w.warned, w.published = false, true
+	w.published = true
+	w.gen++
 	w.mu.Unlock()
+	watches.Lock()
+	delete(watches.warned, w.d.store.id)
+	watches.Unlock()
 	m.PrecreateQueue(w.d.store.id)
 	m.ObserveDelivering(w.d.store.id, true)
 }
@@ -173,36 +183,38 @@ func (w *queueWatch) reportStranded(l *zap.Logger) {
 // of this gateway delivers the storage's inbox while st.Queued
 // notifications wait (in a fleet, another gateway may).
 func (w *queueWatch) warn(l *zap.Logger, st idempotency.QueueStats) {
-	if deliveredHere(w.d.store.id) {
+	id := w.d.store.id
+	if deliveredHere(id) {
 		return
 	}
-	w.mu.Lock()
-	if w.warned {
-		w.mu.Unlock()
+	watches.Lock()
+	warned := watches.warned[id]
+	watches.warned[id] = true
+	watches.Unlock()
+	if warned {
 		return
 	}
-	w.warned = true
-	w.mu.Unlock()
 	l.Warn("no running config of this gateway delivers this storage's inbox: notifications answered S wait until a config with acknowledge on_receipt on this storage runs, here or on another gateway of the fleet",
 		zap.String("storage", w.d.store.name), zap.Int64("queued", st.Queued), zap.Time("oldest", st.Oldest))
 }
 
 // end stops the readings and unregisters w: its store leaves the pool.
-// Unless another pool entry has the same store id (and keeps the gauges
-// current), the store's queue gauges go when its queue is empty; when it
-// is not, they keep a last reading with inbox_delivering 0: nothing here
-// delivers that storage any more.
+// When another pool entry has the same store id, it takes the gauges over
+// (they exist: it keeps them current). Otherwise the store's queue gauges
+// go when its queue is empty; when it is not, they keep a last reading
+// with inbox_delivering 0: nothing here delivers that storage any more.
 func (w *queueWatch) end() {
 	if w.stop == nil {
 		return
 	}
-	close(w.stop)
+	w.stop()
 	w.wg.Wait()
 	id := w.d.store.id
 	watches.Lock()
-	rest := slices.DeleteFunc(watches.m[id], func(o *queueWatch) bool { return o == w })
+	rest := slices.Clone(slices.DeleteFunc(watches.m[id], func(o *queueWatch) bool { return o == w }))
 	if len(rest) == 0 {
 		delete(watches.m, id)
+		delete(watches.warned, id)
 	} else {
 		watches.m[id] = rest
 	}
@@ -210,10 +222,19 @@ func (w *queueWatch) end() {
 	w.mu.Lock()
 	published := w.published
 	w.mu.Unlock()
-	if !published || len(rest) > 0 || caddy.Exiting() {
+	if !published || caddy.Exiting() {
 		return
 	}
 	m := processMetrics()
+	if len(rest) > 0 {
+		for _, o := range rest {
+			o.mu.Lock()
+			o.published = true
+			o.mu.Unlock()
+		}
+		m.ObserveDelivering(id, deliveredHere(id))
+		return
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), queueStatsTimeout)
 	defer cancel()
 	st, err := w.d.store.QueueStats(ctx)

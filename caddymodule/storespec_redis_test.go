@@ -852,4 +852,27 @@ func TestInboxWatchAcrossSameStoreReload(t *testing.T) {
 	if bytes.Contains(raw, []byte("no running config of this gateway delivers this storage's inbox")) {
 		t.Error("a stranded WARN for a storage the new entry delivers")
 	}
+
+	// The backend takes the notification; then a reload that changes
+	// pool_size again and drops on_receipt: the gauges the old entry kept
+	// pass to the new one, which delivers nothing.
+	b.status(http.StatusOK)
+	key := keyOf("addPaymentMethod", "same-store-1")
+	waitUntil(t, "the delivery", func() bool {
+		it, found, err := stores[0].Item(t.Context(), key)
+		return err == nil && found && it.State == idempotency.ItemDelivered
+	})
+	stores[0].deliveries.watch.read(processMetrics())
+	onDelivery := cfg
+	onDelivery.extra = ""
+	onDelivery.store = redisStoreDirective(t, srv, prefix, "pool_size 6")
+	startGateway(t, b, onDelivery)
+	if q, d, _ := inboxGauges(t, id); q != 0 || d != 0 {
+		t.Errorf("after the reload to on_delivery with a new entry: inbox_queued %v, inbox_delivering %v; want 0, 0", q, d)
+	}
+	stores, _ = pooledByName(name)
+	stores[0].deliveries.watch.read(processMetrics())
+	if q, d, _ := inboxGauges(t, id); q != 0 || d != 0 {
+		t.Errorf("after a reading by the on_delivery entry: inbox_queued %v, inbox_delivering %v; want 0, 0 (kept current)", q, d)
+	}
 }
