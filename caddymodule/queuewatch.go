@@ -108,9 +108,7 @@ func (w *queueWatch) read(m *metrics) bool {
 	w.mu.Lock()
 	gen := w.gen
 	w.mu.Unlock()
-	ctx, cancel := context.WithTimeout(w.ctx, queueStatsTimeout)
-	st, err := s.QueueStats(ctx)
-	cancel()
+	st, err := queueStats(w.ctx, s)
 	if errors.Is(err, guard.ErrNoQueue) {
 		return false
 	}
@@ -135,6 +133,13 @@ func (w *queueWatch) read(m *metrics) bool {
 		w.warn(storeLog, st)
 	}
 	return true
+}
+
+// queueStats reads s's queue figures within queueStatsTimeout.
+func queueStats(parent context.Context, s *sharedStore) (idempotency.QueueStats, error) {
+	ctx, cancel := context.WithTimeout(parent, queueStatsTimeout)
+	defer cancel()
+	return s.QueueStats(ctx)
 }
 
 // queueWatchable reports false for a store whose queue is refused (a
@@ -170,9 +175,7 @@ func (w *queueWatch) reportStranded(l *zap.Logger) {
 	if deliveredHere(s.id) {
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), queueStatsTimeout)
-	defer cancel()
-	st, err := s.QueueStats(ctx)
+	st, err := queueStats(context.Background(), s)
 	if err != nil || st.Queued == 0 {
 		return
 	}
@@ -235,9 +238,7 @@ func (w *queueWatch) end() {
 		m.ObserveDelivering(id, deliveredHere(id))
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), queueStatsTimeout)
-	defer cancel()
-	st, err := w.d.store.QueueStats(ctx)
+	st, err := queueStats(context.Background(), w.d.store)
 	if err == nil && st.Queued == 0 && st.Dead == 0 {
 		m.DeleteQueue(id)
 		return

@@ -403,7 +403,7 @@ func TestRedisDuplicatesAcrossStores(t *testing.T) {
 	if a.store == b.store {
 		t.Fatal("the two handlers share one pooled store; the test needs two")
 	}
-	slow, forwards := slowBackend(300 * time.Millisecond)
+	slow, forwards := countingBackend(300 * time.Millisecond)
 	const copies = 30
 	body := addSample(t, "fleet-dup")
 	start := make(chan struct{})
@@ -431,17 +431,6 @@ func TestRedisDuplicatesAcrossStores(t *testing.T) {
 			t.Errorf("copy %d (handler %c): %s; the first copy finished in 300ms, so every duplicate should replay S", i, "ab"[i%2], ans)
 		}
 	}
-}
-
-// slowBackend answers 200 after delay and counts the requests it got.
-func slowBackend(delay time.Duration) (caddyhttp.Handler, *atomic.Int64) {
-	var hits atomic.Int64
-	return caddyhttp.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
-		hits.Add(1)
-		time.Sleep(delay)
-		w.WriteHeader(http.StatusOK)
-		return nil
-	}), &hits
 }
 
 // TestRedisValidateLeavesNothingBehind: `caddy validate` provisions and
@@ -658,7 +647,7 @@ func TestRedisSentinelAndClusterFromConfig(t *testing.T) {
 			if h.store.name != tc.want {
 				t.Errorf("store name %q, want %q", h.store.name, tc.want)
 			}
-			backend, forwarded := countingBackend()
+			backend, forwarded := countingBackend(0)
 			for i := range 2 {
 				w, _ := serve(t, h, unitNotice(t, addPath, addSample(t, tc.name+"-1")), backend)
 				if !strings.Contains(w.Body.String(), `"resultStatus":"S"`) || forwarded.Load() != 1 {
@@ -710,7 +699,7 @@ func TestRedisTLSLeavesCaddysTrustAlone(t *testing.T) {
 	h.Storage, h.Store = "", &config.Store{Backend: config.BackendRedis, URL: srv.URL(0), Prefix: "tls-cfg:",
 		TLS: &config.RedisTLS{CA: "{env.DWS_TEST_REDIS_CA}", Cert: files.Cert, Key: "{file." + files.Key + "}"}}
 	provisioned(t, newContext(t), h)
-	backend, forwarded := countingBackend()
+	backend, forwarded := countingBackend(0)
 	w, _ := serve(t, h, unitNotice(t, addPath, addSample(t, "tls-1")), backend)
 	if !strings.Contains(w.Body.String(), `"resultStatus":"S"`) || forwarded.Load() != 1 {
 		t.Fatalf("over TLS with a client certificate: %s (forwarded %d)", w.Body, forwarded.Load())
@@ -758,11 +747,13 @@ func TestRedisTLSLeavesCaddysTrustAlone(t *testing.T) {
 	}
 }
 
-// countingBackend is okBackend counting the requests it gets.
-func countingBackend() (caddyhttp.Handler, *atomic.Int64) {
+// countingBackend is okBackend answering after delay, counting the
+// requests it gets.
+func countingBackend(delay time.Duration) (caddyhttp.Handler, *atomic.Int64) {
 	var n atomic.Int64
 	return caddyhttp.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
 		n.Add(1)
+		time.Sleep(delay)
 		return okBackend.ServeHTTP(w, r)
 	}), &n
 }
@@ -780,7 +771,7 @@ func TestRedisDuplicateReplayNeedsDurability(t *testing.T) {
 	h.Store.WaitReplicas = 1
 	h.Store.WaitReplicasTimeout = config.Duration(200 * time.Millisecond)
 	provisioned(t, newContext(t), h)
-	slow, hits := slowBackend(300 * time.Millisecond)
+	slow, hits := countingBackend(300 * time.Millisecond)
 	body := addSample(t, "confirm-1")
 	first := make(chan string, 1)
 	n := unitNotice(t, addPath, body)

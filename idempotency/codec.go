@@ -67,12 +67,11 @@ func decodeKey(b []byte) (Key, error) {
 	b = b[len(recordKeyPrefix):]
 	var fields [3]string
 	for i := range fields {
-		n, w := uvarint(b)
-		if w <= 0 || n > MaxKeyFieldLen || n > uint64(len(b)-w) {
-			return Key{}, fmt.Errorf("%w: bad key field length", ErrCorruptRecord)
+		f, w, err := readString(b, MaxKeyFieldLen)
+		if err != nil {
+			return Key{}, err
 		}
-		fields[i] = string(b[w : w+int(n)])
-		b = b[w+int(n):]
+		fields[i], b = f, b[w:]
 	}
 	if len(b) != 0 {
 		return Key{}, fmt.Errorf("%w: trailing bytes in key", ErrCorruptRecord)

@@ -36,11 +36,7 @@ func (s *Store) Up() bool { return s.health.Load() == healthUp }
 // them in order. While the store's durability is unconfirmed it stays
 // down: only markConfirmed ends that.
 func (s *Store) setHealth(up bool) {
-	want := healthDown
-	if up {
-		want = healthUp
-	}
-	if s.health.Load() == want {
+	if s.health.Load() == healthState(up) {
 		return
 	}
 	s.healthMu.Lock()
@@ -54,16 +50,20 @@ func (s *Store) setHealth(up bool) {
 // swapHealth sets the health and tells Options.OnHealth of a change. The
 // caller holds healthMu.
 func (s *Store) swapHealth(up bool) {
-	want := healthDown
-	if up {
-		want = healthUp
-	}
-	if s.health.Swap(want) == want {
+	if want := healthState(up); s.health.Swap(want) == want {
 		return
 	}
 	if s.opts.OnHealth != nil {
 		s.opts.OnHealth(up)
 	}
+}
+
+// healthState is the health state for up.
+func healthState(up bool) int32 {
+	if up {
+		return healthUp
+	}
+	return healthDown
 }
 
 // markUnconfirmed records a write whose durability the store could not
@@ -100,10 +100,11 @@ func (s *Store) observe(err error) {
 		s.called.Store(true)
 	}
 	switch {
+	case err == nil: // the usual case first: no error chain to walk
+		s.setHealth(true)
 	case errors.Is(err, idempotency.ErrUnconfirmed):
 		s.markUnconfirmed()
-	case err == nil,
-		errors.Is(err, idempotency.ErrLeaseLost),
+	case errors.Is(err, idempotency.ErrLeaseLost),
 		errors.Is(err, idempotency.ErrInvalidArgument),
 		errors.Is(err, idempotency.ErrCorruptRecord):
 		s.setHealth(true)
