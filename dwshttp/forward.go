@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"io"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -40,6 +41,9 @@ func PrepareForward(r *http.Request, body []byte, f Forwarded, keepSignature boo
 	if !keepSignature {
 		delete(r.Header, "Signature")
 	}
+	for _, name := range signedHeaders {
+		dropEmptyLines(r.Header, name)
+	}
 	r.Trailer = nil
 	// The values share one backing array (one allocation instead of
 	// seven), each cut to its own capacity so that an append to one header
@@ -59,6 +63,27 @@ func PrepareForward(r *http.Request, body []byte, f Forwarded, keepSignature boo
 	r.ContentLength = int64(len(body))
 	r.Body = io.NopCloser(bytes.NewReader(body))
 	r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
+}
+
+// signedHeaders are the request headers the signature check reads. It
+// counts only their non-empty lines (HeaderOnce), so an empty line beside
+// the value checked is no second copy; it must not reach the backend
+// either, whose r.Header.Get would read "" before the verified value.
+var signedHeaders = [...]string{"Client-Id", "Request-Time", "Key-Version", "Signature"}
+
+// dropEmptyLines removes the header's empty lines, keeping the others in
+// their order. A header without an empty line is left as it is.
+func dropEmptyLines(hdr http.Header, name string) {
+	vs := hdr[name]
+	if !slices.Contains(vs, "") {
+		return
+	}
+	vs = slices.DeleteFunc(slices.Clone(vs), func(v string) bool { return v == "" })
+	if len(vs) == 0 {
+		delete(hdr, name)
+		return
+	}
+	hdr[name] = vs
 }
 
 // senderHopHeaders are the hop-by-hop request headers: meant for this

@@ -3,6 +3,7 @@ package dwshttp
 import (
 	"errors"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 
@@ -81,6 +82,38 @@ func TestPrepareForward(t *testing.T) {
 		}
 		if r.Trailer != nil || r.ContentLength != 4 {
 			t.Errorf("%s: trailer %v, length %d", c.name, r.Trailer, r.ContentLength)
+		}
+	}
+}
+
+// An empty line of a signed header beside the one checked is no second
+// copy to the signature check (HeaderOnce counts non-empty lines), so it
+// must not reach the backend either: its r.Header.Get would read "" where
+// the gateway verified a value.
+func TestPrepareForwardDropsEmptySignedLines(t *testing.T) {
+	for _, keep := range []bool{false, true} {
+		r, _ := http.NewRequest(http.MethodPost, "/n", strings.NewReader("sent"))
+		r.Header = http.Header{
+			"Client-Id":    {"", "merchant-1"},
+			"Request-Time": {"1685599933871", ""},
+			"Key-Version":  {""},
+			"Signature":    {"", "algorithm=RSA256,signature=x"},
+			"X-Other":      {"", "kept"},
+		}
+		PrepareForward(r, []byte("body"), Forwarded{API: "a", ClientID: "merchant-1", Key: "k", RequestID: "k", KeyVersion: 1}, keep)
+		want := map[string][]string{"Client-Id": {"merchant-1"}, "Request-Time": {"1685599933871"}, "Key-Version": nil, "X-Other": {"", "kept"}}
+		if keep {
+			want["Signature"] = []string{"algorithm=RSA256,signature=x"}
+		} else {
+			want["Signature"] = nil
+		}
+		for name, w := range want {
+			if got := r.Header.Values(name); !slices.Equal(got, w) {
+				t.Errorf("keepSignature %v: %s forwarded as %q, want %q", keep, name, got, w)
+			}
+		}
+		if _, ok := r.Header["Key-Version"]; ok {
+			t.Errorf("keepSignature %v: an all-empty Key-Version is still a header: %q", keep, r.Header["Key-Version"])
 		}
 	}
 }
