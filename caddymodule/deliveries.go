@@ -29,7 +29,7 @@ const deliveryStopWait = 5 * time.Second
 
 func newDeliveries(s *sharedStore) *deliveries {
 	d := &deliveries{store: s}
-	d.Handoff = inbox.NewHandoff(d.switchTo, func(ctx context.Context, h *Handler) { h.inbox.Stop(ctx) }, stopWait)
+	d.Handoff = inbox.NewHandoff(d.switchTo, func(h *Handler) func(context.Context) { return h.inbox.Detach() }, stopWait)
 	d.watch.d = d
 	return d
 }

@@ -18,9 +18,12 @@ type Handoff[R comparable] struct {
 	// switchTo makes r's inbox deliver, or, for the zero R, none; it is
 	// called with the Handoff's lock held, each time the runner changes.
 	switchTo func(r R)
-	// stop stops r's deliveries, waiting for the tries under way until ctx
+	// stop stops r's leasing at once, with the Handoff's lock held, so
+	// that r can be switched to again right away (a config that started
+	// and failed hands back to the one it replaced), and returns the wait
+	// for the tries under way, which runs in the background until ctx
 	// ends; stopWait(r) is how long they are given.
-	stop     func(ctx context.Context, r R)
+	stop     func(r R) (wait func(ctx context.Context))
 	stopWait func(r R) time.Duration
 
 	mu      sync.Mutex
@@ -31,7 +34,7 @@ type Handoff[R comparable] struct {
 // NewHandoff returns a Handoff that calls switchTo when the runner that
 // delivers changes (the zero R: none) and stop on the runner replaced,
 // giving its tries under way stopWait(r) before they are cancelled.
-func NewHandoff[R comparable](switchTo func(r R), stop func(ctx context.Context, r R), stopWait func(r R) time.Duration) *Handoff[R] {
+func NewHandoff[R comparable](switchTo func(r R), stop func(r R) (wait func(ctx context.Context)), stopWait func(r R) time.Duration) *Handoff[R] {
 	return &Handoff[R]{switchTo: switchTo, stop: stop, stopWait: stopWait}
 }
 
@@ -82,7 +85,9 @@ func (d *Handoff[R]) Close() {
 }
 
 // switchToLocked makes r deliver, with d.mu held, and stops the runner it
-// replaces; the returned channel is closed once that one stopped.
+// replaces: its leasing at once, so it can be switched to again, and its
+// tries under way in the background; the returned channel is closed once
+// they ended.
 func (d *Handoff[R]) switchToLocked(r R) <-chan struct{} {
 	done := make(chan struct{})
 	old := d.running
@@ -97,11 +102,12 @@ func (d *Handoff[R]) switchToLocked(r R) <-chan struct{} {
 		close(done)
 		return done
 	}
+	wait := d.stop(old)
 	go func() {
 		defer close(done)
 		ctx, cancel := context.WithTimeout(context.Background(), d.stopWait(old))
 		defer cancel()
-		d.stop(ctx, old)
+		wait(ctx)
 	}()
 	return done
 }

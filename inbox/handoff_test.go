@@ -38,11 +38,13 @@ func newTestHandoff(t *testing.T, log *handoffLog, stopWait time.Duration) *Hand
 			return
 		}
 		log.add("run " + r.name)
-	}, func(ctx context.Context, r *runner) {
-		if _, ok := ctx.Deadline(); !ok {
-			t.Error("stop without a deadline")
+	}, func(r *runner) func(context.Context) {
+		return func(ctx context.Context) {
+			if _, ok := ctx.Deadline(); !ok {
+				t.Error("stop without a deadline")
+			}
+			log.add("stop " + r.name)
 		}
-		log.add("stop " + r.name)
 	}, func(*runner) time.Duration { return stopWait })
 }
 
@@ -105,5 +107,54 @@ func TestHandoffLastLeavesToNone(t *testing.T) {
 	d.Leave(a)
 	if e := log.take(); !slices.Equal(e, []string{"run a", "none", "stop a"}) || d.Running() != nil {
 		t.Fatalf("the last runner leaving: %q", e)
+	}
+}
+
+// A config that starts and at once fails to start (Caddy stops the apps it
+// had started) hands the deliveries back to the inbox of the config it
+// replaced. That inbox must deliver again: its leasing was stopped when it
+// was replaced, before the hand-back, so Start finds it stopped. (When the
+// replaced inbox stopped only in the background, Start failed with
+// "already started" if the hand-back came first, the background stop then
+// ended the old run, and nobody delivered although Running named it.)
+func TestHandoffBackToTheReplacedInboxDelivers(t *testing.T) {
+	a := newHarness(t, Config{})
+	cfgB := a.ib.cfg
+	cfgB.Hooks = Hooks{}
+	b, err := New(cfgB)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var startErrs []error
+	d := NewHandoff(func(ib *Inbox) {
+		if ib == nil {
+			return
+		}
+		if err := ib.Start(); err != nil { // as caddymodule's deliveries do
+			mu.Lock()
+			startErrs = append(startErrs, err)
+			mu.Unlock()
+		}
+	}, func(ib *Inbox) func(context.Context) { return ib.Detach() }, func(*Inbox) time.Duration { return 5 * time.Second })
+	t.Cleanup(d.Close)
+
+	for range 20 { // the old, background stop lost this race about every time
+		d.Start(a.ib) // the running config
+		d.Start(b)    // a reload starts the new one ...
+		d.Leave(b)    // ... which is stopped at once: back to the old one
+		if d.Running() != a.ib {
+			t.Fatal("the replaced inbox does not run again")
+		}
+	}
+	a.enqueue("r1", "c1")
+	a.eventually("the delivery by the inbox handed back to", func() bool {
+		a.ib.Notify()
+		return len(a.rec.ids()) == 1
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	if len(startErrs) > 0 {
+		t.Fatalf("starting an inbox failed: %v", startErrs)
 	}
 }

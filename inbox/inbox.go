@@ -279,24 +279,34 @@ func (ib *Inbox) Start() error {
 // Start, takes it without waiting for the lease. Items whose settlement
 // cannot reach the store are left to their lease's expiry.
 func (ib *Inbox) Stop(ctx context.Context) {
+	ib.Detach()(ctx)
+}
+
+// Detach stops leasing at once and returns the rest of Stop: the wait for
+// the tries under way until ctx ends. The inbox can Start again as soon as
+// Detach returns, while the tries of the run it stopped finish (their
+// items stay leased, so the new run does not take them meanwhile).
+func (ib *Inbox) Detach() (wait func(ctx context.Context)) {
 	ib.mu.Lock()
 	r := ib.run
 	ib.run = nil
 	ib.mu.Unlock()
 	if r == nil {
-		return
+		return func(context.Context) {}
 	}
 	close(r.stop)
-	<-r.done
-	finished := make(chan struct{})
-	go func() { r.wg.Wait(); close(finished) }()
-	select {
-	case <-finished:
-	case <-ctx.Done():
+	return func(ctx context.Context) {
+		<-r.done
+		finished := make(chan struct{})
+		go func() { r.wg.Wait(); close(finished) }()
+		select {
+		case <-finished:
+		case <-ctx.Done():
+			r.cancel()
+			<-finished
+		}
 		r.cancel()
-		<-finished
 	}
-	r.cancel()
 }
 
 // loop leases as many items as there are free workers, whenever woken:
