@@ -189,12 +189,15 @@ func (h *Handler) forward(x *exchange, r *http.Request, next caddyhttp.Handler, 
 	x.backendStatus = rec.Status
 	h.metrics.observeBackend(x.api.Name(), x.series, rec.Status, x.backendTime, h.settings.ForwardTimeout)
 
+	// A status the backend answered settles the forward even at the
+	// deadline: a 2xx that came just before it was taken, and forwarding
+	// DWS's resend again would deliver it twice (a queued delivery's try
+	// is settled the same way).
 	switch {
 	case err != nil:
 		x.backendStatus = 0
 		x.fail(outcomeBackendFailed, fmt.Errorf("backend: %w", err))
-	case ctx.Err() != nil:
-		x.backendStatus = 0
+	case rec.Status == 0 && ctx.Err() != nil:
 		x.fail(outcomeBackendFailed, fmt.Errorf("backend did not answer within %s", h.settings.ForwardTimeout))
 	case rec.Status == 0:
 		x.fail(outcomeBackendFailed, errors.New("no handler after dws_notify wrote a response"))

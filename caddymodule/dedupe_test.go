@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -50,6 +51,35 @@ func TestBackendStatusOutsideTheUsualRange(t *testing.T) {
 				t.Fatalf("resend after backend %d: %s, want S", code, w.Body)
 			}
 		})
+	}
+}
+
+// A backend whose 2xx comes at forward_timeout's end (the next handler
+// returns without an error just as the deadline passes) took the
+// notification: it is acknowledged and recorded, so DWS's resend is
+// replayed, not forwarded a second time, as a queued delivery's status
+// settles its try at the deadline too.
+func TestSuccessAtTheDeadlineIsAcknowledged(t *testing.T) {
+	h := baseHandler(t)
+	h.ForwardTimeout = config.Duration(100 * time.Millisecond)
+	provisioned(t, newContext(t), h)
+	var calls atomic.Int32
+	late := caddyhttp.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
+		calls.Add(1)
+		w.WriteHeader(http.StatusOK)
+		<-r.Context().Done() // answered, then still busy when the deadline passes
+		return nil
+	})
+	n := unitNotice(t, addPath, addSample(t, "late-ok"))
+	if w, _ := serve(t, h, n, late); !strings.Contains(w.Body.String(), `"resultStatus":"S"`) {
+		t.Fatalf("backend answered 200 at the deadline: %s, want S", w.Body)
+	}
+	n.time = ""
+	if w, _ := serve(t, h, n, late); !strings.Contains(w.Body.String(), `"resultStatus":"S"`) {
+		t.Fatalf("resend: %s, want S", w.Body)
+	}
+	if c := calls.Load(); c != 1 {
+		t.Fatalf("the backend got the notification %d times, want once", c)
 	}
 }
 
