@@ -427,6 +427,21 @@ func checkAdminAnswer(t *testing.T, c docCommand, target, out string, accepted i
 			t.Fatalf("%s: stats %+v over %d stores, %d errors; want %d accepted, nothing in flight, one store, no errors:\n%s",
 				c.Block, stats.Total, len(stats.Stores), len(stats.Errors), accepted, out)
 		}
+		// The answer the doc shows after the command is the one a reader
+		// who followed the walkthrough gets.
+		shown := nextDocBlock(t, c.Block)
+		var doc struct {
+			Total struct {
+				Accepted int `json:"accepted"`
+				Total    int `json:"total"`
+			} `json:"total"`
+		}
+		if err := json.Unmarshal([]byte(shown.Text), &doc); err != nil || shown.Lang != "json" {
+			t.Fatalf("%s: the block after the stats command is no JSON answer (%v)", shown, err)
+		}
+		if doc.Total.Accepted != accepted || doc.Total.Total != accepted {
+			t.Errorf("%s shows %d accepted (total %d); the walkthrough up to there gives %d", shown, doc.Total.Accepted, doc.Total.Total, accepted)
+		}
 	case "/dws_notify/follow_up":
 		var fu struct {
 			Records []json.RawMessage `json:"records"`
@@ -444,4 +459,17 @@ func checkAdminAnswer(t *testing.T, c docCommand, target, out string, accepted i
 	default:
 		t.Fatalf("%s: curl to %s, which this test does not check", c.Block, target)
 	}
+}
+
+// nextDocBlock returns the fenced block that follows b in its file.
+func nextDocBlock(t *testing.T, b docBlock) docBlock {
+	t.Helper()
+	blocks := parseDocBlocks(t, repoRoot(t), b.File)
+	for i, x := range blocks {
+		if x.Line == b.Line && i+1 < len(blocks) {
+			return blocks[i+1]
+		}
+	}
+	t.Fatalf("%s: no block follows it", b)
+	return docBlock{}
 }
