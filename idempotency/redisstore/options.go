@@ -478,6 +478,12 @@ func parseURL(raw string) (*redis.Options, error) {
 		}
 		return fmt.Errorf("redisstore: %w: %s does not parse: %s", idempotency.ErrInvalidArgument, what, badURLHint)
 	}
+	if !strings.Contains(raw, "://") {
+		// host:port alone (url.Parse reads "localhost:6379" as a scheme
+		// and fails on "127.0.0.1:6379"): the advice is the scheme. raw
+		// may hold a password, so it is not shown.
+		return nil, fmt.Errorf("redisstore: %w: a Redis URL starts with redis://, rediss:// or unix:// (for example redis://127.0.0.1:6379)", idempotency.ErrInvalidArgument)
+	}
 	u, err := url.Parse(raw)
 	if err != nil {
 		return nil, bad()

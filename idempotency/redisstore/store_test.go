@@ -579,6 +579,11 @@ func TestOpenErrors(t *testing.T) {
 		{"database not a number", redisstore.Options{URL: "redis://:" + password + "@" + srv.Addr() + "/abc"}, "database", true, false},
 		{"unknown URL option", redisstore.Options{URL: "redis://:" + password + "@" + srv.Addr() + "/0?colour=blue"}, "colour", true, false},
 		{"scheme", redisstore.Options{URL: "http://:" + password + "@" + srv.Addr()}, "scheme", true, false},
+		// host:port alone, as a Caddyfile's `store redis 127.0.0.1:6379`
+		// reads: the error says to add the scheme, not to escape a password.
+		{"no scheme", redisstore.Options{URL: srv.Addr()}, "redis://", true, false},
+		{"no scheme, with a password", redisstore.Options{URL: ":" + password + "@" + srv.Addr()}, "redis://", true, false},
+		{"host name and port, no scheme", redisstore.Options{URL: "localhost:6379"}, "redis://", true, false},
 		{"TLS config without rediss", redisstore.Options{URL: srv.URL(0), TLSConfig: &tls.Config{}}, "rediss", true, false},
 		{"no URL, no client", redisstore.Options{}, "required", true, false},
 		{"URL and client", redisstore.Options{URL: srv.URL(0), Client: srv.Client(0)}, "exclusive", true, false},
