@@ -2,6 +2,8 @@ package notification
 
 import (
 	"strconv"
+	"unicode"
+	"unicode/utf16"
 	"unicode/utf8"
 )
 
@@ -12,7 +14,9 @@ type FieldError struct {
 	// Path names the field: member keys joined by dots, array elements as
 	// [i], for example paymentMethodDetail.card.expiryYear or extra[2].a.
 	// A key that is not plain ASCII letters, digits, '_' or '-' is written
-	// as ["key"] with JSON escapes, long keys and paths are cut short with
+	// as ["key"] with JSON escapes (controls, format characters such as
+	// bidi overrides and zero-width ones, and line and paragraph
+	// separators as \uXXXX), long keys and paths are cut short with
 	// "…". Problems with the body as a whole, and with keys at its root,
 	// have the path "body".
 	Path string
@@ -57,20 +61,36 @@ func appendPathKey(dst []byte, key []byte) []byte {
 		return dst
 	}
 	dst = append(dst, '[', '"')
-	for _, c := range key[:cut] {
+	for i := 0; i < cut; {
+		r, size := utf8.DecodeRune(key[i:])
 		switch {
-		case c == '"' || c == '\\':
-			dst = append(dst, '\\', c)
-		case c < 0x20 || c == 0x7f:
-			dst = append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xF])
+		case r == '"' || r == '\\':
+			dst = append(dst, '\\', byte(r))
+		case unicode.In(r, unicode.Cc, unicode.Cf, unicode.Zl, unicode.Zp) || r == utf8.RuneError && size == 1:
+			// Controls, and what a terminal or an editor would not show
+			// as it is (bidi overrides, zero-width characters, line and
+			// paragraph separators): the path reaches the answer and the
+			// log.
+			dst = appendEscapedRune(dst, r)
 		default:
-			dst = append(dst, c)
+			dst = append(dst, key[i:i+size]...)
 		}
+		i += size
 	}
 	if cut < len(key) {
 		dst = append(dst, "…"...)
 	}
 	return append(dst, '"', ']')
+}
+
+// appendEscapedRune appends r as \uXXXX, or as a surrogate pair of them
+// above U+FFFF.
+func appendEscapedRune(dst []byte, r rune) []byte {
+	if r > 0xFFFF {
+		hi, lo := utf16.EncodeRune(r)
+		return appendEscapedRune(appendEscapedRune(dst, hi), lo)
+	}
+	return append(dst, '\\', 'u', hexDigits[r>>12&0xF], hexDigits[r>>8&0xF], hexDigits[r>>4&0xF], hexDigits[r&0xF])
 }
 
 // appendPathIndex appends an array index segment, [i].

@@ -373,6 +373,34 @@ func TestLongPathIsCut(t *testing.T) {
 	}
 }
 
+// A key's characters that would not show as they are (controls, bidi
+// overrides, zero-width and format characters, line and paragraph
+// separators) are escaped in the path, which reaches the answer and the
+// log: a right-to-left override there would make the log line read as
+// something else. Other characters stay as they are.
+func TestPathEscapesInvisibleCharacters(t *testing.T) {
+	for _, c := range []struct{ key, want string }{
+		{`a\u202eb`, `["a\u202eb"]`},
+		{`\u200bx`, `["\u200bx"]`},
+		{`x\u2028y\u2029`, `["x\u2028y\u2029"]`},
+		{`\u0085`, `["\u0085"]`},
+		{`\ufeffk`, `["\ufeffk"]`},
+		{`\udb40\udc01t`, `["\udb40\udc01t"]`}, // U+E0001, a tag character
+		{`é ü`, `["é ü"]`},
+		{`\u0001`, `["\u0001"]`},
+	} {
+		body := obj(rid, cust, pmd, `"`+c.key+`":1`)
+		_, err := mustAPI(t, "addPaymentMethod").Validate([]byte(body), Options{})
+		var fe *FieldError
+		if !errors.As(err, &fe) {
+			t.Fatalf("%s: error %v", c.key, err)
+		}
+		if fe.Path != c.want {
+			t.Errorf("key %s: path %q, want %q", c.key, fe.Path, c.want)
+		}
+	}
+}
+
 func TestFinishPathKeepsRunesWhole(t *testing.T) {
 	p := []byte(strings.Repeat("é", maxPathBytes) + "x") // the last maxPathBytes bytes start inside an é
 	got := finishPath(p)
