@@ -145,7 +145,15 @@
 // claim (reported Claimed again, unchanged); Complete carries a random
 // nonce, and finding a done record under its token and nonce is that same
 // completion (reported as success); Release deletes only under its token.
-// Another Complete of a done record still gets ErrLeaseLost.
+// Another Complete of a done record still gets ErrLeaseLost. The queue's
+// scripts too: Enqueue completes its claim as Complete does; Lease keeps
+// the items it leased in a journal named by its first token, and a call
+// that finds its journal reports those items again; a settlement (Ack,
+// Reject, Retry, DeadLetter, Unlease) and Redeliver leave their nonce on
+// the item, and finding it there is that same call. A read timeout is
+// where this matters most: go-redis sends the call again after
+// ReadTimeout, while the first attempt waits in a stalled server's socket
+// buffer and runs when the server resumes.
 //
 // # Outages
 //

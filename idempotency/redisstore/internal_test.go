@@ -331,6 +331,58 @@ func TestScriptsRecogniseTheirOwnRetry(t *testing.T) {
 	}
 }
 
+// TestRedeliverRecognisesItsOwnRetry runs the redeliver script twice with
+// the same arguments (the same nonce), as go-redis does after a reply was
+// lost: the second run is ok, not not_dead; another call (another nonce)
+// finds the item pending, no dead letter. (A black-box stall cannot aim at
+// the script: Redeliver reads first, and the stall would catch the read.)
+func TestRedeliverRecognisesItsOwnRetry(t *testing.T) {
+	srv := redistest.Start(t, redistest.Config{})
+	s, err := Open(t.Context(), Options{URL: srv.URL(0), Prefix: "redeliver-retry:"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := t.Context()
+	k := idempotency.Key{ClientID: "c", API: "a", RequestID: "dead"}
+	cl, err := s.Claim(ctx, k, idempotency.Fingerprint{1}, time.Minute, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Enqueue(ctx, k, cl.Token, idempotency.NewItem{OrderKey: "o", Payload: []byte("p")}, idempotency.EnqueueOptions{Retention: time.Hour}); err != nil {
+		t.Fatal(err)
+	}
+	items, err := s.Lease(ctx, 1, time.Minute)
+	if err != nil || len(items) != 1 {
+		t.Fatalf("Lease = %v, %v", items, err)
+	}
+	if err := s.DeadLetter(ctx, items[0].Ref(), 503, "backend", time.Hour, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	base, m := s.shardBase(shardOf("o")), member(k)
+	keys := []string{base + "i:" + m, base + "b:" + m, base + "a", base + "d"}
+	run := func(nonce uint64) string {
+		v, err := redeliverScript.Run(ctx, s.client, keys, base, m, formatHex16(nonce)).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		st, _, err := replyStatus(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st
+	}
+	if st := run(0x51); st != stOK {
+		t.Fatalf("redelivery: %q, want ok", st)
+	}
+	if st := run(0x51); st != stOK {
+		t.Fatalf("the same redelivery run again: %q, want ok", st)
+	}
+	if st := run(0x52); st != "not_dead" {
+		t.Fatalf("another redelivery of the pending item: %q, want not_dead", st)
+	}
+}
+
 // TestCompleteWaitAOFPipeline exercises Complete's WaitAOF path on any
 // server: WAITAOF (Redis 7.2+) is replaced by a script that answers in the
 // same shape, [local fsyncs, replicas], so the pipeline that carries the

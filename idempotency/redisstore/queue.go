@@ -31,6 +31,8 @@ import (
 //	l          the leased item of each order key (HASH O -> K)
 //	a          queued items by arrival (ZSET K, µs): depth and oldest
 //	d          dead letters that keep their payload (ZSET K, payload expiry µs)
+//	L:<T>      the items a Lease call leased, T its first token (LIST K;
+//	           TTL the lease): the call's journal, leaseScript
 //	f:<O>      the order key's finished items: per API (escaped), the
 //	           highest seq delivered or business_rejected, and ':dead',
 //	           until when its dead letters keep their payload (HASH; TTL,
@@ -406,7 +408,7 @@ func (s *Store) settle(ctx context.Context, ref idempotency.ItemRef, mode string
 	defer end()
 	base, m, o := s.shardBase(shardOf(ref.OrderKey)), member(ref.Key), escapeOrder(ref.OrderKey)
 	keys := []string{base + "i:" + m, base + "b:" + m, base + "l", base + "a", base + "d", base + "o:" + o, base + "f:" + o}
-	args := []any{base, m, o, formatHex16(ref.Token), mode, strconv.Itoa(status), reason, dur, retention, escapeOrder(ref.Key.API)}
+	args := []any{base, m, o, formatHex16(ref.Token), mode, strconv.Itoa(status), reason, dur, retention, escapeOrder(ref.Key.API), formatHex16(newToken())}
 	var v any
 	if s.waitTimeout > 0 && mode != "unlease" {
 		v, err = s.scriptAndWait(ctx, settleScript, keys, args)
@@ -547,7 +549,7 @@ func (s *Store) Redeliver(ctx context.Context, key idempotency.Key, overtakers .
 func (s *Store) redeliverIn(ctx context.Context, shard int, key idempotency.Key, overtakers []string) error {
 	base, m := s.shardBase(shard), member(key)
 	keys := []string{base + "i:" + m, base + "b:" + m, base + "a", base + "d"}
-	args := []any{base, m}
+	args := []any{base, m, formatHex16(newToken())}
 	for _, api := range overtakers {
 		args = append(args, escapeOrder(api))
 	}

@@ -31,6 +31,9 @@ import "github.com/redis/go-redis/v9"
 //	b  last status
 //	r  last reason
 //	f  finished (absent while queued)
+//	S  the nonce of the settlement that last settled it (settleScript)
+//	N  the nonce of the redelivery that made it pending (absent unless
+//	   redelivered; redeliverScript)
 //
 // Items return as {member, v, s, o, q, e, R, u, n, t, x, b, r, f, pttl,
 // has_payload, payload} (payload false unless asked for). The scripts
@@ -117,11 +120,32 @@ return {'ok', added}
 `)
 
 // leaseScript: KEYS due, lease holders; ARGV base, max, lease (µs), then
-// max tokens. Reply {'ok', now, item...}.
+// max tokens. Reply {'ok', now, item...}. The members a call leases are
+// kept for the lease's length in its journal, L:<first token> (a LIST):
+// a call that finds its journal is the same call run again (go-redis
+// sends it again with the same tokens when the reply of an attempt that
+// ran was lost), and it reports the items the attempt leased, still
+// leased under one of its tokens, instead of leasing anew (which would
+// find them busy and leave them leased under tokens nobody holds).
 var leaseScript = redis.NewScript(queuePrelude + `
 local base, max, lease = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
 local now = now_us()
 local out = {'ok', fmt(now)}
+local journal = base .. 'L:' .. ARGV[4]
+local earlier = redis.call('LRANGE', journal, 0, -1)
+if #earlier > 0 then
+  local mine = {}
+  for i = 4, 3 + max do
+    mine[ARGV[i]] = true
+  end
+  for _, m in ipairs(earlier) do
+    local h = redis.call('HMGET', base .. 'i:' .. m, 's', 't')
+    if h[1] == '2' and mine[h[2]] then
+      out[#out + 1] = item_reply(base, m, true)
+    end
+  end
+  return out
+end
 local orders = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', fmt(now), 'LIMIT', 0, max)
 local used = 0
 for _, o in ipairs(orders) do
@@ -148,11 +172,15 @@ for _, o in ipairs(orders) do
         redis.call('HINCRBY', ik, 'n', 1)
         redis.call('HSET', ik, 's', '2', 't', ARGV[3 + used], 'x', fmt(now + lease))
         redis.call('HSET', KEYS[2], o, head[1])
+        redis.call('RPUSH', journal, head[1])
         out[#out + 1] = item_reply(base, head[1], true)
       end
     end
   end
   fix_order(base, o)
+end
+if used > 0 then
+  redis.call('PEXPIRE', journal, math.ceil(lease / 1000))
 end
 return out
 `)
@@ -161,18 +189,25 @@ return out
 // body, lease holders, arrival, dead, order set, finished; ARGV base,
 // member, order key, token, mode (ack, reject, dead, retry, unlease),
 // status, reason, pause (µs, retry) or payload keep (ms, dead), retention
-// (ms), API (escaped). Ack and reject raise the API's seq in the order
+// (ms), API (escaped), the call's nonce. Ack and reject raise the API's seq in the order
 // key's finished hash (field: the escaped API) and make it last at least
 // the retention; dead raises its ':dead' field (µs; no escaped API holds
 // a ':') to the payload's expiry, and every settlement keeps the hash
 // until then at least (the Badger store's noteFinished says why).
-// Statuses: ok, lost (not leased under token).
+// Statuses: ok, lost (not leased under token). The item keeps the nonce
+// of the settlement that settled it (field S): an item no longer leased,
+// under token and with the call's nonce, was settled by this very call,
+// whose reply was lost and which go-redis runs again: ok.
 var settleScript = redis.NewScript(queuePrelude + `
 local base, member, o, mode = ARGV[1], ARGV[2], ARGV[3], ARGV[5]
-local h = redis.call('HMGET', KEYS[1], 's', 't', 'o', 'n', 'q')
+local h = redis.call('HMGET', KEYS[1], 's', 't', 'o', 'n', 'q', 'S')
 if h[1] ~= '2' or h[2] ~= ARGV[4] or h[3] ~= o then
+  if h[2] == ARGV[4] and h[3] == o and h[6] == ARGV[11] then
+    return {'ok'}
+  end
   return {'lost'}
 end
+redis.call('HSET', KEYS[1], 'S', ARGV[11])
 local now = now_us()
 redis.call('HDEL', KEYS[3], o)
 redis.call('ZREMRANGEBYSCORE', KEYS[5], '-inf', fmt(now))
@@ -216,22 +251,28 @@ return {'ok'}
 `)
 
 // redeliverScript makes a dead letter pending again. KEYS item, body,
-// arrival, dead; ARGV base, member, then the overtaking APIs (escaped).
-// Statuses: ok, absent, not_dead, overtaken (a later item of the order
-// key, of an overtaking API, is leased or in its finished hash), expired.
+// arrival, dead; ARGV base, member, the call's nonce, then the
+// overtaking APIs (escaped). Statuses: ok, absent, not_dead, overtaken (a
+// later item of the order key, of an overtaking API, is leased or in its
+// finished hash), expired. The item keeps the nonce of the redelivery
+// that made it pending (field N): finding it is this very call run again
+// after its reply was lost, which is ok.
 var redeliverScript = redis.NewScript(queuePrelude + `
 local base, member = ARGV[1], ARGV[2]
-local h = redis.call('HMGET', KEYS[1], 's', 'o', 'q', 'e')
+local h = redis.call('HMGET', KEYS[1], 's', 'o', 'q', 'e', 'N')
 if not h[1] then
   return {'absent'}
 end
 if h[1] ~= '5' then
+  if h[5] == ARGV[3] then
+    return {'ok'}
+  end
   return {'not_dead'}
 end
-if #ARGV > 2 then
+if #ARGV > 3 then
   local seq = tonumber(h[3])
   local over = {}
-  for i = 3, #ARGV do
+  for i = 4, #ARGV do
     over[ARGV[i]] = true
   end
   local holder = redis.call('HGET', base .. 'l', h[2])
@@ -253,7 +294,7 @@ if redis.call('EXISTS', KEYS[2]) == 0 then
   return {'expired'}
 end
 local now = now_us()
-redis.call('HSET', KEYS[1], 's', '1', 'n', '0', 'R', fmt(now), 'u', fmt(now))
+redis.call('HSET', KEYS[1], 's', '1', 'n', '0', 'R', fmt(now), 'u', fmt(now), 'N', ARGV[3])
 redis.call('HDEL', KEYS[1], 'f')
 redis.call('PERSIST', KEYS[1])
 redis.call('PERSIST', KEYS[2])
