@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -184,5 +185,30 @@ func TestInboxOrderSecretSurvivesRotation(t *testing.T) {
 	}
 	if _, err := (&Acknowledge{Keys: []InboxKey{{Key: "{env.MISSING}"}}}).ResolveKeys(func(string) (string, bool) { return "", false }); err == nil {
 		t.Fatal("a key placeholder that resolves to nothing was accepted")
+	}
+}
+
+// A password written into a sentinel or cluster address, or into a
+// refused URL's query, never shows in the error, and an address holding
+// user information is refused (its password would be in the store's
+// name, which is logged).
+func TestStoreErrorsHideThePassword(t *testing.T) {
+	const pw = "Zq9RedisPw77"
+	for name, s := range map[string]*Store{
+		"URL query":                 {Backend: BackendRedis, URL: "redis://:" + pw + "@127.0.0.1:6379/0?password=" + pw},
+		"sentinel address as a URL": {Backend: BackendRedis, Sentinel: &RedisSentinel{MasterName: "m", Addresses: []string{"redis://:" + pw + "@127.0.0.1:26379"}}},
+		"cluster user information":  {Backend: BackendRedis, Cluster: &RedisCluster{Addresses: []string{":" + pw + "@127.0.0.1:7000"}}},
+		"sentinel password@host":    {Backend: BackendRedis, Sentinel: &RedisSentinel{MasterName: "m", Addresses: []string{pw + "@127.0.0.1:26379"}}},
+	} {
+		h := minimal()
+		h.Store = s
+		err := h.Check()
+		if err == nil {
+			t.Errorf("%s: accepted", name)
+			continue
+		}
+		if strings.Contains(err.Error(), pw) {
+			t.Errorf("%s: the error shows the password: %v", name, err)
+		}
 	}
 }

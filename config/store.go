@@ -298,7 +298,7 @@ func checkAddresses(field, what string, addrs []string) error {
 			continue
 		}
 		if err := redisstore.CheckAddr(a); err != nil {
-			return errField(field, "%s address %q: %v", what, a, err)
+			return errField(field, "%s address %s: %v", what, redisstore.ShownAddr(a), err)
 		}
 		if seen[a] {
 			return errField(field, "%s address %q is listed twice", what, a)

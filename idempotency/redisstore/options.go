@@ -282,7 +282,7 @@ func checkAddrs(what string, addrs []string) error {
 	seen := map[string]bool{}
 	for _, a := range addrs {
 		if err := CheckAddr(a); err != nil {
-			return fmt.Errorf("redisstore: %w: %s address %q: %v", idempotency.ErrInvalidArgument, what, a, err)
+			return fmt.Errorf("redisstore: %w: %s address %s: %v", idempotency.ErrInvalidArgument, what, ShownAddr(a), err)
 		}
 		if seen[a] {
 			return fmt.Errorf("redisstore: %w: %s address %q is listed twice", idempotency.ErrInvalidArgument, what, a)
@@ -293,7 +293,12 @@ func checkAddrs(what string, addrs []string) error {
 }
 
 // CheckAddr checks one host:port address of a sentinel or cluster node.
+// An address with a scheme, a path or user information (an '@') is
+// refused: its password would end up in the store's name, which is logged.
 func CheckAddr(a string) error {
+	if strings.ContainsAny(a, "@/") {
+		return errors.New("want host:port only: no scheme, no path, and no user or password (give those as username, password and sentinel_password)")
+	}
 	host, port, err := net.SplitHostPort(a)
 	if err != nil {
 		return errors.New("want host:port")
@@ -305,6 +310,16 @@ func CheckAddr(a string) error {
 		return fmt.Errorf("port %q is not a number from 1 to 65535", port)
 	}
 	return nil
+}
+
+// ShownAddr is a sentinel or cluster address as an error may show it,
+// quoted: an address holding an '@' (user information, so maybe a
+// password: CheckAddr refuses it) is shown from its last '@' on.
+func ShownAddr(a string) string {
+	if i := strings.LastIndexByte(a, '@'); i >= 0 {
+		return strconv.Quote("…" + a[i:])
+	}
+	return strconv.Quote(a)
 }
 
 // clientPlan is the client that Open builds for URL, Sentinel or Cluster
@@ -508,6 +523,9 @@ func parseURL(raw string) (*redis.Options, error) {
 		}
 		shown := *u
 		shown.User = nil
+		// The query's values may hold a password too (redis-py's
+		// ?password=, which go-redis refuses by name): show none.
+		shown.RawQuery, shown.Fragment = "", ""
 		return nil, fmt.Errorf("redisstore: %w: Redis URL %s: %v", idempotency.ErrInvalidArgument, shown.String(), err)
 	}
 	return ro, nil
