@@ -31,7 +31,7 @@ func (a *adminAPI) serveBackup(w http.ResponseWriter, r *http.Request) error {
 			if _, ok := st.(backuper); !ok {
 				continue
 			}
-		} else if strings.HasPrefix(ps.name, "redis ") {
+		} else if ps.kind == "redis" {
 			continue
 		}
 		names = append(names, ps.name)

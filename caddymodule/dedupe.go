@@ -99,9 +99,11 @@ func (h *Handler) retryCompletion(key idempotency.Key, token uint64, ans idempot
 	started := func() { h.metrics.CompletionRetries.WithLabelValues("started").Inc() }
 	ok := completions.Go(h.store, c, started, func(result guard.RetryResult) {
 		h.metrics.CompletionRetries.WithLabelValues(string(result)).Inc()
-		log := h.logger.Info
+		// Up to a lease after h's config may have been replaced (and its
+		// logger's writers closed): the running config's log.
+		log := moduleLog.Info
 		if result != guard.Stored {
-			log = h.logger.Warn
+			log = moduleLog.Warn
 		}
 		log("retried a failed completion", zap.String("api", key.API), notifylog.KeyField(api, key.RequestID), zap.String("result", string(result)))
 	})

@@ -150,7 +150,7 @@ func queueWatchable(s *sharedStore) bool {
 	if err != nil {
 		return true
 	}
-	q, ok := st.(interface{ QueueSupported() error })
+	q, ok := st.(idempotency.QueueChecker)
 	return !ok || q.QueueSupported() == nil
 }
 

@@ -200,7 +200,10 @@ func (h *Handler) checkStore() error {
 		return nil
 	}
 	if err := c.check(); err != nil {
-		fe := err.(*FieldError)
+		var fe *FieldError
+		if !errors.As(err, &fe) {
+			return &FieldError{Fields: []string{"store"}, Msg: "store: " + err.Error()}
+		}
 		fields := []string{"store"}
 		if len(fe.Fields) > 0 {
 			fields = []string{"store." + fe.Fields[0]}

@@ -197,10 +197,6 @@ func (c *Store) redisFields() []string {
 	return set
 }
 
-// hasPlaceholder reports whether s may hold a placeholder, resolved only
-// at provisioning: such a value is checked then.
-func hasPlaceholder(s string) bool { return strings.Contains(s, "{") }
-
 // check checks every rule of the store settings that needs neither the
 // placeholders resolved nor a file read (those are checked by
 // RedisOptions, at provisioning). It only reads c. Errors are *FieldError,
@@ -246,7 +242,7 @@ func (c *Store) check() error {
 	if err := c.checkTimeouts(); err != nil {
 		return err
 	}
-	if !hasPlaceholder(c.Prefix) && len(c.Prefix) > redisstore.MaxPrefixLen {
+	if !HasPlaceholder(c.Prefix) && len(c.Prefix) > redisstore.MaxPrefixLen {
 		return errField("prefix", "prefix longer than %d bytes", redisstore.MaxPrefixLen)
 	}
 	return nil
@@ -265,7 +261,7 @@ func (c *Store) checkTopology() error {
 	case c.Cluster != nil && c.WaitReplicas != 0:
 		return errField("wait_replicas", "wait_replicas needs url or sentinel: a cluster has no wait for a slot's replicas")
 	}
-	if c.URL != "" && !hasPlaceholder(c.URL) {
+	if c.URL != "" && !HasPlaceholder(c.URL) {
 		if _, err := redisstore.Check(redisstore.Options{URL: c.URL}); err != nil {
 			return errField("url", "%v", err)
 		}
@@ -294,7 +290,7 @@ func checkAddresses(field, what string, addrs []string) error {
 	}
 	seen := map[string]bool{}
 	for _, a := range addrs {
-		if hasPlaceholder(a) {
+		if HasPlaceholder(a) {
 			continue
 		}
 		if err := redisstore.CheckAddr(a); err != nil {
@@ -319,7 +315,7 @@ func (c *Store) checkTLS() error {
 		return errField("tls.cert", "tls cert needs key, the client certificate's private key")
 	case t.Key != "" && t.Cert == "":
 		return errField("tls.key", "tls key needs cert, the client certificate")
-	case c.URL != "" && !hasPlaceholder(c.URL) && !strings.HasPrefix(c.URL, "rediss://"):
+	case c.URL != "" && !HasPlaceholder(c.URL) && !strings.HasPrefix(c.URL, "rediss://"):
 		return errField("tls", "tls needs a rediss:// URL (the URL's scheme turns TLS on)")
 	}
 	return nil

@@ -443,18 +443,11 @@ func (s *BadgerStore) Complete(ctx context.Context, key Key, token uint64, answe
 
 	k := appendKey(make([]byte, 0, 64), key)
 	err := s.update(ctx, key, "complete", func(txn *badger.Txn) error {
-		item, err := txn.Get(k)
-		if errors.Is(err, badger.ErrKeyNotFound) {
-			return ErrLeaseLost
-		}
+		rec, held, err := heldRecord(txn, k, key, token)
 		if err != nil {
 			return err
 		}
-		rec, err := recordFromItem(item, key)
-		if err != nil {
-			return err
-		}
-		if rec.State != StateInFlight || rec.Token != token {
+		if !held {
 			return ErrLeaseLost
 		}
 		rec.State = StateDone
@@ -486,22 +479,29 @@ func (s *BadgerStore) Release(ctx context.Context, key Key, token uint64) error 
 
 	k := appendKey(make([]byte, 0, 64), key)
 	return s.update(ctx, key, "release", func(txn *badger.Txn) error {
-		item, err := txn.Get(k)
-		if errors.Is(err, badger.ErrKeyNotFound) {
-			return nil
-		}
-		if err != nil {
+		_, held, err := heldRecord(txn, k, key, token)
+		if err != nil || !held {
 			return err
-		}
-		rec, err := recordFromItem(item, key)
-		if err != nil {
-			return err
-		}
-		if rec.State != StateInFlight || rec.Token != token {
-			return nil
 		}
 		return txn.Delete(k)
 	})
+}
+
+// heldRecord reads the record of key (stored at k) and reports whether it
+// is in flight under token: the claim the caller holds.
+func heldRecord(txn *badger.Txn, k []byte, key Key, token uint64) (Record, bool, error) {
+	item, err := txn.Get(k)
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return Record{}, false, nil
+	}
+	if err != nil {
+		return Record{}, false, err
+	}
+	rec, err := recordFromItem(item, key)
+	if err != nil {
+		return Record{}, false, err
+	}
+	return rec, rec.State == StateInFlight && rec.Token == token, nil
 }
 
 // update runs fn in read-write transactions until one commits without

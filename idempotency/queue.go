@@ -150,6 +150,14 @@ type QueueStats struct {
 	Dead int64
 }
 
+// QueueChecker is implemented by a store whose queue depends on how it is
+// deployed (the Redis store refuses it on a Cluster): QueueSupported
+// returns nil when it can queue. A Queue that does not implement it can
+// always queue.
+type QueueChecker interface {
+	QueueSupported() error
+}
+
 // Queue is the durable inbox of a store. It is separate from Store, so a
 // store that does not queue stays a valid Store; the Badger store and the
 // Redis store implement both, and storetest.RunQueue is the conformance

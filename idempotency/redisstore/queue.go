@@ -86,7 +86,10 @@ func member(k idempotency.Key) string {
 
 func escapeOrder(o string) string { return string(appendField(nil, o)) }
 
-var _ idempotency.Queue = (*Store)(nil)
+var (
+	_ idempotency.Queue        = (*Store)(nil)
+	_ idempotency.QueueChecker = (*Store)(nil)
+)
 
 // evalRun runs a script (EVALSHA, then EVAL when the server lost it) and
 // notes the local times around it.
