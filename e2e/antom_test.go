@@ -227,9 +227,11 @@ func TestAntomNotifications(t *testing.T) {
 		forwardOnce(t, "notifySubscriptionPayment", "/antom/notify/subscription-payment", subPay, "20260201EXAMPLEPAYMENTID0001:S")
 	})
 	phase(t, "a number in a subscription is PARAM_ILLEGAL naming its path, not forwarded", func(t *testing.T) {
-		number := antomSample(t, "notifySubscription", map[string]string{"subscriptionRequestId": "subscriptionRequestId_EXAMPLE_0009", "periodCount": "=1"})
+		// periodCount may be a number (the official SDK's PeriodCount
+		// int32); periodType may not.
+		number := antomSample(t, "notifySubscription", map[string]string{"subscriptionRequestId": "subscriptionRequestId_EXAMPLE_0009", "periodType": "=1"})
 		post(t, "/antom/notify/subscription", number,
-			`{"result":{"resultStatus":"F","resultCode":"PARAM_ILLEGAL","resultMessage":"periodRule.periodCount must be a JSON string"}}`)
+			`{"result":{"resultStatus":"F","resultCode":"PARAM_ILLEGAL","resultMessage":"periodRule.periodType must be a JSON string"}}`)
 		delivered(t, sent)
 	})
 }

@@ -51,6 +51,26 @@ func notifyType(values ...string) field {
 	return field{path: "notifyType", need: always, min: 1, max: 32, headerSafe: true, enum: values, strictEnum: true}
 }
 
+// The members Antom sends as JSON numbers or booleans although the
+// reference types every field as a String: the official SDK declares them
+// so, and a notification refused for one would be answered F and lost
+// after Antom's last resend. Each cites its source; every other field
+// keeps the string rule (an amount's value sent as a number stays
+// PARAM_ILLEGAL).
+var (
+	// alipay/global-open-sdk-go, com/alipay/api/model/Quote.go:
+	// QuotePrice float32 (settlementQuote on notifyPayment and
+	// notifyRefund).
+	settlementQuotePrice = field{path: "settlementQuote.quotePrice", also: alsoNumber}
+	// The same file: Guaranteed bool.
+	settlementQuoteGuaranteed = field{path: "settlementQuote.guaranteed", also: alsoBoolean}
+	// alipay/global-open-sdk-go, com/alipay/api/model/RetryInfo.go:
+	// AvailableRetries int, in the retryInfo of AlipayPayResultNotify
+	// (com/alipay/api/request/notify/AlipayPayResultNotify.go), which
+	// notifyPayment and a subscription period's payment both are.
+	retryInfoAvailableRetries = field{path: "retryInfo.availableRetries", also: alsoNumber}
+)
+
 // id is a required identifier of String(64), the length every Antom ID has.
 func id(path string) field { return field{path: path, need: always, min: 1, max: 64} }
 
@@ -93,7 +113,9 @@ var antomSpecs = []spec{
 			amount("grossSettlementAmount", optional),
 			[]field{
 				{path: "settlementQuote", object: true},
+				settlementQuotePrice, settlementQuoteGuaranteed,
 				{path: "acquirerReferenceNo", max: 64},
+				retryInfoAvailableRetries,
 			},
 		),
 	},
@@ -138,6 +160,7 @@ var antomSpecs = []spec{
 			amount("grossSettlementAmount", optional),
 			[]field{
 				{path: "settlementQuote", object: true},
+				settlementQuotePrice, settlementQuoteGuaranteed,
 				{path: "arn"},
 				{path: "metadata", max: 2048},
 			},
@@ -177,6 +200,13 @@ var antomSpecs = []spec{
 				{path: "defenseDueTime"},
 				{path: "disputeReasonCode", max: 64},
 				{path: "disputeSource", max: 64},
+				// A JSON boolean: Antom's dispute guide,
+				// https://docs.antom.com/ac/cashierpay/dispute ("Receive
+				// Notification of Dispute"), shows "defendable": true, and
+				// the official SDK has Defendable bool
+				// (alipay/global-open-sdk-go,
+				// com/alipay/api/request/notify/AlipayDisputeNotify.go).
+				{path: "defendable", also: alsoBoolean},
 			},
 		),
 	},
@@ -230,7 +260,11 @@ var antomSpecs = []spec{
 				{path: "paymentMethodDetail", object: true, need: strictOnly, when: &equals{"result.resultStatus", "S"}},
 				// When the vault was created: a failed vaulting has none.
 				{path: "vaultingCreateTime", need: strictOnly, when: &equals{"result.resultStatus", "S"}, min: 1},
-				{path: "acquirerInfo", object: true},
+				// acquirerInfo is left to the typing of unknown members (a
+				// string or an object): the Chinese APO edition describes
+				// an object, the official SDK has AcquirerInfo string
+				// (alipay/global-open-sdk-go,
+				// com/alipay/api/request/notify/AlipayVaultingNotify.go).
 			},
 		),
 	},
@@ -268,6 +302,9 @@ var antomSpecs = []spec{
 			{path: "subscriptionStartTime", need: strictOnly, when: &equals{"subscriptionStatus", "ACTIVE"}, min: 1},
 			{path: "subscriptionEndTime", need: strictOnly, when: &equals{"subscriptionStatus", "ACTIVE"}, min: 1},
 			{path: "periodRule", object: true, need: strictOnly, when: &equals{"subscriptionStatus", "ACTIVE"}},
+			// A JSON number in the official SDK: PeriodCount int32
+			// (alipay/global-open-sdk-go, com/alipay/api/model/PeriodRule.go).
+			{path: "periodRule.periodCount", also: alsoNumber},
 		},
 	},
 	{
@@ -300,7 +337,12 @@ var antomSpecs = []spec{
 				{path: "subscriptionId", need: strictOnly, min: 1, max: 64},
 				{path: "periodStartTime", need: strictOnly, min: 1},
 				{path: "periodEndTime", need: strictOnly, min: 1},
-				{path: "phaseNo", need: strictOnly, min: 1, max: 64},
+				// A string per the Chinese edition, a JSON number in the
+				// official SDK: PhaseNo int (alipay/global-open-sdk-go,
+				// com/alipay/api/request/notify/AlipaySubscriptionPayNotify.go).
+				// The string rules hold when it is a string.
+				{path: "phaseNo", need: strictOnly, min: 1, max: 64, also: alsoNumber},
+				retryInfoAvailableRetries,
 			},
 		),
 	},

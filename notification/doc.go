@@ -17,7 +17,12 @@
 //   - every scalar at every depth, array elements included, is a JSON string;
 //     a member whose value is null counts as absent, while null as an array
 //     element is rejected like any non-string scalar (it cannot be absent
-//     without shifting the elements after it);
+//     without shifting the elements after it). The exceptions are the few
+//     Antom fields the catalog lets be a JSON boolean or number as well
+//     (Antom sends them so: dispute's defendable, a settlementQuote's
+//     quotePrice and guaranteed, retryInfo.availableRetries, phaseNo,
+//     periodRule.periodCount; docs/antom.md), at their own path only, in
+//     JSON's own grammar, a number of at most 64 characters;
 //   - no object has two members with the same key, compared after decoding,
 //     so "a" and "\u0061" are the same key (null members included), nor two
 //     whose keys are equal under Unicode simple case folding ("requestId"
@@ -53,10 +58,14 @@
 //
 // The fingerprint is the SHA-256 of a canonical form built during the same
 // pass: every string decoded and length-prefixed, object members sorted by
-// decoded key, array elements in order, members with a null value left out.
-// Key order, whitespace and escaping ("\u0041" or "A", "\/" or "/") do not
-// change it; a changed value, a renamed key, a reordered array or a changed
-// kind (string, object, array) does. As null members are left out,
+// decoded key, array elements in order, members with a null value left out,
+// a boolean (where a field allows one) a tag of its own, 't' or 'f', and a
+// number (where a field allows one) its value written one way under a tag
+// of its own ('n', the significant digits and the exponent, so 4200, 4.2e3
+// and 4200.0 are one value; see walk.go). Key order, whitespace, escaping
+// ("\u0041" or "A", "\/" or "/") and a number's spelling do not change it;
+// a changed value, a renamed key, a reordered array or a changed kind
+// (string, object, array, boolean, number: true and "true" differ) does. As null members are left out,
 // {"a":null,"b":"x"} has the fingerprint of {"b":"x"}. Fingerprints are
 // stored by the idempotency store, so changing the canonical form turns a
 // retry that spans the upgrade into REPEAT_REQ_INCONSISTENT; for an API

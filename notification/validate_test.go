@@ -477,6 +477,10 @@ func TestCatalogMistakesPanic(t *testing.T) {
 		"conditional digest on a field not in the key": "the digest's condition must name a required key field",
 		"conditional digest on an optional key field":  "the digest's condition must name a required key field",
 		"one-of members apart":                         "one-of member x.q is not a field beside p",
+		"key field allows a boolean":                   "key field id allows a boolean or number",
+		"key field allows a number":                    "key field n allows a boolean or number",
+		"condition on a field allowing a boolean":      "c depends on k, which is not a string field",
+		"object field allows a number":                 "x is an object field that allows a scalar",
 	}
 	for name, s := range map[string]spec{
 		"no family":                 {name: "a", key: []string{"id"}, fields: []field{id}},
@@ -507,6 +511,14 @@ func TestCatalogMistakesPanic(t *testing.T) {
 		"conditional digest on an optional key field": {name: "a", family: Antom, key: []string{"id", "t"}, keyContent: true, keyContentIf: &equals{"t", "V"}, fields: []field{
 			id, {path: "t", max: 8, headerSafe: true}}},
 		"one-of members apart": {name: "a", family: DWS, key: []string{"id"}, fields: []field{id, {path: "p"}, {path: "x.q"}}, oneOf: [][]string{{"p", "x.q"}}},
+		// A boolean or number allowance (field.also) is never on a key
+		// field, a when dependency or an object.
+		"key field allows a boolean": {name: "a", family: DWS, key: []string{"id"}, fields: []field{{path: "id", need: always, max: 8, headerSafe: true, also: alsoBoolean}}},
+		"key field allows a number": {name: "a", family: Antom, key: []string{"id", "n"}, fields: []field{
+			id, {path: "n", need: always, max: 8, headerSafe: true, also: alsoNumber}}},
+		"condition on a field allowing a boolean": {name: "a", family: DWS, key: []string{"id"}, fields: []field{
+			id, {path: "k", also: alsoBoolean}, {path: "c", when: &equals{"k", "true"}}}},
+		"object field allows a number": {name: "a", family: DWS, key: []string{"id"}, fields: []field{id, {path: "x", object: true, also: alsoNumber}}},
 	} {
 		t.Run(name, func(t *testing.T) {
 			want := refusals[name]

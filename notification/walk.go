@@ -67,6 +67,8 @@ const (
 	kindString
 	kindObject
 	kindArray
+	kindBoolean // only where the field allows it (field.also)
+	kindNumber  // only where the field allows it (field.also)
 )
 
 // slot records the value seen at an API node; a string's decoded value is
@@ -139,11 +141,18 @@ func (w *walker) release() {
 //	string  's' len value
 //	object  '{' ( 'k' len key value )* '}'   members sorted by key, null members left out
 //	array   '[' value* ']'
+//	true    't'                              only where the field allows a boolean
+//	false   'f'                              only where the field allows a boolean
+//	number  'n' len form                     only where the field allows a number
 //
 // where len is the decoded length in bytes as a 4-byte big-endian integer
-// and key and value are the decoded UTF-8 bytes. As every string carries its
-// length, the form can be read back unambiguously: two bodies have the same
-// form exactly when they hold the same members and values.
+// and key and value are the decoded UTF-8 bytes; a number's form is its
+// value written one way only (see number: "42e2" for 4200, 4.2e3 and
+// 4200.0). As every string and number carries its length and every tag is
+// distinct, the form can be read back unambiguously: two bodies have the
+// same form exactly when they hold the same members and values, and the
+// boolean true and the string "true" (or the number 2 and the string "2")
+// differ.
 
 // walk checks the body's syntax and typing in one pass, recording the values
 // at API nodes in seen and vals and writing the canonical form to canon.
@@ -208,10 +217,143 @@ func (w *walker) value(n int32, depth int) (kind, error) {
 		}
 		w.pos += 4
 		return kindAbsent, nil
-	case c == 't' || c == 'f' || c == '-' || '0' <= c && c <= '9':
-		return 0, w.fail("must be a JSON string")
+	case c == 't' || c == 'f':
+		if n >= 0 && w.api.also[n]&alsoBoolean != 0 {
+			return w.boolean(n)
+		}
+		return 0, w.fail(w.typeRule(n))
+	case c == '-' || '0' <= c && c <= '9':
+		if n >= 0 && w.api.also[n]&alsoNumber != 0 {
+			return w.number(n)
+		}
+		return 0, w.fail(w.typeRule(n))
 	}
 	return 0, w.syntax(w.pos)
+}
+
+// typeRule is the rule a value of the wrong type breaks at API node n
+// (or -1): "must be a JSON string", or what the field allows besides.
+func (w *walker) typeRule(n int32) string {
+	if n < 0 {
+		return "must be a JSON string"
+	}
+	return w.api.also[n].typeRule()
+}
+
+// boolean walks the literal true or false at w.pos, at API node n whose
+// field allows a boolean, and writes it to canon as 't' or 'f'.
+func (w *walker) boolean(n int32) (kind, error) {
+	rest := w.body[w.pos:]
+	switch {
+	case bytes.HasPrefix(rest, []byte("true")):
+		w.canon = append(w.canon, 't')
+		w.pos += 4
+	case bytes.HasPrefix(rest, []byte("false")):
+		w.canon = append(w.canon, 'f')
+		w.pos += 5
+	default:
+		return 0, w.syntax(w.pos)
+	}
+	w.seen[n] = slot{kind: kindBoolean}
+	return kindBoolean, nil
+}
+
+// The bounds of a number a field allows: its text, and the significant
+// digits of its exponent. No value Antom sends comes near them; they keep
+// the exponent arithmetic in an int.
+const (
+	maxNumberBytes    = 64
+	maxExponentDigits = 6
+)
+
+// number walks the JSON number at w.pos (RFC 8259's grammar, nothing
+// looser: no '+', no leading zero, no bare '.'), at API node n whose field
+// allows a number, and writes its value to canon as 'n' len form, where
+// form is "0" for zero (-0 included) and otherwise an optional '-', the
+// significant digits without leading or trailing zeros, 'e' and the
+// decimal exponent: the value is digits × 10^exponent. So 4200, 4.2e3
+// and 4200.0 have one form, "42e2", and any other value another.
+func (w *walker) number(n int32) (kind, error) {
+	b := w.body
+	start, i := w.pos, w.pos
+	at := len(w.canon)
+	w.canon = append(w.canon, 'n', 0, 0, 0, 0)
+	if b[i] == '-' {
+		w.canon = append(w.canon, '-')
+		i++
+	}
+	digits := len(w.canon)
+	digit := func(i int) bool { return i < len(b) && '0' <= b[i] && b[i] <= '9' }
+	exp := 0
+	switch {
+	case i < len(b) && b[i] == '0':
+		i++
+	case digit(i):
+		for ; digit(i); i++ {
+			w.canon = append(w.canon, b[i])
+		}
+	default:
+		return 0, w.syntax(i)
+	}
+	if i < len(b) && b[i] == '.' {
+		i++
+		if !digit(i) {
+			return 0, w.syntax(i)
+		}
+		for ; digit(i); i++ {
+			w.canon = append(w.canon, b[i])
+			exp--
+		}
+	}
+	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
+		i++
+		neg := false
+		if i < len(b) && (b[i] == '+' || b[i] == '-') {
+			neg = b[i] == '-'
+			i++
+		}
+		if !digit(i) {
+			return 0, w.syntax(i)
+		}
+		e, sig := 0, 0
+		for ; digit(i); i++ {
+			if sig > 0 || b[i] != '0' {
+				sig++
+			}
+			if sig > maxExponentDigits {
+				return 0, w.fail("must be a JSON number with an exponent of at most " + strconv.Itoa(maxExponentDigits) + " digits")
+			}
+			e = e*10 + int(b[i]-'0')
+		}
+		if neg {
+			e = -e
+		}
+		exp += e
+	}
+	if i-start > maxNumberBytes {
+		return 0, w.fail("must be a JSON number of at most " + strconv.Itoa(maxNumberBytes) + " characters")
+	}
+	d := w.canon[digits:]
+	lead := 0
+	for lead < len(d) && d[lead] == '0' {
+		lead++
+	}
+	end := len(d)
+	for end > lead && d[end-1] == '0' {
+		end--
+		exp++
+	}
+	if lead == end {
+		w.canon = append(w.canon[:at+5], '0')
+	} else {
+		w.canon = append(w.canon[:digits], d[lead:end]...) // copy moves the digits down
+		w.canon = append(w.canon, 'e')
+		w.canon = strconv.AppendInt(w.canon, int64(exp), 10)
+	}
+	w.putLen(at + 1)
+	w.pos = i
+	w.seen[n] = slot{kind: kindNumber}
+	return kindNumber, nil
 }
 
 // object walks the object at w.pos, at level depth, with API node n or -1.
