@@ -173,9 +173,20 @@ var antomSpecs = []spec{
 		// SDK adds (DISPUTE_ACCEPTED, RDR_RESOLVED; VALIDATE_SUCCESS,
 		// VALIDATE_FAIL): alipay/global-open-sdk-go,
 		// com/alipay/api/model/DisputeNotificationType.go.
-		name:   "notifyDispute",
-		family: Antom,
-		key:    []string{"disputeId", "disputeNotificationType"},
+		//
+		// One dispute can get two different notifications of one type:
+		// a retrieval request and its escalation to a chargeback both
+		// arrive as DISPUTE_CREATED
+		// (https://docs.antom.com/ac/dispute/dispute_resolution), a
+		// compliance request judged VALIDATE_FAIL then VALIDATE_SUCCESS
+		// is two DISPUTE_JUDGED, and defense can be supplied more than
+		// once. Nothing in the body numbers them, so the key adds a
+		// content digest: a resend is one notification, a change of
+		// content another.
+		name:       "notifyDispute",
+		family:     Antom,
+		key:        []string{"disputeId", "disputeNotificationType"},
+		keyContent: true,
 		fields: slices.Concat(
 			[]field{
 				id("paymentRequestId"),
@@ -322,10 +333,18 @@ var antomSpecs = []spec{
 		// those are required only under Options.Strict. One period's
 		// payment reaches one final state (S or F, a failed period payment
 		// being content): the key is notifyCapture's, paymentId and
-		// result.resultStatus.
-		name:   "notifySubscriptionPayment",
-		family: Antom,
-		key:    []string{"paymentId", "result.resultStatus"},
+		// result.resultStatus. A failed period payment may be retried
+		// under the same paymentId, each failure notified with its
+		// changed retryInfo (retryInfo in the official SDK's
+		// AlipayPayResultNotify, com/alipay/api/model/RetryInfo.go:
+		// availableRetries and the next retry): an F key adds a content
+		// digest, so each failed try is its own notification and a
+		// resend of one is one; an S key stays paymentId:S.
+		name:         "notifySubscriptionPayment",
+		family:       Antom,
+		key:          []string{"paymentId", "result.resultStatus"},
+		keyContent:   true,
+		keyContentIf: &equals{"result.resultStatus", "F"},
 		fields: slices.Concat(
 			antomResult(),
 			[]field{{path: "paymentId", need: always, min: 1, max: 64, headerSafe: true}},

@@ -31,12 +31,12 @@ func digestPart(t testing.TB, body string) string {
 // Each Antom API's sample from the reference passes unchanged, in both
 // modes, with the key docs/antom.md gives for it.
 func TestAntomSamplesPass(t *testing.T) {
-	reg, sub := sample(t, "notifyRegistrationStatus"), sample(t, "notifySubscription")
+	reg, sub, dispute := sample(t, "notifyRegistrationStatus"), sample(t, "notifySubscription"), sample(t, "notifyDispute")
 	want := map[string]string{
 		"notifyPayment":            "2020010123456789XXXX:PAYMENT_RESULT:S",
 		"notifyCapture":            "2022XXXXXXX:S",
 		"notifyRefund":             "2021080419401080130018866020092XXXX:SUCCESS",
-		"notifyDispute":            "202209212501310115730104****:DISPUTE_CREATED",
+		"notifyDispute":            "202209212501310115730104****:DISPUTE_CREATED:" + digestPart(t, dispute),
 		"notifyRegistrationStatus": "202009181105860200000600142****:" + digestPart(t, reg),
 		// The three below are assembled from their pages' parameter tables
 		// (sample.go): Antom's own example bodies could not be read.
@@ -116,11 +116,11 @@ func TestKeyFields(t *testing.T) {
 		"notifyPayment":             "paymentId,notifyType,result.resultStatus,(content digest if notifyType is UPDATE_AMOUNT_RESULT)",
 		"notifyCapture":             "captureId,result.resultStatus",
 		"notifyRefund":              "refundId,refundStatus",
-		"notifyDispute":             "disputeId,disputeNotificationType",
+		"notifyDispute":             "disputeId,disputeNotificationType," + ContentDigest,
 		"notifyRegistrationStatus":  "registrationRequestId," + ContentDigest,
 		"notifyVaulting":            "vaultingRequestId,result.resultStatus,vaultingStatus",
 		"notifySubscription":        "subscriptionRequestId,subscriptionNotificationType," + ContentDigest,
-		"notifySubscriptionPayment": "paymentId,result.resultStatus",
+		"notifySubscriptionPayment": "paymentId,result.resultStatus,(content digest if result.resultStatus is F)",
 	} {
 		a := mustAPI(t, api)
 		if got := strings.Join(a.KeyFields(), ","); got != want {
@@ -215,7 +215,7 @@ func TestAntomKeys(t *testing.T) {
 		t.Errorf("failed refund key %q", got)
 	}
 	judged := replaceOnce(t, sample(t, "notifyDispute"), `"DISPUTE_CREATED"`, `"DISPUTE_JUDGED"`)
-	if got := keyOf(t, "notifyDispute", judged); got != "202209212501310115730104****:DISPUTE_JUDGED" {
+	if got := keyOf(t, "notifyDispute", judged); got != "202209212501310115730104****:DISPUTE_JUDGED:"+digestPart(t, judged) {
 		t.Errorf("judged dispute key %q", got)
 	}
 
@@ -388,12 +388,13 @@ func TestAntomVaultingAndSubscriptionKeys(t *testing.T) {
 
 	// A period payment: paymentId and the result status.
 	subPay := sample(t, "notifySubscriptionPayment")
+	failedSubPay := replaceOnce(t, subPay, `"resultStatus": "S"`, `"resultStatus": "F"`)
 	for name, tc := range map[string]struct {
 		body, want string
 	}{
 		"period payment resend": {compact(subPay), "20260201EXAMPLEPAYMENTID0001:S"},
 		"next period":           {replaceOnce(t, subPay, `"20260201EXAMPLEPAYMENTID0001"`, `"20260301EXAMPLEPAYMENTID0002"`, `"phaseNo": "2"`, `"phaseNo": "3"`), "20260301EXAMPLEPAYMENTID0002:S"},
-		"period payment failed": {replaceOnce(t, subPay, `"resultStatus": "S"`, `"resultStatus": "F"`), "20260201EXAMPLEPAYMENTID0001:F"},
+		"period payment failed": {failedSubPay, "20260201EXAMPLEPAYMENTID0001:F:" + digestPart(t, failedSubPay)},
 	} {
 		if got := keyOf(t, "notifySubscriptionPayment", tc.body); got != tc.want {
 			t.Errorf("%s: key %q, want %q", name, got, tc.want)
@@ -714,16 +715,16 @@ func TestAntomAccepts(t *testing.T) {
 		{"unknown members of every kind", "notifyPayment", pay, []string{`"paymentTime"`, `"pspCustomerInfo": {"pspName": "ALIPAY_CN", "extra": [{"a": "b"}, [], ["c"]]}, "promotionResult": [], "metadata": null, "paymentTime"`}, "2020010123456789XXXX:PAYMENT_RESULT:S"},
 		{"optional amounts present", "notifyPayment", pay, []string{`"paymentTime"`, `"grossSettlementAmount": {"currency": "USD", "value": "3100"}, "settlementQuote": {"price": "0.74"}, "paymentTime"`}, "2020010123456789XXXX:PAYMENT_RESULT:S"},
 		{"capture failed", "notifyCapture", capture, []string{`"resultCode": "SUCCESS"`, `"resultCode": "PROCESS_FAIL"`, `"resultStatus": "S"`, `"resultStatus": "F"`}, "2022XXXXXXX:F"},
-		{"new dispute type", "notifyDispute", dispute, []string{`"DISPUTE_CREATED"`, `"SOME_NEW_TYPE"`}, "202209212501310115730104****:SOME_NEW_TYPE"},
-		{"dispute accepted (SDK value)", "notifyDispute", dispute, []string{`"DISPUTE_CREATED"`, `"DISPUTE_ACCEPTED"`}, "202209212501310115730104****:DISPUTE_ACCEPTED"},
-		{"dispute with result and notifyType", "notifyDispute", dispute, []string{`"disputeSource"`, `"notifyType": "DISPUTE", "result": {"resultCode": "SUCCESS", "resultStatus": "S"}, "disputeSource"`}, "202209212501310115730104****:DISPUTE_CREATED"},
+		{"new dispute type", "notifyDispute", dispute, []string{`"DISPUTE_CREATED"`, `"SOME_NEW_TYPE"`}, "202209212501310115730104****:SOME_NEW_TYPE:<digest>"},
+		{"dispute accepted (SDK value)", "notifyDispute", dispute, []string{`"DISPUTE_CREATED"`, `"DISPUTE_ACCEPTED"`}, "202209212501310115730104****:DISPUTE_ACCEPTED:<digest>"},
+		{"dispute with result and notifyType", "notifyDispute", dispute, []string{`"disputeSource"`, `"notifyType": "DISPUTE", "result": {"resultCode": "SUCCESS", "resultStatus": "S"}, "disputeSource"`}, "202209212501310115730104****:DISPUTE_CREATED:<digest>"},
 		{"vaulting failed", "notifyVaulting", vault, []string{`"resultCode": "SUCCESS"`, `"resultCode": "VERIFICATION_FAIL"`, `"resultStatus": "S"`, `"resultStatus": "F"`, `"vaultingStatus": "SUCCESS"`, `"vaultingStatus": "FAIL"`}, "vaultingRequestId_EXAMPLE_0001:F:FAIL"},
 		{"vaulting failed without vaultingStatus (AMS edition)", "notifyVaulting", vault, []string{`"resultStatus": "S"`, `"resultStatus": "F"`, `"vaultingStatus": "SUCCESS",`, ``}, "vaultingRequestId_EXAMPLE_0001:F:"},
 		{"vaulting new status", "notifyVaulting", vault, []string{`"vaultingStatus": "SUCCESS"`, `"vaultingStatus": "NEW_STATUS"`}, "vaultingRequestId_EXAMPLE_0001:S:NEW_STATUS"},
 		{"vaulting with unknown members", "notifyVaulting", vault, []string{`"vaultingCreateTime"`, `"metadata": "` + strings.Repeat("m", 4096) + `", "acquirerInfo": {"acquirerName": "X"}, "vaultingCreateTime"`}, "vaultingRequestId_EXAMPLE_0001:S:SUCCESS"},
 		{"vaulting without vaultingCreateTime", "notifyVaulting", vault, []string{`,
   "vaultingCreateTime": "2026-01-01T12:01:00+08:00"`, ``}, "vaultingRequestId_EXAMPLE_0001:S:SUCCESS"},
-		{"period payment failed", "notifySubscriptionPayment", subPay, []string{`"resultCode": "SUCCESS"`, `"resultCode": "USER_BALANCE_NOT_ENOUGH"`, `"resultStatus": "S"`, `"resultStatus": "F"`, `"paymentTime": "2026-02-01T12:00:05+08:00",`, ``}, "20260201EXAMPLEPAYMENTID0001:F"},
+		{"period payment failed", "notifySubscriptionPayment", subPay, []string{`"resultCode": "SUCCESS"`, `"resultCode": "USER_BALANCE_NOT_ENOUGH"`, `"resultStatus": "S"`, `"resultStatus": "F"`, `"paymentTime": "2026-02-01T12:00:05+08:00",`, ``}, "20260201EXAMPLEPAYMENTID0001:F:<digest>"},
 		{"period payment without the subscription fields", "notifySubscriptionPayment", subPay, []string{`,
   "subscriptionRequestId": "subscriptionRequestId_EXAMPLE_0001",
   "subscriptionId": "20260101EXAMPLESUBSCRIPTIONID0001",
@@ -733,8 +734,12 @@ func TestAntomAccepts(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			body := replaceOnce(t, tc.body, tc.edits...)
-			if got := keyOf(t, tc.api, body); got != tc.key {
-				t.Errorf("key %q, want %q", got, tc.key)
+			want := tc.key
+			if w, ok := strings.CutSuffix(want, "<digest>"); ok { // the key ends with a content digest
+				want = w + digestPart(t, body)
+			}
+			if got := keyOf(t, tc.api, body); got != want {
+				t.Errorf("key %q, want %q", got, want)
 			}
 		})
 	}
@@ -926,5 +931,73 @@ func TestAntomNonStringScalars(t *testing.T) {
 		if price(pair[0]) == price(pair[1]) {
 			t.Errorf("quotePrice %s and %s have one fingerprint", pair[0], pair[1])
 		}
+	}
+}
+
+// One dispute can get two different notifications of one type (a
+// retrieval request and its escalation to a chargeback are both
+// DISPUTE_CREATED; a compliance request judged VALIDATE_FAIL then
+// VALIDATE_SUCCESS is two DISPUTE_JUDGED), and a failed subscription
+// period payment can be retried under its paymentId with a changed
+// retryInfo: each is another notification, with another key, while a
+// resend (re-serialised) keeps its key. A successful period payment's key
+// has no digest.
+func TestAntomRepeatedEventKeys(t *testing.T) {
+	resend := func(body string) string {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(body), &m); err != nil {
+			t.Fatal(err)
+		}
+		b, err := json.Marshal(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(b) == body {
+			t.Fatal("the resend is not re-serialised")
+		}
+		return string(b)
+	}
+	dispute := sample(t, "notifyDispute")
+	judged := func(result string) string {
+		return replaceOnce(t, dispute, `"DISPUTE_CREATED"`, `"DISPUTE_JUDGED"`, `"disputeSource"`, `"disputeJudgedResult": "`+result+`", "disputeSource"`)
+	}
+	subPay := sample(t, "notifySubscriptionPayment")
+	failed := func(retries string) string {
+		return replaceOnce(t, subPay, `"resultCode": "SUCCESS"`, `"resultCode": "USER_BALANCE_NOT_ENOUGH"`, `"resultStatus": "S"`, `"resultStatus": "F"`,
+			`"phaseNo": "2"`, `"phaseNo": "2", "retryInfo": {"availableRetries": "`+retries+`"}`)
+	}
+	escalated := replaceOnce(t, dispute, `"disputeSource"`, `"disputeType": "CHARGEBACK", "disputeSource"`)
+	for _, tc := range []struct {
+		name, api, first, second, prefix string
+	}{
+		{"two DISPUTE_JUDGED", "notifyDispute", judged("VALIDATE_FAIL"), judged("VALIDATE_SUCCESS"), "202209212501310115730104****:DISPUTE_JUDGED:"},
+		{"a retrieval request and its chargeback", "notifyDispute", dispute, escalated, "202209212501310115730104****:DISPUTE_CREATED:"},
+		{"two failed tries of a period payment", "notifySubscriptionPayment", failed("2"), failed("1"), "20260201EXAMPLEPAYMENTID0001:F:"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			k1, k2 := keyOf(t, tc.api, tc.first), keyOf(t, tc.api, tc.second)
+			if k1 == k2 {
+				t.Fatalf("two notifications share the key %q", k1)
+			}
+			for body, k := range map[string]string{tc.first: k1, tc.second: k2} {
+				if want := tc.prefix + digestPart(t, body); k != want {
+					t.Errorf("key %q, want %q", k, want)
+				}
+				if got := keyOf(t, tc.api, resend(body)); got != k {
+					t.Errorf("resend: key %q, want %q", got, k)
+				}
+			}
+		})
+	}
+	// A successful period payment keeps paymentId:S, whatever else it
+	// carries; the condition is the exact value F.
+	ok := replaceOnce(t, subPay, `"phaseNo": "2"`, `"phaseNo": "2", "retryInfo": {"availableRetries": 0}`)
+	for _, body := range []string{subPay, ok, resend(ok)} {
+		if got := keyOf(t, "notifySubscriptionPayment", body); got != "20260201EXAMPLEPAYMENTID0001:S" {
+			t.Errorf("successful period payment: key %q", got)
+		}
+	}
+	if got := keyOf(t, "notifySubscriptionPayment", replaceOnce(t, subPay, `"resultStatus": "S"`, `"resultStatus": "U"`)); got != "20260201EXAMPLEPAYMENTID0001:U" {
+		t.Errorf("unknown-status period payment: key %q", got)
 	}
 }

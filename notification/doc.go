@@ -70,8 +70,8 @@
 // stored by the idempotency store, so changing the canonical form turns a
 // retry that spans the upgrade into REPEAT_REQ_INCONSISTENT; for an API
 // whose key ends with a content digest (notifyRegistrationStatus,
-// notifySubscription, notifyPayment's UPDATE_AMOUNT_RESULT) it changes the
-// key instead, so such a retry is taken for a new notification and
+// notifySubscription, notifyDispute, notifyPayment's UPDATE_AMOUNT_RESULT,
+// a failed notifySubscriptionPayment) it changes the key instead, so such a retry is taken for a new notification and
 // forwarded again.
 //
 // # Envelope
