@@ -458,6 +458,8 @@ func TestAntomRejects(t *testing.T) {
 		{"paymentCreateTime missing, strict", "notifyPayment", pay, []string{`"paymentCreateTime": "2020-01-01T12:01:00+08:30",`, ``}, true, "paymentCreateTime is required"},
 		{"settlementQuote a string", "notifyPayment", pay, []string{`"paymentTime"`, `"settlementQuote": "SECRET", "paymentTime"`}, false, "settlementQuote must be a JSON object"},
 		{"duplicate paymentId", "notifyPayment", pay, []string{`"paymentTime"`, `"payment\u0049d": "SECRET", "paymentTime"`}, false, "paymentId is a duplicate key"},
+		{"paymentId alias payment_id", "notifyPayment", pay, []string{`"paymentTime"`, `"payment_id": "SECRET", "paymentTime"`}, false, "payment_id is a duplicate key when letter case, '_' and '-' are ignored"},
+		{"resultStatus alias in result", "notifyPayment", pay, []string{`"resultStatus": "S"`, `"resultStatus": "S", "result_status": "F"`}, false, "result.result_status is a duplicate key when letter case, '_' and '-' are ignored"},
 
 		// notifyCapture.
 		{"capture amount a number", "notifyCapture", capture, []string{`"value": "50000"`, `"value": 50000`}, false, "captureAmount.value must be a JSON string"},

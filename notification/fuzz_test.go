@@ -23,6 +23,8 @@ func FuzzValidate(f *testing.F) {
 	f.Add([]byte(obj(rid, user, pmd, `"operateSource":"MERCHANT"`, `"extra":["a",{"b":null},[]]`)))
 	f.Add([]byte(obj(rid, user, pmd, `"RequestId":"x"`)))
 	f.Add([]byte(obj(rid, user, pmd, `"extra":{"\u212a":"a","k":"b"}`)))
+	f.Add([]byte(obj(rid, user, pmd, `"request\u0131d":"x"`)))
+	f.Add([]byte(obj(rid, user, pmd, `"request_id":"x"`, `"x_y":"a"`, `"xY":"b"`)))
 	f.Fuzz(func(t *testing.T, body []byte) {
 		stdValid := json.Valid(body)
 		for _, name := range Names(DWS) {
@@ -37,6 +39,19 @@ func FuzzValidate(f *testing.F) {
 				}
 				if err := json.Unmarshal(body, &bound); err != nil || bound.RequestID != res.Key {
 					t.Fatalf("requestId %q, a case-insensitive binder read %q (%v)", res.Key, bound.RequestID, err)
+				}
+				// Nor may an alias of requestId that a binder ignoring
+				// case (Java's equalsIgnoreCase, upper-casing ı to I),
+				// '_' and '-' (snake- and kebab-case binders) would map
+				// onto it.
+				aliases := 0
+				for k := range m {
+					if strings.EqualFold(strings.NewReplacer("_", "", "-", "").Replace(strings.ToLower(strings.ToUpper(k))), "requestId") {
+						aliases++
+					}
+				}
+				if aliases > 1 {
+					t.Fatalf("accepted %d keys that stand for requestId: %q", aliases, body)
 				}
 				if why := seedRulesBreak(m, strict); why != "" {
 					t.Fatalf("accepted a body that breaks a rule: %s", why)

@@ -367,7 +367,7 @@ func (w *walker) object(n int32, depth int) error {
 	w.skipSpace()
 	if w.peek() == '}' {
 		w.pos++
-		return w.closeObject(base)
+		return w.closeObject(n, base)
 	}
 	for {
 		if w.peek() != '"' {
@@ -403,16 +403,17 @@ func (w *walker) object(n int32, depth int) error {
 			w.skipSpace()
 		case '}':
 			w.pos++
-			return w.closeObject(base)
+			return w.closeObject(n, base)
 		default:
 			return w.syntax(w.pos)
 		}
 	}
 }
 
-// closeObject rejects duplicate keys among the members from base on, puts
-// them in key order without the null ones, and ends the object.
-func (w *walker) closeObject(base int) error {
+// closeObject rejects duplicate keys among the members from base on (of
+// the object at API node n, or -1), puts them in key order without the
+// null ones, and ends the object.
+func (w *walker) closeObject(n int32, base int) error {
 	ms := w.members[base:]
 	w.members = w.members[:base]
 	if len(ms) == 0 {
@@ -432,12 +433,11 @@ func (w *walker) closeObject(base int) error {
 		slices.SortFunc(ms, func(a, b member) int { return bytes.Compare(key(a), key(b)) })
 		for i := 1; i < len(ms); i++ {
 			if bytes.Equal(key(ms[i-1]), key(ms[i])) {
-				w.path = append(w.path, segment{keyOff: ms[i].keyOff, keyEnd: ms[i].keyEnd, index: -1})
-				return w.fail("is a duplicate key")
+				return w.failKey(ms[i], "is a duplicate key")
 			}
 		}
 	}
-	if err := w.checkFoldedKeys(ms); err != nil {
+	if err := w.checkFoldedKeys(n, ms); err != nil {
 		return err
 	}
 	if !ordered || nulls {
@@ -453,14 +453,18 @@ func (w *walker) closeObject(base int) error {
 	return nil
 }
 
-// checkFoldedKeys rejects an object two of whose keys are equal under
-// Unicode simple case folding ("requestId" and "RequestId", "kind" and
-// "\u212aind" with the Kelvin sign): Go's encoding/json matches struct
-// fields that way and takes the last member, and other stacks' binders are
-// case-insensitive too, so a backend could read a value other than the one
-// checked and deduplicated. The later of the two members is reported. ms
-// are the object's members; their keys must still be where canon has them.
-func (w *walker) checkFoldedKeys(ms []member) error {
+// checkFoldedKeys rejects an object two of whose keys are equal when
+// letter case is ignored (appendFoldedKey): "requestId" and "RequestId",
+// "kind" and "\u212aind" with the Kelvin sign, "requestId" and
+// "request\u0131d" with the dotless i. Go's encoding/json matches struct
+// fields by simple case folding and takes the last member; Java's
+// equalsIgnoreCase, JavaScript's and Python's case mappings upper-case ı
+// to I; so a backend could read a value other than the one checked and
+// deduplicated. In an object at API node n it also rejects two keys that
+// differ only in '_' and '-' besides (checkAliasKeys). The later of the two
+// members is reported. ms are the object's members; their keys must still
+// be where canon has them.
+func (w *walker) checkFoldedKeys(n int32, ms []member) error {
 	if len(ms) < 2 {
 		return nil
 	}
@@ -478,29 +482,93 @@ func (w *walker) checkFoldedKeys(ms []member) error {
 			break
 		}
 	}
-	if increasing {
-		return nil
+	if !increasing {
+		slices.SortFunc(w.folds, func(a, b folded) int {
+			if c := bytes.Compare(key(a), key(b)); c != 0 {
+				return c
+			}
+			return a.m.start - b.m.start
+		})
+		for i := 1; i < len(w.folds); i++ {
+			if bytes.Equal(key(w.folds[i-1]), key(w.folds[i])) {
+				return w.failKey(w.folds[i].m, "is a duplicate key when letter case is ignored")
+			}
+		}
 	}
-	slices.SortFunc(w.folds, func(a, b folded) int {
-		if c := bytes.Compare(key(a), key(b)); c != 0 {
-			return c
-		}
-		return a.m.start - b.m.start
-	})
-	for i := 1; i < len(w.folds); i++ {
-		if bytes.Equal(key(w.folds[i-1]), key(w.folds[i])) {
-			m := w.folds[i].m
-			w.path = append(w.path, segment{keyOff: m.keyOff, keyEnd: m.keyEnd, index: -1})
-			return w.fail("is a duplicate key when letter case is ignored")
-		}
+	if n >= 0 && len(w.api.nodes[n].edges) > 0 {
+		return w.checkAliasKeys(n)
 	}
 	return nil
 }
 
-// appendFoldedKey appends key with every rune replaced by the smallest rune
-// of its simple case-folding orbit (unicode.SimpleFold), so two keys are
-// equal under case folding exactly when their folded forms are equal. For
-// ASCII letters that is the upper-case letter. key is valid UTF-8.
+// checkAliasKeys rejects an object at API node n two of whose members
+// stand for one member the catalog names there (a field the rules check,
+// or an object on the way to one) when letter case, '_' and '-' are
+// ignored: "request_id", "REQUEST_ID" or "request-id" beside "requestId".
+// Snake- and kebab-case binders (Rails' underscore, Jackson's naming
+// strategies, pydantic's aliases) map them onto one field, so the backend
+// could read the alias rather than the member checked. Members the
+// catalog does not name are left alone: "foo_bar" beside "fooBar" is no
+// one's field, and a genuine notification may carry both. w.folds holds
+// the members with their folded keys, in any order.
+func (w *walker) checkAliasKeys(n int32) error {
+	var dup *folded // the member to report: the earliest second match
+	for _, e := range w.api.nodes[n].edges {
+		first, second := -1, -1 // the two earliest members matching e, by body order
+		for i := range w.folds {
+			f := &w.folds[i]
+			if !looseEqual(w.fold[f.off:f.end], e.loose) {
+				continue
+			}
+			switch {
+			case first < 0 || f.m.start < w.folds[first].m.start:
+				first, second = i, first
+			case second < 0 || f.m.start < w.folds[second].m.start:
+				second = i
+			}
+		}
+		if second >= 0 && (dup == nil || w.folds[second].m.start < dup.m.start) {
+			dup = &w.folds[second]
+		}
+	}
+	if dup != nil {
+		return w.failKey(dup.m, "is a duplicate key when letter case, '_' and '-' are ignored")
+	}
+	return nil
+}
+
+// looseEqual reports whether folded, a folded key, equals loose once its
+// '_' and '-' are left out.
+func looseEqual(folded []byte, loose string) bool {
+	j := 0
+	for _, c := range folded {
+		if c == '_' || c == '-' {
+			continue
+		}
+		if j == len(loose) || loose[j] != c {
+			return false
+		}
+		j++
+	}
+	return j == len(loose)
+}
+
+// failKey reports rule broken by the key of member m of the object being
+// closed.
+func (w *walker) failKey(m member, rule string) error {
+	w.path = append(w.path, segment{keyOff: m.keyOff, keyEnd: m.keyEnd, index: -1})
+	return w.fail(rule)
+}
+
+// appendFoldedKey appends key with letter case folded, so that two keys
+// are equal ignoring case exactly when their folded forms are equal: every
+// rune r is mapped through unicode.ToUpper then unicode.ToLower (which
+// takes the dotless ı and the dotted İ to i, as Java's equalsIgnoreCase
+// and JavaScript's and Python's upper-casing match them) and replaced by
+// the smallest rune of its simple case-folding orbit (unicode.SimpleFold:
+// ſ and s, the Kelvin sign and k). Keys equal under simple folding stay
+// equal: every orbit maps to one form. For ASCII letters the form is the
+// upper-case letter. key is valid UTF-8.
 func appendFoldedKey(dst, key []byte) []byte {
 	for i := 0; i < len(key); {
 		c := key[i]
@@ -514,6 +582,7 @@ func appendFoldedKey(dst, key []byte) []byte {
 		}
 		r, size := utf8.DecodeRune(key[i:])
 		i += size
+		r = unicode.ToLower(unicode.ToUpper(r))
 		least := r
 		for f := unicode.SimpleFold(r); f != r; f = unicode.SimpleFold(f) {
 			least = min(least, f)
