@@ -1003,3 +1003,26 @@ func TestAntomRepeatedEventKeys(t *testing.T) {
 		t.Errorf("unknown-status period payment: key %q", got)
 	}
 }
+
+// The booleans and numbers some fields allow, and the alias pass that
+// keys with '_' or '-' start, allocate nothing beyond the key.
+func TestScalarsAndAliasesAllocations(t *testing.T) {
+	if raceEnabled {
+		t.Skip("sync.Pool drops items under the race detector")
+	}
+	pay := sample(t, "notifyPayment")
+	for _, tc := range []struct{ api, body string }{
+		{"notifyDispute", antomGuideDispute(t)},
+		{"notifyPayment", replaceOnce(t, pay, `"paymentTime"`, `"settlementQuote": {"quotePrice": -7.4120E-1, "guaranteed": false}, "retryInfo": {"availableRetries": 3}, "x_y": "a", "xY": "b", "payment-date": "c", "paymentTime"`)},
+		{"addPaymentMethod", obj(rid, cust, pmd, str("x_y", "a"), str("xY", "b"), `"extra":{"request_id":"a","requestId":"b"}`)},
+	} {
+		a := mustAPI(t, tc.api)
+		body := []byte(tc.body)
+		if _, err := a.Validate(body, Options{}); err != nil {
+			t.Fatalf("%s: %v", tc.api, err)
+		}
+		if n := testing.AllocsPerRun(100, func() { a.Validate(body, Options{}) }); n > 1 {
+			t.Errorf("Validate of a %s body allocates %v times, want at most 1", tc.api, n)
+		}
+	}
+}

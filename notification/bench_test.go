@@ -61,3 +61,23 @@ func BenchmarkAppendEnvelope(b *testing.B) {
 		dst = AppendEnvelope(dst[:0], ParamIllegal, msg, ResultMsg)
 	}
 }
+
+// BenchmarkValidateScalarsAndAliases measures a notifyPayment body with
+// the numbers and boolean its fields allow and unknown members whose
+// '_' and '-' start the alias pass (no base figure: before them the body
+// was refused).
+func BenchmarkValidateScalarsAndAliases(b *testing.B) {
+	a := mustAPI(b, "notifyPayment")
+	body := []byte(replaceOnce(b, sample(b, "notifyPayment"), `"paymentTime"`,
+		`"settlementQuote": {"quotePrice": -7.4120E-1, "guaranteed": false}, "retryInfo": {"availableRetries": 3}, "x_y": "a", "xY": "b", "payment-date": "c", "paymentTime"`))
+	if _, err := a.Validate(body, Options{}); err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := a.Validate(body, Options{}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -158,15 +158,16 @@ type API struct {
 type node struct {
 	parent int32
 	edges  []edge
+	// loose holds each edge's key as checkAliasKeys compares it: folded
+	// (appendFoldedKey), without '_' and '-'. It is apart from edges to
+	// keep the walk's lookups (child) on small entries.
+	loose []string
 }
 
-// edge leads from a node to the node of its member key. loose is the key
-// as checkAliasKeys compares it: folded (appendFoldedKey) without '_'
-// and '-'.
+// edge leads from a node to the node of its member key.
 type edge struct {
-	key   string
-	node  int32
-	loose string
+	key  string
+	node int32
 }
 
 // rule is a field compiled against the node tree.
@@ -300,7 +301,8 @@ func (a *API) addEdge(from int32, key string) int32 {
 		}
 		return r
 	}, appendFoldedKey(nil, []byte(key)))
-	a.nodes[from].edges = append(a.nodes[from].edges, edge{key, n, string(loose)})
+	a.nodes[from].edges = append(a.nodes[from].edges, edge{key, n})
+	a.nodes[from].loose = append(a.nodes[from].loose, string(loose))
 	return n
 }
 

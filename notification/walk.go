@@ -495,7 +495,10 @@ func (w *walker) checkFoldedKeys(n int32, ms []member) error {
 			}
 		}
 	}
-	if n >= 0 && len(w.api.nodes[n].edges) > 0 {
+	// Two keys that differ only in '_' and '-' differ in their folded
+	// forms, which then hold one of them: without any, the folded
+	// comparison above has found every alias.
+	if n >= 0 && len(w.api.nodes[n].loose) > 0 && (bytes.IndexByte(w.fold, '_') >= 0 || bytes.IndexByte(w.fold, '-') >= 0) {
 		return w.checkAliasKeys(n)
 	}
 	return nil
@@ -513,11 +516,11 @@ func (w *walker) checkFoldedKeys(n int32, ms []member) error {
 // the members with their folded keys, in any order.
 func (w *walker) checkAliasKeys(n int32) error {
 	var dup *folded // the member to report: the earliest second match
-	for _, e := range w.api.nodes[n].edges {
-		first, second := -1, -1 // the two earliest members matching e, by body order
+	for _, loose := range w.api.nodes[n].loose {
+		first, second := -1, -1 // the two earliest members matching it, by body order
 		for i := range w.folds {
 			f := &w.folds[i]
-			if !looseEqual(w.fold[f.off:f.end], e.loose) {
+			if !looseEqual(w.fold[f.off:f.end], loose) {
 				continue
 			}
 			switch {
