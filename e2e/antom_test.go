@@ -47,8 +47,11 @@ func antomSample(t *testing.T, api string, set map[string]string) []byte {
 // vaulting (with vaultingStatus FAIL, and as the reference describes it:
 // resultStatus F, no vaultingStatus, no paymentMethodDetail), two amount
 // adjustments of one payment and two CHANGEs of one subscription each
-// another notification, a number in a subscription PARAM_ILLEGAL naming
-// its path.
+// another notification; the dispute guide's notification with a boolean
+// defendable forwarded, two DISPUTE_JUDGED of one dispute and two failed
+// tries of one period payment (phaseNo and availableRetries as numbers)
+// each another notification; a number in a subscription where none is
+// allowed PARAM_ILLEGAL naming its path.
 func TestAntomNotifications(t *testing.T) {
 	bin := caddyBin(t)
 	root := repoRoot(t)
@@ -226,10 +229,30 @@ func TestAntomNotifications(t *testing.T) {
 		subPay := antomSample(t, "notifySubscriptionPayment", nil)
 		forwardOnce(t, "notifySubscriptionPayment", "/antom/notify/subscription-payment", subPay, "20260201EXAMPLEPAYMENTID0001:S")
 	})
+	phase(t, "the dispute guide's notification with a boolean defendable is forwarded once", func(t *testing.T) {
+		guide := readSample(t, "antom-guide/notifyDispute-defendable.json")
+		forwardOnce(t, "notifyDispute", "/antom/notify/dispute", guide, "202209212501310115730104****:DISPUTE_CREATED:")
+	})
+	phase(t, "two DISPUTE_JUDGED of one dispute are two notifications", func(t *testing.T) {
+		judged := func(result string) []byte {
+			b := antomSample(t, "notifyDispute", map[string]string{"disputeNotificationType": "DISPUTE_JUDGED"})
+			return []byte(strings.Replace(string(b), `"disputeSource"`, `"disputeJudgedResult": "`+result+`", "disputeSource"`, 1))
+		}
+		twoNotifications(t, "notifyDispute", "/antom/notify/dispute", "202209212501310115730104****:DISPUTE_JUDGED:", judged("VALIDATE_FAIL"), judged("VALIDATE_SUCCESS"))
+	})
+	phase(t, "two failed tries of a period payment are two notifications", func(t *testing.T) {
+		failed := func(retries string) []byte {
+			b := antomSample(t, "notifySubscriptionPayment", map[string]string{"paymentId": "20260201EXAMPLEPAYMENTID0009", "resultStatus": "F", "phaseNo": "=2"})
+			return []byte(strings.Replace(string(b), `"phaseNo": 2`, `"phaseNo": 2, "retryInfo": {"availableRetries": `+retries+`}`, 1))
+		}
+		twoNotifications(t, "notifySubscriptionPayment", "/antom/notify/subscription-payment", "20260201EXAMPLEPAYMENTID0009:F:", failed("2"), failed("1"))
+	})
 	phase(t, "a number in a subscription is PARAM_ILLEGAL naming its path, not forwarded", func(t *testing.T) {
-		number := antomSample(t, "notifySubscription", map[string]string{"subscriptionRequestId": "subscriptionRequestId_EXAMPLE_0009", "periodCount": "=1"})
+		// periodCount may be a number (the official SDK's PeriodCount
+		// int32); periodType may not.
+		number := antomSample(t, "notifySubscription", map[string]string{"subscriptionRequestId": "subscriptionRequestId_EXAMPLE_0009", "periodType": "=1"})
 		post(t, "/antom/notify/subscription", number,
-			`{"result":{"resultStatus":"F","resultCode":"PARAM_ILLEGAL","resultMessage":"periodRule.periodCount must be a JSON string"}}`)
+			`{"result":{"resultStatus":"F","resultCode":"PARAM_ILLEGAL","resultMessage":"periodRule.periodType must be a JSON string"}}`)
 		delivered(t, sent)
 	})
 }

@@ -51,6 +51,26 @@ func notifyType(values ...string) field {
 	return field{path: "notifyType", need: always, min: 1, max: 32, headerSafe: true, enum: values, strictEnum: true}
 }
 
+// The members Antom sends as JSON numbers or booleans although the
+// reference types every field as a String: the official SDK declares them
+// so, and a notification refused for one would be answered F and lost
+// after Antom's last resend. Each cites its source; every other field
+// keeps the string rule (an amount's value sent as a number stays
+// PARAM_ILLEGAL).
+var (
+	// alipay/global-open-sdk-go, com/alipay/api/model/Quote.go:
+	// QuotePrice float32 (settlementQuote on notifyPayment and
+	// notifyRefund).
+	settlementQuotePrice = field{path: "settlementQuote.quotePrice", also: alsoNumber}
+	// The same file: Guaranteed bool.
+	settlementQuoteGuaranteed = field{path: "settlementQuote.guaranteed", also: alsoBoolean}
+	// alipay/global-open-sdk-go, com/alipay/api/model/RetryInfo.go:
+	// AvailableRetries int, in the retryInfo of AlipayPayResultNotify
+	// (com/alipay/api/request/notify/AlipayPayResultNotify.go), which
+	// notifyPayment and a subscription period's payment both are.
+	retryInfoAvailableRetries = field{path: "retryInfo.availableRetries", also: alsoNumber}
+)
+
 // id is a required identifier of String(64), the length every Antom ID has.
 func id(path string) field { return field{path: path, need: always, min: 1, max: 64} }
 
@@ -93,7 +113,9 @@ var antomSpecs = []spec{
 			amount("grossSettlementAmount", optional),
 			[]field{
 				{path: "settlementQuote", object: true},
+				settlementQuotePrice, settlementQuoteGuaranteed,
 				{path: "acquirerReferenceNo", max: 64},
+				retryInfoAvailableRetries,
 			},
 		),
 	},
@@ -138,6 +160,7 @@ var antomSpecs = []spec{
 			amount("grossSettlementAmount", optional),
 			[]field{
 				{path: "settlementQuote", object: true},
+				settlementQuotePrice, settlementQuoteGuaranteed,
 				{path: "arn"},
 				{path: "metadata", max: 2048},
 			},
@@ -150,9 +173,20 @@ var antomSpecs = []spec{
 		// SDK adds (DISPUTE_ACCEPTED, RDR_RESOLVED; VALIDATE_SUCCESS,
 		// VALIDATE_FAIL): alipay/global-open-sdk-go,
 		// com/alipay/api/model/DisputeNotificationType.go.
-		name:   "notifyDispute",
-		family: Antom,
-		key:    []string{"disputeId", "disputeNotificationType"},
+		//
+		// One dispute can get two different notifications of one type:
+		// a retrieval request and its escalation to a chargeback both
+		// arrive as DISPUTE_CREATED
+		// (https://docs.antom.com/ac/dispute/dispute_resolution), a
+		// compliance request judged VALIDATE_FAIL then VALIDATE_SUCCESS
+		// is two DISPUTE_JUDGED, and defense can be supplied more than
+		// once. Nothing in the body numbers them, so the key adds a
+		// content digest: a resend is one notification, a change of
+		// content another.
+		name:       "notifyDispute",
+		family:     Antom,
+		key:        []string{"disputeId", "disputeNotificationType"},
+		keyContent: true,
 		fields: slices.Concat(
 			[]field{
 				id("paymentRequestId"),
@@ -177,6 +211,13 @@ var antomSpecs = []spec{
 				{path: "defenseDueTime"},
 				{path: "disputeReasonCode", max: 64},
 				{path: "disputeSource", max: 64},
+				// A JSON boolean: Antom's dispute guide,
+				// https://docs.antom.com/ac/cashierpay/dispute ("Receive
+				// Notification of Dispute"), shows "defendable": true, and
+				// the official SDK has Defendable bool
+				// (alipay/global-open-sdk-go,
+				// com/alipay/api/request/notify/AlipayDisputeNotify.go).
+				{path: "defendable", also: alsoBoolean},
 			},
 		),
 	},
@@ -230,7 +271,11 @@ var antomSpecs = []spec{
 				{path: "paymentMethodDetail", object: true, need: strictOnly, when: &equals{"result.resultStatus", "S"}},
 				// When the vault was created: a failed vaulting has none.
 				{path: "vaultingCreateTime", need: strictOnly, when: &equals{"result.resultStatus", "S"}, min: 1},
-				{path: "acquirerInfo", object: true},
+				// acquirerInfo is left to the typing of unknown members (a
+				// string or an object): the Chinese APO edition describes
+				// an object, the official SDK has AcquirerInfo string
+				// (alipay/global-open-sdk-go,
+				// com/alipay/api/request/notify/AlipayVaultingNotify.go).
 			},
 		),
 	},
@@ -268,6 +313,9 @@ var antomSpecs = []spec{
 			{path: "subscriptionStartTime", need: strictOnly, when: &equals{"subscriptionStatus", "ACTIVE"}, min: 1},
 			{path: "subscriptionEndTime", need: strictOnly, when: &equals{"subscriptionStatus", "ACTIVE"}, min: 1},
 			{path: "periodRule", object: true, need: strictOnly, when: &equals{"subscriptionStatus", "ACTIVE"}},
+			// A JSON number in the official SDK: PeriodCount int32
+			// (alipay/global-open-sdk-go, com/alipay/api/model/PeriodRule.go).
+			{path: "periodRule.periodCount", also: alsoNumber},
 		},
 	},
 	{
@@ -285,10 +333,18 @@ var antomSpecs = []spec{
 		// those are required only under Options.Strict. One period's
 		// payment reaches one final state (S or F, a failed period payment
 		// being content): the key is notifyCapture's, paymentId and
-		// result.resultStatus.
-		name:   "notifySubscriptionPayment",
-		family: Antom,
-		key:    []string{"paymentId", "result.resultStatus"},
+		// result.resultStatus. A failed period payment may be retried
+		// under the same paymentId, each failure notified with its
+		// changed retryInfo (retryInfo in the official SDK's
+		// AlipayPayResultNotify, com/alipay/api/model/RetryInfo.go:
+		// availableRetries and the next retry): an F key adds a content
+		// digest, so each failed try is its own notification and a
+		// resend of one is one; an S key stays paymentId:S.
+		name:         "notifySubscriptionPayment",
+		family:       Antom,
+		key:          []string{"paymentId", "result.resultStatus"},
+		keyContent:   true,
+		keyContentIf: &equals{"result.resultStatus", "F"},
 		fields: slices.Concat(
 			antomResult(),
 			[]field{{path: "paymentId", need: always, min: 1, max: 64, headerSafe: true}},
@@ -300,7 +356,12 @@ var antomSpecs = []spec{
 				{path: "subscriptionId", need: strictOnly, min: 1, max: 64},
 				{path: "periodStartTime", need: strictOnly, min: 1},
 				{path: "periodEndTime", need: strictOnly, min: 1},
-				{path: "phaseNo", need: strictOnly, min: 1, max: 64},
+				// A string per the Chinese edition, a JSON number in the
+				// official SDK: PhaseNo int (alipay/global-open-sdk-go,
+				// com/alipay/api/request/notify/AlipaySubscriptionPayNotify.go).
+				// The string rules hold when it is a string.
+				{path: "phaseNo", need: strictOnly, min: 1, max: 64, also: alsoNumber},
+				retryInfoAvailableRetries,
 			},
 		),
 	},

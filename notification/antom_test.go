@@ -1,6 +1,7 @@
 package notification
 
 import (
+	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -30,12 +31,12 @@ func digestPart(t testing.TB, body string) string {
 // Each Antom API's sample from the reference passes unchanged, in both
 // modes, with the key docs/antom.md gives for it.
 func TestAntomSamplesPass(t *testing.T) {
-	reg, sub := sample(t, "notifyRegistrationStatus"), sample(t, "notifySubscription")
+	reg, sub, dispute := sample(t, "notifyRegistrationStatus"), sample(t, "notifySubscription"), sample(t, "notifyDispute")
 	want := map[string]string{
 		"notifyPayment":            "2020010123456789XXXX:PAYMENT_RESULT:S",
 		"notifyCapture":            "2022XXXXXXX:S",
 		"notifyRefund":             "2021080419401080130018866020092XXXX:SUCCESS",
-		"notifyDispute":            "202209212501310115730104****:DISPUTE_CREATED",
+		"notifyDispute":            "202209212501310115730104****:DISPUTE_CREATED:" + digestPart(t, dispute),
 		"notifyRegistrationStatus": "202009181105860200000600142****:" + digestPart(t, reg),
 		// The three below are assembled from their pages' parameter tables
 		// (sample.go): Antom's own example bodies could not be read.
@@ -115,11 +116,11 @@ func TestKeyFields(t *testing.T) {
 		"notifyPayment":             "paymentId,notifyType,result.resultStatus,(content digest if notifyType is UPDATE_AMOUNT_RESULT)",
 		"notifyCapture":             "captureId,result.resultStatus",
 		"notifyRefund":              "refundId,refundStatus",
-		"notifyDispute":             "disputeId,disputeNotificationType",
+		"notifyDispute":             "disputeId,disputeNotificationType," + ContentDigest,
 		"notifyRegistrationStatus":  "registrationRequestId," + ContentDigest,
 		"notifyVaulting":            "vaultingRequestId,result.resultStatus,vaultingStatus",
 		"notifySubscription":        "subscriptionRequestId,subscriptionNotificationType," + ContentDigest,
-		"notifySubscriptionPayment": "paymentId,result.resultStatus",
+		"notifySubscriptionPayment": "paymentId,result.resultStatus,(content digest if result.resultStatus is F)",
 	} {
 		a := mustAPI(t, api)
 		if got := strings.Join(a.KeyFields(), ","); got != want {
@@ -214,7 +215,7 @@ func TestAntomKeys(t *testing.T) {
 		t.Errorf("failed refund key %q", got)
 	}
 	judged := replaceOnce(t, sample(t, "notifyDispute"), `"DISPUTE_CREATED"`, `"DISPUTE_JUDGED"`)
-	if got := keyOf(t, "notifyDispute", judged); got != "202209212501310115730104****:DISPUTE_JUDGED" {
+	if got := keyOf(t, "notifyDispute", judged); got != "202209212501310115730104****:DISPUTE_JUDGED:"+digestPart(t, judged) {
 		t.Errorf("judged dispute key %q", got)
 	}
 
@@ -387,12 +388,13 @@ func TestAntomVaultingAndSubscriptionKeys(t *testing.T) {
 
 	// A period payment: paymentId and the result status.
 	subPay := sample(t, "notifySubscriptionPayment")
+	failedSubPay := replaceOnce(t, subPay, `"resultStatus": "S"`, `"resultStatus": "F"`)
 	for name, tc := range map[string]struct {
 		body, want string
 	}{
 		"period payment resend": {compact(subPay), "20260201EXAMPLEPAYMENTID0001:S"},
 		"next period":           {replaceOnce(t, subPay, `"20260201EXAMPLEPAYMENTID0001"`, `"20260301EXAMPLEPAYMENTID0002"`, `"phaseNo": "2"`, `"phaseNo": "3"`), "20260301EXAMPLEPAYMENTID0002:S"},
-		"period payment failed": {replaceOnce(t, subPay, `"resultStatus": "S"`, `"resultStatus": "F"`), "20260201EXAMPLEPAYMENTID0001:F"},
+		"period payment failed": {failedSubPay, "20260201EXAMPLEPAYMENTID0001:F:" + digestPart(t, failedSubPay)},
 	} {
 		if got := keyOf(t, "notifySubscriptionPayment", tc.body); got != tc.want {
 			t.Errorf("%s: key %q, want %q", name, got, tc.want)
@@ -456,6 +458,8 @@ func TestAntomRejects(t *testing.T) {
 		{"paymentCreateTime missing, strict", "notifyPayment", pay, []string{`"paymentCreateTime": "2020-01-01T12:01:00+08:30",`, ``}, true, "paymentCreateTime is required"},
 		{"settlementQuote a string", "notifyPayment", pay, []string{`"paymentTime"`, `"settlementQuote": "SECRET", "paymentTime"`}, false, "settlementQuote must be a JSON object"},
 		{"duplicate paymentId", "notifyPayment", pay, []string{`"paymentTime"`, `"payment\u0049d": "SECRET", "paymentTime"`}, false, "paymentId is a duplicate key"},
+		{"paymentId alias payment_id", "notifyPayment", pay, []string{`"paymentTime"`, `"payment_id": "SECRET", "paymentTime"`}, false, "payment_id is a duplicate key when letter case, '_' and '-' are ignored"},
+		{"resultStatus alias in result", "notifyPayment", pay, []string{`"resultStatus": "S"`, `"resultStatus": "S", "result_status": "F"`}, false, "result.result_status is a duplicate key when letter case, '_' and '-' are ignored"},
 
 		// notifyCapture.
 		{"capture amount a number", "notifyCapture", capture, []string{`"value": "50000"`, `"value": 50000`}, false, "captureAmount.value must be a JSON string"},
@@ -523,7 +527,8 @@ func TestAntomRejects(t *testing.T) {
 
 		// notifySubscription.
 		{"subscriptionStatus a number", "notifySubscription", sub, []string{`"ACTIVE"`, `1`}, false, "subscriptionStatus must be a JSON string"},
-		{"periodCount a number", "notifySubscription", sub, []string{`"periodCount": "1"`, `"periodCount": 1`}, false, "periodRule.periodCount must be a JSON string"},
+		{"periodCount a boolean", "notifySubscription", sub, []string{`"periodCount": "1"`, `"periodCount": true`}, false, "periodRule.periodCount must be a JSON string or number"},
+		{"periodType a number", "notifySubscription", sub, []string{`"periodType": "MONTH"`, `"periodType": 1`}, false, "periodRule.periodType must be a JSON string"},
 		{"subscriptionRequestId missing", "notifySubscription", sub, []string{`"subscriptionRequestId": "subscriptionRequestId_EXAMPLE_0001",`, ``}, false, "subscriptionRequestId is required"},
 		{"subscriptionRequestId 65", "notifySubscription", sub, []string{`"subscriptionRequestId_EXAMPLE_0001"`, `"` + long(65) + `"`}, false, "subscriptionRequestId must be at most 64 characters"},
 		{"subscriptionRequestId control", "notifySubscription", sub, []string{`"subscriptionRequestId_EXAMPLE_0001"`, `"SECRET\r"`}, false, "subscriptionRequestId must not contain control characters"},
@@ -545,7 +550,42 @@ func TestAntomRejects(t *testing.T) {
 
 		// notifySubscriptionPayment.
 		{"period payment amount a number", "notifySubscriptionPayment", subPay, []string{`"value": "999"`, `"value": 999`}, false, "paymentAmount.value must be a JSON string"},
-		{"phaseNo a number", "notifySubscriptionPayment", subPay, []string{`"phaseNo": "2"`, `"phaseNo": 2`}, false, "phaseNo must be a JSON string"},
+		{"phaseNo a boolean", "notifySubscriptionPayment", subPay, []string{`"phaseNo": "2"`, `"phaseNo": false`}, false, "phaseNo must be a JSON string or number"},
+		{"phaseNo an object", "notifySubscriptionPayment", subPay, []string{`"phaseNo": "2"`, `"phaseNo": {"n": "SECRET"}`}, false, "phaseNo must be a JSON string or number"},
+		// Its string rules hold when it is a string.
+		{"phaseNo an empty string", "notifySubscriptionPayment", subPay, []string{`"phaseNo": "2"`, `"phaseNo": ""`}, false, "phaseNo must not be empty"},
+		{"phaseNo a string of 65", "notifySubscriptionPayment", subPay, []string{`"phaseNo": "2"`, `"phaseNo": "` + long(65) + `"`}, false, "phaseNo must be at most 64 characters"},
+		{"period availableRetries a string array", "notifySubscriptionPayment", subPay, []string{`"phaseNo": "2"`, `"phaseNo": "2", "retryInfo": {"availableRetries": ["SECRET"]}`}, false, "retryInfo.availableRetries must be a JSON string or number"},
+		{"period retryInfo other member a number", "notifySubscriptionPayment", subPay, []string{`"phaseNo": "2"`, `"phaseNo": "2", "retryInfo": {"availableRetries": 2, "retryInterval": 60}`}, false, "retryInfo.retryInterval must be a JSON string"},
+
+		// The booleans and numbers some fields allow (field.also): only
+		// there, only in JSON's own grammar, and within bounds.
+		{"defendable a number", "notifyDispute", dispute, []string{`"disputeSource"`, `"defendable": 1, "disputeSource"`}, false, "defendable must be a JSON string or boolean"},
+		{"defendable an object", "notifyDispute", dispute, []string{`"disputeSource"`, `"defendable": {"a": "SECRET"}, "disputeSource"`}, false, "defendable must be a JSON string or boolean"},
+		{"defendable an array", "notifyDispute", dispute, []string{`"disputeSource"`, `"defendable": [true], "disputeSource"`}, false, "defendable[0] must be a JSON string"},
+		{"defendable True", "notifyDispute", dispute, []string{`"disputeSource"`, `"defendable": True, "disputeSource"`}, false, "body is not valid JSON at offset 308"},
+		{"defendable truex", "notifyDispute", dispute, []string{`"disputeSource"`, `"defendable": truex, "disputeSource"`}, false, "body is not valid JSON at offset 312"},
+		{"defendable beside disputeSource", "notifyDispute", dispute, []string{`"disputeSource": "Mastercard"`, `"disputeSource": false`}, false, "disputeSource must be a JSON string"},
+		{"defendable nested elsewhere", "notifyDispute", dispute, []string{`"disputeSource"`, `"issuerComments": {"defendable": true}, "disputeSource"`}, false, "issuerComments.defendable must be a JSON string"},
+		{"disputeAmount value still a string", "notifyDispute", dispute, []string{`"value": "1000"`, `"value": 1000`, `"disputeSource"`, `"defendable": true, "disputeSource"`}, false, "disputeAmount.value must be a JSON string"},
+		{"quotePrice a boolean", "notifyPayment", pay, []string{`"paymentTime"`, `"settlementQuote": {"quotePrice": true}, "paymentTime"`}, false, "settlementQuote.quotePrice must be a JSON string or number"},
+		{"quotePrice with a plus", "notifyPayment", pay, []string{`"paymentTime"`, `"settlementQuote": {"quotePrice": +1}, "paymentTime"`}, false, "body is not valid JSON at offset 380"},
+		{"quotePrice with a leading zero", "notifyPayment", pay, []string{`"paymentTime"`, `"settlementQuote": {"quotePrice": 01}, "paymentTime"`}, false, "body is not valid JSON at offset 381"},
+		{"quotePrice ending in a dot", "notifyPayment", pay, []string{`"paymentTime"`, `"settlementQuote": {"quotePrice": 1.}, "paymentTime"`}, false, "body is not valid JSON at offset 382"},
+		{"quotePrice a bare exponent", "notifyPayment", pay, []string{`"paymentTime"`, `"settlementQuote": {"quotePrice": 1e}, "paymentTime"`}, false, "body is not valid JSON at offset 382"},
+		{"quotePrice a minus", "notifyPayment", pay, []string{`"paymentTime"`, `"settlementQuote": {"quotePrice": -}, "paymentTime"`}, false, "body is not valid JSON at offset 381"},
+		{"quotePrice NaN", "notifyPayment", pay, []string{`"paymentTime"`, `"settlementQuote": {"quotePrice": NaN}, "paymentTime"`}, false, "body is not valid JSON at offset 380"},
+		{"quotePrice of 65 characters", "notifyPayment", pay, []string{`"paymentTime"`, `"settlementQuote": {"quotePrice": 1.` + strings.Repeat("0", 63) + `}, "paymentTime"`}, false, "settlementQuote.quotePrice must be a JSON number of at most 64 characters"},
+		{"quotePrice with a huge exponent", "notifyPayment", pay, []string{`"paymentTime"`, `"settlementQuote": {"quotePrice": 1e0001000000}, "paymentTime"`}, false, "settlementQuote.quotePrice must be a JSON number with an exponent of at most 6 digits"},
+		{"guaranteed a number", "notifyPayment", pay, []string{`"paymentTime"`, `"settlementQuote": {"guaranteed": 1}, "paymentTime"`}, false, "settlementQuote.guaranteed must be a JSON string or boolean"},
+		{"settlementQuote other member a number", "notifyPayment", pay, []string{`"paymentTime"`, `"settlementQuote": {"quotePrice": 1.2, "quoteId": 7}, "paymentTime"`}, false, "settlementQuote.quoteId must be a JSON string"},
+		{"quotePrice in an array", "notifyPayment", pay, []string{`"paymentTime"`, `"settlementQuote": {"quotes": [{"quotePrice": 1}]}, "paymentTime"`}, false, "settlementQuote.quotes[0].quotePrice must be a JSON string"},
+		{"availableRetries a boolean", "notifyPayment", pay, []string{`"paymentTime"`, `"retryInfo": {"availableRetries": false}, "paymentTime"`}, false, "retryInfo.availableRetries must be a JSON string or number"},
+		// notifyCapture lists neither settlementQuote nor retryInfo.
+		{"capture quotePrice a number", "notifyCapture", capture, []string{`"captureTime"`, `"settlementQuote": {"quotePrice": 1}, "captureTime"`}, false, "settlementQuote.quotePrice must be a JSON string"},
+		{"capture availableRetries a number", "notifyCapture", capture, []string{`"captureTime"`, `"retryInfo": {"availableRetries": 1}, "captureTime"`}, false, "retryInfo.availableRetries must be a JSON string"},
+		{"vaulting acquirerInfo a number", "notifyVaulting", vault, []string{`"vaultingCreateTime"`, `"acquirerInfo": 7, "vaultingCreateTime"`}, false, "acquirerInfo must be a JSON string"},
+		{"vaulting acquirerInfo member a boolean", "notifyVaulting", vault, []string{`"vaultingCreateTime"`, `"acquirerInfo": {"x": true}, "vaultingCreateTime"`}, false, "acquirerInfo.x must be a JSON string"},
 		{"period paymentId missing", "notifySubscriptionPayment", subPay, []string{`"paymentId": "20260201EXAMPLEPAYMENTID0001",`, ``}, false, "paymentId is required"},
 		{"period paymentId tab", "notifySubscriptionPayment", subPay, []string{`"20260201EXAMPLEPAYMENTID0001"`, `"SECRET\t"`}, false, "paymentId must not contain control characters"},
 		{"period result missing", "notifySubscriptionPayment", subPay, []string{`"result": {`, `"x": {`}, false, "result is required"},
@@ -677,16 +717,16 @@ func TestAntomAccepts(t *testing.T) {
 		{"unknown members of every kind", "notifyPayment", pay, []string{`"paymentTime"`, `"pspCustomerInfo": {"pspName": "ALIPAY_CN", "extra": [{"a": "b"}, [], ["c"]]}, "promotionResult": [], "metadata": null, "paymentTime"`}, "2020010123456789XXXX:PAYMENT_RESULT:S"},
 		{"optional amounts present", "notifyPayment", pay, []string{`"paymentTime"`, `"grossSettlementAmount": {"currency": "USD", "value": "3100"}, "settlementQuote": {"price": "0.74"}, "paymentTime"`}, "2020010123456789XXXX:PAYMENT_RESULT:S"},
 		{"capture failed", "notifyCapture", capture, []string{`"resultCode": "SUCCESS"`, `"resultCode": "PROCESS_FAIL"`, `"resultStatus": "S"`, `"resultStatus": "F"`}, "2022XXXXXXX:F"},
-		{"new dispute type", "notifyDispute", dispute, []string{`"DISPUTE_CREATED"`, `"SOME_NEW_TYPE"`}, "202209212501310115730104****:SOME_NEW_TYPE"},
-		{"dispute accepted (SDK value)", "notifyDispute", dispute, []string{`"DISPUTE_CREATED"`, `"DISPUTE_ACCEPTED"`}, "202209212501310115730104****:DISPUTE_ACCEPTED"},
-		{"dispute with result and notifyType", "notifyDispute", dispute, []string{`"disputeSource"`, `"notifyType": "DISPUTE", "result": {"resultCode": "SUCCESS", "resultStatus": "S"}, "disputeSource"`}, "202209212501310115730104****:DISPUTE_CREATED"},
+		{"new dispute type", "notifyDispute", dispute, []string{`"DISPUTE_CREATED"`, `"SOME_NEW_TYPE"`}, "202209212501310115730104****:SOME_NEW_TYPE:<digest>"},
+		{"dispute accepted (SDK value)", "notifyDispute", dispute, []string{`"DISPUTE_CREATED"`, `"DISPUTE_ACCEPTED"`}, "202209212501310115730104****:DISPUTE_ACCEPTED:<digest>"},
+		{"dispute with result and notifyType", "notifyDispute", dispute, []string{`"disputeSource"`, `"notifyType": "DISPUTE", "result": {"resultCode": "SUCCESS", "resultStatus": "S"}, "disputeSource"`}, "202209212501310115730104****:DISPUTE_CREATED:<digest>"},
 		{"vaulting failed", "notifyVaulting", vault, []string{`"resultCode": "SUCCESS"`, `"resultCode": "VERIFICATION_FAIL"`, `"resultStatus": "S"`, `"resultStatus": "F"`, `"vaultingStatus": "SUCCESS"`, `"vaultingStatus": "FAIL"`}, "vaultingRequestId_EXAMPLE_0001:F:FAIL"},
 		{"vaulting failed without vaultingStatus (AMS edition)", "notifyVaulting", vault, []string{`"resultStatus": "S"`, `"resultStatus": "F"`, `"vaultingStatus": "SUCCESS",`, ``}, "vaultingRequestId_EXAMPLE_0001:F:"},
 		{"vaulting new status", "notifyVaulting", vault, []string{`"vaultingStatus": "SUCCESS"`, `"vaultingStatus": "NEW_STATUS"`}, "vaultingRequestId_EXAMPLE_0001:S:NEW_STATUS"},
 		{"vaulting with unknown members", "notifyVaulting", vault, []string{`"vaultingCreateTime"`, `"metadata": "` + strings.Repeat("m", 4096) + `", "acquirerInfo": {"acquirerName": "X"}, "vaultingCreateTime"`}, "vaultingRequestId_EXAMPLE_0001:S:SUCCESS"},
 		{"vaulting without vaultingCreateTime", "notifyVaulting", vault, []string{`,
   "vaultingCreateTime": "2026-01-01T12:01:00+08:00"`, ``}, "vaultingRequestId_EXAMPLE_0001:S:SUCCESS"},
-		{"period payment failed", "notifySubscriptionPayment", subPay, []string{`"resultCode": "SUCCESS"`, `"resultCode": "USER_BALANCE_NOT_ENOUGH"`, `"resultStatus": "S"`, `"resultStatus": "F"`, `"paymentTime": "2026-02-01T12:00:05+08:00",`, ``}, "20260201EXAMPLEPAYMENTID0001:F"},
+		{"period payment failed", "notifySubscriptionPayment", subPay, []string{`"resultCode": "SUCCESS"`, `"resultCode": "USER_BALANCE_NOT_ENOUGH"`, `"resultStatus": "S"`, `"resultStatus": "F"`, `"paymentTime": "2026-02-01T12:00:05+08:00",`, ``}, "20260201EXAMPLEPAYMENTID0001:F:<digest>"},
 		{"period payment without the subscription fields", "notifySubscriptionPayment", subPay, []string{`,
   "subscriptionRequestId": "subscriptionRequestId_EXAMPLE_0001",
   "subscriptionId": "20260101EXAMPLESUBSCRIPTIONID0001",
@@ -696,8 +736,12 @@ func TestAntomAccepts(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			body := replaceOnce(t, tc.body, tc.edits...)
-			if got := keyOf(t, tc.api, body); got != tc.key {
-				t.Errorf("key %q, want %q", got, tc.key)
+			want := tc.key
+			if w, ok := strings.CutSuffix(want, "<digest>"); ok { // the key ends with a content digest
+				want = w + digestPart(t, body)
+			}
+			if got := keyOf(t, tc.api, body); got != want {
+				t.Errorf("key %q, want %q", got, want)
 			}
 		})
 	}
@@ -762,5 +806,223 @@ func TestAntomDocListsTheCatalog(t *testing.T) {
 	}
 	if len(rows) != len(Names(Antom)) {
 		t.Errorf("docs/antom.md lists %d APIs, the catalog has %d", len(rows), len(Names(Antom)))
+	}
+}
+
+// antomGuideDispute is testdata/antom-guide/notifyDispute-defendable.json:
+// the Notification of Dispute of Antom's dispute guide,
+// https://docs.antom.com/ac/cashierpay/dispute ("Receive Notification of
+// Dispute"), in the edition that carries "defendable": true, a JSON
+// boolean. It is not embedded: the embedded notifyDispute sample stays
+// the reference page's.
+func antomGuideDispute(t testing.TB) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("testdata", "antom-guide", "notifyDispute-defendable.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// A genuine notification carrying a boolean or a number where Antom
+// really sends one (field.also) passes, in both modes, with the key it
+// would have with a string there; the fingerprint tells the boolean from
+// the string "true" and the number from the string.
+func TestAntomNonStringScalars(t *testing.T) {
+	guide := antomGuideDispute(t)
+	if !strings.Contains(guide, `"defendable": true`) {
+		t.Fatal("the guide's sample has no boolean defendable")
+	}
+	if !json.Valid([]byte(guide)) {
+		t.Fatal("the guide's sample is not JSON")
+	}
+	a := mustAPI(t, "notifyDispute")
+	allow := allowed(a)
+	for _, strict := range []bool{false, true} {
+		res, err := a.Validate([]byte(guide), Options{Strict: strict})
+		if err != nil {
+			t.Fatalf("strict %v: the dispute guide's sample: %v", strict, err)
+		}
+		v, err := decodeUseNumber([]byte(guide))
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, ok := refCanonicalAt(nil, v, "", allow)
+		if !ok || sha256.Sum256(c) != res.Fingerprint {
+			t.Errorf("strict %v: fingerprint differs from the reference canonical form", strict)
+		}
+	}
+
+	pay, refund, dispute := sample(t, "notifyPayment"), sample(t, "notifyRefund"), sample(t, "notifyDispute")
+	sub, subPay, vault := sample(t, "notifySubscription"), sample(t, "notifySubscriptionPayment"), sample(t, "notifyVaulting")
+	for _, tc := range []struct {
+		name, api, body string
+		edits           []string
+	}{
+		{"defendable false", "notifyDispute", dispute, []string{`"disputeSource"`, `"defendable": false, "disputeSource"`}},
+		{"defendable a string", "notifyDispute", dispute, []string{`"disputeSource"`, `"defendable": "true", "disputeSource"`}},
+		{"payment settlementQuote", "notifyPayment", pay, []string{`"paymentTime"`, `"settlementQuote": {"quotePrice": 0.7412, "guaranteed": true, "quoteCurrencyPair": "SGD/USD"}, "paymentTime"`}},
+		{"payment settlementQuote as strings", "notifyPayment", pay, []string{`"paymentTime"`, `"settlementQuote": {"quotePrice": "0.7412", "guaranteed": "false"}, "paymentTime"`}},
+		{"payment quotePrice with an exponent", "notifyPayment", pay, []string{`"paymentTime"`, `"settlementQuote": {"quotePrice": -7.412E-1}, "paymentTime"`}},
+		{"payment retryInfo", "notifyPayment", pay, []string{`"paymentTime"`, `"retryInfo": {"availableRetries": 2}, "paymentTime"`}},
+		{"refund settlementQuote", "notifyRefund", refund, []string{`"refundTime"`, `"settlementQuote": {"quotePrice": 1.25, "guaranteed": false}, "refundTime"`}},
+		{"subscription periodCount", "notifySubscription", sub, []string{`"periodCount": "1"`, `"periodCount": 1`}},
+		{"period phaseNo", "notifySubscriptionPayment", subPay, []string{`"phaseNo": "2"`, `"phaseNo": 2`}},
+		{"period retryInfo", "notifySubscriptionPayment", subPay, []string{`"phaseNo": "2"`, `"phaseNo": "2", "retryInfo": {"availableRetries": 0}`}},
+		{"vaulting acquirerInfo a string", "notifyVaulting", vault, []string{`"vaultingCreateTime"`, `"acquirerInfo": "{\"acquirerName\":\"X\"}", "vaultingCreateTime"`}},
+		{"vaulting acquirerInfo an object", "notifyVaulting", vault, []string{`"vaultingCreateTime"`, `"acquirerInfo": {"acquirerName": "X"}, "vaultingCreateTime"`}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			body := replaceOnce(t, tc.body, tc.edits...)
+			for _, strict := range []bool{false, true} {
+				res, err := mustAPI(t, tc.api).Validate([]byte(body), Options{Strict: strict})
+				if err != nil {
+					t.Fatalf("strict %v: %v", strict, err)
+				}
+				base, err := mustAPI(t, tc.api).Validate([]byte(tc.body), Options{Strict: strict})
+				if err != nil {
+					t.Fatal(err)
+				}
+				// The key of a digest-free notification is the sample's;
+				// one with a digest differs only in its digest.
+				if strings.Count(res.Key, ":") != strings.Count(base.Key, ":") ||
+					!strings.HasPrefix(res.Key, base.Key[:strings.LastIndexByte(base.Key, ':')+1]) {
+					t.Errorf("strict %v: key %q, the sample's %q", strict, res.Key, base.Key)
+				}
+			}
+		})
+	}
+
+	// The fingerprint: a boolean is not the string of its name, a number
+	// is not its text as a string, and a number's value, not its
+	// spelling, counts.
+	fp := func(api, body string, edits ...string) [32]byte {
+		t.Helper()
+		res, err := mustAPI(t, api).Validate([]byte(replaceOnce(t, body, edits...)), Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res.Fingerprint
+	}
+	at := func(v string) [32]byte {
+		return fp("notifyDispute", dispute, `"disputeSource"`, `"defendable": `+v+`, "disputeSource"`)
+	}
+	if at(`true`) == at(`"true"`) || at(`false`) == at(`"false"`) || at(`true`) == at(`false`) {
+		t.Error("a boolean defendable has the fingerprint of a string, or true of false")
+	}
+	price := func(v string) [32]byte {
+		return fp("notifyPayment", pay, `"paymentTime"`, `"settlementQuote": {"quotePrice": `+v+`}, "paymentTime"`)
+	}
+	for _, same := range [][]string{
+		{`4200`, `4.2e3`, `4200.0`, `42E2`, `42e+2`, `420000e-2`, `0.042E5`, `4200.000e00`},
+		{`0`, `-0`, `0.0`, `0e5`, `-0.000E-7`},
+		{`0.1`, `0.10`, `1e-1`, `10E-2`},
+		{`-1.5`, `-15e-1`, `-0.15e1`},
+	} {
+		for _, v := range same[1:] {
+			if price(v) != price(same[0]) {
+				t.Errorf("quotePrice %s and %s have different fingerprints", v, same[0])
+			}
+		}
+	}
+	for _, pair := range [][2]string{
+		{`4200`, `"4200"`}, {`4200`, `4201`}, {`1.5`, `-1.5`}, {`1`, `10`}, {`1`, `0.1`},
+		{`12345678901234567890`, `12345678901234567891`}, // one float64, two values
+		{`1e2`, `1e-2`}, {`0`, `"0"`},
+	} {
+		if price(pair[0]) == price(pair[1]) {
+			t.Errorf("quotePrice %s and %s have one fingerprint", pair[0], pair[1])
+		}
+	}
+}
+
+// One dispute can get two different notifications of one type (a
+// retrieval request and its escalation to a chargeback are both
+// DISPUTE_CREATED; a compliance request judged VALIDATE_FAIL then
+// VALIDATE_SUCCESS is two DISPUTE_JUDGED), and a failed subscription
+// period payment can be retried under its paymentId with a changed
+// retryInfo: each is another notification, with another key, while a
+// resend (re-serialised) keeps its key. A successful period payment's key
+// has no digest.
+func TestAntomRepeatedEventKeys(t *testing.T) {
+	resend := func(body string) string {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(body), &m); err != nil {
+			t.Fatal(err)
+		}
+		b, err := json.Marshal(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(b) == body {
+			t.Fatal("the resend is not re-serialised")
+		}
+		return string(b)
+	}
+	dispute := sample(t, "notifyDispute")
+	judged := func(result string) string {
+		return replaceOnce(t, dispute, `"DISPUTE_CREATED"`, `"DISPUTE_JUDGED"`, `"disputeSource"`, `"disputeJudgedResult": "`+result+`", "disputeSource"`)
+	}
+	subPay := sample(t, "notifySubscriptionPayment")
+	failed := func(retries string) string {
+		return replaceOnce(t, subPay, `"resultCode": "SUCCESS"`, `"resultCode": "USER_BALANCE_NOT_ENOUGH"`, `"resultStatus": "S"`, `"resultStatus": "F"`,
+			`"phaseNo": "2"`, `"phaseNo": "2", "retryInfo": {"availableRetries": "`+retries+`"}`)
+	}
+	escalated := replaceOnce(t, dispute, `"disputeSource"`, `"disputeType": "CHARGEBACK", "disputeSource"`)
+	for _, tc := range []struct {
+		name, api, first, second, prefix string
+	}{
+		{"two DISPUTE_JUDGED", "notifyDispute", judged("VALIDATE_FAIL"), judged("VALIDATE_SUCCESS"), "202209212501310115730104****:DISPUTE_JUDGED:"},
+		{"a retrieval request and its chargeback", "notifyDispute", dispute, escalated, "202209212501310115730104****:DISPUTE_CREATED:"},
+		{"two failed tries of a period payment", "notifySubscriptionPayment", failed("2"), failed("1"), "20260201EXAMPLEPAYMENTID0001:F:"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			k1, k2 := keyOf(t, tc.api, tc.first), keyOf(t, tc.api, tc.second)
+			if k1 == k2 {
+				t.Fatalf("two notifications share the key %q", k1)
+			}
+			for body, k := range map[string]string{tc.first: k1, tc.second: k2} {
+				if want := tc.prefix + digestPart(t, body); k != want {
+					t.Errorf("key %q, want %q", k, want)
+				}
+				if got := keyOf(t, tc.api, resend(body)); got != k {
+					t.Errorf("resend: key %q, want %q", got, k)
+				}
+			}
+		})
+	}
+	// A successful period payment keeps paymentId:S, whatever else it
+	// carries; the condition is the exact value F.
+	ok := replaceOnce(t, subPay, `"phaseNo": "2"`, `"phaseNo": "2", "retryInfo": {"availableRetries": 0}`)
+	for _, body := range []string{subPay, ok, resend(ok)} {
+		if got := keyOf(t, "notifySubscriptionPayment", body); got != "20260201EXAMPLEPAYMENTID0001:S" {
+			t.Errorf("successful period payment: key %q", got)
+		}
+	}
+	if got := keyOf(t, "notifySubscriptionPayment", replaceOnce(t, subPay, `"resultStatus": "S"`, `"resultStatus": "U"`)); got != "20260201EXAMPLEPAYMENTID0001:U" {
+		t.Errorf("unknown-status period payment: key %q", got)
+	}
+}
+
+// The booleans and numbers some fields allow, and the alias pass that
+// keys with '_' or '-' start, allocate nothing beyond the key.
+func TestScalarsAndAliasesAllocations(t *testing.T) {
+	if raceEnabled {
+		t.Skip("sync.Pool drops items under the race detector")
+	}
+	pay := sample(t, "notifyPayment")
+	for _, tc := range []struct{ api, body string }{
+		{"notifyDispute", antomGuideDispute(t)},
+		{"notifyPayment", replaceOnce(t, pay, `"paymentTime"`, `"settlementQuote": {"quotePrice": -7.4120E-1, "guaranteed": false}, "retryInfo": {"availableRetries": 3}, "x_y": "a", "xY": "b", "payment-date": "c", "paymentTime"`)},
+		{"addPaymentMethod", obj(rid, cust, pmd, str("x_y", "a"), str("xY", "b"), `"extra":{"request_id":"a","requestId":"b"}`)},
+	} {
+		a := mustAPI(t, tc.api)
+		body := []byte(tc.body)
+		if _, err := a.Validate(body, Options{}); err != nil {
+			t.Fatalf("%s: %v", tc.api, err)
+		}
+		if n := testing.AllocsPerRun(100, func() { a.Validate(body, Options{}) }); n > 1 {
+			t.Errorf("Validate of a %s body allocates %v times, want at most 1", tc.api, n)
+		}
 	}
 }

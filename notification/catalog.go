@@ -69,7 +69,14 @@ type spec struct {
 type field struct {
 	path   string // member keys from the root, joined by dots
 	object bool   // the value is an object; otherwise it is a string
-	need   presence
+	// also lets the value be a JSON boolean or number instead of a
+	// string, at this path only: for a member Antom really sends as one
+	// although its reference types every field as a String (each use
+	// cites its source). The length and enum rules apply only when the
+	// value is a string. Not for an object field, a key field or a when
+	// dependency (newAPI panics).
+	also scalars
+	need presence
 	// when narrows or widens need: an optional field with when is
 	// required when it holds; a strictOnly field with when is required
 	// only under Options.Strict and when it holds (what a failure
@@ -96,6 +103,28 @@ type field struct {
 	headerSafe bool
 }
 
+// scalars is a set of the non-string JSON scalars a field may hold.
+type scalars uint8
+
+const (
+	alsoBoolean scalars = 1 << iota // true or false
+	alsoNumber                      // a JSON number
+)
+
+// typeRule is the rule a value of the wrong type breaks at a field that
+// allows s besides a string.
+func (s scalars) typeRule() string {
+	switch s {
+	case alsoBoolean:
+		return "must be a JSON string or boolean"
+	case alsoNumber:
+		return "must be a JSON string or number"
+	case alsoBoolean | alsoNumber:
+		return "must be a JSON string, boolean or number"
+	}
+	return "must be a JSON string"
+}
+
 // presence says when a field must be present (non-null).
 type presence uint8
 
@@ -116,6 +145,9 @@ type API struct {
 	name   string
 	family Family
 	nodes  []node // the tree of paths the rules name; node 0 is the body
+	// also holds, per node, the scalars its field allows besides a
+	// string (field.also); the walker reads it.
+	also   []scalars
 	rules  []rule
 	groups []group
 	key    apiKey
@@ -126,6 +158,10 @@ type API struct {
 type node struct {
 	parent int32
 	edges  []edge
+	// loose holds each edge's key as checkAliasKeys compares it: folded
+	// (appendFoldedKey), without '_' and '-'. It is apart from edges to
+	// keep the walk's lookups (child) on small entries.
+	loose []string
 }
 
 // edge leads from a node to the node of its member key.
@@ -198,14 +234,22 @@ func newAPI(s spec) *API {
 		n := a.addPath(f.path)
 		a.rules = append(a.rules, rule{field: f, node: n, parent: a.nodes[n].parent, whenNode: -1})
 	}
+	a.also = make([]scalars, len(a.nodes))
 	for i := range a.rules {
-		byPath[a.rules[i].path] = &a.rules[i]
+		r := &a.rules[i]
+		byPath[r.path] = r
+		if r.also != 0 {
+			if r.object {
+				panic("notification: " + s.name + ": " + r.path + " is an object field that allows a scalar")
+			}
+			a.also[r.node] = r.also
+		}
 	}
 	for i := range a.rules {
 		r := &a.rules[i]
 		if r.when != nil {
 			dep, ok := byPath[r.when.path]
-			if !ok || dep.object {
+			if !ok || dep.object || dep.also != 0 {
 				panic("notification: " + s.name + ": " + r.path + " depends on " + r.when.path + ", which is not a string field")
 			}
 			r.whenNode = dep.node
@@ -251,7 +295,14 @@ func (a *API) addEdge(from int32, key string) int32 {
 	}
 	n := int32(len(a.nodes))
 	a.nodes = append(a.nodes, node{parent: from})
+	loose := bytes.Map(func(r rune) rune {
+		if r == '_' || r == '-' {
+			return -1
+		}
+		return r
+	}, appendFoldedKey(nil, []byte(key)))
 	a.nodes[from].edges = append(a.nodes[from].edges, edge{key, n})
+	a.nodes[from].loose = append(a.nodes[from].loose, string(loose))
 	return n
 }
 
@@ -291,8 +342,11 @@ func (a *API) check(seen []slot, vals []byte, strict bool) error {
 			}
 			continue
 		}
+		if s.kind == kindBoolean || s.kind == kindNumber {
+			continue // the walker let it through only where r.also allows it
+		}
 		if s.kind != kindString {
-			return &FieldError{Path: r.path, Rule: "must be a JSON string"}
+			return &FieldError{Path: r.path, Rule: r.also.typeRule()}
 		}
 		if err := r.checkString(str(r.node)); err != nil {
 			return err

@@ -17,12 +17,23 @@
 //   - every scalar at every depth, array elements included, is a JSON string;
 //     a member whose value is null counts as absent, while null as an array
 //     element is rejected like any non-string scalar (it cannot be absent
-//     without shifting the elements after it);
+//     without shifting the elements after it). The exceptions are the few
+//     Antom fields the catalog lets be a JSON boolean or number as well
+//     (Antom sends them so: dispute's defendable, a settlementQuote's
+//     quotePrice and guaranteed, retryInfo.availableRetries, phaseNo,
+//     periodRule.periodCount; docs/antom.md), at their own path only, in
+//     JSON's own grammar, a number of at most 64 characters;
 //   - no object has two members with the same key, compared after decoding,
 //     so "a" and "\u0061" are the same key (null members included), nor two
-//     whose keys are equal under Unicode simple case folding ("requestId"
-//     and "RequestId"; "k" and the Kelvin sign): encoding/json and other
-//     case-insensitive binders could read either;
+//     whose keys are equal when letter case is ignored: under Unicode simple
+//     case folding ("requestId" and "RequestId"; "k" and the Kelvin sign)
+//     or once each character is upper- then lower-cased ("requestıd" with
+//     the dotless i): encoding/json, Java's equalsIgnoreCase and other
+//     case-insensitive binders could read either. Where one of the two
+//     stands for a member the catalog names in that object, '_' and '-'
+//     are ignored too ("request_id" and "REQUEST-ID" beside "requestId"),
+//     as snake- and kebab-case binders map them onto one field; unknown
+//     members like "foo_bar" and "fooBar" may stand side by side;
 //   - every string and key is valid UTF-8; escapes must be valid JSON
 //     escapes, and a surrogate escape must be half of a pair ("\ud800" on its
 //     own is rejected, where encoding/json would put U+FFFD in its place);
@@ -53,16 +64,20 @@
 //
 // The fingerprint is the SHA-256 of a canonical form built during the same
 // pass: every string decoded and length-prefixed, object members sorted by
-// decoded key, array elements in order, members with a null value left out.
-// Key order, whitespace and escaping ("\u0041" or "A", "\/" or "/") do not
-// change it; a changed value, a renamed key, a reordered array or a changed
-// kind (string, object, array) does. As null members are left out,
+// decoded key, array elements in order, members with a null value left out,
+// a boolean (where a field allows one) a tag of its own, 't' or 'f', and a
+// number (where a field allows one) its value written one way under a tag
+// of its own ('n', the significant digits and the exponent, so 4200, 4.2e3
+// and 4200.0 are one value; see walk.go). Key order, whitespace, escaping
+// ("\u0041" or "A", "\/" or "/") and a number's spelling do not change it;
+// a changed value, a renamed key, a reordered array or a changed kind
+// (string, object, array, boolean, number: true and "true" differ) does. As null members are left out,
 // {"a":null,"b":"x"} has the fingerprint of {"b":"x"}. Fingerprints are
 // stored by the idempotency store, so changing the canonical form turns a
 // retry that spans the upgrade into REPEAT_REQ_INCONSISTENT; for an API
 // whose key ends with a content digest (notifyRegistrationStatus,
-// notifySubscription, notifyPayment's UPDATE_AMOUNT_RESULT) it changes the
-// key instead, so such a retry is taken for a new notification and
+// notifySubscription, notifyDispute, notifyPayment's UPDATE_AMOUNT_RESULT,
+// a failed notifySubscriptionPayment) it changes the key instead, so such a retry is taken for a new notification and
 // forwarded again.
 //
 // # Envelope

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"maps"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -17,6 +18,15 @@ import (
 // when v holds a value that is not a string, object or array, or null
 // anywhere but as a member.
 func refCanonical(dst []byte, v any) ([]byte, bool) {
+	return refCanonicalAt(dst, v, "", nil)
+}
+
+// refCanonicalAt is refCanonical for v at path (member keys from the root
+// joined by dots, "" for the body) of a body whose API lets the fields in
+// allow also be a boolean or a number (field.also); v is decoded with
+// UseNumber, so a number is a json.Number holding its text. Array elements
+// match no field.
+func refCanonicalAt(dst []byte, v any, path string, allow map[string]scalars) ([]byte, bool) {
 	putString := func(dst []byte, tag byte, s string) []byte {
 		dst = append(dst, tag)
 		dst = binary.BigEndian.AppendUint32(dst, uint32(len(s)))
@@ -26,6 +36,19 @@ func refCanonical(dst []byte, v any) ([]byte, bool) {
 	switch v := v.(type) {
 	case string:
 		return putString(dst, 's', v), true
+	case bool:
+		if allow[path]&alsoBoolean == 0 {
+			return dst, false
+		}
+		if v {
+			return append(dst, 't'), true
+		}
+		return append(dst, 'f'), true
+	case json.Number:
+		if allow[path]&alsoNumber == 0 {
+			return dst, false
+		}
+		return putString(dst, 'n', refNumber(string(v))), true
 	case map[string]any:
 		dst = append(dst, '{')
 		for _, k := range slices.Sorted(maps.Keys(v)) {
@@ -33,7 +56,11 @@ func refCanonical(dst []byte, v any) ([]byte, bool) {
 				continue
 			}
 			dst = putString(dst, 'k', k)
-			if dst, ok = refCanonical(dst, v[k]); !ok {
+			p := k
+			if path != "" {
+				p = path + "." + k
+			}
+			if dst, ok = refCanonicalAt(dst, v[k], p, allow); !ok {
 				return dst, false
 			}
 		}
@@ -41,13 +68,60 @@ func refCanonical(dst []byte, v any) ([]byte, bool) {
 	case []any:
 		dst = append(dst, '[')
 		for _, e := range v {
-			if dst, ok = refCanonical(dst, e); !ok || e == nil {
+			if dst, ok = refCanonicalAt(dst, e, "", nil); !ok || e == nil {
 				return dst, false
 			}
 		}
 		return append(dst, ']'), true
 	}
 	return dst, false
+}
+
+// refNumber writes the JSON number s as the canonical form writes a
+// number's value: "0", or the significant digits (with '-' when negative),
+// 'e' and the exponent, so that the value is digits × 10^exponent.
+func refNumber(s string) string {
+	neg := strings.HasPrefix(s, "-")
+	mant, exp, _ := strings.Cut(strings.ToLower(strings.TrimPrefix(s, "-")), "e")
+	e := 0
+	if exp != "" {
+		var err error
+		if e, err = strconv.Atoi(exp); err != nil {
+			panic(err)
+		}
+	}
+	whole, frac, _ := strings.Cut(mant, ".")
+	digits := strings.TrimLeft(whole+frac, "0")
+	e -= len(frac)
+	sig := strings.TrimRight(digits, "0")
+	e += len(digits) - len(sig)
+	if sig == "" {
+		return "0"
+	}
+	if neg {
+		sig = "-" + sig
+	}
+	return sig + "e" + strconv.Itoa(e)
+}
+
+// allowed returns the paths where a's fields allow a boolean or a number.
+func allowed(a *API) map[string]scalars {
+	m := map[string]scalars{}
+	for _, r := range a.rules {
+		if r.also != 0 {
+			m[r.path] = r.also
+		}
+	}
+	return m
+}
+
+// decodeUseNumber decodes body with encoding/json, numbers as json.Number.
+func decodeUseNumber(body []byte) (any, error) {
+	d := json.NewDecoder(bytes.NewReader(body))
+	d.UseNumber()
+	var v any
+	err := d.Decode(&v)
+	return v, err
 }
 
 // refFingerprint decodes body with encoding/json and hashes refCanonical of it.

@@ -23,6 +23,8 @@ func FuzzValidate(f *testing.F) {
 	f.Add([]byte(obj(rid, user, pmd, `"operateSource":"MERCHANT"`, `"extra":["a",{"b":null},[]]`)))
 	f.Add([]byte(obj(rid, user, pmd, `"RequestId":"x"`)))
 	f.Add([]byte(obj(rid, user, pmd, `"extra":{"\u212a":"a","k":"b"}`)))
+	f.Add([]byte(obj(rid, user, pmd, `"request\u0131d":"x"`)))
+	f.Add([]byte(obj(rid, user, pmd, `"request_id":"x"`, `"x_y":"a"`, `"xY":"b"`)))
 	f.Fuzz(func(t *testing.T, body []byte) {
 		stdValid := json.Valid(body)
 		for _, name := range Names(DWS) {
@@ -38,6 +40,19 @@ func FuzzValidate(f *testing.F) {
 				if err := json.Unmarshal(body, &bound); err != nil || bound.RequestID != res.Key {
 					t.Fatalf("requestId %q, a case-insensitive binder read %q (%v)", res.Key, bound.RequestID, err)
 				}
+				// Nor may an alias of requestId that a binder ignoring
+				// case (Java's equalsIgnoreCase, upper-casing ı to I),
+				// '_' and '-' (snake- and kebab-case binders) would map
+				// onto it.
+				aliases := 0
+				for k := range m {
+					if strings.EqualFold(strings.NewReplacer("_", "", "-", "").Replace(strings.ToLower(strings.ToUpper(k))), "requestId") {
+						aliases++
+					}
+				}
+				if aliases > 1 {
+					t.Fatalf("accepted %d keys that stand for requestId: %q", aliases, body)
+				}
 				if why := seedRulesBreak(m, strict); why != "" {
 					t.Fatalf("accepted a body that breaks a rule: %s", why)
 				}
@@ -48,7 +63,8 @@ func FuzzValidate(f *testing.F) {
 
 // checkAgainstStd validates body as a's in both modes: an error must be a
 // short *FieldError; an accepted body must be one encoding/json accepts
-// (stdValid), meet more, hold only strings, have the fingerprint of its
+// (stdValid), meet more, hold only strings (but for a boolean or number
+// where a field allows one), have the fingerprint of its
 // decoded value's reference canonical form, and keep its result when
 // encoding/json writes it out again.
 func checkAgainstStd(t *testing.T, a *API, body []byte, stdValid bool, more func(m map[string]any, res Result, strict bool)) {
@@ -66,14 +82,16 @@ func checkAgainstStd(t *testing.T, a *API, body []byte, stdValid bool, more func
 		if !stdValid {
 			t.Fatalf("%s accepted a body encoding/json rejects: %q", a.Name(), body)
 		}
-		var v any
-		if err := json.Unmarshal(body, &v); err != nil {
+		// Numbers as json.Number: the text as sent, which json.Marshal
+		// writes out again as it is.
+		v, err := decodeUseNumber(body)
+		if err != nil {
 			t.Fatalf("encoding/json: %v", err)
 		}
 		more(v.(map[string]any), res, strict)
-		canon, ok := refCanonical(nil, v)
+		canon, ok := refCanonicalAt(nil, v, "", allowed(a))
 		if !ok {
-			t.Fatalf("%s accepted a body with a non-string scalar: %q", a.Name(), body)
+			t.Fatalf("%s accepted a body with a non-string scalar where its fields allow none: %q", a.Name(), body)
 		}
 		if sha256.Sum256(canon) != res.Fingerprint {
 			t.Fatalf("%s: fingerprint differs from the reference canonical form of %q", a.Name(), body)
@@ -122,7 +140,8 @@ func seedRulesBreak(m map[string]any, strict bool) string {
 // FuzzValidateAntom is FuzzValidate for the Antom specs: no input panics;
 // every message is short, valid UTF-8 and a *FieldError; a body that
 // encoding/json rejects is never accepted; an accepted body holds only
-// strings (and null members), has the fingerprint of its decoded value's
+// strings (and null members), but for the booleans and numbers a field
+// allows at its own path, has the fingerprint of its decoded value's
 // reference canonical form, has the key refKey composes from its decoded
 // value, a key that fits MaxKeyLength and an HTTP header, and keeps its
 // result when encoding/json writes it out again.
@@ -139,6 +158,16 @@ func FuzzValidateAntom(f *testing.F) {
 	f.Add([]byte(`{"result":{"resultCode":"x","resultStatus":"F"},"vaultingRequestId":"v:%","paymentMethodDetail":{"card":{"cardToken":7}}}`))
 	f.Add([]byte(`{"subscriptionRequestId":"s","subscriptionStatus":"TERMINATED","subscriptionNotificationType":"CHANGE","periodRule":{"periodCount":1}}`))
 	f.Add([]byte(`{"result":{"resultCode":"x","resultStatus":"S"},"paymentId":"p","paymentAmount":{"currency":"USD","value":"1"},"paymentCreateTime":"t","phaseNo":2}`))
+	// The booleans and numbers some fields allow (field.also), in every
+	// spelling of a number, and their look-alikes elsewhere.
+	f.Add([]byte(`{"disputeId":"d","paymentId":"p","paymentRequestId":"q","disputeNotificationType":"DISPUTE_CREATED","defendable":true,"x":{"defendable":false}}`))
+	f.Add([]byte(`{"disputeId":"d","paymentId":"p","paymentRequestId":"q","disputeNotificationType":"DISPUTE_JUDGED","defendable":false}`))
+	f.Add([]byte(`{"notifyType":"PAYMENT_RESULT","result":{"resultCode":"x","resultStatus":"F"},"paymentRequestId":"r","paymentId":"p","paymentAmount":{"currency":"USD","value":"1"},"settlementQuote":{"quotePrice":-0.0740E+2,"guaranteed":true},"retryInfo":{"availableRetries":3}}`))
+	f.Add([]byte(`{"notifyType":"REFUND_RESULT","result":{"resultCode":"x","resultStatus":"S"},"refundStatus":"SUCCESS","refundRequestId":"r","refundId":"f","refundAmount":{"currency":"USD","value":"1"},"settlementQuote":{"quotePrice":1e-7,"guaranteed":false}}`))
+	f.Add([]byte(`{"result":{"resultCode":"x","resultStatus":"F"},"paymentId":"p","paymentAmount":{"currency":"USD","value":"1"},"paymentCreateTime":"t","phaseNo":0.0,"retryInfo":{"availableRetries":100e-2}}`))
+	f.Add([]byte(`{"subscriptionRequestId":"s","subscriptionStatus":"ACTIVE","subscriptionNotificationType":"CREATE","periodRule":{"periodType":"MONTH","periodCount":12}}`))
+	f.Add([]byte(`{"result":{"resultCode":"x","resultStatus":"S"},"vaultingRequestId":"v","acquirerInfo":"a"}`))
+	f.Add([]byte(`{"notifyType":"PAYMENT_RESULT","result":{"resultCode":"x","resultStatus":"S"},"paymentRequestId":"r","paymentId":"p","paymentAmount":{"currency":"USD","value":"1"},"settlementQuote":{"quotePrice":01}}`))
 	f.Fuzz(func(t *testing.T, body []byte) {
 		stdValid := json.Valid(body)
 		for _, name := range Names(Antom) {

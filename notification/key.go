@@ -96,7 +96,8 @@ type apiKey struct {
 }
 
 // compileKey checks and compiles s.key. Every key field must be a
-// header-safe string field with a maximum length and no case folding; a
+// header-safe string field with a maximum length, no case folding and no
+// boolean or number allowance (field.also); a
 // required one must sit under required objects only (so a valid body
 // always has it); a key of one field and no digest must be a required one.
 // A conditional digest (keyContentIf) must depend on a required key field,
@@ -122,6 +123,10 @@ func compileKey(s spec, byPath map[string]*rule) apiKey {
 		r, ok := byPath[p]
 		if !ok || r.object || !r.headerSafe || r.max <= 0 || r.foldCase {
 			panic("notification: " + s.name + ": key field " + p + " is not a header-safe string field with a maximum length")
+		}
+		if r.also != 0 {
+			// A boolean or number has no string value to put in the key.
+			panic("notification: " + s.name + ": key field " + p + " allows a boolean or number, not only a string")
 		}
 		if r.need == always && !alwaysThere(r, byPath) {
 			panic("notification: " + s.name + ": key field " + p + " is required but sits under an object that is not")

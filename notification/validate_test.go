@@ -196,6 +196,24 @@ func TestValidateRejects(t *testing.T) {
 		{"case variant in card", obj(rid, cust, card(tok, str("cardtoken", "SECRET"))), false, "paymentMethodDetail.card.cardtoken is a duplicate key when letter case is ignored"},
 		{"case variant of a null member", obj(rid, cust, pmd, `"extra":null`, str("EXTRA", "SECRET")), false, "EXTRA is a duplicate key when letter case is ignored"},
 		{"case variant in object in array", obj(rid, cust, pmd, `"extra":[{"ab":"SECRET","aB":"SECRET"}]`), false, "extra[0].aB is a duplicate key when letter case is ignored"},
+		// Keys equal once each rune is upper- then lower-cased: Java's
+		// equalsIgnoreCase, JavaScript and Python upper-case the dotless ı
+		// (and ſ) to I (S), and lower-case the dotted İ to i.
+		{"dotless i", obj(rid, cust, pmd, str("request\u0131d", "SECRET")), false, "[\"request\u0131d\"] is a duplicate key when letter case is ignored"},
+		{"dotless i first", obj(str("request\u0131d", "SECRET"), rid, cust, pmd), false, "requestId is a duplicate key when letter case is ignored"},
+		{"dotted capital I", obj(rid, cust, pmd, str("request\u0130d", "SECRET")), false, "[\"request\u0130d\"] is a duplicate key when letter case is ignored"},
+		{"dotless i in an unknown object", obj(rid, cust, pmd, `"extra":{"id":"SECRET","\u0131d":"SECRET"}`), false, "extra[\"\u0131d\"] is a duplicate key when letter case is ignored"},
+		{"long s in a catalog name", obj(rid, str("referenceCu\u017ftomerId", "SECRET"), cust, pmd), false, "referenceCustomerId is a duplicate key when letter case is ignored"},
+		// Keys equal once '_' and '-' are left out too, when one of them
+		// stands for a member the catalog names: snake- and kebab-case
+		// binders map them onto one field.
+		{"request_id", obj(rid, cust, pmd, str("request_id", "SECRET")), false, "request_id is a duplicate key when letter case, '_' and '-' are ignored"},
+		{"REQUEST_ID first", obj(str("REQUEST_ID", "SECRET"), rid, cust, pmd), false, "requestId is a duplicate key when letter case, '_' and '-' are ignored"},
+		{"request-id", obj(rid, cust, pmd, str("request-id", "SECRET")), false, "request-id is a duplicate key when letter case, '_' and '-' are ignored"},
+		{"request_ıd", obj(rid, cust, pmd, str("request_\u0131d", "SECRET")), false, "[\"request_\u0131d\"] is a duplicate key when letter case, '_' and '-' are ignored"},
+		{"two aliases, no named member", obj(str("request_id", "SECRET"), str("request-id", "SECRET"), cust, pmd), false, "request-id is a duplicate key when letter case, '_' and '-' are ignored"},
+		{"card_token in card", obj(rid, cust, card(tok, str("card_token", "SECRET"))), false, "paymentMethodDetail.card.card_token is a duplicate key when letter case, '_' and '-' are ignored"},
+		{"payment_method_detail", obj(rid, cust, pmd, `"payment_method_detail":{}`), false, "payment_method_detail is a duplicate key when letter case, '_' and '-' are ignored"},
 
 		// Nesting.
 		{"33 levels of objects", deep(33, false), false, "extra" + strings.Repeat(".x", 31) + " is nested deeper than 32 levels"},
@@ -342,6 +360,11 @@ func TestValidateAccepts(t *testing.T) {
 			`"a":{}`, `"b":[]`, `"c":[{}]`, `"d":["x",["y"],{"z":"w","n":null}]`, `"e":null`, `"f":"\u0000"`), false, "SECRET-r"},
 		{"whitespace everywhere", " \t\r\n{ \"requestId\" :\n\"SECRET-r\" , " + cust + " ,\t" + pmd + " }\n\r\t ", false, "SECRET-r"},
 		{"U+FFFD and U+2028 as they are", obj(rid, cust, pmd, str("extra", "\uFFFD\u2028")), false, "SECRET-r"},
+		// '_' and '-' count between members the catalog does not name.
+		{"unknown x_y and xY", obj(rid, cust, pmd, str("x_y", "a"), str("xY", "b"), str("x-y", "c")), false, "SECRET-r"},
+		{"unknown snake and camel in card", obj(rid, cust, card(tok, str("card_brand", "a"), str("cardBrand", "b"))), false, "SECRET-r"},
+		{"catalog name inside an unknown object", obj(rid, cust, pmd, `"extra":{"requestId":"a","request_id":"b"}`), false, "SECRET-r"},
+		{"catalog name inside an array", obj(rid, cust, pmd, `"extra":[{"requestId":"a","request_id":"b"}]`), false, "SECRET-r"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			for _, name := range Names(DWS) {
@@ -505,6 +528,10 @@ func TestCatalogMistakesPanic(t *testing.T) {
 		"conditional digest on a field not in the key": "the digest's condition must name a required key field",
 		"conditional digest on an optional key field":  "the digest's condition must name a required key field",
 		"one-of members apart":                         "one-of member x.q is not a field beside p",
+		"key field allows a boolean":                   "key field id allows a boolean or number",
+		"key field allows a number":                    "key field n allows a boolean or number",
+		"condition on a field allowing a boolean":      "c depends on k, which is not a string field",
+		"object field allows a number":                 "x is an object field that allows a scalar",
 	}
 	for name, s := range map[string]spec{
 		"no family":                 {name: "a", key: []string{"id"}, fields: []field{id}},
@@ -535,6 +562,14 @@ func TestCatalogMistakesPanic(t *testing.T) {
 		"conditional digest on an optional key field": {name: "a", family: Antom, key: []string{"id", "t"}, keyContent: true, keyContentIf: &equals{"t", "V"}, fields: []field{
 			id, {path: "t", max: 8, headerSafe: true}}},
 		"one-of members apart": {name: "a", family: DWS, key: []string{"id"}, fields: []field{id, {path: "p"}, {path: "x.q"}}, oneOf: [][]string{{"p", "x.q"}}},
+		// A boolean or number allowance (field.also) is never on a key
+		// field, a when dependency or an object.
+		"key field allows a boolean": {name: "a", family: DWS, key: []string{"id"}, fields: []field{{path: "id", need: always, max: 8, headerSafe: true, also: alsoBoolean}}},
+		"key field allows a number": {name: "a", family: Antom, key: []string{"id", "n"}, fields: []field{
+			id, {path: "n", need: always, max: 8, headerSafe: true, also: alsoNumber}}},
+		"condition on a field allowing a boolean": {name: "a", family: DWS, key: []string{"id"}, fields: []field{
+			id, {path: "k", also: alsoBoolean}, {path: "c", when: &equals{"k", "true"}}}},
+		"object field allows a number": {name: "a", family: DWS, key: []string{"id"}, fields: []field{id, {path: "x", object: true, also: alsoNumber}}},
 	} {
 		t.Run(name, func(t *testing.T) {
 			want := refusals[name]

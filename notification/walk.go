@@ -67,6 +67,8 @@ const (
 	kindString
 	kindObject
 	kindArray
+	kindBoolean // only where the field allows it (field.also)
+	kindNumber  // only where the field allows it (field.also)
 )
 
 // slot records the value seen at an API node; a string's decoded value is
@@ -139,11 +141,18 @@ func (w *walker) release() {
 //	string  's' len value
 //	object  '{' ( 'k' len key value )* '}'   members sorted by key, null members left out
 //	array   '[' value* ']'
+//	true    't'                              only where the field allows a boolean
+//	false   'f'                              only where the field allows a boolean
+//	number  'n' len form                     only where the field allows a number
 //
 // where len is the decoded length in bytes as a 4-byte big-endian integer
-// and key and value are the decoded UTF-8 bytes. As every string carries its
-// length, the form can be read back unambiguously: two bodies have the same
-// form exactly when they hold the same members and values.
+// and key and value are the decoded UTF-8 bytes; a number's form is its
+// value written one way only (see number: "42e2" for 4200, 4.2e3 and
+// 4200.0). As every string and number carries its length and every tag is
+// distinct, the form can be read back unambiguously: two bodies have the
+// same form exactly when they hold the same members and values, and the
+// boolean true and the string "true" (or the number 2 and the string "2")
+// differ.
 
 // walk checks the body's syntax and typing in one pass, recording the values
 // at API nodes in seen and vals and writing the canonical form to canon.
@@ -208,10 +217,143 @@ func (w *walker) value(n int32, depth int) (kind, error) {
 		}
 		w.pos += 4
 		return kindAbsent, nil
-	case c == 't' || c == 'f' || c == '-' || '0' <= c && c <= '9':
-		return 0, w.fail("must be a JSON string")
+	case c == 't' || c == 'f':
+		if n >= 0 && w.api.also[n]&alsoBoolean != 0 {
+			return w.boolean(n)
+		}
+		return 0, w.fail(w.typeRule(n))
+	case c == '-' || '0' <= c && c <= '9':
+		if n >= 0 && w.api.also[n]&alsoNumber != 0 {
+			return w.number(n)
+		}
+		return 0, w.fail(w.typeRule(n))
 	}
 	return 0, w.syntax(w.pos)
+}
+
+// typeRule is the rule a value of the wrong type breaks at API node n
+// (or -1): "must be a JSON string", or what the field allows besides.
+func (w *walker) typeRule(n int32) string {
+	if n < 0 {
+		return "must be a JSON string"
+	}
+	return w.api.also[n].typeRule()
+}
+
+// boolean walks the literal true or false at w.pos, at API node n whose
+// field allows a boolean, and writes it to canon as 't' or 'f'.
+func (w *walker) boolean(n int32) (kind, error) {
+	rest := w.body[w.pos:]
+	switch {
+	case bytes.HasPrefix(rest, []byte("true")):
+		w.canon = append(w.canon, 't')
+		w.pos += 4
+	case bytes.HasPrefix(rest, []byte("false")):
+		w.canon = append(w.canon, 'f')
+		w.pos += 5
+	default:
+		return 0, w.syntax(w.pos)
+	}
+	w.seen[n] = slot{kind: kindBoolean}
+	return kindBoolean, nil
+}
+
+// The bounds of a number a field allows: its text, and the significant
+// digits of its exponent. No value Antom sends comes near them; they keep
+// the exponent arithmetic in an int.
+const (
+	maxNumberBytes    = 64
+	maxExponentDigits = 6
+)
+
+// number walks the JSON number at w.pos (RFC 8259's grammar, nothing
+// looser: no '+', no leading zero, no bare '.'), at API node n whose field
+// allows a number, and writes its value to canon as 'n' len form, where
+// form is "0" for zero (-0 included) and otherwise an optional '-', the
+// significant digits without leading or trailing zeros, 'e' and the
+// decimal exponent: the value is digits × 10^exponent. So 4200, 4.2e3
+// and 4200.0 have one form, "42e2", and any other value another.
+func (w *walker) number(n int32) (kind, error) {
+	b := w.body
+	start, i := w.pos, w.pos
+	at := len(w.canon)
+	w.canon = append(w.canon, 'n', 0, 0, 0, 0)
+	if b[i] == '-' {
+		w.canon = append(w.canon, '-')
+		i++
+	}
+	digits := len(w.canon)
+	digit := func(i int) bool { return i < len(b) && '0' <= b[i] && b[i] <= '9' }
+	exp := 0
+	switch {
+	case i < len(b) && b[i] == '0':
+		i++
+	case digit(i):
+		for ; digit(i); i++ {
+			w.canon = append(w.canon, b[i])
+		}
+	default:
+		return 0, w.syntax(i)
+	}
+	if i < len(b) && b[i] == '.' {
+		i++
+		if !digit(i) {
+			return 0, w.syntax(i)
+		}
+		for ; digit(i); i++ {
+			w.canon = append(w.canon, b[i])
+			exp--
+		}
+	}
+	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
+		i++
+		neg := false
+		if i < len(b) && (b[i] == '+' || b[i] == '-') {
+			neg = b[i] == '-'
+			i++
+		}
+		if !digit(i) {
+			return 0, w.syntax(i)
+		}
+		e, sig := 0, 0
+		for ; digit(i); i++ {
+			if sig > 0 || b[i] != '0' {
+				sig++
+			}
+			if sig > maxExponentDigits {
+				return 0, w.fail("must be a JSON number with an exponent of at most " + strconv.Itoa(maxExponentDigits) + " digits")
+			}
+			e = e*10 + int(b[i]-'0')
+		}
+		if neg {
+			e = -e
+		}
+		exp += e
+	}
+	if i-start > maxNumberBytes {
+		return 0, w.fail("must be a JSON number of at most " + strconv.Itoa(maxNumberBytes) + " characters")
+	}
+	d := w.canon[digits:]
+	lead := 0
+	for lead < len(d) && d[lead] == '0' {
+		lead++
+	}
+	end := len(d)
+	for end > lead && d[end-1] == '0' {
+		end--
+		exp++
+	}
+	if lead == end {
+		w.canon = append(w.canon[:at+5], '0')
+	} else {
+		w.canon = append(w.canon[:digits], d[lead:end]...) // copy moves the digits down
+		w.canon = append(w.canon, 'e')
+		w.canon = strconv.AppendInt(w.canon, int64(exp), 10)
+	}
+	w.putLen(at + 1)
+	w.pos = i
+	w.seen[n] = slot{kind: kindNumber}
+	return kindNumber, nil
 }
 
 // object walks the object at w.pos, at level depth, with API node n or -1.
@@ -225,7 +367,7 @@ func (w *walker) object(n int32, depth int) error {
 	w.skipSpace()
 	if w.peek() == '}' {
 		w.pos++
-		return w.closeObject(base)
+		return w.closeObject(n, base)
 	}
 	for {
 		if w.peek() != '"' {
@@ -261,16 +403,17 @@ func (w *walker) object(n int32, depth int) error {
 			w.skipSpace()
 		case '}':
 			w.pos++
-			return w.closeObject(base)
+			return w.closeObject(n, base)
 		default:
 			return w.syntax(w.pos)
 		}
 	}
 }
 
-// closeObject rejects duplicate keys among the members from base on, puts
-// them in key order without the null ones, and ends the object.
-func (w *walker) closeObject(base int) error {
+// closeObject rejects duplicate keys among the members from base on (of
+// the object at API node n, or -1), puts them in key order without the
+// null ones, and ends the object.
+func (w *walker) closeObject(n int32, base int) error {
 	ms := w.members[base:]
 	w.members = w.members[:base]
 	if len(ms) == 0 {
@@ -290,12 +433,11 @@ func (w *walker) closeObject(base int) error {
 		slices.SortFunc(ms, func(a, b member) int { return bytes.Compare(key(a), key(b)) })
 		for i := 1; i < len(ms); i++ {
 			if bytes.Equal(key(ms[i-1]), key(ms[i])) {
-				w.path = append(w.path, segment{keyOff: ms[i].keyOff, keyEnd: ms[i].keyEnd, index: -1})
-				return w.fail("is a duplicate key")
+				return w.failKey(ms[i], "is a duplicate key")
 			}
 		}
 	}
-	if err := w.checkFoldedKeys(ms); err != nil {
+	if err := w.checkFoldedKeys(n, ms); err != nil {
 		return err
 	}
 	if !ordered || nulls {
@@ -311,14 +453,18 @@ func (w *walker) closeObject(base int) error {
 	return nil
 }
 
-// checkFoldedKeys rejects an object two of whose keys are equal under
-// Unicode simple case folding ("requestId" and "RequestId", "kind" and
-// "\u212aind" with the Kelvin sign): Go's encoding/json matches struct
-// fields that way and takes the last member, and other stacks' binders are
-// case-insensitive too, so a backend could read a value other than the one
-// checked and deduplicated. The later of the two members is reported. ms
-// are the object's members; their keys must still be where canon has them.
-func (w *walker) checkFoldedKeys(ms []member) error {
+// checkFoldedKeys rejects an object two of whose keys are equal when
+// letter case is ignored (appendFoldedKey): "requestId" and "RequestId",
+// "kind" and "\u212aind" with the Kelvin sign, "requestId" and
+// "request\u0131d" with the dotless i. Go's encoding/json matches struct
+// fields by simple case folding and takes the last member; Java's
+// equalsIgnoreCase, JavaScript's and Python's case mappings upper-case ı
+// to I; so a backend could read a value other than the one checked and
+// deduplicated. In an object at API node n it also rejects two keys that
+// differ only in '_' and '-' besides (checkAliasKeys). The later of the two
+// members is reported. ms are the object's members; their keys must still
+// be where canon has them.
+func (w *walker) checkFoldedKeys(n int32, ms []member) error {
 	if len(ms) < 2 {
 		return nil
 	}
@@ -336,29 +482,96 @@ func (w *walker) checkFoldedKeys(ms []member) error {
 			break
 		}
 	}
-	if increasing {
-		return nil
+	if !increasing {
+		slices.SortFunc(w.folds, func(a, b folded) int {
+			if c := bytes.Compare(key(a), key(b)); c != 0 {
+				return c
+			}
+			return a.m.start - b.m.start
+		})
+		for i := 1; i < len(w.folds); i++ {
+			if bytes.Equal(key(w.folds[i-1]), key(w.folds[i])) {
+				return w.failKey(w.folds[i].m, "is a duplicate key when letter case is ignored")
+			}
+		}
 	}
-	slices.SortFunc(w.folds, func(a, b folded) int {
-		if c := bytes.Compare(key(a), key(b)); c != 0 {
-			return c
-		}
-		return a.m.start - b.m.start
-	})
-	for i := 1; i < len(w.folds); i++ {
-		if bytes.Equal(key(w.folds[i-1]), key(w.folds[i])) {
-			m := w.folds[i].m
-			w.path = append(w.path, segment{keyOff: m.keyOff, keyEnd: m.keyEnd, index: -1})
-			return w.fail("is a duplicate key when letter case is ignored")
-		}
+	// Two keys that differ only in '_' and '-' differ in their folded
+	// forms, which then hold one of them: without any, the folded
+	// comparison above has found every alias.
+	if n >= 0 && len(w.api.nodes[n].loose) > 0 && (bytes.IndexByte(w.fold, '_') >= 0 || bytes.IndexByte(w.fold, '-') >= 0) {
+		return w.checkAliasKeys(n)
 	}
 	return nil
 }
 
-// appendFoldedKey appends key with every rune replaced by the smallest rune
-// of its simple case-folding orbit (unicode.SimpleFold), so two keys are
-// equal under case folding exactly when their folded forms are equal. For
-// ASCII letters that is the upper-case letter. key is valid UTF-8.
+// checkAliasKeys rejects an object at API node n two of whose members
+// stand for one member the catalog names there (a field the rules check,
+// or an object on the way to one) when letter case, '_' and '-' are
+// ignored: "request_id", "REQUEST_ID" or "request-id" beside "requestId".
+// Snake- and kebab-case binders (Rails' underscore, Jackson's naming
+// strategies, pydantic's aliases) map them onto one field, so the backend
+// could read the alias rather than the member checked. Members the
+// catalog does not name are left alone: "foo_bar" beside "fooBar" is no
+// one's field, and a genuine notification may carry both. w.folds holds
+// the members with their folded keys, in any order.
+func (w *walker) checkAliasKeys(n int32) error {
+	var dup *folded // the member to report: the earliest second match
+	for _, loose := range w.api.nodes[n].loose {
+		first, second := -1, -1 // the two earliest members matching it, by body order
+		for i := range w.folds {
+			f := &w.folds[i]
+			if !looseEqual(w.fold[f.off:f.end], loose) {
+				continue
+			}
+			switch {
+			case first < 0 || f.m.start < w.folds[first].m.start:
+				first, second = i, first
+			case second < 0 || f.m.start < w.folds[second].m.start:
+				second = i
+			}
+		}
+		if second >= 0 && (dup == nil || w.folds[second].m.start < dup.m.start) {
+			dup = &w.folds[second]
+		}
+	}
+	if dup != nil {
+		return w.failKey(dup.m, "is a duplicate key when letter case, '_' and '-' are ignored")
+	}
+	return nil
+}
+
+// looseEqual reports whether folded, a folded key, equals loose once its
+// '_' and '-' are left out.
+func looseEqual(folded []byte, loose string) bool {
+	j := 0
+	for _, c := range folded {
+		if c == '_' || c == '-' {
+			continue
+		}
+		if j == len(loose) || loose[j] != c {
+			return false
+		}
+		j++
+	}
+	return j == len(loose)
+}
+
+// failKey reports rule broken by the key of member m of the object being
+// closed.
+func (w *walker) failKey(m member, rule string) error {
+	w.path = append(w.path, segment{keyOff: m.keyOff, keyEnd: m.keyEnd, index: -1})
+	return w.fail(rule)
+}
+
+// appendFoldedKey appends key with letter case folded, so that two keys
+// are equal ignoring case exactly when their folded forms are equal: every
+// rune r is mapped through unicode.ToUpper then unicode.ToLower (which
+// takes the dotless ı and the dotted İ to i, as Java's equalsIgnoreCase
+// and JavaScript's and Python's upper-casing match them) and replaced by
+// the smallest rune of its simple case-folding orbit (unicode.SimpleFold:
+// ſ and s, the Kelvin sign and k). Keys equal under simple folding stay
+// equal: every orbit maps to one form. For ASCII letters the form is the
+// upper-case letter. key is valid UTF-8.
 func appendFoldedKey(dst, key []byte) []byte {
 	for i := 0; i < len(key); {
 		c := key[i]
@@ -372,6 +585,7 @@ func appendFoldedKey(dst, key []byte) []byte {
 		}
 		r, size := utf8.DecodeRune(key[i:])
 		i += size
+		r = unicode.ToLower(unicode.ToUpper(r))
 		least := r
 		for f := unicode.SimpleFold(r); f != r; f = unicode.SimpleFold(f) {
 			least = min(least, f)
