@@ -24,6 +24,12 @@ func init() {
 	httpcaddyfile.RegisterDirectiveOrder("dws_notify", httpcaddyfile.Before, "basic_auth")
 }
 
+// subdirectives are the dws_notify directive's, for the error about an
+// unknown one (errUnknown).
+var subdirectives = []string{"client_id", "dws_public_key", "merchant_private_key", "api", "storage", "store",
+	"retention", "request_time_tolerance", "max_body_size", "forward_timeout", "body_timeout",
+	"business_reject_status", "result_message_field", "acknowledge", "strict", "forward_signature"}
+
 func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 	m := new(Handler)
 	err := m.UnmarshalCaddyfile(h.Dispenser)
@@ -259,7 +265,7 @@ func (m *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			}
 
 		default:
-			return d.Errf("unknown subdirective %q", name)
+			return errUnknown(d, "unknown subdirective", name, subdirectives)
 		}
 	}
 
