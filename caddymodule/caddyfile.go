@@ -274,7 +274,7 @@ func (m *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		if fe := (*config.FieldError)(nil); errors.As(err, &fe) {
 			fields = fe.Fields
 		}
-		return errAt(file, lineOf(lines, fields), "dws_notify: %v", err)
+		return errAt(file, lineOf(lines, fields), "dws_notify: %w", err)
 	}
 	return nil
 }
@@ -300,9 +300,9 @@ func lineOf(lines map[string]int, fields []string) int {
 }
 
 // errAt formats an error for a line of the Caddyfile the way the
-// dispenser's own errors are formatted.
+// dispenser's own errors are formatted; a %w operand stays its cause.
 func errAt(file string, line int, format string, args ...any) error {
-	return fmt.Errorf("%s, at %s:%d", fmt.Sprintf(format, args...), file, line)
+	return fmt.Errorf("%w, at %s:%d", fmt.Errorf(format, args...), file, line)
 }
 
 // durationArg reads the one argument of a duration setting. 0 would mean

@@ -116,7 +116,7 @@ func TestUnmarshalCaddyfileErrors(t *testing.T) {
 		{"argument on the directive", "dws_notify extra {\n}", "wrong argument count"},
 		{"client_id without ids", head + "\tclient_id\n}", "wrong argument count or unexpected line ending after 'client_id', at Testfile:5"},
 		{"client_id twice", head + "\tclient_id c1\n}", "client_id c1 is listed twice, at Testfile:5"},
-		{"key garbage", head + "\tdws_public_key not-a-key 2\n}", "dws_notify: dws_public_key #2: signature: key material is neither PEM nor standard Base64 DER, at Testfile:5"},
+		{"key garbage", head + "\tdws_public_key not-a-key 2\n}", "dws_notify: dws_public_key #2: key material is neither PEM nor standard Base64 DER, at Testfile:5"},
 		{"key version", head + "\tdws_public_key " + pub + " two\n}", `key version "two" must be a non-negative integer, at Testfile:5`},
 		{"key version negative", head + "\tdws_public_key " + pub + " -1\n}", "dws_notify: dws_public_key #2: key version must not be negative, at Testfile:5"},
 		{"same key version twice", head + "\tdws_public_key " + pub + "\n}", "dws_public_key version 1 is configured twice, at Testfile:5"},
@@ -257,7 +257,15 @@ func TestSameErrorThroughJSONAndCaddyfile(t *testing.T) {
 		{"key that is no key",
 			`"client_id":["a"],"dws_public_key":[{"key":"bm90IGEga2V5"}],"api":[{"name":"addPaymentMethod"}]`,
 			"client_id a\n\tdws_public_key bm90IGEga2V5\n\tapi addPaymentMethod", 3,
-			"dws_notify: dws_public_key #1: signature: Base64 key material is not a DER SubjectPublicKeyInfo, PKCS#1 public key or certificate"},
+			"dws_notify: dws_public_key #1: Base64 key material is not a DER SubjectPublicKeyInfo, PKCS#1 public key or certificate"},
+		{"key given as a path",
+			`"client_id":["a"],"dws_public_key":[{"key":"/etc/dws/dws_public.b64"}],"api":[{"name":"addPaymentMethod"}]`,
+			"client_id a\n\tdws_public_key /etc/dws/dws_public.b64\n\tapi addPaymentMethod", 3,
+			`dws_notify: dws_public_key #1: key material is neither PEM nor standard Base64 DER; "/etc/dws/dws_public.b64" looks like a file path: the setting takes the key itself; to read it from the file write {file./etc/dws/dws_public.b64}`},
+		{"merchant key given as a path",
+			`"client_id":["a"],"dws_public_key":[{"key":"` + pub + `"}],"merchant_private_key":{"key":"./merchant_private.pem"},"api":[{"name":"addPaymentMethod"}]`,
+			"client_id a\n\tdws_public_key " + pub + "\n\tmerchant_private_key ./merchant_private.pem\n\tapi addPaymentMethod", 4,
+			`dws_notify: merchant_private_key: key material is neither PEM nor standard Base64 DER; "./merchant_private.pem" looks like a file path: the setting takes the key itself; to read it from the file write {file../merchant_private.pem}`},
 		{"unknown api",
 			`"client_id":["a"],"dws_public_key":[{"key":"` + pub + `"}],"api":[{"name":"notifyAuthorization"}]`,
 			"client_id a\n\tdws_public_key " + pub + "\n\tapi notifyAuthorization", 4,
@@ -343,8 +351,10 @@ func TestSameErrorThroughJSONAndCaddyfile(t *testing.T) {
 			}
 			err := fromJSON.Provision(newContext(t))
 			t.Cleanup(func() { _ = fromJSON.Cleanup() })
-			if err == nil || err.Error() != tc.want {
-				t.Fatalf("through JSON: %v\nwant: %s", err, tc.want)
+			// Provisioning names the handler; the Caddyfile's line does.
+			want := "dws_notify for " + fromJSON.Describe() + ": " + strings.TrimPrefix(tc.want, "dws_notify: ")
+			if err == nil || err.Error() != want {
+				t.Fatalf("through JSON: %v\nwant: %s", err, want)
 			}
 
 			var fromCaddyfile Handler
