@@ -136,6 +136,7 @@ func (h *Handler) Provision(ctx caddy.Context) (err error) {
 		}
 	}
 	store.serve(h.served)
+	h.noteStore(ctx)
 	if err := h.provisionInbox(); err != nil {
 		return err
 	}
@@ -242,6 +243,7 @@ func (h *Handler) Cleanup() error {
 		h.store.deliveries.leave(h)
 	}
 	h.store.unserve(h.served)
+	h.forgetStore()
 	h.served = nil
 	return releaseStore(key)
 }
