@@ -2,6 +2,7 @@ package caddymodule
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -58,29 +59,13 @@ func TestProvisionErrorNamesTheHandler(t *testing.T) {
 // does not.
 func TestProvisionErrorSaysWhichSite(t *testing.T) {
 	k := keys(t)
-	pub := filepath.Join(k.dir, "dws_public.pem")
-	priv := filepath.Join(k.dir, "merchant_private.pem")
-	src := `{
-	admin off
-	skip_install_trust
-}
-http://a.example:9080 {
-	dws_notify {
-		client_id 2188120000000001
-		dws_public_key {file.` + pub + `}
-		api addPaymentMethod /a
-		storage ` + t.TempDir() + `
+	site := func(host, clientID, keyFile, api string) string {
+		return fmt.Sprintf("http://%s:9080 {\n\tdws_notify {\n\t\tclient_id %s\n\t\tdws_public_key {file.%s}\n\t\tapi %s\n\t\tstorage %s\n\t}\n}\n",
+			host, clientID, filepath.Join(k.dir, keyFile), api, t.TempDir())
 	}
-}
-http://b.example:9080 {
-	dws_notify {
-		client_id 2188120000000002
-		dws_public_key {file.` + priv + `}
-		api removePaymentMethod /b
-		storage ` + t.TempDir() + `
-	}
-}
-`
+	src := "{\n\tadmin off\n\tskip_install_trust\n}\n" +
+		site("a.example", "2188120000000001", "dws_public.pem", "addPaymentMethod /a") +
+		site("b.example", "2188120000000002", "merchant_private.pem", "removePaymentMethod /b")
 	raw, _, err := caddyconfig.GetAdapter("caddyfile").Adapt([]byte(src), map[string]any{"filename": "Caddyfile"})
 	if err != nil {
 		t.Fatal(err)
