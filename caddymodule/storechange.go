@@ -19,8 +19,8 @@ import (
 // itself (and only itself) at Cleanup, so the old config's cleanup never
 // erases the new config's entries, and a config that failed to load takes
 // its entries with it. A handler compares its store with the newest
-// entry of another config: while a reload provisions, that is the running
-// config's.
+// entries of another config: while a reload provisions, those are the
+// running config's.
 var servedBy = struct {
 	sync.Mutex
 	m map[servedKey][]storeUse
@@ -42,14 +42,8 @@ func (h *Handler) noteStore(ctx caddy.Context) {
 	servedBy.Lock()
 	for _, k := range h.served {
 		uses := servedBy.m[k]
-		for i := len(uses) - 1; i >= 0; i-- {
-			if uses[i].config == use.config {
-				continue
-			}
-			if uses[i].id != use.id {
-				moved[uses[i].name] = append(moved[uses[i].name], k.clientID+"/"+k.api)
-			}
-			break
+		if old, ok := otherStore(uses, use); ok {
+			moved[old] = append(moved[old], k.clientID+"/"+k.api)
 		}
 		servedBy.m[k] = append(uses, use)
 	}
@@ -61,6 +55,25 @@ func (h *Handler) noteStore(ctx caddy.Context) {
 		h.logger.Warn("this config serves these Client-Ids and APIs from another store than the running config: records in the old store no longer deduplicate, so a notification acknowledged before the reload and resent afterwards is forwarded again; see docs/operations.md, \"Changing a handler's store\"",
 			zap.Strings("served", keys), zap.String("old_store", old), zap.String("new_store", use.name))
 	}
+}
+
+// otherStore returns the name of the store that the newest other config
+// among uses serves a key from, if none of that config's handlers serves
+// it from use's store (two sites of one config may serve one key from two
+// stores).
+func otherStore(uses []storeUse, use storeUse) (string, bool) {
+	for i := len(uses) - 1; i >= 0; i-- {
+		if uses[i].config == use.config {
+			continue
+		}
+		for _, u := range uses {
+			if u.config == uses[i].config && u.id == use.id {
+				return "", false
+			}
+		}
+		return uses[i].name, true
+	}
+	return "", false
 }
 
 // forgetStore removes h's entries from servedBy.

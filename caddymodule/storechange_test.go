@@ -76,3 +76,31 @@ func TestReloadToAnotherStoreWarns(t *testing.T) {
 		expect(t, 2)
 	})
 }
+
+// The store a key moves from is the newest other config's, unless one of
+// that config's handlers (two sites of it) already serves the key from
+// the new store.
+func TestOtherStore(t *testing.T) {
+	c1, c2, c3 := make(chan struct{}), make(chan struct{}), make(chan struct{})
+	x := storeUse{config: c1, id: "x", name: "/x"}
+	y := storeUse{config: c1, id: "y", name: "/y"}
+	for _, tc := range []struct {
+		name string
+		uses []storeUse
+		use  storeUse
+		want string // "" for no move
+	}{
+		{"first config", nil, storeUse{config: c2, id: "x"}, ""},
+		{"same store", []storeUse{x}, storeUse{config: c2, id: "x"}, ""},
+		{"another store", []storeUse{x}, storeUse{config: c2, id: "z"}, "/x"},
+		{"two sites, one on the new store", []storeUse{x, y}, storeUse{config: c2, id: "x"}, ""},
+		{"two sites, neither on the new store", []storeUse{x, y}, storeUse{config: c2, id: "z"}, "/y"},
+		{"own config's entries do not count", []storeUse{x, {config: c2, id: "w", name: "/w"}}, storeUse{config: c2, id: "x"}, ""},
+		{"the newest other config counts", []storeUse{x, {config: c3, id: "z", name: "/z"}}, storeUse{config: c2, id: "x"}, "/z"},
+	} {
+		got, moved := otherStore(tc.uses, tc.use)
+		if moved != (tc.want != "") || got != tc.want {
+			t.Errorf("%s: otherStore = %q, %v; want %q", tc.name, got, moved, tc.want)
+		}
+	}
+}
