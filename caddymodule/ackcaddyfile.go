@@ -42,7 +42,7 @@ func parseAcknowledge(d *caddyfile.Dispenser, lines map[string]int) (*config.Ack
 		return a, nil
 	case config.AckOnReceipt:
 	default:
-		return nil, d.Errf("acknowledge: unknown mode %q: want %s or %s", a.Mode, config.AckOnDelivery, config.AckOnReceipt)
+		return nil, errUnknown(d, "acknowledge: unknown mode", a.Mode, []string{config.AckOnDelivery, config.AckOnReceipt})
 	}
 	seen := map[string]int{}
 	for nesting := d.Nesting(); d.NextBlock(nesting); {
@@ -106,7 +106,7 @@ func parseAcknowledge(d *caddyfile.Dispenser, lines map[string]int) (*config.Ack
 			a.MaxQueued = n
 			lines["acknowledge.max_queued"] = d.Line()
 		default:
-			return nil, d.Errf("acknowledge: unknown option %q (there are key, order_secret, max_age, backoff and max_queued)", name)
+			return nil, errUnknown(d, "acknowledge: unknown option", name, []string{"key", "order_secret", "max_age", "backoff", "max_queued"})
 		}
 	}
 	return a, nil

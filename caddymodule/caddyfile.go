@@ -24,6 +24,12 @@ func init() {
 	httpcaddyfile.RegisterDirectiveOrder("dws_notify", httpcaddyfile.Before, "basic_auth")
 }
 
+// subdirectives are the dws_notify directive's, for the error about an
+// unknown one (errUnknown).
+var subdirectives = []string{"client_id", "dws_public_key", "merchant_private_key", "api", "storage", "store",
+	"retention", "request_time_tolerance", "max_body_size", "forward_timeout", "body_timeout",
+	"business_reject_status", "result_message_field", "acknowledge", "strict", "forward_signature"}
+
 func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 	m := new(Handler)
 	err := m.UnmarshalCaddyfile(h.Dispenser)
@@ -259,7 +265,7 @@ func (m *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			}
 
 		default:
-			return d.Errf("unknown subdirective %q", name)
+			return errUnknown(d, "unknown subdirective", name, subdirectives)
 		}
 	}
 
@@ -268,7 +274,7 @@ func (m *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		if fe := (*config.FieldError)(nil); errors.As(err, &fe) {
 			fields = fe.Fields
 		}
-		return errAt(file, lineOf(lines, fields), "dws_notify: %v", err)
+		return errAt(file, lineOf(lines, fields), "dws_notify: %w", err)
 	}
 	return nil
 }
@@ -294,9 +300,9 @@ func lineOf(lines map[string]int, fields []string) int {
 }
 
 // errAt formats an error for a line of the Caddyfile the way the
-// dispenser's own errors are formatted.
+// dispenser's own errors are formatted; a %w operand stays its cause.
 func errAt(file string, line int, format string, args ...any) error {
-	return fmt.Errorf("%s, at %s:%d", fmt.Sprintf(format, args...), file, line)
+	return fmt.Errorf("%w, at %s:%d", fmt.Errorf(format, args...), file, line)
 }
 
 // durationArg reads the one argument of a duration setting. 0 would mean

@@ -107,11 +107,16 @@ func TestUnmarshalCaddyfileErrors(t *testing.T) {
 	cases := []struct {
 		name, input, want string
 	}{
-		{"unknown subdirective", head + "\tfrobnicate on\n}", `unknown subdirective "frobnicate", at Testfile:5`},
+		{"unknown subdirective", head + "\tfrobnicate on\n}", `unknown subdirective "frobnicate" (known: client_id, dws_public_key, merchant_private_key, api, storage, store, retention, request_time_tolerance, max_body_size, forward_timeout, body_timeout, business_reject_status, result_message_field, acknowledge, strict, forward_signature), at Testfile:5`},
+		{"misspelt subdirective", head + "\tretension 48h\n}", `unknown subdirective "retension"; did you mean retention?, at Testfile:5`},
+		{"swapped letters", head + "\tforward_timoeut 5s\n}", `unknown subdirective "forward_timoeut"; did you mean forward_timeout?, at Testfile:5`},
+		{"short misspelt subdirective", head + "\tapis addPaymentMethod\n}", `unknown subdirective "apis"; did you mean api?, at Testfile:5`},
+		{"acknowledge misspelt mode", head + "\tacknowledge on_reciept\n}", `acknowledge: unknown mode "on_reciept"; did you mean on_receipt?, at Testfile:5`},
+		{"acknowledge misspelt option", head + "\tacknowledge on_receipt {\n\t\tkey " + inboxKeyA + "\n\t\tmax_queue 10\n\t}\n}", `acknowledge: unknown option "max_queue"; did you mean max_queued?, at Testfile:7`},
 		{"argument on the directive", "dws_notify extra {\n}", "wrong argument count"},
 		{"client_id without ids", head + "\tclient_id\n}", "wrong argument count or unexpected line ending after 'client_id', at Testfile:5"},
 		{"client_id twice", head + "\tclient_id c1\n}", "client_id c1 is listed twice, at Testfile:5"},
-		{"key garbage", head + "\tdws_public_key not-a-key 2\n}", "dws_notify: dws_public_key #2: signature: key material is neither PEM nor standard Base64 DER, at Testfile:5"},
+		{"key garbage", head + "\tdws_public_key not-a-key 2\n}", "dws_notify: dws_public_key #2: key material is neither PEM nor standard Base64 DER, at Testfile:5"},
 		{"key version", head + "\tdws_public_key " + pub + " two\n}", `key version "two" must be a non-negative integer, at Testfile:5`},
 		{"key version negative", head + "\tdws_public_key " + pub + " -1\n}", "dws_notify: dws_public_key #2: key version must not be negative, at Testfile:5"},
 		{"same key version twice", head + "\tdws_public_key " + pub + "\n}", "dws_public_key version 1 is configured twice, at Testfile:5"},
@@ -151,10 +156,10 @@ func TestUnmarshalCaddyfileErrors(t *testing.T) {
 		{"strict with arg", head + "\tstrict yes\n}", "wrong argument count"},
 		{"strict twice", head + "\tstrict\n\tstrict\n}", "strict is already set at line 5, at Testfile:6"},
 		{"acknowledge without a mode", head + "\tacknowledge\n}", "acknowledge needs a mode: on_delivery or on_receipt, at Testfile:5"},
-		{"acknowledge unknown mode", head + "\tacknowledge later\n}", `acknowledge: unknown mode "later": want on_delivery or on_receipt, at Testfile:5`},
+		{"acknowledge unknown mode", head + "\tacknowledge later\n}", `acknowledge: unknown mode "later" (known: on_delivery, on_receipt), at Testfile:5`},
 		{"acknowledge on_delivery with a block", head + "\tacknowledge on_delivery {\n\t\tmax_age 1d\n\t}\n}", "acknowledge on_delivery takes no options block, at Testfile:5"},
 		{"acknowledge twice", head + "\tacknowledge on_delivery\n\tacknowledge on_delivery\n}", "acknowledge is already set at line 5, at Testfile:6"},
-		{"acknowledge unknown option", head + "\tacknowledge on_receipt {\n\t\tkey " + inboxKeyA + "\n\t\tttl 1d\n\t}\n}", `acknowledge: unknown option "ttl" (there are key, order_secret, max_age, backoff and max_queued), at Testfile:7`},
+		{"acknowledge unknown option", head + "\tacknowledge on_receipt {\n\t\tkey " + inboxKeyA + "\n\t\tttl 1d\n\t}\n}", `acknowledge: unknown option "ttl" (known: key, order_secret, max_age, backoff, max_queued), at Testfile:7`},
 		{"acknowledge backoff one pause", head + "\tacknowledge on_receipt {\n\t\tkey " + inboxKeyA + "\n\t\tbackoff 1s\n\t}\n}", "backoff takes the first and the longest pause, e.g. backoff 1s 15m, at Testfile:7"},
 		{"acknowledge max_age twice", head + "\tacknowledge on_receipt {\n\t\tkey " + inboxKeyA + "\n\t\tmax_age 1d\n\t\tmax_age 2d\n\t}\n}", "acknowledge: max_age is already set at line 7, at Testfile:8"},
 		{"acknowledge max_age zero", head + "\tacknowledge on_receipt {\n\t\tkey " + inboxKeyA + "\n\t\tmax_age 0s\n\t}\n}", "acknowledge: max_age must be positive, at Testfile:7"},
@@ -252,7 +257,15 @@ func TestSameErrorThroughJSONAndCaddyfile(t *testing.T) {
 		{"key that is no key",
 			`"client_id":["a"],"dws_public_key":[{"key":"bm90IGEga2V5"}],"api":[{"name":"addPaymentMethod"}]`,
 			"client_id a\n\tdws_public_key bm90IGEga2V5\n\tapi addPaymentMethod", 3,
-			"dws_notify: dws_public_key #1: signature: Base64 key material is not a DER SubjectPublicKeyInfo, PKCS#1 public key or certificate"},
+			"dws_notify: dws_public_key #1: Base64 key material is not a DER SubjectPublicKeyInfo, PKCS#1 public key or certificate"},
+		{"key given as a path",
+			`"client_id":["a"],"dws_public_key":[{"key":"/etc/dws/dws_public.b64"}],"api":[{"name":"addPaymentMethod"}]`,
+			"client_id a\n\tdws_public_key /etc/dws/dws_public.b64\n\tapi addPaymentMethod", 3,
+			`dws_notify: dws_public_key #1: key material is neither PEM nor standard Base64 DER; "/etc/dws/dws_public.b64" looks like a file path: the setting takes the key itself; to read it from the file write {file./etc/dws/dws_public.b64}`},
+		{"merchant key given as a path",
+			`"client_id":["a"],"dws_public_key":[{"key":"` + pub + `"}],"merchant_private_key":{"key":"./merchant_private.pem"},"api":[{"name":"addPaymentMethod"}]`,
+			"client_id a\n\tdws_public_key " + pub + "\n\tmerchant_private_key ./merchant_private.pem\n\tapi addPaymentMethod", 4,
+			`dws_notify: merchant_private_key: key material is neither PEM nor standard Base64 DER; "./merchant_private.pem" looks like a file path: the setting takes the key itself; to read it from the file write {file../merchant_private.pem}`},
 		{"unknown api",
 			`"client_id":["a"],"dws_public_key":[{"key":"` + pub + `"}],"api":[{"name":"notifyAuthorization"}]`,
 			"client_id a\n\tdws_public_key " + pub + "\n\tapi notifyAuthorization", 4,
@@ -338,8 +351,10 @@ func TestSameErrorThroughJSONAndCaddyfile(t *testing.T) {
 			}
 			err := fromJSON.Provision(newContext(t))
 			t.Cleanup(func() { _ = fromJSON.Cleanup() })
-			if err == nil || err.Error() != tc.want {
-				t.Fatalf("through JSON: %v\nwant: %s", err, tc.want)
+			// Provisioning names the handler; the Caddyfile's line does.
+			want := "dws_notify for " + fromJSON.Describe() + ": " + strings.TrimPrefix(tc.want, "dws_notify: ")
+			if err == nil || err.Error() != want {
+				t.Fatalf("through JSON: %v\nwant: %s", err, want)
 			}
 
 			var fromCaddyfile Handler
@@ -382,4 +397,24 @@ func FuzzDurationAsCaddy(f *testing.F) {
 			t.Fatalf("%q as JSON: config.Duration %v, %v; caddy.Duration %v, %v", s, time.Duration(d), jsonErr, time.Duration(cd), caddyErr)
 		}
 	})
+}
+
+// Every name the unknown-subdirective error offers is one the parser
+// takes: the lists stay in step with the switches.
+func TestKnownSubdirectivesAreParsed(t *testing.T) {
+	for _, name := range subdirectives {
+		var h Handler
+		err := h.UnmarshalCaddyfile(caddyfile.NewTestDispenser("dws_notify {\n\t" + name + "\n}"))
+		if err != nil && strings.Contains(err.Error(), "unknown subdirective") {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	for _, opt := range redisOptions {
+		var c StoreConfig
+		d := caddyfile.NewTestDispenser("store redis redis://127.0.0.1 {\n\t" + opt + "\n}")
+		d.Next()
+		if err := c.UnmarshalCaddyfile(d); err != nil && strings.Contains(err.Error(), "unknown option") {
+			t.Errorf("store redis %s: %v", opt, err)
+		}
+	}
 }

@@ -87,8 +87,16 @@ func (*Handler) CaddyModule() caddy.ModuleInfo {
 
 // Provision checks the settings (config.Handler.Check), applies the
 // defaults, resolves and parses the keys and, last, takes a reference to
-// the shared store. It logs the effective settings in one line.
+// the shared store. It logs the effective settings in one line. Its
+// errors name the handler (config.Handler.Describe): Caddy's own prefix
+// ("server srv0: ... route 0") does not say which of several dws_notify
+// blocks failed.
 func (h *Handler) Provision(ctx caddy.Context) (err error) {
+	defer func() {
+		if err != nil {
+			err = h.named(err)
+		}
+	}()
 	h.logger = ctx.Logger()
 	// The store's lines, Badger's and go-redis's go where this handler's
 	// go (modlog.go), from the store's opening on.
@@ -102,7 +110,7 @@ func (h *Handler) Provision(ctx caddy.Context) (err error) {
 		h.clock = time.Now
 	}
 	if err := h.Check(); err != nil {
-		return fmt.Errorf("dws_notify: %w", err)
+		return err
 	}
 	h.settings = h.Effective()
 	h.provisionRoutes()
@@ -128,6 +136,7 @@ func (h *Handler) Provision(ctx caddy.Context) (err error) {
 		}
 	}
 	store.serve(h.served)
+	h.noteStore(ctx)
 	if err := h.provisionInbox(); err != nil {
 		return err
 	}
@@ -161,15 +170,15 @@ func (h *Handler) provisionKeys() error {
 	for i, kc := range h.DWSPublicKey {
 		material, err := config.ResolvePlaceholders(kc.Key, lookup)
 		if err != nil {
-			return fmt.Errorf("dws_notify: dws_public_key #%d: %w", i+1, err)
+			return fmt.Errorf("dws_public_key #%d: %w", i+1, err)
 		}
 		pub, err := signature.ParsePublicKey(material)
 		if err != nil {
-			return fmt.Errorf("dws_notify: dws_public_key #%d: %w", i+1, err)
+			return fmt.Errorf("dws_public_key #%d: %w", i+1, config.KeyRefusal(kc.Key, err))
 		}
 		for _, id := range h.ClientID {
 			if err := h.ring.Add(id, kc.Version(), pub); err != nil {
-				return fmt.Errorf("dws_notify: dws_public_key #%d: %w", i+1, err)
+				return fmt.Errorf("dws_public_key #%d: %w", i+1, err)
 			}
 		}
 		h.keyPrints = append(h.keyPrints, keyPrint{Version: kc.Version(), SHA256: notifylog.SPKISHA256(pub)})
@@ -178,11 +187,11 @@ func (h *Handler) provisionKeys() error {
 	if kc := h.MerchantPrivateKey; kc != nil {
 		material, err := config.ResolvePlaceholders(kc.Key, lookup)
 		if err != nil {
-			return fmt.Errorf("dws_notify: merchant_private_key: %w", err)
+			return fmt.Errorf("merchant_private_key: %w", err)
 		}
 		priv, err := signature.ParsePrivateKey(material)
 		if err != nil {
-			return fmt.Errorf("dws_notify: merchant_private_key: %w", err)
+			return fmt.Errorf("merchant_private_key: %w", config.KeyRefusal(kc.Key, err))
 		}
 		h.signer = signature.NewSigner(priv, kc.Version())
 		h.merchant = &keyPrint{Version: kc.Version(), SHA256: notifylog.SPKISHA256(&priv.PublicKey)}
@@ -207,12 +216,17 @@ func placeholders() config.Lookup {
 // Validate checks the provisioned handler. It only reads.
 func (h *Handler) Validate() error {
 	if h.ring == nil || h.store == nil {
-		return errors.New("dws_notify: handler is not provisioned")
+		return h.named(errors.New("handler is not provisioned"))
 	}
 	if err := h.Check(); err != nil {
-		return fmt.Errorf("dws_notify: %w", err)
+		return h.named(err)
 	}
 	return nil
+}
+
+// named puts what identifies the handler in its config before err.
+func (h *Handler) named(err error) error {
+	return fmt.Errorf("dws_notify for %s: %w", h.Describe(), err)
 }
 
 // Cleanup releases the reference to the shared store this instance took.
@@ -229,6 +243,7 @@ func (h *Handler) Cleanup() error {
 		h.store.deliveries.leave(h)
 	}
 	h.store.unserve(h.served)
+	h.forgetStore()
 	h.served = nil
 	return releaseStore(key)
 }
@@ -241,14 +256,14 @@ func storageDir(configured string) (string, error) {
 	}
 	dir, err := filepath.Abs(dir)
 	if err != nil {
-		return "", fmt.Errorf("dws_notify: storage %s: %w", configured, err)
+		return "", fmt.Errorf("storage %s: %w", configured, err)
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return "", fmt.Errorf("dws_notify: creating storage directory %s: %w", dir, err)
+		return "", fmt.Errorf("creating storage directory %s: %w", dir, err)
 	}
 	canonical, err := filepath.EvalSymlinks(dir)
 	if err != nil {
-		return "", fmt.Errorf("dws_notify: storage %s: %w", dir, err)
+		return "", fmt.Errorf("storage %s: %w", dir, err)
 	}
 	return canonical, nil
 }

@@ -39,7 +39,7 @@ func (h *Handler) provisionInbox() error {
 	}
 	keys, err := h.Acknowledge.ResolveKeys(placeholders())
 	if err != nil {
-		return fmt.Errorf("dws_notify: %w", err)
+		return err
 	}
 	a := h.settings.Ack
 	ib, err := inbox.New(inbox.Config{
@@ -58,7 +58,7 @@ func (h *Handler) provisionInbox() error {
 		Hooks:          inbox.Hooks{Tried: h.metrics.observeDelivery},
 	})
 	if err != nil {
-		return fmt.Errorf("dws_notify: acknowledge on_receipt: %w", err)
+		return fmt.Errorf("acknowledge on_receipt: %w", err)
 	}
 	h.inbox, h.inboxKeyIDs = ib, keys.IDs
 	sum := sha256.Sum256(keys.OrderSecret)

@@ -183,13 +183,14 @@ func releaseStore(key string) error {
 	return err
 }
 
-// describeOpenError turns Badger's directory-lock failure into advice.
+// describeOpenError turns Badger's directory-lock failure into advice. At
+// provisioning, the handler names itself before it (Handler.named).
 func describeOpenError(spec storeSpec, err error) error {
 	if errors.Is(err, idempotency.ErrLocked) {
-		return fmt.Errorf("dws_notify: storage %s is locked by another process (a running Caddy?): one directory serves one Caddy process; stop the other or point storage at another directory: %w", spec.name, err)
+		return fmt.Errorf("storage %s is locked by another process (a running Caddy?): one directory serves one Caddy process; stop the other or point storage at another directory: %w", spec.name, err)
 	}
 	if spec.retryable != nil {
-		return fmt.Errorf("dws_notify: opening the store (%s): %w", spec.name, err)
+		return fmt.Errorf("opening the store (%s): %w", spec.name, err)
 	}
-	return fmt.Errorf("dws_notify: opening storage %s: %w", spec.name, err)
+	return fmt.Errorf("opening storage %s: %w", spec.name, err)
 }

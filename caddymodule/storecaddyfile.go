@@ -20,9 +20,13 @@ type StoreConfig struct {
 	lines map[string]int
 }
 
-// redisOptions are the options of a store redis block, for the error
-// about an unknown one.
-const redisOptions = "username, password, sentinel_username, sentinel_password, db, tls, prefix, dial_timeout, read_timeout, write_timeout, operation_timeout, pool_size, wait_aof, wait_replicas"
+// The names of the store subdirective, for the errors about an unknown
+// one (errUnknown).
+var (
+	storeBackends   = []string{config.BackendBadger, config.BackendRedis}
+	redisOptions    = []string{"username", "password", "sentinel_username", "sentinel_password", "db", "tls", "prefix", "dial_timeout", "read_timeout", "write_timeout", "operation_timeout", "pool_size", "wait_aof", "wait_replicas"}
+	redisTLSOptions = []string{"ca", "cert", "key", "server_name"}
+)
 
 // UnmarshalCaddyfile parses the store subdirective of dws_notify; the
 // dispenser is on the word "store":
@@ -79,7 +83,7 @@ func (c *StoreConfig) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		return nil
 	case config.BackendRedis:
 	default:
-		return d.Errf("store: unknown backend %q: want badger or redis", c.Backend)
+		return errUnknown(d, "store: unknown backend", c.Backend, storeBackends)
 	}
 	if err := c.parseRedisTarget(d); err != nil {
 		return err
@@ -138,7 +142,7 @@ func (c *StoreConfig) parseRedisOption(d *caddyfile.Dispenser) error {
 			return d.Errf("store redis: %s applies to store redis sentinel only", opt)
 		}
 	default:
-		return d.Errf("store redis: unknown option %q (known: %s)", opt, redisOptions)
+		return errUnknown(d, "store redis: unknown option", opt, redisOptions)
 	}
 	if line, dup := c.lines[field]; dup {
 		return d.Errf("store redis: %s is already set at line %d", opt, line)
@@ -222,7 +226,7 @@ func (c *StoreConfig) parseTLS(d *caddyfile.Dispenser) error {
 		case "server_name":
 			c.TLS.ServerName, err = oneArg(d, "tls server_name", false)
 		default:
-			return d.Errf("store redis tls: unknown option %q (known: ca, cert, key, server_name)", opt)
+			return errUnknown(d, "store redis tls: unknown option", opt, redisTLSOptions)
 		}
 		if err != nil {
 			return err

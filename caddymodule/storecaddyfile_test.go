@@ -124,7 +124,9 @@ func TestUnmarshalCaddyfileStoreErrors(t *testing.T) {
 	// Lines 2-4 are the valid head; the first added line is line 5.
 	cases := []struct{ name, lines, want string }{
 		{"no backend", "\tstore\n", "store needs a backend: store badger [<dir>], store redis <url>, store redis sentinel <master_name> <host:port>... or store redis cluster <host:port>..., at Testfile:5"},
-		{"unknown backend", "\tstore memcached localhost\n", `store: unknown backend "memcached": want badger or redis, at Testfile:5`},
+		{"unknown backend", "\tstore memcached localhost\n", `store: unknown backend "memcached" (known: badger, redis), at Testfile:5`},
+		{"misspelt backend", "\tstore reddis redis://127.0.0.1\n", `store: unknown backend "reddis"; did you mean redis?, at Testfile:5`},
+		{"misspelt option", "\tstore redis " + url + " {\n\t\tprefx a:\n\t}\n", `store redis: unknown option "prefx"; did you mean prefix?, at Testfile:6`},
 		{"badger with two directories", "\tstore badger /a /b\n", "store badger takes at most one argument, the directory, at Testfile:5"},
 		{"badger with a block", "\tstore badger /a {\n\t\tprefix x\n\t}\n", "store badger takes no options block, at Testfile:5"},
 		{"redis without URL", "\tstore redis\n", "store redis needs the server's URL, e.g. store redis redis://127.0.0.1:6379/0, or sentinel <master_name> <host:port>..., or cluster <host:port>..., at Testfile:5"},
@@ -189,6 +191,8 @@ func TestUnmarshalCaddyfileStoreErrors(t *testing.T) {
 			"dws_notify: store: tls key needs cert, the client certificate, at Testfile:7"},
 		{"tls key with two values", "\tstore redis cluster c:1 {\n\t\ttls {\n\t\t\tkey " + caddyfileSecret + " " + caddyfileSecret + "\n\t\t}\n\t}\n",
 			"store redis tls key takes one value, at Testfile:7"},
+		{"tls misspelt option", "\tstore redis cluster c:1 {\n\t\ttls {\n\t\t\tserver_nme x\n\t\t}\n\t}\n",
+			`store redis tls: unknown option "server_nme"; did you mean server_name?, at Testfile:7`},
 		{"tls unknown option", "\tstore redis cluster c:1 {\n\t\ttls {\n\t\t\tinsecure_skip_verify\n\t\t}\n\t}\n",
 			`store redis tls: unknown option "insecure_skip_verify" (known: ca, cert, key, server_name), at Testfile:7`},
 		{"tls option twice", "\tstore redis cluster c:1 {\n\t\ttls {\n\t\t\tca /a\n\t\t\tca /b\n\t\t}\n\t}\n",

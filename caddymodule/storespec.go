@@ -48,7 +48,7 @@ func badgerDirSpec(configured string) (storeSpec, error) {
 func redisSpec(c *config.Store) (storeSpec, error) {
 	r, err := c.Redis(placeholders())
 	if err != nil {
-		return storeSpec{}, fmt.Errorf("dws_notify: %w", err)
+		return storeSpec{}, err
 	}
 	name := fmt.Sprintf("redis %s prefix %s", r.Addr, r.Options.Prefix)
 	routeRedisLogs()

@@ -43,8 +43,8 @@ func TestProvisionStoreErrors(t *testing.T) {
 		storage string
 		want    string
 	}{
-		{"no backend", &config.Store{URL: "redis://r"}, "", "dws_notify: store: backend is required: badger or redis"},
-		{"unknown backend", &config.Store{Backend: "etcd"}, "", `dws_notify: store: backend "etcd": want badger or redis`},
+		{"no backend", &config.Store{URL: "redis://r"}, "", ": store: backend is required: badger or redis"},
+		{"unknown backend", &config.Store{Backend: "etcd"}, "", `: store: backend "etcd": want badger or redis`},
 		{"redis options with badger", &config.Store{Backend: "badger", Prefix: "p:", WaitAOF: true}, "", "store: prefix, wait_aof applies to the redis backend only"},
 		{"dir with redis", redis(config.Store{URL: "redis://r", Dir: "/a"}), "", "store: dir applies to the badger backend only"},
 		{"storage with redis", redis(config.Store{URL: "redis://r"}), "/var/lib/dws", "storage /var/lib/dws is the directory of the Badger store, but store.backend is redis: remove storage"},

@@ -8,7 +8,6 @@ import (
 	"strings"
 
 	"github.com/dwsnotify/dws_notify/notification"
-	"github.com/dwsnotify/dws_notify/signature"
 )
 
 // FieldError is a rule of the settings that they break. Fields are the
@@ -17,16 +16,23 @@ import (
 // by their index from 0); none when it is about the settings as a whole
 // (a required setting that is missing). Msg says what is wrong and, where
 // it helps, what to do; it never quotes a password or key material.
+// Unwrap returns the error it was made from, if any (a key's
+// *signature.KeyError).
 type FieldError struct {
 	Fields []string
 	Msg    string
+	cause  error
 }
 
 func (e *FieldError) Error() string { return e.Msg }
 
-// errField is a *FieldError about one field ("" for none).
+func (e *FieldError) Unwrap() error { return e.cause }
+
+// errField is a *FieldError about one field ("" for none); a %w operand
+// becomes its cause.
 func errField(field, format string, args ...any) error {
-	e := &FieldError{Msg: fmt.Sprintf(format, args...)}
+	err := fmt.Errorf(format, args...)
+	e := &FieldError{Msg: err.Error(), cause: errors.Unwrap(err)}
 	if field != "" {
 		e.Fields = []string{field}
 	}
@@ -72,7 +78,7 @@ func (h *Handler) checkKeys() error {
 	for i, k := range h.DWSPublicKey {
 		field := fmt.Sprintf("dws_public_key.%d", i)
 		if err := k.check(false); err != nil {
-			return errField(field, "dws_public_key #%d: %v", i+1, err)
+			return errField(field, "dws_public_key #%d: %w", i+1, err)
 		}
 		for _, prev := range h.DWSPublicKey[:i] {
 			if prev.Version() == k.Version() {
@@ -82,7 +88,7 @@ func (h *Handler) checkKeys() error {
 	}
 	if k := h.MerchantPrivateKey; k != nil {
 		if err := k.check(true); err != nil {
-			return errField("merchant_private_key", "merchant_private_key: %v", err)
+			return errField("merchant_private_key", "merchant_private_key: %w", err)
 		}
 	}
 	return nil
@@ -101,17 +107,6 @@ func (k Key) check(private bool) error {
 		return nil
 	}
 	return ParseKey(k.Key, private)
-}
-
-// ParseKey parses key material: a private key when private, else a
-// public one; the error is the parser's.
-func ParseKey(material string, private bool) error {
-	if private {
-		_, err := signature.ParsePrivateKey(material)
-		return err
-	}
-	_, err := signature.ParsePublicKey(material)
-	return err
 }
 
 func (h *Handler) checkAPIs() error {
@@ -208,7 +203,7 @@ func (h *Handler) checkStore() error {
 		if len(fe.Fields) > 0 {
 			fields = []string{"store." + fe.Fields[0]}
 		}
-		return &FieldError{Fields: fields, Msg: "store: " + fe.Msg}
+		return &FieldError{Fields: fields, Msg: "store: " + fe.Msg, cause: fe.cause}
 	}
 	switch {
 	case h.Storage == "":
