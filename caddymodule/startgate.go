@@ -105,16 +105,21 @@ func (g *startGate) Stop() error {
 // registerForStart loads the config's start gate (so that its Start
 // checks the route order of every config with a dws_notify handler),
 // hands it h's store if it is deferred (an open store needs nothing at
-// start), and h itself if it has an inbox to start. A context that belongs to no config (one made with
-// caddy.NewContext from a bare caddy.Context, as tests and embedders do)
-// has no apps to start: there a deferred store is the directory-lock
-// error it was before deferring existed, and an inbox does not deliver.
+// start), and h itself if it has an inbox to start. A context that
+// belongs to no config (one made with caddy.NewContext from a bare
+// caddy.Context, as tests and embedders do) has no apps to start: there
+// a deferred store is the directory-lock error it was before deferring
+// existed, and an inbox does not deliver.
 func registerForStart(ctx caddy.Context, h *Handler) (err error) {
 	s := h.store
 	defer func() {
-		// caddy.Context.App dereferences the context's config.
+		// caddy.Context.App dereferences the context's config: there is
+		// no gate to load, which only a deferred store or an inbox minds.
 		if recover() != nil {
-			_, err = s.Current()
+			err = nil
+			if s.IsDeferred() || h.inbox != nil {
+				_, err = s.Current()
+			}
 		}
 	}()
 	v, err := ctx.App(startGateApp)
