@@ -6,6 +6,7 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp/fileserver"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp/rewrite"
 
 	"github.com/dwsnotify/dws_notify/config"
 )
@@ -51,6 +52,18 @@ func routeModel(routes caddyhttp.RouteList) []config.Route {
 	out := make([]config.Route, 0, len(routes))
 	for _, r := range routes {
 		m := config.Route{Matched: len(r.MatcherSets) > 0, Group: r.Group, Terminal: r.Terminal}
+		if len(r.MatcherSets) == 1 && len(r.MatcherSets[0]) == 1 {
+			switch mt := r.MatcherSets[0][0].(type) {
+			case *caddyhttp.MatchPath:
+				m.Paths = *mt
+			case *fileserver.MatchFile:
+				if len(r.Handlers) == 1 {
+					if rw, ok := r.Handlers[0].(*rewrite.Rewrite); ok {
+						m.FallbackPath = config.FallbackRewritePath(mt.TryFiles, mt.TryPolicy, rw.URI)
+					}
+				}
+			}
+		}
 		for _, h := range r.Handlers {
 			rh := config.RouteHandler{Name: caddy.GetModuleName(h)}
 			switch h := h.(type) {

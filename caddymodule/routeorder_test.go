@@ -35,6 +35,10 @@ var routeOrderSites = []struct {
 	{"directive order", "NOTIFY\nreverse_proxy BACKEND", ""},
 	{"handle blocks", "handle /health {\n\trespond \"ok\"\n}\nhandle {\n\tNOTIFY\n\treverse_proxy BACKEND\n}", ""},
 	{"route with a matcher-limited reverse_proxy", "route {\n\treverse_proxy /other/* BACKEND\n\tNOTIFY\n\treverse_proxy BACKEND\n}", ""},
+	{"route with php_fastcgi before dws_notify", "route {\n\tphp_fastcgi 127.0.0.1:9000\n\tNOTIFY\n\treverse_proxy BACKEND\n}",
+		"the reverse_proxy at routes[0].handle[0].routes[0].handle[0].routes[2].handle[0] answers every request before it"},
+	{"php_fastcgi in a handle block", "handle /app/* {\n\tphp_fastcgi 127.0.0.1:9000\n}\nhandle {\n\tNOTIFY\n\treverse_proxy BACKEND\n}", ""},
+	{"route with a path-limited php_fastcgi", "route {\n\tphp_fastcgi /app/* 127.0.0.1:9000\n\tNOTIFY\n\treverse_proxy BACKEND\n}", ""},
 	{"route with file_server pass_thru", "route {\n\tfile_server {\n\t\tpass_thru\n\t}\n\tNOTIFY\n\treverse_proxy BACKEND\n}", ""},
 }
 

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"path"
 	"slices"
 	"strings"
 )
@@ -33,6 +34,14 @@ type Route struct {
 	Terminal bool
 	// Handlers are the route's handlers, in order.
 	Handlers []RouteHandler
+	// Paths are the patterns of the route's path matcher when that is
+	// its only matcher.
+	Paths []string
+	// FallbackPath is set when the route matches every request and
+	// rewrites its path to this one unless a file named by the request
+	// exists: the route a php_fastcgi directive writes for its
+	// try_files, whose last entry (index.php) is the fallback.
+	FallbackPath string
 }
 
 // RouteHandler is one handler of a route.
@@ -92,13 +101,23 @@ func (w *routeWalker) list(routes []Route, base string, outer map[string]bool, i
 		seen = map[string]bool{}
 	}
 	ahead := inherited
+	// rewritten is the path every request reaching the next route has,
+	// once a fallback rewrite ran (php_fastcgi's: the notify paths are no
+	// files under the site root).
+	rewritten := ""
 	for i, r := range routes {
 		path := fmt.Sprintf("%s[%d]", base, i)
-		// A route may be skipped if it has matchers, or if a route of its
+		// A route may be skipped if it has matchers (unless they match
+		// every request, or every rewritten path), or if a route of its
 		// group may have matched before it.
-		always := !r.Matched && (r.Group == "" || !seen[r.Group])
+		matchesAll := !r.Matched || r.FallbackPath != "" ||
+			(rewritten != "" && slices.ContainsFunc(r.Paths, func(p string) bool { return pathPatternMatches(p, rewritten) }))
+		always := matchesAll && (r.Group == "" || !seen[r.Group])
 		if r.Group != "" {
 			seen[r.Group] = true
+		}
+		if always && r.FallbackPath != "" {
+			rewritten = r.FallbackPath
 		}
 		ans := w.route(r, path, ahead, seen)
 		if !always || ends != nil {
@@ -140,6 +159,40 @@ func (w *routeWalker) route(r Route, path string, ahead *Shadowed, groups map[st
 		}
 	}
 	return first
+}
+
+// pathPatternMatches reports whether a pattern of Caddy's path matcher
+// matches p: a leading or trailing * is a suffix or prefix match, both
+// a substring match, other patterns a glob or an exact path; case does
+// not matter.
+func pathPatternMatches(pattern, p string) bool {
+	pattern, p = strings.ToLower(pattern), strings.ToLower(p)
+	switch {
+	case len(pattern) > 1 && strings.HasPrefix(pattern, "*") && strings.HasSuffix(pattern, "*"):
+		return strings.Contains(p, pattern[1:len(pattern)-1])
+	case strings.HasPrefix(pattern, "*") && !strings.Contains(pattern[1:], "*"):
+		return strings.HasSuffix(p, pattern[1:])
+	case strings.HasSuffix(pattern, "*") && !strings.Contains(pattern[:len(pattern)-1], "*"):
+		return strings.HasPrefix(p, pattern[:len(pattern)-1])
+	}
+	ok, err := path.Match(pattern, p)
+	return err == nil && ok
+}
+
+// FallbackRewritePath is the path a route rewrites every request to when
+// its one matcher is a file matcher with the try_policy
+// first_exist_fallback and its one handler a rewrite to the file it found
+// (what php_fastcgi writes): the last try_files entry, if that holds no
+// placeholder; "" for any other route.
+func FallbackRewritePath(tryFiles []string, tryPolicy, rewriteURI string) string {
+	if tryPolicy != "first_exist_fallback" || len(tryFiles) == 0 || rewriteURI != "{http.matchers.file.relative}" {
+		return ""
+	}
+	last := tryFiles[len(tryFiles)-1]
+	if last == "" || strings.ContainsAny(last, "{}*?[") {
+		return ""
+	}
+	return "/" + strings.TrimPrefix(last, "/")
 }
 
 // RouteError is a server whose route list holds dws_notify handlers
@@ -233,14 +286,19 @@ func fromJSONRoutes(in []jsonRoute) ([]Route, error) {
 	out := make([]Route, 0, len(in))
 	for _, jr := range in {
 		r := Route{Matched: len(jr.Match) > 0, Group: jr.Group, Terminal: jr.Terminal}
+		var rewriteURI string
 		for _, raw := range jr.Handle {
 			var h struct {
 				Handler  string      `json:"handler"`
 				PassThru bool        `json:"pass_thru"`
 				Routes   []jsonRoute `json:"routes"`
+				URI      string      `json:"uri"`
 			}
 			if err := json.Unmarshal(raw, &h); err != nil {
 				return nil, err
+			}
+			if h.Handler == "rewrite" && len(jr.Handle) == 1 {
+				rewriteURI = h.URI
 			}
 			rh := RouteHandler{Name: h.Handler, PassThru: h.PassThru}
 			if h.Handler == "subroute" {
@@ -250,6 +308,28 @@ func fromJSONRoutes(in []jsonRoute) ([]Route, error) {
 				}
 			}
 			r.Handlers = append(r.Handlers, rh)
+		}
+		if len(jr.Match) == 1 {
+			var set struct {
+				Path []string `json:"path"`
+				File *struct {
+					TryFiles  []string `json:"try_files"`
+					TryPolicy string   `json:"try_policy"`
+				} `json:"file"`
+			}
+			var keys map[string]json.RawMessage
+			if err := json.Unmarshal(jr.Match[0], &keys); err != nil {
+				return nil, err
+			}
+			if err := json.Unmarshal(jr.Match[0], &set); err != nil {
+				return nil, err
+			}
+			switch {
+			case len(keys) == 1 && set.Path != nil:
+				r.Paths = set.Path
+			case len(keys) == 1 && set.File != nil:
+				r.FallbackPath = FallbackRewritePath(set.File.TryFiles, set.File.TryPolicy, rewriteURI)
+			}
 		}
 		out = append(out, r)
 	}

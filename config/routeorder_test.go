@@ -47,6 +47,17 @@ func TestRouteOrderJSON(t *testing.T) {
 		{"handle blocks", `[{"group":"g0","match":[{"path":["/health"]}],"handle":[{"handler":"static_response"}]},{"group":"g0","handle":[` + notify + `,` + proxy + `]}]`, nil},
 		{"grouped matcherless route after a group mate", `[{"group":"g0","match":[{"path":["/a"]}],"handle":[{"handler":"vars"}]},{"group":"g0","handle":[` + proxy + `]},{"handle":[` + notify + `]}]`, nil},
 		{"grouped route whose group an enclosing route holds", `[{"group":"g0","handle":[{"handler":"subroute","routes":[{"group":"g0","handle":[` + proxy + `]}]},` + notify + `]}]`, nil},
+		// php_fastcgi's routes: a fallback rewrite to index.php, then a
+		// proxy for *.php, which every rewritten request matches.
+		{"php_fastcgi before notify", `[{"match":[{"file":{"try_files":["{http.request.uri.path}","index.php"],"try_policy":"first_exist_fallback"}}],"handle":[{"handler":"rewrite","uri":"{http.matchers.file.relative}"}]},` +
+			`{"match":[{"path":["*.php"]}],"handle":[` + proxy + `]},{"handle":[` + notify + `]}]`,
+			[]Shadowed{{"routes[2].handle[0]", "routes[1].handle[0]", "reverse_proxy"}}},
+		{"php_fastcgi proxy for other paths", `[{"match":[{"file":{"try_files":["{http.request.uri.path}","index.php"],"try_policy":"first_exist_fallback"}}],"handle":[{"handler":"rewrite","uri":"{http.matchers.file.relative}"}]},` +
+			`{"match":[{"path":["/cgi/*"]}],"handle":[` + proxy + `]},{"handle":[` + notify + `]}]`, nil},
+		{"try_files without a fallback", `[{"match":[{"file":{"try_files":["{http.request.uri.path}","index.php"]}}],"handle":[{"handler":"rewrite","uri":"{http.matchers.file.relative}"}]},` +
+			`{"match":[{"path":["*.php"]}],"handle":[` + proxy + `]},{"handle":[` + notify + `]}]`, nil},
+		{"path matcher with another matcher", `[{"match":[{"file":{"try_files":["index.php"],"try_policy":"first_exist_fallback"}}],"handle":[{"handler":"rewrite","uri":"{http.matchers.file.relative}"}]},` +
+			`{"match":[{"path":["*.php"],"method":["GET"]}],"handle":[` + proxy + `]},{"handle":[` + notify + `]}]`, nil},
 		{"first grouped route of its group", `[{"group":"g0","handle":[` + proxy + `]},{"group":"g1","handle":[` + notify + `]}]`,
 			[]Shadowed{{"routes[1].handle[0]", "routes[0].handle[0]", "reverse_proxy"}}},
 	}
@@ -96,6 +107,27 @@ func TestRouteOrderErrorNamesAll(t *testing.T) {
 	} {
 		if !strings.Contains(msg, want) {
 			t.Errorf("error %q lacks %q", msg, want)
+		}
+	}
+}
+
+func TestPathPatternMatches(t *testing.T) {
+	for _, tc := range []struct {
+		pattern, path string
+		want          bool
+	}{
+		{"*.php", "/index.php", true},
+		{"*.PHP", "/index.php", true},
+		{"*.php", "/index.html", false},
+		{"/app/*", "/app/index.php", true},
+		{"/app/*", "/index.php", false},
+		{"*index*", "/index.php", true},
+		{"/index.php", "/index.php", true},
+		{"/i?dex.php", "/index.php", true},
+		{"/other.php", "/index.php", false},
+	} {
+		if got := pathPatternMatches(tc.pattern, tc.path); got != tc.want {
+			t.Errorf("pathPatternMatches(%q, %q) = %v, want %v", tc.pattern, tc.path, got, tc.want)
 		}
 	}
 }
