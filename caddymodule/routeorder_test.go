@@ -16,7 +16,8 @@ import (
 )
 
 // routeOrderSites are site bodies around one dws_notify block (NOTIFY)
-// and a backend (BACKEND), with what the route-order check says of them:
+// and a backend (BACKEND), lines starting "GLOBAL " going to the global
+// options, with what the route-order check says of them:
 // the text its error must hold, or "" for a config that must load.
 var routeOrderSites = []struct {
 	name, body, refused string
@@ -31,6 +32,9 @@ var routeOrderSites = []struct {
 		"the error at routes[0].handle[0].routes[0].handle[0].routes[0].handle[0] answers"},
 	{"route with a handle block before dws_notify", "route {\n\thandle {\n\t\treverse_proxy BACKEND\n\t}\n\tNOTIFY\n}",
 		"the reverse_proxy at routes[0].handle[0].routes[0].handle[0].routes[0].handle[0].routes[0].handle[0] answers"},
+	{"order global option puts dws_notify last", "GLOBAL order dws_notify last\nNOTIFY\nreverse_proxy BACKEND",
+		"the reverse_proxy at routes[0].handle[0].routes[0].handle[0] answers every request before it"},
+	{"order global option puts dws_notify first", "GLOBAL order dws_notify first\nNOTIFY\nreverse_proxy BACKEND", ""},
 	{"route with dws_notify first", "route {\n\tNOTIFY\n\treverse_proxy BACKEND\n}", ""},
 	{"directive order", "NOTIFY\nreverse_proxy BACKEND", ""},
 	{"handle blocks", "handle /health {\n\trespond \"ok\"\n}\nhandle {\n\tNOTIFY\n\treverse_proxy BACKEND\n}", ""},
@@ -50,8 +54,16 @@ func routeOrderCaddyfile(t *testing.T, body, backend, storage string) string {
 		testClientID, filepath.Join(k.dir, "dws_public.pem"), addPath, storage)
 	body = strings.ReplaceAll(body, "NOTIFY", notify)
 	body = strings.ReplaceAll(body, "BACKEND", backend)
-	return "{\n\tadmin localhost:2999\n\thttp_port 9080\n\thttps_port 9443\n\tgrace_period 1ns\n\tskip_install_trust\n}\n" +
-		"http://localhost:9080 {\n" + body + "\n}\n"
+	var globals, site []string
+	for _, line := range strings.Split(body, "\n") {
+		if g, ok := strings.CutPrefix(line, "GLOBAL "); ok {
+			globals = append(globals, "\t"+g)
+		} else {
+			site = append(site, line)
+		}
+	}
+	return "{\n\tadmin localhost:2999\n\thttp_port 9080\n\thttps_port 9443\n\tgrace_period 1ns\n\tskip_install_trust\n" +
+		strings.Join(globals, "\n") + "\n}\n" + "http://localhost:9080 {\n" + strings.Join(site, "\n") + "\n}\n"
 }
 
 // adaptCaddyfile adapts a Caddyfile to Caddy's JSON.
