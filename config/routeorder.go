@@ -223,13 +223,21 @@ func (e *RouteError) Error() string {
 // CheckRouteOrder returns a *RouteError for the first server (by name)
 // that holds a dws_notify handler which never runs, nil if none does.
 // servers maps the server name to its route lists, keyed by their JSON
-// path ("routes", "errors.routes", "named_routes.x").
+// path ("routes", "errors.routes", "named_routes.x": a named route as
+// a list of one).
 func CheckRouteOrder(servers map[string]map[string][]Route) error {
 	for _, name := range slices.Sorted(maps.Keys(servers)) {
 		var found []Shadowed
 		lists := servers[name]
 		for _, base := range slices.Sorted(maps.Keys(lists)) {
-			found = append(found, ShadowedNotifies(base, lists[base])...)
+			for _, sh := range ShadowedNotifies(base, lists[base]) {
+				if strings.HasPrefix(base, "named_routes.") {
+					// A named route is one route, not a list.
+					sh.Notify = base + strings.TrimPrefix(sh.Notify, base+"[0]")
+					sh.By = base + strings.TrimPrefix(sh.By, base+"[0]")
+				}
+				found = append(found, sh)
+			}
 		}
 		if len(found) > 0 {
 			return &RouteError{Server: name, Shadowed: found}

@@ -101,7 +101,7 @@ func TestRouteOrderErrorNamesAll(t *testing.T) {
 	for _, want := range []string{
 		"server srv1: the dws_notify handler at routes[0].handle[1] never runs: the reverse_proxy at routes[0].handle[0] answers every request before it (it would forward them unverified)",
 		"the dws_notify handler at errors.routes[0].handle[1] never runs: the static_response at errors.routes[0].handle[0]",
-		"the dws_notify handler at named_routes.n[0].handle[1] never runs: the file_server at named_routes.n[0].handle[0]",
+		"the dws_notify handler at named_routes.n.handle[1] never runs: the file_server at named_routes.n.handle[0]",
 		"put dws_notify first in its route",
 		"use handle blocks or the order global option instead of route",
 	} {
