@@ -101,11 +101,13 @@ func (w *routeWalker) list(routes []Route, base string, outer map[string]bool, i
 		seen = map[string]bool{}
 	}
 	ahead := inherited
-	// rewritten is the path every request reaching the next route has,
-	// once a fallback rewrite ran (php_fastcgi's: the notify paths are no
-	// files under the site root).
-	rewritten := ""
+	// rewritten is the path every request reaching this route has when
+	// the route before it is a fallback rewrite (php_fastcgi's: the
+	// notify paths are no files under the site root). Only the next route
+	// is trusted with it: a later one may rewrite the path again.
+	rewritten, next := "", ""
 	for i, r := range routes {
+		rewritten, next = next, ""
 		path := fmt.Sprintf("%s[%d]", base, i)
 		// A route may be skipped if it has matchers (unless they match
 		// every request, or every rewritten path), or if a route of its
@@ -117,7 +119,7 @@ func (w *routeWalker) list(routes []Route, base string, outer map[string]bool, i
 			seen[r.Group] = true
 		}
 		if always && r.FallbackPath != "" {
-			rewritten = r.FallbackPath
+			next = r.FallbackPath
 		}
 		ans := w.route(r, path, ahead, seen)
 		if !always || ends != nil {

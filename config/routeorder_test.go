@@ -54,6 +54,8 @@ func TestRouteOrderJSON(t *testing.T) {
 			[]Shadowed{{"routes[2].handle[0]", "routes[1].handle[0]", "reverse_proxy"}}},
 		{"php_fastcgi proxy for other paths", `[{"match":[{"file":{"try_files":["{http.request.uri.path}","index.php"],"try_policy":"first_exist_fallback"}}],"handle":[{"handler":"rewrite","uri":"{http.matchers.file.relative}"}]},` +
 			`{"match":[{"path":["/cgi/*"]}],"handle":[` + proxy + `]},{"handle":[` + notify + `]}]`, nil},
+		{"another rewrite between", `[{"match":[{"file":{"try_files":["{http.request.uri.path}","index.php"],"try_policy":"first_exist_fallback"}}],"handle":[{"handler":"rewrite","uri":"{http.matchers.file.relative}"}]},` +
+			`{"handle":[{"handler":"rewrite","uri":"/dws{uri}"}]},{"match":[{"path":["*.php"]}],"handle":[` + proxy + `]},{"handle":[` + notify + `]}]`, nil},
 		{"try_files without a fallback", `[{"match":[{"file":{"try_files":["{http.request.uri.path}","index.php"]}}],"handle":[{"handler":"rewrite","uri":"{http.matchers.file.relative}"}]},` +
 			`{"match":[{"path":["*.php"]}],"handle":[` + proxy + `]},{"handle":[` + notify + `]}]`, nil},
 		{"path matcher with another matcher", `[{"match":[{"file":{"try_files":["index.php"],"try_policy":"first_exist_fallback"}}],"handle":[{"handler":"rewrite","uri":"{http.matchers.file.relative}"}]},` +
