@@ -29,6 +29,12 @@ const startGateApp = "dws_notify"
 // the running gateway never defers: the new config shares the open store
 // through the pool.
 //
+// Its Start first checks the order of the http app's routes
+// (routeorder.go): a config whose dws_notify handler never runs, because
+// a handler before it in its chain answers every request (the backend
+// would get every request unverified), fails to start, and a reload to it
+// keeps the old config. Caddy has provisioned every handler by then.
+//
 // Its Start also starts the deliveries of the config's handlers with
 // acknowledge on_receipt (deliveries.go), so `caddy validate` never
 // delivers, and a reload hands them to the new config only once it runs;
@@ -36,6 +42,7 @@ const startGateApp = "dws_notify"
 //
 // It has no settings.
 type startGate struct {
+	ctx     caddy.Context
 	mu      sync.Mutex
 	stores  []*sharedStore
 	inboxes []*Handler
@@ -49,6 +56,12 @@ func (*startGate) CaddyModule() caddy.ModuleInfo {
 	}
 }
 
+// Provision keeps the config's context, whose http app Start reads.
+func (g *startGate) Provision(ctx caddy.Context) error {
+	g.ctx = ctx
+	return nil
+}
+
 // add has Start open s if it is still deferred then.
 func (g *startGate) add(s *sharedStore) {
 	g.mu.Lock()
@@ -56,9 +69,13 @@ func (g *startGate) add(s *sharedStore) {
 	g.stores = append(g.stores, s)
 }
 
-// Start opens the config's deferred stores, then starts the deliveries
-// of its handlers with acknowledge on_receipt.
+// Start checks the order of the config's routes, opens its deferred
+// stores, then starts the deliveries of its handlers with acknowledge
+// on_receipt.
 func (g *startGate) Start() error {
+	if err := checkRouteOrder(g.ctx); err != nil {
+		return err
+	}
 	g.mu.Lock()
 	stores, inboxes := g.stores, g.inboxes
 	g.mu.Unlock()
@@ -85,21 +102,24 @@ func (g *startGate) Stop() error {
 	return nil
 }
 
-// registerForStart hands h's store to the config's start gate if it is
-// deferred (an open store needs nothing at start), and h itself if it has
-// an inbox to start. A context that belongs to no config (one made with
-// caddy.NewContext from a bare caddy.Context, as tests and embedders do)
-// has no apps to start: there a deferred store is the directory-lock
-// error it was before deferring existed, and an inbox does not deliver.
+// registerForStart loads the config's start gate (so that its Start
+// checks the route order of every config with a dws_notify handler),
+// hands it h's store if it is deferred (an open store needs nothing at
+// start), and h itself if it has an inbox to start. A context that
+// belongs to no config (one made with caddy.NewContext from a bare
+// caddy.Context, as tests and embedders do) has no apps to start: there
+// a deferred store is the directory-lock error it was before deferring
+// existed, and an inbox does not deliver.
 func registerForStart(ctx caddy.Context, h *Handler) (err error) {
 	s := h.store
-	if !s.IsDeferred() && h.inbox == nil {
-		return nil
-	}
 	defer func() {
-		// caddy.Context.App dereferences the context's config.
+		// caddy.Context.App dereferences the context's config: there is
+		// no gate to load, which only a deferred store or an inbox minds.
 		if recover() != nil {
-			_, err = s.Current()
+			err = nil
+			if s.IsDeferred() || h.inbox != nil {
+				_, err = s.Current()
+			}
 		}
 	}()
 	v, err := ctx.App(startGateApp)
@@ -143,6 +163,7 @@ func (s *sharedStore) openDeferred() error {
 
 // Interface guards
 var (
-	_ caddy.App    = (*startGate)(nil)
-	_ caddy.Module = (*startGate)(nil)
+	_ caddy.App         = (*startGate)(nil)
+	_ caddy.Module      = (*startGate)(nil)
+	_ caddy.Provisioner = (*startGate)(nil)
 )

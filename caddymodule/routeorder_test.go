@@ -1,0 +1,175 @@
+package caddymodule
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig"
+	"github.com/caddyserver/caddy/v2/caddytest"
+
+	"github.com/dwsnotify/dws_notify/config"
+)
+
+// routeOrderSites are site bodies around one dws_notify block (NOTIFY)
+// and a backend (BACKEND), lines starting "GLOBAL " going to the global
+// options, with what the route-order check says of them:
+// the text its error must hold, or "" for a config that must load.
+var routeOrderSites = []struct {
+	name, body, refused string
+}{
+	{"route with reverse_proxy before dws_notify", "route {\n\treverse_proxy BACKEND\n\tNOTIFY\n}",
+		"the dws_notify handler at routes[0].handle[0].routes[0].handle[0].routes[0].handle[1] never runs: the reverse_proxy at routes[0].handle[0].routes[0].handle[0].routes[0].handle[0] answers every request before it (it would forward them unverified)"},
+	{"route with respond before dws_notify", "route {\n\trespond \"hi\"\n\tNOTIFY\n\treverse_proxy BACKEND\n}",
+		"the static_response at routes[0].handle[0].routes[0].handle[0].routes[0].handle[0] answers every request before it"},
+	{"route with file_server before dws_notify", "route {\n\tfile_server\n\tNOTIFY\n\treverse_proxy BACKEND\n}",
+		"the file_server at routes[0].handle[0].routes[0].handle[0].routes[0].handle[0] answers"},
+	{"route with error before dws_notify", "route {\n\terror 403\n\tNOTIFY\n\treverse_proxy BACKEND\n}",
+		"the error at routes[0].handle[0].routes[0].handle[0].routes[0].handle[0] answers"},
+	{"route with a handle block before dws_notify", "route {\n\thandle {\n\t\treverse_proxy BACKEND\n\t}\n\tNOTIFY\n}",
+		"the reverse_proxy at routes[0].handle[0].routes[0].handle[0].routes[0].handle[0].routes[0].handle[0] answers"},
+	{"order global option puts dws_notify last", "GLOBAL order dws_notify last\nNOTIFY\nreverse_proxy BACKEND",
+		"the reverse_proxy at routes[0].handle[0].routes[0].handle[0] answers every request before it"},
+	{"order global option puts dws_notify first", "GLOBAL order dws_notify first\nNOTIFY\nreverse_proxy BACKEND", ""},
+	{"route with dws_notify first", "route {\n\tNOTIFY\n\treverse_proxy BACKEND\n}", ""},
+	{"directive order", "NOTIFY\nreverse_proxy BACKEND", ""},
+	{"handle blocks", "handle /health {\n\trespond \"ok\"\n}\nhandle {\n\tNOTIFY\n\treverse_proxy BACKEND\n}", ""},
+	{"route with a matcher-limited reverse_proxy", "route {\n\treverse_proxy /other/* BACKEND\n\tNOTIFY\n\treverse_proxy BACKEND\n}", ""},
+	{"route with php_fastcgi before dws_notify", "route {\n\tphp_fastcgi 127.0.0.1:9000\n\tNOTIFY\n\treverse_proxy BACKEND\n}",
+		"the reverse_proxy at routes[0].handle[0].routes[0].handle[0].routes[2].handle[0] answers every request before it"},
+	{"php_fastcgi in a handle block", "handle /app/* {\n\tphp_fastcgi 127.0.0.1:9000\n}\nhandle {\n\tNOTIFY\n\treverse_proxy BACKEND\n}", ""},
+	{"route with a path-limited php_fastcgi", "route {\n\tphp_fastcgi /app/* 127.0.0.1:9000\n\tNOTIFY\n\treverse_proxy BACKEND\n}", ""},
+	{"route with file_server pass_thru", "route {\n\tfile_server {\n\t\tpass_thru\n\t}\n\tNOTIFY\n\treverse_proxy BACKEND\n}", ""},
+}
+
+// routeOrderCaddyfile is a gateway Caddyfile whose site holds body.
+func routeOrderCaddyfile(t *testing.T, body, backend, storage string) string {
+	t.Helper()
+	k := keys(t)
+	notify := fmt.Sprintf("dws_notify {\n\tclient_id %s\n\tdws_public_key {file.%s}\n\tapi addPaymentMethod %s\n\tstorage %s\n}",
+		testClientID, filepath.Join(k.dir, "dws_public.pem"), addPath, storage)
+	body = strings.ReplaceAll(body, "NOTIFY", notify)
+	body = strings.ReplaceAll(body, "BACKEND", backend)
+	var globals, site []string
+	for _, line := range strings.Split(body, "\n") {
+		if g, ok := strings.CutPrefix(line, "GLOBAL "); ok {
+			globals = append(globals, "\t"+g)
+		} else {
+			site = append(site, line)
+		}
+	}
+	return "{\n\tadmin localhost:2999\n\thttp_port 9080\n\thttps_port 9443\n\tgrace_period 1ns\n\tskip_install_trust\n" +
+		strings.Join(globals, "\n") + "\n}\n" + "http://localhost:9080 {\n" + strings.Join(site, "\n") + "\n}\n"
+}
+
+// adaptCaddyfile adapts a Caddyfile to Caddy's JSON.
+func adaptCaddyfile(t *testing.T, src string) []byte {
+	t.Helper()
+	out, _, err := caddyconfig.GetAdapter("caddyfile").Adapt([]byte(src), map[string]any{"filename": "Caddyfile"})
+	if err != nil {
+		t.Fatalf("adapting: %v\n%s", err, src)
+	}
+	return out
+}
+
+// TestRouteOrderCaddyfiles runs the route-order check over the JSON that
+// real Caddyfiles adapt to.
+func TestRouteOrderCaddyfiles(t *testing.T) {
+	for _, tc := range routeOrderSites {
+		t.Run(tc.name, func(t *testing.T) {
+			raw := adaptCaddyfile(t, routeOrderCaddyfile(t, tc.body, "127.0.0.1:8081", t.TempDir()))
+			var cfg struct {
+				Apps map[string]json.RawMessage `json:"apps"`
+			}
+			if err := json.Unmarshal(raw, &cfg); err != nil {
+				t.Fatal(err)
+			}
+			servers, err := config.RoutesFromJSON(cfg.Apps["http"])
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = config.CheckRouteOrder(servers)
+			switch {
+			case tc.refused == "" && err != nil:
+				t.Fatalf("refused a correct config: %v\n%s", err, raw)
+			case tc.refused != "" && (err == nil || !strings.Contains(err.Error(), tc.refused)):
+				t.Fatalf("got %v, want an error with %q\n%s", err, tc.refused, raw)
+			}
+		})
+	}
+}
+
+// TestRouteOrderRefusedAtStart runs the same Caddyfiles in an in-process
+// Caddy: a config whose dws_notify never runs fails to start (it used to
+// start and forward every request unverified), and a reload to one keeps
+// the config that runs; the correct ones start, and their dws_notify
+// verifies.
+func TestRouteOrderRefusedAtStart(t *testing.T) {
+	b := newBackend(t)
+	g := &gateway{t: t, tester: caddytest.NewTester(t), keys: keys(t)}
+	forged := func() *notice {
+		n := g.notice(addPath, addSample(t, "route-order-forged"))
+		n.clientID = "2188999999999999"
+		return n
+	}
+	for _, tc := range routeOrderSites {
+		t.Run(tc.name, func(t *testing.T) {
+			g.t = t
+			before := len(b.hits())
+			raw := adaptCaddyfile(t, routeOrderCaddyfile(t, tc.body, b.addr(), t.TempDir()))
+			err := caddy.Load(raw, true)
+			if tc.refused != "" {
+				if err == nil {
+					defer unloadConfig(t)
+					_, _ = g.tester.Client.Do(forged().request(t))
+					t.Fatalf("the config started; the backend got %d requests from an unknown client", len(b.hits())-before)
+				}
+				for _, want := range []string{"server srv0", tc.refused, "put dws_notify first in its route"} {
+					if !strings.Contains(err.Error(), want) {
+						t.Errorf("start error %q lacks %q", err, want)
+					}
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("a correct config did not start: %v", err)
+			}
+			defer unloadConfig(t)
+			g.send(forged()).expect(t, http.StatusOK, "F", "ACCESS_DENIED")
+			if got := len(b.hits()) - before; got != 0 {
+				t.Fatalf("backend got %d requests from an unknown client", got)
+			}
+			g.send(g.notice(addPath, addSample(t, "route-order-"+strings.ReplaceAll(tc.name, " ", "-")))).expect(t, http.StatusOK, "S", "SUCCESS")
+			if got := len(b.hits()) - before; got != 1 {
+				t.Fatalf("backend got %d requests, want the one genuine notification", got)
+			}
+		})
+	}
+
+	t.Run("reload keeps the running config", func(t *testing.T) {
+		g.t = t
+		good := adaptCaddyfile(t, routeOrderCaddyfile(t, routeOrderSites[len(routeOrderSites)-1].body, b.addr(), t.TempDir()))
+		if err := caddy.Load(good, true); err != nil {
+			t.Fatal(err)
+		}
+		defer unloadConfig(t)
+		bad := adaptCaddyfile(t, routeOrderCaddyfile(t, routeOrderSites[0].body, b.addr(), t.TempDir()))
+		res, err := http.Post("http://localhost:2999/load", "application/json", strings.NewReader(string(bad)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode == http.StatusOK {
+			t.Fatal("the admin API took a config whose dws_notify never runs")
+		}
+		before := len(b.hits())
+		g.send(forged()).expect(t, http.StatusOK, "F", "ACCESS_DENIED")
+		if got := len(b.hits()) - before; got != 0 {
+			t.Fatalf("after the refused reload, the backend got %d requests from an unknown client", got)
+		}
+	})
+}

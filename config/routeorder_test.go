@@ -1,0 +1,135 @@
+package config
+
+import (
+	"errors"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+// TestRouteOrderJSON walks http app configs in Caddy's JSON: which
+// dws_notify handlers never run, and what pre-empts them.
+func TestRouteOrderJSON(t *testing.T) {
+	const notify = `{"handler":"dws_notify","client_id":["1"]}`
+	const proxy = `{"handler":"reverse_proxy","upstreams":[{"dial":"127.0.0.1:8081"}]}`
+	cases := []struct {
+		name  string
+		route string // the server's routes
+		want  []Shadowed
+	}{
+		{"notify before proxy", `[{"handle":[` + notify + `,` + proxy + `]}]`, nil},
+		{"proxy before notify", `[{"handle":[` + proxy + `,` + notify + `]}]`,
+			[]Shadowed{{"routes[0].handle[1]", "routes[0].handle[0]", "reverse_proxy"}}},
+		{"respond before notify", `[{"handle":[{"handler":"static_response","body":"x"},` + notify + `]}]`,
+			[]Shadowed{{"routes[0].handle[1]", "routes[0].handle[0]", "static_response"}}},
+		{"error before notify", `[{"handle":[{"handler":"error","status_code":403},` + notify + `]}]`,
+			[]Shadowed{{"routes[0].handle[1]", "routes[0].handle[0]", "error"}}},
+		{"file_server before notify", `[{"handle":[{"handler":"file_server","root":"/srv"},` + notify + `]}]`,
+			[]Shadowed{{"routes[0].handle[1]", "routes[0].handle[0]", "file_server"}}},
+		{"file_server pass_thru before notify", `[{"handle":[{"handler":"file_server","pass_thru":true},` + notify + `]}]`, nil},
+		{"middleware before notify", `[{"handle":[{"handler":"headers"},{"handler":"encode"},` + notify + `,` + proxy + `]}]`, nil},
+		{"unknown handler before notify", `[{"handle":[{"handler":"authentication"},` + notify + `]}]`, nil},
+		{"matcherless earlier route", `[{"handle":[` + proxy + `]},{"handle":[` + notify + `]}]`,
+			[]Shadowed{{"routes[1].handle[0]", "routes[0].handle[0]", "reverse_proxy"}}},
+		{"matched earlier route", `[{"match":[{"path":["/other/*"]}],"handle":[` + proxy + `]},{"handle":[` + notify + `,` + proxy + `]}]`, nil},
+		{"matched route after notify", `[{"handle":[` + notify + `]},{"handle":[` + proxy + `]}]`, nil},
+		{"matcherless terminal route without a responder", `[{"handle":[{"handler":"vars"}],"terminal":true},{"handle":[` + notify + `]}]`,
+			[]Shadowed{{"routes[1].handle[0]", "routes[0]", "terminal route"}}},
+		{"matched terminal route", `[{"match":[{"host":["a"]}],"handle":[` + proxy + `],"terminal":true},{"handle":[` + notify + `]}]`, nil},
+		{"route block after proxy in a site", `[{"handle":[{"handler":"subroute","routes":[{"handle":[` + proxy + `,` + notify + `]}]}],"terminal":true}]`,
+			[]Shadowed{{"routes[0].handle[0].routes[0].handle[1]", "routes[0].handle[0].routes[0].handle[0]", "reverse_proxy"}}},
+		{"subroute that always answers before notify", `[{"handle":[{"handler":"subroute","routes":[{"handle":[` + proxy + `]}]},` + notify + `]}]`,
+			[]Shadowed{{"routes[0].handle[1]", "routes[0].handle[0].routes[0].handle[0]", "reverse_proxy"}}},
+		{"subroute with a matched proxy before notify", `[{"handle":[{"handler":"subroute","routes":[{"match":[{"path":["/x"]}],"handle":[` + proxy + `]}]},` + notify + `]}]`, nil},
+		{"notify inside a shadowed subroute", `[{"handle":[` + proxy + `,{"handler":"subroute","routes":[{"handle":[` + notify + `]}]}]}]`,
+			[]Shadowed{{"routes[0].handle[1].routes[0].handle[0]", "routes[0].handle[0]", "reverse_proxy"}}},
+		// handle blocks: routes of one group, only the first match runs.
+		{"handle blocks", `[{"group":"g0","match":[{"path":["/health"]}],"handle":[{"handler":"static_response"}]},{"group":"g0","handle":[` + notify + `,` + proxy + `]}]`, nil},
+		{"grouped matcherless route after a group mate", `[{"group":"g0","match":[{"path":["/a"]}],"handle":[{"handler":"vars"}]},{"group":"g0","handle":[` + proxy + `]},{"handle":[` + notify + `]}]`, nil},
+		{"grouped route whose group an enclosing route holds", `[{"group":"g0","handle":[{"handler":"subroute","routes":[{"group":"g0","handle":[` + proxy + `]}]},` + notify + `]}]`, nil},
+		// php_fastcgi's routes: a fallback rewrite to index.php, then a
+		// proxy for *.php, which every rewritten request matches.
+		{"php_fastcgi before notify", `[{"match":[{"file":{"try_files":["{http.request.uri.path}","index.php"],"try_policy":"first_exist_fallback"}}],"handle":[{"handler":"rewrite","uri":"{http.matchers.file.relative}"}]},` +
+			`{"match":[{"path":["*.php"]}],"handle":[` + proxy + `]},{"handle":[` + notify + `]}]`,
+			[]Shadowed{{"routes[2].handle[0]", "routes[1].handle[0]", "reverse_proxy"}}},
+		{"php_fastcgi proxy for other paths", `[{"match":[{"file":{"try_files":["{http.request.uri.path}","index.php"],"try_policy":"first_exist_fallback"}}],"handle":[{"handler":"rewrite","uri":"{http.matchers.file.relative}"}]},` +
+			`{"match":[{"path":["/cgi/*"]}],"handle":[` + proxy + `]},{"handle":[` + notify + `]}]`, nil},
+		{"another rewrite between", `[{"match":[{"file":{"try_files":["{http.request.uri.path}","index.php"],"try_policy":"first_exist_fallback"}}],"handle":[{"handler":"rewrite","uri":"{http.matchers.file.relative}"}]},` +
+			`{"handle":[{"handler":"rewrite","uri":"/dws{uri}"}]},{"match":[{"path":["*.php"]}],"handle":[` + proxy + `]},{"handle":[` + notify + `]}]`, nil},
+		{"try_files without a fallback", `[{"match":[{"file":{"try_files":["{http.request.uri.path}","index.php"]}}],"handle":[{"handler":"rewrite","uri":"{http.matchers.file.relative}"}]},` +
+			`{"match":[{"path":["*.php"]}],"handle":[` + proxy + `]},{"handle":[` + notify + `]}]`, nil},
+		{"path matcher with another matcher", `[{"match":[{"file":{"try_files":["index.php"],"try_policy":"first_exist_fallback"}}],"handle":[{"handler":"rewrite","uri":"{http.matchers.file.relative}"}]},` +
+			`{"match":[{"path":["*.php"],"method":["GET"]}],"handle":[` + proxy + `]},{"handle":[` + notify + `]}]`, nil},
+		{"first grouped route of its group", `[{"group":"g0","handle":[` + proxy + `]},{"group":"g1","handle":[` + notify + `]}]`,
+			[]Shadowed{{"routes[1].handle[0]", "routes[0].handle[0]", "reverse_proxy"}}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			servers, err := RoutesFromJSON([]byte(`{"servers":{"srv0":{"listen":[":8080"],"routes":` + tc.route + `}}}`))
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := ShadowedNotifies("routes", servers["srv0"]["routes"])
+			if !reflect.DeepEqual(got, tc.want) {
+				t.Fatalf("got %+v, want %+v", got, tc.want)
+			}
+			err = CheckRouteOrder(servers)
+			var re *RouteError
+			if (err != nil) != (tc.want != nil) || (err != nil && !errors.As(err, &re)) {
+				t.Fatalf("CheckRouteOrder: %v", err)
+			}
+		})
+	}
+}
+
+// TestRouteOrderErrorNamesAll checks that the error names the server, the
+// positions and the handler, and says what to do; and that the error and
+// named routes are walked too.
+func TestRouteOrderErrorNamesAll(t *testing.T) {
+	servers, err := RoutesFromJSON([]byte(`{"servers":{
+		"ok":{"routes":[{"handle":[{"handler":"dws_notify"},{"handler":"reverse_proxy"}]}]},
+		"srv1":{"routes":[{"handle":[{"handler":"reverse_proxy"},{"handler":"dws_notify"}]}],
+			"errors":{"routes":[{"handle":[{"handler":"static_response"},{"handler":"dws_notify"}]}]},
+			"named_routes":{"n":{"handle":[{"handler":"file_server"},{"handler":"dws_notify"}]}}}}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = CheckRouteOrder(servers)
+	var re *RouteError
+	if !errors.As(err, &re) || re.Server != "srv1" || len(re.Shadowed) != 3 {
+		t.Fatalf("got %#v", err)
+	}
+	msg := err.Error()
+	for _, want := range []string{
+		"server srv1: the dws_notify handler at routes[0].handle[1] never runs: the reverse_proxy at routes[0].handle[0] answers every request before it (it would forward them unverified)",
+		"the dws_notify handler at errors.routes[0].handle[1] never runs: the static_response at errors.routes[0].handle[0]",
+		"the dws_notify handler at named_routes.n.handle[1] never runs: the file_server at named_routes.n.handle[0]",
+		"put dws_notify first in its route",
+		"use handle blocks or the order global option instead of route",
+	} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("error %q lacks %q", msg, want)
+		}
+	}
+}
+
+func TestPathPatternMatches(t *testing.T) {
+	for _, tc := range []struct {
+		pattern, path string
+		want          bool
+	}{
+		{"*.php", "/index.php", true},
+		{"*.PHP", "/index.php", true},
+		{"*.php", "/index.html", false},
+		{"/app/*", "/app/index.php", true},
+		{"/app/*", "/index.php", false},
+		{"*index*", "/index.php", true},
+		{"/index.php", "/index.php", true},
+		{"/i?dex.php", "/index.php", true},
+		{"/other.php", "/index.php", false},
+	} {
+		if got := pathPatternMatches(tc.pattern, tc.path); got != tc.want {
+			t.Errorf("pathPatternMatches(%q, %q) = %v, want %v", tc.pattern, tc.path, got, tc.want)
+		}
+	}
+}

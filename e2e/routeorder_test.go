@@ -1,0 +1,101 @@
+package e2e
+
+import (
+	"strings"
+	"testing"
+)
+
+// routeOrderCaddyfile is doc, a caddy block of docs/configuration.md,
+// made runnable here: the site on a loopback port, the key and
+// backend of the sandbox, an admin endpoint of its own.
+func routeOrderCaddyfile(t *testing.T, doc docBlock, sb *sandbox, key *keyPair, backend, admin, site string) string {
+	t.Helper()
+	caddyfile := doc.Text
+	for old, repl := range map[string]string{
+		"notify.example.com":                                site,
+		"/etc/dws/alipay_public_key.pem":                    key.PEMPath,
+		"127.0.0.1:8080":                                    backend,
+		"api addPaymentMethod /dws/notify/addPaymentMethod": "api addPaymentMethod /dws/notify/addPaymentMethod\n\t\t\tstorage " + sb.Storage,
+	} {
+		if !strings.Contains(caddyfile, old) {
+			t.Fatalf("%s: the Caddyfile no longer has %q, which this test replaces", doc, old)
+		}
+		caddyfile = strings.ReplaceAll(caddyfile, old, repl)
+	}
+	return "{\n\tadmin " + admin + "\n\tpersist_config off\n}\n\n" + caddyfile
+}
+
+// TestRouteOrderRefused: the Caddyfile of docs/configuration.md with
+// reverse_proxy before dws_notify in a route passes `caddy validate` (the
+// check needs the started http app) and `caddy run` refuses it, naming the
+// server, the positions, the reverse_proxy and what to do. Before the
+// check, it started and proxied every request unverified.
+func TestRouteOrderRefused(t *testing.T) {
+	bin := caddyBin(t)
+	sb := newSandbox(t)
+	be := newBackend(t)
+	key := newKeyPair(t, sb, "alipay")
+	addrs := freeAddrs(t, 2)
+	root := repoRoot(t)
+	doc := docCaddyfileFor(t, root, "TestRouteOrderRefused")
+	caddyfile := routeOrderCaddyfile(t, doc, sb, key, be.HostPort(), addrs[0], "http://"+addrs[1])
+	cfg := sb.writeFile(t, "Caddyfile.refused", []byte(caddyfile))
+
+	out, err := runCaddy(t, bin, sb, "validate", "--config", cfg, "--adapter", "caddyfile")
+	if err != nil {
+		t.Fatalf("caddy validate: %v\n%s", err, out)
+	}
+
+	// Before the check, caddy run served this config until runCaddy's
+	// timeout killed it.
+	out, err = runCaddy(t, bin, sb, "run", "--config", cfg, "--adapter", "caddyfile")
+	if err == nil {
+		t.Fatalf("caddy run exited 0\n%s", out)
+	}
+	for _, want := range []string{
+		"server srv0: the dws_notify handler at routes[0].handle[0].routes[0].handle[0].routes[0].handle[1] never runs",
+		"the reverse_proxy at routes[0].handle[0].routes[0].handle[0].routes[0].handle[0] answers every request before it (it would forward them unverified)",
+		"put dws_notify first in its route",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("caddy run output lacks %q\n%s", want, out)
+		}
+	}
+	if n := be.Count(); n != 0 {
+		t.Errorf("the backend got %d requests", n)
+	}
+}
+
+// TestRouteOrderFixed: the corrected Caddyfile of docs/configuration.md (a
+// route with a reverse_proxy limited to /health before dws_notify) starts,
+// and its dws_notify verifies: a notification signed by another key is
+// refused and never reaches the backend, DWS's is forwarded.
+func TestRouteOrderFixed(t *testing.T) {
+	bin := caddyBin(t)
+	sb := newSandbox(t)
+	be := newBackend(t)
+	key := newKeyPair(t, sb, "alipay")
+	forger := newKeyPair(t, sb, "forger")
+	addrs := freeAddrs(t, 2)
+	site := "http://" + addrs[1]
+	root := repoRoot(t)
+	doc := docCaddyfileFor(t, root, "TestRouteOrderFixed")
+	caddyfile := routeOrderCaddyfile(t, doc, sb, key, be.HostPort(), addrs[0], site)
+	startCaddy(t, bin, sb, caddyfile, addrs[0], site+"/")
+	dws := newDWS(site, clientID, key.Private)
+
+	forged := addNotif(t, "route-order-forged")
+	if a := dws.Post(t, addURI, forged.Body, forger.Private, 1, nil); a.Result.ResultStatus != "F" || a.Result.ResultCode != "INVALID_SIGNATURE" {
+		t.Fatalf("forged notification: HTTP %d %s, want F INVALID_SIGNATURE", a.Status, a.Body)
+	}
+	if n := be.Count(); n != 0 {
+		t.Fatalf("the backend got %d requests from a forged notification", n)
+	}
+	genuine := addNotif(t, "route-order-genuine")
+	if a := dws.Post(t, addURI, genuine.Body, key.Private, 1, nil); a.Result.ResultStatus != "S" {
+		t.Fatalf("genuine notification: HTTP %d %s, want S", a.Status, a.Body)
+	}
+	if n := be.Count(); n != 1 {
+		t.Fatalf("the backend got %d requests, want the genuine notification", n)
+	}
+}
