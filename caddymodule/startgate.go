@@ -138,7 +138,7 @@ func registerForStart(ctx caddy.Context, h *Handler) (err error) {
 				continue
 			}
 			if diff := sameInbox(h, o); diff != nil {
-				return fmt.Errorf("dws_notify: two handlers with acknowledge on_receipt queue into storage %s with different %v: "+
+				return fmt.Errorf("two handlers with acknowledge on_receipt queue into storage %s with different %v: "+
 					"its one delivering inbox could not open or order the other's notifications; give every on_receipt handler on one storage the same key and order_secret lines",
 					s.name, diff)
 			}
