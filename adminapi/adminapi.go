@@ -224,7 +224,7 @@ type ItemView struct {
 	// LastStatus is the backend's status at the last try (0: none), and
 	// LastReason what went wrong then (status, error, timeout, decrypt,
 	// stopped).
-	LastStatus int       `json:"last_status,omitempty"`
+	LastStatus int    `json:"last_status,omitempty"`
 	LastReason string `json:"last_reason,omitempty"`
 	// FinishedAt is when the last try ended an item that is delivered,
 	// business_rejected or dead: for a delivered one, when the backend
