@@ -140,3 +140,33 @@ func TestInspectFollowsInboxItem(t *testing.T) {
 		}
 	})
 }
+
+// inspect of an Antom notification by one of its ids finds nothing (the
+// record's key is the composed one), and says so: where the composed key
+// is found, and its fields. A config without Antom APIs does not say it.
+func TestInspectAntomKeyHint(t *testing.T) {
+	b := newBackend(t)
+	g := startGateway(t, b, gatewayConfig{extra: "api notifyPayment " + paymentPath})
+	g.send(g.notice(paymentPath, payment(t, "insp-pay-1", "PAYMENT_RESULT", "S"))).expect(t, http.StatusOK, "S", "SUCCESS")
+	_, err := runCLI(t, "inspect", "--request-id", "insp-pay-1", "--address", "localhost:2999")
+	if err == nil {
+		t.Fatal("inspect by the paymentId alone found a record")
+	}
+	for _, want := range []string{`no record of requestId "insp-pay-1"`, "Antom notifications, of notifyPayment here, are recorded under their composed key",
+		"paymentId:notifyType:result.resultStatus", "X-Dws-Idempotency-Key", "key field of the gateway's log line"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error lacks %q: %v", want, err)
+		}
+	}
+	out := inspectLines(t, "insp-pay-1:PAYMENT_RESULT:S")
+	wantLines(t, out, []string{"key insp-pay-1:PAYMENT_RESULT:S", "outcome      accepted"})
+	// Filtered to a DWS API, or on a config serving DWS only, no hint.
+	if _, err := runCLI(t, "inspect", "--request-id", "insp-pay-1", "--api", "addPaymentMethod", "--address", "localhost:2999"); err == nil || strings.Contains(err.Error(), "Antom notifications") {
+		t.Errorf("inspect --api addPaymentMethod: %v; want no record, without the Antom hint", err)
+	}
+	unloadConfig(t)
+	startGateway(t, b, gatewayConfig{})
+	if _, err := runCLI(t, "inspect", "--request-id", "insp-pay-1", "--address", "localhost:2999"); err == nil || strings.Contains(err.Error(), "Antom notifications") {
+		t.Errorf("inspect on a DWS-only config: %v; want no record, without the Antom hint", err)
+	}
+}
