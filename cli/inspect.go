@@ -45,12 +45,19 @@ store knows about a requestId, and prints the record: its state, how the
 backend took the notification, what DWS was answered, and the times. It
 never opens the store itself: the gateway holds it.
 
+With acknowledge on_receipt the record says DWS was answered at receipt;
+whether and when the backend got the notification is its inbox item's,
+printed below it: queued, leased (being delivered), delivered (the
+backend's status and when), business_rejected, or dead (and why), with
+its attempts and the last try's result and time.
+
 For an Antom notification, --request-id takes its idempotency key as the
 gateway composed it (the X-Dws-Idempotency-Key header the backend got,
 or the key field of its log line): the key fields' values joined by ":",
 e.g. 2020010123456789XXXX:PAYMENT_RESULT:S for notifyPayment
 (paymentId:notifyType:result.resultStatus). docs/antom.md lists each
-API's key.
+API's key; when nothing is found under an id alone on a config serving
+Antom APIs, the error says so.
 
 Without --api and --client-id every record of the requestId is shown, in
 every store the running config uses (Badger directory or Redis), for
