@@ -226,9 +226,6 @@ type ItemView struct {
 	// stopped).
 	LastStatus int    `json:"last_status,omitempty"`
 	LastReason string `json:"last_reason,omitempty"`
-	// LastTryAt is when the last try's result was recorded; absent before
-	// the first try (and kept across a redelivery, with Attempts 0).
-	LastTryAt time.Time `json:"last_try_at,omitzero"`
 	// FinishedAt is when the last try ended an item that is delivered,
 	// business_rejected or dead: for a delivered one, when the backend
 	// took it.

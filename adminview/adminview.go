@@ -166,7 +166,7 @@ func Item(storage string, it idempotency.Item) adminapi.ItemView {
 		Storage: storage, ClientID: it.Key.ClientID, API: it.Key.API, RequestID: it.Key.RequestID,
 		State: it.State.String(), Attempts: it.Attempts,
 		EnqueuedAt: utc(it.EnqueuedAt), RedeliveredAt: utc(it.RedeliveredAt), DueAt: utc(it.DueAt),
-		LastStatus: it.LastStatus, LastReason: it.LastReason, LastTryAt: utc(it.LastTryAt), FinishedAt: utc(it.FinishedAt),
+		LastStatus: it.LastStatus, LastReason: it.LastReason, FinishedAt: utc(it.FinishedAt),
 		HasPayload: it.HasPayload, ExpiresAt: utc(it.ExpiresAt),
 	}
 	if it.State == idempotency.ItemLeased {

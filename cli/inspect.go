@@ -218,7 +218,7 @@ func printInboxItem(line func(label, value string), it *adminapi.ItemView, now t
 		attempts += " (since its redelivery at " + formatTime(it.RedeliveredAt) + ")"
 	}
 	line("attempts", attempts)
-	if !it.LastTryAt.IsZero() {
+	if it.Attempts > 0 && (it.LastStatus != 0 || it.LastReason != "") {
 		line("last try", lastTry(it))
 	}
 	line("queued at", formatTime(it.EnqueuedAt)+" ("+roughDuration(now.Sub(it.EnqueuedAt))+" ago)")
@@ -245,8 +245,8 @@ func lastTry(it *adminapi.ItemView) string {
 	if it.LastReason != "" && it.LastReason != "status" && it.LastStatus != 0 {
 		s += fmt.Sprintf(", HTTP %d", it.LastStatus)
 	}
-	if !it.LastTryAt.IsZero() {
-		s += " at " + formatTime(it.LastTryAt)
+	if !it.FinishedAt.IsZero() {
+		s += " at " + formatTime(it.FinishedAt)
 	}
 	return s
 }
