@@ -344,7 +344,7 @@ func (s *BadgerStore) Enqueue(ctx context.Context, key Key, token uint64, item N
 
 // putItem writes an item, kept for retention (0: no TTL).
 func (s *BadgerStore) putItem(txn *badger.Txn, it *Item, retention time.Duration) error {
-	v := appendItemValue(make([]byte, 0, 104+len(it.OrderKey)), it)
+	v := appendItemValue(make([]byte, 0, 96+len(it.OrderKey)), it)
 	k := qKey(qItemPrefix, it.Key)
 	if retention > 0 {
 		return txn.SetEntry(newEntry(k, v, retention))
@@ -718,7 +718,6 @@ func (s *BadgerStore) settle(ctx context.Context, op string, ref ItemRef, delta 
 func (s *BadgerStore) finish(txn *badger.Txn, it *Item, now time.Time, state ItemState, status int, reason string, keep, retention time.Duration) error {
 	it.State = state
 	it.FinishedAt = now
-	it.LastTryAt = now
 	it.LastStatus = status
 	it.LastReason = reason
 	if err := s.putItem(txn, it, retention); err != nil {
@@ -914,7 +913,6 @@ func (s *BadgerStore) Retry(ctx context.Context, ref ItemRef, after time.Duratio
 	return s.settle(ctx, "retry", ref, 0, func(txn *badger.Txn, it *Item, now time.Time) error {
 		it.State = ItemPending
 		it.DueAt = now.Add(after)
-		it.LastTryAt = now
 		it.LastStatus = status
 		it.LastReason = reason
 		if err := s.putItem(txn, it, 0); err != nil {

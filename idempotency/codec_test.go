@@ -192,29 +192,3 @@ func TestKeyEncoding(t *testing.T) {
 		t.Error("key with a foreign prefix decoded")
 	}
 }
-
-// An item value of version 1 (written before LastTryAt) still decodes,
-// with a zero LastTryAt; version 2 keeps LastTryAt.
-func TestItemValueVersions(t *testing.T) {
-	at := func(s int) time.Time { return time.Unix(1_780_000_000+int64(s), 123_000).UTC() }
-	in := Item{OrderKey: "order", Seq: 7, State: ItemPending, Attempts: 3, EnqueuedAt: at(0), DueAt: at(9),
-		LeaseToken: 42, LeaseExpiry: at(5), LastStatus: 503, LastReason: "status", LastTryAt: at(4)}
-	v2 := appendItemValue(nil, &in)
-	var got Item
-	if err := decodeItemValue(v2, &got); err != nil || !got.LastTryAt.Equal(at(4)) || got.LastStatus != 503 || got.OrderKey != "order" || got.LastReason != "status" {
-		t.Fatalf("version 2: %+v, %v", got, err)
-	}
-	v1 := append([]byte{itemVersion1}, v2[1:itemFixedLenV1]...)
-	v1 = append(v1, v2[itemFixedLen:]...)
-	got = Item{LastTryAt: at(99)}
-	if err := decodeItemValue(v1, &got); err != nil || !got.LastTryAt.IsZero() || got.Attempts != 3 || got.LastStatus != 503 ||
-		!got.DueAt.Equal(at(9)) || got.OrderKey != "order" || got.LastReason != "status" {
-		t.Fatalf("version 1: %+v, %v", got, err)
-	}
-	if err := decodeItemValue(append([]byte{3}, v2[1:]...), &got); !errors.Is(err, ErrCorruptRecord) {
-		t.Fatalf("version 3: %v, want ErrCorruptRecord", err)
-	}
-	if err := decodeItemValue(v2[:itemFixedLen-1], &got); !errors.Is(err, ErrCorruptRecord) {
-		t.Fatalf("a short version 2: %v, want ErrCorruptRecord", err)
-	}
-}

@@ -108,10 +108,6 @@ type Item struct {
 	LastReason string
 	// FinishedAt is when it became delivered, business_rejected or dead.
 	FinishedAt time.Time
-	// LastTryAt is when the last try's result was recorded (Retry, Ack,
-	// Reject or DeadLetter; the store's clock): zero before the first try.
-	// A redelivery keeps it, with Attempts 0.
-	LastTryAt time.Time
 	// HasPayload reports whether the payload is still stored. Payload is
 	// filled only by Lease.
 	HasPayload bool
@@ -186,8 +182,8 @@ type Queue interface {
 	// Reject records a business rejection, like Ack.
 	Reject(ctx context.Context, ref ItemRef, status int, retention time.Duration) error
 	// Retry makes the leased item pending again, due after the given
-	// pause from now (the store's clock), noting the try's status, reason
-	// and time (LastTryAt). Ack, Reject and DeadLetter note the time too.
+	// pause from now (the store's clock), noting the try's status and
+	// reason.
 	Retry(ctx context.Context, ref ItemRef, after time.Duration, status int, reason string) error
 	// DeadLetter makes the leased item dead: the payload is kept for keep,
 	// the record for retention (keep <= retention).

@@ -8,10 +8,10 @@ import (
 
 // Storage encoding of the Badger queue (see badger_queue.go for the keys).
 //
-// Item values (version 2), integers big-endian, times Unix nanoseconds
+// Item values (version 1), integers big-endian, times Unix nanoseconds
 // (0 = zero time):
 //
-//	[0]      version = 2 (1: written before LastTryAt, without [64:72])
+//	[0]      version = 1
 //	[1]      state (ItemState)
 //	[2:10]   seq
 //	[10:14]  attempts
@@ -22,7 +22,6 @@ import (
 //	[46:54]  LeaseExpiry
 //	[54:62]  FinishedAt
 //	[62:64]  last status
-//	[64:72]  LastTryAt (version 2)
 //	         order key: uvarint length + bytes
 //	         last reason: uvarint length + bytes
 //
@@ -33,15 +32,13 @@ import (
 
 const (
 	itemVersion1    = 1
-	itemVersion2    = 2
-	itemFixedLenV1  = 64
-	itemFixedLen    = 72
+	itemFixedLen    = 64
 	orderStateLen   = 16
 	maxItemValueLen = itemFixedLen + 2 + MaxKeyFieldLen + 1 + MaxReasonLen
 )
 
 func appendItemValue(dst []byte, it *Item) []byte {
-	dst = append(dst, itemVersion2, byte(it.State))
+	dst = append(dst, itemVersion1, byte(it.State))
 	dst = binary.BigEndian.AppendUint64(dst, it.Seq)
 	dst = binary.BigEndian.AppendUint32(dst, uint32(it.Attempts))
 	dst = appendTime(dst, it.EnqueuedAt)
@@ -51,7 +48,6 @@ func appendItemValue(dst []byte, it *Item) []byte {
 	dst = appendTime(dst, it.LeaseExpiry)
 	dst = appendTime(dst, it.FinishedAt)
 	dst = binary.BigEndian.AppendUint16(dst, uint16(it.LastStatus))
-	dst = appendTime(dst, it.LastTryAt)
 	dst = binary.AppendUvarint(dst, uint64(len(it.OrderKey)))
 	dst = append(dst, it.OrderKey...)
 	dst = binary.AppendUvarint(dst, uint64(len(it.LastReason)))
@@ -62,15 +58,11 @@ func appendItemValue(dst []byte, it *Item) []byte {
 // decodeItemValue parses an item value into it (all fields but Key,
 // HasPayload, Payload and ExpiresAt). It never retains b.
 func decodeItemValue(b []byte, it *Item) error {
-	fixed := itemFixedLen
-	switch {
-	case len(b) > 0 && b[0] == itemVersion1:
-		fixed = itemFixedLenV1
-	case len(b) > 0 && b[0] != itemVersion2:
-		return fmt.Errorf("%w: unknown queue item version %d", ErrCorruptRecord, b[0])
-	}
-	if len(b) < fixed {
+	if len(b) < itemFixedLen {
 		return fmt.Errorf("%w: queue item of %d bytes is too short", ErrCorruptRecord, len(b))
+	}
+	if b[0] != itemVersion1 {
+		return fmt.Errorf("%w: unknown queue item version %d", ErrCorruptRecord, b[0])
 	}
 	it.State = ItemState(b[1])
 	if it.State < ItemPending || it.State > ItemDead {
@@ -88,11 +80,7 @@ func decodeItemValue(b []byte, it *Item) error {
 	if it.LastStatus > 999 || it.Seq == 0 {
 		return fmt.Errorf("%w: queue item with bad status or seq", ErrCorruptRecord)
 	}
-	it.LastTryAt = time.Time{}
-	if fixed == itemFixedLen {
-		it.LastTryAt = readTime(b[64:72])
-	}
-	rest := b[fixed:]
+	rest := b[itemFixedLen:]
 	s, n, err := readString(rest, MaxKeyFieldLen)
 	if err != nil || s == "" {
 		return fmt.Errorf("%w: queue item with a bad order key", ErrCorruptRecord)

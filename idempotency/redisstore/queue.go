@@ -326,7 +326,7 @@ func (s *Store) Lease(ctx context.Context, max int, lease time.Duration) ([]idem
 // by off to the local clock.
 func decodeItem(v any, off time.Duration) (idempotency.Item, error) {
 	a, ok := v.([]any)
-	if !ok || len(a) != 18 {
+	if !ok || len(a) != 17 {
 		return idempotency.Item{}, fmt.Errorf("%w: item reply %T", errUnexpectedReply, v)
 	}
 	m := str(a[0])
@@ -337,7 +337,7 @@ func decodeItem(v any, off time.Duration) (idempotency.Item, error) {
 	corrupt := func(what string) error {
 		return fmt.Errorf("queue item %v: %w: %s", key, idempotency.ErrCorruptRecord, what)
 	}
-	f := a[1:15]
+	f := a[1:14]
 	if str(f[0]) != "1" {
 		return idempotency.Item{}, corrupt("unknown format version")
 	}
@@ -365,7 +365,7 @@ func decodeItem(v any, off time.Duration) (idempotency.Item, error) {
 		return nil
 	}
 	if err := errors.Join(optTime(f[4], &it.EnqueuedAt), optTime(f[5], &it.RedeliveredAt), optTime(f[6], &it.DueAt),
-		optTime(f[9], &it.LeaseExpiry), optTime(f[12], &it.FinishedAt), optTime(f[13], &it.LastTryAt)); err != nil || it.EnqueuedAt.IsZero() || it.DueAt.IsZero() {
+		optTime(f[9], &it.LeaseExpiry), optTime(f[12], &it.FinishedAt)); err != nil || it.EnqueuedAt.IsZero() || it.DueAt.IsZero() {
 		return it, corrupt("bad times")
 	}
 	if it.Attempts, err = strconv.Atoi(str(f[7])); err != nil || it.Attempts < 0 {
@@ -380,15 +380,15 @@ func decodeItem(v any, off time.Duration) (idempotency.Item, error) {
 		return it, corrupt("bad status")
 	}
 	it.LastReason = str(f[11])
-	pttl, err := strconv.ParseInt(str(a[15]), 10, 64)
+	pttl, err := strconv.ParseInt(str(a[14]), 10, 64)
 	if err != nil {
 		return it, fmt.Errorf("%w: item TTL", errUnexpectedReply)
 	}
 	if pttl >= 0 {
 		it.ExpiresAt = time.Now().Add(time.Duration(pttl) * time.Millisecond)
 	}
-	it.HasPayload = str(a[16]) == "1"
-	if p, ok := a[17].(string); ok {
+	it.HasPayload = str(a[15]) == "1"
+	if p, ok := a[16].(string); ok {
 		it.Payload = []byte(p)
 	}
 	return it, nil

@@ -31,14 +31,12 @@ import "github.com/redis/go-redis/v9"
 //	b  last status
 //	r  last reason
 //	f  finished (absent while queued)
-//	T  last try recorded (absent before the first; written by settle for
-//	   every mode but unlease; items written before it have none)
 //
-// Items return as {member, v, s, o, q, e, R, u, n, t, x, b, r, f, T,
-// pttl, has_payload, payload} (payload false unless asked for). The scripts
+// Items return as {member, v, s, o, q, e, R, u, n, t, x, b, r, f, pttl,
+// has_payload, payload} (payload false unless asked for). The scripts
 // start with luaPrelude (now_us, fmt).
 const queuePrelude = luaPrelude + `
-local ITEM = {'v', 's', 'o', 'q', 'e', 'R', 'u', 'n', 't', 'x', 'b', 'r', 'f', 'T'}
+local ITEM = {'v', 's', 'o', 'q', 'e', 'R', 'u', 'n', 't', 'x', 'b', 'r', 'f'}
 
 local function item_reply(base, member, with_payload)
   local ik = base .. 'i:' .. member
@@ -179,14 +177,14 @@ local now = now_us()
 redis.call('HDEL', KEYS[3], o)
 redis.call('ZREMRANGEBYSCORE', KEYS[5], '-inf', fmt(now))
 if mode == 'retry' then
-  redis.call('HSET', KEYS[1], 's', '1', 'u', fmt(now + tonumber(ARGV[8])), 'b', ARGV[6], 'r', ARGV[7], 'T', fmt(now))
+  redis.call('HSET', KEYS[1], 's', '1', 'u', fmt(now + tonumber(ARGV[8])), 'b', ARGV[6], 'r', ARGV[7])
 elseif mode == 'unlease' then
   local n = tonumber(h[4]) - 1
   if n < 0 then n = 0 end
   redis.call('HSET', KEYS[1], 's', '1', 'n', tostring(n))
 else
   local st = ({ack = '3', reject = '4', dead = '5'})[mode]
-  redis.call('HSET', KEYS[1], 's', st, 'f', fmt(now), 'T', fmt(now), 'b', ARGV[6], 'r', ARGV[7])
+  redis.call('HSET', KEYS[1], 's', st, 'f', fmt(now), 'b', ARGV[6], 'r', ARGV[7])
   redis.call('PEXPIRE', KEYS[1], ARGV[9])
   local ttl = tonumber(ARGV[9])
   local dead_until = tonumber(redis.call('HGET', KEYS[7], ':dead') or '0')
