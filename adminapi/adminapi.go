@@ -52,7 +52,9 @@ type RecordView struct {
 	RequestID string `json:"request_id"`
 	// State is "in_flight" (being forwarded) or "done".
 	State string `json:"state"`
-	// Outcome is "accepted" or "business_rejected" for a done record.
+	// Outcome is "accepted" or "business_rejected" for a done record, or
+	// "queued" for one queued in the inbox at receipt (acknowledge
+	// on_receipt): how the backend took it is then Inbox's.
 	Outcome string `json:"outcome,omitempty"`
 	// ResultCode is the result code DWS was answered with (done records).
 	ResultCode string `json:"result_code,omitempty"`
@@ -70,6 +72,10 @@ type RecordView struct {
 	CompletedAt time.Time `json:"completed_at,omitzero"`
 	// ExpiresAt is when the store forgets the record (end of retention).
 	ExpiresAt time.Time `json:"expires_at,omitzero"`
+	// Inbox is the queue item of a record whose outcome is "queued": its
+	// state in the inbox, tries and times. Absent for other records, and
+	// once the item's retention ended.
+	Inbox *ItemView `json:"inbox,omitempty"`
 }
 
 // StoreError is a store that could not be read for an answer: the answer
@@ -212,11 +218,17 @@ type ItemView struct {
 	RedeliveredAt time.Time `json:"redelivered_at,omitzero"`
 	// DueAt is when a pending item is tried next.
 	DueAt time.Time `json:"due_at,omitzero"`
+	// LeaseExpiry is when the lease of a leased item (one being delivered)
+	// ends; absent in other states.
+	LeaseExpiry time.Time `json:"lease_expiry,omitzero"`
 	// LastStatus is the backend's status at the last try (0: none), and
 	// LastReason what went wrong then (status, error, timeout, decrypt,
 	// stopped).
-	LastStatus int       `json:"last_status,omitempty"`
-	LastReason string    `json:"last_reason,omitempty"`
+	LastStatus int    `json:"last_status,omitempty"`
+	LastReason string `json:"last_reason,omitempty"`
+	// FinishedAt is when the last try ended an item that is delivered,
+	// business_rejected or dead: for a delivered one, when the backend
+	// took it.
 	FinishedAt time.Time `json:"finished_at,omitzero"`
 	// HasPayload reports whether the notification itself is still kept
 	// (a dead letter can be redelivered while it is).

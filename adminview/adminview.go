@@ -162,13 +162,17 @@ func Record(storage string, rec idempotency.Record, now time.Time) adminapi.Reco
 
 // Item renders the inbox item it of the store named storage, times in UTC.
 func Item(storage string, it idempotency.Item) adminapi.ItemView {
-	return adminapi.ItemView{
+	v := adminapi.ItemView{
 		Storage: storage, ClientID: it.Key.ClientID, API: it.Key.API, RequestID: it.Key.RequestID,
 		State: it.State.String(), Attempts: it.Attempts,
 		EnqueuedAt: utc(it.EnqueuedAt), RedeliveredAt: utc(it.RedeliveredAt), DueAt: utc(it.DueAt),
 		LastStatus: it.LastStatus, LastReason: it.LastReason, FinishedAt: utc(it.FinishedAt),
 		HasPayload: it.HasPayload, ExpiresAt: utc(it.ExpiresAt),
 	}
+	if it.State == idempotency.ItemLeased {
+		v.LeaseExpiry = utc(it.LeaseExpiry)
+	}
+	return v
 }
 
 func utc(t time.Time) time.Time {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/dwsnotify/dws_notify/adminapi"
 	"github.com/dwsnotify/dws_notify/idempotency"
+	"github.com/dwsnotify/dws_notify/notification"
 )
 
 // Store is what the endpoints use of a store (an idempotency/guard
@@ -65,9 +66,23 @@ func FindRecords(ctx context.Context, sources []Source, requestID, api, clientID
 					results[i].err = err
 					return
 				}
-				if found {
-					results[i].records = append(results[i].records, Record(s.Name, rec, now))
+				if !found {
+					continue
 				}
+				v := Record(s.Name, rec, now)
+				if rec.State == idempotency.StateDone && rec.Answer.Outcome == idempotency.OutcomeQueued {
+					// One more point read: the inbox item of the same key.
+					it, ok, err := s.Item(ctx, key)
+					if err != nil {
+						results[i].err = err
+						return
+					}
+					if ok {
+						iv := Item(s.Name, it)
+						v.Inbox = &iv
+					}
+				}
+				results[i].records = append(results[i].records, v)
 			}
 		})
 	}
@@ -93,7 +108,39 @@ func FindRecords(ctx context.Context, sources []Source, requestID, api, clientID
 			requestID, FilterText(api, clientID), StoresText(read), FailuresText(ans.Errors))}
 	}
 	return ans, &Error{Status: http.StatusNotFound, Code: adminapi.CodeNoRecord,
-		Err: fmt.Errorf("no record of requestId %q%s in %s", requestID, FilterText(api, clientID), StoresText(all))}
+		Err: fmt.Errorf("no record of requestId %q%s in %s%s", requestID, FilterText(api, clientID), StoresText(all), antomHint(sources, api, clientID))}
+}
+
+// antomHint is what a lookup that found nothing adds when it looked under
+// an Antom API (api, or one served for clientID or by any source): an
+// Antom notification is recorded under its composed key
+// (its key fields joined by ":"), not under one of its ids alone. The
+// stores read records by whole keys only (a prefix lookup would scan every
+// Redis key), so it says where the key is found instead of finding it.
+func antomHint(sources []Source, api, clientID string) string {
+	var apis []string
+	add := func(name string) {
+		if a, ok := notification.Lookup(name); ok && a.Family() == notification.Antom && !slices.Contains(apis, name) {
+			apis = append(apis, name)
+		}
+	}
+	if api != "" {
+		add(api)
+	}
+	for _, s := range sources {
+		for _, k := range s.Served {
+			if api == "" && (clientID == "" || k.ClientID == clientID) {
+				add(k.API)
+			}
+		}
+	}
+	if len(apis) == 0 {
+		return ""
+	}
+	slices.Sort(apis)
+	a, _ := notification.Lookup(apis[0])
+	return fmt.Sprintf(" (Antom notifications, of %s here, are recorded under their composed key, not one id: the key fields' values joined by \":\", e.g. %s for %s; copy it from the X-Dws-Idempotency-Key header the backend got or the key field of the gateway's log line)",
+		strings.Join(apis, ", "), strings.Join(a.KeyFields(), ":"), a.Name())
 }
 
 // Stats counts the records of every source by outcome, per source and in

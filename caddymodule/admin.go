@@ -27,7 +27,8 @@ func init() {
 //     records of a requestId (for an Antom API, the notification's
 //     composed key, e.g. 2020010123456789XXXX:PAYMENT_RESULT:S), in every
 //     pooled store, read by key (the Client-Ids and APIs the handlers
-//     serve), never by a scan;
+//     serve), never by a scan; a record queued at receipt (acknowledge
+//     on_receipt) comes with its inbox item, read by the same key;
 //   - GET /dws_notify/stats: record counts by outcome, per store and in
 //     total;
 //   - GET /dws_notify/follow_up[?limit=N][&api=NAME][&client_id=ID]: the

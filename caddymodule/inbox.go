@@ -21,6 +21,7 @@ import (
 	"github.com/dwsnotify/dws_notify/idempotency"
 	"github.com/dwsnotify/dws_notify/inbox"
 	"github.com/dwsnotify/dws_notify/notification"
+	"github.com/dwsnotify/dws_notify/notifylog"
 )
 
 // acknowledge on_receipt: the handler's side. A first-seen notification
@@ -42,6 +43,7 @@ func (h *Handler) provisionInbox() error {
 		return err
 	}
 	a := h.settings.Ack
+	log := h.logger.Named("inbox")
 	ib, err := inbox.New(inbox.Config{
 		Queue:          h.store.Store,
 		Keys:           keys.Ring,
@@ -54,8 +56,8 @@ func (h *Handler) provisionInbox() error {
 		MaxQueued:      a.MaxQueued,
 		DeliverTimeout: h.settings.ForwardTimeout,
 		Retention:      h.settings.Retention,
-		Logger:         h.logger.Named("inbox"),
-		Hooks:          inbox.Hooks{Tried: h.metrics.observeDelivery},
+		Logger:         log,
+		Hooks:          inbox.Hooks{Tried: func(at inbox.Attempt) { h.metrics.observeDelivery(at); logDelivered(log, at) }},
 	})
 	if err != nil {
 		return fmt.Errorf("acknowledge on_receipt: %w", err)
@@ -64,6 +66,22 @@ func (h *Handler) provisionInbox() error {
 	sum := sha256.Sum256(keys.OrderSecret)
 	h.inboxOrderID = hex.EncodeToString(sum[:8])
 	return nil
+}
+
+// logDelivered writes the INFO line of a try the backend took (2xx): the
+// answer to "did it reach the backend, and when" in the log, as
+// inspect's inbox line is in the store. The key goes through notifylog's
+// bounded key field; the body and headers never appear.
+func logDelivered(log *zap.Logger, a inbox.Attempt) {
+	if a.Result != inbox.Delivered {
+		return
+	}
+	api, _ := notification.Lookup(a.Key.API)
+	if ce := log.Check(zap.InfoLevel, "inbox: notification delivered"); ce != nil {
+		ce.Write(zap.String("api", a.Key.API), notifylog.KeyField(api, a.Key.RequestID), zap.String("client_id", a.Key.ClientID),
+			zap.Int("attempt", a.Attempt), zap.Int("backend_status", a.Status), zap.Duration("backend_duration", a.Took),
+			zap.Time("queued_at", a.EnqueuedAt), zap.Duration("queued_for", time.Since(a.EnqueuedAt)))
+	}
 }
 
 // sameInbox reports whether handlers h and o, queueing into one store,

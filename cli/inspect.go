@@ -45,12 +45,19 @@ store knows about a requestId, and prints the record: its state, how the
 backend took the notification, what DWS was answered, and the times. It
 never opens the store itself: the gateway holds it.
 
+With acknowledge on_receipt the record says DWS was answered at receipt;
+whether and when the backend got the notification is its inbox item's,
+printed below it: queued, leased (being delivered), delivered (the
+backend's status and when), business_rejected, or dead (and why), with
+its attempts and the last try's result and time.
+
 For an Antom notification, --request-id takes its idempotency key as the
 gateway composed it (the X-Dws-Idempotency-Key header the backend got,
 or the key field of its log line): the key fields' values joined by ":",
 e.g. 2020010123456789XXXX:PAYMENT_RESULT:S for notifyPayment
 (paymentId:notifyType:result.resultStatus). docs/antom.md lists each
-API's key.
+API's key; when nothing is found under an id alone on a config serving
+Antom APIs, the error says so.
 
 Without --api and --client-id every record of the requestId is shown, in
 every store the running config uses (Badger directory or Redis), for
@@ -147,6 +154,8 @@ func printRecord(w io.Writer, rec adminapi.RecordView, now time.Time) {
 			line("outcome", fmt.Sprintf("accepted: the backend took it (HTTP %d)", rec.BackendStatus))
 		case "business_rejected":
 			line("outcome", fmt.Sprintf("business_rejected: the backend refused it for a business reason (HTTP %d); DWS was acknowledged, so it needs human follow-up", rec.BackendStatus))
+		case "queued":
+			line("outcome", "queued in the inbox at receipt (acknowledge on_receipt): how the backend took it is the inbox item's")
 		default:
 			line("outcome", fmt.Sprintf("%s (backend HTTP %d)", rec.Outcome, rec.BackendStatus))
 		}
@@ -170,6 +179,76 @@ func printRecord(w io.Writer, rec adminapi.RecordView, now time.Time) {
 		line("kept until", formatTime(rec.ExpiresAt)+" (end of retention, in "+roughDuration(rec.ExpiresAt.Sub(now))+")")
 	}
 	line("storage", rec.Storage)
+	if rec.Outcome == "queued" {
+		printInboxItem(line, rec.Inbox, now)
+	}
+}
+
+// printInboxItem writes the inbox item of a record queued at receipt: its
+// state, tries and times, through line.
+func printInboxItem(line func(label, value string), it *adminapi.ItemView, now time.Time) {
+	if it == nil {
+		line("inbox", "no item any more (its retention ended)")
+		return
+	}
+	switch it.State {
+	case "pending":
+		if it.Attempts == 0 {
+			line("inbox", "queued: waiting for its first try, due "+formatTime(it.DueAt))
+		} else {
+			line("inbox", "queued: waiting for its next try, due "+formatTime(it.DueAt))
+		}
+	case "leased":
+		line("inbox", "leased: being delivered now (lease until "+formatTime(it.LeaseExpiry)+")")
+	case "delivered":
+		line("inbox", fmt.Sprintf("delivered: the backend took it (HTTP %d) at %s", it.LastStatus, formatTime(it.FinishedAt)))
+	case "business_rejected":
+		line("inbox", fmt.Sprintf("business_rejected: the backend refused it for a business reason (HTTP %d) at %s; it needs human follow-up", it.LastStatus, formatTime(it.FinishedAt)))
+	case "dead":
+		redeliver := "redeliverable (caddy dws-notify redeliver)"
+		if !it.HasPayload {
+			redeliver = "its payload expired, it cannot be redelivered"
+		}
+		line("inbox", fmt.Sprintf("dead: no try succeeded within max_age; dead-lettered at %s (%s)", formatTime(it.FinishedAt), redeliver))
+	default:
+		line("inbox", it.State)
+	}
+	attempts := fmt.Sprintf("%d", it.Attempts)
+	if !it.RedeliveredAt.IsZero() {
+		attempts += " (since its redelivery at " + formatTime(it.RedeliveredAt) + ")"
+	}
+	line("attempts", attempts)
+	if it.Attempts > 0 && (it.LastStatus != 0 || it.LastReason != "") {
+		line("last try", lastTry(it))
+	}
+	line("queued at", formatTime(it.EnqueuedAt)+" ("+roughDuration(now.Sub(it.EnqueuedAt))+" ago)")
+}
+
+// lastTry renders how the last try of it ended: the backend's status, or
+// the class of the error when there was none.
+func lastTry(it *adminapi.ItemView) string {
+	var s string
+	switch it.LastReason {
+	case "", "status":
+		s = fmt.Sprintf("HTTP %d", it.LastStatus)
+	case "timeout":
+		s = "no answer within forward_timeout (timeout)"
+	case "error":
+		s = "no answer: the backend could not be reached or no handler answered (error)"
+	case "decrypt":
+		s = "the payload did not open with any configured inbox key (decrypt)"
+	case "stopped":
+		s = "cut short by a stop; given back (stopped)"
+	default:
+		s = it.LastReason
+	}
+	if it.LastReason != "" && it.LastReason != "status" && it.LastStatus != 0 {
+		s += fmt.Sprintf(", HTTP %d", it.LastStatus)
+	}
+	if !it.FinishedAt.IsZero() {
+		s += " at " + formatTime(it.FinishedAt)
+	}
+	return s
 }
 
 // roughDuration renders d for a person: days and hours, hours and

@@ -3,8 +3,11 @@ package cli
 import (
 	"net"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/dwsnotify/dws_notify/adminapi"
 )
 
 func TestRoughDuration(t *testing.T) {
@@ -52,5 +55,56 @@ func TestGatewayNotRunning(t *testing.T) {
 	out, err := runCLI(t, "send", "--url", "http://"+addr+addPath, "--client-id", testClientID, "--key", ck.dwsPrivate, "--sample", "addPaymentMethod")
 	if want := "nothing is listening at " + addr + ": is the gateway running? (connection refused)"; err == nil || err.Error() != want {
 		t.Fatalf("send: err = %v, want %q (output %q)", err, want, out)
+	}
+}
+
+// A record queued at receipt prints its inbox item, state by state, and
+// never the record's own "backend HTTP 0".
+func TestPrintRecordInboxItem(t *testing.T) {
+	t0 := time.Date(2026, 11, 21, 22, 11, 22, 822_000_000, time.UTC)
+	at := func(d time.Duration) time.Time { return t0.Add(d) }
+	rec := adminapi.RecordView{Storage: "/var/lib/caddy/dws_notify", ClientID: "2188120000000000", API: "addPaymentMethod", RequestID: "bind-1",
+		State: "done", Outcome: "queued", ResultCode: "SUCCESS", ClaimedAt: t0, CompletedAt: at(2 * time.Millisecond), ExpiresAt: at(7 * 24 * time.Hour)}
+	for _, c := range []struct {
+		name string
+		item *adminapi.ItemView
+		want []string
+	}{
+		{"pending, never tried", &adminapi.ItemView{State: "pending", EnqueuedAt: t0, DueAt: t0},
+			[]string{"  inbox        queued: waiting for its first try, due " + formatTime(t0) + "\n", "  attempts     0\n"}},
+		{"pending after a timeout", &adminapi.ItemView{State: "pending", Attempts: 2, EnqueuedAt: t0, DueAt: at(time.Minute), LastReason: "timeout"},
+			[]string{"  inbox        queued: waiting for its next try, due " + formatTime(at(time.Minute)) + "\n",
+				"  last try     no answer within forward_timeout (timeout)\n", "  attempts     2\n"}},
+		{"leased", &adminapi.ItemView{State: "leased", Attempts: 3, EnqueuedAt: t0, LeaseExpiry: at(time.Hour), LastStatus: 502, LastReason: "status"},
+			[]string{"  inbox        leased: being delivered now (lease until " + formatTime(at(time.Hour)) + ")\n", "  last try     HTTP 502\n"}},
+		{"delivered", &adminapi.ItemView{State: "delivered", Attempts: 1, EnqueuedAt: t0, LastStatus: 204, FinishedAt: at(time.Second)},
+			[]string{"  inbox        delivered: the backend took it (HTTP 204) at " + formatTime(at(time.Second)) + "\n", "  queued at    " + formatTime(t0) + " ("}},
+		{"business rejected", &adminapi.ItemView{State: "business_rejected", Attempts: 1, EnqueuedAt: t0, LastStatus: 409, FinishedAt: at(time.Second)},
+			[]string{"  inbox        business_rejected: the backend refused it for a business reason (HTTP 409) at "}},
+		{"dead, redeliverable", &adminapi.ItemView{State: "dead", Attempts: 9, EnqueuedAt: t0, LastReason: "error", FinishedAt: at(time.Hour), HasPayload: true},
+			[]string{"  inbox        dead: no try succeeded within max_age; dead-lettered at " + formatTime(at(time.Hour)) + " (redeliverable (caddy dws-notify redeliver))\n",
+				"  last try     no answer: the backend could not be reached or no handler answered (error) at "}},
+		{"dead, payload expired", &adminapi.ItemView{State: "dead", Attempts: 9, EnqueuedAt: t0, LastStatus: 500, LastReason: "status", FinishedAt: at(time.Hour)},
+			[]string{"(its payload expired, it cannot be redelivered)\n", "  last try     HTTP 500 at "}},
+		{"redelivered", &adminapi.ItemView{State: "pending", EnqueuedAt: t0, RedeliveredAt: at(2 * time.Hour), DueAt: at(2 * time.Hour), LastStatus: 503, LastReason: "status"},
+			[]string{"  attempts     0 (since its redelivery at " + formatTime(at(2*time.Hour)) + ")\n"}},
+		{"no item any more", nil, []string{"  inbox        no item any more (its retention ended)\n"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			r := rec
+			r.Inbox = c.item
+			var b strings.Builder
+			printRecord(&b, r, at(time.Hour))
+			out := b.String()
+			want := append([]string{"  outcome      queued in the inbox at receipt (acknowledge on_receipt): how the backend took it is the inbox item's\n"}, c.want...)
+			for _, w := range want {
+				if !strings.Contains(out, w) {
+					t.Errorf("lacks %q:\n%s", w, out)
+				}
+			}
+			if strings.Contains(out, "HTTP 0") || (c.item != nil && c.item.Attempts == 0 && strings.Contains(out, "last try")) {
+				t.Errorf("prints HTTP 0 or a last try that did not happen:\n%s", out)
+			}
+		})
 	}
 }

@@ -89,6 +89,8 @@ type Attempt struct {
 	Reason  string // for a failed try: "status", "error", "timeout", "decrypt", "stopped"
 	Result  Result
 	Took    time.Duration
+	// EnqueuedAt is when the notification was queued (at receipt).
+	EnqueuedAt time.Time
 	// RetryIn is the pause before the next try (Retrying).
 	RetryIn time.Duration
 	// StoreErr is set when the store did not record the result
@@ -356,7 +358,7 @@ func (ib *Inbox) work(r *run, it idempotency.Item) {
 		r.wg.Done()
 		ib.Notify()
 	}()
-	a := Attempt{Key: it.Key, Attempt: it.Attempts}
+	a := Attempt{Key: it.Key, Attempt: it.Attempts, EnqueuedAt: it.EnqueuedAt}
 	start := ib.cfg.Clock.Now()
 	pt, err := ib.cfg.Keys.Open(it.Key, it.Payload)
 	var msg Message
