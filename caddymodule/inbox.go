@@ -118,7 +118,7 @@ func (h *Handler) enqueue(x *exchange, r *http.Request, key idempotency.Key, tok
 		x.succeed(outcomeQueued)
 	case errors.Is(err, idempotency.ErrQueueFull):
 		if err := h.store.Release(ctx, key, token); err != nil {
-			h.logger.Warn("releasing claim after the queue was full", zap.String("api", key.API), zap.String("request_id", key.RequestID), zap.Error(err))
+			h.logger.Warn("releasing claim after the queue was full", zap.String("api", key.API), notifylog.KeyField(x.api, key.RequestID), zap.Error(err))
 		}
 		x.fail(outcomeQueueFull, fmt.Errorf("queueing: %w", err))
 	default:

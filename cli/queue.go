@@ -125,7 +125,7 @@ func (o *queueOptions) run(w io.Writer) error {
 
 // printItem writes one queue item on a line.
 func printItem(w io.Writer, it adminapi.ItemView, now time.Time) {
-	fmt.Fprintf(w, "%s %s client %s: %s after %d tries, arrived %s (%s ago)", it.API, it.RequestID, it.ClientID, it.State, it.Attempts,
+	fmt.Fprintf(w, "%s %s client %s: %s after %s, arrived %s (%s ago)", it.API, it.RequestID, it.ClientID, it.State, count(it.Attempts, "try", "tries"),
 		formatTime(it.EnqueuedAt), roughDuration(now.Sub(it.EnqueuedAt)))
 	if it.LastReason != "" || it.LastStatus != 0 {
 		fmt.Fprintf(w, "; last try: %s", it.LastReason)
@@ -257,11 +257,11 @@ func (o *redeliverOptions) run(w io.Writer, args []string) error {
 	if stale > 0 {
 		// Skipped as stale, a dead letter stays dead and its payload goes
 		// with the dead letters' retention: someone must decide.
-		problems = append(problems, fmt.Sprintf("%d dead letter(s) skipped: a later notification of the same customer reached the backend; settle each by hand, or redeliver it by its requestId with --force", stale))
+		problems = append(problems, fmt.Sprintf("%s skipped: a later notification of the same customer reached the backend; settle each by hand, or redeliver it by its requestId with --force", count(stale, "dead letter", "dead letters")))
 	}
 	if len(ans.Errors) > 0 {
 		// The dead letters of a store that could not be read stay dead.
-		problems = append(problems, fmt.Sprintf("%d store(s) could not be read: their dead letters were not redelivered; run it again once they answer", len(ans.Errors)))
+		problems = append(problems, fmt.Sprintf("%s could not be read: their dead letters were not redelivered; run it again once they answer", count(len(ans.Errors), "store", "stores")))
 	}
 	if len(problems) > 0 {
 		return errors.New(strings.Join(problems, "; "))
@@ -281,4 +281,12 @@ func forceHint(err error) error {
 		return &adminAnswerError{status: apiErr.status, code: apiErr.code, msg: msg + "(--force redelivers anyway)"}
 	}
 	return err
+}
+
+// count writes n with the noun in the number it takes: "1 try", "2 tries".
+func count(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return fmt.Sprintf("%d %s", n, many)
 }

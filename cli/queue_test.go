@@ -6,6 +6,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/dwsnotify/dws_notify/adminapi"
 )
@@ -68,8 +69,8 @@ func TestRedeliverDeadExitStatus(t *testing.T) {
 		errs    []adminapi.StoreError
 		want    []string // in the error; none: no error
 	}{
-		{"a stale dead letter", []adminapi.SkippedItem{stale, expired}, nil, []string{"1 dead letter(s) skipped", "--force"}},
-		{"a store not read", nil, []adminapi.StoreError{unread}, []string{"1 store(s) could not be read"}},
+		{"a stale dead letter", []adminapi.SkippedItem{stale, expired}, nil, []string{"1 dead letter skipped", "--force"}},
+		{"a store not read", nil, []adminapi.StoreError{unread}, []string{"1 store could not be read"}},
 		{"only an expired payload", []adminapi.SkippedItem{expired}, nil, nil},
 	} {
 		ans = adminapi.RedeliverAnswer{Redelivered: []adminapi.ItemView{}, Skipped: tc.skipped, Errors: tc.errs}
@@ -92,6 +93,18 @@ func TestRedeliverDeadExitStatus(t *testing.T) {
 					t.Errorf("%s --json: output %q is not the answer (%v)", tc.name, out, jerr)
 				}
 			}
+		}
+	}
+}
+
+// A dead letter's line counts its tries in the right number.
+func TestPrintItemCountsTries(t *testing.T) {
+	now := time.Date(2026, 12, 6, 12, 0, 0, 0, time.UTC)
+	for n, want := range map[int]string{0: "after 0 tries", 1: "after 1 try,", 9: "after 9 tries"} {
+		var b strings.Builder
+		printItem(&b, adminapi.ItemView{API: "addPaymentMethod", RequestID: "r", ClientID: "c", State: "dead", Attempts: n, EnqueuedAt: now.Add(-time.Hour)}, now)
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("%d attempts: %q lacks %q", n, b.String(), want)
 		}
 	}
 }
