@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/dwsnotify/dws_notify/adminapi"
 	"github.com/dwsnotify/dws_notify/idempotency"
@@ -114,19 +115,29 @@ func TestInspectFollowsInboxItem(t *testing.T) {
 		}
 	})
 	phase(t, "one INFO line for the delivery", func(t *testing.T) {
-		raw, err := os.ReadFile(logFile)
-		if err != nil {
-			t.Fatal(err)
-		}
+		var raw []byte
 		var delivered []map[string]any
-		sc := bufio.NewScanner(bytes.NewReader(raw))
-		sc.Buffer(nil, 1<<20)
-		for sc.Scan() {
-			var l map[string]any
-			if json.Unmarshal(sc.Bytes(), &l) == nil && l["msg"] == "inbox: notification delivered" {
-				delivered = append(delivered, l)
+		read := func() bool {
+			var err error
+			if raw, err = os.ReadFile(logFile); err != nil {
+				t.Fatal(err)
 			}
+			delivered = delivered[:0]
+			sc := bufio.NewScanner(bytes.NewReader(raw))
+			sc.Buffer(nil, 1<<20)
+			for sc.Scan() {
+				var l map[string]any
+				if json.Unmarshal(sc.Bytes(), &l) == nil && l["msg"] == "inbox: notification delivered" {
+					delivered = append(delivered, l)
+				}
+			}
+			return len(delivered) > 0
 		}
+		// The line is written by the try's hook, after the item was
+		// recorded delivered: wait for it, then for nothing more.
+		waitUntil(t, "the delivery's log line", read)
+		time.Sleep(200 * time.Millisecond)
+		read()
 		if len(delivered) != 1 {
 			t.Fatalf("%d delivery lines, want 1:\n%s", len(delivered), raw)
 		}
