@@ -181,32 +181,22 @@ func forwarded(api *notification.API, clientID, key string, keyVersion int) dwsh
 // status without letting anything of its response out.
 func (h *Handler) forward(x *exchange, r *http.Request, next caddyhttp.Handler, body []byte) {
 	dwshttp.PrepareForward(r, body, forwarded(x.api, x.clientID, x.requestID, x.keyVersion), h.ForwardSignature)
+	status, took, err := dwshttp.Forward(next.ServeHTTP, r, h.settings.ForwardTimeout)
+	x.backendTime, x.backendStatus = took, status
+	h.metrics.observeBackend(x.api.Name(), x.series, status, took, h.settings.ForwardTimeout)
 
-	ctx, cancel := context.WithTimeout(r.Context(), h.settings.ForwardTimeout)
-	defer cancel()
-	rec := dwshttp.NewRecorder()
-	began := time.Now()
-	err := dwshttp.CallNext(next.ServeHTTP, rec, r.WithContext(ctx))
-	x.backendTime = time.Since(began)
-	x.backendStatus = rec.Status
-	h.metrics.observeBackend(x.api.Name(), x.series, rec.Status, x.backendTime, h.settings.ForwardTimeout)
-
-	// A status the backend answered settles the forward even at the
-	// deadline: a 2xx that came just before it was taken, and forwarding
-	// DWS's resend again would deliver it twice (a queued delivery's try
-	// is settled the same way).
 	switch {
+	case errors.Is(err, dwshttp.ErrNoAnswerInTime):
+		x.fail(outcomeBackendFailed, fmt.Errorf("backend did not answer within %s", h.settings.ForwardTimeout))
+	case errors.Is(err, dwshttp.ErrNoAnswer):
+		x.fail(outcomeBackendFailed, err)
 	case err != nil:
 		x.backendStatus = 0
 		x.fail(outcomeBackendFailed, fmt.Errorf("backend: %w", err))
-	case rec.Status == 0 && ctx.Err() != nil:
-		x.fail(outcomeBackendFailed, fmt.Errorf("backend did not answer within %s", h.settings.ForwardTimeout))
-	case rec.Status == 0:
-		x.fail(outcomeBackendFailed, errors.New("no handler after dws_notify wrote a response"))
-	case isSuccess(rec.Status) || h.isBusiness(rec.Status):
+	case isSuccess(status) || h.isBusiness(status):
 		// completed by the caller
 	default:
-		x.fail(outcomeBackendFailed, fmt.Errorf("backend answered HTTP %d", rec.Status))
+		x.fail(outcomeBackendFailed, fmt.Errorf("backend answered HTTP %d", status))
 	}
 }
 

@@ -247,25 +247,17 @@ func (h *Handler) serveDelivery(r *http.Request, next caddyhttp.Handler, m *deli
 	}
 	r.Header = m.header
 	dwshttp.PrepareForward(r, m.body, forwarded(api, m.key.ClientID, m.key.RequestID, m.keyVersion), h.ForwardSignature)
-	ctx, cancel := context.WithTimeout(r.Context(), h.settings.ForwardTimeout)
-	defer cancel()
-	rec := dwshttp.NewRecorder()
-	began := time.Now()
-	err := dwshttp.CallNext(next.ServeHTTP, rec, r.WithContext(ctx))
-	took := time.Since(began)
-	h.metrics.observeBackend(m.key.API, nil, rec.Status, took, h.settings.ForwardTimeout)
+	status, took, err := dwshttp.Forward(next.ServeHTTP, r, h.settings.ForwardTimeout)
+	h.metrics.observeBackend(m.key.API, nil, status, took, h.settings.ForwardTimeout)
 	switch {
+	case errors.Is(err, dwshttp.ErrNoAnswerInTime):
+		m.err = fmt.Errorf("backend did not answer within %s", h.settings.ForwardTimeout)
+	case errors.Is(err, dwshttp.ErrNoAnswer):
+		m.err = err
 	case err != nil:
 		m.err = fmt.Errorf("backend: %w", err)
-	case rec.Status != 0:
-		// Answered, even if at the deadline: the status settles the try
-		// (a 2xx is delivered, never sent again).
-	case ctx.Err() != nil:
-		m.err = fmt.Errorf("backend did not answer within %s", h.settings.ForwardTimeout)
-	default:
-		m.err = errors.New("no handler after dws_notify wrote a response")
 	}
-	m.status = rec.Status
+	m.status = status
 	return nil
 }
 

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/dwsnotify/dws_notify/signature"
 )
@@ -141,3 +142,42 @@ func TestSignatureMessageNamesNoValue(t *testing.T) {
 		}
 	}
 }
+
+// Forward settles a forward as both callers need: a written status
+// decides, even when the handler returns after the deadline; without
+// one, the deadline or the missing answer is the error.
+func TestForwardSettles(t *testing.T) {
+	const limit = 50 * time.Millisecond
+	for _, c := range []struct {
+		name    string
+		next    func(http.ResponseWriter, *http.Request) error
+		status  int
+		wantErr error // nil: none; errAny: some other error
+	}{
+		{"answered", func(w http.ResponseWriter, r *http.Request) error { w.WriteHeader(204); return nil }, 204, nil},
+		{"answered, returned after the deadline", func(w http.ResponseWriter, r *http.Request) error {
+			w.WriteHeader(200)
+			<-r.Context().Done()
+			return nil
+		}, 200, nil},
+		{"no answer in time", func(w http.ResponseWriter, r *http.Request) error { <-r.Context().Done(); return nil }, 0, ErrNoAnswerInTime},
+		{"no answer", func(http.ResponseWriter, *http.Request) error { return nil }, 0, ErrNoAnswer},
+		{"an error after a status", func(w http.ResponseWriter, r *http.Request) error {
+			w.WriteHeader(200)
+			return errors.New("copy failed")
+		}, 200, errAny},
+		{"aborted", func(http.ResponseWriter, *http.Request) error { panic(http.ErrAbortHandler) }, 0, errAny},
+	} {
+		r, _ := http.NewRequest(http.MethodPost, "/n", nil)
+		status, _, err := Forward(c.next, r, limit)
+		switch {
+		case status != c.status:
+			t.Errorf("%s: status %d, want %d", c.name, status, c.status)
+		case c.wantErr == nil && err != nil, c.wantErr == errAny && (err == nil || errors.Is(err, ErrNoAnswer) || errors.Is(err, ErrNoAnswerInTime)),
+			c.wantErr != nil && c.wantErr != errAny && !errors.Is(err, c.wantErr):
+			t.Errorf("%s: error %v, want %v", c.name, err, c.wantErr)
+		}
+	}
+}
+
+var errAny = errors.New("any other error")

@@ -1,9 +1,11 @@
 package dwshttp
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
+	"time"
 )
 
 // Recorder is the response writer the next handler gets. It keeps
@@ -65,4 +67,40 @@ func CallNext(next func(http.ResponseWriter, *http.Request) error, w http.Respon
 		}
 	}()
 	return next(w, r)
+}
+
+// ErrNoAnswer is Forward's error when the next handler returned without
+// writing a status (no handler after dws_notify), and ErrNoAnswerInTime
+// when the forward's time ran out before one was written.
+var (
+	ErrNoAnswer       = errors.New("no handler after dws_notify wrote a response")
+	ErrNoAnswerInTime = errors.New("the backend did not answer in time")
+)
+
+// Forward runs next (the next handler's ServeHTTP) on r, prepared by
+// PrepareForward, within timeout, into a Recorder: nothing of the
+// backend's answer gets out. It returns the status the backend wrote (0:
+// none) and how long it took. A status written settles the forward even
+// when the handler returned after the deadline (a 2xx just before it was
+// taken: sending the notification again would deliver it twice); err is
+// then nil. Otherwise err is the handler's own error (a panic turned into
+// one, CallNext), ErrNoAnswerInTime, or ErrNoAnswer. The synchronous
+// forward and the inbox's delivery both use it, so the two settle a try
+// the same way.
+func Forward(next func(http.ResponseWriter, *http.Request) error, r *http.Request, timeout time.Duration) (status int, took time.Duration, err error) {
+	ctx, cancel := context.WithTimeout(r.Context(), timeout)
+	defer cancel()
+	rec := NewRecorder()
+	began := time.Now()
+	err = CallNext(next, rec, r.WithContext(ctx))
+	took = time.Since(began)
+	switch {
+	case err != nil:
+		return rec.Status, took, err
+	case rec.Status != 0:
+		return rec.Status, took, nil
+	case ctx.Err() != nil:
+		return 0, took, ErrNoAnswerInTime
+	}
+	return 0, took, ErrNoAnswer
 }
