@@ -119,7 +119,7 @@ func (m *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			if len(args) == 2 {
 				v, err := strconv.Atoi(args[1])
 				if err != nil {
-					return d.Errf("%s: key version %q must be a non-negative integer", name, args[1])
+					return d.Errf("%s: key version %s must be a non-negative integer", name, shownToken(args[1]))
 				}
 				kc.KeyVersion = &v
 			}

@@ -109,6 +109,10 @@ func TestUnmarshalCaddyfileErrors(t *testing.T) {
 	}{
 		{"unknown subdirective", head + "\tfrobnicate on\n}", `unknown subdirective "frobnicate" (known: client_id, dws_public_key, merchant_private_key, api, storage, store, retention, request_time_tolerance, max_body_size, forward_timeout, body_timeout, business_reject_status, result_message_field, acknowledge, strict, forward_signature), at Testfile:5`},
 		{"misspelt subdirective", head + "\tretension 48h\n}", `unknown subdirective "retension"; did you mean retention?, at Testfile:5`},
+		// A PEM key pasted without backticks: its lines become tokens,
+		// and none may be quoted.
+		{"key without backticks", head + "\tmerchant_private_key -----BEGIN\n\tMIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7VJTUt9Us8cKj\n}",
+			"unknown subdirective (a 64-byte token that is not a name: key material written without backticks?) (known: client_id, "},
 		{"swapped letters", head + "\tforward_timoeut 5s\n}", `unknown subdirective "forward_timoeut"; did you mean forward_timeout?, at Testfile:5`},
 		{"short misspelt subdirective", head + "\tapis addPaymentMethod\n}", `unknown subdirective "apis"; did you mean api?, at Testfile:5`},
 		{"acknowledge misspelt mode", head + "\tacknowledge on_reciept\n}", `acknowledge: unknown mode "on_reciept"; did you mean on_receipt?, at Testfile:5`},

@@ -163,7 +163,7 @@ func TestUnmarshalCaddyfileStoreErrors(t *testing.T) {
 			`dws_notify: store: sentinel address "10.0.0.2": want host:port, at Testfile:5`},
 		{"sentinel address twice", "\tstore redis sentinel m s:1 s:1\n", `dws_notify: store: sentinel address "s:1" is listed twice, at Testfile:5`},
 		{"cluster without addresses", "\tstore redis cluster\n", "store redis cluster needs at least one node address: store redis cluster <host:port>..., at Testfile:5"},
-		{"cluster port", "\tstore redis cluster c:6379 c:none\n", `dws_notify: store: cluster address "c:none": port "none" is not a number from 1 to 65535, at Testfile:5`},
+		{"cluster port", "\tstore redis cluster c:6379 c:none\n", `dws_notify: store: cluster address "c:none": the port is not a number from 1 to 65535, at Testfile:5`},
 		{"db with a URL", "\tstore redis " + url + " {\n\t\tprefix p:\n\t\tdb 3\n\t}\n",
 			"dws_notify: store: db applies to sentinel only (with url the database is in the URL; a cluster has database 0 only), at Testfile:7"},
 		{"db with a cluster", "\tstore redis cluster c:1 {\n\t\tdb 1\n\t}\n", "dws_notify: store: db applies to sentinel only"},

@@ -199,6 +199,8 @@ func TestStoreErrorsHideThePassword(t *testing.T) {
 		"sentinel address as a URL": {Backend: BackendRedis, Sentinel: &RedisSentinel{MasterName: "m", Addresses: []string{"redis://:" + pw + "@127.0.0.1:26379"}}},
 		"cluster user information":  {Backend: BackendRedis, Cluster: &RedisCluster{Addresses: []string{":" + pw + "@127.0.0.1:7000"}}},
 		"sentinel password@host":    {Backend: BackendRedis, Sentinel: &RedisSentinel{MasterName: "m", Addresses: []string{pw + "@127.0.0.1:26379"}}},
+		"sentinel address query":    {Backend: BackendRedis, Sentinel: &RedisSentinel{MasterName: "m", Addresses: []string{"h:26379?password=" + pw}}},
+		"cluster address, extra":    {Backend: BackendRedis, Cluster: &RedisCluster{Addresses: []string{"h:7000:" + pw}}},
 	} {
 		h := minimal()
 		h.Store = s

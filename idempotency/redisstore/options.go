@@ -296,8 +296,8 @@ func checkAddrs(what string, addrs []string) error {
 // An address with a scheme, a path or user information (an '@') is
 // refused: its password would end up in the store's name, which is logged.
 func CheckAddr(a string) error {
-	if strings.ContainsAny(a, "@/") {
-		return errors.New("want host:port only: no scheme, no path, and no user or password (give those as username, password and sentinel_password)")
+	if !plainAddr(a) {
+		return errors.New("want host:port only: no scheme, no path, no query, and no user or password (give those as username, password and sentinel_password)")
 	}
 	host, port, err := net.SplitHostPort(a)
 	if err != nil {
@@ -307,19 +307,33 @@ func CheckAddr(a string) error {
 		return errors.New("no host")
 	}
 	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
-		return fmt.Errorf("port %q is not a number from 1 to 65535", port)
+		return errors.New("the port is not a number from 1 to 65535")
 	}
 	return nil
 }
 
-// ShownAddr is a sentinel or cluster address as an error may show it,
-// quoted: an address holding an '@' (user information, so maybe a
-// password: CheckAddr refuses it) is shown from its last '@' on.
+// plainAddr reports whether a holds only what a host:port can: letters,
+// digits, '.', '-', '_', ':', and an IPv6 literal's brackets and zone
+// ('%'). Anything else (an '@', '/', '?', '=' ...) may be part of a
+// password written into the address.
+func plainAddr(a string) bool {
+	return strings.IndexFunc(a, func(r rune) bool {
+		return !('a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9' || strings.ContainsRune(".-_:[]%", r))
+	}) < 0
+}
+
+// ShownAddr is a sentinel or cluster address as an error may show it: a
+// plain host or host:port quoted; anything else (which CheckAddr refuses:
+// it may hold a password) by its length only.
 func ShownAddr(a string) string {
-	if i := strings.LastIndexByte(a, '@'); i >= 0 {
-		return strconv.Quote("…" + a[i:])
+	if plainAddr(a) && len(a) <= 300 {
+		// One colon at most (host, or host:port), or a bracketed IPv6
+		// literal with its port: a second colon may start a password.
+		if _, _, err := net.SplitHostPort(a); err == nil || strings.Count(a, ":") == 0 {
+			return strconv.Quote(a)
+		}
 	}
-	return strconv.Quote(a)
+	return fmt.Sprintf("of %d bytes (not shown)", len(a))
 }
 
 // clientPlan is the client that Open builds for URL, Sentinel or Cluster

@@ -286,7 +286,7 @@ func TestSentinelOptionErrors(t *testing.T) {
 		{"no master name", redisstore.Options{Sentinel: sentinel("", "s:26379")}, "MasterName is required"},
 		{"no sentinels", redisstore.Options{Sentinel: sentinel("m")}, "sentinel: at least one address"},
 		{"sentinel without port", redisstore.Options{Sentinel: sentinel("m", "s")}, `sentinel address "s": want host:port`},
-		{"sentinel bad port", redisstore.Options{Sentinel: sentinel("m", "s:x")}, `sentinel address "s:x": port "x"`},
+		{"sentinel bad port", redisstore.Options{Sentinel: sentinel("m", "s:x")}, `sentinel address "s:x": the port is not a number`},
 		{"sentinel twice", redisstore.Options{Sentinel: sentinel("m", "s:1", "s:1")}, `sentinel address "s:1" is listed twice`},
 		{"no cluster nodes", redisstore.Options{Cluster: &redisstore.ClusterOptions{}}, "cluster: at least one address"},
 		{"cluster no host", redisstore.Options{Cluster: &redisstore.ClusterOptions{Addrs: []string{":6379"}}}, "no host"},
