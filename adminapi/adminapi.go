@@ -76,6 +76,10 @@ type RecordView struct {
 	// state in the inbox, tries and times. Absent for other records, and
 	// once the item's retention ended.
 	Inbox *ItemView `json:"inbox,omitempty"`
+	// InboxError says why the inbox item of a queued record could not be
+	// read (Inbox is then absent, and says nothing of the item): the
+	// record itself was read.
+	InboxError string `json:"inbox_error,omitempty"`
 }
 
 // StoreError is a store that could not be read for an answer: the answer

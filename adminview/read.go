@@ -72,12 +72,12 @@ func FindRecords(ctx context.Context, sources []Source, requestID, api, clientID
 				v := Record(s.Name, rec, now)
 				if rec.State == idempotency.StateDone && rec.Answer.Outcome == idempotency.OutcomeQueued {
 					// One more point read: the inbox item of the same key.
+					// A failure keeps the record read (an operator in an
+					// incident still sees it) and says the item is unknown.
 					it, ok, err := s.Item(ctx, key)
 					if err != nil {
-						results[i].err = err
-						return
-					}
-					if ok {
+						v.InboxError = StoreFailure(s.Name, err).Error
+					} else if ok {
 						iv := Item(s.Name, it)
 						v.Inbox = &iv
 					}

@@ -333,3 +333,37 @@ func TestRedeliverSeveral(t *testing.T) {
 		}
 	}
 }
+
+// itemFailing is a store whose records read and whose inbox items fail.
+type itemFailing struct {
+	memReader
+	err error
+}
+
+func (f *itemFailing) Item(context.Context, idempotency.Key) (idempotency.Item, bool, error) {
+	return idempotency.Item{}, false, f.err
+}
+
+// A queued record whose inbox item cannot be read is still answered, with
+// the item's error; the store's other keys are still read.
+func TestFindRecordsItemFails(t *testing.T) {
+	ctx, now := context.Background(), time.Now()
+	queued := idempotency.Record{Key: idempotency.Key{ClientID: "C", API: "addPaymentMethod", RequestID: "r1"},
+		State: idempotency.StateDone, Answer: idempotency.Answer{Outcome: idempotency.OutcomeQueued}}
+	other := idempotency.Record{Key: idempotency.Key{ClientID: "C", API: "removePaymentMethod", RequestID: "r1"},
+		State: idempotency.StateDone, Answer: idempotency.Answer{Outcome: idempotency.OutcomeQueued}}
+	served := []Served{{ClientID: "C", API: "addPaymentMethod"}, {ClientID: "C", API: "removePaymentMethod"}}
+	src := Source{Name: "/a", Served: served, Store: &itemFailing{memReader: memReader{records: []idempotency.Record{queued, other}}, err: errors.New("disk on fire")}}
+	ans, err := FindRecords(ctx, []Source{src}, "r1", "", "", now)
+	if err != nil {
+		t.Fatalf("FindRecords: %v", err)
+	}
+	if len(ans.Records) != 2 || len(ans.Errors) != 0 {
+		t.Fatalf("answer %+v; want both records and no store error", ans)
+	}
+	for _, r := range ans.Records {
+		if r.Inbox != nil || r.InboxError != "reading the dws_notify store at /a: disk on fire" {
+			t.Errorf("record %s: inbox %v, inbox_error %q; want the item's error", r.API, r.Inbox, r.InboxError)
+		}
+	}
+}

@@ -57,6 +57,11 @@ type Handler struct {
 	keyPrints []keyPrint // dws_public_key versions and fingerprints, for the provision log line
 	merchant  *keyPrint  // merchant_private_key's, nil without one
 	unfollow  func()     // stops the module's other lines following this handler's logger
+
+	// storeMoves are the stores the running config served some of served
+	// from (storechange.go), warned of when this config starts.
+	storeMoves []storeMove
+
 	// inbox queues and delivers with acknowledge on_receipt (inbox.go);
 	// nil with on_delivery. inboxKeyIDs are its keys' ids, newest first.
 	inbox       *inbox.Inbox

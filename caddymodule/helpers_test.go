@@ -234,6 +234,19 @@ type gatewayConfig struct {
 
 func startGateway(t *testing.T, b *backend, cfg gatewayConfig) *gateway {
 	t.Helper()
+	config, k := gatewayCaddyfile(t, b, &cfg)
+	tester := caddytest.NewTester(t)
+	tester.InitServer(config, "caddyfile")
+	// Unload the site before the test's directories are removed (cleanups
+	// run last-in first-out), so the store closes while its files exist.
+	t.Cleanup(func() { unloadConfig(t) })
+	return &gateway{t: t, tester: tester, storage: cfg.storage, keys: k}
+}
+
+// gatewayCaddyfile is the Caddyfile of cfg (whose defaults it fills in)
+// and its keys.
+func gatewayCaddyfile(t *testing.T, b *backend, cfg *gatewayConfig) (string, *testKeys) {
+	t.Helper()
 	k := keys(t)
 	if cfg.storage == "" {
 		cfg.storage = t.TempDir()
@@ -280,12 +293,7 @@ func startGateway(t *testing.T, b *backend, cfg gatewayConfig) *gateway {
 	%s
 }
 `, cfg.globals, cfg.site, cfg.before, testClientID, filepath.Join(k.dir, "dws_public.pem"), signing, addPath, removePath, storeLine, cfg.extra, upstream)
-	tester := caddytest.NewTester(t)
-	tester.InitServer(config, "caddyfile")
-	// Unload the site before the test's directories are removed (cleanups
-	// run last-in first-out), so the store closes while its files exist.
-	t.Cleanup(func() { unloadConfig(t) })
-	return &gateway{t: t, tester: tester, storage: cfg.storage, keys: k}
+	return config, k
 }
 
 // unloadConfig replaces the running config with an admin-only one; the old

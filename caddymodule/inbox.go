@@ -68,20 +68,37 @@ func (h *Handler) provisionInbox() error {
 	return nil
 }
 
-// logDelivered writes the INFO line of a try the backend took (2xx): the
+// logDelivered writes the line of a try the backend took (2xx): the
 // answer to "did it reach the backend, and when" in the log, as
-// inspect's inbox line is in the store. The key goes through notifylog's
-// bounded key field; the body and headers never appear.
+// inspect's inbox line is in the store. INFO when the store recorded the
+// delivery; WARN with recorded false and the store's error when it did
+// not (a.StoreErr), since the item is then delivered again: after its
+// lease, or by the deliverer that took it over (idempotency.ErrLeaseLost).
+// The key goes through notifylog's bounded key field; the body and
+// headers never appear.
 func logDelivered(log *zap.Logger, a inbox.Attempt) {
 	if a.Result != inbox.Delivered {
 		return
 	}
-	api, _ := notification.Lookup(a.Key.API)
-	if ce := log.Check(zap.InfoLevel, "inbox: notification delivered"); ce != nil {
-		ce.Write(zap.String("api", a.Key.API), notifylog.KeyField(api, a.Key.RequestID), zap.String("client_id", a.Key.ClientID),
-			zap.Int("attempt", a.Attempt), zap.Int("backend_status", a.Status), zap.Duration("backend_duration", a.Took),
-			zap.Time("queued_at", a.EnqueuedAt), zap.Duration("queued_for", time.Since(a.EnqueuedAt)))
+	level, msg := zap.InfoLevel, "inbox: notification delivered"
+	switch {
+	case errors.Is(a.StoreErr, idempotency.ErrLeaseLost):
+		level, msg = zap.WarnLevel, "inbox: notification delivered but not recorded: its lease ended and another deliverer took it over, which delivers it again (at-least-once)"
+	case a.StoreErr != nil:
+		level, msg = zap.WarnLevel, "inbox: notification delivered but not recorded: the store failed, so it is delivered again after its lease (at-least-once)"
 	}
+	ce := log.Check(level, msg)
+	if ce == nil {
+		return
+	}
+	api, _ := notification.Lookup(a.Key.API)
+	fields := []zap.Field{zap.String("api", a.Key.API), notifylog.KeyField(api, a.Key.RequestID), zap.String("client_id", a.Key.ClientID),
+		zap.Int("attempt", a.Attempt), zap.Int("backend_status", a.Status), zap.Duration("backend_duration", a.Took),
+		zap.Time("queued_at", a.EnqueuedAt), zap.Duration("queued_for", time.Since(a.EnqueuedAt))}
+	if a.StoreErr != nil {
+		fields = append(fields, zap.Bool("recorded", false), zap.Error(a.StoreErr))
+	}
+	ce.Write(fields...)
 }
 
 // sameInbox reports whether handlers h and o, queueing into one store,

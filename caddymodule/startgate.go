@@ -38,7 +38,9 @@ const startGateApp = "dws_notify"
 // Its Start also starts the deliveries of the config's handlers with
 // acknowledge on_receipt (deliveries.go), so `caddy validate` never
 // delivers, and a reload hands them to the new config only once it runs;
-// its Stop stops them.
+// its Stop stops them. Last, it has the handlers warn of the Client-Ids
+// and APIs they serve from another store than the config before
+// (storechange.go), which only a config that runs does.
 //
 // It has no settings.
 type startGate struct {
@@ -46,6 +48,7 @@ type startGate struct {
 	mu      sync.Mutex
 	stores  []*sharedStore
 	inboxes []*Handler
+	moved   []*Handler // handlers with store moves to warn of (storechange.go)
 }
 
 // CaddyModule returns the Caddy module information.
@@ -87,6 +90,7 @@ func (g *startGate) Start() error {
 	for _, h := range inboxes {
 		h.store.deliveries.Start(h)
 	}
+	g.warnStoreMoves()
 	return nil
 }
 
@@ -105,7 +109,8 @@ func (g *startGate) Stop() error {
 // registerForStart loads the config's start gate (so that its Start
 // checks the route order of every config with a dws_notify handler),
 // hands it h's store if it is deferred (an open store needs nothing at
-// start), and h itself if it has an inbox to start. A context that
+// start), and h itself if it has an inbox to start or store moves to
+// warn of (storechange.go). A context that
 // belongs to no config (one made with caddy.NewContext from a bare
 // caddy.Context, as tests and embedders do) has no apps to start: there
 // a deferred store is the directory-lock error it was before deferring
@@ -129,6 +134,11 @@ func registerForStart(ctx caddy.Context, h *Handler) (err error) {
 	g := v.(*startGate)
 	if s.IsDeferred() {
 		g.add(s)
+	}
+	if len(h.storeMoves) > 0 {
+		g.mu.Lock()
+		g.moved = append(g.moved, h)
+		g.mu.Unlock()
 	}
 	if h.inbox != nil {
 		g.mu.Lock()
@@ -159,6 +169,18 @@ func (s *sharedStore) openDeferred() error {
 		storeLog.Info("the storage is no longer held by another process; opened at start", zap.String("storage", s.name))
 	}
 	return nil
+}
+
+// warnStoreMoves has the config's handlers warn of the stores they moved
+// Client-Ids and APIs from (storechange.go): the config now runs.
+func (g *startGate) warnStoreMoves() {
+	g.mu.Lock()
+	moved := g.moved
+	g.moved = nil
+	g.mu.Unlock()
+	for _, h := range moved {
+		h.warnStoreMoves()
+	}
 }
 
 // Interface guards

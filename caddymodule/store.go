@@ -37,6 +37,12 @@ type storeSpec struct {
 	name string
 	// kind is the store_up gauge's kind label: badger or redis.
 	kind string
+	// data names the records the store holds, for the store-change
+	// warning (storechange.go): the directory for Badger; for Redis the
+	// server or primary, database and prefix (config.Redis.Data), the
+	// same across changes of how it is reached (sentinels, TLS, timeouts)
+	// that give another key and name.
+	data string
 	// open opens the store (again).
 	open func(ctx context.Context) (idempotency.Store, error)
 	// retryable reports whether a failure of open may pass by itself (an
@@ -51,7 +57,7 @@ type storeSpec struct {
 
 // badgerSpec is the spec of the Badger store in the canonical directory dir.
 func badgerSpec(dir string) storeSpec {
-	return storeSpec{key: dir, name: dir, kind: "badger", open: func(context.Context) (idempotency.Store, error) {
+	return storeSpec{key: dir, name: dir, kind: "badger", data: "badger " + dir, open: func(context.Context) (idempotency.Store, error) {
 		return idempotency.OpenBadger(idempotency.BadgerOptions{
 			Dir:    dir,
 			Logger: storeLog.With(zap.String("storage", dir)),
@@ -66,6 +72,7 @@ func badgerSpec(dir string) storeSpec {
 type sharedStore struct {
 	*guard.Store
 	name     string // see storeSpec.name
+	data     string // see storeSpec.data
 	kind, id string // the store_up labels (storehealth.go)
 
 	servedMu sync.Mutex
@@ -145,7 +152,7 @@ func (s *sharedStore) Destruct() error {
 // config's start (startgate.go).
 func acquire(spec storeSpec) (*sharedStore, error) {
 	v, _, err := storePool.LoadOrNew(spec.key, func() (caddy.Destructor, error) {
-		s := &sharedStore{name: spec.name, kind: spec.kind, id: storeID(spec.name)}
+		s := &sharedStore{name: spec.name, kind: spec.kind, id: storeID(spec.name), data: spec.data}
 		s.health = dwsmetrics.NewHealthMember(s.kind, s.id)
 		s.deliveries = newDeliveries(s)
 		opts := spec.guard

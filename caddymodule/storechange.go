@@ -1,6 +1,8 @@
 package caddymodule
 
 import (
+	"maps"
+	"slices"
 	"sync"
 
 	"github.com/caddyserver/caddy/v2"
@@ -9,10 +11,18 @@ import (
 
 // The stores that serve each Client-Id and API. A reload whose handler
 // serves a Client-Id and API of the running config from another store (a
-// new storage directory, a typo in it, Badger to Redis) starts that
-// store's dedupe empty: a resend of a notification acknowledged before
-// the reload is forwarded again. That is sometimes the intent, never
-// obvious, so the handler says so at WARN once, when it is provisioned.
+// new storage directory, a typo in it, Badger to Redis, another Redis
+// prefix or database) starts that store's dedupe empty: a resend of a
+// notification acknowledged before the reload is forwarded again. That is
+// sometimes the intent, never obvious, so the handler says so at WARN
+// once. Stores are compared by the records they hold (storeSpec.data),
+// not by how they are reached: reordering sentinels or turning TLS on
+// keeps the records and does not warn.
+//
+// The moves are found at Provision, while the running config's entries
+// are still there, and logged when the config starts (the dws_notify
+// app's Start, startgate.go): a reload that fails, or `caddy validate`,
+// changes no store and says nothing.
 //
 // servedBy holds, for each key, the handlers that serve it, in the order
 // they were provisioned; a handler adds itself at Provision and removes
@@ -30,14 +40,22 @@ var servedBy = struct {
 type storeUse struct {
 	h      *Handler
 	config <-chan struct{} // the Done channel of the config's context: its identity
-	id     string          // the store's id (sharedStore.id): one id, one set of records
+	data   string          // the store's records (sharedStore.data): one data, one dedupe
 	name   string          // sharedStore.name: no secret
 }
 
-// noteStore adds h to servedBy and warns when a Client-Id and API it
-// serves was served from another store by another config.
+// storeMove is a store the running config serves some of a handler's
+// Client-Ids and APIs from, which the handler serves from another one.
+type storeMove struct {
+	old  string   // the old store's name
+	keys []string // Client-Id/API
+}
+
+// noteStore adds h to servedBy and keeps in h.storeMoves the Client-Ids
+// and APIs it serves that another config served from another store, for
+// warnStoreMoves.
 func (h *Handler) noteStore(ctx caddy.Context) {
-	use := storeUse{h: h, config: ctx.Done(), id: h.store.id, name: h.store.name}
+	use := storeUse{h: h, config: ctx.Done(), data: h.store.data, name: h.store.name}
 	moved := map[string][]string{} // old store name: the keys that leave it
 	servedBy.Lock()
 	for _, k := range h.served {
@@ -48,12 +66,23 @@ func (h *Handler) noteStore(ctx caddy.Context) {
 		servedBy.m[k] = append(uses, use)
 	}
 	servedBy.Unlock()
-	for old, keys := range moved {
+	h.storeMoves = nil
+	for _, old := range slices.Sorted(maps.Keys(moved)) {
+		h.storeMoves = append(h.storeMoves, storeMove{old: old, keys: moved[old]})
+	}
+}
+
+// warnStoreMoves logs the moves noteStore found, once: the config runs.
+func (h *Handler) warnStoreMoves() {
+	moves := h.storeMoves
+	h.storeMoves = nil
+	for _, m := range moves {
+		keys := m.keys
 		if len(keys) > 8 {
 			keys = append(keys[:8:8], "…")
 		}
 		h.logger.Warn("this config serves these Client-Ids and APIs from another store than the running config: records in the old store no longer deduplicate, so a notification acknowledged before the reload and resent afterwards is forwarded again; see docs/operations.md, \"Changing a handler's store\"",
-			zap.Strings("served", keys), zap.String("old_store", old), zap.String("new_store", use.name))
+			zap.Strings("served", keys), zap.String("old_store", m.old), zap.String("new_store", h.store.name))
 	}
 }
 
@@ -67,7 +96,7 @@ func otherStore(uses []storeUse, use storeUse) (string, bool) {
 			continue
 		}
 		for _, u := range uses {
-			if u.config == uses[i].config && u.id == use.id {
+			if u.config == uses[i].config && u.data == use.data {
 				return "", false
 			}
 		}

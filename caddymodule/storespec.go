@@ -56,6 +56,7 @@ func redisSpec(c *config.Store) (storeSpec, error) {
 		key:  "redis " + hex.EncodeToString(r.Shape[:]),
 		name: name,
 		kind: "redis",
+		data: "redis " + r.Data,
 		open: func(ctx context.Context) (idempotency.Store, error) {
 			o := r.Options
 			o.Logger = storeLog.With(zap.String("store", name))

@@ -179,7 +179,10 @@ func printRecord(w io.Writer, rec adminapi.RecordView, now time.Time) {
 		line("kept until", formatTime(rec.ExpiresAt)+" (end of retention, in "+roughDuration(rec.ExpiresAt.Sub(now))+")")
 	}
 	line("storage", rec.Storage)
-	if rec.Outcome == "queued" {
+	switch {
+	case rec.Outcome == "queued" && rec.InboxError != "":
+		line("inbox", "could not be read: "+rec.InboxError)
+	case rec.Outcome == "queued":
 		printInboxItem(line, rec.Inbox, now)
 	}
 }

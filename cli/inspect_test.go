@@ -108,3 +108,23 @@ func TestPrintRecordInboxItem(t *testing.T) {
 		})
 	}
 }
+
+// A queued record whose inbox item could not be read says so on the inbox
+// line, and prints no item lines.
+func TestPrintRecordInboxError(t *testing.T) {
+	t0 := time.Date(2026, 11, 21, 22, 11, 22, 822_000_000, time.UTC)
+	rec := adminapi.RecordView{Storage: "/var/lib/caddy/dws_notify", ClientID: "2188120000000000", API: "addPaymentMethod", RequestID: "bind-1",
+		State: "done", Outcome: "queued", ResultCode: "SUCCESS", ClaimedAt: t0, CompletedAt: t0,
+		InboxError: "reading the dws_notify store at /var/lib/caddy/dws_notify: disk on fire"}
+	var b strings.Builder
+	printRecord(&b, rec, t0)
+	out := b.String()
+	if want := "  inbox        could not be read: reading the dws_notify store at /var/lib/caddy/dws_notify: disk on fire\n"; !strings.Contains(out, want) {
+		t.Errorf("lacks %q:\n%s", want, out)
+	}
+	for _, bad := range []string{"no item any more", "attempts", "queued at"} {
+		if strings.Contains(out, bad) {
+			t.Errorf("prints %q for an item it could not read:\n%s", bad, out)
+		}
+	}
+}

@@ -21,6 +21,10 @@ type Redis struct {
 	Options redisstore.Options
 	// Addr describes the server (redisstore.Check's description).
 	Addr string
+	// Data names the records the settings reach (redisstore.DataIdentity):
+	// the same for settings that differ only in how they reach them
+	// (sentinels, TLS, credentials, timeouts).
+	Data string
 	// Shape is a hash of every resolved setting that shapes the client
 	// (credentials and TLS material included): the same for settings that
 	// make the same client, different for any change, and no secret.
@@ -99,7 +103,11 @@ func (c *Store) Redis(lookup Lookup) (Redis, error) {
 	if err != nil {
 		return Redis{}, fmt.Errorf("store: %w", err)
 	}
-	res := Redis{Options: opts, Addr: addr}
+	data, err := redisstore.DataIdentity(opts)
+	if err != nil {
+		return Redis{}, fmt.Errorf("store: %w", err)
+	}
+	res := Redis{Options: opts, Addr: addr, Data: data}
 	sum := sha256.Sum256(shaped)
 	copy(res.Shape[:], sum[:16])
 	return res, nil

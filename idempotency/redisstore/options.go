@@ -1,6 +1,7 @@
 package redisstore
 
 import (
+	"cmp"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -193,6 +194,39 @@ func Check(opts Options) (string, error) {
 		rememberSecret(pw)
 	}
 	return p.addr, nil
+}
+
+// DataIdentity names the records a store with opts reaches, to tell
+// whether two settings reach the same data: the server's host:port and
+// database (URL), the primary's name and database (Sentinel: which
+// sentinels find it, in which order, is not part of it), the sorted node
+// addresses (Cluster), and the key prefix (DefaultPrefix when empty).
+// Credentials, TLS and timeouts change how the data is reached, not which,
+// and are not part of it. Its errors are Check's.
+func DataIdentity(opts Options) (string, error) {
+	if err := validateOptions(&opts); err != nil {
+		return "", err
+	}
+	prefix := cmp.Or(opts.Prefix, DefaultPrefix)
+	var where string
+	switch {
+	case opts.Client != nil:
+		where = describeClient(opts.Client)
+		if c, ok := opts.Client.(*redis.ClusterClient); ok {
+			where = "cluster " + strings.Join(slices.Sorted(slices.Values(c.Options().Addrs)), ",")
+		}
+	case opts.Sentinel != nil:
+		where = fmt.Sprintf("sentinel %s db %d", opts.Sentinel.MasterName, opts.DB)
+	case opts.Cluster != nil:
+		where = "cluster " + strings.Join(slices.Sorted(slices.Values(opts.Cluster.Addrs)), ",")
+	default:
+		ro, err := parseURL(opts.URL)
+		if err != nil {
+			return "", err
+		}
+		where = describeOptions(ro)
+	}
+	return where + " prefix " + prefix, nil
 }
 
 // validateOptions checks opts and fills in the defaults that do not depend
