@@ -411,6 +411,21 @@ func TestPathEscapesInvisibleCharacters(t *testing.T) {
 		{`\udb40\udc01t`, `["\udb40\udc01t"]`}, // U+E0001, a tag character
 		{`é ü`, `["é ü"]`},
 		{`\u0001`, `["\u0001"]`},
+		// Characters that show as nothing or as a space: Hangul fillers,
+		// the combining grapheme joiner, variation selectors, the blank
+		// Braille pattern, spaces other than U+0020, an unassigned code
+		// point and private use.
+		{`a\u3164`, `["a\u3164"]`},
+		{`\u115fb`, `["\u115fb"]`},
+		{`a\u034fb`, `["a\u034fb"]`},
+		{`a\ufe0f`, `["a\ufe0f"]`},
+		{`a\udb40\udd00`, `["a\udb40\udd00"]`}, // U+E0100
+		{`\u2800`, `["\u2800"]`},
+		{`a\u200ab`, `["a\u200ab"]`},
+		{`a\u00a0b\u3000`, `["a\u00a0b\u3000"]`},
+		{`a\u0378`, `["a\u0378"]`},
+		{`a\ue000`, `["a\ue000"]`},
+		{`한글 ✓`, `["한글 ✓"]`},
 	} {
 		body := obj(rid, cust, pmd, `"`+c.key+`":1`)
 		_, err := mustAPI(t, "addPaymentMethod").Validate([]byte(body), Options{})
