@@ -724,6 +724,11 @@ func TestAntomAccepts(t *testing.T) {
 		{"vaulting failed without vaultingStatus (AMS edition)", "notifyVaulting", vault, []string{`"resultStatus": "S"`, `"resultStatus": "F"`, `"vaultingStatus": "SUCCESS",`, ``}, "vaultingRequestId_EXAMPLE_0001:F:"},
 		{"vaulting new status", "notifyVaulting", vault, []string{`"vaultingStatus": "SUCCESS"`, `"vaultingStatus": "NEW_STATUS"`}, "vaultingRequestId_EXAMPLE_0001:S:NEW_STATUS"},
 		{"vaulting with unknown members", "notifyVaulting", vault, []string{`"vaultingCreateTime"`, `"metadata": "` + strings.Repeat("m", 4096) + `", "acquirerInfo": {"acquirerName": "X"}, "vaultingCreateTime"`}, "vaultingRequestId_EXAMPLE_0001:S:SUCCESS"},
+		// The official Go SDK's CardPaymentMethodDetail has both
+		// cardHolderName and cardholderName: a vaulted card may carry
+		// both, in an object the catalog does not name.
+		{"vaulting card with cardHolderName and cardholderName", "notifyVaulting", vault, []string{`"brand": "VISA",`, `"brand": "VISA", "cardHolderName": {"firstName": "A", "lastName": "B"}, "cardholderName": {"firstName": "A", "lastName": "B"},`}, "vaultingRequestId_EXAMPLE_0001:S:SUCCESS"},
+		{"payment with unknown case variants", "notifyPayment", pay, []string{`"paymentTime"`, `"metadata": "a", "METADATA": "b", "paymentTime"`}, "2020010123456789XXXX:PAYMENT_RESULT:S"},
 		{"vaulting without vaultingCreateTime", "notifyVaulting", vault, []string{`,
   "vaultingCreateTime": "2026-01-01T12:01:00+08:00"`, ``}, "vaultingRequestId_EXAMPLE_0001:S:SUCCESS"},
 		{"period payment failed", "notifySubscriptionPayment", subPay, []string{`"resultCode": "SUCCESS"`, `"resultCode": "USER_BALANCE_NOT_ENOUGH"`, `"resultStatus": "S"`, `"resultStatus": "F"`, `"paymentTime": "2026-02-01T12:00:05+08:00",`, ``}, "20260201EXAMPLEPAYMENTID0001:F:<digest>"},

@@ -158,7 +158,7 @@ type API struct {
 type node struct {
 	parent int32
 	edges  []edge
-	// loose holds each edge's key as checkAliasKeys compares it: folded
+	// loose holds each edge's key as checkFoldedKeys compares it: folded
 	// (appendFoldedKey), without '_' and '-'. It is apart from edges to
 	// keep the walk's lookups (child) on small entries.
 	loose []string
