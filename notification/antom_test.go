@@ -7,6 +7,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -113,7 +114,7 @@ func TestFamilies(t *testing.T) {
 func TestKeyFields(t *testing.T) {
 	for api, want := range map[string]string{
 		"addPaymentMethod":          "requestId",
-		"notifyPayment":             "paymentId,notifyType,result.resultStatus,(content digest if notifyType is UPDATE_AMOUNT_RESULT)",
+		"notifyPayment":             "paymentId,notifyType,result.resultStatus,(content digest if notifyType is UPDATE_AMOUNT_RESULT or result.resultStatus is F)",
 		"notifyCapture":             "captureId,result.resultStatus",
 		"notifyRefund":              "refundId,refundStatus",
 		"notifyDispute":             "disputeId,disputeNotificationType," + ContentDigest,
@@ -150,8 +151,14 @@ func TestKeyFields(t *testing.T) {
 			t.Errorf("%s: required key parts %q, want %s", api, got, want)
 		}
 	}
-	if p := mustAPI(t, "notifyPayment").KeyParts()[3]; !p.Digest || p.IfPath != "notifyType" || p.IfValue != "UPDATE_AMOUNT_RESULT" {
+	want := []KeyCondition{{"notifyType", "UPDATE_AMOUNT_RESULT"}, {"result.resultStatus", "F"}}
+	if p := mustAPI(t, "notifyPayment").KeyParts()[3]; !p.Digest || p.Required || !slices.Equal(p.If, want) {
 		t.Errorf("notifyPayment's digest part: %+v", p)
+	}
+	a := mustAPI(t, "notifyPayment")
+	a.KeyParts()[3].If[0].Value = "changed"
+	if a.KeyParts()[3].If[0].Value == "changed" {
+		t.Error("KeyParts shares its conditions")
 	}
 }
 
@@ -179,7 +186,7 @@ func TestAntomKeys(t *testing.T) {
 	if got := keyOf(t, "notifyPayment", pending); got != "2020010123456789XXXX:PAYMENT_PENDING:S" || got == result {
 		t.Errorf("PENDING key %q, RESULT key %q", got, result)
 	}
-	if got := keyOf(t, "notifyPayment", failed); got != "2020010123456789XXXX:PAYMENT_RESULT:F" {
+	if got := keyOf(t, "notifyPayment", failed); got != "2020010123456789XXXX:PAYMENT_RESULT:F:"+digestPart(t, failed) {
 		t.Errorf("failed payment key %q", got)
 	}
 	if got := keyOf(t, "notifyPayment", resend); got != result {
@@ -710,7 +717,8 @@ func TestAntomAccepts(t *testing.T) {
 		key             string
 	}{
 		{"payment pending", "notifyPayment", pay, []string{`"PAYMENT_RESULT"`, `"PAYMENT_PENDING"`, `"paymentTime": "2020-01-01T12:01:01+08:30"`, `"x": "y"`}, "2020010123456789XXXX:PAYMENT_PENDING:S"},
-		{"payment failed", "notifyPayment", pay, []string{`"resultStatus": "S"`, `"resultStatus": "F"`, `"resultCode": "SUCCESS"`, `"resultCode": "USER_BALANCE_NOT_ENOUGH"`}, "2020010123456789XXXX:PAYMENT_RESULT:F"},
+		{"payment failed", "notifyPayment", pay, []string{`"resultStatus": "S"`, `"resultStatus": "F"`, `"resultCode": "SUCCESS"`, `"resultCode": "USER_BALANCE_NOT_ENOUGH"`}, "2020010123456789XXXX:PAYMENT_RESULT:F:<digest>"},
+		{"payment unknown", "notifyPayment", pay, []string{`"resultStatus": "S"`, `"resultStatus": "U"`}, "2020010123456789XXXX:PAYMENT_RESULT:U"},
 		{"new notifyType", "notifyPayment", pay, []string{`"PAYMENT_RESULT"`, `"SOME_NEW_TYPE"`}, "2020010123456789XXXX:SOME_NEW_TYPE:S"},
 		{"without paymentCreateTime", "notifyPayment", pay, []string{`"paymentCreateTime": "2020-01-01T12:01:00+08:30",`, ``}, "2020010123456789XXXX:PAYMENT_RESULT:S"},
 		{"without resultMessage", "notifyPayment", pay, []string{`"resultStatus": "S",`, `"resultStatus": "S"`, `"resultMessage": "success"`, ``}, "2020010123456789XXXX:PAYMENT_RESULT:S"},
@@ -793,8 +801,12 @@ func TestAntomDocListsTheCatalog(t *testing.T) {
 		cond := ""
 		for _, p := range mustAPI(t, name).KeyParts() {
 			switch {
-			case p.Digest && p.IfPath != "":
-				cond = " (`:<content digest>` when `" + p.IfPath + "` is " + p.IfValue + ")"
+			case p.Digest && len(p.If) > 0:
+				var when []string
+				for _, c := range p.If {
+					when = append(when, "`"+c.Path+"` is "+c.Value)
+				}
+				cond = " (`:<content digest>` when " + strings.Join(when, " or ") + ")"
 			case p.Digest:
 				parts = append(parts, "<content digest>")
 			default:
@@ -973,6 +985,14 @@ func TestAntomRepeatedEventKeys(t *testing.T) {
 		return replaceOnce(t, subPay, `"resultCode": "SUCCESS"`, `"resultCode": "USER_BALANCE_NOT_ENOUGH"`, `"resultStatus": "S"`, `"resultStatus": "F"`,
 			`"phaseNo": "2"`, `"phaseNo": "2", "retryInfo": {"availableRetries": "`+retries+`"}`)
 	}
+	// notifyPayment is the official SDK's AlipayPayResultNotify, which
+	// carries subscriptionOrderId and retryInfo: a failed subscription
+	// charge retried under one paymentId is notified F per failed try.
+	pay := sample(t, "notifyPayment")
+	payFailed := func(retries string) string {
+		return replaceOnce(t, pay, `"resultCode": "SUCCESS"`, `"resultCode": "USER_BALANCE_NOT_ENOUGH"`, `"resultStatus": "S"`, `"resultStatus": "F"`,
+			`"paymentTime"`, `"subscriptionOrderId": "s1", "retryInfo": {"availableRetries": "`+retries+`", "paymentAttempts": [{"attemptResponse": "INSUFFICIENT_BALANCE"}]}, "paymentTime"`)
+	}
 	escalated := replaceOnce(t, dispute, `"disputeSource"`, `"disputeType": "CHARGEBACK", "disputeSource"`)
 	for _, tc := range []struct {
 		name, api, first, second, prefix string
@@ -980,6 +1000,7 @@ func TestAntomRepeatedEventKeys(t *testing.T) {
 		{"two DISPUTE_JUDGED", "notifyDispute", judged("VALIDATE_FAIL"), judged("VALIDATE_SUCCESS"), "202209212501310115730104****:DISPUTE_JUDGED:"},
 		{"a retrieval request and its chargeback", "notifyDispute", dispute, escalated, "202209212501310115730104****:DISPUTE_CREATED:"},
 		{"two failed tries of a period payment", "notifySubscriptionPayment", failed("2"), failed("1"), "20260201EXAMPLEPAYMENTID0001:F:"},
+		{"two failed tries of a subscription charge", "notifyPayment", payFailed("2"), payFailed("1"), "2020010123456789XXXX:PAYMENT_RESULT:F:"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			k1, k2 := keyOf(t, tc.api, tc.first), keyOf(t, tc.api, tc.second)
@@ -1006,6 +1027,19 @@ func TestAntomRepeatedEventKeys(t *testing.T) {
 	}
 	if got := keyOf(t, "notifySubscriptionPayment", replaceOnce(t, subPay, `"resultStatus": "S"`, `"resultStatus": "U"`)); got != "20260201EXAMPLEPAYMENTID0001:U" {
 		t.Errorf("unknown-status period payment: key %q", got)
+	}
+	// A notifyPayment S or U keeps paymentId:notifyType:status whatever
+	// retryInfo it carries; the condition is the exact value F.
+	retried := replaceOnce(t, pay, `"paymentTime"`, `"retryInfo": {"availableRetries": 0}, "paymentTime"`)
+	for body, want := range map[string]string{
+		pay:     "2020010123456789XXXX:PAYMENT_RESULT:S",
+		retried: "2020010123456789XXXX:PAYMENT_RESULT:S",
+		replaceOnce(t, retried, `"resultStatus": "S"`, `"resultStatus": "U"`): "2020010123456789XXXX:PAYMENT_RESULT:U",
+		replaceOnce(t, pay, `"PAYMENT_RESULT"`, `"PAYMENT_PENDING"`):          "2020010123456789XXXX:PAYMENT_PENDING:S",
+	} {
+		if got := keyOf(t, "notifyPayment", body); got != want {
+			t.Errorf("key %q, want %q", got, want)
+		}
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -200,7 +201,7 @@ func refKey(m map[string]any, fields []KeyPart, fp [32]byte) string {
 	var parts []string
 	for _, f := range fields {
 		switch {
-		case f.Digest && (f.IfPath == "" || value(f.IfPath) == f.IfValue):
+		case f.Digest && (len(f.If) == 0 || slices.ContainsFunc(f.If, func(c KeyCondition) bool { return value(c.Path) == c.Value })):
 			parts = append(parts, hex.EncodeToString(fp[:16]))
 		case f.Digest:
 		case len(fields) == 1:

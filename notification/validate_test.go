@@ -548,6 +548,7 @@ func TestCatalogMistakesPanic(t *testing.T) {
 		"conditional digest without keyContent":        "the digest's condition must name a required key field",
 		"conditional digest on a field not in the key": "the digest's condition must name a required key field",
 		"conditional digest on an optional key field":  "the digest's condition must name a required key field",
+		"second condition on an optional key field":    "the digest's condition must name a required key field",
 		"one-of members apart":                         "one-of member x.q is not a field beside p",
 		"key field allows a boolean":                   "key field id allows a boolean or number",
 		"key field allows a number":                    "key field n allows a boolean or number",
@@ -574,14 +575,16 @@ func TestCatalogMistakesPanic(t *testing.T) {
 		// A conditional digest: its bound counts (497 bytes without it,
 		// 530 with it), and its condition names a required key field of a
 		// key with keyContent.
-		"conditional digest too long": {name: "a", family: Antom, key: []string{"id", "t"}, keyContent: true, keyContentIf: &equals{"t", "V"}, fields: []field{
+		"conditional digest too long": {name: "a", family: Antom, key: []string{"id", "t"}, keyContent: true, keyContentIf: []equals{{"t", "V"}}, fields: []field{
 			{path: "id", need: always, max: 64, headerSafe: true}, {path: "t", need: always, max: 60, headerSafe: true}}},
-		"conditional digest without keyContent": {name: "a", family: Antom, key: []string{"id", "t"}, keyContentIf: &equals{"t", "V"}, fields: []field{
+		"conditional digest without keyContent": {name: "a", family: Antom, key: []string{"id", "t"}, keyContentIf: []equals{{"t", "V"}}, fields: []field{
 			id, {path: "t", need: always, max: 8, headerSafe: true}}},
-		"conditional digest on a field not in the key": {name: "a", family: Antom, key: []string{"id"}, keyContent: true, keyContentIf: &equals{"t", "V"}, fields: []field{
+		"conditional digest on a field not in the key": {name: "a", family: Antom, key: []string{"id"}, keyContent: true, keyContentIf: []equals{{"t", "V"}}, fields: []field{
 			id, {path: "t", need: always, max: 8, headerSafe: true}}},
-		"conditional digest on an optional key field": {name: "a", family: Antom, key: []string{"id", "t"}, keyContent: true, keyContentIf: &equals{"t", "V"}, fields: []field{
+		"conditional digest on an optional key field": {name: "a", family: Antom, key: []string{"id", "t"}, keyContent: true, keyContentIf: []equals{{"t", "V"}}, fields: []field{
 			id, {path: "t", max: 8, headerSafe: true}}},
+		"second condition on an optional key field": {name: "a", family: Antom, key: []string{"id", "s", "t"}, keyContent: true, keyContentIf: []equals{{"s", "V"}, {"t", "V"}}, fields: []field{
+			id, {path: "s", need: always, max: 8, headerSafe: true}, {path: "t", max: 8, headerSafe: true}}},
 		"one-of members apart": {name: "a", family: DWS, key: []string{"id"}, fields: []field{id, {path: "p"}, {path: "x.q"}}, oneOf: [][]string{{"p", "x.q"}}},
 		// A boolean or number allowance (field.also) is never on a key
 		// field, a when dependency or an object.
