@@ -69,6 +69,13 @@ var (
 	// (com/alipay/api/request/notify/AlipayPayResultNotify.go), which
 	// notifyPayment and a subscription period's payment both are.
 	retryInfoAvailableRetries = field{path: "retryInfo.availableRetries", also: alsoNumber}
+	// alipay/global-open-sdk-go, com/alipay/api/model/CreditPayPlan.go:
+	// InstallmentNum int32 and FeePercentage int32, the creditPayPlan of
+	// the PaymentResultInfo (model/PaymentResultInfo.go) in
+	// AlipayPayResultNotify's paymentResultInfo: an installment payment's
+	// notifyPayment (the Java SDK's CreditPayPlan has Integer for both).
+	creditPayPlanInstallmentNum = field{path: "paymentResultInfo.creditPayPlan.installmentNum", also: alsoNumber}
+	creditPayPlanFeePercentage  = field{path: "paymentResultInfo.creditPayPlan.feePercentage", also: alsoNumber}
 )
 
 // id is a required identifier of String(64), the length every Antom ID has.
@@ -125,6 +132,7 @@ var antomSpecs = []spec{
 				settlementQuotePrice, settlementQuoteGuaranteed,
 				{path: "acquirerReferenceNo", max: 64},
 				retryInfoAvailableRetries,
+				creditPayPlanInstallmentNum, creditPayPlanFeePercentage,
 			},
 		),
 	},

@@ -588,6 +588,10 @@ func TestAntomRejects(t *testing.T) {
 		{"settlementQuote other member a number", "notifyPayment", pay, []string{`"paymentTime"`, `"settlementQuote": {"quotePrice": 1.2, "quoteId": 7}, "paymentTime"`}, false, "settlementQuote.quoteId must be a JSON string"},
 		{"quotePrice in an array", "notifyPayment", pay, []string{`"paymentTime"`, `"settlementQuote": {"quotes": [{"quotePrice": 1}]}, "paymentTime"`}, false, "settlementQuote.quotes[0].quotePrice must be a JSON string"},
 		{"availableRetries a boolean", "notifyPayment", pay, []string{`"paymentTime"`, `"retryInfo": {"availableRetries": false}, "paymentTime"`}, false, "retryInfo.availableRetries must be a JSON string or number"},
+		{"installmentNum a boolean", "notifyPayment", pay, []string{`"paymentTime"`, `"paymentResultInfo": {"creditPayPlan": {"installmentNum": true}}, "paymentTime"`}, false, "paymentResultInfo.creditPayPlan.installmentNum must be a JSON string or number"},
+		{"creditPayPlan interval a number", "notifyPayment", pay, []string{`"paymentTime"`, `"paymentResultInfo": {"creditPayPlan": {"installmentNum": 3, "interval": 1}}, "paymentTime"`}, false, "paymentResultInfo.creditPayPlan.interval must be a JSON string"},
+		{"installmentNum elsewhere", "notifyPayment", pay, []string{`"paymentTime"`, `"paymentResultInfo": {"installmentNum": 3}, "paymentTime"`}, false, "paymentResultInfo.installmentNum must be a JSON string"},
+		{"period installmentNum a number", "notifySubscriptionPayment", subPay, []string{`"phaseNo": "2"`, `"phaseNo": "2", "paymentResultInfo": {"creditPayPlan": {"installmentNum": 3}}`}, false, "paymentResultInfo.creditPayPlan.installmentNum must be a JSON string"},
 		// notifyCapture lists neither settlementQuote nor retryInfo.
 		{"capture quotePrice a number", "notifyCapture", capture, []string{`"captureTime"`, `"settlementQuote": {"quotePrice": 1}, "captureTime"`}, false, "settlementQuote.quotePrice must be a JSON string"},
 		{"capture availableRetries a number", "notifyCapture", capture, []string{`"captureTime"`, `"retryInfo": {"availableRetries": 1}, "captureTime"`}, false, "retryInfo.availableRetries must be a JSON string"},
@@ -882,6 +886,10 @@ func TestAntomNonStringScalars(t *testing.T) {
 		{"payment settlementQuote as strings", "notifyPayment", pay, []string{`"paymentTime"`, `"settlementQuote": {"quotePrice": "0.7412", "guaranteed": "false"}, "paymentTime"`}},
 		{"payment quotePrice with an exponent", "notifyPayment", pay, []string{`"paymentTime"`, `"settlementQuote": {"quotePrice": -7.412E-1}, "paymentTime"`}},
 		{"payment retryInfo", "notifyPayment", pay, []string{`"paymentTime"`, `"retryInfo": {"availableRetries": 2}, "paymentTime"`}},
+		// An installment payment: the SDK's CreditPayPlan has
+		// InstallmentNum and FeePercentage int32.
+		{"payment installment plan", "notifyPayment", pay, []string{`"paymentTime"`, `"paymentResultInfo": {"cardBrand": "VISA", "creditPayPlan": {"installmentNum": 3, "interval": "MONTH", "creditPayFeeType": "PERCENTAGE", "feePercentage": 100}}, "paymentTime"`}},
+		{"payment installment plan as strings", "notifyPayment", pay, []string{`"paymentTime"`, `"paymentResultInfo": {"creditPayPlan": {"installmentNum": "3", "feePercentage": "0"}}, "paymentTime"`}},
 		{"refund settlementQuote", "notifyRefund", refund, []string{`"refundTime"`, `"settlementQuote": {"quotePrice": 1.25, "guaranteed": false}, "refundTime"`}},
 		{"subscription periodCount", "notifySubscription", sub, []string{`"periodCount": "1"`, `"periodCount": 1`}},
 		{"period phaseNo", "notifySubscriptionPayment", subPay, []string{`"phaseNo": "2"`, `"phaseNo": 2`}},

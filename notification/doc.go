@@ -20,7 +20,8 @@
 //     without shifting the elements after it). The exceptions are the few
 //     Antom fields the catalog lets be a JSON boolean or number as well
 //     (Antom sends them so: dispute's defendable, a settlementQuote's
-//     quotePrice and guaranteed, retryInfo.availableRetries, phaseNo,
+//     quotePrice and guaranteed, retryInfo.availableRetries, an
+//     installment plan's installmentNum and feePercentage, phaseNo,
 //     periodRule.periodCount; docs/antom.md), at their own path only, in
 //     JSON's own grammar, a number of at most 64 characters;
 //   - no object has two members with the same key, compared after decoding,

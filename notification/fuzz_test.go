@@ -168,6 +168,7 @@ func FuzzValidateAntom(f *testing.F) {
 	f.Add([]byte(`{"result":{"resultCode":"x","resultStatus":"F"},"paymentId":"p","paymentAmount":{"currency":"USD","value":"1"},"paymentCreateTime":"t","phaseNo":0.0,"retryInfo":{"availableRetries":100e-2}}`))
 	f.Add([]byte(`{"subscriptionRequestId":"s","subscriptionStatus":"ACTIVE","subscriptionNotificationType":"CREATE","periodRule":{"periodType":"MONTH","periodCount":12}}`))
 	f.Add([]byte(`{"result":{"resultCode":"x","resultStatus":"S"},"vaultingRequestId":"v","acquirerInfo":"a"}`))
+	f.Add([]byte(`{"notifyType":"PAYMENT_RESULT","result":{"resultCode":"x","resultStatus":"S"},"paymentRequestId":"r","paymentId":"p","paymentAmount":{"currency":"USD","value":"1"},"paymentResultInfo":{"creditPayPlan":{"installmentNum":3,"interval":"MONTH","feePercentage":1.5e1}}}`))
 	f.Add([]byte(`{"notifyType":"PAYMENT_RESULT","result":{"resultCode":"x","resultStatus":"S"},"paymentRequestId":"r","paymentId":"p","paymentAmount":{"currency":"USD","value":"1"},"settlementQuote":{"quotePrice":01}}`))
 	f.Fuzz(func(t *testing.T, body []byte) {
 		stdValid := json.Valid(body)
