@@ -171,6 +171,15 @@ func TestAntomThroughTheHandler(t *testing.T) {
 		unreadable string // key_unavailable
 	}
 	first := unitNotice(t, paymentPath, payment(t, "th-1", "PAYMENT_RESULT", "S"))
+	// A failed payment's key ends with a content digest (a failed
+	// subscription charge is retried under one paymentId).
+	failed := unitNotice(t, paymentPath, antomSample(t, "notifyPayment",
+		map[string]string{"paymentId": "th-1", "notifyType": "PAYMENT_RESULT", "resultStatus": "F", "resultCode": "PAYMENT_FAIL", "resultMessage": "payment failed"}))
+	payAPI, _ := notification.Lookup("notifyPayment")
+	failedRes, err := payAPI.Validate(failed.body, notification.Options{})
+	if err != nil || !strings.HasPrefix(failedRes.Key, "th-1:PAYMENT_RESULT:F:") {
+		t.Fatalf("the failed payment's key %q, %v", failedRes.Key, err)
+	}
 	long := strings.Repeat("L", 64)
 	steps := []step{
 		{name: "first copy", n: first, forwarded: true, key: "th-1:PAYMENT_RESULT:S", outcome: outcomeForwarded,
@@ -180,10 +189,9 @@ func TestAntomThroughTheHandler(t *testing.T) {
 		{name: "the same key, other content", n: unitNotice(t, paymentPath, antomSample(t, "notifyPayment",
 			map[string]string{"paymentId": "th-1", "notifyType": "PAYMENT_RESULT", "resultStatus": "S", "value": "4300"})),
 			key: "th-1:PAYMENT_RESULT:S", outcome: outcomeConflict,
-			answer: `{"result":{"resultStatus":"F","resultCode":"REPEAT_REQ_INCONSISTENT","resultMessage":"the notification key (paymentId:notifyType:result.resultStatus:(content digest if notifyType is UPDATE_AMOUNT_RESULT)) was already used for a notification with different content"}}`},
-		{name: "the payment failed: resultStatus F", n: unitNotice(t, paymentPath, antomSample(t, "notifyPayment",
-			map[string]string{"paymentId": "th-1", "notifyType": "PAYMENT_RESULT", "resultStatus": "F", "resultCode": "PAYMENT_FAIL", "resultMessage": "payment failed"})),
-			forwarded: true, key: "th-1:PAYMENT_RESULT:F", outcome: outcomeForwarded,
+			answer: `{"result":{"resultStatus":"F","resultCode":"REPEAT_REQ_INCONSISTENT","resultMessage":"the notification key (paymentId:notifyType:result.resultStatus:(content digest if notifyType is UPDATE_AMOUNT_RESULT or result.resultStatus is F)) was already used for a notification with different content"}}`},
+		{name: "the payment failed: resultStatus F", n: failed,
+			forwarded: true, key: failedRes.Key, outcome: outcomeForwarded,
 			answer: `{"result":{"resultStatus":"S","resultCode":"SUCCESS","resultMessage":"success"}}`},
 		{name: "a refund that failed: refundStatus FAIL", n: unitNotice(t, refundPath, antomSample(t, "notifyRefund",
 			map[string]string{"refundId": "th-r1", "refundStatus": "FAIL", "resultStatus": "F", "resultCode": "REFUND_FAIL"})),

@@ -69,6 +69,13 @@ var (
 	// (com/alipay/api/request/notify/AlipayPayResultNotify.go), which
 	// notifyPayment and a subscription period's payment both are.
 	retryInfoAvailableRetries = field{path: "retryInfo.availableRetries", also: alsoNumber}
+	// alipay/global-open-sdk-go, com/alipay/api/model/CreditPayPlan.go:
+	// InstallmentNum int32 and FeePercentage int32, the creditPayPlan of
+	// the PaymentResultInfo (model/PaymentResultInfo.go) in
+	// AlipayPayResultNotify's paymentResultInfo: an installment payment's
+	// notifyPayment (the Java SDK's CreditPayPlan has Integer for both).
+	creditPayPlanInstallmentNum = field{path: "paymentResultInfo.creditPayPlan.installmentNum", also: alsoNumber}
+	creditPayPlanFeePercentage  = field{path: "paymentResultInfo.creditPayPlan.feePercentage", also: alsoNumber}
 )
 
 // id is a required identifier of String(64), the length every Antom ID has.
@@ -87,7 +94,16 @@ var antomSpecs = []spec{
 		// (https://docs.antom.com/ac/ams/updateAmount), each answered by
 		// an UPDATE_AMOUNT_RESULT with the same paymentId and status and
 		// nothing that numbers them: that type's key adds a content
-		// digest, the other types' keys stay paymentId:notifyType:status.
+		// digest. So does a failure's (result.resultStatus F): the
+		// official SDK's AlipayPayResultNotify, which this notification
+		// is, carries subscriptionOrderId and retryInfo
+		// (alipay/global-open-sdk-go,
+		// com/alipay/api/request/notify/AlipayPayResultNotify.go), so a
+		// failed subscription charge retried under one paymentId is
+		// notified as F once per failed try, each with another retryInfo.
+		// An S or U key stays paymentId:notifyType:status (a PENDING and
+		// a RESULT of one payment are forwarded once each, and resends
+		// of either replayed).
 		// This spec follows the online edition; the in-store (offline)
 		// edition, https://docs.antom.com/ac/ams/paymentrn, which adds
 		// notifyType OFFLINE_PAYMENT_CODE and does not mark result
@@ -96,7 +112,7 @@ var antomSpecs = []spec{
 		family:       Antom,
 		key:          []string{"paymentId", "notifyType", "result.resultStatus"},
 		keyContent:   true,
-		keyContentIf: &equals{"notifyType", "UPDATE_AMOUNT_RESULT"},
+		keyContentIf: []equals{{"notifyType", "UPDATE_AMOUNT_RESULT"}, {"result.resultStatus", "F"}},
 		fields: slices.Concat(
 			[]field{notifyType("PAYMENT_RESULT", "PAYMENT_PENDING", "UPDATE_AMOUNT_RESULT")},
 			antomResult(),
@@ -116,6 +132,7 @@ var antomSpecs = []spec{
 				settlementQuotePrice, settlementQuoteGuaranteed,
 				{path: "acquirerReferenceNo", max: 64},
 				retryInfoAvailableRetries,
+				creditPayPlanInstallmentNum, creditPayPlanFeePercentage,
 			},
 		),
 	},
@@ -344,7 +361,7 @@ var antomSpecs = []spec{
 		family:       Antom,
 		key:          []string{"paymentId", "result.resultStatus"},
 		keyContent:   true,
-		keyContentIf: &equals{"result.resultStatus", "F"},
+		keyContentIf: []equals{{"result.resultStatus", "F"}},
 		fields: slices.Concat(
 			antomResult(),
 			[]field{{path: "paymentId", need: always, min: 1, max: 64, headerSafe: true}},

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -113,7 +114,7 @@ func TestFamilies(t *testing.T) {
 func TestKeyFields(t *testing.T) {
 	for api, want := range map[string]string{
 		"addPaymentMethod":          "requestId",
-		"notifyPayment":             "paymentId,notifyType,result.resultStatus,(content digest if notifyType is UPDATE_AMOUNT_RESULT)",
+		"notifyPayment":             "paymentId,notifyType,result.resultStatus,(content digest if notifyType is UPDATE_AMOUNT_RESULT or result.resultStatus is F)",
 		"notifyCapture":             "captureId,result.resultStatus",
 		"notifyRefund":              "refundId,refundStatus",
 		"notifyDispute":             "disputeId,disputeNotificationType," + ContentDigest,
@@ -150,8 +151,14 @@ func TestKeyFields(t *testing.T) {
 			t.Errorf("%s: required key parts %q, want %s", api, got, want)
 		}
 	}
-	if p := mustAPI(t, "notifyPayment").KeyParts()[3]; !p.Digest || p.IfPath != "notifyType" || p.IfValue != "UPDATE_AMOUNT_RESULT" {
+	want := []KeyCondition{{"notifyType", "UPDATE_AMOUNT_RESULT"}, {"result.resultStatus", "F"}}
+	if p := mustAPI(t, "notifyPayment").KeyParts()[3]; !p.Digest || p.Required || !slices.Equal(p.If, want) {
 		t.Errorf("notifyPayment's digest part: %+v", p)
+	}
+	a := mustAPI(t, "notifyPayment")
+	a.KeyParts()[3].If[0].Value = "changed"
+	if a.KeyParts()[3].If[0].Value == "changed" {
+		t.Error("KeyParts shares its conditions")
 	}
 }
 
@@ -179,7 +186,7 @@ func TestAntomKeys(t *testing.T) {
 	if got := keyOf(t, "notifyPayment", pending); got != "2020010123456789XXXX:PAYMENT_PENDING:S" || got == result {
 		t.Errorf("PENDING key %q, RESULT key %q", got, result)
 	}
-	if got := keyOf(t, "notifyPayment", failed); got != "2020010123456789XXXX:PAYMENT_RESULT:F" {
+	if got := keyOf(t, "notifyPayment", failed); got != "2020010123456789XXXX:PAYMENT_RESULT:F:"+digestPart(t, failed) {
 		t.Errorf("failed payment key %q", got)
 	}
 	if got := keyOf(t, "notifyPayment", resend); got != result {
@@ -581,6 +588,10 @@ func TestAntomRejects(t *testing.T) {
 		{"settlementQuote other member a number", "notifyPayment", pay, []string{`"paymentTime"`, `"settlementQuote": {"quotePrice": 1.2, "quoteId": 7}, "paymentTime"`}, false, "settlementQuote.quoteId must be a JSON string"},
 		{"quotePrice in an array", "notifyPayment", pay, []string{`"paymentTime"`, `"settlementQuote": {"quotes": [{"quotePrice": 1}]}, "paymentTime"`}, false, "settlementQuote.quotes[0].quotePrice must be a JSON string"},
 		{"availableRetries a boolean", "notifyPayment", pay, []string{`"paymentTime"`, `"retryInfo": {"availableRetries": false}, "paymentTime"`}, false, "retryInfo.availableRetries must be a JSON string or number"},
+		{"installmentNum a boolean", "notifyPayment", pay, []string{`"paymentTime"`, `"paymentResultInfo": {"creditPayPlan": {"installmentNum": true}}, "paymentTime"`}, false, "paymentResultInfo.creditPayPlan.installmentNum must be a JSON string or number"},
+		{"creditPayPlan interval a number", "notifyPayment", pay, []string{`"paymentTime"`, `"paymentResultInfo": {"creditPayPlan": {"installmentNum": 3, "interval": 1}}, "paymentTime"`}, false, "paymentResultInfo.creditPayPlan.interval must be a JSON string"},
+		{"installmentNum elsewhere", "notifyPayment", pay, []string{`"paymentTime"`, `"paymentResultInfo": {"installmentNum": 3}, "paymentTime"`}, false, "paymentResultInfo.installmentNum must be a JSON string"},
+		{"period installmentNum a number", "notifySubscriptionPayment", subPay, []string{`"phaseNo": "2"`, `"phaseNo": "2", "paymentResultInfo": {"creditPayPlan": {"installmentNum": 3}}`}, false, "paymentResultInfo.creditPayPlan.installmentNum must be a JSON string"},
 		// notifyCapture lists neither settlementQuote nor retryInfo.
 		{"capture quotePrice a number", "notifyCapture", capture, []string{`"captureTime"`, `"settlementQuote": {"quotePrice": 1}, "captureTime"`}, false, "settlementQuote.quotePrice must be a JSON string"},
 		{"capture availableRetries a number", "notifyCapture", capture, []string{`"captureTime"`, `"retryInfo": {"availableRetries": 1}, "captureTime"`}, false, "retryInfo.availableRetries must be a JSON string"},
@@ -710,7 +721,8 @@ func TestAntomAccepts(t *testing.T) {
 		key             string
 	}{
 		{"payment pending", "notifyPayment", pay, []string{`"PAYMENT_RESULT"`, `"PAYMENT_PENDING"`, `"paymentTime": "2020-01-01T12:01:01+08:30"`, `"x": "y"`}, "2020010123456789XXXX:PAYMENT_PENDING:S"},
-		{"payment failed", "notifyPayment", pay, []string{`"resultStatus": "S"`, `"resultStatus": "F"`, `"resultCode": "SUCCESS"`, `"resultCode": "USER_BALANCE_NOT_ENOUGH"`}, "2020010123456789XXXX:PAYMENT_RESULT:F"},
+		{"payment failed", "notifyPayment", pay, []string{`"resultStatus": "S"`, `"resultStatus": "F"`, `"resultCode": "SUCCESS"`, `"resultCode": "USER_BALANCE_NOT_ENOUGH"`}, "2020010123456789XXXX:PAYMENT_RESULT:F:<digest>"},
+		{"payment unknown", "notifyPayment", pay, []string{`"resultStatus": "S"`, `"resultStatus": "U"`}, "2020010123456789XXXX:PAYMENT_RESULT:U"},
 		{"new notifyType", "notifyPayment", pay, []string{`"PAYMENT_RESULT"`, `"SOME_NEW_TYPE"`}, "2020010123456789XXXX:SOME_NEW_TYPE:S"},
 		{"without paymentCreateTime", "notifyPayment", pay, []string{`"paymentCreateTime": "2020-01-01T12:01:00+08:30",`, ``}, "2020010123456789XXXX:PAYMENT_RESULT:S"},
 		{"without resultMessage", "notifyPayment", pay, []string{`"resultStatus": "S",`, `"resultStatus": "S"`, `"resultMessage": "success"`, ``}, "2020010123456789XXXX:PAYMENT_RESULT:S"},
@@ -724,6 +736,11 @@ func TestAntomAccepts(t *testing.T) {
 		{"vaulting failed without vaultingStatus (AMS edition)", "notifyVaulting", vault, []string{`"resultStatus": "S"`, `"resultStatus": "F"`, `"vaultingStatus": "SUCCESS",`, ``}, "vaultingRequestId_EXAMPLE_0001:F:"},
 		{"vaulting new status", "notifyVaulting", vault, []string{`"vaultingStatus": "SUCCESS"`, `"vaultingStatus": "NEW_STATUS"`}, "vaultingRequestId_EXAMPLE_0001:S:NEW_STATUS"},
 		{"vaulting with unknown members", "notifyVaulting", vault, []string{`"vaultingCreateTime"`, `"metadata": "` + strings.Repeat("m", 4096) + `", "acquirerInfo": {"acquirerName": "X"}, "vaultingCreateTime"`}, "vaultingRequestId_EXAMPLE_0001:S:SUCCESS"},
+		// The official Go SDK's CardPaymentMethodDetail has both
+		// cardHolderName and cardholderName: a vaulted card may carry
+		// both, in an object the catalog does not name.
+		{"vaulting card with cardHolderName and cardholderName", "notifyVaulting", vault, []string{`"brand": "VISA",`, `"brand": "VISA", "cardHolderName": {"firstName": "A", "lastName": "B"}, "cardholderName": {"firstName": "A", "lastName": "B"},`}, "vaultingRequestId_EXAMPLE_0001:S:SUCCESS"},
+		{"payment with unknown case variants", "notifyPayment", pay, []string{`"paymentTime"`, `"metadata": "a", "METADATA": "b", "paymentTime"`}, "2020010123456789XXXX:PAYMENT_RESULT:S"},
 		{"vaulting without vaultingCreateTime", "notifyVaulting", vault, []string{`,
   "vaultingCreateTime": "2026-01-01T12:01:00+08:00"`, ``}, "vaultingRequestId_EXAMPLE_0001:S:SUCCESS"},
 		{"period payment failed", "notifySubscriptionPayment", subPay, []string{`"resultCode": "SUCCESS"`, `"resultCode": "USER_BALANCE_NOT_ENOUGH"`, `"resultStatus": "S"`, `"resultStatus": "F"`, `"paymentTime": "2026-02-01T12:00:05+08:00",`, ``}, "20260201EXAMPLEPAYMENTID0001:F:<digest>"},
@@ -788,8 +805,12 @@ func TestAntomDocListsTheCatalog(t *testing.T) {
 		cond := ""
 		for _, p := range mustAPI(t, name).KeyParts() {
 			switch {
-			case p.Digest && p.IfPath != "":
-				cond = " (`:<content digest>` when `" + p.IfPath + "` is " + p.IfValue + ")"
+			case p.Digest && len(p.If) > 0:
+				var when []string
+				for _, c := range p.If {
+					when = append(when, "`"+c.Path+"` is "+c.Value)
+				}
+				cond = " (`:<content digest>` when " + strings.Join(when, " or ") + ")"
 			case p.Digest:
 				parts = append(parts, "<content digest>")
 			default:
@@ -865,6 +886,10 @@ func TestAntomNonStringScalars(t *testing.T) {
 		{"payment settlementQuote as strings", "notifyPayment", pay, []string{`"paymentTime"`, `"settlementQuote": {"quotePrice": "0.7412", "guaranteed": "false"}, "paymentTime"`}},
 		{"payment quotePrice with an exponent", "notifyPayment", pay, []string{`"paymentTime"`, `"settlementQuote": {"quotePrice": -7.412E-1}, "paymentTime"`}},
 		{"payment retryInfo", "notifyPayment", pay, []string{`"paymentTime"`, `"retryInfo": {"availableRetries": 2}, "paymentTime"`}},
+		// An installment payment: the SDK's CreditPayPlan has
+		// InstallmentNum and FeePercentage int32.
+		{"payment installment plan", "notifyPayment", pay, []string{`"paymentTime"`, `"paymentResultInfo": {"cardBrand": "VISA", "creditPayPlan": {"installmentNum": 3, "interval": "MONTH", "creditPayFeeType": "PERCENTAGE", "feePercentage": 100}}, "paymentTime"`}},
+		{"payment installment plan as strings", "notifyPayment", pay, []string{`"paymentTime"`, `"paymentResultInfo": {"creditPayPlan": {"installmentNum": "3", "feePercentage": "0"}}, "paymentTime"`}},
 		{"refund settlementQuote", "notifyRefund", refund, []string{`"refundTime"`, `"settlementQuote": {"quotePrice": 1.25, "guaranteed": false}, "refundTime"`}},
 		{"subscription periodCount", "notifySubscription", sub, []string{`"periodCount": "1"`, `"periodCount": 1`}},
 		{"period phaseNo", "notifySubscriptionPayment", subPay, []string{`"phaseNo": "2"`, `"phaseNo": 2`}},
@@ -968,6 +993,14 @@ func TestAntomRepeatedEventKeys(t *testing.T) {
 		return replaceOnce(t, subPay, `"resultCode": "SUCCESS"`, `"resultCode": "USER_BALANCE_NOT_ENOUGH"`, `"resultStatus": "S"`, `"resultStatus": "F"`,
 			`"phaseNo": "2"`, `"phaseNo": "2", "retryInfo": {"availableRetries": "`+retries+`"}`)
 	}
+	// notifyPayment is the official SDK's AlipayPayResultNotify, which
+	// carries subscriptionOrderId and retryInfo: a failed subscription
+	// charge retried under one paymentId is notified F per failed try.
+	pay := sample(t, "notifyPayment")
+	payFailed := func(retries string) string {
+		return replaceOnce(t, pay, `"resultCode": "SUCCESS"`, `"resultCode": "USER_BALANCE_NOT_ENOUGH"`, `"resultStatus": "S"`, `"resultStatus": "F"`,
+			`"paymentTime"`, `"subscriptionOrderId": "s1", "retryInfo": {"availableRetries": "`+retries+`", "paymentAttempts": [{"attemptResponse": "INSUFFICIENT_BALANCE"}]}, "paymentTime"`)
+	}
 	escalated := replaceOnce(t, dispute, `"disputeSource"`, `"disputeType": "CHARGEBACK", "disputeSource"`)
 	for _, tc := range []struct {
 		name, api, first, second, prefix string
@@ -975,6 +1008,7 @@ func TestAntomRepeatedEventKeys(t *testing.T) {
 		{"two DISPUTE_JUDGED", "notifyDispute", judged("VALIDATE_FAIL"), judged("VALIDATE_SUCCESS"), "202209212501310115730104****:DISPUTE_JUDGED:"},
 		{"a retrieval request and its chargeback", "notifyDispute", dispute, escalated, "202209212501310115730104****:DISPUTE_CREATED:"},
 		{"two failed tries of a period payment", "notifySubscriptionPayment", failed("2"), failed("1"), "20260201EXAMPLEPAYMENTID0001:F:"},
+		{"two failed tries of a subscription charge", "notifyPayment", payFailed("2"), payFailed("1"), "2020010123456789XXXX:PAYMENT_RESULT:F:"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			k1, k2 := keyOf(t, tc.api, tc.first), keyOf(t, tc.api, tc.second)
@@ -1001,6 +1035,19 @@ func TestAntomRepeatedEventKeys(t *testing.T) {
 	}
 	if got := keyOf(t, "notifySubscriptionPayment", replaceOnce(t, subPay, `"resultStatus": "S"`, `"resultStatus": "U"`)); got != "20260201EXAMPLEPAYMENTID0001:U" {
 		t.Errorf("unknown-status period payment: key %q", got)
+	}
+	// A notifyPayment S or U keeps paymentId:notifyType:status whatever
+	// retryInfo it carries; the condition is the exact value F.
+	retried := replaceOnce(t, pay, `"paymentTime"`, `"retryInfo": {"availableRetries": 0}, "paymentTime"`)
+	for body, want := range map[string]string{
+		pay:     "2020010123456789XXXX:PAYMENT_RESULT:S",
+		retried: "2020010123456789XXXX:PAYMENT_RESULT:S",
+		replaceOnce(t, retried, `"resultStatus": "S"`, `"resultStatus": "U"`): "2020010123456789XXXX:PAYMENT_RESULT:U",
+		replaceOnce(t, pay, `"PAYMENT_RESULT"`, `"PAYMENT_PENDING"`):          "2020010123456789XXXX:PAYMENT_PENDING:S",
+	} {
+		if got := keyOf(t, "notifyPayment", body); got != want {
+			t.Errorf("key %q, want %q", got, want)
+		}
 	}
 }
 

@@ -54,11 +54,12 @@ type spec struct {
 	// notifications apart: then a resend (the same content) is one
 	// notification and any change of content is another.
 	keyContent bool
-	// keyContentIf, when set (with keyContent), adds the digest only when
-	// the key field at its path holds exactly its value (case counts): for
-	// an API where one kind of notification needs it and the others have
-	// a key of their fields that must stay as it is.
-	keyContentIf *equals
+	// keyContentIf, when not empty (with keyContent), adds the digest only
+	// when one of its conditions holds: the key field at its path holds
+	// exactly its value (case counts). For an API where some kinds of
+	// notification need it and the others have a key of their fields that
+	// must stay as it is.
+	keyContentIf []equals
 	fields       []field    // checked in this order; the first failure is the error
 	oneOf        [][]string // groups of paths of which exactly one must be present, checked after fields
 }
@@ -135,7 +136,7 @@ const (
 )
 
 // equals holds when the string at path equals value, ignoring case, as a
-// field's when condition. As a spec's keyContentIf it compares exactly
+// field's when condition. In a spec's keyContentIf it compares exactly
 // (a key is made of the exact bytes; see resultKey).
 type equals struct{ path, value string }
 
@@ -158,7 +159,7 @@ type API struct {
 type node struct {
 	parent int32
 	edges  []edge
-	// loose holds each edge's key as checkAliasKeys compares it: folded
+	// loose holds each edge's key as checkFoldedKeys compares it: folded
 	// (appendFoldedKey), without '_' and '-'. It is apart from edges to
 	// keep the walk's lookups (child) on small entries.
 	loose []string

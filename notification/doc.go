@@ -20,20 +20,22 @@
 //     without shifting the elements after it). The exceptions are the few
 //     Antom fields the catalog lets be a JSON boolean or number as well
 //     (Antom sends them so: dispute's defendable, a settlementQuote's
-//     quotePrice and guaranteed, retryInfo.availableRetries, phaseNo,
+//     quotePrice and guaranteed, retryInfo.availableRetries, an
+//     installment plan's installmentNum and feePercentage, phaseNo,
 //     periodRule.periodCount; docs/antom.md), at their own path only, in
 //     JSON's own grammar, a number of at most 64 characters;
 //   - no object has two members with the same key, compared after decoding,
 //     so "a" and "\u0061" are the same key (null members included), nor two
-//     whose keys are equal when letter case is ignored: under Unicode simple
-//     case folding ("requestId" and "RequestId"; "k" and the Kelvin sign)
-//     or once each character is upper- then lower-cased ("requestıd" with
-//     the dotless i): encoding/json, Java's equalsIgnoreCase and other
-//     case-insensitive binders could read either. Where one of the two
-//     stands for a member the catalog names in that object, '_' and '-'
-//     are ignored too ("request_id" and "REQUEST-ID" beside "requestId"),
-//     as snake- and kebab-case binders map them onto one field; unknown
-//     members like "foo_bar" and "fooBar" may stand side by side;
+//     that stand for one member the catalog names in that object when
+//     letter case is ignored, under Unicode simple case folding
+//     ("requestId" and "RequestId"; "k" and the Kelvin sign) or once each
+//     character is upper- then lower-cased ("requestıd" with the dotless
+//     i), and '_' and '-' too ("request_id" and "REQUEST-ID" beside
+//     "requestId", or the two of them without it): encoding/json, Java's
+//     equalsIgnoreCase and snake- or kebab-case binders could read another
+//     copy than the one checked. Members the catalog does not name in that
+//     object are not checked, and their keys may differ only in case,
+//     '_' or '-' ("fooBar" beside "foobar" or "foo_bar");
 //   - every string and key is valid UTF-8; escapes must be valid JSON
 //     escapes, and a surrogate escape must be half of a pair ("\ud800" on its
 //     own is rejected, where encoding/json would put U+FFFD in its place);

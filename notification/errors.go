@@ -66,11 +66,9 @@ func appendPathKey(dst []byte, key []byte) []byte {
 		switch {
 		case r == '"' || r == '\\':
 			dst = append(dst, '\\', byte(r))
-		case unicode.In(r, unicode.Cc, unicode.Cf, unicode.Zl, unicode.Zp) || r == utf8.RuneError && size == 1:
-			// Controls, and what a terminal or an editor would not show
-			// as it is (bidi overrides, zero-width characters, line and
-			// paragraph separators): the path reaches the answer and the
-			// log.
+		case invisible(r) || r == utf8.RuneError && size == 1:
+			// The path reaches the answer and the log: what a terminal
+			// or an editor would not show as it is goes escaped.
 			dst = appendEscapedRune(dst, r)
 		default:
 			dst = append(dst, key[i:i+size]...)
@@ -81,6 +79,22 @@ func appendPathKey(dst []byte, key []byte) []byte {
 		dst = append(dst, "…"...)
 	}
 	return append(dst, '"', ']')
+}
+
+// invisible reports whether a path shows r escaped: controls (Cc), format
+// characters (Cf: bidi overrides, zero-width characters, BOM), line and
+// paragraph separators (Zl, Zp), every space but U+0020 (Zs: NBSP, hair
+// space), what is not graphic at all (unassigned code points, private
+// use), variation selectors (U+FE0F, U+E0100), and the other default
+// ignorable code points, which render as nothing (the Hangul fillers
+// U+115F and U+3164, the combining grapheme joiner U+034F). U+2800, the
+// blank Braille pattern, is graphic and shows as a space: it is escaped
+// too.
+func invisible(r rune) bool {
+	return r != ' ' && (!unicode.IsGraphic(r) ||
+		unicode.In(r, unicode.Cc, unicode.Cf, unicode.Zs, unicode.Zl, unicode.Zp,
+			unicode.Variation_Selector, unicode.Other_Default_Ignorable_Code_Point)) ||
+		r == '\u2800'
 }
 
 // appendEscapedRune appends r as \uXXXX, or as a surrogate pair of them

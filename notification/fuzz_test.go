@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -167,6 +168,7 @@ func FuzzValidateAntom(f *testing.F) {
 	f.Add([]byte(`{"result":{"resultCode":"x","resultStatus":"F"},"paymentId":"p","paymentAmount":{"currency":"USD","value":"1"},"paymentCreateTime":"t","phaseNo":0.0,"retryInfo":{"availableRetries":100e-2}}`))
 	f.Add([]byte(`{"subscriptionRequestId":"s","subscriptionStatus":"ACTIVE","subscriptionNotificationType":"CREATE","periodRule":{"periodType":"MONTH","periodCount":12}}`))
 	f.Add([]byte(`{"result":{"resultCode":"x","resultStatus":"S"},"vaultingRequestId":"v","acquirerInfo":"a"}`))
+	f.Add([]byte(`{"notifyType":"PAYMENT_RESULT","result":{"resultCode":"x","resultStatus":"S"},"paymentRequestId":"r","paymentId":"p","paymentAmount":{"currency":"USD","value":"1"},"paymentResultInfo":{"creditPayPlan":{"installmentNum":3,"interval":"MONTH","feePercentage":1.5e1}}}`))
 	f.Add([]byte(`{"notifyType":"PAYMENT_RESULT","result":{"resultCode":"x","resultStatus":"S"},"paymentRequestId":"r","paymentId":"p","paymentAmount":{"currency":"USD","value":"1"},"settlementQuote":{"quotePrice":01}}`))
 	f.Fuzz(func(t *testing.T, body []byte) {
 		stdValid := json.Valid(body)
@@ -200,7 +202,7 @@ func refKey(m map[string]any, fields []KeyPart, fp [32]byte) string {
 	var parts []string
 	for _, f := range fields {
 		switch {
-		case f.Digest && (f.IfPath == "" || value(f.IfPath) == f.IfValue):
+		case f.Digest && (len(f.If) == 0 || slices.ContainsFunc(f.If, func(c KeyCondition) bool { return value(c.Path) == c.Value })):
 			parts = append(parts, hex.EncodeToString(fp[:16]))
 		case f.Digest:
 		case len(fields) == 1:

@@ -56,12 +56,14 @@ func (f Family) MessageField() MessageField {
 // apart again), an absent optional field giving an empty part; a spec with
 // keyContent adds, as a last part, the first 16 bytes of the body's
 // fingerprint in lower-case hex (with keyContentIf, only when a key field
-// holds a given value). For example notifyPayment's key is
+// holds one of the given values). For example notifyPayment's key is
 //
 //	2020010123456789XXXX:PAYMENT_RESULT:S
 //
 // and, for an UPDATE_AMOUNT_RESULT (one payment can have several amount
-// adjustments, nothing in the body numbers them),
+// adjustments, nothing in the body numbers them) or a failure (a failed
+// subscription charge can be retried under one paymentId, each failed try
+// with another retryInfo),
 //
 //	2020010123456789XXXX:UPDATE_AMOUNT_RESULT:S:7822e0962ff585ed45cdd88c6e3fcd2e
 //
@@ -87,12 +89,12 @@ type apiKey struct {
 	paths    []string // their paths
 	required []bool   // whether every valid body has the field
 	content  bool     // the content digest is the last part
-	// contentIf, when content and set, makes the digest conditional: it
-	// is a part only when the key field at node contentIfNode holds
-	// exactly contentIf.value.
-	contentIf     *equals
-	contentIfNode int32
-	raw           bool // one required field and nothing else: the key is its value as it is
+	// contentIf, when content and not empty, makes the digest
+	// conditional: it is a part only when, for one of them, the key field
+	// at node contentIfNodes[i] holds exactly contentIf[i].value.
+	contentIf      []equals
+	contentIfNodes []int32
+	raw            bool // one required field and nothing else: the key is its value as it is
 }
 
 // compileKey checks and compiles s.key. Every key field must be a
@@ -100,20 +102,21 @@ type apiKey struct {
 // boolean or number allowance (field.also); a
 // required one must sit under required objects only (so a valid body
 // always has it); a key of one field and no digest must be a required one.
-// A conditional digest (keyContentIf) must depend on a required key field,
-// so that the key itself shows whether the digest is there. The bound
-// counts the digest and its separator whether or not it is conditional.
+// Each condition of a conditional digest (keyContentIf) must depend on a
+// required key field, so that the key itself shows whether the digest is
+// there. The bound counts the digest and its separator whether or not it
+// is conditional.
 func compileKey(s spec, byPath map[string]*rule) apiKey {
-	k := apiKey{content: s.keyContent, paths: s.key, contentIf: s.keyContentIf, contentIfNode: -1}
+	k := apiKey{content: s.keyContent, paths: s.key, contentIf: s.keyContentIf}
 	if len(s.key) == 0 && !s.keyContent {
 		panic("notification: " + s.name + ": no key")
 	}
-	if c := s.keyContentIf; c != nil {
+	for _, c := range s.keyContentIf {
 		r, ok := byPath[c.path]
 		if !s.keyContent || !ok || !slices.Contains(s.key, c.path) || r.need != always {
 			panic("notification: " + s.name + ": the digest's condition must name a required key field of a key with keyContent")
 		}
-		k.contentIfNode = r.node
+		k.contentIfNodes = append(k.contentIfNodes, r.node)
 	}
 	size := 0
 	if s.keyContent {
@@ -177,20 +180,35 @@ type KeyPart struct {
 	Required bool
 	// Digest: the part is the content digest.
 	Digest bool
-	// IfPath and IfValue, when IfPath is not empty, make a digest part
-	// conditional: it is part of the key only when the key field IfPath
-	// holds exactly IfValue (notifyPayment's digest, only when notifyType
-	// is UPDATE_AMOUNT_RESULT).
-	IfPath, IfValue string
+	// If, when not empty, makes a digest part conditional: it is part of
+	// the key only when one of the conditions holds (notifyPayment's
+	// digest, only when notifyType is UPDATE_AMOUNT_RESULT or
+	// result.resultStatus is F).
+	If []KeyCondition
 }
 
-// String names the part as KeyFields does.
+// KeyCondition is a condition of a conditional digest: the key field at
+// Path holds exactly Value (case counts).
+type KeyCondition struct {
+	Path, Value string
+}
+
+// String names the part as KeyFields does: a key field's path,
+// ContentDigest, or "(content digest if <path> is <value> or <path> is
+// <value>)".
 func (p KeyPart) String() string {
 	switch {
 	case !p.Digest:
 		return p.Path
-	case p.IfPath != "":
-		return "(content digest if " + p.IfPath + " is " + p.IfValue + ")"
+	case len(p.If) > 0:
+		s := "(content digest if "
+		for i, c := range p.If {
+			if i > 0 {
+				s += " or "
+			}
+			s += c.Path + " is " + c.Value
+		}
+		return s + ")"
 	}
 	return ContentDigest
 }
@@ -203,9 +221,9 @@ func (a *API) KeyParts() []KeyPart {
 		parts = append(parts, KeyPart{Path: p, Required: a.key.required[i]})
 	}
 	if a.key.content {
-		d := KeyPart{Digest: true, Required: a.key.contentIf == nil}
-		if c := a.key.contentIf; c != nil {
-			d.IfPath, d.IfValue = c.path, c.value
+		d := KeyPart{Digest: true, Required: len(a.key.contentIf) == 0}
+		for _, c := range a.key.contentIf {
+			d.If = append(d.If, KeyCondition{Path: c.path, Value: c.value})
 		}
 		parts = append(parts, d)
 	}
@@ -215,8 +233,8 @@ func (a *API) KeyParts() []KeyPart {
 // KeyFields returns the paths of the fields the API's idempotency key is
 // made of, in order, and last, when the key ends with a digest of the
 // body, ContentDigest, or for a digest that only some bodies' keys carry
-// "(content digest if <path> is <value>)" (KeyPart.String); in a new
-// slice.
+// "(content digest if <path> is <value>)", its conditions joined by " or "
+// (KeyPart.String); in a new slice.
 func (a *API) KeyFields() []string {
 	var f []string
 	for _, p := range a.KeyParts() {
@@ -253,13 +271,18 @@ func (a *API) resultKey(w *walker, fp *[32]byte) string {
 
 // digestApplies reports whether the key of the body the walker has just
 // checked carries the content digest: always, unless the digest is
-// conditional and its key field does not hold the value exactly.
+// conditional and no condition's key field holds its value exactly.
 func (a *API) digestApplies(w *walker) bool {
-	if a.key.contentIf == nil {
+	if len(a.key.contentIf) == 0 {
 		return true
 	}
-	s := w.seen[a.key.contentIfNode]
-	return s.kind == kindString && string(w.vals[s.off:s.end]) == a.key.contentIf.value
+	for i, c := range a.key.contentIf {
+		s := w.seen[a.key.contentIfNodes[i]]
+		if s.kind == kindString && string(w.vals[s.off:s.end]) == c.value {
+			return true
+		}
+	}
+	return false
 }
 
 // JoinKeyParts joins values as a composed key joins its fields' values:

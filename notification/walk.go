@@ -453,19 +453,25 @@ func (w *walker) closeObject(n int32, base int) error {
 	return nil
 }
 
-// checkFoldedKeys rejects an object two of whose keys are equal when
-// letter case is ignored (appendFoldedKey): "requestId" and "RequestId",
-// "kind" and "\u212aind" with the Kelvin sign, "requestId" and
-// "request\u0131d" with the dotless i. Go's encoding/json matches struct
+// checkFoldedKeys rejects an object at API node n two of whose members
+// stand for one member the catalog names there (a field the rules check,
+// or an object on the way to one) when letter case is ignored
+// (appendFoldedKey), and '_' and '-' too: "RequestId" or "REQUESTID",
+// "request\u0131d" with the dotless i, "request_id" or "request-id" beside
+// "requestId", or two of them without it. Go's encoding/json matches struct
 // fields by simple case folding and takes the last member; Java's
 // equalsIgnoreCase, JavaScript's and Python's case mappings upper-case ı
-// to I; so a backend could read a value other than the one checked and
-// deduplicated. In an object at API node n it also rejects two keys that
-// differ only in '_' and '-' besides (checkAliasKeys). The later of the two
-// members is reported. ms are the object's members; their keys must still
-// be where canon has them.
+// to I; snake- and kebab-case binders (Rails' underscore, Jackson's naming
+// strategies, pydantic's aliases) map the aliases onto one field: a
+// backend could read another value than the one checked and deduplicated.
+// Members the catalog does not name are left alone ("fooBar" beside
+// "foobar" or "foo_bar", "cardHolderName" beside "cardholderName" in a
+// vaulted card): nothing checks them, and a genuine notification may
+// carry both (the official Go SDK's CardPaymentMethodDetail has both of
+// those two). Of two members the later one in the body is reported. ms are
+// the object's members; their keys must still be where canon has them.
 func (w *walker) checkFoldedKeys(n int32, ms []member) error {
-	if len(ms) < 2 {
+	if len(ms) < 2 || n < 0 || len(w.api.nodes[n].loose) == 0 {
 		return nil
 	}
 	w.fold, w.folds = w.fold[:0], w.folds[:0]
@@ -474,70 +480,32 @@ func (w *walker) checkFoldedKeys(n int32, ms []member) error {
 		w.fold = appendFoldedKey(w.fold, w.canon[m.keyOff:m.keyEnd])
 		w.folds = append(w.folds, folded{off: off, end: len(w.fold), m: m})
 	}
-	key := func(f folded) []byte { return w.fold[f.off:f.end] }
-	increasing := true
-	for i := 1; i < len(w.folds); i++ {
-		if bytes.Compare(key(w.folds[i-1]), key(w.folds[i])) >= 0 {
-			increasing = false
-			break
-		}
-	}
-	if !increasing {
-		slices.SortFunc(w.folds, func(a, b folded) int {
-			if c := bytes.Compare(key(a), key(b)); c != 0 {
-				return c
-			}
-			return a.m.start - b.m.start
-		})
-		for i := 1; i < len(w.folds); i++ {
-			if bytes.Equal(key(w.folds[i-1]), key(w.folds[i])) {
-				return w.failKey(w.folds[i].m, "is a duplicate key when letter case is ignored")
-			}
-		}
-	}
-	// Two keys that differ only in '_' and '-' differ in their folded
-	// forms, which then hold one of them: without any, the folded
-	// comparison above has found every alias.
-	if n >= 0 && len(w.api.nodes[n].loose) > 0 && (bytes.IndexByte(w.fold, '_') >= 0 || bytes.IndexByte(w.fold, '-') >= 0) {
-		return w.checkAliasKeys(n)
-	}
-	return nil
-}
-
-// checkAliasKeys rejects an object at API node n two of whose members
-// stand for one member the catalog names there (a field the rules check,
-// or an object on the way to one) when letter case, '_' and '-' are
-// ignored: "request_id", "REQUEST_ID" or "request-id" beside "requestId".
-// Snake- and kebab-case binders (Rails' underscore, Jackson's naming
-// strategies, pydantic's aliases) map them onto one field, so the backend
-// could read the alias rather than the member checked. Members the
-// catalog does not name are left alone: "foo_bar" beside "fooBar" is no
-// one's field, and a genuine notification may carry both. w.folds holds
-// the members with their folded keys, in any order.
-func (w *walker) checkAliasKeys(n int32) error {
-	var dup *folded // the member to report: the earliest second match
+	var first, dup *folded // the member to report, dup, and the earlier one it stands beside
 	for _, loose := range w.api.nodes[n].loose {
-		first, second := -1, -1 // the two earliest members matching it, by body order
+		a, b := -1, -1 // the two earliest members matching it, by body order
 		for i := range w.folds {
 			f := &w.folds[i]
 			if !looseEqual(w.fold[f.off:f.end], loose) {
 				continue
 			}
 			switch {
-			case first < 0 || f.m.start < w.folds[first].m.start:
-				first, second = i, first
-			case second < 0 || f.m.start < w.folds[second].m.start:
-				second = i
+			case a < 0 || f.m.start < w.folds[a].m.start:
+				a, b = i, a
+			case b < 0 || f.m.start < w.folds[b].m.start:
+				b = i
 			}
 		}
-		if second >= 0 && (dup == nil || w.folds[second].m.start < dup.m.start) {
-			dup = &w.folds[second]
+		if b >= 0 && (dup == nil || w.folds[b].m.start < dup.m.start) {
+			first, dup = &w.folds[a], &w.folds[b]
 		}
 	}
-	if dup != nil {
-		return w.failKey(dup.m, "is a duplicate key when letter case, '_' and '-' are ignored")
+	switch {
+	case dup == nil:
+		return nil
+	case bytes.Equal(w.fold[first.off:first.end], w.fold[dup.off:dup.end]):
+		return w.failKey(dup.m, "is a duplicate key when letter case is ignored")
 	}
-	return nil
+	return w.failKey(dup.m, "is a duplicate key when letter case, '_' and '-' are ignored")
 }
 
 // looseEqual reports whether folded, a folded key, equals loose once its
