@@ -62,6 +62,7 @@ var routeOrderSites = []struct {
 		"the reverse_proxy at routes[0].handle[0].routes[0].handle[0].routes[0].handle[0] answers every request for its api paths before it"},
 	{"handle for the api paths sorted first", "handle /dws/* {\n\tNOTIFY\n\treverse_proxy BACKEND\n}\nhandle /dws/notify/* {\n\treverse_proxy BACKEND\n}",
 		"answers every request for its api paths before it"},
+	{"handle blocks each with dws_notify", "handle /dws/* {\n\tNOTIFY\n\treverse_proxy BACKEND\n}\nhandle {\n\tNOTIFY\n\treverse_proxy BACKEND\n}", ""},
 	{"route with a reverse_proxy for GET", "@get method GET\nroute {\n\treverse_proxy @get BACKEND\n\tNOTIFY\n\treverse_proxy BACKEND\n}", ""},
 	{"rewrite before a reverse_proxy for the api paths", "route {\n\trewrite * /elsewhere{uri}\n\treverse_proxy /dws/* BACKEND\n\tNOTIFY\n\treverse_proxy BACKEND\n}", ""},
 	{"route with a reverse_proxy for one of two api paths", "route {\n\treverse_proxy /dws/notify/remove* BACKEND\n\tNOTIFY_TWO\n\treverse_proxy BACKEND\n}", ""},

@@ -159,7 +159,7 @@ func keepsPath(name string) bool {
 	switch name {
 	case NotifyHandlerName, "static_response", "error", "metrics", "reverse_proxy", "file_server",
 		"headers", "encode", "vars", "map", "request_body", "authentication", "log_append",
-		"templates", "tracing", "push", "intercept", "copy_response", "copy_response_headers":
+		"templates", "tracing", "push", "copy_response", "copy_response_headers":
 		return true
 	}
 	return false
@@ -185,6 +185,11 @@ type Shadowed struct {
 type blocker struct {
 	by     Shadowed
 	covers []coverSet
+	// afterNotify is set when a dws_notify handler came before By in the
+	// walk: the requests it answers for its matchers may have been
+	// verified, so it does not count for a dws_notify after it unless it
+	// answers every request.
+	afterNotify bool
 }
 
 // coverSet is a matcher set a blocker needs, and whether a handler before
@@ -197,6 +202,9 @@ type coverSet struct {
 // blocks reports whether b answers every notification a dws_notify handler
 // serving apiPaths would verify.
 func (b blocker) blocks(apiPaths []string) bool {
+	if len(b.covers) > 0 && b.afterNotify {
+		return false
+	}
 	for _, c := range b.covers {
 		if !c.set.takesNotifications(apiPaths, c.rewritten) {
 			return false
@@ -227,9 +235,10 @@ type routeWalker struct {
 	// dws_notify handlers are reported where the route is listed.
 	quiet int
 	// rewritten is set once the walk passed a handler that may change
-	// the request's path. The walk is in the config's order, so nothing
-	// that runs before a handler comes after it in the walk.
-	rewritten bool
+	// the request's path, sawNotify once it passed a dws_notify handler.
+	// The walk is in the config's order, so nothing that runs before a
+	// handler comes after it in the walk.
+	rewritten, sawNotify bool
 }
 
 // list walks a route list that the blockers in ahead already pre-empt
@@ -275,7 +284,7 @@ func (w *routeWalker) list(routes []Route, base string, outer map[string]bool, a
 		}
 		got := w.route(r, path, ahead, seen)
 		if r.Terminal {
-			got = append(got, blocker{by: Shadowed{By: path, ByName: "terminal route"}})
+			got = append(got, blocker{by: Shadowed{By: path, ByName: "terminal route"}, afterNotify: w.sawNotify})
 		}
 		if !reached {
 			continue
@@ -283,7 +292,7 @@ func (w *routeWalker) list(routes []Route, base string, outer map[string]bool, a
 		var mine []blocker
 		for _, alt := range alts {
 			for _, b := range got {
-				mine = append(mine, blocker{by: b.by, covers: slices.Concat(alt, b.covers)})
+				mine = append(mine, blocker{by: b.by, covers: slices.Concat(alt, b.covers), afterNotify: b.afterNotify})
 			}
 		}
 		ends = append(ends, mine...)
@@ -304,6 +313,7 @@ func (w *routeWalker) route(r Route, path string, ahead []blocker, groups map[st
 				sh.Notify, sh.ForAPIs = hp, len(ahead[i].covers) > 0
 				w.found = append(w.found, sh)
 			}
+			w.sawNotify = true
 		}
 		var got []blocker
 		switch {
@@ -313,10 +323,10 @@ func (w *routeWalker) route(r Route, path string, ahead []blocker, groups map[st
 			got = w.invoke(h.Invoke, groups)
 		case h.Name == "reverse_proxy" && len(h.Responses) > 0:
 			if w.proxyAnswers(h, hp, groups, ahead) {
-				got = []blocker{{by: Shadowed{By: hp, ByName: h.Name}}}
+				got = []blocker{{by: Shadowed{By: hp, ByName: h.Name}, afterNotify: w.sawNotify}}
 			}
 		case h.answers():
-			got = []blocker{{by: Shadowed{By: hp, ByName: h.Name}}}
+			got = []blocker{{by: Shadowed{By: hp, ByName: h.Name}, afterNotify: w.sawNotify}}
 		}
 		if !keepsPath(h.Name) && h.Name != "subroute" && h.Name != "invoke" {
 			w.rewritten = true

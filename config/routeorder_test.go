@@ -101,6 +101,9 @@ func TestRouteOrderJSON(t *testing.T) {
 		{"covering handle sorted first", `[{"group":"g0","match":[{"path":["/dws/notify/*"]}],"handle":[{"handler":"subroute","routes":[{"handle":[` + proxy + `]}]}]},` +
 			`{"group":"g0","match":[{"path":["/dws/*"]}],"handle":[{"handler":"subroute","routes":[{"handle":[` + notifyAPI + `,` + proxy + `]}]}]}]`,
 			[]Shadowed{{"routes[1].handle[0].routes[0].handle[0]", "routes[0].handle[0].routes[0].handle[0]", "reverse_proxy", true}}},
+		{"covering handle that verifies first", `[{"group":"g0","match":[{"path":["/dws/*"]}],"handle":[{"handler":"subroute","routes":[{"handle":[` + notifyAPI + `,` + proxy + `]}]}]},` +
+			`{"group":"g0","handle":[{"handler":"subroute","routes":[{"handle":[` + notifyAPI + `,` + proxy + `]}]}]}]`, nil},
+		{"covering route after a verifying route", `[{"handle":[` + notifyAPI + `]},{"match":[{"path":["/dws/*"]}],"handle":[` + proxy + `]},{"handle":[` + notifyAPI + `]}]`, nil},
 		{"covering route of a group already matched", `[{"group":"g0","match":[{"path":["/health"]}],"handle":[{"handler":"vars"}]},{"group":"g0","match":[{"path":["/dws/*"]}],"handle":[` + proxy + `]},{"handle":[` + notifyAPI + `]}]`, nil},
 		// metrics answers every request.
 		{"metrics before notify", `[{"handle":[{"handler":"metrics"},` + notify + `]}]`,
