@@ -6,6 +6,7 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp/fileserver"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp/reverseproxy"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp/rewrite"
 
 	"github.com/dwsnotify/dws_notify/config"
@@ -51,16 +52,14 @@ func checkRouteOrder(ctx caddy.Context) error {
 func routeModel(routes caddyhttp.RouteList) []config.Route {
 	out := make([]config.Route, 0, len(routes))
 	for _, r := range routes {
-		m := config.Route{Matched: len(r.MatcherSets) > 0, Group: r.Group, Terminal: r.Terminal}
+		m := config.Route{Group: r.Group, Terminal: r.Terminal}
+		for _, set := range r.MatcherSets {
+			m.Match = append(m.Match, matcherSetModel(set))
+		}
 		if len(r.MatcherSets) == 1 && len(r.MatcherSets[0]) == 1 {
-			switch mt := r.MatcherSets[0][0].(type) {
-			case *caddyhttp.MatchPath:
-				m.Paths = *mt
-			case *fileserver.MatchFile:
-				if len(r.Handlers) == 1 {
-					if rw, ok := r.Handlers[0].(*rewrite.Rewrite); ok {
-						m.FallbackPath = config.FallbackRewritePath(mt.TryFiles, mt.TryPolicy, rw.URI)
-					}
+			if mt, ok := r.MatcherSets[0][0].(*fileserver.MatchFile); ok && len(r.Handlers) == 1 {
+				if rw, ok := r.Handlers[0].(*rewrite.Rewrite); ok {
+					m.FallbackPath = config.FallbackRewritePath(mt.TryFiles, mt.TryPolicy, rw.URI)
 				}
 			}
 		}
@@ -69,12 +68,42 @@ func routeModel(routes caddyhttp.RouteList) []config.Route {
 			switch h := h.(type) {
 			case *caddyhttp.Subroute:
 				rh.Routes = routeModel(h.Routes)
+			case *caddyhttp.Invoke:
+				rh.Invoke = h.Name
+			case *reverseproxy.Handler:
+				for _, hr := range h.HandleResponse {
+					rh.Responses = append(rh.Responses, config.ResponseHandler{
+						StatusCode: hr.StatusCode.String() != "",
+						Routes:     routeModel(hr.Routes),
+					})
+				}
 			case *fileserver.FileServer:
 				rh.PassThru = h.PassThru
+			case *Handler:
+				for _, a := range h.API {
+					rh.APIPaths = append(rh.APIPaths, a.Path)
+				}
 			}
 			m.Handlers = append(m.Handlers, rh)
 		}
 		out = append(out, m)
 	}
 	return out
+}
+
+// matcherSetModel reads the path and method matchers of a provisioned
+// matcher set; any other matcher makes it Other.
+func matcherSetModel(set caddyhttp.MatcherSet) config.MatcherSet {
+	var m config.MatcherSet
+	for _, mt := range set {
+		switch mt := mt.(type) {
+		case *caddyhttp.MatchPath:
+			m.Path = append([]string{}, *mt...)
+		case *caddyhttp.MatchMethod:
+			m.Method = append([]string{}, *mt...)
+		default:
+			m.Other = true
+		}
+	}
+	return m
 }

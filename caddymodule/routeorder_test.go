@@ -17,7 +17,7 @@ import (
 
 // routeOrderSites are site bodies around one dws_notify block (NOTIFY)
 // and a backend (BACKEND), lines starting "GLOBAL " going to the global
-// options, with what the route-order check says of them:
+// options and lines starting "TOP " before the site, with what the route-order check says of them:
 // the text its error must hold, or "" for a config that must load.
 var routeOrderSites = []struct {
 	name, body, refused string
@@ -43,27 +43,62 @@ var routeOrderSites = []struct {
 		"the reverse_proxy at routes[0].handle[0].routes[0].handle[0].routes[2].handle[0] answers every request before it"},
 	{"php_fastcgi in a handle block", "handle /app/* {\n\tphp_fastcgi 127.0.0.1:9000\n}\nhandle {\n\tNOTIFY\n\treverse_proxy BACKEND\n}", ""},
 	{"route with a path-limited php_fastcgi", "route {\n\tphp_fastcgi /app/* 127.0.0.1:9000\n\tNOTIFY\n\treverse_proxy BACKEND\n}", ""},
+	// forward_auth: a reverse_proxy whose handle_response routes for a 2xx
+	// answer copy headers and go on to the next handler (Caddy compiles
+	// them with it); any other answer of the auth server is the answer.
+	{"forward_auth before dws_notify", "GLOBAL order dws_notify after forward_auth\nforward_auth AUTH {\n\turi /auth\n\tcopy_headers X-User\n}\nNOTIFY\nreverse_proxy BACKEND", ""},
+	{"route with a handle_response that goes on", "route {\n\treverse_proxy AUTH {\n\t\tmethod GET\n\t\t@ok status 2xx\n\t\thandle_response @ok {\n\t\t\trequest_header X-Checked yes\n\t\t}\n\t}\n\tNOTIFY\n\treverse_proxy BACKEND\n}", ""},
+	{"route with a handle_response that answers", "route {\n\treverse_proxy AUTH {\n\t\t@ok status 2xx\n\t\thandle_response @ok {\n\t\t\trespond \"denied\" 403\n\t\t}\n\t}\n\tNOTIFY\n\treverse_proxy BACKEND\n}",
+		"the reverse_proxy at routes[0].handle[0].routes[0].handle[0].routes[0].handle[0] answers every request before it (it would forward them unverified)"},
+	{"route with a handle_response that sets the status", "route {\n\treverse_proxy AUTH {\n\t\treplace_status 403\n\t}\n\tNOTIFY\n\treverse_proxy BACKEND\n}",
+		"the reverse_proxy at routes[0].handle[0].routes[0].handle[0].routes[0].handle[0] answers every request before it"},
+	// A path matcher for every path is no limit.
+	{"route with reverse_proxy /* before dws_notify", "route {\n\treverse_proxy /* BACKEND\n\tNOTIFY\n}",
+		"the reverse_proxy at routes[0].handle[0].routes[0].handle[0].routes[0].handle[0] answers every request before it"},
+	// A matcher that takes every notification of the api paths.
+	{"route with a reverse_proxy for the api paths", "route {\n\treverse_proxy /dws/* BACKEND\n\tNOTIFY\n\treverse_proxy BACKEND\n}",
+		"the reverse_proxy at routes[0].handle[0].routes[0].handle[0].routes[0].handle[0] answers every request for its api paths before it"},
+	{"route with a reverse_proxy for POST", "@post method POST\nroute {\n\treverse_proxy @post BACKEND\n\tNOTIFY\n\treverse_proxy BACKEND\n}",
+		"the reverse_proxy at routes[0].handle[0].routes[0].handle[0].routes[0].handle[0] answers every request for its api paths before it"},
+	{"handle for the api paths sorted first", "handle /dws/* {\n\tNOTIFY\n\treverse_proxy BACKEND\n}\nhandle /dws/notify/* {\n\treverse_proxy BACKEND\n}",
+		"answers every request for its api paths before it"},
+	{"handle blocks each with dws_notify", "handle /dws/* {\n\tNOTIFY\n\treverse_proxy BACKEND\n}\nhandle {\n\tNOTIFY\n\treverse_proxy BACKEND\n}", ""},
+	{"route with a reverse_proxy for GET", "@get method GET\nroute {\n\treverse_proxy @get BACKEND\n\tNOTIFY\n\treverse_proxy BACKEND\n}", ""},
+	{"rewrite before a reverse_proxy for the api paths", "route {\n\trewrite * /elsewhere{uri}\n\treverse_proxy /dws/* BACKEND\n\tNOTIFY\n\treverse_proxy BACKEND\n}", ""},
+	{"route with a reverse_proxy for one of two api paths", "route {\n\treverse_proxy /dws/notify/remove* BACKEND\n\tNOTIFY_TWO\n\treverse_proxy BACKEND\n}", ""},
+	// invoke runs a named route; metrics answers every request.
+	{"route invoking a named route that proxies", "TOP &(backend) {\nTOP \treverse_proxy BACKEND\nTOP }\nroute {\n\tinvoke backend\n\tNOTIFY\n}",
+		"the reverse_proxy at named_routes.backend.handle[0] answers every request before it"},
+	{"route with metrics before dws_notify", "route {\n\tmetrics\n\tNOTIFY\n\treverse_proxy BACKEND\n}",
+		"the metrics at routes[0].handle[0].routes[0].handle[0].routes[0].handle[0] answers every request before it"},
 	{"route with file_server pass_thru", "route {\n\tfile_server {\n\t\tpass_thru\n\t}\n\tNOTIFY\n\treverse_proxy BACKEND\n}", ""},
 }
 
 // routeOrderCaddyfile is a gateway Caddyfile whose site holds body.
-func routeOrderCaddyfile(t *testing.T, body, backend, storage string) string {
+// NOTIFY_TWO is a dws_notify block serving both APIs; AUTH is the address
+// of an auth server.
+func routeOrderCaddyfile(t *testing.T, body, backend, auth, storage string) string {
 	t.Helper()
 	k := keys(t)
 	notify := fmt.Sprintf("dws_notify {\n\tclient_id %s\n\tdws_public_key {file.%s}\n\tapi addPaymentMethod %s\n\tstorage %s\n}",
 		testClientID, filepath.Join(k.dir, "dws_public.pem"), addPath, storage)
+	two := strings.Replace(notify, "\n\tstorage", "\n\tapi removePaymentMethod "+removePath+"\n\tstorage", 1)
+	body = strings.ReplaceAll(body, "NOTIFY_TWO", two)
 	body = strings.ReplaceAll(body, "NOTIFY", notify)
 	body = strings.ReplaceAll(body, "BACKEND", backend)
-	var globals, site []string
+	body = strings.ReplaceAll(body, "AUTH", auth)
+	var globals, top, site []string
 	for _, line := range strings.Split(body, "\n") {
 		if g, ok := strings.CutPrefix(line, "GLOBAL "); ok {
 			globals = append(globals, "\t"+g)
+		} else if l, ok := strings.CutPrefix(line, "TOP "); ok {
+			top = append(top, l)
 		} else {
 			site = append(site, line)
 		}
 	}
 	return "{\n\tadmin localhost:2999\n\thttp_port 9080\n\thttps_port 9443\n\tgrace_period 1ns\n\tskip_install_trust\n" +
-		strings.Join(globals, "\n") + "\n}\n" + "http://localhost:9080 {\n" + strings.Join(site, "\n") + "\n}\n"
+		strings.Join(globals, "\n") + "\n}\n" + strings.Join(top, "\n") + "\nhttp://localhost:9080 {\n" + strings.Join(site, "\n") + "\n}\n"
 }
 
 // adaptCaddyfile adapts a Caddyfile to Caddy's JSON.
@@ -81,7 +116,7 @@ func adaptCaddyfile(t *testing.T, src string) []byte {
 func TestRouteOrderCaddyfiles(t *testing.T) {
 	for _, tc := range routeOrderSites {
 		t.Run(tc.name, func(t *testing.T) {
-			raw := adaptCaddyfile(t, routeOrderCaddyfile(t, tc.body, "127.0.0.1:8081", t.TempDir()))
+			raw := adaptCaddyfile(t, routeOrderCaddyfile(t, tc.body, "127.0.0.1:8081", "127.0.0.1:19000", t.TempDir()))
 			var cfg struct {
 				Apps map[string]json.RawMessage `json:"apps"`
 			}
@@ -110,6 +145,7 @@ func TestRouteOrderCaddyfiles(t *testing.T) {
 // verifies.
 func TestRouteOrderRefusedAtStart(t *testing.T) {
 	b := newBackend(t)
+	auth := newBackend(t)
 	g := &gateway{t: t, tester: caddytest.NewTester(t), keys: keys(t)}
 	forged := func() *notice {
 		n := g.notice(addPath, addSample(t, "route-order-forged"))
@@ -120,7 +156,7 @@ func TestRouteOrderRefusedAtStart(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			g.t = t
 			before := len(b.hits())
-			raw := adaptCaddyfile(t, routeOrderCaddyfile(t, tc.body, b.addr(), t.TempDir()))
+			raw := adaptCaddyfile(t, routeOrderCaddyfile(t, tc.body, b.addr(), auth.addr(), t.TempDir()))
 			err := caddy.Load(raw, true)
 			if tc.refused != "" {
 				if err == nil {
@@ -152,12 +188,12 @@ func TestRouteOrderRefusedAtStart(t *testing.T) {
 
 	t.Run("reload keeps the running config", func(t *testing.T) {
 		g.t = t
-		good := adaptCaddyfile(t, routeOrderCaddyfile(t, routeOrderSites[len(routeOrderSites)-1].body, b.addr(), t.TempDir()))
+		good := adaptCaddyfile(t, routeOrderCaddyfile(t, routeOrderSites[len(routeOrderSites)-1].body, b.addr(), auth.addr(), t.TempDir()))
 		if err := caddy.Load(good, true); err != nil {
 			t.Fatal(err)
 		}
 		defer unloadConfig(t)
-		bad := adaptCaddyfile(t, routeOrderCaddyfile(t, routeOrderSites[0].body, b.addr(), t.TempDir()))
+		bad := adaptCaddyfile(t, routeOrderCaddyfile(t, routeOrderSites[0].body, b.addr(), auth.addr(), t.TempDir()))
 		res, err := http.Post("http://localhost:2999/load", "application/json", strings.NewReader(string(bad)))
 		if err != nil {
 			t.Fatal(err)

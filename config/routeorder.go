@@ -24,9 +24,9 @@ const NotifyHandlerName = "dws_notify"
 // Route is one route of a Caddy route list, as far as the order check
 // needs it.
 type Route struct {
-	// Matched is whether the route has matcher sets (so it runs only for
-	// some requests).
-	Matched bool
+	// Match are the route's matcher sets: the route runs for a request
+	// one of them matches. None: it runs for every request.
+	Match []MatcherSet
 	// Group is the route's group: only the first matching route of a
 	// group runs.
 	Group string
@@ -34,14 +34,23 @@ type Route struct {
 	Terminal bool
 	// Handlers are the route's handlers, in order.
 	Handlers []RouteHandler
-	// Paths are the patterns of the route's path matcher when that is
-	// its only matcher.
-	Paths []string
 	// FallbackPath is set when the route matches every request and
 	// rewrites its path to this one unless a file named by the request
 	// exists: the route a php_fastcgi directive writes for its
 	// try_files, whose last entry (index.php) is the fallback.
 	FallbackPath string
+}
+
+// MatcherSet is one matcher set of a route: it matches a request that
+// all of its matchers match.
+type MatcherSet struct {
+	// Path are the patterns of its path matcher; nil if it has none.
+	Path []string
+	// Method are the methods of its method matcher; nil if it has none.
+	Method []string
+	// Other is whether it has any other matcher (which the check does
+	// not read, so it may match any request or none).
+	Other bool
 }
 
 // RouteHandler is one handler of a route.
@@ -52,18 +61,106 @@ type RouteHandler struct {
 	PassThru bool
 	// Routes are a subroute's routes.
 	Routes []Route
+	// Responses are a reverse_proxy's handle_response entries.
+	Responses []ResponseHandler
+	// Invoke is the named route an invoke handler runs.
+	Invoke string
+	// APIPaths are a dws_notify handler's api paths, "" for an api
+	// served at any path; nil if not known.
+	APIPaths []string
+}
+
+// ResponseHandler is one handle_response entry of a reverse_proxy. Caddy
+// runs the first entry whose matcher takes the backend's response; when
+// none does, the proxy writes the response.
+type ResponseHandler struct {
+	// StatusCode is whether the entry sets a status code: the proxy then
+	// writes the response with it, and the routes do not run.
+	StatusCode bool
+	// Routes are the entry's routes, which Caddy runs with the handler
+	// after the proxy as their next: unless they answer, the chain goes
+	// on after the proxy.
+	Routes []Route
+}
+
+// allPaths reports whether a path matcher with these patterns matches
+// every request path.
+func allPaths(patterns []string) bool {
+	return slices.ContainsFunc(patterns, func(p string) bool { return p == "*" || p == "/*" })
+}
+
+// matchesAll reports whether the set matches every request: no matcher
+// at all, or only a path matcher with a pattern for every path.
+func (m MatcherSet) matchesAll() bool {
+	return !m.Other && m.Method == nil && (m.Path == nil || allPaths(m.Path))
+}
+
+// takesNotifications reports whether the set matches every request a
+// dws_notify handler serving apiPaths verifies (a POST to one of the
+// paths, as it reached Caddy): it has only path and method matchers, the
+// methods include POST, and a pattern matches every api path. A path
+// counts only if no handler before may have rewritten it (rewritten):
+// dws_notify matches the original path, the path matcher the current one.
+func (m MatcherSet) takesNotifications(apiPaths []string, rewritten bool) bool {
+	if m.Other || (m.Method != nil && !slices.Contains(m.Method, "POST")) {
+		return false
+	}
+	if m.Path == nil || allPaths(m.Path) {
+		return true
+	}
+	if rewritten || len(apiPaths) == 0 {
+		return false
+	}
+	for _, p := range apiPaths {
+		if p == "" || !slices.ContainsFunc(m.Path, func(pattern string) bool {
+			return !strings.ContainsAny(pattern, "{%") && pathPatternMatches(pattern, p)
+		}) {
+			return false
+		}
+	}
+	return true
+}
+
+// matchesAll reports whether the route runs for every request that
+// reaches it (group aside).
+func (r Route) matchesAll() bool {
+	return len(r.Match) == 0 || slices.ContainsFunc(r.Match, MatcherSet.matchesAll)
+}
+
+// onlyPaths returns the patterns of the route's path matcher when that is
+// its only matcher.
+func (r Route) onlyPaths() []string {
+	if len(r.Match) == 1 && !r.Match[0].Other && r.Match[0].Method == nil {
+		return r.Match[0].Path
+	}
+	return nil
 }
 
 // answers reports whether h answers every request it gets without ever
-// calling the handler after it. Only Caddy's standard handlers that do so
-// by their nature are listed; any other handler may call the next one, so
-// a dws_notify after it is not flagged.
+// calling the handler after it, by itself. Only Caddy's standard handlers
+// that do so by their nature are listed; any other handler may call the
+// next one, so a dws_notify after it is not flagged. A reverse_proxy with
+// handle_response entries is walked instead (routeWalker.proxy).
 func (h RouteHandler) answers() bool {
 	switch h.Name {
-	case "static_response", "error", "reverse_proxy":
+	case "static_response", "error", "metrics":
 		return true
+	case "reverse_proxy":
+		return len(h.Responses) == 0
 	case "file_server":
 		return !h.PassThru
+	}
+	return false
+}
+
+// keepsPath reports whether h is a standard handler that never changes
+// the request's path (and does not run routes of its own).
+func keepsPath(name string) bool {
+	switch name {
+	case NotifyHandlerName, "static_response", "error", "metrics", "reverse_proxy", "file_server",
+		"headers", "encode", "vars", "map", "request_body", "authentication", "log_append",
+		"templates", "tracing", "push", "copy_response", "copy_response_headers":
+		return true
 	}
 	return false
 }
@@ -76,31 +173,86 @@ type Shadowed struct {
 	Notify string
 	By     string
 	ByName string
+	// ForAPIs is set when By answers not every request but every one the
+	// dws_notify handler verifies: a matcher of its route (or of a route
+	// around it) takes every POST to the handler's api paths.
+	ForAPIs bool
+}
+
+// blocker is what answers the requests of a chain before a handler: By
+// answers every request that each of covers matches (every request if
+// there are none).
+type blocker struct {
+	by     Shadowed
+	covers []coverSet
+	// afterNotify is set when a dws_notify handler came before By in the
+	// walk: the requests it answers for its matchers may have been
+	// verified, so it does not count for a dws_notify after it unless it
+	// answers every request.
+	afterNotify bool
+}
+
+// coverSet is a matcher set a blocker needs, and whether a handler before
+// it may have rewritten the path.
+type coverSet struct {
+	set       MatcherSet
+	rewritten bool
+}
+
+// blocks reports whether b answers every notification a dws_notify handler
+// serving apiPaths would verify.
+func (b blocker) blocks(apiPaths []string) bool {
+	if len(b.covers) > 0 && b.afterNotify {
+		return false
+	}
+	for _, c := range b.covers {
+		if !c.set.takesNotifications(apiPaths, c.rewritten) {
+			return false
+		}
+	}
+	return true
 }
 
 // ShadowedNotifies finds the dws_notify handlers of one server's route
 // list (base names it: "routes", "errors.routes") that never run.
 func ShadowedNotifies(base string, routes []Route) []Shadowed {
-	var w routeWalker
+	return shadowedIn(base, routes, nil)
+}
+
+// shadowedIn is ShadowedNotifies with the server's named routes (by
+// name), which invoke handlers run.
+func shadowedIn(base string, routes []Route, named map[string][]Route) []Shadowed {
+	w := routeWalker{named: named, invoking: map[string]bool{}}
 	w.list(routes, base, nil, nil)
 	return w.found
 }
 
-type routeWalker struct{ found []Shadowed }
+type routeWalker struct {
+	found    []Shadowed
+	named    map[string][]Route
+	invoking map[string]bool
+	// quiet is set while walking a named route for an invoke: its
+	// dws_notify handlers are reported where the route is listed.
+	quiet int
+	// rewritten is set once the walk passed a handler that may change
+	// the request's path, sawNotify once it passed a dws_notify handler.
+	// The walk is in the config's order, so nothing that runs before a
+	// handler comes after it in the walk.
+	rewritten, sawNotify bool
+}
 
-// list walks a route list whose handlers after it never run if inherited
-// is set (the list itself is shadowed). outer holds the groups of the
-// routes enclosing the list and of the routes before them: a route of
-// one of those groups may be skipped. It returns what makes the list
-// answer every request without calling the handler after it, if anything
-// does: the first route that runs whenever the list does and either
-// holds an answering handler or is terminal.
-func (w *routeWalker) list(routes []Route, base string, outer map[string]bool, inherited *Shadowed) (ends *Shadowed) {
+// list walks a route list that the blockers in ahead already pre-empt
+// (for the requests they cover). outer holds the groups of the routes
+// enclosing the list and of the routes before them: a route of one of
+// those groups may be skipped. It returns what makes the list answer a
+// request without calling the handler after it: routes that run
+// whenever the list does (for the requests their matchers cover) and
+// either hold an answering handler or are terminal.
+func (w *routeWalker) list(routes []Route, base string, outer map[string]bool, ahead []blocker) (ends []blocker) {
 	seen := maps.Clone(outer)
 	if seen == nil {
 		seen = map[string]bool{}
 	}
-	ahead := inherited
 	// rewritten is the path every request reaching this route has when
 	// the route before it is a fallback rewrite (php_fastcgi's: the
 	// notify paths are no files under the site root). Only the next route
@@ -112,55 +264,115 @@ func (w *routeWalker) list(routes []Route, base string, outer map[string]bool, i
 		// A route may be skipped if it has matchers (unless they match
 		// every request, or every rewritten path), or if a route of its
 		// group may have matched before it.
-		matchesAll := !r.Matched || r.FallbackPath != "" ||
-			(rewritten != "" && slices.ContainsFunc(r.Paths, func(p string) bool { return pathPatternMatches(p, rewritten) }))
-		always := matchesAll && (r.Group == "" || !seen[r.Group])
+		matchesAll := r.matchesAll() || r.FallbackPath != "" ||
+			(rewritten != "" && slices.ContainsFunc(r.onlyPaths(), func(p string) bool { return pathPatternMatches(p, rewritten) }))
+		reached := r.Group == "" || !seen[r.Group]
 		if r.Group != "" {
 			seen[r.Group] = true
 		}
-		if always && r.FallbackPath != "" {
+		if reached && matchesAll && r.FallbackPath != "" {
 			next = r.FallbackPath
 		}
-		ans := w.route(r, path, ahead, seen)
-		if !always || ends != nil {
+		// The matcher sets the route's blockers need, each on its own.
+		var alts [][]coverSet
+		if matchesAll {
+			alts = [][]coverSet{nil}
+		} else {
+			for _, m := range r.Match {
+				alts = append(alts, []coverSet{{set: m, rewritten: w.rewritten}})
+			}
+		}
+		got := w.route(r, path, ahead, seen)
+		if r.Terminal {
+			got = append(got, blocker{by: Shadowed{By: path, ByName: "terminal route"}, afterNotify: w.sawNotify})
+		}
+		if !reached {
 			continue
 		}
-		switch {
-		case ans != nil:
-			ends = ans
-		case r.Terminal:
-			ends = &Shadowed{By: path, ByName: "terminal route"}
+		var mine []blocker
+		for _, alt := range alts {
+			for _, b := range got {
+				mine = append(mine, blocker{by: b.by, covers: slices.Concat(alt, b.covers), afterNotify: b.afterNotify})
+			}
 		}
-		if ahead == nil {
-			ahead = ends
-		}
+		ends = append(ends, mine...)
+		ahead = slices.Concat(ahead, mine)
 	}
 	return ends
 }
 
-// route walks one route's handlers, reporting each dws_notify that ahead
-// (or an answering handler before it in the route) pre-empts, and returns
-// the route's first handler that answers every request, if any.
-func (w *routeWalker) route(r Route, path string, ahead *Shadowed, groups map[string]bool) (first *Shadowed) {
+// route walks one route's handlers, reporting each dws_notify that the
+// blockers in ahead (or an answering handler before it in the route)
+// pre-empt, and returns what in the route answers requests.
+func (w *routeWalker) route(r Route, path string, ahead []blocker, groups map[string]bool) (ends []blocker) {
 	for k, h := range r.Handlers {
 		hp := fmt.Sprintf("%s.handle[%d]", path, k)
-		if h.Name == NotifyHandlerName && ahead != nil {
-			w.found = append(w.found, Shadowed{Notify: hp, By: ahead.By, ByName: ahead.ByName})
-		}
-		var ans *Shadowed
-		if h.Name == "subroute" {
-			ans = w.list(h.Routes, hp+".routes", groups, ahead)
-		} else if h.answers() {
-			ans = &Shadowed{By: hp, ByName: h.Name}
-		}
-		if ans != nil && first == nil {
-			first = ans
-			if ahead == nil {
-				ahead = ans
+		if h.Name == NotifyHandlerName && w.quiet == 0 {
+			if i := slices.IndexFunc(ahead, func(b blocker) bool { return b.blocks(h.APIPaths) }); i >= 0 {
+				sh := ahead[i].by
+				sh.Notify, sh.ForAPIs = hp, len(ahead[i].covers) > 0
+				w.found = append(w.found, sh)
 			}
+			w.sawNotify = true
+		}
+		var got []blocker
+		switch {
+		case h.Name == "subroute":
+			got = w.list(h.Routes, hp+".routes", groups, ahead)
+		case h.Name == "invoke":
+			got = w.invoke(h.Invoke, groups)
+		case h.Name == "reverse_proxy" && len(h.Responses) > 0:
+			if w.proxyAnswers(h, hp, groups, ahead) {
+				got = []blocker{{by: Shadowed{By: hp, ByName: h.Name}, afterNotify: w.sawNotify}}
+			}
+		case h.answers():
+			got = []blocker{{by: Shadowed{By: hp, ByName: h.Name}, afterNotify: w.sawNotify}}
+		}
+		if !keepsPath(h.Name) && h.Name != "subroute" && h.Name != "invoke" {
+			w.rewritten = true
+		}
+		ends = append(ends, got...)
+		ahead = slices.Concat(ahead, got)
+	}
+	return ends
+}
+
+// proxyAnswers walks the handle_response routes of a reverse_proxy and
+// reports whether it answers every request: each entry either sets a
+// status code or has routes that answer every request they get. (When no
+// entry takes the backend's response, the proxy writes it.)
+func (w *routeWalker) proxyAnswers(h RouteHandler, hp string, groups map[string]bool, ahead []blocker) bool {
+	answers := true
+	for i, rh := range h.Responses {
+		if rh.StatusCode {
+			continue
+		}
+		got := w.list(rh.Routes, fmt.Sprintf("%s.handle_response[%d].routes", hp, i), groups, ahead)
+		if !slices.ContainsFunc(got, func(b blocker) bool { return len(b.covers) == 0 }) {
+			answers = false
 		}
 	}
-	return first
+	return answers
+}
+
+// invoke returns what answers requests in the named route an invoke
+// handler runs, walked like a subroute of one route (a name that is not
+// there, or that invokes itself, answers nothing here).
+func (w *routeWalker) invoke(name string, groups map[string]bool) []blocker {
+	routes, ok := w.named[name]
+	if !ok || w.invoking[name] {
+		return nil
+	}
+	w.invoking[name] = true
+	w.quiet++
+	base := "named_routes." + name
+	got := w.list(routes, base, groups, nil)
+	w.quiet--
+	delete(w.invoking, name)
+	for i := range got {
+		got[i].by.By = base + strings.TrimPrefix(got[i].by.By, base+"[0]")
+	}
+	return got
 }
 
 // pathPatternMatches reports whether a pattern of Caddy's path matcher
@@ -210,8 +422,12 @@ func (e *RouteError) Error() string {
 		if i > 0 {
 			b.WriteString("; ")
 		}
-		fmt.Fprintf(&b, "server %s: the dws_notify handler at %s never runs: the %s at %s answers every request before it",
-			e.Server, s.Notify, s.ByName, s.By)
+		what := "every request"
+		if s.ForAPIs {
+			what = "every request for its api paths"
+		}
+		fmt.Fprintf(&b, "server %s: the dws_notify handler at %s never runs: the %s at %s answers %s before it",
+			e.Server, s.Notify, s.ByName, s.By, what)
 		if s.ByName == "reverse_proxy" {
 			b.WriteString(" (it would forward them unverified)")
 		}
@@ -231,8 +447,14 @@ func CheckRouteOrder(servers map[string]map[string][]Route) error {
 	for _, name := range slices.Sorted(maps.Keys(servers)) {
 		var found []Shadowed
 		lists := servers[name]
+		named := map[string][]Route{}
+		for base, routes := range lists {
+			if rn, ok := strings.CutPrefix(base, "named_routes."); ok {
+				named[rn] = routes
+			}
+		}
 		for _, base := range slices.Sorted(maps.Keys(lists)) {
-			for _, sh := range ShadowedNotifies(base, lists[base]) {
+			for _, sh := range shadowedIn(base, lists[base], named) {
 				if strings.HasPrefix(base, "named_routes.") {
 					// A named route is one route, not a list.
 					sh.Notify = base + strings.TrimPrefix(sh.Notify, base+"[0]")
@@ -295,14 +517,22 @@ type jsonRoute struct {
 func fromJSONRoutes(in []jsonRoute) ([]Route, error) {
 	out := make([]Route, 0, len(in))
 	for _, jr := range in {
-		r := Route{Matched: len(jr.Match) > 0, Group: jr.Group, Terminal: jr.Terminal}
+		r := Route{Group: jr.Group, Terminal: jr.Terminal}
 		var rewriteURI string
 		for _, raw := range jr.Handle {
 			var h struct {
-				Handler  string      `json:"handler"`
-				PassThru bool        `json:"pass_thru"`
-				Routes   []jsonRoute `json:"routes"`
-				URI      string      `json:"uri"`
+				Handler        string      `json:"handler"`
+				PassThru       bool        `json:"pass_thru"`
+				Routes         []jsonRoute `json:"routes"`
+				URI            string      `json:"uri"`
+				Name           string      `json:"name"`
+				HandleResponse []struct {
+					StatusCode json.RawMessage `json:"status_code"`
+					Routes     []jsonRoute     `json:"routes"`
+				} `json:"handle_response"`
+				API []struct {
+					Path string `json:"path"`
+				} `json:"api"`
 			}
 			if err := json.Unmarshal(raw, &h); err != nil {
 				return nil, err
@@ -311,33 +541,62 @@ func fromJSONRoutes(in []jsonRoute) ([]Route, error) {
 				rewriteURI = h.URI
 			}
 			rh := RouteHandler{Name: h.Handler, PassThru: h.PassThru}
-			if h.Handler == "subroute" {
-				var err error
+			var err error
+			switch h.Handler {
+			case "subroute":
 				if rh.Routes, err = fromJSONRoutes(h.Routes); err != nil {
 					return nil, err
+				}
+			case "invoke":
+				rh.Invoke = h.Name
+			case "reverse_proxy":
+				for _, hr := range h.HandleResponse {
+					status := string(hr.StatusCode)
+					resp := ResponseHandler{StatusCode: status != "" && status != `""` && status != "null"}
+					if resp.Routes, err = fromJSONRoutes(hr.Routes); err != nil {
+						return nil, err
+					}
+					rh.Responses = append(rh.Responses, resp)
+				}
+			case NotifyHandlerName:
+				for _, a := range h.API {
+					rh.APIPaths = append(rh.APIPaths, a.Path)
 				}
 			}
 			r.Handlers = append(r.Handlers, rh)
 		}
+		for _, raw := range jr.Match {
+			var keys map[string]json.RawMessage
+			if err := json.Unmarshal(raw, &keys); err != nil {
+				return nil, err
+			}
+			var set MatcherSet
+			for k, v := range keys {
+				var list []string
+				switch {
+				case k == "path" && json.Unmarshal(v, &list) == nil && list != nil:
+					set.Path = list
+				case k == "method" && json.Unmarshal(v, &list) == nil && list != nil:
+					set.Method = list
+				default:
+					set.Other = true
+				}
+			}
+			r.Match = append(r.Match, set)
+		}
 		if len(jr.Match) == 1 {
 			var set struct {
-				Path []string `json:"path"`
 				File *struct {
 					TryFiles  []string `json:"try_files"`
 					TryPolicy string   `json:"try_policy"`
 				} `json:"file"`
 			}
-			var keys map[string]json.RawMessage
-			if err := json.Unmarshal(jr.Match[0], &keys); err != nil {
-				return nil, err
-			}
 			if err := json.Unmarshal(jr.Match[0], &set); err != nil {
 				return nil, err
 			}
-			switch {
-			case len(keys) == 1 && set.Path != nil:
-				r.Paths = set.Path
-			case len(keys) == 1 && set.File != nil:
+			var keys map[string]json.RawMessage
+			_ = json.Unmarshal(jr.Match[0], &keys)
+			if len(keys) == 1 && set.File != nil {
 				r.FallbackPath = FallbackRewritePath(set.File.TryFiles, set.File.TryPolicy, rewriteURI)
 			}
 		}

@@ -12,6 +12,8 @@ import (
 func TestRouteOrderJSON(t *testing.T) {
 	const notify = `{"handler":"dws_notify","client_id":["1"]}`
 	const proxy = `{"handler":"reverse_proxy","upstreams":[{"dial":"127.0.0.1:8081"}]}`
+	const notifyAPI = `{"handler":"dws_notify","api":[{"name":"addPaymentMethod","path":"/dws/notify/addPaymentMethod"}]}`
+	const notifyTwo = `{"handler":"dws_notify","api":[{"name":"addPaymentMethod","path":"/dws/notify/addPaymentMethod"},{"name":"removePaymentMethod","path":"/dws/notify/removePaymentMethod"}]}`
 	cases := []struct {
 		name  string
 		route string // the server's routes
@@ -19,30 +21,30 @@ func TestRouteOrderJSON(t *testing.T) {
 	}{
 		{"notify before proxy", `[{"handle":[` + notify + `,` + proxy + `]}]`, nil},
 		{"proxy before notify", `[{"handle":[` + proxy + `,` + notify + `]}]`,
-			[]Shadowed{{"routes[0].handle[1]", "routes[0].handle[0]", "reverse_proxy"}}},
+			[]Shadowed{{"routes[0].handle[1]", "routes[0].handle[0]", "reverse_proxy", false}}},
 		{"respond before notify", `[{"handle":[{"handler":"static_response","body":"x"},` + notify + `]}]`,
-			[]Shadowed{{"routes[0].handle[1]", "routes[0].handle[0]", "static_response"}}},
+			[]Shadowed{{"routes[0].handle[1]", "routes[0].handle[0]", "static_response", false}}},
 		{"error before notify", `[{"handle":[{"handler":"error","status_code":403},` + notify + `]}]`,
-			[]Shadowed{{"routes[0].handle[1]", "routes[0].handle[0]", "error"}}},
+			[]Shadowed{{"routes[0].handle[1]", "routes[0].handle[0]", "error", false}}},
 		{"file_server before notify", `[{"handle":[{"handler":"file_server","root":"/srv"},` + notify + `]}]`,
-			[]Shadowed{{"routes[0].handle[1]", "routes[0].handle[0]", "file_server"}}},
+			[]Shadowed{{"routes[0].handle[1]", "routes[0].handle[0]", "file_server", false}}},
 		{"file_server pass_thru before notify", `[{"handle":[{"handler":"file_server","pass_thru":true},` + notify + `]}]`, nil},
 		{"middleware before notify", `[{"handle":[{"handler":"headers"},{"handler":"encode"},` + notify + `,` + proxy + `]}]`, nil},
 		{"unknown handler before notify", `[{"handle":[{"handler":"authentication"},` + notify + `]}]`, nil},
 		{"matcherless earlier route", `[{"handle":[` + proxy + `]},{"handle":[` + notify + `]}]`,
-			[]Shadowed{{"routes[1].handle[0]", "routes[0].handle[0]", "reverse_proxy"}}},
+			[]Shadowed{{"routes[1].handle[0]", "routes[0].handle[0]", "reverse_proxy", false}}},
 		{"matched earlier route", `[{"match":[{"path":["/other/*"]}],"handle":[` + proxy + `]},{"handle":[` + notify + `,` + proxy + `]}]`, nil},
 		{"matched route after notify", `[{"handle":[` + notify + `]},{"handle":[` + proxy + `]}]`, nil},
 		{"matcherless terminal route without a responder", `[{"handle":[{"handler":"vars"}],"terminal":true},{"handle":[` + notify + `]}]`,
-			[]Shadowed{{"routes[1].handle[0]", "routes[0]", "terminal route"}}},
+			[]Shadowed{{"routes[1].handle[0]", "routes[0]", "terminal route", false}}},
 		{"matched terminal route", `[{"match":[{"host":["a"]}],"handle":[` + proxy + `],"terminal":true},{"handle":[` + notify + `]}]`, nil},
 		{"route block after proxy in a site", `[{"handle":[{"handler":"subroute","routes":[{"handle":[` + proxy + `,` + notify + `]}]}],"terminal":true}]`,
-			[]Shadowed{{"routes[0].handle[0].routes[0].handle[1]", "routes[0].handle[0].routes[0].handle[0]", "reverse_proxy"}}},
+			[]Shadowed{{"routes[0].handle[0].routes[0].handle[1]", "routes[0].handle[0].routes[0].handle[0]", "reverse_proxy", false}}},
 		{"subroute that always answers before notify", `[{"handle":[{"handler":"subroute","routes":[{"handle":[` + proxy + `]}]},` + notify + `]}]`,
-			[]Shadowed{{"routes[0].handle[1]", "routes[0].handle[0].routes[0].handle[0]", "reverse_proxy"}}},
+			[]Shadowed{{"routes[0].handle[1]", "routes[0].handle[0].routes[0].handle[0]", "reverse_proxy", false}}},
 		{"subroute with a matched proxy before notify", `[{"handle":[{"handler":"subroute","routes":[{"match":[{"path":["/x"]}],"handle":[` + proxy + `]}]},` + notify + `]}]`, nil},
 		{"notify inside a shadowed subroute", `[{"handle":[` + proxy + `,{"handler":"subroute","routes":[{"handle":[` + notify + `]}]}]}]`,
-			[]Shadowed{{"routes[0].handle[1].routes[0].handle[0]", "routes[0].handle[0]", "reverse_proxy"}}},
+			[]Shadowed{{"routes[0].handle[1].routes[0].handle[0]", "routes[0].handle[0]", "reverse_proxy", false}}},
 		// handle blocks: routes of one group, only the first match runs.
 		{"handle blocks", `[{"group":"g0","match":[{"path":["/health"]}],"handle":[{"handler":"static_response"}]},{"group":"g0","handle":[` + notify + `,` + proxy + `]}]`, nil},
 		{"grouped matcherless route after a group mate", `[{"group":"g0","match":[{"path":["/a"]}],"handle":[{"handler":"vars"}]},{"group":"g0","handle":[` + proxy + `]},{"handle":[` + notify + `]}]`, nil},
@@ -51,7 +53,7 @@ func TestRouteOrderJSON(t *testing.T) {
 		// proxy for *.php, which every rewritten request matches.
 		{"php_fastcgi before notify", `[{"match":[{"file":{"try_files":["{http.request.uri.path}","index.php"],"try_policy":"first_exist_fallback"}}],"handle":[{"handler":"rewrite","uri":"{http.matchers.file.relative}"}]},` +
 			`{"match":[{"path":["*.php"]}],"handle":[` + proxy + `]},{"handle":[` + notify + `]}]`,
-			[]Shadowed{{"routes[2].handle[0]", "routes[1].handle[0]", "reverse_proxy"}}},
+			[]Shadowed{{"routes[2].handle[0]", "routes[1].handle[0]", "reverse_proxy", false}}},
 		{"php_fastcgi proxy for other paths", `[{"match":[{"file":{"try_files":["{http.request.uri.path}","index.php"],"try_policy":"first_exist_fallback"}}],"handle":[{"handler":"rewrite","uri":"{http.matchers.file.relative}"}]},` +
 			`{"match":[{"path":["/cgi/*"]}],"handle":[` + proxy + `]},{"handle":[` + notify + `]}]`, nil},
 		{"another rewrite between", `[{"match":[{"file":{"try_files":["{http.request.uri.path}","index.php"],"try_policy":"first_exist_fallback"}}],"handle":[{"handler":"rewrite","uri":"{http.matchers.file.relative}"}]},` +
@@ -60,8 +62,54 @@ func TestRouteOrderJSON(t *testing.T) {
 			`{"match":[{"path":["*.php"]}],"handle":[` + proxy + `]},{"handle":[` + notify + `]}]`, nil},
 		{"path matcher with another matcher", `[{"match":[{"file":{"try_files":["index.php"],"try_policy":"first_exist_fallback"}}],"handle":[{"handler":"rewrite","uri":"{http.matchers.file.relative}"}]},` +
 			`{"match":[{"path":["*.php"],"method":["GET"]}],"handle":[` + proxy + `]},{"handle":[` + notify + `]}]`, nil},
+		// reverse_proxy's handle_response: Caddy runs the first entry whose
+		// matcher takes the response, its routes with the next handler.
+		{"handle_response routes that go on", `[{"handle":[{"handler":"reverse_proxy","handle_response":[{"match":{"status_code":[2]},"routes":[{"handle":[{"handler":"headers"}]}]}]},` + notify + `]}]`, nil},
+		{"handle_response without routes or status", `[{"handle":[{"handler":"reverse_proxy","handle_response":[{}]},` + notify + `]}]`, nil},
+		{"handle_response routes that answer", `[{"handle":[{"handler":"reverse_proxy","handle_response":[{"match":{"status_code":[2]},"routes":[{"handle":[{"handler":"static_response","status_code":403}]}]}]},` + notify + `]}]`,
+			[]Shadowed{{"routes[0].handle[1]", "routes[0].handle[0]", "reverse_proxy", false}}},
+		{"handle_response setting a status", `[{"handle":[{"handler":"reverse_proxy","handle_response":[{"status_code":403}]},` + notify + `]}]`,
+			[]Shadowed{{"routes[0].handle[1]", "routes[0].handle[0]", "reverse_proxy", false}}},
+		{"handle_response routes answering only some paths", `[{"handle":[{"handler":"reverse_proxy","handle_response":[{"routes":[{"match":[{"path":["/x"]}],"handle":[{"handler":"static_response"}]}]}]},` + notify + `]}]`, nil},
+		{"one of two handle_response entries goes on", `[{"handle":[{"handler":"reverse_proxy","handle_response":[{"status_code":403},{"routes":[{"handle":[{"handler":"vars"}]}]}]},` + notify + `]}]`, nil},
+		{"dws_notify in handle_response routes after respond", `[{"handle":[{"handler":"reverse_proxy","handle_response":[{"routes":[{"handle":[{"handler":"static_response"},` + notify + `]}]}]}]}]`,
+			[]Shadowed{{"routes[0].handle[0].handle_response[0].routes[0].handle[1]", "routes[0].handle[0].handle_response[0].routes[0].handle[0]", "static_response", false}}},
+		// A path matcher for every path is no limit.
+		{"path matcher /*", `[{"match":[{"path":["/*"]}],"handle":[` + proxy + `]},{"handle":[` + notify + `]}]`,
+			[]Shadowed{{"routes[1].handle[0]", "routes[0].handle[0]", "reverse_proxy", false}}},
+		{"path matcher * among others", `[{"match":[{"path":["/x","*"]}],"handle":[` + proxy + `]},{"handle":[` + notify + `]}]`,
+			[]Shadowed{{"routes[1].handle[0]", "routes[0].handle[0]", "reverse_proxy", false}}},
+		{"path matcher /* with a host matcher", `[{"match":[{"path":["/*"],"host":["a"]}],"handle":[` + proxy + `]},{"handle":[` + notify + `]}]`, nil},
+		{"second matcher set for every path", `[{"match":[{"host":["a"]},{"path":["*"]}],"handle":[` + proxy + `]},{"handle":[` + notify + `]}]`,
+			[]Shadowed{{"routes[1].handle[0]", "routes[0].handle[0]", "reverse_proxy", false}}},
+		// Matchers that take every notification of the api paths.
+		{"path matcher covering the api path", `[{"match":[{"path":["/dws/*"]}],"handle":[` + proxy + `]},{"handle":[` + notifyAPI + `]}]`,
+			[]Shadowed{{"routes[1].handle[0]", "routes[0].handle[0]", "reverse_proxy", true}}},
+		{"path matcher missing an api path", `[{"match":[{"path":["/dws/notify/add*"]}],"handle":[` + proxy + `]},{"handle":[` + notifyTwo + `]}]`, nil},
+		{"path matcher for the api paths, notify serving any path", `[{"match":[{"path":["/dws/*"]}],"handle":[` + proxy + `]},{"handle":[` + notify + `]}]`, nil},
+		{"path matcher with a placeholder", `[{"match":[{"path":["{vars.p}*"]}],"handle":[` + proxy + `]},{"handle":[` + notifyAPI + `]}]`, nil},
+		{"method POST", `[{"match":[{"method":["POST"]}],"handle":[` + proxy + `]},{"handle":[` + notify + `]}]`,
+			[]Shadowed{{"routes[1].handle[0]", "routes[0].handle[0]", "reverse_proxy", true}}},
+		{"method GET", `[{"match":[{"method":["GET"]}],"handle":[` + proxy + `]},{"handle":[` + notify + `]}]`, nil},
+		{"method POST and the api path", `[{"match":[{"method":["GET","POST"],"path":["/dws/notify/*"]}],"handle":[` + proxy + `]},{"handle":[` + notifyAPI + `]}]`,
+			[]Shadowed{{"routes[1].handle[0]", "routes[0].handle[0]", "reverse_proxy", true}}},
+		{"method POST and a header", `[{"match":[{"method":["POST"],"header":{"X":["1"]}}],"handle":[` + proxy + `]},{"handle":[` + notify + `]}]`, nil},
+		{"covering path after a rewrite", `[{"handle":[{"handler":"rewrite","uri":"/x{uri}"}]},{"match":[{"path":["/dws/*"]}],"handle":[` + proxy + `]},{"handle":[` + notifyAPI + `]}]`, nil},
+		{"covering path after a third-party handler", `[{"handle":[{"handler":"someone_elses"}]},{"match":[{"path":["/dws/*"]}],"handle":[` + proxy + `]},{"handle":[` + notifyAPI + `]}]`, nil},
+		{"covering path after headers", `[{"handle":[{"handler":"headers"}]},{"match":[{"path":["/dws/*"]}],"handle":[` + proxy + `]},{"handle":[` + notifyAPI + `]}]`,
+			[]Shadowed{{"routes[2].handle[0]", "routes[1].handle[0]", "reverse_proxy", true}}},
+		{"covering handle sorted first", `[{"group":"g0","match":[{"path":["/dws/notify/*"]}],"handle":[{"handler":"subroute","routes":[{"handle":[` + proxy + `]}]}]},` +
+			`{"group":"g0","match":[{"path":["/dws/*"]}],"handle":[{"handler":"subroute","routes":[{"handle":[` + notifyAPI + `,` + proxy + `]}]}]}]`,
+			[]Shadowed{{"routes[1].handle[0].routes[0].handle[0]", "routes[0].handle[0].routes[0].handle[0]", "reverse_proxy", true}}},
+		{"covering handle that verifies first", `[{"group":"g0","match":[{"path":["/dws/*"]}],"handle":[{"handler":"subroute","routes":[{"handle":[` + notifyAPI + `,` + proxy + `]}]}]},` +
+			`{"group":"g0","handle":[{"handler":"subroute","routes":[{"handle":[` + notifyAPI + `,` + proxy + `]}]}]}]`, nil},
+		{"covering route after a verifying route", `[{"handle":[` + notifyAPI + `]},{"match":[{"path":["/dws/*"]}],"handle":[` + proxy + `]},{"handle":[` + notifyAPI + `]}]`, nil},
+		{"covering route of a group already matched", `[{"group":"g0","match":[{"path":["/health"]}],"handle":[{"handler":"vars"}]},{"group":"g0","match":[{"path":["/dws/*"]}],"handle":[` + proxy + `]},{"handle":[` + notifyAPI + `]}]`, nil},
+		// metrics answers every request.
+		{"metrics before notify", `[{"handle":[{"handler":"metrics"},` + notify + `]}]`,
+			[]Shadowed{{"routes[0].handle[1]", "routes[0].handle[0]", "metrics", false}}},
 		{"first grouped route of its group", `[{"group":"g0","handle":[` + proxy + `]},{"group":"g1","handle":[` + notify + `]}]`,
-			[]Shadowed{{"routes[1].handle[0]", "routes[0].handle[0]", "reverse_proxy"}}},
+			[]Shadowed{{"routes[1].handle[0]", "routes[0].handle[0]", "reverse_proxy", false}}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -110,6 +158,36 @@ func TestRouteOrderErrorNamesAll(t *testing.T) {
 		if !strings.Contains(msg, want) {
 			t.Errorf("error %q lacks %q", msg, want)
 		}
+	}
+}
+
+// TestRouteOrderInvoke walks the named route an invoke handler runs like
+// a subroute.
+func TestRouteOrderInvoke(t *testing.T) {
+	for _, tc := range []struct {
+		name, routes, named string
+		want                string
+	}{
+		{"invoked route proxies", `[{"handle":[{"handler":"invoke","name":"n"},{"handler":"dws_notify"}]}]`, `{"handle":[{"handler":"reverse_proxy"}]}`,
+			"the dws_notify handler at routes[0].handle[1] never runs: the reverse_proxy at named_routes.n.handle[0] answers every request before it"},
+		{"invoked route proxies some paths", `[{"handle":[{"handler":"invoke","name":"n"},{"handler":"dws_notify"}]}]`, `{"match":[{"path":["/x"]}],"handle":[{"handler":"reverse_proxy"}]}`, ""},
+		{"invoked route goes on", `[{"handle":[{"handler":"invoke","name":"n"},{"handler":"dws_notify"}]}]`, `{"handle":[{"handler":"headers"}]}`, ""},
+		{"invoked route invokes itself", `[{"handle":[{"handler":"invoke","name":"n"},{"handler":"dws_notify"}]}]`, `{"handle":[{"handler":"invoke","name":"n"}]}`, ""},
+		{"unknown name", `[{"handle":[{"handler":"invoke","name":"m"},{"handler":"dws_notify"}]}]`, `{"handle":[{"handler":"reverse_proxy"}]}`, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			servers, err := RoutesFromJSON([]byte(`{"servers":{"srv0":{"routes":` + tc.routes + `,"named_routes":{"n":` + tc.named + `}}}}`))
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = CheckRouteOrder(servers)
+			switch {
+			case tc.want == "" && err != nil:
+				t.Fatalf("refused: %v", err)
+			case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+				t.Fatalf("got %v, want %q", err, tc.want)
+			}
+		})
 	}
 }
 

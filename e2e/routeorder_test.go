@@ -1,6 +1,8 @@
 package e2e
 
 import (
+	"encoding/json"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -52,18 +54,44 @@ func TestRouteOrderRefused(t *testing.T) {
 	if err == nil {
 		t.Fatalf("caddy run exited 0\n%s", out)
 	}
-	for _, want := range []string{
-		"server srv0: the dws_notify handler at routes[0].handle[0].routes[0].handle[0].routes[0].handle[1] never runs",
-		"the reverse_proxy at routes[0].handle[0].routes[0].handle[0].routes[0].handle[0] answers every request before it (it would forward them unverified)",
-		"put dws_notify first in its route",
-	} {
-		if !strings.Contains(out, want) {
-			t.Errorf("caddy run output lacks %q\n%s", want, out)
+	// The message docs/configuration.md shows, whole: the text block right
+	// after the Caddyfile.
+	want := refusalMessageAfter(t, root, doc)
+	if !strings.Contains(want, "server srv0: the dws_notify handler at routes[0].handle[0].routes[0].handle[0].routes[0].handle[1] never runs: "+
+		"the reverse_proxy at routes[0].handle[0].routes[0].handle[0].routes[0].handle[0] answers every request before it (it would forward them unverified)") {
+		t.Errorf("%s: the documented message no longer names the positions and the reverse_proxy: %q", doc, want)
+	}
+	// caddy run logs the error as JSON, after Caddy's "loading initial
+	// config: loading new config: ".
+	var logged []string
+	for _, line := range strings.Split(out, "\n") {
+		var entry struct{ Level, Msg string }
+		if json.Unmarshal([]byte(line), &entry) == nil && entry.Level == "error" {
+			logged = append(logged, entry.Msg)
 		}
+	}
+	if !slices.ContainsFunc(logged, func(m string) bool { return m == want || strings.HasSuffix(m, ": "+want) }) {
+		t.Errorf("caddy run logged no error ending in the message of %s:\n%s\nerrors logged:\n%s", doc, want, strings.Join(logged, "\n"))
 	}
 	if n := be.Count(); n != 0 {
 		t.Errorf("the backend got %d requests", n)
 	}
+}
+
+// refusalMessageAfter returns the text block that follows doc in its
+// document: the error message the document shows for it.
+func refusalMessageAfter(t *testing.T, root string, doc docBlock) string {
+	t.Helper()
+	for _, b := range allDocBlocks(t, root) {
+		if b.File == doc.File && b.Line > doc.Line {
+			if b.Lang != "text" {
+				t.Fatalf("%s: the block after %s is no ```text block with the error message", b, doc)
+			}
+			return strings.TrimSpace(b.Text)
+		}
+	}
+	t.Fatalf("%s: no block follows it with the error message", doc)
+	return ""
 }
 
 // TestRouteOrderFixed: the corrected Caddyfile of docs/configuration.md (a
