@@ -247,9 +247,10 @@ func (h *Handler) Cleanup() error {
 	if h.inbox != nil {
 		h.store.deliveries.leave(h)
 	}
+	// h.served stays: a delivery the old config's routes still carry
+	// may read it (serves) while this runs.
 	h.store.unserve(h.served)
 	h.forgetStore()
-	h.served = nil
 	return releaseStore(key)
 }
 
