@@ -4,8 +4,11 @@ import (
 	"context"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/dwsnotify/dws_notify/idempotency"
 )
 
 // runner is a fake runner: it records the switches and stops it sees.
@@ -156,5 +159,57 @@ func TestHandoffBackToTheReplacedInboxDelivers(t *testing.T) {
 	defer mu.Unlock()
 	if len(startErrs) > 0 {
 		t.Fatalf("starting an inbox failed: %v", startErrs)
+	}
+}
+
+// gatedLease is a queue whose Lease waits for the test to let it go and
+// counts its calls.
+type gatedLease struct {
+	idempotency.Queue
+	calls   atomic.Int32
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (g *gatedLease) Lease(ctx context.Context, max int, lease time.Duration) ([]idempotency.Item, error) {
+	g.calls.Add(1)
+	g.entered <- struct{}{}
+	<-g.release
+	return nil, nil
+}
+
+// A detached run leases no more, even when a wake-up is waiting beside
+// its stop (every finishing worker leaves one): its loop used to pick
+// either at random and lease again about half the time, so the replaced
+// config's inbox went on delivering after the new one took over.
+func TestDetachedRunLeasesNoMore(t *testing.T) {
+	h := newHarness(t, Config{})
+	g := &gatedLease{Queue: h.store, entered: make(chan struct{}), release: make(chan struct{})}
+	cfg := h.ib.cfg
+	cfg.Queue = g
+	ib, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 40 {
+		if err := ib.Start(); err != nil {
+			t.Fatal(err)
+		}
+		<-g.entered // the loop is in Lease
+		before := g.calls.Load()
+		wait := ib.Detach()
+		ib.Notify() // a wake-up waits beside the stop
+		g.release <- struct{}{}
+		waited := make(chan struct{})
+		go func() { wait(context.Background()); close(waited) }()
+		select {
+		case <-waited:
+		case <-g.entered:
+			g.release <- struct{}{}
+			<-waited
+			t.Fatalf("round %d: the detached run leased again (%d calls after the stop)", i, g.calls.Load()-before)
+		case <-time.After(5 * time.Second):
+			t.Fatal("the detached run did not end")
+		}
 	}
 }

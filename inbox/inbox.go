@@ -284,10 +284,12 @@ func (ib *Inbox) Stop(ctx context.Context) {
 	ib.Detach()(ctx)
 }
 
-// Detach stops leasing at once and returns the rest of Stop: the wait for
-// the tries under way until ctx ends. The inbox can Start again as soon as
-// Detach returns, while the tries of the run it stopped finish (their
-// items stay leased, so the new run does not take them meanwhile).
+// Detach stops the run's leasing and returns the rest of Stop: the wait
+// for the tries under way until ctx ends. The run leases no more once
+// Detach returned (a lease already under way still hands its items to
+// workers). The inbox can Start again as soon as Detach returns, while
+// the tries of the run it stopped finish (their items stay leased, so the
+// new run does not take them meanwhile).
 func (ib *Inbox) Detach() (wait func(ctx context.Context)) {
 	ib.mu.Lock()
 	r := ib.run
@@ -316,6 +318,15 @@ func (ib *Inbox) Detach() (wait func(ctx context.Context)) {
 func (ib *Inbox) loop(r *run) {
 	defer close(r.done)
 	for {
+		// A stopped run leases no more, even when a wake-up was waiting
+		// beside its stop (a select picks either): that wake-up is
+		// passed on to the run that goes on, if any.
+		select {
+		case <-r.stop:
+			ib.Notify()
+			return
+		default:
+		}
 		free := cap(r.slots) - len(r.slots)
 		full := false
 		if free > 0 {
