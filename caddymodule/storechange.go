@@ -21,8 +21,11 @@ import (
 //
 // The moves are found at Provision, while the running config's entries
 // are still there, and logged when the config starts (the dws_notify
-// app's Start, startgate.go): a reload that fails, or `caddy validate`,
-// changes no store and says nothing.
+// app's Start, startgate.go): a reload that fails while it is loaded, or
+// `caddy validate`, changes no store and says nothing. One that fails
+// later, when an app Caddy starts after this one fails, has warned
+// already (Caddy gives no hook once every app started; operations.md
+// says so).
 //
 // servedBy holds, for each key, the handlers that serve it, in the order
 // they were provisioned; a handler adds itself at Provision and removes
