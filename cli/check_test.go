@@ -79,6 +79,19 @@ func TestCheckDocRefusedCaddyfile(t *testing.T) {
 	if out != "" {
 		t.Fatalf("output %q on a refused config, want none", out)
 	}
+	docMustShow(t, "Error: "+err.Error())
+}
+
+// docMustShow fails unless docs/tooling.md's check section shows line.
+func docMustShow(t *testing.T, line string) {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join("..", "docs", "tooling.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(data), "\n"+line+"\n") {
+		t.Errorf("docs/tooling.md does not show the output line\n%s", line)
+	}
 }
 
 func TestCheckDocFixedCaddyfile(t *testing.T) {
@@ -90,6 +103,7 @@ func TestCheckDocFixedCaddyfile(t *testing.T) {
 	if want := "route order: ok (1 dws_notify handler in 1 server)\n"; out != want {
 		t.Fatalf("output %q, want %q", out, want)
 	}
+	docMustShow(t, strings.TrimSuffix(out, "\n"))
 }
 
 // notifyJSON is a dws_notify handler's JSON serving addPaymentMethod.
