@@ -26,7 +26,7 @@ import (
 func init() {
 	caddycmd.RegisterCommand(caddycmd.Command{
 		Name:  "dws-notify",
-		Usage: "<keygen|sign|send|inspect|backup|restore|queue|redeliver> [flags]",
+		Usage: "<keygen|sign|send|inspect|backup|restore|queue|redeliver|check> [flags]",
 		Short: "Operator tools for dws_notify: key pairs, signing, a DWS simulator, record lookup, store backup",
 		Long: `
 Operator tools for the dws_notify module (Alipay DWS payment-method
@@ -35,7 +35,8 @@ headers DWS would send for a body, send simulates DWS against a gateway, and
 inspect asks the running gateway what it recorded for a requestId, backup
 writes a backup of the running gateway's Badger store to a file,
 restore creates a store from one, queue shows the inbox of acknowledge
-on_receipt (or its dead letters) and redeliver puts dead letters back.
+on_receipt (or its dead letters), redeliver puts dead letters back, and
+check checks a config file's route order before it is deployed.
 
 The commands run in their own process and never open the running
 gateway's store: inspect and backup ask the running Caddy's admin API
@@ -63,12 +64,12 @@ func Run(out io.Writer, args ...string) error {
 // calls for the registered command.
 func Setup(cmd *cobra.Command) {
 	cmd.AddCommand(newKeygenCommand(), newSignCommand(), newSendCommand(), newInspectCommand(), newBackupCommand(), newRestoreCommand(),
-		newQueueCommand(), newRedeliverCommand())
+		newQueueCommand(), newRedeliverCommand(), newCheckCommand())
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
 		if len(args) == 0 {
 			return cmd.Help()
 		}
-		return fmt.Errorf("unknown command %q: use keygen, sign, send, inspect, backup, restore, queue or redeliver", args[0])
+		return fmt.Errorf("unknown command %q: use keygen, sign, send, inspect, backup, restore, queue, redeliver or check", args[0])
 	}
 }
 

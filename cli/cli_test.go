@@ -30,8 +30,8 @@ func TestCommandIsRegisteredWithCaddy(t *testing.T) {
 	for _, sub := range root.Commands() {
 		names = append(names, sub.Name())
 	}
-	if got := strings.Join(names, " "); got != "backup inspect keygen queue redeliver restore send sign" {
-		t.Fatalf("subcommands = %q, want backup inspect keygen queue redeliver restore send sign", got)
+	if got := strings.Join(names, " "); got != "backup check inspect keygen queue redeliver restore send sign" {
+		t.Fatalf("subcommands = %q, want backup check inspect keygen queue redeliver restore send sign", got)
 	}
 }
 

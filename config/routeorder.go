@@ -577,6 +577,11 @@ func fromJSONRoutes(in []jsonRoute) ([]Route, error) {
 				case k == "path" && json.Unmarshal(v, &list) == nil && list != nil:
 					set.Path = list
 				case k == "method" && json.Unmarshal(v, &list) == nil && list != nil:
+					// Caddy's method matcher upper-cases its methods when
+					// it is provisioned (the provisioned model has them so).
+					for i := range list {
+						list[i] = strings.ToUpper(list[i])
+					}
 					set.Method = list
 				default:
 					set.Other = true

@@ -90,6 +90,10 @@ func TestRouteOrderJSON(t *testing.T) {
 		{"path matcher with a placeholder", `[{"match":[{"path":["{vars.p}*"]}],"handle":[` + proxy + `]},{"handle":[` + notifyAPI + `]}]`, nil},
 		{"method POST", `[{"match":[{"method":["POST"]}],"handle":[` + proxy + `]},{"handle":[` + notify + `]}]`,
 			[]Shadowed{{"routes[1].handle[0]", "routes[0].handle[0]", "reverse_proxy", true}}},
+		// Caddy upper-cases the methods when it provisions the matcher,
+		// so the provisioned check refuses this one too.
+		{"method post in lower case", `[{"match":[{"method":["post"]}],"handle":[` + proxy + `]},{"handle":[` + notify + `]}]`,
+			[]Shadowed{{"routes[1].handle[0]", "routes[0].handle[0]", "reverse_proxy", true}}},
 		{"method GET", `[{"match":[{"method":["GET"]}],"handle":[` + proxy + `]},{"handle":[` + notify + `]}]`, nil},
 		{"method POST and the api path", `[{"match":[{"method":["GET","POST"],"path":["/dws/notify/*"]}],"handle":[` + proxy + `]},{"handle":[` + notifyAPI + `]}]`,
 			[]Shadowed{{"routes[1].handle[0]", "routes[0].handle[0]", "reverse_proxy", true}}},
