@@ -18,7 +18,7 @@ var projectImports = map[string][]string{
 	"bench/loadgen":                    {"inbox", "signature"},
 	"buildinfo":                        nil,
 	"caddymodule":                      {"adminapi", "adminview", "config", "dwshttp", "dwsmetrics", "followlog", "idempotency", "idempotency/guard", "idempotency/redisstore", "inbox", "notification", "notifylog", "signature"},
-	"cli":                              {"adminapi", "idempotency", "inbox", "notification", "signature"},
+	"cli":                              {"adminapi", "config", "idempotency", "inbox", "notification", "signature"},
 	"config":                           {"idempotency", "idempotency/redisstore", "inbox", "notification", "signature"},
 	"dwshttp":                          {"notification", "signature"},
 	"dwsmetrics":                       {"buildinfo", "idempotency", "idempotency/guard", "inbox", "notification", "signature"},
