@@ -733,7 +733,7 @@ func (g *corpusGen) jsonCases() {
 		{"duplicate key spelled with an escape", pre(`"requestI\u0064":"corpus-json"`)},
 		{"requestId and RequestId (equal ignoring case)", pre(`"RequestId":"corpus-other"`)},
 		{"REQUESTID after requestId", append(bytes.TrimSuffix(bytes.TrimRight(s, " \n"), []byte("}")), []byte(`,"REQUESTID":"corpus-other"}`)...)},
-		{"keys equal under case folding (Kelvin sign)", pre(`"kind":"a","\u212aind":"b"`)},
+		{"keys equal under case folding (Kelvin sign)", rep(`"cardToken":`, `"cardTo\u212aen":"x","cardToken":`)},
 		{"requestId with an inner space", rep(`"corpus-json"`, `"corpus json"`)},
 		{"requestId with NBSP", rep(`"corpus-json"`, "\"corpus\u00a0json\"")},
 		{"requestId with NEL (U+0085)", rep(`"corpus-json"`, "\"corpus-json\u0085\"")},
