@@ -186,13 +186,9 @@ func (h *Handler) forward(x *exchange, r *http.Request, next caddyhttp.Handler, 
 	h.metrics.observeBackend(x.api.Name(), x.series, status, took, h.settings.ForwardTimeout)
 
 	switch {
-	case errors.Is(err, dwshttp.ErrNoAnswerInTime):
-		x.fail(outcomeBackendFailed, fmt.Errorf("backend did not answer within %s", h.settings.ForwardTimeout))
-	case errors.Is(err, dwshttp.ErrNoAnswer):
-		x.fail(outcomeBackendFailed, err)
 	case err != nil:
 		x.backendStatus = 0
-		x.fail(outcomeBackendFailed, fmt.Errorf("backend: %w", err))
+		x.fail(outcomeBackendFailed, err)
 	case isSuccess(status) || h.isBusiness(status):
 		// completed by the caller
 	default:

@@ -266,15 +266,7 @@ func (h *Handler) serveDelivery(r *http.Request, next caddyhttp.Handler, m *deli
 	dwshttp.PrepareForward(r, m.body, forwarded(api, m.key.ClientID, m.key.RequestID, m.keyVersion), h.ForwardSignature)
 	status, took, err := dwshttp.Forward(next.ServeHTTP, r, h.settings.ForwardTimeout)
 	h.metrics.observeBackend(m.key.API, nil, status, took, h.settings.ForwardTimeout)
-	switch {
-	case errors.Is(err, dwshttp.ErrNoAnswerInTime):
-		m.err = fmt.Errorf("backend did not answer within %s", h.settings.ForwardTimeout)
-	case errors.Is(err, dwshttp.ErrNoAnswer):
-		m.err = err
-	case err != nil:
-		m.err = fmt.Errorf("backend: %w", err)
-	}
-	m.status = status
+	m.status, m.err = status, err
 	return nil
 }
 

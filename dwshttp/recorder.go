@@ -71,10 +71,11 @@ func CallNext(next func(http.ResponseWriter, *http.Request) error, w http.Respon
 
 // ErrNoAnswer is Forward's error when the next handler returned without
 // writing a status (no handler after dws_notify), and ErrNoAnswerInTime
-// when the forward's time ran out before one was written.
+// (wrapped with the time allowed) when the forward's time ran out before
+// one was written.
 var (
 	ErrNoAnswer       = errors.New("no handler after dws_notify wrote a response")
-	ErrNoAnswerInTime = errors.New("the backend did not answer in time")
+	ErrNoAnswerInTime = errors.New("backend did not answer")
 )
 
 // Forward runs next (the next handler's ServeHTTP) on r, prepared by
@@ -83,10 +84,10 @@ var (
 // none) and how long it took. A status written settles the forward even
 // when the handler returned after the deadline (a 2xx just before it was
 // taken: sending the notification again would deliver it twice); err is
-// then nil. Otherwise err is the handler's own error (a panic turned into
-// one, CallNext), ErrNoAnswerInTime, or ErrNoAnswer. The synchronous
-// forward and the inbox's delivery both use it, so the two settle a try
-// the same way.
+// then nil. Otherwise err, worded for the log, wraps the handler's own
+// error (a panic turned into one, CallNext), ErrNoAnswerInTime, or is
+// ErrNoAnswer. The synchronous forward and the inbox's delivery both use
+// it, so the two settle a try, and say why it failed, the same way.
 func Forward(next func(http.ResponseWriter, *http.Request) error, r *http.Request, timeout time.Duration) (status int, took time.Duration, err error) {
 	ctx, cancel := context.WithTimeout(r.Context(), timeout)
 	defer cancel()
@@ -96,11 +97,11 @@ func Forward(next func(http.ResponseWriter, *http.Request) error, r *http.Reques
 	took = time.Since(began)
 	switch {
 	case err != nil:
-		return rec.Status, took, err
+		return rec.Status, took, fmt.Errorf("backend: %w", err)
 	case rec.Status != 0:
 		return rec.Status, took, nil
 	case ctx.Err() != nil:
-		return 0, took, ErrNoAnswerInTime
+		return 0, took, fmt.Errorf("%w within %s", ErrNoAnswerInTime, timeout)
 	}
 	return 0, took, ErrNoAnswer
 }
