@@ -213,14 +213,9 @@ func (b blocker) blocks(apiPaths []string) bool {
 	return true
 }
 
-// ShadowedNotifies finds the dws_notify handlers of one server's route
-// list (base names it: "routes", "errors.routes") that never run.
-func ShadowedNotifies(base string, routes []Route) []Shadowed {
-	return shadowedIn(base, routes, nil)
-}
-
-// shadowedIn is ShadowedNotifies with the server's named routes (by
-// name), which invoke handlers run.
+// shadowedIn finds the dws_notify handlers of one server's route list
+// (base names it: "routes", "errors.routes") that never run; named are
+// the server's named routes (by name), which invoke handlers run.
 func shadowedIn(base string, routes []Route, named map[string][]Route) []Shadowed {
 	w := routeWalker{named: named, invoking: map[string]bool{}}
 	w.list(routes, base, nil, nil)

@@ -121,7 +121,7 @@ func TestRouteOrderJSON(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			got := ShadowedNotifies("routes", servers["srv0"]["routes"])
+			got := shadowedIn("routes", servers["srv0"]["routes"], nil)
 			if !reflect.DeepEqual(got, tc.want) {
 				t.Fatalf("got %+v, want %+v", got, tc.want)
 			}
