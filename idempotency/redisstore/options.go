@@ -213,12 +213,12 @@ func DataIdentity(opts Options) (string, error) {
 	case opts.Client != nil:
 		where = describeClient(opts.Client)
 		if c, ok := opts.Client.(*redis.ClusterClient); ok {
-			where = "cluster " + strings.Join(slices.Sorted(slices.Values(c.Options().Addrs)), ",")
+			where = clusterData(c.Options().Addrs)
 		}
 	case opts.Sentinel != nil:
 		where = fmt.Sprintf("sentinel %s db %d", opts.Sentinel.MasterName, opts.DB)
 	case opts.Cluster != nil:
-		where = "cluster " + strings.Join(slices.Sorted(slices.Values(opts.Cluster.Addrs)), ",")
+		where = clusterData(opts.Cluster.Addrs)
 	default:
 		ro, err := parseURL(opts.URL)
 		if err != nil {
@@ -227,6 +227,11 @@ func DataIdentity(opts Options) (string, error) {
 		where = describeOptions(ro)
 	}
 	return where + " prefix " + prefix, nil
+}
+
+// clusterData names a cluster's data by its node set, in any order.
+func clusterData(addrs []string) string {
+	return "cluster " + strings.Join(slices.Sorted(slices.Values(addrs)), ",")
 }
 
 // validateOptions checks opts and fills in the defaults that do not depend
