@@ -59,8 +59,8 @@ func notifyType(values ...string) field {
 // PARAM_ILLEGAL).
 var (
 	// alipay/global-open-sdk-go, com/alipay/api/model/Quote.go:
-	// QuotePrice float32 (settlementQuote on notifyPayment and
-	// notifyRefund).
+	// QuotePrice float32 (settlementQuote on notifyPayment, a
+	// subscription period's payment and notifyRefund).
 	settlementQuotePrice = field{path: "settlementQuote.quotePrice", also: alsoNumber}
 	// The same file: Guaranteed bool.
 	settlementQuoteGuaranteed = field{path: "settlementQuote.guaranteed", also: alsoBoolean}
@@ -73,7 +73,8 @@ var (
 	// InstallmentNum int32 and FeePercentage int32, the creditPayPlan of
 	// the PaymentResultInfo (model/PaymentResultInfo.go) in
 	// AlipayPayResultNotify's paymentResultInfo: an installment payment's
-	// notifyPayment (the Java SDK's CreditPayPlan has Integer for both).
+	// notifyPayment or period payment (the Java SDK's CreditPayPlan has
+	// Integer for both).
 	creditPayPlanInstallmentNum = field{path: "paymentResultInfo.creditPayPlan.installmentNum", also: alsoNumber}
 	creditPayPlanFeePercentage  = field{path: "paymentResultInfo.creditPayPlan.feePercentage", also: alsoNumber}
 )
@@ -379,6 +380,13 @@ var antomSpecs = []spec{
 				// The string rules hold when it is a string.
 				{path: "phaseNo", need: strictOnly, min: 1, max: 64, also: alsoNumber},
 				retryInfoAvailableRetries,
+				// The same AlipayPayResultNotify carries settlementQuote
+				// and paymentResultInfo: a period charged in another
+				// currency, or by installments, sends their numbers as
+				// notifyPayment does.
+				{path: "settlementQuote", object: true},
+				settlementQuotePrice, settlementQuoteGuaranteed,
+				creditPayPlanInstallmentNum, creditPayPlanFeePercentage,
 			},
 		),
 	},

@@ -591,7 +591,8 @@ func TestAntomRejects(t *testing.T) {
 		{"installmentNum a boolean", "notifyPayment", pay, []string{`"paymentTime"`, `"paymentResultInfo": {"creditPayPlan": {"installmentNum": true}}, "paymentTime"`}, false, "paymentResultInfo.creditPayPlan.installmentNum must be a JSON string or number"},
 		{"creditPayPlan interval a number", "notifyPayment", pay, []string{`"paymentTime"`, `"paymentResultInfo": {"creditPayPlan": {"installmentNum": 3, "interval": 1}}, "paymentTime"`}, false, "paymentResultInfo.creditPayPlan.interval must be a JSON string"},
 		{"installmentNum elsewhere", "notifyPayment", pay, []string{`"paymentTime"`, `"paymentResultInfo": {"installmentNum": 3}, "paymentTime"`}, false, "paymentResultInfo.installmentNum must be a JSON string"},
-		{"period installmentNum a number", "notifySubscriptionPayment", subPay, []string{`"phaseNo": "2"`, `"phaseNo": "2", "paymentResultInfo": {"creditPayPlan": {"installmentNum": 3}}`}, false, "paymentResultInfo.creditPayPlan.installmentNum must be a JSON string"},
+		{"period installmentNum a boolean", "notifySubscriptionPayment", subPay, []string{`"phaseNo": "2"`, `"phaseNo": "2", "paymentResultInfo": {"creditPayPlan": {"installmentNum": true}}`}, false, "paymentResultInfo.creditPayPlan.installmentNum must be a JSON string or number"},
+		{"period quotePrice a boolean", "notifySubscriptionPayment", subPay, []string{`"phaseNo": "2"`, `"phaseNo": "2", "settlementQuote": {"quotePrice": true}`}, false, "settlementQuote.quotePrice must be a JSON string or number"},
 		// notifyCapture lists neither settlementQuote nor retryInfo.
 		{"capture quotePrice a number", "notifyCapture", capture, []string{`"captureTime"`, `"settlementQuote": {"quotePrice": 1}, "captureTime"`}, false, "settlementQuote.quotePrice must be a JSON string"},
 		{"capture availableRetries a number", "notifyCapture", capture, []string{`"captureTime"`, `"retryInfo": {"availableRetries": 1}, "captureTime"`}, false, "retryInfo.availableRetries must be a JSON string"},
@@ -894,6 +895,10 @@ func TestAntomNonStringScalars(t *testing.T) {
 		{"subscription periodCount", "notifySubscription", sub, []string{`"periodCount": "1"`, `"periodCount": 1`}},
 		{"period phaseNo", "notifySubscriptionPayment", subPay, []string{`"phaseNo": "2"`, `"phaseNo": 2`}},
 		{"period retryInfo", "notifySubscriptionPayment", subPay, []string{`"phaseNo": "2"`, `"phaseNo": "2", "retryInfo": {"availableRetries": 0}`}},
+		// A period's payment is the SDK's AlipayPayResultNotify too: its
+		// settlementQuote and installment plan carry the same numbers.
+		{"period settlementQuote", "notifySubscriptionPayment", subPay, []string{`"phaseNo": "2"`, `"phaseNo": "2", "settlementQuote": {"quotePrice": 0.7412, "guaranteed": true}`}},
+		{"period installment plan", "notifySubscriptionPayment", subPay, []string{`"phaseNo": "2"`, `"phaseNo": "2", "paymentResultInfo": {"creditPayPlan": {"installmentNum": 3, "feePercentage": 100}}`}},
 		{"vaulting acquirerInfo a string", "notifyVaulting", vault, []string{`"vaultingCreateTime"`, `"acquirerInfo": "{\"acquirerName\":\"X\"}", "vaultingCreateTime"`}},
 		{"vaulting acquirerInfo an object", "notifyVaulting", vault, []string{`"vaultingCreateTime"`, `"acquirerInfo": {"acquirerName": "X"}, "vaultingCreateTime"`}},
 	} {
