@@ -57,6 +57,7 @@ func (h *Handler) provisionInbox() error {
 		DeliverTimeout: h.settings.ForwardTimeout,
 		Retention:      h.settings.Retention,
 		Logger:         log,
+		KeyField:       inboxKeyField,
 		Hooks:          inbox.Hooks{Tried: func(at inbox.Attempt) { h.metrics.observeDelivery(at); logDelivered(log, at) }},
 	})
 	if err != nil {
@@ -91,14 +92,20 @@ func logDelivered(log *zap.Logger, a inbox.Attempt) {
 	if ce == nil {
 		return
 	}
-	api, _ := notification.Lookup(a.Key.API)
-	fields := []zap.Field{zap.String("api", a.Key.API), notifylog.KeyField(api, a.Key.RequestID), zap.String("client_id", a.Key.ClientID),
+	fields := []zap.Field{zap.String("api", a.Key.API), inboxKeyField(a.Key), zap.String("client_id", a.Key.ClientID),
 		zap.Int("attempt", a.Attempt), zap.Int("backend_status", a.Status), zap.Duration("backend_duration", a.Took),
 		zap.Time("queued_at", a.EnqueuedAt), zap.Duration("queued_for", time.Since(a.EnqueuedAt))}
 	if a.StoreErr != nil {
 		fields = append(fields, zap.Bool("recorded", false), zap.Error(a.StoreErr))
 	}
 	ce.Write(fields...)
+}
+
+// inboxKeyField names a queued notification's key in the inbox's log
+// lines as the request's line names it: request_id for DWS, key for Antom.
+func inboxKeyField(k idempotency.Key) zap.Field {
+	api, _ := notification.Lookup(k.API)
+	return notifylog.KeyField(api, k.RequestID)
 }
 
 // sameInbox reports whether handlers h and o, queueing into one store,

@@ -61,3 +61,14 @@ func TestLogDeliveredSaysWhetherRecorded(t *testing.T) {
 		})
 	}
 }
+
+// The inbox's lines name a queued notification's key as the request's
+// line does: request_id for DWS, key for Antom's composed key.
+func TestInboxKeyField(t *testing.T) {
+	for api, want := range map[string]string{"addPaymentMethod": "request_id", "notifyPayment": "key", "notifyRefund": "key"} {
+		f := inboxKeyField(idempotency.Key{ClientID: "C", API: api, RequestID: "k1"})
+		if f.Key != want || f.String != "k1" {
+			t.Errorf("%s: field %s=%q, want %s=k1", api, f.Key, f.String, want)
+		}
+	}
+}

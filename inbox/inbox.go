@@ -152,7 +152,11 @@ type Config struct {
 	Clock  Clock
 	Rand   func() float64
 	Logger *zap.Logger
-	Hooks  Hooks
+	// KeyField is the field naming an item's key in the inbox's own log
+	// lines; nil names it request_id, as a DWS requestId is. The caller
+	// knows each API's family and names an Antom key its own way.
+	KeyField func(idempotency.Key) zap.Field
+	Hooks    Hooks
 }
 
 // Inbox enqueues and delivers. Create it with New; Start the deliveries,
@@ -223,6 +227,9 @@ func New(cfg Config) (*Inbox, error) {
 	}
 	if cfg.Rand == nil {
 		cfg.Rand = rand.Float64
+	}
+	if cfg.KeyField == nil {
+		cfg.KeyField = func(k idempotency.Key) zap.Field { return zap.String("request_id", k.RequestID) }
 	}
 	log := cfg.Logger
 	if log == nil {
@@ -379,7 +386,7 @@ func (ib *Inbox) work(r *run, it idempotency.Item) {
 	if err != nil {
 		a.Reason = "decrypt"
 		ib.log.Error("inbox: a queued payload does not open; it is retried until a key that opens it is configured or it is dead-lettered",
-			zap.String("api", it.Key.API), zap.String("request_id", it.Key.RequestID), zap.Error(err))
+			zap.String("api", it.Key.API), ib.cfg.KeyField(it.Key), zap.Error(err))
 	} else {
 		ctx, cancel := context.WithTimeout(r.ctx, ib.cfg.DeliverTimeout)
 		a.Status, err = ib.cfg.Deliver(ctx, Delivery{Key: it.Key, Message: msg, Attempt: it.Attempts, EnqueuedAt: it.EnqueuedAt})
@@ -423,7 +430,7 @@ func (ib *Inbox) work(r *run, it idempotency.Item) {
 			a.Result = Dead
 			a.StoreErr = ib.cfg.Queue.DeadLetter(sctx, ref, a.Status, a.Reason, ib.cfg.DeadRetention, ib.cfg.Retention)
 			ib.log.Warn("inbox: notification dead-lettered after its maximum age",
-				zap.String("api", it.Key.API), zap.String("request_id", it.Key.RequestID),
+				zap.String("api", it.Key.API), ib.cfg.KeyField(it.Key),
 				zap.Int("attempts", it.Attempts), zap.Int("backend_status", a.Status), zap.String("reason", a.Reason))
 		} else {
 			a.Result = Retrying
@@ -436,7 +443,7 @@ func (ib *Inbox) work(r *run, it idempotency.Item) {
 	}
 	if a.StoreErr != nil && !errors.Is(a.StoreErr, idempotency.ErrLeaseLost) {
 		ib.log.Warn("inbox: recording a delivery's result failed; the item is tried again after its lease",
-			zap.String("api", it.Key.API), zap.String("request_id", it.Key.RequestID), zap.String("result", string(a.Result)), zap.Error(a.StoreErr))
+			zap.String("api", it.Key.API), ib.cfg.KeyField(it.Key), zap.String("result", string(a.Result)), zap.Error(a.StoreErr))
 	}
 	if h := ib.cfg.Hooks.Tried; h != nil {
 		h(a)

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/dwsnotify/dws_notify/idempotency"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
 )
 
 // fakeClock is a manual clock: After fires when Advance passes its time.
@@ -567,5 +569,43 @@ func TestNewRefusesBadConfig(t *testing.T) {
 	}
 	if _, err := New(ok); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestLogKeyField: the inbox's own lines name an item's key with the
+// caller's KeyField (an Antom key is logged as key, not as a requestId),
+// and as request_id without one.
+func TestLogKeyField(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		keyField func(idempotency.Key) zap.Field
+		want     string
+	}{
+		{"default", nil, "request_id"},
+		{"the caller's", func(k idempotency.Key) zap.Field { return zap.String("key", k.RequestID) }, "key"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			core, logs := observer.New(zap.DebugLevel)
+			oldRing, _ := NewKeyring(mustKey(t))
+			h := newHarness(t, Config{Keys: oldRing, FirstBackoff: time.Second, MaxBackoff: time.Second, Logger: zap.New(core), KeyField: tc.keyField})
+			h.enqueue("enc-log", "d")
+			newRing, _ := NewKeyring(mustKey(t))
+			h.ib.cfg.Keys = newRing
+			h.start()
+			h.eventually("a failed try", func() bool { return len(h.attempts()) >= 1 })
+			lines := logs.FilterMessageSnippet("does not open").All()
+			if len(lines) == 0 {
+				t.Fatal("no line for the payload that does not open")
+			}
+			fields := lines[0].ContextMap()
+			if fields[tc.want] != "enc-log" {
+				t.Errorf("fields %v, want %s=enc-log", fields, tc.want)
+			}
+			for _, other := range []string{"request_id", "key"} {
+				if _, ok := fields[other]; ok && other != tc.want {
+					t.Errorf("fields %v also name the key %s", fields, other)
+				}
+			}
+		})
 	}
 }
