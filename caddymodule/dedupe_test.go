@@ -3,6 +3,7 @@ package caddymodule
 import (
 	"bytes"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -586,5 +587,36 @@ func TestStoreFailureAnswersU(t *testing.T) {
 	g.send(g.notice(addPath, addSample(t, "st-3"))).expect(t, http.StatusOK, "S", "SUCCESS")
 	if got := len(b.hits()); got != 2 {
 		t.Fatalf("backend got %d requests, want 2 (st-2, whose completion failed, and st-3)", got)
+	}
+}
+
+// slowBodyAfterStatus answers 200 at once, then sends its body only
+// after the gateway's forward_timeout (2s) has run out, so reverse_proxy
+// aborts the copy after it wrote the status.
+func slowBodyAfterStatus(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Length", "2")
+	w.WriteHeader(http.StatusOK)
+	w.(http.Flusher).Flush()
+	select {
+	case <-time.After(2500 * time.Millisecond):
+	case <-r.Context().Done():
+	}
+	_, _ = io.WriteString(w, "ok")
+}
+
+// The backend answered 200 before the deadline and its body came after
+// it: the status settles the forward (S, recorded), so DWS's resend is a
+// replay and the backend has the notification once. Before, reverse_proxy's
+// abort of the body copy made it U, and the resend was forwarded again.
+func TestStatusBeforeDeadlineSettlesDespiteSlowBody(t *testing.T) {
+	b := newBackend(t)
+	b.setRespond(slowBodyAfterStatus)
+	g := startGateway(t, b, gatewayConfig{})
+	body := addSample(t, "slow-body-1")
+	g.send(g.notice(addPath, body)).expect(t, http.StatusOK, "S", "SUCCESS")
+	b.setRespond(nil)
+	g.send(g.notice(addPath, body)).expect(t, http.StatusOK, "S", "SUCCESS")
+	if n := len(b.hits()); n != 1 {
+		t.Errorf("the backend got the notification %d times, want once", n)
 	}
 }

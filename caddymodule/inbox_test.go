@@ -155,3 +155,30 @@ func TestOnReceiptDeliversAcrossReload(t *testing.T) {
 		t.Fatalf("the backend got %d requests, want 1", n)
 	}
 }
+
+// on_receipt: a try whose 200 came before the deadline and whose body
+// came after it is delivered, not retried (the backend has it once).
+func TestInboxStatusBeforeDeadlineSettlesDespiteSlowBody(t *testing.T) {
+	b := newBackend(t)
+	b.setRespond(slowBodyAfterStatus)
+	g := startGateway(t, b, receiptConfig(""))
+	g.send(g.notice(addPath, addSample(t, "slow-body-2"))).expect(t, http.StatusOK, "S", "SUCCESS")
+	key := keyOf("addPaymentMethod", "slow-body-2")
+	var it idempotency.Item
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		var err error
+		if it, _, err = storeFor(t, g).Item(t.Context(), key); err != nil {
+			t.Fatal(err)
+		}
+		if it.State == idempotency.ItemDelivered || time.Now().After(deadline) {
+			break
+		}
+	}
+	b.setRespond(nil)
+	if it.State != idempotency.ItemDelivered || it.Attempts != 1 {
+		t.Fatalf("item %v after %d tries (last %d %q), want delivered after one", it.State, it.Attempts, it.LastStatus, it.LastReason)
+	}
+	if n := len(b.hits()); n != 1 {
+		t.Errorf("the backend got the notification %d times, want once", n)
+	}
+}

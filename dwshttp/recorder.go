@@ -82,9 +82,12 @@ var (
 // PrepareForward, within timeout, into a Recorder: nothing of the
 // backend's answer gets out. It returns the status the backend wrote (0:
 // none) and how long it took. A status written settles the forward even
-// when the handler returned after the deadline (a 2xx just before it was
-// taken: sending the notification again would deliver it twice); err is
-// then nil. Otherwise err, worded for the log, wraps the handler's own
+// when the handler returned after the deadline or with an error: a 2xx
+// whose body was still coming when the time ran out, or was cut, means
+// the backend took the notification, and sending it again would deliver
+// it twice (reverse_proxy writes the status, then aborts the copy of a
+// body it cannot finish, http.ErrAbortHandler); err is then nil.
+// Otherwise err, worded for the log, wraps the handler's own
 // error (a panic turned into one, CallNext), ErrNoAnswerInTime, or is
 // ErrNoAnswer. The synchronous forward and the inbox's delivery both use
 // it, so the two settle a try, and say why it failed, the same way.
@@ -96,10 +99,10 @@ func Forward(next func(http.ResponseWriter, *http.Request) error, r *http.Reques
 	err = CallNext(next, rec, r.WithContext(ctx))
 	took = time.Since(began)
 	switch {
-	case err != nil:
-		return rec.Status, took, fmt.Errorf("backend: %w", err)
 	case rec.Status != 0:
 		return rec.Status, took, nil
+	case err != nil:
+		return 0, took, fmt.Errorf("backend: %w", err)
 	case ctx.Err() != nil:
 		return 0, took, fmt.Errorf("%w within %s", ErrNoAnswerInTime, timeout)
 	}
