@@ -153,7 +153,12 @@
 // the item, and finding it there is that same call. A read timeout is
 // where this matters most: go-redis sends the call again after
 // ReadTimeout, while the first attempt waits in a stalled server's socket
-// buffer and runs when the server resumes.
+// buffer and runs when the server resumes. A call that finds its own
+// earlier attempt and reports success still writes (Complete and Enqueue
+// set the record's TTL again, a settlement or Redeliver its nonce as it
+// is): the wait of WaitAOF or WaitReplicas that follows it covers, on
+// Redis 7.2+ and Valkey, only the writes of its own connection, and the
+// earlier attempt's was made on another. (Lease is not waited for.)
 //
 // # Outages
 //

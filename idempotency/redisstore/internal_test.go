@@ -614,3 +614,101 @@ func TestRefusedByReplyCode(t *testing.T) {
 		t.Error("a timeout was taken for a refusal")
 	}
 }
+
+// TestQueueRerunsWrite: a settlement or redelivery that finds its own
+// earlier run (same nonce, its reply lost) must still write, so that the
+// WAIT or WAITAOF after it in scriptAndWait's pipeline, which waits for
+// the writes of its own connection only (Redis 7.2+, Valkey), covers the
+// earlier run's write, made on the connection the client gave up on.
+// Redis propagates (to the replicas and the AOF) exactly the commands
+// that change its dirty count, INFO's rdb_changes_since_last_save (never
+// reset here: no RDB saves). The re-run must also leave the item as it
+// was.
+func TestQueueRerunsWrite(t *testing.T) {
+	srv := redistest.Start(t, redistest.Config{})
+	s, err := Open(t.Context(), Options{URL: srv.URL(0), Prefix: "rerun-write:"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := t.Context()
+	dirty := func() int64 {
+		t.Helper()
+		info, err := s.client.Info(ctx, "persistence").Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, l := range strings.Split(info, "\n") {
+			if v, ok := strings.CutPrefix(strings.TrimSpace(l), "rdb_changes_since_last_save:"); ok {
+				var n int64
+				if _, err := fmt.Sscan(v, &n); err != nil {
+					t.Fatal(err)
+				}
+				return n
+			}
+		}
+		t.Fatal("no rdb_changes_since_last_save in INFO persistence")
+		return 0
+	}
+	// twice runs sc with the same arguments twice; both runs must answer
+	// ok, and the second must write without changing the item.
+	twice := func(what string, sc *redis.Script, keys []string, args ...any) {
+		t.Helper()
+		for i := range 2 {
+			before := dirty()
+			item := s.client.HGetAll(ctx, keys[0]).Val()
+			ttl := s.client.PTTL(ctx, keys[0]).Val()
+			v, err := sc.Run(ctx, s.client, keys, args...).Result()
+			if st, _, _ := replyStatus(v); err != nil || st != stOK {
+				t.Fatalf("%s, run %d: %q, %v; want ok", what, i+1, st, err)
+			}
+			if i == 0 {
+				continue
+			}
+			if after := dirty(); after <= before {
+				t.Errorf("%s run again wrote nothing (dirty %d, then %d): a WAIT after it does not cover the first run", what, before, after)
+			}
+			if again := s.client.HGetAll(ctx, keys[0]).Val(); fmt.Sprint(again) != fmt.Sprint(item) {
+				t.Errorf("%s run again changed the item: %v, then %v", what, item, again)
+			}
+			if again := s.client.PTTL(ctx, keys[0]).Val(); (ttl < 0) != (again < 0) || again > ttl {
+				t.Errorf("%s run again changed the item's TTL: %v, then %v", what, ttl, again)
+			}
+		}
+	}
+	lease := func(id, o string) idempotency.ItemRef {
+		t.Helper()
+		k := idempotency.Key{ClientID: "c", API: "a", RequestID: id}
+		cl, err := s.Claim(ctx, k, idempotency.Fingerprint{1}, time.Minute, time.Hour)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Enqueue(ctx, k, cl.Token, idempotency.NewItem{OrderKey: o, Payload: []byte("p")}, idempotency.EnqueueOptions{Retention: time.Hour}); err != nil {
+			t.Fatal(err)
+		}
+		items, err := s.Lease(ctx, 1, time.Minute)
+		if err != nil || len(items) != 1 || items[0].Key != k {
+			t.Fatalf("Lease = %v, %v; want %v", items, err, k)
+		}
+		return items[0].Ref()
+	}
+	settleKeys := func(ref idempotency.ItemRef) (string, string, string, []string) {
+		base, m, o := s.shardBase(shardOf(ref.OrderKey)), member(ref.Key), escapeOrder(ref.OrderKey)
+		return base, m, o, []string{base + "i:" + m, base + "b:" + m, base + "l", base + "a", base + "d", base + "o:" + o, base + "f:" + o}
+	}
+	for _, c := range []struct{ mode, dur, retention string }{
+		{"ack", "0", "3600000"}, // the item then expires
+		{"retry", "1000", "0"},  // the item is pending again, no TTL
+	} {
+		ref := lease("settle-"+c.mode, "o-"+c.mode)
+		base, m, o, keys := settleKeys(ref)
+		twice(c.mode, settleScript, keys, base, m, o, formatHex16(ref.Token), c.mode, "200", "", c.dur, c.retention, escapeOrder(ref.Key.API), formatHex16(0x5e771e))
+	}
+
+	ref := lease("redeliver", "o-dead")
+	if err := s.DeadLetter(ctx, ref, 503, "backend", time.Hour, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	base, m, _, keys := settleKeys(ref)
+	twice("redeliver", redeliverScript, []string{keys[0], keys[1], base + "a", base + "d"}, base, m, formatHex16(0x4ede11))
+}

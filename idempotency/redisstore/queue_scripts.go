@@ -197,12 +197,20 @@ return out
 // Statuses: ok, lost (not leased under token). The item keeps the nonce
 // of the settlement that settled it (field S): an item no longer leased,
 // under token and with the call's nonce, was settled by this very call,
-// whose reply was lost and which go-redis runs again: ok.
+// whose reply was lost and which go-redis runs again: ok, after setting S
+// to the value it has. That write changes nothing, but it is a write:
+// the WAIT or WAITAOF that scriptAndWait sends after the script waits
+// for the last write of its own connection (Redis 7.2+, Valkey), and the
+// earlier run wrote on the connection go-redis gave up on, so without a
+// write of its own the re-run would be confirmed durable at once, the
+// settlement itself perhaps not yet replicated or fsynced. Any write
+// does: it is replicated and appended after the earlier run's.
 var settleScript = redis.NewScript(queuePrelude + `
 local base, member, o, mode = ARGV[1], ARGV[2], ARGV[3], ARGV[5]
 local h = redis.call('HMGET', KEYS[1], 's', 't', 'o', 'n', 'q', 'S')
 if h[1] ~= '2' or h[2] ~= ARGV[4] or h[3] ~= o then
   if h[2] == ARGV[4] and h[3] == o and h[6] == ARGV[11] then
+    redis.call('HSET', KEYS[1], 'S', ARGV[11])
     return {'ok'}
   end
   return {'lost'}
@@ -256,7 +264,9 @@ return {'ok'}
 // later item of the order key, of an overtaking API, is leased or in its
 // finished hash), expired. The item keeps the nonce of the redelivery
 // that made it pending (field N): finding it is this very call run again
-// after its reply was lost, which is ok.
+// after its reply was lost, which is ok, after setting N to the value it
+// has, so that the wait after the script covers the earlier run's write
+// (settleScript says why).
 var redeliverScript = redis.NewScript(queuePrelude + `
 local base, member = ARGV[1], ARGV[2]
 local h = redis.call('HMGET', KEYS[1], 's', 'o', 'q', 'e', 'N')
@@ -265,6 +275,7 @@ if not h[1] then
 end
 if h[1] ~= '5' then
   if h[5] == ARGV[3] then
+    redis.call('HSET', KEYS[1], 'N', ARGV[3])
     return {'ok'}
   end
   return {'not_dead'}

@@ -491,8 +491,12 @@ func (s *Store) runScript(ctx context.Context, sc *redis.Script, keys []string, 
 // the wait (WAITAOF or WAIT) in one pipeline, so both go over the same
 // connection (both wait for the last write of their own connection). A
 // script that did not answer ok (a completion that was lost) needs no
-// wait; a completion that found an earlier attempt's effect again
-// re-applies the TTL, so the wait covers the earlier write too.
+// wait. A script that finds the effect of its own earlier attempt (its
+// reply lost, the attempt made on a connection go-redis gave up on)
+// writes again all the same: a completion re-applies the TTL, a
+// settlement or redelivery rewrites its nonce as it is. Since Redis 7.2
+// the wait covers only this connection's writes, so without that write
+// it would confirm at once what may not be replicated or fsynced yet.
 func (s *Store) scriptAndWait(ctx context.Context, sc *redis.Script, keys []string, args []any) (any, error) {
 	run := func(eval func(redis.Pipeliner) *redis.Cmd) (*redis.Cmd, redis.Cmder, error) {
 		pipe := s.waitClient.Pipeline()
