@@ -52,7 +52,7 @@ func notifyType(values ...string) field {
 }
 
 // The members Antom sends as JSON numbers or booleans although the
-// reference types every field as a String: the official SDK declares them
+// reference types every field as a String: an official SDK (Go or Java) declares them
 // so, and a notification refused for one would be answered F and lost
 // after Antom's last resend. Each cites its source; every other field
 // keeps the string rule (an amount's value sent as a number stays
@@ -77,6 +77,31 @@ var (
 	// Integer for both).
 	creditPayPlanInstallmentNum = field{path: "paymentResultInfo.creditPayPlan.installmentNum", also: alsoNumber}
 	creditPayPlanFeePercentage  = field{path: "paymentResultInfo.creditPayPlan.feePercentage", also: alsoNumber}
+	// alipay/global-open-sdk-java,
+	// src/main/java/com/alipay/global/api/request/ams/notify/AlipayPayResultNotify.java
+	// (commit f228c1579a3b5d546025ae4dbf1caaf61865763e): a paymentQuote
+	// of type Quote beside settlementQuote, whose quotePrice is a
+	// BigDecimal and guaranteed a Boolean
+	// (src/main/java/com/alipay/global/api/model/ams/Quote.java, commit
+	// 1bede3933b54fea8ab1e5f652235b15a4cf24914). notifyPayment and a
+	// subscription period's payment (AlipaySubscriptionPayNotify extends
+	// AlipayPayResultNotify) both carry it.
+	paymentQuotePrice      = field{path: "paymentQuote.quotePrice", also: alsoNumber}
+	paymentQuoteGuaranteed = field{path: "paymentQuote.guaranteed", also: alsoBoolean}
+	// alipay/global-open-sdk-java,
+	// src/main/java/com/alipay/global/api/request/ams/notify/AlipaySubscriptionNotify.java
+	// (commit f228c1579a3b5d546025ae4dbf1caaf61865763e): Boolean
+	// allowAccumulate, on notifySubscription.
+	subscriptionAllowAccumulate = field{path: "allowAccumulate", also: alsoBoolean}
+	// A vaulted card's is3DSAuthentication: bool in
+	// alipay/global-open-sdk-go, com/alipay/api/model/CardPaymentMethodDetail.go
+	// (commit d8a333ccd6bef273eddacae4ac1f16e289496ec2), Boolean in
+	// alipay/global-open-sdk-java,
+	// src/main/java/com/alipay/global/api/model/ams/CardPaymentMethodDetail.java
+	// (commit 30400e36dd2ae5a0adbca58bba5cc21d69cc4b5a), which the Java
+	// SDK's VaultingCard extends: the card of notifyVaulting's
+	// paymentMethodDetail (model/ams/VaultingPaymentMethodDetail.java).
+	vaultingCardIs3DSAuthentication = field{path: "paymentMethodDetail.card.is3DSAuthentication", also: alsoBoolean}
 )
 
 // id is a required identifier of String(64), the length every Antom ID has.
@@ -134,6 +159,7 @@ var antomSpecs = []spec{
 				{path: "acquirerReferenceNo", max: 64},
 				retryInfoAvailableRetries,
 				creditPayPlanInstallmentNum, creditPayPlanFeePercentage,
+				paymentQuotePrice, paymentQuoteGuaranteed,
 			},
 		),
 	},
@@ -287,6 +313,7 @@ var antomSpecs = []spec{
 				{path: "vaultingRequestId", need: always, min: 1, max: 64, headerSafe: true},
 				{path: "vaultingStatus", min: 1, max: 10, headerSafe: true, enum: []string{"SUCCESS", "FAIL", "PROCESSING"}, strictEnum: true},
 				{path: "paymentMethodDetail", object: true, need: strictOnly, when: &equals{"result.resultStatus", "S"}},
+				vaultingCardIs3DSAuthentication,
 				// When the vault was created: a failed vaulting has none.
 				{path: "vaultingCreateTime", need: strictOnly, when: &equals{"result.resultStatus", "S"}, min: 1},
 				// acquirerInfo is left to the typing of unknown members (a
@@ -324,7 +351,10 @@ var antomSpecs = []spec{
 		fields: []field{
 			{path: "subscriptionRequestId", need: always, min: 1, max: 64, headerSafe: true},
 			{path: "subscriptionId", need: strictOnly, when: &equals{"subscriptionStatus", "ACTIVE"}, min: 1, max: 64},
-			{path: "subscriptionStatus", need: always, min: 1, max: 32, enum: []string{"ACTIVE", "TERMINATED"}, strictEnum: true},
+			// CANCELLED is the official SDK's (alipay/global-open-sdk-go,
+			// com/alipay/api/model/SubscriptionStatus.go, commit
+			// 3cf1d915ebede6a87251f60a94eeb1007d74bc91), not the pages'.
+			{path: "subscriptionStatus", need: always, min: 1, max: 32, enum: []string{"ACTIVE", "TERMINATED", "CANCELLED"}, strictEnum: true},
 			{path: "subscriptionNotificationType", need: always, min: 1, max: 32, headerSafe: true, strictEnum: true, enum: []string{
 				"CREATE", "CHANGE", "CANCEL", "TERMINATE", "UPDATE",
 			}},
@@ -334,6 +364,7 @@ var antomSpecs = []spec{
 			// A JSON number in the official SDK: PeriodCount int32
 			// (alipay/global-open-sdk-go, com/alipay/api/model/PeriodRule.go).
 			{path: "periodRule.periodCount", also: alsoNumber},
+			subscriptionAllowAccumulate,
 		},
 	},
 	{
@@ -387,6 +418,7 @@ var antomSpecs = []spec{
 				{path: "settlementQuote", object: true},
 				settlementQuotePrice, settlementQuoteGuaranteed,
 				creditPayPlanInstallmentNum, creditPayPlanFeePercentage,
+				paymentQuotePrice, paymentQuoteGuaranteed,
 			},
 		),
 	},

@@ -541,7 +541,7 @@ func TestAntomRejects(t *testing.T) {
 		{"subscriptionRequestId control", "notifySubscription", sub, []string{`"subscriptionRequestId_EXAMPLE_0001"`, `"SECRET\r"`}, false, "subscriptionRequestId must not contain control characters"},
 		{"subscriptionStatus missing", "notifySubscription", sub, []string{`"subscriptionStatus": "ACTIVE",`, ``}, false, "subscriptionStatus is required"},
 		{"subscriptionStatus 33", "notifySubscription", sub, []string{`"ACTIVE"`, `"` + long(33) + `"`}, false, "subscriptionStatus must be at most 32 characters"},
-		{"subscriptionStatus unknown, strict", "notifySubscription", sub, []string{`"ACTIVE"`, `"SECRET"`}, true, "subscriptionStatus must be one of ACTIVE, TERMINATED"},
+		{"subscriptionStatus unknown, strict", "notifySubscription", sub, []string{`"ACTIVE"`, `"SECRET"`}, true, "subscriptionStatus must be one of ACTIVE, TERMINATED, CANCELLED"},
 		{"subscriptionNotificationType missing", "notifySubscription", sub, []string{`"subscriptionNotificationType": "CREATE",`, ``}, false, "subscriptionNotificationType is required"},
 		{"subscriptionNotificationType empty", "notifySubscription", sub, []string{`"CREATE"`, `""`}, false, "subscriptionNotificationType must not be empty"},
 		{"subscriptionNotificationType unknown, strict", "notifySubscription", sub, []string{`"CREATE"`, `"SECRET"`}, true, "subscriptionNotificationType must be one of CREATE, CHANGE, CANCEL, TERMINATE, UPDATE"},
@@ -593,6 +593,20 @@ func TestAntomRejects(t *testing.T) {
 		{"installmentNum elsewhere", "notifyPayment", pay, []string{`"paymentTime"`, `"paymentResultInfo": {"installmentNum": 3}, "paymentTime"`}, false, "paymentResultInfo.installmentNum must be a JSON string"},
 		{"period installmentNum a boolean", "notifySubscriptionPayment", subPay, []string{`"phaseNo": "2"`, `"phaseNo": "2", "paymentResultInfo": {"creditPayPlan": {"installmentNum": true}}`}, false, "paymentResultInfo.creditPayPlan.installmentNum must be a JSON string or number"},
 		{"period quotePrice a boolean", "notifySubscriptionPayment", subPay, []string{`"phaseNo": "2"`, `"phaseNo": "2", "settlementQuote": {"quotePrice": true}`}, false, "settlementQuote.quotePrice must be a JSON string or number"},
+		{"paymentQuote quotePrice a boolean", "notifyPayment", pay, []string{`"paymentTime"`, `"paymentQuote": {"quotePrice": true}, "paymentTime"`}, false, "paymentQuote.quotePrice must be a JSON string or number"},
+		{"paymentQuote guaranteed a number", "notifyPayment", pay, []string{`"paymentTime"`, `"paymentQuote": {"guaranteed": 1}, "paymentTime"`}, false, "paymentQuote.guaranteed must be a JSON string or boolean"},
+		{"paymentQuote other member a number", "notifyPayment", pay, []string{`"paymentTime"`, `"paymentQuote": {"quotePrice": 1.2, "quoteId": 7}, "paymentTime"`}, false, "paymentQuote.quoteId must be a JSON string"},
+		{"period paymentQuote guaranteed a number", "notifySubscriptionPayment", subPay, []string{`"phaseNo": "2"`, `"phaseNo": "2", "paymentQuote": {"guaranteed": 0}`}, false, "paymentQuote.guaranteed must be a JSON string or boolean"},
+		{"payment allowAccumulate a boolean", "notifyPayment", pay, []string{`"paymentTime"`, `"allowAccumulate": true, "paymentTime"`}, false, "allowAccumulate must be a JSON string"},
+		// notifyCapture and notifyRefund carry no paymentQuote.
+		{"capture paymentQuote a number", "notifyCapture", capture, []string{`"captureTime"`, `"paymentQuote": {"quotePrice": 1}, "captureTime"`}, false, "paymentQuote.quotePrice must be a JSON string"},
+		{"refund paymentQuote a number", "notifyRefund", refund, []string{`"refundTime"`, `"paymentQuote": {"quotePrice": 1}, "refundTime"`}, false, "paymentQuote.quotePrice must be a JSON string"},
+		{"allowAccumulate a number", "notifySubscription", sub, []string{`"periodRule"`, `"allowAccumulate": 1, "periodRule"`}, false, "allowAccumulate must be a JSON string or boolean"},
+		{"allowAccumulate an object", "notifySubscription", sub, []string{`"periodRule"`, `"allowAccumulate": {"a": "SECRET"}, "periodRule"`}, false, "allowAccumulate must be a JSON string or boolean"},
+		{"maxAccumulateAmount value a number", "notifySubscription", sub, []string{`"periodRule"`, `"allowAccumulate": true, "maxAccumulateAmount": {"currency": "USD", "value": 1000}, "periodRule"`}, false, "maxAccumulateAmount.value must be a JSON string"},
+		{"is3DSAuthentication a number", "notifyVaulting", vault, []string{`"brand": "VISA",`, `"brand": "VISA", "is3DSAuthentication": 1,`}, false, "paymentMethodDetail.card.is3DSAuthentication must be a JSON string or boolean"},
+		{"is3DSAuthentication outside the card", "notifyVaulting", vault, []string{`"paymentMethodType": "CARD",`, `"paymentMethodType": "CARD", "is3DSAuthentication": true,`}, false, "paymentMethodDetail.is3DSAuthentication must be a JSON string"},
+		{"vaulting card other member a boolean", "notifyVaulting", vault, []string{`"brand": "VISA",`, `"brand": "VISA", "is3DSAuthentication": true, "funding": false,`}, false, "paymentMethodDetail.card.funding must be a JSON string"},
 		// notifyCapture lists neither settlementQuote nor retryInfo.
 		{"capture quotePrice a number", "notifyCapture", capture, []string{`"captureTime"`, `"settlementQuote": {"quotePrice": 1}, "captureTime"`}, false, "settlementQuote.quotePrice must be a JSON string"},
 		{"capture availableRetries a number", "notifyCapture", capture, []string{`"captureTime"`, `"retryInfo": {"availableRetries": 1}, "captureTime"`}, false, "retryInfo.availableRetries must be a JSON string"},
@@ -690,6 +704,9 @@ func TestAntomStrictKeepsFailures(t *testing.T) {
 		{"successful vaulting without vaultingCreateTime", "notifyVaulting", bareVault(vault), "vaultingCreateTime is required"},
 		{"failed vaulting, FAIL status, without paymentMethodDetail", "notifyVaulting", noDetail(replaceOnce(t, vault, `"resultStatus": "S"`, `"resultStatus": "F"`, `"vaultingStatus": "SUCCESS"`, `"vaultingStatus": "FAIL"`)), ""},
 		{"failed subscription creation without subscriptionId", "notifySubscription", failedSub, ""},
+		// CANCELLED, a status of the official Go SDK's, is content too.
+		{"cancelled subscription", "notifySubscription", replaceOnce(t, sub, `"ACTIVE"`, `"CANCELLED"`, `"CREATE"`, `"CANCEL"`), ""},
+		{"cancelled subscription without subscriptionId", "notifySubscription", noSubID(replaceOnce(t, sub, `"ACTIVE"`, `"CANCELLED"`, `"CREATE"`, `"CANCEL"`)), ""},
 		{"failed subscription creation without its period", "notifySubscription", bareSub(failedSub), ""},
 		{"active subscription without its period", "notifySubscription", bareSub(sub), "subscriptionStartTime is required"},
 		{"successful vaulting without paymentMethodDetail", "notifyVaulting", noDetail(vault), "paymentMethodDetail is required"},
@@ -899,6 +916,19 @@ func TestAntomNonStringScalars(t *testing.T) {
 		// settlementQuote and installment plan carry the same numbers.
 		{"period settlementQuote", "notifySubscriptionPayment", subPay, []string{`"phaseNo": "2"`, `"phaseNo": "2", "settlementQuote": {"quotePrice": 0.7412, "guaranteed": true}`}},
 		{"period installment plan", "notifySubscriptionPayment", subPay, []string{`"phaseNo": "2"`, `"phaseNo": "2", "paymentResultInfo": {"creditPayPlan": {"installmentNum": 3, "feePercentage": 100}}`}},
+		// The Java SDK's AlipayPayResultNotify has a paymentQuote, a
+		// Quote like settlementQuote; AlipaySubscriptionPayNotify
+		// extends it.
+		{"payment paymentQuote", "notifyPayment", pay, []string{`"paymentTime"`, `"paymentQuote": {"quoteId": "Q1", "quoteCurrencyPair": "SGD/USD", "quotePrice": 0.7412, "guaranteed": true}, "paymentTime"`}},
+		{"payment paymentQuote as strings", "notifyPayment", pay, []string{`"paymentTime"`, `"paymentQuote": {"quotePrice": "0.7412", "guaranteed": "true"}, "paymentTime"`}},
+		{"period paymentQuote", "notifySubscriptionPayment", subPay, []string{`"phaseNo": "2"`, `"phaseNo": "2", "paymentQuote": {"quotePrice": 1, "guaranteed": false}`}},
+		// The Java SDK's AlipaySubscriptionNotify: Boolean allowAccumulate
+		// beside an Amount maxAccumulateAmount.
+		{"subscription allowAccumulate", "notifySubscription", sub, []string{`"periodRule"`, `"allowAccumulate": true, "maxAccumulateAmount": {"currency": "USD", "value": "1000"}, "periodRule"`}},
+		{"subscription allowAccumulate false", "notifySubscription", sub, []string{`"periodRule"`, `"allowAccumulate": false, "periodRule"`}},
+		// Both SDKs' CardPaymentMethodDetail: a boolean is3DSAuthentication.
+		{"vaulting card is3DSAuthentication", "notifyVaulting", vault, []string{`"brand": "VISA",`, `"brand": "VISA", "is3DSAuthentication": true,`}},
+		{"vaulting card is3DSAuthentication a string", "notifyVaulting", vault, []string{`"brand": "VISA",`, `"brand": "VISA", "is3DSAuthentication": "false",`}},
 		{"vaulting acquirerInfo a string", "notifyVaulting", vault, []string{`"vaultingCreateTime"`, `"acquirerInfo": "{\"acquirerName\":\"X\"}", "vaultingCreateTime"`}},
 		{"vaulting acquirerInfo an object", "notifyVaulting", vault, []string{`"vaultingCreateTime"`, `"acquirerInfo": {"acquirerName": "X"}, "vaultingCreateTime"`}},
 	} {
