@@ -179,7 +179,7 @@ func (h *Handler) provisionKeys() error {
 		}
 		pub, err := signature.ParsePublicKey(material)
 		if err != nil {
-			return fmt.Errorf("dws_public_key #%d: %w", i+1, config.KeyRefusal(kc.Key, err))
+			return fmt.Errorf("dws_public_key #%d%s: %w", i+1, fromSource(kc.Key), config.KeyRefusal(kc.Key, err))
 		}
 		for _, id := range h.ClientID {
 			if err := h.ring.Add(id, kc.Version(), pub); err != nil {
@@ -196,12 +196,22 @@ func (h *Handler) provisionKeys() error {
 		}
 		priv, err := signature.ParsePrivateKey(material)
 		if err != nil {
-			return fmt.Errorf("merchant_private_key: %w", config.KeyRefusal(kc.Key, err))
+			return fmt.Errorf("merchant_private_key%s: %w", fromSource(kc.Key), config.KeyRefusal(kc.Key, err))
 		}
 		h.signer = signature.NewSigner(priv, kc.Version())
 		h.merchant = &keyPrint{Version: kc.Version(), SHA256: notifylog.SPKISHA256(&priv.PublicKey)}
 	}
 	return nil
+}
+
+// fromSource is " (from <placeholder>)" for a key setting that is one
+// {file.*} or {env.*} placeholder, else "": during a rotation with two
+// key files, the error says which file held the wrong key.
+func fromSource(setting string) string {
+	if src := config.KeySource(setting); src != "" {
+		return " (from " + src + ")"
+	}
+	return ""
 }
 
 // placeholders looks up the {env.*} and {file.*} placeholders of key

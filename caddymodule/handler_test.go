@@ -55,10 +55,15 @@ func TestProvisionErrors(t *testing.T) {
 		{"unset env", func(h *Handler) { h.DWSPublicKey[0].Key = "{env.DWS_TEST_UNSET_VARIABLE}" }, "dws_public_key #1: placeholder {env.DWS_TEST_UNSET_VARIABLE} resolves to nothing"},
 		{"missing file", func(h *Handler) { h.DWSPublicKey[0].Key = "{file./nonexistent/dws.pem}" }, "dws_public_key #1: placeholder {file./nonexistent/dws.pem} resolves to nothing"},
 		{"garbage key", func(h *Handler) { h.DWSPublicKey[0].Key = "bm90IGEga2V5" }, "dws_public_key #1: "},
+		// A key read from a file names the file (during a rotation there
+		// are two); one written inline is never quoted.
 		{"private key as public", func(h *Handler) {
 			h.DWSPublicKey[0].Key = "{file." + filepath.Join(k.dir, "merchant_private.pem") + "}"
-		}, "dws_public_key #1: "},
+		}, "dws_public_key #1 (from {file." + filepath.Join(k.dir, "merchant_private.pem") + "}): found a private key"},
 		{"public key as private", func(h *Handler) { h.MerchantPrivateKey = &config.Key{Key: bareBase64(t, &k.dws.PublicKey)} }, "merchant_private_key: "},
+		{"public key file as private", func(h *Handler) {
+			h.MerchantPrivateKey = &config.Key{Key: " {file." + filepath.Join(k.dir, "dws_public.pem") + "}\n"}
+		}, "merchant_private_key (from {file." + filepath.Join(k.dir, "dws_public.pem") + "}): "},
 		{"storage is a file", func(h *Handler) {
 			f := filepath.Join(t.TempDir(), "file")
 			if err := os.WriteFile(f, nil, 0o600); err != nil {

@@ -30,7 +30,7 @@ func TestProvisionErrorNamesTheHandler(t *testing.T) {
 		t.Fatal("a private key was taken for dws_public_key")
 	}
 	want := "dws_notify for client_id 2188120000000001, 2188120000000002 (api addPaymentMethod at " + addPath +
-		", removePaymentMethod at " + removePath + `): dws_public_key #1: found a private key (PEM "PRIVATE KEY") where a public key is required`
+		", removePaymentMethod at " + removePath + `): dws_public_key #1 (from {file.` + privFile + `}): found a private key (PEM "PRIVATE KEY") where a public key is required`
 	if err.Error() != want {
 		t.Fatalf("error %q\nwant  %q", err, want)
 	}
@@ -75,7 +75,7 @@ func TestProvisionErrorSaysWhichSite(t *testing.T) {
 		t.Fatal("validated a private key as dws_public_key")
 	}
 	msg := err.Error()
-	if !strings.Contains(msg, "dws_notify for client_id 2188120000000002 (api removePaymentMethod at /b): dws_public_key #1: found a private key") {
+	if !strings.Contains(msg, "dws_notify for client_id 2188120000000002 (api removePaymentMethod at /b): dws_public_key #1 (from {file.") {
 		t.Fatalf("error does not name the failing block: %v", err)
 	}
 	if strings.Contains(msg, "signature:") || strings.Contains(msg, "2188120000000001") {

@@ -137,3 +137,19 @@ func clip(s string) string {
 	}
 	return s
 }
+
+// KeySource names where a key setting's material comes from, for an
+// error about that material: the placeholder when the setting is exactly
+// one {file.*} or {env.*} placeholder (a path or a variable's name, which
+// the operator wrote and which tells two rotated key files apart), else
+// "". Material written inline is never quoted: it may be a private key.
+func KeySource(setting string) string {
+	s := strings.TrimSpace(setting)
+	if len(s) > 258 || !strings.HasPrefix(s, "{") || !strings.HasSuffix(s, "}") || strings.ContainsAny(s[1:len(s)-1], "{}\r\n") {
+		return ""
+	}
+	if name := s[1 : len(s)-1]; strings.HasPrefix(name, "file.") || strings.HasPrefix(name, "env.") {
+		return s
+	}
+	return ""
+}

@@ -83,3 +83,23 @@ func TestDescribe(t *testing.T) {
 		}
 	}
 }
+
+// KeySource names a key setting's placeholder, and nothing of material
+// written inline.
+func TestKeySource(t *testing.T) {
+	for in, want := range map[string]string{
+		"{file./etc/dws/v2.pem}":                   "{file./etc/dws/v2.pem}",
+		"  {env.DWS_PUBLIC_KEY}\n":                 "{env.DWS_PUBLIC_KEY}",
+		"MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8A":         "",
+		"{file./a.pem}{file./b.pem}":               "",
+		"x{file./a.pem}":                           "",
+		"{http.request.uri}":                       "",
+		"{file./a\n.pem}":                          "",
+		"-----BEGIN PUBLIC KEY-----\n{x}\n":        "",
+		"{file./" + strings.Repeat("d", 300) + "}": "",
+	} {
+		if got := KeySource(in); got != want {
+			t.Errorf("KeySource(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
