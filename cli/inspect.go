@@ -108,10 +108,7 @@ func (o *inspectOptions) run(w io.Writer) error {
 		q.Set("client_id", o.clientID)
 	}
 	body, err := adminGet(addr, adminapi.Base+"record?"+q.Encode())
-	var apiErr *adminAnswerError
-	if errors.As(err, &apiErr) && apiErr.code == adminapi.CodeNoRecord {
-		return fmt.Errorf("%s: it never arrived, was refused before the store (signature or field checks; see the gateway's log), was released after the backend failed (DWS resends it), or its retention ended", apiErr.msg)
-	}
+	// A 404 (adminapi.CodeNoRecord) says why there is no record itself.
 	if err != nil {
 		return err
 	}
