@@ -108,11 +108,18 @@ func FindRecords(ctx context.Context, sources []Source, requestID, api, clientID
 			requestID, FilterText(api, clientID), StoresText(read), FailuresText(ans.Errors))}
 	}
 	return ans, &Error{Status: http.StatusNotFound, Code: adminapi.CodeNoRecord,
-		Err: fmt.Errorf("no record of requestId %q%s in %s%s", requestID, FilterText(api, clientID), StoresText(all), antomHint(sources, api, clientID))}
+		Err: fmt.Errorf("no record of requestId %q%s in %s: %s%s", requestID, FilterText(api, clientID), StoresText(all), noRecordReasons, antomHint(sources, api, clientID))}
 }
 
-// antomHint is what a lookup that found nothing adds when it looked under
-// an Antom API (api, or one served for clientID or by any source): an
+// noRecordReasons is why a lookup that read every store found no record:
+// what the 404 of FindRecords says after naming the stores, before the
+// Antom note (antomHint) if there is one.
+const noRecordReasons = "it never arrived, was refused before the store (signature or field checks; see the gateway's log), was released after the backend failed (DWS resends it), or its retention ended"
+
+// antomHint is what a lookup that found nothing adds, as a sentence of its
+// own after the reasons (what most readers need comes first), when it
+// looked under an Antom API (api, or one served for clientID or by any
+// source): an
 // Antom notification is recorded under its composed key
 // (its key fields joined by ":"), not under one of its ids alone. The
 // stores read records by whole keys only (a prefix lookup would scan every
@@ -139,7 +146,7 @@ func antomHint(sources []Source, api, clientID string) string {
 	}
 	slices.Sort(apis)
 	a, _ := notification.Lookup(apis[0])
-	return fmt.Sprintf(" (Antom notifications, of %s here, are recorded under their composed key, not one id: the key fields' values joined by \":\", e.g. %s for %s; copy it from the X-Dws-Idempotency-Key header the backend got or the key field of the gateway's log line)",
+	return fmt.Sprintf(". Antom notifications, of %s here, are recorded under their composed key, not one id: the key fields' values joined by \":\", e.g. %s for %s; copy it from the X-Dws-Idempotency-Key header the backend got or the key field of the gateway's log line",
 		strings.Join(apis, ", "), strings.Join(a.KeyFields(), ":"), a.Name())
 }
 

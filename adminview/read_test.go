@@ -86,6 +86,33 @@ func TestFindRecords(t *testing.T) {
 	}
 }
 
+// TestFindRecordsNoRecordMessage: the 404 names the stores, then the
+// reasons, then (only when an Antom API was looked under) the Antom note
+// as a sentence of its own: the reasons are what a reader of a refused
+// notification needs, and must not come after the long note.
+func TestFindRecordsNoRecordMessage(t *testing.T) {
+	ctx, now := context.Background(), time.Now()
+	reasons := ": it never arrived, was refused before the store (signature or field checks; see the gateway's log), was released after the backend failed (DWS resends it), or its retention ended"
+	dws := Source{Name: "/d", Served: []Served{{ClientID: "C", API: "addPaymentMethod"}}, Store: &memReader{}}
+	antom := Source{Name: "/a", Served: []Served{{ClientID: "C", API: "addPaymentMethod"}, {ClientID: "C", API: "notifyPayment"}, {ClientID: "C", API: "notifyCapture"}}, Store: &memReader{}}
+
+	_, err := FindRecords(ctx, []Source{dws}, "r1", "", "", now)
+	if want := `no record of requestId "r1" in the store at /d` + reasons; err == nil || err.Error() != want {
+		t.Errorf("DWS only:\n got %v\nwant %s", err, want)
+	}
+	_, err = FindRecords(ctx, []Source{antom}, "r1", "", "", now)
+	want := `no record of requestId "r1" in the store at /a` + reasons +
+		`. Antom notifications, of notifyCapture, notifyPayment here, are recorded under their composed key, not one id: the key fields' values joined by ":", e.g. captureId:result.resultStatus for notifyCapture; copy it from the X-Dws-Idempotency-Key header the backend got or the key field of the gateway's log line`
+	if err == nil || err.Error() != want {
+		t.Errorf("Antom served:\n got %v\nwant %s", err, want)
+	}
+	// Narrowed to a DWS API, the Antom note is not added.
+	_, err = FindRecords(ctx, []Source{antom}, "r1", "addPaymentMethod", "", now)
+	if want := `no record of requestId "r1" (api addPaymentMethod) in the store at /a` + reasons; err == nil || err.Error() != want {
+		t.Errorf("narrowed to a DWS API:\n got %v\nwant %s", err, want)
+	}
+}
+
 func TestScansOverSources(t *testing.T) {
 	ctx, now := context.Background(), time.Now()
 	rejected := func(id string, at time.Duration) idempotency.Record {

@@ -169,6 +169,10 @@ func TestInspectAntomKeyHint(t *testing.T) {
 			t.Errorf("error lacks %q: %v", want, err)
 		}
 	}
+	// The reasons come first; the Antom note is a sentence after them.
+	if !strings.Contains(err.Error(), "or its retention ended. Antom notifications, of notifyPayment here") {
+		t.Errorf("the Antom note is not a sentence after the reasons: %v", err)
+	}
 	out := inspectLines(t, "insp-pay-1:PAYMENT_RESULT:S")
 	wantLines(t, out, []string{"key insp-pay-1:PAYMENT_RESULT:S", "outcome      accepted"})
 	// Filtered to a DWS API, or on a config serving DWS only, no hint.

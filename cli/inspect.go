@@ -108,10 +108,7 @@ func (o *inspectOptions) run(w io.Writer) error {
 		q.Set("client_id", o.clientID)
 	}
 	body, err := adminGet(addr, adminapi.Base+"record?"+q.Encode())
-	var apiErr *adminAnswerError
-	if errors.As(err, &apiErr) && apiErr.code == adminapi.CodeNoRecord {
-		return fmt.Errorf("%s: it never arrived, was refused before the store (signature or field checks; see the gateway's log), was released after the backend failed (DWS resends it), or its retention ended", apiErr.msg)
-	}
+	// A 404 (adminapi.CodeNoRecord) says why there is no record itself.
 	if err != nil {
 		return err
 	}
@@ -360,7 +357,7 @@ func adminDo(method, addr, path string, timeout time.Duration) (*http.Response, 
 		var errno syscall.Errno
 		if errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ENOENT) {
 			errors.As(err, &errno)
-			return nil, fmt.Errorf("no Caddy admin API at %s: is the gateway running? (%s)", addr, errno.Error())
+			return nil, fmt.Errorf("no Caddy admin API at %s: is the gateway running? (%s) If it is, its admin API is elsewhere: %s", addr, errno.Error(), adminElsewhereHint)
 		}
 		var uerr *url.Error
 		if errors.As(err, &uerr) {
@@ -387,6 +384,11 @@ func adminDo(method, addr, path string, timeout time.Duration) (*http.Response, 
 	}
 	return nil, fmt.Errorf("the Caddy admin API at %s answered HTTP %d: %s", addr, res.StatusCode, strings.TrimSpace(printable(body)))
 }
+
+// adminElsewhereHint ends the error of a command that found no admin API:
+// a gateway that runs with its admin API on a Unix socket or another port
+// (operations.md recommends the socket) is reached with its config file.
+const adminElsewhereHint = "pass --config FILE (the Caddyfile whose admin option names it) or --address ADMIN"
 
 // adminAnswerError is an error answer of the admin API: its status, its
 // code (adminapi.ErrorCodeHeader, "" for most) and message.

@@ -43,13 +43,24 @@ func closedPort(t *testing.T) string {
 func TestGatewayNotRunning(t *testing.T) {
 	ck := writeCLIKeys(t)
 	addr := closedPort(t)
-	_, err := runCLI(t, "inspect", "--request-id", "r1", "--address", addr)
-	if want := "no Caddy admin API at " + addr + ": is the gateway running? (connection refused)"; err == nil || err.Error() != want {
-		t.Fatalf("inspect: err = %v, want %q", err, want)
+	elsewhere := " If it is, its admin API is elsewhere: pass --config FILE (the Caddyfile whose admin option names it) or --address ADMIN"
+	// Every command that asks the admin API says where else it may be.
+	for _, args := range [][]string{
+		{"inspect", "--request-id", "r1"},
+		{"queue"},
+		{"queue", "--dead"},
+		{"redeliver", "r1"},
+		{"redeliver", "--dead"},
+		{"backup", "--out", filepath.Join(t.TempDir(), "b.backup")},
+	} {
+		_, err := runCLI(t, append(args, "--address", addr)...)
+		if want := "no Caddy admin API at " + addr + ": is the gateway running? (connection refused)" + elsewhere; err == nil || err.Error() != want {
+			t.Fatalf("%v: err = %v, want %q", args, err, want)
+		}
 	}
 	sock := filepath.Join(t.TempDir(), "admin.sock")
-	_, err = runCLI(t, "inspect", "--request-id", "r1", "--address", "unix/"+sock)
-	if want := "no Caddy admin API at unix/" + sock + ": is the gateway running? (no such file or directory)"; err == nil || err.Error() != want {
+	_, err := runCLI(t, "inspect", "--request-id", "r1", "--address", "unix/"+sock)
+	if want := "no Caddy admin API at unix/" + sock + ": is the gateway running? (no such file or directory)" + elsewhere; err == nil || err.Error() != want {
 		t.Fatalf("inspect on a unix socket: err = %v, want %q", err, want)
 	}
 	out, err := runCLI(t, "send", "--url", "http://"+addr+addPath, "--client-id", testClientID, "--key", ck.dwsPrivate, "--sample", "addPaymentMethod")

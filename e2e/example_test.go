@@ -268,8 +268,8 @@ func TestExampleWalkthrough(t *testing.T) {
 				if err != nil || !regexp.MustCompile(`(?m)^\s*state\s+done\s*$`).MatchString(out) {
 					fail("want a done record (err %v):\n%s", err, out)
 				}
-			} else if err == nil || !strings.Contains(out, "no record of requestId") {
-				fail("want a clear no-record error (err %v):\n%s", err, out)
+			} else {
+				checkNoRecordError(t, root, rid, out, err, fail)
 			}
 			counts["inspect"]++
 		case args[1] == "sign":
@@ -472,4 +472,42 @@ func nextDocBlock(t *testing.T, b docBlock) docBlock {
 	}
 	t.Fatalf("%s: no block follows it", b)
 	return docBlock{}
+}
+
+// noRecordStore is the store path of a no-record error, which the README
+// shows as the demo's (/tmp/dws-demo/...) and the test's sandbox differs.
+var noRecordStore = regexp.MustCompile(`( in the store at )[^:]+(: )`)
+
+// checkNoRecordError checks what `inspect` printed for a requestId that
+// has no record (err is its exit): one Error line that names the
+// requestId, then the reasons (the refused notification's, "refused before
+// the store ... see the gateway's log", among them), then, as a sentence
+// of its own after them, the note on Antom's composed keys (the example
+// serves Antom APIs); and, the store path aside, the line README.md shows
+// for this requestId.
+func checkNoRecordError(t *testing.T, root, rid, out string, err error, fail func(string, ...any)) {
+	t.Helper()
+	line := strings.TrimSpace(out)
+	if err == nil || strings.Contains(line, "\n") {
+		fail("want one error line and exit status 1 (err %v):\n%s", err, out)
+	}
+	head := `Error: no record of requestId "` + rid + `" in the store at `
+	reasons := ": it never arrived, was refused before the store (signature or field checks; see the gateway's log), was released after the backend failed (DWS resends it), or its retention ended"
+	r := strings.Index(line, reasons)
+	a := strings.Index(line, "Antom notifications, of ")
+	if !strings.HasPrefix(line, head) || r < 0 || a < 0 || a != r+len(reasons)+len(". ") {
+		fail("want %q, the reasons, then the Antom note as its own sentence:\n%s", head, out)
+	}
+	readme, rerr := os.ReadFile(filepath.Join(root, "README.md"))
+	if rerr != nil {
+		t.Fatal(rerr)
+	}
+	for shown := range strings.Lines(string(readme)) {
+		if strings.HasPrefix(shown, head) {
+			got, want := noRecordStore.ReplaceAllString(line, "${1}STORE$2"), noRecordStore.ReplaceAllString(strings.TrimSpace(shown), "${1}STORE$2")
+			if got != want {
+				fail("README.md shows\n%s\nthe binary prints\n%s", want, got)
+			}
+		}
+	}
 }
