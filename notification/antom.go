@@ -104,6 +104,20 @@ var (
 	vaultingCardIs3DSAuthentication = field{path: "paymentMethodDetail.card.is3DSAuthentication", also: alsoBoolean}
 )
 
+// payResultScalars are the members of the official SDK's
+// AlipayPayResultNotify that may be JSON numbers or booleans (with the
+// settlementQuote object they sit in): notifyPayment and a subscription
+// period's payment are both that notification.
+func payResultScalars() []field {
+	return []field{
+		{path: "settlementQuote", object: true},
+		settlementQuotePrice, settlementQuoteGuaranteed,
+		retryInfoAvailableRetries,
+		creditPayPlanInstallmentNum, creditPayPlanFeePercentage,
+		paymentQuotePrice, paymentQuoteGuaranteed,
+	}
+}
+
 // id is a required identifier of String(64), the length every Antom ID has.
 func id(path string) field { return field{path: path, need: always, min: 1, max: 64} }
 
@@ -153,14 +167,8 @@ var antomSpecs = []spec{
 			},
 			amount("customsDeclarationAmount", optional),
 			amount("grossSettlementAmount", optional),
-			[]field{
-				{path: "settlementQuote", object: true},
-				settlementQuotePrice, settlementQuoteGuaranteed,
-				{path: "acquirerReferenceNo", max: 64},
-				retryInfoAvailableRetries,
-				creditPayPlanInstallmentNum, creditPayPlanFeePercentage,
-				paymentQuotePrice, paymentQuoteGuaranteed,
-			},
+			[]field{{path: "acquirerReferenceNo", max: 64}},
+			payResultScalars(),
 		),
 	},
 	{
@@ -410,16 +418,11 @@ var antomSpecs = []spec{
 				// com/alipay/api/request/notify/AlipaySubscriptionPayNotify.go).
 				// The string rules hold when it is a string.
 				{path: "phaseNo", need: strictOnly, min: 1, max: 64, also: alsoNumber},
-				retryInfoAvailableRetries,
-				// The same AlipayPayResultNotify carries settlementQuote
-				// and paymentResultInfo: a period charged in another
-				// currency, or by installments, sends their numbers as
-				// notifyPayment does.
-				{path: "settlementQuote", object: true},
-				settlementQuotePrice, settlementQuoteGuaranteed,
-				creditPayPlanInstallmentNum, creditPayPlanFeePercentage,
-				paymentQuotePrice, paymentQuoteGuaranteed,
 			},
+			// The same AlipayPayResultNotify as notifyPayment: a period
+			// charged in another currency, or by installments, sends the
+			// same numbers.
+			payResultScalars(),
 		),
 	},
 }
