@@ -165,15 +165,13 @@ func TestInboxStatusBeforeDeadlineSettlesDespiteSlowBody(t *testing.T) {
 	g.send(g.notice(addPath, addSample(t, "slow-body-2"))).expect(t, http.StatusOK, "S", "SUCCESS")
 	key := keyOf("addPaymentMethod", "slow-body-2")
 	var it idempotency.Item
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+	waitUntil(t, "the first try settled", func() bool {
 		var err error
 		if it, _, err = storeFor(t, g).Item(t.Context(), key); err != nil {
 			t.Fatal(err)
 		}
-		if it.State == idempotency.ItemDelivered || time.Now().After(deadline) {
-			break
-		}
-	}
+		return it.State == idempotency.ItemDelivered || it.Attempts > 1
+	})
 	b.setRespond(nil)
 	if it.State != idempotency.ItemDelivered || it.Attempts != 1 {
 		t.Fatalf("item %v after %d tries (last %d %q), want delivered after one", it.State, it.Attempts, it.LastStatus, it.LastReason)
