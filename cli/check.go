@@ -87,7 +87,7 @@ func (o *checkOptions) run(w io.Writer) error {
 		fmt.Fprintln(w, "route order: ok (no dws_notify handler in the config)")
 		return nil
 	}
-	fmt.Fprintf(w, "route order: ok (%s in %s)\n", plural(handlers, "dws_notify handler"), plural(holding, "server"))
+	fmt.Fprintf(w, "route order: ok (%s in %s)\n", count(handlers, "dws_notify handler", "dws_notify handlers"), count(holding, "server", "servers"))
 	return nil
 }
 
@@ -108,12 +108,4 @@ func countNotify(routes []config.Route) int {
 		}
 	}
 	return n
-}
-
-// plural writes n and noun, with an s unless n is 1.
-func plural(n int, noun string) string {
-	if n == 1 {
-		return "1 " + noun
-	}
-	return fmt.Sprintf("%d %ss", n, noun)
 }
