@@ -365,9 +365,16 @@ func (w *routeWalker) invoke(name string, groups map[string]bool) []blocker {
 	w.quiet--
 	delete(w.invoking, name)
 	for i := range got {
-		got[i].by.By = base + strings.TrimPrefix(got[i].by.By, base+"[0]")
+		got[i].by.By = namedRoutePath(base, got[i].by.By)
 	}
 	return got
+}
+
+// namedRoutePath writes a position inside the named route at base
+// without the list index the walk gave it: a named route is one route,
+// not a list (named_routes.n[0].handle[1] is named_routes.n.handle[1]).
+func namedRoutePath(base, p string) string {
+	return base + strings.TrimPrefix(p, base+"[0]")
 }
 
 // pathPatternMatches reports whether a pattern of Caddy's path matcher
@@ -451,9 +458,8 @@ func CheckRouteOrder(servers map[string]map[string][]Route) error {
 		for _, base := range slices.Sorted(maps.Keys(lists)) {
 			for _, sh := range shadowedIn(base, lists[base], named) {
 				if strings.HasPrefix(base, "named_routes.") {
-					// A named route is one route, not a list.
-					sh.Notify = base + strings.TrimPrefix(sh.Notify, base+"[0]")
-					sh.By = base + strings.TrimPrefix(sh.By, base+"[0]")
+					sh.Notify = namedRoutePath(base, sh.Notify)
+					sh.By = namedRoutePath(base, sh.By)
 				}
 				found = append(found, sh)
 			}
@@ -560,8 +566,9 @@ func fromJSONRoutes(in []jsonRoute) ([]Route, error) {
 			}
 			r.Handlers = append(r.Handlers, rh)
 		}
+		var keys map[string]json.RawMessage // of the last matcher set read
 		for _, raw := range jr.Match {
-			var keys map[string]json.RawMessage
+			keys = nil
 			if err := json.Unmarshal(raw, &keys); err != nil {
 				return nil, err
 			}
@@ -594,8 +601,6 @@ func fromJSONRoutes(in []jsonRoute) ([]Route, error) {
 			if err := json.Unmarshal(jr.Match[0], &set); err != nil {
 				return nil, err
 			}
-			var keys map[string]json.RawMessage
-			_ = json.Unmarshal(jr.Match[0], &keys)
 			if len(keys) == 1 && set.File != nil {
 				r.FallbackPath = FallbackRewritePath(set.File.TryFiles, set.File.TryPolicy, rewriteURI)
 			}
