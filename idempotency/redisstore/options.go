@@ -211,9 +211,10 @@ func DataIdentity(opts Options) (string, error) {
 	var where string
 	switch {
 	case opts.Client != nil:
-		where = describeClient(opts.Client)
 		if c, ok := opts.Client.(*redis.ClusterClient); ok {
 			where = clusterData(c.Options().Addrs)
+		} else {
+			where = describeClient(opts.Client)
 		}
 	case opts.Sentinel != nil:
 		where = fmt.Sprintf("sentinel %s db %d", opts.Sentinel.MasterName, opts.DB)
