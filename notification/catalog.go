@@ -159,10 +159,26 @@ type API struct {
 type node struct {
 	parent int32
 	edges  []edge
-	// loose holds each edge's key as checkFoldedKeys compares it: folded
-	// (appendFoldedKey), without '_' and '-'. It is apart from edges to
-	// keep the walk's lookups (child) on small entries.
-	loose []string
+	// loose holds the edges' keys as checkFoldedKeys compares them
+	// (appendLooseKey), each form once: keys with one loose form share it.
+	// looseIndex maps each form to its index in loose; looseLens has bit
+	// min(len(form), 63) set for each, to pass over most other keys
+	// without hashing them. They are apart from edges to keep the walk's
+	// lookups (child) on small entries.
+	loose      []string
+	looseIndex map[string]int
+	looseLens  uint64
+}
+
+// looseForm returns the index in n.loose of form, or -1.
+func (n *node) looseForm(form []byte) int {
+	if n.looseLens&(1<<min(len(form), 63)) == 0 {
+		return -1
+	}
+	if i, ok := n.looseIndex[string(form)]; ok {
+		return i
+	}
+	return -1
 }
 
 // edge leads from a node to the node of its member key.
@@ -296,14 +312,18 @@ func (a *API) addEdge(from int32, key string) int32 {
 	}
 	n := int32(len(a.nodes))
 	a.nodes = append(a.nodes, node{parent: from})
-	loose := bytes.Map(func(r rune) rune {
-		if r == '_' || r == '-' {
-			return -1
-		}
-		return r
-	}, appendFoldedKey(nil, []byte(key)))
 	a.nodes[from].edges = append(a.nodes[from].edges, edge{key, n})
-	a.nodes[from].loose = append(a.nodes[from].loose, string(loose))
+	nd := &a.nodes[from]
+	loose := appendLooseKey(nil, []byte(key))
+	if nd.looseForm(loose) >= 0 {
+		return n
+	}
+	if nd.looseIndex == nil {
+		nd.looseIndex = make(map[string]int)
+	}
+	nd.looseIndex[string(loose)] = len(nd.loose)
+	nd.loose = append(nd.loose, string(loose))
+	nd.looseLens |= 1 << min(len(loose), 63)
 	return n
 }
 

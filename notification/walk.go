@@ -105,14 +105,15 @@ type walker struct {
 	members []member  // members of the open objects, innermost last
 	path    []segment // path to the value being walked
 	seen    []slot    // per API node
-	fold    []byte    // scratch: an object's keys, case-folded
-	folds   []folded  // scratch: the members of that object, by folded key
+	loose   []byte    // scratch: one key as checkFoldedKeys compares it
+	pairs   []pair    // scratch: per loose form of a node, its two earliest members
 }
 
-// folded is a member whose key, case-folded, is fold[off:end].
-type folded struct {
-	off, end int
-	m        member
+// pair is, for one loose form of the names at a node, the indexes in an
+// object's members of the two members with that form that start earliest
+// in the body, a before b; -1 when there are fewer.
+type pair struct {
+	a, b int
 }
 
 var walkers = sync.Pool{New: func() any { return new(walker) }}
@@ -124,13 +125,13 @@ func (w *walker) reset(a *API, body []byte) {
 	w.api, w.body, w.pos = a, body, 0
 	w.canon, w.tmp, w.vals = w.canon[:0], w.tmp[:0], w.vals[:0]
 	w.members, w.path = w.members[:0], w.path[:0]
-	w.fold, w.folds = w.fold[:0], w.folds[:0]
+	w.loose, w.pairs = w.loose[:0], w.pairs[:0]
 	w.seen = append(w.seen[:0], make([]slot, len(a.nodes))...)
 }
 
 func (w *walker) release() {
 	w.api, w.body = nil, nil
-	if cap(w.canon) > maxRetained || cap(w.tmp) > maxRetained || cap(w.vals) > maxRetained || cap(w.fold) > maxRetained {
+	if cap(w.canon) > maxRetained || cap(w.tmp) > maxRetained || cap(w.vals) > maxRetained || cap(w.loose) > maxRetained {
 		return
 	}
 	walkers.Put(w)
@@ -468,60 +469,67 @@ func (w *walker) closeObject(n int32, base int) error {
 // "foobar" or "foo_bar", "cardHolderName" beside "cardholderName" in a
 // vaulted card): nothing checks them, and a genuine notification may
 // carry both (the official Go SDK's CardPaymentMethodDetail has both of
-// those two). Of two members the later one in the body is reported. ms are
-// the object's members; their keys must still be where canon has them.
+// those two). Of two members the later one in the body is reported; of
+// several such pairs, the one whose later member comes first. Each
+// member's loose form (appendLooseKey) is looked up once in the node's
+// map, so the cost does not grow with the names at n. ms are the object's
+// members; their keys must still be where canon has them.
 func (w *walker) checkFoldedKeys(n int32, ms []member) error {
 	if len(ms) < 2 || n < 0 || len(w.api.nodes[n].loose) == 0 {
 		return nil
 	}
-	w.fold, w.folds = w.fold[:0], w.folds[:0]
-	for _, m := range ms {
-		off := len(w.fold)
-		w.fold = appendFoldedKey(w.fold, w.canon[m.keyOff:m.keyEnd])
-		w.folds = append(w.folds, folded{off: off, end: len(w.fold), m: m})
+	nd := &w.api.nodes[n]
+	w.pairs = w.pairs[:0]
+	for range len(nd.loose) {
+		w.pairs = append(w.pairs, pair{-1, -1})
 	}
-	var first, dup *folded // the member to report, dup, and the earlier one it stands beside
-	for _, loose := range w.api.nodes[n].loose {
-		a, b := -1, -1 // the two earliest members matching it, by body order
-		for i := range w.folds {
-			f := &w.folds[i]
-			if !looseEqual(w.fold[f.off:f.end], loose) {
-				continue
-			}
-			switch {
-			case a < 0 || f.m.start < w.folds[a].m.start:
-				a, b = i, a
-			case b < 0 || f.m.start < w.folds[b].m.start:
-				b = i
-			}
-		}
-		if b >= 0 && (dup == nil || w.folds[b].m.start < dup.m.start) {
-			first, dup = &w.folds[a], &w.folds[b]
-		}
-	}
-	switch {
-	case dup == nil:
-		return nil
-	case bytes.Equal(w.fold[first.off:first.end], w.fold[dup.off:dup.end]):
-		return w.failKey(dup.m, "is a duplicate key when letter case is ignored")
-	}
-	return w.failKey(dup.m, "is a duplicate key when letter case, '_' and '-' are ignored")
-}
-
-// looseEqual reports whether folded, a folded key, equals loose once its
-// '_' and '-' are left out.
-func looseEqual(folded []byte, loose string) bool {
-	j := 0
-	for _, c := range folded {
-		if c == '_' || c == '-' {
+	for i, m := range ms {
+		w.loose = appendLooseKey(w.loose[:0], w.canon[m.keyOff:m.keyEnd])
+		f := nd.looseForm(w.loose)
+		if f < 0 {
 			continue
 		}
-		if j == len(loose) || loose[j] != c {
-			return false
+		p := &w.pairs[f]
+		switch {
+		case p.a < 0 || m.start < ms[p.a].start:
+			p.a, p.b = i, p.a
+		case p.b < 0 || m.start < ms[p.b].start:
+			p.b = i
 		}
-		j++
 	}
-	return j == len(loose)
+	first, dup := -1, -1 // the member to report, dup, and the earlier one it stands beside
+	for _, p := range w.pairs {
+		if p.b >= 0 && (dup < 0 || ms[p.b].start < ms[dup].start) {
+			first, dup = p.a, p.b
+		}
+	}
+	if dup < 0 {
+		return nil
+	}
+	w.loose = appendFoldedKey(w.loose[:0], w.canon[ms[first].keyOff:ms[first].keyEnd])
+	mid := len(w.loose)
+	w.loose = appendFoldedKey(w.loose, w.canon[ms[dup].keyOff:ms[dup].keyEnd])
+	if bytes.Equal(w.loose[:mid], w.loose[mid:]) {
+		return w.failKey(ms[dup], "is a duplicate key when letter case is ignored")
+	}
+	return w.failKey(ms[dup], "is a duplicate key when letter case, '_' and '-' are ignored")
+}
+
+// appendLooseKey appends key as checkFoldedKeys compares keys: case-folded
+// (appendFoldedKey), with every '_' and '-' left out. Folding keeps those
+// two as they are and yields neither for any other rune, so this is the
+// same as leaving them out of key first. key is valid UTF-8.
+func appendLooseKey(dst, key []byte) []byte {
+	off := len(dst)
+	dst = appendFoldedKey(dst, key)
+	j := off
+	for _, c := range dst[off:] {
+		if c != '_' && c != '-' {
+			dst[j] = c
+			j++
+		}
+	}
+	return dst[:j]
 }
 
 // failKey reports rule broken by the key of member m of the object being
