@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 
 	"github.com/caddyserver/caddy/v2"
-	caddycmd "github.com/caddyserver/caddy/v2/cmd"
 	"github.com/spf13/cobra"
 
 	"github.com/dwsnotify/dws_notify/adminapi"
@@ -18,11 +17,9 @@ import (
 
 // backupOptions are the flags of `dws-notify backup`.
 type backupOptions struct {
+	adminFlags
 	out     string
 	storage string
-	address string
-	config  string
-	adapter string
 }
 
 func newBackupCommand() *cobra.Command {
@@ -50,9 +47,7 @@ The admin API is at ` + caddy.DefaultAdminListen + ` unless --address says other
 	f := cmd.Flags()
 	f.StringVar(&o.out, "out", "", "file to write the backup to")
 	f.StringVar(&o.storage, "storage", "", "the store's directory, when the config has more than one")
-	f.StringVar(&o.address, "address", "", "address of the admin API (default "+caddy.DefaultAdminListen+")")
-	f.StringVarP(&o.config, "config", "c", "", "config file to read the admin address from (if --address is not used)")
-	f.StringVarP(&o.adapter, "adapter", "a", "", "name of the config adapter for --config")
+	o.adminFlags.add(cmd)
 	return cmd
 }
 
@@ -60,15 +55,16 @@ func (o *backupOptions) run(w io.Writer) error {
 	if err := required("out", o.out); err != nil {
 		return err
 	}
-	addr, err := caddycmd.DetermineAdminAPIAddress(o.address, nil, o.config, o.adapter)
+	admin, err := o.target()
 	if err != nil {
-		return fmt.Errorf("finding the admin API address: %w", err)
+		return err
 	}
+	addr := admin.addr
 	path := adminapi.Base + "backup"
 	if o.storage != "" {
 		path += "?" + url.Values{"storage": {o.storage}}.Encode()
 	}
-	res, err := adminOpen(addr, path, 0)
+	res, err := adminOpen(admin, path, 0)
 	if err != nil {
 		return err
 	}
