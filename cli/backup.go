@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -34,7 +35,9 @@ with its expiry. The file is Badger's own backup format (what 'dws-notify
 restore' and Badger's 'badger restore' read). FILE is written next to its
 final name and renamed into place only once the gateway said the backup
 is complete, so a cut-off backup never passes for a whole one; an
-existing FILE is replaced.
+existing FILE is replaced. This command writes FILE, not the gateway:
+its directory must exist and be writable by the user running it (checked
+before the gateway is asked).
 
 --storage picks the store when the config uses more than one Badger
 directory. A Redis store is backed up with Redis's own persistence files.
@@ -64,14 +67,12 @@ func (o *backupOptions) run(w io.Writer) error {
 	if o.storage != "" {
 		path += "?" + url.Values{"storage": {o.storage}}.Encode()
 	}
-	res, err := adminOpen(admin, path, 0)
-	if err != nil {
-		return err
-	}
-	defer res.Body.Close()
+	// The file is made before the gateway is asked: a backup streamed for
+	// a file that cannot be written is work wasted, and the gateway logs
+	// it as failed.
 	tmp, err := os.CreateTemp(filepath.Dir(o.out), "."+filepath.Base(o.out)+".partial-")
 	if err != nil {
-		return fmt.Errorf("creating the backup file: %w", err)
+		return backupFileError(o.out, err)
 	}
 	done := false
 	defer func() {
@@ -80,6 +81,11 @@ func (o *backupOptions) run(w io.Writer) error {
 			os.Remove(tmp.Name())
 		}
 	}()
+	res, err := adminOpen(admin, path, 0)
+	if err != nil {
+		return err
+	}
+	defer res.Body.Close()
 	n, err := io.Copy(tmp, res.Body)
 	if err != nil {
 		return fmt.Errorf("receiving the backup from %s: %w (nothing written to %s)", addr, err, o.out)
@@ -102,6 +108,22 @@ func (o *backupOptions) run(w io.Writer) error {
 	done = true
 	fmt.Fprintf(w, "backup of the running gateway's store: %s (%d bytes)\n", o.out, n)
 	return nil
+}
+
+// backupFileError is the error of a backup whose file could not be made
+// next to out: this command writes it (the admin API only streams the
+// backup), so out's directory must exist and be writable by the user
+// running it. It names out and its directory, not the temporary file.
+func backupFileError(out string, err error) error {
+	dir := filepath.Dir(out)
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		err = pe.Err // its path is the temporary file's
+	}
+	if errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("cannot write the backup to %s: its directory %s does not exist (%w); create it, writable by the user running this command", out, dir, err)
+	}
+	return fmt.Errorf("cannot write the backup to %s in the directory %s: %w (it must be a directory the user running this command can write)", out, dir, err)
 }
 
 // restoreOptions are the flags of `dws-notify restore`.
