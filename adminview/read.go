@@ -119,35 +119,36 @@ const noRecordReasons = "it never arrived, was refused before the store (signatu
 // antomHint is what a lookup that found nothing adds, as a sentence of its
 // own after the reasons (what most readers need comes first), when it
 // looked under an Antom API (api, or one served for clientID or by any
-// source): an
-// Antom notification is recorded under its composed key
-// (its key fields joined by ":"), not under one of its ids alone. The
+// source): an Antom notification is recorded under its composed key (its
+// key fields' values joined by ":"), not under one of its ids alone. The
 // stores read records by whole keys only (a prefix lookup would scan every
-// Redis key), so it says where the key is found instead of finding it.
+// Redis key), so it says where the key is found instead of finding it. It
+// shows the key's form for one API (the first by name) and does not list
+// the others: a config serving every Antom API would make the line
+// unreadable, and docs/antom.md lists each API's key.
 func antomHint(sources []Source, api, clientID string) string {
-	var apis []string
-	add := func(name string) {
-		if a, ok := notification.Lookup(name); ok && a.Family() == notification.Antom && !slices.Contains(apis, name) {
-			apis = append(apis, name)
+	first := ""
+	consider := func(name string) {
+		if a, ok := notification.Lookup(name); ok && a.Family() == notification.Antom && (first == "" || name < first) {
+			first = name
 		}
 	}
 	if api != "" {
-		add(api)
+		consider(api)
 	}
 	for _, s := range sources {
 		for _, k := range s.Served {
 			if api == "" && (clientID == "" || k.ClientID == clientID) {
-				add(k.API)
+				consider(k.API)
 			}
 		}
 	}
-	if len(apis) == 0 {
+	if first == "" {
 		return ""
 	}
-	slices.Sort(apis)
-	a, _ := notification.Lookup(apis[0])
-	return fmt.Sprintf(". Antom notifications, of %s here, are recorded under their composed key, not one id: the key fields' values joined by \":\", e.g. %s for %s; copy it from the X-Dws-Idempotency-Key header the backend got or the key field of the gateway's log line",
-		strings.Join(apis, ", "), strings.Join(a.KeyFields(), ":"), a.Name())
+	a, _ := notification.Lookup(first)
+	return fmt.Sprintf(". An Antom notification is recorded under its composed key, not one of its ids (e.g. %s for %s): look it up by that key, from its log line's key field or its X-Dws-Idempotency-Key header",
+		strings.Join(a.KeyFields(), ":"), a.Name())
 }
 
 // Stats counts the records of every source by outcome, per source and in

@@ -11,6 +11,7 @@ import (
 
 	"github.com/dwsnotify/dws_notify/adminapi"
 	"github.com/dwsnotify/dws_notify/idempotency"
+	"github.com/dwsnotify/dws_notify/notification"
 )
 
 // memReader is a store in memory; err fails every read.
@@ -91,6 +92,9 @@ func TestFindRecords(t *testing.T) {
 // as a sentence of its own: the reasons are what a reader of a refused
 // notification needs, and must not come after the long note.
 func TestFindRecordsNoRecordMessage(t *testing.T) {
+	// The note names the key's form through the first Antom API served
+	// (by name), and where the operator finds a notification's key.
+	const antomNote = `. An Antom notification is recorded under its composed key, not one of its ids (e.g. captureId:result.resultStatus for notifyCapture): look it up by that key, from its log line's key field or its X-Dws-Idempotency-Key header`
 	ctx, now := context.Background(), time.Now()
 	reasons := ": it never arrived, was refused before the store (signature or field checks; see the gateway's log), was released after the backend failed (DWS resends it), or its retention ended"
 	dws := Source{Name: "/d", Served: []Served{{ClientID: "C", API: "addPaymentMethod"}}, Store: &memReader{}}
@@ -102,9 +106,22 @@ func TestFindRecordsNoRecordMessage(t *testing.T) {
 	}
 	_, err = FindRecords(ctx, []Source{antom}, "r1", "", "", now)
 	want := `no record of requestId "r1" in the store at /a` + reasons +
-		`. Antom notifications, of notifyCapture, notifyPayment here, are recorded under their composed key, not one id: the key fields' values joined by ":", e.g. captureId:result.resultStatus for notifyCapture; copy it from the X-Dws-Idempotency-Key header the backend got or the key field of the gateway's log line`
+		antomNote
 	if err == nil || err.Error() != want {
 		t.Errorf("Antom served:\n got %v\nwant %s", err, want)
+	}
+	// Every Antom API served (as Caddyfile.example does): the note does
+	// not grow with them, so the line stays readable.
+	every := Source{Name: "/a", Store: &memReader{}}
+	for _, name := range notification.Names(notification.Antom) {
+		every.Served = append(every.Served, Served{ClientID: "C", API: name})
+	}
+	_, err = FindRecords(ctx, []Source{every}, "r1", "", "", now)
+	if want := `no record of requestId "r1" in the store at /a` + reasons + antomNote; err == nil || err.Error() != want {
+		t.Errorf("every Antom API served:\n got %v\nwant %s", err, want)
+	}
+	if len(antomNote) > 240 {
+		t.Errorf("the Antom note is %d bytes; keep it under 240", len(antomNote))
 	}
 	// Narrowed to a DWS API, the Antom note is not added.
 	_, err = FindRecords(ctx, []Source{antom}, "r1", "addPaymentMethod", "", now)

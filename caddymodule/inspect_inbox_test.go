@@ -163,14 +163,14 @@ func TestInspectAntomKeyHint(t *testing.T) {
 	if err == nil {
 		t.Fatal("inspect by the paymentId alone found a record")
 	}
-	for _, want := range []string{`no record of requestId "insp-pay-1"`, "Antom notifications, of notifyPayment here, are recorded under their composed key",
-		"paymentId:notifyType:result.resultStatus", "X-Dws-Idempotency-Key", "key field of the gateway's log line"} {
+	for _, want := range []string{`no record of requestId "insp-pay-1"`, "An Antom notification is recorded under its composed key, not one of its ids",
+		"(e.g. paymentId:notifyType:result.resultStatus", "X-Dws-Idempotency-Key", "its log line's key field"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error lacks %q: %v", want, err)
 		}
 	}
 	// The reasons come first; the Antom note is a sentence after them.
-	if !strings.Contains(err.Error(), "or its retention ended. Antom notifications, of notifyPayment here") {
+	if !strings.Contains(err.Error(), "or its retention ended. An Antom notification is recorded") {
 		t.Errorf("the Antom note is not a sentence after the reasons: %v", err)
 	}
 	out := inspectLines(t, "insp-pay-1:PAYMENT_RESULT:S")

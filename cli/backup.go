@@ -4,12 +4,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/url"
 	"os"
 	"path/filepath"
 
 	"github.com/caddyserver/caddy/v2"
-	caddycmd "github.com/caddyserver/caddy/v2/cmd"
 	"github.com/spf13/cobra"
 
 	"github.com/dwsnotify/dws_notify/adminapi"
@@ -18,11 +18,9 @@ import (
 
 // backupOptions are the flags of `dws-notify backup`.
 type backupOptions struct {
+	adminFlags
 	out     string
 	storage string
-	address string
-	config  string
-	adapter string
 }
 
 func newBackupCommand() *cobra.Command {
@@ -37,7 +35,9 @@ with its expiry. The file is Badger's own backup format (what 'dws-notify
 restore' and Badger's 'badger restore' read). FILE is written next to its
 final name and renamed into place only once the gateway said the backup
 is complete, so a cut-off backup never passes for a whole one; an
-existing FILE is replaced.
+existing FILE is replaced. This command writes FILE, not the gateway:
+its directory must exist and be writable by the user running it (checked
+before the gateway is asked).
 
 --storage picks the store when the config uses more than one Badger
 directory. A Redis store is backed up with Redis's own persistence files.
@@ -50,9 +50,7 @@ The admin API is at ` + caddy.DefaultAdminListen + ` unless --address says other
 	f := cmd.Flags()
 	f.StringVar(&o.out, "out", "", "file to write the backup to")
 	f.StringVar(&o.storage, "storage", "", "the store's directory, when the config has more than one")
-	f.StringVar(&o.address, "address", "", "address of the admin API (default "+caddy.DefaultAdminListen+")")
-	f.StringVarP(&o.config, "config", "c", "", "config file to read the admin address from (if --address is not used)")
-	f.StringVarP(&o.adapter, "adapter", "a", "", "name of the config adapter for --config")
+	o.adminFlags.add(cmd)
 	return cmd
 }
 
@@ -60,22 +58,21 @@ func (o *backupOptions) run(w io.Writer) error {
 	if err := required("out", o.out); err != nil {
 		return err
 	}
-	addr, err := caddycmd.DetermineAdminAPIAddress(o.address, nil, o.config, o.adapter)
+	admin, err := o.target()
 	if err != nil {
-		return fmt.Errorf("finding the admin API address: %w", err)
+		return err
 	}
+	addr := admin.addr
 	path := adminapi.Base + "backup"
 	if o.storage != "" {
 		path += "?" + url.Values{"storage": {o.storage}}.Encode()
 	}
-	res, err := adminOpen(addr, path, 0)
-	if err != nil {
-		return err
-	}
-	defer res.Body.Close()
+	// The file is made before the gateway is asked: a backup streamed for
+	// a file that cannot be written is work wasted, and the gateway logs
+	// it as failed.
 	tmp, err := os.CreateTemp(filepath.Dir(o.out), "."+filepath.Base(o.out)+".partial-")
 	if err != nil {
-		return fmt.Errorf("creating the backup file: %w", err)
+		return backupFileError(o.out, err)
 	}
 	done := false
 	defer func() {
@@ -84,6 +81,11 @@ func (o *backupOptions) run(w io.Writer) error {
 			os.Remove(tmp.Name())
 		}
 	}()
+	res, err := adminOpen(admin, path, 0)
+	if err != nil {
+		return err
+	}
+	defer res.Body.Close()
 	n, err := io.Copy(tmp, res.Body)
 	if err != nil {
 		return fmt.Errorf("receiving the backup from %s: %w (nothing written to %s)", addr, err, o.out)
@@ -106,6 +108,22 @@ func (o *backupOptions) run(w io.Writer) error {
 	done = true
 	fmt.Fprintf(w, "backup of the running gateway's store: %s (%d bytes)\n", o.out, n)
 	return nil
+}
+
+// backupFileError is the error of a backup whose file could not be made
+// next to out: this command writes it (the admin API only streams the
+// backup), so out's directory must exist and be writable by the user
+// running it. It names out and its directory, not the temporary file.
+func backupFileError(out string, err error) error {
+	dir := filepath.Dir(out)
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		err = pe.Err // its path is the temporary file's
+	}
+	if errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("cannot write the backup to %s: its directory %s does not exist (%w); create it, writable by the user running this command", out, dir, err)
+	}
+	return fmt.Errorf("cannot write the backup to %s in the directory %s: %w (it must be a directory the user running this command can write)", out, dir, err)
 }
 
 // restoreOptions are the flags of `dws-notify restore`.

@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
-	caddycmd "github.com/caddyserver/caddy/v2/cmd"
 	"github.com/spf13/cobra"
 
 	"github.com/dwsnotify/dws_notify/adminapi"
@@ -23,12 +22,10 @@ import (
 
 // inspectOptions are the flags of `dws-notify inspect`.
 type inspectOptions struct {
+	adminFlags
 	requestID string
 	api       string
 	clientID  string
-	address   string
-	config    string
-	adapter   string
 	json      bool
 }
 
@@ -80,9 +77,7 @@ reload' does).`,
 	f.StringVar(&o.requestID, "request-id", "", "the requestId to look up, or an Antom notification's key (e.g. 2020010123456789XXXX:PAYMENT_RESULT:S)")
 	f.StringVar(&o.api, "api", "", "only this API (addPaymentMethod, notifyPayment, ...)")
 	f.StringVar(&o.clientID, "client-id", "", "only this Client-Id")
-	f.StringVar(&o.address, "address", "", "address of the admin API (default "+caddy.DefaultAdminListen+")")
-	f.StringVarP(&o.config, "config", "c", "", "config file to read the admin address from (if --address is not used)")
-	f.StringVarP(&o.adapter, "adapter", "a", "", "name of the config adapter for --config")
+	o.adminFlags.add(cmd)
 	f.BoolVar(&o.json, "json", false, "print the admin API's JSON answer as it is")
 	return cmd
 }
@@ -96,10 +91,11 @@ func (o *inspectOptions) run(w io.Writer) error {
 			return fmt.Errorf("unknown --api %q: the APIs are %s", o.api, strings.Join(notification.Names(), ", "))
 		}
 	}
-	addr, err := caddycmd.DetermineAdminAPIAddress(o.address, nil, o.config, o.adapter)
+	admin, err := o.target()
 	if err != nil {
-		return fmt.Errorf("finding the admin API address: %w", err)
+		return err
 	}
+	addr := admin.addr
 	q := url.Values{"request_id": {o.requestID}}
 	if o.api != "" {
 		q.Set("api", o.api)
@@ -107,7 +103,7 @@ func (o *inspectOptions) run(w io.Writer) error {
 	if o.clientID != "" {
 		q.Set("client_id", o.clientID)
 	}
-	body, err := adminGet(addr, adminapi.Base+"record?"+q.Encode())
+	body, err := adminGet(admin, adminapi.Base+"record?"+q.Encode())
 	// A 404 (adminapi.CodeNoRecord) says why there is no record itself.
 	if err != nil {
 		return err
@@ -286,40 +282,48 @@ func decodeAnswer(w io.Writer, body []byte, raw bool, addr, what string, v any) 
 	return false, nil
 }
 
-// adminGet sends GET path to the Caddy admin API at addr and returns the
+// adminTarget is the admin API a command asks: its address, and the
+// --address and --config the operator gave ("" when not), which say where
+// the address came from when nothing answers there.
+type adminTarget struct {
+	addr, address, config string
+}
+
+// adminGet sends GET path to the Caddy admin API of admin and returns the
 // body of a 200 answer. Failures are messages an operator can act on: no
 // admin API (the gateway is not running), a Caddy without this module, or
 // the error the endpoint answered.
-func adminGet(addr, path string) ([]byte, error) {
-	return adminCall(http.MethodGet, addr, path)
+func adminGet(admin adminTarget, path string) ([]byte, error) {
+	return adminCall(http.MethodGet, admin, path)
 }
 
 // adminCall is adminGet with another method (POST for the endpoints that
 // change something).
-func adminCall(method, addr, path string) ([]byte, error) {
-	res, err := adminDo(method, addr, path, adminTimeout)
+func adminCall(method string, admin adminTarget, path string) ([]byte, error) {
+	res, err := adminDo(method, admin, path, adminTimeout)
 	if err != nil {
 		return nil, err
 	}
 	defer res.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(res.Body, 16<<20))
 	if err != nil {
-		return nil, fmt.Errorf("reading the answer of the Caddy admin API at %s: %w", addr, err)
+		return nil, fmt.Errorf("reading the answer of the Caddy admin API at %s: %w", admin.addr, err)
 	}
 	return body, nil
 }
 
-// adminOpen sends GET path to the Caddy admin API at addr and returns a
+// adminOpen sends GET path to the Caddy admin API of admin and returns a
 // 200 answer, whose body the caller reads and closes; any other answer is
 // turned into an error as adminGet describes. timeout bounds the whole
 // exchange; 0 bounds only the connection and the wait for the answer's
 // header (for answers streamed as they are made).
-func adminOpen(addr, path string, timeout time.Duration) (*http.Response, error) {
-	return adminDo(http.MethodGet, addr, path, timeout)
+func adminOpen(admin adminTarget, path string, timeout time.Duration) (*http.Response, error) {
+	return adminDo(http.MethodGet, admin, path, timeout)
 }
 
 // adminDo is adminOpen with the request's method.
-func adminDo(method, addr, path string, timeout time.Duration) (*http.Response, error) {
+func adminDo(method string, admin adminTarget, path string, timeout time.Duration) (*http.Response, error) {
+	addr := admin.addr
 	parsed, err := caddy.ParseNetworkAddress(addr)
 	if err != nil || parsed.PortRangeSize() > 1 {
 		return nil, fmt.Errorf("invalid admin API address %q (want host:port, or unix//path)", addr)
@@ -357,7 +361,7 @@ func adminDo(method, addr, path string, timeout time.Duration) (*http.Response, 
 		var errno syscall.Errno
 		if errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ENOENT) {
 			errors.As(err, &errno)
-			return nil, fmt.Errorf("no Caddy admin API at %s: is the gateway running? (%s) If it is, its admin API is elsewhere: %s", addr, errno.Error(), adminElsewhereHint)
+			return nil, admin.unreachable(errno)
 		}
 		var uerr *url.Error
 		if errors.As(err, &uerr) {
@@ -385,10 +389,22 @@ func adminDo(method, addr, path string, timeout time.Duration) (*http.Response, 
 	return nil, fmt.Errorf("the Caddy admin API at %s answered HTTP %d: %s", addr, res.StatusCode, strings.TrimSpace(printable(body)))
 }
 
-// adminElsewhereHint ends the error of a command that found no admin API:
-// a gateway that runs with its admin API on a Unix socket or another port
-// (operations.md recommends the socket) is reached with its config file.
-const adminElsewhereHint = "pass --config FILE (the Caddyfile whose admin option names it) or --address ADMIN"
+// unreachable is the error of a command that found no admin API at
+// admin's address (errno says how the connection failed). Its advice
+// follows from where the address came from: an --address is simply not
+// answered; the address read from --config is the file's gateway not
+// running (or not with that file); Caddy's default may be the wrong
+// place, since a gateway can run its admin API on a Unix socket or
+// another port (operations.md recommends the socket).
+func (admin adminTarget) unreachable(errno syscall.Errno) error {
+	switch {
+	case admin.address != "": // --address wins over --config
+		return fmt.Errorf("no Caddy admin API answers at --address %s (%s): is the gateway running, with its admin API there?", admin.addr, errno.Error())
+	case admin.config != "":
+		return fmt.Errorf("no Caddy admin API answers at %s, the admin address read from --config %s (%s): is the gateway running with that config?", admin.addr, admin.config, errno.Error())
+	}
+	return fmt.Errorf("no Caddy admin API at %s: is the gateway running? (%s) If it is, its admin API is elsewhere: pass --config FILE (the Caddyfile whose admin option names it) or --address ADMIN", admin.addr, errno.Error())
+}
 
 // adminAnswerError is an error answer of the admin API: its status, its
 // code (adminapi.ErrorCodeHeader, "" for most) and message.

@@ -2,10 +2,13 @@ package cli
 
 import (
 	"net"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/caddyserver/caddy/v2"
 
 	"github.com/dwsnotify/dws_notify/adminapi"
 )
@@ -43,29 +46,72 @@ func closedPort(t *testing.T) string {
 func TestGatewayNotRunning(t *testing.T) {
 	ck := writeCLIKeys(t)
 	addr := closedPort(t)
-	elsewhere := " If it is, its admin API is elsewhere: pass --config FILE (the Caddyfile whose admin option names it) or --address ADMIN"
-	// Every command that asks the admin API says where else it may be.
-	for _, args := range [][]string{
+	// Every command that asks the admin API gets the same error, which
+	// follows from how the address was found.
+	commands := [][]string{
 		{"inspect", "--request-id", "r1"},
 		{"queue"},
 		{"queue", "--dead"},
 		{"redeliver", "r1"},
 		{"redeliver", "--dead"},
 		{"backup", "--out", filepath.Join(t.TempDir(), "b.backup")},
-	} {
+	}
+	// --address given: nothing answers there, and no other address is
+	// suggested.
+	for _, args := range commands {
 		_, err := runCLI(t, append(args, "--address", addr)...)
-		if want := "no Caddy admin API at " + addr + ": is the gateway running? (connection refused)" + elsewhere; err == nil || err.Error() != want {
-			t.Fatalf("%v: err = %v, want %q", args, err, want)
+		if want := "no Caddy admin API answers at --address " + addr + " (connection refused): is the gateway running, with its admin API there?"; err == nil || err.Error() != want {
+			t.Fatalf("%v --address: err = %v, want %q", args, err, want)
 		}
 	}
 	sock := filepath.Join(t.TempDir(), "admin.sock")
 	_, err := runCLI(t, "inspect", "--request-id", "r1", "--address", "unix/"+sock)
-	if want := "no Caddy admin API at unix/" + sock + ": is the gateway running? (no such file or directory)" + elsewhere; err == nil || err.Error() != want {
+	if want := "no Caddy admin API answers at --address unix/" + sock + " (no such file or directory): is the gateway running, with its admin API there?"; err == nil || err.Error() != want {
 		t.Fatalf("inspect on a unix socket: err = %v, want %q", err, want)
+	}
+	// --config given: the address is the one read from the file, which
+	// the error names with the file.
+	caddyfile := filepath.Join(t.TempDir(), "Caddyfile")
+	if err := os.WriteFile(caddyfile, []byte("{\n\tadmin "+addr+"\n}\n\n:9080 {\n\trespond 200\n}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range commands {
+		_, err := runCLI(t, append(args, "--config", caddyfile)...)
+		if want := "no Caddy admin API answers at " + addr + ", the admin address read from --config " + caddyfile + " (connection refused): is the gateway running with that config?"; err == nil || err.Error() != want {
+			t.Fatalf("%v --config: err = %v, want %q", args, err, want)
+		}
+	}
+	// --address wins over --config (as for caddy reload), and so does
+	// its error.
+	_, err = runCLI(t, "queue", "--config", caddyfile, "--address", "unix/"+sock)
+	if want := "no Caddy admin API answers at --address unix/" + sock + " (no such file or directory): is the gateway running, with its admin API there?"; err == nil || err.Error() != want {
+		t.Fatalf("queue with --config and --address: err = %v, want %q", err, want)
 	}
 	out, err := runCLI(t, "send", "--url", "http://"+addr+addPath, "--client-id", testClientID, "--key", ck.dwsPrivate, "--sample", "addPaymentMethod")
 	if want := "nothing is listening at " + addr + ": is the gateway running? (connection refused)"; err == nil || err.Error() != want {
 		t.Fatalf("send: err = %v, want %q (output %q)", err, want, out)
+	}
+}
+
+// Without --address or --config the address is Caddy's default, and the
+// error says how to point the command elsewhere. Nothing may listen on
+// the default admin address (inns gives the test a loopback of its own).
+func TestGatewayNotRunningDefaultAddress(t *testing.T) {
+	if c, err := net.DialTimeout("tcp", caddy.DefaultAdminListen, time.Second); err == nil {
+		c.Close()
+		t.Fatalf("something listens on %s; run this test where nothing does (/work/bin/inns)", caddy.DefaultAdminListen)
+	}
+	elsewhere := " If it is, its admin API is elsewhere: pass --config FILE (the Caddyfile whose admin option names it) or --address ADMIN"
+	for _, args := range [][]string{
+		{"inspect", "--request-id", "r1"},
+		{"queue"},
+		{"redeliver", "--dead"},
+		{"backup", "--out", filepath.Join(t.TempDir(), "b.backup")},
+	} {
+		_, err := runCLI(t, args...)
+		if want := "no Caddy admin API at " + caddy.DefaultAdminListen + ": is the gateway running? (connection refused)" + elsewhere; err == nil || err.Error() != want {
+			t.Fatalf("%v: err = %v, want %q", args, err, want)
+		}
 	}
 }
 

@@ -30,12 +30,14 @@ func (a *adminFlags) add(cmd *cobra.Command) {
 	f.StringVarP(&a.adapter, "adapter", "a", "", "name of the config adapter for --config")
 }
 
-func (a *adminFlags) addr() (string, error) {
+// target finds the admin API's address as 'caddy reload' does: --address,
+// else the admin option of the --config file, else Caddy's default.
+func (a *adminFlags) target() (adminTarget, error) {
 	addr, err := caddycmd.DetermineAdminAPIAddress(a.address, nil, a.config, a.adapter)
 	if err != nil {
-		return "", fmt.Errorf("finding the admin API address: %w", err)
+		return adminTarget{}, fmt.Errorf("finding the admin API address: %w", err)
 	}
-	return addr, nil
+	return adminTarget{addr: addr, address: a.address, config: a.config}, nil
 }
 
 // queueOptions are the flags of `dws-notify queue`.
@@ -73,15 +75,16 @@ func (o *queueOptions) run(w io.Writer) error {
 	if o.limit < 1 || o.limit > adminapi.MaxDeadLetterLimit {
 		return fmt.Errorf("--limit %d must be from 1 to %d", o.limit, adminapi.MaxDeadLetterLimit)
 	}
-	addr, err := o.addr()
+	admin, err := o.target()
 	if err != nil {
 		return err
 	}
+	addr := admin.addr
 	path := adminapi.Base + "queue"
 	if o.dead {
 		path = adminapi.Base + "dead_letters?limit=" + strconv.Itoa(o.limit)
 	}
-	body, err := adminGet(addr, path)
+	body, err := adminGet(admin, path)
 	if err != nil {
 		return err
 	}
@@ -215,11 +218,12 @@ func (o *redeliverOptions) run(w io.Writer, args []string) error {
 			q.Set("force", "1")
 		}
 	}
-	addr, err := o.addr()
+	admin, err := o.target()
 	if err != nil {
 		return err
 	}
-	body, err := adminCall("POST", addr, adminapi.Base+"redeliver?"+q.Encode())
+	addr := admin.addr
+	body, err := adminCall("POST", admin, adminapi.Base+"redeliver?"+q.Encode())
 	if err != nil {
 		return forceHint(err)
 	}

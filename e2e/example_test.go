@@ -494,7 +494,7 @@ func checkNoRecordError(t *testing.T, root, rid, out string, err error, fail fun
 	head := `Error: no record of requestId "` + rid + `" in the store at `
 	reasons := ": it never arrived, was refused before the store (signature or field checks; see the gateway's log), was released after the backend failed (DWS resends it), or its retention ended"
 	r := strings.Index(line, reasons)
-	a := strings.Index(line, "Antom notifications, of ")
+	a := strings.Index(line, "An Antom notification is recorded under its composed key")
 	if !strings.HasPrefix(line, head) || r < 0 || a < 0 || a != r+len(reasons)+len(". ") {
 		fail("want %q, the reasons, then the Antom note as its own sentence:\n%s", head, out)
 	}
