@@ -107,7 +107,9 @@ func TestAnswerWithoutReadingTheBodyClosesTheConnection(t *testing.T) {
 		{"405", addPath, "", http.StatusMethodNotAllowed},
 		{"ACCESS_DENIED", addPath, "Client-Id: 1\r\n", http.StatusOK},
 		{"Request-Time missing", addPath, "Client-Id: " + testClientID + "\r\n", http.StatusOK},
-		{"413 from Content-Length", addPath, "Client-Id: " + testClientID + "\r\nRequest-Time: " + fmt.Sprint(time.Now().UnixMilli()) + "\r\nSignature: signature=x\r\n", http.StatusRequestEntityTooLarge},
+		{"413 from Content-Length", addPath, "Client-Id: " + testClientID + "\r\nRequest-Time: " + fmt.Sprint(time.Now().UnixMilli()) + "\r\nSignature: algorithm=RSA256,keyVersion=1,signature=AAAA\r\n", http.StatusRequestEntityTooLarge},
+		// A malformed Signature is refused before the body size is looked at.
+		{"Signature malformed", addPath, "Client-Id: " + testClientID + "\r\nRequest-Time: " + fmt.Sprint(time.Now().UnixMilli()) + "\r\nSignature: signature=x\r\n", http.StatusOK},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

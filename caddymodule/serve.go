@@ -44,6 +44,7 @@ type exchange struct {
 	keyVersion int
 	verified   bool
 	bodyRead   bool                // the request body was read to its end
+	sigBuf     [512]byte           // the decoded signature of keys up to RSA-4096 (admit parses it before the body)
 	repl       *caddy.Replacer     // the request's, for the placeholders; nil outside Caddy
 	w          http.ResponseWriter // the answer's writer; its connection's read deadline bounds the body
 
@@ -86,16 +87,21 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 }
 
 // signedHeaders are the headers the signature covers or names, as admit
-// found them once each.
+// found them once each, parsed.
 type signedHeaders struct {
 	requestTime string
 	sentAt      time.Time
-	signature   string
+	signature   signature.Header // its Signature aliases the exchange's sigBuf
 }
 
 // admit checks what can be checked before the body is read: the path
 // serves an API, the method, no encryption or content coding, a
-// configured Client-Id, and Request-Time and Signature present once.
+// configured Client-Id, and Request-Time and Signature present once and
+// well-formed. A Signature header that does not parse is refused here
+// with the answer, log line and metrics its verification would give, so
+// a sender of a broken header cannot hold the connection for body_timeout.
+// A well-formed header whose keyVersion names no configured key is not
+// malformed: the verification refuses it after the body, as before.
 func (h *Handler) admit(x *exchange, r *http.Request) (signedHeaders, bool) {
 	path, uri := originalTarget(r)
 	x.uri = uri
@@ -149,13 +155,20 @@ func (h *Handler) admit(x *exchange, r *http.Request) (signedHeaders, bool) {
 		x.badSignature(err, "Request-Time is malformed")
 		return s, false
 	}
-	s.signature, n = dwshttp.HeaderOnce(r.Header, "Signature")
+	sigValue, n := dwshttp.HeaderOnce(r.Header, "Signature")
 	switch {
 	case n == 0:
 		x.badSignature(signature.ErrMissing, "Signature header is missing")
 		return s, false
 	case n > 1:
 		x.badSignature(signature.ErrMalformed, "Signature header appears more than once")
+		return s, false
+	}
+	if s.signature, err = signature.ParseHeaderInto(sigValue, x.sigBuf[:0]); err != nil {
+		// Counted as a failed verification, as it was when the header was
+		// first parsed by the verification after the body.
+		h.metrics.ObserveVerification(0, err)
+		x.badSignature(err, dwshttp.SignatureMessage(err))
 		return s, false
 	}
 	return s, true
@@ -182,7 +195,7 @@ func (h *Handler) authenticate(x *exchange, r *http.Request, s signedHeaders) ([
 		x.badSignature(signature.ErrMalformed, "Key-Version header appears more than once")
 		return nil, false
 	}
-	x.keyVersion, err = h.ring.VerifyNotification(x.clientID, x.uri, s.requestTime, body, s.signature, keyVersionHeader)
+	x.keyVersion, err = h.ring.VerifyParsed(x.clientID, x.uri, s.requestTime, body, s.signature, keyVersionHeader)
 	h.metrics.ObserveVerification(x.keyVersion, err)
 	if err != nil {
 		x.badSignature(err, dwshttp.SignatureMessage(err))

@@ -49,6 +49,159 @@ func TestRepeatedSignatureHeadersAreMalformed(t *testing.T) {
 	}
 }
 
+// malformedSignatures are Signature header values the parser refuses,
+// each with the message and the signature_failure reason of its answer.
+var malformedSignatures = []struct{ name, value, message, reason string }{
+	{"garbage", "garbage", "Signature header is malformed", "malformed"},
+	{"no signature part", "algorithm=RSA256,keyVersion=1", "Signature header is malformed", "malformed"},
+	{"keyVersion not a version", "algorithm=RSA256,keyVersion=v1,signature=AAAA", "Signature header is malformed", "malformed"},
+	{"duplicate part", "algorithm=RSA256,signature=AAAA,signature=AAAA", "Signature header is malformed", "malformed"},
+	{"unsupported algorithm", "algorithm=ECC224,keyVersion=1,signature=AAAA", "Signature algorithm is not supported (only RSA256)", "unsupported_algorithm"},
+	{"bad percent-encoding", "algorithm=RSA256,keyVersion=1,signature=AAA%3", "Signature value is not valid Base64", "bad_encoding"},
+	{"bad Base64", "algorithm=RSA256,keyVersion=1,signature=AAAAA", "Signature value is not valid Base64", "bad_encoding"},
+}
+
+// A Signature header that does not parse is refused without reading the
+// body, with the answer, log line and metrics its verification gave when
+// it was refused after the body: INVALID_SIGNATURE, the reason in the log
+// and in signature_failures_total, a failed verification with
+// key_version none. A well-formed header whose keyVersion names no
+// configured key is not malformed: its body is read and the verification
+// refuses it.
+func TestMalformedSignatureIsRefusedWithoutReadingTheBody(t *testing.T) {
+	h := baseHandler(t)
+	ctx := newContext(t)
+	logs := provisioned(t, ctx, h)
+	be := &recordingBackend{}
+	type check struct{ name, value, message, reason string }
+	cases := []check(nil)
+	for _, c := range malformedSignatures {
+		cases = append(cases, check(c))
+	}
+	cases = append(cases, check{"unknown keyVersion (control)", "", "Signature keyVersion is not configured", "unknown_key_version"})
+	for i, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			malformed := c.value != ""
+			n := unitNotice(t, addPath, addSample(t, fmt.Sprintf("sighdr-%d", i)))
+			if malformed {
+				n.mutate = func(hd http.Header) { hd.Set("Signature", c.value) }
+			} else {
+				n.keyVersion = 7
+			}
+			req := n.request(t)
+			var reads atomic.Int32
+			content := bytes.NewReader(n.body)
+			r := httptest.NewRequest(req.Method, n.uri(), readerFunc(func(p []byte) (int, error) {
+				reads.Add(1)
+				return content.Read(p)
+			}))
+			r.Header, r.ContentLength = req.Header, int64(len(n.body))
+			verified := verifications(t, ctx, "none", "failed")
+			failures := counterValue(t, ctx.GetMetricsRegistry(), "caddy_dws_notify_signature_failures_total", map[string]string{"reason": c.reason})
+			logs.TakeAll()
+
+			w := httptest.NewRecorder()
+			if err := h.ServeHTTP(w, r, be); err != nil {
+				t.Fatal(err)
+			}
+			want := `{"result":{"resultStatus":"F","resultCode":"INVALID_SIGNATURE","resultMsg":"` + c.message + `"}}`
+			if w.Code != http.StatusOK || w.Body.String() != want {
+				t.Errorf("HTTP %d %s, want HTTP 200 %s", w.Code, w.Body, want)
+			}
+			if got := reads.Load(); malformed && got != 0 {
+				t.Errorf("the body was read (%d reads) for a malformed Signature", got)
+			} else if !malformed && got == 0 {
+				t.Errorf("the body was not read for a well-formed Signature")
+			}
+			if got := w.Header().Get("Connection"); malformed && got != "close" {
+				t.Errorf("Connection: %q, want close (the body was not read)", got)
+			}
+			if got := logs.FilterField(zap.String("signature_failure", c.reason)).FilterField(zap.String("result_code", "INVALID_SIGNATURE")).Len(); got != 1 {
+				t.Errorf("%d log lines with signature_failure=%s, want 1: %v", got, c.reason, logs.All())
+			}
+			if got := verifications(t, ctx, "none", "failed") - verified; got != 1 {
+				t.Errorf("signature_verifications_total{none,failed} rose by %v, want 1", got)
+			}
+			if got := counterValue(t, ctx.GetMetricsRegistry(), "caddy_dws_notify_signature_failures_total", map[string]string{"reason": c.reason}) - failures; got != 1 {
+				t.Errorf("signature_failures_total{%s} rose by %v, want 1", c.reason, got)
+			}
+		})
+	}
+	if got := be.count(); got != 0 {
+		t.Fatalf("backend got %d requests, want none", got)
+	}
+}
+
+// Through a real Caddy, a malformed Signature header is answered at once
+// while its body never comes, not after body_timeout (30s here) with U; a
+// well-formed one still waits for its body and verifies.
+func TestMalformedSignatureIsAnsweredBeforeABodyThatNeverComes(t *testing.T) {
+	b := newBackend(t)
+	g := startGateway(t, b, gatewayConfig{extra: "body_timeout 30s"})
+	dial := func(t *testing.T, head string) (net.Conn, *bufio.Reader) {
+		t.Helper()
+		conn, err := net.Dial("tcp", "127.0.0.1:9080")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { conn.Close() })
+		// Far below body_timeout: an answer given only once the body
+		// timed out fails here.
+		_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+		if _, err := io.WriteString(conn, head); err != nil {
+			t.Fatal(err)
+		}
+		return conn, bufio.NewReader(conn)
+	}
+	for _, c := range malformedSignatures[:4:4] {
+		t.Run(c.name, func(t *testing.T) {
+			_, br := dial(t, fmt.Sprintf("POST %s HTTP/1.1\r\nHost: localhost:9080\r\nContent-Type: application/json; charset=UTF-8\r\nClient-Id: %s\r\nRequest-Time: %d\r\nSignature: %s\r\nContent-Length: 4000\r\n\r\n",
+				addPath, testClientID, time.Now().UnixMilli(), c.value))
+			res, err := http.ReadResponse(br, nil)
+			if err != nil {
+				t.Fatalf("no answer while the body stalls: %v", err)
+			}
+			a, err := readAnswer(res)
+			if err != nil {
+				t.Fatal(err)
+			}
+			a.expect(t, http.StatusOK, "F", "INVALID_SIGNATURE")
+			if a.result.ResultMsg != c.message {
+				t.Errorf("message %q, want %q", a.result.ResultMsg, c.message)
+			}
+			if !res.Close {
+				t.Errorf("answer does not close the connection (Connection: %q)", res.Header.Get("Connection"))
+			}
+		})
+	}
+	t.Run("well-formed header waits for the body", func(t *testing.T) {
+		req, body := signedRaw(t, g, "sighdr-wait", "", false, "")
+		conn, br := dial(t, req[:len(req)-len(body)])
+		_ = conn.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
+		if _, err := br.Peek(1); err == nil {
+			t.Fatal("answered before the body was sent")
+		} else if ne, ok := err.(net.Error); !ok || !ne.Timeout() {
+			t.Fatalf("waiting for the body: %v", err)
+		}
+		_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+		if _, err := conn.Write(body); err != nil {
+			t.Fatal(err)
+		}
+		res, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		a, err := readAnswer(res)
+		if err != nil {
+			t.Fatal(err)
+		}
+		a.expect(t, http.StatusOK, "S", "SUCCESS")
+	})
+	if hits := b.hits(); len(hits) != 1 {
+		t.Fatalf("backend got %d requests, want 1 (the well-formed control)", len(hits))
+	}
+}
+
 // The api placeholder is set as soon as the path names an api, so
 // log_append sees it on early refusals (405, 413, signature failures).
 func TestAPIPlaceholderOnEarlyRefusal(t *testing.T) {

@@ -53,7 +53,10 @@
 // client's keys, newest version first, until one verifies. That last rule
 // keeps a notification signed by the old key without keyVersion verifying
 // while the new key is configured too. A forged signature then costs at
-// most one RSA verification per configured key.
+// most one RSA verification per configured key. [KeyRing.VerifyParsed]
+// does the same for a header parsed earlier with [ParseHeaderInto], so a
+// gateway can refuse a malformed header before it reads the body and
+// still parse it only once.
 //
 // # RSA verification
 //

@@ -45,6 +45,15 @@ func ParseHeader(v string) (Header, error) {
 	return parseHeader(v, nil)
 }
 
+// ParseHeaderInto is ParseHeader decoding the signature into dst[:0]'s
+// spare capacity (a new slice when it is too small: 512 bytes hold the
+// signature of an RSA-4096 key), so that a caller that parses the header
+// before the body arrives can keep the signature in memory it owns. The
+// returned Header's Signature aliases dst when it fits.
+func ParseHeaderInto(v string, dst []byte) (Header, error) {
+	return parseHeader(v, dst[:0])
+}
+
 // parseHeader is ParseHeader decoding the signature into dst's spare
 // capacity (or a new slice when it is too small).
 func parseHeader(v string, dst []byte) (Header, error) {

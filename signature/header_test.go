@@ -215,3 +215,40 @@ func TestReason(t *testing.T) {
 		t.Errorf("message %q", e)
 	}
 }
+
+// ParseHeaderInto decodes into the caller's buffer when it is large
+// enough, into a new slice when not, and parses as ParseHeader does.
+func TestParseHeaderInto(t *testing.T) {
+	k := testKey()
+	v := mustHeader(t, k, 3, "/n", "c", "1685599933871", []byte("{}"))
+	want, err := ParseHeader(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 7, 512)
+	got, err := ParseHeaderInto(v, buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Algorithm != want.Algorithm || got.KeyVersion != 3 || !got.HasKeyVersion || !bytes.Equal(got.Signature, want.Signature) {
+		t.Fatalf("ParseHeaderInto: %+v, ParseHeader: %+v", got, want)
+	}
+	if &got.Signature[0] != &buf[:1][0] {
+		t.Error("the signature was not decoded into the caller's buffer")
+	}
+	small := make([]byte, 16)
+	got, err = ParseHeaderInto(v, small)
+	if err != nil || !bytes.Equal(got.Signature, want.Signature) {
+		t.Fatalf("into a small buffer: %v", err)
+	}
+	if bytes.Equal(small, got.Signature[:16]) {
+		t.Error("a buffer too small was written to")
+	}
+	for _, bad := range []string{"garbage", "algorithm=RSA256", "algorithm=ECC224,signature=AAAA", "algorithm=RSA256,signature=AA%2"} {
+		_, err1 := ParseHeader(bad)
+		_, err2 := ParseHeaderInto(bad, buf)
+		if err1 == nil || err2 == nil || err1.Error() != err2.Error() {
+			t.Errorf("%q: ParseHeader %v, ParseHeaderInto %v", bad, err1, err2)
+		}
+	}
+}

@@ -171,6 +171,25 @@ func (r *KeyRing) VerifyNotification(clientID, uri, requestTime string, body []b
 	if err != nil {
 		return 0, err
 	}
+	return r.verifyParsed(s, clientID, uri, requestTime, body, h, keyVersionHeader)
+}
+
+// VerifyParsed is VerifyNotification for a Signature header already parsed
+// with ParseHeader or ParseHeaderInto (whose errors the caller handles):
+// a gateway parses the header before it reads the body, refuses a
+// malformed one at once, and verifies the parsed header once the body has
+// arrived, without parsing it again. It chooses the key, returns and fails
+// as VerifyNotification does, but for the parsing errors, which it never
+// returns.
+func (r *KeyRing) VerifyParsed(clientID, uri, requestTime string, body []byte, h Header, keyVersionHeader string) (keyVersion int, err error) {
+	s := scratches.Get().(*scratch)
+	defer scratches.Put(s)
+	return r.verifyParsed(s, clientID, uri, requestTime, body, h, keyVersionHeader)
+}
+
+// verifyParsed is VerifyParsed working in s, whose sig may hold
+// h.Signature.
+func (r *KeyRing) verifyParsed(s *scratch, clientID, uri, requestTime string, body []byte, h Header, keyVersionHeader string) (keyVersion int, err error) {
 	ck := r.client(clientID)
 	if ck == nil {
 		return 0, newError(ErrUnknownKeyVersion, "no keys configured for this client")

@@ -198,6 +198,19 @@ func TestVerifyAllocations(t *testing.T) {
 	}); n != 0 {
 		t.Fatalf("Verify allocates %.0f times per call, want 0", n)
 	}
+	// Parsed into the caller's buffer, then verified: no allocation either.
+	buf := make([]byte, 512)
+	if n := testing.AllocsPerRun(50, func() {
+		parsed, err := ParseHeaderInto(h, buf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := r.VerifyParsed("c", "/n", "1685599933871", body, parsed, ""); err != nil {
+			t.Fatal(err)
+		}
+	}); n != 0 {
+		t.Fatalf("ParseHeaderInto and VerifyParsed allocate %.0f times per call, want 0", n)
+	}
 }
 
 // countingRing returns a key ring whose RSA verifications are counted.
@@ -262,6 +275,24 @@ func TestKeyRingKeySelection(t *testing.T) {
 			}
 			if got := rsaOps.Load() - before; got != tt.wantRSA {
 				t.Errorf("%d RSA verifications, want %d", got, tt.wantRSA)
+			}
+			// The header parsed first, then verified: the same answer, at
+			// the same cost.
+			var buf [512]byte
+			parsed, perr := ParseHeaderInto(tt.header, buf[:])
+			if perr != nil {
+				if err == nil || err.Error() != perr.Error() {
+					t.Errorf("ParseHeaderInto error %v, VerifyNotification's %v", perr, err)
+				}
+				return
+			}
+			before = rsaOps.Load()
+			pv, err2 := r.VerifyParsed(client, uri, tm, body, parsed, tt.keyVersionHeader)
+			if pv != v || (err == nil) != (err2 == nil) || (err != nil && err.Error() != err2.Error()) {
+				t.Errorf("VerifyParsed: %d, %v; VerifyNotification: %d, %v", pv, err2, v, err)
+			}
+			if got := rsaOps.Load() - before; got != tt.wantRSA {
+				t.Errorf("VerifyParsed: %d RSA verifications, want %d", got, tt.wantRSA)
 			}
 		})
 	}
