@@ -164,9 +164,19 @@ func (h *Handler) admit(x *exchange, r *http.Request) (signedHeaders, bool) {
 		x.badSignature(signature.ErrMalformed, "Signature header appears more than once")
 		return s, false
 	}
-	if s.signature, err = signature.ParseHeaderInto(sigValue, x.sigBuf[:0]); err != nil {
-		// Counted as a failed verification, as it was when the header was
-		// first parsed by the verification after the body.
+	// Key-Version: Alipay's SDKs send the key version in a header of its
+	// own too; it chooses the key when the Signature names none.
+	keyVersion, n := dwshttp.HeaderOnce(r.Header, "Key-Version")
+	if n > 1 {
+		x.badSignature(signature.ErrMalformed, "Key-Version header appears more than once")
+		return s, false
+	}
+	if s.signature, err = signature.ParseHeaderInto(sigValue, x.sigBuf[:0]); err == nil {
+		err = s.signature.UseKeyVersionHeader(keyVersion)
+	}
+	if err != nil {
+		// Counted as a failed verification, as it was when the headers
+		// were first parsed by the verification after the body.
 		h.metrics.ObserveVerification(0, err)
 		x.badSignature(err, dwshttp.SignatureMessage(err))
 		return s, false
@@ -188,14 +198,7 @@ func (h *Handler) authenticate(x *exchange, r *http.Request, s signedHeaders) ([
 	}
 	x.bodyRead = true
 
-	// Key-Version: Alipay's SDKs send the key version in a header of its
-	// own too; it chooses the key when the Signature names none.
-	keyVersionHeader, n := dwshttp.HeaderOnce(r.Header, "Key-Version")
-	if n > 1 {
-		x.badSignature(signature.ErrMalformed, "Key-Version header appears more than once")
-		return nil, false
-	}
-	x.keyVersion, err = h.ring.VerifyParsed(x.clientID, x.uri, s.requestTime, body, s.signature, keyVersionHeader)
+	x.keyVersion, err = h.ring.VerifyParsed(x.clientID, x.uri, s.requestTime, body, s.signature)
 	h.metrics.ObserveVerification(x.keyVersion, err)
 	if err != nil {
 		x.badSignature(err, dwshttp.SignatureMessage(err))

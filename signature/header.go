@@ -28,9 +28,11 @@ type Header struct {
 	// Algorithm is the algorithm as sent; it always equals RSA256 ignoring
 	// case when ParseHeader succeeds.
 	Algorithm string
-	// KeyVersion is the keyVersion parameter, 0 when absent.
+	// KeyVersion is the keyVersion parameter, 0 when absent; or the
+	// Key-Version header's, once UseKeyVersionHeader took it.
 	KeyVersion int
-	// HasKeyVersion reports whether the keyVersion parameter was present.
+	// HasKeyVersion reports whether KeyVersion names the key: the
+	// keyVersion parameter was present, or UseKeyVersionHeader took one.
 	HasKeyVersion bool
 	// Signature is the decoded raw signature.
 	Signature []byte
@@ -43,6 +45,24 @@ type Header struct {
 // the encoding.
 func ParseHeader(v string) (Header, error) {
 	return parseHeader(v, nil)
+}
+
+// UseKeyVersionHeader applies a notification's Key-Version header value v
+// ("" when it has none) to h, as Alipay's SDKs choose the key (SPEC §1.2):
+// the Signature's own keyVersion wins; otherwise a Key-Version header
+// names the version, and h.HasKeyVersion is then set. A value that is not
+// a decimal integer between 0 and math.MaxInt32 is refused with
+// ErrMalformed, whichever wins, as long as it would be used.
+func (h *Header) UseKeyVersionHeader(v string) error {
+	if h.HasKeyVersion || v == "" {
+		return nil
+	}
+	version, ok := parseKeyVersion(v)
+	if !ok {
+		return newError(ErrMalformed, "Key-Version header is not a decimal integer between 0 and %d", math.MaxInt32)
+	}
+	h.KeyVersion, h.HasKeyVersion = version, true
+	return nil
 }
 
 // ParseHeaderInto is ParseHeader decoding the signature into dst[:0]'s

@@ -171,38 +171,35 @@ func (r *KeyRing) VerifyNotification(clientID, uri, requestTime string, body []b
 	if err != nil {
 		return 0, err
 	}
-	return r.verifyParsed(s, clientID, uri, requestTime, body, h, keyVersionHeader)
+	if err := h.UseKeyVersionHeader(keyVersionHeader); err != nil {
+		return 0, err
+	}
+	return r.verifyParsed(s, clientID, uri, requestTime, body, h)
 }
 
 // VerifyParsed is VerifyNotification for a Signature header already parsed
-// with ParseHeader or ParseHeaderInto (whose errors the caller handles):
-// a gateway parses the header before it reads the body, refuses a
-// malformed one at once, and verifies the parsed header once the body has
-// arrived, without parsing it again. It chooses the key, returns and fails
-// as VerifyNotification does, but for the parsing errors, which it never
+// with ParseHeader or ParseHeaderInto and given the Key-Version header with
+// Header.UseKeyVersionHeader (whose errors the caller handles): a gateway
+// checks both headers before it reads the body, refuses malformed ones at
+// once, and verifies the parsed header once the body has arrived, without
+// parsing it again. It chooses the key, returns and fails as
+// VerifyNotification does, but for the parsing errors, which it never
 // returns.
-func (r *KeyRing) VerifyParsed(clientID, uri, requestTime string, body []byte, h Header, keyVersionHeader string) (keyVersion int, err error) {
+func (r *KeyRing) VerifyParsed(clientID, uri, requestTime string, body []byte, h Header) (keyVersion int, err error) {
 	s := scratches.Get().(*scratch)
 	defer scratches.Put(s)
-	return r.verifyParsed(s, clientID, uri, requestTime, body, h, keyVersionHeader)
+	return r.verifyParsed(s, clientID, uri, requestTime, body, h)
 }
 
 // verifyParsed is VerifyParsed working in s, whose sig may hold
 // h.Signature.
-func (r *KeyRing) verifyParsed(s *scratch, clientID, uri, requestTime string, body []byte, h Header, keyVersionHeader string) (keyVersion int, err error) {
+func (r *KeyRing) verifyParsed(s *scratch, clientID, uri, requestTime string, body []byte, h Header) (keyVersion int, err error) {
 	ck := r.client(clientID)
 	if ck == nil {
 		return 0, newError(ErrUnknownKeyVersion, "no keys configured for this client")
 	}
-	named, version := h.HasKeyVersion, h.KeyVersion
-	if !named && keyVersionHeader != "" {
-		v, ok := parseKeyVersion(keyVersionHeader)
-		if !ok {
-			return 0, newError(ErrMalformed, "Key-Version header is not a decimal integer between 0 and %d", math.MaxInt32)
-		}
-		named, version = true, v
-	}
-	if named {
+	if h.HasKeyVersion {
+		version := h.KeyVersion
 		key := ck.byVersion[version]
 		if key == nil {
 			return 0, newError(ErrUnknownKeyVersion, "keyVersion %d is not configured for this client (configured: %v)", version, ck.versions)

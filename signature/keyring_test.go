@@ -205,7 +205,7 @@ func TestVerifyAllocations(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := r.VerifyParsed("c", "/n", "1685599933871", body, parsed, ""); err != nil {
+		if _, err := r.VerifyParsed("c", "/n", "1685599933871", body, parsed); err != nil {
 			t.Fatal(err)
 		}
 	}); n != 0 {
@@ -286,8 +286,14 @@ func TestKeyRingKeySelection(t *testing.T) {
 				}
 				return
 			}
+			if kerr := parsed.UseKeyVersionHeader(tt.keyVersionHeader); kerr != nil {
+				if err == nil || err.Error() != kerr.Error() {
+					t.Errorf("UseKeyVersionHeader error %v, VerifyNotification's %v", kerr, err)
+				}
+				return
+			}
 			before = rsaOps.Load()
-			pv, err2 := r.VerifyParsed(client, uri, tm, body, parsed, tt.keyVersionHeader)
+			pv, err2 := r.VerifyParsed(client, uri, tm, body, parsed)
 			if pv != v || (err == nil) != (err2 == nil) || (err != nil && err.Error() != err2.Error()) {
 				t.Errorf("VerifyParsed: %d, %v; VerifyNotification: %d, %v", pv, err2, v, err)
 			}
