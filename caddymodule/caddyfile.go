@@ -25,7 +25,10 @@ func init() {
 }
 
 // subdirectives are the dws_notify directive's, for the error about an
-// unknown one (errUnknown).
+// unknown one (errUnknown): every case of UnmarshalCaddyfile's switch, and
+// nothing else (TestParsedSubdirectivesAreListed and
+// TestKnownSubdirectivesAreParsed check both ways; DEVELOPERS.md, "Adding a
+// handler setting").
 var subdirectives = []string{"client_id", "dws_public_key", "merchant_private_key", "api", "storage", "store",
 	"retention", "request_time_tolerance", "max_body_size", "forward_timeout", "body_timeout",
 	"business_reject_status", "result_message_field", "acknowledge", "strict", "forward_signature"}

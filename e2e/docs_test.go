@@ -867,6 +867,39 @@ func TestDocsConfigurationReference(t *testing.T) {
 		}
 	}
 
+	// The JSON section's handler shows every top-level field (the store in
+	// the block after it), as its prose says.
+	jsonBlocks := 0
+	for _, b := range parseDocBlocks(t, root, "docs/configuration.md") {
+		if b.Lang != "json" || !strings.Contains(b.Text, `"handler": "dws_notify"`) {
+			continue
+		}
+		jsonBlocks++
+		var h map[string]json.RawMessage
+		if err := json.Unmarshal([]byte(b.Text), &h); err != nil {
+			t.Errorf("%s: %v", b, err)
+			continue
+		}
+		for k := range h {
+			if k != "handler" && !fields[k] {
+				t.Errorf("%s: `%s` is no field of %s", b, k, handlerModule)
+			}
+		}
+		var missing []string
+		for p := range fields {
+			if _, ok := h[p]; !ok && p != "store" && !strings.ContainsAny(p, ".[") {
+				missing = append(missing, p)
+			}
+		}
+		sort.Strings(missing)
+		for _, p := range missing {
+			t.Errorf("%s: the JSON section's handler has no `%s`: it shows every field of the table but the store", b, p)
+		}
+	}
+	if jsonBlocks != 1 {
+		t.Errorf("docs/configuration.md has %d JSON blocks of the whole handler (\"handler\": \"dws_notify\"), want 1 (## JSON)", jsonBlocks)
+	}
+
 	set := map[string]bool{}
 	for _, b := range parseDocBlocks(t, root, "docs/configuration.md") {
 		if b.Check != "" || b.Lang != "caddy" {
