@@ -71,8 +71,8 @@ var (
 	markerRE = regexp.MustCompile(`^\s*<!--\s*doc-check:\s*(.*?)\s*-->\s*$`)
 )
 
-// checkedDocs returns README.md and docs/*.md, in that order: the documents
-// whose blocks are checked.
+// checkedDocs returns README.md, DEVELOPERS.md and docs/*.md, in that
+// order: the documents whose blocks and names are checked.
 func checkedDocs(t testing.TB, root string) []string {
 	t.Helper()
 	docs, err := filepath.Glob(filepath.Join(root, "docs", "*.md"))
@@ -80,7 +80,7 @@ func checkedDocs(t testing.TB, root string) []string {
 		t.Fatal(err)
 	}
 	sort.Strings(docs)
-	files := []string{"README.md"}
+	files := []string{"README.md", "DEVELOPERS.md"}
 	for _, d := range docs {
 		files = append(files, "docs/"+filepath.Base(d))
 	}
@@ -1151,7 +1151,8 @@ func checkDocRefs(t *testing.T, root, path string, refRE *regexp.Regexp, anchors
 	return nil
 }
 
-// TestDocsNames checks the names README.md and docs/*.md give: every test
+// TestDocsNames checks the names README.md, DEVELOPERS.md and docs/*.md
+// give: every test
 // they name is defined, and every repository path they quote exists, so a
 // renamed test or moved file cannot leave the documents behind.
 func TestDocsNames(t *testing.T) {
