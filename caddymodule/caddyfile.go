@@ -45,7 +45,7 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //		client_id <id>...
 //		dws_public_key <key> [<key_version>]
 //		merchant_private_key <key> [<key_version>]
-//		api <addPaymentMethod|removePaymentMethod> [<path>]
+//		api <name> [<path>]
 //		storage <dir>
 //		store badger [<dir>]
 //		store redis <url> | sentinel <master_name> <host:port>... | cluster <host:port>... {
@@ -68,7 +68,8 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 // client_id, dws_public_key and api are required; client_id, dws_public_key,
 // api and business_reject_status may be repeated. <key> is the key material
 // itself (bare Base64 DER or PEM) or a {file./path} / {env.NAME}
-// placeholder resolved at provision time. Every error names its line.
+// placeholder resolved at provision time. api <name> is one of the notify
+// APIs notification.Names gives (DWS and Antom). Every error names its line.
 //
 // The rules about the settings are config.Handler.Check's, the same the
 // JSON config goes through at provisioning, run once the directive is
