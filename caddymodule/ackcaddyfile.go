@@ -21,8 +21,12 @@ import (
 //	}
 //
 // It records the line of every setting in lines, by its JSON path
-// ("acknowledge.keys.1"). It only parses: the rules are
-// config.Handler.Check's.
+// ("acknowledge.keys.1"). The rules are config.Handler.Check's; the parser
+// refuses only what cannot become a JSON field (an argument count, a
+// value that is not a number or a duration, an unknown option or mode, an
+// option given twice) and a zero the JSON config would read as the
+// default: a duration of 0 or less (config.PositiveRule's text) and
+// max_queued 0.
 func parseAcknowledge(d *caddyfile.Dispenser, lines map[string]int) (*config.Acknowledge, error) {
 	a := new(config.Acknowledge)
 	lines["acknowledge"] = d.Line()

@@ -25,7 +25,10 @@ func init() {
 }
 
 // subdirectives are the dws_notify directive's, for the error about an
-// unknown one (errUnknown).
+// unknown one (errUnknown): every case of UnmarshalCaddyfile's switch, and
+// nothing else (TestParsedSubdirectivesAreListed and
+// TestKnownSubdirectivesAreParsed check both ways; DEVELOPERS.md, "Adding a
+// handler setting").
 var subdirectives = []string{"client_id", "dws_public_key", "merchant_private_key", "api", "storage", "store",
 	"retention", "request_time_tolerance", "max_body_size", "forward_timeout", "body_timeout",
 	"business_reject_status", "result_message_field", "acknowledge", "strict", "forward_signature"}
@@ -42,7 +45,7 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //		client_id <id>...
 //		dws_public_key <key> [<key_version>]
 //		merchant_private_key <key> [<key_version>]
-//		api <addPaymentMethod|removePaymentMethod> [<path>]
+//		api <name> [<path>]
 //		storage <dir>
 //		store badger [<dir>]
 //		store redis <url> | sentinel <master_name> <host:port>... | cluster <host:port>... {
@@ -65,12 +68,20 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 // client_id, dws_public_key and api are required; client_id, dws_public_key,
 // api and business_reject_status may be repeated. <key> is the key material
 // itself (bare Base64 DER or PEM) or a {file./path} / {env.NAME}
-// placeholder resolved at provision time. Every error names its line.
+// placeholder resolved at provision time. api <name> is one of the notify
+// APIs notification.Names gives (DWS and Antom). Every error names its line.
 //
-// It only parses: the rules about the settings are config.Handler.Check's,
-// the same the JSON config goes through at provisioning, run once the
-// directive is read; a broken rule is reported with the same message, at
-// the line of the setting it names (or of the directive).
+// The rules about the settings are config.Handler.Check's, the same the
+// JSON config goes through at provisioning, run once the directive is
+// read; a broken rule is reported with the same message, at the line of
+// the setting it names (or of the directive). The parser refuses only what
+// cannot become a JSON field or what the Caddyfile cannot mean: a wrong
+// number of arguments, a value that is not a number, size or duration, a
+// setting given twice, an unknown name, and a zero the JSON config would
+// read as the default (max_body_size 0, a duration of 0 or less; in store
+// redis, pool_size and wait_replicas 0; in acknowledge, max_queued 0).
+// Where config states the same rule, the parser's error uses its text
+// (config.MaxBodySizeRule, config.PositiveRule).
 //
 // The store is the embedded Badger database by default; storage <dir> is
 // the short form of store badger <dir> (both may be given if they name the
@@ -329,7 +340,7 @@ func parsePositiveDuration(d *caddyfile.Dispenser, name, s string) (time.Duratio
 		return 0, d.Errf("%s: %q is not a duration", name, s)
 	}
 	if dur <= 0 {
-		return 0, d.Errf("%s must be positive", name)
+		return 0, d.Err(config.PositiveRule(name))
 	}
 	return dur, nil
 }

@@ -3,6 +3,9 @@ package caddymodule
 import (
 	"encoding/json"
 	"fmt"
+	"go/ast"
+	"go/parser"
+	"go/token"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -401,6 +404,137 @@ func FuzzDurationAsCaddy(f *testing.F) {
 			t.Fatalf("%q as JSON: config.Duration %v, %v; caddy.Duration %v, %v", s, time.Duration(d), jsonErr, time.Duration(cd), caddyErr)
 		}
 	})
+}
+
+// TestParsedSubdirectivesAreListed is the reverse of
+// TestKnownSubdirectivesAreParsed: every name a parser's switch takes is in
+// the list its unknown-name error offers, so a subdirective added to the
+// switch alone fails here (the error would never suggest it, and
+// TestKnownSubdirectivesAreParsed cannot see a name the list lacks). It
+// reads the package's source: each switch whose default clause calls
+// errUnknown must have as case labels exactly the names of the list passed
+// to it (a package-level variable or a literal), compared as written
+// (a string's value, or an expression such as config.BackendRedis).
+func TestParsedSubdirectivesAreListed(t *testing.T) {
+	files, err := filepath.Glob("*.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fset := token.NewFileSet()
+	var parsed []*ast.File
+	lists := map[string]*ast.CompositeLit{} // package-level []string variables
+	for _, f := range files {
+		if strings.HasSuffix(f, "_test.go") {
+			continue
+		}
+		af, err := parser.ParseFile(fset, f, nil, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		parsed = append(parsed, af)
+		for _, decl := range af.Decls {
+			gd, ok := decl.(*ast.GenDecl)
+			if !ok || gd.Tok != token.VAR {
+				continue
+			}
+			for _, spec := range gd.Specs {
+				vs := spec.(*ast.ValueSpec)
+				for i, v := range vs.Values {
+					if cl, ok := v.(*ast.CompositeLit); ok {
+						lists[vs.Names[i].Name] = cl
+					}
+				}
+			}
+		}
+	}
+	name := func(e ast.Expr) string {
+		if bl, ok := e.(*ast.BasicLit); ok && bl.Kind == token.STRING {
+			s, err := strconv.Unquote(bl.Value)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return s
+		}
+		var b strings.Builder
+		if sel, ok := e.(*ast.SelectorExpr); ok {
+			if x, ok := sel.X.(*ast.Ident); ok {
+				b.WriteString(x.Name + ".")
+			}
+			b.WriteString(sel.Sel.Name)
+			return b.String()
+		}
+		t.Fatalf("%s: a case label or list entry that is neither a string nor a name", fset.Position(e.Pos()))
+		return ""
+	}
+	checked := map[string]bool{}
+	for _, af := range parsed {
+		ast.Inspect(af, func(n ast.Node) bool {
+			sw, ok := n.(*ast.SwitchStmt)
+			if !ok {
+				return true
+			}
+			var labelExprs []ast.Expr
+			var known *ast.CompositeLit
+			listName := ""
+			for _, stmt := range sw.Body.List {
+				cc := stmt.(*ast.CaseClause)
+				labelExprs = append(labelExprs, cc.List...)
+				if cc.List != nil {
+					continue
+				}
+				for _, st := range cc.Body {
+					ast.Inspect(st, func(n ast.Node) bool {
+						call, ok := n.(*ast.CallExpr)
+						if !ok {
+							return true
+						}
+						if fn, ok := call.Fun.(*ast.Ident); !ok || fn.Name != "errUnknown" {
+							return true
+						}
+						switch arg := call.Args[len(call.Args)-1].(type) {
+						case *ast.Ident:
+							listName, known = arg.Name, lists[arg.Name]
+						case *ast.CompositeLit:
+							listName, known = "the literal", arg
+						}
+						if known == nil {
+							t.Fatalf("%s: errUnknown's list is not a []string literal or a package-level one", fset.Position(call.Pos()))
+						}
+						return false
+					})
+				}
+			}
+			if known == nil {
+				return true
+			}
+			where := fset.Position(sw.Pos())
+			labels := map[string]bool{}
+			for _, e := range labelExprs {
+				labels[name(e)] = true
+			}
+			listed := map[string]bool{}
+			for _, e := range known.Elts {
+				listed[name(e)] = true
+			}
+			for l := range labels {
+				if !listed[l] {
+					t.Errorf("%s: the switch takes %q but %s, which its unknown-name error offers, lacks it", where, l, listName)
+				}
+			}
+			for l := range listed {
+				if !labels[l] {
+					t.Errorf("%s: %s offers %q but the switch has no case for it", where, listName, l)
+				}
+			}
+			checked[listName] = true
+			return true
+		})
+	}
+	for _, l := range []string{"subdirectives", "storeBackends", "redisOptions", "redisTLSOptions", "the literal"} {
+		if !checked[l] {
+			t.Errorf("no switch offering %s found: the test no longer sees the parsers", l)
+		}
+	}
 }
 
 // Every name the unknown-subdirective error offers is one the parser

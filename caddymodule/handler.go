@@ -7,11 +7,13 @@
 // request's HTTP mechanics package dwshttp; they are wired together here.
 //
 // For every request the handler reads the body under a size limit, verifies
-// the DWS signature over the original request URI and the raw bytes, runs
-// the message rules, claims the (Client-Id, API, requestId) key in the
-// shared store, forwards first-seen notifications to the next handler
-// (normally reverse_proxy) and answers DWS itself with the canonical result
-// envelope. Nothing the next handler writes ever reaches DWS.
+// the signature (by the keys of dws_public_key) over the original request
+// URI and the raw bytes, runs the API's message rules, claims the (Client-Id,
+// API, key) record in the shared store (the key is the requestId for DWS,
+// the fields the API names joined for Antom: notification.Result.Key),
+// forwards first-seen notifications to the next handler (normally
+// reverse_proxy) and answers the sender itself with the canonical result
+// envelope. Nothing the next handler writes ever reaches the sender.
 package caddymodule
 
 import (
@@ -37,10 +39,12 @@ func init() {
 	caddy.RegisterModule(new(Handler))
 }
 
-// Handler receives Alipay DWS payment-method notifications, verifies and
-// checks them, dedupes them by requestId and forwards first-seen clean ones
-// to the next handler, answering DWS with the canonical result envelope.
-// Its JSON fields are config.Handler's.
+// Handler receives the notifications of the DWS payment-method APIs and of
+// the Antom APIs (notification.Names), verifies and checks them, dedupes
+// them by their idempotency key (the requestId for DWS, a composed key for
+// Antom) and forwards first-seen clean ones to the next handler, answering
+// the sender with the canonical result envelope. Its JSON fields are
+// config.Handler's.
 type Handler struct {
 	config.Handler
 

@@ -73,8 +73,10 @@ func (g *startGate) add(s *sharedStore) {
 }
 
 // Start checks the order of the config's routes, opens its deferred
-// stores, then starts the deliveries of its handlers with acknowledge
-// on_receipt.
+// stores, starts the deliveries of its handlers with acknowledge
+// on_receipt, then has its handlers warn of the Client-Ids and APIs this
+// config serves from another store than the config before it
+// (warnStoreMoves, storechange.go): only a config that runs moves them.
 func (g *startGate) Start() error {
 	if err := checkRouteOrder(g.ctx); err != nil {
 		return err

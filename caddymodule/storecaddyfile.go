@@ -58,10 +58,15 @@ var (
 //	wait_aof [<timeout>]
 //	wait_replicas <n> [<timeout>]
 //
-// It only parses: the rules about the settings are config.Handler.Check's,
-// which the dws_notify directive's parser runs once the whole directive is
-// read, reporting a broken rule at the line of the setting (lines). No
-// error quotes a password, a key or a URL's user information.
+// The rules about the settings are config.Handler.Check's, which the
+// dws_notify directive's parser runs once the whole directive is read,
+// reporting a broken rule at the line of the setting (lines). This parser
+// refuses only what cannot become a JSON field (an argument count, a value
+// that is not a number or a duration, an unknown option) and a zero the
+// JSON config would read as the default or as "off": a duration of 0 or
+// less (config.PositiveRule's text), pool_size 0 (the same text) and
+// wait_replicas 0 (leave the option out). No error quotes a password, a
+// key or a URL's user information.
 func (c *StoreConfig) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	c.lines = map[string]int{"": d.Line(), "backend": d.Line()}
 	if !d.NextArg() {
@@ -167,7 +172,7 @@ func (c *StoreConfig) parseRedisOption(d *caddyfile.Dispenser) error {
 	case "pool_size":
 		c.PoolSize, err = intArg(d, opt, "a number of connections")
 		if err == nil && c.PoolSize == 0 {
-			err = d.Errf("store redis pool_size: %q is not a positive number", d.Val())
+			err = d.Err("store redis " + config.PositiveRule("pool_size"))
 		}
 		if err == nil && d.NextArg() {
 			err = d.ArgErr()

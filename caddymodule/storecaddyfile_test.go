@@ -144,7 +144,7 @@ func TestUnmarshalCaddyfileStoreErrors(t *testing.T) {
 		{"operation timeout too long", "\tstore redis " + url + " {\n\t\toperation_timeout 10s\n\t}\n",
 			"dws_notify: store: operation_timeout 10s is longer than 5s, after which a store call is abandoned anyway, at Testfile:6"},
 		{"pool size", "\tstore redis " + url + " {\n\t\tpool_size many\n\t}\n", `store redis pool_size: "many" is not a positive number, at Testfile:6`},
-		{"pool size zero", "\tstore redis " + url + " {\n\t\tpool_size 0\n\t}\n", `store redis pool_size: "0" is not a positive number, at Testfile:6`},
+		{"pool size zero", "\tstore redis " + url + " {\n\t\tpool_size 0\n\t}\n", "store redis pool_size must be positive, at Testfile:6"},
 		{"wait_aof timeout", "\tstore redis " + url + " {\n\t\twait_aof forever\n\t}\n", `store redis wait_aof: "forever" is not a duration, at Testfile:6`},
 		{"wait_aof as long as a call", "\tstore redis " + url + " {\n\t\twait_aof 3s\n\t}\n",
 			"dws_notify: store: the wait_aof timeout 3s must be shorter than operation_timeout 3s, at Testfile:6"},

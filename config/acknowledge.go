@@ -148,9 +148,9 @@ func (h *Handler) checkAcknowledge() error {
 	e := a.effective()
 	switch {
 	case e.MaxAge <= 0:
-		return errField("acknowledge.max_age", "acknowledge: max_age must be positive")
+		return errField("acknowledge.max_age", "%s", PositiveRule("acknowledge: max_age"))
 	case e.FirstBackoff <= 0:
-		return errField("acknowledge.first_backoff", "acknowledge: backoff: the first pause must be positive")
+		return errField("acknowledge.first_backoff", "%s", PositiveRule("acknowledge: backoff: the first pause"))
 	case e.MaxBackoff < e.FirstBackoff:
 		return &FieldError{Fields: []string{"acknowledge.max_backoff", "acknowledge.first_backoff"}, Msg: fmt.Sprintf(
 			"acknowledge: backoff: the longest pause %s is shorter than the first %s", e.MaxBackoff, e.FirstBackoff)}

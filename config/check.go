@@ -141,7 +141,7 @@ func (h *Handler) checkAPIs() error {
 func (h *Handler) checkTimes() error {
 	retention := h.retention()
 	if retention <= 0 {
-		return errField("retention", "retention must be positive")
+		return errField("retention", "%s", PositiveRule("retention"))
 	}
 	tolerance, err := ParseTolerance(h.RequestTimeTolerance)
 	if err != nil {
@@ -154,10 +154,10 @@ func (h *Handler) checkTimes() error {
 	}
 	forward := orDefault(h.ForwardTimeout, DefaultForwardTimeout)
 	if forward <= 0 {
-		return errField("forward_timeout", "forward_timeout must be positive")
+		return errField("forward_timeout", "%s", PositiveRule("forward_timeout"))
 	}
 	if orDefault(h.BodyTimeout, DefaultBodyTimeout) <= 0 {
-		return errField("body_timeout", "body_timeout must be positive")
+		return errField("body_timeout", "%s", PositiveRule("body_timeout"))
 	}
 	// The store refuses a claim whose record would not outlive its lease,
 	// so every notification would be answered U.
@@ -184,7 +184,14 @@ func (h *Handler) checkLimits() error {
 	return nil
 }
 
-// MaxBodySizeRule is the rule about max_body_size, as its error says it.
+// PositiveRule is the rule of a setting that must be positive, as its
+// error says it ("retention must be positive"). The Caddyfile's parsers
+// (caddymodule) refuse a duration of 0 or less with it too: the Caddyfile
+// cannot leave a setting at 0, which the JSON config reads as the default.
+func PositiveRule(name string) string { return name + " must be positive" }
+
+// MaxBodySizeRule is the rule about max_body_size, as its error says it
+// (and the Caddyfile's parser, which refuses 0 with it).
 var MaxBodySizeRule = fmt.Sprintf("max_body_size must be between 1 byte and %d MiB", MaxMaxBodySize>>20)
 
 // checkStore checks the store settings, and storage against them: storage

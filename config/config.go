@@ -6,8 +6,9 @@
 // as a *FieldError naming the settings involved, so the JSON config
 // (caddymodule's Provision) and the Caddyfile (which maps a setting to its
 // line) report the same message. Effective gives the settings with the
-// defaults applied, for a config that passed Check; RedisOptions resolves
-// the store settings into the Redis store's options at provisioning.
+// defaults applied, for a config that passed Check; (*Store).Redis
+// (redis.go) resolves the store settings into the Redis store's options at
+// provisioning.
 //
 // It does not import Caddy: caddymodule.Handler embeds Handler, so these
 // are the module's JSON fields, and Duration decodes as Caddy's does.

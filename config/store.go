@@ -329,11 +329,11 @@ func (c *Store) checkTimeouts() error {
 	}{{"dial_timeout", c.DialTimeout}, {"read_timeout", c.ReadTimeout}, {"write_timeout", c.WriteTimeout},
 		{"operation_timeout", c.OperationTimeout}, {"wait_aof_timeout", c.WaitAOFTimeout}, {"wait_replicas_timeout", c.WaitReplicasTimeout}} {
 		if d.v < 0 {
-			return errField(d.name, "%s must be positive", d.name)
+			return errField(d.name, "%s", PositiveRule(d.name))
 		}
 	}
 	if c.PoolSize < 0 {
-		return errField("pool_size", "pool_size must be positive")
+		return errField("pool_size", "%s", PositiveRule("pool_size"))
 	}
 	if c.WaitReplicas < 0 {
 		return errField("wait_replicas", "wait_replicas must not be negative")

@@ -71,8 +71,8 @@ var (
 	markerRE = regexp.MustCompile(`^\s*<!--\s*doc-check:\s*(.*?)\s*-->\s*$`)
 )
 
-// checkedDocs returns README.md and docs/*.md, in that order: the documents
-// whose blocks are checked.
+// checkedDocs returns README.md, DEVELOPERS.md and docs/*.md, in that
+// order: the documents whose blocks and names are checked.
 func checkedDocs(t testing.TB, root string) []string {
 	t.Helper()
 	docs, err := filepath.Glob(filepath.Join(root, "docs", "*.md"))
@@ -80,7 +80,7 @@ func checkedDocs(t testing.TB, root string) []string {
 		t.Fatal(err)
 	}
 	sort.Strings(docs)
-	files := []string{"README.md"}
+	files := []string{"README.md", "DEVELOPERS.md"}
 	for _, d := range docs {
 		files = append(files, "docs/"+filepath.Base(d))
 	}
@@ -867,6 +867,39 @@ func TestDocsConfigurationReference(t *testing.T) {
 		}
 	}
 
+	// The JSON section's handler shows every top-level field (the store in
+	// the block after it), as its prose says.
+	jsonBlocks := 0
+	for _, b := range parseDocBlocks(t, root, "docs/configuration.md") {
+		if b.Lang != "json" || !strings.Contains(b.Text, `"handler": "dws_notify"`) {
+			continue
+		}
+		jsonBlocks++
+		var h map[string]json.RawMessage
+		if err := json.Unmarshal([]byte(b.Text), &h); err != nil {
+			t.Errorf("%s: %v", b, err)
+			continue
+		}
+		for k := range h {
+			if k != "handler" && !fields[k] {
+				t.Errorf("%s: `%s` is no field of %s", b, k, handlerModule)
+			}
+		}
+		var missing []string
+		for p := range fields {
+			if _, ok := h[p]; !ok && p != "store" && !strings.ContainsAny(p, ".[") {
+				missing = append(missing, p)
+			}
+		}
+		sort.Strings(missing)
+		for _, p := range missing {
+			t.Errorf("%s: the JSON section's handler has no `%s`: it shows every field of the table but the store", b, p)
+		}
+	}
+	if jsonBlocks != 1 {
+		t.Errorf("docs/configuration.md has %d JSON blocks of the whole handler (\"handler\": \"dws_notify\"), want 1 (## JSON)", jsonBlocks)
+	}
+
 	set := map[string]bool{}
 	for _, b := range parseDocBlocks(t, root, "docs/configuration.md") {
 		if b.Check != "" || b.Lang != "caddy" {
@@ -1118,7 +1151,8 @@ func checkDocRefs(t *testing.T, root, path string, refRE *regexp.Regexp, anchors
 	return nil
 }
 
-// TestDocsNames checks the names README.md and docs/*.md give: every test
+// TestDocsNames checks the names README.md, DEVELOPERS.md and docs/*.md
+// give: every test
 // they name is defined, and every repository path they quote exists, so a
 // renamed test or moved file cannot leave the documents behind.
 func TestDocsNames(t *testing.T) {

@@ -11,6 +11,11 @@ import (
 
 // The catalog: one spec per notify API. A new API is a new spec in
 // dwsSpecs (below) or antomSpecs (antom.go); the walker does not change.
+// The DWS rules have a second copy, written apart from this one:
+// seedRulesBreak in fuzz_test.go, the oracle of FuzzValidate. Change both
+// together (TestSeedRulesOracleKnowsEveryRule fails while the oracle lacks
+// a catalog rule), with cases in validate_test.go: DEVELOPERS.md,
+// "Changing a notify API's rules".
 
 // paymentMethodFields are the rules both seed APIs share (SPEC §2).
 var paymentMethodFields = []field{

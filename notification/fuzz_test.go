@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -109,7 +110,10 @@ func checkAgainstStd(t *testing.T, a *API, body []byte, stdValid bool, more func
 }
 
 // seedRulesBreak names the SPEC §2 rule that m, a body decoded by
-// encoding/json, breaks, or returns "".
+// encoding/json, breaks, or returns "". It is the second copy of the DWS
+// rules (the first is paymentMethodFields in catalog.go), written apart
+// from the walker: a rule changed there changes here too, and
+// TestSeedRulesOracleKnowsEveryRule fails while this copy lacks one.
 func seedRulesBreak(m map[string]any, strict bool) string {
 	str := func(v any, maxRunes int) bool {
 		s, ok := v.(string)
@@ -124,6 +128,12 @@ func seedRulesBreak(m map[string]any, strict bool) string {
 	switch {
 	case !str(m["requestId"], 64):
 		return "requestId"
+	case strings.ContainsFunc(m["requestId"].(string), func(r rune) bool {
+		// It travels in a header: no control, space, separator or
+		// format character.
+		return unicode.In(r, unicode.Cc, unicode.Zs, unicode.Zl, unicode.Zp, unicode.Cf)
+	}):
+		return "requestId in a header"
 	case (cust == nil) == (user == nil), cust != nil && !str(cust, 64), user != nil && !str(user, 64):
 		return "reference"
 	case detail == nil:
@@ -227,4 +237,142 @@ func headerSafeKey(k string) bool {
 		}
 	}
 	return true
+}
+
+// TestSeedRulesOracleKnowsEveryRule makes the agreement between the DWS
+// catalog and seedRulesBreak two-way. FuzzValidate only catches a rule the
+// oracle has and the catalog lacks (an accepted body the oracle calls
+// broken); this test breaks each rule of each DWS API in turn, starting
+// from a body that meets them all, and requires the oracle to call every
+// body the catalog refuses broken too. A rule added to the catalog (a new
+// field, a new bound) without its copy in seedRulesBreak fails here.
+func TestSeedRulesOracleKnowsEveryRule(t *testing.T) {
+	base := func() map[string]any {
+		return map[string]any{
+			"requestId":           "S",
+			"referenceCustomerId": "S",
+			"paymentMethodDetail": map[string]any{
+				"paymentMethodDetailType": "CARD",
+				"card":                    map[string]any{"cardToken": "S"},
+			},
+			"operateSource": "MERCHANT",
+		}
+	}
+	type mutation struct {
+		name   string
+		strict bool
+		apply  func(m map[string]any)
+	}
+	for _, name := range Names(DWS) {
+		a := mustAPI(t, name)
+		check := func(mu mutation) {
+			t.Helper()
+			m := base()
+			mu.apply(m)
+			body, err := json.Marshal(m)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = a.Validate(body, Options{Strict: mu.strict})
+			if mu.name == "" {
+				if err != nil {
+					t.Fatalf("%s: the base body is refused: %v", name, err)
+				}
+				return
+			}
+			if err == nil {
+				t.Errorf("%s: %s: the catalog accepts %s; teach this test to break the rule", name, mu.name, body)
+				return
+			}
+			v, err2 := decodeUseNumber(body)
+			if err2 != nil {
+				t.Fatal(err2)
+			}
+			if seedRulesBreak(v.(map[string]any), mu.strict) == "" {
+				t.Errorf("%s: %s: the catalog refuses %s (%v) but seedRulesBreak (fuzz_test.go) does not know the rule", name, mu.name, body, err)
+			}
+		}
+		check(mutation{strict: true, apply: func(map[string]any) {}})
+		siblings := map[string][]string{} // a one-of member's group
+		for _, g := range a.groups {
+			for _, p := range g.paths {
+				siblings[p] = g.paths
+			}
+		}
+		for _, r := range a.rules {
+			set := func(v any) func(m map[string]any) {
+				return func(m map[string]any) {
+					for _, p := range siblings[r.path] {
+						if p != r.path {
+							setPath(m, p, nil, false)
+						}
+					}
+					if r.when != nil {
+						setPath(m, r.when.path, r.when.value, true)
+					}
+					setPath(m, r.path, v, v != nil)
+				}
+			}
+			strict := r.need == strictOnly || r.strictEnum
+			var mus []mutation
+			if r.need != optional || r.when != nil {
+				mus = append(mus, mutation{"absent", r.need == strictOnly, set(nil)})
+			}
+			if r.object {
+				mus = append(mus, mutation{"a string for an object", strict, set("S")})
+			} else {
+				if r.min > 0 {
+					mus = append(mus, mutation{"shorter than min", strict, set(strings.Repeat("S", r.min-1))})
+				}
+				if r.max > 0 {
+					mus = append(mus, mutation{"longer than max", strict, set(strings.Repeat("S", r.max+1))})
+				}
+				if len(r.enum) > 0 {
+					v := strings.Repeat("Q", max(r.min, 1))
+					if slices.ContainsFunc(r.enum, func(e string) bool { return strings.EqualFold(e, v) }) {
+						t.Fatalf("%s: %s: the test's outsider %q is in the enum", name, r.path, v)
+					}
+					mus = append(mus, mutation{"outside the enum", strict, set(v)})
+				}
+				if r.headerSafe {
+					mus = append(mus, mutation{"not header-safe", strict, set("S S")})
+				}
+			}
+			for _, mu := range mus {
+				mu.name = r.path + " " + mu.name
+				check(mu)
+			}
+		}
+		for _, g := range a.groups {
+			check(mutation{strings.Join(g.paths, "/") + " all present", false, func(m map[string]any) {
+				for _, p := range g.paths {
+					setPath(m, p, "S", true)
+				}
+			}})
+			check(mutation{strings.Join(g.paths, "/") + " none present", false, func(m map[string]any) {
+				for _, p := range g.paths {
+					setPath(m, p, nil, false)
+				}
+			}})
+		}
+	}
+}
+
+// setPath sets (or, when !present, deletes) the member at the dotted path
+// of m, making the objects on the way.
+func setPath(m map[string]any, path string, v any, present bool) {
+	keys := strings.Split(path, ".")
+	for _, k := range keys[:len(keys)-1] {
+		next, ok := m[k].(map[string]any)
+		if !ok {
+			next = map[string]any{}
+			m[k] = next
+		}
+		m = next
+	}
+	if present {
+		m[keys[len(keys)-1]] = v
+	} else {
+		delete(m, keys[len(keys)-1])
+	}
 }

@@ -35,14 +35,24 @@ func mustAPI(t testing.TB, name string) *API {
 }
 
 // TestFixturesAreSeedSamples checks that the fixtures are byte-exact copies of
-// the samples in the seed documents, when the team workspace is there.
+// the samples in the seed documents, when the team workspace is there: the
+// directory DWS_SEEDS names, else the first shared/seeds in this package's
+// directory or one of its parents (the checkout's parent in the team
+// workspace, or the workspace above a worktree).
 func TestFixturesAreSeedSamples(t *testing.T) {
+	dir, named := os.LookupEnv("DWS_SEEDS")
+	if !named {
+		dir = findSeeds(t)
+	}
+	if dir == "" {
+		t.Skip("seed documents not found next to the repository")
+	}
 	for fix, doc := range map[string]string{
 		"add.json":    "notify-addPaymentMethod.txt",
 		"remove.json": "notify-removePaymentMethod.txt",
 	} {
-		seed, err := os.ReadFile(filepath.Join("..", "..", "shared", "seeds", doc))
-		if errors.Is(err, os.ErrNotExist) {
+		seed, err := os.ReadFile(filepath.Join(dir, doc))
+		if errors.Is(err, os.ErrNotExist) && !named {
 			t.Skip("seed documents not found next to the repository")
 		}
 		if err != nil {
@@ -52,6 +62,26 @@ func TestFixturesAreSeedSamples(t *testing.T) {
 		if b[0] != '{' || b[len(b)-1] != '}' || bytes.Count(seed, b) != 1 {
 			t.Errorf("%s is not a byte-exact sample of %s", fix, doc)
 		}
+	}
+}
+
+// findSeeds returns the first directory shared/seeds in the working
+// directory or one of its parents, or "".
+func findSeeds(t *testing.T) string {
+	dir, err := filepath.Abs(".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		d := filepath.Join(dir, "shared", "seeds")
+		if fi, err := os.Stat(d); err == nil && fi.IsDir() {
+			return d
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return ""
+		}
+		dir = parent
 	}
 }
 
