@@ -163,6 +163,11 @@ func (m *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			if !d.NextArg() {
 				return d.ArgErr()
 			}
+			// An empty directory is most likely an empty variable
+			// pasted in, not a wish for the default.
+			if d.Val() == "" {
+				return d.Err("storage must not be empty: give the store's directory as an absolute path, or leave storage out for the default")
+			}
 			m.Storage = d.Val()
 			if d.NextArg() {
 				return d.ArgErr()

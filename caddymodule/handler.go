@@ -268,7 +268,8 @@ func (h *Handler) Cleanup() error {
 	return releaseStore(key)
 }
 
-// storageDir returns the canonical absolute storage directory, creating it.
+// storageDir returns the canonical storage directory of a resolved absolute
+// one ("": the default), creating it.
 func storageDir(configured string) (string, error) {
 	dir := configured
 	if dir == "" {

@@ -76,6 +76,9 @@ func (c *StoreConfig) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	switch c.Backend {
 	case config.BackendBadger:
 		if d.NextArg() {
+			if d.Val() == "" {
+				return d.Err("store badger: the directory must not be empty: give it as an absolute path, or write store badger alone for the default")
+			}
 			c.Dir = d.Val()
 			c.lines["dir"] = d.Line()
 		}

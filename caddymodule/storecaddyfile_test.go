@@ -98,6 +98,10 @@ func TestUnmarshalCaddyfileStoreForms(t *testing.T) {
 			&config.Store{Backend: "redis", Cluster: &config.RedisCluster{Addresses: []string{"redis-0.internal:6379", "redis-1.internal:6379"}}, Password: "{env.P}", TLS: &config.RedisTLS{}, PoolSize: 4}, ""},
 		{"rediss with a private CA", "\tstore redis rediss://redis.internal:6380/0 {\n\t\ttls {\n\t\t\tca {env.DWS_REDIS_CA}\n\t\t}\n\t}\n",
 			&config.Store{Backend: "redis", URL: "rediss://redis.internal:6380/0", TLS: &config.RedisTLS{CA: "{env.DWS_REDIS_CA}"}}, ""},
+		{"storage from a placeholder", "\tstorage {env.DWS_STORE_DIR}\n", nil, "{env.DWS_STORE_DIR}"},
+		{"badger directory from a placeholder", "\tstore badger {file./etc/dws/store_dir}\n", &config.Store{Backend: "badger", Dir: "{file./etc/dws/store_dir}"}, ""},
+		{"storage from a placeholder and a literal badger directory", "\tstorage {env.DWS_STORE_DIR}\n\tstore badger /var/lib/dws\n",
+			&config.Store{Backend: "badger", Dir: "/var/lib/dws"}, "{env.DWS_STORE_DIR}"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -327,5 +331,34 @@ func TestStoreJSONRoundTrip(t *testing.T) {
 		if err := caddy.StrictUnmarshalJSON([]byte(bad), new(Handler)); err == nil || !strings.Contains(err.Error(), "unknown field") {
 			t.Errorf("unknown store field in %s: %v", bad, err)
 		}
+	}
+}
+
+// The Badger directory in the Caddyfile: empty is refused by the parser
+// (most likely an empty variable pasted in), relative by Check; both at
+// the line of the setting.
+func TestCaddyfileStorageErrors(t *testing.T) {
+	k := keys(t)
+	head := "dws_notify {\n\tclient_id c1\n\tdws_public_key " + bareBase64(t, &k.dws.PublicKey) + "\n\tapi addPaymentMethod /a\n"
+	// Lines 2-4 are the valid head; the first added line is line 5.
+	cases := []struct{ name, lines, want, at string }{
+		{"empty storage", "\tstorage \"\"\n", "storage must not be empty: give the store's directory as an absolute path, or leave storage out for the default", "Testfile:5"},
+		{"empty storage after a setting", "\tretention 200h\n\tstorage \"\"\n", "storage must not be empty", "Testfile:6"},
+		{"empty badger directory", "\tstore badger \"\"\n", "store badger: the directory must not be empty: give it as an absolute path, or write store badger alone for the default", "Testfile:5"},
+		{"relative storage", "\tretention 200h\n\tstorage data/dws\n",
+			"dws_notify: storage data/dws is a relative path: give the store's directory as an absolute path", "Testfile:6"},
+		{"relative badger directory", "\tretention 200h\n\tstore badger dws\n", "dws_notify: store: dir dws is a relative path", "Testfile:6"},
+		{"empty storage from an unset Caddyfile variable", "\tstorage \"{$DWS_TEST_UNSET_CADDYFILE_DIR}\"\n", "storage must not be empty", "Testfile:5"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := parseHandler(t, head+tc.lines+"}")
+			if err == nil {
+				t.Fatalf("accepted:\n%s", tc.lines)
+			}
+			if !strings.Contains(err.Error(), tc.want) || !strings.HasSuffix(err.Error(), ", at "+tc.at) {
+				t.Fatalf("error %q\nwant %q, at %s", err, tc.want, tc.at)
+			}
+		})
 	}
 }

@@ -15,31 +15,29 @@ import (
 )
 
 // storeSpec resolves the handler's store settings (checked by Check) into
-// the store to use: the Badger directory is created, the Redis settings'
-// placeholders resolved and their TLS files read, but nothing is opened.
+// the store to use: the placeholders of the Badger directory or of the
+// Redis settings resolved, the directory created or the TLS files read,
+// but nothing opened. A Badger store is identified by its resolved,
+// canonical directory: {env.X} and X's value are one store.
 func (h *Handler) storeSpec() (storeSpec, error) {
-	c := h.Store
-	switch {
-	case c == nil:
-		return badgerDirSpec(h.Storage)
-	case c.Backend == config.BackendBadger:
-		dir := c.Dir
-		if h.Storage != "" {
-			dir = h.Storage // the same directory (Check)
-		}
-		return badgerDirSpec(dir)
+	if c := h.Store; c != nil && c.Backend != config.BackendBadger {
+		return redisSpec(c)
 	}
-	return redisSpec(c)
-}
-
-// badgerDirSpec is the Badger spec of a configured directory (empty: the
-// default), which it creates.
-func badgerDirSpec(configured string) (storeSpec, error) {
-	dir, err := storageDir(configured)
+	dir, err := h.BadgerDir(placeholders())
 	if err != nil {
 		return storeSpec{}, err
 	}
-	return badgerSpec(dir), nil
+	return badgerDirSpec(dir)
+}
+
+// badgerDirSpec is the Badger spec of a resolved directory (empty: the
+// default), which it creates.
+func badgerDirSpec(dir string) (storeSpec, error) {
+	canonical, err := storageDir(dir)
+	if err != nil {
+		return storeSpec{}, err
+	}
+	return badgerSpec(canonical), nil
 }
 
 // redisSpec is the spec of a Redis store: pooled by a hash of its

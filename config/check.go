@@ -195,8 +195,13 @@ func PositiveRule(name string) string { return name + " must be positive" }
 var MaxBodySizeRule = fmt.Sprintf("max_body_size must be between 1 byte and %d MiB", MaxMaxBodySize>>20)
 
 // checkStore checks the store settings, and storage against them: storage
-// is the short form of store badger <dir>.
+// is the short form of store badger <dir>. A directory written literally
+// must be absolute (RelativeDirRule); one with a placeholder is checked,
+// and compared with the other, once resolved (BadgerDir).
 func (h *Handler) checkStore() error {
+	if h.Storage != "" && !HasPlaceholder(h.Storage) && !filepath.IsAbs(h.Storage) {
+		return errField("storage", "storage %s is a relative path: %s", h.Storage, RelativeDirRule)
+	}
 	c := h.Store
 	if c == nil {
 		return nil
@@ -216,18 +221,21 @@ func (h *Handler) checkStore() error {
 	case h.Storage == "":
 	case c.Backend == BackendRedis:
 		return errField("storage", "storage %s is the directory of the Badger store, but store.backend is redis: remove storage", h.Storage)
-	case c.Dir != "" && !sameDir(c.Dir, h.Storage):
-		return &FieldError{Fields: []string{"storage", "store.dir"}, Msg: fmt.Sprintf(
-			"storage %s and store.dir %s name different directories: storage is the short form of store badger <dir>; give one", h.Storage, c.Dir)}
+	case c.Dir != "" && !HasPlaceholder(c.Dir) && !HasPlaceholder(h.Storage) && filepath.Clean(c.Dir) != filepath.Clean(h.Storage):
+		return errDirsDiffer(h.Storage, c.Dir, "")
 	}
 	return nil
 }
 
-// sameDir reports whether two configured directories are the same path.
-func sameDir(a, b string) bool {
-	aa, err1 := filepath.Abs(a)
-	bb, err2 := filepath.Abs(b)
-	return err1 == nil && err2 == nil && aa == bb
+// RelativeDirRule says why the Badger directory must be absolute.
+const RelativeDirRule = "give the store's directory as an absolute path (a relative one follows the working directory, / under systemd, " +
+	"so a start from elsewhere would open another, empty store and forward resends again)"
+
+// errDirsDiffer is the error about storage and store.dir naming two
+// directories; resolved, when not empty, says which ones they resolved to.
+func errDirsDiffer(storage, dir, resolved string) error {
+	return &FieldError{Fields: []string{"storage", "store.dir"}, Msg: fmt.Sprintf(
+		"storage %s and store.dir %s name different directories%s: storage is the short form of store badger <dir>; give one", storage, dir, resolved)}
 }
 
 // HasPlaceholder reports whether s may hold a placeholder, resolved only

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -206,6 +207,9 @@ func (c *Store) check() error {
 	case BackendBadger:
 		if set := c.redisFields(); len(set) > 0 {
 			return errField(set[0], "%s applies to the redis backend only", strings.Join(set, ", "))
+		}
+		if c.Dir != "" && !HasPlaceholder(c.Dir) && !filepath.IsAbs(c.Dir) {
+			return errField("dir", "dir %s is a relative path: %s", c.Dir, RelativeDirRule)
 		}
 		return nil
 	case BackendRedis:
