@@ -2,10 +2,13 @@ package caddymodule
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -618,5 +621,96 @@ func TestStatusBeforeDeadlineSettlesDespiteSlowBody(t *testing.T) {
 	g.send(g.notice(addPath, body)).expect(t, http.StatusOK, "S", "SUCCESS")
 	if n := len(b.hits()); n != 1 {
 		t.Errorf("the backend got the notification %d times, want once", n)
+	}
+}
+
+// chainedSite is a site where a second dws_notify gets what the first
+// forwards: inside an intercept's handle_response, whose routes the
+// route-order check does not read (Caddy runs them with the request the
+// first forwarded, once the backend answered 2xx). %[5]s is the log
+// file, %[6]s the first handler's acknowledge setting, %[7]s the backend.
+const chainedSite = `{
+	admin localhost:2999
+	http_port 9080
+	https_port 9443
+	grace_period 1ns
+	skip_install_trust
+	log {
+		output file %[5]s
+		format json
+		level INFO
+	}
+}
+http://localhost:9080 {
+	route {
+		dws_notify {
+			client_id %[1]s
+			dws_public_key {file.%[2]s}
+			api addPaymentMethod /dws/notify/addPaymentMethod
+			storage %[3]s
+			forward_timeout 2s
+			%[6]s
+		}
+		intercept {
+			@ok status 2xx
+			handle_response @ok {
+				dws_notify {
+					client_id %[1]s
+					dws_public_key {file.%[2]s}
+					api addPaymentMethod /dws/notify/addPaymentMethod
+					storage %[3]s
+				}
+			}
+		}
+		reverse_proxy %[7]s
+	}
+}
+`
+
+// chainedErrors returns the ERROR lines of the log that name two
+// dws_notify handlers in one chain.
+func chainedErrors(t *testing.T, logFile string) []map[string]any {
+	t.Helper()
+	raw, _ := os.ReadFile(logFile)
+	var found []map[string]any
+	for _, line := range bytes.Split(raw, []byte("\n")) {
+		var m map[string]any
+		if json.Unmarshal(line, &m) == nil && m["level"] == "error" && strings.Contains(fmt.Sprint(m["msg"]), "two dws_notify handlers in one chain") {
+			found = append(found, m)
+		}
+	}
+	return found
+}
+
+// A dws_notify that gets what another forwards answers 500, never a DWS
+// envelope, and logs one ERROR naming both; the first counts the try as
+// a backend failure and answers U, so DWS resends. Before, the second
+// answered F INVALID_SIGNATURE (the first strips Signature) with HTTP
+// 200, and the first took that for the backend's 200 and answered S: with
+// reverse_proxy after both (the reviewer's config) nothing reached the
+// backend and the notification was acknowledged.
+func TestForwardIntoAnotherNotifyFails(t *testing.T) {
+	b := newBackend(t)
+	logFile := filepath.Join(t.TempDir(), "caddy.log")
+	g := routeGateway(t, t.TempDir(), chainedSite, logFile, "", b.addr())
+	g.send(g.notice(addPath, addSample(t, "chained-1"))).expect(t, http.StatusOK, "U", "UNKNOWN_EXCEPTION")
+	var errs []map[string]any
+	waitUntil(t, "the ERROR line", func() bool { errs = chainedErrors(t, logFile); return len(errs) > 0 })
+	if len(errs) != 1 {
+		t.Fatalf("%d ERROR lines for one notification, want 1: %v", len(errs), errs)
+	}
+	for _, f := range []string{"handler", "forwarded_by"} {
+		if s, _ := errs[0][f].(string); !strings.Contains(s, testClientID) {
+			t.Errorf("the ERROR line's %s is %q, want the handler's description", f, s)
+		}
+	}
+	raw, _ := os.ReadFile(logFile)
+	if !bytes.Contains(raw, []byte(`"outcome":"backend_failed"`)) || !bytes.Contains(raw, []byte("went to another dws_notify handler")) {
+		t.Errorf("the first handler logged no backend failure naming the other dws_notify:\n%s", raw)
+	}
+	// Its claim was released: the resend is forwarded again, not replayed.
+	g.send(g.notice(addPath, addSample(t, "chained-1"))).expect(t, http.StatusOK, "U", "UNKNOWN_EXCEPTION")
+	if n := len(b.hits()); n != 2 {
+		t.Errorf("the backend got %d requests, want the two tries", n)
 	}
 }

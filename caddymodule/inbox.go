@@ -271,7 +271,7 @@ func (h *Handler) serveDelivery(r *http.Request, next caddyhttp.Handler, m *deli
 	}
 	r.Header = m.header
 	dwshttp.PrepareForward(r, m.body, forwarded(api, m.key.ClientID, m.key.RequestID, m.keyVersion), h.ForwardSignature)
-	status, took, err := dwshttp.Forward(next.ServeHTTP, r, h.settings.ForwardTimeout)
+	status, took, err := h.forwardMarked(next, r)
 	h.metrics.observeBackend(m.key.API, nil, status, took, h.settings.ForwardTimeout)
 	m.status, m.err = status, err
 	return nil

@@ -286,3 +286,23 @@ func inboxGauges(t *testing.T, id string) (queued, delivering, oldest float64) {
 	}
 	return get("caddy_dws_notify_inbox_queued"), get("caddy_dws_notify_inbox_delivering"), get("caddy_dws_notify_inbox_oldest_age_seconds")
 }
+
+// A queued notification whose delivery reaches a second dws_notify (what
+// the first forwards, chainedSite) is not delivered: the try fails, the
+// notification stays queued and is tried again, and each try logs the
+// ERROR. Before, the second took the delivery as its own, forwarded it
+// into nothing, and the status the intercept wrote for it settled the
+// item as delivered at the first try.
+func TestDeliveryIntoAnotherNotifyFails(t *testing.T) {
+	b := newBackend(t)
+	dir := t.TempDir()
+	logFile := filepath.Join(t.TempDir(), "caddy.log")
+	g := routeGateway(t, dir, chainedSite, logFile, "acknowledge on_receipt {\n\t\t\t\tkey "+inboxKeyA+"\n\t\t\t\tbackoff 50ms 200ms\n\t\t\t}", b.addr())
+	g.send(g.notice(addPath, addSample(t, "chained-queued"))).expect(t, http.StatusOK, "S", "SUCCESS")
+	waitUntil(t, "a second try", func() bool { return len(b.hits()) >= 2 })
+	waitUntil(t, "the ERROR lines", func() bool { return len(chainedErrors(t, logFile)) >= 2 })
+	it, _, err := storeFor(t, g).Item(t.Context(), keyOf("addPaymentMethod", "chained-queued"))
+	if err != nil || !it.State.Queued() || it.Attempts < 2 {
+		t.Fatalf("the notification: %+v, %v; want it still queued after failed tries", it, err)
+	}
+}

@@ -72,6 +72,15 @@ var routeOrderSites = []struct {
 	{"route with metrics before dws_notify", "route {\n\tmetrics\n\tNOTIFY\n\treverse_proxy BACKEND\n}",
 		"the metrics at routes[0].handle[0].routes[0].handle[0].routes[0].handle[0] answers every request before it"},
 	{"route with file_server pass_thru", "route {\n\tfile_server {\n\t\tpass_thru\n\t}\n\tNOTIFY\n\treverse_proxy BACKEND\n}", ""},
+	// Two dws_notify in one chain: the second gets what the first
+	// forwards (one per Client-Id, each with its key, as the reviewer's).
+	{"two dws_notify in a site", "NOTIFY\nNOTIFY\nreverse_proxy BACKEND",
+		"the dws_notify handler at routes[0].handle[0].routes[0].handle[1] comes after the dws_notify handler at routes[0].handle[0].routes[0].handle[0] in the chain that one forwards to"},
+	{"two dws_notify in a route", "route {\n\tNOTIFY\n\tNOTIFY\n\treverse_proxy BACKEND\n}",
+		"the dws_notify handler at routes[0].handle[0].routes[0].handle[0].routes[0].handle[1] comes after the dws_notify handler at routes[0].handle[0].routes[0].handle[0].routes[0].handle[0]"},
+	{"dws_notify in a handle block after a dws_notify", "route {\n\tNOTIFY\n\thandle /dws/* {\n\t\tNOTIFY\n\t}\n\treverse_proxy BACKEND\n}",
+		"comes after the dws_notify handler at routes[0].handle[0].routes[0].handle[0].routes[0].handle[0]"},
+	{"handle blocks by Client-Id", "@first header Client-Id " + testClientID + "\nhandle @first {\n\tNOTIFY\n\treverse_proxy BACKEND\n}\nhandle {\n\tNOTIFY_TWO\n\treverse_proxy BACKEND\n}", ""},
 }
 
 // routeOrderCaddyfile is a gateway Caddyfile whose site holds body.
@@ -164,7 +173,11 @@ func TestRouteOrderRefusedAtStart(t *testing.T) {
 					_, _ = g.tester.Client.Do(forged().request(t))
 					t.Fatalf("the config started; the backend got %d requests from an unknown client", len(b.hits())-before)
 				}
-				for _, want := range []string{"server srv0", tc.refused, "put dws_notify first in its route"} {
+				advice := "put dws_notify first in its route"
+				if strings.Contains(tc.refused, "comes after the dws_notify handler") {
+					advice = "use one dws_notify per chain"
+				}
+				for _, want := range []string{"server srv0", tc.refused, advice} {
 					if !strings.Contains(err.Error(), want) {
 						t.Errorf("start error %q lacks %q", err, want)
 					}

@@ -70,6 +70,11 @@ type exchange struct {
 // handler only ever sees verified, checked, first-seen notifications, and
 // its response never reaches DWS.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+	// First: a delivery that a dws_notify before this one forwards
+	// carries both marks.
+	if m, ok := r.Context().Value(forwardCtxKey{}).(*forwardMark); ok {
+		return h.refuseForwarded(w, r, m)
+	}
 	if m, ok := r.Context().Value(deliveryCtxKey{}).(*deliveryMark); ok {
 		return h.serveDelivery(r, next, m)
 	}

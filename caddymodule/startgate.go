@@ -32,8 +32,9 @@ const startGateApp = "dws_notify"
 // Its Start first checks the order of the http app's routes
 // (routeorder.go): a config whose dws_notify handler never runs, because
 // a handler before it in its chain answers every request (the backend
-// would get every request unverified), fails to start, and a reload to it
-// keeps the old config. Caddy has provisioned every handler by then.
+// would get every request unverified), or a dws_notify that another's
+// forwards may reach (it would answer them in place of the backend),
+// fails to start, and a reload to it keeps the old config. Caddy has provisioned every handler by then.
 //
 // Its Start also starts the deliveries of the config's handlers with
 // acknowledge on_receipt (deliveries.go), so `caddy validate` never

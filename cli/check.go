@@ -27,7 +27,10 @@ Caddyfile by its name or --adapter caddyfile; JSON as it is) and runs the
 route-order check of the dws_notify app over its http app: a dws_notify
 handler that a handler before it in its chain always pre-empts (say a
 reverse_proxy above it in a route, which would forward every notification
-unverified) never runs. The gateway refuses such a config when it starts,
+unverified) never runs; and a dws_notify after another in the chain the
+first forwards to would answer the first's notifications in place of the
+backend (the first then acknowledges what no backend got). The gateway
+refuses such a config when it starts,
 but only once Caddy runs it, and Caddy may have started the config's HTTP
 servers by then; this command finds it before the config is deployed.
 

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -104,6 +105,42 @@ func TestCheckDocFixedCaddyfile(t *testing.T) {
 		t.Fatalf("output %q, want %q", out, want)
 	}
 	docMustShow(t, strings.TrimSuffix(out, "\n"))
+}
+
+// The two-handler Caddyfile of configuration.md "One dws_notify per
+// chain" (one dws_notify per Client-Id, the second after the first) fails
+// the check with the start error the doc shows, and its fix, a handle
+// block per Client-Id, passes. Before, check printed "route order: ok (2
+// dws_notify handlers in 1 server)" for the first.
+func TestCheckDocTwoHandlers(t *testing.T) {
+	caddyfile, startErr := docBlockAfter(t, "TestRouteOrderTwoHandlers")
+	if startErr == "" {
+		t.Fatal("no text block with the start error below the two-handler Caddyfile")
+	}
+	out, err := runCLI(t, "check", "--config", writeConfig(t, "Caddyfile", caddyfile))
+	var re *config.RouteError
+	if !errors.As(err, &re) {
+		t.Fatalf("err = %v (output %q), want a *config.RouteError", err, out)
+	}
+	want := []config.Shadowed{{Notify: "routes[0].handle[0].routes[0].handle[1]", By: "routes[0].handle[0].routes[0].handle[0]", ByName: config.NotifyHandlerName}}
+	if re.Server != "srv0" || !slices.Equal(re.Shadowed, want) {
+		t.Fatalf("RouteError = %+v, want the second dws_notify after the first", re)
+	}
+	if want := "dws_notify app module: start: " + err.Error(); want != startErr {
+		t.Fatalf("check says\n%s\nthe doc's start error is\n%s", want, startErr)
+	}
+	if out != "" {
+		t.Fatalf("output %q on a refused config, want none", out)
+	}
+
+	fixed, _ := docBlockAfter(t, "TestRouteOrderTwoHandlersFixed")
+	out, err = runCLI(t, "check", "--config", writeConfig(t, "Caddyfile", fixed))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "route order: ok (2 dws_notify handlers in 1 server)\n"; out != want {
+		t.Fatalf("output %q, want %q", out, want)
+	}
 }
 
 // notifyJSON is a dws_notify handler's JSON serving addPaymentMethod.

@@ -12,7 +12,10 @@ import (
 // The route-order check: a dws_notify handler that some handler before it
 // in the same chain always pre-empts never runs, so requests meant for it
 // reach whatever answers them instead (with reverse_proxy: the backend,
-// unverified). Caddy accepts such a config; this check finds it.
+// unverified). Nor may a dws_notify come after another in the chain the
+// first forwards to: it would answer the forwarded notifications in place
+// of the backend (Shadowed with ByName dws_notify). Caddy accepts such
+// configs; this check finds them.
 //
 // It works on a small model of the http app's routes that both the raw
 // JSON (RoutesFromJSON) and the provisioned app (caddymodule) translate
@@ -169,6 +172,13 @@ func keepsPath(name string) bool {
 // handler (or a terminal route) that every request reaching the chain
 // meets first, answers it. The positions are JSON paths inside the server
 // ("routes[0].handle[0].routes[1].handle[1]").
+//
+// ByName is NotifyHandlerName for a dws_notify handler that may be the
+// next of another one, at By, instead of never running: what By forwards
+// may reach it, and it would answer that itself, in place of the backend,
+// with a DWS envelope the first takes for the backend's answer (a
+// notification acknowledged that no backend got). A dws_notify answers
+// every request it gets, so only what it forwards goes on in its chain.
 type Shadowed struct {
 	Notify string
 	By     string
@@ -234,6 +244,64 @@ type routeWalker struct {
 	// The walk is in the config's order, so nothing that runs before a
 	// handler comes after it in the walk.
 	rewritten, sawNotify bool
+	// fwd are the dws_notify handlers walked so far whose forwards may
+	// reach the handler walked next; seq numbers them as they are made.
+	fwd []*forwarder
+	seq int
+	// namedBase is the named route an invoke has the walk in ("" when
+	// none): the positions of the forwarders and of the handlers they
+	// reach are written as CheckRouteOrder writes a named route's.
+	namedBase string
+}
+
+// forwarder is a dws_notify handler of the walk, for the handlers after
+// it that what it forwards (a POST to one of its api paths) may reach.
+type forwarder struct {
+	id       int
+	at       string
+	apiPaths []string
+	// groups are the groups of the routes the forwarded request matched
+	// on its way to the handler: a later route of one of them is skipped.
+	groups map[string]bool
+}
+
+// enters reports whether a request f forwarded may run route r: r is of
+// no group it matched, and r has no matcher or one that may take a POST
+// to one of f's api paths. Only a method matcher without POST or a path
+// matcher that matches none of the api paths (and no handler before may
+// have rewritten the path) keeps it out; any other matcher may match.
+func (f *forwarder) enters(r Route, rewritten bool) bool {
+	if r.Group != "" && f.groups[r.Group] {
+		return false
+	}
+	return len(r.Match) == 0 || slices.ContainsFunc(r.Match, func(m MatcherSet) bool { return m.mayTakeForward(f.apiPaths, rewritten) })
+}
+
+// mayTakeForward reports whether the set may match a POST to one of
+// apiPaths (all of them when apiPaths holds "" or is empty).
+func (m MatcherSet) mayTakeForward(apiPaths []string, rewritten bool) bool {
+	if m.Other {
+		return true
+	}
+	if m.Method != nil && !slices.Contains(m.Method, "POST") {
+		return false
+	}
+	if m.Path == nil || rewritten || len(apiPaths) == 0 || slices.Contains(apiPaths, "") {
+		return true
+	}
+	return slices.ContainsFunc(apiPaths, func(p string) bool {
+		return slices.ContainsFunc(m.Path, func(pattern string) bool {
+			return strings.ContainsAny(pattern, "{%") || pathPatternMatches(pattern, p)
+		})
+	})
+}
+
+// pos is the position p of the walk as the report writes it.
+func (w *routeWalker) pos(p string) string {
+	if w.namedBase != "" {
+		return namedRoutePath(w.namedBase, p)
+	}
+	return p
 }
 
 // list walks a route list that the blockers in ahead already pre-empt
@@ -277,7 +345,29 @@ func (w *routeWalker) list(routes []Route, base string, outer map[string]bool, a
 				alts = append(alts, []coverSet{{set: m, rewritten: w.rewritten}})
 			}
 		}
+		// The forwarders that may run this route walk it; the others wait
+		// for the next one.
+		var held, pass []*forwarder
+		for _, f := range w.fwd {
+			if f.enters(r, w.rewritten) {
+				pass = append(pass, f)
+			} else {
+				held = append(held, f)
+			}
+		}
+		seq := w.seq
+		w.fwd = pass
 		got := w.route(r, path, ahead, seen)
+		for _, f := range w.fwd {
+			if f.id >= seq && r.Group != "" {
+				f.groups[r.Group] = true
+			}
+		}
+		if r.Terminal {
+			// Caddy runs nothing after a terminal route that matched.
+			w.fwd = nil
+		}
+		w.fwd = append(held, w.fwd...)
 		if r.Terminal {
 			got = append(got, blocker{by: Shadowed{By: path, ByName: "terminal route"}, afterNotify: w.sawNotify})
 		}
@@ -302,13 +392,24 @@ func (w *routeWalker) list(routes []Route, base string, outer map[string]bool, a
 func (w *routeWalker) route(r Route, path string, ahead []blocker, groups map[string]bool) (ends []blocker) {
 	for k, h := range r.Handlers {
 		hp := fmt.Sprintf("%s.handle[%d]", path, k)
-		if h.Name == NotifyHandlerName && w.quiet == 0 {
-			if i := slices.IndexFunc(ahead, func(b blocker) bool { return b.blocks(h.APIPaths) }); i >= 0 {
-				sh := ahead[i].by
-				sh.Notify, sh.ForAPIs = hp, len(ahead[i].covers) > 0
-				w.found = append(w.found, sh)
+		if h.Name == NotifyHandlerName {
+			shadowed := false
+			if w.quiet == 0 {
+				if i := slices.IndexFunc(ahead, func(b blocker) bool { return b.blocks(h.APIPaths) }); i >= 0 {
+					sh := ahead[i].by
+					sh.Notify, sh.ForAPIs = hp, len(ahead[i].covers) > 0
+					w.found = append(w.found, sh)
+					shadowed = true
+				}
+			}
+			// Reported even inside an invoked named route: what comes
+			// before the invoke forwards into it.
+			if n := len(w.fwd); n > 0 && !shadowed {
+				w.found = append(w.found, Shadowed{Notify: w.pos(hp), By: w.fwd[n-1].at, ByName: NotifyHandlerName})
 			}
 			w.sawNotify = true
+			w.fwd = append(w.fwd, &forwarder{id: w.seq, at: w.pos(hp), apiPaths: h.APIPaths, groups: map[string]bool{}})
+			w.seq++
 		}
 		var got []blocker
 		switch {
@@ -319,9 +420,12 @@ func (w *routeWalker) route(r Route, path string, ahead []blocker, groups map[st
 		case h.Name == "reverse_proxy" && len(h.Responses) > 0:
 			if w.proxyAnswers(h, hp, groups, ahead) {
 				got = []blocker{{by: Shadowed{By: hp, ByName: h.Name}, afterNotify: w.sawNotify}}
+				w.fwd = nil
 			}
 		case h.answers():
 			got = []blocker{{by: Shadowed{By: hp, ByName: h.Name}, afterNotify: w.sawNotify}}
+			// It answers every forward that reaches it.
+			w.fwd = nil
 		}
 		if !keepsPath(h.Name) && h.Name != "subroute" && h.Name != "invoke" {
 			w.rewritten = true
@@ -338,15 +442,34 @@ func (w *routeWalker) route(r Route, path string, ahead []blocker, groups map[st
 // entry takes the backend's response, the proxy writes it.)
 func (w *routeWalker) proxyAnswers(h RouteHandler, hp string, groups map[string]bool, ahead []blocker) bool {
 	answers := true
+	// At most one entry runs for a request: each is walked with the
+	// forwarders that reach the proxy, and those that may come out of
+	// any entry go on.
+	before, after := w.fwd, []*forwarder{}
 	for i, rh := range h.Responses {
 		if rh.StatusCode {
 			continue
 		}
+		w.fwd = slices.Clone(before)
 		got := w.list(rh.Routes, fmt.Sprintf("%s.handle_response[%d].routes", hp, i), groups, ahead)
 		if !slices.ContainsFunc(got, func(b blocker) bool { return len(b.covers) == 0 }) {
 			answers = false
 		}
+		for _, f := range w.fwd {
+			if !slices.Contains(after, f) {
+				after = append(after, f)
+			}
+		}
 	}
+	if !answers {
+		// An answer no entry takes goes on too.
+		for _, f := range before {
+			if !slices.Contains(after, f) {
+				after = append(after, f)
+			}
+		}
+	}
+	w.fwd = after
 	return answers
 }
 
@@ -361,7 +484,10 @@ func (w *routeWalker) invoke(name string, groups map[string]bool) []blocker {
 	w.invoking[name] = true
 	w.quiet++
 	base := "named_routes." + name
+	outerBase := w.namedBase
+	w.namedBase = base
 	got := w.list(routes, base, groups, nil)
+	w.namedBase = outerBase
 	w.quiet--
 	delete(w.invoking, name)
 	for i := range got {
@@ -373,8 +499,12 @@ func (w *routeWalker) invoke(name string, groups map[string]bool) []blocker {
 // namedRoutePath writes a position inside the named route at base
 // without the list index the walk gave it: a named route is one route,
 // not a list (named_routes.n[0].handle[1] is named_routes.n.handle[1]).
+// A position elsewhere (or already written so) is returned as it is.
 func namedRoutePath(base, p string) string {
-	return base + strings.TrimPrefix(p, base+"[0]")
+	if rest, ok := strings.CutPrefix(p, base+"[0]"); ok {
+		return base + rest
+	}
+	return p
 }
 
 // pathPatternMatches reports whether a pattern of Caddy's path matcher
@@ -420,10 +550,19 @@ type RouteError struct {
 
 func (e *RouteError) Error() string {
 	var b strings.Builder
+	shadowed, chained := false, false
 	for i, s := range e.Shadowed {
 		if i > 0 {
 			b.WriteString("; ")
 		}
+		if s.ByName == NotifyHandlerName {
+			chained = true
+			fmt.Fprintf(&b, "server %s: the dws_notify handler at %s comes after the dws_notify handler at %s in the chain that one forwards to: "+
+				"it would take the notifications the first forwards and answer them itself instead of the backend, and the first would acknowledge them to DWS as delivered",
+				e.Server, s.Notify, s.By)
+			continue
+		}
+		shadowed = true
 		what := "every request"
 		if s.ForAPIs {
 			what = "every request for its api paths"
@@ -434,9 +573,16 @@ func (e *RouteError) Error() string {
 			b.WriteString(" (it would forward them unverified)")
 		}
 	}
-	b.WriteString("; put dws_notify first in its route (before reverse_proxy, respond, file_server, error), " +
-		"or use handle blocks or the order global option instead of route (docs/configuration.md, \"Order in a route\"); " +
-		"`caddy adapt` shows these positions")
+	if shadowed {
+		b.WriteString("; put dws_notify first in its route (before reverse_proxy, respond, file_server, error), " +
+			"or use handle blocks or the order global option instead of route (docs/configuration.md, \"Order in a route\")")
+	}
+	if chained {
+		b.WriteString("; use one dws_notify per chain: one handler serves several Client-Ids (list them in client_id; every dws_public_key verifies them all), " +
+			"or give each dws_notify a handle block of its own, with a matcher that picks its notifications (its api paths, or header Client-Id <id>) " +
+			"and a reverse_proxy after it (docs/configuration.md, \"One dws_notify per chain\")")
+	}
+	b.WriteString("; `caddy adapt` shows these positions")
 	return b.String()
 }
 
@@ -461,7 +607,11 @@ func CheckRouteOrder(servers map[string]map[string][]Route) error {
 					sh.Notify = namedRoutePath(base, sh.Notify)
 					sh.By = namedRoutePath(base, sh.By)
 				}
-				found = append(found, sh)
+				// A named route is walked where it is defined and where it
+				// is invoked: what both find is reported once.
+				if !slices.Contains(found, sh) {
+					found = append(found, sh)
+				}
 			}
 		}
 		if len(found) > 0 {

@@ -114,6 +114,43 @@ func TestRouteOrderJSON(t *testing.T) {
 			[]Shadowed{{"routes[0].handle[1]", "routes[0].handle[0]", "metrics", false}}},
 		{"first grouped route of its group", `[{"group":"g0","handle":[` + proxy + `]},{"group":"g1","handle":[` + notify + `]}]`,
 			[]Shadowed{{"routes[1].handle[0]", "routes[0].handle[0]", "reverse_proxy", false}}},
+		// A dws_notify that what another forwards may reach: it would
+		// answer those notifications in place of the backend.
+		{"two dws_notify in a route", `[{"handle":[` + notify + `,` + notify + `,` + proxy + `]}]`,
+			[]Shadowed{{"routes[0].handle[1]", "routes[0].handle[0]", "dws_notify", false}}},
+		{"three dws_notify in a route", `[{"handle":[` + notify + `,` + notify + `,` + notify + `,` + proxy + `]}]`,
+			[]Shadowed{{"routes[0].handle[1]", "routes[0].handle[0]", "dws_notify", false}, {"routes[0].handle[2]", "routes[0].handle[1]", "dws_notify", false}}},
+		{"two dws_notify routes", `[{"handle":[` + notifyAPI + `]},{"handle":[` + notifyAPI + `]},{"handle":[` + proxy + `]}]`,
+			[]Shadowed{{"routes[1].handle[0]", "routes[0].handle[0]", "dws_notify", false}}},
+		{"dws_notify after a site's dws_notify in a subroute", `[{"handle":[{"handler":"subroute","routes":[{"handle":[` + notifyAPI + `]}]}]},{"handle":[` + notifyAPI + `,` + proxy + `]}]`,
+			[]Shadowed{{"routes[1].handle[0]", "routes[0].handle[0].routes[0].handle[0]", "dws_notify", false}}},
+		{"dws_notify in a subroute after a dws_notify", `[{"handle":[` + notifyAPI + `,{"handler":"subroute","routes":[{"match":[{"path":["/dws/*"]}],"handle":[` + notifyAPI + `]}]},` + proxy + `]}]`,
+			[]Shadowed{{"routes[0].handle[1].routes[0].handle[0]", "routes[0].handle[0]", "dws_notify", false}}},
+		{"dws_notify after a route for the api paths", `[{"handle":[` + notifyAPI + `]},{"match":[{"path":["/dws/notify/*"]}],"handle":[` + notifyAPI + `]},{"handle":[` + proxy + `]}]`,
+			[]Shadowed{{"routes[1].handle[0]", "routes[0].handle[0]", "dws_notify", false}}},
+		{"dws_notify behind a header matcher", `[{"handle":[` + notifyAPI + `]},{"match":[{"header":{"Client-Id":["2"]}}],"handle":[` + notifyAPI + `]},{"handle":[` + proxy + `]}]`,
+			[]Shadowed{{"routes[1].handle[0]", "routes[0].handle[0]", "dws_notify", false}}},
+		{"dws_notify behind a path matcher after a rewrite", `[{"handle":[{"handler":"rewrite","uri":"/x{uri}"}]},{"handle":[` + notifyAPI + `]},{"match":[{"path":["/other"]}],"handle":[` + notifyAPI + `]},{"handle":[` + proxy + `]}]`,
+			[]Shadowed{{"routes[2].handle[0]", "routes[1].handle[0]", "dws_notify", false}}},
+		{"dws_notify after a responder for other paths", `[{"handle":[` + notifyAPI + `]},{"match":[{"path":["/x"]}],"handle":[{"handler":"static_response"}]},{"handle":[` + notifyAPI + `,` + proxy + `]}]`,
+			[]Shadowed{{"routes[2].handle[0]", "routes[0].handle[0]", "dws_notify", false}}},
+		{"dws_notify in handle_response routes", `[{"handle":[` + notify + `,{"handler":"reverse_proxy","handle_response":[{"routes":[{"handle":[` + notify + `]}]}]}]}]`,
+			[]Shadowed{{"routes[0].handle[1].handle_response[0].routes[0].handle[0]", "routes[0].handle[0]", "dws_notify", false}}},
+		{"dws_notify after a proxy whose handle_response goes on", `[{"handle":[` + notify + `,{"handler":"reverse_proxy","handle_response":[{"routes":[{"handle":[{"handler":"static_response"}]}]},{"routes":[{"handle":[{"handler":"headers"}]}]}]},` + notify + `]}]`,
+			[]Shadowed{{"routes[0].handle[2]", "routes[0].handle[0]", "dws_notify", false}}},
+		// What the forwards of the first never reach.
+		{"handle blocks each with dws_notify and a proxy", `[{"group":"g0","match":[{"header":{"Client-Id":["1"]}}],"handle":[{"handler":"subroute","routes":[{"handle":[` + notifyAPI + `,` + proxy + `]}]}]},` +
+			`{"group":"g0","handle":[{"handler":"subroute","routes":[{"handle":[` + notifyAPI + `,` + proxy + `]}]}]}]`, nil},
+		{"handle blocks each with dws_notify, the proxy after them", `[{"group":"g0","match":[{"header":{"Client-Id":["1"]}}],"handle":[{"handler":"subroute","routes":[{"handle":[` + notifyAPI + `]}]}]},` +
+			`{"group":"g0","handle":[{"handler":"subroute","routes":[{"handle":[` + notifyAPI + `]}]}]},{"handle":[` + proxy + `]}]`, nil},
+		{"dws_notify behind a path matcher for other paths", `[{"handle":[` + notifyAPI + `]},{"match":[{"path":["/other/*"]}],"handle":[` + notify + `]},{"handle":[` + proxy + `]}]`, nil},
+		{"dws_notify behind a GET matcher", `[{"handle":[` + notifyAPI + `]},{"match":[{"method":["GET"]}],"handle":[` + notifyAPI + `]},{"handle":[` + proxy + `]}]`, nil},
+		{"dws_notify after a proxy", `[{"handle":[` + notify + `,` + proxy + `,` + notify + `]}]`,
+			[]Shadowed{{"routes[0].handle[2]", "routes[0].handle[1]", "reverse_proxy", false}}},
+		{"dws_notify after a responder for the api paths", `[{"handle":[` + notifyAPI + `]},{"match":[{"path":["/dws/*"]}],"handle":[{"handler":"static_response"}]},{"handle":[` + notifyAPI + `,` + proxy + `]}]`, nil},
+		{"dws_notify after a matched terminal route", `[{"match":[{"host":["a"]}],"handle":[` + notifyAPI + `],"terminal":true},{"handle":[` + notifyAPI + `,` + proxy + `]}]`, nil},
+		{"dws_notify after handle_response routes that answer", `[{"handle":[` + notify + `,{"handler":"reverse_proxy","handle_response":[{"routes":[{"handle":[{"handler":"static_response"}]}]}]},` + notify + `]}]`,
+			[]Shadowed{{"routes[0].handle[2]", "routes[0].handle[1]", "reverse_proxy", false}}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -165,6 +202,47 @@ func TestRouteOrderErrorNamesAll(t *testing.T) {
 	}
 }
 
+// TestRouteOrderTwoNotifyError checks the error of a dws_notify that
+// another's forwards reach: both positions, what goes wrong, what to do
+// instead, and none of the advice for a handler that never runs; and
+// that a named route walked where it is defined and where it is invoked
+// reports it once.
+func TestRouteOrderTwoNotifyError(t *testing.T) {
+	servers, err := RoutesFromJSON([]byte(`{"servers":{"srv0":{
+		"routes":[{"handle":[{"handler":"dws_notify"},{"handler":"invoke","name":"n"}]}],
+		"named_routes":{"n":{"handle":[{"handler":"dws_notify"},{"handler":"dws_notify"},{"handler":"reverse_proxy"}]}}}}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = CheckRouteOrder(servers)
+	var re *RouteError
+	if !errors.As(err, &re) {
+		t.Fatalf("got %v", err)
+	}
+	want := []Shadowed{
+		{"named_routes.n.handle[1]", "named_routes.n.handle[0]", "dws_notify", false},
+		{"named_routes.n.handle[0]", "routes[0].handle[0]", "dws_notify", false},
+	}
+	if !reflect.DeepEqual(re.Shadowed, want) {
+		t.Fatalf("got %+v, want %+v", re.Shadowed, want)
+	}
+	msg := err.Error()
+	for _, want := range []string{
+		"server srv0: the dws_notify handler at named_routes.n.handle[1] comes after the dws_notify handler at named_routes.n.handle[0] in the chain that one forwards to: " +
+			"it would take the notifications the first forwards and answer them itself instead of the backend, and the first would acknowledge them to DWS as delivered",
+		"; use one dws_notify per chain: one handler serves several Client-Ids (list them in client_id; every dws_public_key verifies them all), " +
+			"or give each dws_notify a handle block of its own, with a matcher that picks its notifications (its api paths, or header Client-Id <id>) and a reverse_proxy after it",
+		"`caddy adapt` shows these positions",
+	} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("error %q lacks %q", msg, want)
+		}
+	}
+	if strings.Contains(msg, "put dws_notify first") {
+		t.Errorf("error %q gives the advice for a handler that never runs", msg)
+	}
+}
+
 // TestRouteOrderInvoke walks the named route an invoke handler runs like
 // a subroute.
 func TestRouteOrderInvoke(t *testing.T) {
@@ -178,6 +256,10 @@ func TestRouteOrderInvoke(t *testing.T) {
 		{"invoked route goes on", `[{"handle":[{"handler":"invoke","name":"n"},{"handler":"dws_notify"}]}]`, `{"handle":[{"handler":"headers"}]}`, ""},
 		{"invoked route invokes itself", `[{"handle":[{"handler":"invoke","name":"n"},{"handler":"dws_notify"}]}]`, `{"handle":[{"handler":"invoke","name":"n"}]}`, ""},
 		{"unknown name", `[{"handle":[{"handler":"invoke","name":"m"},{"handler":"dws_notify"}]}]`, `{"handle":[{"handler":"reverse_proxy"}]}`, ""},
+		{"invoked route with a dws_notify after one", `[{"handle":[{"handler":"dws_notify"},{"handler":"invoke","name":"n"}]}]`, `{"handle":[{"handler":"dws_notify"},{"handler":"reverse_proxy"}]}`,
+			"the dws_notify handler at named_routes.n.handle[0] comes after the dws_notify handler at routes[0].handle[0] in the chain that one forwards to"},
+		{"dws_notify after an invoked route with one", `[{"handle":[{"handler":"invoke","name":"n"},{"handler":"dws_notify"},{"handler":"reverse_proxy"}]}]`, `{"handle":[{"handler":"dws_notify"}]}`,
+			"the dws_notify handler at routes[0].handle[1] comes after the dws_notify handler at named_routes.n.handle[0] in the chain that one forwards to"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			servers, err := RoutesFromJSON([]byte(`{"servers":{"srv0":{"routes":` + tc.routes + `,"named_routes":{"n":` + tc.named + `}}}}`))

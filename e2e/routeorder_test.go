@@ -127,3 +127,94 @@ func TestRouteOrderFixed(t *testing.T) {
 		t.Fatalf("the backend got %d requests, want the genuine notification", n)
 	}
 }
+
+// twoHandlersCaddyfile is doc (one of the two-handler Caddyfiles of
+// docs/configuration.md) made runnable: the second Client-Id's key is
+// second's.
+func twoHandlersCaddyfile(t *testing.T, doc docBlock, sb *sandbox, key, second *keyPair, backend, admin, site string) string {
+	t.Helper()
+	if !strings.Contains(doc.Text, "/etc/dws/alipay_public_key_2.pem") {
+		t.Fatalf("%s: the Caddyfile no longer has the second key's path, which this test replaces", doc)
+	}
+	doc.Text = strings.ReplaceAll(doc.Text, "/etc/dws/alipay_public_key_2.pem", second.PEMPath)
+	return routeOrderCaddyfile(t, doc, sb, key, backend, admin, site)
+}
+
+// secondClientID is the second Client-Id of the two-handler Caddyfiles.
+const secondClientID = "2188120000000001"
+
+// TestRouteOrderTwoHandlers: the Caddyfile of docs/configuration.md with
+// one dws_notify per Client-Id, the second after the first, passes
+// `caddy validate` and `caddy run` refuses it with the documented message.
+// Before, it started, and a notification for the first Client-Id was
+// answered S while the second handler, not the backend, got it.
+func TestRouteOrderTwoHandlers(t *testing.T) {
+	bin := caddyBin(t)
+	sb := newSandbox(t)
+	be := newBackend(t)
+	key := newKeyPair(t, sb, "alipay")
+	second := newKeyPair(t, sb, "alipay2")
+	addrs := freeAddrs(t, 2)
+	root := repoRoot(t)
+	doc := docCaddyfileFor(t, root, "TestRouteOrderTwoHandlers")
+	caddyfile := twoHandlersCaddyfile(t, doc, sb, key, second, be.HostPort(), addrs[0], "http://"+addrs[1])
+	cfg := sb.writeFile(t, "Caddyfile.two", []byte(caddyfile))
+
+	out, err := runCaddy(t, bin, sb, "validate", "--config", cfg, "--adapter", "caddyfile")
+	if err != nil {
+		t.Fatalf("caddy validate: %v\n%s", err, out)
+	}
+	out, err = runCaddy(t, bin, sb, "run", "--config", cfg, "--adapter", "caddyfile")
+	if err == nil {
+		t.Fatalf("caddy run exited 0\n%s", out)
+	}
+	want := refusalMessageAfter(t, root, doc)
+	if !strings.Contains(want, "the dws_notify handler at routes[0].handle[0].routes[0].handle[1] comes after the dws_notify handler at routes[0].handle[0].routes[0].handle[0]") {
+		t.Errorf("%s: the documented message no longer names both handlers: %q", doc, want)
+	}
+	var logged []string
+	for _, line := range strings.Split(out, "\n") {
+		var entry struct{ Level, Msg string }
+		if json.Unmarshal([]byte(line), &entry) == nil && entry.Level == "error" {
+			logged = append(logged, entry.Msg)
+		}
+	}
+	if !slices.ContainsFunc(logged, func(m string) bool { return m == want || strings.HasSuffix(m, ": "+want) }) {
+		t.Errorf("caddy run logged no error ending in the message of %s:\n%s\nerrors logged:\n%s", doc, want, strings.Join(logged, "\n"))
+	}
+	if n := be.Count(); n != 0 {
+		t.Errorf("the backend got %d requests", n)
+	}
+}
+
+// TestRouteOrderTwoHandlersFixed: the corrected Caddyfile (a handle block
+// per Client-Id) starts, and each Client-Id's notification, signed with
+// its own key, reaches the backend and is answered S; one signed with the
+// other Client-Id's key is refused.
+func TestRouteOrderTwoHandlersFixed(t *testing.T) {
+	bin := caddyBin(t)
+	sb := newSandbox(t)
+	be := newBackend(t)
+	key := newKeyPair(t, sb, "alipay")
+	second := newKeyPair(t, sb, "alipay2")
+	addrs := freeAddrs(t, 2)
+	site := "http://" + addrs[1]
+	root := repoRoot(t)
+	doc := docCaddyfileFor(t, root, "TestRouteOrderTwoHandlersFixed")
+	startCaddy(t, bin, sb, twoHandlersCaddyfile(t, doc, sb, key, second, be.HostPort(), addrs[0], site), addrs[0], site+"/")
+
+	first := newDWS(site, clientID, key.Private)
+	if a := first.Post(t, addURI, addNotif(t, "two-handlers-first").Body, key.Private, 1, nil); a.Result.ResultStatus != "S" {
+		t.Fatalf("first Client-Id: HTTP %d %s, want S", a.Status, a.Body)
+	}
+	other := newDWS(site, secondClientID, second.Private)
+	if a := other.Post(t, addURI, addNotif(t, "two-handlers-second").Body, second.Private, 1, nil); a.Result.ResultStatus != "S" {
+		t.Fatalf("second Client-Id: HTTP %d %s, want S", a.Status, a.Body)
+	}
+	if a := other.Post(t, addURI, addNotif(t, "two-handlers-crossed").Body, key.Private, 1, nil); a.Result.ResultStatus != "F" || a.Result.ResultCode != "INVALID_SIGNATURE" {
+		t.Fatalf("second Client-Id signed with the first's key: HTTP %d %s, want F INVALID_SIGNATURE", a.Status, a.Body)
+	}
+	if n := be.Count(); n != 2 {
+		t.Fatalf("the backend got %d requests, want the two genuine notifications", n)
+	}
+}
