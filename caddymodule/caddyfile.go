@@ -81,7 +81,7 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 // read as the default (max_body_size 0, a duration of 0 or less; in store
 // redis, pool_size and wait_replicas 0; in acknowledge, max_queued 0).
 // Where config states the same rule, the parser's error uses its text
-// (config.MaxBodySizeRule, config.PositiveRule).
+// (config.MaxBodySizeRule, config.PositiveRule, config.KeyVersionRule).
 //
 // The store is the embedded Badger database by default; storage <dir> is
 // the short form of store badger <dir> (both may be given if they name the
@@ -130,7 +130,7 @@ func (m *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			if len(args) == 2 {
 				v, err := strconv.Atoi(args[1])
 				if err != nil {
-					return d.Errf("%s: key version %s must be a non-negative integer", name, shownToken(args[1]))
+					return d.Errf("%s: key version %s is not a number: %s", name, shownToken(args[1]), config.KeyVersionRule)
 				}
 				kc.KeyVersion = &v
 			}

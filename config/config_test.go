@@ -3,12 +3,14 @@ package config
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/dwsnotify/dws_notify/notification"
+	"github.com/dwsnotify/dws_notify/signature"
 )
 
 // The rules are exercised through caddymodule, whose tests give the same
@@ -211,6 +213,42 @@ func TestStoreErrorsHideThePassword(t *testing.T) {
 		}
 		if strings.Contains(err.Error(), pw) {
 			t.Errorf("%s: the error shows the password: %v", name, err)
+		}
+	}
+}
+
+// A key version is refused by Check outside the range a notification's
+// keyVersion is read in, at the key's field, for both keys: the key ring
+// would refuse it only at provisioning, without naming the setting.
+func TestCheckKeyVersionRange(t *testing.T) {
+	for _, c := range []struct {
+		version int
+		ok      bool
+	}{{0, true}, {signature.MaxKeyVersion, true}, {-1, false}, {signature.MaxKeyVersion + 1, false}, {99999999999, false}} {
+		v := c.version
+		for _, k := range []struct {
+			field  string
+			mutate func(*Handler)
+		}{
+			{"dws_public_key.0", func(h *Handler) { h.DWSPublicKey[0].KeyVersion = &v }},
+			{"merchant_private_key", func(h *Handler) { h.MerchantPrivateKey = &Key{Key: "{env.M}", KeyVersion: &v} }},
+		} {
+			h := minimal()
+			k.mutate(&h)
+			err := h.Check()
+			if c.ok {
+				if err != nil {
+					t.Errorf("%s version %d: %v", k.field, v, err)
+				}
+				continue
+			}
+			var fe *FieldError
+			if !errors.As(err, &fe) || len(fe.Fields) != 1 || fe.Fields[0] != k.field {
+				t.Fatalf("%s version %d: Check = %v, want a *FieldError about %s", k.field, v, err, k.field)
+			}
+			if want := fmt.Sprintf("%s, not %d", KeyVersionRule, v); !strings.HasSuffix(fe.Msg, want) {
+				t.Errorf("%s version %d: %q, want it to end with %q", k.field, v, fe.Msg, want)
+			}
 		}
 	}
 }
