@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dwsnotify/dws_notify/idempotency/redisstore"
 	"github.com/dwsnotify/dws_notify/notification"
 	"github.com/dwsnotify/dws_notify/signature"
 )
@@ -249,6 +250,35 @@ func TestCheckKeyVersionRange(t *testing.T) {
 			if want := fmt.Sprintf("%s, not %d", KeyVersionRule, v); !strings.HasSuffix(fe.Msg, want) {
 				t.Errorf("%s version %d: %q, want it to end with %q", k.field, v, fe.Msg, want)
 			}
+		}
+	}
+}
+
+// The Redis prefix is checked by Check as the store checks it, around its
+// placeholders too: a brace outside them, or a prefix longer than allowed
+// even if each placeholder resolved to one byte, is refused at store.prefix
+// before provisioning.
+func TestCheckRedisPrefix(t *testing.T) {
+	long := strings.Repeat("p", redisstore.MaxPrefixLen)
+	for _, c := range []struct {
+		prefix string
+		ok     bool
+	}{
+		{"prod:dws_notify:", true}, {"{env.P}", true}, {"{env.P}:" + long[9:], true}, {"{file./p}{env.Q}", true},
+		{"a{b}", false}, {"a}", false}, {"{env.P}{x}", false}, {"{env.P", false}, {long + "p", false}, {"{env.P}" + long, false},
+	} {
+		h := minimal()
+		h.Store = &Store{Backend: BackendRedis, URL: "redis://127.0.0.1:6379/0", Prefix: c.prefix}
+		err := h.Check()
+		if c.ok {
+			if err != nil {
+				t.Errorf("prefix %q: %v", c.prefix, err)
+			}
+			continue
+		}
+		var fe *FieldError
+		if !errors.As(err, &fe) || len(fe.Fields) != 1 || fe.Fields[0] != "store.prefix" {
+			t.Errorf("prefix %q: Check = %v, want a *FieldError about store.prefix", c.prefix, err)
 		}
 	}
 }
