@@ -175,8 +175,12 @@ func (h *Handler) checkLimits() error {
 		return errField("max_body_size", "%s", MaxBodySizeRule)
 	}
 	for i, s := range h.BusinessRejectStatus {
+		field := fmt.Sprintf("business_reject_status.%d", i)
 		if s < 400 || s > 599 {
-			return errField(fmt.Sprintf("business_reject_status.%d", i), "business_reject_status: %d is not an HTTP error status (400-599)", s)
+			return errField(field, "business_reject_status: %d is not an HTTP error status (400-599)", s)
+		}
+		if slices.Contains(h.BusinessRejectStatus[:i], s) {
+			return errField(field, "business_reject_status %d is listed twice", s)
 		}
 	}
 	if _, err := ParseMessageField(h.ResultMessageField); err != nil {

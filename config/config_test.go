@@ -121,6 +121,7 @@ func TestCheckNamesTheFields(t *testing.T) {
 		{"acknowledge max_queued", func(h *Handler) {
 			h.Acknowledge = &Acknowledge{Mode: AckOnReceipt, Keys: []InboxKey{{Key: "{env.I}"}}, MaxQueued: -1}
 		}, []string{"acknowledge.max_queued"}},
+		{"business_reject_status twice", func(h *Handler) { h.BusinessRejectStatus = []int{409, 422, 409} }, []string{"business_reject_status.2"}},
 		{"storage and store.dir", func(h *Handler) { h.Storage, h.Store = "/a", &Store{Backend: BackendBadger, Dir: "/b"} }, []string{"storage", "store.dir"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
