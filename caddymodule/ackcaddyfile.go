@@ -50,7 +50,7 @@ func parseAcknowledge(d *caddyfile.Dispenser, lines map[string]int) (*config.Ack
 	}
 	seen := map[string]int{}
 	for nesting := d.Nesting(); d.NextBlock(nesting); {
-		name := d.Val()
+		name, line := d.Val(), d.Line()
 		if name != "key" {
 			if line, dup := seen[name]; dup {
 				return nil, d.Errf("acknowledge: %s is already set at line %d", name, line)
@@ -111,6 +111,9 @@ func parseAcknowledge(d *caddyfile.Dispenser, lines map[string]int) (*config.Ack
 			lines["acknowledge.max_queued"] = d.Line()
 		default:
 			return nil, errUnknown(d, "acknowledge: unknown option", name, []string{"key", "order_secret", "max_age", "backoff", "max_queued"})
+		}
+		if err := noBlock(d, "acknowledge: "+name, line); err != nil {
+			return nil, err
 		}
 	}
 	return a, nil

@@ -81,7 +81,7 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 // read as the default (max_body_size 0, a duration of 0 or less; in store
 // redis, pool_size and wait_replicas 0; in acknowledge, max_queued 0).
 // Where config states the same rule, the parser's error uses its text
-// (config.MaxBodySizeRule, config.PositiveRule).
+// (config.MaxBodySizeRule, config.PositiveRule, config.KeyVersionRule).
 //
 // The store is the embedded Badger database by default; storage <dir> is
 // the short form of store badger <dir> (both may be given if they name the
@@ -109,7 +109,7 @@ func (m *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	item := func(list string, n int) { lines[fmt.Sprintf("%s.%d", list, n)] = d.Line() }
 
 	for nesting := d.Nesting(); d.NextBlock(nesting); {
-		name := d.Val()
+		name, line := d.Val(), d.Line()
 		switch name {
 		case "client_id":
 			ids := d.RemainingArgs()
@@ -130,7 +130,7 @@ func (m *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			if len(args) == 2 {
 				v, err := strconv.Atoi(args[1])
 				if err != nil {
-					return d.Errf("%s: key version %s must be a non-negative integer", name, shownToken(args[1]))
+					return d.Errf("%s: key version %s is not a number: %s", name, shownToken(args[1]), config.KeyVersionRule)
 				}
 				kc.KeyVersion = &v
 			}
@@ -139,10 +139,10 @@ func (m *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 					return err
 				}
 				m.MerchantPrivateKey = &kc
-				continue
+			} else {
+				item(name, len(m.DWSPublicKey))
+				m.DWSPublicKey = append(m.DWSPublicKey, kc)
 			}
-			item(name, len(m.DWSPublicKey))
-			m.DWSPublicKey = append(m.DWSPublicKey, kc)
 
 		case "api":
 			args := d.RemainingArgs()
@@ -283,6 +283,9 @@ func (m *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		default:
 			return errUnknown(d, "unknown subdirective", name, subdirectives)
 		}
+		if err := noBlock(d, name, line); err != nil {
+			return err
+		}
 	}
 
 	if err := m.Check(); err != nil {
@@ -319,6 +322,25 @@ func lineOf(lines map[string]int, fields []string) int {
 // dispenser's own errors are formatted; a %w operand stays its cause.
 func errAt(file string, line int, format string, args ...any) error {
 	return fmt.Errorf("%w, at %s:%d", fmt.Errorf(format, args...), file, line)
+}
+
+// noBlock refuses a block opened after a setting that takes none, once
+// its arguments are read (what names the setting: "retention", "store
+// redis prefix"; line is its line). The arguments end at a '{' on their
+// line, which the block loop would otherwise read as the next setting's
+// name. An empty block ({ } or {} on the line) is refused too. A setting
+// whose parser reads a block of its own has consumed it by then.
+func noBlock(d *caddyfile.Dispenser, what string, line int) error {
+	before := d.Token()
+	if d.NextBlock(d.Nesting()) {
+		return errAt(d.File(), line, "%s takes no block", what)
+	}
+	// NextBlock consumes an empty block and stops on its '}'.
+	if after := d.Token(); after.Text == "}" && !after.Quoted() &&
+		(after.Line != before.Line || after.File != before.File || after.Text != before.Text || before.Quoted()) {
+		return errAt(d.File(), line, "%s takes no block", what)
+	}
+	return nil
 }
 
 // durationArg reads the one argument of a duration setting. 0 would mean

@@ -97,7 +97,11 @@ func (c *StoreConfig) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		return err
 	}
 	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		opt, line := d.Val(), d.Line()
 		if err := c.parseRedisOption(d); err != nil {
+			return err
+		}
+		if err := noBlock(d, "store redis "+opt, line); err != nil {
 			return err
 		}
 	}
@@ -237,6 +241,9 @@ func (c *StoreConfig) parseTLS(d *caddyfile.Dispenser) error {
 			return errUnknown(d, "store redis tls: unknown option", opt, redisTLSOptions)
 		}
 		if err != nil {
+			return err
+		}
+		if err := noBlock(d, "store redis tls "+opt, c.lines[field]); err != nil {
 			return err
 		}
 	}

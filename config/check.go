@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/dwsnotify/dws_notify/notification"
+	"github.com/dwsnotify/dws_notify/signature"
 )
 
 // FieldError is a rule of the settings that they break. Fields are the
@@ -94,15 +95,15 @@ func (h *Handler) checkKeys() error {
 	return nil
 }
 
-// check checks a key: material present, a version that is not negative,
-// and material given literally parsed (a placeholder's is parsed once
+// check checks a key: material present, a version in range
+// (KeyVersionRule), and material given literally parsed (a placeholder's is parsed once
 // resolved).
 func (k Key) check(private bool) error {
 	switch {
 	case strings.TrimSpace(k.Key) == "":
 		return errors.New("key is empty")
-	case k.Version() < 0:
-		return errors.New("key version must not be negative")
+	case k.Version() < 0 || k.Version() > signature.MaxKeyVersion:
+		return fmt.Errorf("%s, not %d", KeyVersionRule, k.Version())
 	case HasPlaceholder(k.Key):
 		return nil
 	}
@@ -174,8 +175,12 @@ func (h *Handler) checkLimits() error {
 		return errField("max_body_size", "%s", MaxBodySizeRule)
 	}
 	for i, s := range h.BusinessRejectStatus {
+		field := fmt.Sprintf("business_reject_status.%d", i)
 		if s < 400 || s > 599 {
-			return errField(fmt.Sprintf("business_reject_status.%d", i), "business_reject_status: %d is not an HTTP error status (400-599)", s)
+			return errField(field, "business_reject_status: %d is not an HTTP error status (400-599)", s)
+		}
+		if slices.Contains(h.BusinessRejectStatus[:i], s) {
+			return errField(field, "business_reject_status %d is listed twice", s)
 		}
 	}
 	if _, err := ParseMessageField(h.ResultMessageField); err != nil {
@@ -189,6 +194,12 @@ func (h *Handler) checkLimits() error {
 // (caddymodule) refuse a duration of 0 or less with it too: the Caddyfile
 // cannot leave a setting at 0, which the JSON config reads as the default.
 func PositiveRule(name string) string { return name + " must be positive" }
+
+// KeyVersionRule is the rule about a key's version (dws_public_key,
+// merchant_private_key), as its error says it: the range a notification's
+// keyVersion is read in (signature.MaxKeyVersion). The Caddyfile's parser
+// says it too about a version that is not a number.
+var KeyVersionRule = fmt.Sprintf("key version must be between 0 and %d", signature.MaxKeyVersion)
 
 // MaxBodySizeRule is the rule about max_body_size, as its error says it
 // (and the Caddyfile's parser, which refuses 0 with it).

@@ -3,12 +3,15 @@ package config
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/dwsnotify/dws_notify/idempotency/redisstore"
 	"github.com/dwsnotify/dws_notify/notification"
+	"github.com/dwsnotify/dws_notify/signature"
 )
 
 // The rules are exercised through caddymodule, whose tests give the same
@@ -118,6 +121,7 @@ func TestCheckNamesTheFields(t *testing.T) {
 		{"acknowledge max_queued", func(h *Handler) {
 			h.Acknowledge = &Acknowledge{Mode: AckOnReceipt, Keys: []InboxKey{{Key: "{env.I}"}}, MaxQueued: -1}
 		}, []string{"acknowledge.max_queued"}},
+		{"business_reject_status twice", func(h *Handler) { h.BusinessRejectStatus = []int{409, 422, 409} }, []string{"business_reject_status.2"}},
 		{"storage and store.dir", func(h *Handler) { h.Storage, h.Store = "/a", &Store{Backend: BackendBadger, Dir: "/b"} }, []string{"storage", "store.dir"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
@@ -211,6 +215,71 @@ func TestStoreErrorsHideThePassword(t *testing.T) {
 		}
 		if strings.Contains(err.Error(), pw) {
 			t.Errorf("%s: the error shows the password: %v", name, err)
+		}
+	}
+}
+
+// A key version is refused by Check outside the range a notification's
+// keyVersion is read in, at the key's field, for both keys: the key ring
+// would refuse it only at provisioning, without naming the setting.
+func TestCheckKeyVersionRange(t *testing.T) {
+	for _, c := range []struct {
+		version int
+		ok      bool
+	}{{0, true}, {signature.MaxKeyVersion, true}, {-1, false}, {signature.MaxKeyVersion + 1, false}, {99999999999, false}} {
+		v := c.version
+		for _, k := range []struct {
+			field  string
+			mutate func(*Handler)
+		}{
+			{"dws_public_key.0", func(h *Handler) { h.DWSPublicKey[0].KeyVersion = &v }},
+			{"merchant_private_key", func(h *Handler) { h.MerchantPrivateKey = &Key{Key: "{env.M}", KeyVersion: &v} }},
+		} {
+			h := minimal()
+			k.mutate(&h)
+			err := h.Check()
+			if c.ok {
+				if err != nil {
+					t.Errorf("%s version %d: %v", k.field, v, err)
+				}
+				continue
+			}
+			var fe *FieldError
+			if !errors.As(err, &fe) || len(fe.Fields) != 1 || fe.Fields[0] != k.field {
+				t.Fatalf("%s version %d: Check = %v, want a *FieldError about %s", k.field, v, err, k.field)
+			}
+			if want := fmt.Sprintf("%s, not %d", KeyVersionRule, v); !strings.HasSuffix(fe.Msg, want) {
+				t.Errorf("%s version %d: %q, want it to end with %q", k.field, v, fe.Msg, want)
+			}
+		}
+	}
+}
+
+// The Redis prefix is checked by Check as the store checks it, around its
+// placeholders too: a brace outside them, or a prefix longer than allowed
+// even if each placeholder resolved to one byte, is refused at store.prefix
+// before provisioning.
+func TestCheckRedisPrefix(t *testing.T) {
+	long := strings.Repeat("p", redisstore.MaxPrefixLen)
+	for _, c := range []struct {
+		prefix string
+		ok     bool
+	}{
+		{"prod:dws_notify:", true}, {"{env.P}", true}, {"{env.P}:" + long[9:], true}, {"{file./p}{env.Q}", true},
+		{"a{b}", false}, {"a}", false}, {"{env.P}{x}", false}, {"{env.P", false}, {long + "p", false}, {"{env.P}" + long, false},
+	} {
+		h := minimal()
+		h.Store = &Store{Backend: BackendRedis, URL: "redis://127.0.0.1:6379/0", Prefix: c.prefix}
+		err := h.Check()
+		if c.ok {
+			if err != nil {
+				t.Errorf("prefix %q: %v", c.prefix, err)
+			}
+			continue
+		}
+		var fe *FieldError
+		if !errors.As(err, &fe) || len(fe.Fields) != 1 || fe.Fields[0] != "store.prefix" {
+			t.Errorf("prefix %q: Check = %v, want a *FieldError about store.prefix", c.prefix, err)
 		}
 	}
 }

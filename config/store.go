@@ -246,10 +246,23 @@ func (c *Store) check() error {
 	if err := c.checkTimeouts(); err != nil {
 		return err
 	}
-	if !HasPlaceholder(c.Prefix) && len(c.Prefix) > redisstore.MaxPrefixLen {
-		return errField("prefix", "prefix longer than %d bytes", redisstore.MaxPrefixLen)
+	if err := checkPrefix(c.Prefix); err != nil {
+		return errField("prefix", "%v", err)
 	}
 	return nil
+}
+
+// checkPrefix checks the prefix as the store will (redisstore.CheckPrefix)
+// before its placeholders are resolved: each {env.*} / {file.*} counted as
+// one byte, the least it resolves to, so what is refused now would be
+// refused once resolved (a brace outside a placeholder, a prefix too long
+// already); what the values bring is checked at provisioning.
+func checkPrefix(prefix string) error {
+	if HasPlaceholder(prefix) {
+		// The lookup always answers, so there is no error.
+		prefix, _ = ResolvePlaceholders(prefix, func(string) (string, bool) { return "p", true })
+	}
+	return redisstore.CheckPrefix(prefix)
 }
 
 // checkTopology checks the url, sentinel or cluster settings and those

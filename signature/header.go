@@ -12,6 +12,11 @@ import (
 // Signature header.
 const Algorithm = "RSA256"
 
+// MaxKeyVersion is the highest key version: a keyVersion (and a
+// Key-Version header) is a decimal integer from 0 to 2147483647, the
+// range of a Java int, in which Alipay's SDKs carry it.
+const MaxKeyVersion = math.MaxInt32
+
 // MaxSignatureSize is the largest decoded signature accepted, in bytes: the
 // signature of a 16384-bit RSA key, the largest Go's crypto/rsa handles.
 const MaxSignatureSize = 2048
@@ -51,7 +56,7 @@ func ParseHeader(v string) (Header, error) {
 // ("" when it has none) to h, as Alipay's SDKs choose the key (SPEC §1.2):
 // the Signature's own keyVersion wins; otherwise a Key-Version header
 // names the version, and h.HasKeyVersion is then set. A value that is not
-// a decimal integer between 0 and math.MaxInt32 is refused with
+// a decimal integer between 0 and MaxKeyVersion is refused with
 // ErrMalformed, whichever wins, as long as it would be used.
 func (h *Header) UseKeyVersionHeader(v string) error {
 	if h.HasKeyVersion || v == "" {
@@ -59,7 +64,7 @@ func (h *Header) UseKeyVersionHeader(v string) error {
 	}
 	version, ok := parseKeyVersion(v)
 	if !ok {
-		return newError(ErrMalformed, "Key-Version header is not a decimal integer between 0 and %d", math.MaxInt32)
+		return newError(ErrMalformed, "Key-Version header is not a decimal integer between 0 and %d", MaxKeyVersion)
 	}
 	h.KeyVersion, h.HasKeyVersion = version, true
 	return nil
@@ -85,7 +90,7 @@ func parseHeader(v string, dst []byte) (Header, error) {
 	if p.keyVersion != "" {
 		n, ok := parseKeyVersion(p.keyVersion)
 		if !ok {
-			return Header{}, newError(ErrMalformed, "keyVersion is not a decimal integer between 0 and %d", math.MaxInt32)
+			return Header{}, newError(ErrMalformed, "keyVersion is not a decimal integer between 0 and %d", MaxKeyVersion)
 		}
 		h.KeyVersion, h.HasKeyVersion = n, true
 	}
@@ -169,7 +174,7 @@ func trimOWS(s string) string {
 }
 
 // parseKeyVersion parses a non-negative decimal integer no larger than
-// math.MaxInt32.
+// MaxKeyVersion.
 func parseKeyVersion(s string) (int, bool) {
 	if s == "" || len(s) > 10 {
 		return 0, false
@@ -182,7 +187,7 @@ func parseKeyVersion(s string) (int, bool) {
 		}
 		n = n*10 + int(c-'0')
 	}
-	return n, n <= math.MaxInt32
+	return n, n <= MaxKeyVersion
 }
 
 // decodeSignature percent-decodes s with path semantics and decodes the

@@ -5,7 +5,6 @@ import (
 	"crypto/rsa"
 	"errors"
 	"fmt"
-	"math"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -71,8 +70,8 @@ func (r *KeyRing) Add(clientID string, version int, key *rsa.PublicKey) error {
 	switch {
 	case clientID == "":
 		return errors.New("signature: empty client id")
-	case version < 0 || version > math.MaxInt32:
-		return fmt.Errorf("signature: key version %d out of range 0..%d", version, math.MaxInt32)
+	case version < 0 || version > MaxKeyVersion:
+		return fmt.Errorf("signature: key version %d out of range 0..%d", version, MaxKeyVersion)
 	case key == nil || key.N == nil:
 		return errors.New("signature: nil public key")
 	case key.N.BitLen() < MinKeyBits:

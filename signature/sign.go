@@ -5,7 +5,6 @@ import (
 	"crypto/rsa"
 	"errors"
 	"fmt"
-	"math"
 	"sync"
 	"sync/atomic"
 )
@@ -26,8 +25,8 @@ func checkSigningKey(key *rsa.PrivateKey, keyVersion int) error {
 	switch {
 	case key == nil || key.N == nil:
 		return errors.New("signature: nil private key")
-	case keyVersion < 0 || keyVersion > math.MaxInt32:
-		return fmt.Errorf("signature: key version %d out of range 0..%d", keyVersion, math.MaxInt32)
+	case keyVersion < 0 || keyVersion > MaxKeyVersion:
+		return fmt.Errorf("signature: key version %d out of range 0..%d", keyVersion, MaxKeyVersion)
 	}
 	return nil
 }

@@ -268,10 +268,8 @@ func validateOptions(o *Options) error {
 		return bad("negative WaitReplicas")
 	case o.WaitReplicasTimeout != 0 && o.WaitReplicas == 0:
 		return bad("WaitReplicasTimeout without WaitReplicas")
-	case len(o.Prefix) > MaxPrefixLen:
-		return bad("prefix longer than %d bytes", MaxPrefixLen)
-	case strings.ContainsAny(o.Prefix, "{}"):
-		return bad("prefix %q contains '{' or '}': the inbox queue's keys carry hash tags of their own (<prefix>q{<shard>}:), which a brace in the prefix would override or break; choose a prefix without braces", o.Prefix)
+	case CheckPrefix(o.Prefix) != nil:
+		return bad("%v", CheckPrefix(o.Prefix))
 	case o.DialTimeout < 0 || o.ReadTimeout < 0 || o.WriteTimeout < 0 || o.OperationTimeout < 0 || o.WaitAOFTimeout < 0 || o.WaitReplicasTimeout < 0:
 		return bad("negative timeout")
 	case o.PoolSize < 0:
@@ -309,6 +307,18 @@ func validateOptions(o *Options) error {
 		if err := checkAddrs("cluster", o.Cluster.Addrs); err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+// CheckPrefix checks a key prefix (Options.Prefix): at most MaxPrefixLen
+// bytes, and no '{' or '}'. Its error does not quote the prefix.
+func CheckPrefix(prefix string) error {
+	switch {
+	case len(prefix) > MaxPrefixLen:
+		return fmt.Errorf("prefix longer than %d bytes", MaxPrefixLen)
+	case strings.ContainsAny(prefix, "{}"):
+		return errors.New("prefix contains '{' or '}': the inbox queue's keys carry hash tags of their own (<prefix>q{<shard>}:), which a brace in the prefix would override or break; choose a prefix without braces")
 	}
 	return nil
 }
