@@ -52,7 +52,7 @@ func (h *Handler) answer(w http.ResponseWriter, r *http.Request, x *exchange) {
 				vals[4] = sig
 				hdr["Signature"] = vals[4:5:5]
 			} else {
-				h.logger.Error("signing the response", notifylog.KeyField(x.api, x.requestID), zap.Error(err))
+				h.logger.Error("signing the response", notifylog.KeyField(x.api, x.key), zap.Error(err))
 			}
 		}
 	}
@@ -72,7 +72,7 @@ func (h *Handler) answer(w http.ResponseWriter, r *http.Request, x *exchange) {
 
 // logNotification writes the one log line per notification (notifylog).
 func (h *Handler) logNotification(r *http.Request, apiName string, x *exchange, total time.Duration) {
-	l := notifylog.Line{API: apiName, Def: x.api, Key: x.requestID, ClientID: x.clientID, RemoteAddr: r.RemoteAddr,
+	l := notifylog.Line{API: apiName, Def: x.api, Key: x.key, ClientID: x.clientID, RemoteAddr: r.RemoteAddr,
 		Outcome: x.outcome, Code: x.code, Status: x.status, Message: x.message, Duration: total,
 		Verified: x.verified, KeyVersion: x.keyVersion, BackendStatus: x.backendStatus, BackendTime: x.backendTime,
 		Replayed: x.outcome == outcomeReplayed, ReplayedStatus: x.replayed,

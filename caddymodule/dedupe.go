@@ -4,9 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
-	"sync/atomic"
 	"time"
 
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
@@ -14,7 +12,6 @@ import (
 
 	"github.com/dwsnotify/dws_notify/dwshttp"
 	"github.com/dwsnotify/dws_notify/idempotency"
-	"github.com/dwsnotify/dws_notify/idempotency/guard"
 	"github.com/dwsnotify/dws_notify/notification"
 	"github.com/dwsnotify/dws_notify/notifylog"
 )
@@ -23,7 +20,7 @@ import (
 // first copy, then records what the backend did; duplicates replay, wait,
 // or are refused.
 func (h *Handler) dedupe(x *exchange, r *http.Request, next caddyhttp.Handler, body []byte, fp [32]byte) {
-	key := idempotency.Key{ClientID: x.clientID, API: x.api.Name(), RequestID: x.requestID}
+	key := idempotency.Key{ClientID: x.clientID, API: x.api.Name(), RequestID: x.key}
 	ctx := context.WithoutCancel(r.Context())
 	claim, err := h.store.Claim(ctx, key, idempotency.Fingerprint(fp), h.settings.Lease, h.settings.Retention)
 	if err != nil {
@@ -83,35 +80,6 @@ func (h *Handler) dedupe(x *exchange, r *http.Request, next caddyhttp.Handler, b
 		return
 	}
 	x.succeed(outcomeForApproval(ans.Outcome))
-}
-
-// completions retries, in the background, the completions that failed
-// after the backend took a notification (guard.Retrier), for every handler
-// of the process.
-var completions = guard.NewRetrier(guard.DefaultMaxRetries)
-
-// retryCompletion keeps trying, in the background, to record the outcome of
-// a notification the backend took but whose completion failed, until it is
-// recorded, the claim is found taken over or gone, the store is closed, or
-// the claim's lease ends (until). DWS was answered U; its resend is then
-// replayed S instead of being forwarded again once the lease runs out.
-func (h *Handler) retryCompletion(key idempotency.Key, token uint64, ans idempotency.Answer, until time.Time) {
-	c := guard.Completion{Key: key, Token: token, Answer: ans, Retention: h.settings.Retention, Until: until}
-	api, _ := notification.Lookup(key.API)
-	started := func() { h.metrics.CompletionRetries.WithLabelValues("started").Inc() }
-	ok := completions.Go(h.store, c, started, func(result guard.RetryResult) {
-		h.metrics.CompletionRetries.WithLabelValues(string(result)).Inc()
-		// Up to a lease after h's config may have been replaced (and its
-		// logger's writers closed): the running config's log.
-		log := moduleLog.Info
-		if result != guard.Stored {
-			log = moduleLog.Warn
-		}
-		log("retried a failed completion", zap.String("api", key.API), notifylog.KeyField(api, key.RequestID), zap.String("result", string(result)))
-	})
-	if !ok {
-		h.logger.Warn("not retrying a failed completion: too many retries running", zap.String("api", key.API), notifylog.KeyField(api, key.RequestID))
-	}
 }
 
 func outcomeForApproval(o idempotency.Outcome) string {
@@ -182,7 +150,7 @@ func forwarded(api *notification.API, clientID, key string, keyVersion int) dwsh
 // bytes, a bounded time, and the X-Dws-* headers, recording the backend's
 // status without letting anything of its response out.
 func (h *Handler) forward(x *exchange, r *http.Request, next caddyhttp.Handler, body []byte) {
-	dwshttp.PrepareForward(r, body, forwarded(x.api, x.clientID, x.requestID, x.keyVersion), h.ForwardSignature)
+	dwshttp.PrepareForward(r, body, forwarded(x.api, x.clientID, x.key, x.keyVersion), h.ForwardSignature)
 	status, took, err := h.forwardMarked(next, r)
 	x.backendTime, x.backendStatus = took, status
 	h.metrics.observeBackend(x.api.Name(), x.series, status, took, h.settings.ForwardTimeout)
@@ -196,56 +164,6 @@ func (h *Handler) forward(x *exchange, r *http.Request, next caddyhttp.Handler, 
 	default:
 		x.fail(outcomeBackendFailed, fmt.Errorf("backend answered HTTP %d", status))
 	}
-}
-
-// forwardCtxKey marks a request a dws_notify handler forwards to the
-// next handler (synchronously or from its inbox). A dws_notify that gets
-// a request so marked sits behind another in the chain, which the
-// route-order check refuses where it can tell (config/routeorder.go):
-// it answers 500 instead of a DWS envelope (refuseForwarded), and the
-// forwarding handler counts that try as a backend failure.
-type forwardCtxKey struct{}
-
-// forwardMark is what a forwarded request carries: the handler that
-// forwards it, and the dws_notify that got it, if one did.
-type forwardMark struct {
-	from *Handler
-	hit  atomic.Bool
-	to   string // the description of the dws_notify that got it, once hit
-}
-
-// errNotifyBehindNotify is the error of a forward that reached another
-// dws_notify handler instead of the backend.
-var errNotifyBehindNotify = errors.New("the notification went to another dws_notify handler, not to the backend: two dws_notify handlers in one chain (docs/configuration.md, \"One dws_notify per chain\")")
-
-// forwardMarked runs the forward of a prepared request, marked: if a
-// dws_notify handler got it, whatever status came back is no backend's
-// and the try fails with errNotifyBehindNotify.
-func (h *Handler) forwardMarked(next caddyhttp.Handler, r *http.Request) (int, time.Duration, error) {
-	m := &forwardMark{from: h}
-	r = r.WithContext(context.WithValue(r.Context(), forwardCtxKey{}, m))
-	status, took, err := dwshttp.Forward(next.ServeHTTP, r, h.settings.ForwardTimeout)
-	if m.hit.Load() {
-		return status, took, fmt.Errorf("%w: %s took it and answered HTTP %d", errNotifyBehindNotify, m.to, status)
-	}
-	return status, took, err
-}
-
-// refuseForwarded answers a request another dws_notify forwarded (m):
-// an ERROR naming both handlers and a 500, never a DWS envelope, which
-// the forwarding handler would take for the backend's answer and
-// acknowledge a notification no backend got.
-func (h *Handler) refuseForwarded(w http.ResponseWriter, r *http.Request, m *forwardMark) error {
-	m.to = h.Describe()
-	m.hit.Store(true)
-	path, _ := originalTarget(r)
-	h.logger.Error("dws_notify got a notification another dws_notify forwarded: two dws_notify handlers in one chain; "+
-		"it answers HTTP 500, not a DWS envelope, so the first counts the try as a backend failure (docs/configuration.md, \"One dws_notify per chain\")",
-		zap.String("handler", m.to), zap.String("forwarded_by", m.from.Describe()), zap.String("path", dwshttp.SenderText(path)))
-	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	w.WriteHeader(http.StatusInternalServerError)
-	_, _ = io.WriteString(w, "dws_notify: two dws_notify handlers in one chain\n")
-	return nil
 }
 
 func isSuccess(status int) bool { return status >= 200 && status < 300 }

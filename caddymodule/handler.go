@@ -19,8 +19,6 @@ package caddymodule
 import (
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -266,27 +264,6 @@ func (h *Handler) Cleanup() error {
 	h.store.unserve(h.served)
 	h.forgetStore()
 	return releaseStore(key)
-}
-
-// storageDir returns the canonical storage directory of a resolved absolute
-// one ("": the default), creating it.
-func storageDir(configured string) (string, error) {
-	dir := configured
-	if dir == "" {
-		dir = filepath.Join(caddy.AppDataDir(), "dws_notify")
-	}
-	dir, err := filepath.Abs(dir)
-	if err != nil {
-		return "", fmt.Errorf("storage %s: %w", configured, err)
-	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return "", fmt.Errorf("creating storage directory %s: %w", dir, err)
-	}
-	canonical, err := filepath.EvalSymlinks(dir)
-	if err != nil {
-		return "", fmt.Errorf("storage %s: %w", dir, err)
-	}
-	return canonical, nil
 }
 
 // Interface guards.

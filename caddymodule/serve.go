@@ -40,7 +40,7 @@ type exchange struct {
 	clientID   string
 	api        *notification.API
 	series     *apiSeries // api's resolved metric series; nil on no route
-	requestID  string     // the idempotency key: the requestId for DWS, Result.Key for every family
+	key        string     // the idempotency key: the requestId for DWS, Result.Key for every family
 	keyVersion int
 	verified   bool
 	bodyRead   bool                // the request body was read to its end
@@ -221,17 +221,17 @@ func (h *Handler) authenticate(x *exchange, r *http.Request, s signedHeaders) ([
 
 // validate runs the API's field rules over the verified body and returns
 // its fingerprint; the idempotency key (the requestId for DWS) becomes the
-// exchange's requestID.
+// exchange's key.
 func (h *Handler) validate(x *exchange, body []byte) ([32]byte, bool) {
 	res, err := x.api.Validate(body, notification.Options{Strict: h.Strict})
 	if err != nil {
 		// DWS sent it (the signature verified), so it is the one to chase
 		// with Alipay: its log line carries what can be read of its key.
-		x.requestID, x.idMissing = dwshttp.RefusedRequestID(x.api, body)
+		x.key, x.idMissing = dwshttp.RefusedRequestID(x.api, body)
 		x.reject(http.StatusOK, notification.ParamIllegal, err.Error())
 		return [32]byte{}, false
 	}
-	x.requestID = res.Key
+	x.key = res.Key
 	if x.repl != nil {
 		x.repl.Set("http.dws_notify.key", res.Key)
 		if x.api.Family() == notification.DWS {
@@ -251,17 +251,17 @@ func (h *Handler) readBody(x *exchange, r *http.Request) ([]byte, error) {
 	})
 }
 
-// bodyRead is the read deadline of a body: at, and whether the connection
+// readDeadline is the read deadline of a body: at, and whether the connection
 // enforces it (a blocked read then fails at that moment). Otherwise it is
 // only checked between reads, which cuts a trickle but not a stall.
-type bodyRead struct {
+type readDeadline struct {
 	at       time.Time
 	enforced bool
 	rc       *http.ResponseController // set when dws_notify set the deadline
 }
 
 // clear removes the deadline dws_notify set, once the body has arrived.
-func (d bodyRead) clear() {
+func (d readDeadline) clear() {
 	if d.rc != nil {
 		_ = d.rc.SetReadDeadline(time.Time{})
 	}
@@ -273,8 +273,8 @@ func (d bodyRead) clear() {
 // read timeout, read_body_idle, keeps the earlier of its own deadline and
 // this one). When the server's read_body timeout is at least as short,
 // that one already bounds the body and is left alone.
-func (h *Handler) bodyDeadline(x *exchange, r *http.Request) bodyRead {
-	d := bodyRead{at: x.start.Add(h.settings.BodyTimeout)}
+func (h *Handler) bodyDeadline(x *exchange, r *http.Request) readDeadline {
+	d := readDeadline{at: x.start.Add(h.settings.BodyTimeout)}
 	if srv, ok := r.Context().Value(caddyhttp.ServerCtxKey).(*caddyhttp.Server); ok && srv.ReadTimeout > 0 && time.Duration(srv.ReadTimeout) <= h.settings.BodyTimeout {
 		d.at, d.enforced = x.start.Add(time.Duration(srv.ReadTimeout)), true
 		return d

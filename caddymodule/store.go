@@ -55,16 +55,6 @@ type storeSpec struct {
 	guard guard.Options
 }
 
-// badgerSpec is the spec of the Badger store in the canonical directory dir.
-func badgerSpec(dir string) storeSpec {
-	return storeSpec{key: dir, name: dir, kind: "badger", data: "badger " + dir, open: func(context.Context) (idempotency.Store, error) {
-		return idempotency.OpenBadger(idempotency.BadgerOptions{
-			Dir:    dir,
-			Logger: storeLog.With(zap.String("storage", dir)),
-		})
-	}}
-}
-
 // sharedStore is the pooled value: the guarded store (idempotency/guard:
 // bounded calls, reopening, background connection, the waiters of
 // duplicates, health), the Client-Ids and APIs its handlers serve, and its

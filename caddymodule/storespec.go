@@ -5,8 +5,11 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"sync"
 
+	"github.com/caddyserver/caddy/v2"
 	"go.uber.org/zap"
 
 	"github.com/dwsnotify/dws_notify/config"
@@ -38,6 +41,37 @@ func badgerDirSpec(dir string) (storeSpec, error) {
 		return storeSpec{}, err
 	}
 	return badgerSpec(canonical), nil
+}
+
+// badgerSpec is the spec of the Badger store in the canonical directory dir.
+func badgerSpec(dir string) storeSpec {
+	return storeSpec{key: dir, name: dir, kind: "badger", data: "badger " + dir, open: func(context.Context) (idempotency.Store, error) {
+		return idempotency.OpenBadger(idempotency.BadgerOptions{
+			Dir:    dir,
+			Logger: storeLog.With(zap.String("storage", dir)),
+		})
+	}}
+}
+
+// storageDir returns the canonical storage directory of a resolved absolute
+// one ("": the default), creating it.
+func storageDir(configured string) (string, error) {
+	dir := configured
+	if dir == "" {
+		dir = filepath.Join(caddy.AppDataDir(), "dws_notify")
+	}
+	dir, err := filepath.Abs(dir)
+	if err != nil {
+		return "", fmt.Errorf("storage %s: %w", configured, err)
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", fmt.Errorf("creating storage directory %s: %w", dir, err)
+	}
+	canonical, err := filepath.EvalSymlinks(dir)
+	if err != nil {
+		return "", fmt.Errorf("storage %s: %w", dir, err)
+	}
+	return canonical, nil
 }
 
 // redisSpec is the spec of a Redis store: pooled by a hash of its
