@@ -189,12 +189,14 @@ func (h *Handler) deliver(ctx context.Context, d inbox.Delivery) (int, error) {
 		return 0, err
 	}
 	// The request that goes through the server's routes carries no body
-	// and none of the notification's headers: if a reload moved the
-	// dws_notify route, whatever handler now matches the path gets an
-	// empty POST, never card data. The handler that takes it puts them
-	// back before it calls the next handler.
+	// and, of the notification's headers, only its Client-Id: if a reload
+	// moved the dws_notify route, whatever handler now matches the path
+	// gets an empty POST, never card data, and a route picked by a
+	// Client-Id matcher (one dws_notify per Client-Id, each with its own
+	// key) meets its delivery as it met the notification. The handler
+	// that takes it puts the rest back before it calls the next handler.
 	m := &deliveryMark{key: d.Key, header: r.Header, body: d.Body, keyVersion: keyVersionOf(d.Header)}
-	r.Header = http.Header{}
+	r.Header = http.Header{"Client-Id": {d.Key.ClientID}}
 	r.Body, r.GetBody, r.ContentLength = http.NoBody, nil, 0
 	r = r.WithContext(context.WithValue(r.Context(), deliveryCtxKey{}, m))
 	srv.ServeHTTP(dwshttp.NewRecorder(), r)
@@ -202,6 +204,14 @@ func (h *Handler) deliver(ctx context.Context, d inbox.Delivery) (int, error) {
 	case m.err != nil:
 		return 0, m.err
 	case !m.reached:
+		// A route that no longer leads this notification to a handler
+		// serving it (a reload moved it, or a matcher the delivery does
+		// not meet): the item waits and is tried again, until its
+		// max_age dead-letters it. Said at each try, since nothing else
+		// but the metrics would say it.
+		h.logger.Named("inbox").Warn("inbox: no dws_notify handler serving the notification took its delivery; it stays queued and is tried again",
+			zap.String("api", d.Key.API), inboxKeyField(d.Key), zap.String("client_id", d.Key.ClientID),
+			zap.String("server", t.Server), zap.String("host", dwshttp.SenderText(t.Host)), zap.String("path", dwshttp.SenderText(r.URL.Path)))
 		return 0, fmt.Errorf("no dws_notify handler serving Client-Id %s and api %s took the delivery on server %s (host %q, path %q)",
 			d.Key.ClientID, d.Key.API, t.Server, dwshttp.SenderText(t.Host), dwshttp.SenderText(r.URL.Path))
 	}
@@ -214,7 +224,7 @@ func (h *Handler) deliver(ctx context.Context, d inbox.Delivery) (int, error) {
 // Caddyfile names its servers srv0, srv1, ... by position); else the one
 // with t's name (another gateway of a fleet queued it, listening
 // elsewhere). Whichever it is, the request crossing its routes carries
-// no body and none of the notification's headers (deliver), so a route
+// no body and, of the notification's headers, only its Client-Id (deliver), so a route
 // that is not a dws_notify handler's never gets them.
 func runningServer(t dwshttp.Target) (*caddyhttp.Server, error) {
 	app, err := caddy.ActiveContext().AppIfConfigured("http")

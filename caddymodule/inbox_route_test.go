@@ -2,6 +2,7 @@ package caddymodule
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"os"
@@ -43,14 +44,16 @@ const routeGlobals = `{
 
 // A reload that moves the dws_notify route while a notification is queued:
 // the handler that now matches the old path gets a bodiless POST without
-// the notification's headers, never its card data, and the notification
-// waits for a route that takes it.
+// the notification's headers (but its Client-Id, which routes it), never
+// its card data, and the notification waits for a route that takes it.
 func TestDeliveryNeverReachesAnotherRoute(t *testing.T) {
 	b := newBackend(t)
 	b.status(http.StatusServiceUnavailable)
 	other := newBackend(t)
 	dir := t.TempDir()
-	site := routeGlobals + `http://localhost:9080 {
+	logFile := filepath.Join(t.TempDir(), "caddy.log")
+	globals := strings.Replace(routeGlobals, "\tlocal_certs\n", "\tlocal_certs\n\tlog {\n\t\toutput file "+logFile+"\n\t\tformat json\n\t}\n", 1)
+	site := globals + `http://localhost:9080 {
 	handle %[5]s/* {
 		dws_notify {
 			client_id %[1]s
@@ -80,7 +83,7 @@ func TestDeliveryNeverReachesAnotherRoute(t *testing.T) {
 			t.Fatalf("the other route got a body of %d bytes", len(h.body))
 		}
 		for name := range h.header {
-			if strings.HasPrefix(name, "X-Dws-") || name == "Client-Id" || name == "Request-Time" || name == "Signature" {
+			if strings.HasPrefix(name, "X-Dws-") || name == "Request-Time" || name == "Signature" {
 				t.Fatalf("the other route got the notification's header %s", name)
 			}
 		}
@@ -89,6 +92,19 @@ func TestDeliveryNeverReachesAnotherRoute(t *testing.T) {
 	if err != nil || !it.State.Queued() {
 		t.Fatalf("the moved notification: %+v, %v; want it still queued", it, err)
 	}
+	// Each try nothing took is a WARN naming the notification and where
+	// its delivery went.
+	waitUntil(t, "the WARN of a delivery nothing took", func() bool {
+		raw, _ := os.ReadFile(logFile)
+		for _, line := range bytes.Split(raw, []byte("\n")) {
+			var m map[string]any
+			if json.Unmarshal(line, &m) == nil && m["level"] == "warn" && strings.HasPrefix(fmt.Sprint(m["msg"]), "inbox: no dws_notify handler serving the notification took its delivery") &&
+				m["request_id"] == "moved-1" && m["path"] == "/dws/notify/addPaymentMethod" {
+				return true
+			}
+		}
+		return false
+	})
 }
 
 // A notification that came over TLS is delivered as one: reverse_proxy
@@ -304,5 +320,66 @@ func TestDeliveryIntoAnotherNotifyFails(t *testing.T) {
 	it, _, err := storeFor(t, g).Item(t.Context(), keyOf("addPaymentMethod", "chained-queued"))
 	if err != nil || !it.State.Queued() || it.Attempts < 2 {
 		t.Fatalf("the notification: %+v, %v; want it still queued after failed tries", it, err)
+	}
+}
+
+// A delivery meets a Client-Id matcher as its notification did: the
+// request crossing the routes carries the notification's Client-Id (and
+// nothing else of its headers), so a handler picked by `header Client-Id`
+// (docs/configuration.md, "One dws_notify per chain") takes its own
+// deliveries. Before, the delivery crossed the routes with no headers,
+// fell to the other handle block, whose dws_notify does not serve that
+// Client-Id, and stayed queued, failing every try.
+func TestDeliveryMeetsClientIdMatchers(t *testing.T) {
+	first, second := newBackend(t), newBackend(t)
+	const secondID = "2188120000000001"
+	dir := t.TempDir()
+	site := routeGlobals + `http://localhost:9080 {
+	@second header Client-Id %[5]s
+	handle @second {
+		dws_notify {
+			client_id %[5]s
+			dws_public_key {file.%[2]s}
+			api addPaymentMethod /dws/notify/addPaymentMethod
+			storage %[3]s
+			acknowledge on_receipt {
+				key %[4]s
+				backoff 50ms 200ms
+			}
+		}
+		reverse_proxy %[6]s
+	}
+	handle {
+		dws_notify {
+			client_id %[1]s
+			dws_public_key {file.%[2]s}
+			api addPaymentMethod /dws/notify/addPaymentMethod
+			storage %[3]s
+			acknowledge on_receipt {
+				key %[4]s
+				backoff 50ms 200ms
+			}
+		}
+		reverse_proxy %[7]s
+	}
+}
+`
+	g := routeGateway(t, dir, site, secondID, second.addr(), first.addr())
+	n := g.notice(addPath, addSample(t, "by-client-id-2"))
+	n.clientID = secondID
+	g.send(n).expect(t, http.StatusOK, "S", "SUCCESS")
+	g.send(g.notice(addPath, addSample(t, "by-client-id-1"))).expect(t, http.StatusOK, "S", "SUCCESS")
+	waitUntil(t, "both deliveries", func() bool { return len(second.hits()) >= 1 && len(first.hits()) >= 1 })
+	for _, c := range []struct {
+		b        *backend
+		clientID string
+	}{{second, secondID}, {first, testClientID}} {
+		hits := c.b.hits()
+		if len(hits) != 1 {
+			t.Fatalf("the backend of Client-Id %s got %d requests, want 1", c.clientID, len(hits))
+		}
+		if got := hits[0].header.Get("X-Dws-Client-Id"); got != c.clientID {
+			t.Errorf("the backend of Client-Id %s got X-Dws-Client-Id %q", c.clientID, got)
+		}
 	}
 }
