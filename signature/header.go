@@ -169,9 +169,11 @@ func trimOWS(s string) string {
 }
 
 // parseKeyVersion parses a non-negative decimal integer no larger than
-// math.MaxInt32.
+// math.MaxInt32. The bound is on the value, not on the digits: leading
+// zeros are allowed however many there are, and the value is checked after
+// each digit, so that it cannot overflow.
 func parseKeyVersion(s string) (int, bool) {
-	if s == "" || len(s) > 10 {
+	if s == "" {
 		return 0, false
 	}
 	n := 0
@@ -181,8 +183,11 @@ func parseKeyVersion(s string) (int, bool) {
 			return 0, false
 		}
 		n = n*10 + int(c-'0')
+		if n > math.MaxInt32 {
+			return 0, false
+		}
 	}
-	return n, n <= math.MaxInt32
+	return n, true
 }
 
 // decodeSignature percent-decodes s with path semantics and decodes the
