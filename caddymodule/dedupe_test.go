@@ -497,6 +497,21 @@ func TestBackendFailuresAnswerUAndRelease(t *testing.T) {
 		g := startGateway(t, nil, gatewayConfig{upstream: "none"})
 		g.send(g.notice(addPath, addSample(t, "nobody"))).expect(t, http.StatusOK, "U", "UNKNOWN_EXCEPTION")
 	})
+	// 300 is the first status past success: a backend failure like any
+	// other, answered U with the claim released.
+	t.Run("300", func(t *testing.T) {
+		b := newBackend(t)
+		g := startGateway(t, b, gatewayConfig{})
+		b.status(http.StatusMultipleChoices)
+		n := g.notice(addPath, addSample(t, "fail-300"))
+		g.send(n).expect(t, http.StatusOK, "U", "UNKNOWN_EXCEPTION")
+		b.status(http.StatusOK)
+		n.time = ""
+		g.send(n).expect(t, http.StatusOK, "S", "SUCCESS")
+		if got := len(b.hits()); got != 2 {
+			t.Fatalf("backend got %d requests, want 2: the claim was not released", got)
+		}
+	})
 	t.Run("backend writes nothing but headers of a 302", func(t *testing.T) {
 		b := newBackend(t)
 		g := startGateway(t, b, gatewayConfig{})

@@ -174,9 +174,11 @@ func trimOWS(s string) string {
 }
 
 // parseKeyVersion parses a non-negative decimal integer no larger than
-// MaxKeyVersion.
+// MaxKeyVersion. The bound is on the value, not on the digits: leading
+// zeros are allowed however many there are, and the value is checked after
+// each digit, so that it cannot overflow.
 func parseKeyVersion(s string) (int, bool) {
-	if s == "" || len(s) > 10 {
+	if s == "" {
 		return 0, false
 	}
 	n := 0
@@ -186,8 +188,11 @@ func parseKeyVersion(s string) (int, bool) {
 			return 0, false
 		}
 		n = n*10 + int(c-'0')
+		if n > MaxKeyVersion {
+			return 0, false
+		}
 	}
-	return n, n <= MaxKeyVersion
+	return n, true
 }
 
 // decodeSignature percent-decodes s with path semantics and decodes the

@@ -55,6 +55,10 @@ func TestParseHeader(t *testing.T) {
 		{"keyVersion 0", "algorithm=RSA256,keyVersion=0,signature=" + enc, Header{Algorithm: "RSA256", HasKeyVersion: true, Signature: testSig}},
 		{"keyVersion leading zeros", "algorithm=RSA256,keyVersion=007,signature=" + enc, Header{Algorithm: "RSA256", KeyVersion: 7, HasKeyVersion: true, Signature: testSig}},
 		{"keyVersion max", "algorithm=RSA256,keyVersion=2147483647,signature=" + enc, Header{Algorithm: "RSA256", KeyVersion: 2147483647, HasKeyVersion: true, Signature: testSig}},
+		// The grammar bounds the value, not the digits (signature/doc.go):
+		// leading zeros past ten digits still name a version.
+		{"keyVersion 11 digits, leading zeros", "algorithm=RSA256,keyVersion=00000000001,signature=" + enc, v1("RSA256")},
+		{"keyVersion max after leading zeros", "algorithm=RSA256,keyVersion=0000002147483647,signature=" + enc, Header{Algorithm: "RSA256", KeyVersion: 2147483647, HasKeyVersion: true, Signature: testSig}},
 		{"unknown keys ignored", "charset=UTF-8,algorithm=RSA256,foo=a=b,keyVersion=1,empty=,signature=" + enc, v1("RSA256")},
 		{"unknown key repeated", "x=1,algorithm=RSA256,x=2,keyVersion=1,signature=" + enc, v1("RSA256")},
 	}
@@ -108,6 +112,8 @@ func TestParseHeaderErrors(t *testing.T) {
 		{"keyVersion inner space", "algorithm=RSA256,keyVersion=1 2,signature=" + enc, ErrMalformed},
 		{"keyVersion above int32", "algorithm=RSA256,keyVersion=2147483648,signature=" + enc, ErrMalformed},
 		{"keyVersion 11 digits", "algorithm=RSA256,keyVersion=99999999999,signature=" + enc, ErrMalformed},
+		{"keyVersion above int32 after leading zeros", "algorithm=RSA256,keyVersion=0002147483648,signature=" + enc, ErrMalformed},
+		{"keyVersion above int64", "algorithm=RSA256,keyVersion=18446744073709551617,signature=" + enc, ErrMalformed},
 		{"malformed before unsupported", "algorithm=ECC224,keyVersion=x,signature=" + enc, ErrMalformed},
 		{"ECC224", "algorithm=ECC224,keyVersion=1,signature=" + enc, ErrUnsupportedAlgorithm},
 		{"RSA", "algorithm=RSA,keyVersion=1,signature=" + enc, ErrUnsupportedAlgorithm},

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -252,6 +253,7 @@ func TestKeyRingKeySelection(t *testing.T) {
 		{"Key-Version 1", headerWithoutVersion(h1), "1", 1, nil, 1},
 		{"Key-Version 2", headerWithoutVersion(h2), "2", 2, nil, 1},
 		{"Key-Version with leading zeros", headerWithoutVersion(h2), "0002", 2, nil, 1},
+		{"Key-Version, 11 digits with leading zeros", headerWithoutVersion(h2), "00000000002", 2, nil, 1},
 		{"Key-Version names the wrong key", headerWithoutVersion(h1), "2", 2, ErrVerificationFailed, 1},
 		{"Key-Version not configured", headerWithoutVersion(h1), "3", 0, ErrUnknownKeyVersion, 0},
 		{"Key-Version not a number", headerWithoutVersion(h1), "v1", 0, ErrMalformed, 0},
@@ -327,5 +329,63 @@ func TestKeyRingKeySelection(t *testing.T) {
 	// key (the forger's, configured as 3, 4 and 5) verifies as version 5.
 	if v, err := r.Verify(client, uri, tm, body, headerWithoutVersion(forged)); err != nil || v != 5 {
 		t.Fatalf("no keyVersion, key of versions 3-5: %d, %v; want 5", v, err)
+	}
+}
+
+// TestKeyRingMixedKeySizes is a rotation between keys of different sizes
+// (SPEC §1.2): a notification that names no version is tried against every
+// key, newest first, and a key whose size differs from the signature's is
+// passed over for the next one, without an RSA operation; it does not end
+// the search.
+func TestKeyRingMixedKeySizes(t *testing.T) {
+	pem, err := os.ReadFile("testdata/rsa/key-4096-e65537.pem")
+	if err != nil {
+		t.Fatal(err)
+	}
+	k4096, err := ParsePrivateKey(string(pem))
+	if err != nil {
+		t.Fatal(err)
+	}
+	k2048 := testKey()
+	const client, uri, tm = "2188120000000000", "/dws/notify/addPaymentMethod", "2025-05-19T01:52:32Z"
+	body := []byte(`{"requestId":"r-mixed"}`)
+	h2048 := mustHeader(t, k2048, 1, uri, client, tm, body)
+	h4096 := mustHeader(t, k4096, 2, uri, client, tm, body)
+
+	tests := []struct {
+		name        string
+		keys        map[int]*rsa.PrivateKey
+		header      string
+		wantVersion int
+	}{
+		// The newest key (v2) is RSA-4096; the sender still signs with v1.
+		{"newest larger, older signed", map[int]*rsa.PrivateKey{1: k2048, 2: k4096}, headerWithoutVersion(h2048), 1},
+		{"newest larger, newest signed", map[int]*rsa.PrivateKey{1: k2048, 2: k4096}, headerWithoutVersion(h4096), 2},
+		// The other way round: the newest key is the smaller one.
+		{"newest smaller, older signed", map[int]*rsa.PrivateKey{1: k4096, 2: k2048}, headerWithoutVersion(h4096), 1},
+		{"newest smaller, newest signed", map[int]*rsa.PrivateKey{1: k4096, 2: k2048}, headerWithoutVersion(h2048), 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r, rsaOps := countingRing()
+			for v, k := range tt.keys {
+				if err := r.Add(client, v, &k.PublicKey); err != nil {
+					t.Fatal(err)
+				}
+			}
+			v, err := r.VerifyNotification(client, uri, tm, body, tt.header, "")
+			if err != nil || v != tt.wantVersion {
+				t.Fatalf("VerifyNotification = %d, %v; want %d, nil", v, err, tt.wantVersion)
+			}
+			// The key of the other size costs no RSA operation.
+			if got := rsaOps.Load(); got != 1 {
+				t.Errorf("%d RSA verifications, want 1", got)
+			}
+			// A tampered body is still refused after every key was tried.
+			tampered := append(slices.Clone(body), ' ')
+			if v, err := r.VerifyNotification(client, uri, tm, tampered, tt.header, ""); !errors.Is(err, ErrVerificationFailed) || v != NoKeyVersion {
+				t.Errorf("tampered body: %d, %v; want NoKeyVersion, ErrVerificationFailed", v, err)
+			}
+		})
 	}
 }
