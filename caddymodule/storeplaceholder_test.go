@@ -116,6 +116,27 @@ func TestProvisionRefusesAnUnresolvedBadgerDir(t *testing.T) {
 	emptyDir(t, cwd)
 }
 
+// With no storage set, the default directory is Caddy's data directory;
+// when neither XDG_DATA_HOME nor HOME names an absolute one, Caddy's is
+// relative ("./caddy"), and Provision refuses it rather than open a store
+// in whatever the working directory is. Before, it opened one there.
+func TestProvisionRefusesARelativeDefaultDir(t *testing.T) {
+	cwd := t.TempDir()
+	t.Chdir(cwd)
+	for _, env := range []struct{ xdg, home string }{{"", ""}, {"data", ""}} {
+		t.Setenv("XDG_DATA_HOME", env.xdg)
+		t.Setenv("HOME", env.home)
+		h := baseHandler(t)
+		h.Storage, h.Store = "", nil
+		err := h.Provision(newContext(t))
+		t.Cleanup(func() { _ = h.Cleanup() })
+		if err == nil || !strings.Contains(err.Error(), "is relative (XDG_DATA_HOME and HOME name no absolute directory)") {
+			t.Errorf("XDG_DATA_HOME %q, HOME %q: Provision = %v, want the relative default refused", env.xdg, env.home, err)
+		}
+	}
+	emptyDir(t, cwd)
+}
+
 // In-process Caddy: a Caddyfile's storage {env.*} and store badger
 // {file.*} open the directory they name, and a reload from the literal
 // directory to the placeholder keeps the one store: a resend is

@@ -59,6 +59,12 @@ func storageDir(configured string) (string, error) {
 	dir := configured
 	if dir == "" {
 		dir = filepath.Join(caddy.AppDataDir(), "dws_notify")
+		if !filepath.IsAbs(dir) {
+			// Caddy falls back to a relative data directory when neither
+			// XDG_DATA_HOME nor HOME names one: the store would follow the
+			// working directory, as a relative storage would (refused).
+			return "", fmt.Errorf("the default storage directory %s is relative (XDG_DATA_HOME and HOME name no absolute directory), so it would follow the working directory: set storage to an absolute directory", dir)
+		}
 	}
 	dir, err := filepath.Abs(dir)
 	if err != nil {
