@@ -14,8 +14,8 @@ import (
 
 // checkRouteOrder refuses a config whose http app holds a dws_notify
 // handler that never runs because a handler before it in its chain
-// answers every request, or one that what another dws_notify forwards may
-// reach (config.CheckRouteOrder). It reads the
+// answers every request, or one that what another dws_notify forwards
+// certainly reaches (config.CheckRouteOrder). It reads the
 // provisioned http app: the start gate runs it at Start, when every
 // handler is provisioned (the raw JSON is gone by then, so it reads the
 // module values). Caddy provisions the http app with its handlers, and
@@ -74,6 +74,7 @@ func routeModel(routes caddyhttp.RouteList) []config.Route {
 			case *reverseproxy.Handler:
 				for _, hr := range h.HandleResponse {
 					rh.Responses = append(rh.Responses, config.ResponseHandler{
+						Match:      hr.Match != nil,
 						StatusCode: hr.StatusCode.String() != "",
 						Routes:     routeModel(hr.Routes),
 					})

@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"net/http"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig"
@@ -80,8 +82,43 @@ var routeOrderSites = []struct {
 		"the dws_notify handler at routes[0].handle[0].routes[0].handle[0].routes[0].handle[1] comes after the dws_notify handler at routes[0].handle[0].routes[0].handle[0].routes[0].handle[0]"},
 	{"dws_notify in a handle block after a dws_notify", "route {\n\tNOTIFY\n\thandle /dws/* {\n\t\tNOTIFY\n\t}\n\treverse_proxy BACKEND\n}",
 		"comes after the dws_notify handler at routes[0].handle[0].routes[0].handle[0].routes[0].handle[0]"},
+	// Sibling dws_notify whose matchers both take every notification of
+	// the api path: what the first forwards goes to the second.
+	{"sibling dws_notify for the api paths", "@dws path /dws/*\nNOTIFY_AT @dws " + testClientID + " " + addPath + "\nNOTIFY_AT @dws " + otherSiblingID + " " + addPath + "\nreverse_proxy BACKEND",
+		"the dws_notify handler at routes[0].handle[0].routes[0].handle[1] comes after the dws_notify handler at routes[0].handle[0].routes[0].handle[0]"},
+	// The last one starts ("reload keeps the running config").
 	{"handle blocks by Client-Id", "@first header Client-Id " + testClientID + "\nhandle @first {\n\tNOTIFY\n\treverse_proxy BACKEND\n}\nhandle {\n\tNOTIFY_TWO\n\treverse_proxy BACKEND\n}", ""},
 }
+
+// otherSiblingID is the Client-Id of the second of two sibling dws_notify.
+const otherSiblingID = "2188120000000001"
+
+// routeOrderSiblings are configs with a dws_notify per Client-Id (or host,
+// or path) side by side in one chain, each behind a matcher of its own
+// (NOTIFY_AT <matcher> <client id> <api path, or - for any path>): the
+// matchers keep what one forwards from the other, so they must start,
+// and each dws_notify's notifications reach the backend. path is where
+// each client's notifications go.
+var routeOrderSiblings = []struct {
+	name, body string
+	paths      [2]string
+}{
+	{"sibling dws_notify by Client-Id",
+		"@a header Client-Id " + testClientID + "\n@b header Client-Id " + otherSiblingID + "\nNOTIFY_AT @a " + testClientID + " " + addPath + "\nNOTIFY_AT @b " + otherSiblingID + " " + addPath + "\nreverse_proxy BACKEND",
+		[2]string{addPath, addPath}},
+	{"sibling dws_notify by Client-Id in a route",
+		"@a header Client-Id " + testClientID + "\n@b header Client-Id " + otherSiblingID + "\nroute {\n\tNOTIFY_AT @a " + testClientID + " " + addPath + "\n\tNOTIFY_AT @b " + otherSiblingID + " " + addPath + "\n\treverse_proxy BACKEND\n}",
+		[2]string{addPath, addPath}},
+	{"sibling dws_notify by host",
+		"@a host localhost\n@b host b.example.com\nNOTIFY_AT @a " + testClientID + " " + addPath + "\nNOTIFY_AT @b " + otherSiblingID + " " + addPath + "\nreverse_proxy BACKEND",
+		[2]string{addPath, ""}},
+	{"sibling dws_notify by path serving any path",
+		"@a path /a/*\n@b path /b/*\nNOTIFY_AT @a " + testClientID + " -\nNOTIFY_AT @b " + otherSiblingID + " -\nreverse_proxy BACKEND",
+		[2]string{"/a/notify", "/b/notify"}},
+}
+
+// notifyAt matches NOTIFY_AT <matcher> <client id> <api path>.
+var notifyAt = regexp.MustCompile(`NOTIFY_AT (@\w+) (\d+) (\S+)`)
 
 // routeOrderCaddyfile is a gateway Caddyfile whose site holds body.
 // NOTIFY_TWO is a dws_notify block serving both APIs; AUTH is the address
@@ -92,6 +129,15 @@ func routeOrderCaddyfile(t *testing.T, body, backend, auth, storage string) stri
 	notify := fmt.Sprintf("dws_notify {\n\tclient_id %s\n\tdws_public_key {file.%s}\n\tapi addPaymentMethod %s\n\tstorage %s\n}",
 		testClientID, filepath.Join(k.dir, "dws_public.pem"), addPath, storage)
 	two := strings.Replace(notify, "\n\tstorage", "\n\tapi removePaymentMethod "+removePath+"\n\tstorage", 1)
+	body = notifyAt.ReplaceAllStringFunc(body, func(m string) string {
+		p := notifyAt.FindStringSubmatch(m)
+		api := "addPaymentMethod " + p[3]
+		if p[3] == "-" {
+			api = "addPaymentMethod"
+		}
+		return fmt.Sprintf("dws_notify %s {\n\tclient_id %s\n\tdws_public_key {file.%s}\n\tapi %s\n\tstorage %s\n}",
+			p[1], p[2], filepath.Join(k.dir, "dws_public.pem"), api, storage)
+	})
 	body = strings.ReplaceAll(body, "NOTIFY_TWO", two)
 	body = strings.ReplaceAll(body, "NOTIFY", notify)
 	body = strings.ReplaceAll(body, "BACKEND", backend)
@@ -123,7 +169,11 @@ func adaptCaddyfile(t *testing.T, src string) []byte {
 // TestRouteOrderCaddyfiles runs the route-order check over the JSON that
 // real Caddyfiles adapt to.
 func TestRouteOrderCaddyfiles(t *testing.T) {
-	for _, tc := range routeOrderSites {
+	sites := routeOrderSites
+	for _, s := range routeOrderSiblings {
+		sites = append(sites, struct{ name, body, refused string }{s.name, s.body, ""})
+	}
+	for _, tc := range sites {
 		t.Run(tc.name, func(t *testing.T) {
 			raw := adaptCaddyfile(t, routeOrderCaddyfile(t, tc.body, "127.0.0.1:8081", "127.0.0.1:19000", t.TempDir()))
 			var cfg struct {
@@ -221,4 +271,37 @@ func TestRouteOrderRefusedAtStart(t *testing.T) {
 			t.Fatalf("after the refused reload, the backend got %d requests from an unknown client", got)
 		}
 	})
+}
+
+// TestRouteOrderSiblingsStart runs the sibling configs in an in-process
+// Caddy: they start (the route-order check used to refuse them), and a
+// notification of each client goes through its own dws_notify to the
+// backend, not into the other (whose guard would answer 500 and turn
+// the answer into U).
+func TestRouteOrderSiblingsStart(t *testing.T) {
+	b := newBackend(t)
+	g := &gateway{t: t, tester: caddytest.NewTester(t), keys: keys(t)}
+	for k, tc := range routeOrderSiblings {
+		t.Run(tc.name, func(t *testing.T) {
+			g.t = t
+			raw := adaptCaddyfile(t, routeOrderCaddyfile(t, tc.body, b.addr(), "127.0.0.1:19000", t.TempDir()))
+			if err := caddy.Load(raw, true); err != nil {
+				t.Fatalf("a correct config did not start: %v", err)
+			}
+			defer unloadConfig(t)
+			for i, client := range []string{testClientID, otherSiblingID} {
+				id := fmt.Sprintf("ro-sibling-%d-%d-%d", k, i, time.Now().UnixNano())
+				if tc.paths[i] == "" {
+					continue
+				}
+				before := len(b.hits())
+				n := g.notice(tc.paths[i], addSample(t, id))
+				n.clientID = client
+				g.send(n).expect(t, http.StatusOK, "S", "SUCCESS")
+				if got := len(b.hits()) - before; got != 1 {
+					t.Fatalf("client %s: backend got %d requests, want 1", client, got)
+				}
+			}
+		})
+	}
 }

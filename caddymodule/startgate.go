@@ -33,7 +33,7 @@ const startGateApp = "dws_notify"
 // (routeorder.go): a config whose dws_notify handler never runs, because
 // a handler before it in its chain answers every request (the backend
 // would get every request unverified), or a dws_notify that another's
-// forwards may reach (it would answer them in place of the backend),
+// forwards certainly reach (it would answer them in place of the backend),
 // fails to start, and a reload to it keeps the old config. Caddy has provisioned every handler by then.
 //
 // Its Start also starts the deliveries of the config's handlers with

@@ -27,9 +27,12 @@ Caddyfile by its name or --adapter caddyfile; JSON as it is) and runs the
 route-order check of the dws_notify app over its http app: a dws_notify
 handler that a handler before it in its chain always pre-empts (say a
 reverse_proxy above it in a route, which would forward every notification
-unverified) never runs; and a dws_notify after another in the chain the
-first forwards to would answer the first's notifications in place of the
-backend (the first then acknowledges what no backend got). The gateway
+unverified) never runs; and a dws_notify that another's forwards certainly
+reach (no matcher on the way that may keep them out) would answer the
+first's notifications in place of the backend (the first then
+acknowledges what no backend got; a forward the check cannot prove
+reaches one, as behind a header or host matcher, the gateway fails at
+run time instead, and DWS resends it). The gateway
 refuses such a config when it starts,
 but only once Caddy runs it, and Caddy may have started the config's HTTP
 servers by then; this command finds it before the config is deployed.

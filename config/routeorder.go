@@ -17,6 +17,18 @@ import (
 // of the backend (Shadowed with ByName dws_notify). Caddy accepts such
 // configs; this check finds them.
 //
+// The two rules differ in what they refuse. A handler that never runs is
+// refused when a handler before it answers every request (or every one
+// it verifies). A dws_notify behind another is refused only when a
+// forward of the first certainly reaches it: every route on the way takes
+// the forward for certain (no matcher, or a matcher set of only path and
+// method matchers that takes a POST to each of the first's api paths),
+// every handler on the way calls the next one, and no handler before may
+// have rewritten the path. What the check cannot prove (a header or host
+// matcher, a handler that may answer, a rewrite) it leaves to the guard
+// at run time (caddymodule/onechain.go), which answers such a forward
+// with 500 and has the first dws_notify count a backend failure.
+//
 // It works on a small model of the http app's routes that both the raw
 // JSON (RoutesFromJSON) and the provisioned app (caddymodule) translate
 // into, so the rules live here once.
@@ -77,6 +89,9 @@ type RouteHandler struct {
 // runs the first entry whose matcher takes the backend's response; when
 // none does, the proxy writes the response.
 type ResponseHandler struct {
+	// Match is whether the entry has a matcher: without one it takes
+	// every response.
+	Match bool
 	// StatusCode is whether the entry sets a status code: the proxy then
 	// writes the response with it, and the routes do not run.
 	StatusCode bool
@@ -146,7 +161,7 @@ func (r Route) onlyPaths() []string {
 // handle_response entries is walked instead (routeWalker.proxy).
 func (h RouteHandler) answers() bool {
 	switch h.Name {
-	case "static_response", "error", "metrics":
+	case "static_response", "error", "metrics", "copy_response":
 		return true
 	case "reverse_proxy":
 		return len(h.Responses) == 0
@@ -154,6 +169,26 @@ func (h RouteHandler) answers() bool {
 		return !h.PassThru
 	}
 	return false
+}
+
+// passesOn reports whether h calls the handler after it for every
+// request, whatever the request (a standard handler that never answers
+// by itself); a subroute does when each of its routes does.
+func (h RouteHandler) passesOn() bool {
+	switch h.Name {
+	case "headers", "encode", "vars", "map", "request_body", "log_append", "tracing", "push",
+		"templates", "rewrite", "copy_response_headers":
+		return true
+	case "subroute":
+		return !slices.ContainsFunc(h.Routes, func(r Route) bool { return !r.passesOn() })
+	}
+	return false
+}
+
+// passesOn reports whether every request the route runs for goes on to
+// what comes after it.
+func (r Route) passesOn() bool {
+	return !r.Terminal && !slices.ContainsFunc(r.Handlers, func(h RouteHandler) bool { return !h.passesOn() })
 }
 
 // keepsPath reports whether h is a standard handler that never changes
@@ -173,9 +208,9 @@ func keepsPath(name string) bool {
 // meets first, answers it. The positions are JSON paths inside the server
 // ("routes[0].handle[0].routes[1].handle[1]").
 //
-// ByName is NotifyHandlerName for a dws_notify handler that may be the
-// next of another one, at By, instead of never running: what By forwards
-// may reach it, and it would answer that itself, in place of the backend,
+// ByName is NotifyHandlerName for a dws_notify handler that is the next
+// of another one, at By, instead of never running: what By forwards
+// certainly reaches it, and it would answer that itself, in place of the backend,
 // with a DWS envelope the first takes for the backend's answer (a
 // notification acknowledged that no backend got). A dws_notify answers
 // every request it gets, so only what it forwards goes on in its chain.
@@ -227,7 +262,7 @@ func (b blocker) blocks(apiPaths []string) bool {
 // (base names it: "routes", "errors.routes") that never run; named are
 // the server's named routes (by name), which invoke handlers run.
 func shadowedIn(base string, routes []Route, named map[string][]Route) []Shadowed {
-	w := routeWalker{named: named, invoking: map[string]bool{}}
+	w := routeWalker{named: named, invoking: map[string]bool{}, groups: map[string]bool{}}
 	w.list(routes, base, nil, nil)
 	return w.found
 }
@@ -244,10 +279,12 @@ type routeWalker struct {
 	// The walk is in the config's order, so nothing that runs before a
 	// handler comes after it in the walk.
 	rewritten, sawNotify bool
-	// fwd are the dws_notify handlers walked so far whose forwards may
-	// reach the handler walked next; seq numbers them as they are made.
+	// fwd are the dws_notify handlers walked so far whose forwards
+	// certainly reach the handler walked next.
 	fwd []*forwarder
-	seq int
+	// groups are the groups of every route walked so far: a route of one
+	// of them may be skipped.
+	groups map[string]bool
 	// namedBase is the named route an invoke has the walk in ("" when
 	// none): the positions of the forwarders and of the handlers they
 	// reach are written as CheckRouteOrder writes a named route's.
@@ -255,9 +292,9 @@ type routeWalker struct {
 }
 
 // forwarder is a dws_notify handler of the walk, for the handlers after
-// it that what it forwards (a POST to one of its api paths) may reach.
+// it that what it forwards (a POST to one of its api paths) certainly
+// reaches.
 type forwarder struct {
-	id       int
 	at       string
 	apiPaths []string
 	// groups are the groups of the routes the forwarded request matched
@@ -265,31 +302,50 @@ type forwarder struct {
 	groups map[string]bool
 }
 
-// enters reports whether a request f forwarded may run route r: r is of
-// no group it matched, and r has no matcher or one that may take a POST
-// to one of f's api paths. Only a method matcher without POST or a path
-// matcher that matches none of the api paths (and no handler before may
-// have rewritten the path) keeps it out; any other matcher may match.
-func (f *forwarder) enters(r Route, rewritten bool) bool {
+// entry is what the check knows of whether a forward runs a route.
+type entry int
+
+const (
+	entryUnknown entry = iota // it may or may not
+	entryCertain              // it does
+	entryNever                // it does not
+)
+
+// enters tells whether a request f forwarded runs route r. It does for
+// certain when r is of no group a route before may have matched (the
+// walk's groups before r), and r has no matcher or a matcher set that
+// certainly takes a POST to each of f's api paths (MatcherSet.
+// takesNotifications). It does not when f matched a route of r's group,
+// or every matcher set of r refuses the forward by its method or path.
+func (f *forwarder) enters(r Route, groupSeen, rewritten bool) entry {
 	if r.Group != "" && f.groups[r.Group] {
-		return false
+		return entryNever
 	}
-	return len(r.Match) == 0 || slices.ContainsFunc(r.Match, func(m MatcherSet) bool { return m.mayTakeForward(f.apiPaths, rewritten) })
+	if len(r.Match) > 0 && !slices.ContainsFunc(r.Match, func(m MatcherSet) bool { return !m.refusesForward(f.apiPaths, rewritten) }) {
+		return entryNever
+	}
+	if groupSeen {
+		return entryUnknown
+	}
+	if len(r.Match) == 0 || slices.ContainsFunc(r.Match, func(m MatcherSet) bool { return m.takesNotifications(f.apiPaths, rewritten) }) {
+		return entryCertain
+	}
+	return entryUnknown
 }
 
-// mayTakeForward reports whether the set may match a POST to one of
-// apiPaths (all of them when apiPaths holds "" or is empty).
-func (m MatcherSet) mayTakeForward(apiPaths []string, rewritten bool) bool {
-	if m.Other {
+// refusesForward reports whether the set never matches a POST to one of
+// apiPaths: its method matcher lacks POST, or its path matcher matches
+// none of the paths (which are all known, and no handler before may have
+// rewritten the path). Its other matchers do not matter: all of a set's
+// matchers must match.
+func (m MatcherSet) refusesForward(apiPaths []string, rewritten bool) bool {
+	if m.Method != nil && !slices.Contains(m.Method, "POST") {
 		return true
 	}
-	if m.Method != nil && !slices.Contains(m.Method, "POST") {
+	if m.Path == nil || allPaths(m.Path) || rewritten || len(apiPaths) == 0 || slices.Contains(apiPaths, "") {
 		return false
 	}
-	if m.Path == nil || rewritten || len(apiPaths) == 0 || slices.Contains(apiPaths, "") {
-		return true
-	}
-	return slices.ContainsFunc(apiPaths, func(p string) bool {
+	return !slices.ContainsFunc(apiPaths, func(p string) bool {
 		return slices.ContainsFunc(m.Path, func(pattern string) bool {
 			return strings.ContainsAny(pattern, "{%") || pathPatternMatches(pattern, p)
 		})
@@ -345,21 +401,32 @@ func (w *routeWalker) list(routes []Route, base string, outer map[string]bool, a
 				alts = append(alts, []coverSet{{set: m, rewritten: w.rewritten}})
 			}
 		}
-		// The forwarders that may run this route walk it; the others wait
-		// for the next one.
+		// The forwarders that certainly run this route walk it; those
+		// that certainly skip it wait for the next one, as do those that
+		// may run it when it passes every request on. The others may stop
+		// in it: what they reach after it is not certain.
+		groupSeen := r.Group != "" && w.groups[r.Group]
+		if r.Group != "" {
+			w.groups[r.Group] = true
+		}
 		var held, pass []*forwarder
 		for _, f := range w.fwd {
-			if f.enters(r, w.rewritten) {
+			switch f.enters(r, groupSeen, w.rewritten) {
+			case entryCertain:
 				pass = append(pass, f)
-			} else {
+			case entryNever:
 				held = append(held, f)
+			default:
+				if r.passesOn() {
+					held = append(held, f)
+				}
 			}
 		}
-		seq := w.seq
 		w.fwd = pass
 		got := w.route(r, path, ahead, seen)
+		// What comes out of the route matched it (or was made in it).
 		for _, f := range w.fwd {
-			if f.id >= seq && r.Group != "" {
+			if r.Group != "" {
 				f.groups[r.Group] = true
 			}
 		}
@@ -408,8 +475,9 @@ func (w *routeWalker) route(r Route, path string, ahead []blocker, groups map[st
 				w.found = append(w.found, Shadowed{Notify: w.pos(hp), By: w.fwd[n-1].at, ByName: NotifyHandlerName})
 			}
 			w.sawNotify = true
-			w.fwd = append(w.fwd, &forwarder{id: w.seq, at: w.pos(hp), apiPaths: h.APIPaths, groups: map[string]bool{}})
-			w.seq++
+			// It answers every request it gets (a forwarded one with 500,
+			// caddymodule/onechain.go): only its own forwards go on.
+			w.fwd = []*forwarder{{at: w.pos(hp), apiPaths: h.APIPaths, groups: map[string]bool{}}}
 		}
 		var got []blocker
 		switch {
@@ -426,6 +494,9 @@ func (w *routeWalker) route(r Route, path string, ahead []blocker, groups map[st
 			got = []blocker{{by: Shadowed{By: hp, ByName: h.Name}, afterNotify: w.sawNotify}}
 			// It answers every forward that reaches it.
 			w.fwd = nil
+		case h.Name != NotifyHandlerName && !h.passesOn():
+			// It may answer: what comes after it is not certainly reached.
+			w.fwd = nil
 		}
 		if !keepsPath(h.Name) && h.Name != "subroute" && h.Name != "invoke" {
 			w.rewritten = true
@@ -440,30 +511,28 @@ func (w *routeWalker) route(r Route, path string, ahead []blocker, groups map[st
 // reports whether it answers every request: each entry either sets a
 // status code or has routes that answer every request they get. (When no
 // entry takes the backend's response, the proxy writes it.)
+//
+// A forward that reaches the proxy certainly runs an entry's routes only
+// when that is the first entry and has no matcher (Caddy runs the first
+// entry that takes the response); it goes on after the proxy only out of
+// those routes. The forwards of a dws_notify inside an entry's routes go
+// on after the proxy if they come out of them.
 func (w *routeWalker) proxyAnswers(h RouteHandler, hp string, groups map[string]bool, ahead []blocker) bool {
 	answers := true
-	// At most one entry runs for a request: each is walked with the
-	// forwarders that reach the proxy, and those that may come out of
-	// any entry go on.
 	before, after := w.fwd, []*forwarder{}
 	for i, rh := range h.Responses {
 		if rh.StatusCode {
 			continue
 		}
-		w.fwd = slices.Clone(before)
+		w.fwd = nil
+		if i == 0 && !rh.Match {
+			w.fwd = slices.Clone(before)
+		}
 		got := w.list(rh.Routes, fmt.Sprintf("%s.handle_response[%d].routes", hp, i), groups, ahead)
 		if !slices.ContainsFunc(got, func(b blocker) bool { return len(b.covers) == 0 }) {
 			answers = false
 		}
 		for _, f := range w.fwd {
-			if !slices.Contains(after, f) {
-				after = append(after, f)
-			}
-		}
-	}
-	if !answers {
-		// An answer no entry takes goes on too.
-		for _, f := range before {
 			if !slices.Contains(after, f) {
 				after = append(after, f)
 			}
@@ -678,6 +747,7 @@ func fromJSONRoutes(in []jsonRoute) ([]Route, error) {
 				URI            string      `json:"uri"`
 				Name           string      `json:"name"`
 				HandleResponse []struct {
+					Match      json.RawMessage `json:"match"`
 					StatusCode json.RawMessage `json:"status_code"`
 					Routes     []jsonRoute     `json:"routes"`
 				} `json:"handle_response"`
@@ -703,7 +773,11 @@ func fromJSONRoutes(in []jsonRoute) ([]Route, error) {
 			case "reverse_proxy":
 				for _, hr := range h.HandleResponse {
 					status := string(hr.StatusCode)
-					resp := ResponseHandler{StatusCode: status != "" && status != `""` && status != "null"}
+					match := string(hr.Match)
+					resp := ResponseHandler{
+						Match:      match != "" && match != "null",
+						StatusCode: status != "" && status != `""` && status != "null",
+					}
 					if resp.Routes, err = fromJSONRoutes(hr.Routes); err != nil {
 						return nil, err
 					}

@@ -13,6 +13,7 @@ func TestRouteOrderJSON(t *testing.T) {
 	const notify = `{"handler":"dws_notify","client_id":["1"]}`
 	const proxy = `{"handler":"reverse_proxy","upstreams":[{"dial":"127.0.0.1:8081"}]}`
 	const notifyAPI = `{"handler":"dws_notify","api":[{"name":"addPaymentMethod","path":"/dws/notify/addPaymentMethod"}]}`
+	const notifyAnyPath = `{"handler":"dws_notify","api":[{"name":"addPaymentMethod"}]}`
 	const notifyTwo = `{"handler":"dws_notify","api":[{"name":"addPaymentMethod","path":"/dws/notify/addPaymentMethod"},{"name":"removePaymentMethod","path":"/dws/notify/removePaymentMethod"}]}`
 	cases := []struct {
 		name  string
@@ -71,6 +72,8 @@ func TestRouteOrderJSON(t *testing.T) {
 		{"handle_response setting a status", `[{"handle":[{"handler":"reverse_proxy","handle_response":[{"status_code":403}]},` + notify + `]}]`,
 			[]Shadowed{{"routes[0].handle[1]", "routes[0].handle[0]", "reverse_proxy", false}}},
 		{"handle_response routes answering only some paths", `[{"handle":[{"handler":"reverse_proxy","handle_response":[{"routes":[{"match":[{"path":["/x"]}],"handle":[{"handler":"static_response"}]}]}]},` + notify + `]}]`, nil},
+		{"handle_response routes that copy the response", `[{"handle":[{"handler":"reverse_proxy","handle_response":[{"routes":[{"handle":[{"handler":"copy_response"}]}]}]},` + notify + `]}]`,
+			[]Shadowed{{"routes[0].handle[1]", "routes[0].handle[0]", "reverse_proxy", false}}},
 		{"one of two handle_response entries goes on", `[{"handle":[{"handler":"reverse_proxy","handle_response":[{"status_code":403},{"routes":[{"handle":[{"handler":"vars"}]}]}]},` + notify + `]}]`, nil},
 		{"dws_notify in handle_response routes after respond", `[{"handle":[{"handler":"reverse_proxy","handle_response":[{"routes":[{"handle":[{"handler":"static_response"},` + notify + `]}]}]}]}]`,
 			[]Shadowed{{"routes[0].handle[0].handle_response[0].routes[0].handle[1]", "routes[0].handle[0].handle_response[0].routes[0].handle[0]", "static_response", false}}},
@@ -128,17 +131,29 @@ func TestRouteOrderJSON(t *testing.T) {
 			[]Shadowed{{"routes[0].handle[1].routes[0].handle[0]", "routes[0].handle[0]", "dws_notify", false}}},
 		{"dws_notify after a route for the api paths", `[{"handle":[` + notifyAPI + `]},{"match":[{"path":["/dws/notify/*"]}],"handle":[` + notifyAPI + `]},{"handle":[` + proxy + `]}]`,
 			[]Shadowed{{"routes[1].handle[0]", "routes[0].handle[0]", "dws_notify", false}}},
-		{"dws_notify behind a header matcher", `[{"handle":[` + notifyAPI + `]},{"match":[{"header":{"Client-Id":["2"]}}],"handle":[` + notifyAPI + `]},{"handle":[` + proxy + `]}]`,
-			[]Shadowed{{"routes[1].handle[0]", "routes[0].handle[0]", "dws_notify", false}}},
-		{"dws_notify behind a path matcher after a rewrite", `[{"handle":[{"handler":"rewrite","uri":"/x{uri}"}]},{"handle":[` + notifyAPI + `]},{"match":[{"path":["/other"]}],"handle":[` + notifyAPI + `]},{"handle":[` + proxy + `]}]`,
-			[]Shadowed{{"routes[2].handle[0]", "routes[1].handle[0]", "dws_notify", false}}},
+		{"dws_notify behind a path matcher for the api path after a rewrite", `[{"handle":[{"handler":"rewrite","uri":"/x{uri}"}]},{"handle":[` + notifyAPI + `]},{"match":[{"path":["/dws/*"]}],"handle":[` + notifyAPI + `]},{"handle":[` + proxy + `]}]`, nil},
+		{"dws_notify after a route that may match and goes on", `[{"handle":[` + notifyAPI + `]},{"match":[{"header":{"X":["1"]}}],"handle":[{"handler":"headers"},{"handler":"vars"}]},{"handle":[` + notifyAPI + `,` + proxy + `]}]`,
+			[]Shadowed{{"routes[2].handle[0]", "routes[0].handle[0]", "dws_notify", false}}},
+		{"dws_notify in a handle_response entry that takes every response", `[{"handle":[` + notify + `,{"handler":"reverse_proxy","handle_response":[{"routes":[{"handle":[{"handler":"headers"}]}]}]},` + notify + `]}]`,
+			[]Shadowed{{"routes[0].handle[2]", "routes[0].handle[0]", "dws_notify", false}}},
 		{"dws_notify after a responder for other paths", `[{"handle":[` + notifyAPI + `]},{"match":[{"path":["/x"]}],"handle":[{"handler":"static_response"}]},{"handle":[` + notifyAPI + `,` + proxy + `]}]`,
 			[]Shadowed{{"routes[2].handle[0]", "routes[0].handle[0]", "dws_notify", false}}},
 		{"dws_notify in handle_response routes", `[{"handle":[` + notify + `,{"handler":"reverse_proxy","handle_response":[{"routes":[{"handle":[` + notify + `]}]}]}]}]`,
 			[]Shadowed{{"routes[0].handle[1].handle_response[0].routes[0].handle[0]", "routes[0].handle[0]", "dws_notify", false}}},
-		{"dws_notify after a proxy whose handle_response goes on", `[{"handle":[` + notify + `,{"handler":"reverse_proxy","handle_response":[{"routes":[{"handle":[{"handler":"static_response"}]}]},{"routes":[{"handle":[{"handler":"headers"}]}]}]},` + notify + `]}]`,
-			[]Shadowed{{"routes[0].handle[2]", "routes[0].handle[0]", "dws_notify", false}}},
-		// What the forwards of the first never reach.
+		// What the forwards of the first never reach, or may not reach:
+		// the check refuses only what it is certain of, and leaves the
+		// rest to the guard at run time.
+		{"dws_notify after a proxy whose handle_response goes on", `[{"handle":[` + notify + `,{"handler":"reverse_proxy","handle_response":[{"routes":[{"handle":[{"handler":"static_response"}]}]},{"routes":[{"handle":[{"handler":"headers"}]}]}]},` + notify + `]}]`, nil},
+		{"dws_notify after a proxy whose matched handle_response goes on", `[{"handle":[` + notify + `,{"handler":"reverse_proxy","handle_response":[{"match":{"status_code":[2]},"routes":[{"handle":[{"handler":"headers"}]}]}]},` + notify + `]}]`, nil},
+		{"dws_notify behind a header matcher", `[{"handle":[` + notifyAPI + `]},{"match":[{"header":{"Client-Id":["2"]}}],"handle":[` + notifyAPI + `]},{"handle":[` + proxy + `]}]`, nil},
+		{"dws_notify behind a path matcher after a rewrite", `[{"handle":[{"handler":"rewrite","uri":"/x{uri}"}]},{"handle":[` + notifyAPI + `]},{"match":[{"path":["/other"]}],"handle":[` + notifyAPI + `]},{"handle":[` + proxy + `]}]`, nil},
+		{"sibling dws_notify routes by Client-Id", `[{"match":[{"header":{"Client-Id":["1"]}}],"handle":[` + notifyAPI + `]},{"match":[{"header":{"Client-Id":["2"]}}],"handle":[` + notifyAPI + `]},{"handle":[` + proxy + `]}]`, nil},
+		{"sibling dws_notify routes by Client-Id in a subroute", `[{"handle":[{"handler":"subroute","routes":[{"match":[{"header":{"Client-Id":["1"]}}],"handle":[` + notifyAPI + `]},{"match":[{"header":{"Client-Id":["2"]}}],"handle":[` + notifyAPI + `]},{"handle":[` + proxy + `]}]}]}]`, nil},
+		{"sibling dws_notify routes by host", `[{"match":[{"host":["a.example.com"]}],"handle":[` + notifyAPI + `]},{"match":[{"host":["b.example.com"]}],"handle":[` + notifyAPI + `]},{"handle":[` + proxy + `]}]`, nil},
+		{"sibling dws_notify routes by path, serving any path", `[{"match":[{"path":["/a/*"]}],"handle":[` + notifyAnyPath + `]},{"match":[{"path":["/b/*"]}],"handle":[` + notifyAnyPath + `]},{"handle":[` + proxy + `]}]`, nil},
+		{"dws_notify behind a POST and header matcher", `[{"handle":[` + notifyAPI + `]},{"match":[{"method":["POST"],"header":{"X":["1"]}}],"handle":[` + notifyAPI + `]},{"handle":[` + proxy + `]}]`, nil},
+		{"dws_notify after a handler that may answer", `[{"handle":[` + notifyAPI + `,{"handler":"authentication"},` + notifyAPI + `,` + proxy + `]}]`, nil},
+		{"dws_notify after a route of a group that may have matched", `[{"group":"g0","match":[{"header":{"X":["1"]}}],"handle":[{"handler":"vars"}]},{"handle":[` + notifyAPI + `]},{"group":"g0","handle":[` + notifyAPI + `]},{"handle":[` + proxy + `]}]`, nil},
 		{"handle blocks each with dws_notify and a proxy", `[{"group":"g0","match":[{"header":{"Client-Id":["1"]}}],"handle":[{"handler":"subroute","routes":[{"handle":[` + notifyAPI + `,` + proxy + `]}]}]},` +
 			`{"group":"g0","handle":[{"handler":"subroute","routes":[{"handle":[` + notifyAPI + `,` + proxy + `]}]}]}]`, nil},
 		{"handle blocks each with dws_notify, the proxy after them", `[{"group":"g0","match":[{"header":{"Client-Id":["1"]}}],"handle":[{"handler":"subroute","routes":[{"handle":[` + notifyAPI + `]}]}]},` +
