@@ -508,9 +508,10 @@ func (w *routeWalker) route(r Route, path string, ahead []blocker, groups map[st
 }
 
 // proxyAnswers walks the handle_response routes of a reverse_proxy and
-// reports whether it answers every request: each entry either sets a
-// status code or has routes that answer every request they get. (When no
-// entry takes the backend's response, the proxy writes it.)
+// reports whether it answers every request: each entry that may run
+// either sets a status code or has routes that answer every request they
+// get. (When no entry takes the backend's response, the proxy writes it;
+// no entry after one without a matcher ever runs.)
 //
 // A forward that reaches the proxy certainly runs an entry's routes only
 // when that is the first entry and has no matcher (Caddy runs the first
@@ -521,21 +522,24 @@ func (w *routeWalker) proxyAnswers(h RouteHandler, hp string, groups map[string]
 	answers := true
 	before, after := w.fwd, []*forwarder{}
 	for i, rh := range h.Responses {
-		if rh.StatusCode {
-			continue
-		}
-		w.fwd = nil
-		if i == 0 && !rh.Match {
-			w.fwd = slices.Clone(before)
-		}
-		got := w.list(rh.Routes, fmt.Sprintf("%s.handle_response[%d].routes", hp, i), groups, ahead)
-		if !slices.ContainsFunc(got, func(b blocker) bool { return len(b.covers) == 0 }) {
-			answers = false
-		}
-		for _, f := range w.fwd {
-			if !slices.Contains(after, f) {
-				after = append(after, f)
+		if !rh.StatusCode {
+			w.fwd = nil
+			if i == 0 && !rh.Match {
+				w.fwd = slices.Clone(before)
 			}
+			got := w.list(rh.Routes, fmt.Sprintf("%s.handle_response[%d].routes", hp, i), groups, ahead)
+			if !slices.ContainsFunc(got, func(b blocker) bool { return len(b.covers) == 0 }) {
+				answers = false
+			}
+			for _, f := range w.fwd {
+				if !slices.Contains(after, f) {
+					after = append(after, f)
+				}
+			}
+		}
+		if !rh.Match {
+			// It takes every response: no entry after it ever runs.
+			break
 		}
 	}
 	w.fwd = after

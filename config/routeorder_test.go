@@ -74,7 +74,13 @@ func TestRouteOrderJSON(t *testing.T) {
 		{"handle_response routes answering only some paths", `[{"handle":[{"handler":"reverse_proxy","handle_response":[{"routes":[{"match":[{"path":["/x"]}],"handle":[{"handler":"static_response"}]}]}]},` + notify + `]}]`, nil},
 		{"handle_response routes that copy the response", `[{"handle":[{"handler":"reverse_proxy","handle_response":[{"routes":[{"handle":[{"handler":"copy_response"}]}]}]},` + notify + `]}]`,
 			[]Shadowed{{"routes[0].handle[1]", "routes[0].handle[0]", "reverse_proxy", false}}},
-		{"one of two handle_response entries goes on", `[{"handle":[{"handler":"reverse_proxy","handle_response":[{"status_code":403},{"routes":[{"handle":[{"handler":"vars"}]}]}]},` + notify + `]}]`, nil},
+		// Caddy runs the first entry that takes the response: none after
+		// an entry without a matcher ever runs.
+		{"a second handle_response entry after one that takes every response", `[{"handle":[{"handler":"reverse_proxy","handle_response":[{"status_code":403},{"routes":[{"handle":[{"handler":"vars"}]}]}]},` + notify + `]}]`,
+			[]Shadowed{{"routes[0].handle[1]", "routes[0].handle[0]", "reverse_proxy", false}}},
+		{"a matched entry after a copy_response entry that takes every response", `[{"handle":[{"handler":"reverse_proxy","handle_response":[{"routes":[{"handle":[{"handler":"copy_response"}]}]},{"match":{"status_code":[5]},"routes":[{"handle":[{"handler":"headers"}]}]}]},` + notify + `]}]`,
+			[]Shadowed{{"routes[0].handle[1]", "routes[0].handle[0]", "reverse_proxy", false}}},
+		{"one of two matched handle_response entries goes on", `[{"handle":[{"handler":"reverse_proxy","handle_response":[{"match":{"status_code":[4]},"status_code":403},{"match":{"status_code":[5]},"routes":[{"handle":[{"handler":"vars"}]}]}]},` + notify + `]}]`, nil},
 		{"dws_notify in handle_response routes after respond", `[{"handle":[{"handler":"reverse_proxy","handle_response":[{"routes":[{"handle":[{"handler":"static_response"},` + notify + `]}]}]}]}]`,
 			[]Shadowed{{"routes[0].handle[0].handle_response[0].routes[0].handle[1]", "routes[0].handle[0].handle_response[0].routes[0].handle[0]", "static_response", false}}},
 		// A path matcher for every path is no limit.
@@ -143,7 +149,8 @@ func TestRouteOrderJSON(t *testing.T) {
 		// What the forwards of the first never reach, or may not reach:
 		// the check refuses only what it is certain of, and leaves the
 		// rest to the guard at run time.
-		{"dws_notify after a proxy whose handle_response goes on", `[{"handle":[` + notify + `,{"handler":"reverse_proxy","handle_response":[{"routes":[{"handle":[{"handler":"static_response"}]}]},{"routes":[{"handle":[{"handler":"headers"}]}]}]},` + notify + `]}]`, nil},
+		{"dws_notify after a proxy whose second handle_response entry never runs", `[{"handle":[` + notify + `,{"handler":"reverse_proxy","handle_response":[{"routes":[{"handle":[{"handler":"static_response"}]}]},{"routes":[{"handle":[{"handler":"headers"}]}]}]},` + notify + `]}]`,
+			[]Shadowed{{"routes[0].handle[2]", "routes[0].handle[1]", "reverse_proxy", false}}},
 		{"dws_notify after a proxy whose matched handle_response goes on", `[{"handle":[` + notify + `,{"handler":"reverse_proxy","handle_response":[{"match":{"status_code":[2]},"routes":[{"handle":[{"handler":"headers"}]}]}]},` + notify + `]}]`, nil},
 		{"dws_notify behind a header matcher", `[{"handle":[` + notifyAPI + `]},{"match":[{"header":{"Client-Id":["2"]}}],"handle":[` + notifyAPI + `]},{"handle":[` + proxy + `]}]`, nil},
 		{"dws_notify behind a path matcher after a rewrite", `[{"handle":[{"handler":"rewrite","uri":"/x{uri}"}]},{"handle":[` + notifyAPI + `]},{"match":[{"path":["/other"]}],"handle":[` + notifyAPI + `]},{"handle":[` + proxy + `]}]`, nil},
