@@ -153,10 +153,21 @@ func TestMalformedSignatureIsAnsweredBeforeABodyThatNeverComes(t *testing.T) {
 		}
 		return conn, bufio.NewReader(conn)
 	}
+	// The signed headers each stalled body carries: a Signature that does
+	// not parse, or a Key-Version twice or, when it would name the key,
+	// not a number.
+	type stalled struct{ name, headers, message string }
+	var cases []stalled
 	for _, c := range malformedSignatures[:4:4] {
+		cases = append(cases, stalled{c.name, "Signature: " + c.value + "\r\n", c.message})
+	}
+	cases = append(cases,
+		stalled{"Key-Version twice", "Signature: algorithm=RSA256,signature=AAAA\r\nKey-Version: 1\r\nKey-Version: 1\r\n", "Key-Version header appears more than once"},
+		stalled{"Key-Version not a number", "Signature: algorithm=RSA256,signature=AAAA\r\nKey-Version: v1\r\n", "Signature header is malformed"})
+	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			_, br := dial(t, fmt.Sprintf("POST %s HTTP/1.1\r\nHost: localhost:9080\r\nContent-Type: application/json; charset=UTF-8\r\nClient-Id: %s\r\nRequest-Time: %d\r\nSignature: %s\r\nContent-Length: 4000\r\n\r\n",
-				addPath, testClientID, time.Now().UnixMilli(), c.value))
+			_, br := dial(t, fmt.Sprintf("POST %s HTTP/1.1\r\nHost: localhost:9080\r\nContent-Type: application/json; charset=UTF-8\r\nClient-Id: %s\r\nRequest-Time: %d\r\n%sContent-Length: 4000\r\n\r\n",
+				addPath, testClientID, time.Now().UnixMilli(), c.headers))
 			res, err := http.ReadResponse(br, nil)
 			if err != nil {
 				t.Fatalf("no answer while the body stalls: %v", err)
@@ -171,29 +182,6 @@ func TestMalformedSignatureIsAnsweredBeforeABodyThatNeverComes(t *testing.T) {
 			}
 			if !res.Close {
 				t.Errorf("answer does not close the connection (Connection: %q)", res.Header.Get("Connection"))
-			}
-		})
-	}
-	// A Key-Version header is checked with the Signature, before the body:
-	// twice, or not a number when it would name the key.
-	for _, c := range []struct{ name, headers, message string }{
-		{"Key-Version twice", "Key-Version: 1\r\nKey-Version: 1\r\n", "Key-Version header appears more than once"},
-		{"Key-Version not a number", "Key-Version: v1\r\n", "Signature header is malformed"},
-	} {
-		t.Run(c.name, func(t *testing.T) {
-			_, br := dial(t, fmt.Sprintf("POST %s HTTP/1.1\r\nHost: localhost:9080\r\nContent-Type: application/json; charset=UTF-8\r\nClient-Id: %s\r\nRequest-Time: %d\r\nSignature: algorithm=RSA256,signature=AAAA\r\n%sContent-Length: 4000\r\n\r\n",
-				addPath, testClientID, time.Now().UnixMilli(), c.headers))
-			res, err := http.ReadResponse(br, nil)
-			if err != nil {
-				t.Fatalf("no answer while the body stalls: %v", err)
-			}
-			a, err := readAnswer(res)
-			if err != nil {
-				t.Fatal(err)
-			}
-			a.expect(t, http.StatusOK, "F", "INVALID_SIGNATURE")
-			if a.result.ResultMsg != c.message {
-				t.Errorf("message %q, want %q", a.result.ResultMsg, c.message)
 			}
 		})
 	}
