@@ -61,18 +61,7 @@ func TestRouteOrderRefused(t *testing.T) {
 		"the reverse_proxy at routes[0].handle[0].routes[0].handle[0].routes[0].handle[0] answers every request before it (it would forward them unverified)") {
 		t.Errorf("%s: the documented message no longer names the positions and the reverse_proxy: %q", doc, want)
 	}
-	// caddy run logs the error as JSON, after Caddy's "loading initial
-	// config: loading new config: ".
-	var logged []string
-	for _, line := range strings.Split(out, "\n") {
-		var entry struct{ Level, Msg string }
-		if json.Unmarshal([]byte(line), &entry) == nil && entry.Level == "error" {
-			logged = append(logged, entry.Msg)
-		}
-	}
-	if !slices.ContainsFunc(logged, func(m string) bool { return m == want || strings.HasSuffix(m, ": "+want) }) {
-		t.Errorf("caddy run logged no error ending in the message of %s:\n%s\nerrors logged:\n%s", doc, want, strings.Join(logged, "\n"))
-	}
+	expectLoggedRefusal(t, out, doc, want)
 	if n := be.Count(); n != 0 {
 		t.Errorf("the backend got %d requests", n)
 	}
@@ -172,16 +161,7 @@ func TestRouteOrderTwoHandlers(t *testing.T) {
 	if !strings.Contains(want, "the dws_notify handler at routes[0].handle[0].routes[0].handle[1] comes after the dws_notify handler at routes[0].handle[0].routes[0].handle[0]") {
 		t.Errorf("%s: the documented message no longer names both handlers: %q", doc, want)
 	}
-	var logged []string
-	for _, line := range strings.Split(out, "\n") {
-		var entry struct{ Level, Msg string }
-		if json.Unmarshal([]byte(line), &entry) == nil && entry.Level == "error" {
-			logged = append(logged, entry.Msg)
-		}
-	}
-	if !slices.ContainsFunc(logged, func(m string) bool { return m == want || strings.HasSuffix(m, ": "+want) }) {
-		t.Errorf("caddy run logged no error ending in the message of %s:\n%s\nerrors logged:\n%s", doc, want, strings.Join(logged, "\n"))
-	}
+	expectLoggedRefusal(t, out, doc, want)
 	if n := be.Count(); n != 0 {
 		t.Errorf("the backend got %d requests", n)
 	}
@@ -216,5 +196,22 @@ func TestRouteOrderTwoHandlersFixed(t *testing.T) {
 	}
 	if n := be.Count(); n != 2 {
 		t.Fatalf("the backend got %d requests, want the two genuine notifications", n)
+	}
+}
+
+// expectLoggedRefusal checks that caddy run's output (out) logged, as a
+// JSON error line, the message doc documents (want): whole, or after
+// Caddy's "loading initial config: loading new config: ".
+func expectLoggedRefusal(t *testing.T, out string, doc docBlock, want string) {
+	t.Helper()
+	var logged []string
+	for _, line := range strings.Split(out, "\n") {
+		var entry struct{ Level, Msg string }
+		if json.Unmarshal([]byte(line), &entry) == nil && entry.Level == "error" {
+			logged = append(logged, entry.Msg)
+		}
+	}
+	if !slices.ContainsFunc(logged, func(m string) bool { return m == want || strings.HasSuffix(m, ": "+want) }) {
+		t.Errorf("caddy run logged no error ending in the message of %s:\n%s\nerrors logged:\n%s", doc, want, strings.Join(logged, "\n"))
 	}
 }
